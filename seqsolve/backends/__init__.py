@@ -1,0 +1,21 @@
+"""Backends execute configurations: ``scipy`` (default, in-process); PETSc planned."""
+
+from .base import Backend
+from .scipy_backend import ScipyBackend
+
+BACKENDS = {"scipy": ScipyBackend}
+
+
+def get_backend(name: str | Backend = "scipy") -> Backend:
+    """Return a backend instance by name (or pass one through)."""
+    if isinstance(name, Backend):
+        return name
+    try:
+        return BACKENDS[name]()
+    except KeyError:
+        from ..errors import ConfigurationError
+
+        raise ConfigurationError(f"unknown backend {name!r}; available: {', '.join(BACKENDS)}") from None
+
+
+__all__ = ["Backend", "ScipyBackend", "get_backend", "BACKENDS"]

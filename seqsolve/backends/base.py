@@ -1,0 +1,27 @@
+"""The backend seam: turns a :class:`~seqsolve.configs.Configuration` into a runnable Method.
+
+The SciPy backend (the default) runs everything in this process with SciPy, PyAMG and Numba.
+A PETSc backend will map the same configurations onto KSP/PC options, so policies never need to
+know which engine executes their choice.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from ..configs import Configuration
+from ..solvers.base import Method
+
+
+class Backend(ABC):
+    """Builds methods for configurations and says which configurations it supports."""
+
+    name: str = "backend"
+
+    @abstractmethod
+    def supports(self, config: Configuration) -> bool:
+        """Whether this backend can run ``config``."""
+
+    @abstractmethod
+    def build(self, config: Configuration) -> Method:
+        """A fresh Method for ``config`` (cheap: expensive work belongs in ``Method.setup``)."""

@@ -1,0 +1,68 @@
+"""The default backend: SciPy Krylov methods, PyAMG relaxation/AMG, SuperLU, compiled PCG."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from ..configs import Configuration
+from ..errors import ConfigurationError
+from ..solvers import krylov
+from ..solvers.base import Method
+from ..solvers.direct import Direct
+from ..solvers.stationary import SOR
+from .base import Backend
+
+
+def _compiled(preconditioner: str) -> Callable[[Configuration], Method]:
+    def make(c: Configuration) -> Method:
+        from ..solvers.compiled import CompiledPCG  # numba import deferred: it costs ~0.5 s
+
+        omega = dict(c.params).get("omega", 1.0)
+        return CompiledPCG(preconditioner, omega)
+
+    return make
+
+
+#: configuration kind → factory; a new kind joins by adding a line here (or via ``register``)
+FACTORIES: dict[str, Callable[[Configuration], Method]] = {
+    "cg": lambda c: krylov.ScipyKrylov("cg", spd_only=True),
+    "jacobi-cg": lambda c: krylov.jacobi_cg(),
+    "ssor-cg": lambda c: krylov.ssor_cg(c.get("omega")),
+    "sor": lambda c: SOR(c.get("omega")),
+    "amg-cg": lambda c: krylov.amg_cg(reuse=c.get("setup") == "reuse"),
+    "direct": lambda c: Direct(),
+    "gmres": lambda c: krylov.ScipyKrylov("gmres", _ilu_or_none(c)),
+    "bicgstab": lambda c: krylov.ScipyKrylov("bicgstab", _ilu_or_none(c)),
+    "numba-cg": _compiled("none"),
+    "numba-jacobi-cg": _compiled("jacobi"),
+    "numba-ssor-cg": _compiled("ssor"),
+}
+
+
+def _ilu_or_none(c: Configuration):
+    from ..preconditioners import ilu
+
+    return ilu if c.get("preconditioner") == "ilu" else None
+
+
+class ScipyBackend(Backend):
+    """Runs configurations in-process."""
+
+    name = "scipy"
+
+    def supports(self, config: Configuration) -> bool:
+        return config.kind in FACTORIES
+
+    def build(self, config: Configuration) -> Method:
+        try:
+            factory = FACTORIES[config.kind]
+        except KeyError:
+            raise ConfigurationError(
+                f"the scipy backend cannot run {config.name!r}; it runs: {', '.join(sorted(FACTORIES))}"
+            ) from None
+        return factory(config)
+
+
+def register(kind: str, factory: Callable[[Configuration], Method]) -> None:
+    """Let an optional component (e.g. the neural preconditioner) add a configuration kind."""
+    FACTORIES[kind] = factory

@@ -1,0 +1,199 @@
+"""Configurations: hashable, named descriptions of a solve strategy (a bandit's arm).
+
+A configuration is pure data — a *kind* (``"ssor-cg"``) plus parameters (``omega=1.6``) — with a
+stable name such as ``ssor-cg(omega=1.6)``.  Policies choose configurations; a backend turns one
+into a runnable :class:`~seqsolve.solvers.base.Method`.  Keeping the description separate from
+the implementation (as PyAMG's ``blackbox`` separates choosing from building) is what lets the
+same policy later drive a PETSc backend.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from .errors import ConfigurationError
+
+#: the ω grid of *Learning to Relax*: ``linspace(1.0, 1.95, 20)``
+OMEGA_GRID: tuple[float, ...] = tuple(round(float(w), 4) for w in np.linspace(1.0, 1.95, 20))
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a kind: its default, how to parse it, and how the name shows it."""
+
+    name: str
+    default: Any
+    parse: Callable[[str], Any]
+    check: Callable[[Any], bool] = lambda v: True
+    describe: str = ""
+    #: written without ``key=`` in names, e.g. ``amg-cg(reuse)``
+    positional: bool = False
+    #: left out of the canonical name when equal to the default
+    hide_default: bool = False
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A family of configurations sharing an implementation."""
+
+    name: str
+    summary: str
+    params: tuple[Param, ...] = ()
+    spd_only: bool = False
+    needs_matrix: bool = True
+
+
+def _omega(v: str) -> float:
+    return round(float(v), 6)
+
+
+def _choice(*options: str) -> Callable[[Any], bool]:
+    return lambda v: v in options
+
+
+_OMEGA = Param("omega", 1.0, _omega, lambda w: 0.0 < w < 2.0, "relaxation factor, 0 < omega < 2")
+
+KINDS: dict[str, Kind] = {}
+
+
+def register_kind(kind: Kind) -> Kind:
+    """Add a kind to the registry (used by optional parts such as the neural preconditioner)."""
+    KINDS[kind.name] = kind
+    return kind
+
+
+for _k in (
+    Kind("cg", "conjugate gradient, no preconditioner (SciPy)", spd_only=True, needs_matrix=False),
+    Kind("jacobi-cg", "Jacobi-preconditioned CG (SciPy)", spd_only=True),
+    Kind("ssor-cg", "SSOR-preconditioned CG, true forward+backward SOR sweeps", (_OMEGA,), spd_only=True),
+    Kind("sor", "SOR as a stand-alone iterative solver (PyAMG sweeps)", (_OMEGA,), spd_only=True),
+    Kind(
+        "amg-cg",
+        "PyAMG smoothed-aggregation V-cycle as CG preconditioner",
+        (Param("setup", "rebuild", str, _choice("rebuild", "reuse"),
+               "rebuild: new hierarchy for each new matrix; reuse: keep the first one", positional=True),),
+        spd_only=True,
+    ),
+    Kind("direct", "sparse LU factorisation (SciPy SuperLU), reused while A is unchanged"),
+    Kind("gmres", "restarted GMRES(30) (SciPy)",
+         (Param("preconditioner", "none", str, _choice("none", "ilu"), positional=True, hide_default=True),),
+         needs_matrix=False),
+    Kind("bicgstab", "BiCGStab (SciPy)",
+         (Param("preconditioner", "none", str, _choice("none", "ilu"), positional=True, hide_default=True),),
+         needs_matrix=False),
+    Kind("numba-cg", "compiled CG loop with fused updates (Numba)", spd_only=True),
+    Kind("numba-jacobi-cg", "compiled Jacobi-PCG (Numba)", spd_only=True),
+    Kind("numba-ssor-cg", "compiled SSOR-PCG with in-loop sweeps (Numba)", (_OMEGA,), spd_only=True),
+):
+    register_kind(_k)
+
+
+@dataclass(frozen=True, order=True)
+class Configuration:
+    """A kind with concrete parameter values; hashable and ordered, usable as a dict key or arm."""
+
+    kind: str
+    params: tuple[tuple[str, Any], ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        spec = KINDS.get(self.kind)
+        if spec is None:
+            raise ConfigurationError(
+                f"unknown configuration kind {self.kind!r}; valid kinds: {', '.join(sorted(KINDS))}"
+            )
+        given = dict(self.params)
+        known = {p.name for p in spec.params}
+        extra = set(given) - known
+        if extra:
+            raise ConfigurationError(
+                f"{self.kind!r} has no parameter(s) {sorted(extra)}; it takes {sorted(known) or 'none'}"
+            )
+        full = []
+        for p in spec.params:
+            v = given.get(p.name, p.default)
+            if not p.check(v):
+                raise ConfigurationError(f"{self.kind}: invalid {p.name}={v!r} ({p.describe})")
+            full.append((p.name, v))
+        object.__setattr__(self, "params", tuple(full))
+
+    @property
+    def spec(self) -> Kind:
+        return KINDS[self.kind]
+
+    def get(self, key: str) -> Any:
+        return dict(self.params)[key]
+
+    @property
+    def name(self) -> str:
+        """The stable, parseable name, e.g. ``ssor-cg(omega=1.6)`` or ``amg-cg(reuse)``."""
+        parts = []
+        for p, (_, v) in zip(self.spec.params, self.params):
+            if p.hide_default and v == p.default:
+                continue
+            text = f"{v:g}" if isinstance(v, float) else str(v)
+            parts.append(text if p.positional else f"{p.name}={text}")
+        return self.kind + (f"({','.join(parts)})" if parts else "")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+_NAME = re.compile(r"^\s*([a-z][a-z0-9\-]*)\s*(?:\((.*)\))?\s*$")
+
+
+def parse(name: str | Configuration) -> Configuration:
+    """Parse a configuration name such as ``"ssor-cg(omega=1.6)"`` (or pass one through)."""
+    if isinstance(name, Configuration):
+        return name
+    if not isinstance(name, str):
+        raise ConfigurationError(f"a configuration name must be a string, got {type(name).__name__}")
+    m = _NAME.match(name)
+    if not m:
+        raise ConfigurationError(f"malformed configuration name {name!r}; expected e.g. 'ssor-cg(omega=1.6)'")
+    kind_name, args = m.group(1), m.group(2)
+    spec = KINDS.get(kind_name)
+    if spec is None:
+        raise ConfigurationError(
+            f"unknown configuration {kind_name!r}; valid kinds: {', '.join(sorted(KINDS))}"
+        )
+    params: dict[str, Any] = {}
+    if args and args.strip():
+        positional = [p for p in spec.params if p.positional] or list(spec.params[:1])
+        for item in (a.strip() for a in args.split(",")):
+            if "=" in item:
+                key, _, text = (s.strip() for s in item.partition("="))
+                match = [p for p in spec.params if p.name == key]
+                if not match:
+                    raise ConfigurationError(f"{kind_name!r} has no parameter {key!r} (in {name!r})")
+                p = match[0]
+            else:
+                if not positional:
+                    raise ConfigurationError(f"{kind_name!r} takes no parameters (in {name!r})")
+                p, text = positional.pop(0), item
+            try:
+                params[p.name] = p.parse(text)
+            except ValueError as exc:
+                raise ConfigurationError(f"cannot read {p.name}={text!r} in {name!r}: {exc}") from None
+    return Configuration(kind_name, tuple(params.items()))
+
+
+def portfolio(*, omegas: Iterable[float] = OMEGA_GRID, compiled: bool = True) -> list[Configuration]:
+    """The default set of configurations a learning policy chooses among."""
+    out = [parse("cg"), parse("jacobi-cg")]
+    out += [Configuration("ssor-cg", (("omega", w),)) for w in omegas]
+    out += [Configuration("sor", (("omega", w),)) for w in omegas]
+    out += [parse("amg-cg(rebuild)"), parse("amg-cg(reuse)"), parse("direct")]
+    out += [parse(n) for n in ("gmres", "gmres(ilu)", "bicgstab", "bicgstab(ilu)")]
+    if compiled:
+        out += [parse("numba-cg"), parse("numba-jacobi-cg")]
+        out += [Configuration("numba-ssor-cg", (("omega", w),)) for w in omegas]
+    return out
+
+
+def configs() -> list[str]:
+    """Names of the available configurations (the default portfolio)."""
+    return [c.name for c in portfolio()]

@@ -1,0 +1,504 @@
+"""Deep Conjugate Direction Method (Kaneda et al., ICML 2023) and a flexible-CG variant.
+
+DCDM builds each search direction from the network, ``d_k = N(r_k / rms(r_k))``, makes it
+A-orthogonal to the last ``n_orth`` directions (modified Gram-Schmidt in the A inner product) and
+takes the exact line search ``alpha = d^T r / d^T A d``.  Whatever the network outputs, every
+step minimises the A-norm error along a direction, so the iteration cannot diverge; a bad
+network only makes it slow, which the stagnation test turns into ``status="breakdown"`` so the
+caller can fall back to another method.
+
+The vector arithmetic runs in float64 NumPy with SciPy's sparse product; only the network runs in
+torch (float32, on the model's device, under :func:`torch.inference_mode`).  Rows that hold only
+a diagonal entry (solid cells: identity rows) are solved exactly up front and masked out of
+every direction.
+
+:class:`DCDMMethod` wraps both iterations as a seqsolve :class:`~seqsolve.solvers.base.Method`.
+This module imports torch only when a network is actually evaluated or loaded.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from collections import deque
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..errors import ConfigurationError, StateFileError
+from ..solvers.base import Callback, IterationResult, Method
+
+__all__ = ["dcdm", "fcg", "NetworkDirection", "DCDMMethod", "default_model_path", "MODEL_DIR"]
+
+#: where packaged pretrained models live (``dcdm_fluid2d_n{n}.sqnn``); none are shipped yet
+MODEL_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models")
+#: environment variable naming a model file to use when ``DCDMMethod(model_path=None)``
+MODEL_ENV = "SEQSOLVE_DCDM_MODEL"
+
+
+class NetworkDirection:
+    """``r -> d``: a network (or plain callable) bound to one matrix, ready for repeated calls.
+
+    ``model`` is a :class:`~seqsolve.neural.model.DCDMNet` (or any ``torch.nn.Module`` with a
+    ``features`` attribute and the same input/output convention), or a plain callable taking the
+    residual as an image of ``grid_shape`` and returning an array of the same size.  The
+    matrix-derived input channels and the solid-row mask are computed here once.
+    """
+
+    def __init__(self, model: Any, A: Any, grid_shape: Sequence[int], *, device: Any = None):
+        self.grid_shape = tuple(int(s) for s in grid_shape)
+        size = int(np.prod(self.grid_shape))
+        if A.shape != (size, size):
+            raise ConfigurationError(
+                f"matrix of shape {A.shape} does not fit grid {self.grid_shape} "
+                f"({size} unknowns)")
+        self.model = model
+        self._torch = _is_module(model)
+        if self._torch:
+            from .model import grid_features
+
+            torch = _torch()
+            features = tuple(getattr(model, "features", ("residual",)))
+            images, self.solid = grid_features(A, self.grid_shape, features)
+            if device is None:
+                try:
+                    device = next(model.parameters()).device
+                except StopIteration:
+                    device = torch.device("cpu")
+            self.device = torch.device(device)
+            self._images = torch.from_numpy(images).to(self.device)
+            self._fluid = torch.from_numpy((~self.solid).astype(np.float32)
+                                           .reshape(self.grid_shape)).to(self.device)
+            dtype = next(iter(model.parameters()), torch.zeros(())).dtype
+            self._dtype = dtype if dtype.is_floating_point else torch.float32
+        else:
+            from .model import solid_rows
+
+            if not callable(model):
+                raise ConfigurationError(f"model must be a torch module or a callable, "
+                                         f"got {type(model).__name__}")
+            self.solid = solid_rows(A)
+            self.device = None
+        self.fluid = ~self.solid
+
+    def __call__(self, r: np.ndarray) -> np.ndarray:
+        if self._torch:
+            torch = _torch()
+            from .model import apply_network
+
+            with torch.inference_mode():
+                rt = torch.from_numpy(np.asarray(r, dtype=np.float32).reshape(
+                    (1,) + self.grid_shape)).to(self.device, self._dtype)
+                q = apply_network(self.model, rt, self._images.to(self._dtype),
+                                  self._fluid.to(self._dtype))
+                out = q.reshape(-1).to("cpu", torch.float64).numpy()
+            return out
+        q = np.asarray(self.model(np.asarray(r).reshape(self.grid_shape)), dtype=np.float64)
+        if q.size != r.size:
+            raise ValueError(f"direction callable returned {q.size} values for {r.size} unknowns")
+        q = q.reshape(-1).copy()
+        q[self.solid] = 0.0
+        return q
+
+
+def _torch():
+    from . import require_torch
+
+    return require_torch()
+
+
+def _is_module(model: Any) -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return isinstance(model, torch.nn.Module)
+
+
+class _Monitor:
+    """Shared bookkeeping: tolerance, true-residual checks, stagnation and result building."""
+
+    def __init__(self, A, b, x, *, rtol, atol, maxiter, window, factor, residuals):
+        self.A, self.b = A, b
+        self.bnorm = float(np.linalg.norm(b))
+        self.tol = max(float(rtol) * self.bnorm, float(atol))
+        self.maxiter = int(maxiter)
+        self.window = int(window) if window else 0
+        self.factor = float(factor)
+        self.hist: list[float] = []
+        self.out = residuals
+
+    def record(self, rnorm: float) -> None:
+        self.hist.append(rnorm)
+        if self.out is not None:
+            self.out.append(rnorm)
+
+    def stagnated(self) -> bool:
+        w = self.window
+        if w <= 0 or len(self.hist) <= w:
+            return False
+        return min(self.hist[-w:]) > self.factor * min(self.hist[:-w])
+
+
+def _prepare(A, b, x0, model, grid_shape, device):
+    if not sp.issparse(A):
+        raise ConfigurationError("dcdm/fcg need A as a SciPy sparse matrix (explicit entries)")
+    A = sp.csr_array(A)
+    b = np.asarray(b, dtype=np.float64).reshape(-1)
+    if b.size != A.shape[0]:
+        raise ValueError(f"b has {b.size} entries, A is {A.shape}")
+    direction = model if isinstance(model, NetworkDirection) else NetworkDirection(
+        model, A, grid_shape, device=device)
+    if direction.solid.size != b.size:
+        raise ConfigurationError("the prepared direction operator belongs to another matrix size")
+    x = np.zeros_like(b) if x0 is None else np.array(x0, dtype=np.float64).reshape(-1)
+    if x.size != b.size:
+        raise ValueError(f"x0 has {x.size} entries, expected {b.size}")
+    s = direction.solid
+    if s.any():
+        x[s] = b[s] / A.diagonal()[s]
+    return A, b, x, direction
+
+
+def dcdm(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, model: Any,
+         grid_shape: Sequence[int], rtol: float = 1e-6, atol: float = 0.0,
+         maxiter: int | None = None, n_orth: int = 2, true_residual_every: int = 8,
+         stagnation_window: int = 30, stagnation_factor: float = 0.9,
+         device: Any = None, callback: Callback = None,
+         residuals: list | None = None) -> IterationResult:
+    """Solve ``A x = b`` (A SPD on a grid) with the Deep Conjugate Direction Method.
+
+    Parameters
+    ----------
+    A : sparse matrix, ``N x N`` with ``N = prod(grid_shape)``
+    b, x0 : right-hand side and initial guess (zeros by default)
+    model : a trained :class:`~seqsolve.neural.model.DCDMNet`, a :class:`NetworkDirection`
+        already bound to ``A`` (reuses the precomputed input channels), or a plain callable
+        ``image -> image`` producing directions.
+    grid_shape : how unknowns lie on the grid (row-major), e.g. ``(n, n)``.
+    rtol, atol : stop when ``||b - A x|| <= max(rtol ||b||, atol)``, checked on the *true*
+        residual.
+    maxiter : iteration limit (default: the number of unknowns).
+    n_orth : how many previous directions each new one is A-orthogonalised against (the paper
+        uses 2).
+    true_residual_every : recompute ``r = b - A x`` every this many iterations (and always
+        before declaring convergence); in between ``r`` is updated by recurrence.
+    stagnation_window, stagnation_factor : return ``"breakdown"`` when the best residual of the
+        last ``window`` iterations is not below ``factor`` times the best one before them
+        (``window=0`` disables the test).
+    callback : called with the current iterate after every iteration.
+    residuals : when a list is given, the residual norm after every iteration is appended.
+
+    Returns
+    -------
+    IterationResult
+        ``status`` is ``"converged"`` only when the true residual meets the tolerance;
+        ``"breakdown"`` when the network produces no usable direction (zero, non-finite, or in
+        the span of the previous ones) or progress stagnates; ``"maxiter"`` otherwise;
+        ``"indefinite"`` if ``d^T A d < 0`` is met (A not SPD).
+    """
+    A, b, x, direction = _prepare(A, b, x0, model, grid_shape, device)
+    n_orth = max(int(n_orth), 0)
+    if maxiter is None:
+        maxiter = b.size
+    mon = _Monitor(A, b, x, rtol=rtol, atol=atol, maxiter=maxiter, window=stagnation_window,
+                   factor=stagnation_factor, residuals=residuals)
+    every = max(int(true_residual_every), 1)
+    r = b - A @ x
+    rnorm = float(np.linalg.norm(r))
+    mon.record(rnorm)
+    if rnorm <= mon.tol:
+        return IterationResult(x, 0, "converged")
+    if not math.isfinite(rnorm):
+        return IterationResult(x, 0, "nan")
+    prev: deque = deque(maxlen=max(n_orth, 1))
+    status = "maxiter"
+    k = 0
+    while k < mon.maxiter:
+        q = direction(r)
+        if not np.all(np.isfinite(q)):
+            status = "breakdown"
+            break
+        q_norm0 = float(np.linalg.norm(q))
+        if q_norm0 == 0.0:
+            status = "breakdown"
+            break
+        if n_orth:
+            for p, Ap, pAp in prev:
+                q -= (float(q @ Ap) / pAp) * p
+        q_norm = float(np.linalg.norm(q))
+        if q_norm <= 1e-10 * q_norm0:
+            status = "breakdown"  # nothing new: the direction lies in the span of the last ones
+            break
+        Aq = A @ q
+        qAq = float(q @ Aq)
+        if not math.isfinite(qAq) or qAq == 0.0:
+            status = "breakdown"
+            break
+        if qAq < 0.0:
+            status = "indefinite" if -qAq > 1e-12 * q_norm * float(np.linalg.norm(Aq)) \
+                else "breakdown"
+            break
+        alpha = float(q @ r) / qAq
+        x += alpha * q
+        k += 1
+        if k % every == 0:
+            r = b - A @ x
+        else:
+            r -= alpha * Aq
+        rnorm = float(np.linalg.norm(r))
+        if rnorm <= mon.tol and k % every != 0:
+            r = b - A @ x  # confirm on the true residual
+            rnorm = float(np.linalg.norm(r))
+        mon.record(rnorm)
+        if callback is not None:
+            callback(x)
+        if not math.isfinite(rnorm):
+            status = "nan"
+            break
+        if rnorm <= mon.tol:
+            return IterationResult(x, k, "converged")
+        if n_orth:
+            prev.append((q, Aq, qAq))
+        if mon.stagnated():
+            status = "breakdown"
+            break
+    return IterationResult(x, k, status)
+
+
+def fcg(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, model: Any,
+        grid_shape: Sequence[int], rtol: float = 1e-6, atol: float = 0.0,
+        maxiter: int | None = None, true_residual_every: int = 8,
+        stagnation_window: int = 30, stagnation_factor: float = 0.9,
+        device: Any = None, callback: Callback = None,
+        residuals: list | None = None) -> IterationResult:
+    """Flexible CG with the network as a nonlinear preconditioner (Polak-Ribiere form).
+
+    ``z_k = N(r_k)`` (sign-flipped so ``z^T r > 0``), ``p_k = z_k + beta_k p_{k-1}`` with
+    ``beta_k = z_k^T (r_k - r_{k-1}) / z_{k-1}^T r_{k-1}`` (Golub & Ye; Notay's FCG keeps more
+    directions, which is what :func:`dcdm` does), and the exact line search
+    ``alpha = p^T r / p^T A p``.  The recurrence needs one stored direction and no explicit
+    re-orthogonalisation; in exact arithmetic it coincides with ``dcdm(n_orth=1)``, in floating
+    point it loses A-orthogonality sooner.  Same parameters, statuses and guarantees as
+    :func:`dcdm`.
+    """
+    A, b, x, direction = _prepare(A, b, x0, model, grid_shape, device)
+    if maxiter is None:
+        maxiter = b.size
+    mon = _Monitor(A, b, x, rtol=rtol, atol=atol, maxiter=maxiter, window=stagnation_window,
+                   factor=stagnation_factor, residuals=residuals)
+    every = max(int(true_residual_every), 1)
+    r = b - A @ x
+    rnorm = float(np.linalg.norm(r))
+    mon.record(rnorm)
+    if rnorm <= mon.tol:
+        return IterationResult(x, 0, "converged")
+    if not math.isfinite(rnorm):
+        return IterationResult(x, 0, "nan")
+
+    def precond(res):
+        z = direction(res)
+        if not np.all(np.isfinite(z)):
+            return None, 0.0
+        zr = float(z @ res)
+        if zr < 0.0:
+            z, zr = -z, -zr
+        if zr <= 1e-14 * float(np.linalg.norm(z)) * float(np.linalg.norm(res)):
+            return None, 0.0
+        return z, zr
+
+    z, zr = precond(r)
+    if z is None:
+        return IterationResult(x, 0, "breakdown")
+    p = z.copy()
+    status = "maxiter"
+    k = 0
+    while k < mon.maxiter:
+        Ap = A @ p
+        pAp = float(p @ Ap)
+        if not math.isfinite(pAp) or pAp == 0.0:
+            status = "breakdown"
+            break
+        if pAp < 0.0:
+            status = "indefinite"
+            break
+        alpha = float(p @ r) / pAp
+        x += alpha * p
+        k += 1
+        r_old = r
+        if k % every == 0:
+            r = b - A @ x
+        else:
+            r = r - alpha * Ap
+        rnorm = float(np.linalg.norm(r))
+        if rnorm <= mon.tol and k % every != 0:
+            r = b - A @ x
+            rnorm = float(np.linalg.norm(r))
+        mon.record(rnorm)
+        if callback is not None:
+            callback(x)
+        if not math.isfinite(rnorm):
+            status = "nan"
+            break
+        if rnorm <= mon.tol:
+            return IterationResult(x, k, "converged")
+        if mon.stagnated():
+            status = "breakdown"
+            break
+        z_new, zr_new = precond(r)
+        if z_new is None:
+            status = "breakdown"
+            break
+        beta = float(z_new @ (r - r_old)) / zr
+        p = z_new + beta * p
+        z, zr = z_new, zr_new
+    return IterationResult(x, k, status)
+
+
+# --------------------------------------------------------------------------------------------
+# The Method
+# --------------------------------------------------------------------------------------------
+
+_MODEL_CACHE: dict[tuple, Any] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def default_model_path(n: int) -> str | None:
+    """The model used when none is named: ``$SEQSOLVE_DCDM_MODEL``, else a packaged
+    ``models/dcdm_fluid2d_n{n}.sqnn``; ``None`` when neither exists."""
+    env = os.environ.get(MODEL_ENV)
+    if env:
+        return env
+    path = os.path.join(MODEL_DIR, f"dcdm_fluid2d_n{int(n)}.sqnn")
+    return path if os.path.exists(path) else None
+
+
+def _cached_model(path: str, device: Any):
+    """Load ``path`` once per (file identity, device); reloaded when the file changes."""
+    from .model_io import load_model
+
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise StateFileError(f"DCDM model file {path!r} cannot be read: {exc}") from exc
+    key = (os.path.realpath(path), st.st_mtime_ns, st.st_size, str(device))
+    with _CACHE_LOCK:
+        model = _MODEL_CACHE.get(key)
+        if model is None:
+            model = load_model(path, device=device)
+            if len(_MODEL_CACHE) >= 8:
+                _MODEL_CACHE.clear()
+            _MODEL_CACHE[key] = model
+    return model
+
+
+class _Prepared:
+    __slots__ = ("path", "model", "A", "direction")
+
+    def __init__(self, path, model, A, direction):
+        self.path, self.model, self.A, self.direction = path, model, A, direction
+
+
+class DCDMMethod(Method):
+    """DCDM (or its flexible-CG variant) with a trained network, as a seqsolve method.
+
+    Parameters
+    ----------
+    model_path : str or None
+        A model file written by :func:`~seqsolve.neural.model_io.save_model`.  ``None`` uses
+        :func:`default_model_path` for the system's grid size (the method is then not
+        applicable when no such model exists).
+    variant : ``"dcdm"`` or ``"fcg"``
+    n_orth : directions kept for A-orthogonalisation (``"dcdm"`` only)
+    device : torch device for the network; default CUDA when available, else CPU.
+
+    The grid is taken as ``n x n`` with ``n`` the model's grid size, so the method applies only
+    to matrices with ``n*n`` rows.  ``setup`` loads the model once (cached across instances and
+    reused from ``previous``) and derives the per-matrix input channels; ``solve`` iterates.
+    """
+
+    spd_only = True
+    needs_matrix = True
+
+    def __init__(self, model_path: str | None = None, variant: str = "dcdm", *,
+                 n_orth: int = 2, device: Any = None, **options: Any):
+        if variant not in ("dcdm", "fcg"):
+            raise ConfigurationError(f"DCDM variant must be 'dcdm' or 'fcg', got {variant!r}")
+        self.model_path = None if model_path is None else os.fspath(model_path)
+        self.variant = variant
+        self.n_orth = int(n_orth)
+        self.device = device
+        self.options = dict(options)
+        self._grid_n: dict[str, int] = {}
+
+    def _path_for(self, rows: int) -> str | None:
+        if self.model_path is not None:
+            return self.model_path
+        n = math.isqrt(int(rows))
+        return default_model_path(n) if n * n == rows else None
+
+    def _model_n(self, path: str) -> int:
+        n = self._grid_n.get(path)
+        if n is None:
+            from .model_io import read_metadata
+
+            n = int(read_metadata(path)["grid_size"])
+            self._grid_n[path] = n
+        return n
+
+    def applicable(self, A: Any, *, symmetric: bool) -> bool:
+        """Also requires torch, a model file, and ``A.shape[0] == n*n`` for the model's ``n``.
+
+        A named model file that is missing or corrupt raises
+        :class:`~seqsolve.errors.StateFileError` (a configuration error worth seeing); a
+        missing *default* model or a missing torch just make the method inapplicable.
+        """
+        if not super().applicable(A, symmetric=symmetric):
+            return False
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            return False
+        path = self._path_for(A.shape[0])
+        if path is None:
+            return False
+        n = self._model_n(path)
+        return A.shape[0] == n * n and A.shape[1] == n * n
+
+    def setup(self, A: Any, previous: Any | None) -> Any:
+        from . import default_device
+
+        device = default_device(self.device)
+        path = self._path_for(A.shape[0])
+        if path is None:
+            raise ConfigurationError(
+                f"no DCDM model for a {A.shape[0]}-unknown system: pass model_path, set "
+                f"${MODEL_ENV}, or train one with seqsolve.neural.train")
+        if isinstance(previous, _Prepared) and previous.path == path:
+            model = previous.model
+            if previous.A is A:
+                return previous
+        else:
+            model = _cached_model(path, device)
+        n = model.grid_size
+        if A.shape != (n * n, n * n):
+            raise ConfigurationError(
+                f"DCDM model {path!r} was trained for a {n}x{n} grid ({n * n} unknowns); "
+                f"the matrix has shape {A.shape}")
+        direction = NetworkDirection(model, A, (n, n), device=device)
+        return _Prepared(path, model, A, direction)
+
+    def solve(self, prepared: Any, A: Any, b: np.ndarray, x0: np.ndarray, *, rtol: float,
+              atol: float, maxiter: int, callback: Callback = None) -> IterationResult:
+        n = prepared.model.grid_size
+        if self.variant == "dcdm":
+            return dcdm(A, b, x0, model=prepared.direction, grid_shape=(n, n), rtol=rtol,
+                        atol=atol, maxiter=maxiter, n_orth=self.n_orth, callback=callback,
+                        **self.options)
+        return fcg(A, b, x0, model=prepared.direction, grid_shape=(n, n), rtol=rtol, atol=atol,
+                   maxiter=maxiter, callback=callback, **self.options)
+
+    def __repr__(self) -> str:
+        return f"DCDMMethod(model_path={self.model_path!r}, variant={self.variant!r})"

@@ -1,0 +1,17 @@
+"""Workloads: sequences of related systems (Heat2D, Matrix Market files, Fluid2D)."""
+
+from .base import LinearSystem, SequenceProblem
+from .heat2d import Heat2D
+from .matrix_market import MatrixMarketSequence, save_sequence
+
+
+def __getattr__(name: str):
+    # Fluid2D pulls in its simulator only when asked for
+    if name == "Fluid2D":
+        from .fluid2d import Fluid2D
+
+        return Fluid2D
+    raise AttributeError(name)
+
+
+__all__ = ["LinearSystem", "SequenceProblem", "Heat2D", "MatrixMarketSequence", "save_sequence", "Fluid2D"]

@@ -1,0 +1,60 @@
+"""The feedback of one solve (what a policy learns from) and summaries of many."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Iterable, Mapping
+
+
+@dataclass(frozen=True)
+class SolveRecord:
+    """One solve of a sequence, with honest costs.
+
+    ``setup_seconds`` covers preconditioner/factorisation builds (zero when reused),
+    ``solve_seconds`` the iterations plus the true-residual check and any fallback iterations;
+    ``policy_seconds`` is the time the policy spent choosing and learning.
+    """
+
+    index: int
+    configuration: str
+    iterations: int
+    setup_seconds: float
+    solve_seconds: float
+    residual: float
+    converged: bool
+    fallback: str | None = None
+    status: str = "converged"
+    setup_reused: bool = False
+    policy_seconds: float = 0.0
+    context: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def seconds(self) -> float:
+        """Wall time charged to this solve: setup + solve (policy overhead excluded)."""
+        return self.setup_seconds + self.solve_seconds
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["context"] = dict(self.context)
+        return d
+
+
+def summarize(records: Iterable[SolveRecord]) -> dict:
+    """Totals over records: the numbers a benchmark table prints."""
+    records = list(records)
+    per_config = Counter(r.configuration for r in records)
+    setup = sum(r.setup_seconds for r in records)
+    solve = sum(r.solve_seconds for r in records)
+    return {
+        "solves": len(records),
+        "total_iterations": int(sum(r.iterations for r in records)),
+        "total_seconds": setup + solve,
+        "setup_seconds": setup,
+        "solve_seconds": solve,
+        "policy_seconds": sum(r.policy_seconds for r in records),
+        "fallbacks": sum(1 for r in records if r.fallback),
+        "failures": sum(1 for r in records if not r.converged),
+        "max_residual": max((r.residual for r in records), default=0.0),
+        "configurations": dict(per_config.most_common()),
+    }

@@ -1,0 +1,272 @@
+"""SequenceSolver: one object that solves a sequence of related systems and learns as it goes.
+
+The loop for each system: validate → the policy picks a configuration → the backend's method
+sets up (or reuses its setup) and iterates → the *true* residual is checked → on failure a
+robust fallback runs → the measured cost is recorded and fed back to the policy.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Mapping
+
+import numpy as np
+from scipy.sparse.linalg import LinearOperator
+
+from .backends import Backend, get_backend
+from .configs import Configuration, parse
+from .errors import ConvergenceError, InvalidSystemError, SeqsolveError
+from .policies import Policy, make_policy
+from .records import SolveRecord, summarize
+from .solvers.base import Callback, Method
+from .validation import as_operator, as_vector, fingerprint, is_symmetric
+
+#: largest system the sparse direct solver is used on as a fallback (2-D problems only, in practice)
+DIRECT_MAX_SIZE = 250_000
+
+
+class _Attempt:
+    __slots__ = ("x", "iterations", "setup_seconds", "solve_seconds", "residual", "status", "reused")
+
+
+class SequenceSolver:
+    """Solve ``A x = b`` for a sequence of systems, choosing the configuration per system.
+
+    Parameters
+    ----------
+    rtol, atol : float
+        Every returned ``x`` satisfies ``||b - A x|| <= max(rtol * ||b||, atol)`` on the true
+        residual; otherwise :class:`~seqsolve.ConvergenceError` is raised.
+    policy : str or Policy
+        ``"fixed:<configuration>"`` (e.g. ``"fixed:ssor-cg(omega=1.6)"``), or a learning policy.
+    seed : int or None
+        Seeds every random choice of the policy.
+    maxiter : int or None
+        Iteration limit per attempt; ``None`` means ``10 * n`` as in SciPy.
+    warm_start : bool
+        Start from the previous solution when the size matches and no ``x0`` is given.
+    fallback : bool
+        Try robust configurations when the chosen one fails (recorded in the history).
+    backend : str or Backend
+        Which engine runs configurations (``"scipy"``).
+    """
+
+    def __init__(self, rtol: float = 1e-8, atol: float = 0.0, policy: str | Policy = "fixed:cg",
+                 seed: int | None = 0, *, maxiter: int | None = None, warm_start: bool = True,
+                 fallback: bool = True, backend: str | Backend = "scipy") -> None:
+        if not (np.isfinite(rtol) and rtol >= 0) or not (np.isfinite(atol) and atol >= 0):
+            raise InvalidSystemError(f"rtol and atol must be finite and >= 0, got rtol={rtol}, atol={atol}")
+        if rtol == 0 and atol == 0:
+            raise InvalidSystemError("rtol and atol cannot both be 0: no finite-precision solve meets that")
+        if maxiter is not None and (int(maxiter) != maxiter or maxiter < 1):
+            raise InvalidSystemError(f"maxiter must be a positive integer, got {maxiter!r}")
+        self.rtol = float(rtol)
+        self.atol = float(atol)
+        self.seed = seed
+        self.maxiter = maxiter
+        self.warm_start = warm_start
+        self.fallback = fallback
+        self.backend = get_backend(backend)
+        self.policy = make_policy(policy, seed)
+        self.history: list[SolveRecord] = []
+        self._methods: dict[Configuration, Method] = {}
+        self._setups: dict[Configuration, tuple[tuple, Any]] = {}
+        self._x_prev: np.ndarray | None = None
+        self._sym_cache: tuple[tuple, bool] | None = None
+
+    # ------------------------------------------------------------------ public API
+    def solve(self, A: Any, b: Any, x0: Any = None, context: Mapping[str, float] | None = None,
+              *, callback: Callback = None) -> np.ndarray:
+        """Solve one system of the sequence and return ``x`` meeting the tolerance."""
+        A = as_operator(A)
+        n = A.shape[0]
+        b = as_vector(b, n)
+        context = self._check_context(context)
+        if x0 is not None:
+            x0 = as_vector(x0, n, "x0")
+        elif self.warm_start and self._x_prev is not None and self._x_prev.shape[0] == n:
+            x0 = self._x_prev
+        else:
+            x0 = np.zeros(n)
+        fp = fingerprint(A)
+        symmetric = self._symmetric(A, fp)
+        maxiter = self.maxiter or 10 * n
+
+        t0 = time.perf_counter()
+        allowed = self._allowed(A, symmetric)
+        config = self.policy.select(context, allowed=allowed)
+        policy_seconds = time.perf_counter() - t0
+
+        bnorm = float(np.linalg.norm(b))
+        target = max(self.rtol * bnorm, self.atol)
+        attempts: list[tuple[Configuration, _Attempt]] = []
+        first = self._attempt(config, A, b, x0, fp, target, maxiter, callback)
+        attempts.append((config, first))
+        best = first
+        if best.residual > target and self.fallback:
+            for fb in self._fallbacks(config, first, A, symmetric):
+                start = best.x if np.all(np.isfinite(best.x)) else x0
+                att = self._attempt(fb, A, b, start, fp, target, maxiter, callback)
+                attempts.append((fb, att))
+                if att.residual < best.residual:
+                    best = att
+                if att.residual <= target:
+                    break
+
+        converged = best.residual <= target
+        used = [c for c, _ in attempts]
+        record = SolveRecord(
+            index=len(self.history),
+            configuration=config.name,
+            iterations=sum(a.iterations for _, a in attempts),
+            setup_seconds=sum(a.setup_seconds for _, a in attempts),
+            solve_seconds=sum(a.solve_seconds for _, a in attempts),
+            residual=best.residual / bnorm if bnorm > 0 else best.residual,
+            converged=converged,
+            fallback=next((c.name for c, a in attempts[1:] if a is best), None) if len(attempts) > 1 else None,
+            status=first.status,
+            setup_reused=first.reused,
+            policy_seconds=0.0,
+            context=dict(context or {}),
+        )
+        t1 = time.perf_counter()
+        self.policy.update(record.seconds, record)
+        policy_seconds += time.perf_counter() - t1
+        record = _replace(record, policy_seconds=policy_seconds)
+        self.history.append(record)
+        if not converged:
+            raise ConvergenceError(
+                f"no configuration reached the tolerance: best relative residual {record.residual:.3e} "
+                f"(target {target / bnorm if bnorm else target:.3e}) after trying {', '.join(f'{c.name} [{a.status}]' for c, a in attempts)}",
+                best_residual=record.residual, best_x=best.x.copy(), attempts=[c.name for c in used],
+            )
+        self._x_prev = best.x
+        return best.x.copy()
+
+    def summary(self) -> dict:
+        """Totals over the history: solves, iterations, seconds (setup/solve), per-configuration counts."""
+        return summarize(self.history)
+
+    def reset(self) -> "SequenceSolver":
+        """Forget the history, cached setups and warm start (the policy keeps what it learned)."""
+        self.history.clear()
+        self._setups.clear()
+        self._x_prev = None
+        return self
+
+    def __repr__(self) -> str:
+        return (f"SequenceSolver(rtol={self.rtol:g}, atol={self.atol:g}, policy={self.policy.spec!r}, "
+                f"seed={self.seed!r}, solves={len(self.history)})")
+
+    # ------------------------------------------------------------------ internals
+    @staticmethod
+    def _check_context(context: Mapping[str, float] | None) -> Mapping[str, float] | None:
+        if context is None:
+            return None
+        if not isinstance(context, Mapping):
+            raise InvalidSystemError(f"context must be a mapping of names to numbers, got {type(context).__name__}")
+        out = {}
+        for k, v in context.items():
+            try:
+                v = float(v)
+            except (TypeError, ValueError):
+                raise InvalidSystemError(f"context[{k!r}] must be a number, got {v!r}") from None
+            if not np.isfinite(v):
+                raise InvalidSystemError(f"context[{k!r}] is not finite ({v})")
+            out[str(k)] = v
+        return out
+
+    def _symmetric(self, A, fp: tuple) -> bool:
+        if self._sym_cache is not None and self._sym_cache[0] == fp and fp[0] != "op":
+            return self._sym_cache[1]
+        sym = is_symmetric(A)
+        self._sym_cache = (fp, sym)
+        return sym
+
+    def _allowed(self, A, symmetric: bool) -> list[Configuration]:
+        return [c for c in self.policy.candidates() if self._method(c).applicable(A, symmetric=symmetric)
+                and (c.kind != "direct" or A.shape[0] <= DIRECT_MAX_SIZE)]
+
+    def _method(self, config: Configuration) -> Method:
+        m = self._methods.get(config)
+        if m is None:
+            m = self._methods[config] = self.backend.build(config)
+        return m
+
+    def _attempt(self, config, A, b, x0, fp, target, maxiter, callback) -> _Attempt:
+        att = _Attempt()
+        att.reused = False
+        method = self._method(config)
+        t0 = time.perf_counter()
+        try:
+            cached = self._setups.get(config)
+            if cached is not None and cached[0] == fp:
+                prepared, att.reused = cached[1], True
+            else:
+                prepared = method.setup(A, cached[1] if cached else None)
+                self._setups[config] = (fp, prepared)
+                att.reused = cached is not None and prepared is cached[1]
+            t1 = time.perf_counter()
+            res = method.solve(prepared, A, b, x0, rtol=self.rtol, atol=self.atol, maxiter=maxiter,
+                               callback=callback)
+            x, att.iterations, att.status = res.x, res.iterations, res.status
+        except (SeqsolveError, ArithmeticError, ValueError, RuntimeError, np.linalg.LinAlgError) as exc:
+            # a numerical failure of this configuration (singular factor, zero pivot): fall back
+            t1 = time.perf_counter()
+            x, att.iterations, att.status = np.array(x0, copy=True), 0, f"error: {exc}"
+        att.x = np.asarray(x, dtype=np.float64).ravel()
+        att.residual = float(np.linalg.norm(b - A @ att.x)) if np.all(np.isfinite(att.x)) else np.inf
+        t2 = time.perf_counter()
+        att.setup_seconds = t1 - t0
+        att.solve_seconds = t2 - t1
+        return att
+
+    def _fallbacks(self, config: Configuration, first: _Attempt, A, symmetric: bool) -> list[Configuration]:
+        """Robust configurations to try, in order, after ``config`` failed."""
+        chain: list[Configuration] = []
+        if first.status == "converged":
+            chain.append(config)  # recurrence drift: continuing from x is the cheapest repair
+        if not isinstance(A, LinearOperator):
+            if A.shape[0] <= DIRECT_MAX_SIZE:
+                chain.append(parse("direct"))
+            chain += [parse("amg-cg(rebuild)")] if symmetric else []
+            chain += [parse("gmres(ilu)"), parse("bicgstab(ilu)")]
+        else:
+            chain += [parse("gmres"), parse("bicgstab")]
+        seen: set = set()
+        out = []
+        for c in chain:
+            if (c not in seen or c == config) and self._method(c).applicable(A, symmetric=symmetric):
+                out.append(c)
+                seen.add(c)
+        return out
+
+
+def _replace(record: SolveRecord, **changes) -> SolveRecord:
+    from dataclasses import replace
+
+    return replace(record, **changes)
+
+
+def solve(A: Any, b: Any, x0: Any = None, *, rtol: float = 1e-8, atol: float = 0.0,
+          maxiter: int | None = None, policy: str = "auto", callback: Callback = None) -> np.ndarray:
+    """Solve a single system ``A x = b`` to ``||b - A x|| <= max(rtol ||b||, atol)``.
+
+    A convenience around :class:`SequenceSolver` for one-off solves.
+    """
+    from .policies import POLICIES
+
+    if policy == "auto" and "auto" not in POLICIES:
+        policy = "default"
+    if policy == "default":
+        A_ = as_operator(A)
+        policy = _default_single(A_)
+    return SequenceSolver(rtol=rtol, atol=atol, policy=policy, maxiter=maxiter).solve(A, b, x0, callback=callback)
+
+
+def _default_single(A) -> str:
+    if isinstance(A, LinearOperator):
+        return "fixed:cg" if is_symmetric(A) else "fixed:gmres"
+    if A.shape[0] <= 20_000:
+        return "fixed:direct"
+    return "fixed:amg-cg(rebuild)" if is_symmetric(A) else "fixed:gmres(ilu)"

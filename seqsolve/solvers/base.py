@@ -1,0 +1,73 @@
+"""The method seam: what every solve strategy (Krylov, stationary, direct, neural) implements.
+
+A method is split like lineax's solvers and PETSc's KSP/PC: :meth:`Method.setup` does the work
+that depends only on the matrix (factorisation, AMG hierarchy, preconditioner build) and is timed
+as *setup*; :meth:`Method.solve` does the per-right-hand-side iterations and is timed as *solve*.
+Keeping them apart is what lets a sequence reuse setup across systems, and lets a policy see both
+costs honestly.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+Callback = Callable[[np.ndarray], None] | None
+
+
+@dataclass(frozen=True)
+class IterationResult:
+    """What a method reports; seqsolve re-checks the true residual itself afterwards.
+
+    ``status`` is one of ``"converged"``, ``"maxiter"``, ``"breakdown"``, ``"indefinite"``,
+    ``"nan"``, ``"error"``.
+    """
+
+    x: np.ndarray
+    iterations: int
+    status: str = "converged"
+
+
+class Method(ABC):
+    """A configured solve strategy built from a :class:`~seqsolve.configs.Configuration`."""
+
+    #: True when the method is only valid for symmetric positive definite matrices
+    spd_only: bool = False
+    #: True when the method needs explicit matrix entries (not a bare LinearOperator)
+    needs_matrix: bool = True
+
+    def applicable(self, A: Any, *, symmetric: bool) -> bool:
+        """Whether the method may be used on ``A`` (``symmetric`` was detected by the caller)."""
+        from scipy.sparse.linalg import LinearOperator
+
+        if self.needs_matrix and isinstance(A, LinearOperator):
+            return False
+        if self.spd_only and not symmetric:
+            return False
+        return True
+
+    @abstractmethod
+    def setup(self, A: Any, previous: Any | None) -> Any:
+        """Prepare for solves with ``A``.
+
+        ``previous`` is what the last ``setup`` of this same configuration returned (for an
+        earlier matrix of the sequence), so a method may reuse it; ``None`` the first time.
+        """
+
+    @abstractmethod
+    def solve(
+        self,
+        prepared: Any,
+        A: Any,
+        b: np.ndarray,
+        x0: np.ndarray,
+        *,
+        rtol: float,
+        atol: float,
+        maxiter: int,
+        callback: Callback = None,
+    ) -> IterationResult:
+        """Iterate from ``x0`` until ``||b - A x|| <= max(rtol ||b||, atol)`` or ``maxiter``."""

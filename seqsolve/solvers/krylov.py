@@ -1,0 +1,80 @@
+"""SciPy's Krylov methods (CG, GMRES, BiCGStab) with a preconditioner built in ``setup``."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import scipy.sparse.linalg as sla
+
+from .. import preconditioners
+from .base import Callback, IterationResult, Method
+
+#: preconditioner name → builder ``A -> LinearOperator`` (None: no preconditioner)
+PreconditionerBuilder = Callable[[Any], sla.LinearOperator] | None
+
+GMRES_RESTART = 30
+
+
+class ScipyKrylov(Method):
+    """A SciPy Krylov method with an optional preconditioner.
+
+    ``reuse_setup=True`` keeps the first preconditioner built (for an earlier matrix of the
+    sequence) instead of rebuilding it for every new matrix: cheap, but it goes stale.
+    """
+
+    def __init__(self, method: str, build_preconditioner: PreconditionerBuilder = None,
+                 *, spd_only: bool = False, reuse_setup: bool = False) -> None:
+        if method not in ("cg", "gmres", "bicgstab"):
+            raise ValueError(f"unknown Krylov method {method!r}")
+        self.method = method
+        self.build_preconditioner = build_preconditioner
+        self.spd_only = spd_only
+        self.needs_matrix = build_preconditioner is not None
+        self.reuse_setup = reuse_setup
+
+    def setup(self, A: Any, previous: Any | None) -> Any:
+        if self.build_preconditioner is None:
+            return None
+        if self.reuse_setup and previous is not None:
+            return previous
+        return self.build_preconditioner(A)
+
+    def solve(self, prepared, A, b, x0, *, rtol, atol, maxiter, callback: Callback = None) -> IterationResult:
+        count = [0]
+        if self.method == "gmres":
+            def on_iter(_res):
+                count[0] += 1
+            cycles = max(1, -(-maxiter // GMRES_RESTART))
+            x, info = sla.gmres(A, b, x0=x0, rtol=rtol, atol=atol, restart=GMRES_RESTART,
+                                maxiter=cycles, M=prepared, callback=on_iter, callback_type="pr_norm")
+            if callback is not None:
+                callback(x)
+        else:
+            def on_iter(xk):
+                count[0] += 1
+                if callback is not None:
+                    callback(xk)
+            fn = sla.cg if self.method == "cg" else sla.bicgstab
+            x, info = fn(A, b, x0=x0, rtol=rtol, atol=atol, maxiter=maxiter, M=prepared, callback=on_iter)
+        if not np.all(np.isfinite(x)):
+            status = "nan"
+        elif info == 0:
+            status = "converged"
+        elif info > 0:
+            status = "maxiter"
+        else:
+            status = "breakdown"
+        return IterationResult(x, count[0], status)
+
+
+def jacobi_cg() -> ScipyKrylov:
+    return ScipyKrylov("cg", preconditioners.jacobi, spd_only=True)
+
+
+def ssor_cg(omega: float) -> ScipyKrylov:
+    return ScipyKrylov("cg", lambda A: preconditioners.ssor(A, omega), spd_only=True)
+
+
+def amg_cg(reuse: bool) -> ScipyKrylov:
+    return ScipyKrylov("cg", preconditioners.smoothed_aggregation, spd_only=True, reuse_setup=reuse)

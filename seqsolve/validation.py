@@ -1,0 +1,119 @@
+"""Input checks shared by every entry point: turn what a user passes into a clean system.
+
+Checks run once per solve and must stay cheap next to a solve of a few hundred microseconds, so
+symmetry is tested with two products against fixed random vectors instead of forming ``A - A.T``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import LinearOperator
+
+from .errors import InvalidSystemError, UnsupportedTypeError
+
+Operator = sp.csr_array | LinearOperator
+
+
+def as_operator(A: Any) -> Operator:
+    """Return ``A`` as a float64 CSR array, or as the given ``LinearOperator``.
+
+    Raises :class:`UnsupportedTypeError` for types seqsolve cannot use and
+    :class:`InvalidSystemError` for empty, non-square or non-finite matrices.
+    """
+    if isinstance(A, LinearOperator):
+        if len(A.shape) != 2 or A.shape[0] != A.shape[1]:
+            raise InvalidSystemError(f"A must be square, got LinearOperator of shape {A.shape}")
+        if A.shape[0] == 0:
+            raise InvalidSystemError("A is empty (shape (0, 0))")
+        return A
+    if sp.issparse(A):
+        M = A
+    elif isinstance(A, np.ndarray):
+        if A.ndim != 2:
+            raise InvalidSystemError(f"A must be 2-D, got an array with {A.ndim} dimension(s)")
+        M = A
+    else:
+        raise UnsupportedTypeError(
+            f"A must be a SciPy sparse matrix/array, a 2-D numpy array or a LinearOperator, "
+            f"got {type(A).__name__}"
+        )
+    if M.shape[0] != M.shape[1]:
+        raise InvalidSystemError(f"A must be square, got shape {M.shape}")
+    if M.shape[0] == 0:
+        raise InvalidSystemError("A is empty (shape (0, 0))")
+    if np.iscomplexobj(M.data if sp.issparse(M) else M):
+        raise UnsupportedTypeError("complex matrices are not supported; A must be real")
+    if M.dtype.kind not in "fiub":
+        raise UnsupportedTypeError(f"A has unsupported dtype {M.dtype}")
+    csr = sp.csr_array(M, dtype=np.float64) if not (sp.issparse(M) and M.format == "csr"
+                                                      and M.dtype == np.float64
+                                                      and isinstance(M, sp.csr_array)) else M
+    if not np.all(np.isfinite(csr.data)):
+        raise InvalidSystemError("A contains NaN or Inf entries")
+    return csr
+
+
+def as_vector(b: Any, n: int, name: str = "b") -> np.ndarray:
+    """Return ``b`` as a contiguous float64 vector of length ``n`` (accepts shape (n, 1))."""
+    if sp.issparse(b):
+        b = b.toarray()
+    if not isinstance(b, (np.ndarray, list, tuple)):
+        raise UnsupportedTypeError(f"{name} must be a 1-D numpy array, got {type(b).__name__}")
+    arr = np.asarray(b)
+    if np.iscomplexobj(arr):
+        raise UnsupportedTypeError(f"{name} is complex; only real systems are supported")
+    if arr.dtype.kind not in "fiub":
+        raise UnsupportedTypeError(f"{name} has unsupported dtype {arr.dtype}")
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise InvalidSystemError(f"{name} must be 1-D (or a single column), got shape {arr.shape}")
+    if arr.shape[0] != n:
+        raise InvalidSystemError(f"shape mismatch: A is {n}x{n} but {name} has length {arr.shape[0]}")
+    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise InvalidSystemError(f"{name} contains NaN or Inf")
+    return arr
+
+
+_PROBES: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def is_symmetric(A: Operator, rtol: float = 1e-10) -> bool:
+    """Cheap randomised symmetry test: ``y·(A x) == x·(A y)`` for fixed random ``x, y``.
+
+    Any real asymmetry ``E = A - Aᵀ`` makes the two sides differ with probability one; the
+    tolerance only absorbs rounding.  Costs two matrix–vector products.
+    """
+    n = A.shape[0]
+    if n not in _PROBES:
+        rng = np.random.default_rng(12345)
+        _PROBES[n] = (rng.standard_normal(n), rng.standard_normal(n))
+    x, y = _PROBES[n]
+    Ax = A @ x
+    Ay = A @ y
+    lhs = float(y @ Ax)
+    rhs = float(x @ Ay)
+    scale = float(np.linalg.norm(Ax) * np.linalg.norm(y) + np.linalg.norm(Ay) * np.linalg.norm(x))
+    return abs(lhs - rhs) <= rtol * max(scale, np.finfo(float).tiny)
+
+
+def fingerprint(A: Operator) -> tuple:
+    """A cheap identity for a matrix's values, so setup can be reused when ``A`` is unchanged."""
+    if isinstance(A, LinearOperator):
+        return ("op", id(A))
+    nnz = A.nnz
+    w = _weights(nnz)
+    return (A.shape, nnz, float(A.data @ w), int(A.indices[: min(nnz, 64)].sum()), float(A.indptr[-1]))
+
+
+_W: list[np.ndarray] = [np.empty(0)]
+
+
+def _weights(m: int) -> np.ndarray:
+    if _W[0].shape[0] < m:
+        _W[0] = np.random.default_rng(7).random(max(m, 2 * _W[0].shape[0]))
+    return _W[0][:m]
