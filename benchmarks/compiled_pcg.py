@@ -42,48 +42,53 @@ from typing import Callable  # noqa: E402
 import numpy as np  # noqa: E402
 import scipy  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
-from scipy.sparse.linalg import LinearOperator, cg  # noqa: E402
+from scipy.sparse.linalg import cg  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numba  # noqa: E402
 import pyamg  # noqa: E402
-from pyamg import amg_core  # noqa: E402
 
-from seqsolve.solvers.compiled import csr_matvec, pcg, prepare  # noqa: E402
+from seqsolve.preconditioners.jacobi import jacobi  # noqa: E402
+from seqsolve.preconditioners.ssor import ssor  # noqa: E402
+from seqsolve.problems.heat2d import bump, laplacian_2d  # noqa: E402
+from seqsolve.solvers.compiled import csr_matvec, pcg, prepare, warmup  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "compiled_pcg.json"
 
 
 def heat_system(nx: int, c: float, dt: float) -> tuple[sp.csr_array, np.ndarray]:
-    """Crank-Nicolson step matrix ``I - (c dt/2) L`` and a smooth rhs on ``(nx-1)^2`` nodes."""
-    m = nx - 1
-    dx = 1.0 / nx
-    t = sp.diags_array([np.full(m - 1, 1.0), np.full(m, -2.0), np.full(m - 1, 1.0)],
-                       offsets=[-1, 0, 1])
-    eye = sp.eye_array(m)
-    L = (sp.kron(eye, t) + sp.kron(t, eye)) / dx**2
+    """Heat2D's Crank-Nicolson matrix ``I - (c dt/2) L`` and rhs ``(I + (c dt/2) L) u0`` for
+    Heat2D's initial bump ``u0`` plus an off-centre bump (smooth, not an eigenvector)."""
+    L = laplacian_2d(nx)
     half = 0.5 * c * dt
-    A = sp.csr_array(sp.eye_array(m * m) - half * L)
+    A = sp.csr_array(sp.eye_array(L.shape[0], format="csr") - half * L)
     A.sum_duplicates()
-    g = np.arange(1, nx) * dx
-    X, Y = np.meshgrid(g, g, indexing="ij")
-    u0 = np.exp(-((X - 0.3) ** 2 + (Y - 0.6) ** 2) / 0.02) + X * (1 - X) * Y
-    u0 = u0.ravel()
+    g = np.arange(1, nx) / nx
+    px, py = (a.ravel() for a in np.meshgrid(g, g, indexing="ij"))
+    u0 = bump(px, py, (0.5, 0.5), 0.25) + 0.5 * bump(px, py, (0.3, 0.65), 0.2)
     b = u0 + half * (L @ u0)
     return A, b
 
 
-def median_time(fn: Callable[[], object], repeats: int, inner: int = 1) -> float:
-    """Median over ``repeats`` of the mean wall time of ``inner`` calls (seconds)."""
-    fn()  # warm-up (JIT, caches)
-    times = []
+def interleaved_times(
+    fns: dict[str, tuple[Callable[[], object], int]], repeats: int
+) -> dict[str, list[float]]:
+    """Per-call wall times (seconds) of each ``name: (fn, inner)``, ``repeats`` samples each.
+
+    Every repeat times every function once (``inner`` back-to-back calls, averaged), in turn,
+    so a load change on a shared machine hits all solvers alike instead of a few.
+    """
+    for fn, _ in fns.values():
+        fn()  # warm-up (JIT cache, allocator, CPU caches)
+    samples: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        times.append((time.perf_counter() - t0) / inner)
-    return statistics.median(times)
+        for name, (fn, inner) in fns.items():
+            t0 = time.perf_counter()
+            for _ in range(inner):
+                fn()
+            samples[name].append((time.perf_counter() - t0) / inner)
+    return samples
 
 
 def scipy_iterations(A, b, M, rtol: float) -> tuple[int, int]:
@@ -97,21 +102,6 @@ def scipy_iterations(A, b, M, rtol: float) -> tuple[int, int]:
     return count[0], info
 
 
-def ssor_operator(A: sp.csr_array, omega: float) -> LinearOperator:
-    """SSOR preconditioner: forward then backward ``pyamg.amg_core.sor_gauss_seidel`` from 0."""
-    n = A.shape[0]
-    indptr, indices, data = A.indptr, A.indices, A.data
-
-    def apply(r: np.ndarray) -> np.ndarray:
-        r = np.ascontiguousarray(r, dtype=np.float64).ravel()
-        z = np.zeros(n)
-        amg_core.sor_gauss_seidel(indptr, indices, data, z, r, 0, n, 1, omega)
-        amg_core.sor_gauss_seidel(indptr, indices, data, z, r, n - 1, -1, -1, omega)
-        return z
-
-    return LinearOperator((n, n), matvec=apply, dtype=np.float64)
-
-
 def run_case(nx: int, c: float, dt: float, rtol: float, omega: float, repeats: int) -> dict:
     """All solvers on one matrix; returns a JSON-ready record."""
     A, b = heat_system(nx, c, dt)
@@ -120,52 +110,65 @@ def run_case(nx: int, c: float, dt: float, rtol: float, omega: float, repeats: i
     x = np.random.default_rng(0).standard_normal(n)
     out = np.empty(n)
 
-    mv_scipy = median_time(lambda: A @ x, repeats, inner=200)
-    mv_comp = median_time(lambda: csr_matvec(P, x, out), repeats, inner=200)
+    # the library's SciPy-path preconditioners (SSOR: amg_core.sor_gauss_seidel fwd + bwd)
+    scipy_cases = {"scipy cg": None, "scipy cg + jacobi": jacobi(A),
+                   f"scipy cg + ssor(pyamg, w={omega:g})": ssor(A, omega)}
+    compiled_cases = {f"compiled {pc}" + (f" (w={omega:g})" if pc == "ssor" else ""): pc
+                      for pc in ("none", "jacobi", "ssor")}
+
+    fns: dict[str, tuple[Callable[[], object], int]] = {
+        "matvec scipy": (lambda: A @ x, 200),
+        "matvec compiled": (lambda: csr_matvec(P, x, out), 200),
+    }
+    rows = []
+    for name, M in scipy_cases.items():
+        its, info = scipy_iterations(A, b, M, rtol)
+        xs, _ = cg(A, b, rtol=rtol, atol=0.0, M=M)
+        fns[name] = (lambda M=M: cg(A, b, rtol=rtol, atol=0.0, M=M), 1)
+        rows.append(dict(solver=name, iterations=its, info=int(info),
+                         rel_residual=float(np.linalg.norm(b - A @ xs) / np.linalg.norm(b))))
+    for name, pc in compiled_cases.items():
+        res = pcg(P, b, rtol=rtol, preconditioner=pc, omega=omega)
+        fns[name] = (lambda pc=pc: pcg(P, b, rtol=rtol, preconditioner=pc, omega=omega), 1)
+        rows.append(dict(solver=name, iterations=res.iterations, status=res.status,
+                         restarts=res.restarts,
+                         rel_residual=float(np.linalg.norm(b - A @ res.x) / np.linalg.norm(b))))
+    csr_matvec(P, x, out)
     assert np.allclose(out, A @ x)
 
-    dinv = 1.0 / A.diagonal()
-    jac = LinearOperator((n, n), matvec=lambda r: dinv * r.ravel(), dtype=np.float64)
-    ssor = ssor_operator(A, omega)
-
-    rows = []
-    scipy_cases = [("scipy cg", None), ("scipy cg + jacobi", jac),
-                   (f"scipy cg + ssor(pyamg, w={omega:g})", ssor)]
-    for name, M in scipy_cases:
-        its, info = scipy_iterations(A, b, M, rtol)
-        t = median_time(lambda M=M: cg(A, b, rtol=rtol, atol=0.0, M=M), repeats)
-        xs, _ = cg(A, b, rtol=rtol, atol=0.0, M=M)
-        rows.append(dict(solver=name, iterations=its, info=int(info), solve_s=t,
-                         rel_residual=float(np.linalg.norm(b - A @ xs) / np.linalg.norm(b))))
-    for pc in ("none", "jacobi", "ssor"):
-        name = f"compiled {pc}" + (f" (w={omega:g})" if pc == "ssor" else "")
-        res = pcg(P, b, rtol=rtol, preconditioner=pc, omega=omega)
-        t = median_time(lambda pc=pc: pcg(P, b, rtol=rtol, preconditioner=pc, omega=omega),
-                        repeats)
-        rows.append(dict(solver=name, iterations=res.iterations, status=res.status,
-                         solve_s=t,
-                         rel_residual=float(np.linalg.norm(b - A @ res.x) / np.linalg.norm(b))))
+    samples = interleaved_times(fns, repeats)
+    med = {k: statistics.median(v) for k, v in samples.items()}
+    mv_scipy, mv_comp = med["matvec scipy"], med["matvec compiled"]
     for row in rows:
         it = max(row["iterations"], 1)
+        row["solve_s"] = med[row["solver"]]
+        row["solve_s_min"] = min(samples[row["solver"]])
         row["us_per_iteration"] = 1e6 * row["solve_s"] / it
+        row["us_per_iteration_min"] = 1e6 * row["solve_s_min"] / it
         row["per_scipy_matvec"] = row["solve_s"] / it / mv_scipy
         row["per_compiled_matvec"] = row["solve_s"] / it / mv_comp
     return dict(nx=nx, n=n, nnz=int(A.nnz), c=c, dt=dt, rtol=rtol, omega=omega,
-                matvec_scipy_us=1e6 * mv_scipy, matvec_compiled_us=1e6 * mv_comp, rows=rows)
+                matvec_scipy_us=1e6 * mv_scipy, matvec_compiled_us=1e6 * mv_comp,
+                matvec_scipy_us_min=1e6 * min(samples["matvec scipy"]),
+                matvec_compiled_us_min=1e6 * min(samples["matvec compiled"]),
+                load_average=list(os.getloadavg()), rows=rows)
 
 
 def print_case(case: dict) -> None:
     """Print one case as a fixed-width table."""
     print(f"\nc={case['c']:g} dt={case['dt']:g}  n={case['n']} nnz={case['nnz']} "
           f"rtol={case['rtol']:g}")
-    print(f"one matvec: scipy A @ x {case['matvec_scipy_us']:.1f} us, "
-          f"compiled csr_matvec {case['matvec_compiled_us']:.1f} us")
-    hdr = f"{'solver':34s} {'iters':>5s} {'us/iter':>9s} {'/scipy mv':>9s} {'/comp mv':>9s}" \
-          f" {'solve ms':>9s} {'rel res':>9s}"
+    print(f"one matvec (median/min): scipy A @ x {case['matvec_scipy_us']:.1f}/"
+          f"{case['matvec_scipy_us_min']:.1f} us, compiled csr_matvec "
+          f"{case['matvec_compiled_us']:.1f}/{case['matvec_compiled_us_min']:.1f} us; "
+          f"load average {case['load_average'][0]:.2f}")
+    hdr = f"{'solver':34s} {'iters':>5s} {'us/iter':>9s} {'(min)':>7s} {'/scipy mv':>9s}" \
+          f" {'/comp mv':>9s} {'solve ms':>9s} {'rel res':>9s}"
     print(hdr)
     print("-" * len(hdr))
     for r in case["rows"]:
         print(f"{r['solver']:34s} {r['iterations']:5d} {r['us_per_iteration']:9.1f} "
+              f"{r['us_per_iteration_min']:7.1f} "
               f"{r['per_scipy_matvec']:9.2f} {r['per_compiled_matvec']:9.2f} "
               f"{1e3 * r['solve_s']:9.3f} {r['rel_residual']:9.1e}")
 
@@ -173,7 +176,7 @@ def print_case(case: dict) -> None:
 def write_json(path: Path, payload: dict) -> None:
     """Write ``payload`` to ``path`` atomically (temp file in the same folder, os.replace)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f"tmp.{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as fh:
             json.dump(payload, fh, indent=2)
@@ -194,9 +197,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dt", type=float, default=1e-3)
     ap.add_argument("--rtol", type=float, default=1e-8)
     ap.add_argument("--omega", type=float, default=1.5, help="SSOR relaxation factor")
-    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--repeats", type=int, default=15)
     args = ap.parse_args(argv)
 
+    # first compiled call of the process: loads the Numba on-disk cache (or compiles, cold)
+    t0 = time.perf_counter()
+    warm = warmup()
+    first_call_s = time.perf_counter() - t0
+    print(f"first compiled call (Numba cache load or compile): {first_call_s:.3f} s "
+          f"(warmup() itself: {warm:.3f} s)")
     cases = []
     for c in args.c:
         case = run_case(args.nx, c, args.dt, args.rtol, args.omega, args.repeats)
@@ -204,8 +213,11 @@ def main(argv: list[str] | None = None) -> int:
         cases.append(case)
     payload = dict(
         benchmark="compiled_pcg",
-        timing="median over repeats of wall time per solve / iterations; single thread",
+        timing=("median (and min) over interleaved repeats of wall time per solve, divided by "
+                "the iteration count; matvec: mean of 200 back-to-back calls per repeat"),
         repeats=args.repeats,
+        first_compiled_call_s=first_call_s,
+        threads="OMP/OPENBLAS/MKL/NUMBA_NUM_THREADS=1; compiled kernels are serial",
         versions=dict(python=platform.python_version(), numpy=np.__version__,
                       scipy=scipy.__version__, numba=numba.__version__,
                       pyamg=pyamg.__version__),

@@ -74,8 +74,9 @@ for _k in (
     Kind(
         "amg-cg",
         "PyAMG smoothed-aggregation V-cycle as CG preconditioner",
-        (Param("setup", "rebuild", str, _choice("rebuild", "reuse"),
-               "rebuild: new hierarchy for each new matrix; reuse: keep the first one", positional=True),),
+        (Param("setup", "rebuild", str, _choice("rebuild", "reuse", "adaptive"),
+               "rebuild: new hierarchy for each new matrix; reuse: keep the first one; "
+               "adaptive: reuse until the rent-or-buy rule says it is stale", positional=True),),
         spd_only=True,
     ),
     Kind("direct", "sparse LU factorisation (SciPy SuperLU), reused while A is unchanged"),
@@ -186,7 +187,7 @@ def portfolio(*, omegas: Iterable[float] = OMEGA_GRID, compiled: bool = True) ->
     out = [parse("cg"), parse("jacobi-cg")]
     out += [Configuration("ssor-cg", (("omega", w),)) for w in omegas]
     out += [Configuration("sor", (("omega", w),)) for w in omegas]
-    out += [parse("amg-cg(rebuild)"), parse("amg-cg(reuse)"), parse("direct")]
+    out += [parse("amg-cg(rebuild)"), parse("amg-cg(reuse)"), parse("amg-cg(adaptive)"), parse("direct")]
     out += [parse(n) for n in ("gmres", "gmres(ilu)", "bicgstab", "bicgstab(ilu)")]
     if compiled:
         out += [parse("numba-cg"), parse("numba-jacobi-cg")]

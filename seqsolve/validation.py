@@ -53,6 +53,10 @@ def as_operator(A: Any) -> Operator:
                                                       and isinstance(M, sp.csr_array)) else M
     if not np.all(np.isfinite(csr.data)):
         raise InvalidSystemError("A contains NaN or Inf entries")
+    if not csr.has_canonical_format:
+        # duplicate or unsorted entries: sweeps (SOR/SSOR) read one entry as "the" diagonal
+        csr = csr.copy() if csr is A else csr
+        csr.sum_duplicates()
     return csr
 
 
@@ -62,7 +66,10 @@ def as_vector(b: Any, n: int, name: str = "b") -> np.ndarray:
         b = b.toarray()
     if not isinstance(b, (np.ndarray, list, tuple)):
         raise UnsupportedTypeError(f"{name} must be a 1-D numpy array, got {type(b).__name__}")
-    arr = np.asarray(b)
+    try:
+        arr = np.asarray(b)
+    except ValueError as exc:  # ragged nested lists
+        raise InvalidSystemError(f"{name} must be a 1-D array of numbers: {exc}") from None
     if np.iscomplexobj(arr):
         raise UnsupportedTypeError(f"{name} is complex; only real systems are supported")
     if arr.dtype.kind not in "fiub":

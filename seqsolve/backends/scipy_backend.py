@@ -29,7 +29,7 @@ FACTORIES: dict[str, Callable[[Configuration], Method]] = {
     "jacobi-cg": lambda c: krylov.jacobi_cg(),
     "ssor-cg": lambda c: krylov.ssor_cg(c.get("omega")),
     "sor": lambda c: SOR(c.get("omega")),
-    "amg-cg": lambda c: krylov.amg_cg(reuse=c.get("setup") == "reuse"),
+    "amg-cg": lambda c: krylov.amg_cg(c.get("setup")),
     "direct": lambda c: Direct(),
     "gmres": lambda c: krylov.ScipyKrylov("gmres", _ilu_or_none(c)),
     "bicgstab": lambda c: krylov.ScipyKrylov("bicgstab", _ilu_or_none(c)),

@@ -38,6 +38,9 @@ Losses
 ``iterations / max_iterations``).  The MATLAB code instead feeds raw iteration counts and rescales
 them on the fly by ``(iterations - 1) / (running mean of iterations - 1)``; that is not bounded and
 changes the scale of past estimates retroactively, so we leave normalisation to the caller.
+The scale matters: dividing all losses by ``s`` is the same as dividing ``eta0`` by ``s``, so
+normalise by a realistic bound on the cost (e.g. a few times the typical iteration count), not by
+a far-away hard iteration cap, or learning slows down by that factor.
 """
 
 from __future__ import annotations
@@ -328,6 +331,7 @@ class TsallisINF:
             "cumulative_loss": self.cumulative_loss_,
             "last_arm": self.last_arm_,
             "newton_x": self._x,
+            "probabilities": self.probabilities_.tolist(),
             "rng_state": _rng_state(self._rng),
         }
 
@@ -356,6 +360,9 @@ class TsallisINF:
         x = d.get("newton_x")
         if x is not None:
             x = _float_entry(d, "newton_x", where)
+        probs = _float_array(d, "probabilities", (self.n_arms,), where)
+        if np.any(probs < 0) or abs(probs.sum() - 1.0) > 1e-9:
+            raise StateFileError(f"{where}: 'probabilities' is not a probability vector")
         rng = _restore_rng(d.get("rng_state"), where)
         # all checks passed: commit
         self.t_ = t
@@ -366,7 +373,8 @@ class TsallisINF:
         self._x = x
         self._rng = rng
         self.seed = d.get("seed") if isinstance(d.get("seed"), int) else None
-        self._refresh()
+        # stored rather than recomputed, so a resumed learner is bit-identical
+        self.probabilities_ = probs
         return self
 
     @classmethod

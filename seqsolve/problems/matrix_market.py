@@ -53,16 +53,16 @@ def write_atomic(path: str | os.PathLike, obj, comment: str = "") -> None:
     """Write a matrix or vector as Matrix Market, via a temp file renamed into place."""
     path = Path(path)
     data = obj if sp.issparse(obj) else np.asarray(obj, dtype=np.float64).reshape(-1, 1) if np.ndim(obj) == 1 else obj
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    # the temp name must end in ".mtx": otherwise scipy's mmwrite writes to "<name>.mtx" instead
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp.mtx")
     os.close(fd)
     try:
         scipy.io.mmwrite(tmp, sp.coo_matrix(data) if sp.issparse(data) else data, comment=comment)
-        written = tmp if os.path.exists(tmp) else tmp + ".mtx"
-        os.replace(written, path)
+        os.chmod(tmp, 0o644)  # mkstemp makes the file private; written results are ordinary files
+        os.replace(tmp, path)
     finally:
-        for leftover in (tmp, tmp + ".mtx"):
-            if os.path.exists(leftover):
-                os.remove(leftover)
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def save_sequence(directory: str | os.PathLike, systems: Iterable[LinearSystem | tuple]) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any, Callable
 
 import numpy as np
@@ -9,6 +10,7 @@ import scipy.sparse.linalg as sla
 
 from .. import preconditioners
 from .base import Callback, IterationResult, Method
+from .reuse import RebuildSchedule
 
 #: preconditioner name → builder ``A -> LinearOperator`` (None: no preconditioner)
 PreconditionerBuilder = Callable[[Any], sla.LinearOperator] | None
@@ -76,5 +78,30 @@ def ssor_cg(omega: float) -> ScipyKrylov:
     return ScipyKrylov("cg", lambda A: preconditioners.ssor(A, omega), spd_only=True)
 
 
-def amg_cg(reuse: bool) -> ScipyKrylov:
-    return ScipyKrylov("cg", preconditioners.smoothed_aggregation, spd_only=True, reuse_setup=reuse)
+def amg_cg(setup: str) -> ScipyKrylov:
+    """AMG-PCG; ``setup`` is ``"rebuild"``, ``"reuse"`` (first hierarchy forever) or ``"adaptive"``."""
+    if setup == "adaptive":
+        return AdaptiveAMGCG()
+    return ScipyKrylov("cg", preconditioners.smoothed_aggregation, spd_only=True, reuse_setup=setup == "reuse")
+
+
+class AdaptiveAMGCG(ScipyKrylov):
+    """AMG-PCG that reuses its hierarchy across matrices until the rent-or-buy rule says rebuild."""
+
+    def __init__(self) -> None:
+        super().__init__("cg", preconditioners.smoothed_aggregation, spd_only=True, reuse_setup=True)
+        self.schedule = RebuildSchedule()
+
+    def setup(self, A, previous):
+        if previous is not None and not self.schedule.stale:
+            return previous
+        t0 = time.perf_counter()
+        M = self.build_preconditioner(A)
+        self.schedule.built(time.perf_counter() - t0)
+        return M
+
+    def solve(self, prepared, A, b, x0, **kw) -> IterationResult:
+        t0 = time.perf_counter()
+        res = super().solve(prepared, A, b, x0, **kw)
+        self.schedule.solved(time.perf_counter() - t0, res.iterations)
+        return res

@@ -1,0 +1,182 @@
+"""Benchmark harness shared by ``seqsolve bench``/``demo`` and the scripts in ``benchmarks/``.
+
+Runs one problem under several policies in the same process, measures the time of one sparse
+matrix–vector product in the same run (so time per iteration can be quoted relative to it), and
+writes a table, a JSON record and a cumulative-time plot.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .configs import parse
+from .errors import ConfigurationError
+from .policies import POLICIES
+from .problems.base import SequenceProblem
+from .runner import RunResult, run
+from .solver import SequenceSolver
+
+
+def split_policies(text: str) -> list[str]:
+    """Split ``"cg,ssor-cg(omega=1.5),tsallis-inf"`` at commas outside parentheses."""
+    parts = [p.strip() for p in re.split(r",(?![^()]*\))", text)]
+    return [p for p in parts if p]
+
+
+def normalise_policy(spec: str) -> str:
+    """Accept a bare configuration name (``"cg"``) as shorthand for ``"fixed:cg"``."""
+    name = spec.partition(":")[0]
+    if name in POLICIES:
+        return spec
+    try:
+        return f"fixed:{parse(spec).name}"
+    except ConfigurationError:
+        raise ConfigurationError(
+            f"{spec!r} is neither a policy ({', '.join(POLICIES)}) nor a configuration name"
+        ) from None
+
+
+def matvec_seconds(A, repeats: int = 200) -> float:
+    """Median wall time of one ``A @ x`` (SciPy CSR), measured now."""
+    x = np.random.default_rng(0).standard_normal(A.shape[0])
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        A @ x
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+@dataclass
+class BenchResult:
+    """The runs of one benchmark and the reference timing measured alongside them."""
+
+    problem: dict
+    rtol: float
+    matvec_seconds: float
+    runs: dict[str, RunResult] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def rows(self) -> list[dict]:
+        """One row per policy: totals, time per step and per iteration, ratio to the best."""
+        rows = []
+        for name, r in self.runs.items():
+            s = r.summary()
+            its = s["total_iterations"]
+            per_it = s["solve_seconds"] / its if its else float("nan")
+            rows.append({
+                "policy": name,
+                "total_seconds": s["total_seconds"],
+                "setup_seconds": s["setup_seconds"],
+                "total_iterations": its,
+                "ms_per_step": 1e3 * s["total_seconds"] / max(1, s["solves"]),
+                "us_per_iteration": 1e6 * per_it,
+                "iteration_over_matvec": per_it / self.matvec_seconds if its else float("nan"),
+                "fallbacks": s["fallbacks"],
+                "policy_seconds": s["policy_seconds"],
+                "max_residual": s["max_residual"],
+                "wall_seconds": s["wall_seconds"],
+            })
+        best = min((row["total_seconds"] for row in rows), default=float("nan"))
+        for row in rows:
+            row["ratio_to_best"] = row["total_seconds"] / best if best > 0 else float("nan")
+        return rows
+
+    def to_json(self) -> dict:
+        return {
+            "problem": self.problem,
+            "rtol": self.rtol,
+            "matvec_seconds": self.matvec_seconds,
+            "machine": {"platform": platform.platform(), "processor": platform.processor(),
+                        "cpus": os.cpu_count(), "python": platform.python_version()},
+            "rows": self.rows(),
+            "errors": self.errors,
+            "cumulative_seconds": {k: np.cumsum([h.seconds for h in r.history]).tolist()
+                                   for k, r in self.runs.items()},
+            "iterations": {k: [h.iterations for h in r.history] for k, r in self.runs.items()},
+            "configurations": {k: [h.configuration for h in r.history] for k, r in self.runs.items()},
+        }
+
+
+def benchmark(make_problem: Callable[[], SequenceProblem], policies: Sequence[str], *,
+              rtol: float = 1e-8, seed: int = 0, progress: bool = True,
+              solver_options: dict | None = None) -> BenchResult:
+    """Run ``make_problem()`` once per policy (fresh solver each) and collect the results."""
+    policies = [normalise_policy(p) for p in policies]
+    problem = make_problem()
+    first = problem.system()
+    mv = matvec_seconds(first.A) if hasattr(first.A, "nnz") else float("nan")
+    result = BenchResult(problem.describe(), rtol, mv)
+    for spec in policies:
+        solver = SequenceSolver(rtol=rtol, policy=spec, seed=seed, **(solver_options or {}))
+        try:
+            result.runs[spec] = run(problem, solver, progress=progress, description=spec)
+        except Exception as exc:  # a failing policy is reported in the table, not fatal
+            result.errors[spec] = f"{type(exc).__name__}: {exc}"
+    return result
+
+
+def format_table(result: BenchResult) -> str:
+    """A plain-text table (also valid Markdown) of :meth:`BenchResult.rows`."""
+    head = ("| policy | total s | setup s | iterations | ms/step | µs/iter | iter/matvec | fallbacks | × best |\n"
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    lines = [head]
+    for r in sorted(result.rows(), key=lambda r: r["total_seconds"]):
+        lines.append(
+            f"| {r['policy']} | {r['total_seconds']:.2f} | {r['setup_seconds']:.2f} | {r['total_iterations']:,} "
+            f"| {r['ms_per_step']:.2f} | {r['us_per_iteration']:.1f} | {r['iteration_over_matvec']:.1f} "
+            f"| {r['fallbacks']} | {r['ratio_to_best']:.2f} |"
+        )
+    for k, v in result.errors.items():
+        lines.append(f"| {k} | failed: {v} | | | | | | | |")
+    lines.append(f"\none sparse matvec: {1e6 * result.matvec_seconds:.1f} µs (median, same run)")
+    return "\n".join(lines)
+
+
+def write_json(path: str | os.PathLike, data: dict) -> None:
+    """Write JSON atomically (temp file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, indent=1, default=_jsonable)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _jsonable(o):
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def save_outputs(result: BenchResult, out: str | os.PathLike, stem: str) -> dict[str, Path]:
+    """Write ``<stem>.json``, ``<stem>.md`` and ``<stem>.png`` into ``out``; return their paths."""
+    from .plotting import plot_cumulative
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out / f"{stem}.json", "table": out / f"{stem}.md", "plot": out / f"{stem}.png"}
+    write_json(paths["json"], result.to_json())
+    fd, tmp = tempfile.mkstemp(dir=out, suffix=".tmp")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(format_table(result) + "\n")
+    os.replace(tmp, paths["table"])
+    plot_cumulative(result, paths["plot"])
+    return paths

@@ -1,0 +1,180 @@
+"""The ``seqsolve`` command line: demo, bench, solve, sequence, configs.
+
+Every error prints one line ``seqsolve: error: …`` on stderr and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from . import __version__
+
+DEMO_POLICIES = ["cg", "jacobi-cg", "ssor-cg(omega=1.5)", "numba-ssor-cg(omega=1.8)", "amg-cg(rebuild)",
+                 "amg-cg(reuse)", "direct"]
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+def _bench_heat2d(nx: int, steps: int, policies: list[str], out: str, rtol: float, seed: int,
+                  progress: bool, stem: str) -> int:
+    from .bench import benchmark, format_table, save_outputs
+    from .problems import Heat2D
+
+    result = benchmark(lambda: Heat2D(nx=nx, steps=steps), policies, rtol=rtol, seed=seed, progress=progress)
+    print(format_table(result))
+    paths = save_outputs(result, out, stem)
+    print(f"\nwrote {paths['table']}, {paths['json']} and {paths['plot']}")
+    return 1 if result.errors and not result.runs else 0
+
+
+def cmd_demo(args) -> int:
+    from .bench import split_policies
+
+    print(f"seqsolve demo: Heat2D (Learning to Relax), nx={args.nx} ({(args.nx - 1) ** 2:,} unknowns), "
+          f"{args.steps} Crank–Nicolson steps, rtol={args.rtol:g}; output folder: {Path(args.out).resolve()}")
+    policies = split_policies(args.policies) if args.policies else DEMO_POLICIES
+    return _bench_heat2d(args.nx, args.steps, policies, args.out, args.rtol, args.seed, not args.no_progress, "demo")
+
+
+def cmd_bench(args) -> int:
+    from .bench import split_policies
+
+    policies = split_policies(args.policies)
+    if args.problem == "heat2d":
+        stem = f"heat2d_nx{args.nx}_T{args.steps}"
+        return _bench_heat2d(args.nx, args.steps, policies, args.out, args.rtol, args.seed, not args.no_progress, stem)
+    raise SystemExit(f"unknown problem {args.problem!r}")
+
+
+def cmd_solve(args) -> int:
+    from .problems.matrix_market import read_matrix, read_vector, write_atomic
+    from .solver import SequenceSolver, solve
+
+    A = read_matrix(args.A)
+    b = read_vector(args.b)
+    if args.policy == "auto":
+        x = solve(A, b, rtol=args.rtol, atol=args.atol)
+        res = np.linalg.norm(b - A @ x) / max(np.linalg.norm(b), np.finfo(float).tiny)
+        print(f"solved {A.shape[0]:,} unknowns: relative residual {res:.3e}")
+    else:
+        from .bench import normalise_policy
+
+        s = SequenceSolver(rtol=args.rtol, atol=args.atol, policy=normalise_policy(args.policy))
+        x = s.solve(A, b)
+        h = s.history[-1]
+        print(f"solved {A.shape[0]:,} unknowns with {h.configuration}: {h.iterations} iterations, "
+              f"setup {h.setup_seconds:.3f} s, solve {h.solve_seconds:.3f} s, relative residual {h.residual:.3e}")
+    if args.out:
+        write_atomic(args.out, x)
+        print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_sequence(args) -> int:
+    from .bench import normalise_policy, write_json
+    from .problems import MatrixMarketSequence
+    from .runner import run
+    from .solver import SequenceSolver
+
+    problem = MatrixMarketSequence(args.directory)
+    solver = SequenceSolver(rtol=args.rtol, atol=args.atol, policy=normalise_policy(args.policy), seed=args.seed)
+    result = run(problem, solver, progress=not args.no_progress)
+    s = result.summary()
+    print(f"{s['solves']} systems from {args.directory}: {s['total_iterations']:,} iterations, "
+          f"{s['total_seconds']:.3f} s solver time ({s['setup_seconds']:.3f} s setup), "
+          f"{s['fallbacks']} fallbacks, max relative residual {s['max_residual']:.2e}")
+    print("configurations used: " + ", ".join(f"{k} ×{v}" for k, v in s["configurations"].items()))
+    if args.out:
+        write_json(args.out, {"summary": s, "history": [h.to_dict() for h in result.history]})
+        print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_configs(args) -> int:
+    from .configs import KINDS, configs
+
+    if args.kinds:
+        for k in KINDS.values():
+            params = ", ".join(f"{p.name}={p.default}" for p in k.params)
+            print(f"{k.name:16s} {'SPD only' if k.spd_only else '        '}  {k.summary}" + (f"  [{params}]" if params else ""))
+    else:
+        print("\n".join(configs()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="seqsolve", description="Solve sequences of related sparse linear systems, learning as they run.")
+    p.add_argument("--version", action="version", version=f"seqsolve {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(sp, rtol=1e-8):
+        sp.add_argument("--rtol", type=float, default=rtol, help=f"relative tolerance on the true residual (default {rtol:g})")
+        sp.add_argument("--seed", type=int, default=0, help="random seed for policies (default 0)")
+        sp.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    d = sub.add_parser("demo", help="Heat2D over several fixed configurations: table, JSON and plot (about a minute)")
+    d.add_argument("--nx", type=int, default=64, help="grid intervals per side (default 64)")
+    d.add_argument("--steps", type=int, default=2000, help="time steps (default 2000)")
+    d.add_argument("--policies", default="", help="comma-separated policies/configurations (default: a representative set)")
+    d.add_argument("--out", default="seqsolve-out", help="output folder (default ./seqsolve-out)")
+    common(d)
+    d.set_defaults(func=cmd_demo)
+
+    b = sub.add_parser("bench", help="benchmark policies on a workload")
+    b.add_argument("problem", choices=["heat2d"], help="workload")
+    b.add_argument("--nx", type=int, default=100, help="grid intervals per side (default 100)")
+    b.add_argument("--steps", type=int, default=5000, help="time steps (default 5000)")
+    b.add_argument("--policies", required=True, help="comma-separated, e.g. cg,ssor-cg(omega=1.5),amg-cg(rebuild)")
+    b.add_argument("--out", default="seqsolve-out", help="output folder (default ./seqsolve-out)")
+    common(b)
+    b.set_defaults(func=cmd_bench)
+
+    s = sub.add_parser("solve", help="solve one Matrix Market system")
+    s.add_argument("A", help="matrix (.mtx)")
+    s.add_argument("b", help="right-hand side (.mtx, n×1)")
+    s.add_argument("--out", help="write x here (.mtx)")
+    s.add_argument("--policy", default="auto", help="'auto' or a configuration, e.g. cg, gmres(ilu), direct")
+    s.add_argument("--rtol", type=float, default=1e-8)
+    s.add_argument("--atol", type=float, default=0.0)
+    s.set_defaults(func=cmd_solve)
+
+    q = sub.add_parser("sequence", help="solve a folder of A_0000.mtx, b_0000.mtx, … in order")
+    q.add_argument("directory")
+    q.add_argument("--policy", default="fixed:cg", help="policy or configuration (default fixed:cg)")
+    q.add_argument("--atol", type=float, default=0.0)
+    q.add_argument("--out", help="write the summary and history here (.json)")
+    common(q)
+    q.set_defaults(func=cmd_sequence)
+
+    c = sub.add_parser("configs", help="list the configurations of the portfolio")
+    c.add_argument("--kinds", action="store_true", help="list configuration kinds with their parameters")
+    c.set_defaults(func=cmd_configs)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from .errors import SeqsolveError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (SeqsolveError, OSError) as exc:
+        print(f"seqsolve: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("seqsolve: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

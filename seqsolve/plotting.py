@@ -1,0 +1,49 @@
+"""Plots for benchmark results (matplotlib, Agg backend, atomic writes)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path: str | os.PathLike) -> None:
+    """Save a figure via a temp file renamed into place, then close it."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=path.suffix)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        _figure().close(fig)
+
+
+def plot_cumulative(result, path: str | os.PathLike) -> None:
+    """Cumulative solver time against step, one line per policy."""
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    for name, run in sorted(result.runs.items(), key=lambda kv: -sum(h.seconds for h in kv[1].history)):
+        cum = np.cumsum([h.seconds for h in run.history])
+        ax.plot(np.arange(1, len(cum) + 1), cum, label=f"{name} ({cum[-1]:.1f} s)" if len(cum) else name)
+    p = result.problem
+    ax.set_title(f"{p.get('name', '')} " + ", ".join(f"{k}={v}" for k, v in p.items() if k not in ("name",)))
+    ax.set_xlabel("step")
+    ax.set_ylabel("cumulative solver time [s] (setup + iterations)")
+    ax.set_yscale("log")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    save_figure(fig, path)
