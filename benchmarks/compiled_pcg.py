@@ -1,19 +1,25 @@
 """Benchmark: compiled PCG (``seqsolve.solvers.compiled``) against SciPy CG per iteration.
 
-Builds the Heat2D-like Crank-Nicolson matrix ``A = I - (c dt / 2) L`` (``L`` the 5-point
-Laplacian / dx^2 on the interior of an ``nx x nx`` grid of the unit square, Dirichlet
-boundary; ``nx = 100`` gives 99^2 = 9801 unknowns) for several ``c``, and a smooth
-right-hand side ``b = (I + (c dt / 2) L) u0`` from a Gaussian bump ``u0``.  For each
-solver it prints the median time per CG iteration over several repeats, the iteration
-count, and that time divided by the time of ONE sparse matvec (SciPy ``A @ x`` and the
-compiled ``csr_matvec``).  Results are written as JSON (atomic: temp file + os.replace).
+Builds the Heat2D Crank-Nicolson matrix ``A = I - (c dt / 2) L`` (``L`` the 5-point Laplacian
+/ dx^2 on the interior of an ``nx x nx`` grid of the unit square, Dirichlet boundary, from
+``seqsolve.problems.heat2d``; ``nx = 100`` gives 99^2 = 9801 unknowns) for several ``c``, and a
+smooth right-hand side ``b = (I + (c dt / 2) L) u0`` from two bumps (Heat2D's initial one and
+an off-centre one).  Solvers: SciPy ``cg`` alone and with the library's SciPy-path Jacobi and
+SSOR operators (``seqsolve.preconditioners``; SSOR is ``pyamg.amg_core.sor_gauss_seidel``
+forward + backward), and the compiled ``pcg`` with none / jacobi / ssor.
+
+All timed callables are interleaved in every repeat (so a load change on a shared machine hits
+all alike); the table gives, per solver, the median and the min over repeats of the time per
+CG iteration (solve time / iterations, per-call overhead included), the iteration count, and
+that time divided by the time of ONE sparse matvec (SciPy ``A @ x`` and compiled
+``csr_matvec``; median/median and min/min).  Results go to JSON (temp file + os.replace).
 
 Everything is single-threaded: BLAS/OpenMP/Numba thread counts are pinned to 1 before NumPy
 is imported, and the compiled kernels are serial anyway.
 
 Usage::
 
-    python benchmarks/compiled_pcg.py [--out PATH] [--nx 100] [--c 1 10] [--repeats 7]
+    python benchmarks/compiled_pcg.py [--out PATH] [--nx 100] [--c 1 10] [--repeats 15]
 """
 
 from __future__ import annotations
@@ -139,14 +145,18 @@ def run_case(nx: int, c: float, dt: float, rtol: float, omega: float, repeats: i
     samples = interleaved_times(fns, repeats)
     med = {k: statistics.median(v) for k, v in samples.items()}
     mv_scipy, mv_comp = med["matvec scipy"], med["matvec compiled"]
+    mv_scipy_min, mv_comp_min = min(samples["matvec scipy"]), min(samples["matvec compiled"])
     for row in rows:
         it = max(row["iterations"], 1)
         row["solve_s"] = med[row["solver"]]
         row["solve_s_min"] = min(samples[row["solver"]])
         row["us_per_iteration"] = 1e6 * row["solve_s"] / it
         row["us_per_iteration_min"] = 1e6 * row["solve_s_min"] / it
+        # ratios: median/median and min/min (the min is the less load-sensitive statistic)
         row["per_scipy_matvec"] = row["solve_s"] / it / mv_scipy
         row["per_compiled_matvec"] = row["solve_s"] / it / mv_comp
+        row["per_scipy_matvec_min"] = row["solve_s_min"] / it / mv_scipy_min
+        row["per_compiled_matvec_min"] = row["solve_s_min"] / it / mv_comp_min
     return dict(nx=nx, n=n, nnz=int(A.nnz), c=c, dt=dt, rtol=rtol, omega=omega,
                 matvec_scipy_us=1e6 * mv_scipy, matvec_compiled_us=1e6 * mv_comp,
                 matvec_scipy_us_min=1e6 * min(samples["matvec scipy"]),
@@ -155,22 +165,22 @@ def run_case(nx: int, c: float, dt: float, rtol: float, omega: float, repeats: i
 
 
 def print_case(case: dict) -> None:
-    """Print one case as a fixed-width table."""
+    """Print one case as a fixed-width table (each timing as median / min over repeats)."""
     print(f"\nc={case['c']:g} dt={case['dt']:g}  n={case['n']} nnz={case['nnz']} "
-          f"rtol={case['rtol']:g}")
-    print(f"one matvec (median/min): scipy A @ x {case['matvec_scipy_us']:.1f}/"
+          f"rtol={case['rtol']:g}  load average {case['load_average'][0]:.2f}")
+    print(f"one matvec (median / min): scipy A @ x {case['matvec_scipy_us']:.1f} / "
           f"{case['matvec_scipy_us_min']:.1f} us, compiled csr_matvec "
-          f"{case['matvec_compiled_us']:.1f}/{case['matvec_compiled_us_min']:.1f} us; "
-          f"load average {case['load_average'][0]:.2f}")
-    hdr = f"{'solver':34s} {'iters':>5s} {'us/iter':>9s} {'(min)':>7s} {'/scipy mv':>9s}" \
-          f" {'/comp mv':>9s} {'solve ms':>9s} {'rel res':>9s}"
+          f"{case['matvec_compiled_us']:.1f} / {case['matvec_compiled_us_min']:.1f} us")
+    hdr = (f"{'solver':30s} {'iters':>5s} {'us/iter med/min':>16s} "
+           f"{'/scipy mv med/min':>18s} {'/comp mv med/min':>17s} {'solve ms':>9s} {'rel res':>8s}")
     print(hdr)
     print("-" * len(hdr))
     for r in case["rows"]:
-        print(f"{r['solver']:34s} {r['iterations']:5d} {r['us_per_iteration']:9.1f} "
-              f"{r['us_per_iteration_min']:7.1f} "
-              f"{r['per_scipy_matvec']:9.2f} {r['per_compiled_matvec']:9.2f} "
-              f"{1e3 * r['solve_s']:9.3f} {r['rel_residual']:9.1e}")
+        print(f"{r['solver']:30s} {r['iterations']:5d} "
+              f"{r['us_per_iteration']:8.1f}/{r['us_per_iteration_min']:<7.1f} "
+              f"{r['per_scipy_matvec']:9.2f}/{r['per_scipy_matvec_min']:<8.2f} "
+              f"{r['per_compiled_matvec']:8.2f}/{r['per_compiled_matvec_min']:<8.2f} "
+              f"{1e3 * r['solve_s']:9.3f} {r['rel_residual']:8.1e}")
 
 
 def write_json(path: Path, payload: dict) -> None:
@@ -181,6 +191,7 @@ def write_json(path: Path, payload: dict) -> None:
         with os.fdopen(fd, "w") as fh:
             json.dump(payload, fh, indent=2)
             fh.write("\n")
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

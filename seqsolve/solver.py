@@ -7,6 +7,7 @@ robust fallback runs → the measured cost is recorded and fed back to the polic
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any, Mapping
 
@@ -49,11 +50,16 @@ class SequenceSolver:
         Try robust configurations when the chosen one fails (recorded in the history).
     backend : str or Backend
         Which engine runs configurations (``"scipy"``).
+    blas_threads : int or None
+        BLAS threads during a solve.  Sparse iterative solves gain nothing from threaded BLAS
+        (vectors of 10⁴–10⁶ entries, memory bound), and OpenBLAS's threaded dot product costs
+        hundreds of microseconds per call when the cores are shared, so the default is 1;
+        ``None`` leaves the process setting alone.
     """
 
     def __init__(self, rtol: float = 1e-8, atol: float = 0.0, policy: str | Policy = "fixed:cg",
                  seed: int | None = 0, *, maxiter: int | None = None, warm_start: bool = True,
-                 fallback: bool = True, backend: str | Backend = "scipy") -> None:
+                 fallback: bool = True, backend: str | Backend = "scipy", blas_threads: int | None = 1) -> None:
         if not (np.isfinite(rtol) and rtol >= 0) or not (np.isfinite(atol) and atol >= 0):
             raise InvalidSystemError(f"rtol and atol must be finite and >= 0, got rtol={rtol}, atol={atol}")
         if rtol == 0 and atol == 0:
@@ -67,6 +73,7 @@ class SequenceSolver:
         self.warm_start = warm_start
         self.fallback = fallback
         self.backend = get_backend(backend)
+        self.blas_threads = blas_threads
         self.policy = make_policy(policy, seed)
         self.history: list[SolveRecord] = []
         self._methods: dict[Configuration, Method] = {}
@@ -77,7 +84,15 @@ class SequenceSolver:
     # ------------------------------------------------------------------ public API
     def solve(self, A: Any, b: Any, x0: Any = None, context: Mapping[str, float] | None = None,
               *, callback: Callback = None) -> np.ndarray:
-        """Solve one system of the sequence and return ``x`` meeting the tolerance."""
+        """Solve one system of the sequence and return ``x`` meeting the tolerance.
+
+        ``callback(xk)`` is called after each iteration by methods that iterate in Python
+        (SciPy Krylov, SOR) and once with the final iterate by compiled and direct methods.
+        """
+        with blas_threads(self.blas_threads):
+            return self._solve(A, b, x0, context, callback)
+
+    def _solve(self, A, b, x0, context, callback) -> np.ndarray:
         A = as_operator(A)
         n = A.shape[0]
         b = as_vector(b, n)
@@ -94,17 +109,19 @@ class SequenceSolver:
 
         t0 = time.perf_counter()
         allowed = self._allowed(A, symmetric)
-        config = self.policy.select(context, allowed=allowed)
+        config = self.policy.select(context, allowed=allowed, n=n)
+        limit = self.policy.attempt_limit()
+        hint = self.policy.fallback_hint()
         policy_seconds = time.perf_counter() - t0
 
         bnorm = float(np.linalg.norm(b))
         target = max(self.rtol * bnorm, self.atol)
         attempts: list[tuple[Configuration, _Attempt]] = []
-        first = self._attempt(config, A, b, x0, fp, target, maxiter, callback)
+        first = self._attempt(config, A, b, x0, fp, target, min(maxiter, limit or maxiter), callback)
         attempts.append((config, first))
         best = first
         if best.residual > target and self.fallback:
-            for fb in self._fallbacks(config, first, A, symmetric):
+            for fb in self._fallbacks(config, first, A, symmetric, hint):
                 start = best.x if np.all(np.isfinite(best.x)) else x0
                 att = self._attempt(fb, A, b, start, fp, target, maxiter, callback)
                 attempts.append((fb, att))
@@ -142,6 +159,39 @@ class SequenceSolver:
             )
         self._x_prev = best.x
         return best.x.copy()
+
+    def save(self, path) -> None:
+        """Save the settings and what the policy learned (atomic; see :mod:`seqsolve.persistence`)."""
+        from . import __version__
+        from .persistence import write_state
+
+        write_state(path, {
+            "seqsolve_version": __version__,
+            "solver": {"rtol": self.rtol, "atol": self.atol, "seed": self.seed, "maxiter": self.maxiter,
+                       "warm_start": self.warm_start, "fallback": self.fallback, "backend": self.backend.name,
+                       "blas_threads": self.blas_threads},
+            "policy": {"spec": self.policy.spec, "state": self.policy.state_dict()},
+        })
+
+    @classmethod
+    def load(cls, path, **overrides) -> "SequenceSolver":
+        """Recreate a solver saved by :meth:`save`; keyword ``overrides`` replace saved settings."""
+        from .persistence import read_state
+        from .errors import StateFileError
+
+        payload = read_state(path)
+        try:
+            settings = dict(payload["solver"])
+            policy = payload["policy"]
+            spec, state = policy["spec"], policy["state"]
+        except (KeyError, TypeError) as exc:
+            raise StateFileError(f"{path}: state file lacks {exc}") from None
+        settings.update(overrides)
+        settings.setdefault("policy", spec)
+        solver = cls(**settings)
+        if solver.policy.spec == spec:
+            solver.policy.load_state_dict(state)
+        return solver
 
     def summary(self) -> dict:
         """Totals over the history: solves, iterations, seconds (setup/solve), per-configuration counts."""
@@ -221,9 +271,10 @@ class SequenceSolver:
         att.solve_seconds = t2 - t1
         return att
 
-    def _fallbacks(self, config: Configuration, first: _Attempt, A, symmetric: bool) -> list[Configuration]:
+    def _fallbacks(self, config: Configuration, first: _Attempt, A, symmetric: bool,
+                   hint: Configuration | None = None) -> list[Configuration]:
         """Robust configurations to try, in order, after ``config`` failed."""
-        chain: list[Configuration] = []
+        chain: list[Configuration] = [hint] if hint is not None and hint != config else []
         if first.status == "converged":
             chain.append(config)  # recurrence drift: continuing from x is the cheapest repair
         if not isinstance(A, LinearOperator):
@@ -240,6 +291,20 @@ class SequenceSolver:
                 out.append(c)
                 seen.add(c)
         return out
+
+
+_CONTROLLER: list = []
+
+
+def blas_threads(limit: int | None):
+    """Context manager limiting BLAS threads (a no-op for ``None``); ~10 µs per use."""
+    if limit is None:
+        return contextlib.nullcontext()
+    if not _CONTROLLER:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0].limit(limits=limit, user_api="blas")
 
 
 def _replace(record: SolveRecord, **changes) -> SolveRecord:

@@ -54,8 +54,9 @@ def as_operator(A: Any) -> Operator:
     if not np.all(np.isfinite(csr.data)):
         raise InvalidSystemError("A contains NaN or Inf entries")
     if not csr.has_canonical_format:
-        # duplicate or unsorted entries: sweeps (SOR/SSOR) read one entry as "the" diagonal
-        csr = csr.copy() if csr is A else csr
+        # duplicate or unsorted entries: sweeps (SOR/SSOR) read one entry as "the" diagonal;
+        # copy first, the arrays may be shared with the caller's matrix
+        csr = csr.copy()
         csr.sum_duplicates()
     return csr
 

@@ -6,12 +6,19 @@ tests compare seqsolve against something it did not compute itself.
 
 from __future__ import annotations
 
-import numpy as np
-import pyamg
-import pytest
-import scipy.sparse as sp
-from hypothesis import HealthCheck, settings
-from scipy.sparse.linalg import spsolve
+import os
+
+# Multi-threaded OpenBLAS is pathological on the 2-core test machines: a dense 144x144 SVD (the
+# condition-number reference below) takes ~0.3 s with its default threads and ~1 ms with one.
+# Must be set before NumPy is first imported; an explicit setting by the user wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import pyamg  # noqa: E402
+import pytest  # noqa: E402
+import scipy.sparse as sp  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
+from scipy.sparse.linalg import spsolve  # noqa: E402
 
 # fast on 2 cores: no deadline (first calls compile/import), few examples
 settings.register_profile(

@@ -118,10 +118,9 @@ def _is_module(model: Any) -> bool:
 
 
 class _Monitor:
-    """Shared bookkeeping: tolerance, true-residual checks, stagnation and result building."""
+    """Shared bookkeeping: tolerance, residual history, stagnation and weak-direction tests."""
 
-    def __init__(self, A, b, x, *, rtol, atol, maxiter, window, factor, residuals):
-        self.A, self.b = A, b
+    def __init__(self, b, *, rtol, atol, maxiter, window, factor, weak_window, residuals):
         self.bnorm = float(np.linalg.norm(b))
         self.tol = max(float(rtol) * self.bnorm, float(atol))
         self.maxiter = int(maxiter)
@@ -129,13 +128,20 @@ class _Monitor:
         self.factor = float(factor)
         self.hist: list[float] = []
         self.out = residuals
+        self.weak: deque = deque(maxlen=max(int(weak_window), 1))
+        self.weak_steps = 0
 
-    def record(self, rnorm: float) -> None:
+    def record(self, rnorm: float, weak: bool) -> None:
         self.hist.append(rnorm)
+        self.weak.append(bool(weak))
+        self.weak_steps += bool(weak)
         if self.out is not None:
             self.out.append(rnorm)
 
-    def stagnated(self) -> bool:
+    def failing(self) -> bool:
+        """Stagnation, or the network failed the angle test in most recent iterations."""
+        if len(self.weak) == self.weak.maxlen and sum(self.weak) > len(self.weak) // 2:
+            return True
         w = self.window
         if w <= 0 or len(self.hist) <= w:
             return False
@@ -162,12 +168,38 @@ def _prepare(A, b, x0, model, grid_shape, device):
     return A, b, x, direction
 
 
+def _a_orthogonalise(q, basis):
+    """Modified Gram-Schmidt of ``q`` against ``(p, Ap, p^T A p)`` triples, in place."""
+    for p, Ap, pAp in basis:
+        q -= (float(q @ Ap) / pAp) * p
+    return q
+
+
+def _energy_step(A, q, basis):
+    """``(q, Aq, q^T A q)`` after A-orthogonalisation, or ``None`` when nothing new is left;
+    ``"indefinite"`` when ``q^T A q < 0`` clearly."""
+    n0 = float(np.linalg.norm(q))
+    if n0 == 0.0:
+        return None
+    q = _a_orthogonalise(q, basis)
+    nq = float(np.linalg.norm(q))
+    if nq <= 1e-10 * n0:
+        return None
+    Aq = A @ q
+    qAq = float(q @ Aq)
+    if not math.isfinite(qAq):
+        return None
+    if qAq <= 0.0:
+        return "indefinite" if -qAq > 1e-12 * nq * float(np.linalg.norm(Aq)) else None
+    return q, Aq, qAq
+
+
 def dcdm(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, model: Any,
          grid_shape: Sequence[int], rtol: float = 1e-6, atol: float = 0.0,
-         maxiter: int | None = None, n_orth: int = 2, true_residual_every: int = 8,
-         stagnation_window: int = 30, stagnation_factor: float = 0.9,
-         device: Any = None, callback: Callback = None,
-         residuals: list | None = None) -> IterationResult:
+         maxiter: int | None = None, n_orth: int = 2, angle_tol: float = 1e-2,
+         true_residual_every: int = 8, stagnation_window: int = 30,
+         stagnation_factor: float = 0.9, weak_window: int = 10, device: Any = None,
+         callback: Callback = None, residuals: list | None = None) -> IterationResult:
     """Solve ``A x = b`` (A SPD on a grid) with the Deep Conjugate Direction Method.
 
     Parameters
@@ -183,11 +215,18 @@ def dcdm(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, model: Any,
     maxiter : iteration limit (default: the number of unknowns).
     n_orth : how many previous directions each new one is A-orthogonalised against (the paper
         uses 2).
+    angle_tol : safeguard.  A network direction ``d`` whose angle to the residual fails
+        ``|cos(d, r)| >= angle_tol`` brings almost no progress, and the nonlinear iteration can
+        lock onto a residual with ``N(r) ⟂ r`` for good; such an iteration is *weak* and also
+        steps along the residual itself (a second direction, one more product with ``A``),
+        which restores the descent guarantee.  ``0`` gives the paper's pure method.
     true_residual_every : recompute ``r = b - A x`` every this many iterations (and always
         before declaring convergence); in between ``r`` is updated by recurrence.
     stagnation_window, stagnation_factor : return ``"breakdown"`` when the best residual of the
         last ``window`` iterations is not below ``factor`` times the best one before them
         (``window=0`` disables the test).
+    weak_window : return ``"breakdown"`` when more than half of the last ``weak_window``
+        iterations were weak (the network is not helping; a plain Krylov method is cheaper).
     callback : called with the current iterate after every iteration.
     residuals : when a list is given, the residual norm after every iteration is appended.
 
@@ -195,20 +234,22 @@ def dcdm(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, model: Any,
     -------
     IterationResult
         ``status`` is ``"converged"`` only when the true residual meets the tolerance;
-        ``"breakdown"`` when the network produces no usable direction (zero, non-finite, or in
-        the span of the previous ones) or progress stagnates; ``"maxiter"`` otherwise;
-        ``"indefinite"`` if ``d^T A d < 0`` is met (A not SPD).
+        ``"breakdown"`` when the network produces no usable direction (zero or non-finite
+        output, nothing new after orthogonalisation without a safeguard, mostly weak
+        directions) or progress stagnates; ``"maxiter"`` otherwise; ``"indefinite"`` if
+        ``d^T A d < 0`` is met (A not SPD).
     """
     A, b, x, direction = _prepare(A, b, x0, model, grid_shape, device)
     n_orth = max(int(n_orth), 0)
     if maxiter is None:
         maxiter = b.size
-    mon = _Monitor(A, b, x, rtol=rtol, atol=atol, maxiter=maxiter, window=stagnation_window,
-                   factor=stagnation_factor, residuals=residuals)
+    mon = _Monitor(b, rtol=rtol, atol=atol, maxiter=maxiter, window=stagnation_window,
+                   factor=stagnation_factor, weak_window=weak_window, residuals=residuals)
     every = max(int(true_residual_every), 1)
+    angle_tol = max(float(angle_tol), 0.0)
     r = b - A @ x
     rnorm = float(np.linalg.norm(r))
-    mon.record(rnorm)
+    mon.hist.append(rnorm)
     if rnorm <= mon.tol:
         return IterationResult(x, 0, "converged")
     if not math.isfinite(rnorm):
@@ -218,41 +259,45 @@ def dcdm(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, model: Any,
     k = 0
     while k < mon.maxiter:
         q = direction(r)
-        if not np.all(np.isfinite(q)):
+        if not np.all(np.isfinite(q)) or not np.any(q):
+            status = "breakdown"  # the network gives nothing usable at all
+            break
+        basis = list(prev) if n_orth else []
+        step = _energy_step(A, q, basis)
+        if step == "indefinite":
+            status = "indefinite"
+            break
+        weak = step is None
+        if step is not None:
+            q, Aq, qAq = step
+            cos = abs(float(q @ r)) / (float(np.linalg.norm(q)) * rnorm)
+            weak = cos < angle_tol
+        if step is None and angle_tol == 0.0:
+            status = "breakdown"  # nothing new and no safeguard
+            break
+        steps = [step] if step is not None else []
+        if weak and angle_tol > 0.0:
+            extra = _energy_step(A, r.copy(), basis + steps)
+            if extra == "indefinite":
+                status = "indefinite"
+                break
+            if extra is not None:
+                steps.append(extra)
+        if not steps:
             status = "breakdown"
             break
-        q_norm0 = float(np.linalg.norm(q))
-        if q_norm0 == 0.0:
-            status = "breakdown"
-            break
-        if n_orth:
-            for p, Ap, pAp in prev:
-                q -= (float(q @ Ap) / pAp) * p
-        q_norm = float(np.linalg.norm(q))
-        if q_norm <= 1e-10 * q_norm0:
-            status = "breakdown"  # nothing new: the direction lies in the span of the last ones
-            break
-        Aq = A @ q
-        qAq = float(q @ Aq)
-        if not math.isfinite(qAq) or qAq == 0.0:
-            status = "breakdown"
-            break
-        if qAq < 0.0:
-            status = "indefinite" if -qAq > 1e-12 * q_norm * float(np.linalg.norm(Aq)) \
-                else "breakdown"
-            break
-        alpha = float(q @ r) / qAq
-        x += alpha * q
+        for q, Aq, qAq in steps:  # A-orthogonal directions: independent exact line searches
+            alpha = float(q @ r) / qAq
+            x += alpha * q
+            r -= alpha * Aq
         k += 1
         if k % every == 0:
             r = b - A @ x
-        else:
-            r -= alpha * Aq
         rnorm = float(np.linalg.norm(r))
         if rnorm <= mon.tol and k % every != 0:
             r = b - A @ x  # confirm on the true residual
             rnorm = float(np.linalg.norm(r))
-        mon.record(rnorm)
+        mon.record(rnorm, weak)
         if callback is not None:
             callback(x)
         if not math.isfinite(rnorm):
@@ -261,8 +306,8 @@ def dcdm(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, model: Any,
         if rnorm <= mon.tol:
             return IterationResult(x, k, "converged")
         if n_orth:
-            prev.append((q, Aq, qAq))
-        if mon.stagnated():
+            prev.extend(steps)
+        if mon.failing():
             status = "breakdown"
             break
     return IterationResult(x, k, status)
@@ -270,46 +315,51 @@ def dcdm(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, model: Any,
 
 def fcg(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, model: Any,
         grid_shape: Sequence[int], rtol: float = 1e-6, atol: float = 0.0,
-        maxiter: int | None = None, true_residual_every: int = 8,
-        stagnation_window: int = 30, stagnation_factor: float = 0.9,
+        maxiter: int | None = None, angle_tol: float = 1e-2, true_residual_every: int = 8,
+        stagnation_window: int = 30, stagnation_factor: float = 0.9, weak_window: int = 10,
         device: Any = None, callback: Callback = None,
         residuals: list | None = None) -> IterationResult:
     """Flexible CG with the network as a nonlinear preconditioner (Polak-Ribiere form).
 
     ``z_k = N(r_k)`` (sign-flipped so ``z^T r > 0``), ``p_k = z_k + beta_k p_{k-1}`` with
-    ``beta_k = z_k^T (r_k - r_{k-1}) / z_{k-1}^T r_{k-1}`` (Golub & Ye; Notay's FCG keeps more
-    directions, which is what :func:`dcdm` does), and the exact line search
-    ``alpha = p^T r / p^T A p``.  The recurrence needs one stored direction and no explicit
-    re-orthogonalisation; in exact arithmetic it coincides with ``dcdm(n_orth=1)``, in floating
-    point it loses A-orthogonality sooner.  Same parameters, statuses and guarantees as
-    :func:`dcdm`.
+    ``beta_k = z_k^T (r_k - r_{k-1}) / z_{k-1}^T r_{k-1}`` (Golub & Ye's inexact PCG; Notay's
+    FCG keeps more directions, which is what :func:`dcdm` does), and the exact line search
+    ``alpha = p^T r / p^T A p``.  One stored direction, no explicit re-orthogonalisation; in
+    exact arithmetic it coincides with ``dcdm(n_orth=1)``, in floating point it loses
+    A-orthogonality sooner.  Safeguard: when ``cos(z, r) < angle_tol`` the step is weak and
+    ``z`` is replaced by ``r`` (restarting the recurrence with an unpreconditioned step).
+    Other parameters, statuses and guarantees as :func:`dcdm`.
     """
     A, b, x, direction = _prepare(A, b, x0, model, grid_shape, device)
     if maxiter is None:
         maxiter = b.size
-    mon = _Monitor(A, b, x, rtol=rtol, atol=atol, maxiter=maxiter, window=stagnation_window,
-                   factor=stagnation_factor, residuals=residuals)
+    mon = _Monitor(b, rtol=rtol, atol=atol, maxiter=maxiter, window=stagnation_window,
+                   factor=stagnation_factor, weak_window=weak_window, residuals=residuals)
     every = max(int(true_residual_every), 1)
+    angle_tol = max(float(angle_tol), 0.0)
     r = b - A @ x
     rnorm = float(np.linalg.norm(r))
-    mon.record(rnorm)
+    mon.hist.append(rnorm)
     if rnorm <= mon.tol:
         return IterationResult(x, 0, "converged")
     if not math.isfinite(rnorm):
         return IterationResult(x, 0, "nan")
 
-    def precond(res):
+    def precond(res, res_norm):
+        """``(z, z^T r, weak)``; ``z`` is None when the network output is unusable."""
         z = direction(res)
-        if not np.all(np.isfinite(z)):
-            return None, 0.0
+        if not np.all(np.isfinite(z)) or not np.any(z):
+            return None, 0.0, True
         zr = float(z @ res)
         if zr < 0.0:
             z, zr = -z, -zr
-        if zr <= 1e-14 * float(np.linalg.norm(z)) * float(np.linalg.norm(res)):
-            return None, 0.0
-        return z, zr
+        if zr < angle_tol * float(np.linalg.norm(z)) * res_norm or zr == 0.0:
+            if angle_tol == 0.0:
+                return None, 0.0, True
+            return res.copy(), res_norm * res_norm, True
+        return z, zr, False
 
-    z, zr = precond(r)
+    z, zr, weak = precond(r, rnorm)
     if z is None:
         return IterationResult(x, 0, "breakdown")
     p = z.copy()
@@ -336,7 +386,7 @@ def fcg(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, model: Any,
         if rnorm <= mon.tol and k % every != 0:
             r = b - A @ x
             rnorm = float(np.linalg.norm(r))
-        mon.record(rnorm)
+        mon.record(rnorm, weak)
         if callback is not None:
             callback(x)
         if not math.isfinite(rnorm):
@@ -344,10 +394,10 @@ def fcg(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, model: Any,
             break
         if rnorm <= mon.tol:
             return IterationResult(x, k, "converged")
-        if mon.stagnated():
+        if mon.failing():
             status = "breakdown"
             break
-        z_new, zr_new = precond(r)
+        z_new, zr_new, weak = precond(r, rnorm)
         if z_new is None:
             status = "breakdown"
             break

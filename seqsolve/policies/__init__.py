@@ -5,12 +5,30 @@ from __future__ import annotations
 from typing import Callable
 
 from ..errors import ConfigurationError
+from .auto import AutoPolicy
+from .bandit import ChebCBPolicy, TsallisINFPolicy
 from .base import Policy
 from .fixed import FixedPolicy
+
+
+def _chebcb(arg: str | None, seed: int | None) -> Policy:
+    """``chebcb`` or ``chebcb:KEY`` or ``chebcb:KEY=LO..HI`` (context key and its known interval)."""
+    key, lo, hi = "c", 0.0, 10.0
+    if arg:
+        key, _, rng = arg.partition("=")
+        if rng:
+            try:
+                lo, hi = (float(v) for v in rng.split(".."))
+            except ValueError:
+                raise ConfigurationError(f"chebcb: expected 'chebcb:KEY=LO..HI', got 'chebcb:{arg}'") from None
+    return ChebCBPolicy(context_key=key.strip() or "c", context_range=(lo, hi), seed=seed)
 
 #: policy name → factory(argument after ':', seed)
 POLICIES: dict[str, Callable[[str | None, int | None], Policy]] = {
     "fixed": lambda arg, seed: FixedPolicy(arg or "cg"),
+    "auto": lambda arg, seed: AutoPolicy(context_key=arg, seed=seed),
+    "tsallis-inf": lambda arg, seed: TsallisINFPolicy(seed=seed),
+    "chebcb": _chebcb,
 }
 
 
@@ -31,4 +49,4 @@ def make_policy(spec: str | Policy, seed: int | None = 0) -> Policy:
     return policy
 
 
-__all__ = ["Policy", "FixedPolicy", "make_policy", "POLICIES"]
+__all__ = ["Policy", "FixedPolicy", "AutoPolicy", "TsallisINFPolicy", "ChebCBPolicy", "make_policy", "POLICIES"]

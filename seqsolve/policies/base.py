@@ -26,16 +26,29 @@ class Policy(ABC):
 
     @abstractmethod
     def select(self, context: Mapping[str, float] | None = None, *,
-               allowed: Sequence[Configuration] | None = None) -> Configuration:
+               allowed: Sequence[Configuration] | None = None, n: int | None = None) -> Configuration:
         """Choose a configuration for the next system.
 
         ``allowed`` restricts the choice to configurations applicable to this system (e.g. no
         SPD-only method for a non-symmetric matrix); ``None`` means all candidates are allowed.
+        ``n`` is the number of unknowns, for policies whose costs depend on size.
         """
 
     @abstractmethod
     def update(self, cost: float, info: SolveRecord) -> "Policy":
         """Learn from the measured cost (seconds) of the configuration last selected."""
+
+    def attempt_limit(self) -> int | None:
+        """Iteration cap for the configuration just selected (``None``: the solver's ``maxiter``).
+
+        A learner exploring a configuration it does not trust yet caps it, so a bad choice costs
+        a bounded amount before the solver falls back.
+        """
+        return None
+
+    def fallback_hint(self) -> Configuration | None:
+        """A configuration to try first if the selected one fails (e.g. the best one known)."""
+        return None
 
     def state_dict(self) -> dict:
         """What was learned, as JSON-serialisable data."""

@@ -21,7 +21,7 @@ class FixedPolicy(Policy):
         return [self.configuration]
 
     def select(self, context: Mapping[str, float] | None = None, *,
-               allowed: Sequence[Configuration] | None = None) -> Configuration:
+               allowed: Sequence[Configuration] | None = None, n: int | None = None) -> Configuration:
         if allowed is not None and self.configuration not in allowed:
             spec = self.configuration.spec
             if spec.spd_only:

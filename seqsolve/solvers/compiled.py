@@ -3,22 +3,35 @@
 Why this kernel exists
 ----------------------
 For the systems seqsolve targets (10^4-10^5 unknowns, 10-300 CG iterations per system,
-thousands of systems per sequence) the arithmetic per iteration is tiny, so interpreter
-overhead dominates.  Measured on the development machine (2D 5-point heat matrix,
-n = 99^2 = 9801, nnz = 48 609, single thread; see ``benchmarks/compiled_pcg.py``):
+thousands of systems per sequence) one CG iteration is only a few tens of microseconds of
+arithmetic, so what happens between the arithmetic matters.  Profile on the development
+machine (Heat2D matrix ``I - (c dt/2) L``, nx = 100: n = 9801, nnz = 48 609; one thread;
+``benchmarks/compiled_pcg.py``, best-of-repeats, the machine otherwise idle):
 
-* ``scipy.sparse.linalg.cg``: ~60 us/iteration, while one ``A @ x`` costs ~25 us, so more than
-  half of every iteration is Python and separate NumPy vector passes;
-* SciPy CG with an SSOR ``LinearOperator`` built on ``pyamg.amg_core.sor_gauss_seidel``:
-  ~260-330 us/iteration (the two sweeps run in C++, but wrapper overhead and non-fused passes
-  dominate);
-* this module: roughly 2 matvecs per iteration for plain CG and Jacobi, roughly 3 for SSOR
-  (the benchmark script prints the current table and writes it as JSON).
+=====================================  ==============  =====================
+solver                                 us / iteration  iteration / A @ x
+=====================================  ==============  =====================
+one SciPy ``A @ x`` (reference)        ~22             1
+``scipy.sparse.linalg.cg``             ~38-41          ~1.75
+SciPy cg + SSOR (PyAMG sweeps)         ~220-235        ~10
+compiled, no preconditioner            ~28-30          ~1.3
+compiled, Jacobi                       ~30-31          ~1.35
+compiled, SSOR                         ~75-85          ~3.5-3.9
+=====================================  ==============  =====================
+
+So SciPy's CG spends ~40% of each iteration outside the matvec (Python, separate NumPy passes,
+temporaries) and the SSOR path ~90%: besides the ``LinearOperator`` wrapping, PyAMG's
+``sor_gauss_seidel`` divides by the diagonal inside the row-to-row dependency chain, so its two
+sweeps cost ~180 us against ~40 us here.  On a loaded machine the SciPy numbers rise to ~60 and
+~330 us (the orientation figures this module was planned with).  The matvec itself is as fast
+as SciPy's, so plain CG gains ~1.35x per iteration and SSOR-PCG ~2.8x.
 
 The loop here is a single compiled function: the matvec is fused with ``p^T A p``, the
 ``x``/``r`` updates with ``||r||^2`` (and, for Jacobi, with ``z = D^{-1} r`` and ``r^T z``; for
-SSOR, with the forward sweep), and the SSOR sweeps only touch the strictly lower / upper part of
-each row through a precomputed diagonal position.
+SSOR, with the forward sweep, and the backward sweep with ``r^T z``).  The SSOR sweeps touch
+only the strictly lower / upper part of each row through a precomputed diagonal position, and
+keep the row-to-row dependency chain to one multiply and one subtraction (see
+:func:`_forward_row`).
 
 Preconditioners
 ---------------
@@ -44,7 +57,8 @@ the target (recurrence drift), CG restarts from the current ``x`` with the true 
 * ``"breakdown"`` - ``r^T M^{-1} r == 0`` with a nonzero residual, or the true residual still
   missed the target after ``MAX_RESTARTS`` restarts (stagnation at rounding level: the requested
   tolerance is below what this matrix allows in float64);
-* ``"nan"`` - a NaN/Inf appeared (in ``b``, ``x0``, ``A`` or during the iteration).
+* ``"nan"`` - a NaN/Inf appeared (in ``b``, ``x0`` or during the iteration; a non-finite
+  ``A`` is rejected by :func:`prepare`).
 
 On every status the returned ``x`` is the last iterate and ``residual_norm`` its true residual.
 
@@ -121,6 +135,35 @@ def csr_matvec_kernel(indptr, indices, data, x, out):  # pragma: no cover - comp
 
 
 @njit(cache=True, fastmath=False)
+def _scan_matrix(indptr, indices, data, diag_pos, inv_diag):  # pragma: no cover - compiled
+    """Fill ``diag_pos`` (-1 if missing) and ``inv_diag`` (``inf`` if zero/missing) of a
+    canonical (sorted) CSR matrix; returns ``(number of zero diagonals, all entries finite)``."""
+    n = indptr.shape[0] - 1
+    for i in range(n):
+        diag_pos[i] = -1
+        for k in range(_U(indptr[i]), _U(indptr[i + 1])):
+            j = indices[k]
+            if j >= i:  # sorted: the diagonal is here or missing
+                if j == i:
+                    diag_pos[i] = k
+                break
+    n_zero = 0
+    for i in range(n):
+        inv_diag[i] = np.inf
+        p = diag_pos[i]
+        if p >= 0:
+            d = data[_U(p)]
+            if d != 0.0:
+                inv_diag[i] = 1.0 / d
+                continue
+        n_zero += 1
+    finite = True
+    for k in range(data.shape[0]):
+        finite &= math.isfinite(data[k])
+    return n_zero, finite
+
+
+@njit(cache=True, fastmath=False)
 def _residual(indptr, indices, data, b, x, r):  # pragma: no cover - compiled
     """``r = b - A x``; returns ``r.r``."""
     n = b.shape[0]
@@ -146,7 +189,8 @@ def _forward_row(
     lower entry (the last one before the diagonal, column ``i-1`` on a grid) is applied last,
     with a coefficient computed off the critical path, and, when it is column ``i-1``, from the
     register copy ``zprev`` instead of a store-to-load round trip through memory.  Each of the
-    two tricks made the sweeps about 2x faster; results are bitwise the same.
+    two tricks made the sweeps about 2x faster.  The first changes only the rounding order of
+    the row sum (agreement with PyAMG's sweeps to ~1e-16 relative); the second nothing.
     """
     lo = _U(indptr[i])
     kd = _U(diag_pos[i])
@@ -441,8 +485,6 @@ def prepare(A: sp.sparray | sp.spmatrix | PreparedMatrix) -> PreparedMatrix:
     data = np.ascontiguousarray(C.data, dtype=np.float64)
     if data is C.data and not data.flags.writeable:
         data = data.copy()
-    if not np.all(np.isfinite(data)):
-        raise InvalidSystemError("A contains NaN or Inf")
     idx = np.int32 if (C.nnz <= _INT32_MAX and n <= _INT32_MAX) else np.int64
     indptr = np.ascontiguousarray(C.indptr, dtype=idx)
     indices = np.ascontiguousarray(C.indices, dtype=idx)
@@ -450,18 +492,11 @@ def prepare(A: sp.sparray | sp.spmatrix | PreparedMatrix) -> PreparedMatrix:
         indptr = indptr.copy()
     if not indices.flags.writeable:
         indices = indices.copy()
-
-    counts = np.diff(indptr)
-    rows = np.repeat(np.arange(n, dtype=idx), counts)
-    on_diag = np.flatnonzero(indices == rows)  # canonical: at most one per row
-    diag_pos = np.full(n, -1, dtype=idx)
-    diag_pos[rows[on_diag]] = on_diag
-    diag = np.zeros(n)
-    diag[rows[on_diag]] = data[on_diag]
-    zero = diag == 0.0
-    with np.errstate(divide="ignore"):
-        inv_diag = 1.0 / diag
-    inv_diag[zero] = np.inf
+    diag_pos = np.empty(n, dtype=idx)
+    inv_diag = np.empty(n)
+    n_zero, finite = _scan_matrix(indptr, indices, data, diag_pos, inv_diag)
+    if not finite:
+        raise InvalidSystemError("A contains NaN or Inf")
     return PreparedMatrix(
         indptr=indptr,
         indices=indices,
@@ -469,7 +504,7 @@ def prepare(A: sp.sparray | sp.spmatrix | PreparedMatrix) -> PreparedMatrix:
         inv_diag=inv_diag,
         diag_pos=diag_pos,
         n=n,
-        has_zero_diagonal=bool(zero.any()),
+        has_zero_diagonal=n_zero > 0,
     )
 
 
@@ -521,7 +556,7 @@ def pcg(
     maxiter: int | None = None,
     preconditioner: str = "none",
     omega: float = 1.0,
-    callback=None,
+    callback: Callback = None,
 ) -> CompiledResult:
     """Solve the SPD system ``A x = b`` with compiled (preconditioned) conjugate gradients.
 
@@ -619,7 +654,8 @@ class CompiledPCG(Method):
     """:class:`~seqsolve.solvers.base.Method` adapter: ``setup`` is :func:`prepare`, ``solve``
     is :func:`pcg` (configuration kinds ``numba-cg``, ``numba-jacobi-cg``, ``numba-ssor-cg``).
 
-    A per-iteration ``callback`` is not supported (``NotImplementedError``, see :func:`pcg`).
+    The compiled loop cannot call Python per iteration, so a ``callback`` is called once, with
+    the final iterate (documented in the SequenceSolver API).
     """
 
     spd_only = True
@@ -658,6 +694,7 @@ class CompiledPCG(Method):
             maxiter=maxiter,
             preconditioner=self.preconditioner,
             omega=self.omega,
-            callback=callback,
         )
+        if callback is not None:
+            callback(res.x)
         return IterationResult(res.x, res.iterations, res.status)

@@ -1,0 +1,264 @@
+"""``auto``: choose, per system, the configuration with the least measured wall time.
+
+Why this design
+---------------
+The portfolio has dozens of configurations whose costs differ by orders of magnitude, drift along
+the sequence (Heat2D's first steps are nearly free, later ones are hard) and depend on the system
+(context).  A plain bandit over all of them would waste many expensive solves exploring, so
+``auto`` combines four cheap ideas:
+
+1. **Context bins.**  Costs are compared only between systems that look alike: the bin of a system
+   is ``(round(log2 n), floor(log2 |context value|))``.  Without a context there is one bin per
+   size, and drift is handled by (2).
+2. **Forgetful estimates.**  Per (configuration, bin) an exponentially weighted mean of the
+   measured cost (setup + iterations + any fallback, in seconds) with weight ``max(1/count,
+   1-discount)``, so a configuration that got slower (a reused AMG hierarchy gone stale, larger
+   diffusion) is noticed within a few solves.
+3. **Families, then parameters.**  Configurations are grouped into families (``numba-ssor-cg``,
+   ``amg-cg(adaptive)``, ``direct`` …).  In a new bin, each *contending* family is tried once
+   through its best member known from the nearest bin (a family more than ``contender`` times the
+   best cost there is skipped); then, within the winning family, the ω grid is searched
+   locally (the neighbours of the best ω) instead of exhaustively.
+4. **Capped exploration.**  An exploratory attempt gets an iteration cap worth ``explore_cap``
+   times the best known cost in the bin; if it hits the cap the solver falls back to the best
+   known configuration, and the (high) cost is recorded, so a bad choice costs a bounded amount.
+   After that, a small probability ``explore`` refreshes a near-best configuration.
+
+AMG staleness is handled twice: ``amg-cg(adaptive)`` rebuilds by the rent-or-buy rule inside its
+method, and the forgetful estimates drop ``amg-cg(reuse)`` when its iterations grow.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Mapping, Sequence
+
+from ..configs import OMEGA_GRID, Configuration, parse, portfolio
+from ..errors import StateFileError
+from ..records import SolveRecord
+from .base import Policy
+
+
+def _family(c: Configuration) -> str:
+    return Configuration(c.kind, tuple((k, v) for k, v in c.params if k != "omega")).name if any(
+        k == "omega" for k, _ in c.params) else c.name
+
+
+def default_candidates() -> list[Configuration]:
+    """The portfolio without SciPy variants that a compiled variant dominates (same iterations, slower)."""
+    try:
+        import numba  # noqa: F401
+
+        compiled = True
+    except ImportError:  # pragma: no cover - numba is a dependency
+        compiled = False
+    out = portfolio(compiled=compiled)
+    if compiled:
+        dominated = {"cg", "jacobi-cg", "ssor-cg"}
+        out = [c for c in out if c.kind not in dominated]
+    return out
+
+
+class AutoPolicy(Policy):
+    """Least-measured-cost selection with context bins, forgetting, family search and capped exploration."""
+
+    def __init__(self, candidates: Sequence[str | Configuration] | None = None, *, context_key: str | None = None,
+                 seed: int | None = 0, discount: float = 0.8, explore: float = 0.03,
+                 explore_cap: float = 3.0, contender: float = 4.0) -> None:
+        self.candidates_list = [parse(c) for c in candidates] if candidates is not None else default_candidates()
+        self.context_key = context_key
+        self.seed = seed
+        self.discount = discount
+        self.explore = explore
+        self.explore_cap = explore_cap
+        self.contender = contender
+        self.spec = "auto"
+        self._families: dict[str, list[Configuration]] = {}
+        for c in self.candidates_list:
+            self._families.setdefault(_family(c), []).append(c)
+        self._by_name = {c.name: c for c in self.candidates_list}
+        self._rng = random.Random(seed)
+        self.t_ = 0
+        #: bin → {configuration name → [mean cost, count, last step, mean iterations]}
+        self.stats_: dict[tuple, dict[str, list]] = {}
+        #: configuration name → seconds per iteration (EWMA)
+        self.per_iteration_: dict[str, float] = {}
+        self._last: tuple | None = None  # (bin, name, exploring)
+        self._screened: dict[tuple, set] = {}  # families already tried or skipped, per bin
+        self._best_cost: dict[tuple, float] = {}  # cheapest mean cost per bin
+        self._limit: int | None = None
+        self._hint: Configuration | None = None
+
+    # ------------------------------------------------------------------ Policy API
+    def candidates(self) -> Sequence[Configuration]:
+        return self.candidates_list
+
+    def attempt_limit(self) -> int | None:
+        return self._limit
+
+    def fallback_hint(self) -> Configuration | None:
+        return self._hint
+
+    def select(self, context: Mapping[str, float] | None = None, *,
+               allowed: Sequence[Configuration] | None = None, n: int | None = None) -> Configuration:
+        self.t_ += 1
+        arms = list(allowed) if allowed is not None else self.candidates_list
+        if not arms:
+            from ..errors import ConfigurationError
+
+            raise ConfigurationError("auto: no candidate configuration is applicable to this system")
+        names = {c.name for c in arms}
+        b = self._bin(context, n)
+        here = self.stats_.setdefault(b, {})
+        known = {k: v for k, v in here.items() if k in names}
+        best_name = min(known, key=lambda k: known[k][0]) if known else None
+        self._hint = self._by_name.get(best_name) if best_name else None
+        choice, exploring = self._explore_choice(b, arms, names, known, best_name)
+        if choice is None:
+            choice = self._by_name.get(best_name) or arms[0]
+        self._last = (b, choice.name, exploring)
+        self._limit = self._cap(choice, known, best_name) if exploring else None
+        return choice
+
+    def update(self, cost: float, info: SolveRecord) -> "AutoPolicy":
+        if self._last is None:
+            return self
+        b, name, _ = self._last
+        if name != info.configuration:
+            return self
+        entry = self.stats_.setdefault(b, {}).setdefault(name, [cost, 0, self.t_, float(info.iterations)])
+        entry[1] += 1
+        w = max(1.0 / entry[1], 1.0 - self.discount)
+        entry[0] += w * (cost - entry[0])
+        entry[3] += w * (info.iterations - entry[3])
+        entry[2] = self.t_
+        self._best_cost[b] = min(e[0] for e in self.stats_[b].values())
+        if info.iterations > 0 and not info.fallback and info.converged:
+            per = info.solve_seconds / info.iterations
+            old = self.per_iteration_.get(name)
+            self.per_iteration_[name] = per if old is None else 0.8 * old + 0.2 * per
+        return self
+
+    # ------------------------------------------------------------------ internals
+    def _bin(self, context: Mapping[str, float] | None, n: int | None) -> tuple:
+        size = int(round(math.log2(n))) if n else 0
+        if not context:
+            return (size, None)
+        key = self.context_key if self.context_key in context else sorted(context)[0]
+        v = abs(context[key])
+        return (size, max(-40, int(math.floor(math.log2(v)))) if v > 0 else -41)
+
+    def _relative(self, b: tuple, name: str) -> float | None:
+        """Cost of ``name`` relative to the best configuration, in the nearest bin where it ran."""
+        best_ratio, dist = None, math.inf
+        for ob, entries in self.stats_.items():
+            if ob[0] != b[0] or name not in entries:
+                continue
+            d = abs((ob[1] if ob[1] is not None else 0) - (b[1] if b[1] is not None else 0))
+            if d < dist:
+                lo = self._best_cost.get(ob) or min(e[0] for e in entries.values())
+                best_ratio, dist = entries[name][0] / lo if lo > 0 else 1.0, d
+        return best_ratio
+
+    def _representative(self, b: tuple, members: list[Configuration]) -> Configuration:
+        scored = []
+        for c in members:
+            r = self._relative(b, c.name)
+            if r is not None:
+                scored.append((r, c))
+        if scored:
+            return min(scored, key=lambda rc: rc[0])[1]
+        # no data anywhere: the middle of the ω grid, else the first member
+        return min(members, key=lambda c: abs(dict(c.params).get("omega", 1.5) - 1.5))
+
+    def _explore_choice(self, b, arms, names, known, best_name):
+        fams: dict[str, list[Configuration]] = {}
+        for c in arms:
+            fams.setdefault(_family(c), []).append(c)
+        # 1. each contending family once in this bin, through its best member elsewhere
+        screened = self._screened.setdefault(b, set())
+        untried = []
+        for fam, members in fams.items():
+            if fam in screened:
+                continue
+            if any(m.name in known for m in members):
+                screened.add(fam)
+                continue
+            rep = self._representative(b, members)
+            rel = self._relative(b, rep.name)
+            if rel is None or rel <= self.contender:
+                untried.append((rel if rel is not None else 0.0, fam, rep))
+            else:
+                screened.add(fam)  # known to be far from the best nearby: not worth a try here
+        if untried:
+            _, fam, rep = min(untried, key=lambda r: r[0])
+            screened.add(fam)
+            return rep, True
+        # 2. local search on the ω grid of the best family
+        best = self._by_name.get(best_name)
+        if best is not None and "omega" in dict(best.params):
+            members = {dict(c.params)["omega"]: c for c in fams[_family(best)]}
+            grid = sorted(members)
+            i = grid.index(dict(best.params)["omega"])
+            for j in (i - 1, i + 1):
+                if 0 <= j < len(grid) and members[grid[j]].name not in known:
+                    return members[grid[j]], True
+        # 3. occasionally refresh a near-best configuration (costs drift)
+        if known and self._rng.random() < self.explore:
+            lo = known[best_name][0]
+            near = [self._by_name[k] for k, v in known.items() if k != best_name and v[0] <= 1.5 * lo
+                    and k in self._by_name]
+            if near:
+                return min(near, key=lambda c: known[c.name][2]), True
+        return None, False
+
+    def _cap(self, choice: Configuration, known: dict, best_name: str | None) -> int | None:
+        if best_name is None:
+            return None
+        budget = self.explore_cap * known[best_name][0]
+        per = self.per_iteration_.get(choice.name)
+        if per is None or per <= 0:
+            # unknown speed: allow explore_cap times the iterations of the best configuration, at least 20
+            return max(20, int(self.explore_cap * 2 * known[best_name][3]) + 10)
+        return max(5, int(budget / per) + 1)
+
+    # ------------------------------------------------------------------ persistence
+    def state_dict(self) -> dict:
+        return {
+            "kind": "auto",
+            "candidates": [c.name for c in self.candidates_list],
+            "t": self.t_,
+            "stats": [[list(b), name, *entry] for b, entries in self.stats_.items() for name, entry in entries.items()],
+            "per_iteration": dict(self.per_iteration_),
+            "rng": _rng_to_json(self._rng.getstate()),
+        }
+
+    def load_state_dict(self, state: Mapping) -> "AutoPolicy":
+        try:
+            if state.get("kind") != "auto":
+                raise StateFileError(f"state is for policy {state.get('kind')!r}, not 'auto'")
+            self.t_ = int(state["t"])
+            stats: dict[tuple, dict[str, list]] = {}
+            for row in state["stats"]:
+                b, name, mean, count, last, its = row
+                b = (int(b[0]), None if b[1] is None else int(b[1]))
+                stats.setdefault(b, {})[str(name)] = [float(mean), int(count), int(last), float(its)]
+            self.stats_ = stats
+            self._best_cost = {b: min(e[0] for e in v.values()) for b, v in stats.items() if v}
+            self._screened = {}
+            self.per_iteration_ = {str(k): float(v) for k, v in state["per_iteration"].items()}
+            self._rng.setstate(_rng_from_json(state["rng"]))
+        except StateFileError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StateFileError(f"auto policy state is malformed: {exc!r}") from None
+        return self
+
+
+def _rng_to_json(state) -> list:
+    return [state[0], list(state[1]), state[2]]
+
+
+def _rng_from_json(data) -> tuple:
+    return (int(data[0]), tuple(int(v) for v in data[1]), data[2])
