@@ -120,6 +120,7 @@ class Configuration:
                 raise ConfigurationError(f"{self.kind}: invalid {p.name}={v!r} ({p.describe})")
             full.append((p.name, v))
         object.__setattr__(self, "params", tuple(full))
+        object.__setattr__(self, "_name", self._format_name())
 
     @property
     def spec(self) -> Kind:
@@ -131,6 +132,9 @@ class Configuration:
     @property
     def name(self) -> str:
         """The stable, parseable name, e.g. ``ssor-cg(omega=1.6)`` or ``amg-cg(reuse)``."""
+        return self._name  # type: ignore[attr-defined]
+
+    def _format_name(self) -> str:
         parts = []
         for p, (_, v) in zip(self.spec.params, self.params):
             if p.hide_default and v == p.default:

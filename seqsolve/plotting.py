@@ -35,15 +35,19 @@ def save_figure(fig, path: str | os.PathLike) -> None:
 def plot_cumulative(result, path: str | os.PathLike) -> None:
     """Cumulative solver time against step, one line per policy."""
     plt = _figure()
-    fig, ax = plt.subplots(figsize=(8, 4.8))
-    for name, run in sorted(result.runs.items(), key=lambda kv: -sum(h.seconds for h in kv[1].history)):
+    fig, ax = plt.subplots(figsize=(10, 5))
+    colours = plt.get_cmap("tab20").colors
+    runs = sorted(result.runs.items(), key=lambda kv: -sum(h.seconds for h in kv[1].history))
+    for i, (name, run) in enumerate(runs):
         cum = np.cumsum([h.seconds for h in run.history])
-        ax.plot(np.arange(1, len(cum) + 1), cum, label=f"{name} ({cum[-1]:.1f} s)" if len(cum) else name)
+        label = f"{name.removeprefix('fixed:')} ({cum[-1]:.3g} s)" if len(cum) else name
+        ax.plot(np.arange(1, len(cum) + 1), cum, label=label, color=colours[i % 20],
+                linestyle=("-", "--", ":")[(i // 20) % 3], linewidth=2.2 if not name.startswith("fixed:") else 1.4)
     p = result.problem
     ax.set_title(f"{p.get('name', '')} " + ", ".join(f"{k}={v}" for k, v in p.items() if k not in ("name",)))
     ax.set_xlabel("step")
     ax.set_ylabel("cumulative solver time [s] (setup + iterations)")
     ax.set_yscale("log")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     save_figure(fig, path)

@@ -80,6 +80,7 @@ class SequenceSolver:
         self._setups: dict[Configuration, tuple[tuple, Any]] = {}
         self._x_prev: np.ndarray | None = None
         self._sym_cache: tuple[tuple, bool] | None = None
+        self._allowed_cache: dict[tuple, list[Configuration]] = {}
 
     # ------------------------------------------------------------------ public API
     def solve(self, A: Any, b: Any, x0: Any = None, context: Mapping[str, float] | None = None,
@@ -234,8 +235,16 @@ class SequenceSolver:
         return sym
 
     def _allowed(self, A, symmetric: bool) -> list[Configuration]:
-        return [c for c in self.policy.candidates() if self._method(c).applicable(A, symmetric=symmetric)
+        candidates = self.policy.candidates()
+        # applicability depends only on these, so the filtered list is computed once per kind of system
+        key = (id(candidates), len(candidates), symmetric, isinstance(A, LinearOperator),
+               A.shape[0] <= DIRECT_MAX_SIZE)
+        allowed = self._allowed_cache.get(key)
+        if allowed is None:
+            allowed = self._allowed_cache[key] = [
+                c for c in candidates if self._method(c).applicable(A, symmetric=symmetric)
                 and (c.kind != "direct" or A.shape[0] <= DIRECT_MAX_SIZE)]
+        return allowed
 
     def _method(self, config: Configuration) -> Method:
         m = self._methods.get(config)

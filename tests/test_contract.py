@@ -252,6 +252,24 @@ def test_maxiter_limits_each_attempt(poisson_system):
     assert_contract(A, b, s.solve(A, b), 1e-10)
 
 
+@pytest.mark.parametrize("name", ["cg", "jacobi-cg", "ssor-cg(omega=1.3)", "sor(omega=1.5)", "amg-cg(rebuild)",
+                                  "gmres", "gmres(ilu)", "bicgstab", "bicgstab(ilu)"]
+                         + [pytest.param(c, marks=NEEDS_COMPILED) for c in COMPILED])
+@pytest.mark.parametrize("maxiter", [1, 3, 7])
+def test_maxiter_is_an_iteration_limit_for_every_method(name, maxiter):
+    """maxiter bounds the iterations of an attempt (GMRES: inner iterations, not restart cycles)."""
+    A = poisson2d(12)
+    b = np.random.default_rng(2).standard_normal(A.shape[0])
+    s = SequenceSolver(rtol=1e-12, policy=f"fixed:{name}", maxiter=maxiter, fallback=False)
+    try:
+        x = s.solve(A, b)
+    except seqsolve.ConvergenceError:
+        pass
+    else:
+        assert_contract(A, b, x, 1e-12)
+    assert s.history[-1].iterations <= maxiter
+
+
 def test_callback_is_called_per_iteration_with_the_iterate(poisson_system):
     A, b = poisson_system
     for name in ("cg", "ssor-cg(omega=1.3)", "sor(omega=1.5)", "bicgstab"):
@@ -266,6 +284,32 @@ def test_callback_is_called_per_iteration_with_the_iterate(poisson_system):
     seen = []
     SequenceSolver(policy="fixed:gmres").solve(A, b, callback=lambda xk: seen.append(xk))
     assert len(seen) >= 1 and np.shape(seen[-1]) == (A.shape[0],)
+
+
+@pytest.mark.xfail(reason="BUG (solver.py _attempt): a ValueError/RuntimeError raised by the user's callback is "
+                          "caught as a configuration failure; the solve falls back and returns x instead of "
+                          "propagating the user's exception (SciPy propagates it)", strict=True)
+def test_exception_in_user_callback_propagates(poisson_system):
+    A, b = poisson_system
+
+    def abort(xk):
+        raise ValueError("user abort")
+
+    with pytest.raises(ValueError, match="user abort"):
+        SequenceSolver(policy="fixed:cg").solve(A, b, callback=abort)
+
+
+def test_custom_exception_in_user_callback_propagates(poisson_system):
+    A, b = poisson_system
+
+    class Abort(Exception):
+        pass
+
+    def abort(xk):
+        raise Abort()
+
+    with pytest.raises(Abort):
+        SequenceSolver(policy="fixed:cg").solve(A, b, callback=abort)
 
 
 def test_warm_start_uses_previous_solution(poisson_system):

@@ -44,7 +44,7 @@ torch = require_torch()
 
 __all__ = ["train", "TrainingReport", "TrainingSet", "build_training_set", "stencil_images",
            "apply_stencil", "lanczos_ritz", "scale_invariant_loss", "validation_systems",
-           "evaluate", "dcdm_residuals", "ResidualBuffer"]
+           "evaluate"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -193,61 +193,6 @@ class TrainingSet:
             mids.extend([mi] * cnt)
             bs.append(b.reshape(cnt, n, n))
         return mids, torch.cat(bs)
-
-
-def _dot(u, v):
-    return (u * v).flatten(1).sum(1)
-
-
-def dcdm_residuals(model, coeffs, feats, fluid, b, iters: int, n_orth: int = 2) -> list:
-    """Residuals ``r_1 .. r_iters`` of batched DCDM from ``x_0 = 0`` (float32, no gradient).
-
-    The residuals a network meets *inside* DCDM differ from fresh right-hand sides (they hold
-    what the previous directions missed); training on them as well ("on-policy" data) is what
-    keeps DCDM from stalling after its first few iterations.
-    """
-    out = []
-    prev: list = []
-    r = b
-    with torch.no_grad():
-        for _ in range(int(iters)):
-            q = apply_network(model, r, feats, fluid)
-            for p, Ap, pAp in prev:
-                q = q - (_dot(q, Ap) / pAp).view(-1, 1, 1) * p
-            Aq = apply_stencil(coeffs, q)
-            qAq = _dot(q, Aq)
-            ok = torch.isfinite(qAq) & (qAq > 0)
-            safe = torch.where(ok, qAq, torch.ones_like(qAq))
-            alpha = torch.where(ok, _dot(q, r) / safe, torch.zeros_like(qAq))
-            r = r - alpha.view(-1, 1, 1) * Aq
-            prev = (prev + [(q, Aq, safe)])[-max(int(n_orth), 1):]
-            out.append(r)
-    return out
-
-
-class ResidualBuffer:
-    """A ring buffer of on-policy residual images with the index of their matrix."""
-
-    def __init__(self, capacity: int, n: int, device: Any):
-        self.r = torch.zeros(int(capacity), n, n, device=device)
-        self.mids = [0] * int(capacity)
-        self.size = 0
-        self.pos = 0
-
-    def add(self, mids, r) -> None:
-        norms = r.flatten(1).norm(dim=1)
-        keep = (torch.isfinite(norms) & (norms > 0)).tolist()
-        for i, ok in enumerate(keep):
-            if not ok:
-                continue
-            self.r[self.pos] = r[i] / norms[i]
-            self.mids[self.pos] = mids[i]
-            self.pos = (self.pos + 1) % self.r.shape[0]
-            self.size = min(self.size + 1, self.r.shape[0])
-
-    def sample(self, k: int, gen):
-        idx = torch.randint(self.size, (int(k),), generator=gen)
-        return [self.mids[i] for i in idx.tolist()], self.r[idx.to(self.r.device)]
 
 
 def _fluid_module():
@@ -426,7 +371,6 @@ def train(n: int, *, minutes: float, out: str, seed: int = 0, device: Any = None
           max_steps: int | None = None, batch_size: int = 16, lr: float = 1e-3,
           num_matrices: int = 16, ritz_vectors: int | None = None,
           validation_count: int = 4, validation_maxiter: int = 300,
-          onpolicy_fraction: float = 0.3, onpolicy_iters: int = 8, onpolicy_every: int = 4,
           model_config: dict | None = None, model: Any = None) -> TrainingReport:
     """Train a DCDM network for ``n x n`` Fluid2D pressure systems within a time budget.
 
@@ -447,11 +391,6 @@ def train(n: int, *, minutes: float, out: str, seed: int = 0, device: Any = None
     batch_size, lr : Adam settings; the learning rate decays (cosine) to 5% over the budget.
     num_matrices, ritz_vectors : size of the training set (see :func:`build_training_set`).
     validation_count, validation_maxiter : held-out systems for the validation metric.
-    onpolicy_fraction, onpolicy_iters, onpolicy_every : every ``onpolicy_every`` steps, run
-        ``onpolicy_iters`` batched DCDM iterations with the current network on fresh right-hand
-        sides and keep their residuals (:func:`dcdm_residuals`); this fraction of each batch is
-        drawn from those.  0 trains on the paper's data only (which, in short runs, gives
-        networks whose DCDM stalls after a few iterations).
     model_config : keyword arguments for :class:`~seqsolve.neural.model.DCDMNet`.
     model : continue training this network instead of a fresh one.
     """
@@ -466,10 +405,9 @@ def train(n: int, *, minutes: float, out: str, seed: int = 0, device: Any = None
     settings = {"minutes": float(minutes), "seed": int(seed), "batch_size": int(batch_size),
                 "lr": float(lr), "num_matrices": int(num_matrices),
                 "ritz_vectors": ritz_vectors, "max_steps": max_steps,
-                "validation_count": int(validation_count), "loss": "scale-invariant residual",
+                "validation_count": int(validation_count), "validation_n_orth": 16,
+                "loss": "scale-invariant residual",
                 "rhs": "Ritz vectors (low half x9) + 15% noise + 15% real Fluid2D rhs",
-                "onpolicy": {"fraction": float(onpolicy_fraction), "iters": int(onpolicy_iters),
-                             "every": int(onpolicy_every)},
                 "model_config": model.config()}
     report = TrainingReport(out=out, n=int(n), seed=int(seed), device=str(device),
                             parameters=model.num_parameters(), settings=settings)
@@ -481,9 +419,6 @@ def train(n: int, *, minutes: float, out: str, seed: int = 0, device: Any = None
     report.data_seconds = time.perf_counter() - t0
 
     gen = torch.Generator().manual_seed(int(seed) + 1)
-    n_buf = int(round(float(onpolicy_fraction) * batch_size)) if onpolicy_iters > 0 else 0
-    n_buf = min(max(n_buf, 0), batch_size - 1)
-    buffer = ResidualBuffer(max(64, 16 * batch_size), n, device) if n_buf else None
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
     ck_every = None if checkpoint_every is None else max(float(checkpoint_every), 0.0) * 60.0
@@ -492,7 +427,7 @@ def train(n: int, *, minutes: float, out: str, seed: int = 0, device: Any = None
     acc_loss, acc_n, last_loss = 0.0, 0, float("nan")
     curve_every = 25
 
-    def checkpoint(step: int, final: bool = False) -> None:
+    def checkpoint(step: int) -> None:
         nonlocal best_key
         elapsed = time.perf_counter() - t0
         results = evaluate(model, val, maxiter=validation_maxiter) if val else []
@@ -535,18 +470,7 @@ def train(n: int, *, minutes: float, out: str, seed: int = 0, device: Any = None
                 frac = max(frac, step / max_steps)
             for g in opt.param_groups:
                 g["lr"] = lr * (0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * frac)))
-            if buffer is not None and step % max(int(onpolicy_every), 1) == 0:
-                mids_r, b_r = data.sample(max(batch_size // 2, 1), gen)
-                cs, fs, ms = data.stack(mids_r)
-                res = torch.stack(dcdm_residuals(model, cs, fs, ms, b_r, onpolicy_iters))
-                pick = torch.randint(res.shape[0], (2, len(mids_r)), generator=gen).to(res.device)
-                rows = torch.arange(len(mids_r), device=res.device)
-                buffer.add(mids_r + mids_r, torch.cat([res[pick[0], rows], res[pick[1], rows]]))
-            k_buf = n_buf if buffer is not None and buffer.size > 0 else 0
-            mids, b = data.sample(batch_size - k_buf, gen)
-            if k_buf:
-                mids_b, b_b = buffer.sample(k_buf, gen)
-                mids, b = mids + mids_b, torch.cat([b, b_b])
+            mids, b = data.sample(batch_size, gen)
             coeffs, feats, fluid = data.stack(mids)
             q = apply_network(model, b, feats, fluid)
             loss = scale_invariant_loss(q, b, coeffs)
@@ -573,7 +497,7 @@ def train(n: int, *, minutes: float, out: str, seed: int = 0, device: Any = None
         if acc_n:
             last_loss = acc_loss / acc_n
             report.loss_curve.append((step, round(time.perf_counter() - t0, 2), last_loss))
-        checkpoint(step, final=True)
+        checkpoint(step)
     finally:
         if prog is not None:
             prog.stop()

@@ -30,6 +30,7 @@ method, and the forgetful estimates drop ``amg-cg(reuse)`` when its iterations g
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from typing import Mapping, Sequence
@@ -40,7 +41,9 @@ from ..records import SolveRecord
 from .base import Policy
 
 
+@functools.lru_cache(maxsize=4096)
 def _family(c: Configuration) -> str:
+    """Configuration name without its numeric ω: the unit of step 3's family search."""
     return Configuration(c.kind, tuple((k, v) for k, v in c.params if k != "omega")).name if any(
         k == "omega" for k, _ in c.params) else c.name
 
@@ -86,6 +89,9 @@ class AutoPolicy(Policy):
         self.per_iteration_: dict[str, float] = {}
         self._last: tuple | None = None  # (bin, name, exploring)
         self._screened: dict[tuple, set] = {}  # families already tried or skipped, per bin
+        self._arms_key: tuple | None = None
+        self._arm_names: set[str] = set()
+        self._arm_families: dict[str, list[Configuration]] = {}
         self._best_cost: dict[tuple, float] = {}  # cheapest mean cost per bin
         self._limit: int | None = None
         self._hint: Configuration | None = None
@@ -108,7 +114,7 @@ class AutoPolicy(Policy):
             from ..errors import ConfigurationError
 
             raise ConfigurationError("auto: no candidate configuration is applicable to this system")
-        names = {c.name for c in arms}
+        names = self._names_of(arms)
         b = self._bin(context, n)
         here = self.stats_.setdefault(b, {})
         known = {k: v for k, v in here.items() if k in names}
@@ -172,10 +178,18 @@ class AutoPolicy(Policy):
         # no data anywhere: the middle of the ω grid, else the first member
         return min(members, key=lambda c: abs(dict(c.params).get("omega", 1.5) - 1.5))
 
+    def _names_of(self, arms: Sequence[Configuration]) -> set[str]:
+        key = (id(arms), len(arms))
+        if self._arms_key != key:
+            self._arms_key = key
+            self._arm_names = {c.name for c in arms}
+            self._arm_families = {}
+            for c in arms:
+                self._arm_families.setdefault(_family(c), []).append(c)
+        return self._arm_names
+
     def _explore_choice(self, b, arms, names, known, best_name):
-        fams: dict[str, list[Configuration]] = {}
-        for c in arms:
-            fams.setdefault(_family(c), []).append(c)
+        fams = self._arm_families
         # 1. each contending family once in this bin, through its best member elsewhere
         screened = self._screened.setdefault(b, set())
         untried = []

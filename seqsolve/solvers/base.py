@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
+from scipy.sparse.linalg import LinearOperator
 
 Callback = Callable[[np.ndarray], None] | None
 
@@ -41,8 +42,6 @@ class Method(ABC):
 
     def applicable(self, A: Any, *, symmetric: bool) -> bool:
         """Whether the method may be used on ``A`` (``symmetric`` was detected by the caller)."""
-        from scipy.sparse.linalg import LinearOperator
-
         if self.needs_matrix and isinstance(A, LinearOperator):
             return False
         if self.spd_only and not symmetric:

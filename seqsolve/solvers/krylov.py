@@ -47,8 +47,10 @@ class ScipyKrylov(Method):
         if self.method == "gmres":
             def on_iter(_res):
                 count[0] += 1
-            cycles = max(1, -(-maxiter // GMRES_RESTART))
-            x, info = sla.gmres(A, b, x0=x0, rtol=rtol, atol=atol, restart=GMRES_RESTART,
+            # SciPy's maxiter counts restart cycles; keep the total inner iterations <= maxiter
+            restart = min(GMRES_RESTART, maxiter)
+            cycles = max(1, maxiter // restart)
+            x, info = sla.gmres(A, b, x0=x0, rtol=rtol, atol=atol, restart=restart,
                                 maxiter=cycles, M=prepared, callback=on_iter, callback_type="pr_norm")
             if callback is not None:
                 callback(x)
