@@ -25,11 +25,15 @@ def _console():
 
 
 def _bench_heat2d(nx: int, steps: int, policies: list[str], out: str, rtol: float, seed: int,
-                  progress: bool, stem: str) -> int:
+                  progress: bool, stem: str, baselines: Sequence[str] = ()) -> int:
     from .bench import benchmark, format_table, save_outputs
     from .problems import Heat2D
 
     result = benchmark(lambda: Heat2D(nx=nx, steps=steps), policies, rtol=rtol, seed=seed, progress=progress)
+    if baselines:  # pseudo-policies best-fixed / instance-optimal over the ω grid (seqsolve.baselines)
+        from .baselines import add_baselines
+
+        add_baselines(result, lambda: Heat2D(nx=nx, steps=steps), baselines, rtol=rtol, seed=seed, progress=progress)
     print(format_table(result))
     paths = save_outputs(result, out, stem)
     print(f"\nwrote {paths['table']}, {paths['json']} and {paths['plot']}")
@@ -48,10 +52,13 @@ def cmd_demo(args) -> int:
 def cmd_bench(args) -> int:
     from .bench import split_policies
 
-    policies = split_policies(args.policies)
+    from .baselines import split_baselines
+
+    policies, baselines = split_baselines(split_policies(args.policies))
     if args.problem == "heat2d":
         stem = f"heat2d_nx{args.nx}_T{args.steps}"
-        return _bench_heat2d(args.nx, args.steps, policies, args.out, args.rtol, args.seed, not args.no_progress, stem)
+        return _bench_heat2d(args.nx, args.steps, policies, args.out, args.rtol, args.seed, not args.no_progress, stem,
+                             baselines)
     raise SystemExit(f"unknown problem {args.problem!r}")
 
 
@@ -61,7 +68,7 @@ def cmd_solve(args) -> int:
 
     A = read_matrix(args.A)
     b = read_vector(args.b)
-    if args.policy == "auto":
+    if args.policy == "default":
         x = solve(A, b, rtol=args.rtol, atol=args.atol)
         res = np.linalg.norm(b - A @ x) / max(np.linalg.norm(b), np.finfo(float).tiny)
         print(f"solved {A.shape[0]:,} unknowns: relative residual {res:.3e}")
@@ -133,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("problem", choices=["heat2d"], help="workload")
     b.add_argument("--nx", type=int, default=100, help="grid intervals per side (default 100)")
     b.add_argument("--steps", type=int, default=5000, help="time steps (default 5000)")
-    b.add_argument("--policies", required=True, help="comma-separated, e.g. cg,ssor-cg(omega=1.5),amg-cg(rebuild)")
+    b.add_argument("--policies", required=True, help="comma-separated, e.g. cg,ssor-cg(omega=1.5),amg-cg(rebuild); "
+                   "the baselines best-fixed and instance-optimal (over the numba-ssor-cg ω grid) are accepted too")
     b.add_argument("--out", default="seqsolve-out", help="output folder (default ./seqsolve-out)")
     common(b)
     b.set_defaults(func=cmd_bench)
@@ -142,7 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("A", help="matrix (.mtx)")
     s.add_argument("b", help="right-hand side (.mtx, n×1)")
     s.add_argument("--out", help="write x here (.mtx)")
-    s.add_argument("--policy", default="auto", help="'auto' or a configuration, e.g. cg, gmres(ilu), direct")
+    s.add_argument("--policy", default="default",
+                   help="'default' (chosen from the matrix: direct when small, else AMG-CG or GMRES+ILU) "
+                        "or a configuration, e.g. cg, gmres(ilu), direct")
     s.add_argument("--rtol", type=float, default=1e-8)
     s.add_argument("--atol", type=float, default=0.0)
     s.set_defaults(func=cmd_solve)

@@ -39,7 +39,9 @@ class SequenceSolver:
         Every returned ``x`` satisfies ``||b - A x|| <= max(rtol * ||b||, atol)`` on the true
         residual; otherwise :class:`~seqsolve.ConvergenceError` is raised.
     policy : str or Policy
-        ``"fixed:<configuration>"`` (e.g. ``"fixed:ssor-cg(omega=1.6)"``), or a learning policy.
+        ``"auto"`` (default: learns the cheapest configuration per kind of system),
+        ``"fixed:<configuration>"`` (e.g. ``"fixed:ssor-cg(omega=1.6)"``), ``"tsallis-inf"``,
+        ``"chebcb[:KEY=LO..HI]"``, or a :class:`~seqsolve.policies.Policy` instance.
     seed : int or None
         Seeds every random choice of the policy.
     maxiter : int or None
@@ -57,7 +59,7 @@ class SequenceSolver:
         ``None`` leaves the process setting alone.
     """
 
-    def __init__(self, rtol: float = 1e-8, atol: float = 0.0, policy: str | Policy = "fixed:cg",
+    def __init__(self, rtol: float = 1e-8, atol: float = 0.0, policy: str | Policy = "auto",
                  seed: int | None = 0, *, maxiter: int | None = None, warm_start: bool = True,
                  fallback: bool = True, backend: str | Backend = "scipy", blas_threads: int | None = 1) -> None:
         if not (np.isfinite(rtol) and rtol >= 0) or not (np.isfinite(atol) and atol >= 0):
@@ -323,18 +325,16 @@ def _replace(record: SolveRecord, **changes) -> SolveRecord:
 
 
 def solve(A: Any, b: Any, x0: Any = None, *, rtol: float = 1e-8, atol: float = 0.0,
-          maxiter: int | None = None, policy: str = "auto", callback: Callback = None) -> np.ndarray:
+          maxiter: int | None = None, policy: str | None = None, callback: Callback = None) -> np.ndarray:
     """Solve a single system ``A x = b`` to ``||b - A x|| <= max(rtol ||b||, atol)``.
 
-    A convenience around :class:`SequenceSolver` for one-off solves.
+    A convenience around :class:`SequenceSolver`.  With ``policy=None`` a configuration is chosen
+    from the matrix alone (nothing can be learned from one system): sparse direct up to 20,000
+    unknowns, else AMG-PCG for symmetric and GMRES+ILU for non-symmetric matrices; CG or GMRES
+    for a LinearOperator.  The fallback chain still guarantees the tolerance.
     """
-    from .policies import POLICIES
-
-    if policy == "auto" and "auto" not in POLICIES:
-        policy = "default"
-    if policy == "default":
-        A_ = as_operator(A)
-        policy = _default_single(A_)
+    if policy is None:
+        policy = _default_single(as_operator(A))
     return SequenceSolver(rtol=rtol, atol=atol, policy=policy, maxiter=maxiter).solve(A, b, x0, callback=callback)
 
 

@@ -110,12 +110,14 @@ def is_symmetric(A: Operator, rtol: float = 1e-10) -> bool:
 
 
 def fingerprint(A: Operator) -> tuple:
-    """A cheap identity for a matrix's values, so setup can be reused when ``A`` is unchanged."""
+    """A cheap identity for a matrix's values and pattern, so setup is reused only while ``A`` is unchanged."""
     if isinstance(A, LinearOperator):
         return ("op", id(A))
-    nnz = A.nnz
-    w = _weights(nnz)
-    return (A.shape, nnz, float(A.data @ w), int(A.indices[: min(nnz, 64)].sum()), float(A.indptr[-1]))
+    nnz, n = A.nnz, A.shape[0]
+    w = _weights(max(nnz, n + 1))
+    # values *and* the whole pattern: two matrices with equal data arrays but different column
+    # indices (or row lengths) must not share a factorisation or a symmetry verdict
+    return (A.shape, nnz, float(A.data @ w[:nnz]), float(A.indices @ w[:nnz]), float(A.indptr @ w[: n + 1]))
 
 
 _W: list[np.ndarray] = [np.empty(0)]

@@ -129,6 +129,33 @@ def test_spd_only_policy_on_nonsymmetric_file(capsys, tmp_path):
     assert "symmetric" in err
 
 
+def _singular_files(d):
+    S = sp.csr_array(sp.diags_array([1.0, 2.0, 0.0]))  # singular, b outside the range
+    scipy.io.mmwrite(str(d / "S.mtx"), sp.coo_matrix(S))
+    scipy.io.mmwrite(str(d / "s.mtx"), np.ones((3, 1)))
+    return str(d / "S.mtx"), str(d / "s.mtx")
+
+
+@pytest.mark.parametrize("policy", ["auto", "cg", "gmres", "bicgstab", "direct", "amg-cg(rebuild)"])
+def test_unsolvable_system_is_one_error_line(capsys, tmp_path, policy):
+    S, s = _singular_files(tmp_path)
+    rc, out, err = run_cli(capsys, "solve", S, s, "--policy", policy)
+    assert_one_error_line(rc, err)
+    assert "tolerance" in err
+
+
+def test_unsolvable_system_stderr_end_to_end(tmp_path):
+    """The whole stderr of the real command: one line, no RuntimeWarnings from inside SciPy."""
+    S, s = _singular_files(tmp_path)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run([sys.executable, "-m", "seqsolve", "solve", S, s, "--policy", "cg"], capture_output=True,
+                          text=True, cwd=tmp_path, env=env, timeout=120)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip("\n").split("\n")) == 1, proc.stderr
+    assert proc.stderr.startswith("seqsolve: error:")
+
+
 # ----------------------------------------------------------------------------- sequence
 def test_sequence(capsys, tmp_path):
     p = Heat2D(nx=5, steps=4, dt=0.05)

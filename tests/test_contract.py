@@ -13,8 +13,8 @@ from scipy.sparse.linalg import LinearOperator, aslinearoperator
 import seqsolve
 from seqsolve import NotSymmetricError, SeqsolveError, SequenceSolver
 
-from conftest import (assert_contract, compiled_available, poisson2d, random_nonsymmetric, random_spd,
-                      reference_solve, true_residual)
+from conftest import (assert_contract, compiled_available, elasticity2d, poisson2d, random_nonsymmetric,
+                      random_spd, reference_solve, true_residual)
 
 NEEDS_COMPILED = pytest.mark.skipif(
     not compiled_available(), reason="seqsolve/solvers/compiled.py defines no CompiledPCG yet (numba-* kinds unbuilt)"
@@ -25,7 +25,7 @@ GENERAL = ["direct", "gmres", "gmres(ilu)", "bicgstab", "bicgstab(ilu)"]
 COMPILED = ["numba-cg", "numba-jacobi-cg", "numba-ssor-cg(omega=1.3)"]
 TABLE = ([pytest.param(c, id=c) for c in SPD_ONLY + GENERAL]
          + [pytest.param(c, id=c, marks=NEEDS_COMPILED) for c in COMPILED])
-SPD_KINDS = ("random-spd", "poisson2d")
+SPD_KINDS = ("random-spd", "poisson2d", "elasticity2d")
 
 
 def make_system(kind: str, size: int, seed: int):
@@ -35,6 +35,8 @@ def make_system(kind: str, size: int, seed: int):
     elif kind == "poisson2d":
         k = max(2, int(round(np.sqrt(size))))
         A = poisson2d(k)
+    elif kind == "elasticity2d":
+        A = elasticity2d(max(2, int(round(np.sqrt(size / 2)))))
     elif kind == "nonsymmetric":
         A = random_nonsymmetric(size, seed=seed, density=min(1.0, 4.0 / size))
     else:  # pragma: no cover
@@ -181,6 +183,42 @@ def test_setup_reuse_flags_follow_the_configuration():
     assert flags["amg-cg(rebuild)"] == [False, True, False]
     assert flags["amg-cg(reuse)"] == [False, True, True]
     assert flags["direct"] == [False, True, False]
+
+
+def _same_values_other_pattern():
+    """Two tridiagonal-like matrices with identical data and indptr arrays, different columns
+    (rows >= 40 couple to i+2 instead of i+1): the first symmetric, the second not."""
+    n = 61
+    A = sp.csr_array(sp.diags_array([np.ones(n - 1), 3 * np.ones(n), np.ones(n - 1)], offsets=[-1, 0, 1]))
+    M = A.tolil()
+    for i in range(40, n - 2):
+        M[i, i + 1] = 0.0
+        M[i, i + 2] = 1.0
+    M = sp.csr_array(M)
+    M.eliminate_zeros()
+    assert np.array_equal(A.data, M.data) and np.array_equal(A.indptr, M.indptr)
+    return A, M
+
+
+def test_matrix_with_same_values_but_other_pattern_is_a_new_matrix():
+    A, M = _same_values_other_pattern()
+    b = np.ones(A.shape[0])
+    s = SequenceSolver(rtol=1e-10, policy="fixed:direct")
+    s.solve(A, b)
+    x = s.solve(M, b)
+    assert_contract(M, b, x, 1e-10)
+    # the LU of A must not be reused for M
+    assert [h.setup_reused for h in s.history] == [False, False]
+    assert s.history[-1].fallback is None and s.history[-1].iterations == 0
+
+
+def test_symmetry_verdict_is_not_reused_for_another_pattern():
+    A, M = _same_values_other_pattern()
+    b = np.ones(A.shape[0])
+    s = SequenceSolver(policy="fixed:cg")
+    s.solve(A, b)
+    with pytest.raises(NotSymmetricError):
+        s.solve(M, b)
 
 
 def test_summary_totals_equal_sums_over_history(spd_system):

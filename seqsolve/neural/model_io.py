@@ -71,11 +71,23 @@ def _atomic_write(path: str, chunks) -> None:
         raise
 
 
+def _finite(obj: Any) -> Any:
+    """``obj`` with non-finite floats replaced by ``None`` (JSON has no NaN/Infinity)."""
+    if isinstance(obj, float):
+        return obj if obj == obj and obj not in (float("inf"), float("-inf")) else None
+    if isinstance(obj, Mapping):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
 def save_model(model: Any, path: str | os.PathLike, metadata: Mapping[str, Any] | None = None
                ) -> str:
     """Write ``model`` (a :class:`~seqsolve.neural.model.DCDMNet`) and ``metadata`` to ``path``.
 
-    ``metadata`` must be JSON-serialisable; ``problem`` defaults to ``"fluid2d"``, and
+    ``metadata`` must be JSON-serialisable (NaN and infinities are stored as ``null``);
+    ``problem`` defaults to ``"fluid2d"``, and
     ``grid_size`` (the model's), ``seqsolve_version``, ``torch_version``, ``format_version``
     and ``created`` are filled in.  Returns the path written.
     """
@@ -85,7 +97,7 @@ def save_model(model: Any, path: str | os.PathLike, metadata: Mapping[str, Any] 
     path = os.fspath(path)
     if not hasattr(model, "config") or not hasattr(model, "state_dict"):
         raise TypeError(f"save_model needs a DCDMNet, got {type(model).__name__}")
-    meta = dict(metadata or {})
+    meta = _finite(dict(metadata or {}))
     meta.setdefault("problem", "fluid2d")
     meta["grid_size"] = int(model.grid_size)
     meta["seqsolve_version"] = _seqsolve_version()

@@ -388,7 +388,8 @@ def train(n: int, *, minutes: float, out: str, seed: int = 0, device: Any = None
     progress : show a rich progress bar.
     checkpoint_every : minutes between checkpoints (``None``: only at the end).
     max_steps : optional limit on optimizer steps (the budget still applies).
-    batch_size, lr : Adam settings; the learning rate decays (cosine) to 5% over the budget.
+    batch_size, lr : Adam settings; the learning rate decays (cosine) to 5% over the time
+        budget, or over ``max_steps`` when that is given (which makes runs reproducible).
     num_matrices, ritz_vectors : size of the training set (see :func:`build_training_set`).
     validation_count, validation_maxiter : held-out systems for the validation metric.
     model_config : keyword arguments for :class:`~seqsolve.neural.model.DCDMNet`.
@@ -465,9 +466,10 @@ def train(n: int, *, minutes: float, out: str, seed: int = 0, device: Any = None
             elapsed = time.perf_counter() - t0
             if (elapsed >= budget and step > 0) or (max_steps is not None and step >= max_steps):
                 break
-            frac = min(1.0, elapsed / budget) if budget > 0 else 1.0
-            if max_steps:
-                frac = max(frac, step / max_steps)
+            if max_steps:  # step-based schedule: identical runs for identical seeds
+                frac = step / max_steps
+            else:
+                frac = min(1.0, elapsed / budget) if budget > 0 else 1.0
             for g in opt.param_groups:
                 g["lr"] = lr * (0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * frac)))
             mids, b = data.sample(batch_size, gen)

@@ -68,7 +68,7 @@ class AutoPolicy(Policy):
 
     def __init__(self, candidates: Sequence[str | Configuration] | None = None, *, context_key: str | None = None,
                  seed: int | None = 0, discount: float = 0.8, explore: float = 0.03,
-                 explore_cap: float = 3.0, contender: float = 4.0) -> None:
+                 explore_cap: float = 3.0, contender: float = 4.0, bin_width: float = 1.0) -> None:
         self.candidates_list = [parse(c) for c in candidates] if candidates is not None else default_candidates()
         self.context_key = context_key
         self.seed = seed
@@ -76,6 +76,7 @@ class AutoPolicy(Policy):
         self.explore = explore
         self.explore_cap = explore_cap
         self.contender = contender
+        self.bin_width = bin_width
         self.spec = "auto"
         self._families: dict[str, list[Configuration]] = {}
         for c in self.candidates_list:
@@ -153,7 +154,7 @@ class AutoPolicy(Policy):
             return (size, None)
         key = self.context_key if self.context_key in context else sorted(context)[0]
         v = abs(context[key])
-        return (size, max(-40, int(math.floor(math.log2(v)))) if v > 0 else -41)
+        return (size, max(-400, int(math.floor(math.log2(v) / self.bin_width))) if v > 0 else -401)
 
     def _relative(self, b: tuple, name: str) -> float | None:
         """Cost of ``name`` relative to the best configuration, in the nearest bin where it ran."""

@@ -50,8 +50,9 @@ class ScipyKrylov(Method):
             # SciPy's maxiter counts restart cycles; keep the total inner iterations <= maxiter
             restart = min(GMRES_RESTART, maxiter)
             cycles = max(1, maxiter // restart)
-            x, info = sla.gmres(A, b, x0=x0, rtol=rtol, atol=atol, restart=restart,
-                                maxiter=cycles, M=prepared, callback=on_iter, callback_type="pr_norm")
+            with np.errstate(all="ignore"):  # a breakdown shows in the status, not as warnings
+                x, info = sla.gmres(A, b, x0=x0, rtol=rtol, atol=atol, restart=restart,
+                                    maxiter=cycles, M=prepared, callback=on_iter, callback_type="pr_norm")
             if callback is not None:
                 callback(x)
         else:
@@ -60,7 +61,8 @@ class ScipyKrylov(Method):
                 if callback is not None:
                     callback(xk)
             fn = sla.cg if self.method == "cg" else sla.bicgstab
-            x, info = fn(A, b, x0=x0, rtol=rtol, atol=atol, maxiter=maxiter, M=prepared, callback=on_iter)
+            with np.errstate(all="ignore"):  # a breakdown shows in the status, not as warnings
+                x, info = fn(A, b, x0=x0, rtol=rtol, atol=atol, maxiter=maxiter, M=prepared, callback=on_iter)
         if not np.all(np.isfinite(x)):
             status = "nan"
         elif info == 0:
