@@ -47,8 +47,15 @@ class Kind:
     needs_matrix: bool = True
 
 
-def _omega(v: str) -> float:
+def _omega(v: str | float) -> float:
     return round(float(v), 6)
+
+
+def _format(v) -> str:
+    """Floats with up to 6 decimals and no trailing zeros, so names parse back exactly."""
+    if isinstance(v, float):
+        return f"{v:.6f}".rstrip("0").rstrip(".")
+    return str(v)
 
 
 def _choice(*options: str) -> Callable[[Any], bool]:
@@ -116,6 +123,11 @@ class Configuration:
         full = []
         for p in spec.params:
             v = given.get(p.name, p.default)
+            if isinstance(p.default, float):
+                try:
+                    v = p.parse(v)
+                except (TypeError, ValueError):
+                    raise ConfigurationError(f"{self.kind}: {p.name} must be a number, got {v!r}") from None
             if not p.check(v):
                 raise ConfigurationError(f"{self.kind}: invalid {p.name}={v!r} ({p.describe})")
             full.append((p.name, v))
@@ -139,7 +151,7 @@ class Configuration:
         for p, (_, v) in zip(self.spec.params, self.params):
             if p.hide_default and v == p.default:
                 continue
-            text = f"{v:g}" if isinstance(v, float) else str(v)
+            text = _format(v)
             parts.append(text if p.positional else f"{p.name}={text}")
         return self.kind + (f"({','.join(parts)})" if parts else "")
 
@@ -173,12 +185,16 @@ def parse(name: str | Configuration) -> Configuration:
                 key, _, text = (s.strip() for s in item.partition("="))
                 match = [p for p in spec.params if p.name == key]
                 if not match:
-                    raise ConfigurationError(f"{kind_name!r} has no parameter {key!r} (in {name!r})")
+                    valid = ", ".join(p.name for p in spec.params) or "none"
+                    raise ConfigurationError(
+                        f"{kind_name!r} has no parameter {key!r} (in {name!r}); valid parameters: {valid}")
                 p = match[0]
             else:
                 if not positional:
                     raise ConfigurationError(f"{kind_name!r} takes no parameters (in {name!r})")
                 p, text = positional.pop(0), item
+            if p.name in params:
+                raise ConfigurationError(f"parameter {p.name!r} given twice in {name!r}")
             try:
                 params[p.name] = p.parse(text)
             except ValueError as exc:

@@ -62,12 +62,14 @@ class SequenceSolver:
     def __init__(self, rtol: float = 1e-8, atol: float = 0.0, policy: str | Policy = "auto",
                  seed: int | None = 0, *, maxiter: int | None = None, warm_start: bool = True,
                  fallback: bool = True, backend: str | Backend = "scipy", blas_threads: int | None = 1) -> None:
-        if not (np.isfinite(rtol) and rtol >= 0) or not (np.isfinite(atol) and atol >= 0):
-            raise InvalidSystemError(f"rtol and atol must be finite and >= 0, got rtol={rtol}, atol={atol}")
+        for label, v in (("rtol", rtol), ("atol", atol)):
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or not (np.isfinite(v) and v >= 0):
+                raise InvalidSystemError(f"{label} must be a finite number >= 0, got {v!r}")
         if rtol == 0 and atol == 0:
             raise InvalidSystemError("rtol and atol cannot both be 0: no finite-precision solve meets that")
-        if maxiter is not None and (int(maxiter) != maxiter or maxiter < 1):
-            raise InvalidSystemError(f"maxiter must be a positive integer, got {maxiter!r}")
+        if maxiter is not None and (isinstance(maxiter, bool) or not isinstance(maxiter, (int, np.integer))
+                                    or maxiter < 1):
+            raise InvalidSystemError(f"maxiter must be a positive integer or None, got {maxiter!r}")
         self.rtol = float(rtol)
         self.atol = float(atol)
         self.seed = seed
@@ -83,6 +85,7 @@ class SequenceSolver:
         self._x_prev: np.ndarray | None = None
         self._sym_cache: tuple[tuple, bool] | None = None
         self._allowed_cache: dict[tuple, list[Configuration]] = {}
+        self._allowed_for: object = None
 
     # ------------------------------------------------------------------ public API
     def solve(self, A: Any, b: Any, x0: Any = None, context: Mapping[str, float] | None = None,
@@ -124,7 +127,7 @@ class SequenceSolver:
         attempts.append((config, first))
         best = first
         if best.residual > target and self.fallback:
-            for fb in self._fallbacks(config, first, A, symmetric, hint):
+            for fb in self._fallbacks(config, first, A, symmetric, hint, target):
                 start = best.x if np.all(np.isfinite(best.x)) else x0
                 att = self._attempt(fb, A, b, start, fp, target, maxiter, callback)
                 attempts.append((fb, att))
@@ -239,8 +242,10 @@ class SequenceSolver:
     def _allowed(self, A, symmetric: bool) -> list[Configuration]:
         candidates = self.policy.candidates()
         # applicability depends only on these, so the filtered list is computed once per kind of system
-        key = (id(candidates), len(candidates), symmetric, isinstance(A, LinearOperator),
-               A.shape[0] <= DIRECT_MAX_SIZE)
+        if candidates is not self._allowed_for:
+            self._allowed_for = candidates
+            self._allowed_cache.clear()
+        key = (symmetric, isinstance(A, LinearOperator), A.shape[0] <= DIRECT_MAX_SIZE)
         allowed = self._allowed_cache.get(key)
         if allowed is None:
             allowed = self._allowed_cache[key] = [
@@ -255,6 +260,8 @@ class SequenceSolver:
         return m
 
     def _attempt(self, config, A, b, x0, fp, target, maxiter, callback) -> _Attempt:
+        if callback is not None:
+            callback = _guard(callback)
         att = _Attempt()
         att.reused = False
         method = self._method(config)
@@ -271,6 +278,8 @@ class SequenceSolver:
             res = method.solve(prepared, A, b, x0, rtol=self.rtol, atol=self.atol, maxiter=maxiter,
                                callback=callback)
             x, att.iterations, att.status = res.x, res.iterations, res.status
+        except _CallbackFailed as exc:
+            raise exc.original from None  # the user's callback failed: not ours to hide
         except (SeqsolveError, ArithmeticError, ValueError, RuntimeError, np.linalg.LinAlgError) as exc:
             # a numerical failure of this configuration (singular factor, zero pivot): fall back
             t1 = time.perf_counter()
@@ -283,11 +292,14 @@ class SequenceSolver:
         return att
 
     def _fallbacks(self, config: Configuration, first: _Attempt, A, symmetric: bool,
-                   hint: Configuration | None = None) -> list[Configuration]:
+                   hint: Configuration | None, target: float) -> list[Configuration]:
         """Robust configurations to try, in order, after ``config`` failed."""
-        chain: list[Configuration] = [hint] if hint is not None and hint != config else []
-        if first.status == "converged":
-            chain.append(config)  # recurrence drift: continuing from x is the cheapest repair
+        # recurrence drift (the method's own residual met the target, the true one just missed it):
+        # continuing from x with the same configuration is the cheapest repair
+        retry = first.status == "converged" and first.iterations > 0 and first.residual <= 1e3 * target
+        chain: list[Configuration] = [config] if retry else []
+        if hint is not None and hint != config:
+            chain.append(hint)
         if not isinstance(A, LinearOperator):
             if A.shape[0] <= DIRECT_MAX_SIZE:
                 chain.append(parse("direct"))
@@ -295,13 +307,28 @@ class SequenceSolver:
             chain += [parse("gmres(ilu)"), parse("bicgstab(ilu)")]
         else:
             chain += [parse("gmres"), parse("bicgstab")]
-        seen: set = set()
+        seen: set = {config}
         out = []
-        for c in chain:
-            if (c not in seen or c == config) and self._method(c).applicable(A, symmetric=symmetric):
+        for i, c in enumerate(chain):
+            if (c not in seen or (retry and i == 0)) and self._method(c).applicable(A, symmetric=symmetric):
                 out.append(c)
                 seen.add(c)
         return out
+
+
+class _CallbackFailed(Exception):
+    def __init__(self, original: BaseException) -> None:
+        self.original = original
+
+
+def _guard(callback):
+    """Mark exceptions from the user's callback so they propagate instead of causing a fallback."""
+    def wrapped(xk):
+        try:
+            callback(xk)
+        except Exception as exc:
+            raise _CallbackFailed(exc) from exc
+    return wrapped
 
 
 _CONTROLLER: list = []

@@ -111,8 +111,6 @@ def test_unknown_parameter_in_constructor_lists_valid_parameters():
     assert "tau" in str(info.value) and "omega" in str(info.value)
 
 
-@pytest.mark.xfail(reason="BUG (configs.py parse): the unknown-parameter error names the bad key but not the "
-                          "valid ones (Configuration() does list them)", strict=True)
 def test_unknown_parameter_in_name_lists_valid_parameters():
     with pytest.raises(ConfigurationError) as info:
         parse("ssor-cg(tau=1.5)")
@@ -147,16 +145,11 @@ def test_non_string_name(bad):
         parse(bad)
 
 
-@pytest.mark.xfail(reason="BUG (configs.py parse): a parameter given twice is accepted silently and the last "
-                          "value wins: 'ssor-cg(omega=1.6,omega=1.7)' -> ssor-cg(omega=1.7)", strict=True)
 def test_parameter_given_twice_is_an_error():
     with pytest.raises(ConfigurationError):
         parse("ssor-cg(omega=1.6,omega=1.7)")
 
 
-@pytest.mark.xfail(reason="BUG (configs.py Configuration.name): omega is printed with '{:g}' (6 significant "
-                          "digits) but parsed rounded to 6 decimals, so e.g. ssor-cg(omega=1.234568).name == "
-                          "'ssor-cg(omega=1.23457)' parses to a different configuration", strict=True)
 def test_any_omega_round_trips():
     c = parse("ssor-cg(omega=1.234568)")
     assert parse(c.name) == c

@@ -324,9 +324,6 @@ def test_callback_is_called_per_iteration_with_the_iterate(poisson_system):
     assert len(seen) >= 1 and np.shape(seen[-1]) == (A.shape[0],)
 
 
-@pytest.mark.xfail(reason="BUG (solver.py _attempt): a ValueError/RuntimeError raised by the user's callback is "
-                          "caught as a configuration failure; the solve falls back and returns x instead of "
-                          "propagating the user's exception (SciPy propagates it)", strict=True)
 def test_exception_in_user_callback_propagates(poisson_system):
     A, b = poisson_system
 

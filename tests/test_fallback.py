@@ -138,9 +138,6 @@ def test_unsolvable_system_raises_after_trying_the_chain(name):
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
-@pytest.mark.xfail(reason="BUG (solver.py _fallbacks): a configuration that failed with an error/maxiter "
-                          "is retried verbatim when it also appears in the fallback chain (e.g. direct)",
-                   strict=True)
 def test_failed_configuration_is_not_retried_verbatim():
     A, b = singular_inconsistent()
     with pytest.raises(ConvergenceError) as info:

@@ -155,8 +155,6 @@ def test_bad_tolerances(kw):
     expect(InvalidSystemError, ValueError, "tol", seqsolve.solve, A0, B0, **kw)
 
 
-@pytest.mark.xfail(reason="BUG (solver.py SequenceSolver.__init__): a non-numeric rtol/atol reaches np.isfinite "
-                          "and raises a bare numpy TypeError, not a SeqsolveError naming rtol", strict=True)
 @pytest.mark.parametrize("kw", [dict(rtol="1e-8"), dict(rtol=None), dict(atol="0")], ids=["rtol-str", "rtol-None", "atol-str"])
 def test_non_numeric_tolerances(kw):
     expect(SeqsolveError, (TypeError, ValueError), "tol", SequenceSolver, **kw)
@@ -167,9 +165,6 @@ def test_bad_maxiter(maxiter):
     expect(InvalidSystemError, ValueError, "maxiter", SequenceSolver, maxiter=maxiter)
 
 
-@pytest.mark.xfail(reason="BUG (solver.py SequenceSolver.__init__): int(maxiter) is called unguarded, so "
-                          "'abc'/NaN raise a bare ValueError and inf a bare OverflowError without naming maxiter",
-                   strict=True)
 @pytest.mark.parametrize("maxiter", ["abc", float("nan"), float("inf")], ids=["string", "nan", "inf"])
 def test_non_integer_maxiter(maxiter):
     expect(SeqsolveError, (TypeError, ValueError), "maxiter", SequenceSolver, maxiter=maxiter)

@@ -4,8 +4,11 @@ DCDM builds each search direction from the network, ``d_k = N(r_k / rms(r_k))``,
 A-orthogonal to the last ``n_orth`` directions (modified Gram-Schmidt in the A inner product) and
 takes the exact line search ``alpha = d^T r / d^T A d``.  Whatever the network outputs, every
 step minimises the A-norm error along a direction, so the iteration cannot diverge; a bad
-network only makes it slow, which the stagnation test turns into ``status="breakdown"`` so the
-caller can fall back to another method.
+network only makes it slow.  A safeguard adds a step along the residual whenever the network's
+direction is nearly orthogonal to it (otherwise the nonlinear iteration can lock up for good),
+and persistent weakness or stagnation ends the solve with ``status="breakdown"`` so the caller
+can fall back to another method.  ``"converged"`` is only reported after checking the true
+residual ``b - A x``.
 
 The vector arithmetic runs in float64 NumPy with SciPy's sparse product; only the network runs in
 torch (float32, on the model's device, under :func:`torch.inference_mode`).  Rows that hold only

@@ -244,8 +244,9 @@ def build_training_set(n: int, *, num_matrices: int = 16, ritz_vectors: int | No
     """Training matrices for an ``n x n`` grid, reproducible from ``seed``.
 
     One empty box, ``trajectory_fraction`` of the matrices from Fluid2D runs (alternating
-    ``"default"`` and ``"random"`` obstacles, snapshots spread over ``trajectory_steps`` steps,
-    with their real right-hand sides), the rest from random obstacle masks.  ``ritz_vectors``
+    ``"default"`` and ``"random"`` obstacles, three snapshots spread over ``trajectory_steps``
+    steps of each run, each with all the run's right-hand sides restricted to its fluid cells),
+    the rest from random obstacle masks.  Needs ``n >= 8`` (Fluid2D's minimum).  ``ritz_vectors``
     defaults to ``min(192, n*n // 4)``.
     """
     f2d = _fluid_module()
@@ -266,9 +267,11 @@ def build_training_set(n: int, *, num_matrices: int = 16, ritz_vectors: int | No
         picks = np.linspace(0, len(traj) - 1, min(3, n_traj - made)).round().astype(int)
         for p in picks:
             A, _ = traj[p]
-            same = [b for (Ai, b) in traj if Ai.shape == A.shape and
-                    Ai.nnz == A.nnz and (Ai != A).nnz == 0]
-            mats.append(_add_matrix(A, same, n, features, m, rng, device, f"fluid2d-{obstacles}"))
+            solid = solid_rows(A)
+            # every right-hand side of the run, restricted to this snapshot's fluid cells
+            real = [np.where(solid, 0.0, b) for (_, b) in traj]
+            real = [b for b in real if np.any(b)]
+            mats.append(_add_matrix(A, real, n, features, m, rng, device, f"fluid2d-{obstacles}"))
             made += 1
     while len(mats) < num_matrices:
         mask = f2d.random_obstacle_mask(n, rng)

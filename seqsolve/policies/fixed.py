@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from ..configs import Configuration, parse
-from ..errors import NotSymmetricError
+from ..errors import ConfigurationError, NotSymmetricError
 from ..records import SolveRecord
 from .base import Policy
 
@@ -16,9 +16,10 @@ class FixedPolicy(Policy):
     def __init__(self, configuration: str | Configuration) -> None:
         self.configuration = parse(configuration)
         self.spec = f"fixed:{self.configuration.name}"
+        self._candidates = (self.configuration,)
 
     def candidates(self) -> Sequence[Configuration]:
-        return [self.configuration]
+        return self._candidates
 
     def select(self, context: Mapping[str, float] | None = None, *,
                allowed: Sequence[Configuration] | None = None, n: int | None = None) -> Configuration:
@@ -30,9 +31,9 @@ class FixedPolicy(Policy):
                     f"matrix, but A is not symmetric (or is a LinearOperator it cannot use); "
                     f"use e.g. policy='fixed:gmres(ilu)' or policy='auto'"
                 )
-            raise NotSymmetricError(
+            raise ConfigurationError(
                 f"configuration {self.configuration.name!r} cannot be applied to this system "
-                f"(it needs explicit matrix entries, not a LinearOperator)"
+                f"(it needs explicit matrix entries, not a LinearOperator); use 'fixed:cg' or 'fixed:gmres'"
             )
         return self.configuration
 

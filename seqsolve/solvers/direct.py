@@ -19,11 +19,15 @@ class Direct(Method):
         x = prepared.solve(b)
         r = b - A @ x
         it = 0
+        target = max(rtol * np.linalg.norm(b), atol)
         # refinement recovers digits lost to pivoting on ill-conditioned systems
-        while it < 3 and np.linalg.norm(r) > max(rtol * np.linalg.norm(b), atol):
+        while it < 3 and np.linalg.norm(r) > target:
             x += prepared.solve(r)
             r = b - A @ x
             it += 1
         if callback is not None:
             callback(x)
-        return IterationResult(x, it, "converged" if np.all(np.isfinite(x)) else "nan")
+        if not np.all(np.isfinite(x)):
+            return IterationResult(x, it, "nan")
+        # a factorisation that refinement cannot repair means a (nearly) singular matrix
+        return IterationResult(x, it, "converged" if np.linalg.norm(r) <= target else "breakdown")
