@@ -328,6 +328,16 @@ def test_residual_history_and_callback():
     assert hist[-1] <= RTOL * np.linalg.norm(b)
 
 
+def test_network_path_is_invariant_to_the_scale_of_b():
+    n = 16
+    A, b = obstacle_system(n, seed=14)
+    m = net(n)
+    runs = [dcdm(A, b * s, model=m, grid_shape=(n, n), maxiter=60) for s in (1e-30, 1.0, 1e30)]
+    assert len({(r.status, r.iterations) for r in runs}) == 1
+    for s, r in zip((1e-30, 1.0, 1e30), runs):
+        np.testing.assert_allclose(r.x / s, runs[1].x, rtol=1e-5, atol=1e-5 * abs(runs[1].x).max())
+
+
 def test_zero_rhs_converges_immediately():
     n = 16
     A, _ = obstacle_system(n, seed=11)

@@ -57,6 +57,10 @@ def _atomic_write(path: str, chunks) -> None:
     os.makedirs(d, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-" + os.path.basename(path) + "-", dir=d)
     try:
+        try:  # mkstemp makes 0600 files; keep an existing file's mode, else rw-r--r--
+            os.chmod(tmp, os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o644)
+        except OSError:
+            pass
         with os.fdopen(fd, "wb") as fh:
             for chunk in chunks:
                 fh.write(chunk)

@@ -303,7 +303,7 @@ def _cg_iterations(A, b, rtol: float, maxiter: int) -> int:
 
 
 def evaluate(model, systems, *, rtol: float = 1e-6, maxiter: int = 300, variant: str = "dcdm",
-             n_orth: int = 16) -> list[dict]:
+             n_orth: int = 64) -> list[dict]:
     """Run DCDM with ``model`` on ``systems``; per system: iterations, status, true residual."""
     from .dcdm import dcdm, fcg
 
@@ -344,12 +344,14 @@ class TrainingReport:
     final_loss: float = float("nan")
     #: ``(step, seconds, loss)``: the loss averaged over the steps since the previous entry
     loss_curve: list = field(default_factory=list)
-    #: per checkpoint: ``{"step", "seconds", "loss", "dcdm": [per system], "mean_iterations"}``
+    #: per checkpoint: ``{"step", "seconds", "loss", "dcdm": [per system], "mean_iterations"}``;
+    #: a system DCDM did not converge on counts as ``2 * validation_maxiter`` in the mean
     validation: list = field(default_factory=list)
     #: plain CG iterations on the same held-out systems
     cg_iterations: list = field(default_factory=list)
     best_step: int = -1
     best_mean_iterations: float = float("inf")
+    #: files written (``out`` and ``out + ".last"``)
     checkpoints: list = field(default_factory=list)
     settings: dict = field(default_factory=dict)
 
@@ -409,7 +411,7 @@ def train(n: int, *, minutes: float, out: str, seed: int = 0, device: Any = None
     settings = {"minutes": float(minutes), "seed": int(seed), "batch_size": int(batch_size),
                 "lr": float(lr), "num_matrices": int(num_matrices),
                 "ritz_vectors": ritz_vectors, "max_steps": max_steps,
-                "validation_count": int(validation_count), "validation_n_orth": 16,
+                "validation_count": int(validation_count), "validation_n_orth": 64,
                 "loss": "scale-invariant residual",
                 "rhs": "Ritz vectors (low half x9) + 15% noise + 15% real Fluid2D rhs",
                 "model_config": model.config()}
@@ -448,7 +450,8 @@ def train(n: int, *, minutes: float, out: str, seed: int = 0, device: Any = None
                                "status": [r["status"] for r in results],
                                "cg_iterations": report.cg_iterations}}
         save_model(model, out + ".last", meta)
-        report.checkpoints.append(out + ".last")
+        if out + ".last" not in report.checkpoints:
+            report.checkpoints.append(out + ".last")
         key = (mean_it if iters else 0.0, last_loss if math.isfinite(last_loss) else math.inf)
         if key < best_key or not os.path.exists(out):
             best_key = key

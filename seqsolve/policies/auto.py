@@ -8,7 +8,7 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
 ``auto`` combines four cheap ideas:
 
 1. **Context bins.**  Costs are compared only between systems that look alike: the bin of a system
-   is ``(round(log2 n), floor(log2 |context value|))``.  Without a context there is one bin per
+   is ``(round(log2 n), floor(log2 |context value| / bin_width))`` (half octaves by default).  Without a context there is one bin per
    size, and drift is handled by (2).
 2. **Forgetful estimates.**  Per (configuration, bin) an exponentially weighted mean of the
    measured cost (setup + iterations + any fallback, in seconds) with weight ``max(1/count,
@@ -17,12 +17,15 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
 3. **Families, then parameters.**  Configurations are grouped into families (``numba-ssor-cg``,
    ``amg-cg(adaptive)``, ``direct`` …).  In a new bin, each *contending* family is tried once
    through its best member known from the nearest bin (a family more than ``contender`` times the
-   best cost there is skipped); then, within the winning family, the ω grid is searched
+   best cost there is skipped; evidence more than ``reach`` bins away does not count); then, within the winning family, the ω grid is searched
    locally (the neighbours of the best ω) instead of exhaustively.
 4. **Capped exploration.**  An exploratory attempt gets an iteration cap worth ``explore_cap``
    times the best known cost in the bin; if it hits the cap the solver falls back to the best
    known configuration, and the (high) cost is recorded, so a bad choice costs a bounded amount.
-   After that, a small probability ``explore`` refreshes a near-best configuration.
+   A censored attempt is not believed at once (a noisy speed estimate may have set the cap too
+   low): the configuration is retried with a doubled cap, up to ``max_doublings`` times, so the
+   total waste stays a geometric sum.  After that, a small probability ``explore`` refreshes a
+   near-best configuration.
 
 AMG staleness is handled twice: ``amg-cg(adaptive)`` rebuilds by the rent-or-buy rule inside its
 method, and the forgetful estimates drop ``amg-cg(reuse)`` when its iterations grow.
@@ -68,7 +71,8 @@ class AutoPolicy(Policy):
 
     def __init__(self, candidates: Sequence[str | Configuration] | None = None, *, context_key: str | None = None,
                  seed: int | None = 0, discount: float = 0.8, explore: float = 0.03,
-                 explore_cap: float = 3.0, contender: float = 4.0, bin_width: float = 1.0) -> None:
+                 explore_cap: float = 2.0, contender: float = 4.0, bin_width: float = 0.5,
+                 max_doublings: int = 3, reach: int = 2) -> None:
         self.candidates_list = [parse(c) for c in candidates] if candidates is not None else default_candidates()
         self.context_key = context_key
         self.seed = seed
@@ -77,6 +81,8 @@ class AutoPolicy(Policy):
         self.explore_cap = explore_cap
         self.contender = contender
         self.bin_width = bin_width
+        self.max_doublings = max_doublings
+        self.reach = reach
         self.spec = "auto"
         self._families: dict[str, list[Configuration]] = {}
         for c in self.candidates_list:
@@ -90,6 +96,8 @@ class AutoPolicy(Policy):
         self.per_iteration_: dict[str, float] = {}
         self._last: tuple | None = None  # (bin, name, exploring)
         self._screened: dict[tuple, set] = {}  # families already tried or skipped, per bin
+        self._censored: dict[tuple, int] = {}  # (bin, name) → exploratory attempts cut by the cap
+        self._bin_now: tuple | None = None
         self._arms_key: tuple | None = None
         self._arm_names: set[str] = set()
         self._arm_families: dict[str, list[Configuration]] = {}
@@ -125,15 +133,24 @@ class AutoPolicy(Policy):
         if choice is None:
             choice = self._by_name.get(best_name) or arms[0]
         self._last = (b, choice.name, exploring)
+        self._bin_now = b
         self._limit = self._cap(choice, known, best_name) if exploring else None
         return choice
 
     def update(self, cost: float, info: SolveRecord) -> "AutoPolicy":
         if self._last is None:
             return self
-        b, name, _ = self._last
+        b, name, exploring = self._last
         if name != info.configuration:
             return self
+        if exploring and self._limit is not None and info.status == "maxiter":
+            # censored: the cap (not the configuration) may be what failed, e.g. a noisy speed
+            # estimate; retry with a doubled cap, and only after three doublings believe the cost
+            n_censored = self._censored.get((b, name), 0) + 1
+            self._censored[(b, name)] = n_censored
+            if n_censored <= self.max_doublings:
+                self._screened.get(b, set()).discard(_family(self._by_name[name]))
+                return self
         entry = self.stats_.setdefault(b, {}).setdefault(name, [cost, 0, self.t_, float(info.iterations)])
         entry[1] += 1
         w = max(1.0 / entry[1], 1.0 - self.discount)
@@ -142,9 +159,11 @@ class AutoPolicy(Policy):
         entry[2] = self.t_
         self._best_cost[b] = min(e[0] for e in self.stats_[b].values())
         if info.iterations > 0 and not info.fallback and info.converged:
+            # noise only ever slows a solve down, so track a low estimate: follow decreases at once,
+            # increases slowly
             per = info.solve_seconds / info.iterations
             old = self.per_iteration_.get(name)
-            self.per_iteration_[name] = per if old is None else 0.8 * old + 0.2 * per
+            self.per_iteration_[name] = per if old is None or per < old else old + 0.05 * (per - old)
         return self
 
     # ------------------------------------------------------------------ internals
@@ -157,8 +176,12 @@ class AutoPolicy(Policy):
         return (size, max(-400, int(math.floor(math.log2(v) / self.bin_width))) if v > 0 else -401)
 
     def _relative(self, b: tuple, name: str) -> float | None:
-        """Cost of ``name`` relative to the best configuration, in the nearest bin where it ran."""
-        best_ratio, dist = None, math.inf
+        """Cost of ``name`` relative to the best, in the nearest bin (at most ``reach`` away) where it ran.
+
+        Evidence from farther bins is ignored: costs change with the context, and a family judged
+        hopeless on trivial systems may be the best on hard ones.
+        """
+        best_ratio, dist = None, self.reach + 1
         for ob, entries in self.stats_.items():
             if ob[0] != b[0] or name not in entries:
                 continue
@@ -231,11 +254,12 @@ class AutoPolicy(Policy):
     def _cap(self, choice: Configuration, known: dict, best_name: str | None) -> int | None:
         if best_name is None:
             return None
-        budget = self.explore_cap * known[best_name][0]
+        scale = 2.0 ** self._censored.get((self._bin_now, choice.name), 0)
+        budget = scale * self.explore_cap * known[best_name][0]
         per = self.per_iteration_.get(choice.name)
         if per is None or per <= 0:
             # unknown speed: allow explore_cap times the iterations of the best configuration, at least 20
-            return max(20, int(self.explore_cap * 2 * known[best_name][3]) + 10)
+            return max(20, int(scale * self.explore_cap * 2 * known[best_name][3]) + 10)
         return max(5, int(budget / per) + 1)
 
     # ------------------------------------------------------------------ persistence

@@ -1,0 +1,577 @@
+"""Policy-level tests of the issue: the Tsallis-INF/ChebCB wrappers, ``auto``, persistence, seeds.
+
+The learners are driven through the :class:`~seqsolve.policies.Policy` interface
+(``select(context) -> configuration``, ``update(cost, record)``) with synthetic cost sequences
+whose best arm is known, so what is asserted is the learning behaviour, not a benchmark number.
+Heat2D runs are small (nx <= 16) and check correctness of answers, not speed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Callable
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.sparse.linalg import splu
+
+from seqsolve import ConfigurationError, SequenceSolver, SolveRecord, StateFileError
+from seqsolve.configs import OMEGA_GRID, Configuration, parse
+from seqsolve.errors import NotSymmetricError
+from seqsolve.persistence import FORMAT, VERSION, _digest
+from seqsolve.policies import AutoPolicy, ChebCBPolicy, TsallisINFPolicy, make_policy
+from seqsolve.problems import Heat2D
+from seqsolve.solvers.base import IterationResult, Method
+
+W = np.array(OMEGA_GRID)
+
+
+# ------------------------------------------------------------------------------------------ helpers
+def rec(config: Configuration | str, iterations: int, seconds: float, context=None, *, converged: bool = True,
+        fallback: str | None = None) -> SolveRecord:
+    """A fake record of one solve, as SequenceSolver would hand it to ``update``."""
+    name = config.name if isinstance(config, Configuration) else config
+    return SolveRecord(index=0, configuration=name, iterations=int(iterations), setup_seconds=0.0,
+                       solve_seconds=float(seconds), residual=1e-9, converged=converged, fallback=fallback,
+                       context=dict(context or {}))
+
+
+CostFn = Callable[[Configuration, int, dict | None], tuple[float, int]]
+
+
+def drive(policy, cost: CostFn, steps: int, *, context: Callable[[int], dict | None] = lambda t: None,
+          n: int | None = 10_000, allowed=None) -> list[str]:
+    """select → measured cost → update, ``steps`` times; returns the chosen configuration names."""
+    chosen = []
+    for t in range(steps):
+        ctx = context(t)
+        c = policy.select(ctx, allowed=allowed, n=n)
+        seconds, its = cost(c, t, ctx)
+        policy.update(seconds, rec(c, its, seconds, ctx))
+        chosen.append(c.name)
+    return chosen
+
+
+def heat2d_check(solver: SequenceSolver, problem: Heat2D, rtol: float = 1e-8) -> list[float]:
+    """Run the whole sequence, checking every answer's TRUE residual independently; returns them."""
+    problem.reset()
+    residuals = []
+    for _ in range(problem.steps):
+        s = problem.system()
+        x = solver.solve(s.A, s.b, context=s.context)
+        r = float(np.linalg.norm(s.b - s.A @ x) / np.linalg.norm(s.b))
+        assert np.all(np.isfinite(x)) and r <= rtol, (len(residuals), r)
+        residuals.append(r)
+        problem.accept(x)
+    return residuals
+
+
+def reference_trajectory(problem: Heat2D) -> np.ndarray:
+    """Final Heat2D state advanced with sparse LU solves (independent of seqsolve's solvers)."""
+    problem.reset()
+    for _ in range(problem.steps):
+        s = problem.system()
+        problem.accept(splu(sp.csc_matrix(s.A)).solve(s.b))
+    return problem.state.copy()
+
+
+# ------------------------------------------------------------------------------------------ Tsallis-INF
+BEST = 14  # ω = 1.7
+
+
+def _omega_means() -> np.ndarray:
+    m = 80 + 40 * np.abs(np.arange(len(W)) - BEST) / (len(W) - 1)
+    m[BEST] = 50
+    return m
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_tsallis_policy_regret_sublinear_and_concentrates(seed):
+    means = _omega_means()
+    gaps = means - means.min()
+    p = TsallisINFPolicy(seed=seed)
+    rng = np.random.default_rng(100 + seed)
+    T = 4000
+    inst, arms = np.empty(T), np.empty(T, dtype=int)
+    for t in range(T):
+        c = p.select(None)
+        inst[t] = p.learner_.probabilities_ @ gaps  # expected pseudo-regret of this round
+        i = p.arms.index(c)
+        its = max(1, round(means[i] + rng.normal(0, 5)))
+        p.update(its * 1e-5, rec(c, its, its * 1e-5))
+        arms[t] = i
+    regret = np.cumsum(inst)
+    first, second = regret[T // 2 - 1], regret[-1] - regret[T // 2 - 1]
+    assert second < 0.6 * first, (first, second)  # linear regret would give second ≈ first
+    assert regret[-1] < 0.5 * T * gaps.mean()  # well below uniform play
+    assert np.bincount(arms, minlength=len(W)).argmax() == BEST
+    assert np.mean(arms[-T // 4:] == BEST) > 0.6
+    assert p.learner_.probabilities_[BEST] == p.learner_.probabilities_.max()
+
+
+def test_tsallis_policy_arms_and_loss():
+    p = TsallisINFPolicy()
+    assert [a.name for a in p.candidates()] == [f"numba-ssor-cg(omega={w:g})" for w in OMEGA_GRID]
+    assert p.spec == "tsallis-inf"
+    c = p.select(None)
+    p.update(0.1, rec(c, 40, 0.1))
+    assert p.learner_.t_ == 1
+    # a record of a configuration the policy did not select (e.g. a direct update) is ignored
+    p.select(None)
+    p.update(0.1, rec("direct", 1, 0.1))
+    assert p.learner_.t_ == 1
+    with pytest.raises(NotSymmetricError):
+        p.select(None, allowed=[parse("gmres")])
+
+
+# ------------------------------------------------------------------------------------------ ChebCB
+def _omega_star(c: float) -> float:
+    return 1.0 + 0.9 * c / 10.0
+
+
+def _context_its(c: float) -> np.ndarray:
+    return 30 + 400 * (W - _omega_star(c)) ** 2
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_chebcb_policy_tracks_context_dependent_best_arm(seed):
+    p = ChebCBPolicy(seed=seed)
+    rng = np.random.default_rng(200 + seed)
+    T = 2000
+    excess, dev, cs, ws = (np.empty(T) for _ in range(4))
+    for t in range(T):
+        c = rng.uniform(0, 10)
+        conf = p.select({"c": c})
+        its_all = _context_its(c)
+        i = int(np.argmin(np.abs(W - conf.get("omega"))))
+        its = max(1, round(its_all[i] + rng.normal(0, 2)))
+        p.update(1e-3, rec(conf, its, 1e-3, {"c": c}))
+        excess[t], dev[t] = its_all[i] - its_all.min(), abs(W[i] - W[np.argmin(its_all)])
+        cs[t], ws[t] = c, W[i]
+    assert excess[-500:].mean() < 0.1 * excess[:200].mean()
+    assert dev[-500:].mean() < 0.08  # within about one grid step (0.05) of the best ω for its context
+    late_c, late_w = cs[-500:], ws[-500:]
+    # the best arm moves with the context and so do the choices: no single ω could do this
+    assert late_w[late_c > 8].mean() - late_w[late_c < 2].mean() > 0.5
+    assert np.corrcoef(late_c, late_w)[0, 1] > 0.9
+
+
+def test_chebcb_policy_needs_its_context():
+    p = ChebCBPolicy(context_key="c")
+    for bad in (None, {}, {"x": 1.0}):
+        with pytest.raises(ConfigurationError, match="context"):
+            p.select(bad)
+
+
+# ------------------------------------------------------------------------------------------ auto
+OMEGAS_AUTO = [1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9]
+AUTO_CANDIDATES = (["numba-cg", "numba-jacobi-cg", "direct", "amg-cg(rebuild)"]
+                   + [f"numba-ssor-cg(omega={w})" for w in OMEGAS_AUTO])
+FIXED_COSTS = {"numba-cg": (3e-3, 150), "numba-jacobi-cg": (3.2e-3, 150), "direct": (8e-3, 1),
+               "amg-cg(rebuild)": (6e-3, 10)}
+
+
+def _auto_cost(rng):
+    """Seconds and iterations per configuration; numba-ssor-cg(omega=1.7) is cheapest (0.8 ms)."""
+    def cost(c: Configuration, t, ctx):
+        if c.kind == "numba-ssor-cg":
+            its = 40 + 300 * (c.get("omega") - 1.7) ** 2
+            s = its * 20e-6
+        else:
+            s, its = FIXED_COSTS[c.name]
+        return s * (1 + 0.05 * rng.standard_normal()), int(round(its))
+    return cost
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_auto_concentrates_on_cheapest_and_explores_cheaply(seed):
+    p = AutoPolicy(candidates=AUTO_CANDIDATES, seed=seed)
+    rng = np.random.default_rng(seed)
+    cost = _auto_cost(rng)
+    spent = []
+    chosen = []
+    for t in range(400):
+        c = p.select(None, n=10_000)
+        s, its = cost(c, t, None)
+        p.update(s, rec(c, its, s))
+        spent.append(s)
+        chosen.append(c.name)
+    assert Counter(chosen[-200:])["numba-ssor-cg(omega=1.7)"] >= 180
+    # exploration is bounded: family screening + local ω search, not all 14 arms many times
+    assert sum(spent) <= 1.25 * 400 * 0.8e-3
+    assert len(set(chosen)) < len(AUTO_CANDIDATES)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_auto_readapts_when_best_gets_slower(seed):
+    p = AutoPolicy(candidates=["numba-cg", "numba-jacobi-cg", "direct"], seed=seed)
+    rng = np.random.default_rng(seed)
+
+    def cost(c, t, ctx):
+        base = {"numba-cg": 1.0, "numba-jacobi-cg": 1.6, "direct": 3.0}
+        if t >= 300:
+            base["numba-cg"] = 5.0  # e.g. the matrix got harder for plain CG
+        return base[c.name] * 1e-3 * (1 + 0.05 * rng.standard_normal()), 10
+
+    chosen = drive(p, cost, 600)
+    assert Counter(chosen[200:300])["numba-cg"] >= 95
+    assert chosen[300:310].count("numba-jacobi-cg") >= 8  # noticed within a few solves
+    assert Counter(chosen[320:])["numba-jacobi-cg"] >= 0.95 * 280
+
+
+@pytest.mark.xfail(strict=True, reason="BUG (design gap): auto only re-measures configurations within 1.5x of the "
+                   "best in a bin (explore step 3), so one measured slower early that becomes the cheapest later "
+                   "is never tried again in that bin")
+def test_auto_readapts_when_another_configuration_gets_cheaper():
+    p = AutoPolicy(candidates=["numba-cg", "numba-jacobi-cg", "direct"], seed=0)
+    rng = np.random.default_rng(0)
+
+    def cost(c, t, ctx):
+        base = {"numba-cg": 1.6, "numba-jacobi-cg": 1.0, "direct": 3.0}
+        if t >= 300:
+            base["numba-cg"] = 0.5  # now half the cost of the current best
+        return base[c.name] * 1e-3 * (1 + 0.05 * rng.standard_normal()), 10
+
+    chosen = drive(p, cost, 1000)
+    assert Counter(chosen[500:])["numba-cg"] >= 0.8 * 500
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_auto_uses_context_bins(seed):
+    p = AutoPolicy(candidates=["numba-cg", "numba-jacobi-cg", "direct"], seed=seed)
+    rng = np.random.default_rng(seed)
+    low = {"numba-cg": 1.0, "numba-jacobi-cg": 2.0, "direct": 3.0}
+    high = {"numba-cg": 3.0, "numba-jacobi-cg": 2.0, "direct": 1.0}
+    contexts = [{"c": 0.1} if rng.random() < 0.5 else {"c": 8.0} for _ in range(600)]
+
+    def cost(c, t, ctx):
+        table = low if ctx["c"] < 1 else high
+        return table[c.name] * 1e-3 * (1 + 0.05 * rng.standard_normal()), 10
+
+    chosen = drive(p, cost, 600, context=lambda t: contexts[t])
+    lo = [c for c, ctx in zip(chosen[300:], contexts[300:]) if ctx["c"] < 1]
+    hi = [c for c, ctx in zip(chosen[300:], contexts[300:]) if ctx["c"] > 1]
+    assert Counter(lo)["numba-cg"] >= 0.9 * len(lo)
+    assert Counter(hi)["direct"] >= 0.9 * len(hi)
+
+
+def test_auto_caps_exploration_once_a_best_is_known():
+    p = AutoPolicy(candidates=["numba-cg", "numba-jacobi-cg", "direct"], seed=0, explore=0.0)
+    first = p.select(None, n=1000)
+    assert p.attempt_limit() is None  # nothing known yet: the solver's own maxiter
+    assert p.fallback_hint() is None
+    p.update(1e-3, rec(first, 50, 1e-3))
+    second = p.select(None, n=1000)
+    assert second != first
+    cap = p.attempt_limit()
+    assert isinstance(cap, int) and 0 < cap <= int(p.explore_cap * 2 * 50) + 10
+    assert p.fallback_hint() == first
+    p.update(5e-3, rec(second, cap, 5e-3))
+    third = p.select(None, n=1000)
+    assert third not in (first, second)
+    assert p.attempt_limit() is not None
+    p.update(4e-3, rec(third, 30, 4e-3))
+    # everything screened: exploit the best, uncapped
+    for _ in range(5):
+        c = p.select(None, n=1000)
+        assert c == first and p.attempt_limit() is None and p.fallback_hint() == first
+        p.update(1e-3, rec(c, 50, 1e-3))
+    # with a measured speed the cap is the budget explore_cap x best cost over seconds per iteration
+    q = AutoPolicy(candidates=["numba-cg", "numba-jacobi-cg"], seed=0, explore=0.0)
+    q.per_iteration_["numba-jacobi-cg"] = 2e-5
+    c = q.select(None, n=1000)
+    q.update(1e-3, rec(c, 50, 1e-3))
+    assert c.name == "numba-cg"  # untried families go in name order
+    assert q.select(None, n=1000).name == "numba-jacobi-cg"
+    assert q.attempt_limit() == int(q.explore_cap * 1e-3 / 2e-5) + 1
+
+
+def test_auto_through_solver_heat2d_all_answers_within_tolerance():
+    problem = Heat2D(nx=16, steps=200, dt=0.005)  # t reaches 1.0: small and large diffusion both
+    solver = SequenceSolver(rtol=1e-8, policy="auto", seed=0)
+    heat2d_check(solver, problem)
+    assert len(solver.history) == 200
+    assert all(h.converged and h.residual <= 1e-8 for h in solver.history)
+    assert len({h.configuration for h in solver.history}) > 1  # it did explore
+
+
+class _Garbage(Method):
+    """Claims convergence and returns nonsense (only the true-residual check can catch it)."""
+
+    spd_only = True
+
+    def setup(self, A, previous):
+        return A
+
+    def solve(self, prepared, A, b, x0, *, rtol, atol, maxiter, callback=None):
+        return IterationResult(np.asarray(x0) + 1.0, 3, "converged")
+
+
+class _Raises(_Garbage):
+    def solve(self, prepared, A, b, x0, *, rtol, atol, maxiter, callback=None):
+        raise RuntimeError("simulated breakdown")
+
+
+@pytest.mark.parametrize("failure", ["garbage", "raises", "cannot-converge"])
+def test_auto_survives_a_configuration_that_always_fails(monkeypatch, failure):
+    from seqsolve.backends import scipy_backend
+
+    bad = "sor(omega=1.95)"
+    maxiter = None
+    if failure == "garbage":
+        monkeypatch.setitem(scipy_backend.FACTORIES, "sor", lambda c: _Garbage())
+    elif failure == "raises":
+        monkeypatch.setitem(scipy_backend.FACTORIES, "sor", lambda c: _Raises())
+    else:
+        maxiter = 150  # SOR at ω = 1.95 contracts by >= 0.95 per sweep: >= 350 sweeps for 1e-8
+    policy = AutoPolicy(candidates=[bad, "numba-cg", "numba-jacobi-cg", "numba-ssor-cg(omega=1.5)", "direct"], seed=0)
+    solver = SequenceSolver(rtol=1e-8, policy=policy, maxiter=maxiter)
+    heat2d_check(solver, Heat2D(nx=16, steps=200, dt=0.005))
+    tried = [h for h in solver.history if h.configuration == bad]
+    assert tried, "the failing configuration was never tried"
+    assert all(h.fallback is not None and h.converged for h in tried)
+    assert all(h.status != "converged" or failure == "garbage" for h in tried)
+    assert len(tried) <= 0.1 * len(solver.history)  # learned to avoid it
+
+
+# ------------------------------------------------------------------------------------------ persistence
+def _costs_for(policy_spec: str):
+    """A deterministic cost function and context sequence suited to each policy."""
+    rng = np.random.default_rng(7)
+    noise = rng.normal(0, 0.05, 2000)
+
+    def cost(c, t, ctx):
+        if c.kind == "numba-ssor-cg":
+            cval = (ctx or {}).get("c", 5.0)
+            its = int(round(30 + 300 * (c.get("omega") - _omega_star(cval)) ** 2))
+            return its * 2e-5 * (1 + noise[t]), its
+        return {"numba-cg": 3e-3, "numba-jacobi-cg": 2e-3, "direct": 4e-3}.get(c.name, 5e-3) * (1 + noise[t]), 20
+
+    contexts = [{"c": float(v)} for v in np.random.default_rng(8).uniform(0, 10, 2000)]
+    return cost, (lambda t: contexts[t])
+
+
+POLICY_SPECS = ["tsallis-inf", "chebcb", "chebcb:c=0..10", "auto", "auto:c", "fixed:numba-ssor-cg(omega=1.5)",
+                pytest.param("auto-custom-candidates", marks=pytest.mark.xfail(strict=True, reason=(
+                    "BUG: AutoPolicy(candidates=[...]) saves its candidate list but SequenceSolver.load rebuilds "
+                    "'auto' with the default portfolio and AutoPolicy.load_state_dict ignores state['candidates'] "
+                    "(neither restores nor rejects it), so the loaded solver silently chooses among other "
+                    "configurations")))]
+
+
+def _make_solver(spec: str, seed: int = 3) -> SequenceSolver:
+    if spec == "auto-custom-candidates":
+        return SequenceSolver(rtol=1e-7, policy=AutoPolicy(candidates=AUTO_CANDIDATES, seed=seed), seed=seed)
+    return SequenceSolver(rtol=1e-7, policy=spec, seed=seed)
+
+
+@pytest.mark.parametrize("spec", POLICY_SPECS)
+def test_save_load_round_trip_continues_identically(tmp_path, spec):
+    cost, context = _costs_for(spec)
+    a = _make_solver(spec)
+    drive(a.policy, cost, 150, context=context)
+    path = tmp_path / "state.json"
+    a.save(path)
+    b = SequenceSolver.load(path)
+    assert b.rtol == 1e-7 and b.seed == 3
+    assert b.policy.spec == a.policy.spec
+    assert json.loads(json.dumps(b.policy.state_dict())) == json.loads(json.dumps(a.policy.state_dict()))
+    shifted = lambda t: context(t + 150)  # noqa: E731
+    cost_b = lambda c, t, ctx: cost(c, t + 150, ctx)  # noqa: E731
+    assert drive(a.policy, cost_b, 200, context=shifted) == drive(b.policy, cost_b, 200, context=shifted)
+
+
+def test_load_with_overrides_keeps_learned_state(tmp_path):
+    a = SequenceSolver(policy="tsallis-inf", seed=1)
+    cost, context = _costs_for("tsallis-inf")
+    drive(a.policy, cost, 50)
+    a.save(tmp_path / "s.json")
+    b = SequenceSolver.load(tmp_path / "s.json", rtol=1e-6)
+    assert b.rtol == 1e-6
+    assert b.policy.learner_.t_ == 50
+
+
+def test_saved_state_is_the_tagged_checksummed_format(tmp_path):
+    a = SequenceSolver(policy="chebcb", seed=0)
+    a.save(tmp_path / "s.json")
+    doc = json.loads((tmp_path / "s.json").read_text())
+    assert doc["format"] == FORMAT and doc["version"] == VERSION
+    assert doc["sha256"] == _digest(doc["payload"])
+    assert [p.name for p in tmp_path.iterdir()] == ["s.json"]  # no temporary left behind
+
+
+def _saved(tmp_path, spec="tsallis-inf"):
+    a = SequenceSolver(policy=spec, seed=0)
+    cost, context = _costs_for(spec)
+    drive(a.policy, cost, 20, context=context)
+    path = tmp_path / "state.json"
+    a.save(path)
+    return path
+
+
+def _rewrite(path, mutate):
+    doc = json.loads(path.read_text())
+    mutate(doc)
+    path.write_text(json.dumps(doc))
+
+
+@pytest.mark.parametrize("corruption, match", [
+    ("truncated", "corrupt JSON"),
+    ("empty", "corrupt JSON"),
+    ("binary", "state file"),
+    ("checksum", "checksum"),
+    ("payload-edited", "checksum"),
+    ("format", "format tag"),
+    ("not-a-dict", "format tag"),
+    ("version", "version"),
+    ("missing", "no state file"),
+])
+def test_corrupt_state_file_raises_clear_error(tmp_path, corruption, match):
+    path = _saved(tmp_path)
+    text = path.read_text()
+    if corruption == "truncated":
+        path.write_text(text[: len(text) // 2])
+    elif corruption == "empty":
+        path.write_text("")
+    elif corruption == "binary":
+        path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe")
+    elif corruption == "checksum":
+        _rewrite(path, lambda d: d.update(sha256="0" * 64))
+    elif corruption == "payload-edited":
+        _rewrite(path, lambda d: d["payload"]["solver"].update(rtol=0.5))
+    elif corruption == "format":
+        _rewrite(path, lambda d: d.update(format="something-else"))
+    elif corruption == "not-a-dict":
+        path.write_text("[1, 2, 3]")
+    elif corruption == "version":
+        _rewrite(path, lambda d: d.update(version=VERSION + 1))
+    elif corruption == "missing":
+        path.unlink()
+    before = path.read_bytes() if path.exists() else None
+    with pytest.raises(StateFileError, match=match):
+        SequenceSolver.load(path)
+    assert (path.read_bytes() if path.exists() else None) == before  # never touched
+
+
+def _with_valid_checksum(path, mutate):
+    doc = json.loads(path.read_text())
+    mutate(doc["payload"])
+    doc["sha256"] = _digest(doc["payload"])
+    path.write_text(json.dumps(doc))
+
+
+@pytest.mark.parametrize("spec, mutate", [
+    ("tsallis-inf", lambda p: p["policy"]["state"].update(kind="chebcb")),
+    ("tsallis-inf", lambda p: p["policy"]["state"].update(arms=["cg"])),
+    ("tsallis-inf", lambda p: p["policy"]["state"]["learner"].update(version=99)),
+    ("tsallis-inf", lambda p: p["policy"]["state"].pop("learner")),
+    ("chebcb", lambda p: p["policy"]["state"]["learner"].update(degree=2)),
+    ("chebcb", lambda p: p["policy"]["state"]["learner"].update(coef=[[0.0]])),
+    ("auto", lambda p: p["policy"]["state"].update(kind="tsallis-inf")),
+    ("auto", lambda p: p["policy"]["state"].update(stats=[["not", "a", "row"]])),
+    ("auto", lambda p: p["policy"]["state"].pop("rng")),
+    ("fixed:cg", lambda p: p.pop("policy")),
+])
+def test_incompatible_state_raises_clear_error(tmp_path, spec, mutate):
+    path = _saved(tmp_path, spec)
+    _with_valid_checksum(path, mutate)
+    with pytest.raises(StateFileError):
+        SequenceSolver.load(path)
+
+
+@pytest.mark.parametrize("content", [b"my precious notes\n", b'{"format": "other", "data": 1}', b"\x00\x01\x02"])
+def test_save_refuses_to_overwrite_a_foreign_file(tmp_path, content):
+    path = tmp_path / "notes.json"
+    path.write_bytes(content)
+    with pytest.raises(StateFileError, match="refusing to overwrite"):
+        SequenceSolver(policy="auto").save(path)
+    assert path.read_bytes() == content
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.json"]
+
+
+def test_save_replaces_own_state_file_and_is_atomic_on_failure(tmp_path, monkeypatch):
+    path = _saved(tmp_path)
+    a = SequenceSolver(policy="tsallis-inf", seed=5)
+    a.save(path)  # our own file: replaced
+    assert SequenceSolver.load(path).seed == 5
+    before = path.read_bytes()
+    monkeypatch.setattr(a.policy, "state_dict", lambda: {"unserialisable": object()})
+    with pytest.raises(TypeError):
+        a.save(path)
+    assert path.read_bytes() == before  # old state intact
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # temporary removed
+
+
+# ------------------------------------------------------------------------------------------ seeds
+@pytest.mark.parametrize("spec", ["tsallis-inf", "chebcb"])
+def test_bandit_seed_reproducibility(spec):
+    cost, context = _costs_for(spec)
+    first = drive(make_policy(spec, 0), cost, 200, context=context)
+    assert drive(make_policy(spec, 0), cost, 200, context=context) == first
+    assert drive(make_policy(spec, 1), cost, 200, context=context) != first
+
+
+def test_auto_seed_reproducibility():
+    cost, context = _costs_for("auto")
+    make = lambda seed: AutoPolicy(candidates=AUTO_CANDIDATES, seed=seed, explore=0.3)  # noqa: E731
+    a = drive(make(4), cost, 300, context=context)
+    b = drive(make(4), cost, 300, context=context)
+    assert a == b
+    assert drive(make(5), cost, 300, context=context) != a  # its random refreshes depend on the seed
+
+
+@pytest.mark.parametrize("spec", ["tsallis-inf", "chebcb"])
+def test_bandit_seed_reproducible_on_heat2d(spec):
+    def choices(seed):
+        s = SequenceSolver(policy=spec, seed=seed)
+        heat2d_check(s, Heat2D(nx=12, steps=60, dt=0.01))
+        return [(h.configuration, h.iterations) for h in s.history]
+
+    first = choices(2)
+    assert choices(2) == first
+    assert choices(3) != first
+
+
+# ------------------------------------------------------------------------------------------ Heat2D runs
+@pytest.fixture(scope="module")
+def heat2d_reference():
+    return reference_trajectory(Heat2D(nx=16, steps=100, dt=0.01))
+
+
+@pytest.mark.parametrize("spec", ["fixed:cg", "fixed:numba-ssor-cg(omega=1.5)", "tsallis-inf", "chebcb", "auto"])
+def test_short_heat2d_run_under_each_policy(spec, heat2d_reference):
+    problem = Heat2D(nx=16, steps=100, dt=0.01)  # t from 0 to 1: the whole diffusion cycle
+    solver = SequenceSolver(rtol=1e-8, policy=spec, seed=0)
+    heat2d_check(solver, problem)
+    assert all(h.converged for h in solver.history)
+    rel = np.linalg.norm(problem.state - heat2d_reference) / np.linalg.norm(heat2d_reference)
+    assert rel < 1e-6, rel
+    if spec in ("tsallis-inf", "chebcb"):
+        assert all(h.configuration.startswith("numba-ssor-cg(omega=") for h in solver.history)
+        assert all(h.context["c"] >= 0 for h in solver.history)
+
+
+# ------------------------------------------------------------------------------------------ make_policy
+@pytest.mark.parametrize("spec", ["warp-drive", "tsallis", "", "auto2", "fixed:warp-drive", "chebcb-x", 42, None])
+def test_make_policy_unknown(spec):
+    with pytest.raises(ConfigurationError):
+        make_policy(spec)
+
+
+@pytest.mark.parametrize("spec", ["chebcb:c=1..", "chebcb:c=a..b", "chebcb:c=5..1", "chebcb:c=1..2..3",
+                                  "chebcb:c=1", "chebcb:c=nan..1", "chebcb:c=0..inf", "chebcb:c=2..2"])
+def test_make_policy_bad_chebcb_range(spec):
+    with pytest.raises(ConfigurationError, match="chebcb|context_range"):
+        make_policy(spec)
+
+
+def test_make_policy_valid_specs():
+    p = make_policy("chebcb:diff=-1..3.5", seed=4)
+    assert isinstance(p, ChebCBPolicy)
+    assert p.context_key == "diff" and p.context_range == (-1.0, 3.5) and p.spec == "chebcb:diff=-1..3.5"
+    assert isinstance(make_policy("tsallis-inf"), TsallisINFPolicy)
+    assert isinstance(make_policy("auto"), AutoPolicy)
+    q = make_policy("auto")
+    assert make_policy(q) is q
