@@ -221,9 +221,6 @@ def test_auto_readapts_when_best_gets_slower(seed):
     assert Counter(chosen[320:])["numba-jacobi-cg"] >= 0.95 * 280
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (design gap): auto only re-measures configurations within 1.5x of the "
-                   "best in a bin (explore step 3), so one measured slower early that becomes the cheapest later "
-                   "is never tried again in that bin")
 def test_auto_readapts_when_another_configuration_gets_cheaper():
     p = AutoPolicy(candidates=["numba-cg", "numba-jacobi-cg", "direct"], seed=0)
     rng = np.random.default_rng(0)
@@ -354,11 +351,7 @@ def _costs_for(policy_spec: str):
 
 
 POLICY_SPECS = ["tsallis-inf", "chebcb", "chebcb:c=0..10", "auto", "auto:c", "fixed:numba-ssor-cg(omega=1.5)",
-                pytest.param("auto-custom-candidates", marks=pytest.mark.xfail(strict=True, reason=(
-                    "BUG: AutoPolicy(candidates=[...]) saves its candidate list but SequenceSolver.load rebuilds "
-                    "'auto' with the default portfolio and AutoPolicy.load_state_dict ignores state['candidates'] "
-                    "(neither restores nor rejects it), so the loaded solver silently chooses among other "
-                    "configurations")))]
+                "auto-custom-candidates"]
 
 
 def _make_solver(spec: str, seed: int = 3) -> SequenceSolver:

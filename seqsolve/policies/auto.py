@@ -39,7 +39,7 @@ import random
 from typing import Mapping, Sequence
 
 from ..configs import OMEGA_GRID, Configuration, parse, portfolio
-from ..errors import StateFileError
+from ..errors import ConfigurationError, StateFileError
 from ..records import SolveRecord
 from .base import Policy
 
@@ -120,8 +120,6 @@ class AutoPolicy(Policy):
         self.t_ += 1
         arms = list(allowed) if allowed is not None else self.candidates_list
         if not arms:
-            from ..errors import ConfigurationError
-
             raise ConfigurationError("auto: no candidate configuration is applicable to this system")
         names = self._names_of(arms)
         b = self._bin(context, n)
@@ -175,28 +173,36 @@ class AutoPolicy(Policy):
         v = abs(context[key])
         return (size, max(-400, int(math.floor(math.log2(v) / self.bin_width))) if v > 0 else -401)
 
-    def _relative(self, b: tuple, name: str) -> float | None:
-        """Cost of ``name`` relative to the best, in the nearest bin (at most ``reach`` away) where it ran.
-
-        Evidence from farther bins is ignored: costs change with the context, and a family judged
-        hopeless on trivial systems may be the best on hard ones.
-        """
-        best_ratio, dist = None, self.reach + 1
+    def _relative(self, b: tuple, name: str) -> tuple[float, int] | None:
+        """Cost of ``name`` relative to the best, and the distance of the nearest bin where it ran."""
+        best, dist = None, math.inf
         for ob, entries in self.stats_.items():
             if ob[0] != b[0] or name not in entries:
                 continue
             d = abs((ob[1] if ob[1] is not None else 0) - (b[1] if b[1] is not None else 0))
             if d < dist:
                 lo = self._best_cost.get(ob) or min(e[0] for e in entries.values())
-                best_ratio, dist = entries[name][0] / lo if lo > 0 else 1.0, d
-        return best_ratio
+                best, dist = (entries[name][0] / lo if lo > 0 else 1.0, d), d
+        return best
+
+    def _worth_trying(self, rel: tuple[float, int] | None) -> bool:
+        """A family is a contender unless it was far costlier nearby.
+
+        The threshold doubles for every bin beyond ``reach``: costs change with the context, and a
+        family judged hopeless on trivial systems may be the best on hard ones, so old evidence
+        from distant bins must not exclude it forever.
+        """
+        if rel is None:
+            return True
+        ratio, d = rel
+        return ratio <= self.contender * 2.0 ** max(0, d - self.reach)
 
     def _representative(self, b: tuple, members: list[Configuration]) -> Configuration:
         scored = []
         for c in members:
             r = self._relative(b, c.name)
             if r is not None:
-                scored.append((r, c))
+                scored.append((r[0], c))
         if scored:
             return min(scored, key=lambda rc: rc[0])[1]
         # no data anywhere: the middle of the ω grid, else the first member
@@ -225,8 +231,8 @@ class AutoPolicy(Policy):
                 continue
             rep = self._representative(b, members)
             rel = self._relative(b, rep.name)
-            if rel is None or rel <= self.contender:
-                untried.append((rel if rel is not None else 0.0, fam, rep))
+            if self._worth_trying(rel):
+                untried.append((rel[0] if rel is not None else 0.0, fam, rep))
             else:
                 screened.add(fam)  # known to be far from the best nearby: not worth a try here
         if untried:
@@ -245,7 +251,7 @@ class AutoPolicy(Policy):
         # 3. occasionally refresh a near-best configuration (costs drift)
         if known and self._rng.random() < self.explore:
             lo = known[best_name][0]
-            near = [self._by_name[k] for k, v in known.items() if k != best_name and v[0] <= 1.5 * lo
+            near = [self._by_name[k] for k, v in known.items() if k != best_name and v[0] <= 2.0 * lo
                     and k in self._by_name]
             if near:
                 return min(near, key=lambda c: known[c.name][2]), True
@@ -270,6 +276,8 @@ class AutoPolicy(Policy):
             "t": self.t_,
             "stats": [[list(b), name, *entry] for b, entries in self.stats_.items() for name, entry in entries.items()],
             "per_iteration": dict(self.per_iteration_),
+            "screened": [[list(b), sorted(f)] for b, f in self._screened.items()],
+            "censored": [[list(b), name, k] for (b, name), k in self._censored.items()],
             "rng": _rng_to_json(self._rng.getstate()),
         }
 
@@ -277,6 +285,13 @@ class AutoPolicy(Policy):
         try:
             if state.get("kind") != "auto":
                 raise StateFileError(f"state is for policy {state.get('kind')!r}, not 'auto'")
+            saved = [str(c) for c in state["candidates"]]
+            if saved != [c.name for c in self.candidates_list]:
+                # the saved run chose among other configurations: restore them, not the defaults
+                self.__init__([parse(c) for c in saved], context_key=self.context_key, seed=self.seed,
+                              discount=self.discount, explore=self.explore, explore_cap=self.explore_cap,
+                              contender=self.contender, bin_width=self.bin_width,
+                              max_doublings=self.max_doublings, reach=self.reach)
             self.t_ = int(state["t"])
             stats: dict[tuple, dict[str, list]] = {}
             for row in state["stats"]:
@@ -285,7 +300,9 @@ class AutoPolicy(Policy):
                 stats.setdefault(b, {})[str(name)] = [float(mean), int(count), int(last), float(its)]
             self.stats_ = stats
             self._best_cost = {b: min(e[0] for e in v.values()) for b, v in stats.items() if v}
-            self._screened = {}
+            key = lambda b: (int(b[0]), None if b[1] is None else int(b[1]))  # noqa: E731
+            self._screened = {key(b): set(map(str, fams)) for b, fams in state.get("screened", [])}
+            self._censored = {(key(b), str(name)): int(k) for b, name, k in state.get("censored", [])}
             self.per_iteration_ = {str(k): float(v) for k, v in state["per_iteration"].items()}
             self._rng.setstate(_rng_from_json(state["rng"]))
         except StateFileError:

@@ -34,16 +34,21 @@ class _OmegaBandit(Policy):
         self.seed = seed
         self.scale_ = 0.0  # largest iteration count seen so far
         self._last: int | None = None
+        self._allowed_ok: object = None
 
     def candidates(self) -> Sequence[Configuration]:
         return self.arms
 
     def _check_allowed(self, allowed) -> None:
-        if allowed is not None and not set(self.arms) <= set(allowed):
-            raise NotSymmetricError(
-                f"{self.spec or type(self).__name__} chooses among SSOR-PCG configurations, which need a "
-                f"symmetric positive definite matrix; this matrix is not symmetric — use policy='auto'"
-            )
+        if allowed is None or allowed is self._allowed_ok:
+            return
+        if set(self.arms) <= set(allowed):
+            self._allowed_ok = allowed  # the solver passes the same list while the system kind is unchanged
+            return
+        raise NotSymmetricError(
+            f"{self.spec or type(self).__name__} chooses among SSOR-PCG configurations, which need a "
+            f"symmetric positive definite matrix; this matrix is not symmetric — use policy='auto'"
+        )
 
     def _loss(self, info: SolveRecord) -> float:
         self.scale_ = max(self.scale_, float(info.iterations))
