@@ -25,7 +25,7 @@ import math
 import os
 import threading
 from collections import deque
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import scipy.sparse as sp

@@ -1,6 +1,6 @@
 """Unsupervised training of the DCDM network on pressure-Poisson matrices (no solutions needed).
 
-Loss (Kaneda et al., eq. 9): for a right-hand side ``b`` and the network's direction
+Loss (Kaneda et al.): for a right-hand side ``b`` and the network's direction
 ``q = N(b)``, the best multiple ``alpha = q^T b / q^T A q`` of ``q`` is the one-step DCDM update,
 and the loss is its relative residual ``||b - alpha A q||^2 / ||b||^2`` -- invariant to the
 scale of ``q``, zero exactly when ``q`` is proportional to ``A^{-1} b``.

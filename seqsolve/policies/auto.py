@@ -72,7 +72,7 @@ class AutoPolicy(Policy):
     def __init__(self, candidates: Sequence[str | Configuration] | None = None, *, context_key: str | None = None,
                  seed: int | None = 0, discount: float = 0.8, explore: float = 0.03,
                  explore_cap: float = 2.0, contender: float = 4.0, bin_width: float = 0.5,
-                 max_doublings: int = 3, reach: int = 2) -> None:
+                 max_doublings: int = 3, reach: int = 4) -> None:
         self.candidates_list = [parse(c) for c in candidates] if candidates is not None else default_candidates()
         self.context_key = context_key
         self.seed = seed
@@ -101,6 +101,9 @@ class AutoPolicy(Policy):
         self._arms_key: tuple | None = None
         self._arm_names: set[str] = set()
         self._arm_families: dict[str, list[Configuration]] = {}
+        self._spd_families: set[str] = set()
+        self._general_families: set[str] = set()
+        self._spd_trouble: dict[tuple, int] = {}  # bin → SPD-method breakdowns seen
         self._best_cost: dict[tuple, float] = {}  # cheapest mean cost per bin
         self._limit: int | None = None
         self._hint: Configuration | None = None
@@ -141,6 +144,9 @@ class AutoPolicy(Policy):
         b, name, exploring = self._last
         if name != info.configuration:
             return self
+        if info.status in ("breakdown", "indefinite", "nan") and self._by_name[name].spec.spd_only:
+            self._spd_trouble[b] = self._spd_trouble.get(b, 0) + 1
+            self._screened.pop(b, None)  # let the general-purpose families in
         if exploring and self._limit is not None and info.status == "maxiter":
             # censored: the cap (not the configuration) may be what failed, e.g. a noisy speed
             # estimate; retry with a doubled cap, and only after three doublings believe the cost
@@ -208,6 +214,9 @@ class AutoPolicy(Policy):
         # no data anywhere: the middle of the ω grid, else the first member
         return min(members, key=lambda c: abs(dict(c.params).get("omega", 1.5) - 1.5))
 
+    def _spd_families_view(self, fams: dict) -> dict:
+        return {k: v for k, v in fams.items() if k not in self._general_families}
+
     def _names_of(self, arms: Sequence[Configuration]) -> set[str]:
         key = (id(arms), len(arms))
         if self._arms_key != key:
@@ -216,10 +225,17 @@ class AutoPolicy(Policy):
             self._arm_families = {}
             for c in arms:
                 self._arm_families.setdefault(_family(c), []).append(c)
+            self._spd_families = {f for f, m in self._arm_families.items() if m[0].spec.spd_only}
+            self._general_families = {f for f, m in self._arm_families.items()
+                                      if m[0].kind in ("gmres", "bicgstab")}
         return self._arm_names
 
     def _explore_choice(self, b, arms, names, known, best_name):
         fams = self._arm_families
+        if self._spd_trouble.get(b, 0) < 2 and any(k in self._spd_families for k in fams):
+            # a symmetric matrix: CG-based methods dominate GMRES/BiCGStab (more work per iteration
+            # for no fewer iterations), so those are explored only once SPD methods break down here
+            fams = self._spd_families_view(fams)
         # 1. each contending family once in this bin, through its best member elsewhere
         screened = self._screened.setdefault(b, set())
         untried = []
