@@ -106,6 +106,22 @@ def cmd_sequence(args) -> int:
     return 0
 
 
+def cmd_train_precond(args) -> int:
+    from .neural import require_torch
+
+    torch = require_torch()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from .neural.training import train
+
+    print(f"training a DCDM network for {args.problem} n={args.n} for {args.minutes:g} minutes "
+          f"(seed {args.seed}, device {args.device or 'auto'}, {torch.get_num_threads()} threads) -> {args.out}")
+    report = train(args.n, minutes=args.minutes, out=args.out, seed=args.seed, device=args.device,
+                   progress=not args.no_progress)
+    print(report)
+    return 0
+
+
 def cmd_configs(args) -> int:
     from .configs import KINDS, configs
 
@@ -165,6 +181,17 @@ def build_parser() -> argparse.ArgumentParser:
     common(q)
     q.set_defaults(func=cmd_sequence)
 
+    t = sub.add_parser("train-precond", help="train a neural (DCDM) preconditioner without labels")
+    t.add_argument("problem", choices=["fluid2d"], help="kind of system to train for")
+    t.add_argument("--n", type=int, default=64, help="grid size n (n×n pressure unknowns; default 64)")
+    t.add_argument("--minutes", type=float, default=15.0, help="time budget (default 15)")
+    t.add_argument("--out", required=True, help="model file to write (.sqnn); checkpoints go next to it")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    t.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    t.add_argument("--no-progress", action="store_true")
+    t.set_defaults(func=cmd_train_precond)
+
     c = sub.add_parser("configs", help="list the configurations of the portfolio")
     c.add_argument("--kinds", action="store_true", help="list configuration kinds with their parameters")
     c.set_defaults(func=cmd_configs)
@@ -178,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (SeqsolveError, OSError) as exc:
+    except (SeqsolveError, OSError, ImportError) as exc:
         print(f"seqsolve: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

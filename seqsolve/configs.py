@@ -96,6 +96,10 @@ for _k in (
     Kind("numba-cg", "compiled CG loop with fused updates (Numba)", spd_only=True),
     Kind("numba-jacobi-cg", "compiled Jacobi-PCG (Numba)", spd_only=True),
     Kind("numba-ssor-cg", "compiled SSOR-PCG with in-loop sweeps (Numba)", (_OMEGA,), spd_only=True),
+    Kind("dcdm", "Deep Conjugate Direction Method: a CNN proposes directions (needs torch and a model)",
+         (Param("variant", "dcdm", str, _choice("dcdm", "fcg"), "dcdm or flexible CG", positional=True,
+                hide_default=True),),
+         spd_only=True),
 ):
     register_kind(_k)
 
@@ -212,7 +216,25 @@ def portfolio(*, omegas: Iterable[float] = OMEGA_GRID, compiled: bool = True) ->
     if compiled:
         out += [parse("numba-cg"), parse("numba-jacobi-cg")]
         out += [Configuration("numba-ssor-cg", (("omega", w),)) for w in omegas]
+    if neural_model_available():
+        out.append(parse("dcdm"))
     return out
+
+
+def neural_model_available() -> bool:
+    """True when torch is installed and a DCDM model is packaged or named by ``$SEQSOLVE_DCDM_MODEL``.
+
+    Checked without importing torch (importing it costs seconds).
+    """
+    import importlib.util
+    import os
+    from pathlib import Path
+
+    if importlib.util.find_spec("torch") is None:
+        return False
+    if os.environ.get("SEQSOLVE_DCDM_MODEL"):
+        return True
+    return any((Path(__file__).parent / "neural" / "pretrained").glob("dcdm_fluid2d_n*.sqnn"))
 
 
 def configs() -> list[str]:

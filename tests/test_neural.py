@@ -458,6 +458,68 @@ def test_dcdm_method_configuration_errors(tmp_path, monkeypatch):
     assert DCDMMethod(None).applicable(A, symmetric=True)
 
 
+def test_dcdm_method_any_size_applies_a_model_to_other_grids(tmp_path, monkeypatch):
+    """``any_size=True``: a model saved for n=16 runs on 24x24 (not a multiple of the pooling
+    factor, so the padded path) and 12x12 grids; only a square grid is required."""
+    from seqsolve.neural import dcdm as dcdm_module
+
+    path = tmp_path / "m16.sqnn"
+    model = net(16, seed=3)
+    save_model(model, path)
+    meth = DCDMMethod(str(path), any_size=True)
+    assert "any_size=True" in repr(meth)
+    A24, b24 = obstacle_system(24, seed=21)
+    A12, b12 = obstacle_system(12, seed=22)
+    assert meth.applicable(A24, symmetric=True) and meth.applicable(A12, symmetric=True)
+    assert not meth.applicable(A24, symmetric=False)
+    assert not meth.applicable(sp.identity(30, format="csr"), symmetric=True)  # 30 is no square
+    assert not DCDMMethod(str(path)).applicable(A24, symmetric=True)  # the default stays strict
+    with pytest.raises(ConfigurationError, match="any_size"):
+        DCDMMethod(str(path)).setup(A24, None)
+    for A, b, n in ((A24, b24, 24), (A12, b12, 12)):
+        prep = meth.setup(A, None)
+        assert prep.n == n and prep.direction.grid_shape == (n, n)
+        # the direction really is the saved network evaluated on the n x n grid
+        r = np.random.default_rng(n).standard_normal(n * n)
+        r[solid_rows(A)] = 0.0
+        images, solid = grid_features(A, (n, n))
+        with torch.inference_mode():
+            ref = apply_network(model, torch.from_numpy(r.astype(np.float32).reshape(1, n, n)),
+                                torch.from_numpy(images),
+                                torch.from_numpy((~solid).astype(np.float32).reshape(n, n)))
+        d = prep.direction(r)
+        np.testing.assert_allclose(d / np.linalg.norm(d), ref.reshape(-1).numpy().astype(np.float64)
+                                   / float(torch.linalg.norm(ref)), atol=1e-5)
+        for variant in ("dcdm", "fcg"):
+            res = DCDMMethod(str(path), variant, any_size=True).solve(
+                prep, A, b, np.zeros(n * n), rtol=RTOL, atol=0.0, maxiter=300)
+            check_contract(A, b, res)
+    with pytest.raises(ConfigurationError):
+        meth.setup(sp.csr_array(sp.random_array((30, 30), density=0.2, rng=0)
+                                + sp.identity(30)), None)
+
+    # model_path=None: the packaged model for n if any, else the nearest packaged size
+    monkeypatch.delenv("SEQSOLVE_DCDM_MODEL", raising=False)
+    packaged = tmp_path / "pretrained"
+    packaged.mkdir()
+    monkeypatch.setattr(dcdm_module, "MODEL_DIR", str(packaged))
+    assert dcdm_module.packaged_models() == {}
+    assert not DCDMMethod(None, any_size=True).applicable(A24, symmetric=True)
+    save_model(net(16), packaged / "dcdm_fluid2d_n16.sqnn")
+    save_model(net(48), packaged / "dcdm_fluid2d_n48.sqnn")
+    (packaged / "dcdm_fluid2d_nXX.sqnn").write_bytes(b"ignored: not a size")
+    assert sorted(dcdm_module.packaged_models()) == [16, 48]
+    auto = DCDMMethod(None, any_size=True)
+    assert not DCDMMethod(None).applicable(A24, symmetric=True)
+    assert auto.applicable(A24, symmetric=True)
+    assert auto.setup(A24, None).path.endswith("dcdm_fluid2d_n16.sqnn")  # 24/16 < 48/24
+    A40, _ = obstacle_system(40, seed=23)
+    assert auto.setup(A40, None).path.endswith("dcdm_fluid2d_n48.sqnn")
+    assert auto.setup(A12, None).path.endswith("dcdm_fluid2d_n16.sqnn")
+    monkeypatch.setenv("SEQSOLVE_DCDM_MODEL", str(path))  # the environment variable wins
+    assert auto.setup(A40, None).path == str(path)
+
+
 # ----------------------------------------------------------------------------- slow
 @pytest.mark.slow
 def test_a_short_training_run_beats_cg_in_iterations(tmp_path):

@@ -36,7 +36,14 @@ FACTORIES: dict[str, Callable[[Configuration], Method]] = {
     "numba-cg": _compiled("none"),
     "numba-jacobi-cg": _compiled("jacobi"),
     "numba-ssor-cg": _compiled("ssor"),
+    "dcdm": lambda c: _dcdm(c),
 }
+
+
+def _dcdm(c: Configuration) -> Method:
+    from ..neural.dcdm import DCDMMethod  # torch is imported only when a dcdm method is used
+
+    return DCDMMethod(variant=c.get("variant"))
 
 
 def _ilu_or_none(c: Configuration):

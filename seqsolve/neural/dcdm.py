@@ -33,9 +33,10 @@ import scipy.sparse as sp
 from ..errors import ConfigurationError, StateFileError
 from ..solvers.base import Callback, IterationResult, Method
 
-__all__ = ["dcdm", "fcg", "NetworkDirection", "DCDMMethod", "default_model_path", "MODEL_DIR"]
+__all__ = ["dcdm", "fcg", "NetworkDirection", "DCDMMethod", "default_model_path",
+           "packaged_models", "MODEL_DIR"]
 
-#: where packaged pretrained models live (``dcdm_fluid2d_n{n}.sqnn``); none are shipped yet
+#: where packaged pretrained models live (``dcdm_fluid2d_n{n}.sqnn``, see :func:`packaged_models`)
 MODEL_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")
 #: environment variable naming a model file to use when ``DCDMMethod(model_path=None)``
 MODEL_ENV = "SEQSOLVE_DCDM_MODEL"
@@ -463,6 +464,34 @@ def default_model_path(n: int) -> str | None:
     return path if os.path.exists(path) else None
 
 
+def packaged_models() -> dict[int, str]:
+    """Packaged pretrained models, ``{grid size n: path}``, from ``pretrained/dcdm_fluid2d_n{n}.sqnn``."""
+    out: dict[int, str] = {}
+    try:
+        names = os.listdir(MODEL_DIR)
+    except OSError:
+        return out
+    for name in names:
+        if name.startswith("dcdm_fluid2d_n") and name.endswith(".sqnn"):
+            digits = name[len("dcdm_fluid2d_n"):-len(".sqnn")]
+            if digits.isdigit() and int(digits) > 0:
+                out[int(digits)] = os.path.join(MODEL_DIR, name)
+    return dict(sorted(out.items()))
+
+
+def _nearest_model_path(n: int) -> str | None:
+    """``default_model_path(n)``, else the packaged model whose grid size is nearest to ``n``
+    (ratio-wise; ties go to the larger size)."""
+    path = default_model_path(n)
+    if path is not None:
+        return path
+    models = packaged_models()
+    if not models:
+        return None
+    best = min(models, key=lambda m: (abs(math.log(m / max(n, 1))), -m))
+    return models[best]
+
+
 def _cached_model(path: str, device: Any):
     """Load ``path`` once per (file identity, device); reloaded when the file changes."""
     from .model_io import load_model
@@ -483,10 +512,10 @@ def _cached_model(path: str, device: Any):
 
 
 class _Prepared:
-    __slots__ = ("path", "model", "A", "direction")
+    __slots__ = ("path", "model", "A", "direction", "n")
 
-    def __init__(self, path, model, A, direction):
-        self.path, self.model, self.A, self.direction = path, model, A, direction
+    def __init__(self, path, model, A, direction, n):
+        self.path, self.model, self.A, self.direction, self.n = path, model, A, direction, n
 
 
 class DCDMMethod(Method):
@@ -501,25 +530,36 @@ class DCDMMethod(Method):
     variant : ``"dcdm"`` or ``"fcg"``
     n_orth : directions kept for A-orthogonalisation (``"dcdm"`` only; see :func:`dcdm`)
     device : torch device for the network; default CUDA when available, else CPU.
+    any_size : bool
+        ``False`` (default): the grid is ``n x n`` with ``n`` the model's grid size, so the
+        method applies only to matrices with ``n*n`` rows.  ``True``: apply the model to any
+        square grid, ``n = isqrt(rows)``; the network is fully convolutional (see
+        :class:`~seqsolve.neural.model.DCDMNet`), so a model trained at one size runs at
+        another, though how well its directions transfer is an empirical matter (measured in
+        ``benchmarks/fluid2d_dcdm.py``).  With ``model_path=None`` the model is then
+        :func:`default_model_path` for that ``n`` if it exists, else the packaged model whose
+        grid size is nearest to ``n``.  Any matrix whose row count is a perfect square is
+        accepted; whether its unknowns really lie on a row-major ``n x n`` grid is the caller's
+        responsibility (the method still converges otherwise, only slowly).
     **options : further keyword arguments of :func:`dcdm` / :func:`fcg` (``angle_tol``,
         ``stagnation_window``, ...).
 
-    The grid is taken as ``n x n`` with ``n`` the model's grid size, so the method applies only
-    to matrices with ``n*n`` rows.  ``setup`` loads the model once (cached across instances and
-    reused from ``previous``) and derives the per-matrix input channels; ``solve`` iterates.
+    ``setup`` loads the model once (cached across instances and reused from ``previous``) and
+    derives the per-matrix input channels; ``solve`` iterates.
     """
 
     spd_only = True
     needs_matrix = True
 
     def __init__(self, model_path: str | None = None, variant: str = "dcdm", *,
-                 n_orth: int = 64, device: Any = None, **options: Any):
+                 n_orth: int = 64, device: Any = None, any_size: bool = False, **options: Any):
         if variant not in ("dcdm", "fcg"):
             raise ConfigurationError(f"DCDM variant must be 'dcdm' or 'fcg', got {variant!r}")
         self.model_path = None if model_path is None else os.fspath(model_path)
         self.variant = variant
         self.n_orth = int(n_orth)
         self.device = device
+        self.any_size = bool(any_size)
         self.options = dict(options)
         self._grid_n: dict[str, int] = {}
 
@@ -527,7 +567,9 @@ class DCDMMethod(Method):
         if self.model_path is not None:
             return self.model_path
         n = math.isqrt(int(rows))
-        return default_model_path(n) if n * n == rows else None
+        if n * n != rows:
+            return None
+        return _nearest_model_path(n) if self.any_size else default_model_path(n)
 
     def _model_n(self, path: str) -> int:
         n = self._grid_n.get(path)
@@ -539,7 +581,8 @@ class DCDMMethod(Method):
         return n
 
     def applicable(self, A: Any, *, symmetric: bool) -> bool:
-        """Also requires torch, a model file, and ``A.shape[0] == n*n`` for the model's ``n``.
+        """Also requires torch, a model file, and ``A.shape[0] == n*n`` for the model's ``n``
+        (with ``any_size``: for some integer ``n``).
 
         A named model file that is missing or corrupt raises
         :class:`~seqsolve.errors.StateFileError` (a configuration error worth seeing); a
@@ -551,11 +594,17 @@ class DCDMMethod(Method):
             import torch  # noqa: F401
         except ImportError:
             return False
-        path = self._path_for(A.shape[0])
+        rows = int(A.shape[0])
+        if A.shape[1] != rows:
+            return False
+        path = self._path_for(rows)
         if path is None:
             return False
+        if self.any_size:
+            self._model_n(path)  # a named file that is missing or corrupt still raises
+            return math.isqrt(rows) ** 2 == rows
         n = self._model_n(path)
-        return A.shape[0] == n * n and A.shape[1] == n * n
+        return rows == n * n
 
     def setup(self, A: Any, previous: Any | None) -> Any:
         from . import default_device
@@ -572,17 +621,25 @@ class DCDMMethod(Method):
                 return previous
         else:
             model = _cached_model(path, device)
-        n = model.grid_size
-        if A.shape != (n * n, n * n):
-            raise ConfigurationError(
-                f"DCDM model {path!r} was trained for a {n}x{n} grid ({n * n} unknowns); "
-                f"the matrix has shape {A.shape}")
+        if self.any_size:
+            n = math.isqrt(int(A.shape[0]))
+            if A.shape != (n * n, n * n):
+                raise ConfigurationError(
+                    f"DCDM (any_size) needs a square n x n grid, i.e. a square matrix with a "
+                    f"perfect-square number of rows; the matrix has shape {A.shape}")
+        else:
+            n = model.grid_size
+            if A.shape != (n * n, n * n):
+                raise ConfigurationError(
+                    f"DCDM model {path!r} was trained for a {n}x{n} grid ({n * n} unknowns); "
+                    f"the matrix has shape {A.shape} (DCDMMethod(any_size=True) applies it to "
+                    f"other grid sizes)")
         direction = NetworkDirection(model, A, (n, n), device=device)
-        return _Prepared(path, model, A, direction)
+        return _Prepared(path, model, A, direction, n)
 
     def solve(self, prepared: Any, A: Any, b: np.ndarray, x0: np.ndarray, *, rtol: float,
               atol: float, maxiter: int, callback: Callback = None) -> IterationResult:
-        n = prepared.model.grid_size
+        n = prepared.n
         if self.variant == "dcdm":
             return dcdm(A, b, x0, model=prepared.direction, grid_shape=(n, n), rtol=rtol,
                         atol=atol, maxiter=maxiter, n_orth=self.n_orth, callback=callback,
@@ -591,4 +648,5 @@ class DCDMMethod(Method):
                    maxiter=maxiter, callback=callback, **self.options)
 
     def __repr__(self) -> str:
-        return f"DCDMMethod(model_path={self.model_path!r}, variant={self.variant!r})"
+        extra = ", any_size=True" if self.any_size else ""
+        return f"DCDMMethod(model_path={self.model_path!r}, variant={self.variant!r}{extra})"

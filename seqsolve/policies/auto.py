@@ -10,10 +10,12 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
 1. **Context bins.**  Costs are compared only between systems that look alike: the bin of a system
    is ``(round(log2 n), floor(log2 |context value| / bin_width))`` (half octaves by default).  Without a context there is one bin per
    size, and drift is handled by (2).
-2. **Forgetful estimates.**  Per (configuration, bin) an exponentially weighted mean of the
-   measured cost (setup + iterations + any fallback, in seconds) with weight ``max(1/count,
-   1-discount)``, so a configuration that got slower (a reused AMG hierarchy gone stale, larger
-   diffusion) is noticed within a few solves.
+2. **Forgetful, de-noised estimates.**  Per (configuration, bin) an exponentially weighted mean
+   of the cost with weight ``max(1/count, 1-discount)``, so a configuration that got slower (a
+   reused AMG hierarchy gone stale, larger diffusion) is noticed within a few solves.  Wall
+   times on a shared machine are noisy but iteration counts are exact, so a clean solve is
+   charged ``iterations × (low estimate of its seconds per iteration) + setup``; a solve that
+   failed or fell back is charged its measured time.
 3. **Families, then parameters.**  Configurations are grouped into families (``numba-ssor-cg``,
    ``amg-cg(adaptive)``, ``direct`` …).  In a new bin, each *contending* family is tried once
    through its best member known from the nearest bin (a family more than ``contender`` times the
@@ -26,6 +28,10 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    low): the configuration is retried with a doubled cap, up to ``max_doublings`` times, so the
    total waste stays a geometric sum.  After that, a small probability ``explore`` refreshes a
    near-best configuration.
+5. **An exploration budget.**  Re-screening a family already measured elsewhere (the soft
+   ``reach`` above) and judged hopeless there happens only while such screening solves have
+   cost at most ``explore_budget`` (5%) of all solver time so far; first tries, contenders and
+   the ω local search are not rationed.
 
 AMG staleness is handled twice: ``amg-cg(adaptive)`` rebuilds by the rent-or-buy rule inside its
 method, and the forgetful estimates drop ``amg-cg(reuse)`` when its iterations grow.
@@ -72,7 +78,7 @@ class AutoPolicy(Policy):
     def __init__(self, candidates: Sequence[str | Configuration] | None = None, *, context_key: str | None = None,
                  seed: int | None = 0, discount: float = 0.8, explore: float = 0.03,
                  explore_cap: float = 2.0, contender: float = 4.0, bin_width: float = 0.5,
-                 max_doublings: int = 3, reach: int = 4) -> None:
+                 max_doublings: int = 3, reach: int = 4, explore_budget: float = 0.05) -> None:
         self.candidates_list = [parse(c) for c in candidates] if candidates is not None else default_candidates()
         self.context_key = context_key
         self.seed = seed
@@ -83,6 +89,7 @@ class AutoPolicy(Policy):
         self.bin_width = bin_width
         self.max_doublings = max_doublings
         self.reach = reach
+        self.explore_budget = explore_budget
         self.spec = "auto"
         self._families: dict[str, list[Configuration]] = {}
         for c in self.candidates_list:
@@ -90,14 +97,18 @@ class AutoPolicy(Policy):
         self._by_name = {c.name: c for c in self.candidates_list}
         self._rng = random.Random(seed)
         self.t_ = 0
+        self.spent_total_ = 0.0  # seconds charged to all solves
+        self.spent_explore_ = 0.0  # of which exploratory
         #: bin → {configuration name → [mean cost, count, last step, mean iterations]}
         self.stats_: dict[tuple, dict[str, list]] = {}
-        #: configuration name → seconds per iteration (EWMA)
+        #: family → seconds per iteration (a low estimate)
         self.per_iteration_: dict[str, float] = {}
         self._last: tuple | None = None  # (bin, name, exploring)
         self._screened: dict[tuple, set] = {}  # families already tried or skipped, per bin
         self._censored: dict[tuple, int] = {}  # (bin, name) → exploratory attempts cut by the cap
         self._bin_now: tuple | None = None
+        self._screening = False  # the current choice screens a family (counts against the budget)
+        self._last_per: dict[str, float] = {}  # family → last seconds-per-iteration sample
         self._arms_key: tuple | None = None
         self._arm_names: set[str] = set()
         self._arm_families: dict[str, list[Configuration]] = {}
@@ -130,6 +141,7 @@ class AutoPolicy(Policy):
         known = {k: v for k, v in here.items() if k in names}
         best_name = min(known, key=lambda k: known[k][0]) if known else None
         self._hint = self._by_name.get(best_name) if best_name else None
+        self._screening = False
         choice, exploring = self._explore_choice(b, arms, names, known, best_name)
         if choice is None:
             choice = self._by_name.get(best_name) or arms[0]
@@ -155,19 +167,33 @@ class AutoPolicy(Policy):
             if n_censored <= self.max_doublings:
                 self._screened.get(b, set()).discard(_family(self._by_name[name]))
                 return self
+        self.spent_total_ += cost
+        if self._screening:
+            self.spent_explore_ += cost
         entry = self.stats_.setdefault(b, {}).setdefault(name, [cost, 0, self.t_, float(info.iterations)])
+        clean = info.iterations > 0 and not info.fallback and info.converged
+        if clean:
+            # noise only ever slows a solve down, so track a low estimate: follow decreases at once,
+            # increases slowly
+            # one estimate per family (ω changes the iteration count, not the cost of an iteration):
+            # the lower of the last two samples ignores a one-off stall (noise only ever slows a
+            # solve down) yet follows a lasting change after two solves
+            fam = _family(self._by_name[name])
+            per = info.solve_seconds / info.iterations
+            last = self._last_per.get(fam, per)
+            self._last_per[fam] = per
+            self.per_iteration_[fam] = min(per, last)
+        # compare configurations by a de-noised cost: iteration counts are exact, so a clean solve
+        # costs iterations x (low estimate of seconds per iteration) + setup; failed or
+        # non-iterative solves are charged what they measured
+        observed = (info.iterations * self.per_iteration_[_family(self._by_name[name])] + info.setup_seconds
+                    if clean else cost)
         entry[1] += 1
         w = max(1.0 / entry[1], 1.0 - self.discount)
-        entry[0] += w * (cost - entry[0])
+        entry[0] += w * (observed - entry[0])
         entry[3] += w * (info.iterations - entry[3])
         entry[2] = self.t_
         self._best_cost[b] = min(e[0] for e in self.stats_[b].values())
-        if info.iterations > 0 and not info.fallback and info.converged:
-            # noise only ever slows a solve down, so track a low estimate: follow decreases at once,
-            # increases slowly
-            per = info.solve_seconds / info.iterations
-            old = self.per_iteration_.get(name)
-            self.per_iteration_[name] = per if old is None or per < old else old + 0.05 * (per - old)
         return self
 
     # ------------------------------------------------------------------ internals
@@ -247,6 +273,9 @@ class AutoPolicy(Policy):
                 continue
             rep = self._representative(b, members)
             rel = self._relative(b, rep.name)
+            if (rel is not None and rel[0] > self.contender
+                    and self.spent_explore_ > self.explore_budget * self.spent_total_):
+                continue  # re-screening a family judged hopeless elsewhere waits for the budget
             if self._worth_trying(rel):
                 untried.append((rel[0] if rel is not None else 0.0, fam, rep))
             else:
@@ -254,6 +283,7 @@ class AutoPolicy(Policy):
         if untried:
             _, fam, rep = min(untried, key=lambda r: r[0])
             screened.add(fam)
+            self._screening = True
             return rep, True
         # 2. local search on the ω grid of the best family
         best = self._by_name.get(best_name)
@@ -278,7 +308,7 @@ class AutoPolicy(Policy):
             return None
         scale = 2.0 ** self._censored.get((self._bin_now, choice.name), 0)
         budget = scale * self.explore_cap * known[best_name][0]
-        per = self.per_iteration_.get(choice.name)
+        per = self.per_iteration_.get(_family(choice))
         if per is None or per <= 0:
             # unknown speed: allow explore_cap times the iterations of the best configuration, at least 20
             return max(20, int(scale * self.explore_cap * 2 * known[best_name][3]) + 10)
@@ -290,8 +320,10 @@ class AutoPolicy(Policy):
             "kind": "auto",
             "candidates": [c.name for c in self.candidates_list],
             "t": self.t_,
+            "spent": [self.spent_total_, self.spent_explore_],
             "stats": [[list(b), name, *entry] for b, entries in self.stats_.items() for name, entry in entries.items()],
             "per_iteration": dict(self.per_iteration_),
+            "last_per_iteration": dict(self._last_per),
             "screened": [[list(b), sorted(f)] for b, f in self._screened.items()],
             "censored": [[list(b), name, k] for (b, name), k in self._censored.items()],
             "rng": _rng_to_json(self._rng.getstate()),
@@ -307,8 +339,10 @@ class AutoPolicy(Policy):
                 self.__init__([parse(c) for c in saved], context_key=self.context_key, seed=self.seed,
                               discount=self.discount, explore=self.explore, explore_cap=self.explore_cap,
                               contender=self.contender, bin_width=self.bin_width,
-                              max_doublings=self.max_doublings, reach=self.reach)
+                              max_doublings=self.max_doublings, reach=self.reach,
+                              explore_budget=self.explore_budget)
             self.t_ = int(state["t"])
+            self.spent_total_, self.spent_explore_ = (float(v) for v in state.get("spent", (0.0, 0.0)))
             stats: dict[tuple, dict[str, list]] = {}
             for row in state["stats"]:
                 b, name, mean, count, last, its = row
@@ -320,6 +354,7 @@ class AutoPolicy(Policy):
             self._screened = {key(b): set(map(str, fams)) for b, fams in state.get("screened", [])}
             self._censored = {(key(b), str(name)): int(k) for b, name, k in state.get("censored", [])}
             self.per_iteration_ = {str(k): float(v) for k, v in state["per_iteration"].items()}
+            self._last_per = {str(k): float(v) for k, v in state.get("last_per_iteration", {}).items()}
             self._rng.setstate(_rng_from_json(state["rng"]))
         except StateFileError:
             raise
