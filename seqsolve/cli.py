@@ -1,4 +1,4 @@
-"""The ``seqsolve`` command line: demo, bench, solve, sequence, configs.
+"""The ``seqsolve`` command line: demo, bench, solve, sequence, train-precond, configs.
 
 Every error prints one line ``seqsolve: error: …`` on stderr and exits non-zero.
 """
@@ -16,6 +16,8 @@ from . import __version__
 
 DEMO_POLICIES = ["cg", "jacobi-cg", "ssor-cg(omega=1.5)", "numba-ssor-cg(omega=1.8)", "amg-cg(rebuild)",
                  "amg-cg(reuse)", "direct"]
+#: ``seqsolve demo --problem fluid2d``; ``dcdm`` is dropped (with a note) when no usable model exists
+FLUID_DEMO_POLICIES = ["numba-cg", "numba-ssor-cg(omega=1.8)", "amg-cg(adaptive)", "dcdm", "auto"]
 
 
 def _console():
@@ -24,29 +26,141 @@ def _console():
     return Console()
 
 
-def _bench_heat2d(nx: int, steps: int, policies: list[str], out: str, rtol: float, seed: int,
-                  progress: bool, stem: str, baselines: Sequence[str] = ()) -> int:
-    from .bench import benchmark, format_table, save_outputs
-    from .problems import Heat2D
+def _run_bench(make_problem, policies: list[str], out: str, rtol: float, seed: int, progress: bool,
+               stem: str, baselines: Sequence[str] = (), after=None) -> int:
+    """Benchmark ``policies`` on ``make_problem()``, print the table, write ``<stem>.json/.md/.png``.
 
-    result = benchmark(lambda: Heat2D(nx=nx, steps=steps), policies, rtol=rtol, seed=seed, progress=progress)
+    ``after(problem, out_dir)`` runs once the benchmark is done, with the problem object the runs
+    used (in its final state) and returns extra paths it wrote.
+    """
+    from .bench import benchmark, format_table, save_outputs
+
+    made: list = []
+
+    def make():
+        p = make_problem()
+        made.append(p)
+        return p
+
+    result = benchmark(make, policies, rtol=rtol, seed=seed, progress=progress)
     if baselines:  # pseudo-policies best-fixed / instance-optimal over the ω grid (seqsolve.baselines)
         from .baselines import add_baselines
 
-        add_baselines(result, lambda: Heat2D(nx=nx, steps=steps), baselines, rtol=rtol, seed=seed, progress=progress)
+        add_baselines(result, make_problem, baselines, rtol=rtol, seed=seed, progress=progress)
     print(format_table(result))
     paths = save_outputs(result, out, stem)
-    print(f"\nwrote {paths['table']}, {paths['json']} and {paths['plot']}")
+    written = [paths["table"], paths["json"], paths["plot"]]
+    if after is not None and made:
+        written += list(after(made[0], Path(out)) or [])
+    print(f"\nwrote {', '.join(str(p) for p in written[:-1])} and {written[-1]}")
     return 1 if result.errors and not result.runs else 0
+
+
+def _bench_heat2d(nx: int, steps: int, policies: list[str], out: str, rtol: float, seed: int,
+                  progress: bool, stem: str, baselines: Sequence[str] = ()) -> int:
+    from .problems import Heat2D
+
+    return _run_bench(lambda: Heat2D(nx=nx, steps=steps), policies, out, rtol, seed, progress, stem,
+                      baselines)
+
+
+def _bench_fluid2d(n: int, steps: int, policies: list[str], out: str, rtol: float, seed: int,
+                   progress: bool, stem: str, baselines: Sequence[str] = (), *,
+                   obstacles: str = "default", move_every: int = 1) -> int:
+    """Fluid2D (flow past moving obstacles) benchmark; also saves a PNG frame ``<stem>_flow.png``
+    of the final flow (smoke and vorticity)."""
+    from .problems.fluid2d import Fluid2D
+
+    if any(_uses_torch(p) for p in policies):
+        _one_torch_thread()
+
+    def frame(problem, out_dir: Path):
+        path = out_dir / f"{stem}_flow.png"
+        problem.save_frame(path)
+        return [path]
+
+    return _run_bench(lambda: Fluid2D(n, steps, obstacles=obstacles, move_every=move_every), policies,
+                      out, rtol, seed, progress, stem, baselines, after=frame)
+
+
+def _uses_torch(policy: str) -> bool:
+    """Whether a policy may run DCDM (``dcdm`` itself, or a learning policy whose portfolio has it)."""
+    from .configs import neural_model_available
+
+    name = policy.removeprefix("fixed:")
+    return name.startswith("dcdm") or (":" not in policy and not _is_configuration(name)
+                                        and neural_model_available())
+
+
+def _is_configuration(name: str) -> bool:
+    from .configs import parse
+    from .errors import ConfigurationError
+
+    try:
+        parse(name)
+    except ConfigurationError:
+        return False
+    return True
+
+
+def _one_torch_thread() -> None:
+    """DCDM runs its network on one thread, like every other method here (and torch's thread pool
+    stalls badly on a shared 2-core machine)."""
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(1)
+
+
+def dcdm_unavailable(n: int) -> str | None:
+    """Why the ``dcdm`` configuration cannot run on an ``n x n`` grid here, or ``None`` if it can."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        return "PyTorch is not installed (pip install torch==2.13.0)"
+    from .neural.dcdm import MODEL_ENV, default_model_path
+    from .neural.model_io import read_metadata
+
+    path = default_model_path(n)
+    if path is None:
+        return (f"no packaged DCDM model for n={n} (train one with `seqsolve train-precond fluid2d "
+                f"--n {n} --out MODEL.sqnn` and set ${MODEL_ENV}=MODEL.sqnn)")
+    try:
+        trained = int(read_metadata(path)["grid_size"])
+    except Exception as exc:  # a damaged file: say so, do not crash the demo
+        return f"the DCDM model {path} cannot be read ({exc})"
+    if trained != n:
+        return f"the DCDM model {path} was trained for n={trained}, not n={n}"
+    return None
 
 
 def cmd_demo(args) -> int:
     from .bench import split_policies
 
+    if args.problem == "fluid2d":
+        n = args.n
+        steps = args.steps if args.steps is not None else 150
+        print(f"seqsolve demo: Fluid2D (flow past a moving disc and a rotating plate), n={n} "
+              f"({n * n:,} pressure unknowns), {steps} time steps, one pressure solve each, "
+              f"rtol={args.rtol:g}; output folder: {Path(args.out).resolve()}")
+        if args.policies:
+            policies = split_policies(args.policies)
+        else:
+            policies = list(FLUID_DEMO_POLICIES)
+            why = dcdm_unavailable(n)
+            if why is None:
+                print("dcdm: the neural Deep Conjugate Direction Method with the packaged model "
+                      "(torch on 1 thread)")
+            else:
+                policies.remove("dcdm")
+                print(f"note: skipping dcdm: {why}")
+        return _bench_fluid2d(n, steps, policies, args.out, args.rtol, args.seed, not args.no_progress, "demo")
+    steps = args.steps if args.steps is not None else 2000
     print(f"seqsolve demo: Heat2D (Learning to Relax), nx={args.nx} ({(args.nx - 1) ** 2:,} unknowns), "
-          f"{args.steps} Crank–Nicolson steps, rtol={args.rtol:g}; output folder: {Path(args.out).resolve()}")
+          f"{steps} Crank–Nicolson steps, rtol={args.rtol:g}; output folder: {Path(args.out).resolve()}")
     policies = split_policies(args.policies) if args.policies else DEMO_POLICIES
-    return _bench_heat2d(args.nx, args.steps, policies, args.out, args.rtol, args.seed, not args.no_progress, "demo")
+    return _bench_heat2d(args.nx, steps, policies, args.out, args.rtol, args.seed, not args.no_progress, "demo")
 
 
 def cmd_bench(args) -> int:
@@ -56,9 +170,15 @@ def cmd_bench(args) -> int:
 
     policies, baselines = split_baselines(split_policies(args.policies))
     if args.problem == "heat2d":
-        stem = f"heat2d_nx{args.nx}_T{args.steps}"
-        return _bench_heat2d(args.nx, args.steps, policies, args.out, args.rtol, args.seed, not args.no_progress, stem,
+        steps = args.steps if args.steps is not None else 5000
+        stem = f"heat2d_nx{args.nx}_T{steps}"
+        return _bench_heat2d(args.nx, steps, policies, args.out, args.rtol, args.seed, not args.no_progress, stem,
                              baselines)
+    if args.problem == "fluid2d":
+        steps = args.steps if args.steps is not None else 200
+        stem = f"fluid2d_n{args.n}_T{steps}"
+        return _bench_fluid2d(args.n, steps, policies, args.out, args.rtol, args.seed, not args.no_progress,
+                              stem, baselines, obstacles=args.obstacles, move_every=args.move_every)
     raise SystemExit(f"unknown problem {args.problem!r}")
 
 
@@ -144,18 +264,28 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--seed", type=int, default=0, help="random seed for policies (default 0)")
         sp.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    d = sub.add_parser("demo", help="Heat2D over several fixed configurations: table, JSON and plot (about a minute)")
-    d.add_argument("--nx", type=int, default=64, help="grid intervals per side (default 64)")
-    d.add_argument("--steps", type=int, default=2000, help="time steps (default 2000)")
+    d = sub.add_parser("demo", help="Heat2D or Fluid2D over several configurations: table, JSON and plot "
+                                    "(about a minute)")
+    d.add_argument("--problem", choices=["heat2d", "fluid2d"], default="heat2d",
+                   help="heat2d (default): Learning to Relax; fluid2d: flow past moving obstacles, "
+                        "with the neural DCDM solver when a packaged model exists (also saves a PNG frame)")
+    d.add_argument("--nx", type=int, default=64, help="heat2d: grid intervals per side (default 64)")
+    d.add_argument("--n", type=int, default=64, help="fluid2d: n×n pressure grid (default 64)")
+    d.add_argument("--steps", type=int, default=None, help="time steps (default 2000 heat2d, 150 fluid2d)")
     d.add_argument("--policies", default="", help="comma-separated policies/configurations (default: a representative set)")
     d.add_argument("--out", default="seqsolve-out", help="output folder (default ./seqsolve-out)")
     common(d)
     d.set_defaults(func=cmd_demo)
 
     b = sub.add_parser("bench", help="benchmark policies on a workload")
-    b.add_argument("problem", choices=["heat2d"], help="workload")
-    b.add_argument("--nx", type=int, default=100, help="grid intervals per side (default 100)")
-    b.add_argument("--steps", type=int, default=5000, help="time steps (default 5000)")
+    b.add_argument("problem", choices=["heat2d", "fluid2d"], help="workload")
+    b.add_argument("--nx", type=int, default=100, help="heat2d: grid intervals per side (default 100)")
+    b.add_argument("--n", type=int, default=64, help="fluid2d: n×n pressure grid (default 64)")
+    b.add_argument("--obstacles", default="default", choices=["default", "disc", "plate", "random", "none"],
+                   help="fluid2d: obstacle set (default: an oscillating disc and a rotating plate)")
+    b.add_argument("--move-every", type=int, default=1,
+                   help="fluid2d: obstacles move every this many steps (the matrix is constant in between; default 1)")
+    b.add_argument("--steps", type=int, default=None, help="time steps (default 5000 heat2d, 200 fluid2d)")
     b.add_argument("--policies", required=True, help="comma-separated, e.g. cg,ssor-cg(omega=1.5),amg-cg(rebuild); "
                    "the baselines best-fixed and instance-optimal (over the numba-ssor-cg ω grid) are accepted too")
     b.add_argument("--out", default="seqsolve-out", help="output folder (default ./seqsolve-out)")

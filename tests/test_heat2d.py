@@ -178,6 +178,8 @@ def _kinds() -> list:
     """Every configuration of the portfolio, except that ω-kinds are represented by a few ω."""
     names = []
     for c in portfolio():
+        if c.kind == "dcdm":
+            continue  # grid-specific neural model: covered by tests/test_neural.py
         if "omega" in dict(c.params):
             names += [f"{c.kind}(omega={w})" for w in (1, 1.5, 1.95) if not (c.kind == "sor" and w == 1.95)]
         else:
