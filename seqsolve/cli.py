@@ -69,8 +69,13 @@ def _bench_fluid2d(n: int, steps: int, policies: list[str], out: str, rtol: floa
                    obstacles: str = "default", move_every: int = 1) -> int:
     """Fluid2D (flow past moving obstacles) benchmark; also saves a PNG frame ``<stem>_flow.png``
     of the final flow (smoke and vorticity)."""
+    from .errors import ConfigurationError
     from .problems.fluid2d import Fluid2D
 
+    if any(p.removeprefix("fixed:").startswith("dcdm") for p in policies):
+        why = dcdm_unavailable(n)
+        if why is not None:  # asked for by name: an error, not a silently empty row
+            raise ConfigurationError(f"dcdm cannot run: {why}")
     if any(_uses_torch(p) for p in policies):
         _one_torch_thread()
 
@@ -150,8 +155,10 @@ def cmd_demo(args) -> int:
             policies = list(FLUID_DEMO_POLICIES)
             why = dcdm_unavailable(n)
             if why is None:
-                print("dcdm: the neural Deep Conjugate Direction Method with the packaged model "
-                      "(torch on 1 thread)")
+                from .neural.dcdm import default_model_path
+
+                print(f"dcdm: the neural Deep Conjugate Direction Method with the model "
+                      f"{default_model_path(n)} (torch on 1 thread)")
             else:
                 policies.remove("dcdm")
                 print(f"note: skipping dcdm: {why}")

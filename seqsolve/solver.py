@@ -8,6 +8,7 @@ robust fallback runs → the measured cost is recorded and fed back to the polic
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from typing import Any, Mapping
 
@@ -122,6 +123,12 @@ class SequenceSolver:
 
         bnorm = float(np.linalg.norm(b))
         target = max(self.rtol * bnorm, self.atol)
+        if bnorm == 0.0:
+            # A x = 0 has the exact answer x = 0 for every nonsingular A: nothing to solve or learn
+            self.history.append(SolveRecord(len(self.history), config.name, 0, 0.0, 0.0, 0.0, True,
+                                            policy_seconds=policy_seconds, context=dict(context or {})))
+            self._x_prev = np.zeros(n)
+            return np.zeros(n)
         attempts: list[tuple[Configuration, _Attempt]] = []
         first = self._attempt(config, A, b, x0, fp, target, min(maxiter, limit or maxiter), callback)
         attempts.append((config, first))
@@ -144,7 +151,7 @@ class SequenceSolver:
             iterations=sum(a.iterations for _, a in attempts),
             setup_seconds=sum(a.setup_seconds for _, a in attempts),
             solve_seconds=sum(a.solve_seconds for _, a in attempts),
-            residual=best.residual / bnorm if bnorm > 0 else best.residual,
+            residual=best.residual / bnorm,
             converged=converged,
             fallback=next((c.name for c, a in attempts[1:] if a is best), None) if len(attempts) > 1 else None,
             status=first.status,
@@ -155,12 +162,12 @@ class SequenceSolver:
         t1 = time.perf_counter()
         self.policy.update(record.seconds, record)
         policy_seconds += time.perf_counter() - t1
-        record = _replace(record, policy_seconds=policy_seconds)
+        record = dataclasses.replace(record, policy_seconds=policy_seconds)
         self.history.append(record)
         if not converged:
             raise ConvergenceError(
                 f"no configuration reached the tolerance: best relative residual {record.residual:.3e} "
-                f"(target {target / bnorm if bnorm else target:.3e}) after trying {', '.join(f'{c.name} [{a.status}]' for c, a in attempts)}",
+                f"(target {target / bnorm:.3e}) after trying {', '.join(f'{c.name} [{a.status}]' for c, a in attempts)}",
                 best_residual=record.residual, best_x=best.x.copy(), attempts=[c.name for c in used],
             )
         self._x_prev = best.x
@@ -343,12 +350,6 @@ def blas_threads(limit: int | None):
 
         _CONTROLLER.append(ThreadpoolController())
     return _CONTROLLER[0].limit(limits=limit, user_api="blas")
-
-
-def _replace(record: SolveRecord, **changes) -> SolveRecord:
-    from dataclasses import replace
-
-    return replace(record, **changes)
 
 
 def solve(A: Any, b: Any, x0: Any = None, *, rtol: float = 1e-8, atol: float = 0.0,
