@@ -17,7 +17,7 @@ from scipy.sparse.linalg import LinearOperator
 
 from .backends import Backend, get_backend
 from .configs import Configuration, parse
-from .errors import ConvergenceError, InvalidSystemError, SeqsolveError
+from .errors import ConfigurationError, ConvergenceError, InvalidSystemError, NotSymmetricError, SeqsolveError
 from .policies import Policy, make_policy
 from .records import SolveRecord, summarize
 from .solvers.base import Callback, Method
@@ -116,6 +116,8 @@ class SequenceSolver:
 
         t0 = time.perf_counter()
         allowed = self._allowed(A, symmetric)
+        if not allowed:
+            raise self._not_applicable(self.policy.candidates()[0], A, symmetric)
         config = self.policy.select(context, allowed=allowed, n=n)
         limit = self.policy.attempt_limit()
         hint = self.policy.fallback_hint()
@@ -259,6 +261,24 @@ class SequenceSolver:
                 c for c in candidates if self._method(c).applicable(A, symmetric=symmetric)
                 and (c.kind != "direct" or A.shape[0] <= DIRECT_MAX_SIZE)]
         return allowed
+
+    def _not_applicable(self, config: Configuration, A, symmetric: bool) -> SeqsolveError:
+        """The exception explaining why no configuration of the policy fits this system."""
+        spec = config.spec
+        if spec.spd_only and not symmetric:
+            return NotSymmetricError(
+                f"configuration {config.name!r} needs a symmetric positive definite matrix, but A is not "
+                f"symmetric; use policy='auto' or a general method such as 'fixed:gmres(ilu)'")
+        if isinstance(A, LinearOperator) and self._method(config).needs_matrix:
+            return ConfigurationError(
+                f"configuration {config.name!r} needs explicit matrix entries, not a LinearOperator; "
+                f"use 'fixed:cg' (symmetric) or 'fixed:gmres'")
+        if config.kind == "direct":
+            return ConfigurationError(f"'direct' is limited to {DIRECT_MAX_SIZE:,} unknowns; A has {A.shape[0]:,}")
+        side = int(round(A.shape[0] ** 0.5))
+        hint = (f" (no DCDM model trained for a {side}x{side} grid: train one with "
+                f"'seqsolve train-precond fluid2d --n {side}' and set SEQSOLVE_DCDM_MODEL)") if config.kind == "dcdm" else ""
+        return ConfigurationError(f"configuration {config.name!r} is not applicable to this system{hint}")
 
     def _method(self, config: Configuration) -> Method:
         m = self._methods.get(config)
