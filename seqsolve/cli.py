@@ -245,7 +245,11 @@ def cmd_train_precond(args) -> int:
           f"(seed {args.seed}, device {args.device or 'auto'}, {torch.get_num_threads()} threads) -> {args.out}")
     report = train(args.n, minutes=args.minutes, out=args.out, seed=args.seed, device=args.device,
                    progress=not args.no_progress)
-    print(report)
+    last = report.validation[-1] if report.validation else {}
+    print(f"done: {report.steps} optimizer steps in {report.seconds:.0f} s, final loss {report.final_loss:.4f}; "
+          f"held-out DCDM iterations (best checkpoint) {report.best_mean_iterations} vs CG "
+          f"{sum(report.cg_iterations) / max(1, len(report.cg_iterations)):.0f}; wrote {args.out}"
+          + (f" (last validation: {last.get('mean_iterations')})" if last else ""))
     return 0
 
 
