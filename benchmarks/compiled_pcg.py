@@ -40,7 +40,6 @@ import json  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Callable  # noqa: E402
@@ -55,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numba  # noqa: E402
 import pyamg  # noqa: E402
 
+from seqsolve.atomic import write_text  # noqa: E402
 from seqsolve.preconditioners.jacobi import jacobi  # noqa: E402
 from seqsolve.preconditioners.ssor import ssor  # noqa: E402
 from seqsolve.problems.heat2d import bump, laplacian_2d  # noqa: E402
@@ -184,19 +184,8 @@ def print_case(case: dict) -> None:
 
 
 def write_json(path: Path, payload: dict) -> None:
-    """Write ``payload`` to ``path`` atomically (temp file in the same folder, os.replace)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f"tmp.{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(payload, fh, indent=2)
-            fh.write("\n")
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write ``payload`` to ``path`` atomically."""
+    write_text(path, json.dumps(payload, indent=2) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

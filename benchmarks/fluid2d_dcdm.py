@@ -57,7 +57,6 @@ import argparse  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -67,6 +66,7 @@ from scipy.sparse.linalg import spsolve  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from seqsolve.atomic import write_text  # noqa: E402
 from seqsolve.backends.scipy_backend import ScipyBackend  # noqa: E402
 from seqsolve.bench import matvec_seconds, write_json  # noqa: E402
 from seqsolve.configs import OMEGA_GRID, Configuration, parse  # noqa: E402
@@ -560,10 +560,7 @@ def main(argv=None) -> int:
     print()
     print(table)
     write_json(out / f"{args.stem}.json", _finite(payload))
-    fd, tmp = tempfile.mkstemp(dir=out, prefix="tmp", suffix=".md")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(table + "\n")
-    os.replace(tmp, out / f"{args.stem}.md")
+    write_text(out / f"{args.stem}.md", table + "\n")
     plot(payload, out / f"{args.stem}.png")
     print(f"\nwrote {out / (args.stem + '.md')}, {out / (args.stem + '.json')} and "
           f"{out / (args.stem + '.png')} in {payload['total_seconds']:.0f} s")

@@ -37,13 +37,13 @@ import argparse  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any, Sequence  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from seqsolve.atomic import write_text  # noqa: E402
 from seqsolve import SequenceSolver, __version__  # noqa: E402
 from seqsolve.baselines import (fixed_runs, instance_optimal, omega_configurations, omega_sweep,  # noqa: E402
                                 run_tracked)
@@ -401,16 +401,7 @@ def plot_cost(records: list[dict], path: Path) -> None:
 
 
 def _write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    write_text(path, text)
 
 
 def _ints(text: str) -> list[int]:

@@ -7,11 +7,9 @@ writes a table, a JSON record and a cumulative-time plot.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import re
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from .atomic import write_json, write_text
 from .configs import parse
 from .errors import ConfigurationError
 from .policies import POLICIES
@@ -143,29 +142,6 @@ def format_table(result: BenchResult) -> str:
     return "\n".join(lines)
 
 
-def write_json(path: str | os.PathLike, data: dict) -> None:
-    """Write JSON atomically (temp file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=1, default=_jsonable)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def _jsonable(o):
-    if isinstance(o, (np.floating, np.integer)):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-
 def save_outputs(result: BenchResult, out: str | os.PathLike, stem: str) -> dict[str, Path]:
     """Write ``<stem>.json``, ``<stem>.md`` and ``<stem>.png`` into ``out``; return their paths."""
     from .plotting import plot_cumulative
@@ -174,9 +150,6 @@ def save_outputs(result: BenchResult, out: str | os.PathLike, stem: str) -> dict
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / f"{stem}.json", "table": out / f"{stem}.md", "plot": out / f"{stem}.png"}
     write_json(paths["json"], result.to_json())
-    fd, tmp = tempfile.mkstemp(dir=out, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(format_table(result) + "\n")
-    os.replace(tmp, paths["table"])
+    write_text(paths["table"], format_table(result) + "\n")
     plot_cumulative(result, paths["plot"])
     return paths

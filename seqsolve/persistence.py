@@ -11,10 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from .atomic import write_text
 from .errors import StateFileError
 
 FORMAT = "seqsolve-state"
@@ -60,15 +60,4 @@ def write_state(path: str | os.PathLike, payload: dict[str, Any]) -> None:
         if not ours:
             raise StateFileError(f"refusing to overwrite {path}: it is not a seqsolve state file")
     doc = {"format": FORMAT, "version": VERSION, "sha256": _digest(payload), "payload": payload}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(doc, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    write_text(path, json.dumps(doc))

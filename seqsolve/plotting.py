@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from .atomic import atomic_path
 
 
 def _figure():
@@ -20,15 +21,10 @@ def _figure():
 
 def save_figure(fig, path: str | os.PathLike) -> None:
     """Save a figure via a temp file renamed into place, then close it."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=path.suffix)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
+        with atomic_path(path, suffix=Path(path).suffix) as tmp:
+            fig.savefig(tmp, dpi=120, bbox_inches="tight")
     finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
         _figure().close(fig)
 
 

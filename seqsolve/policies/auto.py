@@ -44,7 +44,7 @@ import math
 import random
 from typing import Mapping, Sequence
 
-from ..configs import OMEGA_GRID, Configuration, parse, portfolio
+from ..configs import Configuration, parse, portfolio
 from ..errors import ConfigurationError, StateFileError
 from ..records import SolveRecord
 from .base import Policy

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pyamg
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator

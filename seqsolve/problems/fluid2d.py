@@ -53,13 +53,13 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 from scipy import ndimage
 
+from seqsolve.atomic import atomic_path
 from seqsolve.errors import ConfigurationError, InvalidSystemError, UnsupportedTypeError
 from seqsolve.problems.base import LinearSystem, SequenceProblem
 
@@ -582,16 +582,8 @@ class Fluid2D(SequenceProblem):
             ax.set_yticks([])
         fig.suptitle(f"fluid2d n={self.n} seed={self.seed} step={self._step} t={self._t:.3f}")
         fig.tight_layout()
-        d = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(suffix=".png", dir=d)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fig.savefig(fh, format="png")
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, format="png")
 
     # ---- internals ------------------------------------------------------------------------
 

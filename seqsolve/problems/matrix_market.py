@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -18,6 +17,7 @@ import numpy as np
 import scipy.io
 import scipy.sparse as sp
 
+from ..atomic import atomic_path
 from ..errors import InvalidSystemError
 from .base import LinearSystem, SequenceProblem
 
@@ -54,15 +54,8 @@ def write_atomic(path: str | os.PathLike, obj, comment: str = "") -> None:
     path = Path(path)
     data = obj if sp.issparse(obj) else np.asarray(obj, dtype=np.float64).reshape(-1, 1) if np.ndim(obj) == 1 else obj
     # the temp name must end in ".mtx": otherwise scipy's mmwrite writes to "<name>.mtx" instead
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp.mtx")
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".tmp.mtx") as tmp:
         scipy.io.mmwrite(tmp, sp.coo_matrix(data) if sp.issparse(data) else data, comment=comment)
-        os.chmod(tmp, 0o644)  # mkstemp makes the file private; written results are ordinary files
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def save_sequence(directory: str | os.PathLike, systems: Iterable[LinearSystem | tuple]) -> int:
