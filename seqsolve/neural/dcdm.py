@@ -21,6 +21,7 @@ This module imports torch only when a network is actually evaluated or loaded.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import threading
@@ -588,11 +589,8 @@ class DCDMMethod(Method):
         :class:`~seqsolve.errors.StateFileError` (a configuration error worth seeing); a
         missing *default* model or a missing torch just make the method inapplicable.
         """
-        if not super().applicable(A, symmetric=symmetric):
-            return False
-        try:
-            import torch  # noqa: F401
-        except ImportError:
+        # torch's presence is checked without importing it (an import costs seconds)
+        if not super().applicable(A, symmetric=symmetric) or importlib.util.find_spec("torch") is None:
             return False
         rows = int(A.shape[0])
         if A.shape[1] != rows:
@@ -602,9 +600,10 @@ class DCDMMethod(Method):
             return False
         if self.any_size:
             self._model_n(path)  # a named file that is missing or corrupt still raises
-            return math.isqrt(rows) ** 2 == rows
-        n = self._model_n(path)
-        return rows == n * n
+            fits = math.isqrt(rows) ** 2 == rows
+        else:
+            fits = rows == self._model_n(path) ** 2
+        return fits
 
     def setup(self, A: Any, previous: Any | None) -> Any:
         from . import default_device

@@ -109,7 +109,9 @@ class AutoPolicy(Policy):
         self._bin_now: tuple | None = None
         self._screening = False  # the current choice screens a family (counts against the budget)
         self._last_per: dict[str, float] = {}  # family → last seconds-per-iteration sample
-        self._arms_key: tuple | None = None
+        self._bins_of: dict[str, list[tuple]] = {}  # configuration name → bins where it ran
+        self._wait: dict[tuple, int] = {}  # (bin, family) → step before which it is not re-screened
+        self._arms_ref: object = None
         self._arm_names: set[str] = set()
         self._arm_families: dict[str, list[Configuration]] = {}
         self._spd_families: set[str] = set()
@@ -132,7 +134,7 @@ class AutoPolicy(Policy):
     def select(self, context: Mapping[str, float] | None = None, *,
                allowed: Sequence[Configuration] | None = None, n: int | None = None) -> Configuration:
         self.t_ += 1
-        arms = list(allowed) if allowed is not None else self.candidates_list
+        arms = allowed if allowed is not None else self.candidates_list
         if not arms:
             raise ConfigurationError("auto: no candidate configuration is applicable to this system")
         names = self._names_of(arms)
@@ -170,7 +172,10 @@ class AutoPolicy(Policy):
         self.spent_total_ += cost
         if self._screening:
             self.spent_explore_ += cost
-        entry = self.stats_.setdefault(b, {}).setdefault(name, [cost, 0, self.t_, float(info.iterations)])
+        here = self.stats_.setdefault(b, {})
+        if name not in here:
+            self._bins_of.setdefault(name, []).append(b)
+        entry = here.setdefault(name, [cost, 0, self.t_, float(info.iterations)])
         clean = info.iterations > 0 and not info.fallback and info.converged
         if clean:
             # noise only ever slows a solve down, so track a low estimate: follow decreases at once,
@@ -208,9 +213,10 @@ class AutoPolicy(Policy):
     def _relative(self, b: tuple, name: str) -> tuple[float, int] | None:
         """Cost of ``name`` relative to the best, and the distance of the nearest bin where it ran."""
         best, dist = None, math.inf
-        for ob, entries in self.stats_.items():
-            if ob[0] != b[0] or name not in entries:
+        for ob in self._bins_of.get(name, ()):
+            if ob[0] != b[0]:
                 continue
+            entries = self.stats_[ob]
             d = abs((ob[1] if ob[1] is not None else 0) - (b[1] if b[1] is not None else 0))
             if d < dist:
                 lo = self._best_cost.get(ob) or min(e[0] for e in entries.values())
@@ -244,9 +250,8 @@ class AutoPolicy(Policy):
         return {k: v for k, v in fams.items() if k not in self._general_families}
 
     def _names_of(self, arms: Sequence[Configuration]) -> set[str]:
-        key = (id(arms), len(arms))
-        if self._arms_key != key:
-            self._arms_key = key
+        if arms is not self._arms_ref:  # the solver passes the same list while the kind of system is unchanged
+            self._arms_ref = arms
             self._arm_names = {c.name for c in arms}
             self._arm_families = {}
             for c in arms:
@@ -266,7 +271,7 @@ class AutoPolicy(Policy):
         screened = self._screened.setdefault(b, set())
         untried = []
         for fam, members in fams.items():
-            if fam in screened:
+            if fam in screened or self._wait.get((b, fam), 0) > self.t_:
                 continue
             if any(m.name in known for m in members):
                 screened.add(fam)
@@ -275,7 +280,8 @@ class AutoPolicy(Policy):
             rel = self._relative(b, rep.name)
             if (rel is not None and rel[0] > self.contender
                     and self.spent_explore_ > self.explore_budget * self.spent_total_):
-                continue  # re-screening a family judged hopeless elsewhere waits for the budget
+                self._wait[(b, fam)] = self.t_ + 50  # judged hopeless elsewhere: wait for the budget
+                continue
             if self._worth_trying(rel):
                 untried.append((rel[0] if rel is not None else 0.0, fam, rep))
             else:
@@ -349,6 +355,10 @@ class AutoPolicy(Policy):
                 b = (int(b[0]), None if b[1] is None else int(b[1]))
                 stats.setdefault(b, {})[str(name)] = [float(mean), int(count), int(last), float(its)]
             self.stats_ = stats
+            self._bins_of = {}
+            for b, entries in stats.items():
+                for name in entries:
+                    self._bins_of.setdefault(name, []).append(b)
             self._best_cost = {b: min(e[0] for e in v.values()) for b, v in stats.items() if v}
             key = lambda b: (int(b[0]), None if b[1] is None else int(b[1]))  # noqa: E731
             self._screened = {key(b): set(map(str, fams)) for b, fams in state.get("screened", [])}
