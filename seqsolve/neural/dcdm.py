@@ -229,6 +229,26 @@ def _energy_step(A, q, basis: _Basis, extra=()):
     return q, Aq, qAq
 
 
+def _start(A, b, x0, model, grid_shape, device, *, rtol, atol, maxiter, window, factor, weak_window,
+           residuals):
+    """Shared opening of :func:`dcdm` and :func:`fcg`: inputs, monitor, first residual.
+
+    ``done`` is an :class:`IterationResult` when ``x0`` already meets the tolerance (or is not finite).
+    """
+    A, b, x, direction = _prepare(A, b, x0, model, grid_shape, device)
+    mon = _Monitor(b, rtol=rtol, atol=atol, maxiter=b.size if maxiter is None else maxiter, window=window,
+                   factor=factor, weak_window=weak_window, residuals=residuals)
+    r = b - A @ x
+    rnorm = float(np.linalg.norm(r))
+    mon.hist.append(rnorm)
+    done = None
+    if rnorm <= mon.tol:
+        done = IterationResult(x, 0, "converged")
+    elif not math.isfinite(rnorm):
+        done = IterationResult(x, 0, "nan")
+    return A, b, x, direction, mon, r, rnorm, done
+
+
 def dcdm(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, model: Any,
          grid_shape: Sequence[int], rtol: float = 1e-6, atol: float = 0.0,
          maxiter: int | None = None, n_orth: int = 64, angle_tol: float = 1e-2,
@@ -280,21 +300,14 @@ def dcdm(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, model: Any,
         directions) or progress stagnates; ``"maxiter"`` otherwise; ``"indefinite"`` if
         ``d^T A d < 0`` is met (A not SPD).
     """
-    A, b, x, direction = _prepare(A, b, x0, model, grid_shape, device)
-    n_orth = max(int(n_orth), 0)
-    if maxiter is None:
-        maxiter = b.size
-    mon = _Monitor(b, rtol=rtol, atol=atol, maxiter=maxiter, window=stagnation_window,
-                   factor=stagnation_factor, weak_window=weak_window, residuals=residuals)
+    A, b, x, direction, mon, r, rnorm, done = _start(
+        A, b, x0, model, grid_shape, device, rtol=rtol, atol=atol, maxiter=maxiter,
+        window=stagnation_window, factor=stagnation_factor, weak_window=weak_window, residuals=residuals)
+    if done is not None:
+        return done
     every = max(int(true_residual_every), 1)
     angle_tol = max(float(angle_tol), 0.0)
-    r = b - A @ x
-    rnorm = float(np.linalg.norm(r))
-    mon.hist.append(rnorm)
-    if rnorm <= mon.tol:
-        return IterationResult(x, 0, "converged")
-    if not math.isfinite(rnorm):
-        return IterationResult(x, 0, "nan")
+    n_orth = max(int(n_orth), 0)
     basis = _Basis(n_orth, b.size, passes=orth_passes)
     status = "maxiter"
     k = 0
@@ -370,20 +383,13 @@ def fcg(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, model: Any,
     ``z`` is replaced by ``r`` (restarting the recurrence with an unpreconditioned step).
     Other parameters, statuses and guarantees as :func:`dcdm`.
     """
-    A, b, x, direction = _prepare(A, b, x0, model, grid_shape, device)
-    if maxiter is None:
-        maxiter = b.size
-    mon = _Monitor(b, rtol=rtol, atol=atol, maxiter=maxiter, window=stagnation_window,
-                   factor=stagnation_factor, weak_window=weak_window, residuals=residuals)
+    A, b, x, direction, mon, r, rnorm, done = _start(
+        A, b, x0, model, grid_shape, device, rtol=rtol, atol=atol, maxiter=maxiter,
+        window=stagnation_window, factor=stagnation_factor, weak_window=weak_window, residuals=residuals)
+    if done is not None:
+        return done
     every = max(int(true_residual_every), 1)
     angle_tol = max(float(angle_tol), 0.0)
-    r = b - A @ x
-    rnorm = float(np.linalg.norm(r))
-    mon.hist.append(rnorm)
-    if rnorm <= mon.tol:
-        return IterationResult(x, 0, "converged")
-    if not math.isfinite(rnorm):
-        return IterationResult(x, 0, "nan")
 
     def precond(res, res_norm):
         """``(z, z^T r, weak)``; ``z`` is None when the network output is unusable."""
