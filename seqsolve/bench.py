@@ -112,6 +112,9 @@ def benchmark(make_problem: Callable[[], SequenceProblem], policies: Sequence[st
               solver_options: dict | None = None) -> BenchResult:
     """Run ``make_problem()`` once per policy (fresh solver each) and collect the results."""
     policies = [normalise_policy(p) for p in policies]
+    from .solvers.compiled import warmup
+
+    warmup()  # load the compiled kernels now, so no policy is charged for the JIT cache
     problem = make_problem()
     first = problem.system()
     mv = matvec_seconds(first.A) if hasattr(first.A, "nnz") else float("nan")

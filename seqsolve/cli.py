@@ -14,8 +14,8 @@ import numpy as np
 
 from . import __version__
 
-DEMO_POLICIES = ["cg", "jacobi-cg", "ssor-cg(omega=1.5)", "numba-ssor-cg(omega=1.8)", "amg-cg(rebuild)",
-                 "amg-cg(reuse)", "direct"]
+DEMO_POLICIES = ["cg", "jacobi-cg", "ssor-cg(omega=1.5)", "numba-cg", "numba-ssor-cg(omega=1.8)",
+                 "amg-cg(adaptive)", "direct", "auto"]
 #: ``seqsolve demo --problem fluid2d``; ``dcdm`` is dropped (with a note) when no usable model exists
 FLUID_DEMO_POLICIES = ["numba-cg", "numba-ssor-cg(omega=1.8)", "amg-cg(adaptive)", "dcdm", "auto"]
 
@@ -145,7 +145,7 @@ def cmd_demo(args) -> int:
 
     if args.problem == "fluid2d":
         n = args.n
-        steps = args.steps if args.steps is not None else 150
+        steps = args.steps if args.steps is not None else 300
         print(f"seqsolve demo: Fluid2D (flow past a moving disc and a rotating plate), n={n} "
               f"({n * n:,} pressure unknowns), {steps} time steps, one pressure solve each, "
               f"rtol={args.rtol:g}; output folder: {Path(args.out).resolve()}")
@@ -282,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "with the neural DCDM solver when a packaged model exists (also saves a PNG frame)")
     d.add_argument("--nx", type=int, default=64, help="heat2d: grid intervals per side (default 64)")
     d.add_argument("--n", type=int, default=64, help="fluid2d: n×n pressure grid (default 64)")
-    d.add_argument("--steps", type=int, default=None, help="time steps (default 2000 heat2d, 150 fluid2d)")
+    d.add_argument("--steps", type=int, default=None, help="time steps (default 2000 heat2d, 300 fluid2d)")
     d.add_argument("--policies", default="", help="comma-separated policies/configurations (default: a representative set)")
     d.add_argument("--out", default="seqsolve-out", help="output folder (default ./seqsolve-out)")
     common(d)
