@@ -384,7 +384,8 @@ def plot_cost(records: list[dict], path: Path) -> None:
             if any(row is None or row.get(key) is None for row in rows):
                 continue
             y = np.array([row[key] for row in rows], float)
-            style = dict(marker="os^vD<>ph*x"[i % 11], lw=1.8, label=method)
+            # one colour and marker per method, the same in both panels
+            style = dict(marker="os^vD<>ph*x"[i % 11], lw=1.8, label=method, color=plt.get_cmap("tab20")(i % 20))
             if "seeds" in rows[0]:
                 err = np.array([[row[key] - row[f"{key}_min"], row[f"{key}_max"] - row[key]] for row in rows]).T
                 ax.errorbar(n, y, yerr=err, capsize=3, **style)
@@ -395,7 +396,8 @@ def plot_cost(records: list[dict], path: Path) -> None:
         ax.set_xlabel("unknowns (nx−1)²")
         ax.set_ylabel(label)
         ax.grid(True, which="both", alpha=0.3)
-    axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    handles, labels = axes[0].get_legend_handles_labels()  # the left panel has every method
+    axes[1].legend(handles, labels, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.suptitle(f"Heat2D, T={records[0]['steps']}, rtol={records[0]['rtol']:g} (bandits: mean, bars min–max over seeds)")
     save_figure(fig, path)
 
