@@ -14,8 +14,9 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    of the cost with weight ``max(1/count, 1-discount)``, so a configuration that got slower (a
    reused AMG hierarchy gone stale, larger diffusion) is noticed within a few solves.  Wall
    times on a shared machine are noisy but iteration counts are exact, so a clean solve is
-   charged ``iterations × (low estimate of its seconds per iteration) + setup``; a solve that
-   failed or fell back is charged its measured time.
+   charged ``iterations × (low estimate of its family's seconds per iteration) + (low estimate
+   of its family's setup, or 0 when the setup was reused)``; a solve that failed or fell back is
+   charged its measured time.
 3. **Families, then parameters.**  Configurations are grouped into families (``numba-ssor-cg``,
    ``amg-cg(adaptive)``, ``direct`` …).  In a new bin, each *contending* family is tried once
    through its best member known from the nearest bin (a family more than ``contender`` times the
@@ -29,9 +30,10 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    total waste stays a geometric sum.  After that, a small probability ``explore`` refreshes a
    near-best configuration.
 5. **An exploration budget.**  Re-screening a family already measured elsewhere (the soft
-   ``reach`` above) and judged hopeless there happens only while such screening solves have
-   cost at most ``explore_budget`` (5%) of all solver time so far; first tries, contenders and
-   the ω local search are not rationed.
+   ``reach`` above), judged hopeless there, and whose setup alone costs more than the best
+   solve of the bin (AMG, direct) happens only while such screening solves have cost at most
+   ``explore_budget`` (5%) of all solver time so far; first tries, contenders, cheap-setup
+   families and the ω local search are not rationed.
 
 AMG staleness is handled twice: ``amg-cg(adaptive)`` rebuilds by the rent-or-buy rule inside its
 method, and the forgetful estimates drop ``amg-cg(reuse)`` when its iterations grow.
@@ -109,6 +111,9 @@ class AutoPolicy(Policy):
         self._bin_now: tuple | None = None
         self._screening = False  # the current choice screens a family (counts against the budget)
         self._last_per: dict[str, float] = {}  # family → last seconds-per-iteration sample
+        #: family → setup seconds when built (a low estimate)
+        self.setup_low_: dict[str, float] = {}
+        self._last_setup: dict[str, float] = {}
         self._bins_of: dict[str, list[tuple]] = {}  # configuration name → bins where it ran
         self._wait: dict[tuple, int] = {}  # (bin, family) → step before which it is not re-screened
         self._arms_ref: object = None
@@ -191,8 +196,14 @@ class AutoPolicy(Policy):
         # compare configurations by a de-noised cost: iteration counts are exact, so a clean solve
         # costs iterations x (low estimate of seconds per iteration) + setup; failed or
         # non-iterative solves are charged what they measured
-        observed = (info.iterations * self.per_iteration_[_family(self._by_name[name])] + info.setup_seconds
-                    if clean else cost)
+        fam = _family(self._by_name[name])
+        if not info.setup_reused and info.setup_seconds > 0:
+            # setup times are de-noised the same way (they do not depend on ω or on the context)
+            last = self._last_setup.get(fam, info.setup_seconds)
+            self._last_setup[fam] = info.setup_seconds
+            self.setup_low_[fam] = min(info.setup_seconds, last)
+        setup = 0.0 if info.setup_reused else self.setup_low_.get(fam, info.setup_seconds)
+        observed = info.iterations * self.per_iteration_[fam] + setup if clean else cost
         entry[1] += 1
         w = max(1.0 / entry[1], 1.0 - self.discount)
         entry[0] += w * (observed - entry[0])
@@ -278,7 +289,9 @@ class AutoPolicy(Policy):
                 continue
             rep = self._representative(b, members)
             rel = self._relative(b, rep.name)
-            if (rel is not None and rel[0] > self.contender
+            lo = self._best_cost.get(b)
+            if (rel is not None and rel[0] > self.contender and lo is not None
+                    and self.setup_low_.get(fam, 0.0) > lo
                     and self.spent_explore_ > self.explore_budget * self.spent_total_):
                 self._wait[(b, fam)] = self.t_ + 50  # judged hopeless elsewhere: wait for the budget
                 continue
@@ -330,6 +343,8 @@ class AutoPolicy(Policy):
             "stats": [[list(b), name, *entry] for b, entries in self.stats_.items() for name, entry in entries.items()],
             "per_iteration": dict(self.per_iteration_),
             "last_per_iteration": dict(self._last_per),
+            "setup": dict(self.setup_low_),
+            "last_setup": dict(self._last_setup),
             "screened": [[list(b), sorted(f)] for b, f in self._screened.items()],
             "censored": [[list(b), name, k] for (b, name), k in self._censored.items()],
             "rng": _rng_to_json(self._rng.getstate()),
@@ -365,6 +380,8 @@ class AutoPolicy(Policy):
             self._censored = {(key(b), str(name)): int(k) for b, name, k in state.get("censored", [])}
             self.per_iteration_ = {str(k): float(v) for k, v in state["per_iteration"].items()}
             self._last_per = {str(k): float(v) for k, v in state.get("last_per_iteration", {}).items()}
+            self.setup_low_ = {str(k): float(v) for k, v in state.get("setup", {}).items()}
+            self._last_setup = {str(k): float(v) for k, v in state.get("last_setup", {}).items()}
             self._rng.setstate(_rng_from_json(state["rng"]))
         except StateFileError:
             raise
