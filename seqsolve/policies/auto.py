@@ -5,11 +5,11 @@ Why this design
 The portfolio has dozens of configurations whose costs differ by orders of magnitude, drift along
 the sequence (Heat2D's first steps are nearly free, later ones are hard) and depend on the system
 (context).  A plain bandit over all of them would waste many expensive solves exploring, so
-``auto`` combines four cheap ideas:
+``auto`` combines five cheap ideas:
 
-1. **Context bins.**  Costs are compared only between systems that look alike: the bin of a system
-   is ``(round(log2 n), floor(log2 |context value| / bin_width))`` (half octaves by default).  Without a context there is one bin per
-   size, and drift is handled by (2).
+1. **Context bins.**  Costs are compared only between systems that look alike: the bin of a
+   system is ``(round(log2 n), floor(log2 |context value| / bin_width))`` (half octaves by
+   default).  Without a context there is one bin per size, and drift is handled by (2).
 2. **Forgetful, de-noised estimates.**  Per (configuration, bin) an exponentially weighted mean
    of the cost with weight ``max(1/count, 1-discount)``, so a configuration that got slower (a
    reused AMG hierarchy gone stale, larger diffusion) is noticed within a few solves.  Wall
@@ -20,8 +20,10 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
 3. **Families, then parameters.**  Configurations are grouped into families (``numba-ssor-cg``,
    ``amg-cg(adaptive)``, ``direct`` …).  In a new bin, each *contending* family is tried once
    through its best member known from the nearest bin (a family more than ``contender`` times the
-   best cost there is skipped; evidence more than ``reach`` bins away does not count); then, within the winning family, the ω grid is searched
-   locally (the neighbours of the best ω) instead of exhaustively.
+   best cost there is skipped, with a threshold that doubles per bin beyond ``reach``, so old
+   evidence from distant contexts cannot exclude a family forever); then, within the winning
+   family, the ω grid is searched locally (the neighbours of the best ω), not exhaustively.
+   GMRES/BiCGStab are left out on symmetric systems unless SPD methods break down there.
 4. **Capped exploration.**  An exploratory attempt gets an iteration cap worth ``explore_cap``
    times the best known cost in the bin; if it hits the cap the solver falls back to the best
    known configuration, and the (high) cost is recorded, so a bad choice costs a bounded amount.
@@ -54,9 +56,10 @@ from .base import Policy
 
 @functools.lru_cache(maxsize=4096)
 def _family(c: Configuration) -> str:
-    """Configuration name without its numeric ω: the unit of step 3's family search."""
-    return Configuration(c.kind, tuple((k, v) for k, v in c.params if k != "omega")).name if any(
-        k == "omega" for k, _ in c.params) else c.name
+    """Configuration name without its ω: the unit of the family search (idea 3)."""
+    if all(k != "omega" for k, _ in c.params):
+        return c.name
+    return Configuration(c.kind, tuple((k, v) for k, v in c.params if k != "omega")).name
 
 
 def default_candidates() -> list[Configuration]:
