@@ -128,6 +128,7 @@ class AutoPolicy(Policy):
         self._arm_families: dict[str, list[Configuration]] = {}
         self._spd_families: set[str] = set()
         self._general_families: set[str] = set()
+        self._spd_arm_families: dict[str, list[Configuration]] = {}
         self._spd_trouble: dict[tuple, int] = {}  # bin → SPD-method breakdowns seen
         self._best_cost: dict[tuple, float] = {}  # cheapest mean cost per bin
         self._limit: int | None = None
@@ -264,9 +265,6 @@ class AutoPolicy(Policy):
         # no data anywhere: the middle of the ω grid, else the first member
         return min(members, key=lambda c: abs(dict(c.params).get("omega", 1.5) - 1.5))
 
-    def _spd_families_view(self, fams: dict) -> dict:
-        return {k: v for k, v in fams.items() if k not in self._general_families}
-
     def _names_of(self, arms: Sequence[Configuration]) -> set[str]:
         if arms is not self._arms_ref:  # the solver passes the same list while the kind of system is unchanged
             self._arms_ref = arms
@@ -277,6 +275,8 @@ class AutoPolicy(Policy):
             self._spd_families = {f for f, m in self._arm_families.items() if m[0].spec.spd_only}
             self._general_families = {f for f, m in self._arm_families.items()
                                       if m[0].kind in ("gmres", "bicgstab")}
+            self._spd_arm_families = {f: m for f, m in self._arm_families.items()
+                                      if f not in self._general_families}
         return self._arm_names
 
     def _explore_choice(self, b, arms, names, known, best_name):
@@ -284,7 +284,7 @@ class AutoPolicy(Policy):
         if self._spd_trouble.get(b, 0) < 2 and any(k in self._spd_families for k in fams):
             # a symmetric matrix: CG-based methods dominate GMRES/BiCGStab (more work per iteration
             # for no fewer iterations), so those are explored only once SPD methods break down here
-            fams = self._spd_families_view(fams)
+            fams = self._spd_arm_families
         # 1. each contending family once in this bin, through its best member elsewhere
         screened = self._screened.setdefault(b, set())
         untried = []
