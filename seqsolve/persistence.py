@@ -1,9 +1,18 @@
 """Saving what a solver learned, so the next run of the same simulation starts informed.
 
 The file is JSON with a format tag, a version and a SHA-256 checksum of its payload, written to a
-temporary file in the same folder and renamed into place (never half-written).  Loading checks
-all three and raises :class:`~seqsolve.StateFileError` with the reason; saving refuses to replace
-an existing file that is not a seqsolve state file, so nothing the user saved is lost.
+temporary file in the same folder and renamed into place (never half-written, even if the process
+is killed or the disk fills up).  Loading checks all three and raises
+:class:`~seqsolve.StateFileError` with the reason.  Saving replaces only a valid, checksum-verified
+seqsolve state file: a foreign or corrupt file at the target is kept (it may be the only copy of
+something), and so is a device or FIFO.
+
+Safety: the checksum detects *corruption* (a truncated copy, flipped bits, a hand edit that forgot
+the checksum), not *tampering*: anyone can recompute it.  Loading is nevertheless safe for any
+bytes at all: at most :data:`MAX_STATE_BYTES` are read, no code is ever run (plain JSON, no
+pickle), and every value is validated (types, ranges, lengths) by
+:meth:`~seqsolve.SequenceSolver.load` and the policies' ``load_state_dict`` before it is used, so
+a bad file raises :class:`~seqsolve.StateFileError` instead of poisoning later solves.
 """
 
 from __future__ import annotations
@@ -14,11 +23,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .atomic import write_text
+from .atomic import read_limited, write_text
 from .errors import StateFileError
 
 FORMAT = "seqsolve-state"
 VERSION = 1
+#: the largest state file read or written (real ones are a few kB to a few MB)
+MAX_STATE_BYTES = 64 * 1024 * 1024
 
 
 def _digest(payload: dict) -> str:
@@ -26,38 +37,53 @@ def _digest(payload: dict) -> str:
 
 
 def read_state(path: str | os.PathLike) -> dict:
-    """Read and verify a state file; return its payload."""
+    """Read and verify a state file; return its payload (validating the values is the caller's job)."""
     path = Path(path)
+    raw = read_limited(path, MAX_STATE_BYTES, StateFileError, "state file")
     try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise StateFileError(f"no state file at {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise StateFileError(f"cannot read state file {path}: {exc}") from None
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
+        doc = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise StateFileError(f"{path} is not a seqsolve state file (not UTF-8 text)") from None
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, 5000-digit integers, deep nesting
         raise StateFileError(f"{path} is not a seqsolve state file (corrupt JSON: {exc})") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise StateFileError(f"{path} is not a seqsolve state file (format tag missing)")
     if doc.get("version") != VERSION:
         raise StateFileError(f"{path} has state format version {doc.get('version')!r}; this seqsolve reads {VERSION}")
     payload = doc.get("payload")
-    if not isinstance(payload, dict) or doc.get("sha256") != _digest(payload):
+    try:
+        ok = isinstance(payload, dict) and doc.get("sha256") == _digest(payload)
+    except (ValueError, RecursionError):
+        ok = False
+    if not ok:
         raise StateFileError(f"{path} is corrupt (checksum mismatch)")
     return payload
 
 
+def _replaceable(path: Path) -> None:
+    """Guard for :func:`~seqsolve.atomic.atomic_path`: only a verified state file may be replaced."""
+    try:
+        read_state(path)
+    except StateFileError as exc:
+        raise StateFileError(f"refusing to overwrite {path}: it is not a valid seqsolve state file ({exc})") from None
+
+
 def write_state(path: str | os.PathLike, payload: dict[str, Any]) -> None:
-    """Write ``payload`` atomically; refuse to replace a file that is not a seqsolve state file."""
+    """Write ``payload`` atomically; refuse to replace anything but a valid seqsolve state file.
+
+    Every failure (missing folder, permissions, full disk, a file that must be kept) raises
+    :class:`~seqsolve.StateFileError` and leaves the file at ``path`` as it was.
+    """
     path = Path(path)
-    if path.exists():
-        try:
-            doc = json.loads(path.read_text())
-            ours = isinstance(doc, dict) and doc.get("format") == FORMAT
-        except (OSError, ValueError, UnicodeDecodeError):
-            ours = False
-        if not ours:
-            raise StateFileError(f"refusing to overwrite {path}: it is not a seqsolve state file")
     doc = {"format": FORMAT, "version": VERSION, "sha256": _digest(payload), "payload": payload}
-    write_text(path, json.dumps(doc))
+    text = json.dumps(doc)
+    if len(text) > MAX_STATE_BYTES:
+        raise StateFileError(f"state too large to save ({len(text):,} bytes; at most {MAX_STATE_BYTES:,})")
+    folder = path.parent
+    if not folder.is_dir():
+        raise StateFileError(f"cannot save state to {path}: folder {folder} does not exist")
+    try:
+        write_text(path, text, guard=_replaceable)
+    except OSError as exc:
+        raise StateFileError(f"cannot save state to {path}: {exc.strerror or exc} "
+                             f"(any previous file there is unchanged)") from None
