@@ -1,8 +1,13 @@
-"""Workloads: sequences of related systems (Heat2D, Matrix Market files, Fluid2D)."""
+"""Workloads: sequences of related systems (Heat2D, Matrix Market files, Fluid2D, the FEM suite)."""
 
 from .base import LinearSystem, SequenceProblem
+from .convection_diffusion import ConvectionDiffusion
+from .fem_heat import TransientHeatFEM
+from .fem_plaplace import PicardPLaplacian
+from .fem_topopt import TopologyOptimization
 from .heat2d import Heat2D
 from .matrix_market import MatrixMarketSequence, save_sequence
+from .suite import Workload, suite
 
 
 def __getattr__(name: str):
@@ -14,4 +19,5 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
-__all__ = ["LinearSystem", "SequenceProblem", "Heat2D", "MatrixMarketSequence", "save_sequence", "Fluid2D"]
+__all__ = ["LinearSystem", "SequenceProblem", "Heat2D", "MatrixMarketSequence", "save_sequence", "Fluid2D",
+           "TransientHeatFEM", "PicardPLaplacian", "TopologyOptimization", "ConvectionDiffusion", "suite", "Workload"]
