@@ -133,5 +133,5 @@ class ConvectionDiffusion(SequenceProblem):
         return self.u
 
     def describe(self) -> dict:
-        return {"name": self.name, "n": self.m, "steps": self._steps, "dt": self.dt, "eps": self.eps,
+        return {"name": self.name, "n": self.m, "unknowns": self.n, "steps": self._steps, "dt": self.dt, "eps": self.eps,
                 "wind": self.wind, "seed": self.seed}

@@ -1,0 +1,326 @@
+"""The workload suite under every fixed configuration and ``auto``, interleaved system by system.
+
+Usage::
+
+    python benchmarks/suite.py --size test
+    python benchmarks/suite.py --size bench --steps 200 --workloads fem-heat,topopt
+
+Why interleaved: every method must see the *same* systems, and a slow neighbour (another
+process, thermal state) must hit every method alike.  So the script holds one
+:class:`~seqsolve.SequenceSolver` per method, builds each system once, hands it to every method
+in turn (the order rotates per system), and advances the problem with one reference solution:
+that of the first method in the list that met the tolerance.  Each method is charged the wall
+time of its whole ``solve()`` call (entry to return: validation, policy, setup, iterations,
+residual check, fallback), BLAS limited to one thread.
+
+Fixed configurations get an iteration budget per system (``--maxiter``) and no fallback: a
+``ConvergenceError`` marks the configuration *failed* (cost ∞ from that system on).  A fixed
+configuration whose cumulative time exceeds ``--drop-factor`` (20) times that of the best fixed
+configuration so far, and ``--drop-floor`` seconds, is *dropped*: it stops running and counts as
+∞ for every later horizon.  The rule is cumulative so that a configuration whose expensive setup
+pays off later (``direct`` on a matrix that stays constant) is not dropped on its first system.
+Tables report both honestly ("failed at system k", "dropped after system k").
+
+Per workload the script prints a Markdown table (total time, iterations, worst true relative
+residual), ``auto`` ÷ best fixed configuration in hindsight over the first 20, 50, 200 and all
+systems, and ``auto``'s fallbacks and switches; it writes ``suite_<size>_<steps>.{md,json,png}``
+(the PNG: cumulative regret of ``auto`` against the best fixed configuration, one panel per
+workload).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+from seqsolve import ConvergenceError, SequenceSolver  # noqa: E402
+from seqsolve.atomic import write_json, write_text  # noqa: E402
+from seqsolve.bench import split_policies  # noqa: E402
+from seqsolve.configs import parse  # noqa: E402
+from seqsolve.plotting import save_figure  # noqa: E402
+from seqsolve.problems import suite  # noqa: E402
+from seqsolve.problems.suite import Workload  # noqa: E402
+
+SPD_CONFIGS = ("numba-cg,numba-jacobi-cg,numba-ssor-cg(omega=1.5),numba-ssor-cg(omega=1.8),"
+               "amg-cg(adaptive),amg-cg(rebuild),direct")
+GENERAL_CONFIGS = "gmres(ilu),bicgstab(ilu),direct"
+HORIZONS = (20, 50, 200)
+
+
+@dataclass
+class Method:
+    """One method's solver and what it cost on each system it ran."""
+
+    name: str
+    solver: SequenceSolver
+    fixed: bool
+    seconds: list[float] = field(default_factory=list)
+    iterations: list[int] = field(default_factory=list)
+    residuals: list[float] = field(default_factory=list)
+    stopped: str | None = None  # "failed at system k" / "dropped after system k"
+
+    def cumulative(self, k: int) -> float:
+        """Time over the first ``k`` systems; ∞ if it did not run on all of them."""
+        return float(sum(self.seconds[:k])) if len(self.seconds) >= k else float("inf")
+
+
+def make_methods(configs: list[str], rtol: float, maxiter: int) -> list[Method]:
+    methods = [Method(c, SequenceSolver(rtol=rtol, policy=f"fixed:{c}", maxiter=maxiter, fallback=False), True)
+               for c in configs]
+    return methods + [Method("auto", SequenceSolver(rtol=rtol, policy="auto", seed=0), False)]
+
+
+def run_workload(workload: Workload, size: str, steps: int | None, configs: list[str], *, rtol: float,
+                 maxiter: int, drop_factor: float, drop_floor: float, progress: bool) -> dict:
+    """Run every method on every system of one workload; return the raw per-system costs."""
+    problem = workload.make(size)
+    problem.reset()
+    total = problem.steps if steps is None else min(steps, problem.steps)
+    methods = make_methods(configs, rtol, maxiter)
+    no_reference, unknowns = 0, 0
+    t_start = time.perf_counter()
+    for k in range(total):
+        system = problem.system()
+        A, b = system.A, system.b
+        unknowns = A.shape[0]
+        bnorm = float(np.linalg.norm(b)) or 1.0
+        active = [m for m in methods if m.stopped is None]
+        order = active[k % len(active):] + active[:k % len(active)]
+        solutions: dict[str, np.ndarray] = {}
+        for m in order:
+            t0 = time.perf_counter()
+            try:
+                x = m.solver.solve(A, b, context=system.context)
+            except ConvergenceError:
+                m.stopped = f"failed at system {k}"
+                continue
+            m.seconds.append(time.perf_counter() - t0)
+            m.iterations.append(m.solver.history[-1].iterations)
+            m.residuals.append(float(np.linalg.norm(b - A @ x)) / bnorm)
+            solutions[m.name] = x
+        _drop_expensive(methods, k + 1, drop_factor, drop_floor)
+        reference = next((solutions[m.name] for m in methods if m.name in solutions), None)
+        if reference is None:  # nothing met the tolerance: advance with SciPy's direct solve, say so
+            from scipy.sparse.linalg import spsolve
+
+            reference, no_reference = np.asarray(spsolve(A.tocsc(), b)).ravel(), no_reference + 1
+        problem.accept(reference)
+        if progress and (k + 1) % max(1, total // 4) == 0:
+            print(f"  {workload.name}: {k + 1}/{total} systems, {time.perf_counter() - t_start:.1f} s",
+                  file=sys.stderr, flush=True)
+    return {"workload": workload.name, "description": workload.description, "problem": problem.describe(),
+            "unknowns": unknowns, "systems": total, "methods": methods, "no_reference": no_reference,
+            "wall_seconds": time.perf_counter() - t_start}
+
+
+def _drop_expensive(methods: list[Method], k: int, factor: float, floor: float) -> None:
+    """Stop fixed configurations whose time over the first ``k`` systems is > ``factor`` × the best's."""
+    best = min((m.cumulative(k) for m in methods if m.fixed), default=float("inf"))
+    for m in methods:
+        cost = m.cumulative(k)
+        if m.fixed and m.stopped is None and np.isfinite(best) and cost > max(factor * best, floor):
+            m.stopped = f"dropped after system {k - 1} ({cost / best:.0f}× the best so far)"
+
+
+def best_fixed(methods: list[Method], k: int) -> tuple[str | None, float]:
+    """The fixed configuration cheapest over the first ``k`` systems, and its time."""
+    costs = [(m.cumulative(k), m.name) for m in methods if m.fixed]
+    cost, name = min(costs, default=(float("inf"), None))
+    return (name, cost) if np.isfinite(cost) else (None, cost)
+
+
+def auto_stats(auto: Method) -> dict:
+    """What ``auto`` did, from its SolveRecords: configurations, switches, fallbacks, capped attempts."""
+    hist = auto.solver.history
+    used = Counter(r.configuration for r in hist)
+    return {
+        "configurations_tried": len(used),
+        "switches": sum(1 for a, b in zip(hist, hist[1:]) if a.configuration != b.configuration),
+        "fallbacks": sum(1 for r in hist if r.fallback),
+        "capped_or_failed_first_attempts": sum(1 for r in hist if r.status != "converged"),
+        "most_used": dict(used.most_common(3)),
+    }
+
+
+def summarise(result: dict) -> dict:
+    """The JSON-able summary of one workload: totals, ratios at the horizons, auto's behaviour."""
+    methods: list[Method] = result["methods"]
+    auto = methods[-1]
+    total = result["systems"]
+    ratios = {}
+    for k in [h for h in HORIZONS if h < total] + [total]:
+        name, cost = best_fixed(methods, k)
+        mine = auto.cumulative(k)
+        ratios["all" if k == total else str(k)] = {
+            "systems": k, "best_fixed": name, "best_fixed_seconds": _finite(cost),
+            "auto_seconds": _finite(mine), "ratio": _finite(mine / cost) if name else None}
+    rows = [{"method": m.name, "systems_solved": len(m.seconds), "total_seconds": float(sum(m.seconds)),
+             "iterations": int(sum(m.iterations)), "worst_residual": max(m.residuals, default=None),
+             "stopped": m.stopped, "seconds": [round(s, 7) for s in m.seconds]} for m in methods]
+    return {"workload": result["workload"], "description": result["description"], "problem": result["problem"],
+            "unknowns": result["unknowns"], "systems": total, "wall_seconds": result["wall_seconds"], "no_reference_systems": result["no_reference"],
+            "ratios": ratios, "auto": auto_stats(auto), "methods": rows}
+
+
+def _finite(x: float) -> float | None:
+    """``x``, or ``None`` for ∞/NaN (JSON has no infinity)."""
+    return float(x) if np.isfinite(x) else None
+
+
+def _seconds(x: float | None) -> str:
+    return "—" if x is None else f"{x:.3f}"
+
+
+def format_workload(s: dict) -> str:
+    """One workload as Markdown: the per-method table, the hindsight ratios and auto's behaviour."""
+    lines = [f"### {s['workload']} — {s['description']}", "",
+             f"{s['systems']} systems of {s['unknowns']:,} unknowns.", "",
+             "| method | total s | ms/system | iterations | worst rel. residual | note |",
+             "|---|---:|---:|---:|---:|---|"]
+    for r in sorted(s["methods"], key=lambda r: (r["systems_solved"] < s["systems"], r["total_seconds"])):
+        done = r["systems_solved"]
+        per = 1e3 * r["total_seconds"] / done if done else float("nan")
+        worst = f"{r['worst_residual']:.1e}" if r["worst_residual"] is not None else "—"
+        name = f"**{r['method']}**" if r["method"] == "auto" else f"`{r['method']}`"
+        note = r["stopped"] or ""
+        if r["stopped"]:
+            note += f" ({done} solved)"
+        lines.append(f"| {name} | {r['total_seconds']:.3f} | {per:.2f} | {r['iterations']:,} | {worst} | {note} |")
+    lines += ["", "| first k systems | best fixed in hindsight | its s | auto s | auto ÷ best |",
+              "|---|---|---:|---:|---:|"]
+    for key, v in s["ratios"].items():
+        ratio = f"{v['ratio']:.2f}" if v["ratio"] is not None else "—"
+        best = f"`{v['best_fixed']}`" if v["best_fixed"] else "none finished"
+        lines.append(f"| {key} ({v['systems']}) | {best} | {_seconds(v['best_fixed_seconds'])} | "
+                     f"{_seconds(v['auto_seconds'])} | {ratio} |")
+    a = s["auto"]
+    used = ", ".join(f"`{c}` ×{k}" for c, k in a["most_used"].items())
+    lines += ["", f"`auto`: {a['configurations_tried']} configurations tried, {a['switches']} switches, "
+              f"{a['fallbacks']} fallbacks, {a['capped_or_failed_first_attempts']} capped/failed first attempts; "
+              f"most used: {used}."]
+    if s["no_reference_systems"]:
+        lines.append(f"On {s['no_reference_systems']} systems no method met the tolerance; "
+                     "the problem advanced with SciPy's spsolve.")
+    return "\n".join(lines) + "\n"
+
+
+def format_overview(summaries: list[dict]) -> str:
+    """One line per workload: auto ÷ best fixed in hindsight at every horizon."""
+    keys = [str(h) for h in HORIZONS] + ["all"]
+    lines = ["| workload | unknowns | systems | " + " | ".join(f"auto ÷ best @{k}" for k in keys)
+             + " | best fixed (all) |", "|---|---:|---:|" + "---:|" * len(keys) + "---|"]
+    for s in summaries:
+        cells = []
+        for k in keys:
+            v = s["ratios"].get(k)
+            cells.append(f"{v['ratio']:.2f}" if v and v["ratio"] is not None else "—")
+        best = s["ratios"]["all"]["best_fixed"]
+        lines.append(f"| {s['workload']} | {s['unknowns']:,} | {s['systems']} | " + " | ".join(cells)
+                     + f" | `{best}` |")
+    return "\n".join(lines) + "\n"
+
+
+def regret_curve(s: dict) -> np.ndarray:
+    """Cumulative auto time minus the best fixed configuration's cumulative time, after each system."""
+    rows = {r["method"]: np.cumsum(r["seconds"]) for r in s["methods"]}
+    auto = rows.pop("auto")
+    best = np.full(s["systems"], np.inf)
+    for cum in rows.values():
+        best[:len(cum)] = np.minimum(best[:len(cum)], cum)
+    return auto[:len(best)] - best[:len(auto)]
+
+
+def plot_regret(summaries: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = min(4, len(summaries))
+    rows = -(-len(summaries) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
+    for ax, s in zip(axes.ravel(), summaries):
+        regret = regret_curve(s)
+        ax.plot(np.arange(1, len(regret) + 1), regret, color="tab:red")
+        ax.axhline(0.0, color="black", linewidth=0.8)
+        ratio = s["ratios"]["all"]["ratio"]
+        ax.set_title(f"{s['workload']} (auto ÷ best: {'—' if ratio is None else f'{ratio:.2f}'})", fontsize=9)
+        ax.set_xlabel("system")
+        ax.set_ylabel("auto − best fixed [s]")
+        ax.grid(True, alpha=0.3)
+    for ax in axes.ravel()[len(summaries):]:
+        ax.set_visible(False)
+    fig.suptitle("cumulative regret of auto against the best fixed configuration in hindsight")
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    workloads = suite()
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--size", choices=("test", "bench"), default="test")
+    p.add_argument("--workloads", default=",".join(workloads), help="comma-separated subset")
+    p.add_argument("--steps", type=int, default=None, help="run only the first STEPS systems of each workload")
+    p.add_argument("--spd-configs", default=SPD_CONFIGS, help="fixed configurations for symmetric workloads")
+    p.add_argument("--general-configs", default=GENERAL_CONFIGS, help="... for non-symmetric workloads")
+    p.add_argument("--rtol", type=float, default=1e-8)
+    p.add_argument("--maxiter", type=int, default=5000, help="iteration budget per system of a fixed configuration")
+    p.add_argument("--drop-factor", type=float, default=20.0)
+    p.add_argument("--drop-floor", type=float, default=0.5, help="seconds a configuration may always spend")
+    p.add_argument("--out", default="benchmarks/results")
+    p.add_argument("--quiet", action="store_true")
+    a = p.parse_args(argv)
+    chosen = [w.strip() for w in a.workloads.split(",") if w.strip()]
+    unknown = [w for w in chosen if w not in workloads]
+    if unknown:
+        p.error(f"unknown workloads {unknown}; choose from {', '.join(workloads)}")
+    spd, general = split_policies(a.spd_configs), split_policies(a.general_configs)
+    for c in spd + general:
+        parse(c)  # a typo fails now, not after an hour
+
+    from seqsolve.solvers.compiled import warmup
+
+    warmup()  # numba kernels loaded before anything is timed
+    summaries, text = [], []
+    with threadpool_limits(limits=1, user_api="blas"):
+        for name in chosen:
+            w = workloads[name]
+            result = run_workload(w, a.size, a.steps, spd if w.symmetric else general, rtol=a.rtol,
+                                  maxiter=a.maxiter, drop_factor=a.drop_factor, drop_floor=a.drop_floor,
+                                  progress=not a.quiet)
+            s = summarise(result)
+            summaries.append(s)
+            text.append(format_workload(s))
+            print(text[-1], flush=True)
+    overview = format_overview(summaries)
+    print(overview)
+    stem = f"suite_{a.size}_" + (f"T{a.steps}" if a.steps else "full")
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    header = (f"# Workload suite, size `{a.size}`" + (f", first {a.steps} systems" if a.steps else "") + "\n\n"
+              f"`python benchmarks/suite.py --size {a.size}" + (f" --steps {a.steps}" if a.steps else "") + "`; "
+              f"rtol {a.rtol:g}, fixed configurations: iteration budget {a.maxiter}, no fallback, dropped at "
+              f"{a.drop_factor:g}× the best; whole-call wall time, 1 BLAS thread; {platform.node()}, "
+              f"{os.cpu_count()} cores.\n\n")
+    write_text(out / f"{stem}.md", header + overview + "\n" + "\n".join(text))
+    write_json(out / f"{stem}.json", {"size": a.size, "steps": a.steps, "rtol": a.rtol, "maxiter": a.maxiter,
+                                      "drop_factor": a.drop_factor, "drop_floor": a.drop_floor,
+                                      "workloads": summaries})
+    plot_regret(summaries, out / f"{stem}.png")
+    print("wrote", *(out / f"{stem}.{ext}" for ext in ("md", "json", "png")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
