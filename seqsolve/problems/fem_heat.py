@@ -79,7 +79,7 @@ class TransientHeatFEM(SequenceProblem):
         mesh = skfem.MeshTri.init_circle(self.refine)
         self.basis = skfem.Basis(mesh, skfem.ElementTriP1())
         self.free = self.basis.complement_dofs(self.basis.get_dofs())
-        self._xq = np.asarray(self.basis.global_coordinates().value)  # (2, elements, quadrature points)
+        self._xq = np.asarray(self.basis.global_coordinates())  # (2, elements, quadrature points)
         self._stiffness_form = skfem.BilinearForm(lambda u, v, w: w.kappa * dot(grad(u), grad(v)))
         M = skfem.BilinearForm(lambda u, v, w: u * v).assemble(self.basis)
         F = skfem.LinearForm(lambda v, w: self.source * v).assemble(self.basis)
