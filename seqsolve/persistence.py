@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .atomic import read_limited, write_text
 from .errors import StateFileError
@@ -87,3 +88,39 @@ def write_state(path: str | os.PathLike, payload: dict[str, Any]) -> None:
     except OSError as exc:
         raise StateFileError(f"cannot save state to {path}: {exc.strerror or exc} "
                              f"(any previous file there is unchanged)") from None
+
+
+#: what :meth:`~seqsolve.SequenceSolver.save` stores under "solver", and the test each value must pass
+#: (the constructor's own checks, plus bounds where a huge value would only fail during a solve)
+_SETTINGS: dict[str, Callable[[Any], bool]] = {
+    "rtol": lambda v: _is_real(v) and v >= 0,
+    "atol": lambda v: _is_real(v) and v >= 0,
+    "seed": lambda v: v is None or (_is_int(v) and -2**63 <= v < 2**64),
+    "maxiter": lambda v: v is None or (_is_int(v) and 1 <= v <= 2**31 - 1),
+    "warm_start": lambda v: isinstance(v, bool),
+    "fallback": lambda v: isinstance(v, bool),
+    "backend": lambda v: isinstance(v, str),
+    "blas_threads": lambda v: v is None or (_is_int(v) and 1 <= v <= 4096),
+}
+
+
+def _is_real(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and -1e308 < v < 1e308 and math.isfinite(v)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def check_solver_settings(saved: dict, path: str | os.PathLike) -> dict:
+    """The solver settings of a state file, checked; unknown keys or bad values raise StateFileError."""
+    out = {}
+    for key, value in saved.items():
+        check = _SETTINGS.get(key)
+        if check is None:
+            raise StateFileError(f"{path}: unknown solver setting {key!r} in the state file")
+        if not check(value):
+            text = repr(value)
+            raise StateFileError(f"{path}: saved solver setting {key} = {text[:60]} is invalid")
+        out[key] = value
+    return out

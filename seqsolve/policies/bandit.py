@@ -14,6 +14,7 @@ from typing import Mapping, Sequence
 from ..configs import OMEGA_GRID, Configuration
 from ..errors import ConfigurationError, NotSymmetricError, StateFileError
 from ..records import SolveRecord
+from ._state_checks import MAX_COUNT, as_dict, as_float
 from .base import Policy
 from .chebcb import ChebCB
 from .tsallis_inf import TsallisINF
@@ -64,15 +65,20 @@ class _OmegaBandit(Policy):
                 "learner": self.learner_.state_dict()}
 
     def load_state_dict(self, state: Mapping) -> "_OmegaBandit":
+        state = as_dict(state, f"{self.kind} state")
         if state.get("kind") != self.kind:
             raise StateFileError(f"state is for policy {state.get('kind')!r}, not {self.kind!r}")
-        if list(state.get("arms", [])) != [a.name for a in self.arms]:
+        if state.get("arms") != [a.name for a in self.arms]:
             raise StateFileError("saved bandit arms differ from this policy's arms")
+        # the largest iteration count seen: a NaN or negative scale would make every later loss invalid
+        scale = as_float(state.get("scale"), f"{self.kind} state 'scale'", lo=0.0, hi=float(MAX_COUNT))
         try:
-            self.scale_ = float(state["scale"])
-            self.learner_.load_state_dict(state["learner"])
-        except (KeyError, TypeError, ValueError) as exc:
+            self.learner_.load_state_dict(as_dict(state.get("learner"), f"{self.kind} state 'learner'"))
+        except (KeyError, TypeError, ValueError, IndexError, OverflowError) as exc:
+            if isinstance(exc, StateFileError):
+                raise
             raise StateFileError(f"{self.kind} state is malformed: {exc}") from None
+        self.scale_ = scale
         return self
 
 

@@ -69,6 +69,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigurationError, StateFileError
+from ._state_checks import as_float, as_int
 from .tsallis_inf import (
     BanditInputError,
     _check_arm,
@@ -78,8 +79,6 @@ from .tsallis_inf import (
     _check_positive_float,
     _check_seed,
     _float_array,
-    _float_entry,
-    _int_entry,
     _restore_rng,
     _rng_state,
     _sample,
@@ -370,26 +369,41 @@ class ChebCB:
                     f"{key}={mine!r}"
                 )
         K, m = self.n_arms, self.degree + 1
-        t = _int_entry(d, "t", where)
-        sq = _float_entry(d, "sq_error", where)
-        eta_now = _float_entry(d, "eta_current", where)
-        if sq < 0 or eta_now < 0:
-            raise StateFileError(f"{where}: 'sq_error' and 'eta_current' must be >= 0")
+        t = as_int(d.get("t"), f"{where}: 't'")
+        # bounds that the update rule guarantees (losses in [0, 1], |phi| <= 1, G >= ridge I); a
+        # value outside them is not a state this learner can reach, and may overflow later
+        sq = as_float(d.get("sq_error"), f"{where}: 'sq_error'", lo=0.0, hi=1e200)
+        eta_now = as_float(d.get("eta_current"), f"{where}: 'eta_current'", lo=0.0, hi=_ETA_MAX)
         counts = _float_array(d, "counts", (K,), where)
         if np.any(counts < 0) or np.any(counts != np.round(counts)) or counts.sum() != t:
             raise StateFileError(f"{where}: 'counts' must be non-negative integers summing to t={t}")
         coef = _float_array(d, "coef", (K, m), where)
+        if self._ub is not None and np.any(np.abs(coef) > self._ub * (1 + 1e-9)):
+            raise StateFileError(f"{where}: 'coef' lies outside the coefficient box")
+        if np.any(np.abs(coef) > 1e150):
+            raise StateFileError(f"{where}: 'coef' is out of range")
         gram = _float_array(d, "gram", (K, m, m), where)
         gram_inv = _float_array(d, "gram_inv", (K, m, m), where)
         xty = _float_array(d, "xty", (K, m), where)
+        tol = 1e-9 * (1.0 + counts[:, None])
+        if np.any(np.abs(xty) > counts[:, None] + tol):
+            raise StateFileError(f"{where}: 'xty' exceeds what the counts allow")
+        if (np.any(np.abs(gram) > self.ridge + counts[:, None, None] + tol[:, :, None])
+                or np.any(np.abs(gram - gram.transpose(0, 2, 1)) > tol[:, :, None])
+                or np.any(np.diagonal(gram, axis1=1, axis2=2) < self.ridge * (1 - 1e-9))):
+            raise StateFileError(f"{where}: 'gram' is not a Gram matrix these counts can produce")
+        try:
+            np.linalg.cholesky(gram)  # positive definite, or the box-constrained re-fit fails
+        except np.linalg.LinAlgError:
+            raise StateFileError(f"{where}: 'gram' is not positive definite") from None
+        if np.any(np.abs(gram_inv) > 10.0 / self.ridge):  # |G^-1| <= 1/ridge for G >= ridge I
+            raise StateFileError(f"{where}: 'gram_inv' is out of range")
         probs = _float_array(d, "probabilities", (K,), where)
         if np.any(probs < 0) or abs(probs.sum() - 1.0) > 1e-9:
             raise StateFileError(f"{where}: 'probabilities' is not a probability vector")
         last = d.get("last_arm")
         if last is not None:
-            if isinstance(last, bool) or not isinstance(last, numbers.Integral) or not 0 <= last < K:
-                raise StateFileError(f"{where}: 'last_arm' must be None or an arm index, got {last!r}")
-            last = int(last)
+            last = as_int(last, f"{where}: 'last_arm'", hi=K - 1)
         rng = _restore_rng(d.get("rng_state"), where)
         # all checks passed: commit
         self.t_, self.sq_error_, self.eta_ = t, sq, eta_now

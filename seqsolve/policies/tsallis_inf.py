@@ -52,12 +52,15 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigurationError, SeqsolveError, StateFileError
+from ._state_checks import as_float, as_int
 
 __all__ = ["TsallisINF", "BanditInputError"]
 
 _STATE_VERSION = 1
 _NEWTON_MAX_ITER = 100
 _NEWTON_TOL = 1e-13
+#: bound on loaded loss estimates: keeps (eta * (L - x))**2 finite and the weights positive
+_MAX_ESTIMATE = 1e150
 
 
 class BanditInputError(SeqsolveError, ValueError):
@@ -346,23 +349,34 @@ class TsallisINF:
                     f"{where}: incompatible state, it has {key}={d.get(key)!r} but this learner "
                     f"has {key}={mine!r}"
                 )
-        t = _int_entry(d, "t", where)
+        t = as_int(d.get("t"), f"{where}: 't'")
         cum = _float_array(d, "cumulative_loss_estimates", (self.n_arms,), where)
+        if np.any(np.abs(cum) > _MAX_ESTIMATE):
+            raise StateFileError(f"{where}: 'cumulative_loss_estimates' exceed {_MAX_ESTIMATE:g}")
         counts = _float_array(d, "counts", (self.n_arms,), where)
         if np.any(counts < 0) or np.any(counts != np.round(counts)) or counts.sum() != t:
             raise StateFileError(f"{where}: 'counts' must be non-negative integers summing to t={t}")
-        cl = _float_entry(d, "cumulative_loss", where)
+        cl = as_float(d.get("cumulative_loss"), f"{where}: 'cumulative_loss'", lo=0.0, hi=t * (1 + 1e-9) + 1e-9)
         last = d.get("last_arm")
         if last is not None:
-            if isinstance(last, bool) or not isinstance(last, numbers.Integral) or not 0 <= last < self.n_arms:
-                raise StateFileError(f"{where}: 'last_arm' must be None or an arm index, got {last!r}")
-            last = int(last)
+            last = as_int(last, f"{where}: 'last_arm'", hi=self.n_arms - 1)
+        # the sampling distribution at round t + 1, from x as a warm start: x must lie where the
+        # weights make sense (Newton's method diverges, or divides by zero, from far away), and
+        # the stored probabilities must be those weights
+        eta = self.eta0 / math.sqrt(t + 1)
+        lmin = float(cum.min())
         x = d.get("newton_x")
         if x is not None:
             x = _float_entry(d, "newton_x", where)
+            slack = 1e-9 * (abs(lmin) + 2.0 / eta)
+            if not 2.0 / eta - slack <= lmin - x <= 4.0 * math.sqrt(self.n_arms) / eta + slack:
+                raise StateFileError(f"{where}: 'newton_x' = {x!r} is inconsistent with the loss estimates")
         probs = _float_array(d, "probabilities", (self.n_arms,), where)
-        if np.any(probs < 0) or abs(probs.sum() - 1.0) > 1e-9:
-            raise StateFileError(f"{where}: 'probabilities' is not a probability vector")
+        if np.any(probs <= 0) or abs(probs.sum() - 1.0) > 1e-9:
+            raise StateFileError(f"{where}: 'probabilities' is not a positive probability vector")
+        expected, _ = tsallis_weights(cum, eta, x)
+        if not np.allclose(probs, expected, rtol=1e-6, atol=1e-9):
+            raise StateFileError(f"{where}: 'probabilities' do not match the loss estimates")
         rng = _restore_rng(d.get("rng_state"), where)
         # all checks passed: commit
         self.t_ = t
