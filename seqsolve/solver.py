@@ -190,22 +190,38 @@ class SequenceSolver:
 
     @classmethod
     def load(cls, path, **overrides) -> "SequenceSolver":
-        """Recreate a solver saved by :meth:`save`; keyword ``overrides`` replace saved settings."""
-        from .persistence import read_state
+        """Recreate a solver saved by :meth:`save`; keyword ``overrides`` replace saved settings.
+
+        Any file at all either loads into a working solver or raises
+        :class:`~seqsolve.StateFileError`: every saved value is validated before it is used.
+        """
         from .errors import StateFileError
+        from .persistence import check_solver_settings, read_state
 
         payload = read_state(path)
-        try:
-            settings = dict(payload["solver"])
-            policy = payload["policy"]
-            spec, state = policy["spec"], policy["state"]
-        except (KeyError, TypeError) as exc:
-            raise StateFileError(f"{path}: state file lacks {exc}") from None
+        solver_part, policy_part = payload.get("solver"), payload.get("policy")
+        if not isinstance(solver_part, dict) or not isinstance(policy_part, dict):
+            raise StateFileError(f"{path}: state file lacks the 'solver' or 'policy' section")
+        spec, state = policy_part.get("spec"), policy_part.get("state")
+        if not isinstance(spec, str) or not isinstance(state, dict):
+            raise StateFileError(f"{path}: the saved policy needs a string 'spec' and a mapping 'state'")
+        settings = check_solver_settings(solver_part, path)
         settings.update(overrides)
         settings.setdefault("policy", spec)
-        solver = cls(**settings)
+        try:
+            solver = cls(**settings)
+        except (SeqsolveError, TypeError, ValueError) as exc:
+            if overrides:  # possibly the caller's mistake: report it as it is
+                raise
+            raise StateFileError(f"{path}: saved settings are invalid ({exc})") from None
         if solver.policy.spec == spec:
-            solver.policy.load_state_dict(state)
+            try:
+                solver.policy.load_state_dict(state)
+            except StateFileError as exc:
+                raise StateFileError(f"{path}: {exc}") from None
+            except (TypeError, ValueError, KeyError, IndexError, OverflowError, AttributeError,
+                    ZeroDivisionError, RecursionError) as exc:  # a check a policy missed: still a bad file
+                raise StateFileError(f"{path}: the saved policy state is malformed ({exc!r})") from None
         return solver
 
     def summary(self) -> dict:

@@ -376,42 +376,83 @@ class AutoPolicy(Policy):
         }
 
     def load_state_dict(self, state: Mapping) -> "AutoPolicy":
+        from ._state_checks import MAX_VALUE, as_dict, as_float, as_int, as_list, as_str, float_table
+
+        # everything is validated before anything changes; the ranges are those update() produces,
+        # and keep select()'s arithmetic finite (int(inf), 2.0 ** huge)
+        state = as_dict(state, "auto state")
+        if state.get("kind") != "auto":
+            raise StateFileError(f"state is for policy {state.get('kind')!r}, not 'auto'")
         try:
-            if state.get("kind") != "auto":
-                raise StateFileError(f"state is for policy {state.get('kind')!r}, not 'auto'")
-            saved = [str(c) for c in state["candidates"]]
-            if saved != [c.name for c in self.candidates_list]:
-                # the saved run chose among other configurations: restore them, not the defaults
-                self.__init__([parse(c) for c in saved], context_key=self.context_key, seed=self.seed,
-                              discount=self.discount, explore=self.explore, explore_cap=self.explore_cap,
-                              contender=self.contender, bin_width=self.bin_width,
-                              max_doublings=self.max_doublings, reach=self.reach,
-                              explore_budget=self.explore_budget)
-            self.t_ = int(state["t"])
-            self.spent_total_, self.spent_explore_ = (float(v) for v in state.get("spent", (0.0, 0.0)))
+            saved = [as_str(c, "auto state 'candidates'") for c in as_list(state.get("candidates"), "auto state 'candidates'")]
+            if not saved:
+                raise StateFileError("auto state 'candidates' is empty")
+            configs = [parse(c) for c in saved]
+            names = {c.name for c in configs}
+            t = as_int(state.get("t"), "auto state 't'")
+            spent = [as_float(v, "auto state 'spent'", hi=1e300) for v in as_list(state.get("spent", [0.0, 0.0]),
+                                                                      "auto state 'spent'", length=2)]
+            top = math.ceil(1100 / self.bin_width) if 0 < self.bin_width < math.inf else 10**6
+
+            def as_bin(b) -> tuple:
+                b = as_list(b, "auto state bin", length=2)
+                return (as_int(b[0], "auto state bin size", hi=128),
+                        None if b[1] is None else as_int(b[1], "auto state bin", lo=-401, hi=top))
+
+            def as_name(name) -> str:
+                if name not in names:
+                    raise StateFileError(f"auto state names {name!r}, which is not among its candidates")
+                return name
+
             stats: dict[tuple, dict[str, list]] = {}
-            for row in state["stats"]:
-                b, name, mean, count, last, its = row
-                b = (int(b[0]), None if b[1] is None else int(b[1]))
-                stats.setdefault(b, {})[str(name)] = [float(mean), int(count), int(last), float(its)]
-            self.stats_ = stats
-            self._bins_of = {}
-            for b, entries in stats.items():
-                for name in entries:
-                    self._bins_of.setdefault(name, []).append(b)
-            self._best_cost = {b: min(e[0] for e in v.values()) for b, v in stats.items() if v}
-            key = lambda b: (int(b[0]), None if b[1] is None else int(b[1]))  # noqa: E731
-            self._screened = {key(b): set(map(str, fams)) for b, fams in state.get("screened", [])}
-            self._censored = {(key(b), str(name)): int(k) for b, name, k in state.get("censored", [])}
-            self.per_iteration_ = {str(k): float(v) for k, v in state["per_iteration"].items()}
-            self._last_per = {str(k): float(v) for k, v in state.get("last_per_iteration", {}).items()}
-            self.setup_low_ = {str(k): float(v) for k, v in state.get("setup", {}).items()}
-            self._last_setup = {str(k): float(v) for k, v in state.get("last_setup", {}).items()}
-            self._rng.setstate(_rng_from_json(state["rng"]))
+            for row in as_list(state.get("stats"), "auto state 'stats'"):
+                b, name, mean, count, last, its = as_list(row, "auto state 'stats' row", length=6)
+                stats.setdefault(as_bin(b), {})[as_name(name)] = [
+                    as_float(mean, "auto state mean cost"), as_int(count, "auto state count"),
+                    as_int(last, "auto state step", hi=t), as_float(its, "auto state iterations")]
+            screened = {}
+            for row in as_list(state.get("screened", []), "auto state 'screened'"):
+                b, fams = as_list(row, "auto state 'screened' row", length=2)
+                screened[as_bin(b)] = {as_str(f, "auto state family") for f in as_list(fams, "auto state families")}
+            censored = {}
+            for row in as_list(state.get("censored", []), "auto state 'censored'"):
+                b, name, k = as_list(row, "auto state 'censored' row", length=3)
+                censored[(as_bin(b), as_name(name))] = as_int(k, "auto state censored count", hi=512)
+            per = float_table(state.get("per_iteration"), "auto state 'per_iteration'")
+            last_per = float_table(state.get("last_per_iteration", {}), "auto state 'last_per_iteration'")
+            if any(0 < v < 1e-12 for v in [*per.values(), *last_per.values()]):
+                raise StateFileError("auto state: seconds per iteration below 1e-12")
+            setup = float_table(state.get("setup", {}), "auto state 'setup'", hi=MAX_VALUE)
+            last_setup = float_table(state.get("last_setup", {}), "auto state 'last_setup'", hi=MAX_VALUE)
+            version, internal, gauss = as_list(state.get("rng"), "auto state 'rng'", length=3)
+            internal = [as_int(v, "auto state 'rng'", hi=2**32 - 1) for v in as_list(internal, "auto state 'rng'")]
+            if gauss is not None:
+                as_float(gauss, "auto state 'rng'", lo=-math.inf, hi=math.inf)
+            rng = random.Random()
+            rng.setstate(_rng_from_json([version, internal, gauss]))
         except StateFileError:
             raise
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, IndexError, OverflowError) as exc:
             raise StateFileError(f"auto policy state is malformed: {exc!r}") from None
+        if saved != [c.name for c in self.candidates_list]:
+            # the saved run chose among other configurations: restore them, not the defaults
+            self.__init__(configs, context_key=self.context_key, seed=self.seed,
+                          discount=self.discount, explore=self.explore, explore_cap=self.explore_cap,
+                          contender=self.contender, bin_width=self.bin_width,
+                          max_doublings=self.max_doublings, reach=self.reach,
+                          explore_budget=self.explore_budget)
+        self.t_ = t
+        self.spent_total_, self.spent_explore_ = spent
+        self.stats_ = stats
+        self._bins_of = {}
+        for b, entries in stats.items():
+            for name in entries:
+                self._bins_of.setdefault(name, []).append(b)
+        self._best_cost = {b: min(e[0] for e in v.values()) for b, v in stats.items() if v}
+        self._screened, self._censored = screened, censored
+        self.per_iteration_, self._last_per = per, last_per
+        self.setup_low_, self._last_setup = setup, last_setup
+        self._rng = rng
         return self
 
 
