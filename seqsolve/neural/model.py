@@ -22,6 +22,7 @@ The last two are derived from the matrix by :func:`grid_features` once per matri
 
 from __future__ import annotations
 
+import numbers
 from typing import Any, Sequence
 
 import numpy as np
@@ -35,6 +36,35 @@ F = torch.nn.functional
 
 #: the input channels a network may use, in the order they are stacked
 KNOWN_FEATURES: tuple[str, ...] = ("residual", "solid", "deficit")
+
+#: bounds on the hyper-parameters, far above useful networks (the paper's has width 16, 2 levels)
+MAX_GRID_SIZE = 1 << 16
+MAX_WIDTH = 1024
+MAX_LEVELS = 16
+MAX_BLOCKS = 64
+MAX_PARAMETERS = 100_000_000
+
+
+def check_hyperparameters(grid_size: Any, *, width: Any, levels: Any, enc_blocks: Any, bottom_blocks: Any,
+                          dec_blocks: Any, in_channels: int) -> int:
+    """Check :class:`DCDMNet`'s size arguments before anything is built; return its parameter count.
+
+    Model files are untrusted input: a width of 200000 or 10**7 blocks would allocate terabytes
+    or run for hours, so every size is bounded and the parameter count is computed, not built.
+    Raises ``ValueError``.
+    """
+    for name, value, lo, hi in (("grid_size", grid_size, 1, MAX_GRID_SIZE), ("width", width, 1, MAX_WIDTH),
+                                ("levels", levels, 0, MAX_LEVELS), ("enc_blocks", enc_blocks, 0, MAX_BLOCKS),
+                                ("bottom_blocks", bottom_blocks, 0, MAX_BLOCKS),
+                                ("dec_blocks", dec_blocks, 0, MAX_BLOCKS)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not lo <= value <= hi:
+            raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {value!r}")
+    block = 2 * (9 * width * width + width)  # a residual block: two 3x3 convolutions with biases
+    blocks = levels * (enc_blocks + dec_blocks) + bottom_blocks
+    count = int((9 * in_channels * width + width) + blocks * block + (width + 1))
+    if count > MAX_PARAMETERS:
+        raise ValueError(f"a network of {count:,} parameters is too large (at most {MAX_PARAMETERS:,})")
+    return count
 
 
 def solid_rows(A: Any) -> np.ndarray:
@@ -126,8 +156,8 @@ class DCDMNet(nn.Module):
                 or any(f not in KNOWN_FEATURES for f in features):
             raise ValueError(f"features must start with 'residual' and be distinct names from "
                              f"{KNOWN_FEATURES}, got {features}")
-        if int(grid_size) < 1 or int(width) < 1 or int(levels) < 0:
-            raise ValueError("grid_size and width must be positive and levels non-negative")
+        check_hyperparameters(grid_size, width=width, levels=levels, enc_blocks=enc_blocks,
+                              bottom_blocks=bottom_blocks, dec_blocks=dec_blocks, in_channels=len(features))
         self.grid_size = int(grid_size)
         self.width = int(width)
         self.levels = int(levels)

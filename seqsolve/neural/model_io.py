@@ -13,8 +13,14 @@ training settings, seqsolve and torch versions, creation time, plus anything the
 ``tensors`` (name, dtype, shape, offset, byte count, in payload order), ``payload_nbytes`` and
 ``payload_sha256``.  No pickle is involved, so loading an untrusted file cannot run code; a
 missing, truncated, corrupted or foreign file is reported as
-:class:`~seqsolve.errors.StateFileError`.  Files are written atomically (a temporary file in the
-same directory, fsync, :func:`os.replace`).  The conventional suffix is ``.sqnn``.
+:class:`~seqsolve.errors.StateFileError`.  Loading is also bounded for any bytes: every
+hyper-parameter and size in the header is checked against fixed limits and against the file's
+real size before the payload is read or the network built (a header claiming ``width = 200000``
+or a 10**15-byte payload costs nothing).  The checksum detects corruption, not tampering.
+
+Files are written atomically (a temporary file in the same directory, fsync, rename), and only
+over nothing or a valid model file: anything else at the target is kept.  The conventional
+suffix is ``.sqnn``.
 
 :func:`read_metadata` reads only the header and does not need torch.
 """
@@ -24,21 +30,28 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import math
 import os
+import stat
 import struct
-import tempfile
 from typing import Any, Mapping
 
 import numpy as np
 
+from ..atomic import atomic_path
 from ..errors import StateFileError
 
-__all__ = ["save_model", "load_model", "read_metadata", "FORMAT", "FORMAT_VERSION", "MAGIC"]
+__all__ = ["save_model", "load_model", "read_metadata", "ensure_replaceable", "FORMAT", "FORMAT_VERSION", "MAGIC"]
 
 MAGIC = b"SEQSOLVE-NN\n"
 FORMAT = "seqsolve-neural-model"
 FORMAT_VERSION = 1
 _MAX_HEADER = 16 * 1024 * 1024
+#: the largest model file read (100 M float32 parameters fit; real models are ~100 kB)
+MAX_FILE_BYTES = 1 << 30
+_MAX_GRID_SIZE = 1 << 16  # = seqsolve.neural.model.MAX_GRID_SIZE (this module must not need torch)
+_SIZE_DEFAULTS = {"width": 16, "levels": 2, "enc_blocks": 1, "bottom_blocks": 2, "dec_blocks": 1}
+_CONFIG_KEYS = set(_SIZE_DEFAULTS) | {"features"}
 _DTYPES = {"float32": np.float32, "float64": np.float64, "float16": np.float16,
            "int64": np.int64, "int32": np.int32}
 
@@ -50,29 +63,6 @@ def _seqsolve_version() -> str:
         return str(getattr(seqsolve, "__version__", "0"))
     except Exception:  # pragma: no cover - a partially importable package
         return "0"
-
-
-def _atomic_write(path: str, chunks) -> None:
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-" + os.path.basename(path) + "-", dir=d)
-    try:
-        try:  # mkstemp makes 0600 files; keep an existing file's mode, else rw-r--r--
-            os.chmod(tmp, os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o644)
-        except OSError:
-            pass
-        with os.fdopen(fd, "wb") as fh:
-            for chunk in chunks:
-                fh.write(chunk)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def _finite(obj: Any) -> Any:
@@ -134,11 +124,58 @@ def save_model(model: Any, path: str | os.PathLike, metadata: Mapping[str, Any] 
         hbytes = json.dumps(header, sort_keys=True, allow_nan=False).encode("utf-8")
     except (TypeError, ValueError) as exc:
         raise TypeError(f"model metadata is not JSON-serialisable: {exc}") from exc
-    _atomic_write(path, [MAGIC, struct.pack("<Q", len(hbytes)), hbytes, payload])
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with atomic_path(path, guard=ensure_replaceable) as tmp, open(tmp, "wb") as fh:
+            for chunk in (MAGIC, struct.pack("<Q", len(hbytes)), hbytes, payload):
+                fh.write(chunk)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        raise StateFileError(f"cannot write model file {path!r}: {exc.strerror or exc} "
+                             f"(any previous file there is unchanged)") from None
     return path
 
 
-def _read_header(fh, path: str) -> tuple[dict, int]:
+def ensure_replaceable(path: str | os.PathLike) -> None:
+    """Raise :class:`~seqsolve.errors.StateFileError` unless ``path`` is absent or a valid model file.
+
+    :func:`save_model` replaces only a checksum-verified model file: anything else at the target
+    (the user's notes, a damaged model worth inspecting, a device) is kept.
+    """
+    path = os.fspath(path)
+    if not os.path.lexists(path):
+        return
+    try:
+        _read_verified(path)
+    except StateFileError as exc:
+        raise StateFileError(f"refusing to overwrite {path!r}: it is not a valid seqsolve model file ({exc})") \
+            from None
+
+
+def _open(path: str) -> tuple[Any, int]:
+    """Open a model file for reading: a regular file of at most :data:`MAX_FILE_BYTES`; returns (file, size)."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a device or FIFO could be endless or block
+            kind = "a directory" if os.path.isdir(path) else "not a regular file"
+            raise StateFileError(f"model path {path!r} is {kind}, not a model file")
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise StateFileError(f"model file {path!r} does not exist") from None
+    except OSError as exc:
+        raise StateFileError(f"model file {path!r} cannot be read: {exc.strerror or exc}") from None
+    size = os.fstat(fd).st_size
+    fh = os.fdopen(fd, "rb")
+    if size > MAX_FILE_BYTES:
+        fh.close()
+        raise StateFileError(f"model file {path!r} is too large ({size:,} bytes; at most {MAX_FILE_BYTES:,})")
+    return fh, size
+
+
+def _read_header(fh, path: str, size: int) -> tuple[dict, int]:
+    """The checked header and the payload's offset; reads at most the header's bytes."""
     head = fh.read(len(MAGIC) + 8)
     if len(head) < len(MAGIC) + 8 or not head.startswith(MAGIC):
         if len(head) < len(MAGIC) and MAGIC.startswith(head):
@@ -147,18 +184,20 @@ def _read_header(fh, path: str) -> tuple[dict, int]:
     (hlen,) = struct.unpack("<Q", head[len(MAGIC):])
     if hlen == 0 or hlen > _MAX_HEADER:
         raise StateFileError(f"model file {path!r} is corrupt (header length {hlen})")
+    if hlen > size - len(head):
+        raise StateFileError(f"model file {path!r} is truncated (header of {hlen} bytes, file of {size})")
     raw = fh.read(hlen)
     if len(raw) != hlen:
         raise StateFileError(f"model file {path!r} is truncated (header cut at {len(raw)} of "
                              f"{hlen} bytes)")
     try:
         header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise StateFileError(f"model file {path!r} is corrupt (unreadable header: {exc})") from exc
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise StateFileError(f"model file {path!r} is corrupt (unreadable header: {exc})") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise StateFileError(f"{path!r} is not a seqsolve neural model file")
     version = header.get("format_version")
-    if not isinstance(version, int) or version < 1:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise StateFileError(f"model file {path!r} has an invalid format version {version!r}")
     if version > FORMAT_VERSION:
         raise StateFileError(
@@ -168,20 +207,40 @@ def _read_header(fh, path: str) -> tuple[dict, int]:
         if key not in header:
             raise StateFileError(f"model file {path!r} is corrupt (header lacks {key!r})")
     meta = header["metadata"]
-    if not isinstance(meta, dict) or not isinstance(meta.get("grid_size"), int):
-        raise StateFileError(f"model file {path!r} is corrupt (metadata lacks the grid size)")
-    return header, len(MAGIC) + 8 + hlen
+    n = meta.get("grid_size") if isinstance(meta, dict) else None
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= _MAX_GRID_SIZE:
+        raise StateFileError(f"model file {path!r} is corrupt (metadata lacks a valid grid size)")
+    # the claimed payload must be exactly what follows the header in the file: checked before
+    # anything is read or built, so a header claiming 10**15 bytes costs nothing
+    nbytes, start = header["payload_nbytes"], len(MAGIC) + 8 + hlen
+    if not isinstance(nbytes, int) or isinstance(nbytes, bool) or nbytes < 0:
+        raise StateFileError(f"model file {path!r} is corrupt (payload size {nbytes!r})")
+    if nbytes > size - start:
+        raise StateFileError(f"model file {path!r} is truncated (payload has {size - start} of "
+                             f"{nbytes} bytes)")
+    if nbytes < size - start:
+        raise StateFileError(f"model file {path!r} is corrupt (trailing bytes after payload)")
+    if not isinstance(header["payload_sha256"], str):
+        raise StateFileError(f"model file {path!r} is corrupt (payload checksum {header['payload_sha256']!r})")
+    return header, start
 
 
-def _open(path: str):
-    try:
-        return open(path, "rb")
-    except FileNotFoundError as exc:
-        raise StateFileError(f"model file {path!r} does not exist") from exc
-    except IsADirectoryError as exc:
-        raise StateFileError(f"model path {path!r} is a directory, not a model file") from exc
-    except OSError as exc:
-        raise StateFileError(f"model file {path!r} cannot be read: {exc}") from exc
+def _read_payload(fh, header: dict, path: str) -> bytes:
+    """The payload that follows the header, checksum-verified (its size was checked by _read_header)."""
+    payload = fh.read(header["payload_nbytes"] + 1)
+    if len(payload) != header["payload_nbytes"]:  # the file changed while we read it
+        raise StateFileError(f"model file {path!r} changed while it was read")
+    if hashlib.sha256(payload).hexdigest() != header["payload_sha256"]:
+        raise StateFileError(f"model file {path!r} is corrupt (payload checksum mismatch)")
+    return payload
+
+
+def _read_verified(path: str) -> tuple[dict, bytes]:
+    """Header and checksum-verified payload of a model file (no torch needed)."""
+    fh, size = _open(path)
+    with fh:
+        header, _ = _read_header(fh, path, size)
+        return header, _read_payload(fh, header, path)
 
 
 def read_metadata(path: str | os.PathLike) -> dict:
@@ -191,11 +250,67 @@ def read_metadata(path: str | os.PathLike) -> dict:
     :class:`~seqsolve.errors.StateFileError` for a missing or malformed file.
     """
     path = os.fspath(path)
-    with _open(path) as fh:
-        header, _ = _read_header(fh, path)
+    fh, size = _open(path)
+    with fh:
+        header, _ = _read_header(fh, path, size)
     meta = dict(header["metadata"])
     meta["architecture"] = header["architecture"]
     return meta
+
+
+def _tensor_table(header: dict, path: str) -> list[tuple[str, Any, tuple[int, ...], int, int]]:
+    """The tensor table as (name, dtype, shape, offset, nbytes), back to back as written; checked."""
+    table, offset = [], 0
+    entries = header["tensors"]
+    if not isinstance(entries, list) or len(entries) > 10_000:
+        raise StateFileError(f"model file {path!r} is corrupt (tensor table)")
+    for entry in entries:
+        try:
+            name, dt, shape = entry["name"], np.dtype(_DTYPES[entry["dtype"]]), entry["shape"]
+            off, nb = entry["offset"], entry["nbytes"]
+            ok = (isinstance(name, str) and isinstance(shape, list) and len(shape) <= 8
+                  and all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= MAX_FILE_BYTES for d in shape)
+                  and off == offset and nb == math.prod(shape) * dt.itemsize)
+        except (KeyError, TypeError):
+            ok = False
+        if not ok:
+            raise StateFileError(f"model file {path!r} is corrupt (tensor table entry {str(entry)[:80]})")
+        table.append((name, dt, tuple(shape), off, nb))
+        offset += nb
+    if offset != header["payload_nbytes"]:
+        raise StateFileError(f"model file {path!r} is corrupt (tensors cover {offset} of "
+                             f"{header['payload_nbytes']} payload bytes)")
+    return table
+
+
+def _check_architecture(header: dict, path: str) -> tuple[dict, list]:
+    """The constructor arguments and tensor table, checked against fixed limits and each other.
+
+    Everything here is computed from the header: nothing is built before it passes.
+    """
+    from .model import check_hyperparameters
+
+    arch = header["architecture"]
+    if not isinstance(arch, dict) or arch.get("class") != "DCDMNet" or not isinstance(arch.get("config"), dict):
+        raise StateFileError(f"model file {path!r} holds an unknown architecture "
+                             f"{arch.get('class') if isinstance(arch, dict) else arch!r}")
+    config = {k: v for k, v in arch["config"].items() if k != "grid_size"}  # the metadata's counts
+    if not set(config) <= _CONFIG_KEYS:
+        raise StateFileError(f"model file {path!r} has an invalid architecture: unknown "
+                             f"arguments {sorted(set(config) - _CONFIG_KEYS)[:5]}")
+    features = config.get("features", ["residual", "solid", "deficit"])
+    if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
+        raise StateFileError(f"model file {path!r} has an invalid architecture: features {features!r:.80}")
+    try:
+        count = check_hyperparameters(header["metadata"]["grid_size"], in_channels=len(features),
+                                      **{k: config.get(k, d) for k, d in _SIZE_DEFAULTS.items()})
+    except ValueError as exc:
+        raise StateFileError(f"model file {path!r} has an invalid architecture: {exc}") from None
+    table = _tensor_table(header, path)
+    if sum(math.prod(shape) for _, _, shape, _, _ in table) != count:
+        raise StateFileError(f"model file {path!r} does not match its architecture "
+                             f"({count:,} parameters expected)")
+    return config, table
 
 
 def load_model(path: str | os.PathLike, *, expected_n: int | None = None, device: Any = None):
@@ -206,64 +321,36 @@ def load_model(path: str | os.PathLike, *, expected_n: int | None = None, device
 
     Raises :class:`~seqsolve.errors.StateFileError` when the file is missing, truncated,
     corrupt (checksum), of another format or version, or when ``expected_n`` differs from the
-    grid size the model was trained for.
+    grid size the model was trained for.  Every size in the header is checked against the file's
+    real size and fixed limits before the payload is read or the network built.
     """
-    from . import default_device
+    from . import default_device, require_torch
     from .model import DCDMNet
-
-    from . import require_torch
 
     torch = require_torch()
     path = os.fspath(path)
-    with _open(path) as fh:
-        header, start = _read_header(fh, path)
-        meta = header["metadata"]
-        n = meta["grid_size"]
+    fh, size = _open(path)
+    with fh:
+        header, _ = _read_header(fh, path, size)
+        n = header["metadata"]["grid_size"]
         if expected_n is not None and int(expected_n) != n:
             raise StateFileError(
                 f"model file {path!r} was trained for grid size n={n}, but n={int(expected_n)} "
                 f"was expected")
-        nbytes = header["payload_nbytes"]
-        if not isinstance(nbytes, int) or nbytes < 0:
-            raise StateFileError(f"model file {path!r} is corrupt (payload size {nbytes!r})")
-        payload = fh.read(nbytes + 1)
-    if len(payload) < nbytes:
-        raise StateFileError(f"model file {path!r} is truncated (payload has {len(payload)} of "
-                             f"{nbytes} bytes)")
-    if len(payload) > nbytes:
-        raise StateFileError(f"model file {path!r} is corrupt (trailing bytes after payload)")
-    if hashlib.sha256(payload).hexdigest() != header["payload_sha256"]:
-        raise StateFileError(f"model file {path!r} is corrupt (payload checksum mismatch)")
-
-    arch = header["architecture"]
-    if not isinstance(arch, dict) or arch.get("class") != "DCDMNet":
-        raise StateFileError(f"model file {path!r} holds an unknown architecture "
-                             f"{arch.get('class') if isinstance(arch, dict) else arch!r}")
+        config, table = _check_architecture(header, path)
+        payload = _read_payload(fh, header, path)
     try:
-        config = dict(arch["config"])
-        config["grid_size"] = n
-        grid = config.pop("grid_size")
-        model = DCDMNet(grid, **config)
-    except (TypeError, ValueError, KeyError) as exc:
-        raise StateFileError(f"model file {path!r} has an invalid architecture: {exc}") from exc
-
+        model = DCDMNet(n, **config)
+    except (TypeError, ValueError) as exc:
+        raise StateFileError(f"model file {path!r} has an invalid architecture: {exc}") from None
     state = {}
-    try:
-        for entry in header["tensors"]:
-            dt = _DTYPES[entry["dtype"]]
-            off, nb, shape = int(entry["offset"]), int(entry["nbytes"]), tuple(entry["shape"])
-            if off < 0 or off + nb > nbytes:
-                raise ValueError(f"tensor {entry['name']!r} lies outside the payload")
-            arr = np.frombuffer(payload, dtype=np.dtype(dt).newbyteorder("<"), count=nb //
-                                np.dtype(dt).itemsize, offset=off).reshape(shape)
-            state[entry["name"]] = torch.from_numpy(arr.astype(dt, copy=True))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise StateFileError(f"model file {path!r} is corrupt (tensor table: {exc})") from exc
+    for name, dt, shape, off, nb in table:
+        arr = np.frombuffer(payload, dtype=dt.newbyteorder("<"), count=nb // dt.itemsize, offset=off)
+        state[name] = torch.from_numpy(arr.reshape(shape).astype(dt, copy=True))
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise StateFileError(f"model file {path!r} does not match its architecture: {exc}") \
-            from exc
+        raise StateFileError(f"model file {path!r} does not match its architecture: {exc}") from None
     model = model.to(default_device(device)).eval()
-    model.metadata = dict(meta)
+    model.metadata = dict(header["metadata"])
     return model
