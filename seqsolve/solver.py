@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import time
 from typing import Any, Mapping
 
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
+from .accuracy import RTOL_MIN, Verdict, check_residual, ldexp, matrix_exponent, norm, scale_matrix, scale_system
 from .backends import Backend, get_backend
 from .configs import Configuration, parse
 from .errors import ConfigurationError, ConvergenceError, InvalidSystemError, NotSymmetricError, SeqsolveError
 from .policies import Policy, make_policy
 from .records import SolveRecord, summarize
 from .solvers.base import Callback, Method
+from .solvers.direct import DENSE_MAX
 from .validation import as_operator, as_vector, fingerprint, is_symmetric
 
 #: largest system the sparse direct solver is used on as a fallback (2-D problems only, in practice)
@@ -28,7 +31,7 @@ DIRECT_MAX_SIZE = 250_000
 
 
 class _Attempt:
-    __slots__ = ("x", "iterations", "setup_seconds", "solve_seconds", "residual", "status", "reused")
+    __slots__ = ("x", "iterations", "setup_seconds", "solve_seconds", "verdict", "status", "reused")
 
 
 class SequenceSolver:
@@ -63,16 +66,18 @@ class SequenceSolver:
     def __init__(self, rtol: float = 1e-8, atol: float = 0.0, policy: str | Policy = "auto",
                  seed: int | None = 0, *, maxiter: int | None = None, warm_start: bool = True,
                  fallback: bool = True, backend: str | Backend = "scipy", blas_threads: int | None = 1) -> None:
-        for label, v in (("rtol", rtol), ("atol", atol)):
-            if isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or not (np.isfinite(v) and v >= 0):
-                raise InvalidSystemError(f"{label} must be a finite number >= 0, got {v!r}")
+        rtol, atol = _tolerance("rtol", rtol), _tolerance("atol", atol)
         if rtol == 0 and atol == 0:
             raise InvalidSystemError("rtol and atol cannot both be 0: no finite-precision solve meets that")
+        if 0 < rtol < RTOL_MIN:
+            raise InvalidSystemError(
+                f"rtol={rtol:g} is below {RTOL_MIN:.2g} (4 machine epsilons): float64 cannot certify a "
+                f"residual that small; use rtol >= {RTOL_MIN:.2g}, or rtol=0 with an absolute atol")
         if maxiter is not None and (isinstance(maxiter, bool) or not isinstance(maxiter, (int, np.integer))
                                     or maxiter < 1):
             raise InvalidSystemError(f"maxiter must be a positive integer or None, got {maxiter!r}")
-        self.rtol = float(rtol)
-        self.atol = float(atol)
+        self.rtol = rtol
+        self.atol = atol
         self.seed = seed
         self.maxiter = maxiter
         self.warm_start = warm_start
@@ -85,6 +90,7 @@ class SequenceSolver:
         self._setups: dict[Configuration, tuple[tuple, Any]] = {}
         self._x_prev: np.ndarray | None = None
         self._sym_cache: tuple[tuple, bool] | None = None
+        self._scale_cache: tuple | None = None
         self._allowed_cache: dict[tuple, list[Configuration]] = {}
         self._allowed_for: object = None
 
@@ -111,7 +117,8 @@ class SequenceSolver:
         else:
             x0 = np.zeros(n)
         fp = fingerprint(A)
-        symmetric = self._symmetric(A, fp)
+        A_scaled, alpha = self._scaled_matrix(A, fp)
+        symmetric = self._symmetric(A_scaled, fp)
         maxiter = self.maxiter or 10 * n
 
         t0 = time.perf_counter()
@@ -123,29 +130,42 @@ class SequenceSolver:
         hint = self.policy.fallback_hint()
         policy_seconds = time.perf_counter() - t0
 
-        bnorm = float(np.linalg.norm(b))
-        target = max(self.rtol * bnorm, self.atol)
+        bnorm = norm(b)
         if bnorm == 0.0:
-            # A x = 0 has the exact answer x = 0 for every nonsingular A: nothing to solve or learn
+            # A x = 0 has the exact answer x = 0 for every A: nothing to solve or learn
             self.history.append(SolveRecord(len(self.history), config.name, 0, 0.0, 0.0, 0.0, True,
                                             policy_seconds=policy_seconds, context=dict(context or {})))
             self._x_prev = np.zeros(n)
             return np.zeros(n)
+        target = max(self.rtol * bnorm, self.atol)
+        system = scale_system(A, A_scaled, alpha, b, bnorm)
+        goal = _Goal(bnorm=ldexp(bnorm, -system.beta), target=ldexp(target, -system.beta),
+                     atol=ldexp(self.atol, -system.beta))
+
         attempts: list[tuple[Configuration, _Attempt]] = []
-        first = self._attempt(config, A, b, x0, fp, target, min(maxiter, limit or maxiter), callback)
+        first = self._bounded(config, system, system.to_scaled(x0), fp, goal, min(maxiter, limit or maxiter),
+                              callback, first_chunk=max(_PRIMARY_CHUNK, 10 * math.isqrt(n)))
         attempts.append((config, first))
         best = first
-        if best.residual > target and self.fallback:
-            for fb in self._fallbacks(config, first, A, symmetric, hint, target):
-                start = best.x if np.all(np.isfinite(best.x)) else x0
-                att = self._attempt(fb, A, b, start, fp, target, maxiter, callback)
+        if not best.verdict.meets(goal.target) and self.fallback:
+            for fb in self._fallbacks(config, first, system.A, symmetric, hint, goal):
+                start = best.x if np.all(np.isfinite(best.x)) else system.to_scaled(x0)
+                if fb == config:  # the method converged by its own measure: refine instead of restarting
+                    att = self._refine(fb, system, best, fp, goal, maxiter, callback)
+                else:
+                    att = self._bounded(fb, system, start, fp, goal, maxiter, callback)
                 attempts.append((fb, att))
-                if att.residual < best.residual:
+                if att.verdict.upper < best.verdict.upper or not np.isfinite(best.verdict.upper):
                     best = att
-                if att.residual <= target:
+                if att.verdict.meets(goal.target):
                     break
 
-        converged = best.residual <= target
+        x, exact = system.from_scaled(best.x)
+        verdict = best.verdict
+        if verdict.meets(goal.target) and not exact:  # the unscaling lost bits: check what is returned
+            verdict = check_residual(A, b, x, bnorm, target)
+            goal = _Goal(bnorm, target, self.atol)
+        converged = verdict.meets(goal.target)
         used = [c for c, _ in attempts]
         record = SolveRecord(
             index=len(self.history),
@@ -153,7 +173,7 @@ class SequenceSolver:
             iterations=sum(a.iterations for _, a in attempts),
             setup_seconds=sum(a.setup_seconds for _, a in attempts),
             solve_seconds=sum(a.solve_seconds for _, a in attempts),
-            residual=best.residual / bnorm,
+            residual=verdict.residual / goal.bnorm,
             converged=converged,
             fallback=next((c.name for c, a in attempts[1:] if a is best), None) if len(attempts) > 1 else None,
             status=first.status,
@@ -169,11 +189,13 @@ class SequenceSolver:
         if not converged:
             raise ConvergenceError(
                 f"no configuration reached the tolerance: best relative residual {record.residual:.3e} "
-                f"(target {target / bnorm:.3e}) after trying {', '.join(f'{c.name} [{a.status}]' for c, a in attempts)}",
-                best_residual=record.residual, best_x=best.x.copy(), attempts=[c.name for c in used],
+                f"(target {goal.target / goal.bnorm:.3e}) after trying "
+                f"{', '.join(f'{c.name} [{a.status}]' for c, a in attempts)}{_unattainable(verdict, goal)}",
+                best_residual=record.residual, best_x=x.copy() if np.all(np.isfinite(x)) else None,
+                attempts=[c.name for c in used],
             )
-        self._x_prev = best.x
-        return best.x.copy()
+        self._x_prev = x
+        return x.copy()
 
     def save(self, path) -> None:
         """Save the settings and what the policy learned (atomic; see :mod:`seqsolve.persistence`)."""
@@ -249,9 +271,11 @@ class SequenceSolver:
         out = {}
         for k, v in context.items():
             try:
+                if isinstance(v, (str, bytes)):
+                    raise TypeError
                 v = float(v)
-            except (TypeError, ValueError):
-                raise InvalidSystemError(f"context[{k!r}] must be a number, got {v!r}") from None
+            except (TypeError, ValueError, OverflowError):
+                raise InvalidSystemError(f"context[{k!r}] must be a finite real number, got {_short(v)}") from None
             if not np.isfinite(v):
                 raise InvalidSystemError(f"context[{k!r}] is not finite ({v})")
             out[str(k)] = v
@@ -289,6 +313,10 @@ class SequenceSolver:
             return ConfigurationError(
                 f"configuration {config.name!r} needs explicit matrix entries, not a LinearOperator; "
                 f"use 'fixed:cg' (symmetric) or 'fixed:gmres'")
+        if config.kind == "direct" and isinstance(A, LinearOperator):
+            return ConfigurationError(
+                f"'direct' factorises a LinearOperator densely only up to {DENSE_MAX:,} unknowns; A has "
+                f"{A.shape[0]:,}: pass the sparse matrix, or use 'fixed:cg' (symmetric) or 'fixed:gmres'")
         if config.kind == "direct":
             return ConfigurationError(f"'direct' is limited to {DIRECT_MAX_SIZE:,} unknowns; A has {A.shape[0]:,}")
         side = int(round(A.shape[0] ** 0.5))
@@ -302,24 +330,34 @@ class SequenceSolver:
             m = self._methods[config] = self.backend.build(config)
         return m
 
-    def _attempt(self, config, A, b, x0, fp, target, maxiter, callback) -> _Attempt:
+    def _scaled_matrix(self, A, fp: tuple):
+        """``(2^-α A, α)`` for the current matrix, computed once per matrix (see :mod:`.accuracy`)."""
+        if self._scale_cache is None or self._scale_cache[0] != fp or fp[0] == "op":
+            alpha = matrix_exponent(A)
+            scaled = scale_matrix(A, alpha)
+            self._scale_cache = (fp, (A, 0) if scaled is None else (scaled, alpha))
+        return self._scale_cache[1]
+
+    def _attempt(self, config, system, b, x0, fp, maxiter, callback, rtol, atol) -> _Attempt:
+        """Run ``config`` once on ``system.A`` with right-hand side ``b``; no residual check."""
         if callback is not None:
-            callback = _guard(callback)
+            callback = _guard(callback, system.shift)
         att = _Attempt()
         att.reused = False
         method = self._method(config)
+        A = system.A
         t0 = time.perf_counter()
         try:
             cached = self._setups.get(config)
-            if cached is not None and cached[0] == fp:
+            if cached is not None and cached[0] == (fp, system.alpha):
                 prepared, att.reused = cached[1], True
             else:
                 prepared = method.setup(A, cached[1] if cached else None)
-                self._setups[config] = (fp, prepared)
+                self._setups[config] = ((fp, system.alpha), prepared)
                 att.reused = cached is not None and prepared is cached[1]
             t1 = time.perf_counter()
-            res = method.solve(prepared, A, b, x0, rtol=self.rtol, atol=self.atol, maxiter=maxiter,
-                               callback=callback)
+            with np.errstate(all="ignore"):  # overflow in a failing method shows in its result
+                res = method.solve(prepared, A, b, x0, rtol=rtol, atol=atol, maxiter=maxiter, callback=callback)
             x, att.iterations, att.status = res.x, res.iterations, res.status
         except _CallbackFailed as exc:
             raise exc.original from None  # the user's callback failed: not ours to hide
@@ -328,21 +366,84 @@ class SequenceSolver:
             t1 = time.perf_counter()
             x, att.iterations, att.status = np.array(x0, copy=True), 0, f"error: {exc}"
         att.x = np.asarray(x, dtype=np.float64).ravel()
-        att.residual = float(np.linalg.norm(b - A @ att.x)) if np.all(np.isfinite(att.x)) else np.inf
-        t2 = time.perf_counter()
         att.setup_seconds = t1 - t0
-        att.solve_seconds = t2 - t1
+        att.solve_seconds = time.perf_counter() - t1
         return att
 
+    def _checked(self, att: _Attempt, system, goal: "_Goal") -> _Attempt:
+        """Certify ``att``'s iterate against the scaled system (the check is charged as solve time)."""
+        t0 = time.perf_counter()
+        att.verdict = check_residual(system.A, system.b, att.x, goal.bnorm, goal.target)
+        att.solve_seconds += time.perf_counter() - t0
+        return att
+
+    def _bounded(self, config, system, x0, fp, goal: "_Goal", maxiter: int, callback,
+                 first_chunk: int = 0) -> _Attempt:
+        """Run ``config`` in growing chunks while its measured rate projects success within ``maxiter``.
+
+        Failure must be cheap: a method that stagnates (a singular or inconsistent system, a
+        hopeless preconditioner) is stopped once the true-residual reduction of its last chunk,
+        extrapolated, cannot reach the target within the iterations left — instead of running to
+        ``maxiter``.  A chunk restarts the Krylov method from the current iterate.
+        """
+        chunk = min(maxiter, first_chunk or _FALLBACK_CHUNK)
+        x, before, used, total = x0, None, 0, None
+        while True:
+            att = self._checked(self._attempt(config, system, system.b, x, fp, chunk, callback,
+                                              self.rtol, goal.atol), system, goal)
+            used += att.iterations
+            if total is not None:
+                att.iterations, att.reused = used, total.reused
+                att.setup_seconds += total.setup_seconds
+                att.solve_seconds += total.solve_seconds
+            total = att
+            if att.verdict.meets(goal.target) or att.status != "maxiter" or used >= maxiter:
+                return total
+            if before is None:  # the starting residual, measured only once a chunk did not suffice
+                before = check_residual(system.A, system.b, x, goal.bnorm, goal.target).residual
+            rate = (att.verdict.residual / before) ** (1.0 / max(att.iterations - (used - att.iterations), 1)) \
+                if before > 0 else 1.0
+            need = math.log(goal.target / att.verdict.residual) / math.log(rate) if 0 < rate < 1 else math.inf
+            if need > maxiter - used:
+                total.status = "stagnated"
+                return total
+            x, before, chunk = att.x, att.verdict.residual, min(2 * chunk, maxiter - used)
+
+    def _refine(self, config, system, att: _Attempt, fp, goal: "_Goal", maxiter: int, callback) -> _Attempt:
+        """Iterative refinement: solve ``A d = r`` for the certified residual ``r`` and add ``d``.
+
+        The cure when a method met its *own* (recursive, float64) residual but the certified one
+        is still above the target: restarting would stop at once, correcting does not.
+        """
+        best = att
+        for _ in range(2):
+            r, rn = best.verdict.r, best.verdict.residual
+            if r is None or not np.isfinite(rn) or rn == 0:
+                break
+            step = self._attempt(config, system, r, np.zeros_like(r), fp, maxiter, callback,
+                                 min(0.5, 0.25 * goal.target / rn), 0.0)
+            step.x = best.x + step.x
+            step.iterations += best.iterations
+            step.setup_seconds += best.setup_seconds
+            step.solve_seconds += best.solve_seconds
+            step = self._checked(step, system, goal)
+            if step.verdict.upper >= best.verdict.upper:
+                break
+            best = step
+            if best.verdict.meets(goal.target):
+                break
+        return best
+
     def _fallbacks(self, config: Configuration, first: _Attempt, A, symmetric: bool,
-                   hint: Configuration | None, target: float) -> list[Configuration]:
+                   hint: Configuration | None, goal: "_Goal") -> list[Configuration]:
         """Robust configurations to try, in order, after ``config`` failed."""
-        # recurrence drift (the method's own residual met the target, the true one just missed it):
-        # continuing from x with the same configuration is the cheapest repair
-        retry = first.status == "converged" and first.iterations > 0 and first.residual <= 1e3 * target
+        # the method's own residual met the target but the certified one did not (recurrence drift,
+        # rounding on a badly scaled system): refining with the same configuration is the cheapest repair
+        retry = first.status == "converged" and first.verdict.r is not None
         chain: list[Configuration] = [config] if retry else []
         if hint is not None and hint != config:
             chain.append(hint)
+        direct = self._method(parse("direct"))
         if not isinstance(A, LinearOperator):
             if A.shape[0] <= DIRECT_MAX_SIZE:
                 chain.append(parse("direct"))
@@ -350,6 +451,8 @@ class SequenceSolver:
             chain += [parse("gmres(ilu)"), parse("bicgstab(ilu)")]
         else:
             chain += [parse("gmres"), parse("bicgstab")]
+            if direct.applicable(A, symmetric=symmetric):  # small operators: a dense LU as last resort
+                chain.append(parse("direct"))
         seen: set = {config}
         out = []
         for i, c in enumerate(chain):
@@ -359,16 +462,58 @@ class SequenceSolver:
         return out
 
 
+@dataclasses.dataclass(frozen=True)
+class _Goal:
+    """The tolerance in the units of the (scaled) system the methods iterate on."""
+
+    bnorm: float
+    target: float
+    atol: float
+
+
+#: first iteration chunk of a fallback, and the least of a first attempt (doubled while it pays)
+_FALLBACK_CHUNK = 100
+_PRIMARY_CHUNK = 500
+
+
+def _unattainable(verdict: Verdict, goal: _Goal) -> str:
+    """A note for the error message when the tolerance is below what the check can certify."""
+    if np.isfinite(verdict.error_bound) and verdict.error_bound >= 0.5 * goal.target:
+        return (f"; the target is below the attainable accuracy for this system (rounding-error bound "
+                f"of the residual itself: {verdict.error_bound / goal.bnorm:.1e} relative)")
+    return ""
+
+
+def _tolerance(label: str, v: Any) -> float:
+    """A tolerance as a float: finite, real and >= 0, or an :class:`InvalidSystemError` naming it."""
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+        raise InvalidSystemError(f"{label} must be a finite real number >= 0, got {_short(v)}")
+    try:
+        f = float(v)
+    except OverflowError:
+        f = math.inf
+    if not (math.isfinite(f) and f >= 0):
+        raise InvalidSystemError(f"{label} must be a finite real number >= 0, got {_short(v)}")
+    return f
+
+
+def _short(v: Any) -> str:
+    """``repr(v)`` cut to a readable length (a 400-digit integer is not a message)."""
+    text = repr(v)
+    return text if len(text) <= 40 else f"{text[:20]}…{text[-8:]} ({len(text)} characters)"
+
+
 class _CallbackFailed(Exception):
     def __init__(self, original: BaseException) -> None:
         self.original = original
 
 
-def _guard(callback):
-    """Mark exceptions from the user's callback so they propagate instead of causing a fallback."""
+def _guard(callback, shift: int = 0):
+    """Mark exceptions from the user's callback so they propagate instead of causing a fallback;
+    iterates are shown to it in the user's units (``shift``: see :class:`~seqsolve.accuracy.ScaledSystem`)."""
     def wrapped(xk):
         try:
-            callback(xk)
+            callback(np.ldexp(xk, shift) if shift else xk)
         except Exception as exc:
             raise _CallbackFailed(exc) from exc
     return wrapped

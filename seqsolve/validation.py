@@ -44,7 +44,7 @@ def as_operator(A: Any) -> Operator:
         raise InvalidSystemError(f"A must be square, got shape {M.shape}")
     if M.shape[0] == 0:
         raise InvalidSystemError("A is empty (shape (0, 0))")
-    if np.iscomplexobj(M.data if sp.issparse(M) else M):
+    if M.dtype.kind == "c":
         raise UnsupportedTypeError("complex matrices are not supported; A must be real")
     if M.dtype.kind not in "fiub":
         raise UnsupportedTypeError(f"A has unsupported dtype {M.dtype}")

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from scipy.sparse.linalg import LinearOperator, aslinearoperator
 
 import seqsolve
-from seqsolve import NotSymmetricError, SeqsolveError, SequenceSolver
+from seqsolve import ConfigurationError, NotSymmetricError, SeqsolveError, SequenceSolver
 
 from conftest import (assert_contract, compiled_available, elasticity2d, poisson2d, random_nonsymmetric,
                       random_spd, reference_solve, true_residual)
@@ -399,7 +399,7 @@ def test_linear_operator_nonsymmetric_gmres(nonsym_system):
 
 
 @pytest.mark.parametrize("name", ["jacobi-cg", "ssor-cg(omega=1.3)", "sor(omega=1.5)", "amg-cg(rebuild)",
-                                  "direct", "gmres(ilu)", "bicgstab(ilu)"])
+                                  "gmres(ilu)", "bicgstab(ilu)"])
 def test_linear_operator_rejected_by_matrix_needing_configurations(name, poisson_system):
     A, b = poisson_system
     s = SequenceSolver(policy=f"fixed:{name}")
@@ -444,3 +444,13 @@ def test_slightly_nonsymmetric_matrix_is_detected():
     A[0, 1] += 1e-3
     with pytest.raises(NotSymmetricError):
         SequenceSolver(policy="fixed:cg").solve(sp.csr_array(A), np.ones(36))
+
+
+def test_direct_on_linear_operator_is_dense_when_small_and_refused_when_large(poisson_system):
+    A, b = poisson_system
+    small = sp.csr_array(A)[:50, :50]
+    x = SequenceSolver(policy="fixed:direct").solve(aslinearoperator(small), b[:50])
+    assert_contract(small, b[:50], x, 1e-8)
+    big = sp.block_diag([A] * (1 + 1000 // A.shape[0])).tocsr()
+    with pytest.raises(ConfigurationError, match="LinearOperator"):
+        SequenceSolver(policy="fixed:direct").solve(aslinearoperator(big), np.ones(big.shape[0]))

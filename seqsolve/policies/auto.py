@@ -227,7 +227,7 @@ class AutoPolicy(Policy):
             return (size, None)
         key = self.context_key if self.context_key in context else sorted(context)[0]
         v = abs(context[key])
-        return (size, max(-400, int(math.floor(math.log2(v) / self.bin_width))) if v > 0 else -401)
+        return (size, max(-400, min(400, int(math.floor(math.log2(v) / self.bin_width)))) if v > 0 else -401)
 
     def _relative(self, b: tuple, name: str) -> tuple[float, int] | None:
         """Cost of ``name`` relative to the best, and the distance of the nearest bin where it ran."""
@@ -252,7 +252,7 @@ class AutoPolicy(Policy):
         if rel is None:
             return True
         ratio, d = rel
-        return ratio <= self.contender * 2.0 ** max(0, d - self.reach)
+        return ratio <= self.contender * 2.0 ** min(60, max(0, d - self.reach))
 
     def _representative(self, b: tuple, members: list[Configuration]) -> Configuration:
         scored = []

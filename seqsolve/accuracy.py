@@ -1,0 +1,216 @@
+"""The accuracy contract in floating point: safe norms, exact rescaling, a certified residual check.
+
+seqsolve promises that a returned ``x`` satisfies ``‖b − A x‖₂ ≤ max(rtol·‖b‖₂, atol)`` for the
+*exact* residual of the float64 vector it returns.  Three things stand between a computed
+check and that promise, and this module handles each:
+
+1. **Norms that cannot over- or underflow.**  ``‖b‖`` of ``b = 1e-200·1`` squares to 0 and of
+   ``1e200·1`` to ``inf``; :func:`norm` rescales (as BLAS ``nrm2`` does) whenever the fast
+   sum of squares leaves the safe range.
+
+2. **Exact rescaling.**  Methods iterate on ``(2^-α A)(2^(α-β) x) = 2^-β b`` with ``α``, ``β``
+   chosen from ``max|A|`` and ``‖b‖`` (:class:`ScaledSystem`), so no Krylov recurrence sees
+   magnitudes near the ends of the float range.  Multiplying by a power of two is exact unless a
+   value becomes subnormal, which is checked; the scaled residual is then exactly ``2^-β`` times
+   the original one.
+
+3. **A residual check whose own error is bounded** (:func:`check_residual`).  Computing
+   ``r = b − A x`` in float64 has a componentwise error up to
+   ``γ_{k+1}(|A||x| + |b|)_i`` (``k`` = stored entries in row ``i``, ``γ_m = m u/(1 − m u)``,
+   ``u = 2⁻⁵³``; Higham, *Accuracy and Stability*, §3.5).  On badly scaled systems that is
+   larger than the residual itself: a float64 residual can look thousands of times better than
+   the exact one.  So ``x`` is *certified* only when ``‖fl(r)‖`` plus that bound (computed in the
+   same compiled pass) is below the target.  When neither the pass nor its negation is conclusive,
+   the residual is recomputed with error-free transformations (Ogita, Rump & Oishi's ``Dot2``:
+   TwoSum/TwoProduct, as accurate as twice the working precision), whose error is at most
+   ``u|r_i| + γ²_{k+1}(|A||x| + |b|)_i``.  Only a certified ``x`` is returned.
+
+What can be attained: no float64 ``x`` is in general closer to ``A⁻¹b`` than half an ulp per
+component, so relative residuals of order ``u·‖A‖‖x‖/‖b‖`` are the floor.  ``rtol`` below
+:data:`RTOL_MIN` (4ε ≈ 8.9e-16) is refused up front; a tolerance that is above it but below what a
+particular system allows ends in a :class:`~seqsolve.ConvergenceError` saying so, never in an
+uncertified ``x``.  For a ``LinearOperator`` seqsolve cannot see ``|A|``: its check trusts the
+operator's product and bounds the rounding by ``4ε(‖b‖ + ‖A x‖)`` (documented limit).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import LinearOperator
+
+U = 2.0**-53  #: unit roundoff of float64
+EPS = 2.0**-52  #: machine epsilon
+RTOL_MIN = 4 * EPS  #: smallest ``rtol`` seqsolve accepts (≈ 8.9e-16)
+_ETA = 2.0**-1074  #: smallest subnormal: absolute error of one underflowing operation
+_TINY = np.finfo(np.float64).tiny
+_SAFE_LOW = 1e-250  # a sum of squares above this lost nothing relevant to underflow
+_SCALE_RANGE = 2.0**100  # magnitudes inside [2^-100, 2^100] are left alone
+
+
+def gamma(m: float) -> float:
+    """Higham's ``γ_m = m u / (1 − m u)``: the relative error bound of ``m`` rounded operations."""
+    mu = m * U
+    return mu / (1.0 - mu) if mu < 0.5 else math.inf
+
+
+def norm(v: np.ndarray) -> float:
+    """Euclidean norm without spurious over- or underflow (scaled like BLAS ``nrm2`` when needed)."""
+    with np.errstate(over="ignore"):
+        s = float(np.dot(v, v))
+    if _SAFE_LOW < s < math.inf:
+        return math.sqrt(s)
+    if v.size == 0:
+        return 0.0
+    m = float(np.max(np.abs(v)))
+    if m == 0.0 or not math.isfinite(m):
+        return m
+    w = v / m
+    return m * math.sqrt(float(np.dot(w, w)))
+
+
+def ldexp(v: float, e: int) -> float:
+    """``v·2^e`` that saturates to 0 or ``inf`` instead of raising like :func:`math.ldexp`."""
+    with np.errstate(over="ignore", under="ignore"):
+        return float(np.ldexp(v, e))
+
+
+def _exponent(magnitude: float) -> int:
+    """``e`` with ``magnitude·2^-e`` near 1, or 0 when ``magnitude`` needs no rescaling."""
+    if magnitude == 0.0 or not math.isfinite(magnitude) or 1 / _SCALE_RANGE <= magnitude <= _SCALE_RANGE:
+        return 0
+    return math.frexp(magnitude)[1]
+
+
+def _scaled_exactly(v: np.ndarray, e: int) -> np.ndarray | None:
+    """``v·2^-e`` if every entry keeps all its bits (nothing becomes subnormal, zero or inf)."""
+    w = np.ldexp(v, -e)
+    nz = v != 0
+    aw = np.abs(w[nz])
+    if aw.size and (aw.min() < _TINY or not np.isfinite(aw.max())):
+        return None
+    return w
+
+
+@dataclass(frozen=True)
+class ScaledSystem:
+    """``A x = b`` rewritten exactly as ``A_s x_s = b_s`` with ``A_s = 2^-α A``, ``b_s = 2^-β b``.
+
+    ``x = 2^(β−α) x_s``; residuals scale by ``2^-β``, so relative residuals are unchanged.  When a
+    power-of-two scaling would lose bits it is not applied (``α`` or ``β`` is 0).
+    """
+
+    A: object
+    b: np.ndarray
+    alpha: int
+    beta: int
+
+    @property
+    def shift(self) -> int:
+        return self.beta - self.alpha
+
+    def to_scaled(self, x: np.ndarray) -> np.ndarray:
+        """An initial guess in scaled units (any finite vector will do: it is only a guess)."""
+        if self.shift == 0:
+            return x
+        xs = np.ldexp(x, -self.shift)
+        return xs if np.all(np.isfinite(xs)) else np.zeros_like(x)
+
+    def from_scaled(self, xs: np.ndarray) -> tuple[np.ndarray, bool]:
+        """``(x, exact)``: ``x = 2^shift x_s`` and whether that multiplication was exact."""
+        if self.shift == 0:
+            return xs, True
+        x = np.ldexp(xs, self.shift)
+        back = np.ldexp(x, -self.shift)
+        return x, bool(np.array_equal(back, xs))
+
+
+def matrix_exponent(A) -> int:
+    """The ``α`` for ``A``: nonzero only when ``max|A|`` lies outside ``[2^-100, 2^100]``."""
+    if isinstance(A, LinearOperator) or A.nnz == 0:
+        return 0
+    return _exponent(max(float(A.data.max()), -float(A.data.min())))
+
+
+def scale_matrix(A, alpha: int):
+    """``2^-α A`` as a new CSR array, or ``None`` if that would lose bits."""
+    if alpha == 0:
+        return A
+    data = _scaled_exactly(A.data, alpha)
+    if data is None:
+        return None
+    return sp.csr_array((data, A.indices, A.indptr), shape=A.shape)
+
+
+def scale_system(A, A_scaled, alpha: int, b: np.ndarray, bnorm: float) -> ScaledSystem:
+    """The scaled system for right-hand side ``b`` (``A_scaled = 2^-α A``, computed once per matrix)."""
+    beta = alpha + _exponent(ldexp(bnorm, -alpha))
+    for a, bt in ((alpha, beta), (alpha, alpha), (0, 0)):
+        bs = _scaled_exactly(b, bt) if bt else b
+        if bs is not None:  # else: scaling would lose bits of b; try a milder one
+            return ScaledSystem(A_scaled if a else A, bs, a, bt)
+    raise AssertionError("unreachable: the unscaled system is always exact")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Outcome of a residual check.
+
+    ``residual`` is the best estimate of ``‖b − A x‖``, ``upper`` a rigorous upper bound of the
+    exact value (``inf`` when the check overflowed or ``x`` is not finite), ``error_bound`` the
+    part of ``upper`` due to rounding in the check itself.
+    """
+
+    residual: float
+    upper: float
+    error_bound: float
+    r: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def meets(self, target: float) -> bool:
+        return self.upper <= target and math.isfinite(self.upper)
+
+
+FAILED = Verdict(math.inf, math.inf, math.inf)
+
+
+def check_residual(A, b: np.ndarray, x: np.ndarray, bnorm: float, target: float) -> Verdict:
+    """Certify ``‖b − A x‖ ≤ target`` (see the module docstring for the bounds used)."""
+    if isinstance(A, LinearOperator):
+        if not np.all(np.isfinite(x)):
+            return FAILED
+        r = b - np.asarray(A @ x).ravel()
+        rn = norm(r)
+        err = 4 * EPS * (bnorm + norm(b - r))
+        upper = rn * (1 + gamma(r.size + 4)) + err
+        return Verdict(rn, upper, err, r) if math.isfinite(upper) else FAILED
+    n = b.shape[0]
+    r = np.empty(n)
+    mag = np.empty(n)
+    if not _kernels().residual_with_bound(A.indptr, A.indices, A.data, b, x, r, mag):
+        return FAILED  # x is not finite, or the check overflowed
+    rn, err = norm(r), norm(mag) * (1 + gamma(n + 4))
+    upper = rn * (1 + gamma(n + 4)) + err
+    lower = rn * (1 - gamma(n + 4)) - err
+    if upper <= target or lower > target or not math.isfinite(upper):
+        return Verdict(rn, upper, err, r) if math.isfinite(upper) else FAILED
+    # inconclusive: recompute the residual in twice the working precision
+    if not _kernels().residual_dot2(A.indptr, A.indices, A.data, b, x, r, mag):
+        return FAILED
+    rn2, err2 = norm(r), norm(mag) * (1 + gamma(n + 4))
+    upper2 = (rn2 * (1 + gamma(n + 4)) + err2) / (1 - U)
+    return Verdict(rn2, upper2, err2, r) if math.isfinite(upper2) else FAILED
+
+
+_KERNELS: list = []
+
+
+def _kernels():
+    """Compile (or load from Numba's cache) the residual kernels on first use."""
+    if not _KERNELS:
+        from . import _residual_kernels
+
+        _KERNELS.append(_residual_kernels)
+    return _KERNELS[0]

@@ -1,0 +1,336 @@
+"""The accuracy contract, verified with exact rational arithmetic.
+
+Every outcome of a solve must be either an ``x`` whose *exact* residual (computed with
+``fractions.Fraction`` from the float64 values) meets ``‖b − A x‖ ≤ max(rtol‖b‖, atol)``, or a
+:class:`~seqsolve.SeqsolveError`.  The property tests generate the classes of inputs that broke
+the promise before: extreme magnitudes, every sparse format, singular and near-singular
+matrices, in-place mutation of ``A.data`` between solves, size changes, odd contexts, every
+policy.  ``-m fuzz`` runs the same properties with many more examples.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy.sparse.linalg import LinearOperator, aslinearoperator
+
+import seqsolve
+from seqsolve import ConvergenceError, SeqsolveError
+from seqsolve.accuracy import RTOL_MIN, check_residual, norm, scale_system
+
+FORMATS = ["csr", "csc", "coo", "bsr", "dia", "dok", "lil"]
+POLICIES = ["auto", "fixed:cg", "fixed:numba-ssor-cg(omega=1.5)", "fixed:direct", "fixed:gmres(ilu)",
+            "fixed:bicgstab", "tsallis-inf", "chebcb", None]
+
+
+def exact_meets(A, b, x, rtol, atol) -> bool:
+    """Whether the exact residual of float64 ``x`` meets the tolerance (rational arithmetic)."""
+    A = sp.csr_array(A)
+    xb = [Fraction(float(v)) for v in x]
+    rr = Fraction(0)
+    for i in range(A.shape[0]):
+        s = Fraction(float(b[i]))
+        for k in range(A.indptr[i], A.indptr[i + 1]):
+            s -= Fraction(float(A.data[k])) * xb[A.indices[k]]
+        rr += s * s
+    bb = sum(Fraction(float(v)) ** 2 for v in b)
+    return rr <= Fraction(rtol) ** 2 * bb or rr <= Fraction(atol) ** 2
+
+
+def outcome(A_in, A_csr, b, rtol, atol, run):
+    """Run ``run()``; assert it returned a certified x or raised a SeqsolveError."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            x = run()
+    except SeqsolveError:
+        return None
+    assert np.all(np.isfinite(x)), "a non-finite x was returned"
+    assert exact_meets(A_csr, b, x, rtol, atol), "the exact residual misses the tolerance"
+    return x
+
+
+def as_format(M: np.ndarray, fmt: str, matrix_class: bool):
+    cls = getattr(sp, f"{fmt}_{'matrix' if matrix_class else 'array'}")
+    return cls(M)
+
+
+# ---------------------------------------------------------------- the reproducers of the issue
+
+def test_tiny_right_hand_side_is_solved_not_returned_as_zero():
+    b = np.full(4, 1e-200)
+    x = seqsolve.solve(sp.identity(4, format="csr"), b)
+    assert exact_meets(sp.identity(4), b, x, 1e-8, 0.0)
+    assert np.all(x > 0)
+
+
+def test_huge_right_hand_side_on_singular_matrix_raises_instead_of_returning_zeros():
+    A = sp.csr_array(np.diag([1.0, 1, 1, 0]))
+    with pytest.raises(ConvergenceError):
+        seqsolve.solve(A, np.full(4, 1e200))
+
+
+def test_huge_right_hand_side_with_one_cg_iteration_never_returns_nan():
+    A = sp.csr_array(np.diag([1.0, 2, 3, 4]))
+    b = np.full(4, 1e200)
+    x = seqsolve.solve(A, b, policy="fixed:cg", maxiter=1)
+    assert np.all(np.isfinite(x)) and exact_meets(A, b, x, 1e-8, 0.0)
+
+
+def test_rtol_below_four_epsilon_is_refused_up_front():
+    with pytest.raises(seqsolve.InvalidSystemError, match="cannot certify"):
+        seqsolve.solve(sp.csr_array([[3.0]]), np.array([1.0]), rtol=1e-300)
+    # at the limit itself the promise is kept
+    x = seqsolve.solve(sp.csr_array([[3.0]]), np.array([1.0]), rtol=RTOL_MIN)
+    assert exact_meets(sp.csr_array([[3.0]]), [1.0], x, RTOL_MIN, 0.0)
+
+
+def test_an_absolute_tolerance_no_float_can_meet_says_it_is_unattainable():
+    # the exact residual of the best float64 x = fl(1/3) is 1 - 3 fl(1/3) = 5.55e-17 > 1e-300,
+    # although the float64 product 3 * fl(1/3) rounds to exactly 1
+    with pytest.raises(ConvergenceError, match="attainable"):
+        seqsolve.solve(sp.csr_array([[3.0]]), np.array([1.0]), rtol=0.0, atol=1e-300)
+
+
+def test_float64_residual_that_looks_met_is_not_trusted():
+    # row scalings over 12 orders of magnitude: the float64 residual of the rounded solution can be
+    # orders of magnitude below the exact one; the certified check must see the exact one
+    rng = np.random.default_rng(3)
+    n = 6
+    D = np.diag(10.0 ** rng.uniform(-6, 6, n))
+    M = D @ (np.eye(n) * 4 + rng.standard_normal((n, n))) @ D
+    A = sp.csr_array(M)
+    b = A @ rng.standard_normal(n)
+    for rtol in (1e-15, 1e-14, 1e-12):
+        outcome(A, A, b, rtol, 0.0, lambda: seqsolve.solve(A, b, rtol=rtol))
+
+
+def test_certified_bound_is_never_below_the_exact_residual():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        n = int(rng.integers(1, 7))
+        M = rng.standard_normal((n, n)) * 10.0 ** rng.integers(-100, 100, (n, n))
+        M[rng.random((n, n)) < 0.4] = 0.0
+        A = sp.csr_array(M)
+        x = rng.standard_normal(n) * 10.0 ** rng.integers(-50, 50, n)
+        b = A @ x + rng.standard_normal(n) * 10.0 ** rng.integers(-60, 60, n) * 1e-16
+        v = check_residual(A, b, x, norm(b), 0.0)
+        if not math.isfinite(v.upper):
+            continue
+        xb = [Fraction(float(t)) for t in x]
+        exact = sum((Fraction(float(b[i])) - sum(Fraction(float(M[i, j])) * xb[j] for j in range(n))) ** 2
+                    for i in range(n))
+        assert Fraction(v.upper) ** 2 >= exact
+
+
+def test_norm_neither_overflows_nor_underflows():
+    assert norm(np.full(4, 1e-200)) == pytest.approx(2e-200)
+    assert norm(np.full(4, 1e200)) == pytest.approx(2e200)
+    assert norm(np.array([3e-320, 4e-320])) == pytest.approx(5e-320, rel=1e-3)
+    assert norm(np.zeros(3)) == 0.0
+    assert math.isnan(norm(np.array([1.0, np.nan])))
+
+
+def test_power_of_two_scaling_is_exact_and_skipped_when_it_would_lose_bits():
+    A = sp.csr_array(np.diag([1.0, 2.0]))
+    b = np.array([3e-250, 1e-250])
+    s = scale_system(A, A, 0, b, norm(b))
+    assert s.beta < 0 and np.array_equal(np.ldexp(s.b, s.beta), b)
+    wide = np.array([1e300, 1e-300])  # 2^-β b would make 1e-300 subnormal: not scaled
+    assert scale_system(A, A, 0, wide, norm(wide)).beta == 0
+
+
+def test_every_sparse_format_and_class_is_accepted():
+    M = np.array([[4.0, 1, 0], [1, 3, 0], [0, 0, 2]])
+    b = np.array([1.0, 2, 3])
+    for fmt in FORMATS:
+        for cls in (False, True):
+            x = seqsolve.solve(as_format(M, fmt, cls), b)
+            assert exact_meets(M, b, x, 1e-8, 0.0), fmt
+
+
+def test_context_at_the_edge_of_float_range_does_not_poison_a_learner():
+    A = sp.csr_array(sp.diags([-1.0, 2.5, -1.0], [-1, 0, 1], shape=(30, 30)))
+    b = np.ones(30)
+    for policy in ("auto", "chebcb", "tsallis-inf"):
+        s = seqsolve.SequenceSolver(policy=policy)
+        for c in (1e300, -1e308, 5e-324, 1e300):
+            outcome(A, A, b, 1e-8, 0.0, lambda: s.solve(A, b, context={"c": c}))
+        with pytest.raises(seqsolve.InvalidSystemError, match="context"):
+            s.solve(A, b, context={"c": 10**400})
+        x = s.solve(A, b, context={"c": 1.0})  # still healthy afterwards
+        assert exact_meets(A, b, x, 1e-8, 0.0)
+
+
+@pytest.mark.parametrize("value", [10**400, 1e-8 + 0j, float("nan"), -1.0, "1e-8", True])
+def test_bad_tolerances_are_seqsolve_errors(value):
+    with pytest.raises(seqsolve.InvalidSystemError, match="rtol"):
+        seqsolve.SequenceSolver(rtol=value)
+
+
+def test_singular_system_fails_fast_with_a_clear_error():
+    n = 100
+    T = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(n, n))
+    P = (sp.kron(sp.identity(n), T) + sp.kron(T, sp.identity(n))).tolil()
+    P[5, :] = 0
+    P[:, 5] = 0
+    P = sp.csr_array(P)
+    t0 = time.perf_counter()
+    with pytest.raises(ConvergenceError) as info:
+        seqsolve.solve(P, np.ones(n * n))
+    assert time.perf_counter() - t0 < 10.0
+    assert "singular" in str(info.value)
+
+
+def test_stagnating_fixed_configuration_is_stopped_long_before_maxiter():
+    # inconsistent singular system under plain CG: the chunked run sees no progress and stops
+    n = 400
+    A = sp.csr_array(sp.diags([np.r_[np.ones(n - 1), 0.0]], [0]))
+    s = seqsolve.SequenceSolver(policy="fixed:cg", fallback=False)
+    with pytest.raises(ConvergenceError):
+        s.solve(A, np.ones(n))
+    assert s.history[-1].iterations < 10 * n
+
+
+def test_user_maxiter_bounds_every_attempt_fallbacks_included():
+    A = sp.csr_array(sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(400, 400)))
+    b = np.ones(400)
+    s = seqsolve.SequenceSolver(policy="fixed:cg", maxiter=7)
+    x = s.solve(A, b)  # CG cannot converge in 7 iterations; direct can (refinement steps <= 7)
+    assert exact_meets(A, b, x, 1e-8, 0.0)
+    assert s.history[-1].fallback == "direct"
+
+
+def test_small_linear_operator_gets_a_dense_factorisation_as_last_resort():
+    # convection-dominated: GMRES(30) and BiCGStab struggle, a dense LU does not
+    n = 60
+    A = sp.csr_array(sp.diags([-1.0 - 40, 2.0, -1.0 + 40], [-1, 0, 1], shape=(n, n)))
+    op = aslinearoperator(A)
+    b = np.linspace(1, 2, n)
+    x = seqsolve.solve(op, b, rtol=1e-12)
+    assert exact_meets(A, b, x, 1e-12, 0.0)
+
+
+def test_direct_solve_is_exact_enough_on_extreme_but_well_conditioned_matrices():
+    for M in ([[1e300, 1e300], [-1e300, 1e300]], [[1e-200, 1e-200], [-1e-200, 1e-200]],
+              [[1e-310, 0.0], [0.0, 1e-310]], [[0.0, 1.0], [1.0, 0.0]]):
+        A = sp.csr_array(np.array(M))
+        b = np.array([1.0, 1.0])
+        outcome(A, A, b, 1e-10, 0.0, lambda: seqsolve.solve(A, b, rtol=1e-10))
+
+
+def test_in_place_mutation_of_A_data_between_solves_is_seen():
+    n = 50
+    A = sp.csr_array(sp.diags([-1.0, 4.0, -1.0], [-1, 0, 1], shape=(n, n)))
+    b = np.ones(n)
+    for policy in ("fixed:direct", "auto", "fixed:amg-cg(reuse)"):
+        s = seqsolve.SequenceSolver(policy=policy)
+        M = A.copy()
+        for k in range(4):
+            x = s.solve(M, b)
+            assert exact_meets(M, b, x, 1e-8, 0.0), (policy, k)
+            M.data *= 1.7  # same object, new values: a reused factorisation would be wrong
+            M.data[::3] += 0.5
+
+
+# ---------------------------------------------------------------- properties (hypothesis)
+
+magnitudes = st.integers(-300, 300)
+
+
+@st.composite
+def systems(draw, max_n=6):
+    n = draw(st.integers(1, max_n))
+    kind = draw(st.sampled_from(["random", "spd", "singular", "near-singular", "diag", "scaled"]))
+    seed = draw(st.integers(0, 2**31 - 1))
+    rng = np.random.default_rng(seed)
+    M = rng.standard_normal((n, n))
+    M[rng.random((n, n)) < draw(st.floats(0, 0.7))] = 0.0
+    if kind == "spd":
+        M = M @ M.T + n * np.eye(n)
+    elif kind == "singular" and n > 1:
+        M[:, 0] = 0.0
+        M[0, :] = 0.0
+    elif kind == "near-singular" and n > 1:
+        M[1] = M[0] * (1 + 1e-13)
+    elif kind == "diag":
+        M = np.diag(rng.standard_normal(n))
+    elif kind == "scaled":
+        D = np.diag(10.0 ** rng.uniform(-12, 12, n))
+        M = D @ (M + 3 * np.eye(n)) @ D
+    M = M * 10.0 ** draw(magnitudes)
+    b = rng.standard_normal(n) * 10.0 ** draw(magnitudes)
+    if draw(st.booleans()):
+        b = b * 10.0 ** rng.integers(-20, 20, n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        M = np.where(np.isfinite(M), M, 0.0)
+        b = np.where(np.isfinite(b), b, 1.0)
+    return M, b
+
+
+tolerances = st.tuples(st.sampled_from([RTOL_MIN, 1e-14, 1e-10, 1e-8, 1e-3, 0.5]),
+                       st.sampled_from([0.0, 0.0, 1e-300, 1e-10, 1.0]))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(systems(), tolerances, st.sampled_from(FORMATS), st.booleans(), st.sampled_from(POLICIES))
+def test_one_off_solve_is_correct_or_a_seqsolve_error(system, tol, fmt, cls, policy):
+    M, b = system
+    rtol, atol = tol
+    A = as_format(M, fmt, cls)
+    outcome(A, M, b, rtol, atol, lambda: seqsolve.solve(A, b, rtol=rtol, atol=atol, policy=policy))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(systems(max_n=5), min_size=2, max_size=6), st.sampled_from(POLICIES[:-1]),
+       st.lists(st.one_of(st.floats(allow_nan=False), st.integers(-10**30, 10**30)), min_size=6, max_size=6),
+       st.booleans())
+def test_long_lived_solver_is_correct_or_a_seqsolve_error(seq, policy, contexts, mutate):
+    s = seqsolve.SequenceSolver(policy=policy, rtol=1e-8)
+    for k, (M, b) in enumerate(seq):
+        A = sp.csr_array(M)
+        outcome(A, M, b, 1e-8, 0.0, lambda: s.solve(A, b, context={"c": contexts[k]}))
+        if mutate and A.nnz:  # the same matrix object again, changed in place
+            A.data *= -1.5
+            outcome(A, A.toarray(), b, 1e-8, 0.0, lambda: s.solve(A, b))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(systems(max_n=5), tolerances)
+def test_linear_operator_solve_is_correct_or_a_seqsolve_error(system, tol):
+    M, b = system
+    rtol, atol = tol
+    op = LinearOperator(M.shape, matvec=lambda v: M @ v, dtype=np.float64)
+    outcome(op, M, b, max(rtol, 1e-12), atol,
+            lambda: seqsolve.solve(op, b, rtol=max(rtol, 1e-12), atol=atol))
+
+
+@pytest.mark.fuzz
+@settings(max_examples=4000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(systems(max_n=8), tolerances, st.sampled_from(FORMATS), st.booleans(), st.sampled_from(POLICIES))
+def test_fuzz_one_off_solves(system, tol, fmt, cls, policy):
+    test_one_off_solve_is_correct_or_a_seqsolve_error.hypothesis.inner_test(system, tol, fmt, cls, policy)
+
+
+@pytest.mark.fuzz
+@settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(systems(max_n=6), min_size=2, max_size=8), st.sampled_from(POLICIES[:-1]),
+       st.lists(st.one_of(st.floats(allow_nan=False), st.integers(-10**400, 10**400)), min_size=8, max_size=8),
+       st.booleans())
+def test_fuzz_long_lived_solvers(seq, policy, contexts, mutate):
+    s = seqsolve.SequenceSolver(policy=policy, rtol=1e-8)
+    for k, (M, b) in enumerate(seq):
+        A = sp.csr_array(M)
+        outcome(A, M, b, 1e-8, 0.0, lambda: s.solve(A, b, context={"c": contexts[k]}))
+        if mutate and A.nnz:
+            A.data *= -1.5
+            outcome(A, A.toarray(), b, 1e-8, 0.0, lambda: s.solve(A, b))
