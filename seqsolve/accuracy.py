@@ -189,17 +189,20 @@ def check_residual(A, b: np.ndarray, x: np.ndarray, bnorm: float, target: float)
     n = b.shape[0]
     r = np.empty(n)
     mag = np.empty(n)
-    if not _kernels().residual_with_bound(A.indptr, A.indices, A.data, b, x, r, mag):
+    terms = _kernels().residual_with_bound(A.indptr, A.indices, A.data, b, x, r, mag)
+    if terms < 0:
         return FAILED  # x is not finite, or the check overflowed
-    rn, err = norm(r), norm(mag) * (1 + gamma(n + 4))
+    # + the absolute error of products that underflow: at most 2η per term (η: smallest subnormal)
+    rn, err = norm(r), gamma(terms + 1) * norm(mag) * (1 + gamma(n + 4)) + math.sqrt(n) * 2 * terms * _ETA
     upper = rn * (1 + gamma(n + 4)) + err
     lower = rn * (1 - gamma(n + 4)) - err
     if upper <= target or lower > target or not math.isfinite(upper):
         return Verdict(rn, upper, err, r) if math.isfinite(upper) else FAILED
     # inconclusive: recompute the residual in twice the working precision
-    if not _kernels().residual_dot2(A.indptr, A.indices, A.data, b, x, r, mag):
+    terms = _kernels().residual_dot2(A.indptr, A.indices, A.data, b, x, r, mag)
+    if terms < 0:
         return FAILED
-    rn2, err2 = norm(r), norm(mag) * (1 + gamma(n + 4))
+    rn2, err2 = norm(r), norm(mag) * (1 + gamma(n + 4)) + math.sqrt(n) * 8 * terms * _ETA
     upper2 = (rn2 * (1 + gamma(n + 4)) + err2) / (1 - U)
     return Verdict(rn2, upper2, err2, r) if math.isfinite(upper2) else FAILED
 

@@ -391,18 +391,18 @@ class SequenceSolver:
         while True:
             att = self._checked(self._attempt(config, system, system.b, x, fp, chunk, callback,
                                               self.rtol, goal.atol), system, goal)
-            used += att.iterations
+            ran = att.iterations
+            used += ran
             if total is not None:
                 att.iterations, att.reused = used, total.reused
                 att.setup_seconds += total.setup_seconds
                 att.solve_seconds += total.solve_seconds
             total = att
-            if att.verdict.meets(goal.target) or att.status != "maxiter" or used >= maxiter:
+            if att.verdict.meets(goal.target) or att.status != "maxiter" or ran == 0 or used >= maxiter:
                 return total
             if before is None:  # the starting residual, measured only once a chunk did not suffice
                 before = check_residual(system.A, system.b, x, goal.bnorm, goal.target).residual
-            rate = (att.verdict.residual / before) ** (1.0 / max(att.iterations - (used - att.iterations), 1)) \
-                if before > 0 else 1.0
+            rate = (att.verdict.residual / before) ** (1.0 / ran) if before > 0 else 1.0
             need = math.log(goal.target / att.verdict.residual) / math.log(rate) if 0 < rate < 1 else math.inf
             if need > maxiter - used:
                 total.status = "stagnated"
