@@ -16,6 +16,7 @@ device or FIFO could be endless or block forever), and never more than a cap (``
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import stat
@@ -35,6 +36,16 @@ def _identity(path: Path) -> tuple | None:
     except FileNotFoundError:
         return None
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _refuse_special(path: Path) -> None:
+    """Renaming over ``/dev/full`` or a FIFO would delete it (as root, even in /dev): refuse."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+        raise OSError(errno.EEXIST, f"{path} exists and is not a regular file; not replaced")
 
 
 def _commit(tmp: str, path: Path, guard: Callable[[Path], None]) -> None:
@@ -73,6 +84,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = "",
         yield tmp
         os.chmod(tmp, 0o644)  # mkstemp makes private files; results are ordinary files
         if guard is None:
+            _refuse_special(path)
             os.replace(tmp, path)
         else:
             _commit(tmp, path, guard)
@@ -149,31 +161,32 @@ def read_limited(path: str | os.PathLike, max_bytes: int, error: type[Exception]
 
 
 def check_output_folder(path: str | os.PathLike, error: type[Exception], *, is_folder: bool = False) -> Path:
-    """Check that an output can be written at ``path`` (before hours of work are spent on it).
+    """Check that an output can be written at ``path`` before hours of work are spent on it.
 
-    ``path`` is a file whose folder must exist, or with ``is_folder`` a folder that may be created.
-    Probes by creating and removing a temporary file, which is what the atomic writers will do.
+    ``path`` is a file whose folder must exist or, with ``is_folder``, a folder that may still have
+    to be created.  Probes by creating and removing a temporary file, as the atomic writers will.
     Returns the folder; raises ``error`` naming the problem.
     """
     path = Path(path)
-    folder = path if is_folder else (path.parent if str(path.parent) else Path("."))
     if is_folder:
-        probe_dir = folder
-        while not probe_dir.exists() and probe_dir != probe_dir.parent:
-            probe_dir = probe_dir.parent  # the folder will be created here
-        if not probe_dir.is_dir():
-            raise error(f"cannot create output folder {folder}: {probe_dir} is not a folder")
+        folder = probe = path
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent  # the folder will be created under this one
+        if not probe.is_dir():
+            raise error(f"cannot create output folder {folder}: {probe} is not a folder")
     else:
+        folder = probe = path.parent
         if path.is_dir():
-            raise error(f"output {path} is a folder; give a file name")
+            raise error(f"cannot write {path}: it is a folder")
+        if path.exists() and not path.is_file():
+            raise error(f"cannot write {path}: it exists and is not a regular file")
         if not folder.is_dir():
-            raise error(f"output folder {folder} does not exist" if not folder.exists()
+            raise error(f"cannot write {path}: folder {folder} does not exist" if not folder.exists()
                         else f"cannot write {path}: {folder} is not a folder")
-        probe_dir = folder
     try:
-        fd, tmp = tempfile.mkstemp(dir=probe_dir, prefix=".seqsolve-probe-")
+        fd, tmp = tempfile.mkstemp(dir=probe, prefix=".seqsolve-probe-")
         os.close(fd)
         os.remove(tmp)
     except OSError as exc:
-        raise error(f"cannot write to output folder {probe_dir}: {exc.strerror or exc}") from None
+        raise error(f"cannot write {path}: {exc.strerror or exc} in {probe}") from None
     return folder

@@ -1,11 +1,14 @@
 """The ``seqsolve`` command line: demo, bench, solve, sequence, train-precond, configs.
 
-Every error prints one line ``seqsolve: error: …`` on stderr and exits non-zero.
+Every error prints one line ``seqsolve: error: …`` on stderr and exits with status 2 (never a
+traceback; ``SEQSOLVE_DEBUG=1`` shows one for unexpected errors).  Output paths are checked before
+any work starts, so a mistyped ``--out`` costs nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -18,6 +21,15 @@ DEMO_POLICIES = ["cg", "jacobi-cg", "ssor-cg(omega=1.5)", "numba-cg", "numba-sso
                  "amg-cg(adaptive)", "direct", "auto"]
 #: ``seqsolve demo --problem fluid2d``; ``dcdm`` is dropped (with a note) when no usable model exists
 FLUID_DEMO_POLICIES = ["numba-cg", "numba-ssor-cg(omega=1.8)", "amg-cg(adaptive)", "dcdm", "auto"]
+
+
+def _check_out(path: str | None, *, folder: bool = False) -> None:
+    """Fail before the work, not after it: the output must be writable (and its folder exist)."""
+    if path:
+        from .atomic import check_output_folder
+        from .errors import ConfigurationError
+
+        check_output_folder(path, ConfigurationError, is_folder=folder)
 
 
 def _console():
@@ -143,6 +155,7 @@ def dcdm_unavailable(n: int) -> str | None:
 def cmd_demo(args) -> int:
     from .bench import split_policies
 
+    _check_out(args.out, folder=True)
     if args.problem == "fluid2d":
         n = args.n
         steps = args.steps if args.steps is not None else 300
@@ -176,6 +189,7 @@ def cmd_bench(args) -> int:
     from .baselines import split_baselines
 
     policies, baselines = split_baselines(split_policies(args.policies))
+    _check_out(args.out, folder=True)
     if args.problem == "heat2d":
         steps = args.steps if args.steps is not None else 5000
         stem = f"heat2d_nx{args.nx}_T{steps}"
@@ -193,6 +207,7 @@ def cmd_solve(args) -> int:
     from .problems.matrix_market import read_matrix, read_vector, write_atomic
     from .solver import SequenceSolver, solve
 
+    _check_out(args.out)
     A = read_matrix(args.A)
     b = read_vector(args.b)
     if args.policy == "default":
@@ -219,6 +234,7 @@ def cmd_sequence(args) -> int:
     from .runner import run
     from .solver import SequenceSolver
 
+    _check_out(args.out)
     problem = MatrixMarketSequence(args.directory)
     solver = SequenceSolver(rtol=args.rtol, atol=args.atol, policy=normalise_policy(args.policy), seed=args.seed)
     result = run(problem, solver, progress=not args.no_progress)
@@ -237,6 +253,11 @@ def cmd_train_precond(args) -> int:
     from .neural import require_torch
 
     torch = require_torch()
+    from .neural.model_io import ensure_replaceable
+
+    _check_out(str(Path(args.out).parent), folder=True)  # save_model creates the folder
+    for path in (args.out, args.out + ".last"):  # checkpoints only replace model files
+        ensure_replaceable(path)
     if args.threads:
         torch.set_num_threads(args.threads)
     from .neural.training import train
@@ -347,11 +368,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (SeqsolveError, OSError, ImportError) as exc:
-        print(f"seqsolve: error: {exc}", file=sys.stderr)
+        print(f"seqsolve: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("seqsolve: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug, or an input nobody foresaw: still one line, not a traceback
+        if os.environ.get("SEQSOLVE_DEBUG"):
+            raise
+        print(f"seqsolve: error: {type(exc).__name__}: {_one_line(exc)} "
+              f"(set SEQSOLVE_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 2
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 if __name__ == "__main__":  # pragma: no cover

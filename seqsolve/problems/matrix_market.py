@@ -8,8 +8,10 @@ of named scalars for the policies.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -17,36 +19,182 @@ import numpy as np
 import scipy.io
 import scipy.sparse as sp
 
-from ..atomic import atomic_path
+from ..atomic import atomic_path, read_limited, write_text
 from ..errors import InvalidSystemError
 from .base import LinearSystem, SequenceProblem
 
 _B_FILE = re.compile(r"^b_(\d+)\.mtx$")
+#: what SciPy's Matrix Market reader raises on bad bytes
+_READ_ERRORS = (OSError, ValueError, OverflowError, IndexError, TypeError, RuntimeError, MemoryError)
+#: environment variable that raises the memory limit of :func:`read_matrix` / :func:`read_vector`
+MAX_BYTES_ENV = "SEQSOLVE_MAX_MATRIX_BYTES"
+DEFAULT_MAX_MATRIX_BYTES = 4 << 30
+#: the Matrix Market kinds read: (format, field, symmetry)
+_KINDS = {(fmt, field, sym) for fmt in ("coordinate", "array") for field in ("real", "integer", "pattern")
+          for sym in ("general", "symmetric", "skew-symmetric")
+          if not (fmt == "array" and field == "pattern") and not (field == "pattern" and sym == "skew-symmetric")}
+
+
+def max_matrix_bytes() -> int:
+    """Memory a matrix or vector file may need once read: ``$SEQSOLVE_MAX_MATRIX_BYTES``, else 4 GiB."""
+    try:
+        return int(os.environ.get(MAX_BYTES_ENV, "")) or DEFAULT_MAX_MATRIX_BYTES
+    except ValueError:
+        return DEFAULT_MAX_MATRIX_BYTES
+
+
+def _check_header(path: str, what: str) -> tuple[int, int, str, str, str]:
+    """Read and check a Matrix Market header before anything is allocated.
+
+    Only the standard real, integer and pattern kinds are accepted (SciPy 1.17's reader corrupts
+    memory on some others, and on non-square symmetric or empty arrays).  The declared sizes must
+    fit in the file (every stored entry takes a few bytes, so a file cannot declare more entries
+    than its size allows) and in memory (a 10**9 x 10**9 matrix with one entry needs gigabytes for
+    its row pointers alone).  Returns ``(rows, cols, format, field, symmetry)``.
+    """
+    if path.endswith((".gz", ".bz2")):  # SciPy would decompress them: sizes could not be checked
+        raise InvalidSystemError(f"{path}: compressed Matrix Market files are not supported; decompress it first")
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise InvalidSystemError(f"cannot read Matrix Market {what} {path}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(st.st_mode):  # a FIFO would block, a device never end
+        raise InvalidSystemError(f"cannot read Matrix Market {what} {path}: not a regular file")
+    try:
+        rows, cols, entries, fmt, field, symmetry = scipy.io.mminfo(path)
+    except _READ_ERRORS as exc:
+        raise InvalidSystemError(f"cannot read Matrix Market {what} {path}: {exc}") from None
+    if field in ("complex", "hermitian") or symmetry == "hermitian":
+        raise InvalidSystemError(f"{path}: complex values are not supported (in the {what})")
+    if (fmt, field, symmetry) not in _KINDS:
+        raise InvalidSystemError(f"{path}: unsupported Matrix Market kind '{fmt} {field} {symmetry}'")
+    if rows == 0 or cols == 0:
+        raise InvalidSystemError(f"{path}: the {what} is empty ({rows}x{cols})")
+    if symmetry != "general" and rows != cols:
+        raise InvalidSystemError(f"{path}: a {symmetry} {what} must be square, got {rows}x{cols}")
+    size = st.st_size
+    if fmt == "coordinate":
+        stored = entries
+        line = 4 if field == "pattern" else 6  # "i j\n" or "i j v\n" at the least
+        held = stored * (2 if symmetry != "general" else 1)
+        memory = 8 * (rows + 1) + 8 * cols + 40 * held  # CSR row pointers, a vector, COO + CSR entries
+    else:
+        stored = _stored_values(rows, cols, symmetry)
+        line = 2  # "v\n"
+        memory = 20 * rows * cols + 2 * size  # the dense array, its sparse copy, the text being parsed
+    if stored * line > size:
+        raise InvalidSystemError(f"{path}: declares {rows:,}x{cols:,} with {stored:,} stored entries, "
+                                 f"more than its {size:,} bytes can hold (truncated or corrupt)")
+    limit = max_matrix_bytes()
+    if memory > limit:
+        raise InvalidSystemError(f"{path}: a {rows:,}x{cols:,} {what} with {stored:,} stored entries needs "
+                                 f"about {memory / 2**30:.1f} GiB, over the {limit / 2**30:.1f} GiB limit "
+                                 f"(set ${MAX_BYTES_ENV} to raise it)")
+    return rows, cols, fmt, field, symmetry
+
+
+def _stored_values(rows: int, cols: int, symmetry: str) -> int:
+    """How many values a dense (array) file stores: all, or one triangle, column by column."""
+    if symmetry == "symmetric":
+        return rows * (rows + 1) // 2
+    if symmetry == "skew-symmetric":
+        return rows * (rows - 1) // 2
+    return rows * cols
+
+
+def _read_array(path: str, rows: int, cols: int, field: str, symmetry: str, what: str) -> np.ndarray:
+    """Parse a dense (array) file here: SciPy 1.17's reader overflows its buffer on extra values."""
+    raw = read_limited(path, max_matrix_bytes(), InvalidSystemError, f"Matrix Market {what}")
+    lines = raw.split(b"\n")
+    body = [ln for ln in lines[1:] if ln.strip() and not ln.lstrip().startswith(b"%")]
+    tokens = b" ".join(body[1:]).split()  # body[0] is the size line that mminfo read
+    expected = _stored_values(rows, cols, symmetry)
+    if len(tokens) != expected:
+        raise InvalidSystemError(f"{path}: a {rows}x{cols} {symmetry} array stores {expected:,} values, "
+                                 f"the file has {len(tokens):,}")
+    try:
+        if field == "integer":
+            values = np.array([int(t) for t in tokens], dtype=np.float64)
+        else:
+            values = np.array([float(t) for t in tokens], dtype=np.float64)
+    except (ValueError, OverflowError) as exc:
+        raise InvalidSystemError(f"cannot read Matrix Market {what} {path}: bad value ({exc})") from None
+    if symmetry == "general":
+        return values.reshape(cols, rows).T  # stored column by column
+    M = np.zeros((rows, cols))
+    r, c = np.triu_indices(rows, k=0 if symmetry == "symmetric" else 1)
+    M[c, r] = values  # the lower triangle, column by column
+    M[r, c] = values if symmetry == "symmetric" else -values
+    return M
+
+
+def _read(path: str | os.PathLike, what: str):
+    path = os.fspath(path)
+    rows, cols, fmt, field, symmetry = _check_header(path, what)
+    if fmt == "array":
+        M = _read_array(path, rows, cols, field, symmetry, what)
+    else:
+        try:
+            M = scipy.io.mmread(path)
+        except _READ_ERRORS as exc:
+            raise InvalidSystemError(f"cannot read Matrix Market {what} {path}: {exc}") from None
+    data = M.data if sp.issparse(M) else np.asarray(M)
+    if np.iscomplexobj(data):
+        raise InvalidSystemError(f"{path}: complex values are not supported (in the {what})")
+    data = data.astype(np.float64, copy=False)
+    if not np.all(np.isfinite(data)):
+        raise InvalidSystemError(f"{path}: the {what} has NaN or infinite entries")
+    return M
 
 
 def read_matrix(path: str | os.PathLike) -> sp.csr_array:
-    """Read a sparse (or dense) Matrix Market matrix as float64 CSR, with a clear error."""
-    try:
-        M = scipy.io.mmread(str(path))
-    except (OSError, ValueError, IndexError, TypeError) as exc:
-        raise InvalidSystemError(f"cannot read Matrix Market matrix {path}: {exc}") from None
-    if np.iscomplexobj(M.data if sp.issparse(M) else M):
-        raise InvalidSystemError(f"{path}: complex matrices are not supported")
-    return sp.csr_array(M, dtype=np.float64)
+    """Read a sparse (or dense) Matrix Market matrix as float64 CSR, with a clear error.
+
+    Any file at all gives a matrix or :class:`~seqsolve.InvalidSystemError`: sizes are checked
+    against the file and a memory limit (:func:`max_matrix_bytes`) before anything is allocated.
+    """
+    return sp.csr_array(_read(path, "matrix"), dtype=np.float64)
 
 
 def read_vector(path: str | os.PathLike) -> np.ndarray:
-    """Read a Matrix Market vector (an ``n×1`` array or coordinate file) as a 1-D float64 array."""
-    try:
-        v = scipy.io.mmread(str(path))
-    except (OSError, ValueError, IndexError, TypeError) as exc:
-        raise InvalidSystemError(f"cannot read Matrix Market vector {path}: {exc}") from None
+    """Read a Matrix Market vector (an ``n×1`` or ``1×n`` array or coordinate file) as 1-D float64.
+
+    Complex values are refused, not silently truncated to their real part.
+    """
+    v = _read(path, "vector")
     v = v.toarray() if sp.issparse(v) else np.asarray(v)
     if v.ndim == 2 and 1 in v.shape:
         v = v.ravel()
     if v.ndim != 1:
         raise InvalidSystemError(f"{path}: expected a vector (n×1), got shape {v.shape}")
     return v.astype(np.float64)
+
+
+#: most bytes a context file may have (it holds a few named numbers)
+MAX_CONTEXT_BYTES = 1 << 20
+
+
+def read_context(path: str | os.PathLike) -> dict[str, float]:
+    """Read a ``context_k.json`` file: a JSON object of names to finite numbers."""
+    raw = read_limited(path, MAX_CONTEXT_BYTES, InvalidSystemError, "context file")
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:  # bad UTF-8 or JSON, 5000-digit numbers, deep nesting
+        raise InvalidSystemError(f"{path}: not a JSON mapping of numbers ({exc})") from None
+    if not isinstance(doc, dict):
+        raise InvalidSystemError(f"{path}: not a JSON mapping of numbers (got a {type(doc).__name__})")
+    context = {}
+    for key, value in doc.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InvalidSystemError(f"{path}: context[{key!r}] must be a number, got {str(value)[:40]!r}")
+        try:
+            v = float(value)
+        except OverflowError:  # a 400-digit integer
+            v = math.inf
+        if not math.isfinite(v):
+            raise InvalidSystemError(f"{path}: context[{key!r}] is not a finite number ({str(value)[:40]})")
+        context[key] = v
+    return context
 
 
 def write_atomic(path: str | os.PathLike, obj, comment: str = "") -> None:
@@ -73,7 +221,7 @@ def save_sequence(directory: str | os.PathLike, systems: Iterable[LinearSystem |
         write_atomic(directory / f"b_{k:04d}.mtx", b)
         ctx = s.context if isinstance(s, LinearSystem) else (s[2] if len(s) > 2 else None)
         if ctx:
-            (directory / f"context_{k:04d}.json").write_text(json.dumps(dict(ctx)))
+            write_text(directory / f"context_{k:04d}.json", json.dumps(dict(ctx)))
         count += 1
     return count
 
@@ -136,12 +284,7 @@ class MatrixMarketSequence(SequenceProblem):
         if b.shape[0] != A.shape[0]:
             raise InvalidSystemError(f"step {k}: A is {A.shape[0]}x{A.shape[1]} but b has length {b.shape[0]}")
         ctx_file = self._path("context", k, "json")
-        context: Mapping[str, float] = {}
-        if ctx_file.exists():
-            try:
-                context = {str(key): float(v) for key, v in json.loads(ctx_file.read_text()).items()}
-            except (ValueError, AttributeError, TypeError) as exc:
-                raise InvalidSystemError(f"{ctx_file}: not a JSON mapping of numbers ({exc})") from None
+        context: Mapping[str, float] = read_context(ctx_file) if os.path.lexists(ctx_file) else {}
         return LinearSystem(A=A, b=b, index=k, context=context)
 
     def accept(self, x: np.ndarray) -> None:
