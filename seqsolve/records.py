@@ -28,6 +28,11 @@ class SolveRecord:
     setup_reused: bool = False
     policy_seconds: float = 0.0
     context: Mapping[str, float] = field(default_factory=dict)
+    #: seconds the chosen configuration itself ran (setup + iterations), fallbacks excluded
+    attempt_seconds: float = 0.0
+    #: when the chosen configuration stopped short (cap, stagnation): its projected total seconds to
+    #: reach the tolerance, from the convergence rate it showed (``inf``: no progress); else ``None``
+    projected_seconds: float | None = None
 
     @property
     def seconds(self) -> float:

@@ -31,7 +31,8 @@ DIRECT_MAX_SIZE = 250_000
 
 
 class _Attempt:
-    __slots__ = ("x", "iterations", "setup_seconds", "solve_seconds", "verdict", "status", "reused")
+    __slots__ = ("x", "iterations", "setup_seconds", "solve_seconds", "verdict", "status", "reused",
+                 "projected_seconds")
 
 
 class SequenceSolver:
@@ -180,6 +181,8 @@ class SequenceSolver:
             setup_reused=first.reused,
             policy_seconds=0.0,
             context=dict(context or {}),
+            attempt_seconds=first.setup_seconds + first.solve_seconds,
+            projected_seconds=None if first.verdict.meets(goal.target) else first.projected_seconds,
         )
         t1 = time.perf_counter()
         self.policy.update(record.seconds, record)
@@ -344,6 +347,7 @@ class SequenceSolver:
             callback = _guard(callback, system.shift)
         att = _Attempt()
         att.reused = False
+        att.projected_seconds = math.inf
         method = self._method(config)
         A = system.A
         t0 = time.perf_counter()
@@ -398,14 +402,16 @@ class SequenceSolver:
                 att.setup_seconds += total.setup_seconds
                 att.solve_seconds += total.solve_seconds
             total = att
-            if att.verdict.meets(goal.target) or att.status != "maxiter" or ran == 0 or used >= maxiter:
+            if att.verdict.meets(goal.target) or att.status != "maxiter" or ran == 0:
                 return total
             if before is None:  # the starting residual, measured only once a chunk did not suffice
                 before = check_residual(system.A, system.b, x, goal.bnorm, goal.target).residual
             rate = (att.verdict.residual / before) ** (1.0 / ran) if before > 0 else 1.0
             need = math.log(goal.target / att.verdict.residual) / math.log(rate) if 0 < rate < 1 else math.inf
+            # what finishing would cost at the rate just seen: what a learner believes of a capped try
+            total.projected_seconds = total.setup_seconds + total.solve_seconds * (used + need) / used
             if need > maxiter - used:
-                total.status = "stagnated"
+                total.status = "stagnated" if used < maxiter else "maxiter"
                 return total
             x, before, chunk = att.x, att.verdict.residual, min(2 * chunk, maxiter - used)
 
