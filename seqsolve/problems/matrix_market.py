@@ -3,6 +3,13 @@
 A step whose ``A_k.mtx`` is absent keeps the previous matrix (codes often save a matrix only when
 it changes); every step needs its ``b_k.mtx``.  Optional ``context_k.json`` files hold a mapping
 of named scalars for the policies.
+
+Files are untrusted input: any bytes give a correct matrix or :class:`~seqsolve.InvalidSystemError`.
+The header (``scipy.io.mminfo``) is checked against the file's size and a memory limit before
+anything is allocated, and the entries are parsed here with NumPy rather than by
+``scipy.io.mmread``, whose C++ reader (SciPy 1.17) crashes the interpreter on some malformed files
+(a trailing blank after the last entry, extra values in a dense array, a 0xN array).  That costs
+speed on huge files (about 1 s per million entries) for never crashing.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import math
 import os
 import re
 import stat
+import warnings
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -29,6 +37,7 @@ _READ_ERRORS = (OSError, ValueError, OverflowError, IndexError, TypeError, Runti
 #: environment variable that raises the memory limit of :func:`read_matrix` / :func:`read_vector`
 MAX_BYTES_ENV = "SEQSOLVE_MAX_MATRIX_BYTES"
 DEFAULT_MAX_MATRIX_BYTES = 4 << 30
+_MAX_LINE = 1 << 20  # longest header line read
 #: the Matrix Market kinds read: (format, field, symmetry)
 _KINDS = {(fmt, field, sym) for fmt in ("coordinate", "array") for field in ("real", "integer", "pattern")
           for sym in ("general", "symmetric", "skew-symmetric")
@@ -43,14 +52,13 @@ def max_matrix_bytes() -> int:
         return DEFAULT_MAX_MATRIX_BYTES
 
 
-def _check_header(path: str, what: str) -> tuple[int, int, str, str, str]:
+def _check_header(path: str, what: str) -> tuple[int, int, int, str, str, str]:
     """Read and check a Matrix Market header before anything is allocated.
 
-    Only the standard real, integer and pattern kinds are accepted (SciPy 1.17's reader corrupts
-    memory on some others, and on non-square symmetric or empty arrays).  The declared sizes must
+    Only the standard real, integer and pattern kinds are accepted.  The declared sizes must
     fit in the file (every stored entry takes a few bytes, so a file cannot declare more entries
     than its size allows) and in memory (a 10**9 x 10**9 matrix with one entry needs gigabytes for
-    its row pointers alone).  Returns ``(rows, cols, format, field, symmetry)``.
+    its row pointers alone).  Returns ``(rows, cols, entries, format, field, symmetry)``.
     """
     if path.endswith((".gz", ".bz2")):  # SciPy would decompress them: sizes could not be checked
         raise InvalidSystemError(f"{path}: compressed Matrix Market files are not supported; decompress it first")
@@ -77,7 +85,7 @@ def _check_header(path: str, what: str) -> tuple[int, int, str, str, str]:
         stored = entries
         line = 4 if field == "pattern" else 6  # "i j\n" or "i j v\n" at the least
         held = stored * (2 if symmetry != "general" else 1)
-        memory = 8 * (rows + 1) + 8 * cols + 40 * held  # CSR row pointers, a vector, COO + CSR entries
+        memory = 8 * (rows + 1) + 8 * cols + 64 * held  # CSR row pointers, a vector, parsed + COO + CSR entries
     else:
         stored = _stored_values(rows, cols, symmetry)
         line = 2  # "v\n"
@@ -90,7 +98,7 @@ def _check_header(path: str, what: str) -> tuple[int, int, str, str, str]:
         raise InvalidSystemError(f"{path}: a {rows:,}x{cols:,} {what} with {stored:,} stored entries needs "
                                  f"about {memory / 2**30:.1f} GiB, over the {limit / 2**30:.1f} GiB limit "
                                  f"(set ${MAX_BYTES_ENV} to raise it)")
-    return rows, cols, fmt, field, symmetry
+    return rows, cols, entries, fmt, field, symmetry
 
 
 def _stored_values(rows: int, cols: int, symmetry: str) -> int:
@@ -128,20 +136,58 @@ def _read_array(path: str, rows: int, cols: int, field: str, symmetry: str, what
     return M
 
 
+def _skip_header(fh, path: str) -> None:
+    """Advance ``fh`` past the banner, comments and size line (that mminfo has checked)."""
+    fh.readline(_MAX_LINE)  # the banner
+    while True:
+        line = fh.readline(_MAX_LINE)
+        if not line or len(line) == _MAX_LINE:
+            raise InvalidSystemError(f"{path}: Matrix Market header is truncated or has an overlong line")
+        if line.strip() and not line.lstrip().startswith(b"%"):
+            return  # the size line
+
+
+def _read_coordinate(path: str, rows: int, cols: int, entries: int, field: str, symmetry: str,
+                     what: str) -> sp.coo_array:
+    """Parse a coordinate file with NumPy: SciPy 1.17's reader crashes on e.g. a trailing blank."""
+    width = 2 if field == "pattern" else 3
+    try:
+        with open(path, "rb") as fh, warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data"
+            _skip_header(fh, path)
+            # one row more than declared is read, to notice extra entries without reading them all
+            table = np.loadtxt(fh, dtype=np.float64, comments="%", ndmin=2, max_rows=entries + 1)
+    except (OSError, ValueError) as exc:
+        raise InvalidSystemError(f"cannot read Matrix Market {what} {path}: {exc}") from None
+    if table.size == 0:
+        table = table.reshape(0, width)
+    if table.shape != (entries, width):
+        raise InvalidSystemError(f"{path}: declares {entries:,} entries of {width} numbers each, found "
+                                 f"{table.shape[0]:,}{'+' if table.shape[0] > entries else ''} lines of "
+                                 f"{table.shape[1]}")
+    i, j = table[:, 0], table[:, 1]
+    values = table[:, 2] if width == 3 else np.ones(entries)
+    for name, index, n in (("row", i, rows), ("column", j, cols)):
+        if not np.all((index == np.floor(index)) & (index >= 1) & (index <= n)):
+            raise InvalidSystemError(f"{path}: a {name} index is not an integer in 1..{n}")
+    if field == "integer" and not np.all(values == np.floor(values)):
+        raise InvalidSystemError(f"{path}: an integer {what} has a non-integer value")
+    i, j = i.astype(np.int64) - 1, j.astype(np.int64) - 1
+    if symmetry != "general":  # only one triangle is stored: mirror the off-diagonal entries
+        off = i != j
+        i, j = np.concatenate([i, j[off]]), np.concatenate([j, i[off]])
+        values = np.concatenate([values, values[off] if symmetry == "symmetric" else -values[off]])
+    return sp.coo_array((values, (i, j)), shape=(rows, cols))
+
+
 def _read(path: str | os.PathLike, what: str):
     path = os.fspath(path)
-    rows, cols, fmt, field, symmetry = _check_header(path, what)
+    rows, cols, entries, fmt, field, symmetry = _check_header(path, what)
     if fmt == "array":
         M = _read_array(path, rows, cols, field, symmetry, what)
     else:
-        try:
-            M = scipy.io.mmread(path)
-        except _READ_ERRORS as exc:
-            raise InvalidSystemError(f"cannot read Matrix Market {what} {path}: {exc}") from None
-    data = M.data if sp.issparse(M) else np.asarray(M)
-    if np.iscomplexobj(data):
-        raise InvalidSystemError(f"{path}: complex values are not supported (in the {what})")
-    data = data.astype(np.float64, copy=False)
+        M = _read_coordinate(path, rows, cols, entries, field, symmetry, what)
+    data = M.data if sp.issparse(M) else M
     if not np.all(np.isfinite(data)):
         raise InvalidSystemError(f"{path}: the {what} has NaN or infinite entries")
     return M
