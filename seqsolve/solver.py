@@ -24,7 +24,7 @@ from .policies import Policy, make_policy
 from .records import SolveRecord, summarize
 from .solvers.base import Callback, Method
 from .solvers.direct import DENSE_MAX
-from .validation import as_operator, as_vector, fingerprint, is_symmetric
+from .validation import as_near_nullspace, as_operator, as_vector, fingerprint, is_symmetric, near_nullspace_key
 
 #: largest system the sparse direct solver is used on as a fallback (2-D problems only, in practice)
 DIRECT_MAX_SIZE = 250_000
@@ -92,24 +92,29 @@ class SequenceSolver:
         self._x_prev: np.ndarray | None = None
         self._sym_cache: tuple[tuple, bool] | None = None
         self._scale_cache: tuple | None = None
+        self._near_nullspace: np.ndarray | None = None
         self._allowed_cache: dict[tuple, list[Configuration]] = {}
         self._allowed_for: object = None
 
     # ------------------------------------------------------------------ public API
     def solve(self, A: Any, b: Any, x0: Any = None, context: Mapping[str, float] | None = None,
-              *, callback: Callback = None) -> np.ndarray:
+              *, callback: Callback = None, near_nullspace: Any = None) -> np.ndarray:
         """Solve one system of the sequence and return ``x`` meeting the tolerance.
 
         ``callback(xk)`` is called after each iteration by methods that iterate in Python
         (SciPy Krylov, SOR) and once with the final iterate by compiled and direct methods.
+        ``near_nullspace`` (shape ``(n, k)``) tells AMG which modes the operator nearly
+        annihilates — the rigid-body modes of an elasticity problem (3 in 2-D, 6 in 3-D);
+        without it AMG assumes the constant vector, right for scalar diffusion only.
         """
         with blas_threads(self.blas_threads):
-            return self._solve(A, b, x0, context, callback)
+            return self._solve(A, b, x0, context, callback, near_nullspace)
 
-    def _solve(self, A, b, x0, context, callback) -> np.ndarray:
+    def _solve(self, A, b, x0, context, callback, near_nullspace=None) -> np.ndarray:
         A = as_operator(A)
         n = A.shape[0]
         b = as_vector(b, n)
+        self._near_nullspace = None if near_nullspace is None else as_near_nullspace(near_nullspace, n)
         context = self._check_context(context)
         if x0 is not None:
             x0 = as_vector(x0, n, "x0")
@@ -352,12 +357,14 @@ class SequenceSolver:
         A = system.A
         t0 = time.perf_counter()
         try:
+            hints = {"near_nullspace": self._near_nullspace} if method.uses_near_nullspace else {}
+            key = (fp, system.alpha, near_nullspace_key(hints.get("near_nullspace")))
             cached = self._setups.get(config)
-            if cached is not None and cached[0] == (fp, system.alpha):
+            if cached is not None and cached[0] == key:
                 prepared, att.reused = cached[1], True
             else:
-                prepared = method.setup(A, cached[1] if cached else None)
-                self._setups[config] = ((fp, system.alpha), prepared)
+                prepared = method.setup(A, cached[1] if cached else None, **hints)
+                self._setups[config] = (key, prepared)
                 att.reused = cached is not None and prepared is cached[1]
             t1 = time.perf_counter()
             with np.errstate(all="ignore"):  # overflow in a failing method shows in its result
@@ -540,17 +547,20 @@ def blas_threads(limit: int | None):
 
 
 def solve(A: Any, b: Any, x0: Any = None, *, rtol: float = 1e-8, atol: float = 0.0,
-          maxiter: int | None = None, policy: str | None = None, callback: Callback = None) -> np.ndarray:
+          maxiter: int | None = None, policy: str | None = None, callback: Callback = None,
+          near_nullspace: Any = None) -> np.ndarray:
     """Solve a single system ``A x = b`` to ``||b - A x|| <= max(rtol ||b||, atol)``.
 
     A convenience around :class:`SequenceSolver`.  With ``policy=None`` a configuration is chosen
     from the matrix alone (nothing can be learned from one system): sparse direct up to 20,000
     unknowns, else AMG-PCG for symmetric and GMRES+ILU for non-symmetric matrices; CG or GMRES
-    for a LinearOperator.  The fallback chain still guarantees the tolerance.
+    for a LinearOperator.  The fallback chain still guarantees the tolerance.  ``near_nullspace``:
+    see :meth:`SequenceSolver.solve`.
     """
     if policy is None:
         policy = _default_single(as_operator(A))
-    return SequenceSolver(rtol=rtol, atol=atol, policy=policy, maxiter=maxiter).solve(A, b, x0, callback=callback)
+    return SequenceSolver(rtol=rtol, atol=atol, policy=policy, maxiter=maxiter).solve(
+        A, b, x0, callback=callback, near_nullspace=near_nullspace)
 
 
 def _default_single(A) -> str:

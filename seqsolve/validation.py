@@ -127,3 +127,34 @@ def _weights(m: int) -> np.ndarray:
     if _W[0].shape[0] < m:
         _W[0] = np.random.default_rng(7).random(max(m, 2 * _W[0].shape[0]))
     return _W[0][:m]
+
+
+#: most near-null-space vectors accepted (PyAMG's coarse spaces grow with k; 6 for 3-D elasticity)
+MAX_NEAR_NULLSPACE = 64
+
+
+def as_near_nullspace(B: Any, n: int) -> np.ndarray:
+    """Return ``B`` as a finite float64 ``(n, k)`` array with ``1 <= k <= 64`` (a vector is one column)."""
+    try:
+        arr = np.asarray(B)
+    except ValueError as exc:
+        raise InvalidSystemError(f"near_nullspace must be an (n, k) array of numbers: {exc}") from None
+    if arr.dtype.kind not in "fiub":
+        raise UnsupportedTypeError(f"near_nullspace must be real, got dtype {arr.dtype}")
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2 or arr.shape[0] != n or not 1 <= arr.shape[1] <= min(MAX_NEAR_NULLSPACE, n):
+        raise InvalidSystemError(f"near_nullspace must have shape ({n}, k) with 1 <= k <= "
+                                 f"{min(MAX_NEAR_NULLSPACE, n)}, got {arr.shape}")
+    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise InvalidSystemError("near_nullspace contains NaN or Inf")
+    return arr
+
+
+def near_nullspace_key(B: np.ndarray | None) -> tuple | None:
+    """A cheap identity of ``B``'s values, so an AMG setup is rebuilt when the modes change."""
+    if B is None:
+        return None
+    flat = B.ravel()
+    return (B.shape, float(flat @ _weights(flat.shape[0])))

@@ -24,21 +24,38 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    evidence from distant contexts cannot exclude a family forever); then, within the winning
    family, the ω grid is searched locally (the neighbours of the best ω), not exhaustively.
    GMRES/BiCGStab are left out on symmetric systems unless SPD methods break down there.
-4. **Capped exploration.**  An exploratory attempt gets an iteration cap worth ``explore_cap``
-   times the best known cost in the bin; if it hits the cap the solver falls back to the best
-   known configuration, and the (high) cost is recorded, so a bad choice costs a bounded amount.
-   A censored attempt is not believed at once (a noisy speed estimate may have set the cap too
-   low): the configuration is retried with a doubled cap, up to ``max_doublings`` times, so the
-   total waste stays a geometric sum.  After that, a small probability ``explore`` refreshes a
-   near-best configuration.
+4. **Every attempt is capped, and a capped attempt is believed.**  An exploratory attempt gets
+   an iteration cap worth ``explore_cap`` times the best known cost in the bin; exploiting the
+   incumbent gets ``exploit_cap`` times its own mean iterations (a stale incumbent cannot run
+   away: the 27,000-iteration CG solve that an early, easy system made look best is stopped at
+   a few times its usual count); with nothing known yet, a prior cap of ``30·√n`` iterations.
+   An attempt that hits its cap is not retried with a larger cap: the solver extrapolates the
+   convergence rate the attempt showed into a *projected* cost (``SolveRecord.projected_seconds``,
+   ``inf`` when it made no progress), and that projection is recorded as the configuration's cost.
+   The solver then falls back to the best *other* known configuration (the hint).
 5. **An exploration budget.**  Re-screening a family already measured elsewhere (the soft
    ``reach`` above), judged hopeless there, and whose setup alone costs more than the best
    solve of the bin (AMG, direct) happens only while such screening solves have cost at most
    ``explore_budget`` (5%) of all solver time so far; first tries, contenders, cheap-setup
    families and the ω local search are not rationed.
 
-AMG staleness is handled twice: ``amg-cg(adaptive)`` rebuilds by the rent-or-buy rule inside its
-method, and the forgetful estimates drop ``amg-cg(reuse)`` when its iterations grow.
+6. **Evidence ages.**  A configuration within ``contender`` times the best of its bin whose
+   evidence is older than its re-validation period is tried again (under the exploration cap);
+   the period doubles each time the re-try confirms it is worse, so re-validation costs
+   ``O(log T)`` capped attempts per configuration over ``T`` systems.
+
+Regret, as far as it can be argued: every attempt costs at most its cap plus one fallback, the cap
+being ``explore_cap``× (exploration) or ``exploit_cap``× (exploitation) the best cost known in the
+bin; a configuration is screened once per bin and re-validated ``O(log T)`` times, so over ``T``
+systems in ``B`` bins with ``K`` families the cost above always running the best-in-hindsight
+configuration is ``O((K B + K log T) · explore_cap · c*)`` plus what drift (a change of the best
+configuration) costs until the incumbent overruns its cap — each such change is detected within
+one capped solve.  Setup-heavy families (AMG, direct) are the exception: their one-off setup is
+not capped, which is why ``amg-cg`` enters only as ``amg-cg(adaptive)`` (setup reuse is a schedule
+of one preconditioner, not three families) and ``direct`` reuses its factorisation while ``A`` is
+unchanged.
+
+AMG staleness is handled by ``amg-cg(adaptive)``'s rent-or-buy rule inside its method.
 """
 
 from __future__ import annotations
@@ -52,6 +69,9 @@ from ..configs import Configuration, parse, portfolio
 from ..errors import ConfigurationError, StateFileError
 from ..records import SolveRecord
 from .base import Policy
+
+
+_MAX_PERIOD = 1 << 20  # re-validation periods stop doubling here (about a million systems)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -78,7 +98,10 @@ def default_candidates() -> list[Configuration]:
     # dcdm is left out: on a CPU one network application costs 130-180 matvecs and loading torch
     # about a second, so it never paid in our measurements; pass candidates=[..., "dcdm"] to try it
     dominated = {"dcdm"} | ({"cg", "jacobi-cg", "ssor-cg"} if compiled else set())
-    return [c for c in portfolio(compiled=compiled) if c.kind not in dominated]
+    # one AMG member: 'adaptive' reuses its hierarchy while A is unchanged or barely drifts and
+    # rebuilds by rent-or-buy, so 'rebuild' and 'reuse' are two of its schedules, not rivals
+    return [c for c in portfolio(compiled=compiled) if c.kind not in dominated
+            and not (c.kind == "amg-cg" and c.get("setup") != "adaptive")]
 
 
 class AutoPolicy(Policy):
@@ -86,8 +109,9 @@ class AutoPolicy(Policy):
 
     def __init__(self, candidates: Sequence[str | Configuration] | None = None, *, context_key: str | None = None,
                  seed: int | None = 0, discount: float = 0.8, explore: float = 0.03,
-                 explore_cap: float = 2.0, contender: float = 4.0, bin_width: float = 0.5,
-                 max_doublings: int = 3, reach: int = 4, explore_budget: float = 0.05) -> None:
+                 explore_cap: float = 2.0, exploit_cap: float = 3.0, contender: float = 4.0,
+                 bin_width: float = 0.5, reach: int = 4, explore_budget: float = 0.05,
+                 revalidate_after: int = 4) -> None:
         self.candidates_list = [parse(c) for c in candidates] if candidates is not None else default_candidates()
         self.context_key = context_key
         self.seed = seed
@@ -96,7 +120,8 @@ class AutoPolicy(Policy):
         self.explore_cap = explore_cap
         self.contender = contender
         self.bin_width = bin_width
-        self.max_doublings = max_doublings
+        self.exploit_cap = exploit_cap
+        self.revalidate_after = revalidate_after
         self.reach = reach
         self.explore_budget = explore_budget
         self.spec = "auto"
@@ -114,7 +139,7 @@ class AutoPolicy(Policy):
         self.per_iteration_: dict[str, float] = {}
         self._last: tuple | None = None  # (bin, name, exploring)
         self._screened: dict[tuple, set] = {}  # families already tried or skipped, per bin
-        self._censored: dict[tuple, int] = {}  # (bin, name) → exploratory attempts cut by the cap
+        self._period: dict[tuple, int] = {}  # (bin, name) → steps before its evidence is re-validated
         self._bin_now: tuple | None = None
         self._screening = False  # the current choice screens a family (counts against the budget)
         self._last_per: dict[str, float] = {}  # family → last seconds-per-iteration sample
@@ -155,14 +180,23 @@ class AutoPolicy(Policy):
         here = self.stats_.setdefault(b, {})
         known = {k: v for k, v in here.items() if k in names}
         best_name = min(known, key=lambda k: known[k][0]) if known else None
-        self._hint = self._by_name.get(best_name) if best_name else None
         self._screening = False
         choice, exploring = self._explore_choice(b, arms, names, known, best_name)
         if choice is None:
             choice = self._by_name.get(best_name) or arms[0]
         self._last = (b, choice.name, exploring)
         self._bin_now = b
-        self._limit = self._cap(choice, known, best_name) if exploring else None
+        # if the choice fails or overruns its cap: the best *other* configuration known here
+        others = [k for k in known if k != choice.name and k in self._by_name]
+        self._hint = self._by_name[min(others, key=lambda k: known[k][0])] if others else None
+        if exploring:
+            self._limit = self._cap(choice, known, best_name)
+        elif choice.name in known:
+            self._limit = max(20, int(self.exploit_cap * known[choice.name][3]) + 10)
+        else:
+            self._limit = None
+        if self._limit is None and n:
+            self._limit = max(200, int(30 * math.sqrt(n)))  # nothing known: a prior cap
         return choice
 
     def update(self, cost: float, info: SolveRecord) -> "AutoPolicy":
@@ -174,14 +208,6 @@ class AutoPolicy(Policy):
         if info.status in ("breakdown", "indefinite", "nan") and self._by_name[name].spec.spd_only:
             self._spd_trouble[b] = self._spd_trouble.get(b, 0) + 1
             self._screened.pop(b, None)  # let the general-purpose families in
-        if exploring and self._limit is not None and info.status == "maxiter":
-            # censored: the cap (not the configuration) may be what failed, e.g. a noisy speed
-            # estimate; retry with a doubled cap, and only after three doublings believe the cost
-            n_censored = self._censored.get((b, name), 0) + 1
-            self._censored[(b, name)] = n_censored
-            if n_censored <= self.max_doublings:
-                self._screened.get(b, set()).discard(_family(self._by_name[name]))
-                return self
         self.spent_total_ += cost
         if self._screening:
             self.spent_explore_ += cost
@@ -211,7 +237,18 @@ class AutoPolicy(Policy):
             self._last_setup[fam] = info.setup_seconds
             self.setup_low_[fam] = min(info.setup_seconds, last)
         setup = 0.0 if info.setup_reused else self.setup_low_.get(fam, info.setup_seconds)
-        observed = info.iterations * self.per_iteration_[fam] + setup if clean else cost
+        if info.projected_seconds is not None:
+            # stopped short (cap, stagnation): believe the cost its convergence rate projects; no
+            # progress at all counts as ten times what the whole solve cost
+            observed = info.projected_seconds if math.isfinite(info.projected_seconds) else 10.0 * cost
+        else:
+            observed = info.iterations * self.per_iteration_[fam] + setup if clean else cost
+        if exploring and name in here and here[name][1] > 0:
+            # a re-validation that confirms the evidence doubles the period (if it does not, the
+            # configuration's mean drops and it may become the incumbent)
+            key = (b, name)
+            if observed > self._best_cost.get(b, observed):
+                self._period[key] = min(_MAX_PERIOD, 2 * self._period.get(key, self.revalidate_after))
         entry[1] += 1
         w = max(1.0 / entry[1], 1.0 - self.discount)
         entry[0] += w * (observed - entry[0])
@@ -323,20 +360,27 @@ class AutoPolicy(Policy):
             for j in (i - 1, i + 1):
                 if 0 <= j < len(grid) and members[grid[j]].name not in known:
                     return members[grid[j]], True
-        # 3. occasionally refresh a near-best configuration (costs drift)
-        if known and self._rng.random() < self.explore:
+        # 3. evidence ages: re-validate a contender whose last run is older than its period
+        #    (doubling while confirmed worse, idea 6), or, rarely, a random near-best one
+        if known:
             lo = known[best_name][0]
-            near = [self._by_name[k] for k, v in known.items() if k != best_name and v[0] <= 2.0 * lo
-                    and k in self._by_name]
-            if near:
-                return min(near, key=lambda c: known[c.name][2]), True
+            due = [self._by_name[k] for k, v in known.items() if k != best_name and k in self._by_name
+                   and v[0] <= self.contender * lo
+                   and self.t_ - v[2] >= self._period.get((b, k), self.revalidate_after)]
+            if due:
+                return min(due, key=lambda c: known[c.name][0]), True
+            if self._rng.random() < self.explore:
+                near = [self._by_name[k] for k, v in known.items() if k != best_name and v[0] <= 2.0 * lo
+                        and k in self._by_name]
+                if near:
+                    return min(near, key=lambda c: known[c.name][2]), True
         return None, False
 
     def _cap(self, choice: Configuration, known: dict, best_name: str | None) -> int | None:
         if best_name is None:
             return None
-        scale = 2.0 ** self._censored.get((self._bin_now, choice.name), 0)
-        budget = scale * self.explore_cap * known[best_name][0]
+        scale = 1.0
+        budget = self.explore_cap * known[best_name][0]
         per = self.per_iteration_.get(_family(choice)) or self._prior_per_iteration(choice)
         if per is None or per <= 0:
             # unknown speed: allow explore_cap times the iterations of the best configuration, at least 20
@@ -371,7 +415,7 @@ class AutoPolicy(Policy):
             "setup": dict(self.setup_low_),
             "last_setup": dict(self._last_setup),
             "screened": [[list(b), sorted(f)] for b, f in self._screened.items()],
-            "censored": [[list(b), name, k] for (b, name), k in self._censored.items()],
+            "revalidate": [[list(b), name, k] for (b, name), k in self._period.items()],
             "rng": _rng_to_json(self._rng.getstate()),
         }
 
@@ -414,10 +458,10 @@ class AutoPolicy(Policy):
             for row in as_list(state.get("screened", []), "auto state 'screened'"):
                 b, fams = as_list(row, "auto state 'screened' row", length=2)
                 screened[as_bin(b)] = {as_str(f, "auto state family") for f in as_list(fams, "auto state families")}
-            censored = {}
-            for row in as_list(state.get("censored", []), "auto state 'censored'"):
-                b, name, k = as_list(row, "auto state 'censored' row", length=3)
-                censored[(as_bin(b), as_name(name))] = as_int(k, "auto state censored count", hi=512)
+            periods = {}
+            for row in as_list(state.get("revalidate", []), "auto state 'revalidate'"):
+                b, name, k = as_list(row, "auto state 'revalidate' row", length=3)
+                periods[(as_bin(b), as_name(name))] = as_int(k, "auto state re-validation period", hi=_MAX_PERIOD)
             per = float_table(state.get("per_iteration"), "auto state 'per_iteration'")
             last_per = float_table(state.get("last_per_iteration", {}), "auto state 'last_per_iteration'")
             if any(0 < v < 1e-12 for v in [*per.values(), *last_per.values()]):
@@ -439,8 +483,8 @@ class AutoPolicy(Policy):
             self.__init__(configs, context_key=self.context_key, seed=self.seed,
                           discount=self.discount, explore=self.explore, explore_cap=self.explore_cap,
                           contender=self.contender, bin_width=self.bin_width,
-                          max_doublings=self.max_doublings, reach=self.reach,
-                          explore_budget=self.explore_budget)
+                          exploit_cap=self.exploit_cap, reach=self.reach,
+                          explore_budget=self.explore_budget, revalidate_after=self.revalidate_after)
         self.t_ = t
         self.spent_total_, self.spent_explore_ = spent
         self.stats_ = stats
@@ -449,7 +493,7 @@ class AutoPolicy(Policy):
             for name in entries:
                 self._bins_of.setdefault(name, []).append(b)
         self._best_cost = {b: min(e[0] for e in v.values()) for b, v in stats.items() if v}
-        self._screened, self._censored = screened, censored
+        self._screened, self._period = screened, periods
         self.per_iteration_, self._last_per = per, last_per
         self.setup_low_, self._last_setup = setup, last_setup
         self._rng = rng

@@ -31,6 +31,8 @@ class LinearSystem:
     index: int
     context: Mapping[str, float] = field(default_factory=dict)
     grid_shape: tuple[int, ...] | None = None
+    #: modes A nearly annihilates (``(n, k)``; elasticity: rigid-body modes), for AMG
+    near_nullspace: np.ndarray | None = None
 
 
 class SequenceProblem(ABC):

@@ -167,7 +167,8 @@ class TopologyOptimization(SequenceProblem):
         if self._step >= self._steps:
             raise IndexError(f"the sequence has {self._steps} steps; call reset() to run it again")
         A = restrict(self.full_stiffness(), self.free)
-        return LinearSystem(A=A, b=self.f.copy(), index=self._step, context={"design": float(self._step)})
+        return LinearSystem(A=A, b=self.f.copy(), index=self._step, context={"design": float(self._step)},
+                            near_nullspace=self.near_nullspace())
 
     def accept(self, x: np.ndarray) -> None:
         """Record the compliance of displacement ``x`` and take one optimality-criteria step."""

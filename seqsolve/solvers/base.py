@@ -39,6 +39,9 @@ class Method(ABC):
     spd_only: bool = False
     #: True when the method needs explicit matrix entries (not a bare LinearOperator)
     needs_matrix: bool = True
+    #: True when :meth:`setup` takes a ``near_nullspace`` keyword (AMG): the user's knowledge of
+    #: the operator's near-kernel (e.g. rigid-body modes) reaches it
+    uses_near_nullspace: bool = False
 
     def applicable(self, A: Any, *, symmetric: bool) -> bool:
         """Whether the method may be used on ``A`` (``symmetric`` was detected by the caller)."""

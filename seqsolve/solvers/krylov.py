@@ -9,6 +9,7 @@ import numpy as np
 import scipy.sparse.linalg as sla
 
 from .. import preconditioners
+from ..validation import near_nullspace_key
 from .base import Callback, IterationResult, Method
 from .reuse import RebuildSchedule
 
@@ -35,12 +36,12 @@ class ScipyKrylov(Method):
         self.needs_matrix = build_preconditioner is not None
         self.reuse_setup = reuse_setup
 
-    def setup(self, A: Any, previous: Any | None) -> Any:
+    def setup(self, A: Any, previous: Any | None, **hints: Any) -> Any:
         if self.build_preconditioner is None:
             return None
         if self.reuse_setup and previous is not None:
             return previous
-        return self.build_preconditioner(A)
+        return self.build_preconditioner(A, **hints)
 
     def solve(self, prepared, A, b, x0, *, rtol, atol, maxiter, callback: Callback = None) -> IterationResult:
         count = [0]
@@ -86,7 +87,9 @@ def amg_cg(setup: str) -> ScipyKrylov:
     """AMG-PCG; ``setup`` is ``"rebuild"``, ``"reuse"`` (first hierarchy forever) or ``"adaptive"``."""
     if setup == "adaptive":
         return AdaptiveAMGCG()
-    return ScipyKrylov("cg", preconditioners.smoothed_aggregation, spd_only=True, reuse_setup=setup == "reuse")
+    method = ScipyKrylov("cg", preconditioners.smoothed_aggregation, spd_only=True, reuse_setup=setup == "reuse")
+    method.uses_near_nullspace = True
+    return method
 
 
 class AdaptiveAMGCG(ScipyKrylov):
@@ -95,12 +98,16 @@ class AdaptiveAMGCG(ScipyKrylov):
     def __init__(self) -> None:
         super().__init__("cg", preconditioners.smoothed_aggregation, spd_only=True, reuse_setup=True)
         self.schedule = RebuildSchedule()
+        self.uses_near_nullspace = True
+        self._modes: tuple | None = None
 
-    def setup(self, A, previous):
-        if previous is not None and not self.schedule.stale:
+    def setup(self, A, previous, **hints):
+        modes = near_nullspace_key(hints.get("near_nullspace"))
+        if previous is not None and not self.schedule.stale and modes == self._modes:
             return previous
+        self._modes = modes  # new near-null-space modes change the hierarchy: rebuild
         t0 = time.perf_counter()
-        M = self.build_preconditioner(A)
+        M = self.build_preconditioner(A, **hints)
         self.schedule.built(time.perf_counter() - t0)
         return M
 
