@@ -128,11 +128,10 @@ class ScaledSystem:
         return x, bool(np.array_equal(back, xs))
 
 
-def matrix_exponent(A) -> int:
-    """The ``α`` for ``A``: nonzero only when ``max|A|`` lies outside ``[2^-100, 2^100]``."""
-    if isinstance(A, LinearOperator) or A.nnz == 0:
-        return 0
-    return _exponent(max(float(A.data.max()), -float(A.data.min())))
+def magnitude_exponent(max_abs: float) -> int:
+    """The ``α`` for a matrix with ``max|A| = max_abs``: nonzero only outside ``[2^-100, 2^100]``
+    (``nan`` for an operator, whose entries are unknown: 0)."""
+    return _exponent(max_abs) if math.isfinite(max_abs) else 0
 
 
 def scale_matrix(A, alpha: int):

@@ -16,7 +16,7 @@ from typing import Any, Mapping
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
-from .accuracy import RTOL_MIN, Verdict, check_residual, ldexp, matrix_exponent, norm, scale_matrix, scale_system
+from .accuracy import RTOL_MIN, Verdict, check_residual, ldexp, magnitude_exponent, norm, scale_matrix, scale_system
 from .backends import Backend, get_backend
 from .configs import Configuration, parse
 from .errors import ConfigurationError, ConvergenceError, InvalidSystemError, NotSymmetricError, SeqsolveError
@@ -24,7 +24,8 @@ from .policies import Policy, make_policy
 from .records import SolveRecord, summarize
 from .solvers.base import Callback, Method
 from .solvers.direct import DENSE_MAX
-from .validation import as_near_nullspace, as_operator, as_vector, fingerprint, is_symmetric, near_nullspace_key
+from .validation import (MatrixScan, as_near_nullspace, as_operator, as_vector, is_symmetric, near_nullspace_key,
+                         scan_matrix, symmetric_by_entries, transpose_permutation)
 
 #: largest system the sparse direct solver is used on as a fallback (2-D problems only, in practice)
 DIRECT_MAX_SIZE = 250_000
@@ -92,6 +93,7 @@ class SequenceSolver:
         self._x_prev: np.ndarray | None = None
         self._sym_cache: tuple[tuple, bool] | None = None
         self._scale_cache: tuple | None = None
+        self._perm_cache: tuple | None = None
         self._near_nullspace: np.ndarray | None = None
         self._allowed_cache: dict[tuple, list[Configuration]] = {}
         self._allowed_for: object = None
@@ -111,7 +113,8 @@ class SequenceSolver:
             return self._solve(A, b, x0, context, callback, near_nullspace)
 
     def _solve(self, A, b, x0, context, callback, near_nullspace=None) -> np.ndarray:
-        A = as_operator(A)
+        A = as_operator(A, check_finite=False)
+        scan = scan_matrix(A)  # finiteness, fingerprint and magnitude in one pass
         n = A.shape[0]
         b = as_vector(b, n)
         self._near_nullspace = None if near_nullspace is None else as_near_nullspace(near_nullspace, n)
@@ -122,9 +125,9 @@ class SequenceSolver:
             x0 = self._x_prev
         else:
             x0 = np.zeros(n)
-        fp = fingerprint(A)
-        A_scaled, alpha = self._scaled_matrix(A, fp)
-        symmetric = self._symmetric(A_scaled, fp)
+        fp = scan.fingerprint
+        A_scaled, alpha = self._scaled_matrix(A, scan)
+        symmetric = self._symmetric(A, scan)
         maxiter = self.maxiter or 10 * n
 
         t0 = time.perf_counter()
@@ -289,10 +292,19 @@ class SequenceSolver:
             out[str(k)] = v
         return out
 
-    def _symmetric(self, A, fp: tuple) -> bool:
+    def _symmetric(self, A, scan: MatrixScan) -> bool:
+        """Symmetry of ``A``, tested once per matrix: entrywise through the transpose permutation of
+        its pattern (cached per pattern) or, for operators and unsymmetric patterns, by two products."""
+        fp = scan.fingerprint
         if self._sym_cache is not None and self._sym_cache[0] == fp and fp[0] != "op":
             return self._sym_cache[1]
-        sym = is_symmetric(A)
+        if isinstance(A, LinearOperator):
+            sym = is_symmetric(A)
+        else:
+            if self._perm_cache is None or self._perm_cache[0] != scan.pattern:
+                self._perm_cache = (scan.pattern, transpose_permutation(A))
+            perm = self._perm_cache[1]
+            sym = is_symmetric(A) if perm is None else symmetric_by_entries(A, perm, scan.max_abs)
         self._sym_cache = (fp, sym)
         return sym
 
@@ -338,10 +350,11 @@ class SequenceSolver:
             m = self._methods[config] = self.backend.build(config)
         return m
 
-    def _scaled_matrix(self, A, fp: tuple):
+    def _scaled_matrix(self, A, scan: MatrixScan):
         """``(2^-α A, α)`` for the current matrix, computed once per matrix (see :mod:`.accuracy`)."""
+        fp = scan.fingerprint
         if self._scale_cache is None or self._scale_cache[0] != fp or fp[0] == "op":
-            alpha = matrix_exponent(A)
+            alpha = magnitude_exponent(scan.max_abs)
             scaled = scale_matrix(A, alpha)
             self._scale_cache = (fp, (A, 0) if scaled is None else (scaled, alpha))
         return self._scale_cache[1]

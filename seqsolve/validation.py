@@ -6,6 +6,8 @@ symmetry is tested with two products against fixed random vectors instead of for
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,11 +19,12 @@ from .errors import InvalidSystemError, UnsupportedTypeError
 Operator = sp.csr_array | LinearOperator
 
 
-def as_operator(A: Any) -> Operator:
+def as_operator(A: Any, check_finite: bool = True) -> Operator:
     """Return ``A`` as a float64 CSR array, or as the given ``LinearOperator``.
 
     Raises :class:`UnsupportedTypeError` for types seqsolve cannot use and
-    :class:`InvalidSystemError` for empty, non-square or non-finite matrices.
+    :class:`InvalidSystemError` for empty, non-square or (unless ``check_finite=False``, for a
+    caller that runs :func:`scan_matrix`) non-finite matrices.
     """
     if isinstance(A, LinearOperator):
         if len(A.shape) != 2 or A.shape[0] != A.shape[1]:
@@ -51,7 +54,7 @@ def as_operator(A: Any) -> Operator:
     csr = sp.csr_array(M, dtype=np.float64) if not (sp.issparse(M) and M.format == "csr"
                                                       and M.dtype == np.float64
                                                       and isinstance(M, sp.csr_array)) else M
-    if not np.all(np.isfinite(csr.data)):
+    if check_finite and not np.all(np.isfinite(csr.data)):
         raise InvalidSystemError("A contains NaN or Inf entries")
     if not csr.has_canonical_format:
         # duplicate or unsorted entries: sweeps (SOR/SSOR) read one entry as "the" diagonal;
@@ -107,6 +110,54 @@ def is_symmetric(A: Operator, rtol: float = 1e-10) -> bool:
     rhs = float(x @ Ay)
     scale = float(np.linalg.norm(Ax) * np.linalg.norm(y) + np.linalg.norm(Ay) * np.linalg.norm(x))
     return abs(lhs - rhs) <= rtol * max(scale, np.finfo(float).tiny)
+
+
+@dataclass(frozen=True)
+class MatrixScan:
+    """What one pass over a CSR matrix's entries tells (see :mod:`seqsolve._scan_kernels`).
+
+    ``fingerprint`` identifies values *and* pattern (setups are reused only while it is
+    unchanged); ``pattern`` identifies the sparsity pattern alone; ``max_abs`` is ``max |a_ij|``.
+    """
+
+    fingerprint: tuple
+    pattern: tuple
+    max_abs: float
+
+
+def scan_matrix(A: Operator) -> MatrixScan:
+    """Scan ``A`` once: :class:`InvalidSystemError` if it holds NaN or Inf, else its :class:`MatrixScan`."""
+    if isinstance(A, LinearOperator):
+        key = ("op", id(A))
+        return MatrixScan(key, key, math.nan)
+    from . import _scan_kernels
+
+    data = A.data if A.data.flags.c_contiguous else np.ascontiguousarray(A.data)
+    hv, hp, top = _scan_kernels.scan(A.indptr, A.indices, data.view(np.uint64))
+    top = float(np.array([top], dtype=np.uint64).view(np.float64)[0])
+    if not math.isfinite(top):
+        raise InvalidSystemError("A contains NaN or Inf entries")
+    pattern = (A.shape, A.nnz, int(hp))
+    return MatrixScan((*pattern, int(hv)), pattern, float(top))
+
+
+def transpose_permutation(A: sp.csr_array) -> np.ndarray | None:
+    """``perm`` with ``A.data[perm[k]]`` the transpose partner of entry ``k``; ``None`` when the
+    pattern is not structurally symmetric.  Costs one sparse transpose: computed once per pattern."""
+    nnz = A.nnz
+    P = sp.csr_array((np.arange(nnz, dtype=np.float64), A.indices, A.indptr), shape=A.shape)
+    T = P.T.tocsr()
+    T.sort_indices()
+    if not (np.array_equal(T.indptr, A.indptr) and np.array_equal(T.indices, A.indices)):
+        return None
+    return T.data.astype(np.int64)
+
+
+def symmetric_by_entries(A: sp.csr_array, perm: np.ndarray, max_abs: float, rtol: float = 1e-10) -> bool:
+    """Exact-pattern symmetry test: every ``|a_ij − a_ji| <= rtol·max|A|`` (one gather pass)."""
+    from . import _scan_kernels
+
+    return bool(_scan_kernels.symmetric_entries(A.data, perm, rtol * max_abs))
 
 
 def fingerprint(A: Operator) -> tuple:

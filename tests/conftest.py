@@ -13,6 +13,8 @@ import os
 # Must be set before NumPy is first imported; an explicit setting by the user wins.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
+from fractions import Fraction
+
 import numpy as np  # noqa: E402
 import pyamg  # noqa: E402
 import pytest  # noqa: E402
@@ -135,3 +137,17 @@ def nonsym_system():
     A = random_nonsymmetric(50, seed=6)
     b = np.random.default_rng(7).standard_normal(50)
     return A, b
+
+
+def exact_meets(A, b, x, rtol, atol) -> bool:
+    """Whether the exact residual of float64 ``x`` meets the tolerance (rational arithmetic)."""
+    A = sp.csr_array(A)
+    xb = [Fraction(float(v)) for v in x]
+    rr = Fraction(0)
+    for i in range(A.shape[0]):
+        s = Fraction(float(b[i]))
+        for k in range(A.indptr[i], A.indptr[i + 1]):
+            s -= Fraction(float(A.data[k])) * xb[A.indices[k]]
+        rr += s * s
+    bb = sum(Fraction(float(v)) ** 2 for v in b)
+    return rr <= Fraction(rtol) ** 2 * bb or rr <= Fraction(atol) ** 2

@@ -24,25 +24,12 @@ from scipy.sparse.linalg import LinearOperator, aslinearoperator
 
 import seqsolve
 from seqsolve import ConvergenceError, SeqsolveError
+from conftest import exact_meets
 from seqsolve.accuracy import RTOL_MIN, check_residual, norm, scale_system
 
 FORMATS = ["csr", "csc", "coo", "bsr", "dia", "dok", "lil"]
 POLICIES = ["auto", "fixed:cg", "fixed:numba-ssor-cg(omega=1.5)", "fixed:direct", "fixed:gmres(ilu)",
             "fixed:bicgstab", "tsallis-inf", "chebcb", None]
-
-
-def exact_meets(A, b, x, rtol, atol) -> bool:
-    """Whether the exact residual of float64 ``x`` meets the tolerance (rational arithmetic)."""
-    A = sp.csr_array(A)
-    xb = [Fraction(float(v)) for v in x]
-    rr = Fraction(0)
-    for i in range(A.shape[0]):
-        s = Fraction(float(b[i]))
-        for k in range(A.indptr[i], A.indptr[i + 1]):
-            s -= Fraction(float(A.data[k])) * xb[A.indices[k]]
-        rr += s * s
-    bb = sum(Fraction(float(v)) ** 2 for v in b)
-    return rr <= Fraction(rtol) ** 2 * bb or rr <= Fraction(atol) ** 2
 
 
 def outcome(A_in, A_csr, b, rtol, atol, run):

@@ -1,0 +1,53 @@
+"""Compiled one-pass checks of a CSR matrix for :mod:`seqsolve.validation` (run on every solve).
+
+Per call seqsolve must know whether ``A`` is finite, whether it changed since the last call (so a
+setup is reused only while it is unchanged), its magnitude (for exact rescaling) and whether it is
+symmetric.  Done with NumPy that is eight passes over the entries and two products; here it is one
+pass (:func:`scan`) plus, when the values changed, one gather (:func:`symmetric_entries`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_IX = np.uintp  # unsigned indices: Numba skips its negative-index branch
+_ODD = np.uint64(0x9E3779B97F4A7C15)  # 2^64 / golden ratio, odd
+_ABS = np.uint64(0x7FFFFFFFFFFFFFFF)  # all bits but the sign
+
+
+@njit(cache=True)
+def scan(indptr, indices, bits):  # pragma: no cover - compiled
+    """``(value hash, pattern hash, bits of max |a_ij|)`` of a CSR matrix in one pass (integer only).
+
+    ``bits`` is ``data`` viewed as ``uint64``; ``max |a_ij|`` is ``inf`` or ``nan`` when an entry is.  The hashes are sums of the entries' bit patterns
+    (and column indices, row pointers) times odd position-dependent weights, modulo 2⁶⁴: any change
+    of one entry changes them, and nothing can overflow.
+    """
+    nnz = bits.shape[0]
+    hv = np.uint64(0)
+    hp = np.uint64(0)
+    top = np.uint64(0)
+    w = np.uint64(1)
+    step = _ODD + _ODD  # weights 1, 1 + 2c, 1 + 4c, ...: odd, distinct, one addition each
+    for k in range(nnz):
+        b = bits[k]
+        hv += b * w
+        hp += np.uint64(indices[_IX(k)]) * w
+        w += step
+        # |v| as bits: for non-negative floats the unsigned bit order is the value order, and
+        # inf/nan sort above every finite value, so one integer max finds max|v| and non-finites
+        top = max(top, b & _ABS)
+    for i in range(indptr.shape[0]):
+        hp += np.uint64(indptr[_IX(i)]) * w
+        w += step
+    return hv, hp, top
+
+
+@njit(cache=True)
+def symmetric_entries(data, perm, tol):  # pragma: no cover - compiled
+    """Whether ``|a_ij − a_ji| ≤ tol`` for all entries (``perm[k]``: position of the transpose entry)."""
+    for k in range(data.shape[0]):
+        if abs(data[k] - data[_IX(perm[k])]) > tol:
+            return False
+    return True
