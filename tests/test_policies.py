@@ -240,10 +240,10 @@ def test_auto_readapts_when_another_configuration_gets_cheaper():
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_auto_uses_context_bins(seed):
-    p = AutoPolicy(candidates=["numba-cg", "numba-jacobi-cg", "direct"], seed=seed)
+    p = AutoPolicy(candidates=["numba-cg", "numba-jacobi-cg", "numba-ssor-cg(omega=1.5)"], seed=seed)
     rng = np.random.default_rng(seed)
-    low = {"numba-cg": 1.0, "numba-jacobi-cg": 2.0, "direct": 3.0}
-    high = {"numba-cg": 3.0, "numba-jacobi-cg": 2.0, "direct": 1.0}
+    low = {"numba-cg": 1.0, "numba-jacobi-cg": 2.0, "numba-ssor-cg(omega=1.5)": 3.0}
+    high = {"numba-cg": 3.0, "numba-jacobi-cg": 2.0, "numba-ssor-cg(omega=1.5)": 1.0}
     contexts = [{"c": 0.1} if rng.random() < 0.5 else {"c": 8.0} for _ in range(600)]
 
     def cost(c, t, ctx):
@@ -254,11 +254,11 @@ def test_auto_uses_context_bins(seed):
     lo = [c for c, ctx in zip(chosen[300:], contexts[300:]) if ctx["c"] < 1]
     hi = [c for c, ctx in zip(chosen[300:], contexts[300:]) if ctx["c"] > 1]
     assert Counter(lo)["numba-cg"] >= 0.9 * len(lo)
-    assert Counter(hi)["direct"] >= 0.9 * len(hi)
+    assert Counter(hi)["numba-ssor-cg(omega=1.5)"] >= 0.9 * len(hi)
 
 
 def test_auto_caps_every_attempt():
-    p = AutoPolicy(candidates=["numba-cg", "numba-jacobi-cg", "direct"], seed=0, explore=0.0)
+    p = AutoPolicy(candidates=["numba-cg", "numba-jacobi-cg", "numba-ssor-cg(omega=1.5)"], seed=0, explore=0.0)
     first = p.select(None, n=1000)
     assert p.attempt_limit() == int(30 * 1000 ** 0.5)  # nothing known yet: a prior cap of 30 sqrt(n)
     assert p.fallback_hint() is None
@@ -306,6 +306,21 @@ def test_auto_believes_the_projected_cost_of_a_capped_attempt_instead_of_retryin
         chosen.append(x.name)
         p.update(1e-3, rec(x, 50, 1e-3))
     assert chosen.count("sor(omega=1.5)") == 0  # a 100x projection is not a contender: never retried
+
+
+def test_auto_screens_an_expensive_setup_only_once_the_sequence_can_amortise_it():
+    p = AutoPolicy(candidates=["numba-cg", "direct"], seed=0, explore=0.0)
+    chosen = []
+    for _ in range(400):
+        c = p.select(None, n=10_000)
+        chosen.append(c.name)
+        # CG: 100 iterations of 10 us; a factorisation would cost 750 matvecs (~6 ms) by the prior
+        p.update(1e-3, rec(c, 100, 1e-3) if c.name == "numba-cg"
+                 else dataclasses.replace(rec(c, 1, 2e-3), setup_seconds=6e-3))
+    first_direct = chosen.index("direct")
+    # not before the setup is at most explore_budget (5%) of what was spent: 6 ms / 5% = 120 solves
+    assert first_direct >= 100
+    assert chosen.count("direct") <= 2
 
 
 def test_auto_default_candidates_hold_one_amg_schedule():

@@ -33,11 +33,13 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    convergence rate the attempt showed into a *projected* cost (``SolveRecord.projected_seconds``,
    ``inf`` when it made no progress), and that projection is recorded as the configuration's cost.
    The solver then falls back to the best *other* known configuration (the hint).
-5. **An exploration budget.**  Re-screening a family already measured elsewhere (the soft
-   ``reach`` above), judged hopeless there, and whose setup alone costs more than the best
-   solve of the bin (AMG, direct) happens only while such screening solves have cost at most
-   ``explore_budget`` (5%) of all solver time so far; first tries, contenders, cheap-setup
-   families and the ω local search are not rationed.
+5. **An exploration budget for expensive setups.**  A family whose setup alone (measured, or a
+   prior in matrix–vector products before it ever ran) costs more than the best solve of the
+   bin — AMG, a factorisation — is first screened only once that setup is at most
+   ``explore_budget`` (5%) of all solver time so far, so a short sequence never pays for it and a
+   long one tries it early enough to profit; re-screening such a family judged hopeless
+   elsewhere also waits until screening has cost at most that fraction.  Cheap-setup families
+   and the ω local search are not rationed (their attempts are capped, idea 4).
 
 6. **Evidence ages.**  A configuration within ``contender`` times the best of its bin whose
    evidence is older than its re-validation period is tried again (under the exploration cap);
@@ -85,6 +87,11 @@ def _family(c: Configuration) -> str:
 #: rough cost of one iteration in sparse matrix-vector products (measured on Heat2D/Fluid2D, 2 cores)
 ITERATION_COST = {"numba-cg": 1.3, "numba-jacobi-cg": 1.4, "numba-ssor-cg": 4.0, "cg": 2.0, "jacobi-cg": 2.1,
                   "ssor-cg": 11.0, "sor": 2.5, "amg-cg": 55.0, "gmres": 3.0, "bicgstab": 4.0, "dcdm": 180.0}
+
+
+#: rough cost of one setup in sparse matrix-vector products (Heat2D nx=100: PyAMG smoothed
+#: aggregation ≈ 400, SuperLU ≈ 750); a prior until the family's setup has been measured
+SETUP_COST = {"amg-cg": 400.0, "direct": 750.0}
 
 
 def default_candidates() -> list[Configuration]:
@@ -334,10 +341,15 @@ class AutoPolicy(Policy):
             rep = self._representative(b, members)
             rel = self._relative(b, rep.name)
             lo = self._best_cost.get(b)
-            if (rel is not None and rel[0] > self.contender and lo is not None
-                    and self.setup_low_.get(fam, 0.0) > lo
-                    and self.spent_explore_ > self.explore_budget * self.spent_total_):
-                self._wait[(b, fam)] = self.t_ + 50  # judged hopeless elsewhere: wait for the budget
+            setup = self._setup_estimate(fam, rep)
+            if lo is not None and setup > lo and (
+                    (rel is not None and rel[0] > self.contender
+                     and self.spent_explore_ > self.explore_budget * self.spent_total_)
+                    or setup > self.explore_budget * self.spent_total_):
+                # an expensive one-off setup (AMG, a factorisation) that cannot pay on one system is
+                # screened only once the sequence has run long enough that it is a small fraction
+                # of what was spent (idea 5): short sequences never pay for it
+                self._wait[(b, fam)] = self.t_ + 10
                 continue
             if self._worth_trying(rel):
                 # never-measured families go first, cheapest iteration first, so that a best (and
@@ -376,6 +388,20 @@ class AutoPolicy(Policy):
                     return min(near, key=lambda c: known[c.name][2]), True
         return None, False
 
+    def _setup_estimate(self, fam: str, rep: Configuration) -> float:
+        """Seconds a family's setup costs: measured once it ran, else a prior in matrix–vector
+        products (``SETUP_COST``) times the product's cost implied by any family that ran."""
+        if fam in self.setup_low_:
+            return self.setup_low_[fam]
+        matvecs = SETUP_COST.get(rep.kind, 0.0)
+        if not matvecs:
+            return 0.0
+        for other, per in self.per_iteration_.items():
+            kind = self._by_name[other].kind if other in self._by_name else other.split("(")[0]
+            if ITERATION_COST.get(kind):
+                return matvecs * per / ITERATION_COST[kind]
+        return 0.0
+
     def _cap(self, choice: Configuration, known: dict, best_name: str | None) -> int | None:
         if best_name is None:
             return None
@@ -385,7 +411,9 @@ class AutoPolicy(Policy):
         if per is None or per <= 0:
             # unknown speed: allow explore_cap times the iterations of the best configuration, at least 20
             return max(20, int(scale * self.explore_cap * 2 * known[best_name][3]) + 10)
-        return max(5, int(budget / per) + 1)
+        # a floor of 20 iterations: below it a cap trips on timing noise, and a hopeless
+        # configuration costs little more while its projected cost is recorded all the same
+        return max(20, int(budget / per) + 1)
 
     def _prior_per_iteration(self, choice: Configuration) -> float | None:
         """Seconds per iteration of a family never run yet, scaled from one that has run.
