@@ -89,9 +89,10 @@ ITERATION_COST = {"numba-cg": 1.3, "numba-jacobi-cg": 1.4, "numba-ssor-cg": 4.0,
                   "ssor-cg": 11.0, "sor": 2.5, "amg-cg": 55.0, "gmres": 3.0, "bicgstab": 4.0, "dcdm": 180.0}
 
 
-#: rough cost of one setup in sparse matrix-vector products (Heat2D nx=100: PyAMG smoothed
-#: aggregation ≈ 400, SuperLU ≈ 750); a prior until the family's setup has been measured
-SETUP_COST = {"amg-cg": 400.0, "direct": 750.0}
+#: rough cost of one setup: seconds of fixed overhead (Python, first calls) plus sparse
+#: matrix-vector products (Heat2D nx=100: PyAMG smoothed aggregation ≈ 400, SuperLU ≈ 750);
+#: a prior until the family's setup has been measured
+SETUP_COST = {"amg-cg": (5e-3, 400.0), "direct": (2e-3, 750.0)}
 
 
 def default_candidates() -> list[Configuration]:
@@ -165,6 +166,7 @@ class AutoPolicy(Policy):
         self._best_cost: dict[tuple, float] = {}  # cheapest mean cost per bin
         self._limit: int | None = None
         self._hint: Configuration | None = None
+        self._recent_cost: float | None = None  # seconds of the last solve
 
     # ------------------------------------------------------------------ Policy API
     def candidates(self) -> Sequence[Configuration]:
@@ -175,6 +177,9 @@ class AutoPolicy(Policy):
 
     def fallback_hint(self) -> Configuration | None:
         return self._hint
+
+    def explored(self) -> bool:
+        return bool(self._last and self._last[2])
 
     def select(self, context: Mapping[str, float] | None = None, *,
                allowed: Sequence[Configuration] | None = None, n: int | None = None) -> Configuration:
@@ -216,6 +221,7 @@ class AutoPolicy(Policy):
             self._spd_trouble[b] = self._spd_trouble.get(b, 0) + 1
             self._screened.pop(b, None)  # let the general-purpose families in
         self.spent_total_ += cost
+        self._recent_cost = cost
         if self._screening:
             self.spent_explore_ += cost
         here = self.stats_.setdefault(b, {})
@@ -340,7 +346,7 @@ class AutoPolicy(Policy):
                 continue
             rep = self._representative(b, members)
             rel = self._relative(b, rep.name)
-            lo = self._best_cost.get(b)
+            lo = self._best_cost.get(b, self._recent_cost)  # a new bin: judge by the last solve
             setup = self._setup_estimate(fam, rep)
             if lo is not None and setup > lo and (
                     (rel is not None and rel[0] > self.contender
@@ -393,14 +399,14 @@ class AutoPolicy(Policy):
         products (``SETUP_COST``) times the product's cost implied by any family that ran."""
         if fam in self.setup_low_:
             return self.setup_low_[fam]
-        matvecs = SETUP_COST.get(rep.kind, 0.0)
-        if not matvecs:
+        if rep.kind not in SETUP_COST:
             return 0.0
+        fixed, matvecs = SETUP_COST[rep.kind]
         for other, per in self.per_iteration_.items():
             kind = self._by_name[other].kind if other in self._by_name else other.split("(")[0]
             if ITERATION_COST.get(kind):
-                return matvecs * per / ITERATION_COST[kind]
-        return 0.0
+                return fixed + matvecs * per / ITERATION_COST[kind]
+        return fixed
 
     def _cap(self, choice: Configuration, known: dict, best_name: str | None) -> int | None:
         if best_name is None:

@@ -46,6 +46,10 @@ class Policy(ABC):
         """
         return None
 
+    def explored(self) -> bool:
+        """Whether the configuration just selected is an exploration (for the report)."""
+        return False
+
     def fallback_hint(self) -> Configuration | None:
         """A configuration to try first if the selected one fails (e.g. the best one known)."""
         return None
