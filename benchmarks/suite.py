@@ -38,6 +38,7 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -55,7 +56,7 @@ from seqsolve.problems.suite import Workload  # noqa: E402
 
 SPD_CONFIGS = ("numba-cg,numba-jacobi-cg,numba-ssor-cg(omega=1.5),numba-ssor-cg(omega=1.8),"
                "amg-cg(adaptive),amg-cg(rebuild),direct")
-GENERAL_CONFIGS = "gmres(ilu),bicgstab(ilu),direct"
+GENERAL_CONFIGS = "gmres(ilu),bicgstab(ilu),gmres,bicgstab,direct"
 HORIZONS = (20, 50, 200)
 
 
@@ -158,7 +159,7 @@ def auto_stats(auto: Method) -> dict:
     used = Counter(r.configuration for r in hist)
     return {
         "configurations_tried": len(used),
-        "switches": sum(1 for a, b in zip(hist, hist[1:]) if a.configuration != b.configuration),
+        "switches": sum(1 for a, b in pairwise(hist) if a.configuration != b.configuration),
         "fallbacks": sum(1 for r in hist if r.fallback),
         "capped_or_failed_first_attempts": sum(1 for r in hist if r.status != "converged"),
         "most_used": dict(used.most_common(3)),
@@ -179,7 +180,7 @@ def summarise(result: dict) -> dict:
             "auto_seconds": _finite(mine), "ratio": _finite(mine / cost) if name else None}
     rows = [{"method": m.name, "systems_solved": len(m.seconds), "total_seconds": float(sum(m.seconds)),
              "iterations": int(sum(m.iterations)), "worst_residual": max(m.residuals, default=None),
-             "stopped": m.stopped, "seconds": [round(s, 7) for s in m.seconds]} for m in methods]
+             "stopped": m.stopped, "seconds": [float(f"{s:.4g}") for s in m.seconds]} for m in methods]
     return {"workload": result["workload"], "description": result["description"], "problem": result["problem"],
             "unknowns": result["unknowns"], "systems": total, "wall_seconds": result["wall_seconds"], "no_reference_systems": result["no_reference"],
             "ratios": ratios, "auto": auto_stats(auto), "methods": rows}
@@ -218,9 +219,9 @@ def format_workload(s: dict) -> str:
                      f"{_seconds(v['auto_seconds'])} | {ratio} |")
     a = s["auto"]
     used = ", ".join(f"`{c}` ×{k}" for c, k in a["most_used"].items())
-    lines += ["", f"`auto`: {a['configurations_tried']} configurations tried, {a['switches']} switches, "
-              f"{a['fallbacks']} fallbacks, {a['capped_or_failed_first_attempts']} capped/failed first attempts; "
-              f"most used: {used}."]
+    lines += ["", (f"`auto`: configurations tried {a['configurations_tried']}, switches {a['switches']}, "
+                   f"fallbacks {a['fallbacks']}, capped/failed first attempts "
+                   f"{a['capped_or_failed_first_attempts']}; most used: {used}.")]
     if s["no_reference_systems"]:
         lines.append(f"On {s['no_reference_systems']} systems no method met the tolerance; "
                      "the problem advanced with SciPy's spsolve.")
@@ -261,7 +262,7 @@ def plot_regret(summaries: list[dict], path: Path) -> None:
 
     cols = min(4, len(summaries))
     rows = -(-len(summaries) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.7 * rows), squeeze=False)
     for ax, s in zip(axes.ravel(), summaries):
         regret = regret_curve(s)
         ax.plot(np.arange(1, len(regret) + 1), regret, color="tab:red")
@@ -292,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--drop-factor", type=float, default=20.0)
     p.add_argument("--drop-floor", type=float, default=0.5, help="seconds a configuration may always spend")
     p.add_argument("--out", default="benchmarks/results")
+    p.add_argument("--stem", default=None, help="output file name without extension (default suite_<size>_T<steps>)")
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
     chosen = [w.strip() for w in a.workloads.split(",") if w.strip()]
@@ -318,11 +320,11 @@ def main(argv: list[str] | None = None) -> int:
             print(text[-1], flush=True)
     overview = format_overview(summaries)
     print(overview)
-    stem = f"suite_{a.size}_" + (f"T{a.steps}" if a.steps else "full")
+    stem = a.stem or f"suite_{a.size}_" + (f"T{a.steps}" if a.steps else "full")
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     header = (f"# Workload suite, size `{a.size}`" + (f", first {a.steps} systems" if a.steps else "") + "\n\n"
-              f"`python benchmarks/suite.py --size {a.size}" + (f" --steps {a.steps}" if a.steps else "") + "`; "
+              f"`python benchmarks/suite.py {' '.join(sys.argv[1:] if argv is None else argv)}`; "
               f"rtol {a.rtol:g}, fixed configurations: iteration budget {a.maxiter} (AMG {a.maxiter // 10}), "
               f"no fallback, dropped at "
               f"{a.drop_factor:g}× the best; whole-call wall time, 1 BLAS thread; {platform.node()}, "
@@ -330,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     write_text(out / f"{stem}.md", header + overview + "\n" + "\n".join(text))
     write_json(out / f"{stem}.json", {"size": a.size, "steps": a.steps, "rtol": a.rtol, "maxiter": a.maxiter,
                                       "drop_factor": a.drop_factor, "drop_floor": a.drop_floor,
-                                      "workloads": summaries})
+                                      "workloads": summaries}, indent=None)
     plot_regret(summaries, out / f"{stem}.png")
     print("wrote", *(out / f"{stem}.{ext}" for ext in ("md", "json", "png")))
     return 0

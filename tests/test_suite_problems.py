@@ -18,7 +18,6 @@ import seqsolve
 from seqsolve import ConfigurationError, SequenceSolver
 from seqsolve.problems import (ConvectionDiffusion, PicardPLaplacian, TopologyOptimization, TransientHeatFEM,
                                suite)
-
 from seqsolve.problems.suite import SIZES
 
 from conftest import reference_solve
@@ -212,7 +211,7 @@ def test_benchmark_script_smoke(tmp_path):
     cmd = [sys.executable, str(ROOT / "benchmarks" / "suite.py"), "--size", "test", "--steps", "3",
            "--workloads", "fem-heat", "--out", str(tmp_path), "--quiet"]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    done = subprocess.run(cmd, check=False, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "auto ÷ best" in done.stdout
     record = json.loads((tmp_path / "suite_test_T3.json").read_text())

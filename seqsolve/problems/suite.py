@@ -11,8 +11,8 @@ Fluid2D.  ``"test"`` sizes have a few hundred unknowns and build and solve in se
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ..errors import ConfigurationError
 from .base import SequenceProblem
