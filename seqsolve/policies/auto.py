@@ -9,7 +9,9 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
 
 1. **Context bins.**  Costs are compared only between systems that look alike: the bin of a
    system is ``(round(log2 n), floor(log2 |context value| / bin_width))`` (half octaves by
-   default).  Without a context there is one bin per size, and drift is handled by (2).
+   default).  Without a context there is one bin per size, and drift is handled by (2).  A new
+   bin inherits the estimates of the nearest bin as priors (no evidence, fresh), so a context
+   that drifts (a time, a step counter) does not trigger a re-screening per bin.
 2. **Forgetful, de-noised estimates.**  Per (configuration, bin) an exponentially weighted mean
    of the cost with weight ``max(1/count, 1-discount)``, so a configuration that got slower (a
    reused AMG hierarchy gone stale, larger diffusion) is noticed within a few solves.  Wall
@@ -189,7 +191,9 @@ class AutoPolicy(Policy):
             raise ConfigurationError("auto: no candidate configuration is applicable to this system")
         names = self._names_of(arms)
         b = self._bin(context, n)
-        here = self.stats_.setdefault(b, {})
+        here = self.stats_.get(b)
+        if here is None:
+            here = self.stats_[b] = self._inherit(b)
         known = {k: v for k, v in here.items() if k in names}
         best_name = min(known, key=lambda k: known[k][0]) if known else None
         self._screening = False
@@ -278,6 +282,28 @@ class AutoPolicy(Policy):
         key = self.context_key if self.context_key in context else sorted(context)[0]
         v = abs(context[key])
         return (size, max(-400, min(400, int(math.floor(math.log2(v) / self.bin_width)))) if v > 0 else -401)
+
+    def _inherit(self, b: tuple) -> dict[str, list]:
+        """A new bin starts from the estimates of the nearest bin of the same size (idea 1).
+
+        Neighbouring contexts cost alike, so the nearest bin's best is exploited at once instead of
+        re-screening every family; the inherited entries count as no evidence (the first real
+        solve replaces them) and as fresh (re-validation periods start now).  A configuration
+        that does not carry over overruns its exploitation cap within one solve.
+        """
+        near, dist = None, math.inf
+        for ob, entries in self.stats_.items():
+            if ob[0] == b[0] and entries:
+                d = abs((ob[1] if ob[1] is not None else 0) - (b[1] if b[1] is not None else 0))
+                if d < dist:
+                    near, dist = ob, d
+        if near is None:
+            return {}
+        inherited = {name: [e[0], 0, self.t_, e[3]] for name, e in self.stats_[near].items()}
+        for name in inherited:
+            self._bins_of.setdefault(name, []).append(b)
+        self._best_cost[b] = min(e[0] for e in inherited.values())
+        return inherited
 
     def _relative(self, b: tuple, name: str) -> tuple[float, int] | None:
         """Cost of ``name`` relative to the best, and the distance of the nearest bin where it ran."""
