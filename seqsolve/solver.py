@@ -16,7 +16,7 @@ from typing import Any, Mapping
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
-from .accuracy import RTOL_MIN, Verdict, check_residual, ldexp, magnitude_exponent, norm, scale_matrix, scale_system
+from .accuracy import RTOL_MIN, Verdict, warmup as accuracy_warmup, check_residual, ldexp, magnitude_exponent, norm, scale_matrix, scale_system
 from .backends import Backend, get_backend
 from .configs import Configuration, parse
 from .errors import ConfigurationError, ConvergenceError, InvalidSystemError, NotSymmetricError, SeqsolveError
@@ -115,6 +115,8 @@ class SequenceSolver:
     def _solve(self, A, b, x0, context, callback, near_nullspace=None) -> np.ndarray:
         A = as_operator(A, check_finite=False)
         scan = scan_matrix(A)  # finiteness, fingerprint and magnitude in one pass
+        if not isinstance(A, LinearOperator):
+            accuracy_warmup()  # kernel loading is not a cost of the first configuration tried
         n = A.shape[0]
         b = as_vector(b, n)
         self._near_nullspace = None if near_nullspace is None else as_near_nullspace(near_nullspace, n)
