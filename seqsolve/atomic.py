@@ -95,11 +95,10 @@ def atomic_path(path: str | os.PathLike, suffix: str = "",
 
 def write_bytes(path: str | os.PathLike, data: bytes, guard: Callable[[Path], None] | None = None) -> None:
     """Write ``data`` atomically (flushed to disk before the rename); see :func:`atomic_path`."""
-    with atomic_path(path, guard=guard) as tmp:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+    with atomic_path(path, guard=guard) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def write_text(path: str | os.PathLike, text: str, guard: Callable[[Path], None] | None = None) -> None:

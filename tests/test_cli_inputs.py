@@ -187,7 +187,7 @@ mm_like = st.builds(
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(raw=st.one_of(st.binary(max_size=200), mm_like))
 def test_read_of_any_bytes_gives_a_finite_matrix_or_invalid_system_error(tmp_path, raw):
     path = write(tmp_path / "m.mtx", raw)

@@ -24,8 +24,7 @@ import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from seqsolve import ConvergenceError, SequenceSolver, StateFileError
-from seqsolve import atomic, persistence
+from seqsolve import ConvergenceError, SequenceSolver, StateFileError, atomic, persistence
 from seqsolve.persistence import FORMAT, MAX_STATE_BYTES, VERSION, _digest, read_state
 
 FORK = multiprocessing.get_context("fork")

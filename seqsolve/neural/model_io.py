@@ -128,8 +128,7 @@ def save_model(model: Any, path: str | os.PathLike, metadata: Mapping[str, Any] 
     try:
         os.makedirs(folder, exist_ok=True)
         with atomic_path(path, guard=ensure_replaceable) as tmp, open(tmp, "wb") as fh:
-            for chunk in (MAGIC, struct.pack("<Q", len(hbytes)), hbytes, payload):
-                fh.write(chunk)
+            fh.writelines((MAGIC, struct.pack("<Q", len(hbytes)), hbytes, payload))
             fh.flush()
             os.fsync(fh.fileno())
     except OSError as exc:
