@@ -43,10 +43,11 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    elsewhere also waits until screening has cost at most that fraction.  Cheap-setup families
    and the ω local search are not rationed (their attempts are capped, idea 4).
 
-6. **Evidence ages.**  A configuration within ``contender`` times the best of its bin whose
-   evidence is older than its re-validation period is tried again (under the exploration cap);
-   the period doubles each time the re-try confirms it is worse, so re-validation costs
-   ``O(log T)`` capped attempts per configuration over ``T`` systems.
+6. **Evidence ages.**  The leading configuration of another family, if within
+   ``revalidate_within`` (1.5×) of the best of its bin and its evidence is older than its
+   re-validation period (``revalidate_after`` = 8 systems at first), is tried again under the
+   exploration cap; the period doubles each time the re-try confirms it is worse, so
+   re-validation costs ``O(log T)`` capped attempts per family over ``T`` systems.
 
 Regret, as far as it can be argued: every attempt costs at most its cap plus one fallback, the cap
 being ``explore_cap``× (exploration) or ``exploit_cap``× (exploitation) the best cost known in the
@@ -121,7 +122,7 @@ class AutoPolicy(Policy):
                  seed: int | None = 0, discount: float = 0.8, explore: float = 0.03,
                  explore_cap: float = 2.0, exploit_cap: float = 3.0, contender: float = 4.0,
                  bin_width: float = 0.5, reach: int = 4, explore_budget: float = 0.05,
-                 revalidate_after: int = 4) -> None:
+                 revalidate_after: int = 8, revalidate_within: float = 1.5) -> None:
         self.candidates_list = [parse(c) for c in candidates] if candidates is not None else default_candidates()
         self.context_key = context_key
         self.seed = seed
@@ -132,6 +133,7 @@ class AutoPolicy(Policy):
         self.bin_width = bin_width
         self.exploit_cap = exploit_cap
         self.revalidate_after = revalidate_after
+        self.revalidate_within = revalidate_within
         self.reach = reach
         self.explore_budget = explore_budget
         self.spec = "auto"
@@ -408,9 +410,17 @@ class AutoPolicy(Policy):
         #    (doubling while confirmed worse, idea 6), or, rarely, a random near-best one
         if known:
             lo = known[best_name][0]
-            due = [self._by_name[k] for k, v in known.items() if k != best_name and k in self._by_name
-                   and v[0] <= self.contender * lo
-                   and self.t_ - v[2] >= self._period.get((b, k), self.revalidate_after)]
+            # the best member of each other family only (not every ω), and only a close runner-up:
+            # re-validation is for an estimate that one unrepresentative system may have spoiled
+            leaders: dict[str, str] = {}
+            for k, v in known.items():
+                if k != best_name and k in self._by_name and v[0] <= self.revalidate_within * lo:
+                    fam = _family(self._by_name[k])
+                    if fam != _family(self._by_name[best_name]) and (
+                            fam not in leaders or v[0] < known[leaders[fam]][0]):
+                        leaders[fam] = k
+            due = [self._by_name[k] for k in leaders.values()
+                   if self.t_ - known[k][2] >= self._period.get((b, k), self.revalidate_after)]
             if due:
                 return min(due, key=lambda c: known[c.name][0]), True
             if self._rng.random() < self.explore:
@@ -544,7 +554,8 @@ class AutoPolicy(Policy):
                           discount=self.discount, explore=self.explore, explore_cap=self.explore_cap,
                           contender=self.contender, bin_width=self.bin_width,
                           exploit_cap=self.exploit_cap, reach=self.reach,
-                          explore_budget=self.explore_budget, revalidate_after=self.revalidate_after)
+                          explore_budget=self.explore_budget, revalidate_after=self.revalidate_after,
+                          revalidate_within=self.revalidate_within)
         self.t_ = t
         self.spent_total_, self.spent_explore_ = spent
         self.stats_ = stats
