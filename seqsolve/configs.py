@@ -137,6 +137,10 @@ class Configuration:
             full.append((p.name, v))
         object.__setattr__(self, "params", tuple(full))
         object.__setattr__(self, "_name", self._format_name())
+        object.__setattr__(self, "_hash", hash((self.kind, self.params)))
+
+    def __hash__(self) -> int:  # cached: configurations are dict keys on the per-solve hot path
+        return self._hash  # type: ignore[attr-defined]
 
     @property
     def spec(self) -> Kind:
