@@ -24,7 +24,7 @@ Tables report both honestly ("failed at system k", "dropped after system k").
 
 Per workload the script prints a Markdown table (total time, iterations, worst true relative
 residual), ``auto`` ÷ best fixed configuration in hindsight over the first 20, 50, 200 and all
-systems, and ``auto``'s fallbacks and switches; it writes ``suite_<size>_<steps>.{md,json,png}``
+systems, and ``auto``'s explorations, fallbacks and switches; it writes ``suite_<size>_<steps>.{md,json,png}``
 (the PNG: cumulative regret of ``auto`` against the best fixed configuration, one panel per
 workload).
 """
@@ -95,12 +95,17 @@ def make_methods(configs: list[str], rtol: float, maxiter: int) -> list[Method]:
 
 
 def run_workload(workload: Workload, size: str, steps: int | None, configs: list[str], *, rtol: float,
-                 maxiter: int, drop_factor: float, drop_floor: float, progress: bool) -> dict:
-    """Run every method on every system of one workload; return the raw per-system costs."""
+                 maxiter: int, drop_factor: float, drop_floor: float, use_modes: bool, progress: bool) -> dict:
+    """Run every method on every system of one workload; return the raw per-system costs.
+
+    A problem that knows its near-null space (elasticity: the rigid-body modes) hands it to every
+    method unless ``use_modes`` is false; only AMG uses it.
+    """
     problem = workload.make(size)
     problem.reset()
     total = problem.steps if steps is None else min(steps, problem.steps)
     methods = make_methods(configs, rtol, maxiter)
+    modes = problem.near_nullspace() if use_modes and hasattr(problem, "near_nullspace") else None
     no_reference, unknowns = 0, 0
     t_start = time.perf_counter()
     for k in range(total):
@@ -114,7 +119,7 @@ def run_workload(workload: Workload, size: str, steps: int | None, configs: list
         for m in order:
             t0 = time.perf_counter()
             try:
-                x = m.solver.solve(A, b, context=system.context)
+                x = m.solver.solve(A, b, context=system.context, near_nullspace=modes)
             except ConvergenceError:
                 m.stopped = f"failed at system {k}"
                 continue
@@ -134,6 +139,7 @@ def run_workload(workload: Workload, size: str, steps: int | None, configs: list
                   file=sys.stderr, flush=True)
     return {"workload": workload.name, "description": workload.description, "problem": problem.describe(),
             "unknowns": unknowns, "systems": total, "methods": methods, "no_reference": no_reference,
+            "near_nullspace": modes is not None,
             "wall_seconds": time.perf_counter() - t_start}
 
 
@@ -154,10 +160,13 @@ def best_fixed(methods: list[Method], k: int) -> tuple[str | None, float]:
 
 
 def auto_stats(auto: Method) -> dict:
-    """What ``auto`` did, from its SolveRecords: configurations, switches, fallbacks, capped attempts."""
+    """What ``auto`` did, from its SolveRecords: explorations, configurations, switches, fallbacks."""
     hist = auto.solver.history
     used = Counter(r.configuration for r in hist)
+    total = sum(auto.seconds)
     return {
+        "explorations": sum(1 for r in hist if r.explored),
+        "exploration_share": sum(t for r, t in zip(hist, auto.seconds) if r.explored) / total if total else 0.0,
         "configurations_tried": len(used),
         "switches": sum(1 for a, b in pairwise(hist) if a.configuration != b.configuration),
         "fallbacks": sum(1 for r in hist if r.fallback),
@@ -182,7 +191,7 @@ def summarise(result: dict) -> dict:
              "iterations": int(sum(m.iterations)), "worst_residual": max(m.residuals, default=None),
              "stopped": m.stopped, "seconds": [float(f"{s:.4g}") for s in m.seconds]} for m in methods]
     return {"workload": result["workload"], "description": result["description"], "problem": result["problem"],
-            "unknowns": result["unknowns"], "systems": total, "wall_seconds": result["wall_seconds"], "no_reference_systems": result["no_reference"],
+            "unknowns": result["unknowns"], "systems": total, "near_nullspace": result["near_nullspace"], "wall_seconds": result["wall_seconds"], "no_reference_systems": result["no_reference"],
             "ratios": ratios, "auto": auto_stats(auto), "methods": rows}
 
 
@@ -219,9 +228,12 @@ def format_workload(s: dict) -> str:
                      f"{_seconds(v['auto_seconds'])} | {ratio} |")
     a = s["auto"]
     used = ", ".join(f"`{c}` ×{k}" for c, k in a["most_used"].items())
-    lines += ["", (f"`auto`: configurations tried {a['configurations_tried']}, switches {a['switches']}, "
+    lines += ["", (f"`auto`: explorations {a['explorations']} ({100 * a['exploration_share']:.0f} % of its time), "
+                   f"configurations tried {a['configurations_tried']}, switches {a['switches']}, "
                    f"fallbacks {a['fallbacks']}, capped/failed first attempts "
                    f"{a['capped_or_failed_first_attempts']}; most used: {used}.")]
+    if s["near_nullspace"]:
+        lines.append("Every method was given the problem's rigid-body modes as `near_nullspace` (used by AMG).")
     if s["no_reference_systems"]:
         lines.append(f"On {s['no_reference_systems']} systems no method met the tolerance; "
                      "the problem advanced with SciPy's spsolve.")
@@ -294,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--drop-floor", type=float, default=0.5, help="seconds a configuration may always spend")
     p.add_argument("--out", default="benchmarks/results")
     p.add_argument("--stem", default=None, help="output file name without extension (default suite_<size>_T<steps>)")
+    p.add_argument("--no-near-nullspace", action="store_true",
+                   help="do not pass a problem's near-null space (rigid-body modes) to the solvers")
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
     chosen = [w.strip() for w in a.workloads.split(",") if w.strip()]
@@ -313,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
             w = workloads[name]
             result = run_workload(w, a.size, a.steps, spd if w.symmetric else general, rtol=a.rtol,
                                   maxiter=a.maxiter, drop_factor=a.drop_factor, drop_floor=a.drop_floor,
-                                  progress=not a.quiet)
+                                  use_modes=not a.no_near_nullspace, progress=not a.quiet)
             s = summarise(result)
             summaries.append(s)
             text.append(format_workload(s))

@@ -209,14 +209,15 @@ def test_auto_completes_every_test_size_workload(name):
 
 def test_benchmark_script_smoke(tmp_path):
     cmd = [sys.executable, str(ROOT / "benchmarks" / "suite.py"), "--size", "test", "--steps", "3",
-           "--workloads", "fem-heat", "--out", str(tmp_path), "--quiet"]
+           "--workloads", "fem-heat,topopt", "--out", str(tmp_path), "--quiet"]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     done = subprocess.run(cmd, check=False, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "auto ÷ best" in done.stdout
     record = json.loads((tmp_path / "suite_test_T3.json").read_text())
-    (w,) = record["workloads"]
-    assert w["workload"] == "fem-heat" and w["systems"] == 3
+    w, elasticity = record["workloads"]
+    assert w["workload"] == "fem-heat" and w["systems"] == 3 and not w["near_nullspace"]
+    assert elasticity["workload"] == "topopt" and elasticity["near_nullspace"]
     methods = {m["method"]: m for m in w["methods"]}
     assert "auto" in methods and "numba-ssor-cg(omega=1.8)" in methods and "gmres(ilu)" not in methods
     assert all(len(m["seconds"]) == 3 and m["worst_residual"] <= 1e-8 for m in methods.values())
