@@ -33,6 +33,8 @@ class SolveRecord:
     #: when the chosen configuration stopped short (cap, stagnation): its projected total seconds to
     #: reach the tolerance, from the convergence rate it showed (``inf``: no progress); else ``None``
     projected_seconds: float | None = None
+    #: the same projection in iterations (deterministic, for ``AutoPolicy(cost="iterations")``)
+    projected_iterations: float | None = None
     #: whether the policy chose this configuration to explore (rather than as its best known)
     explored: bool = False
 

@@ -152,5 +152,6 @@ _TYPES: dict[str, tuple] = {
     "solve_seconds": (int, float), "residual": (int, float), "converged": (bool,),
     "fallback": (str, type(None)), "status": (str,), "setup_reused": (bool,), "policy_seconds": (int, float),
     "context": (dict,), "attempt_seconds": (int, float), "projected_seconds": (int, float, type(None)),
+    "projected_iterations": (int, float, type(None)),
     "explored": (bool,),
 }

@@ -33,7 +33,7 @@ DIRECT_MAX_SIZE = 250_000
 
 class _Attempt:
     __slots__ = ("x", "iterations", "setup_seconds", "solve_seconds", "verdict", "status", "reused",
-                 "projected_seconds")
+                 "projected_seconds", "projected_iterations")
 
 
 class SequenceSolver:
@@ -193,6 +193,7 @@ class SequenceSolver:
             context=dict(context or {}),
             attempt_seconds=first.setup_seconds + first.solve_seconds,
             projected_seconds=None if first.verdict.meets(goal.target) else first.projected_seconds,
+            projected_iterations=None if first.verdict.meets(goal.target) else first.projected_iterations,
             explored=self.policy.explored(),
         )
         t1 = time.perf_counter()
@@ -375,7 +376,7 @@ class SequenceSolver:
             callback = _guard(callback, system.shift)
         att = _Attempt()
         att.reused = False
-        att.projected_seconds = math.inf
+        att.projected_seconds = att.projected_iterations = math.inf
         method = self._method(config)
         A = system.A
         t0 = time.perf_counter()
@@ -440,6 +441,7 @@ class SequenceSolver:
             need = math.log(goal.target / att.verdict.residual) / math.log(rate) if 0 < rate < 1 else math.inf
             # what finishing would cost at the rate just seen: what a learner believes of a capped try
             total.projected_seconds = total.setup_seconds + total.solve_seconds * (used + need) / used
+            total.projected_iterations = used + need
             if need > maxiter - used:
                 total.status = "stagnated" if used < maxiter else "maxiter"
                 return total

@@ -23,10 +23,23 @@ def _chebcb(arg: str | None, seed: int | None) -> Policy:
                 raise ConfigurationError(f"chebcb: expected 'chebcb:KEY=LO..HI', got 'chebcb:{arg}'") from None
     return ChebCBPolicy(context_key=key.strip() or "c", context_range=(lo, hi), seed=seed)
 
+def _auto(arg: str | None, seed: int | None) -> Policy:
+    """``auto``, ``auto:KEY`` (the context value that sets the bins), ``auto:cost=iterations``
+    (deterministic costs: same seed, same choices) or ``auto:KEY,cost=iterations``."""
+    key, cost = None, "seconds"
+    for part in (arg or "").split(","):
+        part = part.strip()
+        if part.startswith("cost="):
+            cost = part[5:].strip()
+        elif part:
+            key = part
+    return AutoPolicy(context_key=key, seed=seed, cost=cost)
+
+
 #: policy name → factory(argument after ':', seed)
 POLICIES: dict[str, Callable[[str | None, int | None], Policy]] = {
     "fixed": lambda arg, seed: FixedPolicy(arg or "cg"),
-    "auto": lambda arg, seed: AutoPolicy(context_key=arg, seed=seed),
+    "auto": lambda arg, seed: _auto(arg, seed),
     "tsallis-inf": lambda arg, seed: TsallisINFPolicy(seed=seed),
     "chebcb": _chebcb,
 }

@@ -65,6 +65,7 @@ AMG staleness is handled by ``amg-cg(adaptive)``'s rent-or-buy rule inside its m
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import random
@@ -98,6 +99,10 @@ ITERATION_COST = {"numba-cg": 1.3, "numba-jacobi-cg": 1.4, "numba-ssor-cg": 4.0,
 SETUP_COST = {"amg-cg": (5e-3, 400.0), "direct": (2e-3, 750.0)}
 
 
+#: cost of one solve beyond its iterations, in matrix-vector products (triangular solves)
+SOLVE_COST = {"direct": 20.0}
+
+
 def default_candidates() -> list[Configuration]:
     """The portfolio, less SciPy variants that a compiled variant dominates (same iterations, slower) and dcdm."""
     try:
@@ -122,7 +127,10 @@ class AutoPolicy(Policy):
                  seed: int | None = 0, discount: float = 0.8, explore: float = 0.03,
                  explore_cap: float = 2.0, exploit_cap: float = 3.0, contender: float = 4.0,
                  bin_width: float = 0.5, reach: int = 4, explore_budget: float = 0.05,
-                 revalidate_after: int = 8, revalidate_within: float = 1.5) -> None:
+                 revalidate_after: int = 8, revalidate_within: float = 1.5, cost: str = "seconds") -> None:
+        if cost not in ("seconds", "iterations"):
+            raise ConfigurationError(f"auto: cost must be 'seconds' or 'iterations', got {cost!r}")
+        self.cost = cost
         self.candidates_list = [parse(c) for c in candidates] if candidates is not None else default_candidates()
         self.context_key = context_key
         self.seed = seed
@@ -223,6 +231,8 @@ class AutoPolicy(Policy):
         b, name, exploring = self._last
         if name != info.configuration:
             return self
+        if self.cost == "iterations":
+            cost, info = self._in_matvecs(info)
         if info.status in ("breakdown", "indefinite", "nan") and self._by_name[name].spec.spd_only:
             self._spd_trouble[b] = self._spd_trouble.get(b, 0) + 1
             self._screened.pop(b, None)  # let the general-purpose families in
@@ -430,6 +440,22 @@ class AutoPolicy(Policy):
                     return min(near, key=lambda c: known[c.name][2]), True
         return None, False
 
+    def _in_matvecs(self, info: SolveRecord) -> tuple[float, SolveRecord]:
+        """``info`` with every time replaced by a deterministic cost in matrix–vector products
+        (iterations × ``ITERATION_COST``, setups by ``SETUP_COST``): the same seed then gives the
+        same choices on every machine, at the price of ignoring what the clock says."""
+        kind = self._by_name[info.configuration].kind
+        per = ITERATION_COST.get(kind, 1.0)
+        setup = 0.0 if info.setup_reused else SETUP_COST.get(kind, (0.0, 0.0))[1]
+        solve = info.iterations * per + SOLVE_COST.get(kind, 0.0)
+        projected = None
+        if info.projected_seconds is not None:
+            projected = setup + per * (info.projected_iterations if info.projected_iterations is not None
+                                       else math.inf)
+        rec = dataclasses.replace(info, setup_seconds=setup, solve_seconds=solve, attempt_seconds=setup + solve,
+                                  projected_seconds=projected, policy_seconds=0.0)
+        return setup + solve, rec
+
     def _setup_estimate(self, fam: str, rep: Configuration) -> float:
         """Seconds a family's setup costs: measured once it ran, else a prior in matrix–vector
         products (``SETUP_COST``) times the product's cost implied by any family that ran."""
@@ -438,6 +464,8 @@ class AutoPolicy(Policy):
         if rep.kind not in SETUP_COST:
             return 0.0
         fixed, matvecs = SETUP_COST[rep.kind]
+        if self.cost == "iterations":
+            return matvecs
         for other, per in self.per_iteration_.items():
             kind = self._by_name[other].kind if other in self._by_name else other.split("(")[0]
             if ITERATION_COST.get(kind):
@@ -555,7 +583,7 @@ class AutoPolicy(Policy):
                           contender=self.contender, bin_width=self.bin_width,
                           exploit_cap=self.exploit_cap, reach=self.reach,
                           explore_budget=self.explore_budget, revalidate_after=self.revalidate_after,
-                          revalidate_within=self.revalidate_within)
+                          revalidate_within=self.revalidate_within, cost=self.cost)
         self.t_ = t
         self.spent_total_, self.spent_explore_ = spent
         self.stats_ = stats
