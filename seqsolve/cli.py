@@ -249,6 +249,23 @@ def cmd_sequence(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    import json
+
+    from .atomic import read_limited
+    from .errors import InvalidSystemError
+    from .report import history_from_dicts, report
+
+    raw = read_limited(args.history, 256 * 2**20, InvalidSystemError, "history file")
+    try:
+        doc = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidSystemError(f"{args.history} is not JSON: {exc}") from None
+    rows = doc.get("history") if isinstance(doc, dict) else doc
+    print(report(history_from_dicts(rows), title=f"seqsolve report — {args.history}"), end="")
+    return 0
+
+
 def cmd_train_precond(args) -> int:
     from .neural import require_torch
 
@@ -337,11 +354,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     q = sub.add_parser("sequence", help="solve a folder of A_0000.mtx, b_0000.mtx, … in order")
     q.add_argument("directory")
-    q.add_argument("--policy", default="fixed:cg", help="policy or configuration (default fixed:cg)")
+    q.add_argument("--policy", default="auto", help="policy or configuration (default auto)")
     q.add_argument("--atol", type=float, default=0.0)
     q.add_argument("--out", help="write the summary and history here (.json)")
     common(q)
     q.set_defaults(func=cmd_sequence)
+
+    r = sub.add_parser("report", help="what the policy did along a saved history (from 'sequence --out')")
+    r.add_argument("history", help="JSON written by 'seqsolve sequence --out' (or a list of solve records)")
+    r.set_defaults(func=cmd_report)
 
     t = sub.add_parser("train-precond", help="train a neural (DCDM) preconditioner without labels")
     t.add_argument("problem", choices=["fluid2d"], help="kind of system to train for")

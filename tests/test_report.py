@@ -60,3 +60,24 @@ def test_history_round_trips_through_json_and_bad_rows_are_seqsolve_errors():
                 [{**rows[0], "context": {"c": "hot"}}]):
         with pytest.raises(InvalidSystemError):
             history_from_dicts(bad)
+
+
+def test_cli_report_reads_a_saved_history_and_refuses_bad_files(tmp_path, capsys):
+    from seqsolve.cli import main
+    from seqsolve.problems.matrix_market import save_sequence
+
+    problem = Heat2D(nx=8, steps=12)
+    systems = []
+    for _ in range(12):
+        s = problem.system()
+        systems.append(s)
+        problem.accept(seqsolve.solve(s.A, s.b))
+    save_sequence(tmp_path / "seq", systems)
+    assert main(["sequence", str(tmp_path / "seq"), "--out", str(tmp_path / "h.json"), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["report", str(tmp_path / "h.json")]) == 0
+    out = capsys.readouterr().out
+    assert "12 systems" in out and "## Along the sequence" in out
+    (tmp_path / "bad.json").write_text('{"history": [{"index": "x"}]}')
+    assert main(["report", str(tmp_path / "bad.json")]) == 2
+    assert capsys.readouterr().err.startswith("seqsolve: error:")
