@@ -37,6 +37,8 @@ class SolveRecord:
     projected_iterations: float | None = None
     #: whether the policy chose this configuration to explore (rather than as its best known)
     explored: bool = False
+    #: whether ``A`` was the same matrix (values and pattern) as in the previous solve
+    matrix_repeated: bool = False
 
     @property
     def seconds(self) -> float:

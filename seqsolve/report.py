@@ -153,5 +153,5 @@ _TYPES: dict[str, tuple] = {
     "fallback": (str, type(None)), "status": (str,), "setup_reused": (bool,), "policy_seconds": (int, float),
     "context": (dict,), "attempt_seconds": (int, float), "projected_seconds": (int, float, type(None)),
     "projected_iterations": (int, float, type(None)),
-    "explored": (bool,),
+    "explored": (bool,), "matrix_repeated": (bool,),
 }

@@ -94,6 +94,7 @@ class SequenceSolver:
         self._sym_cache: tuple[tuple, bool] | None = None
         self._scale_cache: tuple | None = None
         self._perm_cache: tuple | None = None
+        self._previous_fp: tuple | None = None
         self._near_nullspace: np.ndarray | None = None
         self._allowed_cache: dict[tuple, list[Configuration]] = {}
         self._allowed_for: object = None
@@ -195,7 +196,9 @@ class SequenceSolver:
             projected_seconds=None if first.verdict.meets(goal.target) else first.projected_seconds,
             projected_iterations=None if first.verdict.meets(goal.target) else first.projected_iterations,
             explored=self.policy.explored(),
+            matrix_repeated=fp == self._previous_fp and fp[0] != "op",
         )
+        self._previous_fp = fp
         t1 = time.perf_counter()
         self.policy.update(record.seconds, record)
         policy_seconds += time.perf_counter() - t1

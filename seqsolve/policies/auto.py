@@ -36,8 +36,9 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    ``inf`` when it made no progress), and that projection is recorded as the configuration's cost.
    The solver then falls back to the best *other* known configuration (the hint).
 5. **An exploration budget for expensive setups.**  A family whose setup alone (measured, or a
-   prior in matrix–vector products before it ever ran) costs more than the best solve of the
-   bin — AMG, a factorisation — is first screened only once that setup is at most
+   prior in matrix–vector products before it ever ran), amortised over the systems that share a
+   matrix (a sequence that repeats ``A`` for ten steps shares one factorisation ten ways), costs
+   more than the best solve of the bin — AMG, a factorisation — is first screened only once it is at most
    ``explore_budget`` (5%) of all solver time so far, so a short sequence never pays for it and a
    long one tries it early enough to profit; re-screening such a family judged hopeless
    elsewhere also waits until screening has cost at most that fraction.  Cheap-setup families
@@ -179,6 +180,7 @@ class AutoPolicy(Policy):
         self._limit: int | None = None
         self._hint: Configuration | None = None
         self._recent_cost: float | None = None  # seconds of the last solve
+        self.repeat_ = 0.0  # fraction of systems whose matrix equals the previous one
 
     # ------------------------------------------------------------------ Policy API
     def candidates(self) -> Sequence[Configuration]:
@@ -238,6 +240,8 @@ class AutoPolicy(Policy):
             self._screened.pop(b, None)  # let the general-purpose families in
         self.spent_total_ += cost
         self._recent_cost = cost
+        # how often A repeats: a setup is shared by 1 / (1 - repeat_) systems on average
+        self.repeat_ += max(1.0 / self.t_, 0.05) * (float(info.matrix_repeated) - self.repeat_)
         if self._screening:
             self.spent_explore_ += cost
         here = self.stats_.setdefault(b, {})
@@ -385,7 +389,7 @@ class AutoPolicy(Policy):
             rep = self._representative(b, members)
             rel = self._relative(b, rep.name)
             lo = self._best_cost.get(b, self._recent_cost)  # a new bin: judge by the last solve
-            setup = self._setup_estimate(fam, rep)
+            setup = self._setup_estimate(fam, rep) * (1.0 - self.repeat_)  # amortised over repeats
             if lo is not None and setup > lo and (
                     (rel is not None and rel[0] > self.contender
                      and self.spent_explore_ > self.explore_budget * self.spent_total_)
@@ -407,15 +411,21 @@ class AutoPolicy(Policy):
             screened.add(fam)
             self._screening = True
             return rep, True
-        # 2. local search on the ω grid of the best family
+        # 2. local search on the ω grid of the best family: a neighbour with no evidence *in this
+        #    bin* (inherited estimates do not count) is tried; the neighbours are re-validated like
+        #    other contenders (3.), so a climb stalled by one noisy comparison resumes
         best = self._by_name.get(best_name)
+        neighbours: list[str] = []
         if best is not None and "omega" in dict(best.params):
             members = {dict(c.params)["omega"]: c for c in fams[_family(best)]}
             grid = sorted(members)
             i = grid.index(dict(best.params)["omega"])
             for j in (i - 1, i + 1):
-                if 0 <= j < len(grid) and members[grid[j]].name not in known:
-                    return members[grid[j]], True
+                if 0 <= j < len(grid):
+                    name = members[grid[j]].name
+                    if name not in known or known[name][1] == 0:
+                        return members[grid[j]], True
+                    neighbours.append(name)
         # 3. evidence ages: re-validate a contender whose last run is older than its period
         #    (doubling while confirmed worse, idea 6), or, rarely, a random near-best one
         if known:
@@ -429,7 +439,7 @@ class AutoPolicy(Policy):
                     if fam != _family(self._by_name[best_name]) and (
                             fam not in leaders or v[0] < known[leaders[fam]][0]):
                         leaders[fam] = k
-            due = [self._by_name[k] for k in leaders.values()
+            due = [self._by_name[k] for k in [*leaders.values(), *neighbours]
                    if self.t_ - known[k][2] >= self._period.get((b, k), self.revalidate_after)]
             if due:
                 return min(due, key=lambda c: known[c.name][0]), True
