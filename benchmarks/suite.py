@@ -318,9 +318,9 @@ def main(argv: list[str] | None = None) -> int:
     for c in spd + general:
         parse(c)  # a typo fails now, not after an hour
 
-    from seqsolve.solvers.compiled import warmup
+    from seqsolve.bench import warm_up
 
-    warmup()  # numba kernels loaded before anything is timed
+    warm_up()  # kernels and libraries loaded before anything is timed
     summaries, text = [], []
     with threadpool_limits(limits=1, user_api="blas"):
         for name in chosen:

@@ -45,6 +45,27 @@ def normalise_policy(spec: str) -> str:
         ) from None
 
 
+def warm_up() -> None:
+    """Load every kernel and library a configuration may use (Numba caches, PyAMG, SuperLU, ILU)
+    on tiny systems, so no method's first *timed* solve pays a one-off process cost."""
+    import scipy.sparse as sp
+
+    from .configs import portfolio
+    from .errors import SeqsolveError
+
+    n = 16
+    spd = sp.csr_array(sp.diags([-1.0, 2.5, -1.0], [-1, 0, 1], shape=(n, n)))
+    general = sp.csr_array(sp.diags([-1.5, 2.5, -0.5], [-1, 0, 1], shape=(n, n)))
+    for c in portfolio():
+        if c.kind == "dcdm":
+            continue
+        for A in (spd, general):
+            try:
+                SequenceSolver(policy=f"fixed:{c.name}", fallback=False).solve(A, np.ones(n))
+            except SeqsolveError:
+                pass
+
+
 def matvec_seconds(A, repeats: int = 200) -> float:
     """Median wall time of one ``A @ x`` (SciPy CSR), measured now."""
     x = np.random.default_rng(0).standard_normal(A.shape[0])

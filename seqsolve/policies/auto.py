@@ -46,9 +46,10 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
 
 6. **Evidence ages.**  The leading configuration of another family, if within
    ``revalidate_within`` (1.5×) of the best of its bin and its evidence is older than its
-   re-validation period (``revalidate_after`` = 8 systems at first), is tried again under the
-   exploration cap; the period doubles each time the re-try confirms it is worse, so
-   re-validation costs ``O(log T)`` capped attempts per family over ``T`` systems.
+   re-validation period (``revalidate_after`` = 8 systems at first; ages and periods are global,
+   not per bin), is tried again under the exploration cap; the period doubles each time the
+   re-try confirms it is worse, so re-validation costs ``O(log T)`` capped attempts per
+   configuration over ``T`` systems, however many bins the context spreads them over.
 
 Regret, as far as it can be argued: every attempt costs at most its cap plus one fallback, the cap
 being ``explore_cap``× (exploration) or ``exploit_cap``× (exploitation) the best cost known in the
@@ -160,7 +161,8 @@ class AutoPolicy(Policy):
         self.per_iteration_: dict[str, float] = {}
         self._last: tuple | None = None  # (bin, name, exploring)
         self._screened: dict[tuple, set] = {}  # families already tried or skipped, per bin
-        self._period: dict[tuple, int] = {}  # (bin, name) → steps before its evidence is re-validated
+        self._period: dict[str, int] = {}  # name → steps before its evidence is re-validated
+        self._last_run: dict[str, int] = {}  # name → step it last ran (in any bin)
         self._bin_now: tuple | None = None
         self._screening = False  # the current choice screens a family (counts against the budget)
         self._last_per: dict[str, float] = {}  # family → last seconds-per-iteration sample
@@ -279,9 +281,9 @@ class AutoPolicy(Policy):
         if exploring and name in here and here[name][1] > 0:
             # a re-validation that confirms the evidence doubles the period (if it does not, the
             # configuration's mean drops and it may become the incumbent)
-            key = (b, name)
             if observed > self._best_cost.get(b, observed):
-                self._period[key] = min(_MAX_PERIOD, 2 * self._period.get(key, self.revalidate_after))
+                self._period[name] = min(_MAX_PERIOD, 2 * self._period.get(name, self.revalidate_after))
+        self._last_run[name] = self.t_
         entry[1] += 1
         w = max(1.0 / entry[1], 1.0 - self.discount)
         entry[0] += w * (observed - entry[0])
@@ -411,9 +413,9 @@ class AutoPolicy(Policy):
             screened.add(fam)
             self._screening = True
             return rep, True
-        # 2. local search on the ω grid of the best family: a neighbour with no evidence *in this
-        #    bin* (inherited estimates do not count) is tried; the neighbours are re-validated like
-        #    other contenders (3.), so a climb stalled by one noisy comparison resumes
+        # 2. local search on the ω grid of the best family: an unknown neighbour is tried (inherited
+        #    estimates count as known: a new bin does not restart the search); known neighbours are
+        #    re-validated like other contenders (3.), so a climb stalled by one noisy comparison resumes
         best = self._by_name.get(best_name)
         neighbours: list[str] = []
         if best is not None and "omega" in dict(best.params):
@@ -423,7 +425,7 @@ class AutoPolicy(Policy):
             for j in (i - 1, i + 1):
                 if 0 <= j < len(grid):
                     name = members[grid[j]].name
-                    if name not in known or known[name][1] == 0:
+                    if name not in known:
                         return members[grid[j]], True
                     neighbours.append(name)
         # 3. evidence ages: re-validate a contender whose last run is older than its period
@@ -440,7 +442,7 @@ class AutoPolicy(Policy):
                             fam not in leaders or v[0] < known[leaders[fam]][0]):
                         leaders[fam] = k
             due = [self._by_name[k] for k in [*leaders.values(), *neighbours]
-                   if self.t_ - known[k][2] >= self._period.get((b, k), self.revalidate_after)]
+                   if self.t_ - self._last_run.get(k, known[k][2]) >= self._period.get(k, self.revalidate_after)]
             if due:
                 return min(due, key=lambda c: known[c.name][0]), True
             if self._rng.random() < self.explore:
@@ -523,7 +525,8 @@ class AutoPolicy(Policy):
             "setup": dict(self.setup_low_),
             "last_setup": dict(self._last_setup),
             "screened": [[list(b), sorted(f)] for b, f in self._screened.items()],
-            "revalidate": [[list(b), name, k] for (b, name), k in self._period.items()],
+            "revalidate": [[name, k] for name, k in self._period.items()],
+            "last_run": [[name, step] for name, step in self._last_run.items()],
             "rng": _rng_to_json(self._rng.getstate()),
         }
 
@@ -566,10 +569,13 @@ class AutoPolicy(Policy):
             for row in as_list(state.get("screened", []), "auto state 'screened'"):
                 b, fams = as_list(row, "auto state 'screened' row", length=2)
                 screened[as_bin(b)] = {as_str(f, "auto state family") for f in as_list(fams, "auto state families")}
-            periods = {}
+            periods, last_run = {}, {}
             for row in as_list(state.get("revalidate", []), "auto state 'revalidate'"):
-                b, name, k = as_list(row, "auto state 'revalidate' row", length=3)
-                periods[(as_bin(b), as_name(name))] = as_int(k, "auto state re-validation period", hi=_MAX_PERIOD)
+                name, k = as_list(row, "auto state 'revalidate' row", length=2)
+                periods[as_name(name)] = as_int(k, "auto state re-validation period", hi=_MAX_PERIOD)
+            for row in as_list(state.get("last_run", []), "auto state 'last_run'"):
+                name, step = as_list(row, "auto state 'last_run' row", length=2)
+                last_run[as_name(name)] = as_int(step, "auto state step", hi=t)
             per = float_table(state.get("per_iteration"), "auto state 'per_iteration'")
             last_per = float_table(state.get("last_per_iteration", {}), "auto state 'last_per_iteration'")
             if any(0 < v < 1e-12 for v in [*per.values(), *last_per.values()]):
@@ -602,7 +608,7 @@ class AutoPolicy(Policy):
             for name in entries:
                 self._bins_of.setdefault(name, []).append(b)
         self._best_cost = {b: min(e[0] for e in v.values()) for b, v in stats.items() if v}
-        self._screened, self._period = screened, periods
+        self._screened, self._period, self._last_run = screened, periods, last_run
         self.per_iteration_, self._last_per = per, last_per
         self.setup_low_, self._last_setup = setup, last_setup
         self._rng = rng

@@ -92,8 +92,22 @@ def amg_cg(setup: str) -> ScipyKrylov:
     return method
 
 
+class _Hierarchy:
+    """A reusable AMG preconditioner and whether it was built for the matrix being solved."""
+
+    __slots__ = ("M", "fresh", "hints")
+
+    def __init__(self, M, hints: dict) -> None:
+        self.M, self.fresh, self.hints = M, True, hints
+
+
 class AdaptiveAMGCG(ScipyKrylov):
-    """AMG-PCG that reuses its hierarchy across matrices until the rent-or-buy rule says rebuild."""
+    """AMG-PCG that reuses its hierarchy across matrices until the rent-or-buy rule says rebuild.
+
+    A reused hierarchy can also be hopeless at once (a topology-optimisation step that moves the
+    material): a solve with a reused hierarchy that overruns three times the iterations a fresh
+    one needed rebuilds it on the spot and continues, instead of running to ``maxiter``.
+    """
 
     def __init__(self) -> None:
         super().__init__("cg", preconditioners.smoothed_aggregation, spd_only=True, reuse_setup=True)
@@ -104,15 +118,28 @@ class AdaptiveAMGCG(ScipyKrylov):
     def setup(self, A, previous, **hints):
         modes = near_nullspace_key(hints.get("near_nullspace"))
         if previous is not None and not self.schedule.stale and modes == self._modes:
+            previous.fresh = False
             return previous
         self._modes = modes  # new near-null-space modes change the hierarchy: rebuild
+        return _Hierarchy(self._build(A, hints), hints)
+
+    def _build(self, A, hints: dict):
         t0 = time.perf_counter()
         M = self.build_preconditioner(A, **hints)
         self.schedule.built(time.perf_counter() - t0)
         return M
 
-    def solve(self, prepared, A, b, x0, **kw) -> IterationResult:
+    def solve(self, prepared: _Hierarchy, A, b, x0, *, maxiter, **kw) -> IterationResult:
         t0 = time.perf_counter()
-        res = super().solve(prepared, A, b, x0, **kw)
+        base = self.schedule.base_iterations
+        cap = maxiter if prepared.fresh or not base else min(maxiter, 3 * base + 10)
+        res = super().solve(prepared.M, A, b, x0, maxiter=cap, **kw)
+        if res.status == "maxiter" and cap < maxiter:  # the reused hierarchy is hopeless here
+            prepared.M, prepared.fresh = self._build(A, prepared.hints), True
+            t0 = time.perf_counter()
+            more = super().solve(prepared.M, A, b, res.x, maxiter=maxiter - res.iterations, **kw)
+            res = IterationResult(more.x, res.iterations + more.iterations, more.status)
+            self.schedule.solved(time.perf_counter() - t0, more.iterations)
+            return res
         self.schedule.solved(time.perf_counter() - t0, res.iterations)
         return res
