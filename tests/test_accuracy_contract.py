@@ -282,11 +282,16 @@ def test_one_off_solve_is_correct_or_a_seqsolve_error(system, tol, fmt, cls, pol
        st.lists(st.one_of(st.floats(allow_nan=False), st.integers(-10**30, 10**30)), min_size=6, max_size=6),
        st.booleans())
 def test_long_lived_solver_is_correct_or_a_seqsolve_error(seq, policy, contexts, mutate):
+    run_long_lived(seq, policy, contexts, mutate)
+
+
+def run_long_lived(seq, policy, contexts, mutate):
+    """One solver through ``seq``; with ``mutate`` each matrix object is solved again, changed in place."""
     s = seqsolve.SequenceSolver(policy=policy, rtol=1e-8)
     for k, (M, b) in enumerate(seq):
         A = sp.csr_array(M)
         outcome(A, M, b, 1e-8, 0.0, lambda: s.solve(A, b, context={"c": contexts[k]}))
-        if mutate and A.nnz:  # the same matrix object again, changed in place
+        if mutate and A.nnz:
             A.data *= -1.5
             outcome(A, A.toarray(), b, 1e-8, 0.0, lambda: s.solve(A, b))
 
@@ -314,10 +319,4 @@ def test_fuzz_one_off_solves(system, tol, fmt, cls, policy):
        st.lists(st.one_of(st.floats(allow_nan=False), st.integers(-10**400, 10**400)), min_size=8, max_size=8),
        st.booleans())
 def test_fuzz_long_lived_solvers(seq, policy, contexts, mutate):
-    s = seqsolve.SequenceSolver(policy=policy, rtol=1e-8)
-    for k, (M, b) in enumerate(seq):
-        A = sp.csr_array(M)
-        outcome(A, M, b, 1e-8, 0.0, lambda: s.solve(A, b, context={"c": contexts[k]}))
-        if mutate and A.nnz:
-            A.data *= -1.5
-            outcome(A, A.toarray(), b, 1e-8, 0.0, lambda: s.solve(A, b))
+    run_long_lived(seq, policy, contexts, mutate)
