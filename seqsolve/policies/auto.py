@@ -47,9 +47,9 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
 6. **Evidence ages.**  The leading configuration of another family, if within
    ``revalidate_within`` (1.5×) of the best of its bin and its evidence is older than its
    re-validation period (``revalidate_after`` = 8 systems at first; ages and periods are global,
-   not per bin), is tried again under the exploration cap; the period doubles each time the
-   re-try confirms it is worse, so re-validation costs ``O(log T)`` capped attempts per
-   configuration over ``T`` systems, however many bins the context spreads them over.
+   not per bin), is tried again under the exploration cap; the period doubles with every
+   re-try, so re-validation costs at most ``log2(T/8)`` capped attempts per configuration over
+   ``T`` systems, however many bins the context spreads them over.
 
 Regret, as far as it can be argued: every attempt costs at most its cap plus one fallback, the cap
 being ``explore_cap``× (exploration) or ``exploit_cap``× (exploitation) the best cost known in the
@@ -183,6 +183,7 @@ class AutoPolicy(Policy):
         self._hint: Configuration | None = None
         self._recent_cost: float | None = None  # seconds of the last solve
         self.repeat_ = 0.0  # fraction of systems whose matrix equals the previous one
+        self._samples: dict[str, int] = {}  # family → clean solves measured
 
     # ------------------------------------------------------------------ Policy API
     def candidates(self) -> Sequence[Configuration]:
@@ -262,6 +263,14 @@ class AutoPolicy(Policy):
             last = self._last_per.get(fam, per)
             self._last_per[fam] = per
             self.per_iteration_[fam] = min(per, last)
+            # a single stalled first sample must not exclude a family for good: until the family
+            # has run a few times, its speed is capped at twice what the rough per-iteration
+            # prior scaled from other families' measured speeds implies
+            self._samples[fam] = self._samples.get(fam, 0) + 1
+            if self._samples[fam] < 4:
+                prior = self._prior_per_iteration(self._by_name[name], exclude=fam)
+                if prior is not None:
+                    self.per_iteration_[fam] = min(self.per_iteration_[fam], 2.0 * prior)
         # compare configurations by a de-noised cost: iteration counts are exact, so a clean solve
         # costs iterations x (low estimate of seconds per iteration) + setup; failed or
         # non-iterative solves are charged what they measured
@@ -279,10 +288,9 @@ class AutoPolicy(Policy):
         else:
             observed = info.iterations * self.per_iteration_[fam] + setup if clean else cost
         if exploring and name in here and here[name][1] > 0:
-            # a re-validation that confirms the evidence doubles the period (if it does not, the
-            # configuration's mean drops and it may become the incumbent)
-            if observed > self._best_cost.get(b, observed):
-                self._period[name] = min(_MAX_PERIOD, 2 * self._period.get(name, self.revalidate_after))
+            # every re-validation doubles the period, whatever it found (if the configuration is
+            # now cheaper its mean drops and it becomes the incumbent): O(log T) re-tries each
+            self._period[name] = min(_MAX_PERIOD, 2 * self._period.get(name, self.revalidate_after))
         self._last_run[name] = self.t_
         entry[1] += 1
         w = max(1.0 / entry[1], 1.0 - self.discount)
@@ -497,7 +505,7 @@ class AutoPolicy(Policy):
         # configuration costs little more while its projected cost is recorded all the same
         return max(20, int(budget / per) + 1)
 
-    def _prior_per_iteration(self, choice: Configuration) -> float | None:
+    def _prior_per_iteration(self, choice: Configuration, exclude: str | None = None) -> float | None:
         """Seconds per iteration of a family never run yet, scaled from one that has run.
 
         ``ITERATION_COST`` holds rough costs of one iteration in sparse matvecs; it only sets the
@@ -508,7 +516,7 @@ class AutoPolicy(Policy):
             return None
         for fam, per in self.per_iteration_.items():
             other = ITERATION_COST.get(self._by_name[fam].kind if fam in self._by_name else fam.split("(")[0])
-            if other:
+            if other and fam != exclude:
                 return per * mine / other
         return None
 
