@@ -106,7 +106,8 @@ SOLVE_COST = {"direct": 20.0}
 
 
 def default_candidates() -> list[Configuration]:
-    """The portfolio, less SciPy variants that a compiled variant dominates (same iterations, slower) and dcdm."""
+    """The portfolio, less what is dominated: SciPy variants of compiled methods (same iterations,
+    slower), stand-alone SOR (SSOR-PCG), AMG's fixed schedules (its adaptive one) and dcdm."""
     try:
         import numba  # noqa: F401
 
@@ -115,7 +116,9 @@ def default_candidates() -> list[Configuration]:
         compiled = False
     # dcdm is left out: on a CPU one network application costs 130-180 matvecs and loading torch
     # about a second, so it never paid in our measurements; pass candidates=[..., "dcdm"] to try it
-    dominated = {"dcdm"} | ({"cg", "jacobi-cg", "ssor-cg"} if compiled else set())
+    # stand-alone SOR is dominated by SSOR-PCG (the same sweeps, Krylov-accelerated) on every SPD
+    # system: trying it costs a capped attempt per sequence and never pays
+    dominated = {"dcdm", "sor"} | ({"cg", "jacobi-cg", "ssor-cg"} if compiled else set())
     # one AMG member: 'adaptive' reuses its hierarchy while A is unchanged or barely drifts and
     # rebuilds by rent-or-buy, so 'rebuild' and 'reuse' are two of its schedules, not rivals
     return [c for c in portfolio(compiled=compiled) if c.kind not in dominated
@@ -165,6 +168,7 @@ class AutoPolicy(Policy):
         self._last_run: dict[str, int] = {}  # name → step it last ran (in any bin)
         self._bin_now: tuple | None = None
         self._screening = False  # the current choice screens a family (counts against the budget)
+        self._revalidating = False  # the current choice re-validates aged evidence
         self._last_per: dict[str, float] = {}  # family → last seconds-per-iteration sample
         #: family → setup seconds when built (a low estimate)
         self.setup_low_: dict[str, float] = {}
@@ -211,7 +215,7 @@ class AutoPolicy(Policy):
             here = self.stats_[b] = self._inherit(b)
         known = {k: v for k, v in here.items() if k in names}
         best_name = min(known, key=lambda k: known[k][0]) if known else None
-        self._screening = False
+        self._screening = self._revalidating = False
         choice, exploring = self._explore_choice(b, arms, names, known, best_name)
         if choice is None:
             choice = self._by_name.get(best_name) or arms[0]
@@ -280,14 +284,24 @@ class AutoPolicy(Policy):
             last = self._last_setup.get(fam, info.setup_seconds)
             self._last_setup[fam] = info.setup_seconds
             self.setup_low_[fam] = min(info.setup_seconds, last)
-        setup = 0.0 if info.setup_reused else self.setup_low_.get(fam, info.setup_seconds)
+        if self._by_name[name].kind == "direct" and fam in self.setup_low_:
+            # a factorisation serves every system that repeats the matrix exactly: charge each
+            # solve its share, setup × (1 − repeat rate), whether this one built or reused it
+            # (AMG's adaptive schedule reuses across changing matrices: charged as measured)
+            setup = self.setup_low_[fam] * (1.0 - self.repeat_)
+        else:
+            setup = 0.0 if info.setup_reused else self.setup_low_.get(fam, info.setup_seconds)
         if info.projected_seconds is not None:
             # stopped short (cap, stagnation): believe the cost its convergence rate projects; no
             # progress at all counts as ten times what the whole solve cost
             observed = info.projected_seconds if math.isfinite(info.projected_seconds) else 10.0 * cost
+        elif clean:
+            observed = info.iterations * self.per_iteration_[fam] + setup
+        elif info.converged and not info.fallback:  # a direct solve: no iterations to count
+            observed = info.solve_seconds + setup
         else:
-            observed = info.iterations * self.per_iteration_[fam] + setup if clean else cost
-        if exploring and name in here and here[name][1] > 0:
+            observed = cost
+        if self._revalidating:
             # every re-validation doubles the period, whatever it found (if the configuration is
             # now cheaper its mean drops and it becomes the incumbent): O(log T) re-tries each
             self._period[name] = min(_MAX_PERIOD, 2 * self._period.get(name, self.revalidate_after))
@@ -452,6 +466,7 @@ class AutoPolicy(Policy):
             due = [self._by_name[k] for k in [*leaders.values(), *neighbours]
                    if self.t_ - self._last_run.get(k, known[k][2]) >= self._period.get(k, self.revalidate_after)]
             if due:
+                self._revalidating = True
                 return min(due, key=lambda c: known[c.name][0]), True
             if self._rng.random() < self.explore:
                 near = [self._by_name[k] for k, v in known.items() if k != best_name and v[0] <= 2.0 * lo
