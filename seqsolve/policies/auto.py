@@ -324,25 +324,29 @@ class AutoPolicy(Policy):
         return (size, max(-400, min(400, int(math.floor(math.log2(v) / self.bin_width)))) if v > 0 else -401)
 
     def _inherit(self, b: tuple) -> dict[str, list]:
-        """A new bin starts from the estimates of the nearest bin of the same size (idea 1).
+        """A new bin starts from what is known nearby (idea 1): for every configuration, its estimate
+        in the nearest bin of the same size where it ran.
 
-        Neighbouring contexts cost alike, so the nearest bin's best is exploited at once instead of
-        re-screening every family; the inherited entries count as no evidence (the first real
-        solve replaces them) and as fresh (re-validation periods start now).  A configuration
-        that does not carry over overruns its exploitation cap within one solve.
+        Neighbouring contexts cost alike, so the best known nearby is exploited at once instead of
+        re-screening every family per bin; the inherited entries count as no evidence (the first
+        real solve replaces them) and as fresh.  A configuration that does not carry over overruns
+        its exploitation cap within one solve.
         """
-        near, dist = None, math.inf
-        for ob, entries in self.stats_.items():
-            if ob[0] == b[0] and entries:
-                d = abs((ob[1] if ob[1] is not None else 0) - (b[1] if b[1] is not None else 0))
-                if d < dist:
-                    near, dist = ob, d
-        if near is None:
-            return {}
-        inherited = {name: [e[0], 0, self.t_, e[3]] for name, e in self.stats_[near].items()}
+        def distance(ob: tuple) -> float:
+            if ob[0] != b[0]:
+                return math.inf
+            return abs((ob[1] if ob[1] is not None else 0) - (b[1] if b[1] is not None else 0))
+
+        inherited: dict[str, list] = {}
+        for name, bins in self._bins_of.items():
+            near = min(bins, key=distance, default=None)
+            if near is not None and near != b and math.isfinite(distance(near)) and name in self.stats_[near]:
+                e = self.stats_[near][name]
+                inherited[name] = [e[0], 0, self.t_, e[3]]
         for name in inherited:
-            self._bins_of.setdefault(name, []).append(b)
-        self._best_cost[b] = min(e[0] for e in inherited.values())
+            self._bins_of[name].append(b)
+        if inherited:
+            self._best_cost[b] = min(e[0] for e in inherited.values())
         return inherited
 
     def _relative(self, b: tuple, name: str) -> tuple[float, int] | None:
@@ -444,12 +448,16 @@ class AutoPolicy(Policy):
             members = {dict(c.params)["omega"]: c for c in fams[_family(best)]}
             grid = sorted(members)
             i = grid.index(dict(best.params)["omega"])
-            for j in (i - 1, i + 1):
-                if 0 <= j < len(grid):
-                    name = members[grid[j]].name
-                    if name not in known:
-                        return members[grid[j]], True
-                    neighbours.append(name)
+            # coarse to fine (4, 2, then 1 grid step away): the best ω of a 20-point grid is found
+            # in a few tries even when it lies far from where the search started
+            for step in (4, 2, 1):
+                for j in (i - step, i + step):
+                    if 0 <= j < len(grid):
+                        name = members[grid[j]].name
+                        if name not in known:
+                            return members[grid[j]], True
+                        if step == 1:
+                            neighbours.append(name)
         # 3. evidence ages: re-validate a contender whose last run is older than its period
         #    (doubling while confirmed worse, idea 6), or, rarely, a random near-best one
         if known:
