@@ -14,7 +14,6 @@ and writes ``benchmarks/results/contract_fuzz.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 import traceback
@@ -131,7 +130,7 @@ def main(argv=None) -> int:
                     counts["SLOW (> 10 s)"] += 1
                 counts[outcome] += 1
     wall = time.perf_counter() - t_start
-    print(f"| outcome | systems |\n|---|---:|")
+    print("| outcome | systems |\n|---|---:|")
     for k, v in sorted(counts.items()):
         print(f"| {k} | {v:,} |")
     print(f"\n{counts.total():,} solves in {wall:.0f} s (seed {args.seed}); slowest solve {slowest:.2f} s")

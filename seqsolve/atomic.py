@@ -119,23 +119,31 @@ def _jsonable(o: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-def read_limited(path: str | os.PathLike, max_bytes: int, error: type[Exception], what: str = "file") -> bytes:
-    """The bytes of the regular file ``path``, at most ``max_bytes`` of them.
+def open_regular(path: str | os.PathLike, error: type[Exception], what: str = "file") -> int:
+    """A read-only descriptor of the regular file ``path`` (``error`` naming it otherwise).
 
-    Raises ``error`` (e.g. :class:`~seqsolve.errors.StateFileError`) with a message naming
-    ``path`` when it is missing, unreadable, not a regular file, or larger than ``max_bytes``.
-    The file is opened non-blocking, so a FIFO is refused instead of waiting for a writer.
+    Devices, FIFOs and folders are refused before opening (they could be endless or block), and
+    the file is opened non-blocking, so a FIFO swapped in meanwhile cannot make us wait.
     """
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):  # refuse devices without even opening them
             kind = "a directory" if os.path.isdir(path) else "not a regular file"
             raise error(f"cannot read {what} {path}: it is {kind}")
-        fd = os.open(path, flags)
+        return os.open(path, flags)
     except FileNotFoundError:
         raise error(f"no {what} at {path}") from None
     except OSError as exc:
         raise error(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+
+
+def read_limited(path: str | os.PathLike, max_bytes: int, error: type[Exception], what: str = "file") -> bytes:
+    """The bytes of the regular file ``path``, at most ``max_bytes`` of them.
+
+    Raises ``error`` (e.g. :class:`~seqsolve.errors.StateFileError`) with a message naming
+    ``path`` when it is missing, unreadable, not a regular file, or larger than ``max_bytes``.
+    """
+    fd = open_regular(path, error, what)
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):

@@ -11,7 +11,7 @@ each exploration stopped.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Iterable, Mapping
+from typing import Iterable
 
 from .records import SolveRecord
 

@@ -32,13 +32,12 @@ import hashlib
 import json
 import math
 import os
-import stat
 import struct
 from typing import Any, Mapping
 
 import numpy as np
 
-from ..atomic import atomic_path
+from ..atomic import atomic_path, open_regular
 from ..errors import StateFileError
 
 __all__ = ["save_model", "load_model", "read_metadata", "ensure_replaceable", "FORMAT", "FORMAT_VERSION", "MAGIC"]
@@ -155,16 +154,7 @@ def ensure_replaceable(path: str | os.PathLike) -> None:
 
 def _open(path: str) -> tuple[Any, int]:
     """Open a model file for reading: a regular file of at most :data:`MAX_FILE_BYTES`; returns (file, size)."""
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
-    try:
-        if not stat.S_ISREG(os.stat(path).st_mode):  # a device or FIFO could be endless or block
-            kind = "a directory" if os.path.isdir(path) else "not a regular file"
-            raise StateFileError(f"model path {path!r} is {kind}, not a model file")
-        fd = os.open(path, flags)
-    except FileNotFoundError:
-        raise StateFileError(f"model file {path!r} does not exist") from None
-    except OSError as exc:
-        raise StateFileError(f"model file {path!r} cannot be read: {exc.strerror or exc}") from None
+    fd = open_regular(path, StateFileError, "model file")
     size = os.fstat(fd).st_size
     fh = os.fdopen(fd, "rb")
     if size > MAX_FILE_BYTES:
