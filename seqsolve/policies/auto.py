@@ -11,7 +11,8 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    system is ``(round(log2 n), floor(log2 |context value| / bin_width))`` (half octaves by
    default).  Without a context there is one bin per size, and drift is handled by (2).  A new
    bin inherits the estimates of the nearest bin as priors (no evidence, fresh), so a context
-   that drifts (a time, a step counter) does not trigger a re-screening per bin.
+   that drifts (a time, a step counter) does not trigger a re-screening per bin; only the
+   leading member of each other family within 1.5× of the inherited best is run there once.
 2. **Forgetful, de-noised estimates.**  Per (configuration, bin) an exponentially weighted mean
    of the cost with weight ``max(1/count, 1-discount)``, so a configuration that got slower (a
    reused AMG hierarchy gone stale, larger diffusion) is noticed within a few solves.  Wall
@@ -188,6 +189,7 @@ class AutoPolicy(Policy):
         self._recent_cost: float | None = None  # seconds of the last solve
         self.repeat_ = 0.0  # fraction of systems whose matrix equals the previous one
         self._samples: dict[str, int] = {}  # family → clean solves measured
+        self._unchecked: dict[tuple, set] = {}  # bin → inherited estimates not yet run there
 
     # ------------------------------------------------------------------ Policy API
     def candidates(self) -> Sequence[Configuration]:
@@ -213,6 +215,7 @@ class AutoPolicy(Policy):
         here = self.stats_.get(b)
         if here is None:
             here = self.stats_[b] = self._inherit(b)
+            self._unchecked[b] = set(here)
         known = {k: v for k, v in here.items() if k in names}
         best_name = min(known, key=lambda k: known[k][0]) if known else None
         self._screening = self._revalidating = False
@@ -306,6 +309,7 @@ class AutoPolicy(Policy):
             # now cheaper its mean drops and it becomes the incumbent): O(log T) re-tries each
             self._period[name] = min(_MAX_PERIOD, 2 * self._period.get(name, self.revalidate_after))
         self._last_run[name] = self.t_
+        self._unchecked.get(b, set()).discard(name)
         entry[1] += 1
         w = max(1.0 / entry[1], 1.0 - self.discount)
         entry[0] += w * (observed - entry[0])
@@ -476,6 +480,16 @@ class AutoPolicy(Policy):
             if due:
                 self._revalidating = True
                 return min(due, key=lambda c: known[c.name][0]), True
+            # a bin that inherited its estimates checks each close leader once with a real solve:
+            # costs move with the context (Heat2D's CG is best when diffusion is small, SSOR-PCG
+            # when it is large), and half-octave bins make this O(log range) tries per leader
+            unchecked = self._unchecked.get(b)
+            if unchecked:
+                close = [self._by_name[k] for k in leaders.values() if k in unchecked]
+                if close:
+                    choice = min(close, key=lambda c: known[c.name][0])
+                    unchecked.discard(choice.name)
+                    return choice, True
             if self._rng.random() < self.explore:
                 near = [self._by_name[k] for k, v in known.items() if k != best_name and v[0] <= 2.0 * lo
                         and k in self._by_name]
