@@ -149,6 +149,10 @@ class Configuration:
     def get(self, key: str) -> Any:
         return dict(self.params)[key]
 
+    def get_or(self, key: str, default: Any = None) -> Any:
+        """The parameter ``key``, or ``default`` when this kind has no such parameter."""
+        return dict(self.params).get(key, default)
+
     @property
     def name(self) -> str:
         """The stable, parseable name, e.g. ``ssor-cg(omega=1.6)`` or ``amg-cg(reuse)``."""

@@ -294,6 +294,10 @@ class AutoPolicy(Policy):
             setup = self.setup_low_[fam] * (1.0 - self.repeat_)
         else:
             setup = 0.0 if info.setup_reused else self.setup_low_.get(fam, info.setup_seconds)
+            if setup and self._by_name[name].get_or("setup") == "adaptive":
+                # rent-or-buy reuses a hierarchy until its extra iterations have cost as much as the
+                # build: a build is spread over at least two solves, so it is charged half each time
+                setup *= 0.5
         if info.projected_seconds is not None:
             # stopped short (cap, stagnation): believe the cost its convergence rate projects; no
             # progress at all counts as ten times what the whole solve cost
