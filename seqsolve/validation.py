@@ -1,7 +1,9 @@
 """Input checks shared by every entry point: turn what a user passes into a clean system.
 
 Checks run once per solve and must stay cheap next to a solve of a few hundred microseconds, so
-symmetry is tested with two products against fixed random vectors instead of forming ``A - A.T``.
+finiteness, a fingerprint and the magnitude come from one compiled pass (:func:`scan_matrix`), and
+symmetry is tested entrywise through a transpose permutation computed once per sparsity pattern
+(two products against fixed random vectors for a ``LinearOperator``), never by forming ``A - A.T``.
 """
 
 from __future__ import annotations
@@ -158,17 +160,6 @@ def symmetric_by_entries(A: sp.csr_array, perm: np.ndarray, max_abs: float, rtol
     from . import _scan_kernels
 
     return bool(_scan_kernels.symmetric_entries(A.data, perm, rtol * max_abs))
-
-
-def fingerprint(A: Operator) -> tuple:
-    """A cheap identity for a matrix's values and pattern, so setup is reused only while ``A`` is unchanged."""
-    if isinstance(A, LinearOperator):
-        return ("op", id(A))
-    nnz, n = A.nnz, A.shape[0]
-    w = _weights(max(nnz, n + 1))
-    # values *and* the whole pattern: two matrices with equal data arrays but different column
-    # indices (or row lengths) must not share a factorisation or a symmetry verdict
-    return (A.shape, nnz, float(A.data @ w[:nnz]), float(A.indices @ w[:nnz]), float(A.indptr @ w[: n + 1]))
 
 
 _W: list[np.ndarray] = [np.empty(0)]

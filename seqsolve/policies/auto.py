@@ -536,12 +536,11 @@ class AutoPolicy(Policy):
     def _cap(self, choice: Configuration, known: dict, best_name: str | None) -> int | None:
         if best_name is None:
             return None
-        scale = 1.0
         budget = self.explore_cap * known[best_name][0]
         per = self.per_iteration_.get(_family(choice)) or self._prior_per_iteration(choice)
         if per is None or per <= 0:
             # unknown speed: allow explore_cap times the iterations of the best configuration, at least 20
-            return max(20, int(scale * self.explore_cap * 2 * known[best_name][3]) + 10)
+            return max(20, int(self.explore_cap * 2 * known[best_name][3]) + 10)
         # a floor of 20 iterations: below it a cap trips on timing noise, and a hopeless
         # configuration costs little more while its projected cost is recorded all the same
         return max(20, int(budget / per) + 1)
