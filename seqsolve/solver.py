@@ -86,7 +86,12 @@ class SequenceSolver:
         self.fallback = fallback
         self.backend = get_backend(backend)
         self.blas_threads = blas_threads
-        self.policy = make_policy(policy, seed)
+        self.policy = make_policy(policy, seed, backend=self.backend)
+        unsupported = [c.name for c in self.policy.candidates() if not self.backend.supports(c)]
+        if unsupported:
+            raise ConfigurationError(
+                f"the {self.backend.name} backend cannot run {', '.join(unsupported[:3])}"
+                f"{' …' if len(unsupported) > 3 else ''}; use policy='auto' or a configuration it runs")
         self.history: list[SolveRecord] = []
         self._methods: dict[Configuration, Method] = {}
         self._setups: dict[Configuration, tuple[tuple, Any]] = {}

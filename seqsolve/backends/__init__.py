@@ -1,9 +1,17 @@
-"""Backends execute configurations: ``scipy`` (default, in-process); PETSc planned."""
+"""Backends execute configurations: ``scipy`` (default, in-process) and ``petsc`` (petsc4py, optional)."""
 
 from .base import Backend
 from .scipy_backend import ScipyBackend
 
-BACKENDS = {"scipy": ScipyBackend}
+
+
+def _petsc() -> Backend:
+    from .petsc import PetscBackend  # petsc4py is imported only when this backend is asked for
+
+    return PetscBackend()
+
+
+BACKENDS = {"scipy": ScipyBackend, "petsc": _petsc}
 
 
 def get_backend(name: str | Backend = "scipy") -> Backend:

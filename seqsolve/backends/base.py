@@ -1,7 +1,7 @@
 """The backend seam: turns a :class:`~seqsolve.configs.Configuration` into a runnable Method.
 
 The SciPy backend (the default) runs everything in this process with SciPy, PyAMG and Numba.
-A PETSc backend will map the same configurations onto KSP/PC options, so policies never need to
+The PETSc backend maps the same configurations onto KSP/PC options, so policies never need to
 know which engine executes their choice.
 """
 
@@ -25,3 +25,9 @@ class Backend(ABC):
     @abstractmethod
     def build(self, config: Configuration) -> Method:
         """A fresh Method for ``config`` (cheap: expensive work belongs in ``Method.setup``)."""
+
+    def portfolio(self) -> list[Configuration]:
+        """Every configuration this backend offers a learning policy (before it drops dominated ones)."""
+        from ..configs import portfolio
+
+        return [c for c in portfolio() if self.supports(c)]

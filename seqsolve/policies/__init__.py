@@ -23,7 +23,7 @@ def _chebcb(arg: str | None, seed: int | None) -> Policy:
                 raise ConfigurationError(f"chebcb: expected 'chebcb:KEY=LO..HI', got 'chebcb:{arg}'") from None
     return ChebCBPolicy(context_key=key.strip() or "c", context_range=(lo, hi), seed=seed)
 
-def _auto(arg: str | None, seed: int | None) -> Policy:
+def _auto(arg: str | None, seed: int | None, backend=None) -> Policy:
     """``auto``, ``auto:KEY`` (the context value that sets the bins), ``auto:cost=iterations``
     (deterministic costs: same seed, same choices) or ``auto:KEY,cost=iterations``."""
     key, cost = None, "seconds"
@@ -33,20 +33,21 @@ def _auto(arg: str | None, seed: int | None) -> Policy:
             cost = part[5:].strip()
         elif part:
             key = part
-    return AutoPolicy(context_key=key, seed=seed, cost=cost)
+    return AutoPolicy(context_key=key, seed=seed, cost=cost, backend=backend)
 
 
 #: policy name → factory(argument after ':', seed)
 POLICIES: dict[str, Callable[[str | None, int | None], Policy]] = {
     "fixed": lambda arg, seed: FixedPolicy(arg or "cg"),
-    "auto": lambda arg, seed: _auto(arg, seed),
+    "auto": _auto,
     "tsallis-inf": lambda arg, seed: TsallisINFPolicy(seed=seed),
     "chebcb": _chebcb,
 }
 
 
-def make_policy(spec: str | Policy, seed: int | None = 0) -> Policy:
-    """Build a policy from a string such as ``"fixed:ssor-cg(omega=1.6)"`` (or pass one through)."""
+def make_policy(spec: str | Policy, seed: int | None = 0, backend=None) -> Policy:
+    """Build a policy from a string such as ``"fixed:ssor-cg(omega=1.6)"`` (or pass one through);
+    ``backend`` sets the default candidates of ``auto`` (what that backend can run)."""
     if isinstance(spec, Policy):
         return spec
     if not isinstance(spec, str):
@@ -57,7 +58,7 @@ def make_policy(spec: str | Policy, seed: int | None = 0) -> Policy:
         raise ConfigurationError(
             f"unknown policy {spec!r}; valid: {', '.join(f'{k}:<configuration>' if k == 'fixed' else k for k in POLICIES)}"
         )
-    policy = factory(arg.strip() or None, seed)
+    policy = factory(arg.strip() or None, seed, backend) if factory is _auto else factory(arg.strip() or None, seed)
     policy.spec = spec
     return policy
 

@@ -93,37 +93,42 @@ def _family(c: Configuration) -> str:
 
 #: rough cost of one iteration in sparse matrix-vector products (measured on Heat2D/Fluid2D, 2 cores)
 ITERATION_COST = {"numba-cg": 1.3, "numba-jacobi-cg": 1.4, "numba-ssor-cg": 4.0, "cg": 2.0, "jacobi-cg": 2.1,
-                  "ssor-cg": 11.0, "sor": 2.5, "amg-cg": 55.0, "gmres": 3.0, "bicgstab": 4.0, "dcdm": 180.0}
+                  "ssor-cg": 11.0, "sor": 2.5, "amg-cg": 55.0, "icc-cg": 3.0, "hypre-cg": 40.0, "minres": 2.0, "gmres": 3.0, "bicgstab": 4.0, "dcdm": 180.0}
 
 
 #: rough cost of one setup: seconds of fixed overhead (Python, first calls) plus sparse
 #: matrix-vector products (Heat2D nx=100: PyAMG smoothed aggregation ≈ 400, SuperLU ≈ 750);
 #: a prior until the family's setup has been measured
-SETUP_COST = {"amg-cg": (5e-3, 400.0), "direct": (2e-3, 750.0)}
+SETUP_COST = {"amg-cg": (5e-3, 400.0), "hypre-cg": (5e-3, 300.0), "direct": (2e-3, 750.0),
+              "cholesky": (2e-3, 500.0)}
 
 
 #: cost of one solve beyond its iterations, in matrix-vector products (triangular solves)
-SOLVE_COST = {"direct": 20.0}
+SOLVE_COST = {"direct": 20.0, "cholesky": 15.0}
 
 
-def default_candidates() -> list[Configuration]:
-    """The portfolio, less what is dominated: SciPy variants of compiled methods (same iterations,
-    slower), stand-alone SOR (SSOR-PCG), AMG's fixed schedules (its adaptive one) and dcdm."""
-    try:
-        import numba  # noqa: F401
+def default_candidates(backend=None) -> list[Configuration]:
+    """The backend's portfolio, less what is dominated: SciPy variants of compiled methods (same
+    iterations, slower), stand-alone SOR (SSOR-PCG), AMG's fixed schedules (its adaptive one), dcdm
+    and MINRES (for symmetric indefinite systems, which the SPD methods' breakdowns reveal anyway)."""
+    if backend is not None and backend.name != "scipy":
+        pool, compiled = backend.portfolio(), False
+    else:
+        try:
+            import numba  # noqa: F401
 
-        compiled = True
-    except ImportError:  # pragma: no cover - numba is a dependency
-        compiled = False
+            compiled = True
+        except ImportError:  # pragma: no cover - numba is a dependency
+            compiled = False
+        pool = portfolio(compiled=compiled)
     # dcdm is left out: on a CPU one network application costs 130-180 matvecs and loading torch
     # about a second, so it never paid in our measurements; pass candidates=[..., "dcdm"] to try it
     # stand-alone SOR is dominated by SSOR-PCG (the same sweeps, Krylov-accelerated) on every SPD
     # system: trying it costs a capped attempt per sequence and never pays
-    dominated = {"dcdm", "sor"} | ({"cg", "jacobi-cg", "ssor-cg"} if compiled else set())
-    # one AMG member: 'adaptive' reuses its hierarchy while A is unchanged or barely drifts and
+    dominated = {"dcdm", "sor", "minres"} | ({"cg", "jacobi-cg", "ssor-cg"} if compiled else set())
+    # one member per AMG: 'adaptive' reuses its hierarchy while A is unchanged or barely drifts and
     # rebuilds by rent-or-buy, so 'rebuild' and 'reuse' are two of its schedules, not rivals
-    return [c for c in portfolio(compiled=compiled) if c.kind not in dominated
-            and not (c.kind == "amg-cg" and c.get("setup") != "adaptive")]
+    return [c for c in pool if c.kind not in dominated and c.get_or("setup", "adaptive") == "adaptive"]
 
 
 class AutoPolicy(Policy):
@@ -133,11 +138,12 @@ class AutoPolicy(Policy):
                  seed: int | None = 0, discount: float = 0.8, explore: float = 0.03,
                  explore_cap: float = 2.0, exploit_cap: float = 3.0, contender: float = 4.0,
                  bin_width: float = 0.5, reach: int = 4, explore_budget: float = 0.05,
-                 revalidate_after: int = 8, revalidate_within: float = 1.5, cost: str = "seconds") -> None:
+                 revalidate_after: int = 8, revalidate_within: float = 1.5, cost: str = "seconds",
+                 backend=None) -> None:
         if cost not in ("seconds", "iterations"):
             raise ConfigurationError(f"auto: cost must be 'seconds' or 'iterations', got {cost!r}")
         self.cost = cost
-        self.candidates_list = [parse(c) for c in candidates] if candidates is not None else default_candidates()
+        self.candidates_list = [parse(c) for c in candidates] if candidates is not None else default_candidates(backend)
         self.context_key = context_key
         self.seed = seed
         self.discount = discount
@@ -287,7 +293,7 @@ class AutoPolicy(Policy):
             last = self._last_setup.get(fam, info.setup_seconds)
             self._last_setup[fam] = info.setup_seconds
             self.setup_low_[fam] = min(info.setup_seconds, last)
-        if self._by_name[name].kind == "direct" and fam in self.setup_low_:
+        if self._by_name[name].kind in ("direct", "cholesky") and fam in self.setup_low_:
             # a factorisation serves every system that repeats the matrix exactly: charge each
             # solve its share, setup × (1 − repeat rate), whether this one built or reused it
             # (AMG's adaptive schedule reuses across changing matrices: charged as measured)

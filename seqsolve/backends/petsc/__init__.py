@@ -1,0 +1,46 @@
+"""``backend="petsc"``: seqsolve's policies driving PETSc's KSP/PC (petsc4py, imported lazily).
+
+Configuration names map one-to-one onto PETSc options (:mod:`.mapping`); matrices are mirrored
+into a PETSc ``Mat`` without re-allocation (:mod:`.matrices`); each configuration is a KSP whose
+preconditioner is rebuilt, reused or rebuilt by rent-or-buy (:mod:`.method`).  The accuracy
+contract is enforced by SequenceSolver exactly as for the SciPy backend.
+"""
+
+from __future__ import annotations
+
+from ...configs import OMEGA_GRID, Configuration, parse
+from ...solvers.base import Method
+from ..base import Backend
+from ._import import BackendUnavailableError, available, petsc
+from .mapping import OPTIONS, describe
+
+
+class PetscBackend(Backend):
+    """Runs configurations as PETSc KSP solves (sequential; see :mod:`.distributed` for MPI)."""
+
+    name = "petsc"
+
+    def __init__(self) -> None:
+        petsc()  # fail here, with an install hint, rather than at the first solve
+        from .matrices import MatCache
+
+        self.mats = MatCache()
+
+    def supports(self, config: Configuration) -> bool:
+        return config.kind in OPTIONS
+
+    def build(self, config: Configuration) -> Method:
+        from .method import PetscKSP
+
+        return PetscKSP(config, self.mats)
+
+    def portfolio(self) -> list[Configuration]:
+        out = [parse(n) for n in ("cg", "jacobi-cg", "icc-cg")]
+        out += [Configuration("ssor-cg", (("omega", w),)) for w in OMEGA_GRID]
+        out += [parse(n) for n in ("amg-cg(rebuild)", "amg-cg(reuse)", "amg-cg(adaptive)", "hypre-cg(rebuild)",
+                                   "hypre-cg(reuse)", "hypre-cg(adaptive)", "direct", "cholesky", "gmres",
+                                   "gmres(ilu)", "bicgstab", "bicgstab(ilu)", "minres")]
+        return out
+
+
+__all__ = ["PetscBackend", "BackendUnavailableError", "available", "describe"]
