@@ -114,9 +114,17 @@ class SequenceSolver:
         ``near_nullspace`` (shape ``(n, k)``) tells AMG which modes the operator nearly
         annihilates — the rigid-body modes of an elasticity problem (3 in 2-D, 6 in 3-D);
         without it AMG assumes the constant vector, right for scalar diffusion only.
+
+        ``A`` and ``b`` may also be petsc4py ``Mat``/``Vec`` (sequential); ``x`` is then a new
+        ``Vec`` laid out like ``b``, so a petsc4py/FEniCSx time loop needs no conversion.
         """
         with blas_threads(self.blas_threads):
-            return self._solve(A, b, x0, context, callback, near_nullspace)
+            x = self._solve(A, b, x0, context, callback, near_nullspace)
+        if type(b).__module__.startswith("petsc4py"):
+            out = b.duplicate()
+            out.setArray(x)
+            return out
+        return x
 
     def _solve(self, A, b, x0, context, callback, near_nullspace=None) -> np.ndarray:
         A = as_operator(A, check_finite=False)

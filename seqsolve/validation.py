@@ -28,6 +28,10 @@ def as_operator(A: Any, check_finite: bool = True) -> Operator:
     :class:`InvalidSystemError` for empty, non-square or (unless ``check_finite=False``, for a
     caller that runs :func:`scan_matrix`) non-finite matrices.
     """
+    if type(A).__module__.startswith("petsc4py"):  # a petsc4py Mat: its CSR arrays, copied once
+        from .backends.petsc.matrices import to_input
+
+        A = to_input(A, "Mat")
     if isinstance(A, LinearOperator):
         if len(A.shape) != 2 or A.shape[0] != A.shape[1]:
             raise InvalidSystemError(f"A must be square, got LinearOperator of shape {A.shape}")
@@ -70,6 +74,10 @@ def as_vector(b: Any, n: int, name: str = "b") -> np.ndarray:
     """Return ``b`` as a contiguous float64 vector of length ``n`` (accepts shape (n, 1))."""
     if sp.issparse(b):
         b = b.toarray()
+    if type(b).__module__.startswith("petsc4py"):  # a petsc4py Vec
+        from .backends.petsc.matrices import to_input
+
+        b = to_input(b, "Vec")
     if not isinstance(b, (np.ndarray, list, tuple)):
         raise UnsupportedTypeError(f"{name} must be a 1-D numpy array, got {type(b).__name__}")
     try:

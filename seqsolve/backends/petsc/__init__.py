@@ -8,6 +8,7 @@ contract is enforced by SequenceSolver exactly as for the SciPy backend.
 
 from __future__ import annotations
 
+
 from ...configs import OMEGA_GRID, Configuration, parse
 from ...solvers.base import Method
 from ..base import Backend

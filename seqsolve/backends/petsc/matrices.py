@@ -18,11 +18,15 @@ from ...errors import InvalidSystemError, UnsupportedTypeError
 from ._import import is_petsc_object, petsc
 
 
+from .keepalive import IMMORTAL as _IMMORTAL
+
+
 class MatCache:
     """One PETSc ``Mat`` mirroring the latest CSR matrix, shared by every method of a backend."""
 
     def __init__(self) -> None:
         self.mat = None
+        self.generation = 0  # increases with every new Mat (a new sparsity pattern)
         self._indptr = self._indices = self._data = None
 
     def matrix(self, A) -> Any:
@@ -44,7 +48,15 @@ class MatCache:
             n = A.shape[0]
             self.mat = PETSc.Mat().createAIJWithArrays((n, n), (self._indptr, self._indices, self._data),
                                                        comm=PETSc.COMM_SELF)
+            # no "inodes" (PETSc's blocked-row kernels): PETSc 3.18's inode SOR in Eisenstat mode
+            # with ω ≠ 1 crashed the process (SIGSEGV) on a 5×5 SPD matrix, measured
+            self.mat.setOption(PETSc.Mat.Option.USE_INODES, False)
+            # PETSc reads these arrays in place: composed onto the Mat itself, they live as long as
+            # it does (a KSP may hold an earlier Mat after this cache has moved on, or outlive it)
+            self.mat.setAttr("seqsolve_csr", (self._indptr, self._indices, self._data))
+            _IMMORTAL.append(self.mat)
             self.mat.assemble()
+            self.generation += 1
         return self.mat
 
     def _same_pattern(self, A) -> bool:

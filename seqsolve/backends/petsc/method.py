@@ -22,7 +22,8 @@ from ...solvers.base import Callback, IterationResult, Method
 from ...solvers.reuse import RebuildSchedule
 from ...validation import near_nullspace_key
 from ._import import petsc
-from .mapping import options
+from .keepalive import IMMORTAL as _IMMORTAL
+from .mapping import eisenstat, options
 from .matrices import MatCache
 
 _PREFIXES = itertools.count()
@@ -33,10 +34,10 @@ _STATUS = {-3: "maxiter", -4: "breakdown", -5: "breakdown", -6: "breakdown", -7:
 
 
 class _Prepared:
-    __slots__ = ("ksp", "fresh", "modes")
+    __slots__ = ("ksp", "fresh", "modes", "kind")
 
-    def __init__(self, ksp, fresh: bool, modes) -> None:
-        self.ksp, self.fresh, self.modes = ksp, fresh, modes
+    def __init__(self, ksp, fresh: bool, modes, kind: str = "") -> None:
+        self.ksp, self.fresh, self.modes, self.kind = ksp, fresh, modes, kind
 
 
 class PetscKSP(Method):
@@ -52,18 +53,23 @@ class PetscKSP(Method):
         self.schedule = RebuildSchedule() if self.schedule_name == "adaptive" else None
         self.preonly = self.options["ksp_type"] == "preonly"
         self._mats = mats
+        #: SSOR-PCG runs through Eisenstat's trick on matrices where that is safe (see mapping)
+        self._fast = eisenstat(config) if config.kind == "ssor-cg" else None
         self._tighten = 1.0  # factor applied to rtol so the *true* residual meets it
         self._work: tuple | None = None
+        self._ksps: dict[str, Any] = {}  # one KSP per option set ("" or "eisenstat"), kept across setups
+        self._generation = -1  # the MatCache generation (sparsity pattern) the KSPs were made for
 
-    def _new_ksp(self):
+    def _new_ksp(self, opts: dict[str, str]):
         PETSc = petsc()
         prefix = f"seqsolve{next(_PREFIXES)}_"
         db = PETSc.Options()
-        for k, v in self.options.items():
+        for k, v in opts.items():
             db[prefix + k] = v
-        if not self.preonly and self.options["ksp_type"] in ("cg", "richardson"):
+        if not self.preonly and opts["ksp_type"] in ("cg", "richardson"):
             db[prefix + "ksp_norm_type"] = "unpreconditioned"
         ksp = PETSc.KSP().create(comm=PETSc.COMM_SELF)
+        _IMMORTAL.append(ksp)
         ksp.setOptionsPrefix(prefix)
         ksp.setFromOptions()
         return ksp
@@ -71,14 +77,12 @@ class PetscKSP(Method):
     def setup(self, A, previous: _Prepared | None, near_nullspace=None) -> _Prepared:
         mat = self._mats.matrix(A)
         modes = near_nullspace_key(near_nullspace)
-        if previous is None:
-            prepared = _Prepared(self._new_ksp(), True, None)
-        else:
-            prepared = previous
         reuse = previous is not None and modes == previous.modes and (
             self.schedule_name == "reuse" or (self.schedule is not None and not self.schedule.stale))
         if near_nullspace is not None and not reuse:
             mat.setNearNullSpace(_null_space(near_nullspace))
+        # the same object back means "setup reused" to the solver; a rebuild keeps the KSP, not the object
+        prepared = previous if reuse else self._prepared(A, modes)
         ksp = prepared.ksp
         ksp.getPC().setReusePreconditioner(reuse)
         ksp.setOperators(mat)
@@ -86,15 +90,32 @@ class PetscKSP(Method):
         ksp.setUp()
         if not reuse and self.schedule is not None:
             self.schedule.built(time.perf_counter() - t0)
-        prepared.fresh, prepared.modes = not reuse, modes
+        prepared.fresh = not reuse
         return prepared
+
+    def _prepared(self, A, modes) -> _Prepared:
+        kind, opts = "", self.options
+        if self._fast is not None:
+            from ..._scan_kernels import strictly_dominant
+
+            if strictly_dominant(A.indptr, A.indices, A.data):
+                kind, opts = "eisenstat", self._fast
+        if self._generation != self._mats.generation:
+            # a new sparsity pattern is a new Mat: PCs keep pointers into the old one (Eisenstat's
+            # does, and crashed the process when reused), so every KSP starts afresh
+            self._ksps.clear()
+            self._generation = self._mats.generation
+        ksp = self._ksps.get(kind)
+        if ksp is None:
+            ksp = self._ksps[kind] = self._new_ksp(opts)
+        return _Prepared(ksp, True, modes, kind)
 
     def _vectors(self, n: int):
         if self._work is None or self._work[0] != n:
             PETSc = petsc()
-            arrays = [np.zeros(n) for _ in range(3)]
-            vecs = [PETSc.Vec().createWithArray(a, comm=PETSc.COMM_SELF) for a in arrays]
-            self._work = (n, arrays, vecs, vecs[0].duplicate())
+            # PETSc-owned memory, seen through NumPy views: no Vec ever points into freed NumPy memory
+            vecs = [PETSc.Vec().createSeq(n, comm=PETSc.COMM_SELF) for _ in range(4)]
+            self._work = (n, [v.getArray() for v in vecs[:3]], vecs[:3], vecs[3])
         return self._work[1], self._work[2], self._work[3]
 
     def solve(self, prepared: _Prepared, A, b, x0, *, rtol, atol, maxiter, callback: Callback = None) -> IterationResult:
@@ -105,7 +126,7 @@ class PetscKSP(Method):
         target = max(rtol * float(np.linalg.norm(b)), atol)
         mat = self._mats.mat
         t0 = time.perf_counter()
-        used, status = 0, "maxiter"
+        used, status, previous = 0, "maxiter", math.inf
         for _ in range(4):  # the true-residual loop (see the module docstring)
             mat.mult(xv, rv)
             rv.aypx(-1.0, bv)  # r = b - A x
@@ -147,6 +168,9 @@ def _null_space(modes: np.ndarray):
     """Near-null-space vectors for GAMG, orthonormalised (PETSc expects an orthonormal basis)."""
     PETSc = petsc()
     q, _ = np.linalg.qr(np.asarray(modes, dtype=np.float64))
-    vecs = [PETSc.Vec().createWithArray(np.ascontiguousarray(q[:, j]).copy(), comm=PETSc.COMM_SELF)
-            for j in range(q.shape[1])]
+    vecs = []
+    for j in range(q.shape[1]):  # copied into PETSc-owned memory (the NullSpace outlives this frame)
+        v = PETSc.Vec().createSeq(q.shape[0], comm=PETSc.COMM_SELF)
+        v.setArray(q[:, j])
+        vecs.append(v)
     return PETSc.NullSpace().create(vectors=vecs, comm=PETSc.COMM_SELF)
