@@ -45,6 +45,8 @@ class Kind:
     params: tuple[Param, ...] = ()
     spd_only: bool = False
     needs_matrix: bool = True
+    #: runs the preconditioner passed as ``solve(..., M=M)``; applicable only when one is given
+    user_preconditioner: bool = False
 
 
 def _omega(v: str | float) -> float:
@@ -96,6 +98,10 @@ for _k in (
     Kind("numba-cg", "compiled CG loop with fused updates (Numba)", spd_only=True),
     Kind("numba-jacobi-cg", "compiled Jacobi-PCG (Numba)", spd_only=True),
     Kind("numba-ssor-cg", "compiled SSOR-PCG with in-loop sweeps (Numba)", (_OMEGA,), spd_only=True),
+    Kind("user-cg", "CG with your preconditioner M (solve(..., M=M))", spd_only=True, needs_matrix=False,
+         user_preconditioner=True),
+    Kind("user-gmres", "restarted GMRES(30) with your preconditioner M (solve(..., M=M))", needs_matrix=False,
+         user_preconditioner=True),
     Kind("dcdm", "Deep Conjugate Direction Method: a CNN proposes directions (needs torch and a model)",
          (Param("variant", "dcdm", str, _choice("dcdm", "fcg"), "dcdm or flexible CG", positional=True,
                 hide_default=True),),
