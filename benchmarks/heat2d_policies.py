@@ -54,6 +54,7 @@ from seqsolve.runner import RunResult  # noqa: E402
 from seqsolve.solvers.compiled import warmup  # noqa: E402
 from seqsolve.provenance import provenance  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _traces.py sits next to this script
 import _traces  # noqa: E402
 
 DEFAULT_HINDSIGHT = "numba-jacobi-cg,amg-cg(adaptive),amg-cg(rebuild),amg-cg(reuse),direct"

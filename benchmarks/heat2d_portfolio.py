@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from seqsolve.bench import benchmark, format_table, save_outputs, split_policies
 from seqsolve.problems import Heat2D
 from seqsolve.solvers.compiled import warmup
 
-import _traces
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _traces.py sits next to this script
+import _traces  # noqa: E402
 
 DEFAULT = ("cg,jacobi-cg,ssor-cg(omega=1),ssor-cg(omega=1.5),ssor-cg(omega=1.8),"
            "numba-cg,numba-jacobi-cg,numba-ssor-cg(omega=1.5),numba-ssor-cg(omega=1.8),"

@@ -39,6 +39,16 @@ def _check_out(path: str | None, *, folder: bool = False) -> None:
         check_output_folder(path, ConfigurationError, is_folder=folder)
 
 
+#: the command line of this invocation, for the provenance of the files it writes
+_COMMAND: list[str] = ["seqsolve"]
+
+
+def _provenance(seed: int | None) -> dict:
+    from .provenance import provenance
+
+    return provenance(seed, _COMMAND)
+
+
 def _note(args, text: str) -> None:
     """A line for the reader: stdout normally, stderr under ``--json`` (stdout is then pure JSON)."""
     print(text, file=sys.stderr if getattr(args, "json", False) else sys.stdout)
@@ -93,14 +103,13 @@ def bench_table(result) -> str:
 def _save_bench(result, out: str, stem: str, seed: int) -> tuple[dict, str | None]:
     """Write ``<stem>.json`` (with provenance), ``<stem>.md`` and, with matplotlib, ``<stem>.png``."""
     from .atomic import write_json, write_text
-    from .provenance import provenance
 
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     paths = {"table": folder / f"{stem}.md", "json": folder / f"{stem}.json"}
     data = result.to_json()
     data["rows"] = bench_rows(result)
-    data["provenance"] = provenance(seed)
+    data["provenance"] = _provenance(seed)
     write_json(paths["json"], data)
     write_text(paths["table"], bench_table(result) + "\n")
     if importlib.util.find_spec("matplotlib") is None:
@@ -334,10 +343,8 @@ def cmd_sequence(args) -> int:
     result = run(problem, solver, progress=_progress(args))
     s = result.summary()
     if args.out:
-        from .provenance import provenance
-
         write_json(args.out, {"summary": s, "history": [h.to_dict() for h in result.history],
-                              "provenance": provenance(args.seed)})
+                              "provenance": _provenance(args.seed)})
     if args.json:
         _print_json({"summary": s, "out": args.out})
         return 0
@@ -519,6 +526,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    _COMMAND[1:] = sys.argv[1:] if argv is None else list(argv)
     handler = _verbosity(args.verbose + getattr(args, "sub_verbose", 0))
     try:
         return int(args.func(args) or 0)

@@ -51,7 +51,9 @@ class SolveRecord:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["context"] = dict(self.context)
-        if self.residuals is not None:
+        if self.residuals is None:
+            del d["residuals"]  # off by default: saved histories stay as they were
+        else:
             d["residuals"] = list(self.residuals)
         return d
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib.util
 import math
 import time
 from typing import Any, Mapping
@@ -27,7 +28,7 @@ from .records import SolveRecord, summarize
 from .residual_history import recording
 from .solvers.base import Callback, Method
 from .solvers.direct import DENSE_MAX
-from .user_preconditioner import as_preconditioner, usable
+from .user_preconditioner import PreconditionerError, as_preconditioner, usable
 from .validation import (MatrixScan, as_near_nullspace, as_operator, as_vector, is_symmetric, near_nullspace_key,
                          scan_matrix, symmetric_by_entries, transpose_permutation)
 
@@ -389,6 +390,8 @@ class SequenceSolver:
         side = int(round(A.shape[0] ** 0.5))
         hint = (f" (no DCDM model trained for a {side}x{side} grid: train one with "
                 f"'seqsolve train-precond fluid2d --n {side}' and set SEQSOLVE_DCDM_MODEL)") if config.kind == "dcdm" else ""
+        if config.kind == "dcdm" and importlib.util.find_spec("torch") is None:
+            hint = " (PyTorch is not installed: pip install torch==2.13.0, or the CPU build as the README says)"
         return ConfigurationError(f"configuration {config.name!r} is not applicable to this system{hint}")
 
     def _method(self, config: Configuration) -> Method:
@@ -436,6 +439,8 @@ class SequenceSolver:
             x, att.iterations, att.status = res.x, res.iterations, res.status
         except _CallbackFailed as exc:
             raise exc.original from None  # the user's callback failed: not ours to hide
+        except PreconditionerError:
+            raise  # the user's M failed: not ours to hide either
         except (SeqsolveError, ArithmeticError, ValueError, RuntimeError, np.linalg.LinAlgError) as exc:
             # a numerical failure of this configuration (singular factor, zero pivot): fall back
             t1 = time.perf_counter()

@@ -21,6 +21,10 @@ from .solvers.krylov import ScipyKrylov
 USER_KINDS = ("user-cg", "user-gmres")
 
 
+class PreconditionerError(InvalidSystemError):
+    """The user's ``M`` failed or returned a wrong vector: reported, never hidden by a fallback."""
+
+
 def as_preconditioner(M: Any, n: int) -> LinearOperator:
     """``M`` as an ``n x n`` float64 LinearOperator, or a :class:`~seqsolve.SeqsolveError` saying why not."""
     if isinstance(M, LinearOperator) or sp.issparse(M) or isinstance(M, np.ndarray):
@@ -32,9 +36,12 @@ def as_preconditioner(M: Any, n: int) -> LinearOperator:
         return aslinearoperator(M)
     if callable(M):
         def matvec(r: np.ndarray) -> np.ndarray:
-            z = np.asarray(M(np.ravel(r)), dtype=np.float64).ravel()
+            try:
+                z = np.asarray(M(np.ravel(r)), dtype=np.float64).ravel()
+            except Exception as exc:
+                raise PreconditionerError(f"your preconditioner M failed: {type(exc).__name__}: {exc}") from exc
             if z.shape != (n,):
-                raise InvalidSystemError(f"M(r) must return a vector of length {n}, got shape {z.shape}")
+                raise PreconditionerError(f"M(r) must return a vector of length {n}, got shape {z.shape}")
             return z
 
         return LinearOperator((n, n), matvec=matvec, dtype=np.float64)
