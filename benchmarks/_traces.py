@@ -47,7 +47,8 @@ def save(data: dict, out: str | os.PathLike, stem: str, traces: bool = False) ->
     summary, dropped = split(data)
     written = [Path(out) / f"{stem}.json"]
     if dropped:
-        summary["traces"] = {"left_out": _grouped(dropped), "how": f"rerun with --traces: benchmarks/traces/{stem}.json.gz"}
+        summary["traces"] = {"left_out": _grouped(dropped),
+                             "how": f"rerun with --traces: benchmarks/traces/{stem}.json.gz"}
     write_json(written[0], summary)
     if traces and dropped:
         TRACES.mkdir(parents=True, exist_ok=True)

@@ -302,7 +302,7 @@ def cmd_bench(args) -> int:
 
 def cmd_solve(args) -> int:
     from .problems.matrix_market import read_matrix, read_vector, write_atomic
-    from .solver import SequenceSolver, solve
+    from .solver import SequenceSolver
 
     _check_out(args.out)
     A = read_matrix(args.A)

@@ -121,7 +121,8 @@ def test_bench_json(capsys, tmp_path):
 
 def test_demo_without_matplotlib_writes_table_and_json(capsys, tmp_path, monkeypatch):
     real = importlib.util.find_spec
-    monkeypatch.setattr(cli.importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    monkeypatch.setattr(cli.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "matplotlib" else real(name, *a))
     rc, out, err = run_cli(capsys, "demo", "--nx", "8", "--steps", "5", "--policies", "cg", "--out", str(tmp_path),
                            "--no-progress")
     assert rc == 0, err
