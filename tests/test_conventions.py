@@ -46,7 +46,7 @@ def test_lazy_names_resolve():
         seqsolve.no_such_name
 
 
-def test_readme_example_runs_as_written(capsys):
+def test_readme_examples_run_as_written(capsys):
     text = (REPO / "README.md").read_text()
     block = re.search(r"## A complete example\n\n```python\n(.*?)```", text, re.S).group(1)
     namespace: dict = {}
@@ -54,6 +54,12 @@ def test_readme_example_runs_as_written(capsys):
     solver = namespace["solver"]
     assert len(solver.history) == 50 and all(r.converged for r in solver.history)
     assert "seqsolve report" in capsys.readouterr().out
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) >= 2
+    for block in blocks[1:]:
+        namespace = {}
+        exec(compile(block, "README.md", "exec"), namespace)
+    assert namespace["info"] == 0 and namespace["X"].shape == (2000, 3)
 
 
 # ----------------------------------------------------------------------------- M=
