@@ -46,7 +46,8 @@ def test_lazy_names_resolve():
         seqsolve.no_such_name
 
 
-def test_readme_examples_run_as_written(capsys):
+def test_readme_examples_run_as_written(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # an example writes a folder of Matrix Market files
     text = (REPO / "README.md").read_text()
     block = re.search(r"## A complete example\n\n```python\n(.*?)```", text, re.S).group(1)
     namespace: dict = {}
@@ -55,11 +56,14 @@ def test_readme_examples_run_as_written(capsys):
     assert len(solver.history) == 50 and all(r.converged for r in solver.history)
     assert "seqsolve report" in capsys.readouterr().out
     blocks = re.findall(r"```python\n(.*?)```", text, re.S)
-    assert len(blocks) >= 2
+    assert len(blocks) >= 3
+    names: dict = {}
     for block in blocks[1:]:
         namespace = {}
         exec(compile(block, "README.md", "exec"), namespace)
-    assert namespace["info"] == 0 and namespace["X"].shape == (2000, 3)
+        names.update(namespace)
+    assert names["info"] == 0 and names["X"].shape == (2000, 3)
+    assert len(list((tmp_path / "seq").glob("b_*.mtx"))) == 20
 
 
 # ----------------------------------------------------------------------------- M=
