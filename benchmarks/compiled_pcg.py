@@ -225,7 +225,9 @@ def main(argv: list[str] | None = None) -> int:
                      cpu_count=os.cpu_count()),
         cases=cases,
     )
-    write_json(args.out, payload)
+    from seqsolve.provenance import provenance
+
+    write_json(args.out, {**payload, "provenance": provenance()})
     print(f"\nwrote {args.out}")
     return 0
 

@@ -30,6 +30,7 @@ from conftest import exact_meets  # noqa: E402
 
 import seqsolve  # noqa: E402
 from seqsolve.atomic import write_json  # noqa: E402
+from seqsolve.provenance import provenance  # noqa: E402
 
 FORMATS = ["csr", "csc", "coo", "bsr", "dia", "dok", "lil"]
 POLICIES = ["auto", "fixed:cg", "fixed:numba-ssor-cg(omega=1.5)", "fixed:direct", "fixed:gmres(ilu)",
@@ -139,7 +140,7 @@ def main(argv=None) -> int:
     Path(args.out).mkdir(parents=True, exist_ok=True)
     write_json(Path(args.out) / "contract_fuzz.json",
                {"systems": counts.total(), "seed": args.seed, "seconds": wall, "slowest_solve": slowest,
-                "outcomes": dict(counts)})
+                "outcomes": dict(counts), "provenance": provenance(args.seed)})
     bad = counts["WRONG x"] + counts["FOREIGN exception"] + counts["SLOW (> 10 s)"]
     return 1 if bad else 0
 

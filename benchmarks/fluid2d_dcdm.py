@@ -559,7 +559,9 @@ def main(argv=None) -> int:
     table = format_table(payload)
     print()
     print(table)
-    write_json(out / f"{args.stem}.json", _finite(payload))
+    from seqsolve.provenance import provenance
+
+    write_json(out / f"{args.stem}.json", {**_finite(payload), "provenance": provenance(args.seed)})
     write_text(out / f"{args.stem}.md", table + "\n")
     plot(payload, out / f"{args.stem}.png")
     print(f"\nwrote {out / (args.stem + '.md')}, {out / (args.stem + '.json')} and "

@@ -21,6 +21,7 @@ from threadpoolctl import threadpool_limits
 
 import seqsolve
 from seqsolve.atomic import write_json, write_text
+from seqsolve.provenance import provenance
 from seqsolve.bench import warm_up
 from seqsolve.problems import Heat2D
 from seqsolve.report import summary_by_role
@@ -80,7 +81,7 @@ def main(argv=None) -> int:
     write_text(out / f"{stem}.md", text)
     write_json(out / f"{stem}.json", {"nx": args.nx, "steps": args.steps, "methods": rows,
                                        "ratios": {str(h): {"best": b, "ratio": r} for h, (b, r) in ratios.items()},
-                                       "auto_time_share": share})
+                                       "auto_time_share": share, "provenance": provenance()})
     return 0
 
 

@@ -52,6 +52,10 @@ from seqsolve.configs import OMEGA_GRID  # noqa: E402
 from seqsolve.problems import Heat2D  # noqa: E402
 from seqsolve.runner import RunResult  # noqa: E402
 from seqsolve.solvers.compiled import warmup  # noqa: E402
+from seqsolve.provenance import provenance  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _traces.py sits next to this script
+import _traces  # noqa: E402
 
 DEFAULT_HINDSIGHT = "numba-jacobi-cg,amg-cg(adaptive),amg-cg(rebuild),amg-cg(reuse),direct"
 IMPL_NOTE = ("CG and the SSOR-PCG ω grid (fixed ω, best fixed ω, instance-optimal, Tsallis-INF, ChebCB) run the "
@@ -428,6 +432,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "Each stops once slower than the best completed total.")
     p.add_argument("--out", default="benchmarks/results")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--traces", action="store_true", help="also keep per-step traces (benchmarks/traces/, gzipped)")
     a = p.parse_args(argv)
     if not a.nx or not a.seeds:
         p.error("--nx and --seeds need at least one value")
@@ -445,10 +450,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         records.append(rec)
         tables.append(table(rec))
         print(tables[-1] + "\n", flush=True)
-        write_json(out / f"{stem}.json", {"meta": meta, "nx": {str(r["nx"]): r for r in records}})
+        _traces.save({"meta": meta, "provenance": provenance(), "nx": {str(r["nx"]): r for r in records}},
+                     out, stem, a.traces)
         _write_text(out / f"{stem}.md", "\n\n".join(tables) + "\n")
         plot_omega(rec, out / f"heat2d_policies_nx{nx}_T{a.steps}_omega.png")
+        _traces.shrink_png(out / f"heat2d_policies_nx{nx}_T{a.steps}_omega.png")
     plot_cost(records, out / f"{stem}_cost.png")
+    _traces.shrink_png(out / f"{stem}_cost.png")
     print(f"wrote {out / stem}.md, .json, _cost.png and heat2d_policies_nx*_T{a.steps}_omega.png "
           f"({time.perf_counter() - t_start:.0f} s in all)")
     return 0

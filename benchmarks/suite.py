@@ -46,6 +46,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
+from seqsolve.provenance import provenance  # noqa: E402
 from seqsolve import ConvergenceError, SequenceSolver  # noqa: E402
 from seqsolve.atomic import write_json, write_text  # noqa: E402
 from seqsolve.bench import split_policies  # noqa: E402
@@ -346,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     write_text(out / f"{stem}.md", header + overview + "\n" + "\n".join(text))
     write_json(out / f"{stem}.json", {"size": a.size, "steps": a.steps, "rtol": a.rtol, "maxiter": a.maxiter,
                                       "drop_factor": a.drop_factor, "drop_floor": a.drop_floor,
-                                      "workloads": summaries}, indent=None)
+                                      "workloads": summaries, "provenance": provenance()}, indent=None)
     plot_regret(summaries, out / f"{stem}.png")
     print("wrote", *(out / f"{stem}.{ext}" for ext in ("md", "json", "png")))
     return 0

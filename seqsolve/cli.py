@@ -1,14 +1,21 @@
-"""The ``seqsolve`` command line: demo, bench, solve, sequence, train-precond, configs.
+"""The ``seqsolve`` command line: demo, bench, solve, sequence, report, train-precond, configs.
 
 Every error prints one line ``seqsolve: error: …`` on stderr and exits with status 2 (never a
-traceback; ``SEQSOLVE_DEBUG=1`` shows one for unexpected errors).  Output paths are checked before
-any work starts, so a mistyped ``--out`` costs nothing.
+traceback; ``SEQSOLVE_DEBUG=1`` shows one for unexpected errors), with hints in command-line
+syntax.  Output paths are checked before any work starts, so a mistyped ``--out`` costs nothing.
+Every command that prints a table or summary takes ``--json`` (JSON on stdout instead; progress
+and notes go to stderr), and every JSON file written carries a ``provenance`` block (versions,
+seed, command line).  ``-v``/``-vv`` turn on the ``seqsolve`` logger.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import json
+import logging
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -17,8 +24,10 @@ import numpy as np
 
 from . import __version__
 
-DEMO_POLICIES = ["cg", "jacobi-cg", "ssor-cg(omega=1.5)", "numba-cg", "numba-ssor-cg(omega=1.8)",
-                 "amg-cg(adaptive)", "direct", "auto"]
+#: the Heat2D demo: SciPy's CG (what most users start with), the compiled CG and SSOR-PCG, AMG and
+#: auto; 'direct' (17x slower here: a factorisation per step) and 'jacobi-cg' (CG's iterations at a
+#: higher price) are left out to keep a first run short (add them with --policies)
+DEMO_POLICIES = ["cg", "ssor-cg(omega=1.5)", "numba-cg", "numba-ssor-cg(omega=1.8)", "amg-cg(adaptive)", "auto"]
 #: ``seqsolve demo --problem fluid2d``; ``dcdm`` is dropped (with a note) when no usable model exists
 FLUID_DEMO_POLICIES = ["numba-cg", "numba-ssor-cg(omega=1.8)", "amg-cg(adaptive)", "dcdm", "auto"]
 
@@ -32,20 +41,96 @@ def _check_out(path: str | None, *, folder: bool = False) -> None:
         check_output_folder(path, ConfigurationError, is_folder=folder)
 
 
-def _console():
-    from rich.console import Console
+#: the command line of this invocation, for the provenance of the files it writes
+_COMMAND: list[str] = ["seqsolve"]
 
-    return Console()
+
+def _provenance(seed: int | None) -> dict:
+    from .provenance import provenance
+
+    return provenance(seed, _COMMAND)
+
+
+def _note(args, text: str) -> None:
+    """A line for the reader: stdout normally, stderr under ``--json`` (stdout is then pure JSON)."""
+    print(text, file=sys.stderr if getattr(args, "json", False) else sys.stdout)
+
+
+def _print_json(data) -> None:
+    print(json.dumps(data, indent=1, default=_jsonable))
+
+
+def _jsonable(o):
+    if isinstance(o, (np.floating, np.integer, np.bool_)):
+        return o.item()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def bench_rows(result) -> list[dict]:
+    """The benchmark's rows, with fallbacks split into capped explorations and real fallbacks.
+
+    A *capped exploration* is a system on which the policy tried a configuration under an
+    iteration cap, the try stopped, and another configuration finished the system: the price of
+    learning (its time is in the total), not a failure.  A *real fallback* repaired a choice the
+    policy expected to work.
+    """
+    rows = result.rows()
+    for row in rows:
+        run = result.runs.get(row["policy"])
+        history = run.history if run is not None else []
+        row["capped_explorations"] = sum(1 for r in history if r.fallback and r.explored)
+        row["real_fallbacks"] = sum(1 for r in history if r.fallback and not r.explored)
+    return rows
+
+
+def bench_table(result) -> str:
+    """The table printed by ``demo``/``bench`` (also valid Markdown)."""
+    lines = ["| policy | total s | setup s | iterations | ms/step | µs/iter | iter/matvec | capped explorations "
+             "| real fallbacks | × best |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in sorted(bench_rows(result), key=lambda r: r["total_seconds"]):
+        lines.append(f"| {r['policy']} | {r['total_seconds']:.2f} | {r['setup_seconds']:.2f} | {r['total_iterations']:,} "
+                     f"| {r['ms_per_step']:.2f} | {r['us_per_iteration']:.1f} | {r['iteration_over_matvec']:.1f} "
+                     f"| {r['capped_explorations']} | {r['real_fallbacks']} | {r['ratio_to_best']:.2f} |")
+    for k, v in result.errors.items():
+        lines.append(f"| {k} | failed: {v} | | | | | | | | |")
+    lines += ["", f"one sparse matvec: {1e6 * result.matvec_seconds:.1f} µs (median, same run). Capped explorations: "
+              "systems where a learning policy tried a configuration under an iteration cap, stopped it, and "
+              "finished with another (their time is in total s); real fallbacks: a chosen configuration failed "
+              "and a fallback repaired it."]
+    return "\n".join(lines)
+
+
+def _save_bench(result, out: str, stem: str, seed: int) -> tuple[dict, str | None]:
+    """Write ``<stem>.json`` (with provenance), ``<stem>.md`` and, with matplotlib, ``<stem>.png``."""
+    from .atomic import write_json, write_text
+
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {"table": folder / f"{stem}.md", "json": folder / f"{stem}.json"}
+    data = result.to_json()
+    data["rows"] = bench_rows(result)
+    data["provenance"] = _provenance(seed)
+    write_json(paths["json"], data)
+    write_text(paths["table"], bench_table(result) + "\n")
+    if importlib.util.find_spec("matplotlib") is None:
+        return paths, "no plot: matplotlib is not installed (pip install 'seqsolve[plot]')"
+    from .plotting import plot_cumulative
+
+    paths["plot"] = folder / f"{stem}.png"
+    plot_cumulative(result, paths["plot"])
+    return paths, None
 
 
 def _run_bench(make_problem, policies: list[str], out: str, rtol: float, seed: int, progress: bool,
-               stem: str, baselines: Sequence[str] = (), after=None) -> int:
+               stem: str, baselines: Sequence[str] = (), after=None, as_json: bool = False) -> int:
     """Benchmark ``policies`` on ``make_problem()``, print the table, write ``<stem>.json/.md/.png``.
 
     ``after(problem, out_dir)`` runs once the benchmark is done, with the problem object the runs
     used (in its final state) and returns extra paths it wrote.
     """
-    from .bench import benchmark, format_table, save_outputs
+    from .bench import benchmark
 
     made: list = []
 
@@ -59,26 +144,32 @@ def _run_bench(make_problem, policies: list[str], out: str, rtol: float, seed: i
         from .baselines import add_baselines
 
         add_baselines(result, make_problem, baselines, rtol=rtol, seed=seed, progress=progress)
-    print(format_table(result))
-    paths = save_outputs(result, out, stem)
-    written = [paths["table"], paths["json"], paths["plot"]]
-    if after is not None and made:
+    paths, missing = _save_bench(result, out, stem, seed)
+    written = list(paths.values())
+    if after is not None and made and missing is None:
         written += list(after(made[0], Path(out)) or [])
-    print(f"\nwrote {', '.join(str(p) for p in written[:-1])} and {written[-1]}")
+    if as_json:
+        _print_json({"rows": bench_rows(result), "errors": result.errors, "problem": result.problem,
+                     "matvec_seconds": result.matvec_seconds, "files": [str(p) for p in written]})
+    else:
+        print(bench_table(result))
+        print(f"\nwrote {', '.join(str(p) for p in written[:-1])} and {written[-1]}")
+    if missing:
+        print(f"note: {missing}", file=sys.stderr)
     return 1 if result.errors and not result.runs else 0
 
 
 def _bench_heat2d(nx: int, steps: int, policies: list[str], out: str, rtol: float, seed: int,
-                  progress: bool, stem: str, baselines: Sequence[str] = ()) -> int:
+                  progress: bool, stem: str, baselines: Sequence[str] = (), as_json: bool = False) -> int:
     from .problems import Heat2D
 
     return _run_bench(lambda: Heat2D(nx=nx, steps=steps), policies, out, rtol, seed, progress, stem,
-                      baselines)
+                      baselines, as_json=as_json)
 
 
 def _bench_fluid2d(n: int, steps: int, policies: list[str], out: str, rtol: float, seed: int,
                    progress: bool, stem: str, baselines: Sequence[str] = (), *,
-                   obstacles: str = "default", move_every: int = 1) -> int:
+                   obstacles: str = "default", move_every: int = 1, as_json: bool = False) -> int:
     """Fluid2D (flow past moving obstacles) benchmark; also saves a PNG frame ``<stem>_flow.png``
     of the final flow (smoke and vorticity)."""
     from .errors import ConfigurationError
@@ -97,7 +188,7 @@ def _bench_fluid2d(n: int, steps: int, policies: list[str], out: str, rtol: floa
         return [path]
 
     return _run_bench(lambda: Fluid2D(n, steps, obstacles=obstacles, move_every=move_every), policies,
-                      out, rtol, seed, progress, stem, baselines, after=frame)
+                      out, rtol, seed, progress, stem, baselines, after=frame, as_json=as_json)
 
 
 def _uses_torch(policy: str) -> bool:
@@ -159,9 +250,9 @@ def cmd_demo(args) -> int:
     if args.problem == "fluid2d":
         n = args.n
         steps = args.steps if args.steps is not None else 300
-        print(f"seqsolve demo: Fluid2D (flow past a moving disc and a rotating plate), n={n} "
-              f"({n * n:,} pressure unknowns), {steps} time steps, one pressure solve each, "
-              f"rtol={args.rtol:g}; output folder: {Path(args.out).resolve()}")
+        _note(args, f"seqsolve demo: Fluid2D (flow past a moving disc and a rotating plate), n={n} "
+                    f"({n * n:,} pressure unknowns), {steps} time steps, one pressure solve each, "
+                    f"rtol={args.rtol:g}; output folder: {Path(args.out).resolve()}")
         if args.policies:
             policies = split_policies(args.policies)
         else:
@@ -170,17 +261,24 @@ def cmd_demo(args) -> int:
             if why is None:
                 from .neural.dcdm import default_model_path
 
-                print(f"dcdm: the neural Deep Conjugate Direction Method with the model "
-                      f"{default_model_path(n)} (torch on 1 thread)")
+                _note(args, f"dcdm: the neural Deep Conjugate Direction Method with the model "
+                            f"{default_model_path(n)} (torch on 1 thread)")
             else:
                 policies.remove("dcdm")
-                print(f"note: skipping dcdm: {why}")
-        return _bench_fluid2d(n, steps, policies, args.out, args.rtol, args.seed, not args.no_progress, "demo")
+                _note(args, f"note: skipping dcdm: {why}")
+        return _bench_fluid2d(n, steps, policies, args.out, args.rtol, args.seed, _progress(args), "demo",
+                              as_json=args.json)
     steps = args.steps if args.steps is not None else 2000
-    print(f"seqsolve demo: Heat2D (Learning to Relax), nx={args.nx} ({(args.nx - 1) ** 2:,} unknowns), "
-          f"{steps} Crank–Nicolson steps, rtol={args.rtol:g}; output folder: {Path(args.out).resolve()}")
+    _note(args, f"seqsolve demo: Heat2D (Learning to Relax), nx={args.nx} ({(args.nx - 1) ** 2:,} unknowns), "
+                f"{steps} Crank–Nicolson steps, rtol={args.rtol:g}; output folder: {Path(args.out).resolve()}")
     policies = split_policies(args.policies) if args.policies else DEMO_POLICIES
-    return _bench_heat2d(args.nx, steps, policies, args.out, args.rtol, args.seed, not args.no_progress, "demo")
+    return _bench_heat2d(args.nx, steps, policies, args.out, args.rtol, args.seed, _progress(args), "demo",
+                         as_json=args.json)
+
+
+def _progress(args) -> bool:
+    """Progress bars draw on stdout: none under ``--json``."""
+    return not (args.no_progress or getattr(args, "json", False))
 
 
 def cmd_bench(args) -> int:
@@ -193,37 +291,44 @@ def cmd_bench(args) -> int:
     if args.problem == "heat2d":
         steps = args.steps if args.steps is not None else 5000
         stem = f"heat2d_nx{args.nx}_T{steps}"
-        return _bench_heat2d(args.nx, steps, policies, args.out, args.rtol, args.seed, not args.no_progress, stem,
-                             baselines)
+        return _bench_heat2d(args.nx, steps, policies, args.out, args.rtol, args.seed, _progress(args), stem,
+                             baselines, as_json=args.json)
     if args.problem == "fluid2d":
         steps = args.steps if args.steps is not None else 200
         stem = f"fluid2d_n{args.n}_T{steps}"
-        return _bench_fluid2d(args.n, steps, policies, args.out, args.rtol, args.seed, not args.no_progress,
-                              stem, baselines, obstacles=args.obstacles, move_every=args.move_every)
+        return _bench_fluid2d(args.n, steps, policies, args.out, args.rtol, args.seed, _progress(args),
+                              stem, baselines, obstacles=args.obstacles, move_every=args.move_every,
+                              as_json=args.json)
     raise SystemExit(f"unknown problem {args.problem!r}")
 
 
 def cmd_solve(args) -> int:
     from .problems.matrix_market import read_matrix, read_vector, write_atomic
-    from .solver import SequenceSolver, solve
+    from .solver import SequenceSolver
 
     _check_out(args.out)
     A = read_matrix(args.A)
     b = read_vector(args.b)
     if args.policy == "default":
-        x = solve(A, b, rtol=args.rtol, atol=args.atol)
-        res = np.linalg.norm(b - A @ x) / max(np.linalg.norm(b), np.finfo(float).tiny)
-        print(f"solved {A.shape[0]:,} unknowns: relative residual {res:.3e}")
+        from .solver import _default_single
+        from .validation import as_operator
+
+        policy = _default_single(as_operator(A))
     else:
         from .bench import normalise_policy
 
-        s = SequenceSolver(rtol=args.rtol, atol=args.atol, policy=normalise_policy(args.policy))
-        x = s.solve(A, b)
-        h = s.history[-1]
-        print(f"solved {A.shape[0]:,} unknowns with {h.configuration}: {h.iterations} iterations, "
-              f"setup {h.setup_seconds:.3f} s, solve {h.solve_seconds:.3f} s, relative residual {h.residual:.3e}")
+        policy = normalise_policy(args.policy)
+    s = SequenceSolver(rtol=args.rtol, atol=args.atol, policy=policy)
+    x = s.solve(A, b)
+    h = s.history[-1]
     if args.out:
         write_atomic(args.out, x)
+    if args.json:
+        _print_json({"unknowns": A.shape[0], "record": h.to_dict(), "out": args.out})
+        return 0
+    print(f"solved {A.shape[0]:,} unknowns with {h.configuration}: {h.iterations} iterations, "
+          f"setup {h.setup_seconds:.3f} s, solve {h.solve_seconds:.3f} s, relative residual {h.residual:.3e}")
+    if args.out:
         print(f"wrote {args.out}")
     return 0
 
@@ -237,14 +342,20 @@ def cmd_sequence(args) -> int:
     _check_out(args.out)
     problem = MatrixMarketSequence(args.directory)
     solver = SequenceSolver(rtol=args.rtol, atol=args.atol, policy=normalise_policy(args.policy), seed=args.seed)
-    result = run(problem, solver, progress=not args.no_progress)
+    result = run(problem, solver, progress=_progress(args))
     s = result.summary()
+    if args.out:
+        write_json(args.out, {"summary": s, "history": [h.to_dict() for h in result.history],
+                              "provenance": _provenance(args.seed)})
+    if args.json:
+        _print_json({"summary": s, "out": args.out})
+        return 0
     print(f"{s['solves']} systems from {args.directory}: {s['total_iterations']:,} iterations, "
           f"{s['total_seconds']:.3f} s solver time ({s['setup_seconds']:.3f} s setup), "
-          f"{s['fallbacks']} fallbacks, max relative residual {s['max_residual']:.2e}")
+          f"{s['capped_explorations']} capped explorations, {s['fallbacks'] - s['capped_explorations']} real "
+          f"fallbacks, max relative residual {s['max_residual']:.2e}")
     print("configurations used: " + ", ".join(f"{k} ×{v}" for k, v in s["configurations"].items()))
     if args.out:
-        write_json(args.out, {"summary": s, "history": [h.to_dict() for h in result.history]})
         print(f"wrote {args.out}")
     return 0
 
@@ -262,7 +373,18 @@ def cmd_report(args) -> int:
     except (ValueError, RecursionError) as exc:
         raise InvalidSystemError(f"{args.history} is not JSON: {exc}") from None
     rows = doc.get("history") if isinstance(doc, dict) else doc
-    print(report(history_from_dicts(rows), title=f"seqsolve report — {args.history}"), end="")
+    history = history_from_dicts(rows)
+    if args.json:
+        from .records import summarize
+        from .report import per_configuration, segments, summary_by_role
+
+        _print_json({"summary": summarize(history), "time_by_role": summary_by_role(history),
+                     "configurations": per_configuration(history),
+                     "segments": [{"first": f, "last": last, "configuration": name, "solves": n}
+                                  for f, last, name, n in segments(history)],
+                     "stopped_attempts": [r.to_dict() for r in history if r.projected_seconds is not None]})
+        return 0
+    print(report(history, title=f"seqsolve report — {args.history}"), end="")
     return 0
 
 
@@ -294,6 +416,13 @@ def cmd_train_precond(args) -> int:
 def cmd_configs(args) -> int:
     from .configs import KINDS, configs
 
+    if args.json:
+        if args.kinds:
+            _print_json([{"kind": k.name, "summary": k.summary, "spd_only": k.spd_only,
+                          "parameters": {p.name: p.default for p in k.params}} for k in KINDS.values()])
+        else:
+            _print_json(configs())
+        return 0
     if args.kinds:
         for k in KINDS.values():
             params = ", ".join(f"{p.name}={p.default}" for p in k.params)
@@ -306,12 +435,19 @@ def cmd_configs(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="seqsolve", description="Solve sequences of related sparse linear systems, learning as they run.")
     p.add_argument("--version", action="version", version=f"seqsolve {__version__}")
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="log fallbacks, capped attempts and explorations (-vv: every solve)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def common(sp, rtol=1e-8):
         sp.add_argument("--rtol", type=float, default=rtol, help=f"relative tolerance on the true residual (default {rtol:g})")
         sp.add_argument("--seed", type=int, default=0, help="random seed for policies (default 0)")
         sp.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    def output(sp):
+        sp.add_argument("--json", action="store_true", help="print JSON on stdout instead of the table")
+        sp.add_argument("-v", "--verbose", dest="sub_verbose", action="count", default=0,
+                        help="log fallbacks, capped attempts and explorations (-vv: every solve)")
 
     d = sub.add_parser("demo", help="Heat2D or Fluid2D over several configurations: table, JSON and plot "
                                     "(about a minute)")
@@ -324,6 +460,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--policies", default="", help="comma-separated policies/configurations (default: a representative set)")
     d.add_argument("--out", default="seqsolve-out", help="output folder (default ./seqsolve-out)")
     common(d)
+    output(d)
     d.set_defaults(func=cmd_demo)
 
     b = sub.add_parser("bench", help="benchmark policies on a workload")
@@ -339,6 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "the baselines best-fixed and instance-optimal (over the numba-ssor-cg ω grid) are accepted too")
     b.add_argument("--out", default="seqsolve-out", help="output folder (default ./seqsolve-out)")
     common(b)
+    output(b)
     b.set_defaults(func=cmd_bench)
 
     s = sub.add_parser("solve", help="solve one Matrix Market system")
@@ -350,6 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "or a configuration, e.g. cg, gmres(ilu), direct")
     s.add_argument("--rtol", type=float, default=1e-8)
     s.add_argument("--atol", type=float, default=0.0)
+    output(s)
     s.set_defaults(func=cmd_solve)
 
     q = sub.add_parser("sequence", help="solve a folder of A_0000.mtx, b_0000.mtx, … in order")
@@ -358,10 +497,12 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--atol", type=float, default=0.0)
     q.add_argument("--out", help="write the summary and history here (.json)")
     common(q)
+    output(q)
     q.set_defaults(func=cmd_sequence)
 
     r = sub.add_parser("report", help="what the policy did along a saved history (from 'sequence --out')")
     r.add_argument("history", help="JSON written by 'seqsolve sequence --out' (or a list of solve records)")
+    output(r)
     r.set_defaults(func=cmd_report)
 
     t = sub.add_parser("train-precond", help="train a neural (DCDM) preconditioner without labels")
@@ -377,6 +518,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("configs", help="list the configurations of the portfolio")
     c.add_argument("--kinds", action="store_true", help="list configuration kinds with their parameters")
+    output(c)
     c.set_defaults(func=cmd_configs)
     return p
 
@@ -386,10 +528,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    _COMMAND[1:] = sys.argv[1:] if argv is None else list(argv)
+    handler = _verbosity(args.verbose + getattr(args, "sub_verbose", 0))
     try:
         return int(args.func(args) or 0)
     except (SeqsolveError, OSError, ImportError) as exc:
-        print(f"seqsolve: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"seqsolve: error: {cli_syntax(_one_line(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("seqsolve: interrupted", file=sys.stderr)
@@ -400,6 +544,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"seqsolve: error: {type(exc).__name__}: {_one_line(exc)} "
               f"(set SEQSOLVE_DEBUG=1 for the traceback)", file=sys.stderr)
         return 2
+    finally:
+        if handler is not None:
+            from .log import logger
+
+            logger.removeHandler(handler)
+
+
+def _verbosity(level: int) -> logging.Handler | None:
+    """``-v``: the seqsolve logger at INFO on stderr; ``-vv``: DEBUG."""
+    if level <= 0:
+        return None
+    from .log import enable
+
+    return enable(logging.INFO if level == 1 else logging.DEBUG)
+
+
+_PY_POLICY = re.compile(r"policy=(['\"])(?:fixed:)?([^'\"]+)\1")
+_PY_FIXED = re.compile(r"(?<!policy )(['\"])fixed:([^'\"]+)\1")
+
+
+def cli_syntax(message: str) -> str:
+    """Library messages suggest Python (``policy='auto'``); on the command line say ``--policy auto``."""
+    def option(m: re.Match) -> str:
+        value = m.group(2)
+        return f"--policy '{value}'" if re.search(r"[()]", value) else f"--policy {value}"
+
+    return _PY_FIXED.sub(option, _PY_POLICY.sub(option, message))
 
 
 def _one_line(exc: BaseException) -> str:

@@ -45,6 +45,8 @@ class Kind:
     params: tuple[Param, ...] = ()
     spd_only: bool = False
     needs_matrix: bool = True
+    #: runs the preconditioner passed as ``solve(..., M=M)``; applicable only when one is given
+    user_preconditioner: bool = False
 
 
 def _omega(v: str | float) -> float:
@@ -104,6 +106,10 @@ for _k in (
     Kind("cholesky", "sparse Cholesky factorisation (PETSc backend: MUMPS), reused while A is unchanged",
          spd_only=True),
     Kind("minres", "MINRES for symmetric (possibly indefinite) systems (PETSc backend)"),
+    Kind("user-cg", "CG with your preconditioner M (solve(..., M=M))", spd_only=True, needs_matrix=False,
+         user_preconditioner=True),
+    Kind("user-gmres", "restarted GMRES(30) with your preconditioner M (solve(..., M=M))", needs_matrix=False,
+         user_preconditioner=True),
     Kind("dcdm", "Deep Conjugate Direction Method: a CNN proposes directions (needs torch and a model)",
          (Param("variant", "dcdm", str, _choice("dcdm", "fcg"), "dcdm or flexible CG", positional=True,
                 hide_default=True),),

@@ -39,6 +39,9 @@ class SolveRecord:
     explored: bool = False
     #: whether ``A`` was the same matrix (values and pattern) as in the previous solve
     matrix_repeated: bool = False
+    #: true relative residual of each iterate the methods reported, in order (``None`` unless
+    #: ``SequenceSolver(record_residuals=True)``; see :mod:`seqsolve.residual_history`)
+    residuals: tuple[float, ...] | None = None
 
     @property
     def seconds(self) -> float:
@@ -48,6 +51,10 @@ class SolveRecord:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["context"] = dict(self.context)
+        if self.residuals is None:
+            del d["residuals"]  # off by default: saved histories stay as they were
+        else:
+            d["residuals"] = list(self.residuals)
         return d
 
 
@@ -65,6 +72,9 @@ def summarize(records: Iterable[SolveRecord]) -> dict:
         "solve_seconds": solve,
         "policy_seconds": sum(r.policy_seconds for r in records),
         "fallbacks": sum(1 for r in records if r.fallback),
+        # of which the policy's capped explorations (its try stopped at the cap, another configuration
+        # finished the system): the price of learning, not a failure
+        "capped_explorations": sum(1 for r in records if r.fallback and r.explored),
         "failures": sum(1 for r in records if not r.converged),
         "max_residual": max((r.residual for r in records), default=0.0),
         "configurations": dict(per_config.most_common()),

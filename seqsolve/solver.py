@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib.util
 import math
 import time
 from typing import Any, Mapping
@@ -20,10 +21,14 @@ from .accuracy import RTOL_MIN, Verdict, warmup as accuracy_warmup, check_residu
 from .backends import Backend, get_backend
 from .configs import Configuration, parse
 from .errors import ConfigurationError, ConvergenceError, InvalidSystemError, NotSymmetricError, SeqsolveError
+from .log import logger, solve_logged
 from .policies import Policy, make_policy
+from .multi_rhs import is_block, solve_columns
 from .records import SolveRecord, summarize
+from .residual_history import recording
 from .solvers.base import Callback, Method
 from .solvers.direct import DENSE_MAX
+from .user_preconditioner import PreconditionerError, as_preconditioner, usable
 from .validation import (MatrixScan, as_near_nullspace, as_operator, as_vector, is_symmetric, near_nullspace_key,
                          scan_matrix, symmetric_by_entries, transpose_permutation)
 
@@ -63,11 +68,16 @@ class SequenceSolver:
         (vectors of 10⁴–10⁶ entries, memory bound), and OpenBLAS's threaded dot product costs
         hundreds of microseconds per call when the cores are shared, so the default is 1;
         ``None`` leaves the process setting alone.
+    record_residuals : bool
+        Store in each record's ``residuals`` the true relative residual of every iterate a
+        method reports (see :mod:`seqsolve.residual_history`); off by default, since it costs a
+        matrix–vector product per iterate.
     """
 
     def __init__(self, rtol: float = 1e-8, atol: float = 0.0, policy: str | Policy = "auto",
                  seed: int | None = 0, *, maxiter: int | None = None, warm_start: bool = True,
-                 fallback: bool = True, backend: str | Backend = "scipy", blas_threads: int | None = 1) -> None:
+                 fallback: bool = True, backend: str | Backend = "scipy", blas_threads: int | None = 1,
+                 record_residuals: bool = False) -> None:
         rtol, atol = _tolerance("rtol", rtol), _tolerance("atol", atol)
         if rtol == 0 and atol == 0:
             raise InvalidSystemError("rtol and atol cannot both be 0: no finite-precision solve meets that")
@@ -86,6 +96,7 @@ class SequenceSolver:
         self.fallback = fallback
         self.backend = get_backend(backend)
         self.blas_threads = blas_threads
+        self.record_residuals = bool(record_residuals)
         self.policy = make_policy(policy, seed, backend=self.backend)
         unsupported = [c.name for c in self.policy.candidates() if not self.backend.supports(c)]
         if unsupported:
@@ -103,10 +114,14 @@ class SequenceSolver:
         self._near_nullspace: np.ndarray | None = None
         self._allowed_cache: dict[tuple, list[Configuration]] = {}
         self._allowed_for: object = None
+        self._user_M: LinearOperator | None = None  # the preconditioner passed to this solve, if any
+        self._residuals: list[float] | None = None  # residual history of this solve (record_residuals)
+        self._res_bnorm = 1.0
+        self._X_prev: np.ndarray | None = None  # the last block solution (several right-hand sides)
 
     # ------------------------------------------------------------------ public API
     def solve(self, A: Any, b: Any, x0: Any = None, context: Mapping[str, float] | None = None,
-              *, callback: Callback = None, near_nullspace: Any = None) -> np.ndarray:
+              *, callback: Callback = None, near_nullspace: Any = None, M: Any = None) -> np.ndarray:
         """Solve one system of the sequence and return ``x`` meeting the tolerance.
 
         ``callback(xk)`` is called after each iteration by methods that iterate in Python
@@ -114,19 +129,25 @@ class SequenceSolver:
         ``near_nullspace`` (shape ``(n, k)``) tells AMG which modes the operator nearly
         annihilates — the rigid-body modes of an elasticity problem (3 in 2-D, 6 in 3-D);
         without it AMG assumes the constant vector, right for scalar diffusion only.
+        ``M`` is your preconditioner (≈ ``A⁻¹``: LinearOperator, matrix or callable), run by the
+        configurations ``user-cg``/``user-gmres``, which the policy weighs against its own.
+        ``b`` of shape ``(n, k)`` solves ``k`` right-hand sides (one record each, setup reused)
+        and returns ``X`` of shape ``(n, k)``.
 
         ``A`` and ``b`` may also be petsc4py ``Mat``/``Vec`` (sequential); ``x`` is then a new
         ``Vec`` laid out like ``b``, so a petsc4py/FEniCSx time loop needs no conversion.
         """
         with blas_threads(self.blas_threads):
-            x = self._solve(A, b, x0, context, callback, near_nullspace)
+            if is_block(b):
+                return solve_columns(self, A, b, x0, context, callback, near_nullspace, M)
+            x = self._solve(A, b, x0, context, callback, near_nullspace, M)
         if type(b).__module__.startswith("petsc4py"):
             out = b.duplicate()
             out.setArray(x)
             return out
         return x
 
-    def _solve(self, A, b, x0, context, callback, near_nullspace=None) -> np.ndarray:
+    def _solve(self, A, b, x0, context, callback, near_nullspace=None, M=None) -> np.ndarray:
         A = as_operator(A, check_finite=False)
         scan = scan_matrix(A)  # finiteness, fingerprint and magnitude in one pass
         if not isinstance(A, LinearOperator):
@@ -134,6 +155,7 @@ class SequenceSolver:
         n = A.shape[0]
         b = as_vector(b, n)
         self._near_nullspace = None if near_nullspace is None else as_near_nullspace(near_nullspace, n)
+        self._user_M = None if M is None else as_preconditioner(M, n)
         context = self._check_context(context)
         if x0 is not None:
             x0 = as_vector(x0, n, "x0")
@@ -150,6 +172,10 @@ class SequenceSolver:
         allowed = self._allowed(A, symmetric)
         if not allowed:
             raise self._not_applicable(self.policy.candidates()[0], A, symmetric)
+        if self._user_M is not None and not any(c.spec.user_preconditioner for c in allowed):
+            raise ConfigurationError(
+                f"M was given but policy {self.policy.spec!r} has no configuration that uses it here; use "
+                f"policy='auto' (weighs M against its own portfolio) or 'fixed:user-cg' / 'fixed:user-gmres'")
         config = self.policy.select(context, allowed=allowed, n=n)
         limit = self.policy.attempt_limit()
         hint = self.policy.fallback_hint()
@@ -166,6 +192,7 @@ class SequenceSolver:
         system = scale_system(A, A_scaled, alpha, b, bnorm)
         goal = _Goal(bnorm=ldexp(bnorm, -system.beta), target=ldexp(target, -system.beta),
                      atol=ldexp(self.atol, -system.beta))
+        self._residuals, self._res_bnorm = ([] if self.record_residuals else None), goal.bnorm
 
         attempts: list[tuple[Configuration, _Attempt]] = []
         first = self._bounded(config, system, system.to_scaled(x0), fp, goal, min(maxiter, limit or maxiter),
@@ -210,7 +237,11 @@ class SequenceSolver:
             projected_iterations=None if first.verdict.meets(goal.target) else first.projected_iterations,
             explored=self.policy.explored(),
             matrix_repeated=fp == self._previous_fp and fp[0] != "op",
+            residuals=None if self._residuals is None else tuple(self._residuals),
         )
+        if logger.isEnabledFor(20):  # INFO; nothing is formatted when logging is off
+            solve_logged(record, [(c.name, a.status, a.iterations) for c, a in attempts],
+                         min(maxiter, limit or maxiter), maxiter)
         self._previous_fp = fp
         t1 = time.perf_counter()
         self.policy.update(record.seconds, record)
@@ -292,7 +323,7 @@ class SequenceSolver:
         """Forget the history, cached setups and warm start (the policy keeps what it learned)."""
         self.history.clear()
         self._setups.clear()
-        self._x_prev = None
+        self._x_prev = self._X_prev = None
         return self
 
     def __repr__(self) -> str:
@@ -341,17 +372,20 @@ class SequenceSolver:
         if candidates is not self._allowed_for:
             self._allowed_for = candidates
             self._allowed_cache.clear()
-        key = (symmetric, isinstance(A, LinearOperator), A.shape[0] <= DIRECT_MAX_SIZE)
+        has_M = self._user_M is not None
+        key = (symmetric, isinstance(A, LinearOperator), A.shape[0] <= DIRECT_MAX_SIZE, has_M)
         allowed = self._allowed_cache.get(key)
         if allowed is None:
-            allowed = self._allowed_cache[key] = [
-                c for c in candidates if self._method(c).applicable(A, symmetric=symmetric)
-                and (c.kind != "direct" or A.shape[0] <= DIRECT_MAX_SIZE)]
+            allowed = self._allowed_cache[key] = usable(
+                [c for c in candidates if self._method(c).applicable(A, symmetric=symmetric)
+                 and (c.kind != "direct" or A.shape[0] <= DIRECT_MAX_SIZE)], has_M, symmetric)
         return allowed
 
     def _not_applicable(self, config: Configuration, A, symmetric: bool) -> SeqsolveError:
         """The exception explaining why no configuration of the policy fits this system."""
         spec = config.spec
+        if spec.user_preconditioner and self._user_M is None:
+            return ConfigurationError(f"configuration {config.name!r} runs your preconditioner: pass M= to solve()")
         if spec.spd_only and not symmetric:
             return NotSymmetricError(
                 f"configuration {config.name!r} needs a symmetric positive definite matrix, but A is not "
@@ -369,6 +403,8 @@ class SequenceSolver:
         side = int(round(A.shape[0] ** 0.5))
         hint = (f" (no DCDM model trained for a {side}x{side} grid: train one with "
                 f"'seqsolve train-precond fluid2d --n {side}' and set SEQSOLVE_DCDM_MODEL)") if config.kind == "dcdm" else ""
+        if config.kind == "dcdm" and importlib.util.find_spec("torch") is None:
+            hint = " (PyTorch is not installed: pip install torch==2.13.0, or the CPU build as the README says)"
         return ConfigurationError(f"configuration {config.name!r} is not applicable to this system{hint}")
 
     def _method(self, config: Configuration) -> Method:
@@ -390,6 +426,8 @@ class SequenceSolver:
         """Run ``config`` once on ``system.A`` with right-hand side ``b``; no residual check."""
         if callback is not None:
             callback = _guard(callback, system.shift)
+        if self._residuals is not None:
+            callback = recording(callback, system.A, b, self._res_bnorm, self._residuals)
         att = _Attempt()
         att.reused = False
         att.projected_seconds = att.projected_iterations = math.inf
@@ -398,7 +436,9 @@ class SequenceSolver:
         t0 = time.perf_counter()
         try:
             hints = {"near_nullspace": self._near_nullspace} if method.uses_near_nullspace else {}
-            key = (fp, system.alpha, near_nullspace_key(hints.get("near_nullspace")))
+            if getattr(method, "uses_user_preconditioner", False):
+                hints["M"] = self._user_M
+            key = (fp, system.alpha, near_nullspace_key(hints.get("near_nullspace")), id(hints.get("M")))
             cached = self._setups.get(config)
             if cached is not None and cached[0] == key:
                 prepared, att.reused = cached[1], True
@@ -412,6 +452,8 @@ class SequenceSolver:
             x, att.iterations, att.status = res.x, res.iterations, res.status
         except _CallbackFailed as exc:
             raise exc.original from None  # the user's callback failed: not ours to hide
+        except PreconditionerError:
+            raise  # the user's M failed: not ours to hide either
         except (SeqsolveError, ArithmeticError, ValueError, RuntimeError, np.linalg.LinAlgError) as exc:
             # a numerical failure of this configuration (singular factor, zero pivot): fall back
             t1 = time.perf_counter()
@@ -605,22 +647,25 @@ def blas_threads(limit: int | None):
 
 def solve(A: Any, b: Any, x0: Any = None, *, rtol: float = 1e-8, atol: float = 0.0,
           maxiter: int | None = None, policy: str | None = None, callback: Callback = None,
-          near_nullspace: Any = None) -> np.ndarray:
+          near_nullspace: Any = None, M: Any = None) -> np.ndarray:
     """Solve a single system ``A x = b`` to ``||b - A x|| <= max(rtol ||b||, atol)``.
 
     A convenience around :class:`SequenceSolver`.  With ``policy=None`` a configuration is chosen
     from the matrix alone (nothing can be learned from one system): sparse direct up to 20,000
     unknowns, else AMG-PCG for symmetric and GMRES+ILU for non-symmetric matrices; CG or GMRES
-    for a LinearOperator.  The fallback chain still guarantees the tolerance.  ``near_nullspace``:
-    see :meth:`SequenceSolver.solve`.
+    for a LinearOperator; with ``M``, CG (symmetric) or GMRES with ``M``.  The fallback chain
+    still guarantees the tolerance.  ``near_nullspace``, ``M`` and a block ``b``: see
+    :meth:`SequenceSolver.solve`.
     """
     if policy is None:
-        policy = _default_single(as_operator(A))
+        policy = _default_single(as_operator(A), M is not None)
     return SequenceSolver(rtol=rtol, atol=atol, policy=policy, maxiter=maxiter).solve(
-        A, b, x0, callback=callback, near_nullspace=near_nullspace)
+        A, b, x0, callback=callback, near_nullspace=near_nullspace, M=M)
 
 
-def _default_single(A) -> str:
+def _default_single(A, user_M: bool = False) -> str:
+    if user_M:
+        return "fixed:user-cg" if is_symmetric(A) else "fixed:user-gmres"
     if isinstance(A, LinearOperator):
         return "fixed:cg" if is_symmetric(A) else "fixed:gmres"
     if A.shape[0] <= 20_000:

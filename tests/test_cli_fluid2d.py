@@ -79,7 +79,8 @@ def test_demo_fluid2d_without_model_skips_dcdm(capsys, tmp_path, no_model):
                            "--out", str(out_dir), "--no-progress")
     assert rc == 0, err
     assert "Fluid2D" in out and "n=16" in out
-    assert "skipping dcdm" in out and "no packaged DCDM model" in out
+    assert "skipping dcdm" in out
+    assert "no packaged DCDM model" in out or "PyTorch is not installed" in out  # the latter without torch
     assert outputs(out_dir) == ["demo.json", "demo.md", "demo.png", "demo_flow.png"]
     expected = [p if p == "auto" else f"fixed:{p}" for p in FLUID_DEMO_POLICIES if p != "dcdm"]
     check_bench_json(out_dir / "demo.json", 16, 4, expected)

@@ -119,9 +119,9 @@ def test_vector_complex(name):
     (None, TypeError, UnsupportedTypeError),
     (1.0, TypeError, UnsupportedTypeError),
     (["a"] * N, TypeError, UnsupportedTypeError),
-    (np.ones((N, 2)), ValueError, InvalidSystemError),
+    (np.ones((N, 2, 2)), ValueError, InvalidSystemError),
     ([[1.0], [1.0, 2.0]] + [[1.0]] * (N - 2), ValueError, InvalidSystemError),
-], ids=["string", "dict", "None", "scalar", "strings", "two-columns", "ragged-list"])
+], ids=["string", "dict", "None", "scalar", "strings", "three-dimensional", "ragged-list"])
 def test_bad_rhs_values(v, builtin, exc):
     expect(exc, builtin, "b", solve, A0, v)
 

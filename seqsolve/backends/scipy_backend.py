@@ -44,7 +44,15 @@ FACTORIES: dict[str, Callable[[Configuration], Method]] = {
     "numba-jacobi-cg": _compiled("jacobi"),
     "numba-ssor-cg": _compiled("ssor"),
     "dcdm": lambda c: _dcdm(c),
+    "user-cg": lambda c: _user("cg"),
+    "user-gmres": lambda c: _user("gmres"),
 }
+
+
+def _user(method: str) -> Method:
+    from ..user_preconditioner import UserKrylov
+
+    return UserKrylov(method)
 
 
 def _dcdm(c: Configuration) -> Method:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Callable
 
+from ..configs import parse
 from ..errors import ConfigurationError
-from .auto import AutoPolicy
+from .auto import AutoPolicy, default_candidates
 from .bandit import ChebCBPolicy, TsallisINFPolicy
 from .base import Policy
 from .fixed import FixedPolicy
@@ -33,7 +34,11 @@ def _auto(arg: str | None, seed: int | None, backend=None) -> Policy:
             cost = part[5:].strip()
         elif part:
             key = part
-    return AutoPolicy(context_key=key, seed=seed, cost=cost, backend=backend)
+    # the user's preconditioner (solve(..., M=M)) is one more family; without M it is never applicable
+    candidates = default_candidates(backend)
+    if backend is None or backend.supports(parse("user-cg")):
+        candidates += [parse("user-cg"), parse("user-gmres")]
+    return AutoPolicy(candidates, context_key=key, seed=seed, cost=cost, backend=backend)
 
 
 #: policy name → factory(argument after ':', seed)

@@ -2,15 +2,19 @@
 
 Conventions follow scikit-learn's online learners: hyperparameters are stored unchanged by
 ``__init__``; learned state lives in trailing-underscore attributes; :meth:`Policy.update`
-returns ``self``; ``state_dict``/``load_state_dict`` carry what was learned across runs.
+returns ``self``; ``state_dict``/``load_state_dict`` carry what was learned across runs; ``get_params`` and
+``set_params`` read and change the hyperparameters.
 """
 
 from __future__ import annotations
 
+import inspect
+import math
 from abc import ABC, abstractmethod
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from ..configs import Configuration
+from ..errors import ConfigurationError
 from ..records import SolveRecord
 
 
@@ -61,3 +65,70 @@ class Policy(ABC):
     def load_state_dict(self, state: Mapping) -> "Policy":
         """Restore what :meth:`state_dict` returned."""
         return self
+
+    # ------------------------------------------------------------------ hyperparameters
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        """The constructor's arguments (scikit-learn's convention: they are the hyperparameters)."""
+        sig = inspect.signature(cls.__init__)
+        return [p.name for p in sig.parameters.values()
+                if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+    def _param_value(self, name: str) -> Any:
+        # stored as given, or under a name that does not clash with a method (``candidates_list``)
+        for attr in (name, f"{name}_list", "arms" if name in ("arms", "candidates") else None):
+            if attr and attr in vars(self) and not callable(vars(self)[attr]):
+                value = vars(self)[attr]
+                break
+        else:
+            return None
+        if isinstance(value, Configuration):
+            return value.name
+        if isinstance(value, (list, tuple)) and value and all(isinstance(v, Configuration) for v in value):
+            return [v.name for v in value]
+        return value
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The hyperparameters, by constructor argument name (configurations by their names)."""
+        return {name: self._param_value(name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> "Policy":
+        """Change hyperparameters that are read while running (caps, discount, …); returns ``self``.
+
+        The new values are checked by building a fresh policy with them.  Learned state is kept,
+        so arguments that shape it (the candidates, the seed) cannot change here: build a new
+        policy for those.
+        """
+        names = self._param_names()
+        for name in params:
+            if name not in names:
+                raise ConfigurationError(f"{type(self).__name__} has no parameter {name!r}; its parameters: "
+                                         f"{', '.join(names)}")
+            if name not in vars(self) or callable(getattr(self, name)) or name in _FIXED_AT_CONSTRUCTION:
+                raise ConfigurationError(f"{type(self).__name__}: {name!r} is fixed when the policy is built; "
+                                         f"create a new policy with {name}={params[name]!r}")
+            _check_number(type(self).__name__, name, getattr(self, name), params[name])
+        merged = {k: v for k, v in self.get_params().items() if v is not None}
+        merged.update(params)
+        try:
+            type(self)(**merged)  # validates the values exactly as the constructor does
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(f"{type(self).__name__}: invalid parameters {params}: {exc}") from None
+        for name, value in params.items():
+            setattr(self, name, value)
+        return self
+
+
+#: hyperparameters that learned state or helper objects were built from (see ``set_params``)
+_FIXED_AT_CONSTRUCTION = frozenset({"candidates", "arms", "seed", "configuration", "context_key",
+                                    "context_range", "eta0", "cost"})
+
+
+def _check_number(owner: str, name: str, old: Any, new: Any) -> None:
+    """A numeric hyperparameter stays a finite number >= 0 (an integer if it was one)."""
+    if not isinstance(old, (int, float)) or isinstance(old, bool):
+        return
+    kinds = (int,) if isinstance(old, int) else (int, float)
+    if isinstance(new, bool) or not isinstance(new, kinds) or not math.isfinite(new) or new < 0:
+        kind = "an integer" if kinds == (int,) else "a finite number"
+        raise ConfigurationError(f"{owner}: {name} must be {kind} >= 0, got {new!r}")
