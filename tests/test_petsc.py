@@ -5,6 +5,12 @@ Skipped, with the reason shown, where petsc4py is not installed (``.ci/run`` ins
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -160,3 +166,20 @@ def test_contract_on_extreme_inputs_holds_on_the_petsc_backend(seq, policy):
     for M, b in seq:
         A = sp.csr_array(M)
         outcome(A, M, b, 1e-8, 0.0, lambda: s.solve(A, b))
+
+
+@pytest.mark.skipif(shutil.which("mpiexec") is None, reason="mpiexec is not installed (apt-get install mpi-default-bin)")
+def test_two_ranks_give_the_serial_answer(tmp_path):
+    """A Heat3D sequence under ``mpiexec -n 2`` (policy on rank 0, broadcast) equals the 1-rank run."""
+    script = Path(__file__).parent / "mpi_heat3d.py"
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMP_NUM_THREADS="1",
+               OMPI_MCA_rmaps_base_oversubscribe="1")
+    out = {}
+    for ranks in (1, 2):
+        path = tmp_path / f"x{ranks}.npy"
+        cmd = ["mpiexec", "--oversubscribe", "-n", str(ranks), sys.executable, str(script), str(path)]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        out[ranks] = np.load(path)
+    assert out[1].shape == (12 ** 3,)
+    assert np.linalg.norm(out[1] - out[2]) <= 1e-8 * np.linalg.norm(out[1])

@@ -1,0 +1,87 @@
+"""seqsolve on PETSc against PETSc's fixed configurations (and seqsolve's own), interleaved.
+
+    PETSC_DIR=... python benchmarks/petsc_vs.py --nx 100 --steps 5000 [--fluid 0]
+
+Every system is solved by every method in turn (the order rotates), each ``solve()`` call timed
+whole (validation, policy, setup, iterations, true-residual check, fallback), one BLAS thread; the
+problem advances with the first method's solution.  Each method reports its total time, its
+ratio to ``auto`` on the PETSc backend, and the worst true relative residual it returned.
+Writes ``benchmarks/results/petsc_vs_<workload>_T<steps>.json`` (summary only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+import seqsolve
+from seqsolve.atomic import write_json
+from seqsolve.bench import warm_up
+from seqsolve.problems import Heat2D
+from seqsolve.provenance import provenance
+
+#: (label, backend, policy)
+METHODS = [
+    ("petsc auto", "petsc", "auto"),
+    ("petsc cg+jacobi", "petsc", "fixed:jacobi-cg"),
+    ("petsc cg+icc(0)", "petsc", "fixed:icc-cg"),
+    ("petsc cg+ssor(1.8) [eisenstat]", "petsc", "fixed:ssor-cg(omega=1.8)"),
+    ("petsc cg+gamg(adaptive)", "petsc", "fixed:amg-cg(adaptive)"),
+    ("petsc cg+hypre(adaptive)", "petsc", "fixed:hypre-cg(adaptive)"),
+    ("petsc cholesky(mumps)", "petsc", "fixed:cholesky"),
+    ("scipy numba-ssor-cg(1.8)", "scipy", "fixed:numba-ssor-cg(omega=1.8)"),
+    ("scipy auto", "scipy", "auto"),
+]
+
+
+def run(problem, steps: int, methods) -> dict:
+    solvers = {label: seqsolve.SequenceSolver(rtol=1e-8, backend=be, policy=pol, seed=0) for label, be, pol in methods}
+    labels = list(solvers)
+    times = {m: 0.0 for m in labels}
+    worst = {m: 0.0 for m in labels}
+    for k in range(steps):
+        system = problem.system()
+        x_ref = None
+        for m in labels[k % len(labels):] + labels[:k % len(labels)]:
+            t0 = time.perf_counter()
+            x = solvers[m].solve(system.A, system.b, context=system.context)
+            times[m] += time.perf_counter() - t0
+            r = np.linalg.norm(system.b - system.A @ x) / np.linalg.norm(system.b)
+            worst[m] = max(worst[m], float(r))
+            if m == labels[0]:
+                x_ref = x
+        problem.accept(x_ref)
+    base = times["petsc auto"]
+    fixed_petsc = [m for m, be, pol in methods if be == "petsc" and pol != "auto"]
+    best = min(fixed_petsc, key=times.get)
+    return {"seconds": times, "ratio_to_petsc_auto": {m: times[m] / base for m in labels},
+            "worst_true_residual": worst, "best_fixed_petsc": best,
+            "petsc_auto_over_best_fixed_petsc": base / times[best],
+            "petsc_auto_choices": solvers["petsc auto"].summary()["configurations"]}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--nx", type=int, nargs="+", default=[100])
+    ap.add_argument("--steps", type=int, default=5000)
+    ap.add_argument("--out", default="benchmarks/results")
+    args = ap.parse_args(argv)
+    threadpool_limits(1)
+    warm_up()
+    for nx in args.nx:
+        result = run(Heat2D(nx=nx, steps=args.steps), args.steps, METHODS)
+        print(f"\nHeat2D nx={nx}, {args.steps} steps (whole-call seconds, ratio to petsc auto, worst true residual)")
+        for m, t in result["seconds"].items():
+            print(f"  {m:32s} {t:8.2f} s  {result['ratio_to_petsc_auto'][m]:5.2f}  {result['worst_true_residual'][m]:.1e}")
+        print(f"  petsc auto / best fixed PETSc ({result['best_fixed_petsc']}): "
+              f"{result['petsc_auto_over_best_fixed_petsc']:.2f}")
+        write_json(f"{args.out}/petsc_vs_heat2d_nx{nx}_T{args.steps}.json",
+                   {"workload": f"heat2d nx={nx}", "steps": args.steps, **result, "provenance": provenance()})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

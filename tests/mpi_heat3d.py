@@ -1,0 +1,25 @@
+"""Run by tests/test_petsc.py under ``mpiexec -n P``: a short Heat3D sequence with DistributedSolver;
+rank 0 saves the last solution (gathered) to the path given as argv[1]."""
+
+import sys
+
+import numpy as np
+from petsc4py import PETSc
+
+from seqsolve.backends.petsc.distributed import DistributedSolver
+from seqsolve.problems.heat3d import Heat3D
+
+problem = Heat3D(n=12, steps=6)
+solver = DistributedSolver(rtol=1e-10, policy=sys.argv[2] if len(sys.argv) > 2 else "auto")
+for _ in range(problem.steps):
+    A, b, ctx = problem.system()
+    x = solver.solve(A, b, context=ctx)
+    r = b.duplicate()
+    A.mult(x, r)
+    r.aypx(-1.0, b)
+    assert r.norm() <= 1e-10 * b.norm() * (1 + 1e-9), (r.norm(), b.norm())
+    problem.accept(x)
+scatter, full = PETSc.Scatter.toZero(x)
+scatter.scatter(x, full, False, PETSc.Scatter.Mode.FORWARD)
+if PETSc.COMM_WORLD.getRank() == 0:
+    np.save(sys.argv[1], full.getArray())
