@@ -45,6 +45,21 @@ def scan(indptr, indices, bits):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
+def canonical(indptr, indices, n):  # pragma: no cover - compiled
+    """Whether every row's column indices are strictly increasing and in ``[0, n)`` (sorted, no
+    duplicates: SciPy's ``has_canonical_format``, which costs a Python-level pass of its own)."""
+    for i in range(indptr.shape[0] - 1):
+        lo = indptr[_IX(i)]
+        hi = indptr[_IX(i) + _IX(1)]
+        if hi > lo and (indices[_IX(lo)] < 0 or indices[_IX(hi - 1)] >= n):
+            return False
+        for k in range(lo + 1, hi):
+            if indices[_IX(k)] <= indices[_IX(k - 1)]:
+                return False
+    return True
+
+
+@njit(cache=True)
 def symmetric_entries(data, perm, tol):  # pragma: no cover - compiled
     """Whether ``|a_ij − a_ji| ≤ tol`` for all entries (``perm[k]``: position of the transpose entry)."""
     for k in range(data.shape[0]):
@@ -69,5 +84,14 @@ def strictly_dominant(indptr, indices, data):  # pragma: no cover - compiled
             else:
                 off += abs(data[k])
         if not diag > off:
+            return False
+    return True
+
+
+@njit(cache=True)
+def symmetric_sample(data, perm, tol, stride):  # pragma: no cover - compiled
+    """:func:`symmetric_entries` on every ``stride``-th entry: a cheap check between full ones."""
+    for k in range(0, data.shape[0], stride):
+        if abs(data[k] - data[_IX(perm[k])]) > tol:
             return False
     return True

@@ -29,7 +29,7 @@ from .residual_history import recording
 from .solvers.base import Callback, Method
 from .solvers.direct import DENSE_MAX
 from .user_preconditioner import PreconditionerError, as_preconditioner, usable
-from .validation import (MatrixScan, as_near_nullspace, as_operator, as_vector, is_symmetric, near_nullspace_key,
+from .validation import (MatrixScan, as_canonical, as_near_nullspace, as_operator, as_vector, is_symmetric, near_nullspace_key,
                          scan_matrix, symmetric_by_entries, transpose_permutation)
 
 #: largest system the sparse direct solver is used on as a fallback (2-D problems only, in practice)
@@ -108,6 +108,8 @@ class SequenceSolver:
         self._setups: dict[Configuration, tuple[tuple, Any]] = {}
         self._x_prev: np.ndarray | None = None
         self._sym_cache: tuple[tuple, bool] | None = None
+        self._sym_trust: tuple = (None, 0)  # (pattern, sampled checks left before a full one)
+        self._canonical_pattern: tuple | None = None  # the last pattern found sorted and duplicate-free
         self._scale_cache: tuple | None = None
         self._perm_cache: tuple | None = None
         self._previous_fp: tuple | None = None
@@ -148,8 +150,11 @@ class SequenceSolver:
         return x
 
     def _solve(self, A, b, x0, context, callback, near_nullspace=None, M=None) -> np.ndarray:
-        A = as_operator(A, check_finite=False)
+        A = as_operator(A, check_finite=False, canonical=False)
         scan = scan_matrix(A)  # finiteness, fingerprint and magnitude in one pass
+        if not isinstance(A, LinearOperator):
+            A, scan = as_canonical(A, scan, self._canonical_pattern)
+            self._canonical_pattern = scan.pattern
         if not isinstance(A, LinearOperator):
             accuracy_warmup()  # kernel loading is not a cost of the first configuration tried
         n = A.shape[0]
@@ -351,8 +356,13 @@ class SequenceSolver:
         return out
 
     def _symmetric(self, A, scan: MatrixScan) -> bool:
-        """Symmetry of ``A``, tested once per matrix: entrywise through the transpose permutation of
-        its pattern (cached per pattern) or, for operators and unsymmetric patterns, by two products."""
+        """Symmetry of ``A``: entrywise through the transpose permutation of its pattern (cached per
+        pattern) or, for operators and unsymmetric patterns, by two products.
+
+        Along a sequence whose matrices share one pattern, a matrix found symmetric is followed by
+        sampled checks (every 16th entry: any asymmetry seen is proof) and a full check every
+        16th matrix.  A missed asymmetry cannot cost accuracy — every x is certified on the true
+        residual, and an SPD method failing on it falls back — only the choice of method."""
         fp = scan.fingerprint
         if self._sym_cache is not None and self._sym_cache[0] == fp and fp[0] != "op":
             return self._sym_cache[1]
@@ -361,8 +371,16 @@ class SequenceSolver:
         else:
             if self._perm_cache is None or self._perm_cache[0] != scan.pattern:
                 self._perm_cache = (scan.pattern, transpose_permutation(A))
+                self._sym_trust = (None, 0)
             perm = self._perm_cache[1]
-            sym = is_symmetric(A) if perm is None else symmetric_by_entries(A, perm, scan.max_abs)
+            if perm is None:
+                sym = is_symmetric(A)
+            elif self._sym_trust[0] == scan.pattern and self._sym_trust[1] > 0:
+                sym = symmetric_by_entries(A, perm, scan.max_abs, stride=_SYMMETRY_STRIDE)
+                self._sym_trust = (scan.pattern, self._sym_trust[1] - 1 if sym else 0)
+            else:
+                sym = symmetric_by_entries(A, perm, scan.max_abs)
+                self._sym_trust = (scan.pattern, _SYMMETRY_TRUST if sym else 0)
         self._sym_cache = (fp, sym)
         return sym
 
@@ -566,6 +584,10 @@ class _Goal:
     target: float
     atol: float
 
+
+#: symmetry along a sequence: sample every 16th entry, check all of them every 16th matrix
+_SYMMETRY_STRIDE = 16
+_SYMMETRY_TRUST = 15
 
 #: first iteration chunk of a fallback, and the least of a first attempt (doubled while it pays)
 _FALLBACK_CHUNK = 100

@@ -21,7 +21,7 @@ from .errors import InvalidSystemError, UnsupportedTypeError
 Operator = sp.csr_array | LinearOperator
 
 
-def as_operator(A: Any, check_finite: bool = True) -> Operator:
+def as_operator(A: Any, check_finite: bool = True, canonical: bool = True) -> Operator:
     """Return ``A`` as a float64 CSR array, or as the given ``LinearOperator``.
 
     Raises :class:`UnsupportedTypeError` for types seqsolve cannot use and
@@ -62,7 +62,7 @@ def as_operator(A: Any, check_finite: bool = True) -> Operator:
                                                       and isinstance(M, sp.csr_array)) else M
     if check_finite and not np.all(np.isfinite(csr.data)):
         raise InvalidSystemError("A contains NaN or Inf entries")
-    if not csr.has_canonical_format:
+    if canonical and not csr.has_canonical_format:
         # duplicate or unsorted entries: sweeps (SOR/SSOR) read one entry as "the" diagonal;
         # copy first, the arrays may be shared with the caller's matrix
         csr = csr.copy()
@@ -151,6 +151,24 @@ def scan_matrix(A: Operator) -> MatrixScan:
     return MatrixScan((*pattern, int(hv)), pattern, float(top))
 
 
+def as_canonical(A: sp.csr_array, scan: MatrixScan, known: tuple | None = None) -> tuple[sp.csr_array, MatrixScan]:
+    """``A`` with sorted, duplicate-free rows (sweeps read one entry as "the" diagonal) and its scan.
+
+    ``known`` is a pattern (``MatrixScan.pattern``) already found canonical: a matrix with the
+    same pattern hash is canonical too, so a sequence pays the check once, not per system.  Only
+    a non-canonical matrix is copied (its arrays may be the caller's) and scanned again; SciPy is
+    told the verdict, so it never re-checks the same object.
+    """
+    from . import _scan_kernels
+
+    if scan.pattern == known or _scan_kernels.canonical(A.indptr, A.indices, A.shape[1]):
+        A.has_canonical_format = True
+        return A, scan
+    A = A.copy()
+    A.sum_duplicates()
+    return A, scan_matrix(A)
+
+
 def transpose_permutation(A: sp.csr_array) -> np.ndarray | None:
     """``perm`` with ``A.data[perm[k]]`` the transpose partner of entry ``k``; ``None`` when the
     pattern is not structurally symmetric.  Costs one sparse transpose: computed once per pattern."""
@@ -163,10 +181,14 @@ def transpose_permutation(A: sp.csr_array) -> np.ndarray | None:
     return T.data.astype(np.int64)
 
 
-def symmetric_by_entries(A: sp.csr_array, perm: np.ndarray, max_abs: float, rtol: float = 1e-10) -> bool:
-    """Exact-pattern symmetry test: every ``|a_ij − a_ji| <= rtol·max|A|`` (one gather pass)."""
+def symmetric_by_entries(A: sp.csr_array, perm: np.ndarray, max_abs: float, rtol: float = 1e-10,
+                         stride: int = 1) -> bool:
+    """Exact-pattern symmetry test: every ``|a_ij − a_ji| <= rtol·max|A|`` (one gather pass);
+    with ``stride > 1`` only every ``stride``-th entry (a sample, not a proof)."""
     from . import _scan_kernels
 
+    if stride > 1:
+        return bool(_scan_kernels.symmetric_sample(A.data, perm, rtol * max_abs, stride))
     return bool(_scan_kernels.symmetric_entries(A.data, perm, rtol * max_abs))
 
 
