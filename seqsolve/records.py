@@ -39,6 +39,10 @@ class SolveRecord:
     explored: bool = False
     #: whether ``A`` was the same matrix (values and pattern) as in the previous solve
     matrix_repeated: bool = False
+    #: the initial-guess strategy that formed ``x0`` (``"x0"``: the caller's; ``"zero"``: none)
+    initial_guess: str = "previous"
+    #: seconds spent forming and updating the guess (already included in ``setup_seconds``)
+    guess_seconds: float = 0.0
 
     @property
     def seconds(self) -> float:

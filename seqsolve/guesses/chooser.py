@@ -1,0 +1,133 @@
+"""``initial_guess="auto"``: learn online which strategy makes the whole solve cheapest.
+
+Why rounds: the systems of a sequence drift in difficulty, so comparing a strategy's mean cost
+over one stretch with another's over a different stretch is unfair.  The chooser instead tries
+every strategy once in a *round* of consecutive (hence similar) systems, scores each by the log of
+its cost over the round's geometric mean, and exploits the best averaged score for an epoch that
+doubles after each round (capped, so a change along the sequence is noticed).  Exploration thus
+costs O(strategies · log T) solves.  The order within a round alternates so a steady drift in
+difficulty favours no one.  Every strategy is updated with every certified solution, so each is
+ready whenever it is chosen; the cost it is scored on is the measured whole solve (guess,
+setup, iterations, checks), as the configuration policy measures it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Hashable, Sequence
+
+import numpy as np
+
+from .base import Guess
+from .spec import parse_guess
+
+#: the strategies ``"auto"`` chooses among
+AUTO_CANDIDATES = ("previous", "extrapolate(order=2)", "projection(k=4)", "projection(k=8)")
+
+
+class GuessChooser:
+    """A bandit over initial-guess strategies (explore in rounds, exploit in doubling epochs).
+
+    ``decay`` weights the newest round's scores against the older ones; ``first_epoch`` and
+    ``max_epoch`` bound the exploitation stretches between rounds.
+    """
+
+    def __init__(self, candidates: Sequence[str | Guess] = AUTO_CANDIDATES, *, decay: float = 0.5,
+                 first_epoch: int = 8, max_epoch: int = 200) -> None:
+        self.arms: list[Guess] = [parse_guess(c) for c in candidates]
+        self.decay, self.first_epoch, self.max_epoch = decay, first_epoch, max_epoch
+        self.spec = "auto"
+        self.scores_ = np.zeros(len(self.arms))  # smoothed log cost ratio per strategy (lower: better)
+        self.rounds_ = 0
+        self.best_ = 0
+        self._queue: list[int] = []
+        self._round: dict[int, float] = {}
+        self._left = 0  # exploitation solves left before the next round
+        self._chosen: int | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec
+
+    def form(self, A: Any, b: np.ndarray, key: Hashable | None) -> tuple[np.ndarray | None, str]:
+        if not self._queue and self._left <= 0:  # a new round: every strategy once
+            order = list(range(len(self.arms)))
+            self._queue = order if self.rounds_ % 2 == 0 else order[::-1]
+            self._round = {}
+        i = self._queue[0] if self._queue else self.best_
+        x0 = self.arms[i].form(A, b, key)
+        # a strategy that knows nothing yet would be scored as a cold start: don't learn from it
+        self._chosen = i if x0 is not None else None
+        return x0, self.arms[i].name
+
+    def update(self, A: Any, b: np.ndarray, x: np.ndarray, key: Hashable | None) -> None:
+        for arm in self.arms:
+            arm.update(A, b, x, key)
+
+    def learn(self, seconds: float) -> None:
+        """Score the strategy that formed the last guess by the measured seconds of that solve."""
+        i, self._chosen = self._chosen, None
+        if i is None or not (seconds > 0 and math.isfinite(seconds)):
+            return
+        if self._queue and self._queue[0] == i:
+            self._queue.pop(0)
+            self._round[i] = math.log(seconds)
+            if not self._queue:
+                self._close_round()
+        else:
+            self._left -= 1
+
+    def reset(self) -> None:
+        for arm in self.arms:
+            arm.reset()
+
+    @property
+    def memory_vectors(self) -> int:
+        return sum(arm.memory_vectors for arm in self.arms)
+
+    def _close_round(self) -> None:
+        mean = sum(self._round.values()) / len(self._round)
+        for i, v in self._round.items():
+            ratio = v - mean
+            self.scores_[i] = ratio if self.rounds_ == 0 else (1 - self.decay) * self.scores_[i] + self.decay * ratio
+        self.rounds_ += 1
+        self.best_ = int(np.argmin(self.scores_))
+        self._left = min(self.max_epoch, self.first_epoch * 2 ** (self.rounds_ - 1))
+
+
+class FixedGuess:
+    """One strategy for every solve, behind the same interface as :class:`GuessChooser`."""
+
+    def __init__(self, guess: Guess) -> None:
+        self.guess = guess
+        self.spec = guess.name
+
+    @property
+    def name(self) -> str:
+        return self.spec
+
+    def form(self, A: Any, b: np.ndarray, key: Hashable | None) -> tuple[np.ndarray | None, str]:
+        return self.guess.form(A, b, key), self.guess.name
+
+    def update(self, A: Any, b: np.ndarray, x: np.ndarray, key: Hashable | None) -> None:
+        self.guess.update(A, b, x, key)
+
+    def learn(self, seconds: float) -> None:
+        pass
+
+    def reset(self) -> None:
+        self.guess.reset()
+
+    @property
+    def memory_vectors(self) -> int:
+        return self.guess.memory_vectors
+
+
+def make_guesser(initial_guess: "str | Guess | Sequence[str | Guess]") -> GuessChooser | FixedGuess:
+    """What ``SequenceSolver(initial_guess=...)`` accepts: a spec, ``"auto"``, a :class:`Guess`,
+    or a list of specs to choose among online."""
+    if isinstance(initial_guess, str) and initial_guess.strip() == "auto":
+        return GuessChooser()
+    if isinstance(initial_guess, (list, tuple)):
+        return GuessChooser(initial_guess)
+    return FixedGuess(parse_guess(initial_guess))
