@@ -8,6 +8,7 @@ from ..configs import Configuration
 from ..errors import ConfigurationError
 from ..solvers import krylov
 from ..solvers.base import Method
+from ..solvers.deflated import DeflatedCG
 from ..solvers.direct import Direct
 from ..solvers.stationary import SOR
 from .base import Backend
@@ -44,6 +45,7 @@ FACTORIES: dict[str, Callable[[Configuration], Method]] = {
     "numba-jacobi-cg": _compiled("jacobi"),
     "numba-ssor-cg": _compiled("ssor"),
     "dcdm": lambda c: _dcdm(c),
+    "deflated-cg": lambda c: DeflatedCG(c.get("k"), c.get("preconditioner"), c.get("omega")),
 }
 
 

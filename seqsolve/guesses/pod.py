@@ -49,7 +49,7 @@ class POD(Guess):
             self._modes, self._key = (U, AU), key
         G = U.T @ AU
         if np.abs(G - G.T).max() <= 1e-10 * np.abs(G).max():
-            y = _galerkin_coefficients(G, U.T @ b)
+            y = _galerkin_coefficients(G, U.T @ b, np.zeros(U.shape[1]))
         else:
             y = _least_squares(AU, b)
         return U @ y

@@ -50,7 +50,7 @@ class Projection(Guess):
 
     # ---------------------------------------------------------------- the three verbs
     def form(self, A: Any, b: np.ndarray, key: Hashable | None = None) -> np.ndarray | None:
-        D, AD = self._differences(A, b.shape[0], key)
+        D, AD, noise = self._differences(A, b.shape[0], key)
         if D is None:
             return None
         G = D.T @ AD
@@ -60,9 +60,9 @@ class Projection(Guess):
             variant = "galerkin" if asym <= 1e-10 * np.abs(G).max() else "minres"
         self.used_ = variant
         if variant == "galerkin":
-            y = _galerkin_coefficients(G, D.T @ b)
+            y = _galerkin_coefficients(G, D.T @ b, noise)
         else:
-            y = _least_squares(AD, b)
+            y = _least_squares(AD, b, noise)
         return D @ y
 
     def update(self, A: Any, b: np.ndarray, x: np.ndarray, key: Hashable | None = None) -> None:
@@ -87,28 +87,33 @@ class Projection(Guess):
     def basis(self, A: Any, n: int, key: Hashable | None = None) -> tuple[np.ndarray, np.ndarray]:
         """An A-orthonormal basis ``V`` of the stored solutions and ``A V`` (SPD ``A``).
 
-        Two passes of Gram-space orthonormalisation (CholeskyQR2), so ``Vᵀ A V = I`` to rounding
-        even when the solutions are nearly dependent.  :meth:`form` needs only the first pass.
+        Two passes of Gram-space orthonormalisation (CholeskyQR2) on products with ``A`` formed
+        afresh, so ``Vᵀ A V = I`` to rounding even when the solutions are nearly dependent.
+        :meth:`form` needs only the first pass, on the stored products.
         """
-        D, AD = self._differences(A, n, key)
+        D, AD, noise = self._differences(A, n, key)
         if D is None:
             return np.zeros((n, 0)), np.zeros((n, 0))
-        C = _orthonormaliser(D.T @ AD)
+        AD = np.asarray(A @ D).reshape(D.shape)  # exact products: V and A V consistent to rounding
+        C = _orthonormaliser(D.T @ AD, noise)
         V, AV = D @ C, AD @ C
         G2 = V.T @ AV
         R = np.linalg.cholesky(0.5 * (G2 + G2.T)).T  # close to I: well conditioned
         return np.linalg.solve(R.T, V.T).T, np.linalg.solve(R.T, AV.T).T
 
     # ---------------------------------------------------------------- internals
-    def _differences(self, A, n: int, key) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """The newest-first Newton backward differences of the window and their products with ``A``.
+    def _differences(self, A, n: int, key):
+        """The newest-first Newton backward differences of the window, their products with ``A``,
+        and the rounding noise of each difference (absolute, in the A-norm).
 
-        Formed as one product with a small integer matrix: the weights are exact, and the
-        differences of ``A·x`` are as accurate as the differences of ``x``.
+        Formed as one product with a small integer matrix: the weights are exact, so difference
+        ``j`` carries rounding noise of about ``2^j ε`` times the size of the solutions.  A
+        difference not far above its noise (a window of exactly dependent solutions) is noise,
+        and is dropped rather than orthonormalised into a spurious direction.
         """
         m = len(self._order)
         if m == 0 or self._x.shape[0] != n:
-            return None, None
+            return None, None, None
         if key is None or key != self._key:  # another operator: every stored A·x is stale
             self._stale, self._key = set(self._order), key
         if len(self._stale) == m:
@@ -118,7 +123,9 @@ class Projection(Guess):
             self._ax[:, cols] = np.asarray(A @ self._x[:, cols]).reshape(n, len(cols))
         self._stale = set()
         T = _difference_matrix(tuple(self._order), self.k)
-        return self._x @ T, self._ax @ T
+        scale = np.sqrt(np.max(np.linalg.norm(self._x[:, :m], axis=0) * np.linalg.norm(self._ax[:, :m], axis=0)))
+        noise = np.abs(T).sum(axis=0) * np.finfo(float).eps * scale
+        return self._x @ T, self._ax @ T, noise
 
 
 def _difference_matrix(order: tuple[int, ...], k: int) -> np.ndarray:
@@ -143,27 +150,34 @@ def _difference_matrix(order: tuple[int, ...], k: int) -> np.ndarray:
 _DIFF_CACHE: dict = {}
 
 
-def _orthonormaliser(G: np.ndarray) -> np.ndarray:
-    """``C`` with ``Cᵀ G C = I`` on the numerically independent part of the Gram matrix ``G``."""
+def _orthonormaliser(G: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """``C`` with ``Cᵀ G C = I`` on the part of the Gram matrix ``G`` that stands above rounding.
+
+    Columns whose A-norm is within ``1e6`` of their ``noise`` are left out; of the rest, scaled to
+    unit A-norm, directions with eigenvalue below ``DROP`` or below the (squared, ×100) relative
+    noise of the kept columns are dependent to rounding and dropped.
+    """
     G = 0.5 * (G + G.T)
-    d = np.diag(G).copy()
-    keep = d > 0
+    d = np.sqrt(np.maximum(np.diag(G), 0.0))
+    keep = d > 1e6 * noise
     s = np.zeros_like(d)
-    s[keep] = 1.0 / np.sqrt(d[keep])
+    s[keep] = 1.0 / d[keep]
     lam, Q = np.linalg.eigh(s[:, None] * G * s[None, :])
-    good = lam > DROP * max(lam[-1], 0.0)
+    rel = float(np.max(noise[keep] / d[keep])) if keep.any() else 1.0
+    good = lam > max(DROP, (100.0 * rel) ** 2) * max(lam[-1], 0.0)
     return s[:, None] * Q[:, good] / np.sqrt(lam[good])
 
 
-def _galerkin_coefficients(G: np.ndarray, c: np.ndarray) -> np.ndarray:
+def _galerkin_coefficients(G: np.ndarray, c: np.ndarray, noise: np.ndarray) -> np.ndarray:
     """``y`` with ``(Sᵀ A S) y = Sᵀ b`` restricted to the independent directions of ``S``."""
-    C = _orthonormaliser(G)
+    C = _orthonormaliser(G, noise)
     return C @ (C.T @ c)
 
 
-def _least_squares(AD: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``argmin_y ||b − AD y||`` with column scaling and rank truncation."""
+def _least_squares(AD: np.ndarray, b: np.ndarray, noise: np.ndarray | None = None) -> np.ndarray:
+    """``argmin_y ||b − AD y||`` with column scaling and rank truncation (noise columns left out)."""
     norms = np.linalg.norm(AD, axis=0)
-    s = np.where(norms > 0, 1.0 / np.where(norms > 0, norms, 1.0), 0.0)
+    keep = norms > (0.0 if noise is None else 1e6 * noise)
+    s = np.where(keep, 1.0 / np.where(keep, norms, 1.0), 0.0)
     y, *_ = np.linalg.lstsq(AD * s, b, rcond=1e-10)
     return s * y
