@@ -38,9 +38,9 @@ AMG = "amg-cg(adaptive)"
 
 #: name → (problem factory taking steps, fixed configuration, default steps, deflated configuration)
 WORKLOADS = {
-    "heat2d-100": (lambda s: Heat2D(nx=100, steps=s), SSOR, 5000, "deflated-cg(k=8,preconditioner=ssor)"),
-    "heat2d-200": (lambda s: Heat2D(nx=200, steps=s), SSOR, 1500, "deflated-cg(k=8,preconditioner=ssor)"),
-    "fluid2d": (lambda s: suite()["fluid2d"].make("bench"), SSOR, 300, "deflated-cg(k=8,preconditioner=ssor)"),
+    "heat2d-100": (lambda s: Heat2D(nx=100, steps=s), SSOR, 5000, "deflated-cg(k=8,preconditioner=ssor,omega=1.8)"),
+    "heat2d-200": (lambda s: Heat2D(nx=200, steps=s), SSOR, 1500, "deflated-cg(k=8,preconditioner=ssor,omega=1.8)"),
+    "fluid2d": (lambda s: suite()["fluid2d"].make("bench"), SSOR, 300, "deflated-cg(k=16,preconditioner=ssor,omega=1.8)"),
     "fem-heat": (lambda s: suite()["fem-heat"].make("bench"), AMG, 400, "deflated-cg(k=8,preconditioner=ssor)"),
     "plaplace": (lambda s: suite()["plaplace"].make("bench"), AMG, 100, "deflated-cg(k=8,preconditioner=ssor)"),
 }

@@ -57,7 +57,7 @@ class GuessChooser:
             self._queue = order if self.rounds_ % 2 == 0 else order[::-1]
             self._round = {}
         i = self._queue[0] if self._queue else self.best_
-        x0 = self.arms[i].form(A, b, key)
+        x0 = _safe_form(self.arms[i], A, b, key)
         # a strategy that knows nothing yet would be scored as a cold start: don't learn from it
         self._chosen = i if x0 is not None else None
         return x0, self.arms[i].name
@@ -112,7 +112,7 @@ class FixedGuess:
         return self.spec
 
     def form(self, A: Any, b: np.ndarray, key: Hashable | None) -> tuple[np.ndarray | None, str]:
-        return self.guess.form(A, b, key), self.guess.name
+        return _safe_form(self.guess, A, b, key), self.guess.name
 
     def update(self, A: Any, b: np.ndarray, x: np.ndarray, key: Hashable | None) -> None:
         self.guess.update(A, b, x, key)
@@ -126,6 +126,20 @@ class FixedGuess:
     @property
     def memory_vectors(self) -> int:
         return self.guess.memory_vectors
+
+
+def _safe_form(guess: Guess, A: Any, b: np.ndarray, key: Hashable | None) -> np.ndarray | None:
+    """``guess.form``, or ``None`` (a cold start) when the strategy fails numerically: a guess is
+    an optimisation, so its failure must cost iterations at most, never the solve."""
+    try:
+        with np.errstate(all="ignore"):
+            x0 = guess.form(A, b, key)
+    except (ArithmeticError, ValueError, np.linalg.LinAlgError):
+        return None
+    if x0 is None:
+        return None
+    x0 = np.asarray(x0, dtype=np.float64).reshape(-1)
+    return x0 if x0.shape == b.shape and np.all(np.isfinite(x0)) else None
 
 
 def make_guesser(initial_guess: "str | Guess | Sequence[str | Guess]") -> GuessChooser | FixedGuess:

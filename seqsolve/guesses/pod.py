@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import ConfigurationError
 from .base import Guess, Window
-from .projection import _galerkin_coefficients, _least_squares
+from .projection import _solve_spd
 
 
 class POD(Guess):
@@ -49,9 +49,9 @@ class POD(Guess):
             self._modes, self._key = (U, AU), key
         G = U.T @ AU
         if np.abs(G - G.T).max() <= 1e-10 * np.abs(G).max():
-            y = _galerkin_coefficients(G, U.T @ b, np.zeros(U.shape[1]))
+            y = _solve_spd(0.5 * (G + G.T), U.T @ b)
         else:
-            y = _least_squares(AU, b)
+            y, *_ = np.linalg.lstsq(AU, b, rcond=1e-12)
         return U @ y
 
     def update(self, A: Any, b: np.ndarray, x: np.ndarray, key: Hashable | None = None) -> None:
