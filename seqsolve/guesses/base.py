@@ -31,7 +31,12 @@ class Guess(ABC):
 
     @abstractmethod
     def update(self, A: Any, b: np.ndarray, x: np.ndarray, key: Hashable | None = None) -> None:
-        """Learn from the certified solution ``x`` of ``A x = b``."""
+        """Learn from the certified solution ``x`` of ``A x = b``.
+
+        ``A`` and ``b`` are ``None`` when the update is replayed later (the ``auto`` chooser
+        catches a strategy up only when it next chooses it): products with ``A`` belong in
+        :meth:`form`, which always gets the current operator.
+        """
 
     @abstractmethod
     def reset(self) -> None:

@@ -6,8 +6,8 @@ every strategy once in a *round* of consecutive (hence similar) systems, scores 
 its cost over the round's geometric mean, and exploits the best averaged score for an epoch that
 doubles after each round (capped, so a change along the sequence is noticed).  Exploration thus
 costs O(strategies · log T) solves.  The order within a round alternates so a steady drift in
-difficulty favours no one.  Every strategy is updated with every certified solution, so each is
-ready whenever it is chosen; the cost it is scored on is the measured whole solve (guess,
+difficulty favours no one.  Every strategy sees every certified solution, replayed when it is
+next chosen (so unchosen strategies cost nothing per solve); the cost it is scored on is the measured whole solve (guess,
 setup, iterations, checks), as the configuration policy measures it.
 """
 
@@ -37,6 +37,11 @@ class GuessChooser:
     def __init__(self, candidates: Sequence[str | Guess] = AUTO_CANDIDATES, *, decay: float = 0.3,
                  first_epoch: int = 8, max_epoch: int = 200, margin: float = 0.03) -> None:
         self.arms: list[Guess] = [parse_guess(c) for c in candidates]
+        # certified solutions not yet shown to each strategy: an unchosen strategy is caught up only
+        # when it is next chosen, so strategies that are not used cost nothing per solve
+        self._backlog: list[list[tuple[np.ndarray, Hashable | None]]] = [[] for _ in self.arms]
+        self._keep = max(max(getattr(a, "window", 0), getattr(a, "k", 0), getattr(a, "order", 0) + 1, 1)
+                         for a in self.arms)  # older solutions would leave every strategy's window anyway
         self.decay, self.first_epoch, self.max_epoch, self.margin = decay, first_epoch, max_epoch, margin
         self.spec = "auto"
         self.scores_ = np.zeros(len(self.arms))  # smoothed log cost ratio per strategy (lower: better)
@@ -57,14 +62,20 @@ class GuessChooser:
             self._queue = order if self.rounds_ % 2 == 0 else order[::-1]
             self._round = {}
         i = self._queue[0] if self._queue else self.best_
+        for x, k in self._backlog[i]:
+            self.arms[i].update(None, None, x, k)
+        self._backlog[i].clear()
         x0 = _safe_form(self.arms[i], A, b, key)
         # a strategy that knows nothing yet would be scored as a cold start: don't learn from it
         self._chosen = i if x0 is not None else None
         return x0, self.arms[i].name
 
     def update(self, A: Any, b: np.ndarray, x: np.ndarray, key: Hashable | None) -> None:
-        for arm in self.arms:
-            arm.update(A, b, x, key)
+        x = np.array(x, dtype=np.float64, copy=True)  # one copy shared by every backlog
+        for arm, backlog in zip(self.arms, self._backlog):
+            backlog.append((x, key))
+            if len(backlog) > self._keep:
+                del backlog[0]
 
     def learn(self, seconds: float) -> None:
         """Score the strategy that formed the last guess by the measured seconds of that solve."""
@@ -80,12 +91,14 @@ class GuessChooser:
             self._left -= 1
 
     def reset(self) -> None:
-        for arm in self.arms:
+        for arm, backlog in zip(self.arms, self._backlog):
             arm.reset()
+            backlog.clear()
 
     @property
     def memory_vectors(self) -> int:
-        return sum(arm.memory_vectors for arm in self.arms)
+        shared = len({id(x) for backlog in self._backlog for x, _ in backlog})
+        return shared + sum(arm.memory_vectors for arm in self.arms)
 
     def _close_round(self) -> None:
         mean = sum(self._round.values()) / len(self._round)
