@@ -78,16 +78,19 @@ class DeflatedCG(Method):
     """Preconditioned CG deflating ``k`` approximate slowest eigenvectors recycled across solves.
 
     ``preconditioner`` is ``"none"``, ``"jacobi"`` or ``"ssor"`` (with ``omega``); ``harvest`` is
-    how many search directions of each solve feed the Rayleigh–Ritz step (default ``max(k, 12)``).
+    how many search directions of a solve feed the Rayleigh–Ritz step (default ``max(k, 12)``),
+    and a harvest happens every ``every`` solves (each costs ``O(n (k + harvest)²)``; harvesting
+    every solve refines the Ritz vectors fastest, so 1 is the default).
     """
 
     spd_only = True
     needs_matrix = True
 
     def __init__(self, k: int = 8, preconditioner: str = "ssor", omega: float = 1.5,
-                 harvest: int | None = None) -> None:
-        self.k, self.kind, self.omega = k, preconditioner, omega
+                 harvest: int | None = None, every: int = 1) -> None:
+        self.k, self.kind, self.omega, self.every = k, preconditioner, omega, every
         self.harvest = max(k, 12) if harvest is None else harvest
+        self._since = 0  # solves since the last harvest
         self.W: np.ndarray | None = None  # recycled space (n × m), m <= k
         self._AW: np.ndarray | None = None
         self._MW: np.ndarray | None = None
@@ -106,7 +109,8 @@ class DeflatedCG(Method):
         n = b.shape[0]
         if self.W is not None and self.W.shape[0] != n:
             self.W = None
-        W, AW, MW, Einv = self._recycled(prepared, A)
+        harvest = self.W is None or self._since + 1 >= self.every
+        W, AW, MW, Einv = self._recycled(prepared, A, harvest)
         x = np.array(x0, dtype=np.float64, copy=True)
         r = b - A @ x
         if W is not None:  # start with a residual orthogonal to W
@@ -122,8 +126,9 @@ class DeflatedCG(Method):
         if W is not None:
             mu = Einv @ (AW.T @ z)
             p -= W @ mu
-            Mp -= MW @ mu
-        store = min(self.harvest, maxiter)
+            if harvest:
+                Mp -= MW @ mu
+        store = min(self.harvest, maxiter) if harvest else 0
         P, AP, MP = np.empty((store, n)), np.empty((store, n)), np.empty((store, n))  # rows: vectors
         kept, status, it = 0, "maxiter", 0
         tol2 = tol * tol
@@ -159,19 +164,24 @@ class DeflatedCG(Method):
                     Mp -= MW @ mu
         if not np.all(np.isfinite(x)):
             return IterationResult(x, it, "nan")
+        self._since += 1
         if kept:
             self._harvest(prepared, P[:kept].T, AP[:kept].T, MP[:kept].T)
+            self._since = 0
         return IterationResult(x, it, status)
 
     # ------------------------------------------------------------------ the recycled space
-    def _recycled(self, prepared: _Prepared, A):
-        """``W, A W, M W`` and ``(Wᵀ A W)⁻¹`` for the current matrix (recomputed after a new setup)."""
+    def _recycled(self, prepared: _Prepared, A, harvest: bool):
+        """``W, A W, M W`` and ``(Wᵀ A W)⁻¹`` for the current matrix (recomputed after a new setup;
+        ``M W`` only when this solve harvests)."""
         if self.W is None:
             return None, None, None, None
         if self._for is not prepared:
             self._AW = np.asarray(A @ self.W).reshape(self.W.shape)
-            self._MW = prepared.M.forward(self.W)
+            self._MW = None
             self._for = prepared
+        if harvest and self._MW is None:
+            self._MW = prepared.M.forward(self.W)
         E = self.W.T @ self._AW
         try:
             Einv = la.inv(0.5 * (E + E.T))
