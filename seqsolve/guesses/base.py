@@ -58,12 +58,12 @@ class Window:
         self.k = k
         self.items: list[np.ndarray] = []
 
-    def push(self, x: np.ndarray) -> bool:
-        """Store a copy of ``x``; returns ``True`` when the window had to be cleared first."""
+    def push(self, x: np.ndarray, copy: bool = True) -> bool:
+        """Store ``x`` (a copy unless ``copy=False``); returns ``True`` when the window was cleared first."""
         cleared = bool(self.items) and self.items[-1].shape != x.shape
         if cleared:
             self.items.clear()
-        self.items.append(np.array(x, dtype=np.float64, copy=True))
+        self.items.append(np.array(x, dtype=np.float64, copy=True) if copy else x)
         if len(self.items) > self.k:
             del self.items[0]
         return cleared

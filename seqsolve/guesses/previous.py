@@ -22,7 +22,9 @@ class Previous(Guess):
         return last[-1] if last else None
 
     def update(self, A: Any, b: np.ndarray, x: np.ndarray, key: Hashable | None = None) -> None:
-        self._last.push(x)
+        # no copy: the solver hands over its own solution array (the caller gets a copy), so the
+        # default strategy costs what the old warm start cost
+        self._last.push(x, copy=False)
 
     def reset(self) -> None:
         self._last.items.clear()
