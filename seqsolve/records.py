@@ -42,6 +42,10 @@ class SolveRecord:
     #: true relative residual of each iterate the methods reported, in order (``None`` unless
     #: ``SequenceSolver(record_residuals=True)``; see :mod:`seqsolve.residual_history`)
     residuals: tuple[float, ...] | None = None
+    #: the initial-guess strategy that formed ``x0`` (``"x0"``: the caller's; ``"zero"``: none)
+    initial_guess: str = "previous"
+    #: seconds spent forming and updating the guess (already included in ``setup_seconds``)
+    guess_seconds: float = 0.0
 
     @property
     def seconds(self) -> float:

@@ -10,7 +10,7 @@ each exploration stopped.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Iterable
 
 from .records import SolveRecord
@@ -88,6 +88,10 @@ def report(history: list[SolveRecord], *, title: str = "seqsolve report") -> str
         v = roles[role]
         lines.append(f"| {names[role]} | {v['solves']:,} | {v['seconds']:.3f} | "
                      f"{100 * v['seconds'] / total if total else 0:.1f} % |")
+    guesses = Counter(r.initial_guess for r in history)
+    if set(guesses) != {"previous"}:
+        lines += ["", "Initial guesses: " + ", ".join(f"`{g}` {c:,}" for g, c in guesses.most_common())
+                  + f" systems; forming them cost {sum(r.guess_seconds for r in history):.3f} s (in setup)."]
     failed = sum(1 for r in history if not r.converged)
     if failed:
         lines.append(f"\n{failed} systems ended in a ConvergenceError.")
@@ -153,5 +157,5 @@ _TYPES: dict[str, tuple] = {
     "fallback": (str, type(None)), "status": (str,), "setup_reused": (bool,), "policy_seconds": (int, float),
     "context": (dict,), "attempt_seconds": (int, float), "projected_seconds": (int, float, type(None)),
     "projected_iterations": (int, float, type(None)),
-    "explored": (bool,), "matrix_repeated": (bool,),
+    "explored": (bool,), "matrix_repeated": (bool,), "initial_guess": (str,), "guess_seconds": (int, float),
 }

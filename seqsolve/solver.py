@@ -22,6 +22,7 @@ from .backends import Backend, get_backend
 from .configs import Configuration, parse
 from .errors import ConfigurationError, ConvergenceError, InvalidSystemError, NotSymmetricError, SeqsolveError
 from .log import logger, solve_logged
+from .guesses import make_guesser
 from .policies import Policy, make_policy
 from .multi_rhs import is_block, solve_columns
 from .records import SolveRecord, summarize
@@ -63,6 +64,11 @@ class SequenceSolver:
         Try robust configurations when the chosen one fails (recorded in the history).
     backend : str or Backend
         Which engine runs configurations (``"scipy"``).
+    initial_guess : str, Guess or list
+        Where an iteration starts when no ``x0`` is given (see :mod:`seqsolve.guesses`):
+        ``"previous"`` (default), ``"extrapolate(order=2)"``, ``"projection(k=8)"``, ``"pod(k=4)"``,
+        ``"auto"`` (learned online from measured cost), or a list of specs to choose among.
+        Forming the guess is charged as setup time.
     blas_threads : int or None
         BLAS threads during a solve.  Sparse iterative solves gain nothing from threaded BLAS
         (vectors of 10⁴–10⁶ entries, memory bound), and OpenBLAS's threaded dot product costs
@@ -77,7 +83,8 @@ class SequenceSolver:
     def __init__(self, rtol: float = 1e-8, atol: float = 0.0, policy: str | Policy = "auto",
                  seed: int | None = 0, *, maxiter: int | None = None, warm_start: bool = True,
                  fallback: bool = True, backend: str | Backend = "scipy", blas_threads: int | None = 1,
-                 record_residuals: bool = False) -> None:
+                 record_residuals: bool = False,
+                 initial_guess: Any = "previous") -> None:
         rtol, atol = _tolerance("rtol", rtol), _tolerance("atol", atol)
         if rtol == 0 and atol == 0:
             raise InvalidSystemError("rtol and atol cannot both be 0: no finite-precision solve meets that")
@@ -103,6 +110,8 @@ class SequenceSolver:
             raise ConfigurationError(
                 f"the {self.backend.name} backend cannot run {', '.join(unsupported[:3])}"
                 f"{' …' if len(unsupported) > 3 else ''}; use policy='auto' or a configuration it runs")
+        self.initial_guess = initial_guess
+        self._guesser = make_guesser(initial_guess)
         self.history: list[SolveRecord] = []
         self._methods: dict[Configuration, Method] = {}
         self._setups: dict[Configuration, tuple[tuple, Any]] = {}
@@ -162,13 +171,16 @@ class SequenceSolver:
         self._near_nullspace = None if near_nullspace is None else as_near_nullspace(near_nullspace, n)
         self._user_M = None if M is None else as_preconditioner(M, n)
         context = self._check_context(context)
+        fp = scan.fingerprint
+        key = None if fp[0] == "op" else fp
+        t_guess, guess = time.perf_counter(), "x0" if x0 is not None else "zero"
         if x0 is not None:
             x0 = as_vector(x0, n, "x0")
-        elif self.warm_start and self._x_prev is not None and self._x_prev.shape[0] == n:
-            x0 = self._x_prev
-        else:
+        elif self.warm_start:
+            x0, guess = self._guesser.form(A, b, key)
+        if x0 is None or not np.all(np.isfinite(x0)):  # nothing known, or a broken guess: cold start
             x0 = np.zeros(n)
-        fp = scan.fingerprint
+        guess_seconds = time.perf_counter() - t_guess
         A_scaled, alpha = self._scaled_matrix(A, scan)
         symmetric = self._symmetric(A, scan)
         maxiter = self.maxiter or 10 * n
@@ -192,6 +204,7 @@ class SequenceSolver:
             self.history.append(SolveRecord(len(self.history), config.name, 0, 0.0, 0.0, 0.0, True,
                                             policy_seconds=policy_seconds, context=dict(context or {})))
             self._x_prev = np.zeros(n)
+            self._guesser.update(A, b, self._x_prev, key)
             return np.zeros(n)
         target = max(self.rtol * bnorm, self.atol)
         system = scale_system(A, A_scaled, alpha, b, bnorm)
@@ -224,11 +237,15 @@ class SequenceSolver:
             goal = _Goal(bnorm, target, self.atol)
         converged = verdict.meets(goal.target)
         used = [c for c, _ in attempts]
+        if converged:  # only certified solutions teach the guess strategies
+            t_guess = time.perf_counter()
+            self._guesser.update(A, b, x, key)
+            guess_seconds += time.perf_counter() - t_guess
         record = SolveRecord(
             index=len(self.history),
             configuration=config.name,
             iterations=sum(a.iterations for _, a in attempts),
-            setup_seconds=sum(a.setup_seconds for _, a in attempts),
+            setup_seconds=guess_seconds + sum(a.setup_seconds for _, a in attempts),
             solve_seconds=sum(a.solve_seconds for _, a in attempts),
             residual=verdict.residual / goal.bnorm,
             converged=converged,
@@ -243,6 +260,8 @@ class SequenceSolver:
             explored=self.policy.explored(),
             matrix_repeated=fp == self._previous_fp and fp[0] != "op",
             residuals=None if self._residuals is None else tuple(self._residuals),
+            initial_guess=guess,
+            guess_seconds=guess_seconds,
         )
         if logger.isEnabledFor(20):  # INFO; nothing is formatted when logging is off
             solve_logged(record, [(c.name, a.status, a.iterations) for c, a in attempts],
@@ -250,6 +269,8 @@ class SequenceSolver:
         self._previous_fp = fp
         t1 = time.perf_counter()
         self.policy.update(record.seconds, record)
+        if guess not in ("x0", "zero"):
+            self._guesser.learn(record.seconds)
         policy_seconds += time.perf_counter() - t1
         record = dataclasses.replace(record, policy_seconds=policy_seconds)
         self.history.append(record)
@@ -329,6 +350,7 @@ class SequenceSolver:
         self.history.clear()
         self._setups.clear()
         self._x_prev = self._X_prev = None
+        self._guesser.reset()
         return self
 
     def __repr__(self) -> str:

@@ -8,6 +8,7 @@ from ..configs import Configuration
 from ..errors import ConfigurationError
 from ..solvers import krylov
 from ..solvers.base import Method
+from ..solvers.deflated import DeflatedCG
 from ..solvers.direct import Direct
 from ..solvers.stationary import SOR
 from .base import Backend
@@ -46,6 +47,7 @@ FACTORIES: dict[str, Callable[[Configuration], Method]] = {
     "dcdm": lambda c: _dcdm(c),
     "user-cg": lambda c: _user("cg"),
     "user-gmres": lambda c: _user("gmres"),
+    "deflated-cg": lambda c: DeflatedCG(c.get("k"), c.get("preconditioner"), c.get("omega")),
 }
 
 

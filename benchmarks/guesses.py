@@ -1,0 +1,187 @@
+"""Initial-guess strategies and recycling against ``previous``, interleaved system by system.
+
+Usage::
+
+    OMP_NUM_THREADS=1 python benchmarks/guesses.py                      # every workload
+    OMP_NUM_THREADS=1 python benchmarks/guesses.py --workloads fem-heat --steps 100
+
+Each workload runs with one good fixed configuration.  Every strategy has its own
+:class:`~seqsolve.SequenceSolver`; each system is built once and handed to every strategy in turn
+(the order rotates per system), each charged the wall time of its whole ``solve()`` call, so a
+noisy neighbour hits all alike.  The problem advances with ``previous``'s solution.  Recycling
+(deflated CG) is a configuration, so it appears as a row with its own configuration and the
+``previous`` guess.  Writes ``benchmarks/results/guesses.{json,png}`` (totals only, no traces).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's seqsolve
+
+import numpy as np  # noqa: E402
+
+from seqsolve import ConvergenceError, SequenceSolver  # noqa: E402
+from seqsolve.atomic import write_json  # noqa: E402
+from seqsolve.plotting import _figure, save_figure  # noqa: E402
+from seqsolve.problems import Heat2D, suite  # noqa: E402
+
+SSOR = "numba-ssor-cg(omega=1.8)"
+AMG = "amg-cg(adaptive)"
+
+#: name → (problem factory taking steps, fixed configuration, default steps, deflated configuration)
+WORKLOADS = {
+    "heat2d-100": (lambda s: Heat2D(nx=100, steps=s), SSOR, 5000, "deflated-cg(k=8,preconditioner=ssor,omega=1.8)"),
+    "heat2d-200": (lambda s: Heat2D(nx=200, steps=s), SSOR, 1500, "deflated-cg(k=8,preconditioner=ssor,omega=1.8)"),
+    "fluid2d": (lambda s: suite()["fluid2d"].make("bench"), SSOR, 300, "deflated-cg(k=16,preconditioner=ssor,omega=1.8)"),
+    "fem-heat": (lambda s: suite()["fem-heat"].make("bench"), AMG, 400, "deflated-cg(k=8,preconditioner=ssor)"),
+    "plaplace": (lambda s: suite()["plaplace"].make("bench"), AMG, 100, "deflated-cg(k=8,preconditioner=ssor)"),
+}
+STRATEGIES = ("previous", "extrapolate(order=2)", "projection(k=4)", "projection(k=8)", "pod(k=4)", "auto")
+
+
+def warm_up(configs: list[str]) -> None:
+    """Compile kernels and load libraries once, outside any timed solve."""
+    small = Heat2D(nx=8, steps=2).system()
+    for c in configs:
+        SequenceSolver(policy=f"fixed:{c}").solve(small.A, small.b)
+
+
+def run_workload(name: str, steps: int | None, strategies: list[str], deflated: bool) -> dict:
+    factory, config, default_steps, deflated_config = WORKLOADS[name]
+    problem = factory(steps or default_steps)
+    problem.reset()
+    total = min(steps or default_steps, problem.steps)
+    rows = [(s, config, s) for s in strategies]
+    if deflated:
+        rows.append((f"{deflated_config} + previous", deflated_config, "previous"))
+    warm_up(sorted({r[1] for r in rows}))
+    solvers = [SequenceSolver(rtol=1e-8, policy=f"fixed:{c}", initial_guess=g) for _, c, g in rows]
+    seconds = np.zeros(len(rows))
+    memory = np.zeros(len(rows), dtype=int)
+    failed: list[str | None] = [None] * len(rows)
+    t_start = time.perf_counter()
+    for k in range(total):
+        system = problem.system()
+        order = [(i + k) % len(rows) for i in range(len(rows))]
+        solutions = {}
+        for i in order:
+            if failed[i]:
+                continue
+            t0 = time.perf_counter()
+            try:
+                solutions[i] = solvers[i].solve(system.A, system.b, context=system.context)
+            except ConvergenceError:
+                failed[i] = f"failed at system {k}"
+                continue
+            seconds[i] += time.perf_counter() - t0
+            memory[i] = max(memory[i], _memory(solvers[i]))
+        problem.accept(solutions.get(0, next(iter(solutions.values()))))
+        if (k + 1) % max(1, total // 5) == 0:
+            print(f"  {name}: {k + 1}/{total} systems, {time.perf_counter() - t_start:.0f} s", file=sys.stderr,
+                  flush=True)
+    base_s, base_it = seconds[0], sum(r.iterations for r in solvers[0].history)
+    out = []
+    for (label, c, g), s, sec, mem, f in zip(rows, solvers, seconds, memory, failed):
+        it = sum(r.iterations for r in s.history)
+        chosen = {}
+        for r in s.history:
+            chosen[r.initial_guess] = chosen.get(r.initial_guess, 0) + 1
+        out.append({"strategy": label, "configuration": c, "initial_guess": g, "seconds": round(float(sec), 3),
+                    "iterations": int(it), "time_ratio": round(float(sec / base_s), 3),
+                    "iteration_ratio": round(it / base_it, 3) if base_it else None,
+                    "guess_ms_per_step": round(1e3 * sum(r.guess_seconds for r in s.history) / max(1, len(s.history)), 4),
+                    "extra_vectors": int(mem), "failed": f,
+                    "guesses_used": dict(sorted(chosen.items(), key=lambda kv: -kv[1])) if g == "auto" else None})
+    return {"workload": name, "configuration": config, "unknowns": int(system.A.shape[0]), "systems": total,
+            "wall_seconds": round(time.perf_counter() - t_start, 1), "strategies": out}
+
+
+def _memory(solver: SequenceSolver) -> int:
+    """Length-n vectors held beyond ``previous``'s one: the guess strategy's and a recycling method's."""
+    held = solver._guesser.memory_vectors
+    for method in solver._methods.values():
+        held += getattr(method, "memory_vectors", 0)
+    return held
+
+
+def _label(strategy: str) -> str:
+    """Rows with a workload-specific deflated configuration share one label in the figure."""
+    return "deflated-cg + previous" if strategy.startswith("deflated-cg") else strategy
+
+
+def plot(results: list[dict], path: Path) -> None:
+    plt = _figure()
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
+    labels = [_label(r["strategy"]) for r in results[0]["strategies"]]
+    width = 0.8 / len(results)
+    for j, res in enumerate(results):
+        ratios = {_label(r["strategy"]): r for r in res["strategies"]}
+        for ax, key in zip(axes, ("time_ratio", "iteration_ratio")):
+            vals = [ratios[l][key] if l in ratios and ratios[l][key] is not None else np.nan for l in labels]
+            ax.barh(np.arange(len(labels)) + j * width, vals, height=width, label=res["workload"])
+    for ax, title in zip(axes, ("total time ÷ previous", "iterations ÷ previous")):
+        ax.axvline(1.0, color="k", lw=0.8)
+        ax.set_xlim(0, 2)  # deflated CG with SSOR against an AMG baseline runs off the scale
+        ax.set_title(title)
+        ax.set_yticks(np.arange(len(labels)) + 0.4 - width / 2, labels, fontsize=8)
+    axes[1].legend(fontsize=8)
+    save_figure(fig, path)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workloads", default=",".join(WORKLOADS))
+    ap.add_argument("--steps", type=int, default=None, help="systems per workload (default: per workload)")
+    ap.add_argument("--strategies", default=",".join(STRATEGIES), help="';'-separated guess specs")
+    ap.add_argument("--no-deflated", action="store_true", help="leave out the deflated-CG row")
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "guesses"))
+    ap.add_argument("--replot", action="store_true", help="only redraw the PNG from the JSON")
+    args = ap.parse_args(argv)
+    if args.replot:
+        import json
+
+        plot(json.loads(Path(args.out + ".json").read_text())["workloads"], Path(args.out + ".png"))
+        return
+    strategies = args.strategies.split(";") if ";" in args.strategies else _split(args.strategies)
+    results = []
+    for name in args.workloads.split(","):
+        res = run_workload(name, args.steps, strategies, not args.no_deflated)
+        results.append(res)
+        print(f"\n{name} ({res['unknowns']:,} unknowns, {res['systems']} systems, {res['configuration']})")
+        print("| strategy | seconds | ×time | iterations | ×iter | guess ms/step | extra vectors |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for r in res["strategies"]:
+            print(f"| {r['strategy']} | {r['seconds']:.2f} | {r['time_ratio']:.3f} | {r['iterations']:,} | "
+                  f"{r['iteration_ratio']} | {r['guess_ms_per_step']:.3f} | {r['extra_vectors']} |"
+                  + (f" {r['failed']}" if r["failed"] else "") + (f" {r['guesses_used']}" if r["guesses_used"] else ""),
+                  flush=True)
+        payload = {"machine": platform.processor() or platform.machine(), "blas_threads": 1, "rtol": 1e-8,
+                   "workloads": results}
+        write_json(args.out + ".json", payload, indent=1)
+        plot(results, Path(args.out + ".png"))
+
+
+def _split(text: str) -> list[str]:
+    """Split on commas that are not inside parentheses."""
+    out, depth, cur = [], 0, ""
+    for ch in text:
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == "," and depth == 0:
+            out.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    return out + [cur.strip()] if cur.strip() else out
+
+
+if __name__ == "__main__":
+    main()

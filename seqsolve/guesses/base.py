@@ -1,0 +1,76 @@
+"""The initial-guess seam: what every strategy implements (PETSc's ``KSPGuess`` shape).
+
+A strategy sees the sequence only through three verbs: :meth:`Guess.form` proposes ``x0`` for
+the next system *before* it is solved, :meth:`Guess.update` learns from a solution the solver has
+certified, and :meth:`Guess.reset` forgets (the size changed, or the caller says the operator
+changed beyond use).  Strategies never solve anything themselves, so a bad guess costs iterations,
+never correctness: the solver still certifies the true residual.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Hashable
+
+import numpy as np
+
+
+class Guess(ABC):
+    """An initial-guess strategy for a sequence of systems ``A x = b``.
+
+    ``key`` identifies ``A`` (the solver passes the matrix fingerprint; ``None`` means unknown,
+    so anything cached for an earlier operator must be recomputed).
+    """
+
+    #: the canonical spec, e.g. ``"projection(k=8)"``
+    name: str = "guess"
+
+    @abstractmethod
+    def form(self, A: Any, b: np.ndarray, key: Hashable | None = None) -> np.ndarray | None:
+        """A starting vector for ``A x = b``, or ``None`` when the strategy knows nothing yet."""
+
+    @abstractmethod
+    def update(self, A: Any, b: np.ndarray, x: np.ndarray, key: Hashable | None = None) -> None:
+        """Learn from the certified solution ``x`` of ``A x = b``.
+
+        ``A`` and ``b`` are ``None`` when the update is replayed later (the ``auto`` chooser
+        catches a strategy up only when it next chooses it): products with ``A`` belong in
+        :meth:`form`, which always gets the current operator.
+        """
+
+    @abstractmethod
+    def reset(self) -> None:
+        """Forget every stored solution."""
+
+    @property
+    def memory_vectors(self) -> int:
+        """How many length-``n`` vectors the strategy holds now (its extra memory)."""
+        return 0
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
+
+
+class Window:
+    """The last ``k`` solutions, newest last; cleared when their length changes."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self.items: list[np.ndarray] = []
+
+    def push(self, x: np.ndarray, copy: bool = True) -> bool:
+        """Store ``x`` (a copy unless ``copy=False``); returns ``True`` when the window was cleared first."""
+        cleared = bool(self.items) and self.items[-1].shape != x.shape
+        if cleared:
+            self.items.clear()
+        self.items.append(np.array(x, dtype=np.float64, copy=True) if copy else x)
+        if len(self.items) > self.k:
+            del self.items[0]
+        return cleared
+
+    def usable(self, n: int) -> list[np.ndarray]:
+        """The stored solutions if they have length ``n``, else none."""
+        return self.items if self.items and self.items[-1].shape[0] == n else []
+
+    def __len__(self) -> int:
+        return len(self.items)

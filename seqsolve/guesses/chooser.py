@@ -1,0 +1,165 @@
+"""``initial_guess="auto"``: learn online which strategy makes the whole solve cheapest.
+
+Why rounds: the systems of a sequence drift in difficulty, so comparing a strategy's mean cost
+over one stretch with another's over a different stretch is unfair.  The chooser instead tries
+every strategy once in a *round* of consecutive (hence similar) systems, scores each by the log of
+its cost over the round's geometric mean, and exploits the best averaged score for an epoch that
+doubles after each round (capped, so a change along the sequence is noticed).  Exploration thus
+costs O(strategies · log T) solves.  The order within a round alternates so a steady drift in
+difficulty favours no one.  Every strategy sees every certified solution, replayed when it is
+next chosen (so unchosen strategies cost nothing per solve); the cost it is scored on is the measured whole solve (guess,
+setup, iterations, checks), as the configuration policy measures it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Hashable, Sequence
+
+import numpy as np
+
+from .base import Guess
+from .spec import parse_guess
+
+#: the strategies ``"auto"`` chooses among
+AUTO_CANDIDATES = ("previous", "extrapolate(order=2)", "projection(k=4)", "projection(k=8)")
+
+
+class GuessChooser:
+    """A bandit over initial-guess strategies (explore in rounds, exploit in doubling epochs).
+
+    ``decay`` weights the newest round's scores against the older ones; ``first_epoch`` and
+    ``max_epoch`` bound the exploitation stretches between rounds; another strategy replaces the
+    first candidate (the default, ``previous``) only when its score is lower by ``margin``
+    (a log cost ratio: 0.03 is 3 %).
+    """
+
+    def __init__(self, candidates: Sequence[str | Guess] = AUTO_CANDIDATES, *, decay: float = 0.3,
+                 first_epoch: int = 8, max_epoch: int = 200, margin: float = 0.03) -> None:
+        self.arms: list[Guess] = [parse_guess(c) for c in candidates]
+        # certified solutions not yet shown to each strategy: an unchosen strategy is caught up only
+        # when it is next chosen, so strategies that are not used cost nothing per solve
+        self._backlog: list[list[tuple[np.ndarray, Hashable | None]]] = [[] for _ in self.arms]
+        self._keep = max(max(getattr(a, "window", 0), getattr(a, "k", 0), getattr(a, "order", 0) + 1, 1)
+                         for a in self.arms)  # older solutions would leave every strategy's window anyway
+        self.decay, self.first_epoch, self.max_epoch, self.margin = decay, first_epoch, max_epoch, margin
+        self.spec = "auto"
+        self.scores_ = np.zeros(len(self.arms))  # smoothed log cost ratio per strategy (lower: better)
+        self.rounds_ = 0
+        self.best_ = 0
+        self._queue: list[int] = []
+        self._round: dict[int, float] = {}
+        self._left = 0  # exploitation solves left before the next round
+        self._chosen: int | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec
+
+    def form(self, A: Any, b: np.ndarray, key: Hashable | None) -> tuple[np.ndarray | None, str]:
+        if not self._queue and self._left <= 0:  # a new round: every strategy once
+            order = list(range(len(self.arms)))
+            self._queue = order if self.rounds_ % 2 == 0 else order[::-1]
+            self._round = {}
+        i = self._queue[0] if self._queue else self.best_
+        for x, k in self._backlog[i]:
+            self.arms[i].update(None, None, x, k)
+        self._backlog[i].clear()
+        x0 = _safe_form(self.arms[i], A, b, key)
+        # a strategy that knows nothing yet would be scored as a cold start: don't learn from it
+        self._chosen = i if x0 is not None else None
+        return x0, self.arms[i].name
+
+    def update(self, A: Any, b: np.ndarray, x: np.ndarray, key: Hashable | None) -> None:
+        x = np.array(x, dtype=np.float64, copy=True)  # one copy shared by every backlog
+        for arm, backlog in zip(self.arms, self._backlog):
+            backlog.append((x, key))
+            if len(backlog) > self._keep:
+                del backlog[0]
+
+    def learn(self, seconds: float) -> None:
+        """Score the strategy that formed the last guess by the measured seconds of that solve."""
+        i, self._chosen = self._chosen, None
+        if i is None or not (seconds > 0 and math.isfinite(seconds)):
+            return
+        if self._queue and self._queue[0] == i:
+            self._queue.pop(0)
+            self._round[i] = math.log(seconds)
+            if not self._queue:
+                self._close_round()
+        else:
+            self._left -= 1
+
+    def reset(self) -> None:
+        for arm, backlog in zip(self.arms, self._backlog):
+            arm.reset()
+            backlog.clear()
+
+    @property
+    def memory_vectors(self) -> int:
+        shared = len({id(x) for backlog in self._backlog for x, _ in backlog})
+        return shared + sum(arm.memory_vectors for arm in self.arms)
+
+    def _close_round(self) -> None:
+        mean = sum(self._round.values()) / len(self._round)
+        weight = max(self.decay, 1.0 / (self.rounds_ + 1))  # a plain mean over the first rounds
+        for i, v in self._round.items():
+            self.scores_[i] += weight * (v - mean - self.scores_[i])
+        self.rounds_ += 1
+        # the first candidate (the default) is kept unless another is clearly cheaper: one noisy
+        # round must not switch to a strategy that only ties
+        best = int(np.argmin(self.scores_))
+        self.best_ = best if self.scores_[best] < self.scores_[0] - self.margin else 0
+        self._left = min(self.max_epoch, self.first_epoch * 2 ** (self.rounds_ - 1))
+
+
+class FixedGuess:
+    """One strategy for every solve, behind the same interface as :class:`GuessChooser`."""
+
+    def __init__(self, guess: Guess) -> None:
+        self.guess = guess
+        self.spec = guess.name
+
+    @property
+    def name(self) -> str:
+        return self.spec
+
+    def form(self, A: Any, b: np.ndarray, key: Hashable | None) -> tuple[np.ndarray | None, str]:
+        return _safe_form(self.guess, A, b, key), self.guess.name
+
+    def update(self, A: Any, b: np.ndarray, x: np.ndarray, key: Hashable | None) -> None:
+        self.guess.update(A, b, x, key)
+
+    def learn(self, seconds: float) -> None:
+        pass
+
+    def reset(self) -> None:
+        self.guess.reset()
+
+    @property
+    def memory_vectors(self) -> int:
+        return self.guess.memory_vectors
+
+
+def _safe_form(guess: Guess, A: Any, b: np.ndarray, key: Hashable | None) -> np.ndarray | None:
+    """``guess.form``, or ``None`` (a cold start) when the strategy fails numerically: a guess is
+    an optimisation, so its failure must cost iterations at most, never the solve."""
+    try:
+        with np.errstate(all="ignore"):
+            x0 = guess.form(A, b, key)
+    except (ArithmeticError, ValueError, np.linalg.LinAlgError):
+        return None
+    if x0 is None:
+        return None
+    x0 = np.asarray(x0, dtype=np.float64).reshape(-1)
+    return x0 if x0.shape == b.shape else None  # finiteness: the solver checks every x0 it starts from
+
+
+def make_guesser(initial_guess: "str | Guess | Sequence[str | Guess]") -> GuessChooser | FixedGuess:
+    """What ``SequenceSolver(initial_guess=...)`` accepts: a spec, ``"auto"``, a :class:`Guess`,
+    or a list of specs to choose among online."""
+    if isinstance(initial_guess, str) and initial_guess.strip() == "auto":
+        return GuessChooser()
+    if isinstance(initial_guess, (list, tuple)):
+        return GuessChooser(initial_guess)
+    return FixedGuess(parse_guess(initial_guess))

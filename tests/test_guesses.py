@@ -1,0 +1,333 @@
+"""Initial-guess strategies, the online chooser and deflated CG, checked against independent references."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.sparse.linalg import cg as scipy_cg
+
+from seqsolve import ConfigurationError, SeqsolveError, SequenceSolver
+from seqsolve.configs import parse
+from seqsolve.guesses import Guess, GuessChooser, Projection, parse_guess
+from seqsolve.problems import ConvectionDiffusion, Heat2D
+from seqsolve.solvers.deflated import DeflatedCG
+
+from conftest import poisson2d, reference_solve
+
+ALL_SPECS = ["previous", "zero", "extrapolate(order=1)", "extrapolate(order=2)", "projection(k=3)",
+             "projection(k=3,variant=minres)", "pod(k=2)", "auto"]
+
+
+def _rel_residual(A, b, x) -> float:
+    return float(np.linalg.norm(b - A @ x) / np.linalg.norm(b))
+
+
+# ----------------------------------------------------------------------------- projection
+def test_projection_is_exact_for_a_right_hand_side_in_the_span_of_earlier_ones():
+    A = poisson2d(20)
+    rng = np.random.default_rng(1)
+    bs = [rng.standard_normal(A.shape[0]) for _ in range(3)]
+    xs = [reference_solve(A, b) for b in bs]
+    solver = SequenceSolver(rtol=1e-8, policy="fixed:cg", initial_guess="projection(k=4)")
+    for b, x in zip(bs, xs):  # exact solutions as x0: the strategy learns them, CG has nothing to do
+        solver.solve(A, b, x0=x)
+        assert solver.history[-1].initial_guess == "x0"
+    b = 0.5 * bs[0] - 2.0 * bs[1] + bs[2]
+    x = solver.solve(A, b)
+    rec = solver.history[-1]
+    assert rec.initial_guess == "projection(k=4)"
+    assert rec.iterations == 0
+    assert np.linalg.norm(x - reference_solve(A, b)) <= 1e-9 * np.linalg.norm(x)
+    # the plain warm start needs iterations on the same system
+    prev = SequenceSolver(rtol=1e-8, policy="fixed:cg")
+    for bi, xi in zip(bs, xs):
+        prev.solve(A, bi, x0=xi)
+    prev.solve(A, b)
+    assert prev.history[-1].iterations > 10
+
+
+@pytest.mark.parametrize("variant", ["galerkin", "minres"])
+def test_projection_recovers_a_combination_of_stored_solutions(variant):
+    A = poisson2d(15)
+    rng = np.random.default_rng(2)
+    xs = [rng.standard_normal(A.shape[0]) for _ in range(4)]
+    g = Projection(k=4, variant=variant)
+    for x in xs:
+        g.update(A, A @ x, x, key="A")
+    target = xs[0] - 3.0 * xs[2] + 0.25 * xs[3]
+    x0 = g.form(A, A @ target, key="A")
+    assert np.linalg.norm(x0 - target) <= 1e-10 * np.linalg.norm(target)
+    assert g.used_ == variant
+
+
+def test_projection_is_the_a_norm_best_combination():
+    """Galerkin projection: no other combination of the stored solutions has a smaller A-norm error."""
+    A = poisson2d(12)
+    rng = np.random.default_rng(3)
+    g = Projection(k=3)
+    X = rng.standard_normal((A.shape[0], 3))
+    for j in range(3):
+        g.update(A, A @ X[:, j], X[:, j])
+    b = rng.standard_normal(A.shape[0])
+    x_true = reference_solve(A, b)
+    x0 = g.form(A, b)
+    # independent reference: the normal equations of min ||X y - x_true||_A, dense
+    y = np.linalg.solve(X.T @ (A @ X), X.T @ (A @ x_true))
+    assert np.allclose(x0, X @ y, rtol=1e-8, atol=1e-10 * np.linalg.norm(x0))
+
+
+def test_a_orthonormal_basis_stays_orthonormal_over_a_long_sequence():
+    A0 = poisson2d(16)
+    n = A0.shape[0]
+    rng = np.random.default_rng(4)
+    g = Projection(k=8)
+    grid = np.linspace(0, 1, n)
+    worst = 0.0
+    for t in range(200):
+        A = A0 + sp.diags_array(np.full(n, 0.1 + 0.05 * np.sin(0.1 * t)))  # the operator drifts
+        # smooth in t, so consecutive solutions are nearly parallel: the hard case for orthonormalising
+        x = np.sin(3 * grid + 0.01 * t) + 0.01 * t * grid + 1e-6 * rng.standard_normal(n)
+        g.update(A, A @ x, x, key=("A", t))
+        if t % 10 == 9:
+            V, AV = g.basis(A, n, key=("A", t))
+            assert np.allclose(AV, A @ V, atol=1e-10 * np.abs(AV).max())
+            worst = max(worst, float(np.abs(V.T @ AV - np.eye(V.shape[1])).max()))
+            assert V.shape[1] >= 2
+    assert worst <= 1e-10
+
+
+def test_projection_reuses_products_while_the_operator_is_unchanged():
+    A = poisson2d(10)
+    calls = []
+
+    class Counting(sp.csr_array):
+        def __matmul__(self, other):
+            calls.append(np.shape(other))
+            return super().__matmul__(other)
+
+    C = Counting(A)
+    g = Projection(k=4)
+    for j in range(6):
+        x = np.full(A.shape[0], 1.0 + j)
+        g.update(C, C @ x, x, key="same")
+        calls.clear()
+        g.form(C, np.ones(A.shape[0]), key="same")
+        assert sum(s[1] if len(s) == 2 else 1 for s in calls) <= 1  # only the newest solution's A·x
+
+
+# ----------------------------------------------------------------------------- the accuracy contract
+@pytest.mark.parametrize("spec", ALL_SPECS)
+def test_every_strategy_keeps_the_accuracy_contract_on_a_sequence(spec):
+    problem = Heat2D(nx=12, steps=25)
+    solver = SequenceSolver(rtol=1e-8, policy="fixed:cg", initial_guess=spec)
+    for _ in range(problem.steps):
+        s = problem.system()
+        x = solver.solve(s.A, s.b)
+        assert _rel_residual(s.A, s.b, x) <= 1e-8
+        problem.accept(x)
+    if spec not in ("auto", "zero"):
+        assert {r.initial_guess for r in solver.history[1:]} == {parse_guess(spec).name}
+    assert all(r.guess_seconds >= 0 and r.setup_seconds >= r.guess_seconds for r in solver.history)
+
+
+@pytest.mark.parametrize("spec", ["projection(k=4)", "extrapolate(order=2)", "auto"])
+def test_strategies_on_a_nonsymmetric_sequence(spec):
+    problem = ConvectionDiffusion(n=12, steps=15, seed=0)
+    problem.reset()
+    solver = SequenceSolver(rtol=1e-8, policy="fixed:gmres(ilu)", initial_guess=spec)
+    for _ in range(problem.steps):
+        s = problem.system()
+        x = solver.solve(s.A, s.b)
+        assert _rel_residual(s.A, s.b, x) <= 1e-8
+        problem.accept(x)
+
+
+class _Garbage(Guess):
+    name = "garbage"
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+    def form(self, A, b, key=None):
+        if self.value == "raise":
+            raise np.linalg.LinAlgError("broken on purpose")
+        if self.value == "short":
+            return np.ones(b.shape[0] - 1)
+        return np.full(b.shape[0], self.value)
+
+    def update(self, A, b, x, key=None):
+        pass
+
+    def reset(self):
+        pass
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, 1e12, -3.0, "raise", "short"])
+def test_a_garbage_guess_still_gives_a_correct_solution(value):
+    A = poisson2d(12)
+    b = np.random.default_rng(5).standard_normal(A.shape[0])
+    solver = SequenceSolver(rtol=1e-8, policy="fixed:cg", initial_guess=_Garbage(value))
+    x = solver.solve(A, b)
+    assert _rel_residual(A, b, x) <= 1e-8
+    assert np.allclose(x, reference_solve(A, b), rtol=1e-5, atol=1e-8)
+
+
+def test_a_user_x0_always_wins_and_reset_forgets():
+    A = poisson2d(10)
+    b = np.ones(A.shape[0])
+    solver = SequenceSolver(policy="fixed:cg", initial_guess="projection(k=2)")
+    solver.solve(A, b)
+    solver.solve(A, 2 * b, x0=np.zeros(A.shape[0]))
+    assert [r.initial_guess for r in solver.history] == ["projection(k=2)", "x0"]
+    solver.reset()
+    assert solver._guesser.memory_vectors == 0
+
+
+def test_report_names_the_strategies():
+    problem = Heat2D(nx=10, steps=5)
+    solver = SequenceSolver(policy="fixed:cg", initial_guess="extrapolate(order=1)")
+    for _ in range(5):
+        s = problem.system()
+        problem.accept(solver.solve(s.A, s.b))
+    text = solver.report()
+    assert "Initial guesses" in text and "`extrapolate(order=1)`" in text
+
+
+# ----------------------------------------------------------------------------- specs
+@pytest.mark.parametrize("spec, words", [
+    ("nope", ["unknown initial-guess strategy", "'nope'", "projection"]),
+    ("projection(q=3)", ["no parameter 'q'", "k, variant"]),
+    ("projection(k=0)", ["k must be a positive integer"]),
+    ("projection(k=x)", ["cannot read k='x'"]),
+    ("projection(k=2,k=3)", ["given twice"]),
+    ("projection(k=2,variant=lsqr)", ["variant must be one of"]),
+    ("extrapolate(order=5)", ["order must be 1 or 2"]),
+    ("previous(1)", ["takes no more positional"]),
+    ("pod(k=4,window=2)", ["window (2) must be at least k (4)"]),
+    ("projection(k=2", ["malformed"]),
+])
+def test_bad_specs_raise_a_seqsolve_error_naming_the_problem(spec, words):
+    with pytest.raises(ConfigurationError) as info:
+        parse_guess(spec)
+    assert isinstance(info.value, SeqsolveError)
+    for w in words:
+        assert w in str(info.value)
+    with pytest.raises(ConfigurationError):
+        SequenceSolver(initial_guess=spec)
+
+
+def test_specs_parse_to_canonical_names():
+    assert parse_guess("projection(8)").name == "projection(k=8)"
+    assert parse_guess(" projection( k = 4 , variant = minres ) ").name == "projection(k=4,variant=minres)"
+    assert parse_guess("extrapolate(2)").name == "extrapolate(order=2)"
+    assert parse_guess("pod(3)").name == "pod(k=3)"
+
+
+# ----------------------------------------------------------------------------- the chooser
+def _drive(chooser: GuessChooser, cost_of: dict[str, float], steps: int) -> list[str]:
+    A = poisson2d(4)
+    x = np.ones(A.shape[0])
+    chooser.update(A, A @ x, x, None)
+    chooser.update(A, A @ x, x, None)
+    chosen = []
+    for _ in range(steps):
+        _, name = chooser.form(A, A @ x, None)
+        chosen.append(name)
+        chooser.learn(cost_of[name])
+        chooser.update(A, A @ x, x, None)
+    return chosen
+
+
+def test_chooser_settles_on_a_clearly_cheaper_strategy_with_logarithmic_exploration():
+    chooser = GuessChooser(["previous", "extrapolate(order=1)", "projection(k=2)"])
+    costs = {"previous": 1.0, "extrapolate(order=1)": 1.2, "projection(k=2)": 0.6}
+    chosen = _drive(chooser, costs, 600)
+    assert chooser.arms[chooser.best_].name == "projection(k=2)"
+    assert chosen[-100:].count("projection(k=2)") >= 95
+    assert chosen.count("extrapolate(order=1)") <= 12  # one try per round, O(log T) rounds
+
+
+def test_chooser_keeps_the_default_on_a_tie():
+    chooser = GuessChooser(["previous", "projection(k=2)"])
+    _drive(chooser, {"previous": 1.0, "projection(k=2)": 0.99}, 200)
+    assert chooser.best_ == 0
+
+
+# ----------------------------------------------------------------------------- deflated CG
+def _outlier_spd(n: int = 400) -> sp.csr_array:
+    """SPD, eigenvalues mostly in [1, 3] with four small outliers (about 1e-3), not diagonal."""
+    d = np.linspace(1.0, 3.0, n) + 0.04
+    off = np.full(n - 1, 0.02)
+    for i, v in zip((7, 100, 233, 301), (1e-3, 2e-3, 3e-3, 5e-3)):
+        d[i] = v
+        off[i - 1] = off[i] = 1e-3  # weakly coupled: the outliers' eigenvectors are not unit vectors
+    return sp.csr_array(sp.diags_array([off, d, off], offsets=[-1, 0, 1]))
+
+
+def test_deflated_cg_needs_fewer_iterations_than_cg_on_small_outlying_eigenvalues():
+    A = _outlier_spd()
+    assert np.linalg.eigvalsh(A.toarray())[:5].tolist()[3] < 0.01
+    rng = np.random.default_rng(6)
+    method = DeflatedCG(k=6, preconditioner="none")
+    prepared = method.setup(A, None)
+    cg_iters, dcg_iters = [], []
+    for _ in range(4):
+        b = rng.standard_normal(A.shape[0])
+        count = []
+        x_ref, info = scipy_cg(A, b, rtol=1e-10, maxiter=5000, callback=lambda xk: count.append(1))
+        assert info == 0
+        cg_iters.append(len(count))
+        res = method.solve(prepared, A, b, np.zeros_like(b), rtol=1e-10, atol=0.0, maxiter=5000)
+        assert res.status == "converged"
+        assert _rel_residual(A, b, res.x) <= 1.01e-10
+        dcg_iters.append(res.iterations)
+    # the first solve has nothing recycled yet; later ones deflate the outliers
+    assert max(dcg_iters[1:]) <= 0.75 * min(cg_iters)
+    W = method.W
+    assert W is not None and W.shape[1] == 6
+    # the recycled space holds the outlying eigenvectors: Ritz values near the small eigenvalues
+    theta = np.linalg.eigvalsh(np.linalg.solve(W.T @ W, W.T @ (A @ W)))
+    assert np.sum(theta < 0.01) >= 3
+
+
+@pytest.mark.parametrize("config", ["deflated-cg(k=4,preconditioner=none)", "deflated-cg(k=4,preconditioner=jacobi)",
+                                    "deflated-cg(k=6,preconditioner=ssor,omega=1.6)"])
+def test_deflated_cg_configuration_keeps_the_contract_as_the_matrix_drifts(config):
+    assert parse(parse(config).name) == parse(config)
+    problem = Heat2D(nx=16, steps=20)
+    solver = SequenceSolver(rtol=1e-8, policy=f"fixed:{config}", fallback=False)
+    plain = SequenceSolver(rtol=1e-8, policy="fixed:cg", fallback=False)
+    for _ in range(problem.steps):
+        s = problem.system()
+        x = solver.solve(s.A, s.b)
+        plain.solve(s.A, s.b)
+        assert _rel_residual(s.A, s.b, x) <= 1e-8
+        problem.accept(x)
+    assert all(r.configuration == parse(config).name and not r.fallback for r in solver.history)
+    if "none" in config:
+        assert sum(r.iterations for r in solver.history[5:]) < sum(r.iterations for r in plain.history[5:])
+
+
+def test_deflated_cg_rejects_bad_parameters():
+    for bad in ("deflated-cg(k=0)", "deflated-cg(preconditioner=amg)", "deflated-cg(omega=2.5)"):
+        with pytest.raises(ConfigurationError):
+            parse(bad)
+
+
+def test_projection_window_slides_without_products_and_stays_exact():
+    """After the oldest solutions leave (QR downdate, A·Q rotated rather than recomputed), the
+    guess equals that of a fresh strategy holding only the newest ``k`` solutions."""
+    A = poisson2d(12)
+    rng = np.random.default_rng(8)
+    xs = [rng.standard_normal(A.shape[0]) for _ in range(7)]
+    sliding, fresh = Projection(k=3), Projection(k=3)
+    for x in xs:
+        sliding.update(A, A @ x, x, key="A")
+        sliding.form(A, A @ x, key="A")
+    for x in xs[-3:]:
+        fresh.update(A, A @ x, x, key="A")
+    target = 2.0 * xs[-1] - xs[-3]
+    b = A @ target
+    assert np.linalg.norm(sliding.form(A, b, key="A") - target) <= 1e-10 * np.linalg.norm(target)
+    assert np.allclose(sliding.form(A, b, key="A"), fresh.form(A, b, key="A"), rtol=1e-10, atol=1e-12)
