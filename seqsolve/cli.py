@@ -124,7 +124,8 @@ def _save_bench(result, out: str, stem: str, seed: int) -> tuple[dict, str | Non
 
 
 def _run_bench(make_problem, policies: list[str], out: str, rtol: float, seed: int, progress: bool,
-               stem: str, baselines: Sequence[str] = (), after=None, as_json: bool = False) -> int:
+               stem: str, baselines: Sequence[str] = (), after=None, as_json: bool = False,
+               backend: str = "scipy") -> int:
     """Benchmark ``policies`` on ``make_problem()``, print the table, write ``<stem>.json/.md/.png``.
 
     ``after(problem, out_dir)`` runs once the benchmark is done, with the problem object the runs
@@ -139,7 +140,7 @@ def _run_bench(make_problem, policies: list[str], out: str, rtol: float, seed: i
         made.append(p)
         return p
 
-    result = benchmark(make, policies, rtol=rtol, seed=seed, progress=progress)
+    result = benchmark(make, policies, rtol=rtol, seed=seed, progress=progress, solver_options={"backend": backend})
     if baselines:  # pseudo-policies best-fixed / instance-optimal over the ω grid (seqsolve.baselines)
         from .baselines import add_baselines
 
@@ -160,11 +161,49 @@ def _run_bench(make_problem, policies: list[str], out: str, rtol: float, seed: i
 
 
 def _bench_heat2d(nx: int, steps: int, policies: list[str], out: str, rtol: float, seed: int,
-                  progress: bool, stem: str, baselines: Sequence[str] = (), as_json: bool = False) -> int:
+                  progress: bool, stem: str, baselines: Sequence[str] = (), as_json: bool = False,
+                  backend: str = "scipy") -> int:
     from .problems import Heat2D
 
     return _run_bench(lambda: Heat2D(nx=nx, steps=steps), policies, out, rtol, seed, progress, stem,
-                      baselines, as_json=as_json)
+                      baselines, as_json=as_json, backend=backend)
+
+
+def _bench_heat3d(n: int, steps: int, policies: list[str], rtol: float, seed: int, as_json: bool) -> int:
+    """Heat3D (``n³`` unknowns, assembled in parallel) with the PETSc backend; run under
+    ``mpiexec -n P``.  Each policy runs the whole sequence; rank 0 prints whole-call seconds
+    (the maximum over ranks) and iterations."""
+    import json
+    import time
+
+    from .backends.petsc import petsc
+    from .backends.petsc.distributed import DistributedSolver
+    from .problems.heat3d import Heat3D
+
+    comm = petsc().COMM_WORLD
+    rows = []
+    for spec in policies:
+        problem = Heat3D(n=n, steps=steps)
+        solver = DistributedSolver(rtol=rtol, policy=spec if spec.startswith(("auto", "fixed:")) else f"fixed:{spec}",
+                                   seed=seed)
+        comm.barrier()
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            A, b, ctx = problem.system()
+            problem.accept(solver.solve(A, b, context=ctx))
+        comm.barrier()
+        rows.append({"policy": spec, "seconds": time.perf_counter() - t0,
+                     "iterations": sum(r.iterations for r in solver.history),
+                     "configurations": solver.summary()["configurations"]})
+    if comm.getRank() == 0:
+        head = {"problem": "heat3d", "n": n, "unknowns": n ** 3, "steps": steps, "ranks": comm.getSize()}
+        if as_json:
+            print(json.dumps({**head, "rows": rows}))
+        else:
+            print(f"Heat3D n={n} ({n ** 3:,} unknowns), {steps} steps, {comm.getSize()} rank(s), PETSc backend")
+            for r in rows:
+                print(f"  {r['policy']:28s} {r['seconds']:8.2f} s  {r['iterations']:6d} iterations  {r['configurations']}")
+    return 0
 
 
 def _bench_fluid2d(n: int, steps: int, policies: list[str], out: str, rtol: float, seed: int,
@@ -292,7 +331,12 @@ def cmd_bench(args) -> int:
         steps = args.steps if args.steps is not None else 5000
         stem = f"heat2d_nx{args.nx}_T{steps}"
         return _bench_heat2d(args.nx, steps, policies, args.out, args.rtol, args.seed, _progress(args), stem,
-                             baselines, as_json=args.json)
+                             baselines, as_json=args.json, backend=args.backend)
+    if args.problem == "heat3d":
+        if args.backend != "petsc":
+            raise SystemExit("heat3d runs on the PETSc backend: add --backend petsc (and run under mpiexec -n P)")
+        return _bench_heat3d(args.nx, args.steps if args.steps is not None else 10, policies, args.rtol, args.seed,
+                             args.json)
     if args.problem == "fluid2d":
         steps = args.steps if args.steps is not None else 200
         stem = f"fluid2d_n{args.n}_T{steps}"
@@ -464,7 +508,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_demo)
 
     b = sub.add_parser("bench", help="benchmark policies on a workload")
-    b.add_argument("problem", choices=["heat2d", "fluid2d"], help="workload")
+    b.add_argument("problem", choices=["heat2d", "fluid2d", "heat3d"],
+                   help="workload (heat3d: PETSc backend, distributed; run under mpiexec -n P)")
+    b.add_argument("--backend", choices=["scipy", "petsc"], default="scipy",
+                   help="engine that runs the configurations (default scipy; petsc needs petsc4py)")
     b.add_argument("--nx", type=int, default=100, help="heat2d: grid intervals per side (default 100)")
     b.add_argument("--n", type=int, default=64, help="fluid2d: n×n pressure grid (default 64)")
     b.add_argument("--obstacles", default="default", choices=["default", "disc", "plate", "random", "none"],
