@@ -19,6 +19,7 @@ from scipy.sparse.linalg import LinearOperator
 from .accuracy import RTOL_MIN, Verdict, warmup as accuracy_warmup, check_residual, ldexp, magnitude_exponent, norm, scale_matrix, scale_system
 from .backends import Backend, get_backend
 from .configs import Configuration, parse
+from .operators import as_structure, is_structured, structure_for
 from .errors import ConfigurationError, ConvergenceError, InvalidSystemError, NotSymmetricError, SeqsolveError
 from .policies import Policy, make_policy
 from .records import SolveRecord, summarize
@@ -96,12 +97,13 @@ class SequenceSolver:
         self._perm_cache: tuple | None = None
         self._previous_fp: tuple | None = None
         self._near_nullspace: np.ndarray | None = None
+        self._structure = None
         self._allowed_cache: dict[tuple, list[Configuration]] = {}
         self._allowed_for: object = None
 
     # ------------------------------------------------------------------ public API
     def solve(self, A: Any, b: Any, x0: Any = None, context: Mapping[str, float] | None = None,
-              *, callback: Callback = None, near_nullspace: Any = None) -> np.ndarray:
+              *, callback: Callback = None, near_nullspace: Any = None, structure: Any = None) -> np.ndarray:
         """Solve one system of the sequence and return ``x`` meeting the tolerance.
 
         ``callback(xk)`` is called after each iteration by methods that iterate in Python
@@ -109,11 +111,13 @@ class SequenceSolver:
         ``near_nullspace`` (shape ``(n, k)``) tells AMG which modes the operator nearly
         annihilates — the rigid-body modes of an elasticity problem (3 in 2-D, 6 in 3-D);
         without it AMG assumes the constant vector, right for scalar diffusion only.
+        ``structure`` is a :class:`~seqsolve.operators.KroneckerSum` equal to ``A`` (``fast-diag``)
+        or the grid shape of the unknowns (``fastdiag-cg``); a ``KroneckerSum`` ``A`` is its own.
         """
         with blas_threads(self.blas_threads):
-            return self._solve(A, b, x0, context, callback, near_nullspace)
+            return self._solve(A, b, x0, context, callback, near_nullspace, structure)
 
-    def _solve(self, A, b, x0, context, callback, near_nullspace=None) -> np.ndarray:
+    def _solve(self, A, b, x0, context, callback, near_nullspace=None, structure=None) -> np.ndarray:
         A = as_operator(A, check_finite=False)
         scan = scan_matrix(A)  # finiteness, fingerprint and magnitude in one pass
         if not isinstance(A, LinearOperator):
@@ -121,6 +125,7 @@ class SequenceSolver:
         n = A.shape[0]
         b = as_vector(b, n)
         self._near_nullspace = None if near_nullspace is None else as_near_nullspace(near_nullspace, n)
+        self._structure = as_structure(structure, A)
         context = self._check_context(context)
         if x0 is not None:
             x0 = as_vector(x0, n, "x0")
@@ -313,7 +318,7 @@ class SequenceSolver:
         if self._sym_cache is not None and self._sym_cache[0] == fp and fp[0] != "op":
             return self._sym_cache[1]
         if isinstance(A, LinearOperator):
-            sym = is_symmetric(A)
+            sym = A.symmetric if is_structured(A) else is_symmetric(A)
         else:
             if self._perm_cache is None or self._perm_cache[0] != scan.pattern:
                 self._perm_cache = (scan.pattern, transpose_permutation(A))
@@ -328,13 +333,20 @@ class SequenceSolver:
         if candidates is not self._allowed_for:
             self._allowed_for = candidates
             self._allowed_cache.clear()
-        key = (symmetric, isinstance(A, LinearOperator), A.shape[0] <= DIRECT_MAX_SIZE)
+        key = (symmetric, isinstance(A, LinearOperator), A.shape[0] <= DIRECT_MAX_SIZE,
+               self._structure and (self._structure.kron is not None and self._structure.kron.symmetric))
         allowed = self._allowed_cache.get(key)
         if allowed is None:
             allowed = self._allowed_cache[key] = [
-                c for c in candidates if self._method(c).applicable(A, symmetric=symmetric)
+                c for c in candidates if self._applicable(c, A, symmetric)
                 and (c.kind != "direct" or A.shape[0] <= DIRECT_MAX_SIZE)]
         return allowed
+
+    def _applicable(self, config: Configuration, A, symmetric: bool) -> bool:
+        m = self._method(config)
+        if getattr(m, "uses_structure", False):
+            return m.applicable(A, symmetric=symmetric, structure=self._structure)
+        return m.applicable(A, symmetric=symmetric)
 
     def _not_applicable(self, config: Configuration, A, symmetric: bool) -> SeqsolveError:
         """The exception explaining why no configuration of the policy fits this system."""
@@ -385,7 +397,10 @@ class SequenceSolver:
         t0 = time.perf_counter()
         try:
             hints = {"near_nullspace": self._near_nullspace} if method.uses_near_nullspace else {}
-            key = (fp, system.alpha, near_nullspace_key(hints.get("near_nullspace")))
+            if getattr(method, "uses_structure", False):
+                hints["structure"] = structure_for(self._structure, system.alpha)
+            key = (fp, system.alpha, near_nullspace_key(hints.get("near_nullspace")),
+                   hints["structure"].key if hints.get("structure") else None)
             cached = self._setups.get(config)
             if cached is not None and cached[0] == key:
                 prepared, att.reused = cached[1], True
@@ -497,7 +512,7 @@ class SequenceSolver:
         seen: set = {config}
         out = []
         for i, c in enumerate(chain):
-            if (c not in seen or (retry and i == 0)) and self._method(c).applicable(A, symmetric=symmetric):
+            if (c not in seen or (retry and i == 0)) and self._applicable(c, A, symmetric):
                 out.append(c)
                 seen.add(c)
         return out
@@ -592,19 +607,20 @@ def blas_threads(limit: int | None):
 
 def solve(A: Any, b: Any, x0: Any = None, *, rtol: float = 1e-8, atol: float = 0.0,
           maxiter: int | None = None, policy: str | None = None, callback: Callback = None,
-          near_nullspace: Any = None) -> np.ndarray:
+          near_nullspace: Any = None, structure: Any = None) -> np.ndarray:
     """Solve a single system ``A x = b`` to ``||b - A x|| <= max(rtol ||b||, atol)``.
 
     A convenience around :class:`SequenceSolver`.  With ``policy=None`` a configuration is chosen
     from the matrix alone (nothing can be learned from one system): sparse direct up to 20,000
     unknowns, else AMG-PCG for symmetric and GMRES+ILU for non-symmetric matrices; CG or GMRES
     for a LinearOperator.  The fallback chain still guarantees the tolerance.  ``near_nullspace``:
-    see :meth:`SequenceSolver.solve`.
+    see :meth:`SequenceSolver.solve`; a symmetric Kronecker-sum ``structure`` selects ``fast-diag``.
     """
     if policy is None:
-        policy = _default_single(as_operator(A))
+        s = as_structure(structure, as_operator(A))
+        policy = "fixed:fast-diag" if s and s.kron and s.kron.symmetric else _default_single(as_operator(A))
     return SequenceSolver(rtol=rtol, atol=atol, policy=policy, maxiter=maxiter).solve(
-        A, b, x0, callback=callback, near_nullspace=near_nullspace)
+        A, b, x0, callback=callback, near_nullspace=near_nullspace, structure=structure)
 
 
 def _default_single(A) -> str:

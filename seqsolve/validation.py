@@ -130,7 +130,7 @@ class MatrixScan:
 def scan_matrix(A: Operator) -> MatrixScan:
     """Scan ``A`` once: :class:`InvalidSystemError` if it holds NaN or Inf, else its :class:`MatrixScan`."""
     if isinstance(A, LinearOperator):
-        key = ("op", id(A))
+        key = getattr(A, "fingerprint", None) or ("op", id(A))  # Kronecker operators know theirs
         return MatrixScan(key, key, math.nan)
     from . import _scan_kernels
 

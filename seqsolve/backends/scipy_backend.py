@@ -44,7 +44,15 @@ FACTORIES: dict[str, Callable[[Configuration], Method]] = {
     "numba-jacobi-cg": _compiled("jacobi"),
     "numba-ssor-cg": _compiled("ssor"),
     "dcdm": lambda c: _dcdm(c),
+    "fast-diag": lambda c: _fastdiag(c),
+    "fastdiag-cg": lambda c: _fastdiag(c),
 }
+
+
+def _fastdiag(c: Configuration) -> Method:
+    from ..solvers.fastdiag import FastDiag, FastDiagCG
+
+    return FastDiag() if c.kind == "fast-diag" else FastDiagCG()
 
 
 def _dcdm(c: Configuration) -> Method:

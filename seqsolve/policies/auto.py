@@ -123,7 +123,7 @@ def default_candidates() -> list[Configuration]:
     # one AMG member: 'adaptive' reuses its hierarchy while A is unchanged or barely drifts and
     # rebuilds by rent-or-buy, so 'rebuild' and 'reuse' are two of its schedules, not rivals
     return [c for c in portfolio(compiled=compiled) if c.kind not in dominated
-            and not (c.kind == "amg-cg" and c.get("setup") != "adaptive")]
+            and not (c.kind == "amg-cg" and c.get("setup") != "adaptive")] + [parse("fast-diag")]
 
 
 class AutoPolicy(Policy):
