@@ -334,7 +334,7 @@ class SequenceSolver:
             self._allowed_for = candidates
             self._allowed_cache.clear()
         key = (symmetric, isinstance(A, LinearOperator), A.shape[0] <= DIRECT_MAX_SIZE,
-               self._structure and (self._structure.kron is not None and self._structure.kron.symmetric))
+               self._structure and self._structure.kron is not None)
         allowed = self._allowed_cache.get(key)
         if allowed is None:
             allowed = self._allowed_cache[key] = [
@@ -614,11 +614,11 @@ def solve(A: Any, b: Any, x0: Any = None, *, rtol: float = 1e-8, atol: float = 0
     from the matrix alone (nothing can be learned from one system): sparse direct up to 20,000
     unknowns, else AMG-PCG for symmetric and GMRES+ILU for non-symmetric matrices; CG or GMRES
     for a LinearOperator.  The fallback chain still guarantees the tolerance.  ``near_nullspace``:
-    see :meth:`SequenceSolver.solve`; a symmetric Kronecker-sum ``structure`` selects ``fast-diag``.
+    see :meth:`SequenceSolver.solve`; a Kronecker-sum ``structure`` selects ``fast-diag``.
     """
     if policy is None:
         s = as_structure(structure, as_operator(A))
-        policy = "fixed:fast-diag" if s and s.kron and s.kron.symmetric else _default_single(as_operator(A))
+        policy = "fixed:fast-diag" if s and s.kron else _default_single(as_operator(A))
     return SequenceSolver(rtol=rtol, atol=atol, policy=policy, maxiter=maxiter).solve(
         A, b, x0, callback=callback, near_nullspace=near_nullspace, structure=structure)
 

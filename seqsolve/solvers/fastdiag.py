@@ -4,7 +4,9 @@
 ``V_1⊗…⊗V_D`` and eigenvalues ``shift + scale·(λ_1 ⊕ … ⊕ λ_D)``, so ``K⁻¹b`` is a transform
 along each grid axis, a division, and the inverse transform: ``O(N·Σ n_d)`` with dense ``V_d``,
 ``O(N log N)`` when ``A_d`` is the standard 1-D Dirichlet Laplacian ``c·tridiag(e, a, e)`` (its
-eigenvectors are the DST-I basis, applied with :func:`scipy.fft.dst`).
+eigenvectors are the DST-I basis, applied with :func:`scipy.fft.dst`).  Non-symmetric factors
+(kernel collocation matrices, constant-coefficient convection) use ``A_d = V_d Λ_d V_d⁻¹`` in
+complex arithmetic; their conditioning is the certificate's business, as for any method.
 
 The decompositions depend only on the factors, so they are cached by the factors' hashes: a
 sequence whose systems differ in ``shift``/``scale`` alone (Crank–Nicolson with a time-varying
@@ -38,10 +40,11 @@ class StructureError(SeqsolveError, ValueError):
 
 @dataclass(frozen=True)
 class FactorEig:
-    """``A_d = V diag(lam) Vᵀ``; ``V is None`` means the orthonormal DST-I basis."""
+    """``A_d = V diag(lam) W`` with ``W = V⁻¹`` (``Vᵀ`` when symmetric); ``V is None``: the DST-I basis."""
 
     lam: np.ndarray
     V: np.ndarray | None
+    W: np.ndarray | None = None
 
 
 def _dirichlet_laplacian(f: Factor) -> tuple[float, float] | None:
@@ -63,15 +66,20 @@ def _dirichlet_laplacian(f: Factor) -> tuple[float, float] | None:
 
 
 def decompose(f: Factor) -> FactorEig:
-    """Eigendecomposition of one symmetric factor (DST-I for a constant tridiagonal one)."""
+    """Eigendecomposition of one factor (DST-I for a constant symmetric tridiagonal one)."""
     counters["eigendecompositions"] += 1
     tri = _dirichlet_laplacian(f)
     if tri is not None:
         a, e = tri
         k = np.arange(1, f.n + 1)
         return FactorEig(a + 2.0 * e * np.cos(np.pi * k / (f.n + 1)), None)
-    lam, V = scipy.linalg.eigh(f.dense(), check_finite=False)
-    return FactorEig(lam, V)
+    if f.symmetric:
+        lam, V = scipy.linalg.eigh(f.dense(), check_finite=False)
+        return FactorEig(lam, V, V.T)
+    lam, V = scipy.linalg.eig(f.dense(), check_finite=False)
+    if np.all(lam.imag == 0):
+        lam, V = lam.real, V.real
+    return FactorEig(lam, V, scipy.linalg.inv(V, check_finite=False))
 
 
 class Diagonalised:
@@ -85,13 +93,14 @@ class Diagonalised:
             grid = grid + e.lam.reshape([-1 if a == d else 1 for a in range(len(shape))])
         self.lam = grid
         self.all_dst = all(e.V is None for e in eigs)
+        self.complex = np.iscomplexobj(grid)
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         """Coefficients ``(V_1⊗…⊗V_D)ᵀ x`` of a grid array."""
         if self.all_dst:
             return scipy.fft.dstn(X, type=1, norm="ortho")
         for d, e in enumerate(self.eigs):
-            X = scipy.fft.dst(X, type=1, norm="ortho", axis=d) if e.V is None else apply_along(X, d, e.V.T)
+            X = scipy.fft.dst(X, type=1, norm="ortho", axis=d) if e.V is None else apply_along(X, d, e.W)
         return X
 
     def inverse(self, C: np.ndarray) -> np.ndarray:
@@ -100,7 +109,7 @@ class Diagonalised:
             return scipy.fft.idstn(C, type=1, norm="ortho")
         for d, e in enumerate(self.eigs):
             C = scipy.fft.dst(C, type=1, norm="ortho", axis=d) if e.V is None else apply_along(C, d, e.V)
-        return C
+        return C.real if self.complex else C
 
 
 class _Cache:
@@ -129,6 +138,7 @@ class Prepared:
     def __init__(self, diag: Diagonalised, shift: float, scale: float, clamp: bool = False) -> None:
         lam = shift + scale * diag.lam
         if clamp:  # a preconditioner must be SPD: lift eigenvalues the projection made too small
+            lam = lam.real
             top = float(np.max(lam))
             lam = np.maximum(lam, 1e-3 * top) if top > 0 else np.abs(lam)
         if not np.all(np.isfinite(lam)) or np.min(np.abs(lam)) <= 1e-14 * np.max(np.abs(lam)):
@@ -142,8 +152,8 @@ class Prepared:
         return self.diag.inverse(C).reshape(b.shape)
 
 
-def _symmetric_kron(structure: Structure | None) -> bool:
-    return structure is not None and structure.kron is not None and structure.kron.symmetric
+def _has_kron(structure: Structure | None) -> bool:
+    return structure is not None and structure.kron is not None
 
 
 class FastDiag(Method):
@@ -156,11 +166,11 @@ class FastDiag(Method):
         self.cache = _Cache()
 
     def applicable(self, A: Any, *, symmetric: bool, structure: Structure | None = None) -> bool:
-        return _symmetric_kron(structure)
+        return _has_kron(structure)
 
     def setup(self, A: Any, previous: Any | None, *, structure: Structure | None = None) -> Prepared:
-        if not _symmetric_kron(structure):
-            raise StructureError("fast-diag needs A as a KroneckerSum with symmetric factors "
+        if not _has_kron(structure):
+            raise StructureError("fast-diag needs A as a KroneckerSum "
                                  "(pass structure=KroneckerSum(...) with a CSR matrix)")
         K = structure.kron
         return Prepared(self.cache.get(K), K.shift, K.scale)
