@@ -138,11 +138,11 @@ def test_fallback_on_a_kronecker_sum_operator():
 
 def test_auto_picks_fast_diag_on_heat2d():
     # dt = 0.01: the steps reach the large diffusion coefficients (t > 0.5) where iterations are many
-    problem = Heat2D(nx=64, steps=80, dt=0.01)
+    problem = Heat2D(nx=96, steps=90, dt=0.01)
     solver = SequenceSolver(policy="auto")
     seqsolve.run(problem, solver, progress=False)
-    late = [r.configuration for r in solver.history[55:]]
-    assert late.count("fast-diag") >= 20, late
+    hard = [r.configuration for r in solver.history[60:] if r.context["c"] > 1.0]
+    assert hard.count("fast-diag") >= 0.7 * len(hard) > 10, hard  # timing-based: a margin for noise
     # without the hint nothing changes: fast-diag is never applicable
     problem.reset()
     solver = SequenceSolver(policy="auto")

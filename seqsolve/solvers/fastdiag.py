@@ -113,17 +113,27 @@ class Diagonalised:
 
 
 class _Cache:
-    """A few diagonalisations kept by factor identity (least recently used dropped)."""
+    """Diagonalisations kept by factor identity, least recently used dropped (each distinct factor
+    is decomposed once: an isotropic grid's equal factors share one decomposition)."""
 
     def __init__(self, size: int = 8) -> None:
         self.size = size
         self.items: OrderedDict[tuple, Diagonalised] = OrderedDict()
+        self.factors: OrderedDict[tuple, FactorEig] = OrderedDict()
+
+    def _factor(self, f: Factor) -> FactorEig:
+        eig = self.factors.get(f.key)
+        if eig is None:
+            eig = self.factors[f.key] = decompose(f)
+            if len(self.factors) > 2 * self.size:
+                self.factors.popitem(last=False)
+        return eig
 
     def get(self, K: KroneckerSum) -> Diagonalised:
         key = K.factor_key
         diag = self.items.get(key)
         if diag is None:
-            diag = Diagonalised([decompose(f) for f in K.factors], K.grid_shape)
+            diag = Diagonalised([self._factor(f) for f in K.factors], K.grid_shape)
             self.items[key] = diag
             if len(self.items) > self.size:
                 self.items.popitem(last=False)
