@@ -71,8 +71,10 @@ def test_bad_factors_are_refused():
 
 
 @pytest.mark.parametrize("factors, shift", [
-    (lambda: [tridiag(12), tridiag(9, 3.0)], 0.5),                     # all DST
-    (lambda: [tridiag(7), spd(6, 5), tridiag(5)], -0.2),               # 3-D, DST and eigh mixed
+    (lambda: [tridiag(12), tridiag(9, 3.0)], 0.5),                     # sine basis, dense transform
+    (lambda: [tridiag(130), tridiag(129, 3.0)], 0.5),                  # sine basis by scipy.fft.dstn
+    (lambda: [tridiag(130), spd(6, 4)], 0.1),                          # scipy.fft.dst and eigh mixed
+    (lambda: [tridiag(7), spd(6, 5), tridiag(5)], -0.2),               # 3-D
     (lambda: [spd(8, 6), spd(5, 7)], 0.0),
 ])
 def test_fast_diag_equals_spsolve(factors, shift):

@@ -33,6 +33,10 @@ from .base import Callback, IterationResult, Method
 #: how many eigendecompositions were computed (tests check that a changing shift adds none)
 counters = {"eigendecompositions": 0}
 
+#: below this size a transform by the dense sine matrix (BLAS) beats ``scipy.fft.dst`` (pocketfft's
+#: DST-I); measured on 2 shared cores: n=99 dense 80 µs vs dstn 108 µs, n=199 546 µs vs 394 µs
+DST_MIN = 128
+
 
 class StructureError(SeqsolveError, ValueError):
     """The structure needed by a fast-diagonalisation method is missing or unusable."""
@@ -69,10 +73,14 @@ def decompose(f: Factor) -> FactorEig:
     """Eigendecomposition of one factor (DST-I for a constant symmetric tridiagonal one)."""
     counters["eigendecompositions"] += 1
     tri = _dirichlet_laplacian(f)
-    if tri is not None:
+    if tri is not None:  # eigenpairs in closed form: the sine basis
         a, e = tri
         k = np.arange(1, f.n + 1)
-        return FactorEig(a + 2.0 * e * np.cos(np.pi * k / (f.n + 1)), None)
+        lam = a + 2.0 * e * np.cos(np.pi * k / (f.n + 1))
+        if f.n >= DST_MIN:
+            return FactorEig(lam, None)
+        S = np.sqrt(2.0 / (f.n + 1)) * np.sin(np.pi * np.outer(k, k) / (f.n + 1))
+        return FactorEig(lam, S, S)
     if f.symmetric:
         lam, V = scipy.linalg.eigh(f.dense(), check_finite=False)
         return FactorEig(lam, V, V.T)
@@ -94,11 +102,14 @@ class Diagonalised:
         self.lam = grid
         self.all_dst = all(e.V is None for e in eigs)
         self.complex = np.iscomplexobj(grid)
+        self.dense2d = len(eigs) == 2 and all(e.V is not None for e in eigs)
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         """Coefficients ``(V_1⊗…⊗V_D)ᵀ x`` of a grid array."""
         if self.all_dst:
             return scipy.fft.dstn(X, type=1, norm="ortho")
+        if self.dense2d:
+            return self.eigs[0].W @ X @ self.eigs[1].W.T
         for d, e in enumerate(self.eigs):
             X = scipy.fft.dst(X, type=1, norm="ortho", axis=d) if e.V is None else apply_along(X, d, e.W)
         return X
@@ -107,6 +118,9 @@ class Diagonalised:
         """``(V_1⊗…⊗V_D) c`` (the DST-I basis is symmetric and its own inverse)."""
         if self.all_dst:
             return scipy.fft.idstn(C, type=1, norm="ortho")
+        if self.dense2d:
+            C = self.eigs[0].V @ C @ self.eigs[1].V.T
+            return C.real if self.complex else C
         for d, e in enumerate(self.eigs):
             C = scipy.fft.dst(C, type=1, norm="ortho", axis=d) if e.V is None else apply_along(C, d, e.V)
         return C.real if self.complex else C
