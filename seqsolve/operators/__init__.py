@@ -1,7 +1,8 @@
 """Structured operators (Kronecker sums and products) and the structure hints that reach solvers."""
 
 from .kronecker import Factor, KroneckerProduct, KroneckerSum, apply_along
-from .structure import Structure, as_structure, is_structured, nearest_kronecker_sum, structure_for
+from .structure import (Structure, as_structure, is_structured, kronecker_distance, nearest_kronecker_sum,
+                        structure_for)
 
 __all__ = ["KroneckerSum", "KroneckerProduct", "Factor", "apply_along", "Structure", "as_structure",
-           "is_structured", "nearest_kronecker_sum", "structure_for"]
+           "is_structured", "kronecker_distance", "nearest_kronecker_sum", "structure_for"]

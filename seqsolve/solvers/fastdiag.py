@@ -231,8 +231,7 @@ class FastDiagCG(Method):
         if structure.kron is not None and structure.kron.symmetric:
             K = structure.kron
         else:
-            K, _ = nearest_kronecker_sum(A, structure.grid_shape)
-            K = _canonical(K)
+            K = _canonical(nearest_kronecker_sum(A, structure.grid_shape, rowsums=True))
         prep = Prepared(self.cache.get(K), K.shift, K.scale, clamp=True)
         n = A.shape[0]
         return sla.LinearOperator((n, n), matvec=prep.apply, dtype=np.float64)
