@@ -223,7 +223,8 @@ class FastDiagCG(Method):
         self.cache = _Cache()
 
     def applicable(self, A: Any, *, symmetric: bool, structure: Structure | None = None) -> bool:
-        return symmetric and structure is not None
+        # an operator other than a Kronecker sum has no entries to approximate
+        return symmetric and structure is not None and (structure.kron is not None or not isinstance(A, sla.LinearOperator))
 
     def setup(self, A: Any, previous: Any | None, *, structure: Structure | None = None) -> sla.LinearOperator:
         if structure is None:
