@@ -36,9 +36,9 @@ CASES = [
 def main(out: str = "benchmarks/results") -> int:
     rows = []
     for name, n, dim, solution in CASES:
-        with threadpool_limits(2):  # the target: 2 cores
+        with threadpool_limits(1):  # one BLAS thread: threaded OpenBLAS stalls on 2 shared cores
             problem = GPPoisson(n, dim, solution)
-            solver = seqsolve.SequenceSolver(rtol=1e-10, policy="fixed:fast-diag", blas_threads=2)
+            solver = seqsolve.SequenceSolver(rtol=1e-10, policy="fixed:fast-diag", blas_threads=1)
             t0 = time.perf_counter()
             seqsolve.run(problem, solver, progress=False)
             wall = time.perf_counter() - t0
