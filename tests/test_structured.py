@@ -213,3 +213,10 @@ def test_fastdiag_cg_iterations_do_not_grow_with_the_grid():
         its.append(solver.history[-1].iterations)
     assert its[1] <= 1.3 * its[0] + 1, its
     assert its[1] < 40
+
+
+def test_a_singular_kronecker_sum_ends_in_convergence_error_not_a_wrong_x():
+    lam = 2 - 2 * np.cos(np.pi / 6)  # smallest eigenvalue of tridiag(5): shift -2·lam makes the sum singular
+    K = KroneckerSum([tridiag(5), tridiag(5)], shift=-2 * lam)
+    with pytest.raises(seqsolve.ConvergenceError):
+        SequenceSolver(policy="fixed:fast-diag").solve(K, np.ones(25))
