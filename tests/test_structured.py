@@ -91,6 +91,38 @@ def test_fast_diag_equals_spsolve(factors, shift):
     np.testing.assert_allclose(x, ref, atol=1e-10 * np.abs(ref).max())
 
 
+def upwind(m: int, wind: float, eps: float) -> np.ndarray:
+    """1-D upwind convection–diffusion: non-normal, eigenvectors conditioned like exp(Péclet)."""
+    h = 1.0 / (m + 1)
+    return (wind * (np.eye(m) - np.eye(m, k=-1)) / h
+            + eps * (2 * np.eye(m) - np.eye(m, k=1) - np.eye(m, k=-1)) / h**2)
+
+
+def test_fast_diag_on_convection_dominated_sums_is_stable():
+    # cell Péclet ~ 30: an eigenvector basis would lose ~all digits; Bartels–Stewart does not
+    fs = [upwind(40, 10.0, 0.005), upwind(30, 7.0, 0.005)]
+    K = KroneckerSum(fs, shift=1.0, scale=0.01)
+    A = assembled_sum(fs, 1.0, 0.01)
+    b = np.random.default_rng(4).standard_normal(1200)
+    solver = SequenceSolver(policy="fixed:fast-diag", rtol=1e-10)
+    x = solver.solve(A, b, structure=K)
+    assert solver.history[-1].fallback is None and solver.history[-1].iterations == 1
+    ref = spsolve(sp.csc_matrix(A), b)
+    np.testing.assert_allclose(x, ref, atol=1e-10 * np.abs(ref).max())
+
+
+def test_fast_diag_nonsymmetric_3d_uses_eigenvectors():
+    rng = np.random.default_rng(9)
+    fs = [np.eye(4) * 3 + 0.3 * rng.standard_normal((4, 4)), tridiag(3).toarray(),
+          np.diag([1.0, 2, 3, 4, 5]) + 0.2 * np.eye(5, k=1)]
+    K = KroneckerSum(fs, shift=0.5)
+    b = rng.standard_normal(60)
+    solver = SequenceSolver(policy="fixed:fast-diag", rtol=1e-12)
+    x = solver.solve(K, b)
+    assert solver.history[-1].fallback is None
+    np.testing.assert_allclose(x, np.linalg.solve(assembled_sum(fs, 0.5, 1).toarray(), b), atol=1e-10)
+
+
 def test_fast_diag_nonsymmetric_factors():
     rng = np.random.default_rng(8)
     fs = [np.eye(6) * 4 + 0.5 * rng.standard_normal((6, 6)),

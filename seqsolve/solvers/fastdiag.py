@@ -5,8 +5,11 @@
 along each grid axis, a division, and the inverse transform: ``O(N·Σ n_d)`` with dense ``V_d``,
 ``O(N log N)`` when ``A_d`` is the standard 1-D Dirichlet Laplacian ``c·tridiag(e, a, e)`` (its
 eigenvectors are the DST-I basis, applied with :func:`scipy.fft.dst`).  Non-symmetric factors
-(kernel collocation matrices, constant-coefficient convection) use ``A_d = V_d Λ_d V_d⁻¹`` in
-complex arithmetic; their conditioning is the certificate's business, as for any method.
+(kernel collocation matrices, upwind convection) may have badly conditioned eigenvectors, so in
+2-D they use the real Schur forms ``A_d = Q_d T_d Q_dᵀ`` instead (Bartels–Stewart: the Sylvester
+equation ``A_1 X + X A_2ᵀ = B`` solved with orthogonal transforms and LAPACK ``trsyl``, stable);
+other non-symmetric sums use ``A_d = V_d Λ_d V_d⁻¹`` in complex arithmetic, and the certificate
+judges the result, as for any method.
 
 The decompositions depend only on the factors, so they are cached by the factors' hashes: a
 sequence whose systems differ in ``shift``/``scale`` alone (Crank–Nicolson with a time-varying
@@ -25,6 +28,7 @@ import scipy.fft
 import scipy.linalg
 import scipy.sparse as sp
 import scipy.sparse.linalg as sla
+import warnings
 
 from ..errors import SeqsolveError
 from ..operators import Factor, KroneckerSum, Structure, apply_along, nearest_kronecker_sum
@@ -87,7 +91,15 @@ def decompose(f: Factor) -> FactorEig:
     lam, V = scipy.linalg.eig(f.dense(), check_finite=False)
     if np.all(lam.imag == 0):
         lam, V = lam.real, V.real
-    return FactorEig(lam, V, scipy.linalg.inv(V, check_finite=False))
+    with warnings.catch_warnings():  # an ill-conditioned V shows in the certified residual
+        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+        return FactorEig(lam, V, scipy.linalg.inv(V, check_finite=False))
+
+
+def schur(f: Factor) -> tuple[np.ndarray, np.ndarray]:
+    """Real Schur form ``(T, Q)`` of a factor: ``A = Q T Qᵀ``, ``T`` quasi-upper-triangular."""
+    counters["eigendecompositions"] += 1
+    return scipy.linalg.schur(f.dense(), output="real", check_finite=False)
 
 
 class Diagonalised:
@@ -135,10 +147,11 @@ class _Cache:
         self.items: OrderedDict[tuple, Diagonalised] = OrderedDict()
         self.factors: OrderedDict[tuple, FactorEig] = OrderedDict()
 
-    def _factor(self, f: Factor) -> FactorEig:
-        eig = self.factors.get(f.key)
+    def _factor(self, f: Factor, how=decompose) -> Any:
+        key = (how.__name__, f.key)
+        eig = self.factors.get(key)
         if eig is None:
-            eig = self.factors[f.key] = decompose(f)
+            eig = self.factors[key] = how(f)
             if len(self.factors) > 2 * self.size:
                 self.factors.popitem(last=False)
         return eig
@@ -154,6 +167,36 @@ class _Cache:
         else:
             self.items.move_to_end(key)
         return diag
+
+
+    def sylvester(self, K: KroneckerSum) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Schur forms of a 2-D sum's two factors (cached like the eigendecompositions)."""
+        return [self._factor(f, schur) for f in K.factors]
+
+
+class Sylvester:
+    """``K⁻¹`` for a 2-D sum with a non-symmetric factor: ``A_1 X + X A_2ᵀ = B`` by Bartels–Stewart."""
+
+    def __init__(self, forms: list, shift: float, scale: float) -> None:
+        (T1, self.Q1), (T2, self.Q2) = forms
+        self.shape = (T1.shape[0], T2.shape[0])
+        self.scale = scale
+        self.shift = shift
+        if scale != 0.0:  # shift·I + scale·(A_1⊕A_2) = scale·((A_1 + c I)⊕(A_2 + c I)), c = shift/(2 scale)
+            c = shift / (2.0 * scale)
+            self.T1 = T1 + c * np.eye(self.shape[0])
+            self.T2 = T2 + c * np.eye(self.shape[1])
+
+    def apply(self, b: np.ndarray) -> np.ndarray:
+        if self.scale == 0.0:
+            return b / self.shift
+        C = self.Q1.T @ b.reshape(self.shape) @ self.Q2
+        trsyl = scipy.linalg.lapack.get_lapack_funcs("trsyl", (self.T1, self.T2, C))
+        X, s, info = trsyl(self.T1, self.T2, C, trana="N", tranb="T", isgn=1)
+        if info < 0:
+            raise np.linalg.LinAlgError(f"LAPACK trsyl rejected argument {-info}")
+        # info = 1: eigenvalues of A_1 and −A_2 nearly meet (a nearly singular sum); the certificate judges x
+        return (self.Q1 @ (X / (s * self.scale)) @ self.Q2.T).reshape(b.shape)
 
 
 class Prepared:
@@ -198,6 +241,8 @@ class FastDiag(Method):
             raise StructureError("fast-diag needs A as a KroneckerSum "
                                  "(pass structure=KroneckerSum(...) with a CSR matrix)")
         K = structure.kron
+        if len(K.factors) == 2 and not K.symmetric:
+            return Sylvester(self.cache.sylvester(K), K.shift, K.scale)
         return Prepared(self.cache.get(K), K.shift, K.scale)
 
     def solve(self, prepared: Prepared, A, b, x0, *, rtol, atol, maxiter, callback: Callback = None) -> IterationResult:
