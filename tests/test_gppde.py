@@ -79,3 +79,18 @@ def test_gp_hm_paper_benchmark_200():
     problem = GPPoisson(200, 2)
     run(problem)
     assert problem.error() < 1e-3
+
+
+def test_gp_map_with_equation_noise_tends_to_the_collocation_solution():
+    # GP-HM's MAP with the prior term: CG on I + τ G⁻ᵀ P G⁻¹ (two fast-diag solves per product);
+    # as τ → 0 its solution is the collocation solution
+    kw = dict(max_frequency=12.0, scan=3, refine=3, scan_lengthscale=0.5, stages=((1.0, 1.0),))
+    exact = GPPoisson(24, 2, sin_solution(3.0, 2), **kw)
+    run(exact)
+    noisy = GPPoisson(24, 2, sin_solution(3.0, 2), noise=1e-12, **kw)
+    solver = run(noisy, policy="fixed:cg")
+    assert all(r.fallback is None and r.iterations < 100 for r in solver.history)
+    np.testing.assert_allclose(noisy.state, exact.state, atol=1e-6 * np.abs(exact.state).max())
+    assert noisy.error() < 1e-4
+    with pytest.raises(InvalidSystemError):
+        GPPoisson(24, 2, noise=-1.0)

@@ -31,7 +31,9 @@ import numpy as np
 import scipy.linalg
 
 from ..errors import InvalidSystemError
-from ..operators import KroneckerSum, apply_along
+from scipy.sparse.linalg import LinearOperator
+
+from ..operators import KroneckerProduct, KroneckerSum, apply_along, as_structure
 from .base import LinearSystem, SequenceProblem
 
 SQRT5 = math.sqrt(5.0)
@@ -75,6 +77,7 @@ class Factors1D:
     D: np.ndarray
     E_mid: np.ndarray
     F_mid: np.ndarray
+    K_inv: np.ndarray  #: the prior precision factor (``K⁻¹``, jittered)
 
 
 def factors_1d(kernel: MaternCosine, x: np.ndarray, jitter: float = 1e-10) -> Factors1D:
@@ -86,7 +89,28 @@ def factors_1d(kernel: MaternCosine, x: np.ndarray, jitter: float = 1e-10) -> Fa
     Km, K2m = kernel.values(xm[:, None] - x[None, :])
     # A K⁻¹ = (K⁻¹ Aᵀ)ᵀ since K is symmetric
     inv = lambda A: scipy.linalg.cho_solve(cho, A.T, check_finite=False).T
-    return Factors1D(inv(K2), inv(Km), inv(K2m))
+    return Factors1D(inv(K2), inv(Km), inv(K2m), scipy.linalg.cho_solve(cho, np.eye(len(x)), check_finite=False))
+
+
+class MapOperator(LinearOperator):
+    """``I + τ G⁻ᵀ P G⁻¹``: GP-HM's MAP normal equations ``(τ P + GᵀG) U = …`` in ``W = G U``.
+
+    ``P`` is the prior precision on the interior (a Kronecker product of the factors' ``K⁻¹``
+    blocks) and ``G`` the Kronecker-sum Laplacian; the change of variables is the fast-diag
+    preconditioner applied on both sides, so CG sees ``I`` plus the prior's pull: few iterations
+    when the equation noise ``τ`` is small.  Symmetric positive definite.
+    """
+
+    def __init__(self, solve_G: Callable, solve_GT: Callable, P: KroneckerProduct, tau: float) -> None:
+        super().__init__(np.float64, P.shape)
+        self.solve_G, self.solve_GT, self.P, self.tau = solve_G, solve_GT, P, tau
+
+    def _matvec(self, w: np.ndarray) -> np.ndarray:
+        w = np.ravel(w)
+        return w + self.tau * self.solve_GT(self.P @ self.solve_G(w))
+
+    def _rmatvec(self, w: np.ndarray) -> np.ndarray:
+        return self._matvec(w)
 
 
 def sin_solution(frequency: float = 100.0, dim: int = 2) -> tuple[Callable, Callable]:
@@ -118,6 +142,11 @@ class GPPoisson(SequenceProblem):
     solution : (u, f) callables or None
         The exact solution (for Dirichlet data and the reported error) and ``f = Δu``; default
         ``sin(100x)·sin(100y)``.
+    noise : float
+        The equation likelihood's variance ``τ``.  0 (default): its limit, the collocation system
+        ``(G⊕…⊕G) U = …`` solved exactly by ``fast-diag``.  ``τ > 0``: GP-HM's MAP with the prior
+        term, each system the SPD :class:`MapOperator` (solved by CG; its matvec is two fast-diag
+        solves and a Kronecker product).
     scan, refine, stages : int, int, tuple of (ℓ, width)
         Outer steps: a scan of the frequency over ``[0, max_frequency]`` at ``scan_lengthscale``,
         then per stage ``refine`` golden-section steps at length scale ``ℓ`` within ``±width``
@@ -130,7 +159,7 @@ class GPPoisson(SequenceProblem):
                  max_frequency: float | None = None, scan: int = 13, refine: int = 8,
                  stages: tuple[tuple[float, float], ...] = ((0.3, 1.0), (1.0, 0.3), (2.0, 0.1)),
                  scan_lengthscale: float = 0.1,
-                 jitter: float = 1e-10) -> None:
+                 jitter: float = 1e-10, noise: float = 0.0) -> None:
         if int(n) != n or n < 5:
             raise InvalidSystemError(f"n must be an integer >= 5, got {n!r}")
         if dim not in (1, 2, 3):
@@ -141,6 +170,9 @@ class GPPoisson(SequenceProblem):
         self.max_frequency = max_frequency or 0.5 * math.pi * (self.n - 1)  # half the grid's Nyquist
         self.scan, self.refine, self.stages = int(scan), int(refine), tuple(stages)
         self.scan_lengthscale, self.jitter = float(scan_lengthscale), float(jitter)
+        if not (math.isfinite(noise) and noise >= 0):
+            raise InvalidSystemError(f"noise must be a finite number >= 0, got {noise!r}")
+        self.noise = float(noise)
         grids = np.meshgrid(*([self.x] * self.dim), indexing="ij")
         self.U_true = self.u_exact(*grids)
         self.F = self.f(*grids)
@@ -215,21 +247,37 @@ class GPPoisson(SequenceProblem):
         rhs = (self.F - lap_b)[self.interior].ravel()
         G = fac.D[1:-1, 1:-1]
         A = KroneckerSum([G] * self.dim)
-        self._current = (fac, Ub)
+        self._current = (fac, Ub, None)
         om, ell = self._theta
-        return LinearSystem(A=A, b=rhs, index=self._step, context={"frequency": om, "lengthscale": ell},
-                            grid_shape=A.grid_shape, structure=A)
+        context = {"frequency": om, "lengthscale": ell}
+        if self.noise == 0.0:
+            return LinearSystem(A=A, b=rhs, index=self._step, context=context, grid_shape=A.grid_shape, structure=A)
+        from ..solvers.fastdiag import FastDiag
+
+        solve_G = FastDiag().setup(A, None, structure=as_structure(A, A)).apply
+        AT = KroneckerSum([G.T] * self.dim)
+        solve_GT = FastDiag().setup(AT, None, structure=as_structure(AT, AT)).apply
+        inner = fac.K_inv[1:-1, 1:-1]
+        P = KroneckerProduct([inner] * self.dim)
+        # the prior couples interior and boundary values: (K⁻¹ U_b) on the interior moves to the right
+        prior_b = KroneckerProduct([fac.K_inv] * self.dim) @ Ub.ravel()
+        b = rhs - self.noise * solve_GT(prior_b.reshape(Ub.shape)[self.interior].ravel())
+        self._current = (fac, Ub, solve_G)
+        return LinearSystem(A=MapOperator(solve_G, solve_GT, P, self.noise), b=b, index=self._step,
+                            context=context, grid_shape=A.grid_shape)
 
     def values(self, x: np.ndarray) -> np.ndarray:
         """The full grid values (boundary data included) for interior solution ``x``."""
-        fac, Ub = self._current
+        fac, Ub, solve_G = self._current
+        if solve_G is not None:  # the MAP system's unknown is W = G U
+            x = solve_G(x)
         U = Ub.copy()
         U[self.interior] = x.reshape((self.n - 2,) * self.dim)
         return U
 
     def validation(self, U: np.ndarray) -> float:
         """Relative residual ``‖Δu − f‖/‖f‖`` of the GP interpolant at the cell centres."""
-        fac, _ = self._current
+        fac = self._current[0]
         lap = 0.0
         for d in range(self.dim):
             V = U
