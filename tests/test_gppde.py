@@ -84,7 +84,7 @@ def test_gp_hm_paper_benchmark_200():
 def test_gp_map_with_equation_noise_tends_to_the_collocation_solution():
     # GP-HM's MAP with the prior term: CG on I + τ G⁻ᵀ P G⁻¹ (two fast-diag solves per product);
     # as τ → 0 its solution is the collocation solution
-    kw = dict(max_frequency=12.0, scan=3, refine=3, scan_lengthscale=0.5, stages=((1.0, 1.0),))
+    kw = {"max_frequency": 12.0, "scan": 3, "refine": 3, "scan_lengthscale": 0.5, "stages": ((1.0, 1.0),)}
     exact = GPPoisson(24, 2, sin_solution(3.0, 2), **kw)
     run(exact)
     noisy = GPPoisson(24, 2, sin_solution(3.0, 2), noise=1e-12, **kw)

@@ -10,7 +10,12 @@ from scipy.sparse.linalg import spsolve
 import seqsolve
 from seqsolve import SequenceSolver
 from seqsolve.errors import InvalidSystemError
-from seqsolve.operators import KroneckerProduct, KroneckerSum, kronecker_distance, nearest_kronecker_sum
+from seqsolve.operators import (
+    KroneckerProduct,
+    KroneckerSum,
+    kronecker_distance,
+    nearest_kronecker_sum,
+)
 from seqsolve.problems import Heat2D
 from seqsolve.solvers import fastdiag
 

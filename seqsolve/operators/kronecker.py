@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -26,7 +27,7 @@ from ..errors import InvalidSystemError, UnsupportedTypeError
 class Factor:
     """One small square 1-D factor (dense or sparse), frozen, with its hash and symmetry known."""
 
-    __slots__ = ("matrix", "n", "key", "symmetric")
+    __slots__ = ("key", "matrix", "n", "symmetric")
 
     def __init__(self, A: Any) -> None:
         if isinstance(A, Factor):
@@ -37,7 +38,7 @@ class Factor:
             M.sum_duplicates()
             M.sort_indices()
             dense = None
-        elif isinstance(A, np.ndarray) or isinstance(A, (list, tuple)):
+        elif isinstance(A, (np.ndarray, list, tuple)):
             M = np.array(A, dtype=np.float64)
             dense = M
         else:
@@ -113,7 +114,7 @@ class _Kron(LinearOperator):
     def _rmatvec(self, x: np.ndarray) -> np.ndarray:
         return self.T._matvec(x)
 
-    def _adjoint(self) -> "_Kron":
+    def _adjoint(self) -> _Kron:
         return self.T
 
     def toarray(self) -> np.ndarray:
@@ -156,7 +157,7 @@ class KroneckerSum(_Kron):
         """Identity of the operator's values, computed without touching a vector."""
         return ("kron-sum", self.factor_key, self.shift, self.scale)
 
-    def with_scalars(self, shift: float, scale: float) -> "KroneckerSum":
+    def with_scalars(self, shift: float, scale: float) -> KroneckerSum:
         """The same factors (shared, hashes kept) with new ``shift`` and ``scale``."""
         return KroneckerSum(self.factors, shift, scale)
 
@@ -170,7 +171,7 @@ class KroneckerSum(_Kron):
             out += self.shift * X
         return out.reshape(x.shape)
 
-    def _transpose(self) -> "KroneckerSum":
+    def _transpose(self) -> KroneckerSum:
         if self.symmetric:
             return self
         return KroneckerSum([f.matrix.T for f in self.factors], self.shift, self.scale)
@@ -206,7 +207,7 @@ class KroneckerProduct(_Kron):
             X = apply_along(X, d, f.matrix)
         return (self.scale * X).reshape(x.shape)
 
-    def _transpose(self) -> "KroneckerProduct":
+    def _transpose(self) -> KroneckerProduct:
         if self.symmetric:
             return self
         return KroneckerProduct([f.matrix.T for f in self.factors], self.scale)

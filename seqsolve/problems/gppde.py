@@ -24,15 +24,14 @@ true error within a small factor.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Callable, Generator
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
-
-from ..errors import InvalidSystemError
 from scipy.sparse.linalg import LinearOperator
 
+from ..errors import InvalidSystemError
 from ..operators import KroneckerProduct, KroneckerSum, apply_along, as_structure
 from .base import LinearSystem, SequenceProblem
 
@@ -268,7 +267,7 @@ class GPPoisson(SequenceProblem):
 
     def values(self, x: np.ndarray) -> np.ndarray:
         """The full grid values (boundary data included) for interior solution ``x``."""
-        fac, Ub, solve_G = self._current
+        _, Ub, solve_G = self._current
         if solve_G is not None:  # the MAP system's unknown is W = G U
             x = solve_G(x)
         U = Ub.copy()

@@ -19,6 +19,7 @@ of a variable-coefficient matrix as a CG preconditioner.
 
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -26,12 +27,16 @@ from typing import Any
 import numpy as np
 import scipy.fft
 import scipy.linalg
-import scipy.sparse as sp
 import scipy.sparse.linalg as sla
-import warnings
 
 from ..errors import SeqsolveError
-from ..operators import Factor, KroneckerSum, Structure, apply_along, nearest_kronecker_sum
+from ..operators import (
+    Factor,
+    KroneckerSum,
+    Structure,
+    apply_along,
+    nearest_kronecker_sum,
+)
 from .base import Callback, IterationResult, Method
 
 #: how many eigendecompositions were computed (tests check that a changing shift adds none)
@@ -168,7 +173,6 @@ class _Cache:
             self.items.move_to_end(key)
         return diag
 
-
     def sylvester(self, K: KroneckerSum) -> list[tuple[np.ndarray, np.ndarray]]:
         """Schur forms of a 2-D sum's two factors (cached like the eigendecompositions)."""
         return [self._factor(f, schur) for f in K.factors]
@@ -236,7 +240,7 @@ class FastDiag(Method):
     def applicable(self, A: Any, *, symmetric: bool, structure: Structure | None = None) -> bool:
         return _has_kron(structure)
 
-    def setup(self, A: Any, previous: Any | None, *, structure: Structure | None = None) -> Prepared:
+    def setup(self, A: Any, previous: Any | None, *, structure: Structure | None = None) -> Prepared | Sylvester:
         if not _has_kron(structure):
             raise StructureError("fast-diag needs A as a KroneckerSum "
                                  "(pass structure=KroneckerSum(...) with a CSR matrix)")
