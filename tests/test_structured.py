@@ -257,3 +257,13 @@ def test_a_singular_kronecker_sum_ends_in_convergence_error_not_a_wrong_x():
     K = KroneckerSum([tridiag(5), tridiag(5)], shift=-2 * lam)
     with pytest.raises(seqsolve.ConvergenceError):
         SequenceSolver(policy="fixed:fast-diag").solve(K, np.ones(25))
+
+
+def test_a_wrong_structure_hint_cannot_produce_a_wrong_answer():
+    K = KroneckerSum([tridiag(20), tridiag(20)], shift=1.0)
+    A = K.with_scalars(1.0, 1.3).tocsr()  # the hint claims scale 1, A has 1.3
+    b = np.random.default_rng(5).standard_normal(400)
+    solver = SequenceSolver(policy="fixed:fast-diag")
+    x = solver.solve(A, b, structure=K)
+    assert np.linalg.norm(b - A @ x) <= 1e-8 * np.linalg.norm(b)
+    assert solver.history[-1].fallback is not None or solver.history[-1].iterations > 1
