@@ -267,3 +267,10 @@ def test_a_wrong_structure_hint_cannot_produce_a_wrong_answer():
     x = solver.solve(A, b, structure=K)
     assert np.linalg.norm(b - A @ x) <= 1e-8 * np.linalg.norm(b)
     assert solver.history[-1].fallback is not None or solver.history[-1].iterations > 1
+
+
+def test_factors_are_copied_not_frozen_in_the_callers_matrix():
+    T = tridiag(5)
+    K = KroneckerSum([T, T])
+    T.data[0] = 7.0  # the caller's matrix stays writable, and the operator keeps its own values
+    assert K.factors[0].matrix.toarray()[0, 0] == 2.0

@@ -34,7 +34,7 @@ class Factor:
             self.matrix, self.n, self.key, self.symmetric = A.matrix, A.n, A.key, A.symmetric
             return
         if sp.issparse(A):
-            M = sp.csr_array(A, dtype=np.float64)
+            M = sp.csr_array(A, dtype=np.float64, copy=True)  # frozen below: never the caller's arrays
             M.sum_duplicates()
             M.sort_indices()
             dense = None
