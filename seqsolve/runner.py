@@ -47,7 +47,8 @@ def run(problem: SequenceProblem, solver: SequenceSolver, *, progress: bool = Tr
     try:
         for _ in range(total):
             system = problem.system()
-            x = solver.solve(system.A, system.b, context=system.context, near_nullspace=system.near_nullspace)
+            x = solver.solve(system.A, system.b, context=system.context, near_nullspace=system.near_nullspace,
+                             structure=system.structure)
             problem.accept(x)
             if bar is not None:
                 bar.advance(solver.history[-1].iterations)

@@ -20,6 +20,7 @@ from scipy.sparse.linalg import LinearOperator
 from .accuracy import RTOL_MIN, Verdict, warmup as accuracy_warmup, check_residual, ldexp, magnitude_exponent, norm, scale_matrix, scale_system
 from .backends import Backend, get_backend
 from .configs import Configuration, parse
+from .operators import as_structure, is_structured, structure_for
 from .errors import ConfigurationError, ConvergenceError, InvalidSystemError, NotSymmetricError, SeqsolveError
 from .log import logger, solve_logged
 from .guesses import make_guesser
@@ -123,6 +124,7 @@ class SequenceSolver:
         self._perm_cache: tuple | None = None
         self._previous_fp: tuple | None = None
         self._near_nullspace: np.ndarray | None = None
+        self._structure = None
         self._allowed_cache: dict[tuple, list[Configuration]] = {}
         self._allowed_for: object = None
         self._user_M: LinearOperator | None = None  # the preconditioner passed to this solve, if any
@@ -132,7 +134,8 @@ class SequenceSolver:
 
     # ------------------------------------------------------------------ public API
     def solve(self, A: Any, b: Any, x0: Any = None, context: Mapping[str, float] | None = None,
-              *, callback: Callback = None, near_nullspace: Any = None, M: Any = None) -> np.ndarray:
+              *, callback: Callback = None, near_nullspace: Any = None, M: Any = None,
+              structure: Any = None) -> np.ndarray:
         """Solve one system of the sequence and return ``x`` meeting the tolerance.
 
         ``callback(xk)`` is called after each iteration by methods that iterate in Python
@@ -145,20 +148,23 @@ class SequenceSolver:
         ``b`` of shape ``(n, k)`` solves ``k`` right-hand sides (one record each, setup reused)
         and returns ``X`` of shape ``(n, k)``.
 
+        ``structure`` is a :class:`~seqsolve.operators.KroneckerSum` equal to ``A`` (``fast-diag``)
+        or the grid shape of the unknowns (``fastdiag-cg``); a ``KroneckerSum`` ``A`` is its own.
+
         ``A`` and ``b`` may also be petsc4py ``Mat``/``Vec`` (sequential); ``x`` is then a new
         ``Vec`` laid out like ``b``, so a petsc4py/FEniCSx time loop needs no conversion.
         """
         with blas_threads(self.blas_threads):
             if is_block(b):
                 return solve_columns(self, A, b, x0, context, callback, near_nullspace, M)
-            x = self._solve(A, b, x0, context, callback, near_nullspace, M)
+            x = self._solve(A, b, x0, context, callback, near_nullspace, M, structure)
         if type(b).__module__.startswith("petsc4py"):
             out = b.duplicate()
             out.setArray(x)
             return out
         return x
 
-    def _solve(self, A, b, x0, context, callback, near_nullspace=None, M=None) -> np.ndarray:
+    def _solve(self, A, b, x0, context, callback, near_nullspace=None, M=None, structure=None) -> np.ndarray:
         A = as_operator(A, check_finite=False, canonical=False)
         scan = scan_matrix(A)  # finiteness, fingerprint and magnitude in one pass
         if not isinstance(A, LinearOperator):
@@ -170,6 +176,7 @@ class SequenceSolver:
         b = as_vector(b, n)
         self._near_nullspace = None if near_nullspace is None else as_near_nullspace(near_nullspace, n)
         self._user_M = None if M is None else as_preconditioner(M, n)
+        self._structure = as_structure(structure, A)
         context = self._check_context(context)
         fp = scan.fingerprint
         key = None if fp[0] == "op" else fp
@@ -389,7 +396,7 @@ class SequenceSolver:
         if self._sym_cache is not None and self._sym_cache[0] == fp and fp[0] != "op":
             return self._sym_cache[1]
         if isinstance(A, LinearOperator):
-            sym = is_symmetric(A)
+            sym = A.symmetric if is_structured(A) else is_symmetric(A)
         else:
             if self._perm_cache is None or self._perm_cache[0] != scan.pattern:
                 self._perm_cache = (scan.pattern, transpose_permutation(A))
@@ -413,13 +420,20 @@ class SequenceSolver:
             self._allowed_for = candidates
             self._allowed_cache.clear()
         has_M = self._user_M is not None
-        key = (symmetric, isinstance(A, LinearOperator), A.shape[0] <= DIRECT_MAX_SIZE, has_M)
+        key = (symmetric, isinstance(A, LinearOperator), A.shape[0] <= DIRECT_MAX_SIZE, has_M,
+               bool(self._structure and self._structure.kron is not None))
         allowed = self._allowed_cache.get(key)
         if allowed is None:
             allowed = self._allowed_cache[key] = usable(
-                [c for c in candidates if self._method(c).applicable(A, symmetric=symmetric)
+                [c for c in candidates if self._applicable(c, A, symmetric)
                  and (c.kind != "direct" or A.shape[0] <= DIRECT_MAX_SIZE)], has_M, symmetric)
         return allowed
+
+    def _applicable(self, config: Configuration, A, symmetric: bool) -> bool:
+        m = self._method(config)
+        if getattr(m, "uses_structure", False):
+            return m.applicable(A, symmetric=symmetric, structure=self._structure)
+        return m.applicable(A, symmetric=symmetric)
 
     def _not_applicable(self, config: Configuration, A, symmetric: bool) -> SeqsolveError:
         """The exception explaining why no configuration of the policy fits this system."""
@@ -478,7 +492,10 @@ class SequenceSolver:
             hints = {"near_nullspace": self._near_nullspace} if method.uses_near_nullspace else {}
             if getattr(method, "uses_user_preconditioner", False):
                 hints["M"] = self._user_M
-            key = (fp, system.alpha, near_nullspace_key(hints.get("near_nullspace")), id(hints.get("M")))
+            if getattr(method, "uses_structure", False):
+                hints["structure"] = structure_for(self._structure, system.alpha)
+            key = (fp, system.alpha, near_nullspace_key(hints.get("near_nullspace")), id(hints.get("M")),
+                   hints["structure"].key if hints.get("structure") else None)
             cached = self._setups.get(config)
             if cached is not None and cached[0] == key:
                 prepared, att.reused = cached[1], True
@@ -592,7 +609,7 @@ class SequenceSolver:
         seen: set = {config}
         out = []
         for i, c in enumerate(chain):
-            if (c not in seen or (retry and i == 0)) and self._method(c).applicable(A, symmetric=symmetric):
+            if (c not in seen or (retry and i == 0)) and self._applicable(c, A, symmetric):
                 out.append(c)
                 seen.add(c)
         return out
@@ -691,20 +708,22 @@ def blas_threads(limit: int | None):
 
 def solve(A: Any, b: Any, x0: Any = None, *, rtol: float = 1e-8, atol: float = 0.0,
           maxiter: int | None = None, policy: str | None = None, callback: Callback = None,
-          near_nullspace: Any = None, M: Any = None) -> np.ndarray:
+          near_nullspace: Any = None, M: Any = None,
+          structure: Any = None) -> np.ndarray:
     """Solve a single system ``A x = b`` to ``||b - A x|| <= max(rtol ||b||, atol)``.
 
     A convenience around :class:`SequenceSolver`.  With ``policy=None`` a configuration is chosen
     from the matrix alone (nothing can be learned from one system): sparse direct up to 20,000
     unknowns, else AMG-PCG for symmetric and GMRES+ILU for non-symmetric matrices; CG or GMRES
-    for a LinearOperator; with ``M``, CG (symmetric) or GMRES with ``M``.  The fallback chain
-    still guarantees the tolerance.  ``near_nullspace``, ``M`` and a block ``b``: see
-    :meth:`SequenceSolver.solve`.
+    for a LinearOperator; with ``M``, CG (symmetric) or GMRES with ``M``; with a Kronecker-sum
+    ``structure``, ``fast-diag``.  The fallback chain still guarantees the tolerance.
+    ``near_nullspace``, ``M``, ``structure`` and a block ``b``: see :meth:`SequenceSolver.solve`.
     """
     if policy is None:
-        policy = _default_single(as_operator(A), M is not None)
+        s = as_structure(structure, as_operator(A))
+        policy = "fixed:fast-diag" if s and s.kron else _default_single(as_operator(A), M is not None)
     return SequenceSolver(rtol=rtol, atol=atol, policy=policy, maxiter=maxiter).solve(
-        A, b, x0, callback=callback, near_nullspace=near_nullspace, M=M)
+        A, b, x0, callback=callback, near_nullspace=near_nullspace, M=M, structure=structure)
 
 
 def _default_single(A, user_M: bool = False) -> str:

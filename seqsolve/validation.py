@@ -138,7 +138,9 @@ class MatrixScan:
 def scan_matrix(A: Operator) -> MatrixScan:
     """Scan ``A`` once: :class:`InvalidSystemError` if it holds NaN or Inf, else its :class:`MatrixScan`."""
     if isinstance(A, LinearOperator):
-        key = ("op", id(A))
+        from .operators import is_structured
+
+        key = A.fingerprint if is_structured(A) else ("op", id(A))  # Kronecker operators know theirs
         return MatrixScan(key, key, math.nan)
     from . import _scan_kernels
 

@@ -48,6 +48,8 @@ FACTORIES: dict[str, Callable[[Configuration], Method]] = {
     "user-cg": lambda c: _user("cg"),
     "user-gmres": lambda c: _user("gmres"),
     "deflated-cg": lambda c: DeflatedCG(c.get("k"), c.get("preconditioner"), c.get("omega")),
+    "fast-diag": lambda c: _fastdiag(c),
+    "fastdiag-cg": lambda c: _fastdiag(c),
 }
 
 
@@ -55,6 +57,12 @@ def _user(method: str) -> Method:
     from ..user_preconditioner import UserKrylov
 
     return UserKrylov(method)
+
+
+def _fastdiag(c: Configuration) -> Method:
+    from ..solvers.fastdiag import FastDiag, FastDiagCG
+
+    return FastDiag() if c.kind == "fast-diag" else FastDiagCG()
 
 
 def _dcdm(c: Configuration) -> Method:

@@ -5,6 +5,7 @@ from .convection_diffusion import ConvectionDiffusion
 from .fem_heat import TransientHeatFEM
 from .fem_plaplace import PicardPLaplacian
 from .fem_topopt import TopologyOptimization
+from .gppde import GPPoisson
 from .heat2d import Heat2D
 from .matrix_market import MatrixMarketSequence, save_sequence
 from .suite import Workload, suite
@@ -20,4 +21,5 @@ def __getattr__(name: str):
 
 
 __all__ = ["LinearSystem", "SequenceProblem", "Heat2D", "MatrixMarketSequence", "save_sequence", "Fluid2D",
-           "TransientHeatFEM", "PicardPLaplacian", "TopologyOptimization", "ConvectionDiffusion", "suite", "Workload"]
+           "TransientHeatFEM", "PicardPLaplacian", "TopologyOptimization", "ConvectionDiffusion", "suite", "Workload",
+           "GPPoisson"]

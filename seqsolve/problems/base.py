@@ -33,6 +33,8 @@ class LinearSystem:
     grid_shape: tuple[int, ...] | None = None
     #: modes A nearly annihilates (``(n, k)``; elasticity: rigid-body modes), for AMG
     near_nullspace: np.ndarray | None = None
+    #: a KroneckerSum equal to A, or the grid shape (see ``SequenceSolver.solve(structure=...)``)
+    structure: object = None
 
 
 class SequenceProblem(ABC):

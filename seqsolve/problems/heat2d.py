@@ -12,6 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import InvalidSystemError
+from ..operators import KroneckerSum
 from .base import LinearSystem, SequenceProblem
 
 
@@ -22,6 +23,13 @@ def laplacian_2d(nx: int) -> sp.csr_array:
     T = sp.diags_array([np.ones(m - 1), -2.0 * np.ones(m), np.ones(m - 1)], offsets=[-1, 0, 1])
     I = sp.eye_array(m)
     return sp.csr_array((sp.kron(I, T) + sp.kron(T, I)) / dx**2)
+
+
+def laplacian_1d(nx: int) -> sp.csr_array:
+    """The 1-D factor ``tridiag(1, −2, 1)/dx²`` of :func:`laplacian_2d` (``L = T⊗I + I⊗T``)."""
+    m, dx = nx - 1, 1.0 / nx
+    return sp.csr_array(sp.diags_array([np.ones(m - 1), -2.0 * np.ones(m), np.ones(m - 1)],
+                                       offsets=[-1, 0, 1]) / dx**2)
 
 
 def diffusion(t: float) -> float:
@@ -66,6 +74,9 @@ class Heat2D(SequenceProblem):
         self.dt = float(dt)
         self.L = laplacian_2d(self.nx)
         self.identity = sp.eye_array(self.L.shape[0], format="csr")
+        T = laplacian_1d(self.nx)
+        #: ``L`` as factors: each system's matrix is ``L_kron.with_scalars(1, −c·dt/2)``
+        self.L_kron = KroneckerSum([T, T])
         grid = np.arange(1, self.nx) / self.nx
         # unknown k at (i·dx, j·dx), j fastest: px varies slowly, py fast
         self.px, self.py = (a.ravel() for a in np.meshgrid(grid, grid, indexing="ij"))
@@ -99,7 +110,8 @@ class Heat2D(SequenceProblem):
         A = sp.csr_array(self.identity - K)
         b = self.u + K @ self.u + self.dt * self.forcing(h)
         m = self.nx - 1
-        return LinearSystem(A=A, b=b, index=self._step, context={"c": c}, grid_shape=(m, m))
+        return LinearSystem(A=A, b=b, index=self._step, context={"c": c}, grid_shape=(m, m),
+                            structure=self.L_kron.with_scalars(1.0, -c * self.dt / 2))
 
     def accept(self, x: np.ndarray) -> None:
         self.u = np.asarray(x, dtype=np.float64).copy()

@@ -1,0 +1,199 @@
+"""Structured solves on tensor grids: fast-diag on Heat2D, fastdiag-cg on a variable coefficient.
+
+Usage::
+
+    OMP_NUM_THREADS=1 python benchmarks/structured.py --sizes 100 200 --steps 5000
+
+Part 1 (Heat2D, ``shared/workloads.md``): every policy advances its own copy of the sequence and
+the policies take turns system by system in one process (the order rotates each step), so machine
+load hits all alike; each solve is timed as the whole ``SequenceSolver.solve`` call with one BLAS
+thread.  Every policy gets the system's structure hint (iterative configurations ignore it);
+``auto (no hint)`` is today's behaviour.  Part 2: Crank–Nicolson for ``u_t = c(t)·∇·(k∇u)`` with
+``k = 1 + 0.5·sin(2πx)·sin(2πy) + 0.3·cos(6πxy)`` (not separable), solved by ``fastdiag-cg`` given
+only the grid shape; its iteration counts across ``nx``.  Writes ``structured.{json,png}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from seqsolve import SequenceSolver
+from seqsolve.problems import Heat2D
+from seqsolve.problems.heat2d import bump, diffusion
+
+HEAT_POLICIES = {
+    "fast-diag": "fixed:fast-diag",
+    "numba-ssor-cg(omega=1.8)": "fixed:numba-ssor-cg(omega=1.8)",
+    "amg-cg(adaptive)": "fixed:amg-cg(adaptive)",
+    "auto": "auto",
+    "auto (no hint)": "auto",
+}
+ITERATIVE = ("numba-ssor-cg(omega=1.8)", "amg-cg(adaptive)")
+
+
+def heat2d(nx: int, steps: int, names: list[str]) -> dict:
+    problems = {n: Heat2D(nx, steps) for n in names}
+    solvers = {n: SequenceSolver(policy=HEAT_POLICIES[n]) for n in names}
+    seconds = {n: np.zeros(steps) for n in names}
+    for k in range(steps):
+        shift = k % len(names)
+        for name in names[shift:] + names[:shift]:
+            s = problems[name].system()
+            hint = None if name == "auto (no hint)" else s.structure
+            t0 = time.perf_counter()
+            x = solvers[name].solve(s.A, s.b, context=s.context, structure=hint)
+            seconds[name][k] = time.perf_counter() - t0
+            problems[name].accept(x)
+    out = {}
+    for n in names:
+        configs: dict[str, int] = {}
+        for r in solvers[n].history:
+            configs[r.configuration] = configs.get(r.configuration, 0) + 1
+        out[n] = {"total_s": float(seconds[n].sum()), "ms_per_step": float(1e3 * seconds[n].mean()),
+                  "iterations": int(sum(r.iterations for r in solvers[n].history)),
+                  "fallbacks": int(sum(r.fallback is not None for r in solvers[n].history)),
+                  "configurations": dict(sorted(configs.items(), key=lambda kv: -kv[1])[:4]),
+                  "cumulative_s": np.cumsum(seconds[n])[:: max(1, steps // 200)].round(4).tolist()}
+    best_it = min((n for n in names if n in ITERATIVE), key=lambda n: out[n]["total_s"])
+    fd = out["fast-diag"]["total_s"]
+    return {"nx": nx, "steps": steps, "policies": out, "best_iterative": best_it,
+            "fast_diag_vs_best_iterative": fd / out[best_it]["total_s"],
+            "auto_vs_fast_diag": out["auto"]["total_s"] / fd if "auto" in out else None}
+
+
+def variable_operator(nx: int) -> sp.csr_array:
+    """``−∇·(k∇·)`` on the ``(nx−1)²`` interior points, 5-point, ``k`` at the cell faces (j fastest)."""
+    m, h = nx - 1, 1.0 / nx
+    k = lambda x, y: 1 + 0.5 * np.sin(2 * np.pi * x) * np.sin(2 * np.pi * y) + 0.3 * np.cos(6 * np.pi * x * y)
+    g = np.arange(1, nx) * h
+    X, Y = np.meshgrid(g, g, indexing="ij")
+    idx = np.arange(m * m).reshape(m, m)
+    ii, jj = np.meshgrid(np.arange(m), np.arange(m), indexing="ij")
+    rows, cols, vals = [], [], []
+    diag = np.zeros((m, m))
+    for di, dj in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+        kf = k(X + di * h / 2, Y + dj * h / 2) / h**2
+        diag += kf
+        ni, nj = ii + di, jj + dj
+        ok = (ni >= 0) & (ni < m) & (nj >= 0) & (nj < m)
+        rows.append(idx[ok]); cols.append(idx[ni[ok], nj[ok]]); vals.append(-kf[ok])
+    rows.append(idx.ravel()); cols.append(idx.ravel()); vals.append(diag.ravel())
+    return sp.csr_array((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(m * m,) * 2)
+
+
+def variable_coefficient(sizes: list[int], steps: int, t0: float = 0.6, dt: float = 1e-3) -> dict:
+    """Crank–Nicolson steps of the variable-coefficient heat equation from ``t0`` (c ≈ 9.5 there)."""
+    out = {}
+    for nx in sizes:
+        Lk = variable_operator(nx)
+        m = nx - 1
+        g = np.arange(1, nx) / nx
+        px, py = (a.ravel() for a in np.meshgrid(g, g, indexing="ij"))
+        I = sp.eye_array(m * m, format="csr")
+        res = {}
+        for name, policy, hint in (("fastdiag-cg", "fixed:fastdiag-cg", (m, m)),
+                                   ("numba-ssor-cg(omega=1.8)", "fixed:numba-ssor-cg(omega=1.8)", None)):
+            solver = SequenceSolver(policy=policy)
+            u, t = bump(px, py, (0.5, 0.5), 0.25), t0
+            secs = 0.0
+            for _ in range(steps):
+                h = t + dt / 2
+                K = (diffusion(h) * dt / 2) * Lk
+                A = sp.csr_array(I + K)
+                f = 32.0 * bump(px, py, (0.5 + np.cos(16 * np.pi * h) / 4, 0.5 + np.sin(16 * np.pi * h) / 4), 0.125)
+                b = u - K @ u + dt * f
+                c0 = time.perf_counter()
+                u = solver.solve(A, b, structure=hint)
+                secs += time.perf_counter() - c0
+                t += dt
+            its = [r.iterations for r in solver.history]
+            res[name] = {"mean_iterations": float(np.mean(its)), "max_iterations": int(max(its)),
+                         "total_s": secs}
+        out[str(nx)] = res
+        print(f"variable coefficient nx={nx}: " + ", ".join(
+            f"{k} {v['mean_iterations']:.1f} it, {v['total_s']:.2f} s" for k, v in res.items()), flush=True)
+    its = [out[str(n)]["fastdiag-cg"]["mean_iterations"] for n in sizes]
+    return {"sizes": sizes, "steps": steps, "t0": t0, "results": out, "fastdiag_cg_iteration_ratio": max(its) / min(its)}
+
+
+def plot(summary: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    heat = summary["heat2d"]
+    fig, axes = plt.subplots(1, len(heat) + 1, figsize=(4.2 * (len(heat) + 1), 3.4))
+    for ax, run in zip(axes, heat):
+        steps = run["steps"]
+        for name, r in run["policies"].items():
+            cum = r["cumulative_s"]
+            ax.plot(np.linspace(0, steps, len(cum)), cum, label=f"{name} ({r['total_s']:.1f} s)")
+        ax.set_title(f"Heat2D nx={run['nx']}, {steps} steps")
+        ax.set_xlabel("step")
+        ax.set_ylabel("cumulative solve time [s]")
+        ax.set_yscale("log")
+        ax.legend(fontsize=7)
+    ax = axes[-1]
+    var = summary.get("variable_coefficient")
+    if var:
+        for name in ("fastdiag-cg", "numba-ssor-cg(omega=1.8)"):
+            ax.plot(var["sizes"], [var["results"][str(n)][name]["mean_iterations"] for n in var["sizes"]], "o-", label=name)
+        ax.set_yscale("log")
+        ax.set_xlabel("nx")
+        ax.set_ylabel("mean CG iterations per step")
+        ax.set_title("variable coefficient k(x,y)")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+
+
+def write_json(summary: dict, path: Path) -> None:
+    """Indented JSON with each list of numbers on one line (the cumulative-time curves)."""
+    text = json.dumps(summary, indent=1)
+    path.write_text(re.sub(r"\[\s*([-0-9.e,\s]+?)\s*\]", lambda m: "[" + re.sub(r"\s+", " ", m.group(1)) + "]", text))
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", type=int, nargs="+", default=[100, 200])
+    p.add_argument("--steps", type=int, default=5000)
+    p.add_argument("--amg-max-nx", type=int, default=100, help="amg-cg(adaptive) only up to this nx (it is slow)")
+    p.add_argument("--var-sizes", type=int, nargs="+", default=[100, 200, 300, 400])
+    p.add_argument("--var-steps", type=int, default=10)
+    p.add_argument("--out", default="benchmarks/results")
+    a = p.parse_args(argv)
+    from seqsolve.solvers.compiled import warmup
+
+    warmup()
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary: dict = {"heat2d": [], "blas_threads": 1}
+    for nx in a.sizes:
+        names = [n for n in HEAT_POLICIES if n != "amg-cg(adaptive)" or nx <= a.amg_max_nx]
+        t0 = time.perf_counter()
+        run = heat2d(nx, a.steps, names)
+        summary["heat2d"].append(run)
+        print(f"Heat2D nx={nx} ({time.perf_counter() - t0:.0f} s wall): " + ", ".join(
+            f"{k} {v['total_s']:.2f} s" for k, v in run["policies"].items())
+            + f"; fast-diag/best iterative {run['fast_diag_vs_best_iterative']:.3f}, auto/fast-diag "
+            f"{run['auto_vs_fast_diag']:.3f}", flush=True)
+        write_json(summary, out / "structured.json")
+    if a.var_sizes:
+        summary["variable_coefficient"] = variable_coefficient(a.var_sizes, a.var_steps)
+    write_json(summary, out / "structured.json")
+    plot(summary, out / "structured.png")
+    print("wrote", out / "structured.json", out / "structured.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
