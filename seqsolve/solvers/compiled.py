@@ -265,6 +265,35 @@ def _apply_preconditioner(
 
 
 @njit(cache=True, fastmath=False)
+def _rhs_norm(b, x):  # pragma: no cover - compiled
+    """``||b||``, zeroing ``x`` when ``b = 0`` (like SciPy: the solution of A x = 0 is x = 0)."""
+    bb = 0.0
+    for i in range(b.shape[0]):
+        bb += b[i] * b[i]
+    bnorm = math.sqrt(bb)
+    if bnorm == 0.0:
+        for i in range(x.shape[0]):
+            x[i] = 0.0
+    return bnorm
+
+
+@njit(cache=True, fastmath=False)
+def _after_true_residual(it, status, rnorm, target, maxiter, restarts, max_restarts):  # pragma: no cover - compiled
+    """The kernel's status once the true residual ``rnorm`` is known; ``_RUNNING``: restart."""
+    if not math.isfinite(rnorm):
+        return _NAN
+    if status != _RUNNING:
+        return status
+    if rnorm <= target:
+        return _CONVERGED
+    if it >= maxiter:
+        return _MAXITER
+    if restarts >= max_restarts:
+        return _BREAKDOWN
+    return _RUNNING
+
+
+@njit(cache=True, fastmath=False)
 def _pcg_kernel(
     indptr, indices, data, inv_diag, diag_pos, b, x, kind, omega, rtol, atol, maxiter, max_restarts
 ):  # pragma: no cover - compiled
@@ -273,16 +302,10 @@ def _pcg_kernel(
     Returns ``(iterations, status_code, true_residual_norm, restarts)``.
     """
     n = b.shape[0]
-    bb = 0.0
-    for i in range(n):
-        bb += b[i] * b[i]
-    bnorm = math.sqrt(bb)
+    bnorm = _rhs_norm(b, x)
     if not math.isfinite(bnorm):
         return 0, _NAN, bnorm, 0
     if bnorm == 0.0:
-        # like SciPy: the solution of A x = 0 is x = 0 whatever x0 was
-        for i in range(n):
-            x[i] = 0.0
         return 0, _CONVERGED, 0.0, 0
     target = max(rtol * bnorm, atol)
 
@@ -391,16 +414,9 @@ def _pcg_kernel(
         # check the TRUE residual (r is overwritten with it, ready for a restart)
         rr = _residual(indptr, indices, data, b, x, r)
         rnorm = math.sqrt(rr)
-        if not math.isfinite(rnorm):
-            return it, _NAN, rnorm, restarts
-        if status != _RUNNING:
-            return it, status, rnorm, restarts
-        if rnorm <= target:
-            return it, _CONVERGED, rnorm, restarts
-        if it >= maxiter:
-            return it, _MAXITER, rnorm, restarts
-        if restarts >= max_restarts:
-            return it, _BREAKDOWN, rnorm, restarts
+        code = _after_true_residual(it, status, rnorm, target, maxiter, restarts, max_restarts)
+        if code != _RUNNING:
+            return it, code, rnorm, restarts
         restarts += 1
 
 
@@ -471,15 +487,10 @@ def _eisenstat_kernel(
     like recurrence drift in :func:`_pcg_kernel`.
     """
     n = b.shape[0]
-    bb = 0.0
-    for i in range(n):
-        bb += b[i] * b[i]
-    bnorm = math.sqrt(bb)
+    bnorm = _rhs_norm(b, x)
     if not math.isfinite(bnorm):
         return 0, _NAN, bnorm, 0
     if bnorm == 0.0:
-        for i in range(n):
-            x[i] = 0.0
         return 0, _CONVERGED, 0.0, 0
     target = max(rtol * bnorm, atol)
     r = np.empty(n)
@@ -575,16 +586,9 @@ def _eisenstat_kernel(
             x[i] += t[i]
         rr = _residual(indptr, indices, data, b, x, r)
         rnorm = math.sqrt(rr)
-        if not math.isfinite(rnorm):
-            return it, _NAN, rnorm, restarts
-        if status != _RUNNING:
-            return it, status, rnorm, restarts
-        if rnorm <= target:
-            return it, _CONVERGED, rnorm, restarts
-        if it >= maxiter:
-            return it, _MAXITER, rnorm, restarts
-        if restarts >= max_restarts:
-            return it, _BREAKDOWN, rnorm, restarts
+        code = _after_true_residual(it, status, rnorm, target, maxiter, restarts, max_restarts)
+        if code != _RUNNING:
+            return it, code, rnorm, restarts
         restarts += 1
         safety *= 0.1
 
