@@ -136,6 +136,14 @@ def test_auto_on_the_petsc_backend_only_chooses_what_petsc_runs():
         prob.accept(x)
 
 
+def test_many_solvers_do_not_fill_petscs_options_database():
+    """PETSc 3.18 keeps at most 512 options; a prefix per KSP filled it after ~100 solvers."""
+    A, b = poisson2d(6), np.ones(36)
+    for i in range(150):
+        s = SequenceSolver(policy=f"fixed:ssor-cg(omega={1 + (i % 19) * 0.05:.2f})", backend="petsc")
+        assert_contract(A, b, s.solve(A, b), 1e-8)
+
+
 def test_a_configuration_petsc_cannot_run_is_refused_with_its_name():
     with pytest.raises(ConfigurationError, match="numba-cg"):
         SequenceSolver(policy="fixed:numba-cg", backend="petsc")

@@ -25,6 +25,7 @@ from ...solvers.reuse import RebuildSchedule
 from ._import import is_petsc_object, petsc
 from .keepalive import IMMORTAL
 from .mapping import OPTIONS
+from .method import configure
 
 #: options that differ in parallel: SOR is processor-local there (PETSc's default), ILU/ICC run
 #: per block (block Jacobi), Eisenstat is left out (sequential only)
@@ -155,16 +156,11 @@ class DistributedSolver:
             opts = dict(opts)
             if opts.get("pc_type") == "ilu":  # parallel ILU: one per block
                 opts.update(pc_type="bjacobi", sub_pc_type="ilu")
-            prefix = f"seqsolve_mpi{len(IMMORTAL)}_"
-            db = PETSc.Options()
-            for k, v in opts.items():
-                db[prefix + k] = v
             if opts["ksp_type"] == "cg":
-                db[prefix + "ksp_norm_type"] = "unpreconditioned"
+                opts["ksp_norm_type"] = "unpreconditioned"
             ksp = PETSc.KSP().create(comm=A.getComm())
-            ksp.setOptionsPrefix(prefix)
-            ksp.setFromOptions()
             IMMORTAL.append(ksp)
+            configure(ksp, opts, "mpi")
             entry = self._ksps[config] = [ksp, None, RebuildSchedule()]
         return entry
 

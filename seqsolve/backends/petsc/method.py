@@ -10,7 +10,7 @@ the result again, as for every backend.
 
 from __future__ import annotations
 
-import itertools
+import hashlib
 import math
 import time
 from typing import Any
@@ -26,7 +26,6 @@ from .keepalive import IMMORTAL as _IMMORTAL
 from .mapping import eisenstat, options
 from .matrices import MatCache
 
-_PREFIXES = itertools.count()
 
 #: KSPConvergedReason → seqsolve status (negative reasons are failures)
 _STATUS = {-3: "maxiter", -4: "breakdown", -5: "breakdown", -6: "breakdown", -7: "breakdown",
@@ -62,16 +61,12 @@ class PetscKSP(Method):
 
     def _new_ksp(self, opts: dict[str, str]):
         PETSc = petsc()
-        prefix = f"seqsolve{next(_PREFIXES)}_"
-        db = PETSc.Options()
-        for k, v in opts.items():
-            db[prefix + k] = v
+        opts = dict(opts)
         if not self.preonly and opts["ksp_type"] in ("cg", "richardson"):
-            db[prefix + "ksp_norm_type"] = "unpreconditioned"
+            opts["ksp_norm_type"] = "unpreconditioned"
         ksp = PETSc.KSP().create(comm=PETSc.COMM_SELF)
         _IMMORTAL.append(ksp)
-        ksp.setOptionsPrefix(prefix)
-        ksp.setFromOptions()
+        configure(ksp, opts)
         return ksp
 
     def setup(self, A, previous: _Prepared | None, near_nullspace=None) -> _Prepared:
@@ -162,6 +157,25 @@ class PetscKSP(Method):
         if callback is not None:
             callback(x)
         return IterationResult(x, used, status)
+
+
+def configure(ksp, opts: dict[str, str], tag: str = "") -> None:
+    """Give ``ksp`` the options ``opts`` under a prefix named after them.
+
+    PETSc's options database holds at most 512 entries (3.18): a prefix per KSP filled it after
+    about a hundred KSPs.  One prefix per distinct option set keeps it to one entry per option of
+    each configuration ever used; PCs that read options at setup (GAMG's level smoothers) still
+    find theirs.
+    """
+    PETSc = petsc()
+    digest = hashlib.blake2s(repr(sorted(opts.items())).encode(), digest_size=6).hexdigest()
+    prefix = f"seqsolve{tag}_{digest}_"
+    db = PETSc.Options()
+    for k, v in opts.items():
+        if not db.hasName(prefix + k):
+            db[prefix + k] = v
+    ksp.setOptionsPrefix(prefix)
+    ksp.setFromOptions()
 
 
 def _null_space(modes: np.ndarray):
