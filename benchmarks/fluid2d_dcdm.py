@@ -91,9 +91,10 @@ DESCRIPTIONS = {
 
 
 def default_model() -> str:
-    from seqsolve.neural.dcdm import MODEL_DIR
+    """The packaged learned V-cycle when present, else the n=64 U-Net."""
+    from seqsolve.neural.dcdm import MODEL_DIR, VCYCLE_MODEL
 
-    return os.path.join(MODEL_DIR, "dcdm_fluid2d_n64.sqnn")
+    return VCYCLE_MODEL if os.path.exists(VCYCLE_MODEL) else os.path.join(MODEL_DIR, "dcdm_fluid2d_n64.sqnn")
 
 
 def _floats(text: str) -> list[float]:
@@ -249,15 +250,30 @@ def inference_cost(model_path: str, systems: list[dict], n: int, repeats: int) -
         t0 = time.perf_counter()
         direction(r)
         full.append(time.perf_counter() - t0)
-    x = torch.randn(1, model.in_channels, n, n)
     fwd = []
-    with torch.inference_mode():
-        model(x)
+    if hasattr(model, "bind"):  # VCycleNet: "forward" is the V-cycle alone; also time its setup
+        bound = direction._bound
+        rr = r.astype(np.float32)
         for _ in range(repeats):
             t0 = time.perf_counter()
-            model(x)
+            bound(rr)
             fwd.append(time.perf_counter() - t0)
-    return {"application_seconds": float(np.median(full)), "application_min_seconds": float(min(full)),
+        binds = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            model.bind(A, (n, n))
+            binds.append(time.perf_counter() - t0)
+        extra = {"bind_seconds": float(np.median(binds))}
+    else:
+        x = torch.randn(1, model.in_channels, n, n)
+        extra = {}
+        with torch.inference_mode():
+            model(x)
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                model(x)
+                fwd.append(time.perf_counter() - t0)
+    return {**extra,"application_seconds": float(np.median(full)), "application_min_seconds": float(min(full)),
             "forward_seconds": float(np.median(fwd)), "repeats": repeats}
 
 
@@ -320,7 +336,7 @@ def format_table(payload: dict) -> str:
     if payload.get("omega_sweep"):
         lines.append("SSOR ω chosen per n by a sweep: " + ", ".join(
             f"n={n}: ω={w}" for n, w in payload["omega_sweep"].items()) + ".")
-    model = (f"DCDM model: `{payload['settings']['model']}` (trained at n={payload['settings']['model_n']}). "
+    model = (f"DCDM model: `{payload['settings']['model']}` ({payload['settings'].get('model_desc')}). "
              if payload["settings"]["model"] else "")
     lines.append(f"{model}One thread everywhere (BLAS, Numba, torch); "
                  f"x0 = previous step's pressure; fallback disabled; "
@@ -417,7 +433,7 @@ def plot(payload: dict, path: Path) -> None:
             ax.set_title(f"Fluid2D, rtol {rtol:g}")
             ax.grid(True, which="both", alpha=0.3)
     axes[0][1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    fig.suptitle(f"DCDM vs PCG on Fluid2D pressure solves (model n={payload['settings'].get('model_n', '?')}, "
+    fig.suptitle(f"DCDM vs PCG on Fluid2D pressure solves ({payload['settings'].get('model_desc')}, "
                  "1 thread)")
     fig.tight_layout()
     save_figure(fig, path)
@@ -429,12 +445,13 @@ def plot(payload: dict, path: Path) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", default="64,128,256", help="grid sizes n (default 64,128,256)")
+    ap.add_argument("--sizes", default="64,128,256,512", help="grid sizes n (default 64,128,256,512)")
     ap.add_argument("--rtols", default="1e-6,1e-8", help="relative tolerances (default 1e-6,1e-8)")
     ap.add_argument("--steps", type=int, default=16, help="consecutive systems per n (default 16)")
     ap.add_argument("--warmup-time", type=float, default=0.2,
                     help="simulated time before collecting (default 0.2, i.e. 0.25 n steps)")
-    ap.add_argument("--model", default=None, help="DCDM model file (default: the packaged n=64 model)")
+    ap.add_argument("--model", default=None,
+                    help="DCDM model file (default: the packaged learned V-cycle, else the n=64 U-Net)")
     ap.add_argument("--configs", default=",".join(DEFAULT_CONFIGS),
                     help=f"comma-separated (default {','.join(DEFAULT_CONFIGS)}); "
                          "numba-ssor-cg takes its ω from --omega")
@@ -459,6 +476,7 @@ def main(argv=None) -> int:
 
     model_path = None
     model_n = None
+    model_desc = None
     if "dcdm" in names:
         model_path = args.model or default_model()
         if not os.path.exists(model_path):
@@ -471,7 +489,13 @@ def main(argv=None) -> int:
         torch.set_num_threads(1)
         from seqsolve.neural.model_io import read_metadata
 
-        model_n = int(read_metadata(model_path)["grid_size"])
+        meta = read_metadata(model_path)
+        model_n = int(meta["grid_size"])
+        if meta["architecture"]["class"] == "VCycleNet":
+            sizes_trained = meta.get("training", {}).get("sizes", [model_n])
+            model_desc = "learned V-cycle, trained on n=" + "/".join(str(t) for t in sizes_trained)
+        else:
+            model_desc = f"U-Net trained at n={model_n}"
     backend = BenchBackend(model_path)
 
     def config_for(name: str, w: float | None) -> Configuration:
@@ -484,11 +508,11 @@ def main(argv=None) -> int:
 
     descriptions = {nm: DESCRIPTIONS.get(nm, nm) for nm in names}
     if "dcdm" in descriptions and model_n is not None:
-        descriptions["dcdm"] += f", model trained at n={model_n}"
+        descriptions["dcdm"] += f", {model_desc}"
     payload = {
         "benchmark": "fluid2d_dcdm",
         "settings": {"sizes": sizes, "rtols": rtols, "steps": args.steps, "warmup_time": args.warmup_time,
-                     "model": model_path, "model_n": model_n, "configs": names, "omega": args.omega,
+                     "model": model_path, "model_n": model_n, "model_desc": model_desc, "configs": names, "omega": args.omega,
                      "maxiter": args.maxiter, "dcdm_maxiter": args.dcdm_maxiter, "budget": args.budget,
                      "seed": args.seed, "threads": 1, "x0": "previous step's pressure",
                      "fallback": False},
@@ -537,7 +561,7 @@ def main(argv=None) -> int:
                 maxiter = args.dcdm_maxiter if c.kind == "dcdm" else args.maxiter
                 res = run_config(c, systems, rtol=rtol, backend=backend, maxiter=maxiter, budget=args.budget)
                 s = summarise(res["records"])
-                label = c.name if c.kind != "dcdm" else f"dcdm (model n={model_n})"
+                label = c.name if c.kind != "dcdm" else f"dcdm ({model_desc})"
                 payload["rows"].append({"n": n, "rtol": rtol, "configuration": label, "kind_name": nm,
                                         "kind": c.kind, "summary": s, "skipped": res["skipped"],
                                         "records": res["records"]})

@@ -41,6 +41,8 @@ __all__ = ["dcdm", "fcg", "NetworkDirection", "DCDMMethod", "default_model_path"
 MODEL_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")
 #: environment variable naming a model file to use when ``DCDMMethod(model_path=None)``
 MODEL_ENV = "SEQSOLVE_DCDM_MODEL"
+#: the packaged size-agnostic learned V-cycle (:class:`~seqsolve.neural.multigrid.VCycleNet`)
+VCYCLE_MODEL = os.path.join(MODEL_DIR, "dcdm_fluid2d_vcycle.sqnn")
 
 
 class NetworkDirection:
@@ -61,7 +63,14 @@ class NetworkDirection:
                 f"({size} unknowns)")
         self.model = model
         self._torch = _is_module(model)
-        if self._torch:
+        self._bound = None
+        if self._torch and hasattr(model, "bind"):  # a VCycleNet: the hierarchy is built once here
+            from .model import solid_rows
+
+            self.solid = solid_rows(A)
+            self._bound = model.bind(A, self.grid_shape, device=device)
+            self.device = self._bound.device
+        elif self._torch:
             from .model import grid_features
 
             torch = _torch()
@@ -89,6 +98,12 @@ class NetworkDirection:
         self.fluid = ~self.solid
 
     def __call__(self, r: np.ndarray) -> np.ndarray:
+        if self._bound is not None:
+            r = np.asarray(r, dtype=np.float64)
+            scale = float(np.max(np.abs(r))) if r.size else 0.0
+            if scale > 0.0 and math.isfinite(scale):
+                r = r / scale  # float32 inside: keep the residual's scale away from under/overflow
+            return self._bound(r)
         if self._torch:
             torch = _torch()
             from .model import apply_network
@@ -535,7 +550,10 @@ class DCDMMethod(Method):
         :func:`default_model_path` for the system's grid size (the method is then not
         applicable when no such model exists).
     variant : ``"dcdm"`` or ``"fcg"``
-    n_orth : directions kept for A-orthogonalisation (``"dcdm"`` only; see :func:`dcdm`)
+    n_orth : directions kept for A-orthogonalisation (``"dcdm"`` only; see :func:`dcdm`);
+        ``None``: the model's ``recommended_n_orth`` (4 for a VCycleNet, a linear SPD map), else 64.
+        With ``model_path=None`` the packaged size-agnostic VCycleNet is used when present (any
+        square grid), else the per-size U-Net models below.
     device : torch device for the network; default CUDA when available, else CPU.
     any_size : bool
         ``False`` (default): the grid is ``n x n`` with ``n`` the model's grid size, so the
@@ -559,12 +577,12 @@ class DCDMMethod(Method):
     needs_matrix = True
 
     def __init__(self, model_path: str | None = None, variant: str = "dcdm", *,
-                 n_orth: int = 64, device: Any = None, any_size: bool = False, **options: Any):
+                 n_orth: int | None = None, device: Any = None, any_size: bool = False, **options: Any):
         if variant not in ("dcdm", "fcg"):
             raise ConfigurationError(f"DCDM variant must be 'dcdm' or 'fcg', got {variant!r}")
         self.model_path = None if model_path is None else os.fspath(model_path)
         self.variant = variant
-        self.n_orth = int(n_orth)
+        self.n_orth = None if n_orth is None else int(n_orth)
         self.device = device
         self.any_size = bool(any_size)
         self.options = dict(options)
@@ -576,15 +594,24 @@ class DCDMMethod(Method):
         n = math.isqrt(int(rows))
         if n * n != rows:
             return None
+        if not os.environ.get(MODEL_ENV) and os.path.exists(VCYCLE_MODEL):
+            return VCYCLE_MODEL  # serves every grid size
         return _nearest_model_path(n) if self.any_size else default_model_path(n)
+
+    def _agnostic(self, path: str) -> bool:
+        """Whether the model in ``path`` runs at any grid size by design (a VCycleNet)."""
+        self._model_n(path)
+        return self._grid_n.get(path + "#agnostic", False)
 
     def _model_n(self, path: str) -> int:
         n = self._grid_n.get(path)
         if n is None:
             from .model_io import read_metadata
 
-            n = int(read_metadata(path)["grid_size"])
+            meta = read_metadata(path)
+            n = int(meta["grid_size"])
             self._grid_n[path] = n
+            self._grid_n[path + "#agnostic"] = meta["architecture"].get("class") == "VCycleNet"
         return n
 
     def applicable(self, A: Any, *, symmetric: bool) -> bool:
@@ -604,7 +631,7 @@ class DCDMMethod(Method):
         path = self._path_for(rows)
         if path is None:
             return False
-        if self.any_size:
+        if self.any_size or self._agnostic(path):
             self._model_n(path)  # a named file that is missing or corrupt still raises
             fits = math.isqrt(rows) ** 2 == rows
         else:
@@ -626,7 +653,7 @@ class DCDMMethod(Method):
                 return previous
         else:
             model = _cached_model(path, device)
-        if self.any_size:
+        if self.any_size or hasattr(model, "bind"):
             n = math.isqrt(int(A.shape[0]))
             if A.shape != (n * n, n * n):
                 raise ConfigurationError(
@@ -647,10 +674,16 @@ class DCDMMethod(Method):
         n = prepared.n
         if self.variant == "dcdm":
             return dcdm(A, b, x0, model=prepared.direction, grid_shape=(n, n), rtol=rtol,
-                        atol=atol, maxiter=maxiter, n_orth=self.n_orth, callback=callback,
+                        atol=atol, maxiter=maxiter, n_orth=self._n_orth(prepared.model), callback=callback,
                         **self.options)
         return fcg(A, b, x0, model=prepared.direction, grid_shape=(n, n), rtol=rtol, atol=atol,
                    maxiter=maxiter, callback=callback, **self.options)
+
+    def _n_orth(self, model: Any) -> int:
+        """The history length: as given, else the model's recommendation (64 for the U-Net)."""
+        if self.n_orth is not None:
+            return self.n_orth
+        return int(getattr(model, "recommended_n_orth", 64))
 
     def __repr__(self) -> str:
         extra = ", any_size=True" if self.any_size else ""
