@@ -74,8 +74,7 @@ from seqsolve.errors import ConvergenceError  # noqa: E402
 from seqsolve.problems.fluid2d import Fluid2D  # noqa: E402
 from seqsolve.solver import SequenceSolver  # noqa: E402
 
-DEFAULT_CONFIGS = ("cg", "numba-cg", "jacobi-cg", "numba-ssor-cg", "amg-cg(rebuild)",
-                   "amg-cg(reuse)", "dcdm")
+DEFAULT_CONFIGS = ("numba-cg", "numba-ssor-cg", "amg-cg(rebuild)", "dcdm")
 DESCRIPTIONS = {
     "cg": "SciPy CG, no preconditioner",
     "numba-cg": "compiled (Numba) CG loop, no preconditioner",
@@ -86,7 +85,7 @@ DESCRIPTIONS = {
     "amg-cg(rebuild)": "PyAMG smoothed-aggregation PCG, hierarchy rebuilt for every new matrix",
     "amg-cg(reuse)": "PyAMG smoothed-aggregation PCG, first hierarchy reused for all steps",
     "amg-cg(adaptive)": "PyAMG SA-PCG, rebuilt by the rent-or-buy rule",
-    "dcdm": "DCDM, network trained at one n applied at every n (DCDMMethod(any_size=True))",
+    "dcdm": "DCDM with one model applied at every n (DCDMMethod(any_size=True))",
 }
 
 
@@ -319,8 +318,9 @@ def format_table(payload: dict) -> str:
             f"| {_fmt(s['ms_per_iteration'], 3)} | {app_ms} |")
     lines.append("")
     lines.append("| n | unknowns | warm-up steps | distinct matrices | SciPy matvec µs "
-                 "| DCDM application ms (median) | DCDM forward only ms | application / matvec |")
-    lines.append("|---:|---:|---:|---:|---:|---:|---:|---:|")
+                 "| DCDM application ms (median) | DCDM forward only ms | application / matvec "
+                 "| network setup per matrix ms |")
+    lines.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n in sizes:
         ps = payload["per_size"][str(n)]
         inf = ps.get("dcdm_inference")
@@ -329,7 +329,8 @@ def format_table(payload: dict) -> str:
             f"| {n} | {n * n:,} | {ps['warmup_steps']} | {ps['distinct_matrices']}/{ps['systems']} "
             f"| {_fmt(1e6 * mv, 1)} | {_fmt(1e3 * inf['application_seconds'], 2) if inf else '–'} "
             f"| {_fmt(1e3 * inf['forward_seconds'], 2) if inf else '–'} "
-            f"| {_fmt(inf['application_seconds'] / mv, 0) if inf else '–'} |")
+            f"| {_fmt(inf['application_seconds'] / mv, 0) if inf else '–'} "
+            f"| {_fmt(1e3 * inf['bind_seconds'], 2) if inf and 'bind_seconds' in inf else '–'} |")
     lines.append("")
     lines.append("Configurations: " + "; ".join(
         f"`{k}`: {v}" for k, v in payload["descriptions"].items()) + ".")
@@ -382,7 +383,13 @@ def verdicts(payload: dict) -> list[str]:
             d = med(n1, "dcdm", "median_ms")
             app = payload["per_size"][str(n1)].get("dcdm_inference")
             its = med(n1, "dcdm")
-            for amg in ("amg-cg(rebuild)", "amg-cg(reuse)"):
+            for n in sizes:
+                r = by.get((n, rtol, "dcdm"))
+                if r:
+                    s = r["summary"]
+                    out.append(f"- rtol {rtol:g}, n={n}: DCDM converged on {s['converged']}/{s['solves']} systems"
+                               + (f" (+{r['skipped']} skipped)" if r["skipped"] else "") + ".")
+            for amg in ("amg-cg(rebuild)", "amg-cg(reuse)", "numba-ssor-cg"):
                 if amg not in payload["kinds"]:
                     continue
                 a = med(n1, amg, "median_ms")
@@ -447,9 +454,9 @@ def main(argv=None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="64,128,256,512", help="grid sizes n (default 64,128,256,512)")
     ap.add_argument("--rtols", default="1e-6,1e-8", help="relative tolerances (default 1e-6,1e-8)")
-    ap.add_argument("--steps", type=int, default=16, help="consecutive systems per n (default 16)")
-    ap.add_argument("--warmup-time", type=float, default=0.2,
-                    help="simulated time before collecting (default 0.2, i.e. 0.25 n steps)")
+    ap.add_argument("--steps", type=int, default=8, help="consecutive systems per n (default 8)")
+    ap.add_argument("--warmup-time", type=float, default=0.1,
+                    help="simulated time before collecting (default 0.1, i.e. n/8 steps)")
     ap.add_argument("--model", default=None,
                     help="DCDM model file (default: the packaged learned V-cycle, else the n=64 U-Net)")
     ap.add_argument("--configs", default=",".join(DEFAULT_CONFIGS),
@@ -458,8 +465,8 @@ def main(argv=None) -> int:
     ap.add_argument("--omega", default="1.8", help="SSOR ω, or 'sweep' (best per n; default 1.8)")
     ap.add_argument("--maxiter", type=int, default=5000, help="iteration limit per solve (default 5000)")
     ap.add_argument("--dcdm-maxiter", type=int, default=1000, help="DCDM iteration limit (default 1000)")
-    ap.add_argument("--budget", type=float, default=60.0,
-                    help="seconds per (n, rtol, configuration); later systems are skipped (default 60)")
+    ap.add_argument("--budget", type=float, default=40.0,
+                    help="seconds per (n, rtol, configuration); later systems are skipped (default 40)")
     ap.add_argument("--repeats", type=int, default=30, help="repeats of the inference timing (default 30)")
     ap.add_argument("--seed", type=int, default=0, help="Fluid2D seed (obstacle motion; default 0)")
     ap.add_argument("--out", default="benchmarks/results", help="output folder")
