@@ -8,29 +8,30 @@ reference solve (SuperLU), so every configuration sees exactly the same systems,
 system is solved from ``x0 = p_{k-1}``, the previous step's pressure, as a simulation would.
 
 Configurations (each through :class:`seqsolve.SequenceSolver` with ``fallback=False``, so a
-failure is recorded, never repaired by another method):
+failure is recorded, never repaired by another method), by default:
 
-``cg``                       SciPy's CG, no preconditioner
 ``numba-cg``                 the compiled (Numba) CG loop of seqsolve, no preconditioner
-``jacobi-cg``                SciPy CG with the Jacobi (diagonal) preconditioner
 ``numba-ssor-cg(omega=w)``   compiled SSOR-PCG (``--omega``, or ``sweep``: best over
                              ``seqsolve.configs.OMEGA_GRID`` on the first system of each ``n``)
 ``amg-cg(rebuild)``          PyAMG smoothed-aggregation V-cycle as CG preconditioner, hierarchy
                              rebuilt whenever the matrix changes (almost every step here)
-``amg-cg(reuse)``            the same, the first hierarchy kept for the whole sequence
-``dcdm``                     DCDM with the model ``--model`` applied at every ``n``
-                             (``DCDMMethod(any_size=True)``; trained at one size, run at all)
+``dcdm``                     DCDM with the model ``--model`` (default: the packaged learned
+                             V-cycle) applied at every ``n`` (``DCDMMethod(any_size=True)``)
+
+and on request ``cg``, ``jacobi-cg``, ``amg-cg(reuse)`` (the first hierarchy kept).
 
 Recorded per solve: iterations, setup seconds, solve seconds (iterations plus the true-residual
 check), true relative residual, converged.  Per ``n`` also: the median time of one DCDM network
 application (the whole ``r -> d`` call: normalisation, float32 conversion, network, copy back;
-and the network's forward pass alone) and of one SciPy CSR matvec.  Everything runs on one
+and the network's forward pass alone) and of one SciPy CSR matvec; for a learned V-cycle also its setup per matrix (hierarchy and
+smoother weights), which is part of every DCDM solve here since the matrix changes each step.  Everything runs on one
 thread (BLAS, Numba, torch), so the comparison is fair to the single-threaded classical
 methods; the first solve of every configuration is preceded by an untimed warm-up on a small
 system (Numba compilation, torch start-up).
 
 Outputs (``--out``, default ``benchmarks/results``): ``<stem>.md`` (the Markdown table),
-``<stem>.json`` (settings, machine, per-solve records, summaries; written atomically) and
+``<stem>.json`` (settings, machine, summaries; per-solve records with ``--records``; written
+atomically) and
 ``<stem>.png`` (iterations per solve and ms per solve against ``n``, log scales, one line per
 configuration).  Time: about 4-5 minutes for the defaults on a 2-core machine (estimated from
 partial runs: at n = 256 one network application costs ~15-30 ms and a whole DCDM iteration
@@ -349,9 +350,25 @@ def format_table(payload: dict) -> str:
 
 
 def verdicts(payload: dict) -> list[str]:
-    """Plain statements about the paper's targets, from the measured numbers."""
+    """Plain statements about the targets, from the measured numbers: DCDM's convergence at every
+    n, then growth and speed at every n >= 256 (the issue's target size) or else the largest."""
     sizes = payload["settings"]["sizes"]
-    n0, n1 = sizes[0], sizes[-1]
+    out = []
+    for rtol in payload["settings"]["rtols"]:
+        for n in sizes:
+            r = next((r for r in payload["rows"] if (r["n"], r["rtol"], r["kind_name"]) == (n, rtol, "dcdm")), None)
+            if r:
+                s = r["summary"]
+                out.append(f"- rtol {rtol:g}, n={n}: DCDM converged on {s['converged']}/{s['solves']} systems"
+                           + (f" (+{r['skipped']} skipped)" if r["skipped"] else "") + ".")
+    for n1 in [n for n in sizes[1:] if n >= 256] or sizes[-1:]:
+        out.extend(_verdicts_at(payload, n1))
+    return out
+
+
+def _verdicts_at(payload: dict, n1: int) -> list[str]:
+    sizes = payload["settings"]["sizes"]
+    n0 = sizes[0]
     out = []
     by = {(r["n"], r["rtol"], r["kind_name"]): r for r in payload["rows"]}
     for rtol in payload["settings"]["rtols"]:
@@ -383,12 +400,6 @@ def verdicts(payload: dict) -> list[str]:
             d = med(n1, "dcdm", "median_ms")
             app = payload["per_size"][str(n1)].get("dcdm_inference")
             its = med(n1, "dcdm")
-            for n in sizes:
-                r = by.get((n, rtol, "dcdm"))
-                if r:
-                    s = r["summary"]
-                    out.append(f"- rtol {rtol:g}, n={n}: DCDM converged on {s['converged']}/{s['solves']} systems"
-                               + (f" (+{r['skipped']} skipped)" if r["skipped"] else "") + ".")
             for amg in ("amg-cg(rebuild)", "amg-cg(reuse)", "numba-ssor-cg"):
                 if amg not in payload["kinds"]:
                     continue
@@ -470,6 +481,7 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=30, help="repeats of the inference timing (default 30)")
     ap.add_argument("--seed", type=int, default=0, help="Fluid2D seed (obstacle motion; default 0)")
     ap.add_argument("--out", default="benchmarks/results", help="output folder")
+    ap.add_argument("--records", action="store_true", help="keep per-solve records in the JSON")
     ap.add_argument("--stem", default="fluid2d_dcdm", help="output file stem (default fluid2d_dcdm)")
     args = ap.parse_args(argv)
 
@@ -590,6 +602,9 @@ def main(argv=None) -> int:
     table = format_table(payload)
     print()
     print(table)
+    if not args.records:  # a small summary for git; per-solve records only on request
+        for r in payload["rows"]:
+            r.pop("records", None)
     write_json(out / f"{args.stem}.json", _finite(payload))
     write_text(out / f"{args.stem}.md", table + "\n")
     plot(payload, out / f"{args.stem}.png")
