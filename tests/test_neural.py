@@ -449,7 +449,11 @@ def test_dcdm_method_configuration_errors(tmp_path, monkeypatch):
         DCDMMethod(None, "gmres")
     monkeypatch.delenv("SEQSOLVE_DCDM_MODEL", raising=False)
     A, _ = obstacle_system(16)
-    assert not DCDMMethod(None).applicable(A, symmetric=True)  # no packaged model yet
+    assert DCDMMethod(None).applicable(A, symmetric=True)  # the packaged V-cycle serves any n
+    import seqsolve.neural.dcdm as dcdm_module
+
+    monkeypatch.setattr(dcdm_module, "MODEL_DIR", str(tmp_path))
+    assert not DCDMMethod(None).applicable(A, symmetric=True)  # no packaged model
     with pytest.raises(StateFileError):
         DCDMMethod(str(tmp_path / "absent.sqnn")).applicable(A, symmetric=True)
     path = tmp_path / "m.sqnn"

@@ -41,8 +41,9 @@ __all__ = ["dcdm", "fcg", "NetworkDirection", "DCDMMethod", "default_model_path"
 MODEL_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")
 #: environment variable naming a model file to use when ``DCDMMethod(model_path=None)``
 MODEL_ENV = "SEQSOLVE_DCDM_MODEL"
-#: the packaged size-agnostic learned V-cycle (:class:`~seqsolve.neural.multigrid.VCycleNet`)
-VCYCLE_MODEL = os.path.join(MODEL_DIR, "dcdm_fluid2d_vcycle.sqnn")
+#: file name of the packaged size-agnostic learned V-cycle (:class:`~seqsolve.neural.multigrid.VCycleNet`)
+VCYCLE_NAME = "dcdm_fluid2d_vcycle.sqnn"
+VCYCLE_MODEL = os.path.join(MODEL_DIR, VCYCLE_NAME)
 
 
 class NetworkDirection:
@@ -594,8 +595,9 @@ class DCDMMethod(Method):
         n = math.isqrt(int(rows))
         if n * n != rows:
             return None
-        if not os.environ.get(MODEL_ENV) and os.path.exists(VCYCLE_MODEL):
-            return VCYCLE_MODEL  # serves every grid size
+        vcycle = os.path.join(MODEL_DIR, VCYCLE_NAME)
+        if not os.environ.get(MODEL_ENV) and os.path.exists(vcycle):
+            return vcycle  # serves every grid size
         return _nearest_model_path(n) if self.any_size else default_model_path(n)
 
     def _agnostic(self, path: str) -> bool:
