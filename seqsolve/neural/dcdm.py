@@ -50,7 +50,9 @@ class NetworkDirection:
     """``r -> d``: a network (or plain callable) bound to one matrix, ready for repeated calls.
 
     ``model`` is a :class:`~seqsolve.neural.model.DCDMNet` (or any ``torch.nn.Module`` with a
-    ``features`` attribute and the same input/output convention), or a plain callable taking the
+    ``features`` attribute and the same input/output convention), a module with a ``bind(A,
+    grid_shape)`` method such as :class:`~seqsolve.neural.multigrid.VCycleNet` (its per-matrix
+    hierarchy is built here, once), or a plain callable taking the
     residual as an image of ``grid_shape`` and returning an array of the same size.  The
     matrix-derived input channels and the solid-row mask are computed here once.
     """
