@@ -8,29 +8,30 @@ reference solve (SuperLU), so every configuration sees exactly the same systems,
 system is solved from ``x0 = p_{k-1}``, the previous step's pressure, as a simulation would.
 
 Configurations (each through :class:`seqsolve.SequenceSolver` with ``fallback=False``, so a
-failure is recorded, never repaired by another method):
+failure is recorded, never repaired by another method), by default:
 
-``cg``                       SciPy's CG, no preconditioner
 ``numba-cg``                 the compiled (Numba) CG loop of seqsolve, no preconditioner
-``jacobi-cg``                SciPy CG with the Jacobi (diagonal) preconditioner
 ``numba-ssor-cg(omega=w)``   compiled SSOR-PCG (``--omega``, or ``sweep``: best over
                              ``seqsolve.configs.OMEGA_GRID`` on the first system of each ``n``)
 ``amg-cg(rebuild)``          PyAMG smoothed-aggregation V-cycle as CG preconditioner, hierarchy
                              rebuilt whenever the matrix changes (almost every step here)
-``amg-cg(reuse)``            the same, the first hierarchy kept for the whole sequence
-``dcdm``                     DCDM with the model ``--model`` applied at every ``n``
-                             (``DCDMMethod(any_size=True)``; trained at one size, run at all)
+``dcdm``                     DCDM with the model ``--model`` (default: the packaged learned
+                             V-cycle) applied at every ``n`` (``DCDMMethod(any_size=True)``)
+
+and on request ``cg``, ``jacobi-cg``, ``amg-cg(reuse)`` (the first hierarchy kept).
 
 Recorded per solve: iterations, setup seconds, solve seconds (iterations plus the true-residual
 check), true relative residual, converged.  Per ``n`` also: the median time of one DCDM network
 application (the whole ``r -> d`` call: normalisation, float32 conversion, network, copy back;
-and the network's forward pass alone) and of one SciPy CSR matvec.  Everything runs on one
+and the network's forward pass alone) and of one SciPy CSR matvec; for a learned V-cycle also its setup per matrix (hierarchy and
+smoother weights), which is part of every DCDM solve here since the matrix changes each step.  Everything runs on one
 thread (BLAS, Numba, torch), so the comparison is fair to the single-threaded classical
 methods; the first solve of every configuration is preceded by an untimed warm-up on a small
 system (Numba compilation, torch start-up).
 
 Outputs (``--out``, default ``benchmarks/results``): ``<stem>.md`` (the Markdown table),
-``<stem>.json`` (settings, machine, per-solve records, summaries; written atomically) and
+``<stem>.json`` (settings, machine, summaries; per-solve records with ``--records``; written
+atomically) and
 ``<stem>.png`` (iterations per solve and ms per solve against ``n``, log scales, one line per
 configuration).  Time: about 4-5 minutes for the defaults on a 2-core machine (estimated from
 partial runs: at n = 256 one network application costs ~15-30 ms and a whole DCDM iteration
@@ -74,8 +75,7 @@ from seqsolve.errors import ConvergenceError  # noqa: E402
 from seqsolve.problems.fluid2d import Fluid2D  # noqa: E402
 from seqsolve.solver import SequenceSolver  # noqa: E402
 
-DEFAULT_CONFIGS = ("cg", "numba-cg", "jacobi-cg", "numba-ssor-cg", "amg-cg(rebuild)",
-                   "amg-cg(reuse)", "dcdm")
+DEFAULT_CONFIGS = ("numba-cg", "numba-ssor-cg", "amg-cg(rebuild)", "dcdm")
 DESCRIPTIONS = {
     "cg": "SciPy CG, no preconditioner",
     "numba-cg": "compiled (Numba) CG loop, no preconditioner",
@@ -86,14 +86,15 @@ DESCRIPTIONS = {
     "amg-cg(rebuild)": "PyAMG smoothed-aggregation PCG, hierarchy rebuilt for every new matrix",
     "amg-cg(reuse)": "PyAMG smoothed-aggregation PCG, first hierarchy reused for all steps",
     "amg-cg(adaptive)": "PyAMG SA-PCG, rebuilt by the rent-or-buy rule",
-    "dcdm": "DCDM, network trained at one n applied at every n (DCDMMethod(any_size=True))",
+    "dcdm": "DCDM with one model applied at every n (DCDMMethod(any_size=True))",
 }
 
 
 def default_model() -> str:
-    from seqsolve.neural.dcdm import MODEL_DIR
+    """The packaged learned V-cycle when present, else the n=64 U-Net."""
+    from seqsolve.neural.dcdm import MODEL_DIR, VCYCLE_MODEL
 
-    return os.path.join(MODEL_DIR, "dcdm_fluid2d_n64.sqnn")
+    return VCYCLE_MODEL if os.path.exists(VCYCLE_MODEL) else os.path.join(MODEL_DIR, "dcdm_fluid2d_n64.sqnn")
 
 
 def _floats(text: str) -> list[float]:
@@ -249,15 +250,30 @@ def inference_cost(model_path: str, systems: list[dict], n: int, repeats: int) -
         t0 = time.perf_counter()
         direction(r)
         full.append(time.perf_counter() - t0)
-    x = torch.randn(1, model.in_channels, n, n)
     fwd = []
-    with torch.inference_mode():
-        model(x)
+    if hasattr(model, "bind"):  # VCycleNet: "forward" is the V-cycle alone; also time its setup
+        bound = direction._bound
+        rr = r.astype(np.float32)
         for _ in range(repeats):
             t0 = time.perf_counter()
-            model(x)
+            bound(rr)
             fwd.append(time.perf_counter() - t0)
-    return {"application_seconds": float(np.median(full)), "application_min_seconds": float(min(full)),
+        binds = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            model.bind(A, (n, n))
+            binds.append(time.perf_counter() - t0)
+        extra = {"bind_seconds": float(np.median(binds))}
+    else:
+        x = torch.randn(1, model.in_channels, n, n)
+        extra = {}
+        with torch.inference_mode():
+            model(x)
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                model(x)
+                fwd.append(time.perf_counter() - t0)
+    return {**extra,"application_seconds": float(np.median(full)), "application_min_seconds": float(min(full)),
             "forward_seconds": float(np.median(fwd)), "repeats": repeats}
 
 
@@ -303,8 +319,9 @@ def format_table(payload: dict) -> str:
             f"| {_fmt(s['ms_per_iteration'], 3)} | {app_ms} |")
     lines.append("")
     lines.append("| n | unknowns | warm-up steps | distinct matrices | SciPy matvec µs "
-                 "| DCDM application ms (median) | DCDM forward only ms | application / matvec |")
-    lines.append("|---:|---:|---:|---:|---:|---:|---:|---:|")
+                 "| DCDM application ms (median) | DCDM forward only ms | application / matvec "
+                 "| network setup per matrix ms |")
+    lines.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n in sizes:
         ps = payload["per_size"][str(n)]
         inf = ps.get("dcdm_inference")
@@ -313,14 +330,15 @@ def format_table(payload: dict) -> str:
             f"| {n} | {n * n:,} | {ps['warmup_steps']} | {ps['distinct_matrices']}/{ps['systems']} "
             f"| {_fmt(1e6 * mv, 1)} | {_fmt(1e3 * inf['application_seconds'], 2) if inf else '–'} "
             f"| {_fmt(1e3 * inf['forward_seconds'], 2) if inf else '–'} "
-            f"| {_fmt(inf['application_seconds'] / mv, 0) if inf else '–'} |")
+            f"| {_fmt(inf['application_seconds'] / mv, 0) if inf else '–'} "
+            f"| {_fmt(1e3 * inf['bind_seconds'], 2) if inf and 'bind_seconds' in inf else '–'} |")
     lines.append("")
     lines.append("Configurations: " + "; ".join(
         f"`{k}`: {v}" for k, v in payload["descriptions"].items()) + ".")
     if payload.get("omega_sweep"):
         lines.append("SSOR ω chosen per n by a sweep: " + ", ".join(
             f"n={n}: ω={w}" for n, w in payload["omega_sweep"].items()) + ".")
-    model = (f"DCDM model: `{payload['settings']['model']}` (trained at n={payload['settings']['model_n']}). "
+    model = (f"DCDM model: `{payload['settings']['model']}` ({payload['settings'].get('model_desc')}). "
              if payload["settings"]["model"] else "")
     lines.append(f"{model}One thread everywhere (BLAS, Numba, torch); "
                  f"x0 = previous step's pressure; fallback disabled; "
@@ -332,9 +350,25 @@ def format_table(payload: dict) -> str:
 
 
 def verdicts(payload: dict) -> list[str]:
-    """Plain statements about the paper's targets, from the measured numbers."""
+    """Plain statements about the targets, from the measured numbers: DCDM's convergence at every
+    n, then growth and speed at every n >= 256 (the issue's target size) or else the largest."""
     sizes = payload["settings"]["sizes"]
-    n0, n1 = sizes[0], sizes[-1]
+    out = []
+    for rtol in payload["settings"]["rtols"]:
+        for n in sizes:
+            r = next((r for r in payload["rows"] if (r["n"], r["rtol"], r["kind_name"]) == (n, rtol, "dcdm")), None)
+            if r:
+                s = r["summary"]
+                out.append(f"- rtol {rtol:g}, n={n}: DCDM converged on {s['converged']}/{s['solves']} systems"
+                           + (f" (+{r['skipped']} skipped)" if r["skipped"] else "") + ".")
+    for n1 in [n for n in sizes[1:] if n >= 256] or sizes[-1:]:
+        out.extend(_verdicts_at(payload, n1))
+    return out
+
+
+def _verdicts_at(payload: dict, n1: int) -> list[str]:
+    sizes = payload["settings"]["sizes"]
+    n0 = sizes[0]
     out = []
     by = {(r["n"], r["rtol"], r["kind_name"]): r for r in payload["rows"]}
     for rtol in payload["settings"]["rtols"]:
@@ -366,7 +400,7 @@ def verdicts(payload: dict) -> list[str]:
             d = med(n1, "dcdm", "median_ms")
             app = payload["per_size"][str(n1)].get("dcdm_inference")
             its = med(n1, "dcdm")
-            for amg in ("amg-cg(rebuild)", "amg-cg(reuse)"):
+            for amg in ("amg-cg(rebuild)", "amg-cg(reuse)", "numba-ssor-cg"):
                 if amg not in payload["kinds"]:
                     continue
                 a = med(n1, amg, "median_ms")
@@ -417,7 +451,7 @@ def plot(payload: dict, path: Path) -> None:
             ax.set_title(f"Fluid2D, rtol {rtol:g}")
             ax.grid(True, which="both", alpha=0.3)
     axes[0][1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    fig.suptitle(f"DCDM vs PCG on Fluid2D pressure solves (model n={payload['settings'].get('model_n', '?')}, "
+    fig.suptitle(f"DCDM vs PCG on Fluid2D pressure solves ({payload['settings'].get('model_desc')}, "
                  "1 thread)")
     fig.tight_layout()
     save_figure(fig, path)
@@ -429,23 +463,25 @@ def plot(payload: dict, path: Path) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", default="64,128,256", help="grid sizes n (default 64,128,256)")
+    ap.add_argument("--sizes", default="64,128,256,512", help="grid sizes n (default 64,128,256,512)")
     ap.add_argument("--rtols", default="1e-6,1e-8", help="relative tolerances (default 1e-6,1e-8)")
-    ap.add_argument("--steps", type=int, default=16, help="consecutive systems per n (default 16)")
-    ap.add_argument("--warmup-time", type=float, default=0.2,
-                    help="simulated time before collecting (default 0.2, i.e. 0.25 n steps)")
-    ap.add_argument("--model", default=None, help="DCDM model file (default: the packaged n=64 model)")
+    ap.add_argument("--steps", type=int, default=8, help="consecutive systems per n (default 8)")
+    ap.add_argument("--warmup-time", type=float, default=0.1,
+                    help="simulated time before collecting (default 0.1, i.e. n/8 steps)")
+    ap.add_argument("--model", default=None,
+                    help="DCDM model file (default: the packaged learned V-cycle, else the n=64 U-Net)")
     ap.add_argument("--configs", default=",".join(DEFAULT_CONFIGS),
                     help=f"comma-separated (default {','.join(DEFAULT_CONFIGS)}); "
                          "numba-ssor-cg takes its ω from --omega")
     ap.add_argument("--omega", default="1.8", help="SSOR ω, or 'sweep' (best per n; default 1.8)")
     ap.add_argument("--maxiter", type=int, default=5000, help="iteration limit per solve (default 5000)")
     ap.add_argument("--dcdm-maxiter", type=int, default=1000, help="DCDM iteration limit (default 1000)")
-    ap.add_argument("--budget", type=float, default=60.0,
-                    help="seconds per (n, rtol, configuration); later systems are skipped (default 60)")
+    ap.add_argument("--budget", type=float, default=40.0,
+                    help="seconds per (n, rtol, configuration); later systems are skipped (default 40)")
     ap.add_argument("--repeats", type=int, default=30, help="repeats of the inference timing (default 30)")
     ap.add_argument("--seed", type=int, default=0, help="Fluid2D seed (obstacle motion; default 0)")
     ap.add_argument("--out", default="benchmarks/results", help="output folder")
+    ap.add_argument("--records", action="store_true", help="keep per-solve records in the JSON")
     ap.add_argument("--stem", default="fluid2d_dcdm", help="output file stem (default fluid2d_dcdm)")
     args = ap.parse_args(argv)
 
@@ -459,6 +495,7 @@ def main(argv=None) -> int:
 
     model_path = None
     model_n = None
+    model_desc = None
     if "dcdm" in names:
         model_path = args.model or default_model()
         if not os.path.exists(model_path):
@@ -471,7 +508,13 @@ def main(argv=None) -> int:
         torch.set_num_threads(1)
         from seqsolve.neural.model_io import read_metadata
 
-        model_n = int(read_metadata(model_path)["grid_size"])
+        meta = read_metadata(model_path)
+        model_n = int(meta["grid_size"])
+        if meta["architecture"]["class"] == "VCycleNet":
+            sizes_trained = meta.get("training", {}).get("sizes", [model_n])
+            model_desc = "learned V-cycle, trained on n=" + "/".join(str(t) for t in sizes_trained)
+        else:
+            model_desc = f"U-Net trained at n={model_n}"
     backend = BenchBackend(model_path)
 
     def config_for(name: str, w: float | None) -> Configuration:
@@ -484,11 +527,11 @@ def main(argv=None) -> int:
 
     descriptions = {nm: DESCRIPTIONS.get(nm, nm) for nm in names}
     if "dcdm" in descriptions and model_n is not None:
-        descriptions["dcdm"] += f", model trained at n={model_n}"
+        descriptions["dcdm"] += f", {model_desc}"
     payload = {
         "benchmark": "fluid2d_dcdm",
         "settings": {"sizes": sizes, "rtols": rtols, "steps": args.steps, "warmup_time": args.warmup_time,
-                     "model": model_path, "model_n": model_n, "configs": names, "omega": args.omega,
+                     "model": model_path, "model_n": model_n, "model_desc": model_desc, "configs": names, "omega": args.omega,
                      "maxiter": args.maxiter, "dcdm_maxiter": args.dcdm_maxiter, "budget": args.budget,
                      "seed": args.seed, "threads": 1, "x0": "previous step's pressure",
                      "fallback": False},
@@ -537,7 +580,7 @@ def main(argv=None) -> int:
                 maxiter = args.dcdm_maxiter if c.kind == "dcdm" else args.maxiter
                 res = run_config(c, systems, rtol=rtol, backend=backend, maxiter=maxiter, budget=args.budget)
                 s = summarise(res["records"])
-                label = c.name if c.kind != "dcdm" else f"dcdm (model n={model_n})"
+                label = c.name if c.kind != "dcdm" else f"dcdm ({model_desc})"
                 payload["rows"].append({"n": n, "rtol": rtol, "configuration": label, "kind_name": nm,
                                         "kind": c.kind, "summary": s, "skipped": res["skipped"],
                                         "records": res["records"]})
@@ -561,6 +604,9 @@ def main(argv=None) -> int:
     print(table)
     from seqsolve.provenance import provenance
 
+    if not args.records:  # a small summary for git; per-solve records only on request
+        for r in payload["rows"]:
+            r.pop("records", None)
     write_json(out / f"{args.stem}.json", {**_finite(payload), "provenance": provenance(args.seed)})
     write_text(out / f"{args.stem}.md", table + "\n")
     plot(payload, out / f"{args.stem}.png")

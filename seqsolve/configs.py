@@ -265,7 +265,7 @@ def neural_model_available() -> bool:
         return False
     if os.environ.get("SEQSOLVE_DCDM_MODEL"):
         return True
-    return any((Path(__file__).parent / "neural" / "pretrained").glob("dcdm_fluid2d_n*.sqnn"))
+    return any((Path(__file__).parent / "neural" / "pretrained").glob("dcdm_fluid2d_*.sqnn"))
 
 
 def configs() -> list[str]:

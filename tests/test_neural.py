@@ -449,7 +449,11 @@ def test_dcdm_method_configuration_errors(tmp_path, monkeypatch):
         DCDMMethod(None, "gmres")
     monkeypatch.delenv("SEQSOLVE_DCDM_MODEL", raising=False)
     A, _ = obstacle_system(16)
-    assert not DCDMMethod(None).applicable(A, symmetric=True)  # no packaged model yet
+    assert DCDMMethod(None).applicable(A, symmetric=True)  # the packaged V-cycle serves any n
+    import seqsolve.neural.dcdm as dcdm_module
+
+    monkeypatch.setattr(dcdm_module, "MODEL_DIR", str(tmp_path))
+    assert not DCDMMethod(None).applicable(A, symmetric=True)  # no packaged model
     with pytest.raises(StateFileError):
         DCDMMethod(str(tmp_path / "absent.sqnn")).applicable(A, symmetric=True)
     path = tmp_path / "m.sqnn"
@@ -533,3 +537,114 @@ def test_a_short_training_run_beats_cg_in_iterations(tmp_path):
     assert res.status == "converged"
     assert res.iterations < cg_iterations(A, b) / 2
     assert rep.best_mean_iterations < np.mean(rep.cg_iterations) / 2
+
+
+# ----------------------------------------------------------------------------- learned V-cycle
+from seqsolve.neural.multigrid import VCycleNet, stencil_from_matrix  # noqa: E402
+from seqsolve.neural.vcycle_training import train_vcycle, vcycle_loss  # noqa: E402
+
+
+def vnet(seed: int = 0, **kw) -> VCycleNet:
+    torch.manual_seed(seed)
+    return VCycleNet(32, **kw).eval()
+
+
+def test_vcycle_stencil_hierarchy_and_symmetry():
+    n = 20  # not a power of two: coarsening pads
+    A, _ = obstacle_system(n, seed=11)
+    c, e, s = stencil_from_matrix(A, (n, n))
+    fluid = ~solid_rows(A)
+    assert np.array_equal(c.reshape(-1) > 0, fluid)
+    bound = vnet().bind(A, (n, n))
+    assert [lvl["shape"] for lvl in bound.levels] == [(20, 20), (10, 10), (5, 5)]
+    rng = np.random.default_rng(0)
+    u, v = rng.standard_normal((2, n * n)) * fluid
+    Mu, Mv = bound(u), bound(v)
+    assert abs(u @ Mv - v @ Mu) <= 1e-5 * abs(u @ Mv)  # symmetric up to float32 rounding
+    assert u @ Mu > 0 and v @ Mv > 0
+    assert np.all(Mu[~fluid] == 0)
+    with pytest.raises(ValueError):
+        stencil_from_matrix(sp.csr_array(np.ones((16, 16))), (4, 4))
+
+
+def test_vcycle_training_lowers_the_loss():
+    data = [(16,) + tuple(torch.from_numpy(a.astype(np.float32))
+                          for a in stencil_from_matrix(obstacle_system(16, seed=k)[0], (16, 16))) for k in (1, 2)]
+    m = vnet().train()
+    opt = torch.optim.Adam(m.parameters(), lr=3e-3)
+
+    def loss():
+        return sum(vcycle_loss(m, c, e, s, batch=2, gen=torch.Generator().manual_seed(1)) for _, c, e, s in data)
+
+    with torch.no_grad():
+        before = float(loss())
+    for _ in range(12):
+        opt.zero_grad()
+        val = loss()
+        val.backward()
+        opt.step()
+    with torch.no_grad():
+        after = float(loss())
+    assert after < before - 0.3, (before, after)
+
+
+def test_vcycle_trained_small_solves_a_larger_grid(tmp_path):
+    """Size transfer: trained on 16 and 32 for a few seconds, it solves n=64 in a handful of steps."""
+    rep = train_vcycle(sizes=(16, 32), minutes=1.0, max_steps=40, out=str(tmp_path / "v.sqnn"), per_size=3,
+                       validation_sizes=(32,), validation_count=1, log=None)
+    assert rep.steps == 40 and rep.validation
+    m = load_model(tmp_path / "v.sqnn", device="cpu")
+    assert isinstance(m, VCycleNet) and read_metadata(tmp_path / "v.sqnn")["training"]["sizes"] == [16, 32]
+    n = 64
+    A, b = fluid_system(n, steps=2)
+    res = dcdm(A, b, model=m, grid_shape=(n, n), rtol=RTOL, maxiter=100, n_orth=4)
+    check_contract(A, b, res)
+    assert res.status == "converged" and res.iterations <= 20 < cg_iterations(A, b) / 10
+
+
+def test_vcycle_file_round_trip_and_bounds(tmp_path):
+    m = vnet(3)
+    path = save_model(m, tmp_path / "v.sqnn", {"note": "x"})
+    m2 = load_model(path, device="cpu")
+    assert m2.config() == m.config() and isinstance(m2, VCycleNet)
+    A, b = obstacle_system(24, seed=4)
+    np.testing.assert_array_equal(m.bind(A, (24, 24))(b), m2.bind(A, (24, 24))(b))
+    assert os.path.getsize(path) < 120_000
+    raw = open(path, "rb").read()
+    hlen = int.from_bytes(raw[len(MAGIC):len(MAGIC) + 8], "little")
+    header = json.loads(raw[len(MAGIC) + 8:len(MAGIC) + 8 + hlen])
+    for key, value in (("hidden", 10 ** 6), ("smoothing_steps", 10 ** 4), ("coarsest", 0), ("width", 4)):
+        bad = json.loads(json.dumps(header))
+        bad["architecture"]["config"][key] = value
+        hb = json.dumps(bad).encode()
+        (tmp_path / "bad.sqnn").write_bytes(MAGIC + len(hb).to_bytes(8, "little") + hb + raw[len(MAGIC) + 8 + hlen:])
+        with pytest.raises(StateFileError):
+            load_model(tmp_path / "bad.sqnn", device="cpu")
+    rng = np.random.default_rng(0)
+    for k in range(20):  # any bytes: a clean error, never a crash or a huge allocation
+        (tmp_path / "junk.sqnn").write_bytes(MAGIC + rng.bytes(int(rng.integers(0, 300))))
+        with pytest.raises(StateFileError):
+            load_model(tmp_path / "junk.sqnn", device="cpu")
+
+
+def test_useless_vcycle_falls_back(tmp_path, monkeypatch):
+    """A V-cycle whose weights are all ~0 gives no usable direction: DCDM says so, and the
+    sequence solver's fallback still returns a certified solution."""
+    from seqsolve.solver import SequenceSolver
+
+    m = vnet()
+    with torch.no_grad():
+        for p in m.parameters():
+            p.zero_()
+        m.conv2.bias.fill_(-200.0)  # softplus underflows to 0 in float32: the map is zero
+        m.coarse_weight.fill_(-200.0)
+    n = 24
+    A, b = obstacle_system(n, seed=9)
+    res = dcdm(A, b, model=m, grid_shape=(n, n), rtol=RTOL, maxiter=300)
+    assert res.status == "breakdown" and res.iterations == 0
+    check_contract(A, b, res)
+    monkeypatch.setenv("SEQSOLVE_DCDM_MODEL", str(save_model(m, tmp_path / "useless.sqnn")))
+    solver = SequenceSolver(rtol=RTOL, policy="fixed:dcdm", fallback=True)
+    x = solver.solve(A, b)
+    assert np.linalg.norm(b - A @ x) <= RTOL * np.linalg.norm(b)
+    assert solver.history[-1].configuration != "dcdm" or solver.history[-1].fallback

@@ -1,5 +1,10 @@
 """Neural solvers: the Deep Conjugate Direction Method (DCDM) of Kaneda et al., ICML 2023.
 
+Two networks produce DCDM's directions: the per-size U-Net :class:`~seqsolve.neural.model.DCDMNet`
+(the paper's design) and :class:`~seqsolve.neural.multigrid.VCycleNet`, a learned multigrid
+V-cycle whose depth follows the grid, trained once on mixed sizes and used at any size (the
+packaged default; see :mod:`seqsolve.neural.multigrid` for why).
+
 A small fully convolutional network ``N`` maps a (normalised) residual image to a search
 direction; :func:`dcdm` A-orthogonalises those directions against the last few and takes exact
 line searches, so the iteration stays a proper conjugate-direction method whatever the network
@@ -37,6 +42,8 @@ _EXPORTS = {
     "fcg": "dcdm",
     "DCDMMethod": "dcdm",
     "train": "training",
+    "VCycleNet": "multigrid",
+    "train_vcycle": "vcycle_training",
     "TrainingReport": "training",
 }
 

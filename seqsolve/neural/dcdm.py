@@ -41,13 +41,18 @@ __all__ = ["dcdm", "fcg", "NetworkDirection", "DCDMMethod", "default_model_path"
 MODEL_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")
 #: environment variable naming a model file to use when ``DCDMMethod(model_path=None)``
 MODEL_ENV = "SEQSOLVE_DCDM_MODEL"
+#: file name of the packaged size-agnostic learned V-cycle (:class:`~seqsolve.neural.multigrid.VCycleNet`)
+VCYCLE_NAME = "dcdm_fluid2d_vcycle.sqnn"
+VCYCLE_MODEL = os.path.join(MODEL_DIR, VCYCLE_NAME)
 
 
 class NetworkDirection:
     """``r -> d``: a network (or plain callable) bound to one matrix, ready for repeated calls.
 
     ``model`` is a :class:`~seqsolve.neural.model.DCDMNet` (or any ``torch.nn.Module`` with a
-    ``features`` attribute and the same input/output convention), or a plain callable taking the
+    ``features`` attribute and the same input/output convention), a module with a ``bind(A,
+    grid_shape)`` method such as :class:`~seqsolve.neural.multigrid.VCycleNet` (its per-matrix
+    hierarchy is built here, once), or a plain callable taking the
     residual as an image of ``grid_shape`` and returning an array of the same size.  The
     matrix-derived input channels and the solid-row mask are computed here once.
     """
@@ -61,7 +66,14 @@ class NetworkDirection:
                 f"({size} unknowns)")
         self.model = model
         self._torch = _is_module(model)
-        if self._torch:
+        self._bound = None
+        if self._torch and hasattr(model, "bind"):  # a VCycleNet: the hierarchy is built once here
+            from .model import solid_rows
+
+            self.solid = solid_rows(A)
+            self._bound = model.bind(A, self.grid_shape, device=device)
+            self.device = self._bound.device
+        elif self._torch:
             from .model import grid_features
 
             torch = _torch()
@@ -89,6 +101,12 @@ class NetworkDirection:
         self.fluid = ~self.solid
 
     def __call__(self, r: np.ndarray) -> np.ndarray:
+        if self._bound is not None:
+            r = np.asarray(r, dtype=np.float64)
+            scale = float(np.max(np.abs(r))) if r.size else 0.0
+            if scale > 0.0 and math.isfinite(scale):
+                r = r / scale  # float32 inside: keep the residual's scale away from under/overflow
+            return self._bound(r)
         if self._torch:
             torch = _torch()
             from .model import apply_network
@@ -535,7 +553,10 @@ class DCDMMethod(Method):
         :func:`default_model_path` for the system's grid size (the method is then not
         applicable when no such model exists).
     variant : ``"dcdm"`` or ``"fcg"``
-    n_orth : directions kept for A-orthogonalisation (``"dcdm"`` only; see :func:`dcdm`)
+    n_orth : directions kept for A-orthogonalisation (``"dcdm"`` only; see :func:`dcdm`);
+        ``None``: the model's ``recommended_n_orth`` (4 for a VCycleNet, a linear SPD map), else 64.
+        With ``model_path=None`` the packaged size-agnostic VCycleNet is used when present (any
+        square grid), else the per-size U-Net models below.
     device : torch device for the network; default CUDA when available, else CPU.
     any_size : bool
         ``False`` (default): the grid is ``n x n`` with ``n`` the model's grid size, so the
@@ -559,12 +580,12 @@ class DCDMMethod(Method):
     needs_matrix = True
 
     def __init__(self, model_path: str | None = None, variant: str = "dcdm", *,
-                 n_orth: int = 64, device: Any = None, any_size: bool = False, **options: Any):
+                 n_orth: int | None = None, device: Any = None, any_size: bool = False, **options: Any):
         if variant not in ("dcdm", "fcg"):
             raise ConfigurationError(f"DCDM variant must be 'dcdm' or 'fcg', got {variant!r}")
         self.model_path = None if model_path is None else os.fspath(model_path)
         self.variant = variant
-        self.n_orth = int(n_orth)
+        self.n_orth = None if n_orth is None else int(n_orth)
         self.device = device
         self.any_size = bool(any_size)
         self.options = dict(options)
@@ -576,15 +597,25 @@ class DCDMMethod(Method):
         n = math.isqrt(int(rows))
         if n * n != rows:
             return None
+        vcycle = os.path.join(MODEL_DIR, VCYCLE_NAME)
+        if not os.environ.get(MODEL_ENV) and os.path.exists(vcycle):
+            return vcycle  # serves every grid size
         return _nearest_model_path(n) if self.any_size else default_model_path(n)
+
+    def _agnostic(self, path: str) -> bool:
+        """Whether the model in ``path`` runs at any grid size by design (a VCycleNet)."""
+        self._model_n(path)
+        return self._grid_n.get(path + "#agnostic", False)
 
     def _model_n(self, path: str) -> int:
         n = self._grid_n.get(path)
         if n is None:
             from .model_io import read_metadata
 
-            n = int(read_metadata(path)["grid_size"])
+            meta = read_metadata(path)
+            n = int(meta["grid_size"])
             self._grid_n[path] = n
+            self._grid_n[path + "#agnostic"] = meta["architecture"].get("class") == "VCycleNet"
         return n
 
     def applicable(self, A: Any, *, symmetric: bool) -> bool:
@@ -604,7 +635,7 @@ class DCDMMethod(Method):
         path = self._path_for(rows)
         if path is None:
             return False
-        if self.any_size:
+        if self.any_size or self._agnostic(path):
             self._model_n(path)  # a named file that is missing or corrupt still raises
             fits = math.isqrt(rows) ** 2 == rows
         else:
@@ -626,7 +657,7 @@ class DCDMMethod(Method):
                 return previous
         else:
             model = _cached_model(path, device)
-        if self.any_size:
+        if self.any_size or hasattr(model, "bind"):
             n = math.isqrt(int(A.shape[0]))
             if A.shape != (n * n, n * n):
                 raise ConfigurationError(
@@ -647,10 +678,16 @@ class DCDMMethod(Method):
         n = prepared.n
         if self.variant == "dcdm":
             return dcdm(A, b, x0, model=prepared.direction, grid_shape=(n, n), rtol=rtol,
-                        atol=atol, maxiter=maxiter, n_orth=self.n_orth, callback=callback,
+                        atol=atol, maxiter=maxiter, n_orth=self._n_orth(prepared.model), callback=callback,
                         **self.options)
         return fcg(A, b, x0, model=prepared.direction, grid_shape=(n, n), rtol=rtol, atol=atol,
                    maxiter=maxiter, callback=callback, **self.options)
+
+    def _n_orth(self, model: Any) -> int:
+        """The history length: as given, else the model's recommendation (64 for the U-Net)."""
+        if self.n_orth is not None:
+            return self.n_orth
+        return int(getattr(model, "recommended_n_orth", 64))
 
     def __repr__(self) -> str:
         extra = ", any_size=True" if self.any_size else ""

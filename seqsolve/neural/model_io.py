@@ -7,8 +7,8 @@ File layout (little-endian)::
     header                 UTF-8 JSON (see below)
     payload                the tensors' raw bytes, back to back
 
-The header holds ``format`` / ``format_version``, ``architecture`` (``{"class": "DCDMNet",
-"config": {...}}``, the constructor arguments), ``metadata`` (problem name, grid size ``n``,
+The header holds ``format`` / ``format_version``, ``architecture`` (``{"class": "DCDMNet"`` or
+``"VCycleNet", "config": {...}}``, the constructor arguments), ``metadata`` (problem name, grid size ``n``,
 training settings, seqsolve and torch versions, creation time, plus anything the caller adds),
 ``tensors`` (name, dtype, shape, offset, byte count, in payload order), ``payload_nbytes`` and
 ``payload_sha256``.  No pickle is involved, so loading an untrusted file cannot run code; a
@@ -280,6 +280,8 @@ def _check_architecture(header: dict, path: str) -> tuple[dict, list]:
     from .model import check_hyperparameters
 
     arch = header["architecture"]
+    if isinstance(arch, dict) and arch.get("class") == "VCycleNet" and isinstance(arch.get("config"), dict):
+        return _check_vcycle(header, arch["config"], path)
     if not isinstance(arch, dict) or arch.get("class") != "DCDMNet" or not isinstance(arch.get("config"), dict):
         raise StateFileError(f"model file {path!r} holds an unknown architecture "
                              f"{arch.get('class') if isinstance(arch, dict) else arch!r}")
@@ -302,11 +304,36 @@ def _check_architecture(header: dict, path: str) -> tuple[dict, list]:
     return config, table
 
 
+_VCYCLE_DEFAULTS = {"hidden": 8, "channels": 2, "smoothing_steps": 2, "coarsest": 8}
+
+
+def _check_vcycle(header: dict, config: dict, path: str) -> tuple[dict, list]:
+    """:func:`_check_architecture` for a VCycleNet (bounded sizes, parameter count from the header)."""
+    from .multigrid import check_vcycle_hyperparameters
+
+    config = {k: v for k, v in config.items() if k != "grid_size"}
+    if not set(config) <= set(_VCYCLE_DEFAULTS):
+        raise StateFileError(f"model file {path!r} has an invalid architecture: unknown "
+                             f"arguments {sorted(set(config) - set(_VCYCLE_DEFAULTS))[:5]}")
+    config = {k: config.get(k, d) for k, d in _VCYCLE_DEFAULTS.items()}
+    try:
+        count = check_vcycle_hyperparameters(**config)
+    except ValueError as exc:
+        raise StateFileError(f"model file {path!r} has an invalid architecture: {exc}") from None
+    table = _tensor_table(header, path)
+    if sum(math.prod(shape) for _, _, shape, _, _ in table) != count:
+        raise StateFileError(f"model file {path!r} does not match its architecture "
+                             f"({count:,} parameters expected)")
+    config["_class"] = "VCycleNet"
+    return config, table
+
+
 def load_model(path: str | os.PathLike, *, expected_n: int | None = None, device: Any = None):
     """Load a network saved by :func:`save_model`, in eval mode on ``device``.
 
     ``device`` defaults to CUDA when available, else CPU.  The returned
-    :class:`~seqsolve.neural.model.DCDMNet` carries the file's metadata as ``model.metadata``.
+    :class:`~seqsolve.neural.model.DCDMNet` (or :class:`~seqsolve.neural.multigrid.VCycleNet`)
+    carries the file's metadata as ``model.metadata``.
 
     Raises :class:`~seqsolve.errors.StateFileError` when the file is missing, truncated,
     corrupt (checksum), of another format or version, or when ``expected_n`` differs from the
@@ -329,7 +356,12 @@ def load_model(path: str | os.PathLike, *, expected_n: int | None = None, device
         config, table = _check_architecture(header, path)
         payload = _read_payload(fh, header, path)
     try:
-        model = DCDMNet(n, **config)
+        if config.pop("_class", None) == "VCycleNet":
+            from .multigrid import VCycleNet
+
+            model = VCycleNet(n, **config)
+        else:
+            model = DCDMNet(n, **config)
     except (TypeError, ValueError) as exc:
         raise StateFileError(f"model file {path!r} has an invalid architecture: {exc}") from None
     state = {}
