@@ -266,9 +266,14 @@ def dcdm_unavailable(n: int) -> str | None:
 
     if importlib.util.find_spec("torch") is None:
         return "PyTorch is not installed (pip install torch==2.13.0)"
+    import os
+
+    from .neural import dcdm
     from .neural.dcdm import MODEL_ENV, default_model_path
     from .neural.model_io import read_metadata
 
+    if not os.environ.get(MODEL_ENV) and os.path.exists(os.path.join(dcdm.MODEL_DIR, dcdm.VCYCLE_NAME)):
+        return None  # the packaged V-cycle serves every grid size
     path = default_model_path(n)
     if path is None:
         return (f"no packaged DCDM model for n={n} (train one with `seqsolve train-precond fluid2d "
