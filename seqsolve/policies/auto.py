@@ -26,7 +26,8 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    best cost there is skipped, with a threshold that doubles per bin beyond ``reach``, so old
    evidence from distant contexts cannot exclude a family forever); then, within the winning
    family, the ω grid is searched locally (the neighbours of the best ω), not exhaustively.
-   GMRES/BiCGStab are left out on symmetric systems unless SPD methods break down there.
+   GMRES/BiCGStab (and LU where a Cholesky factorisation is offered) are left out on symmetric
+   systems unless SPD methods break down there.
 4. **Every attempt is capped, and a capped attempt is believed.**  An exploratory attempt gets
    an iteration cap worth ``explore_cap`` times the best known cost in the bin; exploiting the
    incumbent gets ``exploit_cap`` times its own mean iterations (a stale incumbent cannot run
@@ -408,8 +409,12 @@ class AutoPolicy(Policy):
             for c in arms:
                 self._arm_families.setdefault(_family(c), []).append(c)
             self._spd_families = {f for f, m in self._arm_families.items() if m[0].spec.spd_only}
+            # on symmetric systems also LU when a Cholesky factorisation is offered (PETSc): the
+            # same reuse of a factor, for half the work
+            lu_dominated = any(m[0].kind == "cholesky" for m in self._arm_families.values())
             self._general_families = {f for f, m in self._arm_families.items()
-                                      if m[0].kind in ("gmres", "bicgstab")}
+                                      if m[0].kind in ("gmres", "bicgstab")
+                                      or (lu_dominated and m[0].kind == "direct")}
             self._spd_arm_families = {f: m for f, m in self._arm_families.items()
                                       if f not in self._general_families}
         return self._arm_names
