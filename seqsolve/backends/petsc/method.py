@@ -33,10 +33,12 @@ _STATUS = {-3: "maxiter", -4: "breakdown", -5: "breakdown", -6: "breakdown", -7:
 
 
 class _Prepared:
-    __slots__ = ("ksp", "fresh", "modes", "kind")
+    """A KSP set up for one matrix, and the near-null-space modes its PC was built with."""
 
-    def __init__(self, ksp, fresh: bool, modes, kind: str = "") -> None:
-        self.ksp, self.fresh, self.modes, self.kind = ksp, fresh, modes, kind
+    __slots__ = ("ksp", "modes")
+
+    def __init__(self, ksp, modes) -> None:
+        self.ksp, self.modes = ksp, modes
 
 
 class PetscKSP(Method):
@@ -85,7 +87,6 @@ class PetscKSP(Method):
         ksp.setUp()
         if not reuse and self.schedule is not None:
             self.schedule.built(time.perf_counter() - t0)
-        prepared.fresh = not reuse
         return prepared
 
     def _prepared(self, A, modes) -> _Prepared:
@@ -96,14 +97,14 @@ class PetscKSP(Method):
             if strictly_dominant(A.indptr, A.indices, A.data):
                 kind, opts = "eisenstat", self._fast
         if self._generation != self._mats.generation:
-            # a new sparsity pattern is a new Mat: PCs keep pointers into the old one (Eisenstat's
-            # does, and crashed the process when reused), so every KSP starts afresh
+            # a new sparsity pattern (or size) is a new Mat: fresh KSPs for it, rather than
+            # re-pointing PCs built for another layout
             self._ksps.clear()
             self._generation = self._mats.generation
         ksp = self._ksps.get(kind)
         if ksp is None:
             ksp = self._ksps[kind] = self._new_ksp(opts)
-        return _Prepared(ksp, True, modes, kind)
+        return _Prepared(ksp, modes)
 
     def _vectors(self, n: int):
         if self._work is None or self._work[0] != n:
