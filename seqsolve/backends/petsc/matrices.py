@@ -2,7 +2,7 @@
 
 A ``Mat`` is created once per sparsity pattern on arrays this module owns
 (``MatCreateSeqAIJWithArrays``: PETSc reads them in place); a later matrix with the same pattern
-only has its values copied into those arrays and the ``Mat``'s state increased, so PETSc knows a
+only has its values copied into those arrays and the ``Mat`` re-assembled, so PETSc knows a
 preconditioner built earlier is out of date.  ``MatSetValuesCSR`` plus assembly, the obvious
 route, cost 15–20 % of PETSc's solve time on Heat2D; a copy costs almost nothing.
 """
@@ -16,8 +16,6 @@ import scipy.sparse as sp
 
 from ...errors import InvalidSystemError, UnsupportedTypeError
 from ._import import is_petsc_object, petsc
-
-
 from .keepalive import IMMORTAL as _IMMORTAL
 
 
@@ -42,8 +40,8 @@ class MatCache:
             self.mat.assemble()
         else:
             it = PETSc.IntType
-            self._indptr = np.ascontiguousarray(A.indptr, dtype=it)
-            self._indices = np.ascontiguousarray(A.indices, dtype=it)
+            self._indptr = np.array(A.indptr, dtype=it)  # copies: PETSc will read them in place
+            self._indices = np.array(A.indices, dtype=it)
             self._data = np.array(A.data, dtype=np.float64)
             n = A.shape[0]
             self.mat = PETSc.Mat().createAIJWithArrays((n, n), (self._indptr, self._indices, self._data),
