@@ -191,3 +191,24 @@ def test_two_ranks_give_the_serial_answer(tmp_path):
         out[ranks] = np.load(path)
     assert out[1].shape == (12 ** 3,)
     assert np.linalg.norm(out[1] - out[2]) <= 1e-8 * np.linalg.norm(out[1])
+
+
+def test_distributed_solver_on_one_rank_matches_a_direct_solve():
+    """DistributedSolver in this (single-rank) process: Heat3D steps against spsolve of the same system."""
+    from seqsolve.backends.petsc.distributed import DistributedSolver
+    from seqsolve.problems.heat3d import Heat3D
+
+    problem = Heat3D(n=6, steps=3)
+    solver = DistributedSolver(rtol=1e-10)
+    for _ in range(problem.steps):
+        A, b, ctx = problem.system()
+        x = solver.solve(A, b, context=ctx)
+        indptr, indices, data = A.getValuesCSR()
+        M = sp.csr_array((data, indices, indptr), shape=A.getSize())
+        ref = spsolve(M.tocsc(), b.getArray())
+        np.testing.assert_allclose(x.getArray(), ref, rtol=1e-8, atol=1e-12 * np.abs(ref).max())
+        problem.accept(x)
+    assert all(r.converged for r in solver.history) and len(solver.history) == 3
+    zero = b.duplicate()
+    zero.set(0.0)
+    assert solver.solve(A, zero).norm() == 0.0

@@ -14,6 +14,7 @@ its part of an ``mpiaij`` ``Mat`` and ``Vec`` (as assembled by FEniCSx, Firedrak
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any, Mapping
 
@@ -96,6 +97,9 @@ class DistributedSolver:
         else:
             x.set(0.0)
         bnorm = b.norm()
+        if bnorm == 0.0:  # A x = 0 has the exact answer x = 0, whatever A is
+            x.set(0.0)
+            return x
         target = max(self.rtol * bnorm, self.atol)
         maxiter = self.maxiter or 10 * n
         chain = [config] + [parse(c) for c in (hint, "direct" if n <= 2_000_000 else None, "gmres(ilu)")
@@ -124,7 +128,7 @@ class DistributedSolver:
             t1 = time.perf_counter()
             self.policy.update(record.seconds, record)
             policy_seconds += time.perf_counter() - t1
-        self.history.append(record)
+        self.history.append(dataclasses.replace(record, policy_seconds=policy_seconds))
         if not record.converged:
             raise ConvergenceError(
                 f"no configuration reached the tolerance on {self.comm.getSize()} ranks: best relative "
