@@ -206,7 +206,7 @@ def test_distributed_solver_on_one_rank_matches_a_direct_solve():
         indptr, indices, data = A.getValuesCSR()
         M = sp.csr_array((data, indices, indptr), shape=A.getSize())
         ref = spsolve(M.tocsc(), b.getArray())
-        np.testing.assert_allclose(x.getArray(), ref, rtol=1e-8, atol=1e-12 * np.abs(ref).max())
+        assert np.abs(x.getArray() - ref).max() <= 1e-7 * np.abs(ref).max()
         problem.accept(x)
     assert all(r.converged for r in solver.history) and len(solver.history) == 3
     zero = b.duplicate()
