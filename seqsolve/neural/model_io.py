@@ -297,11 +297,17 @@ def _check_architecture(header: dict, path: str) -> tuple[dict, list]:
                                       **{k: config.get(k, d) for k, d in _SIZE_DEFAULTS.items()})
     except ValueError as exc:
         raise StateFileError(f"model file {path!r} has an invalid architecture: {exc}") from None
+    table = _counted_table(header, path, count)
+    return config, table
+
+
+def _counted_table(header: dict, path: str, count: int) -> list:
+    """The header's tensor table, checked to hold exactly ``count`` parameters."""
     table = _tensor_table(header, path)
     if sum(math.prod(shape) for _, _, shape, _, _ in table) != count:
         raise StateFileError(f"model file {path!r} does not match its architecture "
                              f"({count:,} parameters expected)")
-    return config, table
+    return table
 
 
 _VCYCLE_DEFAULTS = {"hidden": 8, "channels": 2, "smoothing_steps": 2, "coarsest": 8}
@@ -320,10 +326,7 @@ def _check_vcycle(header: dict, config: dict, path: str) -> tuple[dict, list]:
         count = check_vcycle_hyperparameters(**config)
     except ValueError as exc:
         raise StateFileError(f"model file {path!r} has an invalid architecture: {exc}") from None
-    table = _tensor_table(header, path)
-    if sum(math.prod(shape) for _, _, shape, _, _ in table) != count:
-        raise StateFileError(f"model file {path!r} does not match its architecture "
-                             f"({count:,} parameters expected)")
+    table = _counted_table(header, path, count)
     config["_class"] = "VCycleNet"
     return config, table
 
