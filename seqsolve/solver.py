@@ -25,6 +25,7 @@ from .errors import ConfigurationError, ConvergenceError, InvalidSystemError, No
 from .log import logger, solve_logged
 from .guesses import make_guesser
 from .policies import Policy, make_policy
+from .policies.base import SystemFacts
 from .multi_rhs import is_block, solve_columns
 from .records import SolveRecord, summarize
 from .residual_history import recording
@@ -200,9 +201,10 @@ class SequenceSolver:
             raise ConfigurationError(
                 f"M was given but policy {self.policy.spec!r} has no configuration that uses it here; use "
                 f"policy='auto' (weighs M against its own portfolio) or 'fixed:user-cg' / 'fixed:user-gmres'")
+        self.policy.observe(SystemFacts(n, repeated=fp == self._previous_fp and fp[0] != "op", ready=frozenset(
+            c.name for c, (k, _) in self._setups.items() if k[0] == fp)))
         config = self.policy.select(context, allowed=allowed, n=n)
         limit = self.policy.attempt_limit()
-        hint = self.policy.fallback_hint()
         policy_seconds = time.perf_counter() - t0
 
         bnorm = norm(b)
@@ -225,6 +227,7 @@ class SequenceSolver:
         attempts.append((config, first))
         best = first
         if not best.verdict.meets(goal.target) and self.fallback:
+            hint = self.policy.fallback_hint()
             for fb in self._fallbacks(config, first, system.A, symmetric, hint, goal):
                 start = best.x if np.all(np.isfinite(best.x)) else system.to_scaled(x0)
                 if fb == config:  # the method converged by its own measure: refine instead of restarting

@@ -5,7 +5,7 @@ Why this design
 The portfolio has dozens of configurations whose costs differ by orders of magnitude, drift along
 the sequence (Heat2D's first steps are nearly free, later ones are hard) and depend on the system
 (context).  A plain bandit over all of them would waste many expensive solves exploring, so
-``auto`` combines five cheap ideas:
+``auto`` combines six cheap ideas:
 
 1. **Context bins.**  Costs are compared only between systems that look alike: the bin of a
    system is ``(round(log2 n), floor(log2 |context value| / bin_width))`` (half octaves by
@@ -23,24 +23,33 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
 3. **Families, then parameters.**  Configurations are grouped into families (``numba-ssor-cg``,
    ``amg-cg(adaptive)``, ``direct`` …).  In a new bin, each *contending* family is tried once
    through its best member known from the nearest bin (a family more than ``contender`` times the
-   best cost there is skipped, with a threshold that doubles per bin beyond ``reach``, so old
+   best cost there is skipped — ``revalidate_within`` times for a family whose one-off setup
+   alone exceeds the best solve — with a threshold that doubles per bin beyond ``reach``, so old
    evidence from distant contexts cannot exclude a family forever); then, within the winning
    family, the ω grid is searched locally (the neighbours of the best ω), not exhaustively.
-   GMRES/BiCGStab (and LU where a Cholesky factorisation is offered) are left out on symmetric
-   systems unless SPD methods break down there.
+   Never-measured families are tried in the order of a prior cost (``PRIOR_ITERATIONS`` ×
+   ``ITERATION_COST``: SSOR-PCG before plain CG, every setup-heavy family last, a structured solve
+   or the user's ``M`` first), so the first, uncapped solve is a robust one and every later try
+   is capped by it.  GMRES/BiCGStab (and LU where a Cholesky factorisation is offered) are left
+   out on symmetric systems unless SPD methods break down there.
 4. **Every attempt is capped, and a capped attempt is believed.**  An exploratory attempt gets
-   an iteration cap worth ``explore_cap`` times the best known cost in the bin; exploiting the
-   incumbent gets ``exploit_cap`` times its own mean iterations (a stale incumbent cannot run
-   away: the 27,000-iteration CG solve that an early, easy system made look best is stopped at
-   a few times its usual count); with nothing known yet, a prior cap of ``30·√n`` iterations.
-   An attempt that hits its cap is not retried with a larger cap: the solver extrapolates the
-   convergence rate the attempt showed into a *projected* cost (``SolveRecord.projected_seconds``,
-   ``inf`` when it made no progress), and that projection is recorded as the configuration's cost.
-   The solver then falls back to the best *other* known configuration (the hint).
-5. **An exploration budget for expensive setups.**  A family whose setup alone (measured, or a
-   prior in matrix–vector products before it ever ran), amortised over the systems that share a
-   matrix (a sequence that repeats ``A`` for ten steps shares one factorisation ten ways), costs
-   more than the best solve of the bin — AMG, a factorisation — is first screened only once it is at most
+   an iteration cap worth ``explore_cap`` (1.25) times the best known cost in the bin — an
+   exploration only needs to finish if it beats the incumbent, the 25 % absorb timing noise;
+   exploiting the incumbent gets ``exploit_cap`` times its own mean iterations (a stale
+   incumbent cannot run away: the 27,000-iteration CG solve that an early, easy system made look
+   best is stopped at a few times its usual count); with nothing known yet, a prior cap of
+   ``30·√n`` iterations.  An attempt that hits its cap is not retried with a larger cap: the
+   solver extrapolates the convergence rate the attempt showed into a *projected* cost
+   (``SolveRecord.projected_seconds``, ``inf`` when it made no progress), and that projection is
+   recorded as the configuration's cost.  The solver then falls back to the best *other* known
+   configuration (the hint), starting from the capped attempt's iterate.
+5. **Setups are costed as what they are.**  A factorisation's estimate is its solve alone; its
+   setup is added when choosing — nothing if it is already built for the matrix at hand (a sunk
+   cost: the solver says so through :meth:`observe`), else ``setup / sharing``, where *sharing* is
+   the number of systems expected to use it: the rest of the current run of one matrix, learned
+   from the lengths of past runs (a sequence that changes ``A`` every ten steps shares one
+   factorisation ten ways).  A family whose setup alone, so amortised, costs more than the best
+   solve of the bin — AMG, a factorisation, ILU — is first screened only once it is at most
    ``explore_budget`` (5%) of all solver time so far, so a short sequence never pays for it and a
    long one tries it early enough to profit; re-screening such a family judged hopeless
    elsewhere also waits until screening has cost at most that fraction.  Cheap-setup families
@@ -59,10 +68,11 @@ bin; a configuration is screened once per bin and re-validated ``O(log T)`` time
 systems in ``B`` bins with ``K`` families the cost above always running the best-in-hindsight
 configuration is ``O((K B + K log T) · explore_cap · c*)`` plus what drift (a change of the best
 configuration) costs until the incumbent overruns its cap — each such change is detected within
-one capped solve.  Setup-heavy families (AMG, direct) are the exception: their one-off setup is
-not capped, which is why ``amg-cg`` enters only as ``amg-cg(adaptive)`` (setup reuse is a schedule
-of one preconditioner, not three families) and ``direct`` reuses its factorisation while ``A`` is
-unchanged.
+one capped solve.  Setup-heavy families (AMG, direct, ILU) are the exception: their one-off setup
+is not capped; it is bounded instead by the budget of idea 5 (all first screenings of such families
+together cost at most ``explore_budget`` of the time spent, plus one setup each), which is why
+``amg-cg`` enters only as ``amg-cg(adaptive)`` (setup reuse is a schedule of one preconditioner,
+not three families) and ``direct`` reuses its factorisation while ``A`` is unchanged.
 
 AMG staleness is handled by ``amg-cg(adaptive)``'s rent-or-buy rule inside its method.
 """
@@ -78,7 +88,7 @@ from typing import Mapping, Sequence
 from ..configs import Configuration, parse, portfolio
 from ..errors import ConfigurationError, StateFileError
 from ..records import SolveRecord
-from .base import Policy
+from .base import Policy, SystemFacts
 
 
 _MAX_PERIOD = 1 << 20  # re-validation periods stop doubling here (about a million systems)
@@ -98,14 +108,49 @@ ITERATION_COST = {"numba-cg": 1.3, "numba-jacobi-cg": 1.4, "numba-ssor-cg": 4.0,
 
 
 #: rough cost of one setup: seconds of fixed overhead (Python, first calls) plus sparse
-#: matrix-vector products (Heat2D nx=100: PyAMG smoothed aggregation ≈ 400, SuperLU ≈ 750);
-#: a prior until the family's setup has been measured
-SETUP_COST = {"amg-cg": (5e-3, 400.0), "hypre-cg": (5e-3, 300.0), "direct": (2e-3, 750.0),
-              "cholesky": (2e-3, 500.0)}
+#: matrix-vector products (measured on the suite's 16k-33k-unknown systems: PyAMG smoothed
+#: aggregation 150-900, SuperLU 600-2100, SciPy's ILU ≈ 550); a prior until the family's setup
+#: has been measured.  Keyed by :func:`_setup_kind` (ILU is one setup whatever Krylov method uses it)
+SETUP_COST = {"amg-cg": (5e-3, 400.0), "hypre-cg": (5e-3, 300.0), "direct": (2e-3, 1200.0),
+              "cholesky": (2e-3, 800.0), "ilu": (2e-3, 500.0)}
 
 
 #: cost of one solve beyond its iterations, in matrix-vector products (triangular solves)
-SOLVE_COST = {"direct": 20.0, "cholesky": 15.0}
+SOLVE_COST = {"direct": 50.0, "cholesky": 30.0}
+
+
+#: a factorisation serves every solve with the same matrix: its setup is a sunk cost once built
+#: for the current matrix, and otherwise shared by the systems that repeat it
+_FACTORISATIONS = ("direct", "cholesky")
+
+
+#: prior iterations relative to plain CG, for ordering the first tries before anything is measured
+#: (textbook orders: SSOR with a good ω turns κ into O(√κ); AMG's count barely grows with size;
+#: BiCGStab counts two products per iteration); the measured costs replace it after one solve
+PRIOR_ITERATIONS = {"numba-ssor-cg": 0.25, "ssor-cg": 0.25, "icc-cg": 0.3, "sor": 2.0, "amg-cg": 0.03,
+                    "hypre-cg": 0.03, "bicgstab": 0.5, "fastdiag-cg": 0.1, "user-cg": 0.3, "user-gmres": 0.3}
+
+
+def _setup_kind(c: Configuration) -> str:
+    """What a configuration builds before iterating: its kind, or ``"ilu"`` for any ILU-preconditioned method."""
+    return "ilu" if c.get_or("preconditioner", None) == "ilu" else c.kind
+
+
+def _prior_rank(c: Configuration) -> float:
+    """Expected cost of a never-measured configuration, in CG iterations' worth of products.
+
+    Robust cheap methods go first (SSOR-PCG before plain CG: one capped try of CG after it costs
+    little, a first uncapped CG on a hard system costs many times the SSOR solve); methods with a
+    one-off setup (AMG, factorisations, ILU) after every cheap one; a structured solve or the
+    user's own preconditioner before anything."""
+    if c.kind in ("fast-diag",):
+        return -1.0
+    rank = ITERATION_COST.get(c.kind, 10.0) * PRIOR_ITERATIONS.get(c.kind, 1.0)
+    if c.get_or("preconditioner", None) == "ilu":
+        rank *= 0.3
+    if _setup_kind(c) in SETUP_COST:
+        rank += 1e3
+    return rank
 
 
 def default_candidates(backend=None) -> list[Configuration]:
@@ -138,7 +183,7 @@ class AutoPolicy(Policy):
 
     def __init__(self, candidates: Sequence[str | Configuration] | None = None, *, context_key: str | None = None,
                  seed: int | None = 0, discount: float = 0.8, explore: float = 0.03,
-                 explore_cap: float = 2.0, exploit_cap: float = 3.0, contender: float = 4.0,
+                 explore_cap: float = 1.25, exploit_cap: float = 3.0, contender: float = 4.0,
                  bin_width: float = 0.5, reach: int = 4, explore_budget: float = 0.05,
                  revalidate_after: int = 8, revalidate_within: float = 1.5, cost: str = "seconds",
                  backend=None) -> None:
@@ -163,6 +208,7 @@ class AutoPolicy(Policy):
         for c in self.candidates_list:
             self._families.setdefault(_family(c), []).append(c)
         self._by_name = {c.name: c for c in self.candidates_list}
+        self._factor_names = frozenset(c.name for c in self.candidates_list if c.kind in _FACTORISATIONS)
         self._rng = random.Random(seed)
         self.t_ = 0
         self.spent_total_ = 0.0  # seconds charged to all solves
@@ -193,21 +239,36 @@ class AutoPolicy(Policy):
         self._spd_trouble: dict[tuple, int] = {}  # bin → SPD-method breakdowns seen
         self._best_cost: dict[tuple, float] = {}  # cheapest mean cost per bin
         self._limit: int | None = None
-        self._hint: Configuration | None = None
+        self._hint: tuple[str, dict] | None = None
         self._recent_cost: float | None = None  # seconds of the last solve
-        self.repeat_ = 0.0  # fraction of systems whose matrix equals the previous one
+        #: runs of one matrix: mean length of the finished ones (0: none finished), and the
+        #: current run's length; a setup built now is shared by the rest of the run (_sharing)
+        self.mean_run_ = 0.0
+        self._runs = 0
+        self._run_len = 0
+        self._next_repeats = False  # the coming system repeats the matrix (observe)
         self._samples: dict[str, int] = {}  # family → clean solves measured
         self._unchecked: dict[tuple, set] = {}  # bin → inherited estimates not yet run there
+        self._ready: frozenset = frozenset()  # configurations whose setup is built for this matrix
 
     # ------------------------------------------------------------------ Policy API
     def candidates(self) -> Sequence[Configuration]:
         return self.candidates_list
 
+    def observe(self, facts: SystemFacts) -> None:
+        self._ready = facts.ready
+        self._next_repeats = facts.repeated
+
     def attempt_limit(self) -> int | None:
         return self._limit
 
     def fallback_hint(self) -> Configuration | None:
-        return self._hint
+        """If the choice fails or overruns its cap: the best *other* configuration known here."""
+        if self._hint is None:
+            return None
+        chosen, known = self._hint
+        others = [k for k in known if k != chosen and k in self._by_name]
+        return self._by_name[min(others, key=lambda k: known[k][0])] if others else None
 
     def explored(self) -> bool:
         return bool(self._last and self._last[2])
@@ -224,7 +285,9 @@ class AutoPolicy(Policy):
         if here is None:
             here = self.stats_[b] = self._inherit(b)
             self._unchecked[b] = set(here)
-        known = {k: v for k, v in here.items() if k in names}
+        # a factorisation is charged its setup unless it is already built for this matrix
+        known = {k: ([self._charged(k, v[0], k in self._ready), *v[1:]] if k in self._factor_names else v)
+                 for k, v in here.items() if k in names}
         best_name = min(known, key=lambda k: known[k][0]) if known else None
         self._screening = self._revalidating = False
         choice, exploring = self._explore_choice(b, arms, names, known, best_name)
@@ -232,9 +295,7 @@ class AutoPolicy(Policy):
             choice = self._by_name.get(best_name) or arms[0]
         self._last = (b, choice.name, exploring)
         self._bin_now = b
-        # if the choice fails or overruns its cap: the best *other* configuration known here
-        others = [k for k in known if k != choice.name and k in self._by_name]
-        self._hint = self._by_name[min(others, key=lambda k: known[k][0])] if others else None
+        self._hint = (choice.name, known)  # resolved only if the solver asks (a fallback)
         if exploring:
             self._limit = self._cap(choice, known, best_name)
         elif choice.name in known:
@@ -258,8 +319,13 @@ class AutoPolicy(Policy):
             self._screened.pop(b, None)  # let the general-purpose families in
         self.spent_total_ += cost
         self._recent_cost = cost
-        # how often A repeats: a setup is shared by 1 / (1 - repeat_) systems on average
-        self.repeat_ += max(1.0 / self.t_, 0.05) * (float(info.matrix_repeated) - self.repeat_)
+        if info.matrix_repeated:
+            self._run_len += 1
+        else:  # a run of one matrix ended: learn its length (forgetting slowly)
+            if self._run_len:
+                self._runs += 1
+                self.mean_run_ += max(1.0 / self._runs, 0.2) * (self._run_len - self.mean_run_)
+            self._run_len = 1
         if self._screening:
             self.spent_explore_ += cost
         here = self.stats_.setdefault(b, {})
@@ -295,11 +361,10 @@ class AutoPolicy(Policy):
             last = self._last_setup.get(fam, info.setup_seconds)
             self._last_setup[fam] = info.setup_seconds
             self.setup_low_[fam] = min(info.setup_seconds, last)
-        if self._by_name[name].kind in ("direct", "cholesky") and fam in self.setup_low_:
-            # a factorisation serves every system that repeats the matrix exactly: charge each
-            # solve its share, setup × (1 − repeat rate), whether this one built or reused it
-            # (AMG's adaptive schedule reuses across changing matrices: charged as measured)
-            setup = self.setup_low_[fam] * (1.0 - self.repeat_)
+        if self._by_name[name].kind in _FACTORISATIONS:
+            # a factorisation's estimate is its solve alone: its setup is added when choosing,
+            # and only if it is not already built for the matrix at hand (see _charged)
+            setup = 0.0
         else:
             setup = 0.0 if info.setup_reused else self.setup_low_.get(fam, info.setup_seconds)
             if setup and self._by_name[name].get_or("setup") == "adaptive":
@@ -327,10 +392,30 @@ class AutoPolicy(Policy):
         entry[0] += w * (observed - entry[0])
         entry[3] += w * (info.iterations - entry[3])
         entry[2] = self.t_
-        self._best_cost[b] = min(e[0] for e in self.stats_[b].values())
+        self._best_cost[b] = min(self._charged(k, e[0]) for k, e in self.stats_[b].items())
         return self
 
     # ------------------------------------------------------------------ internals
+    def _charged(self, name: str, mean: float, ready: bool = False) -> float:
+        """The cost to expect from ``name`` on the next system: a factorisation's solve plus, unless
+        it is already built for this matrix, its setup shared by the systems that repeat the matrix
+        (``setup × (1 − repeat rate)``); other configurations' estimates include their setups."""
+        if ready or name not in self._factor_names:
+            return mean
+        c = self._by_name[name]
+        return mean + self.setup_low_.get(_family(c), 0.0) / self._sharing()
+
+    def _sharing(self) -> float:
+        """How many systems, this one included, a setup built now is expected to serve.
+
+        The coming system is the ``k``-th of its matrix's run.  Runs seen end after
+        ``mean_run_`` systems on average, so ``mean_run_ − k + 1`` remain; a run already longer than
+        any seen (or a first run) is expected to last as long again (``k``)."""
+        k = self._run_len + 1 if self._next_repeats else 1
+        if self.mean_run_ >= k:
+            return max(1.0, self.mean_run_ - k + 1)
+        return float(k)
+
     def _bin(self, context: Mapping[str, float] | None, n: int | None) -> tuple:
         size = int(round(math.log2(n))) if n else 0
         if not context:
@@ -362,7 +447,7 @@ class AutoPolicy(Policy):
         for name in inherited:
             self._bins_of[name].append(b)
         if inherited:
-            self._best_cost[b] = min(e[0] for e in inherited.values())
+            self._best_cost[b] = min(self._charged(k, e[0]) for k, e in inherited.items())
         return inherited
 
     def _relative(self, b: tuple, name: str) -> tuple[float, int] | None:
@@ -374,11 +459,12 @@ class AutoPolicy(Policy):
             entries = self.stats_[ob]
             d = abs((ob[1] if ob[1] is not None else 0) - (b[1] if b[1] is not None else 0))
             if d < dist:
-                lo = self._best_cost.get(ob) or min(e[0] for e in entries.values())
-                best, dist = (entries[name][0] / lo if lo > 0 else 1.0, d), d
+                lo = self._best_cost.get(ob) or min(self._charged(k, e[0]) for k, e in entries.items())
+                mine = self._charged(name, entries[name][0])
+                best, dist = (mine / lo if lo > 0 else 1.0, d), d
         return best
 
-    def _worth_trying(self, rel: tuple[float, int] | None) -> bool:
+    def _worth_trying(self, rel: tuple[float, int] | None, threshold: float) -> bool:
         """A family is a contender unless it was far costlier nearby.
 
         The threshold doubles for every bin beyond ``reach``: costs change with the context, and a
@@ -388,7 +474,7 @@ class AutoPolicy(Policy):
         if rel is None:
             return True
         ratio, d = rel
-        return ratio <= self.contender * 2.0 ** min(60, max(0, d - self.reach))
+        return ratio <= threshold * 2.0 ** min(60, max(0, d - self.reach))
 
     def _representative(self, b: tuple, members: list[Configuration]) -> Configuration:
         scored = []
@@ -437,7 +523,7 @@ class AutoPolicy(Policy):
             rep = self._representative(b, members)
             rel = self._relative(b, rep.name)
             lo = self._best_cost.get(b, self._recent_cost)  # a new bin: judge by the last solve
-            setup = self._setup_estimate(fam, rep) * (1.0 - self.repeat_)  # amortised over repeats
+            setup = self._setup_estimate(fam, rep) / self._sharing()  # amortised over repeats
             if lo is not None and setup > lo and (
                     (rel is not None and rel[0] > self.contender
                      and self.spent_explore_ > self.explore_budget * self.spent_total_)
@@ -447,11 +533,14 @@ class AutoPolicy(Policy):
                 # of what was spent (idea 5): short sequences never pay for it
                 self._wait[(b, fam)] = self.t_ + 10
                 continue
-            if self._worth_trying(rel):
-                # never-measured families go first, cheapest iteration first, so that a best (and
-                # with it an exploration cap) exists before an expensive family is tried
-                untried.append((rel[0] if rel is not None else ITERATION_COST.get(rep.kind, 10.0) - 1e3,
-                                fam, rep))
+            # a one-off setup cannot be capped, so measured evidence against it counts more: it is
+            # tried again nearby only if it came close there (not merely within `contender`)
+            heavy = lo is not None and setup > lo
+            if self._worth_trying(rel, self.revalidate_within if heavy else self.contender):
+                # never-measured families go first in the order of their prior cost (robust cheap
+                # methods first), so that a best (and an exploration cap) exists before an
+                # expensive family is tried
+                untried.append((rel[0] if rel is not None else _prior_rank(rep) - 1e6, fam, rep))
             else:
                 screened.add(fam)  # known to be far from the best nearby: not worth a try here
         if untried:
@@ -519,7 +608,8 @@ class AutoPolicy(Policy):
         same choices on every machine, at the price of ignoring what the clock says."""
         kind = self._by_name[info.configuration].kind
         per = ITERATION_COST.get(kind, 1.0)
-        setup = 0.0 if info.setup_reused else SETUP_COST.get(kind, (0.0, 0.0))[1]
+        setup = 0.0 if info.setup_reused else SETUP_COST.get(_setup_kind(self._by_name[info.configuration]),
+                                                             (0.0, 0.0))[1]
         solve = info.iterations * per + SOLVE_COST.get(kind, 0.0)
         projected = None
         if info.projected_seconds is not None:
@@ -534,9 +624,13 @@ class AutoPolicy(Policy):
         products (``SETUP_COST``) times the product's cost implied by any family that ran."""
         if fam in self.setup_low_:
             return self.setup_low_[fam]
-        if rep.kind not in SETUP_COST:
+        kind = _setup_kind(rep)
+        for other, seconds in self.setup_low_.items():  # the same setup built for another family
+            if other in self._by_name and _setup_kind(self._by_name[other]) == kind:
+                return seconds
+        if kind not in SETUP_COST:
             return 0.0
-        fixed, matvecs = SETUP_COST[rep.kind]
+        fixed, matvecs = SETUP_COST[kind]
         if self.cost == "iterations":
             return matvecs
         for other, per in self.per_iteration_.items():
@@ -588,6 +682,12 @@ class AutoPolicy(Policy):
             "revalidate": [[name, k] for name, k in self._period.items()],
             "last_run": [[name, step] for name, step in self._last_run.items()],
             "rng": _rng_to_json(self._rng.getstate()),
+            "samples": dict(self._samples),
+            "runs": [self.mean_run_, self._runs, self._run_len],
+            "recent_cost": self._recent_cost,
+            "wait": [[list(b), fam, step] for (b, fam), step in self._wait.items()],
+            "unchecked": [[list(b), sorted(names)] for b, names in self._unchecked.items()],
+            "spd_trouble": [[list(b), k] for b, k in self._spd_trouble.items()],
         }
 
     def load_state_dict(self, state: Mapping) -> "AutoPolicy":
@@ -648,6 +748,25 @@ class AutoPolicy(Policy):
                 as_float(gauss, "auto state 'rng'", lo=-math.inf, hi=math.inf)
             rng = random.Random()
             rng.setstate(_rng_from_json([version, internal, gauss]))
+            samples = {k: int(v) for k, v in float_table(state.get("samples", {}), "auto state 'samples'",
+                                                         hi=2**53).items()}
+            mean_run, runs, run_len = as_list(state.get("runs", [0.0, 0, 0]), "auto state 'runs'", length=3)
+            mean_run = as_float(mean_run, "auto state mean run", hi=2.0**53)
+            runs, run_len = as_int(runs, "auto state runs"), as_int(run_len, "auto state run length")
+            recent = state.get("recent_cost")
+            recent = None if recent is None else as_float(recent, "auto state 'recent_cost'", hi=MAX_VALUE)
+            wait = {}
+            for row in as_list(state.get("wait", []), "auto state 'wait'"):
+                b, fam, step = as_list(row, "auto state 'wait' row", length=3)
+                wait[(as_bin(b), as_str(fam, "auto state family"))] = as_int(step, "auto state step")
+            unchecked = {}
+            for row in as_list(state.get("unchecked", []), "auto state 'unchecked'"):
+                b, fams = as_list(row, "auto state 'unchecked' row", length=2)
+                unchecked[as_bin(b)] = {as_name(n) for n in as_list(fams, "auto state names")}
+            trouble = {}
+            for row in as_list(state.get("spd_trouble", []), "auto state 'spd_trouble'"):
+                b, k = as_list(row, "auto state 'spd_trouble' row", length=2)
+                trouble[as_bin(b)] = as_int(k, "auto state breakdowns")
         except StateFileError:
             raise
         except (KeyError, TypeError, ValueError, IndexError, OverflowError) as exc:
@@ -667,11 +786,14 @@ class AutoPolicy(Policy):
         for b, entries in stats.items():
             for name in entries:
                 self._bins_of.setdefault(name, []).append(b)
-        self._best_cost = {b: min(e[0] for e in v.values()) for b, v in stats.items() if v}
+        self._best_cost = {b: min(self._charged(k, e[0]) for k, e in v.items()) for b, v in stats.items() if v}
         self._screened, self._period, self._last_run = screened, periods, last_run
         self.per_iteration_, self._last_per = per, last_per
         self.setup_low_, self._last_setup = setup, last_setup
         self._rng = rng
+        self._samples, self._recent_cost = samples, recent
+        self.mean_run_, self._runs, self._run_len = mean_run, runs, run_len
+        self._wait, self._unchecked, self._spd_trouble = wait, unchecked, trouble
         return self
 
 

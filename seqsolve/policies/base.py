@@ -11,11 +11,26 @@ from __future__ import annotations
 import inspect
 import math
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from ..configs import Configuration
 from ..errors import ConfigurationError
 from ..records import SolveRecord
+
+
+@dataclass(frozen=True)
+class SystemFacts:
+    """What the solver knows about the next system before a configuration is chosen.
+
+    ``repeated``: its matrix equals the previous one.  ``ready``: the names of configurations
+    whose setup (a factorisation, a hierarchy) is already built for this very matrix — a sunk
+    cost, so choosing one of them costs only its solve.
+    """
+
+    n: int
+    repeated: bool = False
+    ready: frozenset = frozenset()
 
 
 class Policy(ABC):
@@ -41,6 +56,9 @@ class Policy(ABC):
     @abstractmethod
     def update(self, cost: float, info: SolveRecord) -> "Policy":
         """Learn from the measured cost (seconds) of the configuration last selected."""
+
+    def observe(self, facts: SystemFacts) -> None:
+        """Facts about the next system, given just before :meth:`select` (ignored by default)."""
 
     def attempt_limit(self) -> int | None:
         """Iteration cap for the configuration just selected (``None``: the solver's ``maxiter``).

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import scipy.fft
 import scipy.linalg
 import scipy.sparse.linalg as sla
 
@@ -41,6 +40,14 @@ from .base import Callback, IterationResult, Method
 
 #: how many eigendecompositions were computed (tests check that a changing shift adds none)
 counters = {"eigendecompositions": 0}
+
+def _fft():
+    """``scipy.fft``, imported on first use: it costs ~70 ms, which ``auto`` must not pay on every
+    first solve only to learn that fast-diag does not apply (no structure)."""
+    import scipy.fft
+
+    return scipy.fft
+
 
 #: below this size a transform by the dense sine matrix (BLAS) beats ``scipy.fft.dst`` (pocketfft's
 #: DST-I); measured on 2 shared cores: n=99 dense 80 µs vs dstn 108 µs, n=199 546 µs vs 394 µs
@@ -124,22 +131,22 @@ class Diagonalised:
     def forward(self, X: np.ndarray) -> np.ndarray:
         """Coefficients ``(V_1⊗…⊗V_D)ᵀ x`` of a grid array."""
         if self.all_dst:
-            return scipy.fft.dstn(X, type=1, norm="ortho")
+            return _fft().dstn(X, type=1, norm="ortho")
         if self.dense2d:
             return self.eigs[0].W @ X @ self.eigs[1].W.T
         for d, e in enumerate(self.eigs):
-            X = scipy.fft.dst(X, type=1, norm="ortho", axis=d) if e.V is None else apply_along(X, d, e.W)
+            X = _fft().dst(X, type=1, norm="ortho", axis=d) if e.V is None else apply_along(X, d, e.W)
         return X
 
     def inverse(self, C: np.ndarray) -> np.ndarray:
         """``(V_1⊗…⊗V_D) c`` (the DST-I basis is symmetric and its own inverse)."""
         if self.all_dst:
-            return scipy.fft.idstn(C, type=1, norm="ortho")
+            return _fft().idstn(C, type=1, norm="ortho")
         if self.dense2d:
             C = self.eigs[0].V @ C @ self.eigs[1].V.T
             return C.real if self.complex else C
         for d, e in enumerate(self.eigs):
-            C = scipy.fft.dst(C, type=1, norm="ortho", axis=d) if e.V is None else apply_along(C, d, e.V)
+            C = _fft().dst(C, type=1, norm="ortho", axis=d) if e.V is None else apply_along(C, d, e.V)
         return C.real if self.complex else C
 
 

@@ -1,0 +1,96 @@
+"""``auto``'s cost model: sunk setups, matrices that repeat in runs, the order of first tries, the
+exploration cap — each checked on a scripted sequence whose true costs are known."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from seqsolve import SequenceSolver, SolveRecord
+from seqsolve.configs import parse
+from seqsolve.policies import AutoPolicy
+from seqsolve.policies.base import SystemFacts
+
+SSOR, DIRECT = "numba-ssor-cg(omega=1.5)", "direct"
+
+
+def record(name: str, *, iterations: int, setup: float, solve: float, repeated: bool, reused: bool) -> SolveRecord:
+    return SolveRecord(index=0, configuration=name, iterations=iterations, setup_seconds=setup,
+                       solve_seconds=solve, residual=1e-9, converged=True, fallback=None,
+                       setup_reused=reused, matrix_repeated=repeated)
+
+
+def run_in_runs(policy: AutoPolicy, systems: int, run: int, *, factor=0.25, lu_solve=0.008, ssor=0.035):
+    """Matrices change every ``run`` systems; a factorisation costs ``factor`` s once per matrix
+    and ``lu_solve`` per solve, SSOR-PCG ``ssor`` s per solve.  Returns (choices, total seconds)."""
+    built_for, choices, total = None, [], 0.0
+    for t in range(systems):
+        matrix = t // run
+        ready = frozenset({DIRECT}) if built_for == matrix else frozenset()
+        policy.observe(SystemFacts(1000, repeated=t % run != 0, ready=ready))
+        c = policy.select(None, n=1000).name
+        if c == DIRECT:
+            reused = built_for == matrix
+            setup = 0.0 if reused else factor
+            built_for = matrix
+            rec = record(c, iterations=0, setup=setup, solve=lu_solve, repeated=t % run != 0, reused=reused)
+        else:
+            rec = record(c, iterations=100, setup=0.0, solve=ssor, repeated=t % run != 0, reused=False)
+        total += rec.seconds
+        policy.update(rec.seconds, rec)
+        choices.append(c)
+    return choices, total
+
+
+def test_a_factorisation_built_for_this_matrix_is_a_sunk_cost():
+    # runs of 10: factor once (0.15 s) + 10 solves (0.05 s) beats 10 SSOR solves (0.35 s)
+    p = AutoPolicy(candidates=[SSOR, DIRECT], seed=0, explore=0.0)
+    choices, total = run_in_runs(p, 200, 10, factor=0.15, lu_solve=0.005)
+    late = choices[100:]
+    assert late.count(DIRECT) >= 0.9 * len(late)
+    best = 20 * 0.15 + 200 * 0.005
+    assert total <= best + 0.35 * 2  # the best schedule plus at most two runs spent learning
+    assert abs(p.mean_run_ - 10) < 1
+
+
+def test_a_factorisation_that_cannot_be_shared_is_charged_its_setup_every_time():
+    # no repeats: 0.25 + 0.008 per system loses to 0.035
+    p = AutoPolicy(candidates=[SSOR, DIRECT], seed=0, explore=0.0)
+    choices, _ = run_in_runs(p, 100, 1)
+    assert choices[20:].count(DIRECT) <= 2
+
+
+def test_first_tries_are_ordered_robust_first_and_structure_first():
+    spd = AutoPolicy(candidates=["numba-cg", "numba-jacobi-cg", SSOR, "amg-cg(adaptive)", DIRECT], seed=0)
+    assert spd.select(None, n=10_000).name == SSOR  # robust cheap preconditioning before plain CG
+    assert AutoPolicy(candidates=["numba-cg", "fast-diag"], seed=0).select(None, n=100).name == "fast-diag"
+    general = AutoPolicy(candidates=["gmres", "gmres(ilu)", "bicgstab", "bicgstab(ilu)"], seed=0)
+    assert general.select(None, n=10_000).name == "bicgstab"  # no one-off setup before a cheap try
+
+
+def test_an_exploration_may_spend_at_most_explore_cap_times_the_incumbent():
+    p = AutoPolicy(candidates=[SSOR, "numba-cg"], seed=0, explore=0.0)
+    assert p.select(None, n=1000).name == SSOR
+    p.update(1e-3, record(SSOR, iterations=100, setup=0.0, solve=1e-3, repeated=False, reused=False))
+    assert p.select(None, n=1000).name == "numba-cg"
+    per_iteration = 1e-5 * 1.3 / 4.0  # the prior speed of CG, scaled from SSOR-PCG's measured one
+    assert p.attempt_limit() == int(p.explore_cap * 1e-3 / per_iteration) + 1
+    assert p.explore_cap <= 1.25
+
+
+def test_sunk_setups_reach_the_policy_from_the_solver():
+    seen = []
+
+    class Spy(AutoPolicy):
+        def observe(self, facts):
+            seen.append(facts)
+            super().observe(facts)
+
+    A = sp.diags([-1.0, 2.5, -1.0], [-1, 0, 1], shape=(50, 50), format="csr")
+    s = SequenceSolver(policy=Spy(candidates=[DIRECT]))
+    for _ in range(3):
+        x = s.solve(A, np.ones(50))
+        assert np.linalg.norm(A @ x - 1.0) <= 1e-8 * np.sqrt(50)
+    assert [f.repeated for f in seen] == [False, True, True]
+    assert seen[0].ready == frozenset() and seen[1].ready == seen[2].ready == frozenset({DIRECT})
+    assert parse(DIRECT).name == DIRECT
