@@ -131,12 +131,25 @@ PRIOR_ITERATIONS = {"numba-ssor-cg": 0.25, "ssor-cg": 0.25, "icc-cg": 0.3, "sor"
                     "hypre-cg": 0.03, "bicgstab": 0.5, "fastdiag-cg": 0.1, "user-cg": 0.3, "user-gmres": 0.3}
 
 
+#: the same per iteration in PETSc (compiled everywhere: SSOR is Eisenstat's trick or a
+#: compiled sweep, ILU/ICC(0) triangular solves, GAMG/BoomerAMG V-cycles); ICC(0)'s setup is cheap
+PETSC_ITERATION_COST = {"cg": 1.2, "jacobi-cg": 1.3, "ssor-cg": 2.5, "icc-cg": 2.5, "amg-cg": 15.0,
+                        "hypre-cg": 20.0, "minres": 1.5, "gmres": 2.0, "bicgstab": 3.0}
+
+
+def iteration_costs(backend=None) -> dict[str, float]:
+    """Rough cost of one iteration per kind, in matrix-vector products, on ``backend``."""
+    if backend is None or getattr(backend, "name", "scipy") == "scipy":
+        return ITERATION_COST
+    return {**ITERATION_COST, **PETSC_ITERATION_COST}
+
+
 def _setup_kind(c: Configuration) -> str:
     """What a configuration builds before iterating: its kind, or ``"ilu"`` for any ILU-preconditioned method."""
     return "ilu" if c.get_or("preconditioner", None) == "ilu" else c.kind
 
 
-def _prior_rank(c: Configuration) -> float:
+def _prior_rank(c: Configuration, per_iteration: Mapping[str, float] = ITERATION_COST) -> float:
     """Expected cost of a never-measured configuration, in CG iterations' worth of products.
 
     Robust cheap methods go first (SSOR-PCG before plain CG: one capped try of CG after it costs
@@ -145,7 +158,7 @@ def _prior_rank(c: Configuration) -> float:
     user's own preconditioner before anything."""
     if c.kind in ("fast-diag",):
         return -1.0
-    rank = ITERATION_COST.get(c.kind, 10.0) * PRIOR_ITERATIONS.get(c.kind, 1.0)
+    rank = per_iteration.get(c.kind, 10.0) * PRIOR_ITERATIONS.get(c.kind, 1.0)
     if c.get_or("preconditioner", None) == "ilu":
         rank *= 0.3
     if _setup_kind(c) in SETUP_COST:
@@ -190,6 +203,8 @@ class AutoPolicy(Policy):
         if cost not in ("seconds", "iterations"):
             raise ConfigurationError(f"auto: cost must be 'seconds' or 'iterations', got {cost!r}")
         self.cost = cost
+        self._backend = backend
+        self._iter_cost = iteration_costs(backend)
         self.candidates_list = [parse(c) for c in candidates] if candidates is not None else default_candidates(backend)
         self.context_key = context_key
         self.seed = seed
@@ -540,7 +555,7 @@ class AutoPolicy(Policy):
                 # never-measured families go first in the order of their prior cost (robust cheap
                 # methods first), so that a best (and an exploration cap) exists before an
                 # expensive family is tried
-                untried.append((rel[0] if rel is not None else _prior_rank(rep) - 1e6, fam, rep))
+                untried.append((rel[0] if rel is not None else _prior_rank(rep, self._iter_cost) - 1e6, fam, rep))
             else:
                 screened.add(fam)  # known to be far from the best nearby: not worth a try here
         if untried:
@@ -607,7 +622,7 @@ class AutoPolicy(Policy):
         (iterations × ``ITERATION_COST``, setups by ``SETUP_COST``): the same seed then gives the
         same choices on every machine, at the price of ignoring what the clock says."""
         kind = self._by_name[info.configuration].kind
-        per = ITERATION_COST.get(kind, 1.0)
+        per = self._iter_cost.get(kind, 1.0)
         setup = 0.0 if info.setup_reused else SETUP_COST.get(_setup_kind(self._by_name[info.configuration]),
                                                              (0.0, 0.0))[1]
         solve = info.iterations * per + SOLVE_COST.get(kind, 0.0)
@@ -635,8 +650,8 @@ class AutoPolicy(Policy):
             return matvecs
         for other, per in self.per_iteration_.items():
             kind = self._by_name[other].kind if other in self._by_name else other.split("(")[0]
-            if ITERATION_COST.get(kind):
-                return fixed + matvecs * per / ITERATION_COST[kind]
+            if self._iter_cost.get(kind):
+                return fixed + matvecs * per / self._iter_cost[kind]
         return fixed
 
     def _cap(self, choice: Configuration, known: dict, best_name: str | None) -> int | None:
@@ -657,11 +672,11 @@ class AutoPolicy(Policy):
         ``ITERATION_COST`` holds rough costs of one iteration in sparse matvecs; it only sets the
         first exploration cap, which the measured speed replaces after one solve.
         """
-        mine = ITERATION_COST.get(choice.kind)
+        mine = self._iter_cost.get(choice.kind)
         if mine is None:
             return None
         for fam, per in self.per_iteration_.items():
-            other = ITERATION_COST.get(self._by_name[fam].kind if fam in self._by_name else fam.split("(")[0])
+            other = self._iter_cost.get(self._by_name[fam].kind if fam in self._by_name else fam.split("(")[0])
             if other and fam != exclude:
                 return per * mine / other
         return None
@@ -778,7 +793,7 @@ class AutoPolicy(Policy):
                           contender=self.contender, bin_width=self.bin_width,
                           exploit_cap=self.exploit_cap, reach=self.reach,
                           explore_budget=self.explore_budget, revalidate_after=self.revalidate_after,
-                          revalidate_within=self.revalidate_within, cost=self.cost)
+                          revalidate_within=self.revalidate_within, cost=self.cost, backend=self._backend)
         self.t_ = t
         self.spent_total_, self.spent_explore_ = spent
         self.stats_ = stats
