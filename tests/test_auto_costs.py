@@ -94,3 +94,27 @@ def test_sunk_setups_reach_the_policy_from_the_solver():
     assert [f.repeated for f in seen] == [False, True, True]
     assert seen[0].ready == frozenset() and seen[1].ready == seen[2].ready == frozenset({DIRECT})
     assert parse(DIRECT).name == DIRECT
+
+
+def test_optional_exploration_stays_within_the_regret_budget():
+    # an ω grid whose costs drift with a context that crosses many bins: the ω search, re-validations
+    # and inherited-bin checks could go on forever; the regret budget keeps what they cost beyond
+    # the incumbent below regret_budget x the total (plus the essential first screenings)
+    from seqsolve.configs import OMEGA_GRID
+
+    names = [f"numba-ssor-cg(omega={w:g})" for w in OMEGA_GRID] + ["numba-cg"]
+    p = AutoPolicy(candidates=names, seed=0)
+    total = excess = 0.0
+    for t in range(400):
+        ctx = {"c": 0.01 * 1.02 ** t}
+        c = p.select(ctx, n=1000)
+        w = c.get_or("omega", None)
+        its = 100 if w is None else int(20 + 200 * (w - 1.6 - 0.2 * t / 400) ** 2)
+        seconds = its * (1e-5 if w is None else 2e-5)
+        best = 20 * 2e-5
+        p.update(seconds, SolveRecord(index=t, configuration=c.name, iterations=its, setup_seconds=0.0,
+                                      solve_seconds=seconds, residual=1e-9, converged=True, context=ctx))
+        total += seconds
+        excess += seconds - best
+    assert p.spent_excess_ <= p.regret_budget * p.spent_total_ + 3 * 40 * 2e-5
+    assert excess <= 0.25 * total  # against the best in hindsight, drift included

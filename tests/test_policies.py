@@ -557,7 +557,8 @@ def test_bandit_seed_reproducibility(spec):
 
 def test_auto_seed_reproducibility():
     cost, context = _costs_for("auto")
-    make = lambda seed: AutoPolicy(candidates=AUTO_CANDIDATES, seed=seed, explore=0.3)  # noqa: E731
+    # regret_budget=1: random refreshes are not held back by the regret budget
+    make = lambda seed: AutoPolicy(candidates=AUTO_CANDIDATES, seed=seed, explore=0.3, regret_budget=1.0)  # noqa: E731
     a = drive(make(4), cost, 300, context=context)
     b = drive(make(4), cost, 300, context=context)
     assert a == b

@@ -198,7 +198,8 @@ class AutoPolicy(Policy):
                  seed: int | None = 0, discount: float = 0.8, explore: float = 0.03,
                  explore_cap: float = 1.25, exploit_cap: float = 3.0, contender: float = 4.0,
                  bin_width: float = 0.5, reach: int = 4, explore_budget: float = 0.05,
-                 revalidate_after: int = 8, revalidate_within: float = 1.5, cost: str = "seconds",
+                 revalidate_after: int = 8, revalidate_within: float = 1.5, regret_budget: float = 0.1,
+                 cost: str = "seconds",
                  backend=None) -> None:
         if cost not in ("seconds", "iterations"):
             raise ConfigurationError(f"auto: cost must be 'seconds' or 'iterations', got {cost!r}")
@@ -216,6 +217,7 @@ class AutoPolicy(Policy):
         self.exploit_cap = exploit_cap
         self.revalidate_after = revalidate_after
         self.revalidate_within = revalidate_within
+        self.regret_budget = regret_budget
         self.reach = reach
         self.explore_budget = explore_budget
         self.spec = "auto"
@@ -227,7 +229,9 @@ class AutoPolicy(Policy):
         self._rng = random.Random(seed)
         self.t_ = 0
         self.spent_total_ = 0.0  # seconds charged to all solves
-        self.spent_explore_ = 0.0  # of which exploratory
+        self.spent_explore_ = 0.0  # of which screening
+        self.spent_excess_ = 0.0  # what explorations cost beyond the incumbent's estimate (regret)
+        self._incumbent_cost: float | None = None
         #: bin → {configuration name → [mean cost, count, last step, mean iterations]}
         self.stats_: dict[tuple, dict[str, list]] = {}
         #: family → seconds per iteration (a low estimate)
@@ -311,6 +315,7 @@ class AutoPolicy(Policy):
         self._last = (b, choice.name, exploring)
         self._bin_now = b
         self._hint = (choice.name, known)  # resolved only if the solver asks (a fallback)
+        self._incumbent_cost = known[best_name][0] if best_name is not None else None
         if exploring:
             self._limit = self._cap(choice, known, best_name)
         elif choice.name in known:
@@ -343,6 +348,8 @@ class AutoPolicy(Policy):
             self._run_len = 1
         if self._screening:
             self.spent_explore_ += cost
+        if exploring and self._incumbent_cost is not None:
+            self.spent_excess_ += max(0.0, cost - self._incumbent_cost)
         here = self.stats_.setdefault(b, {})
         if name not in here:
             self._bins_of.setdefault(name, []).append(b)
@@ -563,6 +570,9 @@ class AutoPolicy(Policy):
             screened.add(fam)
             self._screening = True
             return rep, True
+        if self.spent_excess_ > self.regret_budget * self.spent_total_:
+            # optional exploration (2., 3.) has cost its share of regret: exploit until it is repaid
+            return None, False
         # 2. local search on the ω grid of the best family: an unknown neighbour is tried (inherited
         #    estimates count as known: a new bin does not restart the search); known neighbours are
         #    re-validated like other contenders (3.), so a climb stalled by one noisy comparison resumes
@@ -657,6 +667,10 @@ class AutoPolicy(Policy):
     def _cap(self, choice: Configuration, known: dict, best_name: str | None) -> int | None:
         if best_name is None:
             return None
+        best = self._by_name.get(best_name)
+        if best is not None and _family(best) == _family(choice) and known[best_name][3] > 0:
+            # the same method with another ω: iterations compare exactly, timing noise cannot trip the cap
+            return max(20, int(self.explore_cap * known[best_name][3]) + 1)
         budget = self.explore_cap * known[best_name][0]
         per = self.per_iteration_.get(_family(choice)) or self._prior_per_iteration(choice)
         if per is None or per <= 0:
@@ -688,6 +702,7 @@ class AutoPolicy(Policy):
             "candidates": [c.name for c in self.candidates_list],
             "t": self.t_,
             "spent": [self.spent_total_, self.spent_explore_],
+            "excess": self.spent_excess_,
             "stats": [[list(b), name, *entry] for b, entries in self.stats_.items() for name, entry in entries.items()],
             "per_iteration": dict(self.per_iteration_),
             "last_per_iteration": dict(self._last_per),
@@ -751,6 +766,7 @@ class AutoPolicy(Policy):
             for row in as_list(state.get("last_run", []), "auto state 'last_run'"):
                 name, step = as_list(row, "auto state 'last_run' row", length=2)
                 last_run[as_name(name)] = as_int(step, "auto state step", hi=t)
+            excess = as_float(state.get("excess", 0.0), "auto state 'excess'", hi=1e300)
             per = float_table(state.get("per_iteration"), "auto state 'per_iteration'")
             last_per = float_table(state.get("last_per_iteration", {}), "auto state 'last_per_iteration'")
             if any(0 < v < 1e-12 for v in [*per.values(), *last_per.values()]):
@@ -793,9 +809,11 @@ class AutoPolicy(Policy):
                           contender=self.contender, bin_width=self.bin_width,
                           exploit_cap=self.exploit_cap, reach=self.reach,
                           explore_budget=self.explore_budget, revalidate_after=self.revalidate_after,
-                          revalidate_within=self.revalidate_within, cost=self.cost, backend=self._backend)
+                          revalidate_within=self.revalidate_within, regret_budget=self.regret_budget,
+                          cost=self.cost, backend=self._backend)
         self.t_ = t
         self.spent_total_, self.spent_explore_ = spent
+        self.spent_excess_ = excess
         self.stats_ = stats
         self._bins_of = {}
         for b, entries in stats.items():
