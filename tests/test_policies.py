@@ -248,8 +248,9 @@ def test_auto_uses_context_bins(seed):
     contexts = [{"c": 0.1} if rng.random() < 0.5 else {"c": 8.0} for _ in range(600)]
 
     def cost(c, t, ctx):
-        table = low if ctx["c"] < 1 else high
-        return table[c.name] * 1e-3 * (1 + 0.05 * rng.standard_normal()), 10
+        # the context changes how many iterations a method needs, not what one iteration costs
+        its = 10 * (low if ctx["c"] < 1 else high)[c.name]
+        return its * 1e-4 * (1 + 0.05 * rng.standard_normal()), int(its)
 
     chosen = drive(p, cost, 600, context=lambda t: contexts[t])
     lo = [c for c, ctx in zip(chosen[300:], contexts[300:]) if ctx["c"] < 1]

@@ -256,7 +256,6 @@ class AutoPolicy(Policy):
         self._general_families: set[str] = set()
         self._spd_arm_families: dict[str, list[Configuration]] = {}
         self._spd_trouble: dict[tuple, int] = {}  # bin → SPD-method breakdowns seen
-        self._best_cost: dict[tuple, float] = {}  # cheapest mean cost per bin
         self._limit: int | None = None
         self._hint: tuple[str, dict] | None = None
         self._recent_cost: float | None = None  # seconds of the last solve
@@ -287,7 +286,7 @@ class AutoPolicy(Policy):
             return None
         chosen, known = self._hint
         others = [k for k in known if k != chosen and k in self._by_name]
-        return self._by_name[min(others, key=lambda k: known[k][0])] if others else None
+        return self._by_name[min(others, key=lambda k: (known[k][0], k))] if others else None
 
     def explored(self) -> bool:
         return bool(self._last and self._last[2])
@@ -307,7 +306,7 @@ class AutoPolicy(Policy):
         # a factorisation is charged its setup unless it is already built for this matrix
         known = {k: ([self._charged(k, v[0], k in self._ready), *v[1:]] if k in self._factor_names else v)
                  for k, v in here.items() if k in names}
-        best_name = min(known, key=lambda k: known[k][0]) if known else None
+        best_name = min(known, key=lambda k: (known[k][0], k)) if known else None  # ties: by name
         self._screening = self._revalidating = False
         choice, exploring = self._explore_choice(b, arms, names, known, best_name)
         if choice is None:
@@ -348,7 +347,9 @@ class AutoPolicy(Policy):
             self._run_len = 1
         if self._screening:
             self.spent_explore_ += cost
-        if exploring and self._incumbent_cost is not None:
+        if exploring and not self._screening and self._incumbent_cost is not None:
+            # the first screening of each family is bounded on its own (one capped try, setups by
+            # explore_budget); the regret budget is for the optional rest
             self.spent_excess_ += max(0.0, cost - self._incumbent_cost)
         here = self.stats_.setdefault(b, {})
         if name not in here:
@@ -362,6 +363,7 @@ class AutoPolicy(Policy):
             # the lower of the last two samples ignores a one-off stall (noise only ever slows a
             # solve down) yet follows a lasting change after two solves
             fam = _family(self._by_name[name])
+            before = self.per_iteration_.get(fam)
             per = info.solve_seconds / info.iterations
             last = self._last_per.get(fam, per)
             self._last_per[fam] = per
@@ -374,6 +376,8 @@ class AutoPolicy(Policy):
                 prior = self._prior_per_iteration(self._by_name[name], exclude=fam)
                 if prior is not None:
                     self.per_iteration_[fam] = min(self.per_iteration_[fam], 2.0 * prior)
+            if before and self.per_iteration_[fam] != before:
+                self._rescale(fam, self.per_iteration_[fam] / before)
         # compare configurations by a de-noised cost: iteration counts are exact, so a clean solve
         # costs iterations x (low estimate of seconds per iteration) + setup; failed or
         # non-iterative solves are charged what they measured
@@ -414,7 +418,6 @@ class AutoPolicy(Policy):
         entry[0] += w * (observed - entry[0])
         entry[3] += w * (info.iterations - entry[3])
         entry[2] = self.t_
-        self._best_cost[b] = min(self._charged(k, e[0]) for k, e in self.stats_[b].items())
         return self
 
     # ------------------------------------------------------------------ internals
@@ -426,6 +429,25 @@ class AutoPolicy(Policy):
             return mean
         c = self._by_name[name]
         return mean + self.setup_low_.get(_family(c), 0.0) / self._sharing()
+
+    def _rescale(self, fam: str, ratio: float) -> None:
+        """The family's speed estimate changed: rescale every estimate of its members (all bins).
+
+        Estimates are iterations × seconds per iteration, so members of one family (the ω grid)
+        then compare by their iteration counts alone, which are exact — a member measured while
+        the machine was busy is not preferred over one measured later, when it was quiet."""
+        size = self._bin_now[0] if self._bin_now is not None else None
+        for c in self._families.get(fam, ()):
+            for b in set(self._bins_of.get(c.name, ())):
+                e = self.stats_[b].get(c.name)
+                if e is not None and b[0] == size:  # speeds are per size: other sizes keep theirs
+                    e[0] *= ratio
+
+
+    def _lowest(self, b: tuple) -> float | None:
+        """The cheapest estimate in bin ``b`` as it stands now (setups charged as of now)."""
+        entries = self.stats_.get(b)
+        return min(self._charged(k, e[0]) for k, e in entries.items()) if entries else None
 
     def _sharing(self) -> float:
         """How many systems, this one included, a setup built now is expected to serve.
@@ -462,26 +484,25 @@ class AutoPolicy(Policy):
 
         inherited: dict[str, list] = {}
         for name, bins in self._bins_of.items():
-            near = min(bins, key=distance, default=None)
+            near = min(bins, key=lambda ob: (distance(ob), _index(ob)), default=None)  # ties: the lower bin
             if near is not None and near != b and math.isfinite(distance(near)) and name in self.stats_[near]:
                 e = self.stats_[near][name]
                 inherited[name] = [e[0], 0, self.t_, e[3]]
         for name in inherited:
             self._bins_of[name].append(b)
-        if inherited:
-            self._best_cost[b] = min(self._charged(k, e[0]) for k, e in inherited.items())
         return inherited
 
     def _relative(self, b: tuple, name: str) -> tuple[float, int] | None:
         """Cost of ``name`` relative to the best, and the distance of the nearest bin where it ran."""
-        best, dist = None, math.inf
+        best, dist, tie = None, math.inf, math.inf
         for ob in self._bins_of.get(name, ()):
             if ob[0] != b[0]:
                 continue
             entries = self.stats_[ob]
             d = abs((ob[1] if ob[1] is not None else 0) - (b[1] if b[1] is not None else 0))
-            if d < dist:
-                lo = self._best_cost.get(ob) or min(self._charged(k, e[0]) for k, e in entries.items())
+            if d < dist or (d == dist and best is not None and _index(ob) < tie):
+                tie = _index(ob)
+                lo = self._lowest(ob)
                 mine = self._charged(name, entries[name][0])
                 best, dist = (mine / lo if lo > 0 else 1.0, d), d
         return best
@@ -505,7 +526,7 @@ class AutoPolicy(Policy):
             if r is not None:
                 scored.append((r[0], c))
         if scored:
-            return min(scored, key=lambda rc: rc[0])[1]
+            return min(scored, key=lambda rc: (rc[0], rc[1].name))[1]
         # no data anywhere: the middle of the ω grid, else the first member
         return min(members, key=lambda c: abs(dict(c.params).get("omega", 1.5) - 1.5))
 
@@ -544,7 +565,8 @@ class AutoPolicy(Policy):
                 continue
             rep = self._representative(b, members)
             rel = self._relative(b, rep.name)
-            lo = self._best_cost.get(b, self._recent_cost)  # a new bin: judge by the last solve
+            lo = self._lowest(b)
+            lo = self._recent_cost if lo is None else lo  # a new bin: judge by the last solve
             setup = self._setup_estimate(fam, rep) / self._sharing()  # amortised over repeats
             if lo is not None and setup > lo and (
                     (rel is not None and rel[0] > self.contender
@@ -566,7 +588,7 @@ class AutoPolicy(Policy):
             else:
                 screened.add(fam)  # known to be far from the best nearby: not worth a try here
         if untried:
-            _, fam, rep = min(untried, key=lambda r: r[0])
+            _, fam, rep = min(untried, key=lambda r: (r[0], r[1]))
             screened.add(fam)
             self._screening = True
             return rep, True
@@ -609,7 +631,7 @@ class AutoPolicy(Policy):
                    if self.t_ - self._last_run.get(k, known[k][2]) >= self._period.get(k, self.revalidate_after)]
             if due:
                 self._revalidating = True
-                return min(due, key=lambda c: known[c.name][0]), True
+                return min(due, key=lambda c: (known[c.name][0], c.name)), True
             # a bin that inherited its estimates checks each close leader once with a real solve:
             # costs move with the context (Heat2D's CG is best when diffusion is small, SSOR-PCG
             # when it is large), and half-octave bins make this O(log range) tries per leader
@@ -617,14 +639,14 @@ class AutoPolicy(Policy):
             if unchecked:
                 close = [self._by_name[k] for k in leaders.values() if k in unchecked]
                 if close:
-                    choice = min(close, key=lambda c: known[c.name][0])
+                    choice = min(close, key=lambda c: (known[c.name][0], c.name))
                     unchecked.discard(choice.name)
                     return choice, True
             if self._rng.random() < self.explore:
                 near = [self._by_name[k] for k, v in known.items() if k != best_name and v[0] <= 2.0 * lo
                         and k in self._by_name]
                 if near:
-                    return min(near, key=lambda c: known[c.name][2]), True
+                    return min(near, key=lambda c: (known[c.name][2], c.name)), True
         return None, False
 
     def _in_matvecs(self, info: SolveRecord) -> tuple[float, SolveRecord]:
@@ -819,7 +841,6 @@ class AutoPolicy(Policy):
         for b, entries in stats.items():
             for name in entries:
                 self._bins_of.setdefault(name, []).append(b)
-        self._best_cost = {b: min(self._charged(k, e[0]) for k, e in v.items()) for b, v in stats.items() if v}
         self._screened, self._period, self._last_run = screened, periods, last_run
         self.per_iteration_, self._last_per = per, last_per
         self.setup_low_, self._last_setup = setup, last_setup
@@ -828,6 +849,11 @@ class AutoPolicy(Policy):
         self.mean_run_, self._runs, self._run_len = mean_run, runs, run_len
         self._wait, self._unchecked, self._spd_trouble = wait, unchecked, trouble
         return self
+
+
+def _index(b: tuple) -> float:
+    """A bin's context index, for ordering bins deterministically (no context: below all)."""
+    return -math.inf if b[1] is None else b[1]
 
 
 def _rng_to_json(state) -> list:
