@@ -73,7 +73,8 @@ def test_an_exploration_may_spend_at_most_explore_cap_times_the_incumbent():
     assert p.select(None, n=1000).name == SSOR
     p.update(1e-3, record(SSOR, iterations=100, setup=0.0, solve=1e-3, repeated=False, reused=False))
     assert p.select(None, n=1000).name == "numba-cg"
-    per_iteration = 1e-5 * 1.3 / 4.0  # the prior speed of CG, scaled from SSOR-PCG's measured one
+    from seqsolve.policies.auto import ITERATION_COST
+    per_iteration = 1e-5 * ITERATION_COST["numba-cg"] / ITERATION_COST["numba-ssor-cg"]  # CG prior speed, scaled
     assert p.attempt_limit() == int(p.explore_cap * 1e-3 / per_iteration) + 1
     assert p.explore_cap <= 1.25
 
