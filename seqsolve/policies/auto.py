@@ -5,7 +5,7 @@ Why this design
 The portfolio has dozens of configurations whose costs differ by orders of magnitude, drift along
 the sequence (Heat2D's first steps are nearly free, later ones are hard) and depend on the system
 (context).  A plain bandit over all of them would waste many expensive solves exploring, so
-``auto`` combines six cheap ideas:
+``auto`` combines six cheap ideas and a regret budget:
 
 1. **Context bins.**  Costs are compared only between systems that look alike: the bin of a
    system is ``(round(log2 n), floor(log2 |context value| / bin_width))`` (half octaves by
@@ -62,13 +62,18 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    re-try, so re-validation costs at most ``log2(T/8)`` capped attempts per configuration over
    ``T`` systems, however many bins the context spreads them over.
 
-Regret, as far as it can be argued: every attempt costs at most its cap plus one fallback, the cap
-being ``explore_cap``× (exploration) or ``exploit_cap``× (exploitation) the best cost known in the
-bin; a configuration is screened once per bin and re-validated ``O(log T)`` times, so over ``T``
-systems in ``B`` bins with ``K`` families the cost above always running the best-in-hindsight
-configuration is ``O((K B + K log T) · explore_cap · c*)`` plus what drift (a change of the best
-configuration) costs until the incumbent overruns its cap — each such change is detected within
-one capped solve.  Setup-heavy families (AMG, direct, ILU) are the exception: their one-off setup
+Regret, as far as it can be argued: every attempt costs at most its cap plus one fallback (which
+continues from the capped iterate), the cap being ``explore_cap``× (exploration) or
+``exploit_cap``× (exploitation) the best cost known in the bin.  Exploration is of two kinds.
+*Screening* tries each family once where it was never measured (a new bin inherits every estimate
+measured nearby, so a drifting context does not re-screen): ``K`` families cost at most
+``K · explore_cap · c*`` once.  Everything else — the ω search, re-validation of aged evidence,
+checks of inherited estimates, random refreshes — is *optional* and runs only while its cost beyond
+the incumbent's estimate is at most ``regret_budget`` (5 %) of all time spent: over ``T`` systems
+it adds at most ``regret_budget · T · c̄`` plus one attempt.  So the cost above always running the
+best-in-hindsight configuration is ``O(K · explore_cap · c*) + regret_budget · (total)`` plus what
+drift (a change of the best configuration) costs until the incumbent overruns its cap — each such
+change is detected within one capped solve.  Setup-heavy families (AMG, direct, ILU) are the exception: their one-off setup
 is not capped; it is bounded instead by the budget of idea 5 (all first screenings of such families
 together cost at most ``explore_budget`` of the time spent, plus one setup each), which is why
 ``amg-cg`` enters only as ``amg-cg(adaptive)`` (setup reuse is a schedule of one preconditioner,
@@ -199,7 +204,7 @@ class AutoPolicy(Policy):
                  seed: int | None = 0, discount: float = 0.8, explore: float = 0.03,
                  explore_cap: float = 1.25, exploit_cap: float = 3.0, contender: float = 4.0,
                  bin_width: float = 0.5, reach: int = 4, explore_budget: float = 0.05,
-                 revalidate_after: int = 8, revalidate_within: float = 1.5, regret_budget: float = 0.1,
+                 revalidate_after: int = 8, revalidate_within: float = 1.5, regret_budget: float = 0.05,
                  cost: str = "seconds",
                  backend=None) -> None:
         if cost not in ("seconds", "iterations"):
