@@ -202,7 +202,7 @@ class SequenceSolver:
                 f"M was given but policy {self.policy.spec!r} has no configuration that uses it here; use "
                 f"policy='auto' (weighs M against its own portfolio) or 'fixed:user-cg' / 'fixed:user-gmres'")
         self.policy.observe(SystemFacts(n, repeated=fp == self._previous_fp and fp[0] != "op", ready=frozenset(
-            c.name for c, (k, _) in self._setups.items() if k[0] == fp)))
+            c.name for c, (k, _) in self._setups.items() if k[0] == fp), A=A))
         config = self.policy.select(context, allowed=allowed, n=n)
         limit = self.policy.attempt_limit()
         policy_seconds = time.perf_counter() - t0

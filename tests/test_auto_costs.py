@@ -119,3 +119,22 @@ def test_optional_exploration_stays_within_the_regret_budget():
         excess += seconds - best
     assert p.spent_excess_ <= p.regret_budget * p.spent_total_ + 3 * 40 * 2e-5
     assert excess <= 0.25 * total  # against the best in hindsight, drift included
+
+
+def test_jacobi_is_not_screened_when_the_diagonal_is_constant():
+    # Jacobi-PCG on a constant diagonal is CG with a scaled residual: same iterations, dearer ones
+    rng = np.random.default_rng(0)
+    n = 400
+    A = sp.diags([-1.0, 4.0, -1.0], [-1, 0, 1], shape=(n, n), format="csr")
+    s = SequenceSolver(policy=AutoPolicy(candidates=["numba-cg", "numba-jacobi-cg", SSOR]))
+    for _ in range(12):
+        b = rng.standard_normal(n)
+        x = s.solve(A, b)
+        assert np.linalg.norm(b - A @ x) <= 1e-8 * np.linalg.norm(b)
+    assert "numba-jacobi-cg" not in {r.configuration for r in s.history}
+    # a varying diagonal: Jacobi is screened like any family
+    D = sp.diags(np.linspace(1.0, 50.0, n)) + A
+    s = SequenceSolver(policy=AutoPolicy(candidates=["numba-cg", "numba-jacobi-cg", SSOR]))
+    for _ in range(6):
+        s.solve(D.tocsr(), rng.standard_normal(n))
+    assert "numba-jacobi-cg" in {r.configuration for r in s.history}

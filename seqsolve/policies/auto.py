@@ -274,12 +274,14 @@ class AutoPolicy(Policy):
         self._samples: dict[str, int] = {}  # family → clean solves measured
         self._unchecked: dict[tuple, set] = {}  # bin → inherited estimates not yet run there
         self._ready: frozenset = frozenset()  # configurations whose setup is built for this matrix
+        self._facts: SystemFacts | None = None
 
     # ------------------------------------------------------------------ Policy API
     def candidates(self) -> Sequence[Configuration]:
         return self.candidates_list
 
     def observe(self, facts: SystemFacts) -> None:
+        self._facts = facts
         self._ready = facts.ready
         self._next_repeats = facts.repeated
 
@@ -570,6 +572,10 @@ class AutoPolicy(Policy):
                 screened.add(fam)
                 continue
             rep = self._representative(b, members)
+            if rep.kind in ("numba-jacobi-cg", "jacobi-cg") and self._facts is not None \
+                    and self._facts.constant_diagonal():
+                screened.add(fam)  # exactly CG's iterations at a higher price: not worth a try here
+                continue
             rel = self._relative(b, rep.name)
             lo = self._lowest(b)
             lo = self._recent_cost if lo is None else lo  # a new bin: judge by the last solve

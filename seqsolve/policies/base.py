@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from ..configs import Configuration
@@ -31,6 +31,16 @@ class SystemFacts:
     n: int
     repeated: bool = False
     ready: frozenset = frozenset()
+    A: Any = field(default=None, repr=False, compare=False)
+
+    def constant_diagonal(self) -> bool:
+        """Whether every diagonal entry of ``A`` is the same: Jacobi preconditioning is then a
+        scaling, and Jacobi-PCG takes exactly CG's iterations (computed on demand, O(n))."""
+        diagonal = getattr(self.A, "diagonal", None)
+        if diagonal is None:
+            return False
+        d = diagonal()
+        return d.size > 0 and bool(d[0] != 0 and (d == d[0]).all())
 
 
 class Policy(ABC):
