@@ -47,6 +47,8 @@ class Kind:
     needs_matrix: bool = True
     #: runs the preconditioner passed as ``solve(..., M=M)``; applicable only when one is given
     user_preconditioner: bool = False
+    #: uses the structure passed as ``solve(..., structure=...)``; applicable only when one is given
+    needs_structure: bool = False
 
 
 def _omega(v: str | float) -> float:
@@ -116,9 +118,9 @@ for _k in (
           Param("omega", 1.5, _omega, lambda w: 0.0 < w < 2.0, "SSOR relaxation factor, 0 < omega < 2")),
          spd_only=True),
     Kind("fast-diag", "exact solve of a Kronecker sum by fast diagonalisation (needs the structure)",
-         needs_matrix=False),
+         needs_matrix=False, needs_structure=True),
     Kind("fastdiag-cg", "CG preconditioned by the nearest Kronecker sum (needs the grid shape)",
-         spd_only=True, needs_matrix=False),
+         spd_only=True, needs_matrix=False, needs_structure=True),
     Kind("dcdm", "Deep Conjugate Direction Method: a CNN proposes directions (needs torch and a model)",
          (Param("variant", "dcdm", str, _choice("dcdm", "fcg"), "dcdm or flexible CG", positional=True,
                 hide_default=True),),
