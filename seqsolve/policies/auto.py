@@ -162,8 +162,8 @@ def _prior_rank(c: Configuration, per_iteration: Mapping[str, float] = ITERATION
     little, a first uncapped CG on a hard system costs many times the SSOR solve); methods with a
     one-off setup (AMG, factorisations, ILU) after every cheap one; a structured solve or the
     user's own preconditioner before anything."""
-    if c.kind in ("fast-diag",):
-        return -1.0
+    if c.spec.needs_structure or c.spec.user_preconditioner:
+        return -1.0  # what the caller handed over (a structure, an M) is tried first
     rank = per_iteration.get(c.kind, 10.0) * PRIOR_ITERATIONS.get(c.kind, 1.0)
     if c.get_or("preconditioner", None) == "ilu":
         rank *= 0.3
