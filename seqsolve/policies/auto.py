@@ -399,6 +399,10 @@ class AutoPolicy(Policy):
             # a factorisation's estimate is its solve alone: its setup is added when choosing,
             # and only if it is not already built for the matrix at hand (see _charged)
             setup = 0.0
+        elif self._by_name[name].kind == "fast-diag":
+            # its setup (the 1-D eigendecompositions) is cached by factor values and serves every
+            # later system on the same grid, whatever the shift and scale: a one-off, not a cost per solve
+            setup = 0.0
         else:
             setup = 0.0 if info.setup_reused else self.setup_low_.get(fam, info.setup_seconds)
             if setup and self._by_name[name].get_or("setup") == "adaptive":
