@@ -270,7 +270,7 @@ class AutoPolicy(Policy):
         self.mean_run_ = 0.0
         self._runs = 0
         self._run_len = 0
-        self._next_repeats = False  # the coming system repeats the matrix (observe)
+        self._observed = False  # observe() counted the coming system's run already
         self._samples: dict[str, int] = {}  # family → clean solves measured
         self._unchecked: dict[tuple, set] = {}  # bin → inherited estimates not yet run there
         self._ready: frozenset = frozenset()  # configurations whose setup is built for this matrix
@@ -283,7 +283,10 @@ class AutoPolicy(Policy):
     def observe(self, facts: SystemFacts) -> None:
         self._facts = facts
         self._ready = facts.ready
-        self._next_repeats = facts.repeated
+        # a run of one matrix is over as soon as a new matrix arrives: learn its length before
+        # choosing, so the first system of the next run is already costed with it
+        self._count_run(facts.repeated)
+        self._observed = True
 
     def attempt_limit(self) -> int | None:
         return self._limit
@@ -346,13 +349,9 @@ class AutoPolicy(Policy):
             self._screened.pop(b, None)  # let the general-purpose families in
         self.spent_total_ += cost
         self._recent_cost = cost
-        if info.matrix_repeated:
-            self._run_len += 1
-        else:  # a run of one matrix ended: learn its length (forgetting slowly)
-            if self._run_len:
-                self._runs += 1
-                self.mean_run_ += max(1.0 / self._runs, 0.2) * (self._run_len - self.mean_run_)
-            self._run_len = 1
+        if not self._observed:  # no observe() before this system: count its run here
+            self._count_run(info.matrix_repeated)
+        self._observed = False
         if self._screening:
             self.spent_explore_ += cost
         if exploring and not self._screening and self._incumbent_cost is not None:
@@ -461,13 +460,22 @@ class AutoPolicy(Policy):
         entries = self.stats_.get(b)
         return min(self._charged(k, e[0]) for k, e in entries.items()) if entries else None
 
+    def _count_run(self, repeated: bool) -> None:
+        if repeated:
+            self._run_len += 1
+        else:  # a run of one matrix ended: learn its length (forgetting slowly)
+            if self._run_len:
+                self._runs += 1
+                self.mean_run_ += max(1.0 / self._runs, 0.2) * (self._run_len - self.mean_run_)
+            self._run_len = 1
+
     def _sharing(self) -> float:
         """How many systems, this one included, a setup built now is expected to serve.
 
         The coming system is the ``k``-th of its matrix's run.  Runs seen end after
         ``mean_run_`` systems on average, so ``mean_run_ − k + 1`` remain; a run already longer than
         any seen (or a first run) is expected to last as long again (``k``)."""
-        k = self._run_len + 1 if self._next_repeats else 1
+        k = self._run_len if self._observed else 1  # the coming system's place in its run
         if self.mean_run_ >= k:
             return max(1.0, self.mean_run_ - k + 1)
         return float(k)
