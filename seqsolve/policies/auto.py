@@ -238,8 +238,12 @@ class AutoPolicy(Policy):
         self.spent_explore_ = 0.0  # of which screening
         self.spent_excess_ = 0.0  # what explorations cost beyond the incumbent's estimate (regret)
         self._incumbent_cost: float | None = None
-        #: bin → {configuration name → [mean cost, count, last step, mean iterations]}
+        #: bin → {configuration name → [mean cost, count, last step, mean iterations]}; the mean is
+        #: stored in units of its family's speed scale (see _rescale): read it through _mean
         self.stats_: dict[tuple, dict[str, list]] = {}
+        self._scale: dict[tuple[str, int], float] = {}  # (family, size) → speed scale of stored means
+        self._fam_of = {c.name: _family(c) for c in self.candidates_list}
+        self._grids: dict[str, tuple] = {}  # family → its ω grid among the current arms (_omega_grid)
         #: family → seconds per iteration (a low estimate)
         self.per_iteration_: dict[str, float] = {}
         self._last: tuple | None = None  # (bin, name, exploring)
@@ -315,8 +319,14 @@ class AutoPolicy(Policy):
             here = self.stats_[b] = self._inherit(b)
             self._unchecked[b] = set(here)
         # a factorisation is charged its setup unless it is already built for this matrix
-        known = {k: ([self._charged(k, v[0], k in self._ready), *v[1:]] if k in self._factor_names else v)
-                 for k, v in here.items() if k in names}
+        known = {}
+        scale, fam_of, size = self._scale, self._fam_of, b[0]
+        for k, v in here.items():
+            if k in names:
+                mean = v[0] * scale.get((fam_of[k], size), 1.0)
+                if k in self._factor_names:
+                    mean = self._charged(k, mean, k in self._ready)
+                known[k] = [mean, v[1], v[2], v[3]]
         best_name = min(known, key=lambda k: (known[k][0], k)) if known else None  # ties: by name
         self._screening = self._revalidating = False
         choice, exploring = self._explore_choice(b, arms, names, known, best_name)
@@ -361,7 +371,7 @@ class AutoPolicy(Policy):
         here = self.stats_.setdefault(b, {})
         if name not in here:
             self._bins_of.setdefault(name, []).append(b)
-        entry = here.setdefault(name, [cost, 0, self.t_, float(info.iterations)])
+        entry = here.setdefault(name, [cost, 0, self.t_, float(info.iterations)])  # normalised below
         clean = info.iterations > 0 and not info.fallback and info.converged
         if clean:
             # noise only ever slows a solve down, so track a low estimate: follow decreases at once,
@@ -426,7 +436,8 @@ class AutoPolicy(Policy):
         self._unchecked.get(b, set()).discard(name)
         entry[1] += 1
         w = max(1.0 / entry[1], 1.0 - self.discount)
-        entry[0] += w * (observed - entry[0])
+        observed /= self._scale.get((fam, b[0]), 1.0)
+        entry[0] = observed if entry[1] == 1 else entry[0] + w * (observed - entry[0])
         entry[3] += w * (info.iterations - entry[3])
         entry[2] = self.t_
         return self
@@ -446,19 +457,21 @@ class AutoPolicy(Policy):
 
         Estimates are iterations × seconds per iteration, so members of one family (the ω grid)
         then compare by their iteration counts alone, which are exact — a member measured while
-        the machine was busy is not preferred over one measured later, when it was quiet."""
-        size = self._bin_now[0] if self._bin_now is not None else None
-        for c in self._families.get(fam, ()):
-            for b in set(self._bins_of.get(c.name, ())):
-                e = self.stats_[b].get(c.name)
-                if e is not None and b[0] == size:  # speeds are per size: other sizes keep theirs
-                    e[0] *= ratio
+        the machine was busy is not preferred over one measured later, when it was quiet.  The
+        means are stored relative to one scale per (family, size), so this is O(1) per solve;
+        speeds are per size: other sizes keep theirs."""
+        if self._bin_now is not None:
+            key = (fam, self._bin_now[0])
+            self._scale[key] = self._scale.get(key, 1.0) * ratio
 
+    def _mean(self, b: tuple, name: str) -> float:
+        """The current mean cost estimate of ``name`` in bin ``b`` (its setup as recorded)."""
+        return self.stats_[b][name][0] * self._scale.get((self._fam_of[name], b[0]), 1.0)
 
     def _lowest(self, b: tuple) -> float | None:
         """The cheapest estimate in bin ``b`` as it stands now (setups charged as of now)."""
         entries = self.stats_.get(b)
-        return min(self._charged(k, e[0]) for k, e in entries.items()) if entries else None
+        return min(self._charged(k, self._mean(b, k)) for k in entries) if entries else None
 
     def _count_run(self, repeated: bool) -> None:
         if repeated:
@@ -484,7 +497,7 @@ class AutoPolicy(Policy):
         size = int(round(math.log2(n))) if n else 0
         if not context:
             return (size, None)
-        key = self.context_key if self.context_key in context else sorted(context)[0]
+        key = self.context_key if self.context_key in context else min(context)
         v = abs(context[key])
         return (size, max(-400, min(400, int(math.floor(math.log2(v) / self.bin_width)))) if v > 0 else -401)
 
@@ -507,7 +520,7 @@ class AutoPolicy(Policy):
             near = min(bins, key=lambda ob: (distance(ob), _index(ob)), default=None)  # ties: the lower bin
             if near is not None and near != b and math.isfinite(distance(near)) and name in self.stats_[near]:
                 e = self.stats_[near][name]
-                inherited[name] = [e[0], 0, self.t_, e[3]]
+                inherited[name] = [e[0], 0, self.t_, e[3]]  # same size: same speed scale
         for name in inherited:
             self._bins_of[name].append(b)
         return inherited
@@ -518,12 +531,11 @@ class AutoPolicy(Policy):
         for ob in self._bins_of.get(name, ()):
             if ob[0] != b[0]:
                 continue
-            entries = self.stats_[ob]
             d = abs((ob[1] if ob[1] is not None else 0) - (b[1] if b[1] is not None else 0))
             if d < dist or (d == dist and best is not None and _index(ob) < tie):
                 tie = _index(ob)
                 lo = self._lowest(ob)
-                mine = self._charged(name, entries[name][0])
+                mine = self._charged(name, self._mean(ob, name))
                 best, dist = (mine / lo if lo > 0 else 1.0, d), d
         return best
 
@@ -553,6 +565,7 @@ class AutoPolicy(Policy):
     def _names_of(self, arms: Sequence[Configuration]) -> set[str]:
         if arms is not self._arms_ref:  # the solver passes the same list while the kind of system is unchanged
             self._arms_ref = arms
+            self._grids = {}
             self._arm_names = {c.name for c in arms}
             self._arm_families = {}
             for c in arms:
@@ -570,7 +583,7 @@ class AutoPolicy(Policy):
 
     def _explore_choice(self, b, arms, names, known, best_name):
         fams = self._arm_families
-        if self._spd_trouble.get(b, 0) < 2 and any(k in self._spd_families for k in fams):
+        if self._spd_families and self._spd_trouble.get(b, 0) < 2:
             # a symmetric matrix: CG-based methods dominate GMRES/BiCGStab (more work per iteration
             # for no fewer iterations), so those are explored only once SPD methods break down here
             fams = self._spd_arm_families
@@ -624,10 +637,9 @@ class AutoPolicy(Policy):
         #    re-validated like other contenders (3.), so a climb stalled by one noisy comparison resumes
         best = self._by_name.get(best_name)
         neighbours: list[str] = []
-        if best is not None and "omega" in dict(best.params):
-            members = {dict(c.params)["omega"]: c for c in fams[_family(best)]}
-            grid = sorted(members)
-            i = grid.index(dict(best.params)["omega"])
+        grid, members = self._omega_grid(best, fams)
+        if grid:
+            i = grid.index(best.get_or("omega"))
             # coarse to fine (4, 2, then 1 grid step away): the best ω of a 20-point grid is found
             # in a few tries even when it lies far from where the search started
             for step in (4, 2, 1):
@@ -645,11 +657,11 @@ class AutoPolicy(Policy):
             # the best member of each other family only (not every ω), and only a close runner-up:
             # re-validation is for an estimate that one unrepresentative system may have spoiled
             leaders: dict[str, str] = {}
+            fam_of, best_fam, within = self._fam_of, self._fam_of.get(best_name), self.revalidate_within * lo
             for k, v in known.items():
-                if k != best_name and k in self._by_name and v[0] <= self.revalidate_within * lo:
-                    fam = _family(self._by_name[k])
-                    if fam != _family(self._by_name[best_name]) and (
-                            fam not in leaders or v[0] < known[leaders[fam]][0]):
+                if v[0] <= within and k != best_name and k in fam_of:
+                    fam = fam_of[k]
+                    if fam != best_fam and (fam not in leaders or v[0] < known[leaders[fam]][0]):
                         leaders[fam] = k
             due = [self._by_name[k] for k in [*leaders.values(), *neighbours]
                    if self.t_ - self._last_run.get(k, known[k][2]) >= self._period.get(k, self.revalidate_after)]
@@ -672,6 +684,17 @@ class AutoPolicy(Policy):
                 if near:
                     return min(near, key=lambda c: (known[c.name][2], c.name)), True
         return None, False
+
+    def _omega_grid(self, best: Configuration | None, fams: dict) -> tuple[list, dict]:
+        """The sorted ω values of ``best``'s family among the arms, and ω → member (cached)."""
+        if best is None or best.get_or("omega") is None:
+            return [], {}
+        fam = self._fam_of.get(best.name) or _family(best)
+        cached = self._grids.get(fam)
+        if cached is None:
+            members = {c.get_or("omega"): c for c in fams.get(fam, ())}
+            cached = self._grids[fam] = (sorted(members), members)
+        return cached if best.get_or("omega") in cached[1] else ([], {})
 
     def _in_matvecs(self, info: SolveRecord) -> tuple[float, SolveRecord]:
         """``info`` with every time replaced by a deterministic cost in matrix–vector products
@@ -750,6 +773,7 @@ class AutoPolicy(Policy):
             "spent": [self.spent_total_, self.spent_explore_],
             "excess": self.spent_excess_,
             "stats": [[list(b), name, *entry] for b, entries in self.stats_.items() for name, entry in entries.items()],
+            "scale": [[fam, size, v] for (fam, size), v in self._scale.items()],
             "per_iteration": dict(self.per_iteration_),
             "last_per_iteration": dict(self._last_per),
             "setup": dict(self.setup_low_),
@@ -813,6 +837,11 @@ class AutoPolicy(Policy):
                 name, step = as_list(row, "auto state 'last_run' row", length=2)
                 last_run[as_name(name)] = as_int(step, "auto state step", hi=t)
             excess = as_float(state.get("excess", 0.0), "auto state 'excess'", hi=1e300)
+            scale = {}
+            for row in as_list(state.get("scale", []), "auto state 'scale'"):
+                fam, size, v = as_list(row, "auto state 'scale' row", length=3)
+                scale[(as_str(fam, "auto state family"), as_int(size, "auto state bin size", hi=128))] = \
+                    as_float(v, "auto state speed scale", lo=1e-150, hi=1e150)
             per = float_table(state.get("per_iteration"), "auto state 'per_iteration'")
             last_per = float_table(state.get("last_per_iteration", {}), "auto state 'last_per_iteration'")
             if any(0 < v < 1e-12 for v in [*per.values(), *last_per.values()]):
@@ -861,6 +890,7 @@ class AutoPolicy(Policy):
         self.spent_total_, self.spent_explore_ = spent
         self.spent_excess_ = excess
         self.stats_ = stats
+        self._scale = scale
         self._bins_of = {}
         for b, entries in stats.items():
             for name in entries:
