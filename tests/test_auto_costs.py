@@ -69,7 +69,7 @@ def test_first_tries_are_ordered_robust_first_and_structure_first():
 
 
 def test_an_exploration_may_spend_at_most_explore_cap_times_the_incumbent():
-    p = AutoPolicy(candidates=[SSOR, "numba-cg"], seed=0, explore=0.0)
+    p = AutoPolicy(candidates=[SSOR, "numba-cg"], seed=0, explore=0.0, explore_budget=10.0)  # screen at once
     assert p.select(None, n=1000).name == SSOR
     p.update(1e-3, record(SSOR, iterations=100, setup=0.0, solve=1e-3, repeated=False, reused=False))
     assert p.select(None, n=1000).name == "numba-cg"
@@ -138,3 +138,23 @@ def test_jacobi_is_not_screened_when_the_diagonal_is_constant():
     for _ in range(6):
         s.solve(D.tocsr(), rng.standard_normal(n))
     assert "numba-jacobi-cg" in {r.configuration for r in s.history}
+
+
+def test_a_family_the_measured_iterations_predict_to_lose_is_screened_late():
+    """SSOR-PCG needing 100 iterations predicts plain CG at ~100**(1/0.85) ≈ 225 (a loss): its capped
+    try waits until it is within the exploration budget; on an easy system (5 iterations) CG can
+    win and is tried at once."""
+    def first_cg(iterations: int) -> int:
+        p = AutoPolicy(candidates=[SSOR, "numba-cg"], seed=0, explore=0.0)
+        for t in range(200):
+            c = p.select(None, n=1000).name
+            if c == "numba-cg":
+                return t
+            p.update(1e-3, record(c, iterations=iterations, setup=0.0, solve=1e-3, repeated=False, reused=False))
+        return 200
+
+    assert first_cg(5) == 1
+    late = first_cg(100)
+    # one capped try and its fallback ((explore_cap + 1) x the incumbent) are at most explore_budget
+    # (5 %) of the time spent: 2.25 / 0.05 = 45 systems
+    assert 40 <= late <= 50

@@ -137,6 +137,15 @@ PRIOR_ITERATIONS = {"numba-ssor-cg": 0.25, "ssor-cg": 0.25, "icc-cg": 0.3, "sor"
                     "hypre-cg": 0.03, "bicgstab": 0.5, "fastdiag-cg": 0.1, "user-cg": 0.3, "user-gmres": 0.3}
 
 
+#: iterations ≈ D ** exponent, where D is the system's difficulty in plain-CG iterations: a
+#: preconditioner that turns κ into κ^e needs about (√κ)^e.  Textbook orders with measured
+#: constants (suite, Heat2D, Fluid2D): SSOR-PCG needs about CG's count to the power 0.85, AMG a
+#: near-constant 0.4 power.  One measured family's iterations thus predict another's, so a family
+#: that cannot win on this system is not screened at once (see AutoPolicy._predicted)
+DIFFICULTY_EXPONENT = {"numba-cg": 1.0, "cg": 1.0, "numba-jacobi-cg": 1.0, "jacobi-cg": 1.0,
+                       "numba-ssor-cg": 0.85, "ssor-cg": 0.85, "icc-cg": 0.85, "amg-cg": 0.4, "hypre-cg": 0.4}
+
+
 #: the same per iteration in PETSc (compiled everywhere: SSOR is Eisenstat's trick or a
 #: compiled sweep, ILU/ICC(0) triangular solves, GAMG/BoomerAMG V-cycles); ICC(0)'s setup is cheap
 PETSC_ITERATION_COST = {"cg": 1.2, "jacobi-cg": 1.3, "ssor-cg": 2.5, "icc-cg": 2.5, "amg-cg": 15.0,
@@ -237,6 +246,8 @@ class AutoPolicy(Policy):
         self.spent_total_ = 0.0  # seconds charged to all solves
         self.spent_explore_ = 0.0  # of which screening
         self.spent_excess_ = 0.0  # what explorations cost beyond the incumbent's estimate (regret)
+        self.spent_deferred_ = 0.0  # what first tries of families predicted to lose cost
+        self._deferred = False  # the current choice is such a try
         self._incumbent_cost: float | None = None
         #: bin → {configuration name → [mean cost, count, last step, mean iterations]}; the mean is
         #: stored in units of its family's speed scale (see _rescale): read it through _mean
@@ -328,7 +339,7 @@ class AutoPolicy(Policy):
                     mean = self._charged(k, mean, k in self._ready)
                 known[k] = [mean, v[1], v[2], v[3]]
         best_name = min(known, key=lambda k: (known[k][0], k)) if known else None  # ties: by name
-        self._screening = self._revalidating = False
+        self._screening = self._revalidating = self._deferred = False
         choice, exploring = self._explore_choice(b, arms, names, known, best_name)
         if choice is None:
             choice = self._by_name.get(best_name) or arms[0]
@@ -364,6 +375,8 @@ class AutoPolicy(Policy):
         self._observed = False
         if self._screening:
             self.spent_explore_ += cost
+        if self._deferred:
+            self.spent_deferred_ += cost
         if exploring and not self._screening and self._incumbent_cost is not None:
             # the first screening of each family is bounded on its own (one capped try, setups by
             # explore_budget); the regret budget is for the optional rest
@@ -589,7 +602,7 @@ class AutoPolicy(Policy):
             fams = self._spd_arm_families
         # 1. each contending family once in this bin, through its best member elsewhere
         screened = self._screened.setdefault(b, set())
-        untried = []
+        untried, deferred = [], []
         for fam, members in fams.items():
             if fam in screened or self._wait.get((b, fam), 0) > self.t_:
                 continue
@@ -605,6 +618,17 @@ class AutoPolicy(Policy):
             lo = self._lowest(b)
             lo = self._recent_cost if lo is None else lo  # a new bin: judge by the last solve
             setup = self._setup_estimate(fam, rep) / self._sharing()  # amortised over repeats
+            predicted = self._predicted(rep, known) if rel is None and lo is not None else None
+            if predicted is not None and predicted + setup > self.explore_cap * lo:
+                # the iterations measured here predict it to lose (CG where SSOR-PCG needs hundreds
+                # of iterations): its capped try and the fallback after it wait until all such
+                # tries fit in explore_budget of the time spent, like an expensive setup (idea 5);
+                # long sequences still try it, in case the prediction is wrong
+                if self.spent_deferred_ + setup + (self.explore_cap + 1.0) * lo \
+                        > self.explore_budget * self.spent_total_:
+                    self._wait[(b, fam)] = self.t_ + 10
+                    continue
+                deferred.append(fam)
             if lo is not None and setup > lo and (
                     (rel is not None and rel[0] > self.contender
                      and self.spent_explore_ > self.explore_budget * self.spent_total_)
@@ -628,6 +652,7 @@ class AutoPolicy(Policy):
             _, fam, rep = min(untried, key=lambda r: (r[0], r[1]))
             screened.add(fam)
             self._screening = True
+            self._deferred = fam in deferred
             return rep, True
         if self.spent_excess_ > self.regret_budget * self.spent_total_:
             # optional exploration (2., 3.) has cost its share of regret: exploit until it is repaid
@@ -684,6 +709,24 @@ class AutoPolicy(Policy):
                 if near:
                     return min(near, key=lambda c: (known[c.name][2], c.name)), True
         return None, False
+
+    def _predicted(self, rep: Configuration, known: dict) -> float | None:
+        """Predicted cost of one solve by ``rep`` (setup aside) from the iterations that the best
+        configuration measured here needed (``DIFFICULTY_EXPONENT``), or ``None`` if unknown."""
+        mine = DIFFICULTY_EXPONENT.get(rep.kind)
+        if mine is None:
+            return None
+        ref = None
+        for k, v in known.items():
+            c = self._by_name.get(k)
+            if c is not None and c.kind in DIFFICULTY_EXPONENT and v[3] >= 1 and (ref is None or v[0] < ref[0]):
+                ref = (v[0], v[3], DIFFICULTY_EXPONENT[c.kind])
+        if ref is None:
+            return None
+        per = self.per_iteration_.get(_family(rep)) or self._prior_per_iteration(rep)
+        if per is None:
+            return None
+        return max(1.0, ref[1] ** (mine / ref[2])) * per
 
     def _omega_grid(self, best: Configuration | None, fams: dict) -> tuple[list, dict]:
         """The sorted ω values of ``best``'s family among the arms, and ω → member (cached)."""
@@ -772,6 +815,7 @@ class AutoPolicy(Policy):
             "t": self.t_,
             "spent": [self.spent_total_, self.spent_explore_],
             "excess": self.spent_excess_,
+            "deferred": self.spent_deferred_,
             "stats": [[list(b), name, *entry] for b, entries in self.stats_.items() for name, entry in entries.items()],
             "scale": [[fam, size, v] for (fam, size), v in self._scale.items()],
             "per_iteration": dict(self.per_iteration_),
@@ -837,6 +881,7 @@ class AutoPolicy(Policy):
                 name, step = as_list(row, "auto state 'last_run' row", length=2)
                 last_run[as_name(name)] = as_int(step, "auto state step", hi=t)
             excess = as_float(state.get("excess", 0.0), "auto state 'excess'", hi=1e300)
+            deferred = as_float(state.get("deferred", 0.0), "auto state 'deferred'", hi=1e300)
             scale = {}
             for row in as_list(state.get("scale", []), "auto state 'scale'"):
                 fam, size, v = as_list(row, "auto state 'scale' row", length=3)
@@ -889,6 +934,7 @@ class AutoPolicy(Policy):
         self.t_ = t
         self.spent_total_, self.spent_explore_ = spent
         self.spent_excess_ = excess
+        self.spent_deferred_ = deferred
         self.stats_ = stats
         self._scale = scale
         self._bins_of = {}
