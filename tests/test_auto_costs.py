@@ -157,4 +157,4 @@ def test_a_family_the_measured_iterations_predict_to_lose_is_screened_late():
     late = first_cg(100)
     # one capped try and its fallback ((explore_cap + 1) x the incumbent) are at most explore_budget
     # (5 %) of the time spent: 2.25 / 0.05 = 45 systems
-    assert 40 <= late <= 50
+    assert 40 <= late <= 60  # re-checked every 10 systems
