@@ -654,8 +654,11 @@ class AutoPolicy(Policy):
             self._screening = True
             self._deferred = fam in deferred
             return rep, True
-        if self.spent_excess_ > self.regret_budget * self.spent_total_:
-            # optional exploration (2., 3.) has cost its share of regret: exploit until it is repaid
+        incumbent = known[best_name][0] if best_name is not None else 0.0
+        if self.spent_excess_ > self.regret_budget * self.spent_total_ + 2.0 * incumbent:
+            # optional exploration (2., 3.) has cost its share of regret: exploit until it is repaid.
+            # The allowance of two incumbent solves lets the first steps of the ω search run at
+            # once, when what they can find is worth the most (an additive constant in the bound)
             return None, False
         # 2. local search on the ω grid of the best family: an unknown neighbour is tried (inherited
         #    estimates count as known: a new bin does not restart the search); known neighbours are
