@@ -108,9 +108,10 @@ def _family(c: Configuration) -> str:
 
 
 #: rough cost of one iteration in sparse matrix-vector products (measured on the suite's Fluid2D,
-#: FEM heat and elasticity systems; compiled SSOR-PCG uses Eisenstat's trick: 1.5-1.7 products)
+#: FEM heat and elasticity systems; compiled SSOR-PCG uses Eisenstat's trick: 1.5-1.7 products;
+#: SciPy's restarted GMRES orthogonalises against up to 20 vectors in Python: ~1.75x BiCGStab's)
 ITERATION_COST = {"numba-cg": 1.1, "numba-jacobi-cg": 1.15, "numba-ssor-cg": 1.7, "cg": 2.0, "jacobi-cg": 2.1,
-                  "ssor-cg": 11.0, "sor": 2.5, "amg-cg": 55.0, "icc-cg": 3.0, "hypre-cg": 40.0, "minres": 2.0, "gmres": 3.0, "bicgstab": 4.0, "dcdm": 180.0}
+                  "ssor-cg": 11.0, "sor": 2.5, "amg-cg": 55.0, "icc-cg": 3.0, "hypre-cg": 40.0, "minres": 2.0, "gmres": 7.0, "bicgstab": 4.0, "dcdm": 180.0}
 
 
 #: rough cost of one setup: seconds of fixed overhead (Python, first calls) plus sparse
