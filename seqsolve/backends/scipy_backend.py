@@ -47,10 +47,19 @@ FACTORIES: dict[str, Callable[[Configuration], Method]] = {
     "dcdm": lambda c: _dcdm(c),
     "user-cg": lambda c: _user("cg"),
     "user-gmres": lambda c: _user("gmres"),
-    "deflated-cg": lambda c: DeflatedCG(c.get("k"), c.get("preconditioner"), c.get("omega")),
+    "deflated-cg": lambda c: _deflated(c),
     "fast-diag": lambda c: _fastdiag(c),
     "fastdiag-cg": lambda c: _fastdiag(c),
 }
+
+
+def _deflated(c: Configuration) -> Method:
+    """SSOR runs compiled (:mod:`..solvers.deflated_compiled`); none/Jacobi in the Python loop."""
+    if c.get("preconditioner") == "ssor":
+        from ..solvers.deflated_compiled import CompiledDeflatedCG
+
+        return CompiledDeflatedCG(c.get("k"), c.get("omega"))
+    return DeflatedCG(c.get("k"), c.get("preconditioner"), c.get("omega"))
 
 
 def _user(method: str) -> Method:

@@ -42,6 +42,10 @@ class Guess(ABC):
     def reset(self) -> None:
         """Forget every stored solution."""
 
+    def missed(self) -> None:
+        """Some solutions were dropped before this strategy saw them (the ``auto`` chooser's
+        backlog overflowed): the next :meth:`update` is not for the last :meth:`form`."""
+
     @property
     def memory_vectors(self) -> int:
         """How many length-``n`` vectors the strategy holds now (its extra memory)."""

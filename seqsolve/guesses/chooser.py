@@ -22,7 +22,7 @@ from .base import Guess
 from .spec import parse_guess
 
 #: the strategies ``"auto"`` chooses among
-AUTO_CANDIDATES = ("previous", "extrapolate(order=2)", "projection(k=4)", "projection(k=8)")
+AUTO_CANDIDATES = ("previous", "extrapolate(order=2)", "projection(k=4)", "projection(k=8)", "deflation(k=8)")
 
 
 class GuessChooser:
@@ -76,6 +76,7 @@ class GuessChooser:
             backlog.append((x, key))
             if len(backlog) > self._keep:
                 del backlog[0]
+                arm.missed()
 
     def learn(self, seconds: float) -> None:
         """Score the strategy that formed the last guess by the measured seconds of that solve."""

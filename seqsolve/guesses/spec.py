@@ -7,6 +7,7 @@ from typing import Any, Callable
 
 from ..errors import ConfigurationError
 from .base import Guess
+from .deflation import Deflation
 from .extrapolate import Extrapolate
 from .pod import POD
 from .previous import Previous, Zero
@@ -19,6 +20,7 @@ STRATEGIES: dict[str, tuple[Callable[..., Guess], tuple[tuple[str, Callable[[str
     "extrapolate": (Extrapolate, (("order", int),)),
     "projection": (Projection, (("k", int), ("variant", str))),
     "pod": (POD, (("k", int), ("window", int))),
+    "deflation": (Deflation, (("k", int), ("every", int))),
 }
 
 _SPEC = re.compile(r"^\s*([a-z][a-z0-9_\-]*)\s*(?:\((.*)\))?\s*$")
