@@ -258,6 +258,10 @@ class AutoPolicy(Policy):
         self._grids: dict[str, tuple] = {}  # family → its ω grid among the current arms (_omega_grid)
         #: family → seconds per iteration (a low estimate)
         self.per_iteration_: dict[str, float] = {}
+        #: family → seconds a solve costs whatever its iterations (kernel entry, the certified
+        #: residual check, the backend's calls), from a forgetful least-squares fit (_learn_fixed)
+        self.fixed_: dict[str, float] = {}
+        self._fit: dict[str, list[float]] = {}  # family → weighted sums [w, x, xx, y, xy] of (iterations, s)
         self._last: tuple | None = None  # (bin, name, exploring)
         self._screened: dict[tuple, set] = {}  # families already tried or skipped, per bin
         self._period: dict[str, int] = {}  # name → steps before its evidence is re-validated
@@ -395,7 +399,8 @@ class AutoPolicy(Policy):
             # solve down) yet follows a lasting change after two solves
             fam = _family(self._by_name[name])
             before = self.per_iteration_.get(fam)
-            per = info.solve_seconds / info.iterations
+            fixed = self._learn_fixed(fam, info.iterations, info.solve_seconds)
+            per = max(info.solve_seconds - fixed, 0.5 * info.solve_seconds) / info.iterations
             last = self._last_per.get(fam, per)
             self._last_per[fam] = per
             self.per_iteration_[fam] = min(per, last)
@@ -437,7 +442,7 @@ class AutoPolicy(Policy):
             # progress at all counts as ten times what the whole solve cost
             observed = info.projected_seconds if math.isfinite(info.projected_seconds) else 10.0 * cost
         elif clean:
-            observed = info.iterations * self.per_iteration_[fam] + setup
+            observed = self.fixed_.get(fam, 0.0) + info.iterations * self.per_iteration_[fam] + setup
         elif info.converged and not info.fallback:  # a direct solve: no iterations to count
             observed = info.solve_seconds + setup
         else:
@@ -457,6 +462,29 @@ class AutoPolicy(Policy):
         return self
 
     # ------------------------------------------------------------------ internals
+    def _learn_fixed(self, fam: str, iterations: int, seconds: float) -> float:
+        """Update the family's fit ``seconds ≈ fixed + iterations × per`` and return ``fixed``.
+
+        Without the fixed part, a speed measured on hard systems (many iterations: the fixed part
+        spread thin) makes a family look cheap on easy ones (a few iterations, where the fixed part
+        dominates) — SSOR-PCG then wins Heat2D's easy steps from plain CG on paper, not in time.
+        Samples more than twice the current fit (a stall: noise only slows a solve down) are left
+        out; the fixed part is only believed while the iterations seen vary enough to separate it."""
+        known = self.per_iteration_.get(fam)
+        if known is not None and seconds > 2.0 * (self.fixed_.get(fam, 0.0) + iterations * known):
+            return self.fixed_.get(fam, 0.0)
+        sums = self._fit.setdefault(fam, [0.0] * 5)
+        for i, v in enumerate((1.0, iterations, iterations * iterations, seconds, iterations * seconds)):
+            sums[i] = 0.95 * sums[i] + v
+        w, sx, sxx, sy, sxy = sums
+        mx, my = sx / w, sy / w
+        var = sxx / w - mx * mx
+        if w >= 3.0 and var > (0.25 * mx) ** 2:
+            slope = (sxy / w - mx * my) / var
+            if slope > 0:
+                self.fixed_[fam] = min(max(my - slope * mx, 0.0), 0.5 * my)
+        return self.fixed_.get(fam, 0.0)
+
     def _charged(self, name: str, mean: float, ready: bool = False) -> float:
         """The cost to expect from ``name`` on the next system: a factorisation's solve plus, unless
         it is already built for this matrix, its setup shared by the systems that repeat the matrix
@@ -730,7 +758,7 @@ class AutoPolicy(Policy):
         per = self.per_iteration_.get(_family(rep)) or self._prior_per_iteration(rep)
         if per is None:
             return None
-        return max(1.0, ref[1] ** (mine / ref[2])) * per
+        return self.fixed_.get(_family(rep), 0.0) + max(1.0, ref[1] ** (mine / ref[2])) * per
 
     def _omega_grid(self, best: Configuration | None, fams: dict) -> tuple[list, dict]:
         """The sorted ω values of ``best``'s family among the arms, and ω → member (cached)."""
@@ -794,7 +822,7 @@ class AutoPolicy(Policy):
             return max(20, int(self.explore_cap * 2 * known[best_name][3]) + 10)
         # a floor of 20 iterations: below it a cap trips on timing noise, and a hopeless
         # configuration costs little more while its projected cost is recorded all the same
-        return max(20, int(budget / per) + 1)
+        return max(20, int(max(0.0, budget - self.fixed_.get(_family(choice), 0.0)) / per) + 1)
 
     def _prior_per_iteration(self, choice: Configuration, exclude: str | None = None) -> float | None:
         """Seconds per iteration of a family never run yet, scaled from one that has run.
@@ -823,6 +851,8 @@ class AutoPolicy(Policy):
             "stats": [[list(b), name, *entry] for b, entries in self.stats_.items() for name, entry in entries.items()],
             "scale": [[fam, size, v] for (fam, size), v in self._scale.items()],
             "per_iteration": dict(self.per_iteration_),
+            "fixed": dict(self.fixed_),
+            "fit": [[fam, *sums] for fam, sums in self._fit.items()],
             "last_per_iteration": dict(self._last_per),
             "setup": dict(self.setup_low_),
             "last_setup": dict(self._last_setup),
@@ -896,6 +926,11 @@ class AutoPolicy(Policy):
             if any(0 < v < 1e-12 for v in [*per.values(), *last_per.values()]):
                 raise StateFileError("auto state: seconds per iteration below 1e-12")
             setup = float_table(state.get("setup", {}), "auto state 'setup'", hi=MAX_VALUE)
+            fixed = float_table(state.get("fixed", {}), "auto state 'fixed'", hi=MAX_VALUE)
+            fit = {}
+            for row in as_list(state.get("fit", []), "auto state 'fit'"):
+                fam, *sums = as_list(row, "auto state 'fit' row", length=6)
+                fit[as_str(fam, "auto state family")] = [as_float(v, "auto state fit sum", hi=MAX_VALUE) for v in sums]
             last_setup = float_table(state.get("last_setup", {}), "auto state 'last_setup'", hi=MAX_VALUE)
             version, internal, gauss = as_list(state.get("rng"), "auto state 'rng'", length=3)
             internal = [as_int(v, "auto state 'rng'", hi=2**32 - 1) for v in as_list(internal, "auto state 'rng'")]
@@ -947,6 +982,7 @@ class AutoPolicy(Policy):
                 self._bins_of.setdefault(name, []).append(b)
         self._screened, self._period, self._last_run = screened, periods, last_run
         self.per_iteration_, self._last_per = per, last_per
+        self.fixed_, self._fit = fixed, fit
         self.setup_low_, self._last_setup = setup, last_setup
         self._rng = rng
         self._samples, self._recent_cost = samples, recent
