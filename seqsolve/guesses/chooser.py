@@ -37,7 +37,7 @@ class GuessChooser:
     """
 
     def __init__(self, candidates: Sequence[str | Guess] = AUTO_CANDIDATES, *, decay: float = 0.3,
-                 first_epoch: int = 8, max_epoch: int = 200, margin: float = 0.03) -> None:
+                 first_epoch: int = 8, max_epoch: int = 500, margin: float = 0.03) -> None:
         self.arms: list[Guess] = [parse_guess(c) for c in candidates]
         # certified solutions not yet shown to each strategy: an unchosen strategy is caught up only
         # when it is next chosen, so strategies that are not used cost nothing per solve
