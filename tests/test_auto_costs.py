@@ -159,3 +159,22 @@ def test_a_family_the_measured_iterations_predict_to_lose_is_screened_late():
     # one capped try and its fallback ((explore_cap + 1) x the incumbent) are at most explore_budget
     # (5 %) of the time spent: 2.25 / 0.05 = 45 systems
     assert 40 <= late <= 60  # re-checked every 10 systems
+
+
+def test_a_solve_is_priced_as_a_fixed_part_plus_its_iterations():
+    """seconds = 1e-4 + iterations x 2e-5: a fit over solves with varying iteration counts
+    recovers both parts (a speed measured on hard systems alone would price an easy one at
+    iterations x (2e-5 + 1e-4/40), a third too cheap at 4 iterations); a stall is not believed."""
+    p = AutoPolicy(candidates=[SSOR], seed=0, explore=0.0)
+    for t in range(40):
+        its = (4, 40, 12, 25)[t % 4]
+        c = p.select({"c": float(its)}, n=1000).name
+        seconds = 1e-4 + its * 2e-5
+        p.update(seconds, record(c, iterations=its, setup=0.0, solve=seconds, repeated=False, reused=False))
+    fam = p._fam_of[SSOR]  # the family: SSOR-PCG whatever its ω
+    assert abs(p.fixed_[fam] - 1e-4) <= 1e-5
+    assert abs(p.per_iteration_[fam] - 2e-5) <= 1e-6
+    fixed = p.fixed_[fam]
+    c = p.select({"c": 4.0}, n=1000).name
+    p.update(1.0, record(c, iterations=4, setup=0.0, solve=1.0, repeated=False, reused=False))  # a stall
+    assert p.fixed_[fam] == fixed
