@@ -17,9 +17,11 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    of the cost with weight ``max(1/count, 1-discount)``, so a configuration that got slower (a
    reused AMG hierarchy gone stale, larger diffusion) is noticed within a few solves.  Wall
    times on a shared machine are noisy but iteration counts are exact, so a clean solve is
-   charged ``iterations × (low estimate of its family's seconds per iteration) + (low estimate
-   of its family's setup, or 0 when the setup was reused)``; a solve that failed or fell back is
-   charged its measured time.
+   charged ``fixed + iterations × (low estimate of its family's seconds per iteration) + (low
+   estimate of its family's setup, or 0 when the setup was reused)``, where ``fixed`` (kernel
+   entry, the certified residual check) comes from a forgetful least-squares fit of seconds on
+   iterations per family — without it a speed measured on hard systems prices easy ones too
+   cheaply; a solve that failed or fell back is charged its measured time.
 3. **Families, then parameters.**  Configurations are grouped into families (``numba-ssor-cg``,
    ``amg-cg(adaptive)``, ``direct`` …).  In a new bin, each *contending* family is tried once
    through its best member known from the nearest bin (a family more than ``contender`` times the
@@ -30,7 +32,12 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    Never-measured families are tried in the order of a prior cost (``PRIOR_ITERATIONS`` ×
    ``ITERATION_COST``: SSOR-PCG before plain CG, every setup-heavy family last, a structured solve
    or the user's ``M`` first), so the first, uncapped solve is a robust one and every later try
-   is capped by it.  GMRES/BiCGStab (and LU where a Cholesky factorisation is offered) are left
+   is capped by it.  Once one family has run, the system's difficulty is known: its iteration
+   count predicts the others' (``DIFFICULTY_EXPONENT``: CG needs about SSOR-PCG's count to the
+   power 1/0.85, AMG a 0.4 power of CG's), and a family predicted to lose is first tried only
+   when its capped try and the fallback after it fit in ``explore_budget`` of the time spent
+   (all such tries together) — so CG is tried at once on Heat2D's easy steps, but on Fluid2D,
+   where SSOR-PCG needs a hundred iterations, only after about 45 systems.  GMRES/BiCGStab (and LU where a Cholesky factorisation is offered) are left
    out on symmetric systems unless SPD methods break down there.
 4. **Every attempt is capped, and a capped attempt is believed.**  An exploratory attempt gets
    an iteration cap worth ``explore_cap`` (1.25) times the best known cost in the bin — an
@@ -69,8 +76,10 @@ continues from the capped iterate), the cap being ``explore_cap``× (exploration
 measured nearby, so a drifting context does not re-screen): ``K`` families cost at most
 ``K · explore_cap · c*`` once.  Everything else — the ω search, re-validation of aged evidence,
 checks of inherited estimates, random refreshes — is *optional* and runs only while its cost beyond
-the incumbent's estimate is at most ``regret_budget`` (5 %) of all time spent: over ``T`` systems
-it adds at most ``regret_budget · T · c̄`` plus one attempt.  So the cost above always running the
+the incumbent's estimate is at most ``regret_budget`` (5 %) of all time spent plus two incumbent
+solves (so the first ω steps run at once, when they are worth most): over ``T`` systems it adds at
+most ``regret_budget · T · c̄ + 2c*`` plus one attempt.  Families predicted to lose (idea 3) are
+first tried within ``explore_budget`` of the time spent, the same kind of bound.  So the cost above always running the
 best-in-hindsight configuration is ``O(K · explore_cap · c*) + regret_budget · (total)`` plus what
 drift (a change of the best configuration) costs until the incumbent overruns its cap — each such
 change is detected within one capped solve.  Setup-heavy families (AMG, direct, ILU) are the exception: their one-off setup
