@@ -150,8 +150,8 @@ PRIOR_ITERATIONS = {"numba-ssor-cg": 0.25, "ssor-cg": 0.25, "icc-cg": 0.3, "sor"
 #: iterations ≈ D ** exponent, where D is the system's difficulty in plain-CG iterations: a
 #: preconditioner that turns κ into κ^e needs about (√κ)^e.  Textbook orders with measured
 #: constants (suite, Heat2D, Fluid2D): SSOR-PCG needs about CG's count to the power 0.85, AMG a
-#: near-constant 0.4 power.  One measured family's iterations thus predict another's, so a family
-#: that cannot win on this system is not screened at once (see AutoPolicy._predicted)
+#: near-constant 0.4 power.  A stronger family's measured iterations thus bound a weaker one's from
+#: below, so a family that cannot win on this system is not screened at once (AutoPolicy._predicted)
 DIFFICULTY_EXPONENT = {"numba-cg": 1.0, "cg": 1.0, "numba-jacobi-cg": 1.0, "jacobi-cg": 1.0,
                        "numba-ssor-cg": 0.85, "ssor-cg": 0.85, "icc-cg": 0.85, "amg-cg": 0.4, "hypre-cg": 0.4}
 
@@ -753,7 +753,12 @@ class AutoPolicy(Policy):
 
     def _predicted(self, rep: Configuration, known: dict) -> float | None:
         """Predicted cost of one solve by ``rep`` (setup aside) from the iterations that the best
-        configuration measured here needed (``DIFFICULTY_EXPONENT``), or ``None`` if unknown."""
+        configuration measured here needed (``DIFFICULTY_EXPONENT``), or ``None`` if unknown.
+
+        Only a weaker preconditioner is predicted (CG from SSOR-PCG, SSOR-PCG from AMG): it needs
+        at least about that many iterations, whatever its implementation.  A stronger or an equal
+        one is not: two AMGs (PETSc's GAMG and hypre's BoomerAMG) differ several-fold in
+        iterations and speed, which no exponent knows."""
         mine = DIFFICULTY_EXPONENT.get(rep.kind)
         if mine is None:
             return None
@@ -762,7 +767,7 @@ class AutoPolicy(Policy):
             c = self._by_name.get(k)
             if c is not None and c.kind in DIFFICULTY_EXPONENT and v[3] >= 1 and (ref is None or v[0] < ref[0]):
                 ref = (v[0], v[3], DIFFICULTY_EXPONENT[c.kind])
-        if ref is None:
+        if ref is None or mine <= ref[2]:
             return None
         per = self.per_iteration_.get(_family(rep)) or self._prior_per_iteration(rep)
         if per is None:
