@@ -72,10 +72,18 @@ def norm(v: np.ndarray) -> float:
     return m * math.sqrt(float(np.dot(w, w)))
 
 
+def _norm(sumsq: float, v: np.ndarray) -> float:
+    """``‖v‖`` from ``Σ v_i²`` computed in some order (``γ_n`` bounds any order's rounding), or
+    by :func:`norm` when that sum left the safe range."""
+    return math.sqrt(sumsq) if _SAFE_LOW < sumsq < math.inf else norm(v)
+
+
 def ldexp(v: float, e: int) -> float:
     """``v·2^e`` that saturates to 0 or ``inf`` instead of raising like :func:`math.ldexp`."""
-    with np.errstate(over="ignore", under="ignore"):
-        return float(np.ldexp(v, e))
+    try:
+        return math.ldexp(v, e)  # rounds underflow to a subnormal or 0, like NumPy's
+    except OverflowError:
+        return math.copysign(math.inf, v)
 
 
 def _exponent(magnitude: float) -> int:
@@ -188,11 +196,11 @@ def check_residual(A, b: np.ndarray, x: np.ndarray, bnorm: float, target: float)
     n = b.shape[0]
     r = np.empty(n)
     mag = np.empty(n)
-    terms = _kernels().residual_with_bound(A.indptr, A.indices, A.data, b, x, r, mag)
+    terms, rr, mm = _kernels().residual_with_bound(A.indptr, A.indices, A.data, b, x, r, mag)
     if terms < 0:
         return FAILED  # x is not finite, or the check overflowed
     # + the absolute error of products that underflow: at most 2η per term (η: smallest subnormal)
-    rn, err = norm(r), gamma(terms + 1) * norm(mag) * (1 + gamma(n + 4)) + math.sqrt(n) * 2 * terms * _ETA
+    rn, err = _norm(rr, r), gamma(terms + 1) * _norm(mm, mag) * (1 + gamma(n + 4)) + math.sqrt(n) * 2 * terms * _ETA
     upper = rn * (1 + gamma(n + 4)) + err
     lower = rn * (1 - gamma(n + 4)) - err
     if upper <= target or lower > target or not math.isfinite(upper):
