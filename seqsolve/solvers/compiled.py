@@ -85,6 +85,8 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
+from .._residual_kernels import residual_with_bound
+from ..accuracy import ResidualPass
 from ..errors import ConfigurationError, InvalidSystemError, UnsupportedTypeError
 from .base import Callback, IterationResult, Method
 
@@ -197,18 +199,14 @@ def _equal(a, b):  # pragma: no cover - compiled
 
 
 @njit(cache=True, fastmath=False)
-def _residual(indptr, indices, data, b, x, r):  # pragma: no cover - compiled
-    """``r = b - A x``; returns ``r.r``."""
-    n = b.shape[0]
-    rr = 0.0
-    for i in range(n):
-        s = 0.0
-        for k in range(_U(indptr[i]), _U(indptr[i + 1])):
-            s += data[k] * x[_U(indices[k])]
-        ri = b[i] - s
-        r[i] = ri
-        rr += ri * ri
-    return rr
+def _residual(indptr, indices, data, b, x, r, mag):  # pragma: no cover - compiled
+    """``r = b - A x``; returns ``(r.r, terms, mag.mag)``.
+
+    It is the certified check's own pass (:func:`seqsolve._residual_kernels.residual_with_bound`:
+    ``mag`` and ``terms`` are its rounding-bound companions), so the last true residual of a solve
+    is handed to the check instead of computed twice."""
+    terms, rr, mm = residual_with_bound(indptr, indices, data, b, x, r, mag)
+    return rr, terms, mm
 
 
 @njit(cache=True, fastmath=False)
@@ -328,21 +326,23 @@ def _after_true_residual(it, status, rnorm, target, maxiter, restarts, max_resta
 
 @njit(cache=True, fastmath=False)
 def _pcg_kernel(
-    indptr, indices, data, inv_diag, diag_pos, b, x, kind, omega, rtol, atol, maxiter, max_restarts
+    indptr, indices, data, inv_diag, diag_pos, b, x, kind, omega, rtol, atol, maxiter, max_restarts, r, mag
 ):  # pragma: no cover - compiled
-    """PCG on CSR arrays, ``x`` updated in place.
+    """PCG on CSR arrays, ``x`` updated in place; ``r`` and ``mag`` are work and output vectors.
 
-    Returns ``(iterations, status_code, true_residual_norm, restarts)``.
+    Returns ``(iterations, status_code, true_residual_norm, restarts, terms, r.r, mag.mag)``:
+    the last three are those of the last true-residual pass (:func:`_residual`), which left its
+    ``r`` and ``mag`` for the returned ``x``; ``terms`` is 0 when no pass ran (``b`` zero or not
+    finite).
     """
     n = b.shape[0]
     bnorm = _rhs_norm(b, x)
     if not math.isfinite(bnorm):
-        return 0, _NAN, bnorm, 0
+        return 0, _NAN, bnorm, 0, 0, 0.0, 0.0
     if bnorm == 0.0:
-        return 0, _CONVERGED, 0.0, 0
+        return 0, _CONVERGED, 0.0, 0, 0, 0.0, 0.0
     target = max(rtol * bnorm, atol)
 
-    r = np.empty(n)
     p = np.empty(n)
     q = np.empty(n)
     if kind == 0:
@@ -350,12 +350,12 @@ def _pcg_kernel(
     else:
         z = np.empty(n)
 
-    rr = _residual(indptr, indices, data, b, x, r)
+    rr, terms, mm = _residual(indptr, indices, data, b, x, r, mag)
     rnorm = math.sqrt(rr)
     if not math.isfinite(rnorm):
-        return 0, _NAN, rnorm, 0
+        return 0, _NAN, rnorm, 0, terms, rr, mm
     if rnorm <= target:
-        return 0, _CONVERGED, rnorm, 0
+        return 0, _CONVERGED, rnorm, 0, terms, rr, mm
 
     it = 0
     restarts = 0
@@ -445,11 +445,11 @@ def _pcg_kernel(
                 p[i] = z[i] + beta * p[i]
 
         # check the TRUE residual (r is overwritten with it, ready for a restart)
-        rr = _residual(indptr, indices, data, b, x, r)
+        rr, terms, mm = _residual(indptr, indices, data, b, x, r, mag)
         rnorm = math.sqrt(rr)
         code = _after_true_residual(it, status, rnorm, target, maxiter, restarts, max_restarts)
         if code != _RUNNING:
-            return it, code, rnorm, restarts
+            return it, code, rnorm, restarts, terms, rr, mm
         restarts += 1
 
 
@@ -505,7 +505,7 @@ def _upper_solve(indptr, indices, data, inv_diag, diag_pos, omega, v, t):  # pra
 
 @njit(cache=True, fastmath=False)
 def _eisenstat_kernel(
-    indptr, indices, data, inv_diag, diag_pos, b, x, omega, rtol, atol, maxiter, max_restarts
+    indptr, indices, data, inv_diag, diag_pos, b, x, omega, rtol, atol, maxiter, max_restarts, r, mag
 ):  # pragma: no cover - compiled
     """SSOR-PCG through Eisenstat's trick; same contract and return value as :func:`_pcg_kernel`.
 
@@ -522,11 +522,10 @@ def _eisenstat_kernel(
     n = b.shape[0]
     bnorm = _rhs_norm(b, x)
     if not math.isfinite(bnorm):
-        return 0, _NAN, bnorm, 0
+        return 0, _NAN, bnorm, 0, 0, 0.0, 0.0
     if bnorm == 0.0:
-        return 0, _CONVERGED, 0.0, 0
+        return 0, _CONVERGED, 0.0, 0, 0, 0.0, 0.0
     target = max(rtol * bnorm, atol)
-    r = np.empty(n)
     rh = np.empty(n)
     p = np.empty(n)
     q = np.empty(n)
@@ -537,12 +536,12 @@ def _eisenstat_kernel(
     for i in range(n):
         diag[i] = 1.0 / inv_diag[i]
     kappa = 1.0 - 2.0 / omega
-    rr = _residual(indptr, indices, data, b, x, r)
+    rr, terms, mm = _residual(indptr, indices, data, b, x, r, mag)
     rnorm = math.sqrt(rr)
     if not math.isfinite(rnorm):
-        return 0, _NAN, rnorm, 0
+        return 0, _NAN, rnorm, 0, terms, rr, mm
     if rnorm <= target:
-        return 0, _CONVERGED, rnorm, 0
+        return 0, _CONVERGED, rnorm, 0, terms, rr, mm
     it = 0
     restarts = 0
     safety = 1.0
@@ -617,11 +616,11 @@ def _eisenstat_kernel(
         _upper_solve(indptr, indices, data, inv_diag, diag_pos, omega, y, t)
         for i in range(n):
             x[i] += t[i]
-        rr = _residual(indptr, indices, data, b, x, r)
+        rr, terms, mm = _residual(indptr, indices, data, b, x, r, mag)
         rnorm = math.sqrt(rr)
         code = _after_true_residual(it, status, rnorm, target, maxiter, restarts, max_restarts)
         if code != _RUNNING:
-            return it, code, rnorm, restarts
+            return it, code, rnorm, restarts, terms, rr, mm
         restarts += 1
         safety *= 0.1
 
@@ -646,6 +645,9 @@ class CompiledResult:
     status: str
     residual_norm: float
     restarts: int = 0
+    #: the certified check's pass over ``(P, b, x)``, made as the last true residual (see
+    #: :class:`~seqsolve.accuracy.ResidualPass`); ``None`` when none ran
+    residual_pass: ResidualPass | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, eq=False)
@@ -851,14 +853,15 @@ def pcg(
     elif maxiter < 0:
         raise InvalidSystemError(f"maxiter must be >= 0, got {maxiter!r}")
 
+    r, mag = np.empty(n), np.empty(n)
     if kind == 2 and eisenstat:
-        it, code, rnorm, restarts = _eisenstat_kernel(
+        it, code, rnorm, restarts, terms, rr, mm = _eisenstat_kernel(
             P.indptr, P.indices, P.data, P.inv_diag, P.diag_pos, b, x, float(omega), float(rtol),
-            float(atol), int(maxiter), MAX_RESTARTS)
+            float(atol), int(maxiter), MAX_RESTARTS, r, mag)
     else:
-        it, code, rnorm, restarts = _pcg_kernel(
+        it, code, rnorm, restarts, terms, rr, mm = _pcg_kernel(
             P.indptr, P.indices, P.data, P.inv_diag, P.diag_pos, b, x, kind, float(omega), float(rtol),
-            float(atol), int(maxiter), MAX_RESTARTS)
+            float(atol), int(maxiter), MAX_RESTARTS, r, mag)
     return CompiledResult(
         x=x,
         iterations=int(it),
@@ -866,6 +869,7 @@ def pcg(
         status=_STATUS_NAMES[code],
         residual_norm=float(rnorm),
         restarts=int(restarts),
+        residual_pass=ResidualPass(r, mag, int(terms), float(rr), float(mm)) if terms != 0 else None,
     )
 
 
@@ -938,5 +942,8 @@ class CompiledPCG(Method):
             omega=self.omega,
         )
         if callback is not None:
-            callback(res.x)
-        return IterationResult(res.x, res.iterations, res.status)
+            callback(res.x)  # it may change x: then the kernel's residual pass is not x's
+            return IterationResult(res.x, res.iterations, res.status)
+        # the pass ran on the prepared arrays: it is A's only when they are A's own arrays
+        same = prepared.data is A.data and prepared.indices is A.indices and prepared.indptr is A.indptr
+        return IterationResult(res.x, res.iterations, res.status, res.residual_pass if same else None)
