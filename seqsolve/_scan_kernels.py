@@ -95,3 +95,14 @@ def symmetric_sample(data, perm, tol, stride):  # pragma: no cover - compiled
         if abs(data[k] - data[_IX(perm[k])]) > tol:
             return False
     return True
+
+
+@njit(cache=True)
+def all_finite(v):  # pragma: no cover - compiled
+    """Whether every entry is finite (``x - x`` is 0 only for finite ``x``): no temporaries, and
+    no early exit, so the loop vectorises."""
+    ok = True
+    for k in range(v.shape[0]):
+        x = v[k]
+        ok &= x - x == 0.0
+    return ok

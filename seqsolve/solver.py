@@ -282,7 +282,7 @@ class SequenceSolver:
         if guess not in ("x0", "zero"):
             self._guesser.learn(record.seconds)
         policy_seconds += time.perf_counter() - t1
-        record = dataclasses.replace(record, policy_seconds=policy_seconds)
+        record = record.with_policy_seconds(policy_seconds)
         self.history.append(record)
         if not converged:
             raise ConvergenceError(
@@ -713,6 +713,8 @@ def blas_threads(limit: int | None):
         from threadpoolctl import ThreadpoolController
 
         _BLAS.append(ThreadpoolController().select(user_api="blas").lib_controllers)
+    if all(lib.num_threads == limit for lib in _BLAS[0]):
+        return contextlib.nullcontext()  # already so (a caller's threadpool_limits): nothing to set
     return _limited(_BLAS[0], limit)
 
 

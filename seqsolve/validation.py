@@ -95,7 +95,9 @@ def as_vector(b: Any, n: int, name: str = "b") -> np.ndarray:
     if arr.shape[0] != n:
         raise InvalidSystemError(f"shape mismatch: A is {n}x{n} but {name} has length {arr.shape[0]}")
     arr = np.ascontiguousarray(arr, dtype=np.float64)
-    if not np.all(np.isfinite(arr)):
+    from . import _scan_kernels
+
+    if not _scan_kernels.all_finite(arr):
         raise InvalidSystemError(f"{name} contains NaN or Inf")
     return arr
 

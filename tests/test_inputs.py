@@ -225,3 +225,15 @@ def test_one_off_solve_validates_too():
     expect(UnsupportedTypeError, TypeError, "A", seqsolve.solve, "A", B0)
     expect(InvalidSystemError, ValueError, "shape", seqsolve.solve, A0, np.ones(3))
     expect(InvalidSystemError, ValueError, "NaN", seqsolve.solve, A0, B0, x0=np.full(N, np.nan))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_b_is_rejected_at_any_position(bad):
+    from seqsolve.validation import as_vector
+
+    for i in (0, 5, 99):
+        b = np.ones(100)
+        b[i] = bad
+        with pytest.raises(seqsolve.InvalidSystemError, match="NaN or Inf"):
+            as_vector(b, 100)
+    assert as_vector(np.full(100, 1e308), 100).shape == (100,)  # huge but finite: accepted
