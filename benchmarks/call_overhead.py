@@ -146,6 +146,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--baseline", type=Path, default=None,
                     help="another checkout (e.g. a git worktree of the base commit) run interleaved as 'base'")
+    ap.add_argument("--note", default="", help="a sentence saying what the run compares (goes to the .md)")
     args = ap.parse_args()
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
                             capture_output=True, text=True).stdout.strip()
@@ -163,17 +164,31 @@ def main() -> None:
     payload = {"label": args.label, "commit": commit, "steps": args.steps, "warmup": WARMUP,
                "seqsolve": str(Path(seqsolve.__file__).parent), "python": platform.python_version(),
                "machine": platform.processor() or platform.machine(), "results": results, "table": text}
-    # one file for all labels (before / after ...): a run replaces its own label's entry
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / "call_overhead.json"
+    if args.note:
+        payload["note"] = args.note
+    write(args.out, args.label, payload)
+
+
+HEADER = """# Per-call overhead of SequenceSolver.solve (benchmarks/call_overhead.py)
+
+wall: the whole solve() call; record: record.seconds (guess, setup, iterations, certified residual
+check); kernel: the compiled PCG kernel alone (since this branch it also makes the certified check's
+residual pass, which before was a separate pass inside record).  Means per call over the calls after
+the first 20 unless marked median.  Heat2D, rtol=1e-8, one BLAS thread, a shared 2-core machine:
+compare numbers within one table (same run, same load) rather than across tables.
+"""
+
+
+def write(out: Path, label: str, payload: dict) -> None:
+    """Add (or replace) ``label``'s run in call_overhead.json and re-render call_overhead.md."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "call_overhead.json"
     runs = json.loads(path.read_text()) if path.exists() else {}
-    runs[args.label] = payload
+    runs[label] = payload
     path.write_text(json.dumps(runs, indent=2) + "\n")
-    (args.out / "call_overhead.md").write_text(
-        "# Per-call overhead of SequenceSolver.solve (benchmarks/call_overhead.py)\n\n"
-        "wall: whole solve() call; record: record.seconds (guess, setup, iterations, residual check); "
-        "kernel: the compiled PCG kernel alone.  Means per call unless marked median.\n\n"
-        + "\n".join(r["table"] for r in runs.values()))
+    parts = [HEADER] + [r["table"] + (f"\n{r['note']}\n" if r.get("note") else "") for r in runs.values()]
+    (out / "call_overhead.md").write_text("\n".join(parts))
+
 
 if __name__ == "__main__":
     main()
