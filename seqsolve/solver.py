@@ -392,8 +392,8 @@ class SequenceSolver:
         pattern) or, for operators and unsymmetric patterns, by two products.
 
         Along a sequence whose matrices share one pattern, a matrix found symmetric is followed by
-        sampled checks (every 16th entry: any asymmetry seen is proof) and a full check every
-        16th matrix.  A missed asymmetry cannot cost accuracy — every x is certified on the true
+        sampled checks (a 16th of the entries, another contiguous block each time: any asymmetry
+        seen is proof) and a full check every 16th matrix.  A missed asymmetry cannot cost accuracy — every x is certified on the true
         residual, and an SPD method failing on it falls back — only the choice of method."""
         fp = scan.fingerprint
         if self._sym_cache is not None and self._sym_cache[0] == fp and fp[0] != "op":
@@ -408,7 +408,7 @@ class SequenceSolver:
             if perm is None:
                 sym = is_symmetric(A)
             elif self._sym_trust[0] == scan.pattern and self._sym_trust[1] > 0:
-                sym = symmetric_by_entries(A, perm, scan.max_abs, stride=_SYMMETRY_STRIDE)
+                sym = symmetric_by_entries(A, perm, scan.max_abs, part=(self._sym_trust[1], _SYMMETRY_STRIDE))
                 self._sym_trust = (scan.pattern, self._sym_trust[1] - 1 if sym else 0)
             else:
                 sym = symmetric_by_entries(A, perm, scan.max_abs)
@@ -634,7 +634,7 @@ class _Goal:
     atol: float
 
 
-#: symmetry along a sequence: sample every 16th entry, check all of them every 16th matrix
+#: symmetry along a sequence: check a 16th of the entries (another block each time), all of them every 16th matrix
 _SYMMETRY_STRIDE = 16
 _SYMMETRY_TRUST = 15
 
