@@ -29,10 +29,15 @@ def _gamma(m):
 @njit(cache=True)
 def residual_with_bound(indptr, indices, data, b, x, r, mag):  # pragma: no cover - compiled
     """``r = fl(b − A x)`` and ``mag = (|A||x| + |b|)``: then ``|r_i − (b − A x)_i| ≤ γ_{k+2} mag_i``
-    (+ underflow) with ``k + 1`` the returned number of terms of the longest row."""
+    (+ underflow) with ``k + 1`` the returned number of terms of the longest row.
+
+    Also returns ``Σ r_i²`` and ``Σ mag_i²`` (the caller's norms without two more passes; they
+    may over- or underflow, which the caller checks)."""
     n = b.shape[0]
     most = 0
     check = 0.0
+    rr = 0.0
+    mm = 0.0
     for i in range(n):
         s = 0.0
         m = abs(b[i])
@@ -44,9 +49,11 @@ def residual_with_bound(indptr, indices, data, b, x, r, mag):  # pragma: no cove
         ri = b[i] - s
         r[i] = ri
         mag[i] = m
+        rr += ri * ri
+        mm += m * m
         check += ri * 0.0 + m * 0.0  # stays 0 unless something is inf or nan
         most = max(most, k1 - k0)
-    return int(most) + 1 if check == 0.0 else -1
+    return (int(most) + 1 if check == 0.0 else -1), rr, mm
 
 
 @njit(cache=True)

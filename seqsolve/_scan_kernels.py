@@ -89,9 +89,20 @@ def strictly_dominant(indptr, indices, data):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def symmetric_sample(data, perm, tol, stride):  # pragma: no cover - compiled
-    """:func:`symmetric_entries` on every ``stride``-th entry: a cheap check between full ones."""
-    for k in range(0, data.shape[0], stride):
+def symmetric_block(data, perm, tol, lo, hi):  # pragma: no cover - compiled
+    """:func:`symmetric_entries` on entries ``lo:hi`` only: a cheap check between full ones."""
+    for k in range(lo, hi):
         if abs(data[k] - data[_IX(perm[k])]) > tol:
             return False
     return True
+
+
+@njit(cache=True)
+def all_finite(v):  # pragma: no cover - compiled
+    """Whether every entry is finite (``x - x`` is 0 only for finite ``x``): no temporaries, and
+    no early exit, so the loop vectorises."""
+    ok = True
+    for k in range(v.shape[0]):
+        x = v[k]
+        ok &= x - x == 0.0
+    return ok

@@ -72,10 +72,18 @@ def norm(v: np.ndarray) -> float:
     return m * math.sqrt(float(np.dot(w, w)))
 
 
+def _norm(sumsq: float, v: np.ndarray) -> float:
+    """``‖v‖`` from ``Σ v_i²`` computed in some order (``γ_n`` bounds any order's rounding), or
+    by :func:`norm` when that sum left the safe range."""
+    return math.sqrt(sumsq) if _SAFE_LOW < sumsq < math.inf else norm(v)
+
+
 def ldexp(v: float, e: int) -> float:
     """``v·2^e`` that saturates to 0 or ``inf`` instead of raising like :func:`math.ldexp`."""
-    with np.errstate(over="ignore", under="ignore"):
-        return float(np.ldexp(v, e))
+    try:
+        return math.ldexp(v, e)  # rounds underflow to a subnormal or 0, like NumPy's
+    except OverflowError:
+        return math.copysign(math.inf, v)
 
 
 def _exponent(magnitude: float) -> int:
@@ -175,8 +183,28 @@ class Verdict:
 FAILED = Verdict(math.inf, math.inf, math.inf)
 
 
-def check_residual(A, b: np.ndarray, x: np.ndarray, bnorm: float, target: float) -> Verdict:
-    """Certify ``‖b − A x‖ ≤ target`` (see the module docstring for the bounds used)."""
+@dataclass(frozen=True)
+class ResidualPass:
+    """What the check's compiled pass (``residual_with_bound``) gives for one ``(A, b, x)``.
+
+    A method that computes its final true residual with that same pass (compiled PCG) hands it
+    over, so :func:`check_residual` does not repeat it: ``r = fl(b − A x)``, ``mag = |A||x| + |b|``,
+    ``terms`` (the longest row's terms + 1; −1: not finite), ``rr = Σ r_i²``, ``mm = Σ mag_i²``.
+    """
+
+    r: np.ndarray = field(repr=False)
+    mag: np.ndarray = field(repr=False)
+    terms: int
+    rr: float
+    mm: float
+
+
+def check_residual(A, b: np.ndarray, x: np.ndarray, bnorm: float, target: float,
+                   done: ResidualPass | None = None) -> Verdict:
+    """Certify ``‖b − A x‖ ≤ target`` (see the module docstring for the bounds used).
+
+    ``done`` is the compiled pass already made over exactly this ``A``, ``b`` and ``x`` (the
+    caller vouches for that); the certificate is then the same, one pass cheaper."""
     if isinstance(A, LinearOperator):
         if not np.all(np.isfinite(x)):
             return FAILED
@@ -186,18 +214,21 @@ def check_residual(A, b: np.ndarray, x: np.ndarray, bnorm: float, target: float)
         upper = rn * (1 + gamma(r.size + 4)) + err
         return Verdict(rn, upper, err, r) if math.isfinite(upper) else FAILED
     n = b.shape[0]
-    r = np.empty(n)
-    mag = np.empty(n)
-    terms = _kernels().residual_with_bound(A.indptr, A.indices, A.data, b, x, r, mag)
+    if done is None:
+        r, mag = np.empty(n), np.empty(n)
+        terms, rr, mm = _kernels().residual_with_bound(A.indptr, A.indices, A.data, b, x, r, mag)
+    else:
+        r, mag, terms, rr, mm = done.r, done.mag, done.terms, done.rr, done.mm
     if terms < 0:
         return FAILED  # x is not finite, or the check overflowed
     # + the absolute error of products that underflow: at most 2η per term (η: smallest subnormal)
-    rn, err = norm(r), gamma(terms + 1) * norm(mag) * (1 + gamma(n + 4)) + math.sqrt(n) * 2 * terms * _ETA
+    rn, err = _norm(rr, r), gamma(terms + 1) * _norm(mm, mag) * (1 + gamma(n + 4)) + math.sqrt(n) * 2 * terms * _ETA
     upper = rn * (1 + gamma(n + 4)) + err
     lower = rn * (1 - gamma(n + 4)) - err
     if upper <= target or lower > target or not math.isfinite(upper):
         return Verdict(rn, upper, err, r) if math.isfinite(upper) else FAILED
     # inconclusive: recompute the residual in twice the working precision
+    r, mag = np.empty(n), np.empty(n)
     terms = _kernels().residual_dot2(A.indptr, A.indices, A.data, b, x, r, mag)
     if terms < 0:
         return FAILED

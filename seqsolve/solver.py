@@ -41,7 +41,7 @@ DIRECT_MAX_SIZE = 250_000
 
 class _Attempt:
     __slots__ = ("x", "iterations", "setup_seconds", "solve_seconds", "verdict", "status", "reused",
-                 "projected_seconds", "projected_iterations")
+                 "projected_seconds", "projected_iterations", "done")
 
 
 class SequenceSolver:
@@ -282,7 +282,7 @@ class SequenceSolver:
         if guess not in ("x0", "zero"):
             self._guesser.learn(record.seconds)
         policy_seconds += time.perf_counter() - t1
-        record = dataclasses.replace(record, policy_seconds=policy_seconds)
+        record = record.with_policy_seconds(policy_seconds)
         self.history.append(record)
         if not converged:
             raise ConvergenceError(
@@ -392,8 +392,8 @@ class SequenceSolver:
         pattern) or, for operators and unsymmetric patterns, by two products.
 
         Along a sequence whose matrices share one pattern, a matrix found symmetric is followed by
-        sampled checks (every 16th entry: any asymmetry seen is proof) and a full check every
-        16th matrix.  A missed asymmetry cannot cost accuracy — every x is certified on the true
+        sampled checks (a 16th of the entries, another contiguous block each time: any asymmetry
+        seen is proof) and a full check every 16th matrix.  A missed asymmetry cannot cost accuracy — every x is certified on the true
         residual, and an SPD method failing on it falls back — only the choice of method."""
         fp = scan.fingerprint
         if self._sym_cache is not None and self._sym_cache[0] == fp and fp[0] != "op":
@@ -408,7 +408,7 @@ class SequenceSolver:
             if perm is None:
                 sym = is_symmetric(A)
             elif self._sym_trust[0] == scan.pattern and self._sym_trust[1] > 0:
-                sym = symmetric_by_entries(A, perm, scan.max_abs, stride=_SYMMETRY_STRIDE)
+                sym = symmetric_by_entries(A, perm, scan.max_abs, part=(self._sym_trust[1], _SYMMETRY_STRIDE))
                 self._sym_trust = (scan.pattern, self._sym_trust[1] - 1 if sym else 0)
             else:
                 sym = symmetric_by_entries(A, perm, scan.max_abs)
@@ -492,6 +492,7 @@ class SequenceSolver:
         att.projected_seconds = att.projected_iterations = math.inf
         method = self._method(config)
         A = system.A
+        done = None
         t0 = time.perf_counter()
         try:
             hints = {"near_nullspace": self._near_nullspace} if method.uses_near_nullspace else {}
@@ -512,6 +513,7 @@ class SequenceSolver:
             with np.errstate(all="ignore"):  # overflow in a failing method shows in its result
                 res = method.solve(prepared, A, b, x0, rtol=rtol, atol=atol, maxiter=maxiter, callback=callback)
             x, att.iterations, att.status = res.x, res.iterations, res.status
+            done = getattr(res, "residual_pass", None)
         except _CallbackFailed as exc:
             raise exc.original from None  # the user's callback failed: not ours to hide
         except PreconditionerError:
@@ -521,6 +523,8 @@ class SequenceSolver:
             t1 = time.perf_counter()
             x, att.iterations, att.status = np.array(x0, copy=True), 0, f"error: {exc}"
         att.x = np.asarray(x, dtype=np.float64).ravel()
+        # the method's own pass of the residual check, valid while b and x stay these (see _checked)
+        att.done = None if done is None else (b, att.x, done)
         att.setup_seconds = t1 - t0
         att.solve_seconds = time.perf_counter() - t1
         return att
@@ -528,7 +532,8 @@ class SequenceSolver:
     def _checked(self, att: _Attempt, system, goal: "_Goal") -> _Attempt:
         """Certify ``att``'s iterate against the scaled system (the check is charged as solve time)."""
         t0 = time.perf_counter()
-        att.verdict = check_residual(system.A, system.b, att.x, goal.bnorm, goal.target)
+        done = att.done[2] if att.done is not None and att.done[0] is system.b and att.done[1] is att.x else None
+        att.verdict = check_residual(system.A, system.b, att.x, goal.bnorm, goal.target, done)
         att.solve_seconds += time.perf_counter() - t0
         return att
 
@@ -629,7 +634,7 @@ class _Goal:
     atol: float
 
 
-#: symmetry along a sequence: sample every 16th entry, check all of them every 16th matrix
+#: symmetry along a sequence: check a 16th of the entries (another block each time), all of them every 16th matrix
 _SYMMETRY_STRIDE = 16
 _SYMMETRY_TRUST = 15
 
@@ -708,6 +713,8 @@ def blas_threads(limit: int | None):
         from threadpoolctl import ThreadpoolController
 
         _BLAS.append(ThreadpoolController().select(user_api="blas").lib_controllers)
+    if all(lib.num_threads == limit for lib in _BLAS[0]):
+        return contextlib.nullcontext()  # already so (a caller's threadpool_limits): nothing to set
     return _limited(_BLAS[0], limit)
 
 

@@ -218,7 +218,8 @@ def test_in_place_mutation_of_A_data_between_solves_is_seen():
     n = 50
     A = sp.csr_array(sp.diags([-1.0, 4.0, -1.0], [-1, 0, 1], shape=(n, n)))
     b = np.ones(n)
-    for policy in ("fixed:direct", "auto", "fixed:amg-cg(reuse)"):
+    for policy in ("fixed:direct", "auto", "fixed:amg-cg(reuse)", "fixed:numba-ssor-cg(omega=1.8)",
+                   "fixed:numba-jacobi-cg"):
         s = seqsolve.SequenceSolver(policy=policy)
         M = A.copy()
         for k in range(4):
@@ -320,3 +321,19 @@ def test_fuzz_one_off_solves(system, tol, fmt, cls, policy):
        st.booleans())
 def test_fuzz_long_lived_solvers(seq, policy, contexts, mutate):
     run_long_lived(seq, policy, contexts, mutate)
+
+
+def test_in_place_mutation_to_non_finite_is_rejected_along_a_sequence():
+    """Caching per pattern never skips the finiteness check of the values."""
+    n = 30
+    A = sp.csr_array(sp.diags([-1.0, 4.0, -1.0], [-1, 0, 1], shape=(n, n)))
+    s = seqsolve.SequenceSolver(policy="fixed:numba-ssor-cg(omega=1.8)")
+    s.solve(A, np.ones(n))
+    A.data[7] = np.inf
+    with pytest.raises(seqsolve.InvalidSystemError, match="NaN or Inf"):
+        s.solve(A, np.ones(n))
+    A.data[7] = -1.0
+    B = A.copy()
+    B.data[4] = np.nan  # a new object with the same pattern
+    with pytest.raises(seqsolve.InvalidSystemError, match="NaN or Inf"):
+        s.solve(B, np.ones(n))

@@ -472,3 +472,112 @@ def test_sequence_solver_runs_compiled_configuration():
     s = seqsolve.SequenceSolver(rtol=1e-8, policy="fixed:numba-ssor-cg(omega=1.5)")
     x = s.solve(A, b)
     assert np.linalg.norm(b - A @ x) <= 1e-8 * np.linalg.norm(b) * (1 + 1e-6)
+
+
+# --------------------------------------------------------------------------------------------
+# prepare along a sequence: the pattern's diagonal positions are reused, the values never
+# --------------------------------------------------------------------------------------------
+
+
+def test_prepare_reuses_diagonal_positions_of_same_pattern_only():
+    A = poisson(9)
+    P = prepare(A)
+    B = A.copy()
+    B.data *= 2.0
+    Q = prepare(B, P)
+    assert Q.diag_pos is P.diag_pos  # same pattern: searched once
+    np.testing.assert_array_equal(Q.inv_diag, prepare(B).inv_diag)  # values read afresh
+    C = sp.csr_array(A + sp.eye_array(A.shape[0], k=2, format="csr"))  # a new pattern
+    R = prepare(C, P)
+    assert R.diag_pos is not P.diag_pos
+    np.testing.assert_array_equal(R.diag_pos, prepare(C).diag_pos)
+
+
+def test_prepare_reuse_survives_in_place_changes_of_the_pattern():
+    """A pattern changed in place after prepare is not mistaken for the one diag_pos was found for."""
+    A = sp.csr_array(np.array([[4.0, 1.0, 0.0], [1.0, 4.0, 1.0], [0.0, 1.0, 4.0]]))
+    P = prepare(A)
+    # same structure sizes, another pattern: row 0 now holds (0, 2) instead of (0, 1)
+    A.indices[1] = 2
+    Q = prepare(A, P)
+    np.testing.assert_array_equal(Q.diag_pos, prepare(A).diag_pos)
+    np.testing.assert_array_equal(Q.inv_diag, prepare(A).inv_diag)
+
+
+def test_prepare_still_rejects_non_finite_values_on_reuse():
+    A = poisson(5)
+    P = prepare(A)
+    B = A.copy()
+    B.data[3] = np.nan
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        prepare(B, P)
+
+
+def test_prepare_marks_zero_and_missing_diagonals_inf():
+    A = sp.csr_array(np.array([[0.0, 1.0, 0.0], [1.0, -0.0, 1.0], [0.0, 1.0, 2.0]]))
+    A.eliminate_zeros()  # (0, 0) and (1, 1) are now missing
+    P = prepare(A)
+    assert P.has_zero_diagonal
+    np.testing.assert_array_equal(P.inv_diag, [np.inf, np.inf, 0.5])
+    B = sp.csr_array(np.array([[1.0, 1.0], [1.0, 1.0]]))
+    B.data[3] = -0.0
+    Q = prepare(B)
+    assert Q.has_zero_diagonal and Q.inv_diag[1] == np.inf
+
+
+
+# --------------------------------------------------------------------------------------------
+# the last true residual is the certified check's own pass
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pc,eisenstat", [("none", True), ("jacobi", True), ("ssor", True), ("ssor", False)])
+def test_residual_pass_is_exactly_the_checks_pass(pc, eisenstat):
+    from seqsolve.accuracy import check_residual, norm
+
+    A = poisson(20)
+    b = np.random.default_rng(3).standard_normal(A.shape[0])
+    res = pcg(A, b, np.ones(A.shape[0]), rtol=1e-8, preconditioner=pc, omega=1.5, eisenstat=eisenstat)
+    assert res.residual_pass is not None
+    bnorm = norm(b)
+    for target in (1e-8 * bnorm, 1e-3 * bnorm, 1e-20 * bnorm):  # met, easily met, inconclusive/unmet
+        full = check_residual(A, b, res.x, bnorm, target)
+        handed = check_residual(A, b, res.x, bnorm, target, res.residual_pass)
+        assert (full.residual, full.upper, full.error_bound) == (handed.residual, handed.upper, handed.error_bound)
+    assert pcg(A, np.zeros(A.shape[0])).residual_pass is None  # no pass ran
+
+
+def _count_check_passes(monkeypatch):
+    from seqsolve import _residual_kernels, accuracy
+
+    accuracy.warmup()
+    calls = []
+    real = _residual_kernels.residual_with_bound
+    monkeypatch.setattr(_residual_kernels, "residual_with_bound", lambda *a: calls.append(1) or real(*a))
+    return calls
+
+
+def test_solver_certifies_with_the_kernels_pass(monkeypatch):
+    import seqsolve
+
+    calls = _count_check_passes(monkeypatch)
+    A = poisson(12)
+    b = np.ones(A.shape[0])
+    s = seqsolve.SequenceSolver(policy="fixed:numba-ssor-cg(omega=1.6)")
+    for k in range(3):
+        x = s.solve(A * (1.0 + k), b)
+        assert np.linalg.norm(b - (A * (1.0 + k)) @ x) <= 1e-8 * np.linalg.norm(b)
+    assert calls == []  # the check reused the kernel's last residual pass every time
+    s.solve(A * 5.0, b, callback=lambda xk: None)  # a callback may change x: checked afresh
+    assert len(calls) == 1
+
+
+def test_solver_checks_afresh_when_x_was_changed_by_the_callback(monkeypatch):
+    import seqsolve
+    from seqsolve.errors import ConvergenceError
+
+    A = poisson(12)
+    b = np.ones(A.shape[0])
+    s = seqsolve.SequenceSolver(policy="fixed:numba-cg", fallback=False)
+    with pytest.raises(ConvergenceError):  # the spoiled iterate must not pass on the kernel's residual
+        s.solve(A, b, callback=lambda xk: xk.__setitem__(slice(None), 1e3))

@@ -225,3 +225,52 @@ def test_one_off_solve_validates_too():
     expect(UnsupportedTypeError, TypeError, "A", seqsolve.solve, "A", B0)
     expect(InvalidSystemError, ValueError, "shape", seqsolve.solve, A0, np.ones(3))
     expect(InvalidSystemError, ValueError, "NaN", seqsolve.solve, A0, B0, x0=np.full(N, np.nan))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_b_is_rejected_at_any_position(bad):
+    from seqsolve.validation import as_vector
+
+    for i in (0, 5, 99):
+        b = np.ones(100)
+        b[i] = bad
+        with pytest.raises(seqsolve.InvalidSystemError, match="NaN or Inf"):
+            as_vector(b, 100)
+    assert as_vector(np.full(100, 1e308), 100).shape == (100,)  # huge but finite: accepted
+
+
+def test_symmetry_blocks_cover_every_entry():
+    from seqsolve.validation import symmetric_by_entries, transpose_permutation
+
+    A = sp.csr_array(poisson2d(12))
+    perm = transpose_permutation(A)
+    assert all(symmetric_by_entries(A, perm, 4.0, part=(i, 16)) for i in range(16))
+    for k in range(0, A.nnz, 37):  # an asymmetry anywhere is seen by exactly the block holding it
+        B = A.copy()
+        if perm[k] == k:
+            continue
+        B.data[k] += 0.5
+        seen = [not symmetric_by_entries(B, perm, 4.0, part=(i, 16)) for i in range(16)]
+        assert sum(seen) in (1, 2)  # its own block, and its transpose partner's when elsewhere
+        assert not symmetric_by_entries(B, perm, 4.0)
+
+
+def test_asymmetry_along_a_sequence_is_found_within_sixteen_matrices():
+    """Between full checks each matrix has another block checked: a matrix of the same pattern
+    that turns unsymmetric in one entry is found within 16 solves (the choice of method, never
+    the accuracy, depends on it)."""
+    A = sp.csr_array(poisson2d(10))
+    b = np.ones(A.shape[0])
+    s = SequenceSolver(policy="auto")
+    for _ in range(3):
+        s.solve(A, b)
+    B = A.copy()
+    rows = np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))
+    k = next(k for k in range(A.nnz // 2, A.nnz) if A.indices[k] != rows[k])  # off the diagonal
+    B.data[k] += 0.3
+    found = []
+    for k in range(16):
+        M = B * (1.0 + 1e-3 * k)  # new values each time: the symmetry is checked again
+        s.solve(M, b)
+        found.append(not s._sym_cache[1])
+    assert any(found)

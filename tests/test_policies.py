@@ -635,3 +635,12 @@ def test_auto_with_iteration_costs_is_reproducible():
     assert len({c for c, _, _ in runs[0]}) > 1  # it did explore
     with pytest.raises(ConfigurationError, match="cost"):
         seqsolve.SequenceSolver(policy="auto:cost=minutes")
+
+
+def test_record_with_policy_seconds_is_a_copy():
+    from seqsolve.records import SolveRecord
+
+    r = SolveRecord(0, "cg", 3, 0.1, 0.2, 1e-9, True, context={"c": 1.0})
+    s = r.with_policy_seconds(0.5)
+    assert s.policy_seconds == 0.5 and r.policy_seconds == 0.0
+    assert s == SolveRecord(0, "cg", 3, 0.1, 0.2, 1e-9, True, policy_seconds=0.5, context={"c": 1.0})

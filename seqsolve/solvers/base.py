@@ -30,6 +30,9 @@ class IterationResult:
     x: np.ndarray
     iterations: int
     status: str = "converged"
+    #: the certified check's pass over ``(A, b, x)`` when the method made it as its own last true
+    #: residual (compiled PCG), so seqsolve's check need not repeat it; ``None`` otherwise
+    residual_pass: Any = None
 
 
 class Method(ABC):

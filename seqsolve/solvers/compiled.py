@@ -79,12 +79,14 @@ the :class:`PreparedMatrix` to :func:`pcg`; then a call costs a few microseconds
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
+from .._residual_kernels import residual_with_bound
+from ..accuracy import ResidualPass
 from ..errors import ConfigurationError, InvalidSystemError, UnsupportedTypeError
 from .base import Callback, IterationResult, Method
 
@@ -135,47 +137,76 @@ def csr_matvec_kernel(indptr, indices, data, x, out):  # pragma: no cover - comp
 
 
 @njit(cache=True, fastmath=False)
-def _scan_matrix(indptr, indices, data, diag_pos, inv_diag):  # pragma: no cover - compiled
-    """Fill ``diag_pos`` (-1 if missing) and ``inv_diag`` (``inf`` if zero/missing) of a
-    canonical (sorted) CSR matrix; returns ``(number of zero diagonals, all entries finite)``."""
+def _find_diagonal(indptr, indices, diag_pos):  # pragma: no cover - compiled
+    """Fill ``diag_pos`` (-1 where missing) of a canonical (sorted) CSR pattern; returns how many
+    are missing.  Depends on the pattern only: :func:`prepare` reuses it along a sequence."""
     n = indptr.shape[0] - 1
+    missing = 0
     for i in range(n):
-        diag_pos[i] = -1
+        p = -1
         for k in range(_U(indptr[i]), _U(indptr[i + 1])):
             j = indices[k]
             if j >= i:  # sorted: the diagonal is here or missing
                 if j == i:
-                    diag_pos[i] = k
+                    p = k
                 break
+        diag_pos[i] = p
+        if p < 0:
+            missing += 1
+    return missing
+
+
+@njit(cache=True, fastmath=False, error_model="numpy")
+def _invert_diagonal(data, diag_pos, inv_diag):  # pragma: no cover - compiled
+    """Fill ``inv_diag`` (``inf`` where the diagonal is zero or missing); returns how many are.
+
+    Gather first, then divide in a separate loop: that one vectorises (``error_model="numpy"``
+    drops Numba's division-by-zero check, which made it 3x slower)."""
+    n = diag_pos.shape[0]
+    for i in range(n):
+        p = diag_pos[i]
+        inv_diag[i] = data[_U(p)] if p >= 0 else 0.0
     n_zero = 0
     for i in range(n):
-        inv_diag[i] = np.inf
-        p = diag_pos[i]
-        if p >= 0:
-            d = data[_U(p)]
-            if d != 0.0:
-                inv_diag[i] = 1.0 / d
-                continue
-        n_zero += 1
-    finite = True
-    for k in range(data.shape[0]):
-        finite &= math.isfinite(data[k])
-    return n_zero, finite
+        d = inv_diag[i]
+        n_zero += d == 0.0
+        inv_diag[i] = 1.0 / d
+    if n_zero > 0:  # 1 / ±0 is ±inf: make every zero or missing diagonal +inf
+        for i in range(n):
+            p = diag_pos[i]
+            if p < 0 or data[_U(p)] == 0.0:
+                inv_diag[i] = np.inf
+    return n_zero
 
 
 @njit(cache=True, fastmath=False)
-def _residual(indptr, indices, data, b, x, r):  # pragma: no cover - compiled
-    """``r = b - A x``; returns ``r.r``."""
-    n = b.shape[0]
-    rr = 0.0
-    for i in range(n):
-        s = 0.0
-        for k in range(_U(indptr[i]), _U(indptr[i + 1])):
-            s += data[k] * x[_U(indices[k])]
-        ri = b[i] - s
-        r[i] = ri
-        rr += ri * ri
-    return rr
+def _all_finite(data):  # pragma: no cover - compiled
+    """Whether every entry is finite (``v - v`` is 0 for finite ``v``, NaN otherwise; vectorises)."""
+    ok = True
+    for k in range(data.shape[0]):
+        v = data[k]
+        ok &= v - v == 0.0
+    return ok
+
+
+@njit(cache=True, fastmath=False)
+def _equal(a, b):  # pragma: no cover - compiled
+    """Whether two index arrays of one length are equal (no early exit: it vectorises)."""
+    eq = True
+    for k in range(a.shape[0]):
+        eq &= a[k] == b[k]
+    return eq
+
+
+@njit(cache=True, fastmath=False)
+def _residual(indptr, indices, data, b, x, r, mag):  # pragma: no cover - compiled
+    """``r = b - A x``; returns ``(r.r, terms, mag.mag)``.
+
+    It is the certified check's own pass (:func:`seqsolve._residual_kernels.residual_with_bound`:
+    ``mag`` and ``terms`` are its rounding-bound companions), so the last true residual of a solve
+    is handed to the check instead of computed twice."""
+    terms, rr, mm = residual_with_bound(indptr, indices, data, b, x, r, mag)
+    return rr, terms, mm
 
 
 @njit(cache=True, fastmath=False)
@@ -295,21 +326,23 @@ def _after_true_residual(it, status, rnorm, target, maxiter, restarts, max_resta
 
 @njit(cache=True, fastmath=False)
 def _pcg_kernel(
-    indptr, indices, data, inv_diag, diag_pos, b, x, kind, omega, rtol, atol, maxiter, max_restarts
+    indptr, indices, data, inv_diag, diag_pos, b, x, kind, omega, rtol, atol, maxiter, max_restarts, r, mag
 ):  # pragma: no cover - compiled
-    """PCG on CSR arrays, ``x`` updated in place.
+    """PCG on CSR arrays, ``x`` updated in place; ``r`` and ``mag`` are work and output vectors.
 
-    Returns ``(iterations, status_code, true_residual_norm, restarts)``.
+    Returns ``(iterations, status_code, true_residual_norm, restarts, terms, r.r, mag.mag)``:
+    the last three are those of the last true-residual pass (:func:`_residual`), which left its
+    ``r`` and ``mag`` for the returned ``x``; ``terms`` is 0 when no pass ran (``b`` zero or not
+    finite).
     """
     n = b.shape[0]
     bnorm = _rhs_norm(b, x)
     if not math.isfinite(bnorm):
-        return 0, _NAN, bnorm, 0
+        return 0, _NAN, bnorm, 0, 0, 0.0, 0.0
     if bnorm == 0.0:
-        return 0, _CONVERGED, 0.0, 0
+        return 0, _CONVERGED, 0.0, 0, 0, 0.0, 0.0
     target = max(rtol * bnorm, atol)
 
-    r = np.empty(n)
     p = np.empty(n)
     q = np.empty(n)
     if kind == 0:
@@ -317,12 +350,12 @@ def _pcg_kernel(
     else:
         z = np.empty(n)
 
-    rr = _residual(indptr, indices, data, b, x, r)
+    rr, terms, mm = _residual(indptr, indices, data, b, x, r, mag)
     rnorm = math.sqrt(rr)
     if not math.isfinite(rnorm):
-        return 0, _NAN, rnorm, 0
+        return 0, _NAN, rnorm, 0, terms, rr, mm
     if rnorm <= target:
-        return 0, _CONVERGED, rnorm, 0
+        return 0, _CONVERGED, rnorm, 0, terms, rr, mm
 
     it = 0
     restarts = 0
@@ -412,11 +445,11 @@ def _pcg_kernel(
                 p[i] = z[i] + beta * p[i]
 
         # check the TRUE residual (r is overwritten with it, ready for a restart)
-        rr = _residual(indptr, indices, data, b, x, r)
+        rr, terms, mm = _residual(indptr, indices, data, b, x, r, mag)
         rnorm = math.sqrt(rr)
         code = _after_true_residual(it, status, rnorm, target, maxiter, restarts, max_restarts)
         if code != _RUNNING:
-            return it, code, rnorm, restarts
+            return it, code, rnorm, restarts, terms, rr, mm
         restarts += 1
 
 
@@ -472,7 +505,7 @@ def _upper_solve(indptr, indices, data, inv_diag, diag_pos, omega, v, t):  # pra
 
 @njit(cache=True, fastmath=False)
 def _eisenstat_kernel(
-    indptr, indices, data, inv_diag, diag_pos, b, x, omega, rtol, atol, maxiter, max_restarts
+    indptr, indices, data, inv_diag, diag_pos, b, x, omega, rtol, atol, maxiter, max_restarts, r, mag
 ):  # pragma: no cover - compiled
     """SSOR-PCG through Eisenstat's trick; same contract and return value as :func:`_pcg_kernel`.
 
@@ -489,11 +522,10 @@ def _eisenstat_kernel(
     n = b.shape[0]
     bnorm = _rhs_norm(b, x)
     if not math.isfinite(bnorm):
-        return 0, _NAN, bnorm, 0
+        return 0, _NAN, bnorm, 0, 0, 0.0, 0.0
     if bnorm == 0.0:
-        return 0, _CONVERGED, 0.0, 0
+        return 0, _CONVERGED, 0.0, 0, 0, 0.0, 0.0
     target = max(rtol * bnorm, atol)
-    r = np.empty(n)
     rh = np.empty(n)
     p = np.empty(n)
     q = np.empty(n)
@@ -504,12 +536,12 @@ def _eisenstat_kernel(
     for i in range(n):
         diag[i] = 1.0 / inv_diag[i]
     kappa = 1.0 - 2.0 / omega
-    rr = _residual(indptr, indices, data, b, x, r)
+    rr, terms, mm = _residual(indptr, indices, data, b, x, r, mag)
     rnorm = math.sqrt(rr)
     if not math.isfinite(rnorm):
-        return 0, _NAN, rnorm, 0
+        return 0, _NAN, rnorm, 0, terms, rr, mm
     if rnorm <= target:
-        return 0, _CONVERGED, rnorm, 0
+        return 0, _CONVERGED, rnorm, 0, terms, rr, mm
     it = 0
     restarts = 0
     safety = 1.0
@@ -584,11 +616,11 @@ def _eisenstat_kernel(
         _upper_solve(indptr, indices, data, inv_diag, diag_pos, omega, y, t)
         for i in range(n):
             x[i] += t[i]
-        rr = _residual(indptr, indices, data, b, x, r)
+        rr, terms, mm = _residual(indptr, indices, data, b, x, r, mag)
         rnorm = math.sqrt(rr)
         code = _after_true_residual(it, status, rnorm, target, maxiter, restarts, max_restarts)
         if code != _RUNNING:
-            return it, code, rnorm, restarts
+            return it, code, rnorm, restarts, terms, rr, mm
         restarts += 1
         safety *= 0.1
 
@@ -613,6 +645,9 @@ class CompiledResult:
     status: str
     residual_norm: float
     restarts: int = 0
+    #: the certified check's pass over ``(P, b, x)``, made as the last true residual (see
+    #: :class:`~seqsolve.accuracy.ResidualPass`); ``None`` when none ran
+    residual_pass: ResidualPass | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, eq=False)
@@ -633,6 +668,8 @@ class PreparedMatrix:
     diag_pos: np.ndarray
     n: int
     has_zero_diagonal: bool
+    #: private copies of ``(indptr, indices)`` as ``diag_pos`` was found for (see :func:`prepare`)
+    pattern: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -645,13 +682,17 @@ class PreparedMatrix:
         return int(self.data.shape[0])
 
 
-def prepare(A: sp.sparray | sp.spmatrix | PreparedMatrix) -> PreparedMatrix:
+def prepare(A: sp.sparray | sp.spmatrix | PreparedMatrix, previous: PreparedMatrix | None = None) -> PreparedMatrix:
     """Convert ``A`` once (CSR, canonical format, float64, one index dtype, inverse diagonal).
 
     Returns ``A`` itself when it is already a :class:`PreparedMatrix`.  The caller's matrix is
     never modified.  Raises :class:`~seqsolve.errors.UnsupportedTypeError` (a ``TypeError``)
     for non-sparse input and :class:`~seqsolve.errors.InvalidSystemError` (a ``ValueError``)
     for non-square, empty or non-finite matrices.
+
+    ``previous`` is the :class:`PreparedMatrix` of an earlier matrix of a sequence: when ``A``
+    has its sparsity pattern (compared entry by entry), the diagonal positions are taken from it
+    instead of searched again; the values are always read afresh.
     """
     if isinstance(A, PreparedMatrix):
         return A
@@ -681,11 +722,17 @@ def prepare(A: sp.sparray | sp.spmatrix | PreparedMatrix) -> PreparedMatrix:
         indptr = indptr.copy()
     if not indices.flags.writeable:
         indices = indices.copy()
-    diag_pos = np.empty(n, dtype=idx)
-    inv_diag = np.empty(n)
-    n_zero, finite = _scan_matrix(indptr, indices, data, diag_pos, inv_diag)
-    if not finite:
+    if not _all_finite(data):
         raise InvalidSystemError("A contains NaN or Inf")
+    if previous is not None and _same_pattern(previous, indptr, indices):
+        diag_pos, pattern = previous.diag_pos, previous.pattern
+    else:
+        diag_pos = np.empty(n, dtype=idx)
+        _find_diagonal(indptr, indices, diag_pos)
+        # a private copy: the caller may change its index arrays in place after this call
+        pattern = (indptr.copy(), indices.copy())
+    inv_diag = np.empty(n)
+    n_zero = _invert_diagonal(data, diag_pos, inv_diag)
     return PreparedMatrix(
         indptr=indptr,
         indices=indices,
@@ -694,7 +741,17 @@ def prepare(A: sp.sparray | sp.spmatrix | PreparedMatrix) -> PreparedMatrix:
         diag_pos=diag_pos,
         n=n,
         has_zero_diagonal=n_zero > 0,
+        pattern=pattern,
     )
+
+
+def _same_pattern(P: PreparedMatrix, indptr: np.ndarray, indices: np.ndarray) -> bool:
+    """Whether ``(indptr, indices)`` is the pattern ``P.diag_pos`` was found for."""
+    if P.pattern is None:
+        return False
+    ptr, idx = P.pattern
+    return (ptr.shape == indptr.shape and idx.shape == indices.shape and ptr.dtype == indptr.dtype
+            and idx.dtype == indices.dtype and _equal(ptr, indptr) and _equal(idx, indices))
 
 
 def csr_matvec(
@@ -796,14 +853,15 @@ def pcg(
     elif maxiter < 0:
         raise InvalidSystemError(f"maxiter must be >= 0, got {maxiter!r}")
 
+    r, mag = np.empty(n), np.empty(n)
     if kind == 2 and eisenstat:
-        it, code, rnorm, restarts = _eisenstat_kernel(
+        it, code, rnorm, restarts, terms, rr, mm = _eisenstat_kernel(
             P.indptr, P.indices, P.data, P.inv_diag, P.diag_pos, b, x, float(omega), float(rtol),
-            float(atol), int(maxiter), MAX_RESTARTS)
+            float(atol), int(maxiter), MAX_RESTARTS, r, mag)
     else:
-        it, code, rnorm, restarts = _pcg_kernel(
+        it, code, rnorm, restarts, terms, rr, mm = _pcg_kernel(
             P.indptr, P.indices, P.data, P.inv_diag, P.diag_pos, b, x, kind, float(omega), float(rtol),
-            float(atol), int(maxiter), MAX_RESTARTS)
+            float(atol), int(maxiter), MAX_RESTARTS, r, mag)
     return CompiledResult(
         x=x,
         iterations=int(it),
@@ -811,6 +869,7 @@ def pcg(
         status=_STATUS_NAMES[code],
         residual_norm=float(rnorm),
         restarts=int(restarts),
+        residual_pass=ResidualPass(r, mag, int(terms), float(rr), float(mm)) if terms != 0 else None,
     )
 
 
@@ -853,8 +912,9 @@ class CompiledPCG(Method):
         self.omega = float(omega)
 
     def setup(self, A, previous: PreparedMatrix | None) -> PreparedMatrix:
-        """Convert ``A`` once (``previous`` is not reused: each matrix of a sequence differs)."""
-        P = prepare(A)
+        """Convert ``A`` once; from ``previous`` only the diagonal positions are reused, when the
+        sparsity pattern is the same (each matrix of a sequence has new values)."""
+        P = prepare(A, previous)
         _check_diagonal(P, self.kind, self.preconditioner)
         return P
 
@@ -882,5 +942,8 @@ class CompiledPCG(Method):
             omega=self.omega,
         )
         if callback is not None:
-            callback(res.x)
-        return IterationResult(res.x, res.iterations, res.status)
+            callback(res.x)  # it may change x: then the kernel's residual pass is not x's
+            return IterationResult(res.x, res.iterations, res.status)
+        # the pass ran on the prepared arrays: it is A's only when they are A's own arrays
+        same = prepared.data is A.data and prepared.indices is A.indices and prepared.indptr is A.indptr
+        return IterationResult(res.x, res.iterations, res.status, res.residual_pass if same else None)
