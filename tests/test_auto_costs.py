@@ -142,7 +142,7 @@ def test_jacobi_is_not_screened_when_the_diagonal_is_constant():
 
 
 def test_a_family_the_measured_iterations_predict_to_lose_is_screened_late():
-    """SSOR-PCG needing 100 iterations predicts plain CG at ~100**(1/0.85) ≈ 225 (a loss): its capped
+    """SSOR-PCG needing 100 iterations predicts plain CG at ~100**(1/0.8) ≈ 316 (a loss): its capped
     try waits until it is within the exploration budget; on an easy system (5 iterations) CG can
     win and is tried at once."""
     def first_cg(iterations: int) -> int:

@@ -34,7 +34,7 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    or the user's ``M`` first), so the first, uncapped solve is a robust one and every later try
    is capped by it.  Once one family has run, the system's difficulty is known: its iteration
    count predicts the others' (``DIFFICULTY_EXPONENT``: CG needs about SSOR-PCG's count to the
-   power 1/0.85, AMG a 0.4 power of CG's), and a family predicted to lose is first tried only
+   power 1/0.8, AMG a 0.4 power of CG's), and a family predicted to lose is first tried only
    when its capped try and the fallback after it fit in ``explore_budget`` of the time spent
    (all such tries together) — so CG is tried at once on Heat2D's easy steps, but on Fluid2D,
    where SSOR-PCG needs a hundred iterations, only after about 45 systems.  GMRES/BiCGStab (and LU where a Cholesky factorisation is offered) are left
@@ -149,11 +149,11 @@ PRIOR_ITERATIONS = {"numba-ssor-cg": 0.25, "ssor-cg": 0.25, "icc-cg": 0.3, "sor"
 
 #: iterations ≈ D ** exponent, where D is the system's difficulty in plain-CG iterations: a
 #: preconditioner that turns κ into κ^e needs about (√κ)^e.  Textbook orders with measured
-#: constants (suite, Heat2D, Fluid2D): SSOR-PCG needs about CG's count to the power 0.85, AMG a
+#: constants (suite, Heat2D, Fluid2D, p-Laplace: 0.77-0.80): SSOR-PCG needs about CG's count to the power 0.8, AMG a
 #: near-constant 0.4 power.  A stronger family's measured iterations thus bound a weaker one's from
 #: below, so a family that cannot win on this system is not screened at once (AutoPolicy._predicted)
 DIFFICULTY_EXPONENT = {"numba-cg": 1.0, "cg": 1.0, "numba-jacobi-cg": 1.0, "jacobi-cg": 1.0,
-                       "numba-ssor-cg": 0.85, "ssor-cg": 0.85, "icc-cg": 0.85, "amg-cg": 0.4, "hypre-cg": 0.4}
+                       "numba-ssor-cg": 0.8, "ssor-cg": 0.8, "icc-cg": 0.8, "amg-cg": 0.4, "hypre-cg": 0.4}
 
 
 #: the same per iteration in PETSc (compiled everywhere: SSOR is Eisenstat's trick or a
