@@ -762,12 +762,15 @@ class AutoPolicy(Policy):
         mine = DIFFICULTY_EXPONENT.get(rep.kind)
         if mine is None:
             return None
+        # the reference: a stronger family measured here, the nearest in strength (AMG's nearly
+        # constant count says little about CG's), the cheapest of those
         ref = None
         for k, v in known.items():
             c = self._by_name.get(k)
-            if c is not None and c.kind in DIFFICULTY_EXPONENT and v[3] >= 1 and (ref is None or v[0] < ref[0]):
-                ref = (v[0], v[3], DIFFICULTY_EXPONENT[c.kind])
-        if ref is None or mine <= ref[2]:
+            e = DIFFICULTY_EXPONENT.get(c.kind) if c is not None else None
+            if e is not None and e < mine and v[3] >= 1 and (ref is None or (-e, v[0]) < (-ref[2], ref[0])):
+                ref = (v[0], v[3], e)
+        if ref is None:
             return None
         per = self.per_iteration_.get(_family(rep)) or self._prior_per_iteration(rep)
         if per is None:
