@@ -178,3 +178,26 @@ def test_a_solve_is_priced_as_a_fixed_part_plus_its_iterations():
     c = p.select({"c": 4.0}, n=1000).name
     p.update(1.0, record(c, iterations=4, setup=0.0, solve=1.0, repeated=False, reused=False))  # a stall
     assert p.fixed_[fam] == fixed
+
+
+def test_a_committed_incumbent_is_chosen_directly_and_the_commitment_ends_on_trouble():
+    p = AutoPolicy(candidates=[SSOR, "numba-cg"], seed=0, explore=0.0)
+
+    def step(ctx, seconds=1e-3, its=50, **kw):
+        c = p.select({"c": ctx}, n=1000).name
+        p.update(seconds, SolveRecord(index=0, configuration=c, iterations=its, setup_seconds=0.0,
+                                      solve_seconds=seconds, residual=1e-9, converged=True, **kw))
+        return c
+
+    for _ in range(30):
+        step(1.0)
+    assert p._commit is not None and p._commit[2] == SSOR  # a long streak: committed
+    assert p.select({"c": 1.0}, n=1000).name == SSOR and p.fallback_hint() is not None
+    p.update(1e-3, SolveRecord(index=0, configuration=SSOR, iterations=50, setup_seconds=0.0, solve_seconds=1e-3,
+                               residual=1e-9, converged=True, fallback="numba-cg"))
+    assert p._commit is None  # a fallback ends it
+    for _ in range(10):
+        step(1.0)
+    assert p._commit is not None
+    step(1000.0)  # another context bin: decided afresh
+    assert p._commit is None or p._commit[0] != p._bin({"c": 1.0}, 1000)
