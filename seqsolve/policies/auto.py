@@ -740,8 +740,8 @@ class AutoPolicy(Policy):
         incumbent = known[best_name][0] if best_name is not None else 0.0
         if self.spent_excess_ > self.regret_budget * self.spent_total_ + 2.0 * incumbent:
             # optional exploration (2., 3.) has cost its share of regret: exploit until it is repaid.
-            # The allowance of two incumbent solves lets the first steps of the ω search run at
-            # once, when what they can find is worth the most (an additive constant in the bound)
+            # The allowance of two incumbent solves lets the first steps of the ω search (2.) run
+            # at once, when what they can find is worth the most (an additive constant in the bound)
             return None, False
         # 2. local search on the ω grid of the best family: an unknown neighbour is tried (inherited
         #    estimates count as known: a new bin does not restart the search); known neighbours are
@@ -762,8 +762,10 @@ class AutoPolicy(Policy):
                         if step == 1:
                             neighbours.append(name)
         # 3. evidence ages: re-validate a contender whose last run is older than its period
-        #    (doubling while confirmed worse, idea 6), or, rarely, a random near-best one
-        if known:
+        #    (doubling while confirmed worse, idea 6), or, rarely, a random near-best one; the
+        #    allowance of two incumbent solves is for the ω search only (an incumbent charged a
+        #    factorisation's setup would let a costly AMG re-validation through)
+        if known and self.spent_excess_ <= self.regret_budget * self.spent_total_:
             lo = known[best_name][0]
             # the best member of each other family only (not every ω), and only a close runner-up:
             # re-validation is for an estimate that one unrepresentative system may have spoiled
