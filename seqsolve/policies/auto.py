@@ -162,6 +162,13 @@ PETSC_ITERATION_COST = {"cg": 1.2, "jacobi-cg": 1.3, "ssor-cg": 2.5, "icc-cg": 2
                         "hypre-cg": 20.0, "minres": 1.5, "gmres": 2.0, "bicgstab": 3.0}
 
 
+#: PETSc's ILU(0) is a compiled no-fill factorisation: a few products, not SciPy's spilu with fill
+PETSC_SETUP_COST = {"ilu": (1e-3, 5.0)}
+
+#: a setup prior below this many products is not "expensive" (idea 5): no rationing, no late rank
+_HEAVY_SETUP = 50.0
+
+
 def iteration_costs(backend=None) -> dict[str, float]:
     """Rough cost of one iteration per kind, in matrix-vector products, on ``backend``."""
     if backend is None or getattr(backend, "name", "scipy") == "scipy":
@@ -169,12 +176,20 @@ def iteration_costs(backend=None) -> dict[str, float]:
     return {**ITERATION_COST, **PETSC_ITERATION_COST}
 
 
+def setup_costs(backend=None) -> dict[str, tuple[float, float]]:
+    """Rough cost of one setup per kind (seconds of overhead, matrix-vector products) on ``backend``."""
+    if backend is None or getattr(backend, "name", "scipy") == "scipy":
+        return SETUP_COST
+    return {**SETUP_COST, **PETSC_SETUP_COST}
+
+
 def _setup_kind(c: Configuration) -> str:
     """What a configuration builds before iterating: its kind, or ``"ilu"`` for any ILU-preconditioned method."""
     return "ilu" if c.get_or("preconditioner", None) == "ilu" else c.kind
 
 
-def _prior_rank(c: Configuration, per_iteration: Mapping[str, float] = ITERATION_COST) -> float:
+def _prior_rank(c: Configuration, per_iteration: Mapping[str, float] = ITERATION_COST,
+                setups: Mapping[str, tuple[float, float]] = SETUP_COST) -> float:
     """Expected cost of a never-measured configuration, in CG iterations' worth of products.
 
     Robust cheap methods go first (SSOR-PCG before plain CG: one capped try of CG after it costs
@@ -186,7 +201,7 @@ def _prior_rank(c: Configuration, per_iteration: Mapping[str, float] = ITERATION
     rank = per_iteration.get(c.kind, 10.0) * PRIOR_ITERATIONS.get(c.kind, 1.0)
     if c.get_or("preconditioner", None) == "ilu":
         rank *= 0.3
-    if _setup_kind(c) in SETUP_COST:
+    if setups.get(_setup_kind(c), (0.0, 0.0))[1] >= _HEAVY_SETUP:
         rank += 1e3
     return rank
 
@@ -231,6 +246,7 @@ class AutoPolicy(Policy):
         self.cost = cost
         self._backend = backend
         self._iter_cost = iteration_costs(backend)
+        self._setup_cost = setup_costs(backend)
         self.candidates_list = [parse(c) for c in candidates] if candidates is not None else default_candidates(backend)
         self.context_key = context_key
         self.seed = seed
@@ -728,7 +744,7 @@ class AutoPolicy(Policy):
                 # never-measured families go first in the order of their prior cost (robust cheap
                 # methods first), so that a best (and an exploration cap) exists before an
                 # expensive family is tried
-                untried.append((rel[0] if rel is not None else _prior_rank(rep, self._iter_cost) - 1e6, fam, rep))
+                untried.append((rel[0] if rel is not None else _prior_rank(rep, self._iter_cost, self._setup_cost) - 1e6, fam, rep))
             else:
                 screened.add(fam)  # known to be far from the best nearby: not worth a try here
         if untried:
@@ -841,7 +857,7 @@ class AutoPolicy(Policy):
         same choices on every machine, at the price of ignoring what the clock says."""
         kind = self._by_name[info.configuration].kind
         per = self._iter_cost.get(kind, 1.0)
-        setup = 0.0 if info.setup_reused else SETUP_COST.get(_setup_kind(self._by_name[info.configuration]),
+        setup = 0.0 if info.setup_reused else self._setup_cost.get(_setup_kind(self._by_name[info.configuration]),
                                                              (0.0, 0.0))[1]
         solve = info.iterations * per + SOLVE_COST.get(kind, 0.0)
         projected = None
@@ -861,9 +877,9 @@ class AutoPolicy(Policy):
         for other, seconds in self.setup_low_.items():  # the same setup built for another family
             if other in self._by_name and _setup_kind(self._by_name[other]) == kind:
                 return seconds
-        if kind not in SETUP_COST:
+        if kind not in self._setup_cost:
             return 0.0
-        fixed, matvecs = SETUP_COST[kind]
+        fixed, matvecs = self._setup_cost[kind]
         if self.cost == "iterations":
             return matvecs
         for other, per in self.per_iteration_.items():
