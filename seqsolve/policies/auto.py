@@ -832,10 +832,14 @@ class AutoPolicy(Policy):
             c = self._by_name.get(k)
             e = DIFFICULTY_EXPONENT.get(c.kind) if c is not None else None
             if e is not None and e < mine and v[3] >= 1 and (ref is None or (-e, v[0]) < (-ref[2], ref[0])):
-                ref = (v[0], v[3], e)
+                ref = (v[0], v[3], e, c)
         if ref is None:
             return None
-        per = self.per_iteration_.get(_family(rep)) or self._prior_per_iteration(rep)
+        per = self.per_iteration_.get(_family(rep))
+        if per is None:  # its speed scaled from the reference's, measured on this very system
+            ref_per, a, b = self.per_iteration_.get(_family(ref[3])), self._iter_cost.get(rep.kind), \
+                self._iter_cost.get(ref[3].kind)
+            per = ref_per * a / b if ref_per and a and b else self._prior_per_iteration(rep)
         if per is None:
             return None
         return self.fixed_.get(_family(rep), 0.0) + max(1.0, ref[1] ** (mine / ref[2])) * per
