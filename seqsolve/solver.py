@@ -500,6 +500,8 @@ class SequenceSolver:
                 hints["M"] = self._user_M
             if getattr(method, "uses_structure", False):
                 hints["structure"] = structure_for(self._structure, system.alpha)
+            if getattr(method, "uses_finite_hint", False):
+                hints["finite"] = True  # _solve's scan proved A finite (and 2^-α A is exact)
             key = (fp, system.alpha, near_nullspace_key(hints.get("near_nullspace")), id(hints.get("M")),
                    hints["structure"].key if hints.get("structure") else None)
             cached = self._setups.get(config)
