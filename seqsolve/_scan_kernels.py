@@ -106,3 +106,25 @@ def all_finite(v):  # pragma: no cover - compiled
         x = v[k]
         ok &= x - x == 0.0
     return ok
+
+
+@njit(cache=True)
+def finite_squares(v):  # pragma: no cover - compiled
+    """``(whether every entry is finite, sum of v_i^2)`` in one pass: a right-hand side's check and
+    norm together.  Four partial sums, so the additions do not wait on each other."""
+    n = v.shape[0]
+    ok = True
+    s0 = s1 = s2 = s3 = 0.0
+    m = n - n % 4
+    for k in range(0, m, 4):
+        a, b, c, d = v[k], v[k + 1], v[k + 2], v[k + 3]
+        ok &= (a - a == 0.0) & (b - b == 0.0) & (c - c == 0.0) & (d - d == 0.0)
+        s0 += a * a
+        s1 += b * b
+        s2 += c * c
+        s3 += d * d
+    for k in range(m, n):
+        a = v[k]
+        ok &= a - a == 0.0
+        s0 += a * a
+    return ok, (s0 + s1) + (s2 + s3)

@@ -32,7 +32,7 @@ from .residual_history import recording
 from .solvers.base import Callback, Method
 from .solvers.direct import DENSE_MAX
 from .user_preconditioner import PreconditionerError, as_preconditioner, usable
-from .validation import (MatrixScan, all_finite, as_canonical, as_near_nullspace, as_operator, as_vector, is_symmetric, near_nullspace_key,
+from .validation import (MatrixScan, all_finite, as_canonical, as_rhs, as_near_nullspace, as_operator, as_vector, is_symmetric, near_nullspace_key,
                          scan_matrix, symmetric_by_entries, transpose_permutation)
 
 #: largest system the sparse direct solver is used on as a fallback (2-D problems only, in practice)
@@ -174,7 +174,7 @@ class SequenceSolver:
         if not isinstance(A, LinearOperator):
             accuracy_warmup()  # kernel loading is not a cost of the first configuration tried
         n = A.shape[0]
-        b = as_vector(b, n)
+        b, bnorm = as_rhs(b, n)  # finiteness and norm in one pass
         self._near_nullspace = None if near_nullspace is None else as_near_nullspace(near_nullspace, n)
         self._user_M = None if M is None else as_preconditioner(M, n)
         self._structure = as_structure(structure, A)
@@ -207,7 +207,6 @@ class SequenceSolver:
         limit = self.policy.attempt_limit()
         policy_seconds = time.perf_counter() - t0
 
-        bnorm = norm(b)
         if bnorm == 0.0:
             # A x = 0 has the exact answer x = 0 for every A: nothing to solve or learn
             self.history.append(SolveRecord(len(self.history), config.name, 0, 0.0, 0.0, 0.0, True,
@@ -512,7 +511,9 @@ class SequenceSolver:
                 self._setups[config] = (key, prepared)
                 att.reused = cached is not None and prepared is cached[1]
             t1 = time.perf_counter()
-            with np.errstate(all="ignore"):  # overflow in a failing method shows in its result
+            # overflow in a failing method shows in its result; compiled code raises no NumPy warnings
+            quiet = callback is None and not getattr(method, "numpy_arithmetic", True)
+            with _NOTHING if quiet else np.errstate(all="ignore"):
                 res = method.solve(prepared, A, b, x0, rtol=rtol, atol=atol, maxiter=maxiter, callback=callback)
             x, att.iterations, att.status = res.x, res.iterations, res.status
             done = getattr(res, "residual_pass", None)
@@ -689,7 +690,7 @@ def _guard(callback, shift: int = 0):
 
 
 _BLAS: list = []  # [[(get_num_threads, set_num_threads) of each BLAS library]], looked up once
-_UNLIMITED = contextlib.nullcontext()
+_NOTHING = contextlib.nullcontext()  # reusable: no BLAS limit, no errstate
 
 
 class _Limited:
@@ -719,7 +720,7 @@ def blas_threads(limit: int | None):
     restore alike.
     """
     if limit is None:
-        return _UNLIMITED
+        return _NOTHING
     if not _BLAS:
         from threadpoolctl import ThreadpoolController
 
@@ -728,7 +729,7 @@ def blas_threads(limit: int | None):
     libs = _BLAS[0]
     saved = [get_threads() for get_threads, _ in libs]
     if all(n == limit for n in saved):
-        return _UNLIMITED  # already so (a caller's threadpool_limits): nothing to set
+        return _NOTHING  # already so (a caller's threadpool_limits): nothing to set
     return _Limited(libs, limit, saved)
 
 

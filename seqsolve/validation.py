@@ -17,6 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
+from .accuracy import norm, norm_from_squares
 from .errors import InvalidSystemError, UnsupportedTypeError
 
 Operator = sp.csr_array | LinearOperator
@@ -126,6 +127,18 @@ def all_finite(v: np.ndarray) -> bool:
     if v.dtype == np.float64 and v.ndim == 1 and v.flags.c_contiguous:
         return bool(_kernels().all_finite(v))
     return bool(np.all(np.isfinite(v)))
+
+
+def as_rhs(b: Any, n: int) -> tuple[np.ndarray, float]:
+    """``(as_vector(b, n), ‖b‖)``; for a float64 vector already, check and norm come from one
+    compiled pass (the norm as :func:`~seqsolve.accuracy.norm` computes it, up to rounding order)."""
+    if type(b) is np.ndarray and b.dtype == np.float64 and b.shape == (n,) and b.flags.c_contiguous:
+        finite, squares = _kernels().finite_squares(b)
+        if not finite:
+            raise InvalidSystemError("b contains NaN or Inf")
+        return b, norm_from_squares(squares, b)
+    b = as_vector(b, n)
+    return b, norm(b)
 
 
 _PROBES: dict[int, tuple[np.ndarray, np.ndarray]] = {}

@@ -920,6 +920,7 @@ class CompiledPCG(Method):
     spd_only = True
     needs_matrix = True
     uses_finite_hint = True
+    numpy_arithmetic = False
 
     def __init__(self, preconditioner: str = "none", omega: float = 1.0) -> None:
         self.kind = _preconditioner_code(preconditioner, omega)
