@@ -375,13 +375,16 @@ class SequenceSolver:
             raise InvalidSystemError(f"context must be a mapping of names to numbers, got {type(context).__name__}")
         out = {}
         for k, v in context.items():
+            if type(v) is float and type(k) is str and math.isfinite(v):
+                out[k] = v  # the usual case, without the conversions below
+                continue
             try:
                 if isinstance(v, (str, bytes)):
                     raise TypeError
                 v = float(v)
             except (TypeError, ValueError, OverflowError):
                 raise InvalidSystemError(f"context[{k!r}] must be a finite real number, got {_short(v)}") from None
-            if not np.isfinite(v):
+            if not math.isfinite(v):
                 raise InvalidSystemError(f"context[{k!r}] is not finite ({v})")
             out[str(k)] = v
         return out

@@ -177,15 +177,16 @@ def _invert_known_diagonal(indptr, indices, data, diag_pos, inv_diag):  # pragma
     pattern's diagonal positions.  An O(n) proof, where comparing whole patterns reads both
     patterns' O(nnz) index arrays."""
     n = diag_pos.shape[0]
-    last = data.shape[0] - 1
-    if last < 0:
-        return -1
     ok = True
-    for i in range(n):
+    for i in range(n):  # indptr[i] <= p < indptr[i + 1] <= nnz: the reads below are in bounds
         p = diag_pos[i]
-        q = min(max(p, 0), last)  # a safe index even for a diag_pos that does not fit
-        ok &= (p == q) & (q >= indptr[_U(i)]) & (q < indptr[_U(i) + _U(1)]) & (indices[_U(q)] == i)
-        inv_diag[i] = data[_U(q)]
+        ok &= (p >= indptr[_U(i)]) & (p < indptr[_U(i) + _U(1)])
+    if not ok:
+        return -1
+    for i in range(n):
+        p = _U(diag_pos[i])
+        ok &= indices[p] == i
+        inv_diag[i] = data[p]
     if not ok:
         return -1
     return _reciprocals(data, diag_pos, inv_diag)
