@@ -713,6 +713,18 @@ class _Limited:
             set_threads(n)
 
 
+def _thread_reader(lib) -> Any:
+    """A function returning ``lib``'s thread count: OpenBLAS's own C function, looked up once
+    (threadpoolctl searches the symbol's name variants on every read, a few µs a call), else the
+    controller's method.  Setting always goes through threadpoolctl, which tracks who set what."""
+    find = getattr(lib, "_get_symbol", None)
+    if lib.internal_api == "openblas" and find is not None:
+        symbol = find("omp_get_max_threads" if lib.threading_layer == "openmp" else "openblas_get_num_threads")
+        if symbol is not None:
+            return symbol
+    return lib.get_num_threads
+
+
 def blas_threads(limit: int | None):
     """Context manager limiting BLAS threads (a no-op for ``None``); ~1 µs per use when nothing
     is to change, a few when it is.
@@ -728,7 +740,7 @@ def blas_threads(limit: int | None):
         from threadpoolctl import ThreadpoolController
 
         libs = ThreadpoolController().select(user_api="blas").lib_controllers
-        _BLAS.append([(lib.get_num_threads, lib.set_num_threads) for lib in libs])
+        _BLAS.append([(_thread_reader(lib), lib.set_num_threads) for lib in libs])
     libs = _BLAS[0]
     saved = [get_threads() for get_threads, _ in libs]
     if all(n == limit for n in saved):
