@@ -159,7 +159,7 @@ class SequenceSolver:
             if is_block(b):
                 return solve_columns(self, A, b, x0, context, callback, near_nullspace, M)
             x = self._solve(A, b, x0, context, callback, near_nullspace, M, structure)
-        if type(b).__module__.startswith("petsc4py"):
+        if type(b) is not np.ndarray and type(b).__module__.startswith("petsc4py"):
             out = b.duplicate()
             out.setArray(x)
             return out
