@@ -201,8 +201,9 @@ class SequenceSolver:
             raise ConfigurationError(
                 f"M was given but policy {self.policy.spec!r} has no configuration that uses it here; use "
                 f"policy='auto' (weighs M against its own portfolio) or 'fixed:user-cg' / 'fixed:user-gmres'")
-        self.policy.observe(SystemFacts(n, repeated=fp == self._previous_fp and fp[0] != "op", ready=frozenset(
-            c.name for c, (k, _) in self._setups.items() if k[0] == fp), A=A))
+        # setups made for this very matrix (the value hash compared first: along a sequence it differs)
+        ready = frozenset(c.name for c, (k, _) in self._setups.items() if k[0][-1] == fp[-1] and k[0] == fp)
+        self.policy.observe(SystemFacts(n, repeated=fp == self._previous_fp and fp[0] != "op", ready=ready, A=A))
         config = self.policy.select(context, allowed=allowed, n=n)
         limit = self.policy.attempt_limit()
         policy_seconds = time.perf_counter() - t0
