@@ -106,3 +106,30 @@ def all_finite(v):  # pragma: no cover - compiled
         x = v[k]
         ok &= x - x == 0.0
     return ok
+
+
+@njit(cache=True)
+def finite_squares(v):  # pragma: no cover - compiled
+    """``(whether every entry is finite, sum of v_i^2)``: a right-hand side's check and norm in
+    one pass.  A non-finite entry makes the sum non-finite, so only then (or on overflow) is each
+    entry looked at.  Eight partial sums, so the additions do not wait on each other."""
+    n = v.shape[0]
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
+    m = n - n % 8
+    for k in range(0, m, 8):
+        x0, x1, x2, x3 = v[k], v[k + 1], v[k + 2], v[k + 3]
+        x4, x5, x6, x7 = v[k + 4], v[k + 5], v[k + 6], v[k + 7]
+        a0 += x0 * x0
+        a1 += x1 * x1
+        a2 += x2 * x2
+        a3 += x3 * x3
+        a4 += x4 * x4
+        a5 += x5 * x5
+        a6 += x6 * x6
+        a7 += x7 * x7
+    for k in range(m, n):
+        a0 += v[k] * v[k]
+    squares = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
+    if squares - squares == 0.0:
+        return True, squares
+    return all_finite(v), squares

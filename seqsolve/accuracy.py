@@ -72,7 +72,7 @@ def norm(v: np.ndarray) -> float:
     return m * math.sqrt(float(np.dot(w, w)))
 
 
-def _norm(sumsq: float, v: np.ndarray) -> float:
+def norm_from_squares(sumsq: float, v: np.ndarray) -> float:
     """``‖v‖`` from ``Σ v_i²`` computed in some order (``γ_n`` bounds any order's rounding), or
     by :func:`norm` when that sum left the safe range."""
     return math.sqrt(sumsq) if _SAFE_LOW < sumsq < math.inf else norm(v)
@@ -222,7 +222,7 @@ def check_residual(A, b: np.ndarray, x: np.ndarray, bnorm: float, target: float,
     if terms < 0:
         return FAILED  # x is not finite, or the check overflowed
     # + the absolute error of products that underflow: at most 2η per term (η: smallest subnormal)
-    rn, err = _norm(rr, r), gamma(terms + 1) * _norm(mm, mag) * (1 + gamma(n + 4)) + math.sqrt(n) * 2 * terms * _ETA
+    rn, err = norm_from_squares(rr, r), gamma(terms + 1) * norm_from_squares(mm, mag) * (1 + gamma(n + 4)) + math.sqrt(n) * 2 * terms * _ETA
     upper = rn * (1 + gamma(n + 4)) + err
     lower = rn * (1 - gamma(n + 4)) - err
     if upper <= target or lower > target or not math.isfinite(upper):

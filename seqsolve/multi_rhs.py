@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 def is_block(b: Any) -> bool:
     """Whether ``b`` holds several right-hand sides (shape ``(n, k)``, ``k > 1``)."""
+    if type(b) is np.ndarray:  # the usual case, without the sparse-type checks
+        return b.ndim == 2 and b.shape[1] > 1
     shape = b.shape if (sp.issparse(b) or isinstance(b, np.ndarray)) else None
     return shape is not None and len(shape) == 2 and shape[1] > 1
 

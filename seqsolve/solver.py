@@ -17,7 +17,7 @@ from typing import Any, Mapping
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
-from .accuracy import RTOL_MIN, Verdict, warmup as accuracy_warmup, check_residual, ldexp, magnitude_exponent, norm, scale_matrix, scale_system
+from .accuracy import RTOL_MIN, Verdict, warmup as accuracy_warmup, check_residual, ldexp, magnitude_exponent, scale_matrix, scale_system
 from .backends import Backend, get_backend
 from .configs import Configuration, parse
 from .operators import as_structure, is_structured, structure_for
@@ -32,7 +32,7 @@ from .residual_history import recording
 from .solvers.base import Callback, Method
 from .solvers.direct import DENSE_MAX
 from .user_preconditioner import PreconditionerError, as_preconditioner, usable
-from .validation import (MatrixScan, as_canonical, as_near_nullspace, as_operator, as_vector, is_symmetric, near_nullspace_key,
+from .validation import (MatrixScan, all_finite, as_canonical, as_rhs, as_near_nullspace, as_operator, as_vector, is_symmetric, near_nullspace_key,
                          scan_matrix, symmetric_by_entries, transpose_permutation)
 
 #: largest system the sparse direct solver is used on as a fallback (2-D problems only, in practice)
@@ -159,7 +159,7 @@ class SequenceSolver:
             if is_block(b):
                 return solve_columns(self, A, b, x0, context, callback, near_nullspace, M)
             x = self._solve(A, b, x0, context, callback, near_nullspace, M, structure)
-        if type(b).__module__.startswith("petsc4py"):
+        if type(b) is not np.ndarray and type(b).__module__.startswith("petsc4py"):
             out = b.duplicate()
             out.setArray(x)
             return out
@@ -174,7 +174,7 @@ class SequenceSolver:
         if not isinstance(A, LinearOperator):
             accuracy_warmup()  # kernel loading is not a cost of the first configuration tried
         n = A.shape[0]
-        b = as_vector(b, n)
+        b, bnorm = as_rhs(b, n)  # finiteness and norm in one pass
         self._near_nullspace = None if near_nullspace is None else as_near_nullspace(near_nullspace, n)
         self._user_M = None if M is None else as_preconditioner(M, n)
         self._structure = as_structure(structure, A)
@@ -186,7 +186,7 @@ class SequenceSolver:
             x0 = as_vector(x0, n, "x0")
         elif self.warm_start:
             x0, guess = self._guesser.form(A, b, key)
-        if x0 is None or not np.all(np.isfinite(x0)):  # nothing known, or a broken guess: cold start
+        if x0 is None or not all_finite(x0):  # nothing known, or a broken guess: cold start
             x0 = np.zeros(n)
         guess_seconds = time.perf_counter() - t_guess
         A_scaled, alpha = self._scaled_matrix(A, scan)
@@ -201,13 +201,13 @@ class SequenceSolver:
             raise ConfigurationError(
                 f"M was given but policy {self.policy.spec!r} has no configuration that uses it here; use "
                 f"policy='auto' (weighs M against its own portfolio) or 'fixed:user-cg' / 'fixed:user-gmres'")
-        self.policy.observe(SystemFacts(n, repeated=fp == self._previous_fp and fp[0] != "op", ready=frozenset(
-            c.name for c, (k, _) in self._setups.items() if k[0] == fp), A=A))
+        # setups made for this very matrix (the value hash compared first: along a sequence it differs)
+        ready = frozenset(c.name for c, (k, _) in self._setups.items() if k[0][-1] == fp[-1] and k[0] == fp)
+        self.policy.observe(SystemFacts(n, repeated=fp == self._previous_fp and fp[0] != "op", ready=ready, A=A))
         config = self.policy.select(context, allowed=allowed, n=n)
         limit = self.policy.attempt_limit()
         policy_seconds = time.perf_counter() - t0
 
-        bnorm = norm(b)
         if bnorm == 0.0:
             # A x = 0 has the exact answer x = 0 for every A: nothing to solve or learn
             self.history.append(SolveRecord(len(self.history), config.name, 0, 0.0, 0.0, 0.0, True,
@@ -376,13 +376,16 @@ class SequenceSolver:
             raise InvalidSystemError(f"context must be a mapping of names to numbers, got {type(context).__name__}")
         out = {}
         for k, v in context.items():
+            if type(v) is float and type(k) is str and math.isfinite(v):
+                out[k] = v  # the usual case, without the conversions below
+                continue
             try:
                 if isinstance(v, (str, bytes)):
                     raise TypeError
                 v = float(v)
             except (TypeError, ValueError, OverflowError):
                 raise InvalidSystemError(f"context[{k!r}] must be a finite real number, got {_short(v)}") from None
-            if not np.isfinite(v):
+            if not math.isfinite(v):
                 raise InvalidSystemError(f"context[{k!r}] is not finite ({v})")
             out[str(k)] = v
         return out
@@ -500,6 +503,8 @@ class SequenceSolver:
                 hints["M"] = self._user_M
             if getattr(method, "uses_structure", False):
                 hints["structure"] = structure_for(self._structure, system.alpha)
+            if getattr(method, "uses_finite_hint", False):
+                hints["finite"] = True  # _solve's scan proved A finite (and 2^-α A is exact)
             key = (fp, system.alpha, near_nullspace_key(hints.get("near_nullspace")), id(hints.get("M")),
                    hints["structure"].key if hints.get("structure") else None)
             cached = self._setups.get(config)
@@ -510,7 +515,9 @@ class SequenceSolver:
                 self._setups[config] = (key, prepared)
                 att.reused = cached is not None and prepared is cached[1]
             t1 = time.perf_counter()
-            with np.errstate(all="ignore"):  # overflow in a failing method shows in its result
+            # overflow in a failing method shows in its result; compiled code raises no NumPy warnings
+            quiet = callback is None and not getattr(method, "numpy_arithmetic", True)
+            with _NOTHING if quiet else np.errstate(all="ignore"):
                 res = method.solve(prepared, A, b, x0, rtol=rtol, atol=atol, maxiter=maxiter, callback=callback)
             x, att.iterations, att.status = res.x, res.iterations, res.status
             done = getattr(res, "residual_pass", None)
@@ -686,36 +693,60 @@ def _guard(callback, shift: int = 0):
     return wrapped
 
 
-_BLAS: list = []
+_BLAS: list = []  # [[(get_num_threads, set_num_threads) of each BLAS library]], looked up once
+_NOTHING = contextlib.nullcontext()  # reusable: no BLAS limit, no errstate
 
 
-@contextlib.contextmanager
-def _limited(libs, limit: int):
-    saved = [lib.num_threads for lib in libs]
-    for lib in libs:
-        lib.set_num_threads(limit)
-    try:
-        yield
-    finally:
-        for lib, n in zip(libs, saved):
-            lib.set_num_threads(n)
+class _Limited:
+    """Sets every BLAS library to ``limit`` threads on entry and back to what it had on exit."""
+
+    __slots__ = ("libs", "limit", "saved")
+
+    def __init__(self, libs: list, limit: int, saved: list[int]) -> None:
+        self.libs, self.limit, self.saved = libs, limit, saved
+
+    def __enter__(self) -> None:
+        for _, set_threads in self.libs:
+            set_threads(self.limit)
+
+    def __exit__(self, *exc) -> None:
+        for (_, set_threads), n in zip(self.libs, self.saved):
+            set_threads(n)
+
+
+def _thread_reader(lib) -> Any:
+    """A function returning ``lib``'s thread count: OpenBLAS's own C function, looked up once
+    (threadpoolctl searches the symbol's name variants on every read, a few µs a call), else the
+    controller's method.  Setting always goes through threadpoolctl, which tracks who set what."""
+    find = getattr(lib, "_get_symbol", None)
+    if lib.internal_api == "openblas" and find is not None:
+        symbol = find("omp_get_max_threads" if lib.threading_layer == "openmp" else "openblas_get_num_threads")
+        if symbol is not None:
+            return symbol
+    return lib.get_num_threads
 
 
 def blas_threads(limit: int | None):
-    """Context manager limiting BLAS threads (a no-op for ``None``); ~2 µs per use.
+    """Context manager limiting BLAS threads (a no-op for ``None``); ~1 µs per use when nothing
+    is to change, a few when it is.
 
-    The BLAS libraries are looked up once (threadpoolctl) and then set directly: threadpoolctl's
-    own ``limit()`` re-inspects every loaded library on each call (~20 µs, a tenth of a small solve).
+    The BLAS libraries are looked up once (threadpoolctl) and then read and set directly:
+    threadpoolctl's own ``limit()`` re-inspects every loaded library on each call (~20 µs, a
+    tenth of a small solve).  Each library's count is read once per call, for the test and the
+    restore alike.
     """
     if limit is None:
-        return contextlib.nullcontext()
+        return _NOTHING
     if not _BLAS:
         from threadpoolctl import ThreadpoolController
 
-        _BLAS.append(ThreadpoolController().select(user_api="blas").lib_controllers)
-    if all(lib.num_threads == limit for lib in _BLAS[0]):
-        return contextlib.nullcontext()  # already so (a caller's threadpool_limits): nothing to set
-    return _limited(_BLAS[0], limit)
+        libs = ThreadpoolController().select(user_api="blas").lib_controllers
+        _BLAS.append([(_thread_reader(lib), lib.set_num_threads) for lib in libs])
+    libs = _BLAS[0]
+    saved = [get_threads() for get_threads, _ in libs]
+    if all(n == limit for n in saved):
+        return _NOTHING  # already so (a caller's threadpool_limits): nothing to set
+    return _Limited(libs, limit, saved)
 
 
 def solve(A: Any, b: Any, x0: Any = None, *, rtol: float = 1e-8, atol: float = 0.0,

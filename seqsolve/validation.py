@@ -9,6 +9,7 @@ symmetry is tested entrywise through a transpose permutation computed once per s
 from __future__ import annotations
 
 import math
+import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,9 +17,22 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
+from .accuracy import norm, norm_from_squares
 from .errors import InvalidSystemError, UnsupportedTypeError
 
 Operator = sp.csr_array | LinearOperator
+
+_KERNELS: list = []
+
+
+def _kernels():
+    """:mod:`seqsolve._scan_kernels`, imported on first use (Numba costs ~0.5 s to import); an
+    import statement on every call costs a microsecond of the per-call budget."""
+    if not _KERNELS:
+        from . import _scan_kernels
+
+        _KERNELS.append(_scan_kernels)
+    return _KERNELS[0]
 
 
 def as_operator(A: Any, check_finite: bool = True, canonical: bool = True) -> Operator:
@@ -28,6 +42,9 @@ def as_operator(A: Any, check_finite: bool = True, canonical: bool = True) -> Op
     :class:`InvalidSystemError` for empty, non-square or (unless ``check_finite=False``, for a
     caller that runs :func:`scan_matrix`) non-finite matrices.
     """
+    if (type(A) is sp.csr_array and A.dtype == np.float64 and not check_finite and not canonical
+            and len(A.shape) == 2 and A.shape[0] == A.shape[1] > 0):
+        return A  # the common case along a sequence, already what is needed (the caller scans it)
     if type(A).__module__.startswith("petsc4py"):  # a petsc4py Mat: its CSR arrays, copied once
         from .backends.petsc.matrices import to_input
 
@@ -72,6 +89,10 @@ def as_operator(A: Any, check_finite: bool = True, canonical: bool = True) -> Op
 
 def as_vector(b: Any, n: int, name: str = "b") -> np.ndarray:
     """Return ``b`` as a contiguous float64 vector of length ``n`` (accepts shape (n, 1))."""
+    if type(b) is np.ndarray and b.dtype == np.float64 and b.shape == (n,) and b.flags.c_contiguous:
+        if not _kernels().all_finite(b):  # the common case, with none of the conversions below
+            raise InvalidSystemError(f"{name} contains NaN or Inf")
+        return b
     if sp.issparse(b):
         b = b.toarray()
     if type(b).__module__.startswith("petsc4py"):  # a petsc4py Vec
@@ -95,11 +116,29 @@ def as_vector(b: Any, n: int, name: str = "b") -> np.ndarray:
     if arr.shape[0] != n:
         raise InvalidSystemError(f"shape mismatch: A is {n}x{n} but {name} has length {arr.shape[0]}")
     arr = np.ascontiguousarray(arr, dtype=np.float64)
-    from . import _scan_kernels
-
-    if not _scan_kernels.all_finite(arr):
+    if not _kernels().all_finite(arr):
         raise InvalidSystemError(f"{name} contains NaN or Inf")
     return arr
+
+
+def all_finite(v: np.ndarray) -> bool:
+    """Whether every entry of the float64 vector ``v`` is finite: one compiled pass, no temporaries
+    (``np.all(np.isfinite(v))`` allocates a boolean array and costs a few times more)."""
+    if v.dtype == np.float64 and v.ndim == 1 and v.flags.c_contiguous:
+        return bool(_kernels().all_finite(v))
+    return bool(np.all(np.isfinite(v)))
+
+
+def as_rhs(b: Any, n: int) -> tuple[np.ndarray, float]:
+    """``(as_vector(b, n), ‖b‖)``; for a float64 vector already, check and norm come from one
+    compiled pass (the norm as :func:`~seqsolve.accuracy.norm` computes it, up to rounding order)."""
+    if type(b) is np.ndarray and b.dtype == np.float64 and b.shape == (n,) and b.flags.c_contiguous:
+        finite, squares = _kernels().finite_squares(b)
+        if not finite:
+            raise InvalidSystemError("b contains NaN or Inf")
+        return b, norm_from_squares(squares, b)
+    b = as_vector(b, n)
+    return b, norm(b)
 
 
 _PROBES: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -124,6 +163,9 @@ def is_symmetric(A: Operator, rtol: float = 1e-10) -> bool:
     return abs(lhs - rhs) <= rtol * max(scale, np.finfo(float).tiny)
 
 
+_U64, _F64 = struct.Struct("<Q"), struct.Struct("<d")
+
+
 @dataclass(frozen=True)
 class MatrixScan:
     """What one pass over a CSR matrix's entries tells (see :mod:`seqsolve._scan_kernels`).
@@ -144,15 +186,13 @@ def scan_matrix(A: Operator) -> MatrixScan:
 
         key = A.fingerprint if is_structured(A) else ("op", id(A))  # Kronecker operators know theirs
         return MatrixScan(key, key, math.nan)
-    from . import _scan_kernels
-
     data = A.data if A.data.flags.c_contiguous else np.ascontiguousarray(A.data)
-    hv, hp, top = _scan_kernels.scan(A.indptr, A.indices, data.view(np.uint64))
-    top = float(np.array([top], dtype=np.uint64).view(np.float64)[0])
+    hv, hp, top = _kernels().scan(A.indptr, A.indices, data.view(np.uint64))
+    top = _F64.unpack(_U64.pack(top))[0]  # the bits of max|a_ij| as the float they are
     if not math.isfinite(top):
         raise InvalidSystemError("A contains NaN or Inf entries")
     pattern = (A.shape, A.nnz, int(hp))
-    return MatrixScan((*pattern, int(hv)), pattern, float(top))
+    return MatrixScan((*pattern, int(hv)), pattern, top)
 
 
 def as_canonical(A: sp.csr_array, scan: MatrixScan, known: tuple | None = None) -> tuple[sp.csr_array, MatrixScan]:
@@ -163,9 +203,7 @@ def as_canonical(A: sp.csr_array, scan: MatrixScan, known: tuple | None = None) 
     a non-canonical matrix is copied (its arrays may be the caller's) and scanned again; SciPy is
     told the verdict, so it never re-checks the same object.
     """
-    from . import _scan_kernels
-
-    if scan.pattern == known or _scan_kernels.canonical(A.indptr, A.indices, A.shape[1]):
+    if scan.pattern == known or _kernels().canonical(A.indptr, A.indices, A.shape[1]):
         A.has_canonical_format = True
         return A, scan
     A = A.copy()
@@ -182,7 +220,7 @@ def transpose_permutation(A: sp.csr_array) -> np.ndarray | None:
     T.sort_indices()
     if not (np.array_equal(T.indptr, A.indptr) and np.array_equal(T.indices, A.indices)):
         return None
-    return T.data.astype(np.int64)
+    return T.data.astype(np.int32 if nnz <= np.iinfo(np.int32).max else np.int64)  # int32: half the bytes to read
 
 
 def symmetric_by_entries(A: sp.csr_array, perm: np.ndarray, max_abs: float, rtol: float = 1e-10,
@@ -191,13 +229,11 @@ def symmetric_by_entries(A: sp.csr_array, perm: np.ndarray, max_abs: float, rtol
     with ``part=(i, m)`` only the ``i``-th of ``m`` contiguous blocks of entries (a sample, not a
     proof: contiguous, so it reads a ``1/m`` of the arrays, where every ``m``-th entry read about
     half their cache lines)."""
-    from . import _scan_kernels
-
     if part is not None:
         i, m = part
         nnz = A.data.shape[0]
-        return bool(_scan_kernels.symmetric_block(A.data, perm, rtol * max_abs, i * nnz // m, (i + 1) * nnz // m))
-    return bool(_scan_kernels.symmetric_entries(A.data, perm, rtol * max_abs))
+        return bool(_kernels().symmetric_block(A.data, perm, rtol * max_abs, i * nnz // m, (i + 1) * nnz // m))
+    return bool(_kernels().symmetric_entries(A.data, perm, rtol * max_abs))
 
 
 _W: list[np.ndarray] = [np.empty(0)]

@@ -504,6 +504,34 @@ def test_prepare_reuse_survives_in_place_changes_of_the_pattern():
     np.testing.assert_array_equal(Q.inv_diag, prepare(A).inv_diag)
 
 
+def test_prepare_proves_reused_diagonal_positions_against_the_new_pattern():
+    """Same n and nnz, another pattern: the old diagonal positions are not this matrix's, and the
+    O(n) check (each position in its row, holding column i) sees it without comparing patterns."""
+    A = sp.csr_array(np.array([[4.0, 1.0, 0.0], [1.0, 4.0, 0.0], [0.0, 0.0, 4.0]]))
+    B = sp.csr_array(np.array([[4.0, 0.0, 0.0], [1.0, 4.0, 0.0], [0.0, 1.0, 4.0]]))  # nnz 5 both
+    P = prepare(A)
+    Q = prepare(B, P)
+    np.testing.assert_array_equal(Q.diag_pos, prepare(B).diag_pos)
+    np.testing.assert_array_equal(Q.inv_diag, prepare(B).inv_diag)
+    # a previous with a missing diagonal is never trusted for the rows it lacks
+    C = sp.csr_array(np.array([[0.0, 1.0], [1.0, 2.0]]))
+    C.eliminate_zeros()
+    D = sp.csr_array(np.array([[3.0, 1.0], [0.0, 2.0]]))  # same nnz, diagonal now present
+    R = prepare(D, prepare(C))
+    assert not R.has_zero_diagonal
+    np.testing.assert_array_equal(R.inv_diag, [1 / 3, 0.5])
+
+
+def test_prepare_finite_hint_skips_only_the_finiteness_pass():
+    A = poisson(5)
+    B = A.copy()
+    B.data[3] = np.nan
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        prepare(B)
+    P = prepare(B, finite=True)  # the caller vouched (wrongly here): no pass, same arrays
+    assert P.data is B.data
+
+
 def test_prepare_still_rejects_non_finite_values_on_reuse():
     A = poisson(5)
     P = prepare(A)

@@ -331,3 +331,32 @@ def test_projection_window_slides_without_products_and_stays_exact():
     b = A @ target
     assert np.linalg.norm(sliding.form(A, b, key="A") - target) <= 1e-10 * np.linalg.norm(target)
     assert np.allclose(sliding.form(A, b, key="A"), fresh.form(A, b, key="A"), rtol=1e-10, atol=1e-12)
+
+
+def test_stored_guesses_skip_the_floating_point_guard_others_keep_it():
+    """``previous`` only hands back a stored vector; a strategy that computes keeps its guard, so
+    an overflow in it costs a cold start, never the solve."""
+    from seqsolve.guesses.previous import Previous, Zero
+
+    assert not Previous.arithmetic and not Zero.arithmetic and Projection.arithmetic
+
+    class Overflowing(Guess):
+        name = "overflowing"
+
+        def form(self, A, b, key=None):
+            return np.full(b.shape, 1e308) * 10.0  # warns (overflow) unless guarded
+
+        def update(self, A, b, x, key=None):
+            pass
+
+        def reset(self):
+            pass
+
+    A = poisson2d(6)
+    b = np.ones(A.shape[0])
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        x = SequenceSolver(initial_guess=Overflowing(), policy="fixed:numba-ssor-cg(omega=1.5)").solve(A, b)
+    assert np.linalg.norm(b - A @ x) <= 1e-8 * np.linalg.norm(b)

@@ -274,3 +274,46 @@ def test_asymmetry_along_a_sequence_is_found_within_sixteen_matrices():
         s.solve(M, b)
         found.append(not s._sym_cache[1])
     assert any(found)
+
+
+# ---------------------------------------------------------------- per-call fast paths (issue 9)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 7, 8, 1001])
+def test_rhs_check_and_norm_in_one_pass(n):
+    from seqsolve.accuracy import norm
+    from seqsolve.validation import as_rhs
+
+    b = np.random.default_rng(n).standard_normal(n)
+    v, bnorm = as_rhs(b, n)
+    assert v is b and bnorm == pytest.approx(norm(b), rel=1e-14)
+    for scale in (1e-200, 1e200, 0.0):  # sums of squares outside the safe range: scaled norm
+        assert as_rhs(b * scale, n)[1] == pytest.approx(norm(b * scale), rel=1e-14)
+    for bad in (np.nan, np.inf, -np.inf):
+        c = b.copy()
+        c[-1] = bad
+        with pytest.raises(InvalidSystemError, match="NaN or Inf"):
+            as_rhs(c, n)
+    v, bnorm = as_rhs(list(b), n)  # other inputs go through as_vector
+    assert v.dtype == np.float64 and bnorm == pytest.approx(norm(b), rel=1e-14)
+
+
+def test_blas_threads_limits_and_restores_every_library():
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from seqsolve.solver import blas_threads
+
+    def counts():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    with threadpool_limits(2, user_api="blas"):
+        before = counts()
+        with blas_threads(1):
+            assert all(c == 1 for c in counts())
+        assert counts() == before
+        with threadpool_limits(1, user_api="blas"):
+            with blas_threads(1):  # nothing to change
+                assert all(c == 1 for c in counts())
+            assert all(c == 1 for c in counts())
+        with blas_threads(None):
+            assert counts() == before

@@ -24,6 +24,9 @@ class Guess(ABC):
 
     #: the canonical spec, e.g. ``"projection(k=8)"``
     name: str = "guess"
+    #: False when :meth:`form` only hands back a stored vector: no arithmetic that could overflow or
+    #: fail, so the solver skips the floating-point guard around it (~4 µs a call)
+    arithmetic: bool = True
 
     @abstractmethod
     def form(self, A: Any, b: np.ndarray, key: Hashable | None = None) -> np.ndarray | None:

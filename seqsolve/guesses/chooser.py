@@ -147,14 +147,18 @@ class FixedGuess:
 def _safe_form(guess: Guess, A: Any, b: np.ndarray, key: Hashable | None) -> np.ndarray | None:
     """``guess.form``, or ``None`` (a cold start) when the strategy fails numerically: a guess is
     an optimisation, so its failure must cost iterations at most, never the solve."""
-    try:
-        with np.errstate(all="ignore"):
-            x0 = guess.form(A, b, key)
-    except (ArithmeticError, ValueError, np.linalg.LinAlgError):
-        return None
+    if not guess.arithmetic:  # a stored vector handed back: nothing to guard
+        x0 = guess.form(A, b, key)
+    else:
+        try:
+            with np.errstate(all="ignore"):
+                x0 = guess.form(A, b, key)
+        except (ArithmeticError, ValueError, np.linalg.LinAlgError):
+            return None
     if x0 is None:
         return None
-    x0 = np.asarray(x0, dtype=np.float64).reshape(-1)
+    if type(x0) is not np.ndarray or x0.dtype != np.float64 or x0.ndim != 1:
+        x0 = np.asarray(x0, dtype=np.float64).reshape(-1)
     return x0 if x0.shape == b.shape else None  # finiteness: the solver checks every x0 it starts from
 
 

@@ -13,6 +13,7 @@ class Previous(Guess):
     """``x0`` = the solution of the previous system (when the size matches)."""
 
     name = "previous"
+    arithmetic = False
 
     def __init__(self) -> None:
         self._last = Window(1)
@@ -38,6 +39,7 @@ class Zero(Guess):
     """``x0 = 0`` always (a cold start; a reference point for the others)."""
 
     name = "zero"
+    arithmetic = False
 
     def form(self, A: Any, b: np.ndarray, key: Hashable | None = None) -> np.ndarray | None:
         return None

@@ -45,6 +45,13 @@ class Method(ABC):
     #: True when :meth:`setup` takes a ``near_nullspace`` keyword (AMG): the user's knowledge of
     #: the operator's near-kernel (e.g. rigid-body modes) reaches it
     uses_near_nullspace: bool = False
+    #: True when :meth:`setup` takes a ``finite`` keyword: ``finite=True`` tells it that the caller
+    #: (SequenceSolver's scan of this very matrix) already proved every entry finite, so setup
+    #: need not read them all again to check
+    uses_finite_hint: bool = False
+    #: False when :meth:`solve` does its arithmetic in compiled code, where NumPy's floating-point
+    #: warnings cannot arise: the caller then sets no ``np.errstate`` around it (~3 µs a call)
+    numpy_arithmetic: bool = True
 
     def applicable(self, A: Any, *, symmetric: bool) -> bool:
         """Whether the method may be used on ``A`` (``symmetric`` was detected by the caller)."""

@@ -160,12 +160,45 @@ def _find_diagonal(indptr, indices, diag_pos):  # pragma: no cover - compiled
 def _invert_diagonal(data, diag_pos, inv_diag):  # pragma: no cover - compiled
     """Fill ``inv_diag`` (``inf`` where the diagonal is zero or missing); returns how many are.
 
-    Gather first, then divide in a separate loop: that one vectorises (``error_model="numpy"``
-    drops Numba's division-by-zero check, which made it 3x slower)."""
+    Gather first, then divide in a separate loop (:func:`_reciprocals`)."""
     n = diag_pos.shape[0]
     for i in range(n):
         p = diag_pos[i]
         inv_diag[i] = data[_U(p)] if p >= 0 else 0.0
+    return _reciprocals(data, diag_pos, inv_diag)
+
+
+@njit(cache=True, fastmath=False, error_model="numpy")
+def _invert_known_diagonal(indptr, indices, data, diag_pos, inv_diag):  # pragma: no cover - compiled
+    """:func:`_invert_diagonal` with ``diag_pos`` taken from an earlier matrix, checked on the way.
+
+    Returns -1 (``diag_pos`` does not fit: search again) unless every ``diag_pos[i]`` lies in row
+    ``i`` and holds column ``i``; then, rows being sorted and duplicate-free, they *are* this
+    pattern's diagonal positions.  An O(n) proof, where comparing whole patterns reads both
+    patterns' O(nnz) index arrays."""
+    n = diag_pos.shape[0]
+    ok = True
+    for i in range(n):  # indptr[i] <= p < indptr[i + 1] <= nnz: the reads below are in bounds
+        p = diag_pos[i]
+        ok &= (p >= indptr[_U(i)]) & (p < indptr[_U(i) + _U(1)])
+    if not ok:
+        return -1
+    for i in range(n):
+        p = _U(diag_pos[i])
+        ok &= indices[p] == i
+        inv_diag[i] = data[p]
+    if not ok:
+        return -1
+    return _reciprocals(data, diag_pos, inv_diag)
+
+
+@njit(cache=True, fastmath=False, error_model="numpy")
+def _reciprocals(data, diag_pos, inv_diag):  # pragma: no cover - compiled
+    """``inv_diag = 1 / inv_diag`` with every zero or missing diagonal ``+inf``; returns how many.
+
+    A loop of its own: it vectorises (``error_model="numpy"`` drops Numba's division-by-zero
+    check, which made it 3x slower)."""
+    n = diag_pos.shape[0]
     n_zero = 0
     for i in range(n):
         d = inv_diag[i]
@@ -187,15 +220,6 @@ def _all_finite(data):  # pragma: no cover - compiled
         v = data[k]
         ok &= v - v == 0.0
     return ok
-
-
-@njit(cache=True, fastmath=False)
-def _equal(a, b):  # pragma: no cover - compiled
-    """Whether two index arrays of one length are equal (no early exit: it vectorises)."""
-    eq = True
-    for k in range(a.shape[0]):
-        eq &= a[k] == b[k]
-    return eq
 
 
 @njit(cache=True, fastmath=False)
@@ -668,8 +692,6 @@ class PreparedMatrix:
     diag_pos: np.ndarray
     n: int
     has_zero_diagonal: bool
-    #: private copies of ``(indptr, indices)`` as ``diag_pos`` was found for (see :func:`prepare`)
-    pattern: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -682,7 +704,8 @@ class PreparedMatrix:
         return int(self.data.shape[0])
 
 
-def prepare(A: sp.sparray | sp.spmatrix | PreparedMatrix, previous: PreparedMatrix | None = None) -> PreparedMatrix:
+def prepare(A: sp.sparray | sp.spmatrix | PreparedMatrix, previous: PreparedMatrix | None = None, *,
+            finite: bool = False) -> PreparedMatrix:
     """Convert ``A`` once (CSR, canonical format, float64, one index dtype, inverse diagonal).
 
     Returns ``A`` itself when it is already a :class:`PreparedMatrix`.  The caller's matrix is
@@ -690,9 +713,11 @@ def prepare(A: sp.sparray | sp.spmatrix | PreparedMatrix, previous: PreparedMatr
     for non-sparse input and :class:`~seqsolve.errors.InvalidSystemError` (a ``ValueError``)
     for non-square, empty or non-finite matrices.
 
-    ``previous`` is the :class:`PreparedMatrix` of an earlier matrix of a sequence: when ``A``
-    has its sparsity pattern (compared entry by entry), the diagonal positions are taken from it
-    instead of searched again; the values are always read afresh.
+    ``previous`` is the :class:`PreparedMatrix` of an earlier matrix of a sequence: its diagonal
+    positions are reused when they prove to be ``A``'s (checked in O(n), see
+    :func:`_invert_known_diagonal`) instead of searched again; the values are always read afresh.
+    ``finite=True`` says the caller has already proved every entry of ``A`` finite (as
+    :class:`~seqsolve.SequenceSolver`'s scan of the same arrays does): the pass is not repeated.
     """
     if isinstance(A, PreparedMatrix):
         return A
@@ -705,7 +730,7 @@ def prepare(A: sp.sparray | sp.spmatrix | PreparedMatrix, previous: PreparedMatr
     n = int(A.shape[0])
     if n == 0:
         raise InvalidSystemError("A is empty (0 x 0)")
-    if np.issubdtype(A.dtype, np.complexfloating):
+    if A.dtype.kind == "c":
         raise UnsupportedTypeError("complex matrices are not supported")
     C = A.tocsr()
     if not C.has_canonical_format:
@@ -722,17 +747,17 @@ def prepare(A: sp.sparray | sp.spmatrix | PreparedMatrix, previous: PreparedMatr
         indptr = indptr.copy()
     if not indices.flags.writeable:
         indices = indices.copy()
-    if not _all_finite(data):
+    if not finite and not _all_finite(data):
         raise InvalidSystemError("A contains NaN or Inf")
-    if previous is not None and _same_pattern(previous, indptr, indices):
-        diag_pos, pattern = previous.diag_pos, previous.pattern
-    else:
+    inv_diag = np.empty(n)
+    n_zero = -1
+    if previous is not None and previous.diag_pos.shape == (n,) and previous.diag_pos.dtype == idx:
+        diag_pos = previous.diag_pos
+        n_zero = _invert_known_diagonal(indptr, indices, data, diag_pos, inv_diag)
+    if n_zero < 0:  # no previous, or its diagonal positions are not this pattern's
         diag_pos = np.empty(n, dtype=idx)
         _find_diagonal(indptr, indices, diag_pos)
-        # a private copy: the caller may change its index arrays in place after this call
-        pattern = (indptr.copy(), indices.copy())
-    inv_diag = np.empty(n)
-    n_zero = _invert_diagonal(data, diag_pos, inv_diag)
+        n_zero = _invert_diagonal(data, diag_pos, inv_diag)
     return PreparedMatrix(
         indptr=indptr,
         indices=indices,
@@ -741,17 +766,7 @@ def prepare(A: sp.sparray | sp.spmatrix | PreparedMatrix, previous: PreparedMatr
         diag_pos=diag_pos,
         n=n,
         has_zero_diagonal=n_zero > 0,
-        pattern=pattern,
     )
-
-
-def _same_pattern(P: PreparedMatrix, indptr: np.ndarray, indices: np.ndarray) -> bool:
-    """Whether ``(indptr, indices)`` is the pattern ``P.diag_pos`` was found for."""
-    if P.pattern is None:
-        return False
-    ptr, idx = P.pattern
-    return (ptr.shape == indptr.shape and idx.shape == indices.shape and ptr.dtype == indptr.dtype
-            and idx.dtype == indices.dtype and _equal(ptr, indptr) and _equal(idx, indices))
 
 
 def csr_matvec(
@@ -905,16 +920,19 @@ class CompiledPCG(Method):
 
     spd_only = True
     needs_matrix = True
+    uses_finite_hint = True
+    numpy_arithmetic = False
 
     def __init__(self, preconditioner: str = "none", omega: float = 1.0) -> None:
         self.kind = _preconditioner_code(preconditioner, omega)
         self.preconditioner = preconditioner
         self.omega = float(omega)
 
-    def setup(self, A, previous: PreparedMatrix | None) -> PreparedMatrix:
+    def setup(self, A, previous: PreparedMatrix | None, *, finite: bool = False) -> PreparedMatrix:
         """Convert ``A`` once; from ``previous`` only the diagonal positions are reused, when the
-        sparsity pattern is the same (each matrix of a sequence has new values)."""
-        P = prepare(A, previous)
+        sparsity pattern is the same (each matrix of a sequence has new values).  ``finite``: the
+        caller's scan already proved ``A`` finite (see :attr:`Method.uses_finite_hint`)."""
+        P = prepare(A, previous, finite=finite)
         _check_diagonal(P, self.kind, self.preconditioner)
         return P
 
