@@ -24,6 +24,8 @@ import math
 import numpy as np
 from numba import njit
 
+from .compiled import _lower_row, _upper_row  # the same triangular rows as the plain kernel
+
 # status codes, as in .compiled
 _CONVERGED, _MAXITER, _BREAKDOWN, _INDEFINITE, _NAN = 0, 1, 2, 3, 4
 _RUNNING = -1
@@ -43,37 +45,6 @@ def _residual(indptr, indices, data, b, x, r):  # pragma: no cover - compiled
         r[i] = ri
         rr += ri * ri
     return rr
-
-
-@njit(cache=True, fastmath=False)
-def _lower_row(indptr, indices, data, inv_diag, diag_pos, omega, vi, w, i, wprev):  # pragma: no cover - compiled
-    """Row ``i`` of ``(D/ω + L) w = v``; the nearest lower entry last, from the register copy ``wprev``."""
-    lo = _U(indptr[i])
-    kd = _U(diag_pos[i])
-    if kd == lo:
-        return vi * omega * inv_diag[i]
-    last = kd - _U(1)
-    s = vi
-    for k in range(lo, last):
-        s -= data[k] * w[_U(indices[k])]
-    j = _U(indices[last])
-    wj = wprev if j + _U(1) == _U(i) else w[j]
-    return (s - data[last] * wj) * omega * inv_diag[i]
-
-
-@njit(cache=True, fastmath=False)
-def _upper_row(indptr, indices, data, inv_diag, diag_pos, omega, vi, t, i, tnext):  # pragma: no cover - compiled
-    """Row ``i`` of ``(D/ω + U) t = v``; the nearest upper entry last, from ``tnext``."""
-    first = _U(diag_pos[i]) + _U(1)
-    hi = _U(indptr[i + 1])
-    if first == hi:
-        return vi * omega * inv_diag[i]
-    s = vi
-    for k in range(first + _U(1), hi):
-        s -= data[k] * t[_U(indices[k])]
-    j = _U(indices[first])
-    tj = tnext if j == _U(i) + _U(1) else t[j]
-    return (s - data[first] * tj) * omega * inv_diag[i]
 
 
 @njit(cache=True, fastmath=False)
