@@ -37,8 +37,9 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    power 1/0.8, AMG a 0.4 power of CG's), and a family predicted to lose is first tried only
    when its capped try and the fallback after it fit in ``explore_budget`` of the time spent
    (all such tries together) — so CG is tried at once on Heat2D's easy steps, but on Fluid2D,
-   where SSOR-PCG needs a hundred iterations, only after about 45 systems.  GMRES/BiCGStab (and LU where a Cholesky factorisation is offered) are left
-   out on symmetric systems unless SPD methods break down there.
+   where SSOR-PCG needs a hundred iterations, only after about 45 systems.  GMRES/BiCGStab (and
+   LU where a Cholesky factorisation is offered) are left out on symmetric systems unless SPD
+   methods break down there.
 4. **Every attempt is capped, and a capped attempt is believed.**  An exploratory attempt gets
    an iteration cap worth ``explore_cap`` (1.25) times the best known cost in the bin — an
    exploration only needs to finish if it beats the incumbent, the 25 % absorb timing noise;
@@ -60,7 +61,8 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    ``explore_budget`` (5%) of all solver time so far, so a short sequence never pays for it and a
    long one tries it early enough to profit; re-screening such a family judged hopeless
    elsewhere also waits until screening has cost at most that fraction.  Cheap-setup families
-   and the ω local search are not rationed (their attempts are capped, idea 4).
+   and the ω local search are not rationed (their attempts are capped, idea 4).  Setup priors
+   follow the backend: PETSc's ILU(0) costs a few products, SciPy's ILU with fill hundreds.
 
 6. **Evidence ages.**  The leading configuration of another family, if within
    ``revalidate_within`` (1.5×) of the best of its bin and its evidence is older than its
@@ -68,6 +70,9 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    not per bin), is tried again under the exploration cap; the period doubles with every
    re-try, so re-validation costs at most ``log2(T/8)`` capped attempts per configuration over
    ``T`` systems, however many bins the context spreads them over.
+7. **Cheap when settled.**  Once an incumbent has been exploited a few times in a row in a bin,
+   the next ``min(commit, streak/2)`` systems there take it directly (no exploration bookkeeping);
+   a fallback, a capped solve, a cost above its estimate or another bin ends that at once.
 
 Regret, as far as it can be argued: every attempt costs at most its cap plus one fallback (which
 continues from the capped iterate), the cap being ``explore_cap``× (exploration) or
@@ -79,7 +84,8 @@ checks of inherited estimates, random refreshes — is *optional* and runs only 
 the incumbent's estimate is at most ``regret_budget`` (5 %) of all time spent plus two incumbent
 solves (so the first ω steps run at once, when they are worth most): over ``T`` systems it adds at
 most ``regret_budget · T · c̄ + 2c*`` plus one attempt.  Families predicted to lose (idea 3) are
-first tried within ``explore_budget`` of the time spent, the same kind of bound.  So the cost above always running the
+first tried within ``explore_budget`` of the time spent, the same kind of bound.  So the cost above
+always running the
 best-in-hindsight configuration is ``O(K · explore_cap · c*) + regret_budget · (total)`` plus what
 drift (a change of the best configuration) costs until the incumbent overruns its cap — each such
 change is detected within one capped solve.  Setup-heavy families (AMG, direct, ILU) are the exception: their one-off setup
@@ -149,8 +155,8 @@ PRIOR_ITERATIONS = {"numba-ssor-cg": 0.25, "ssor-cg": 0.25, "icc-cg": 0.3, "sor"
 
 #: iterations ≈ D ** exponent, where D is the system's difficulty in plain-CG iterations: a
 #: preconditioner that turns κ into κ^e needs about (√κ)^e.  Textbook orders with measured
-#: constants (suite, Heat2D, Fluid2D, p-Laplace: 0.77-0.80): SSOR-PCG needs about CG's count to the power 0.8, AMG a
-#: near-constant 0.4 power.  A stronger family's measured iterations thus bound a weaker one's from
+#: constants (suite, Heat2D, Fluid2D, p-Laplace: 0.77-0.80): SSOR-PCG needs about CG's count to
+#: the power 0.8, AMG a near-constant 0.4 power.  A stronger family's measured iterations thus bound a weaker one's from
 #: below, so a family that cannot win on this system is not screened at once (AutoPolicy._predicted)
 DIFFICULTY_EXPONENT = {"numba-cg": 1.0, "cg": 1.0, "numba-jacobi-cg": 1.0, "jacobi-cg": 1.0,
                        "numba-ssor-cg": 0.8, "ssor-cg": 0.8, "icc-cg": 0.8, "amg-cg": 0.4, "hypre-cg": 0.4}
