@@ -60,10 +60,15 @@ def warm_up() -> None:
         if c.kind == "dcdm":
             continue
         for A in (spd, general):
-            try:
-                SequenceSolver(policy=f"fixed:{c.name}", fallback=False).solve(A, np.ones(n))
-            except SeqsolveError:
-                pass
+            solver = SequenceSolver(policy=f"fixed:{c.name}", fallback=False)
+            for scale in (1.0, 1.01):  # a second matrix of the same pattern: the reuse paths too
+                try:
+                    solver.solve(A * scale, np.ones(n))
+                except SeqsolveError:
+                    pass
+    solver = SequenceSolver(policy="auto")
+    for k in range(4):
+        solver.solve(spd * (1.0 + 0.01 * k), np.ones(n))
 
 
 def matvec_seconds(A, repeats: int = 200) -> float:
