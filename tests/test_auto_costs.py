@@ -202,3 +202,18 @@ def test_a_committed_incumbent_is_chosen_directly_and_the_commitment_ends_on_tro
     assert p._commit is not None
     step(1000.0)  # another context bin: decided afresh
     assert p._commit is None or p._commit[0] != p._bin({"c": 1.0}, 1000)
+
+
+def test_a_setup_reusing_configuration_that_came_close_is_run_once_more_on_its_build():
+    """amg-cg(adaptive)'s first solve pays a build that later solves reuse: if it came within
+    revalidate_within of the best, the next system runs it again (reusing the build), so its
+    steady-state cost is measured instead of judged by the build."""
+    amg = "amg-cg(adaptive)"
+    p = AutoPolicy(candidates=[SSOR, amg], seed=0, explore=0.0, explore_budget=10.0)
+    assert p.select(None, n=1000).name == SSOR
+    p.update(0.05, record(SSOR, iterations=100, setup=0.0, solve=0.05, repeated=False, reused=False))
+    assert p.select(None, n=1000).name == amg
+    p.update(0.10, record(amg, iterations=10, setup=0.08, solve=0.02, repeated=False, reused=False))  # 0.06 charged
+    assert p.select(None, n=1000).name == amg and p.explored()  # the confirmation, on the reused build
+    p.update(0.02, record(amg, iterations=10, setup=0.0, solve=0.02, repeated=False, reused=True))
+    assert p.select(None, n=1000).name == amg and not p.explored()  # now the incumbent

@@ -283,6 +283,7 @@ class AutoPolicy(Policy):
         self.spent_excess_ = 0.0  # what explorations cost beyond the incumbent's estimate (regret)
         self.spent_deferred_ = 0.0  # what first tries of families predicted to lose cost
         self._deferred = False  # the current choice is such a try
+        self._confirm: str | None = None  # a setup-reusing configuration to run once more (update)
         self._incumbent_cost: float | None = None
         #: bin → {configuration name → [mean cost, count, last step, mean iterations]}; the mean is
         #: stored in units of its family's speed scale (see _rescale): read it through _mean
@@ -523,6 +524,13 @@ class AutoPolicy(Policy):
         if self._commit is not None and (info.fallback or info.projected_seconds is not None or not info.converged
                                          or (self._incumbent_cost and observed > 1.25 * self._incumbent_cost)):
             self._commit = self._streak = None  # something changed: decide afresh
+        if clean and not info.setup_reused and self._by_name[name].get_or("setup") == "adaptive" \
+                and self._samples.get(fam, 0) == 1:
+            lo = self._lowest(b)
+            if lo is not None and observed <= self.revalidate_within * lo:
+                # its first solve paid the build that later solves reuse: one more solve shows
+                # whether reusing it wins (a rent-or-buy AMG that looks merely close after a build)
+                self._confirm = name
         if self._revalidating:
             # every re-validation doubles the period, whatever it found (if the configuration is
             # now cheaper its mean drops and it becomes the incumbent): O(log T) re-tries each
@@ -705,6 +713,12 @@ class AutoPolicy(Policy):
             # a symmetric matrix: CG-based methods dominate GMRES/BiCGStab (more work per iteration
             # for no fewer iterations), so those are explored only once SPD methods break down here
             fams = self._spd_arm_families
+        # 0. a setup-reusing configuration whose first solve paid a build and came close: its next
+        #    solve reuses the build and shows what it costs in steady state (part of its screening)
+        confirm, self._confirm = self._confirm, None
+        if confirm in names and confirm in known and confirm != best_name:
+            self._screening = True
+            return self._by_name[confirm], True
         # 1. each contending family once in this bin, through its best member elsewhere
         screened = self._screened.setdefault(b, set())
         untried, deferred = [], []
@@ -956,6 +970,7 @@ class AutoPolicy(Policy):
             "wait": [[list(b), fam, step] for (b, fam), step in self._wait.items()],
             "unchecked": [[list(b), sorted(names)] for b, names in self._unchecked.items()],
             "spd_trouble": [[list(b), k] for b, k in self._spd_trouble.items()],
+            "confirm": self._confirm,
             "commit": None if self._commit is None else [list(self._commit[0]), *self._commit[1:]],
             "streak": None if self._streak is None else [list(self._streak[0]), *self._streak[1:]],
         }
@@ -1045,6 +1060,8 @@ class AutoPolicy(Policy):
             for row in as_list(state.get("unchecked", []), "auto state 'unchecked'"):
                 b, fams = as_list(row, "auto state 'unchecked' row", length=2)
                 unchecked[as_bin(b)] = {as_name(n) for n in as_list(fams, "auto state names")}
+            confirm = state.get("confirm")
+            confirm = None if confirm is None else as_name(confirm)
             commit = state.get("commit")
             if commit is not None:
                 b, left, name, inc, limit = as_list(commit, "auto state 'commit'", length=5)
@@ -1090,7 +1107,7 @@ class AutoPolicy(Policy):
         self._samples, self._recent_cost = samples, recent
         self.mean_run_, self._runs, self._run_len = mean_run, runs, run_len
         self._wait, self._unchecked, self._spd_trouble = wait, unchecked, trouble
-        self._commit, self._streak = commit, streak
+        self._commit, self._streak, self._confirm = commit, streak, confirm
         return self
 
 
