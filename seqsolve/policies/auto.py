@@ -268,6 +268,7 @@ class AutoPolicy(Policy):
         self.commit = commit
         self._commit: list | None = None  # [bin, systems left, name, incumbent cost, limit] (_commit_to)
         self._streak: list | None = None  # [bin, name, consecutive exploitations]
+        self._bin_best: dict[tuple, str] = {}  # bin → its best at the last full decision there
         self.reach = reach
         self.explore_budget = explore_budget
         self.spec = "auto"
@@ -368,7 +369,8 @@ class AutoPolicy(Policy):
         names = self._names_of(arms)
         b = self._bin(context, n)
         commit = self._commit
-        if commit is not None and commit[0] == b and commit[1] > 0 and commit[2] in names:
+        if commit is not None and commit[1] > 0 and commit[2] in names and (
+                commit[0] == b or self._bin_best.get(b) == commit[2]):
             # a committed stretch of exploitation (see _commit_to): the incumbent, without the
             # exploration bookkeeping that would find nothing due
             commit[1] -= 1
@@ -399,6 +401,8 @@ class AutoPolicy(Policy):
             self._limit = None
         if self._limit is None and n:
             self._limit = max(200, int(30 * math.sqrt(n)))  # nothing known: a prior cap
+        if best_name is not None:
+            self._bin_best[b] = best_name
         self._commit_to(b, choice.name if not exploring and choice.name == best_name else None)
         return choice
 
@@ -421,10 +425,12 @@ class AutoPolicy(Policy):
 
         Once the same incumbent has been exploited twice in a row in a bin, the next
         ``min(commit, streak // 2)`` systems of that bin take it directly: choosing costs a few
-        microseconds instead of tens — a tenth of a millisecond solve on Heat2D nx=100.  What a
-        commitment delays (a re-validation, an ω step) comes at most ``commit`` systems later; it
-        ends at once on another bin, a fallback, a capped solve or a cost 25 % above its estimate
-        (update), and factorisations never commit (their charge changes with every new matrix)."""
+        microseconds instead of tens — a tenth of a millisecond solve on Heat2D nx=100.  A
+        drifting context keeps the commitment into a bin whose best, at the last full decision
+        there, was the same configuration.  What a commitment delays (a re-validation, an ω step)
+        comes at most ``commit`` systems later; it ends at once on any other bin, a fallback, a
+        capped solve or a cost 25 % above its estimate (update), and factorisations never commit
+        (their charge changes with every new matrix)."""
         if name is None or name in self._factor_names or self.commit <= 0:
             self._streak = None
             return
@@ -973,6 +979,7 @@ class AutoPolicy(Policy):
             "confirm": self._confirm,
             "commit": None if self._commit is None else [list(self._commit[0]), *self._commit[1:]],
             "streak": None if self._streak is None else [list(self._streak[0]), *self._streak[1:]],
+            "bin_best": [[list(b), name] for b, name in self._bin_best.items()],
         }
 
     def load_state_dict(self, state: Mapping) -> "AutoPolicy":
@@ -1072,6 +1079,10 @@ class AutoPolicy(Policy):
             if streak is not None:
                 b, name, k = as_list(streak, "auto state 'streak'", length=3)
                 streak = [as_bin(b), as_name(name), as_int(k, "auto state streak")]
+            bin_best = {}
+            for row in as_list(state.get("bin_best", []), "auto state 'bin_best'"):
+                b, name = as_list(row, "auto state 'bin_best' row", length=2)
+                bin_best[as_bin(b)] = as_name(name)
             trouble = {}
             for row in as_list(state.get("spd_trouble", []), "auto state 'spd_trouble'"):
                 b, k = as_list(row, "auto state 'spd_trouble' row", length=2)
@@ -1108,6 +1119,7 @@ class AutoPolicy(Policy):
         self.mean_run_, self._runs, self._run_len = mean_run, runs, run_len
         self._wait, self._unchecked, self._spd_trouble = wait, unchecked, trouble
         self._commit, self._streak, self._confirm = commit, streak, confirm
+        self._bin_best = bin_best
         return self
 
 
