@@ -751,7 +751,7 @@ class AutoPolicy(Policy):
                 # long sequences still try it, in case the prediction is wrong
                 if self.spent_deferred_ + setup + (self.explore_cap + 1.0) * lo \
                         > self.explore_budget * self.spent_total_:
-                    self._wait[(b, fam)] = self.t_ + 10
+                    self._wait_for(b, fam, self.spent_deferred_ + setup + (self.explore_cap + 1.0) * lo)
                     continue
                 deferred.append(fam)
             if lo is not None and setup > lo and (
@@ -761,7 +761,7 @@ class AutoPolicy(Policy):
                 # an expensive one-off setup (AMG, a factorisation) that cannot pay on one system is
                 # screened only once the sequence has run long enough that it is a small fraction
                 # of what was spent (idea 5): short sequences never pay for it
-                self._wait[(b, fam)] = self.t_ + 10
+                self._wait[(b, fam)] = self.t_ + 10  # its amortised setup shrinks as runs are learned
                 continue
             # a one-off setup cannot be capped, so measured evidence against it counts more: it is
             # tried again nearby only if it came close there (not merely within `contender`)
@@ -839,6 +839,17 @@ class AutoPolicy(Policy):
                 if near:
                     return min(near, key=lambda c: (known[c.name][2], c.name)), True
         return None, False
+
+    def _wait_for(self, b: tuple, fam: str, cost: float) -> None:
+        """Do not reconsider ``fam`` in bin ``b`` for half the systems after which the time spent,
+        growing at its mean rate so far, would make ``cost`` fit in ``explore_budget`` of it (at
+        least 10: the condition depends on the bin's estimates too) — fewer re-checks in a context
+        that visits many bins, none of them late by more than half the wait."""
+        steps = 10
+        if cost > 0 and self.spent_total_ > 0 and self.t_ > 0:
+            missing = cost / self.explore_budget - self.spent_total_
+            steps = max(10, min(1000, int(0.5 * missing / (self.spent_total_ / self.t_))))
+        self._wait[(b, fam)] = self.t_ + steps
 
     def _predicted(self, rep: Configuration, known: dict) -> float | None:
         """Predicted cost of one solve by ``rep`` (setup aside) from the iterations that the best
