@@ -337,3 +337,15 @@ def test_in_place_mutation_to_non_finite_is_rejected_along_a_sequence():
     B.data[4] = np.nan  # a new object with the same pattern
     with pytest.raises(seqsolve.InvalidSystemError, match="NaN or Inf"):
         s.solve(B, np.ones(n))
+
+
+def test_small_operator_with_cancellation_is_certified_on_its_entries():
+    """Row 3 sums terms of ±1.8e13 to 0.09: the operator's own product cannot see its rounding
+    (hypothesis found x with float residual 3.6e-4 but exact residual 8.1e-3 at rtol 1e-3). A small
+    operator is now certified on the entries it reveals column by column: correct, or an error."""
+    M = np.array([[3.1276669466365247e+11, 0.0, 0.0],
+                  [8.6778294587425620e+01, 2.8164516191909264e-07, 6.7441536891853601e+07],
+                  [0.0, -5.7813599571102440e+07, 4.3241658133048829e+23]])
+    b = np.array([-0.03939662512791543, 0.09094295771567025, 0.08904018349711185])
+    op = LinearOperator(M.shape, matvec=lambda v: M @ v, dtype=np.float64)
+    outcome(op, M, b, 1e-3, 0.0, lambda: seqsolve.solve(op, b, rtol=1e-3))
