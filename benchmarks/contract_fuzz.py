@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from conftest import exact_meets  # noqa: E402
 
 import seqsolve  # noqa: E402
+from seqsolve.accuracy import RTOL_MIN  # noqa: E402
 from seqsolve.atomic import write_json  # noqa: E402
 from seqsolve.provenance import provenance  # noqa: E402
 
@@ -101,7 +102,7 @@ def main(argv=None) -> int:
     warnings.simplefilter("ignore")
     while counts.total() < args.systems:
         policy = POLICIES[rng.integers(len(POLICIES))]
-        rtol = float(rng.choice([seqsolve.accuracy.RTOL_MIN, 1e-14, 1e-10, 1e-8, 1e-3]))
+        rtol = float(rng.choice([RTOL_MIN, 1e-14, 1e-10, 1e-8, 1e-3]))
         atol = float(rng.choice([0.0, 0.0, 1e-300, 1e-10, 1.0]))
         long_lived = rng.random() < 0.5
         solver = seqsolve.SequenceSolver(policy=policy or "auto", rtol=rtol, atol=atol) if long_lived else None
