@@ -396,8 +396,9 @@ class SequenceSolver:
 
         Along a sequence whose matrices share one pattern, a matrix found symmetric is followed by
         sampled checks (a 16th of the entries, another contiguous block each time: any asymmetry
-        seen is proof) and a full check every 16th matrix.  A missed asymmetry cannot cost accuracy — every x is certified on the true
-        residual, and an SPD method failing on it falls back — only the choice of method."""
+        seen is proof) and a full check every 16th matrix.  A missed asymmetry cannot cost
+        accuracy — every x is certified on the true residual, and an SPD method failing on it
+        falls back — only the choice of method."""
         fp = scan.fingerprint
         if self._sym_cache is not None and self._sym_cache[0] == fp and fp[0] != "op":
             return self._sym_cache[1]

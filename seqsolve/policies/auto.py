@@ -272,9 +272,6 @@ class AutoPolicy(Policy):
         self.reach = reach
         self.explore_budget = explore_budget
         self.spec = "auto"
-        self._families: dict[str, list[Configuration]] = {}
-        for c in self.candidates_list:
-            self._families.setdefault(_family(c), []).append(c)
         self._by_name = {c.name: c for c in self.candidates_list}
         self._factor_names = frozenset(c.name for c in self.candidates_list if c.kind in _FACTORISATIONS)
         self._rng = random.Random(seed)

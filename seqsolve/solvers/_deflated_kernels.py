@@ -24,7 +24,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .compiled import _lower_row, _upper_row  # the same triangular rows as the plain kernel
+from .compiled import _lower_norm, _lower_row, _upper_row  # shared with the plain kernel
 
 # status codes, as in .compiled
 _CONVERGED, _MAXITER, _BREAKDOWN, _INDEFINITE, _NAN = 0, 1, 2, 3, 4
@@ -269,13 +269,7 @@ def deflated_eisenstat(
                 break
             if math.sqrt(hh) <= stop:
                 # near the target: the residual in the original space, r = E r̂ (half a product)
-                ee = 0.0
-                for i in range(n):
-                    v = diag[i] / omega * rh[i]
-                    for k in range(_U(indptr[i]), _U(diag_pos[i])):
-                        v += data[k] * rh[_U(indices[k])]
-                    ee += v * v
-                if math.sqrt(ee) <= safety * target:
+                if _lower_norm(indptr, indices, data, diag, diag_pos, omega, rh) <= safety * target:
                     break
             _project(DAW, rh, L, mu)
             beta = rz_new / rz

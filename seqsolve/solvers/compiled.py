@@ -478,6 +478,18 @@ def _pcg_kernel(
 
 
 @njit(cache=True, fastmath=False)
+def _lower_norm(indptr, indices, data, diag, diag_pos, omega, v):  # pragma: no cover - compiled
+    """``‖(D/ω + L) v‖``: Eisenstat's transformed residual taken back to the original space."""
+    ee = 0.0
+    for i in range(v.shape[0]):
+        s = diag[i] / omega * v[i]
+        for k in range(_U(indptr[i]), _U(diag_pos[i])):
+            s += data[k] * v[_U(indices[k])]
+        ee += s * s
+    return math.sqrt(ee)
+
+
+@njit(cache=True, fastmath=False)
 def _lower_row(indptr, indices, data, inv_diag, diag_pos, omega, vi, w, i, wprev):  # pragma: no cover - compiled
     """Row ``i`` of ``(D/ω + L) w = v``; the nearest lower entry goes last, from the register copy
     ``wprev`` when it is column ``i-1`` (the latency trick of :func:`_forward_row`)."""
@@ -626,13 +638,7 @@ def _eisenstat_kernel(
                 break
             if math.sqrt(hh) <= stop:
                 # near the target: the residual in the original space, r = E rh (half a product)
-                ee = 0.0
-                for i in range(n):
-                    v = diag[i] / omega * rh[i]
-                    for k in range(_U(indptr[i]), _U(diag_pos[i])):
-                        v += data[k] * rh[_U(indices[k])]
-                    ee += v * v
-                if math.sqrt(ee) <= safety * target:
+                if _lower_norm(indptr, indices, data, diag, diag_pos, omega, rh) <= safety * target:
                     break
             beta = rz_new / rz
             rz = rz_new
