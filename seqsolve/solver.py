@@ -206,6 +206,7 @@ class SequenceSolver:
         self.policy.observe(SystemFacts(n, repeated=fp == self._previous_fp and fp[0] != "op", ready=ready, A=A))
         config = self.policy.select(context, allowed=allowed, n=n)
         limit = self.policy.attempt_limit()
+        budget = self.policy.attempt_budget()
         policy_seconds = time.perf_counter() - t0
 
         if bnorm == 0.0:
@@ -223,7 +224,7 @@ class SequenceSolver:
 
         attempts: list[tuple[Configuration, _Attempt]] = []
         first = self._bounded(config, system, system.to_scaled(x0), fp, goal, min(maxiter, limit or maxiter),
-                              callback, first_chunk=max(_PRIMARY_CHUNK, 10 * math.isqrt(n)))
+                              callback, first_chunk=max(_PRIMARY_CHUNK, 10 * math.isqrt(n)), budget=budget)
         attempts.append((config, first))
         best = first
         if not best.verdict.meets(goal.target) and self.fallback:
@@ -546,15 +547,20 @@ class SequenceSolver:
         return att
 
     def _bounded(self, config, system, x0, fp, goal: "_Goal", maxiter: int, callback,
-                 first_chunk: int = 0) -> _Attempt:
-        """Run ``config`` in growing chunks while its measured rate projects success within ``maxiter``.
+                 first_chunk: int = 0, budget: float | None = None) -> _Attempt:
+        """Run ``config`` in growing chunks while its measured rate projects success within ``maxiter``
+        (and, given a ``budget`` in seconds, within that budget).
 
         Failure must be cheap: a method that stagnates (a singular or inconsistent system, a
         hopeless preconditioner) is stopped once the true-residual reduction of its last chunk,
         extrapolated, cannot reach the target within the iterations left — instead of running to
-        ``maxiter``.  A chunk restarts the Krylov method from the current iterate.
+        ``maxiter``.  A chunk restarts the Krylov method from the current iterate.  With a budget
+        the first chunk is an eighth of ``maxiter`` (at least 10 iterations), so a method whose
+        iterations cost far more than its cap assumed is stopped after a fraction of it.
         """
         chunk = min(maxiter, first_chunk or _FALLBACK_CHUNK)
+        if budget is not None:
+            chunk = min(chunk, max(10, maxiter // 8))
         x, before, used, total = x0, None, 0, None
         while True:
             att = self._checked(self._attempt(config, system, system.b, x, fp, chunk, callback,
@@ -578,6 +584,8 @@ class SequenceSolver:
             if need > maxiter - used:
                 total.status = "stagnated" if used < maxiter else "maxiter"
                 return total
+            if budget is not None and total.projected_seconds > budget:
+                return total  # finishing would cost more than the caller allows: "maxiter"
             x, before, chunk = att.x, att.verdict.residual, min(2 * chunk, maxiter - used)
 
     def _refine(self, config, system, att: _Attempt, fp, goal: "_Goal", maxiter: int, callback) -> _Attempt:

@@ -217,3 +217,57 @@ def test_a_setup_reusing_configuration_that_came_close_is_run_once_more_on_its_b
     assert p.select(None, n=1000).name == amg and p.explored()  # the confirmation, on the reused build
     p.update(0.02, record(amg, iterations=10, setup=0.0, solve=0.02, repeated=False, reused=True))
     assert p.select(None, n=1000).name == amg and not p.explored()  # now the incumbent
+
+
+def test_no_optional_exploration_while_the_incumbent_factorisation_is_unbuilt():
+    # runs of 10 with a three-way ω grid: an ω step at a run's start would leave the run without
+    # its factor; every run from the third on starts with the factorisation
+    grid = ["numba-ssor-cg(omega=1.3)", SSOR, "numba-ssor-cg(omega=1.7)"]
+    p = AutoPolicy(candidates=[*grid, DIRECT], seed=0, explore=0.0)
+    choices, _ = run_in_runs(p, 100, 10, factor=0.15, lu_solve=0.005)
+    starts = [choices[t] for t in range(20, 100, 10)]
+    assert starts.count(DIRECT) == len(starts), starts
+
+
+def test_a_factorisation_predicted_to_win_outright_is_tried_before_iterative_families():
+    # one SSOR solve measured at 2 s (2000 iterations); a factorisation's prior (800 setup
+    # products priced from SSOR's speed, plus its triangular solves: ~0.5 s) is far below that
+    p = AutoPolicy(candidates=[SSOR, "numba-cg", "amg-cg(adaptive)", "cholesky"], seed=0, explore=0.0)
+    p.observe(SystemFacts(1000, repeated=False, ready=frozenset()))
+    assert p.select(None, n=1000).name == SSOR
+    p.update(2.0, record(SSOR, iterations=2000, setup=0.0, solve=2.0, repeated=False, reused=False))
+    p.observe(SystemFacts(1000, repeated=False, ready=frozenset()))
+    assert p.select(None, n=1000).name == "cholesky"
+
+
+def test_an_exploration_of_unmeasured_speed_gets_a_seconds_budget():
+    p = AutoPolicy(candidates=[SSOR, "numba-cg"], seed=0, explore=0.0)
+    p.observe(SystemFacts(1000, repeated=False, ready=frozenset()))
+    assert p.select(None, n=1000).name == SSOR
+    assert p.attempt_budget() is None  # nothing to compare with yet: the prior iteration cap only
+    p.update(0.01, record(SSOR, iterations=10, setup=0.0, solve=0.01, repeated=False, reused=False))
+    p.observe(SystemFacts(1000, repeated=False, ready=frozenset()))
+    assert p.select(None, n=1000).name == "numba-cg"
+    assert p.attempt_budget() is not None and abs(p.attempt_budget() - p.explore_cap * 0.01) < 1e-3
+
+
+def test_the_solver_stops_an_attempt_whose_measured_speed_projects_past_its_budget():
+    from seqsolve.policies import FixedPolicy
+
+    class Budgeted(FixedPolicy):
+        def attempt_limit(self):
+            return 800  # a first chunk of 100 iterations: CG needs ~200 here
+
+        def attempt_budget(self):
+            return 1e-9  # anything measured projects past it
+
+    n = 400
+    A = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(n, n), format="csr")  # CG needs ~n iterations
+    b = np.ones(n)
+    s = SequenceSolver(policy=Budgeted("numba-cg"), rtol=1e-10)
+    x = s.solve(A, b)
+    assert np.linalg.norm(b - A @ x) <= 1e-10 * np.linalg.norm(b) * 1.01
+    first = s.history[-1]
+    assert first.fallback is not None  # the budgeted attempt was abandoned; a fallback finished
+    assert first.projected_seconds is not None and first.projected_seconds > 1e-9
+    assert first.projected_iterations is not None and first.projected_iterations > 100

@@ -168,8 +168,10 @@ PETSC_ITERATION_COST = {"cg": 1.2, "jacobi-cg": 1.3, "ssor-cg": 2.5, "icc-cg": 2
                         "hypre-cg": 20.0, "minres": 1.5, "gmres": 2.0, "bicgstab": 3.0}
 
 
-#: PETSc's ILU(0) is a compiled no-fill factorisation: a few products, not SciPy's spilu with fill
-PETSC_SETUP_COST = {"ilu": (1e-3, 5.0)}
+#: PETSc's ILU(0) is a compiled no-fill factorisation: a few products, not SciPy's spilu with fill;
+#: MUMPS factorises the suite's 2-D systems in 300-400 products (Cholesky; LU about twice that),
+#: a third of what SuperLU takes
+PETSC_SETUP_COST = {"ilu": (1e-3, 5.0), "cholesky": (1e-3, 400.0), "direct": (1e-3, 800.0)}
 
 #: a setup prior below this many products is not "expensive" (idea 5): no rationing, no late rank
 _HEAVY_SETUP = 50.0
@@ -316,6 +318,7 @@ class AutoPolicy(Policy):
         self._spd_arm_families: dict[str, list[Configuration]] = {}
         self._spd_trouble: dict[tuple, int] = {}  # bin → SPD-method breakdowns seen
         self._limit: int | None = None
+        self._budget: float | None = None  # seconds an exploration of unmeasured speed may cost
         self._hint: tuple[str, dict] | None = None
         self._recent_cost: float | None = None  # seconds of the last solve
         #: runs of one matrix: mean length of the finished ones (0: none finished), and the
@@ -343,6 +346,9 @@ class AutoPolicy(Policy):
 
     def attempt_limit(self) -> int | None:
         return self._limit
+
+    def attempt_budget(self) -> float | None:
+        return self._budget
 
     def fallback_hint(self) -> Configuration | None:
         """If the choice fails or overruns its cap: the best *other* configuration known here."""
@@ -373,7 +379,7 @@ class AutoPolicy(Policy):
             commit[1] -= 1
             self._screening = self._revalidating = self._deferred = False
             self._last, self._bin_now, self._hint = (b, commit[2], False), b, (commit[2], None)
-            self._incumbent_cost, self._limit = commit[3], commit[4]
+            self._incumbent_cost, self._limit, self._budget = commit[3], commit[4], None
             return self._by_name[commit[2]]
         self._commit = None
         here = self.stats_.get(b)
@@ -390,8 +396,14 @@ class AutoPolicy(Policy):
         self._bin_now = b
         self._hint = (choice.name, known)  # resolved only if the solver asks (a fallback)
         self._incumbent_cost = known[best_name][0] if best_name is not None else None
+        self._budget = None
         if exploring:
             self._limit = self._cap(choice, known, best_name)
+            if best_name is not None and self.cost == "seconds" and _family(choice) not in self.per_iteration_ \
+                    and choice.kind not in _FACTORISATIONS:
+                # its cap was priced with a guessed speed: the solver also stops it once its
+                # measured speed projects more than the cap's budget in seconds (a setup included)
+                self._budget = self.explore_cap * known[best_name][0]
         elif choice.name in known:
             self._limit = max(20, int(self.exploit_cap * known[choice.name][3]) + 10)
         else:
@@ -481,11 +493,13 @@ class AutoPolicy(Policy):
             last = self._last_per.get(fam, per)
             self._last_per[fam] = per
             self.per_iteration_[fam] = min(per, last)
-            # a single stalled first sample must not exclude a family for good: until the family
-            # has run a few times, its speed is capped at twice what the rough per-iteration
-            # prior scaled from other families' measured speeds implies
+            # a single stalled first sample must not exclude a family for good: on its first run
+            # its speed is capped at twice what the rough per-iteration prior scaled from another
+            # family's measured speed implies; from the second run on, the lower of its own last
+            # two samples already ignores one stall (and the rough prior may be several-fold off:
+            # an AMG iteration costs 9 SSOR iterations on FEM heat, not ITERATION_COST's 32)
             self._samples[fam] = self._samples.get(fam, 0) + 1
-            if self._samples[fam] < 4:
+            if self._samples[fam] < 2:
                 prior = self._prior_per_iteration(self._by_name[name], exclude=fam)
                 if prior is not None:
                     self.per_iteration_[fam] = min(self.per_iteration_[fam], 2.0 * prior)
@@ -767,7 +781,14 @@ class AutoPolicy(Policy):
                 # never-measured families go first in the order of their prior cost (robust cheap
                 # methods first), so that a best (and an exploration cap) exists before an
                 # expensive family is tried
-                untried.append((rel[0] if rel is not None else _prior_rank(rep, self._iter_cost, self._setup_cost) - 1e6, fam, rep))
+                rank = rel[0] if rel is not None else _prior_rank(rep, self._iter_cost, self._setup_cost) - 1e6
+                if rel is None and lo is not None and rep.kind in _FACTORISATIONS \
+                        and setup + self._factor_solve_estimate(rep) < lo:
+                    # a factorisation's cost needs no iteration count: setup (shared by the
+                    # repeats of the matrix) plus a few triangular solves.  Predicted to beat the
+                    # best measured here outright, it is tried before any iterative family
+                    rank = -2e6
+                untried.append((rank, fam, rep))
             else:
                 screened.add(fam)  # known to be far from the best nearby: not worth a try here
         if untried:
@@ -776,6 +797,12 @@ class AutoPolicy(Policy):
             self._screening = True
             self._deferred = fam in deferred
             return rep, True
+        if best_name in self._factor_names and best_name not in self._ready:
+            # the incumbent factorises this new matrix now or never in its run: an optional try
+            # here looks cheap against the amortised charge, but leaves the whole run without the
+            # factor.  Optional exploration waits for a system whose factor is built, where its
+            # excess is counted against the real per-solve cost (a few triangular solves)
+            return None, False
         incumbent = known[best_name][0] if best_name is not None else 0.0
         if self.spent_excess_ > self.regret_budget * self.spent_total_ + 2.0 * incumbent:
             # optional exploration (2., 3.) has cost its share of regret: exploit until it is repaid.
@@ -906,6 +933,19 @@ class AutoPolicy(Policy):
                                   projected_seconds=projected, policy_seconds=0.0)
         return setup + solve, rec
 
+    def _factor_solve_estimate(self, rep: Configuration) -> float:
+        """Seconds one solve with a built factorisation costs, from ``SOLVE_COST`` products priced
+        by the product cost any measured family implies (0 when nothing has run yet)."""
+        per_product = None
+        for other, per in self.per_iteration_.items():
+            kind = self._by_name[other].kind if other in self._by_name else other.split("(")[0]
+            if self._iter_cost.get(kind):
+                per_product = per / self._iter_cost[kind]
+                break
+        if per_product is None:
+            return 0.0
+        return SOLVE_COST.get(rep.kind, 0.0) * per_product
+
     def _setup_estimate(self, fam: str, rep: Configuration) -> float:
         """Seconds a family's setup costs: measured once it ran, else a prior in matrix–vector
         products (``SETUP_COST``) times the product's cost implied by any family that ran."""
@@ -951,11 +991,16 @@ class AutoPolicy(Policy):
         mine = self._iter_cost.get(choice.kind)
         if mine is None:
             return None
+        # scaled from the measured family nearest in cost per iteration: the rough ratios are
+        # least wrong between similar methods (CG from SSOR-PCG, not from an AMG V-cycle)
+        best = None
         for fam, per in self.per_iteration_.items():
             other = self._iter_cost.get(self._by_name[fam].kind if fam in self._by_name else fam.split("(")[0])
             if other and fam != exclude:
-                return per * mine / other
-        return None
+                gap = abs(math.log(mine / other))
+                if best is None or gap < best[0]:
+                    best = (gap, per * mine / other)
+        return None if best is None else best[1]
 
     # ------------------------------------------------------------------ persistence
     def state_dict(self) -> dict:

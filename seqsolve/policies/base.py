@@ -78,6 +78,16 @@ class Policy(ABC):
         """
         return None
 
+    def attempt_budget(self) -> float | None:
+        """Seconds the configuration just selected may cost (setup and iterations) before it is
+        abandoned (``None``: no such budget).
+
+        An iteration cap priced with a guessed speed is only as good as the guess: a method whose
+        iterations cost ten times the guess overruns it tenfold.  With a budget the solver runs a
+        short first chunk, measures the speed, and stops once the projected cost exceeds it.
+        """
+        return None
+
     def explored(self) -> bool:
         """Whether the configuration just selected is an exploration (for the report)."""
         return False
