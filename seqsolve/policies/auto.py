@@ -319,6 +319,7 @@ class AutoPolicy(Policy):
         self._spd_trouble: dict[tuple, int] = {}  # bin → SPD-method breakdowns seen
         self._limit: int | None = None
         self._budget: float | None = None  # seconds an exploration of unmeasured speed may cost
+        self._lowest_memo: dict[tuple, float | None] = {}
         self._hint: tuple[str, dict] | None = None
         self._recent_cost: float | None = None  # seconds of the last solve
         #: runs of one matrix: mean length of the finished ones (0: none finished), and the
@@ -389,7 +390,9 @@ class AutoPolicy(Policy):
         known = self._known(b, names)
         best_name = min(known, key=lambda k: (known[k][0], k)) if known else None  # ties: by name
         self._screening = self._revalidating = self._deferred = False
+        self._lowest_memo = {}  # estimates change only in update(): one memo per decision
         choice, exploring = self._explore_choice(b, arms, names, known, best_name)
+        self._lowest_memo = {}
         if choice is None:
             choice = self._by_name.get(best_name) or arms[0]
         self._last = (b, choice.name, exploring)
@@ -486,7 +489,7 @@ class AutoPolicy(Policy):
             # one estimate per family (ω changes the iteration count, not the cost of an iteration):
             # the lower of the last two samples ignores a one-off stall (noise only ever slows a
             # solve down) yet follows a lasting change after two solves
-            fam = _family(self._by_name[name])
+            fam = self._fam_of[name]
             before = self.per_iteration_.get(fam)
             fixed = self._learn_fixed(fam, info.iterations, info.solve_seconds)
             per = max(info.solve_seconds - fixed, 0.5 * info.solve_seconds) / info.iterations
@@ -508,7 +511,7 @@ class AutoPolicy(Policy):
         # compare configurations by a de-noised cost: iteration counts are exact, so a clean solve
         # costs iterations x (low estimate of seconds per iteration) + setup; failed or
         # non-iterative solves are charged what they measured
-        fam = _family(self._by_name[name])
+        fam = self._fam_of[name]
         if not info.setup_reused and info.setup_seconds > 0:
             # setup times are de-noised the same way (they do not depend on ω or on the context)
             last = self._last_setup.get(fam, info.setup_seconds)
@@ -612,9 +615,14 @@ class AutoPolicy(Policy):
         return self.stats_[b][name][0] * self._scale.get((self._fam_of[name], b[0]), 1.0)
 
     def _lowest(self, b: tuple) -> float | None:
-        """The cheapest estimate in bin ``b`` as it stands now (setups charged as of now)."""
+        """The cheapest estimate in bin ``b`` as it stands now (setups charged as of now); kept for
+        the rest of one decision (screening asks it for every family, of every bin nearby)."""
+        memo = self._lowest_memo
+        if b in memo:
+            return memo[b]
         entries = self.stats_.get(b)
-        return min(self._charged(k, self._mean(b, k)) for k in entries) if entries else None
+        memo[b] = lo = min(self._charged(k, self._mean(b, k)) for k in entries) if entries else None
+        return lo
 
     def _count_run(self, repeated: bool) -> None:
         if repeated:
@@ -695,6 +703,8 @@ class AutoPolicy(Policy):
         return ratio <= threshold * 2.0 ** min(60, max(0, d - self.reach))
 
     def _representative(self, b: tuple, members: list[Configuration]) -> Configuration:
+        if len(members) == 1:
+            return members[0]
         scored = []
         for c in members:
             r = self._relative(b, c.name)
