@@ -373,6 +373,9 @@ class AutoPolicy(Policy):
         names = self._names_of(arms)
         b = self._bin(context, n)
         commit = self._commit
+        if commit is not None and self._factor_names and self._observed and self._run_len == 1 \
+                and self.mean_run_ > 1.5:
+            commit = self._commit = None  # a new matrix where runs repeat: a factorisation may now pay
         if commit is not None and commit[1] > 0 and commit[2] in names and (
                 commit[0] == b or self._bin_best.get(b) == commit[2]):
             # a committed stretch of exploitation (see _commit_to): the incumbent, without the
@@ -441,8 +444,9 @@ class AutoPolicy(Policy):
         drifting context keeps the commitment into a bin whose best, at the last full decision
         there, was the same configuration.  What a commitment delays (a re-validation, an ω step)
         comes at most ``commit`` systems later; it ends at once on any other bin, a fallback, a
-        capped solve or a cost 25 % above its estimate (update), and factorisations never commit
-        (their charge changes with every new matrix)."""
+        capped solve, a cost 25 % above its estimate (update) or, where matrices repeat in runs,
+        a new matrix (a factorisation may pay there); factorisations never commit (their charge
+        changes with every new matrix)."""
         if name is None or name in self._factor_names or self.commit <= 0:
             self._streak = None
             return
