@@ -549,7 +549,7 @@ class SequenceSolver:
     def _bounded(self, config, system, x0, fp, goal: "_Goal", maxiter: int, callback,
                  first_chunk: int = 0, budget: float | None = None) -> _Attempt:
         """Run ``config`` in growing chunks while its measured rate projects success within ``maxiter``
-        (and, given a ``budget`` in seconds, within that budget).
+        (and, given a ``budget`` in seconds, iterations costing at most that budget).
 
         Failure must be cheap: a method that stagnates (a singular or inconsistent system, a
         hopeless preconditioner) is stopped once the true-residual reduction of its last chunk,
@@ -584,8 +584,10 @@ class SequenceSolver:
             if need > maxiter - used:
                 total.status = "stagnated" if used < maxiter else "maxiter"
                 return total
-            if budget is not None and total.projected_seconds > budget:
-                return total  # finishing would cost more than the caller allows: "maxiter"
+            if budget is not None and total.projected_seconds - total.setup_seconds > budget:
+                # finishing would cost more than the caller allows ("maxiter"); a setup is judged
+                # by the caller apart (it is spent, and it may serve later systems)
+                return total
             x, before, chunk = att.x, att.verdict.residual, min(2 * chunk, maxiter - used)
 
     def _refine(self, config, system, att: _Attempt, fp, goal: "_Goal", maxiter: int, callback) -> _Attempt:

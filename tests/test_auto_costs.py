@@ -229,17 +229,6 @@ def test_no_optional_exploration_while_the_incumbent_factorisation_is_unbuilt():
     assert starts.count(DIRECT) == len(starts), starts
 
 
-def test_a_factorisation_predicted_to_win_outright_is_tried_before_iterative_families():
-    # one SSOR solve measured at 2 s (2000 iterations); a factorisation's prior (800 setup
-    # products priced from SSOR's speed, plus its triangular solves: ~0.5 s) is far below that
-    p = AutoPolicy(candidates=[SSOR, "numba-cg", "amg-cg(adaptive)", "cholesky"], seed=0, explore=0.0)
-    p.observe(SystemFacts(1000, repeated=False, ready=frozenset()))
-    assert p.select(None, n=1000).name == SSOR
-    p.update(2.0, record(SSOR, iterations=2000, setup=0.0, solve=2.0, repeated=False, reused=False))
-    p.observe(SystemFacts(1000, repeated=False, ready=frozenset()))
-    assert p.select(None, n=1000).name == "cholesky"
-
-
 def test_an_exploration_of_unmeasured_speed_gets_a_seconds_budget():
     p = AutoPolicy(candidates=[SSOR, "numba-cg"], seed=0, explore=0.0)
     p.observe(SystemFacts(1000, repeated=False, ready=frozenset()))

@@ -169,8 +169,9 @@ PETSC_ITERATION_COST = {"cg": 1.2, "jacobi-cg": 1.3, "ssor-cg": 2.5, "icc-cg": 2
 
 
 #: PETSc's ILU(0) is a compiled no-fill factorisation: a few products, not SciPy's spilu with fill;
-#: MUMPS factorises the suite's 2-D systems in 300-400 products (Cholesky; LU about twice that),
-#: a third of what SuperLU takes
+#: MUMPS's numeric Cholesky of the suite's 2-D systems costs ~400 products (topopt, FEM heat; LU
+#: about twice that), half of SuperLU's; the first on a sparsity pattern adds a symbolic analysis of
+#: 1-4x that (measured), which is why a factorisation is not tried early on the prior alone
 PETSC_SETUP_COST = {"ilu": (1e-3, 5.0), "cholesky": (1e-3, 400.0), "direct": (1e-3, 800.0)}
 
 #: a setup prior below this many products is not "expensive" (idea 5): no rationing, no late rank
@@ -408,7 +409,7 @@ class AutoPolicy(Policy):
             if best_name is not None and self.cost == "seconds" and _family(choice) not in self.per_iteration_ \
                     and choice.kind not in _FACTORISATIONS:
                 # its cap was priced with a guessed speed: the solver also stops it once its
-                # measured speed projects more than the cap's budget in seconds (a setup included)
+                # measured speed projects iterations costing more than the cap's budget in seconds
                 self._budget = self.explore_cap * known[best_name][0]
         elif choice.name in known:
             self._limit = max(20, int(self.exploit_cap * known[choice.name][3]) + 10)
@@ -795,14 +796,7 @@ class AutoPolicy(Policy):
                 # never-measured families go first in the order of their prior cost (robust cheap
                 # methods first), so that a best (and an exploration cap) exists before an
                 # expensive family is tried
-                rank = rel[0] if rel is not None else _prior_rank(rep, self._iter_cost, self._setup_cost) - 1e6
-                if rel is None and lo is not None and rep.kind in _FACTORISATIONS \
-                        and setup + self._factor_solve_estimate(rep) < lo:
-                    # a factorisation's cost needs no iteration count: setup (shared by the
-                    # repeats of the matrix) plus a few triangular solves.  Predicted to beat the
-                    # best measured here outright, it is tried before any iterative family
-                    rank = -2e6
-                untried.append((rank, fam, rep))
+                untried.append((rel[0] if rel is not None else _prior_rank(rep, self._iter_cost, self._setup_cost) - 1e6, fam, rep))
             else:
                 screened.add(fam)  # known to be far from the best nearby: not worth a try here
         if untried:
@@ -946,19 +940,6 @@ class AutoPolicy(Policy):
         rec = dataclasses.replace(info, setup_seconds=setup, solve_seconds=solve, attempt_seconds=setup + solve,
                                   projected_seconds=projected, policy_seconds=0.0)
         return setup + solve, rec
-
-    def _factor_solve_estimate(self, rep: Configuration) -> float:
-        """Seconds one solve with a built factorisation costs, from ``SOLVE_COST`` products priced
-        by the product cost any measured family implies (0 when nothing has run yet)."""
-        per_product = None
-        for other, per in self.per_iteration_.items():
-            kind = self._by_name[other].kind if other in self._by_name else other.split("(")[0]
-            if self._iter_cost.get(kind):
-                per_product = per / self._iter_cost[kind]
-                break
-        if per_product is None:
-            return 0.0
-        return SOLVE_COST.get(rep.kind, 0.0) * per_product
 
     def _setup_estimate(self, fam: str, rep: Configuration) -> float:
         """Seconds a family's setup costs: measured once it ran, else a prior in matrix–vector

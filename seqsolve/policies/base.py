@@ -79,8 +79,8 @@ class Policy(ABC):
         return None
 
     def attempt_budget(self) -> float | None:
-        """Seconds the configuration just selected may cost (setup and iterations) before it is
-        abandoned (``None``: no such budget).
+        """Seconds the iterations of the configuration just selected may cost before it is
+        abandoned (``None``: no such budget; a setup is not counted: it is spent once built).
 
         An iteration cap priced with a guessed speed is only as good as the guess: a method whose
         iterations cost ten times the guess overruns it tenfold.  With a budget the solver runs a
