@@ -168,11 +168,12 @@ PETSC_ITERATION_COST = {"cg": 1.2, "jacobi-cg": 1.3, "ssor-cg": 2.5, "icc-cg": 2
                         "hypre-cg": 20.0, "minres": 1.5, "gmres": 2.0, "bicgstab": 3.0}
 
 
-#: PETSc's ILU(0) is a compiled no-fill factorisation: a few products, not SciPy's spilu with fill;
-#: MUMPS's numeric Cholesky of the suite's 2-D systems costs ~400 products (topopt, FEM heat; LU
-#: about twice that), half of SuperLU's; the first on a sparsity pattern adds a symbolic analysis of
-#: 1-4x that (measured), which is why a factorisation is not tried early on the prior alone
-PETSC_SETUP_COST = {"ilu": (1e-3, 5.0), "cholesky": (1e-3, 400.0), "direct": (1e-3, 800.0)}
+#: PETSc's ILU(0) is a compiled no-fill factorisation: a few products, not SciPy's spilu with fill.
+#: MUMPS's numeric Cholesky of the suite's 2-D systems costs only ~400 products, but the first on
+#: a sparsity pattern (the screening try, which this prior prices) adds a symbolic analysis of 1-4x
+#: that (measured: FEM heat 0.6 s + 0.13 s), so SuperLU's priors stand for the first try; the
+#: measured setups replace them from the second build on
+PETSC_SETUP_COST = {"ilu": (1e-3, 5.0)}
 
 #: a setup prior below this many products is not "expensive" (idea 5): no rationing, no late rank
 _HEAVY_SETUP = 50.0
@@ -973,9 +974,10 @@ class AutoPolicy(Policy):
         if per is None or per <= 0:
             # unknown speed: allow explore_cap times the iterations of the best configuration, at least 20
             return max(20, int(self.explore_cap * 2 * known[best_name][3]) + 10)
-        # a floor of 20 iterations: below it a cap trips on timing noise, and a hopeless
-        # configuration costs little more while its projected cost is recorded all the same
-        return max(20, int(max(0.0, budget - self.fixed_.get(_family(choice), 0.0)) / per) + 1)
+        # a floor of 8 iterations: below it a cap trips on timing noise (and a convergence rate
+        # is hardly measured), while a hopeless configuration costs little more — not 20 V-cycles
+        # of an AMG whose iteration costs a tenth of the incumbent's whole solve
+        return max(8, int(max(0.0, budget - self.fixed_.get(_family(choice), 0.0)) / per) + 1)
 
     def _prior_per_iteration(self, choice: Configuration, exclude: str | None = None) -> float | None:
         """Seconds per iteration of a family never run yet, scaled from one that has run.
