@@ -17,7 +17,7 @@ from typing import Any, Mapping
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
-from .accuracy import RTOL_MIN, Verdict, warmup as accuracy_warmup, check_residual, ldexp, magnitude_exponent, scale_matrix, scale_system
+from .accuracy import FAILED, RTOL_MIN, Verdict, warmup as accuracy_warmup, check_residual, ldexp, magnitude_exponent, scale_matrix, scale_system
 from .backends import Backend, get_backend
 from .configs import Configuration, parse
 from .operators import as_structure, is_structured, structure_for
@@ -244,7 +244,9 @@ class SequenceSolver:
         x, exact = system.from_scaled(best.x)
         verdict = best.verdict
         if verdict.meets(goal.target) and not exact:  # the unscaling lost bits: check what is returned
-            verdict = check_residual(A, b, x, bnorm, target)
+            # (it may even overflow, in a component no stored entry of A multiplies: the residual
+            # cannot see that, so finiteness is checked first)
+            verdict = check_residual(A, b, x, bnorm, target) if all_finite(x) else FAILED
             goal = _Goal(bnorm, target, self.atol)
         converged = verdict.meets(goal.target)
         used = [c for c, _ in attempts]

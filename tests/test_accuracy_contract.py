@@ -349,3 +349,16 @@ def test_small_operator_with_cancellation_is_certified_on_its_entries():
     b = np.array([-0.03939662512791543, 0.09094295771567025, 0.08904018349711185])
     op = LinearOperator(M.shape, matvec=lambda v: M @ v, dtype=np.float64)
     outcome(op, M, b, 1e-3, 0.0, lambda: seqsolve.solve(op, b, rtol=1e-3))
+
+
+def test_a_solution_that_overflows_when_unscaled_is_not_returned():
+    # hypothesis: A has entries ~1e153 (scaled by 2^-α), an empty column and an inconsistent zero
+    # row; CG met the tolerance on the scaled system, but unscaling sent the free component (the
+    # empty column, which no residual sees) to inf
+    M = np.array([[0, 1.18226869e+153, 1.02187735e+154, 0], [-1.87338611e+153, 0, -9.90949665e+153, 0],
+                  [0, 0, 0, 0], [0, -5.35703604e+153, 8.83507879e+153, 0]])
+    b = np.array([1.0, 1.0, 1.0, -4.59345919e+305])
+    s = seqsolve.SequenceSolver(policy="fixed:cg", rtol=1e-8)
+    s.solve(sp.csr_array([[0.12573022]]), np.array([0.64042265]))
+    A = sp.csr_array(M)
+    outcome(A, M, b, 1e-8, 0.0, lambda: s.solve(A, b))
