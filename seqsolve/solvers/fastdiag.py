@@ -37,6 +37,7 @@ from ..operators import (
     nearest_kronecker_sum,
 )
 from .base import Callback, IterationResult, Method
+from .fastdiag_lines import Lines, LinesPrepared, symmetric_tridiagonal
 
 #: how many eigendecompositions were computed (tests check that a changing shift adds none)
 counters = {"eigendecompositions": 0}
@@ -158,6 +159,7 @@ class _Cache:
         self.size = size
         self.items: OrderedDict[tuple, Diagonalised] = OrderedDict()
         self.factors: OrderedDict[tuple, FactorEig] = OrderedDict()
+        self.line_items: OrderedDict[tuple, Lines | None] = OrderedDict()
 
     def _factor(self, f: Factor, how=decompose) -> Any:
         key = (how.__name__, f.key)
@@ -179,6 +181,22 @@ class _Cache:
         else:
             self.items.move_to_end(key)
         return diag
+
+    def lines(self, K: KroneckerSum) -> Lines | None:
+        """The line-solve form of a symmetric sum whose factor 0 is tridiagonal (else ``None``)."""
+        key = K.factor_key
+        if key in self.line_items:
+            self.line_items.move_to_end(key)
+            return self.line_items[key]
+        tri = symmetric_tridiagonal(K.factors[0]) if len(K.factors) >= 2 and K.symmetric else None
+        lines = None
+        if tri is not None:
+            counters["eigendecompositions"] += 1  # factor 0's eigenvalues (its extremes)
+            lines = Lines(*tri, [self._factor(f) for f in K.factors[1:]], K.grid_shape)
+        self.line_items[key] = lines
+        if len(self.line_items) > self.size:
+            self.line_items.popitem(last=False)
+        return lines
 
     def sylvester(self, K: KroneckerSum) -> list[tuple[np.ndarray, np.ndarray]]:
         """Schur forms of a 2-D sum's two factors (cached like the eigendecompositions)."""
@@ -247,13 +265,17 @@ class FastDiag(Method):
     def applicable(self, A: Any, *, symmetric: bool, structure: Structure | None = None) -> bool:
         return _has_kron(structure)
 
-    def setup(self, A: Any, previous: Any | None, *, structure: Structure | None = None) -> Prepared | Sylvester:
+    def setup(self, A: Any, previous: Any | None, *,
+              structure: Structure | None = None) -> Prepared | Sylvester | LinesPrepared:
         if not _has_kron(structure):
             raise StructureError("fast-diag needs A as a KroneckerSum "
                                  "(pass structure=KroneckerSum(...) with a CSR matrix)")
         K = structure.kron
         if len(K.factors) == 2 and not K.symmetric:
             return Sylvester(self.cache.sylvester(K), K.shift, K.scale)
+        lines = self.cache.lines(K)
+        if lines is not None and lines.definite(K.shift, K.scale):
+            return LinesPrepared(lines, K.shift, K.scale)
         return Prepared(self.cache.get(K), K.shift, K.scale)
 
     def solve(self, prepared: Prepared, A, b, x0, *, rtol, atol, maxiter, callback: Callback = None) -> IterationResult:
