@@ -171,6 +171,12 @@ PETSC_ITERATION_COST = {"cg": 1.2, "jacobi-cg": 1.3, "ssor-cg": 2.5, "icc-cg": 2
 #: PETSc's ILU(0) is a compiled no-fill factorisation: a few products, not SciPy's spilu with fill
 PETSC_SETUP_COST = {"ilu": (1e-3, 5.0)}
 
+#: exact structured solves: their cost depends on the grid, not on the system's context or
+#: difficulty, so a commitment to one (idea 7) is _CONTEXT_FREE_COMMIT times longer and carries
+#: across bins — what it delays (a check of an iterative family in a new bin) waits at most that long
+_CONTEXT_FREE = ("fast-diag",)
+_CONTEXT_FREE_COMMIT = 8
+
 #: a setup prior below this many products is not "expensive" (idea 5): no rationing, no late rank
 _HEAVY_SETUP = 50.0
 
@@ -274,6 +280,7 @@ class AutoPolicy(Policy):
         self.spec = "auto"
         self._by_name = {c.name: c for c in self.candidates_list}
         self._factor_names = frozenset(c.name for c in self.candidates_list if c.kind in _FACTORISATIONS)
+        self._context_free = frozenset(c.name for c in self.candidates_list if c.kind in _CONTEXT_FREE)
         self._rng = random.Random(seed)
         self.t_ = 0
         self.spent_total_ = 0.0  # seconds charged to all solves
@@ -367,7 +374,7 @@ class AutoPolicy(Policy):
         b = self._bin(context, n)
         commit = self._commit
         if commit is not None and commit[1] > 0 and commit[2] in names and (
-                commit[0] == b or self._bin_best.get(b) == commit[2]):
+                commit[0] == b or self._bin_best.get(b) == commit[2] or commit[2] in self._context_free):
             # a committed stretch of exploitation (see _commit_to): the incumbent, without the
             # exploration bookkeeping that would find nothing due
             commit[1] -= 1
@@ -436,6 +443,8 @@ class AutoPolicy(Policy):
         else:
             self._streak = [b, name, 1]
         length = min(self.commit, self._streak[2] // 2)
+        if name in self._context_free and length > 0:  # its cost is the same in every bin: see _CONTEXT_FREE
+            length = self.commit * _CONTEXT_FREE_COMMIT
         if length > 0:
             self._commit = [b, length, name, self._incumbent_cost, self._limit]
 
@@ -739,6 +748,9 @@ class AutoPolicy(Policy):
             rel = self._relative(b, rep.name)
             lo = self._lowest(b)
             lo = self._recent_cost if lo is None else lo  # a new bin: judge by the last solve
+            if self._beaten_by_structure(rep, best_name, lo):
+                screened.add(fam)
+                continue
             setup = self._setup_estimate(fam, rep) / self._sharing()  # amortised over repeats
             predicted = self._predicted(rep, known) if rel is None and lo is not None else None
             if predicted is not None and predicted + setup > self.explore_cap * lo:
@@ -836,6 +848,15 @@ class AutoPolicy(Policy):
                 if near:
                     return min(near, key=lambda c: (known[c.name][2], c.name)), True
         return None, False
+
+    def _beaten_by_structure(self, rep: Configuration, best_name: str | None, lo: float | None) -> bool:
+        """Against an exact structured incumbent (``_CONTEXT_FREE``: the same cost in every bin), a
+        family whose fixed cost plus one iteration already exceeds the exploration cap cannot win
+        in any context, so it is not screened (AMG's setup and V-cycle against ``fast-diag``)."""
+        if best_name not in self._context_free or not lo:
+            return False
+        per = self.per_iteration_.get(_family(rep)) or self._prior_per_iteration(rep)
+        return per is not None and self.fixed_.get(_family(rep), 0.0) + per > self.explore_cap * lo
 
     def _wait_for(self, b: tuple, fam: str, cost: float) -> None:
         """Do not reconsider ``fam`` in bin ``b`` for half the systems after which the time spent,
