@@ -1,0 +1,120 @@
+"""fast-diag's line path (eigenbases on all axes but one, tridiagonal solves along it) and what
+``auto`` does with an exact structured incumbent."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.sparse.linalg import spsolve
+
+from seqsolve import SequenceSolver, SolveRecord
+from seqsolve.operators import KroneckerSum, as_structure
+from seqsolve.policies import AutoPolicy
+from seqsolve.policies.base import SystemFacts
+from seqsolve.problems import Heat2D
+from seqsolve.solvers import fastdiag
+from seqsolve.solvers.fastdiag_lines import LinesPrepared
+
+from test_structured import assembled_sum, spd, tridiag
+
+
+def variable_tridiag(m: int, seed: int) -> sp.csr_array:
+    """A symmetric tridiagonal factor with varying entries (a 1-D variable-coefficient operator)."""
+    rng = np.random.default_rng(seed)
+    e = -(0.5 + rng.random(m - 1))
+    a = 2.5 + rng.random(m)
+    return sp.csr_array(sp.diags_array([e, a, e], offsets=[-1, 0, 1]))
+
+
+def prepared_for(K: KroneckerSum, A) -> object:
+    return fastdiag.FastDiag().setup(A, None, structure=as_structure(K, A))
+
+
+@pytest.mark.parametrize("factors, shift, scale", [
+    (lambda: [tridiag(9), tridiag(7)], 1.0, 0.3),                       # sine bases, dense
+    (lambda: [tridiag(130), tridiag(129, 3.0)], 0.5, 1.7),              # scipy.fft.dst on axis 1
+    (lambda: [variable_tridiag(12, 1), spd(5, 2)], 0.0, 1.0),           # varying tridiagonal, eigh
+    (lambda: [tridiag(6), spd(4, 3), tridiag(5)], 0.2, 0.9),            # 3-D
+    (lambda: [tridiag(8), tridiag(8)], -1.0, -0.5),                     # negative definite
+    (lambda: [tridiag(20), tridiag(20)], 1.0, 2.5e3),                   # Heat2D-like: I + large c·L
+])
+def test_line_path_equals_spsolve(factors, shift, scale):
+    fs = factors()
+    K = KroneckerSum(fs, shift=shift, scale=scale)
+    A = assembled_sum(fs, shift, scale)
+    b = np.random.default_rng(7).standard_normal(K.shape[0])
+    ref = spsolve(sp.csc_matrix(A), b)
+    prepared = prepared_for(K, A)
+    assert isinstance(prepared, LinesPrepared)
+    np.testing.assert_allclose(prepared.apply(b), ref, rtol=0, atol=1e-10 * np.abs(ref).max())
+    x = SequenceSolver(policy="fixed:fast-diag", rtol=1e-12).solve(A, b, structure=K)
+    np.testing.assert_allclose(x, ref, rtol=0, atol=1e-10 * np.abs(ref).max())
+
+
+def test_an_indefinite_sum_keeps_the_full_diagonalisation():
+    # eigenvalues of tridiag(6) lie in (0, 4): shift −3 makes the sum indefinite (but nonsingular)
+    fs = [tridiag(6), tridiag(5)]
+    K = KroneckerSum(fs, shift=-3.0)
+    A = assembled_sum(fs, -3.0, 1.0)
+    prepared = prepared_for(K, A)
+    assert not isinstance(prepared, LinesPrepared)
+    b = np.random.default_rng(1).standard_normal(30)
+    ref = spsolve(sp.csc_matrix(A), b)
+    np.testing.assert_allclose(prepared.apply(b), ref, rtol=0, atol=1e-10 * np.abs(ref).max())
+
+
+def test_a_factor_that_is_not_tridiagonal_keeps_the_full_diagonalisation():
+    K = KroneckerSum([spd(5, 1), tridiag(4)], shift=1.0)
+    assert not isinstance(prepared_for(K, K.tocsr()), LinesPrepared)
+
+
+def test_the_cached_line_form_is_rebuilt_when_the_factors_change():
+    solver = SequenceSolver(policy="fixed:fast-diag", rtol=1e-12)
+    b = np.random.default_rng(3).standard_normal(12 * 10)
+    before = fastdiag.counters["eigendecompositions"]
+    for seed in (1, 2, 1):  # new factors, other factors, the first ones again (cached)
+        fs = [variable_tridiag(12, seed), tridiag(10)]
+        K = KroneckerSum(fs, shift=0.5)
+        A = K.tocsr()
+        x = solver.solve(A, b, structure=K)
+        ref = spsolve(sp.csc_matrix(A), b)
+        np.testing.assert_allclose(x, ref, rtol=0, atol=1e-10 * np.abs(ref).max())
+        assert solver.history[-1].fallback is None
+    # factor 0's eigenvalues per distinct factor (2) and tridiag(10)'s sine basis once (shared)
+    assert fastdiag.counters["eigendecompositions"] - before == 3
+
+
+def test_heat2d_fast_diag_equals_spsolve_along_the_sequence():
+    problem = Heat2D(nx=24, steps=4)
+    solver = SequenceSolver(policy="fixed:fast-diag", rtol=1e-12)
+    for _ in range(4):
+        s = problem.system()
+        x = solver.solve(s.A, s.b, context=s.context, structure=s.structure)
+        ref = spsolve(sp.csc_matrix(s.A), s.b)
+        np.testing.assert_allclose(x, ref, rtol=0, atol=1e-10 * np.abs(ref).max())
+        problem.accept(x)
+    assert [r.iterations for r in solver.history] == [1] * 4
+
+
+FD, CG, AMG = "fast-diag", "numba-cg", "amg-cg(adaptive)"
+
+
+def test_auto_commits_long_to_an_exact_structured_incumbent_and_does_not_screen_amg():
+    # scripted costs: fast-diag 0.3 ms whatever the context; CG 20 µs per iteration, 30 iterations;
+    # AMG 5 ms setup + 1 ms per V-cycle.  The context drifts across many bins.
+    p = AutoPolicy(candidates=[FD, CG, AMG], seed=0)
+    chosen, decisions = [], 0
+    for t in range(3000):
+        p.observe(SystemFacts(10_000, repeated=False, ready=frozenset()))
+        committed = p._commit is not None and p._commit[1] > 0
+        c = p.select({"c": 2.0 ** (-12 + (t % 600) / 25)}, n=10_000).name
+        decisions += not committed
+        its, setup, solve = {FD: (1, 0.0, 3e-4), CG: (30, 0.0, 6e-4 + 1e-5), AMG: (8, 5e-3, 8e-3)}[c]
+        rec = SolveRecord(index=t, configuration=c, iterations=its, setup_seconds=setup, solve_seconds=solve,
+                          residual=1e-9, converged=True, fallback=None, setup_reused=False)
+        p.update(rec.seconds, rec)
+        chosen.append(c)
+    assert AMG not in chosen
+    assert chosen[100:].count(FD) >= 0.98 * len(chosen[100:])
+    assert decisions < 3000 / 20  # commitments of 64 systems, across bins
