@@ -118,3 +118,28 @@ def test_auto_commits_long_to_an_exact_structured_incumbent_and_does_not_screen_
     assert AMG not in chosen
     assert chosen[100:].count(FD) >= 0.98 * len(chosen[100:])
     assert decisions < 3000 / 20  # commitments of 64 systems, across bins
+
+
+def test_the_committed_update_changes_the_state_as_the_full_update_does(monkeypatch):
+    def run(lean: bool):
+        p = AutoPolicy(candidates=[FD, CG], seed=0)
+        if not lean:
+            monkeypatch.setattr(p, "_update_committed", lambda *a: False)
+        rng = np.random.default_rng(5)
+        chosen = []
+        for t in range(600):
+            p.observe(SystemFacts(10_000, repeated=False, ready=frozenset()))
+            c = p.select({"c": 2.0 ** (-8 + (t % 200) / 25)}, n=10_000).name
+            noise = 1.0 + 0.3 * rng.random() + (2.0 if t % 97 == 0 else 0.0)  # spikes end commitments
+            its, solve = {FD: (1, 3e-4), CG: (30, 6e-4)}[c]
+            rec = SolveRecord(index=t, configuration=c, iterations=its, setup_seconds=2e-5, solve_seconds=solve * noise,
+                              residual=1e-9, converged=True, fallback=None, setup_reused=False)
+            p.update(rec.seconds, rec)
+            chosen.append(c)
+        return p, chosen
+
+    (lean, a), (full, b) = run(True), run(False)
+    assert a == b
+    for attr in ("stats_", "per_iteration_", "_last_per", "_scale", "spent_total_", "setup_low_", "_samples",
+                 "_last_run", "_commit", "_streak", "mean_run_", "fixed_"):
+        assert getattr(lean, attr) == getattr(full, attr), attr
