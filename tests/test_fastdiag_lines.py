@@ -143,3 +143,22 @@ def test_the_committed_update_changes_the_state_as_the_full_update_does(monkeypa
     for attr in ("stats_", "per_iteration_", "_last_per", "_scale", "spent_total_", "setup_low_", "_samples",
                  "_last_run", "_commit", "_streak", "mean_run_", "fixed_"):
         assert getattr(lean, attr) == getattr(full, attr), attr
+
+
+@pytest.mark.parametrize("m, shift, lifted", [(15, 1.0, False), (63, 0.0, True)])
+def test_fastdiag_cg_preconditions_with_line_solves_of_the_lifted_nearest_sum(m, shift, lifted):
+    from seqsolve.operators import Structure, nearest_kronecker_sum
+    from test_structured import variable_diffusion
+
+    A = sp.csr_array(shift * sp.eye_array(m * m) + 1e-3 * variable_diffusion(m))
+    method = fastdiag.FastDiagCG()
+    op = method.setup(A, None, structure=Structure((m, m)))
+    K = fastdiag._canonical(nearest_kronecker_sum(A, (m, m), rowsums=True))
+    assert isinstance(method.preconditioner(K), LinesPrepared)
+    l1, l2 = (np.linalg.eigvalsh(f.dense()) for f in K.factors)  # K's eigenvalues: shift + scale·(l1 ⊕ l2)
+    lo, hi = sorted([K.shift + K.scale * (l1[0] + l2[0]), K.shift + K.scale * (l1[-1] + l2[-1])])
+    lift = max(0.0, fastdiag.CLAMP * hi - lo)  # the smallest eigenvalues lifted to CLAMP·largest
+    assert (lift > 0) == lifted
+    b = np.random.default_rng(2).standard_normal(m * m)
+    ref = spsolve(sp.csc_matrix(K.with_scalars(K.shift + lift, K.scale).tocsr()), b)
+    np.testing.assert_allclose(op.matvec(b), ref, rtol=0, atol=1e-10 * np.abs(ref).max())

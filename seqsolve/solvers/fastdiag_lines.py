@@ -15,6 +15,8 @@ diagonalisation of :mod:`.fastdiag`; either way the solver certifies ``x`` on th
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
@@ -67,11 +69,16 @@ class Lines:
         self.dense2d = len(shape) == 2 and eigs[0].V is not None
         _solve_lines()  # load the kernel now: setup time, paid once per grid
 
-    def definite(self, shift: float, scale: float) -> bool:
-        """Whether every eigenvalue ``shift + scale·(μ + λ)`` of ``K`` has one strict sign."""
+    def eigenvalue_range(self, shift: float, scale: float) -> tuple[float, float]:
+        """The smallest and largest eigenvalue ``shift + scale·(μ + λ)`` of ``K``."""
         lo = shift + scale * (self.mu[0] + self.lam_range[0])
         hi = shift + scale * (self.mu[1] + self.lam_range[1])
-        return bool(np.isfinite(lo) and np.isfinite(hi) and lo * hi > 0)
+        return (lo, hi) if lo <= hi else (hi, lo)
+
+    def definite(self, shift: float, scale: float) -> bool:
+        """Whether every eigenvalue of ``K`` has one strict sign (then the line solves are stable)."""
+        lo, hi = self.eigenvalue_range(shift, scale)
+        return math.isfinite(lo) and math.isfinite(hi) and lo * hi > 0
 
     def _forward(self, X: np.ndarray) -> np.ndarray:
         if self.dense2d:
