@@ -99,6 +99,7 @@ AMG staleness is handled by ``amg-cg(adaptive)``'s rent-or-buy rule inside its m
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import math
@@ -176,6 +177,8 @@ PETSC_SETUP_COST = {"ilu": (1e-3, 5.0)}
 #: across bins — what it delays (a check of an iterative family in a new bin) waits at most that long
 _CONTEXT_FREE = ("fast-diag",)
 _CONTEXT_FREE_COMMIT = 8
+#: ... and its low cost estimate is the least of this many recent samples (AutoPolicy._low_per)
+_CONTEXT_FREE_WINDOW = 16
 
 #: a setup prior below this many products is not "expensive" (idea 5): no rationing, no late rank
 _HEAVY_SETUP = 50.0
@@ -281,6 +284,7 @@ class AutoPolicy(Policy):
         self._by_name = {c.name: c for c in self.candidates_list}
         self._factor_names = frozenset(c.name for c in self.candidates_list if c.kind in _FACTORISATIONS)
         self._context_free = frozenset(c.name for c in self.candidates_list if c.kind in _CONTEXT_FREE)
+        self._recent_per: dict[tuple[str, int], collections.deque] = {}  # (family, size) → samples (_low_per)
         self._rng = random.Random(seed)
         self.t_ = 0
         self.spent_total_ = 0.0  # seconds charged to all solves
@@ -491,7 +495,7 @@ class AutoPolicy(Policy):
             per = max(info.solve_seconds - fixed, 0.5 * info.solve_seconds) / info.iterations
             last = self._last_per.get(fam, per)
             self._last_per[fam] = per
-            self.per_iteration_[fam] = min(per, last)
+            self.per_iteration_[fam] = self._low_per(fam, b[0], per, last)
             # a single stalled first sample must not exclude a family for good: until the family
             # has run a few times, its speed is capped at twice what the rough per-iteration
             # prior scaled from other families' measured speeds implies
@@ -579,7 +583,7 @@ class AutoPolicy(Policy):
         fixed = self.fixed_.get(fam, 0.0)  # its fit never moves: the iterations are always 1
         per = max(info.solve_seconds - fixed, 0.5 * info.solve_seconds)
         before = self.per_iteration_.get(fam)
-        self.per_iteration_[fam] = min(per, self._last_per.get(fam, per))
+        self.per_iteration_[fam] = self._low_per(fam, b[0], per, self._last_per.get(fam, per))
         self._last_per[fam] = per
         if before and self.per_iteration_[fam] != before:
             self._rescale(fam, self.per_iteration_[fam] / before)
@@ -892,6 +896,19 @@ class AutoPolicy(Policy):
                 if near:
                     return min(near, key=lambda c: (known[c.name][2], c.name)), True
         return None, False
+
+    def _low_per(self, fam: str, size: int, per: float, last: float) -> float:
+        """The low estimate of a family's seconds per iteration: the lower of its last two samples,
+        or, for a context-free configuration (the same work every solve), the lowest of its last
+        ``_CONTEXT_FREE_WINDOW`` at this size — a burst of machine load spans several of its short
+        solves, and two slow ones in a row would otherwise price it out until something else fails."""
+        if fam not in self._context_free:
+            return min(per, last)
+        window = self._recent_per.get((fam, size))
+        if window is None:
+            window = self._recent_per[(fam, size)] = collections.deque(maxlen=_CONTEXT_FREE_WINDOW)
+        window.append(per)
+        return min(window)
 
     def _beaten_by_structure(self, rep: Configuration, best_name: str | None, lo: float | None) -> bool:
         """Against an exact structured incumbent (``_CONTEXT_FREE``: the same cost in every bin), a
