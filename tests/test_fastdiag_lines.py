@@ -186,3 +186,19 @@ def test_a_burst_of_load_does_not_price_fast_diag_out(monkeypatch):
     monkeypatch.setattr(p, "_low_per", lambda fam, size, per, last: min(per, last))
     chosen = run_with_a_burst(p, range(200, 203))
     assert chosen[210:].count(FD) < 0.5 * len(chosen[210:])
+
+
+def test_a_commitment_to_fast_diag_does_not_carry_to_another_grid_size():
+    p = AutoPolicy(candidates=[FD, CG], seed=0)
+    for t in range(300):
+        p.observe(SystemFacts(10_000, repeated=False, ready=frozenset()))
+        c = p.select({"c": 2.0 ** (-8 + t / 50)}, n=10_000).name
+        its, solve = {FD: (1, 3e-4), CG: (30, 6e-4)}[c]
+        p.update(solve, SolveRecord(index=t, configuration=c, iterations=its, setup_seconds=0.0, solve_seconds=solve,
+                                    residual=1e-9, converged=True, fallback=None, setup_reused=False))
+    assert p._commit is not None and p._commit[2] == FD and p._commit[1] > 0
+    p.observe(SystemFacts(40_000, repeated=False, ready=frozenset()))
+    left = p._commit[1]
+    p.select({"c": 1.0}, n=40_000)
+    assert p._last[0][0] == 15  # decided in a bin of the new size ...
+    assert p._commit is None or p._commit[1] != left - 1  # ... by a full decision, not the commitment

@@ -174,7 +174,8 @@ PETSC_SETUP_COST = {"ilu": (1e-3, 5.0)}
 
 #: exact structured solves: their cost depends on the grid, not on the system's context or
 #: difficulty, so a commitment to one (idea 7) is _CONTEXT_FREE_COMMIT times longer and carries
-#: across bins — what it delays (a check of an iterative family in a new bin) waits at most that long
+#: across the bins of its size (its statistics stay in the bin where it began) — what it delays (a
+#: check of an iterative family in a new bin) waits at most that long
 _CONTEXT_FREE = ("fast-diag",)
 _CONTEXT_FREE_COMMIT = 8
 #: ... and its low cost estimate is the least of this many recent samples (AutoPolicy._low_per)
@@ -374,18 +375,15 @@ class AutoPolicy(Policy):
         arms = allowed if allowed is not None else self.candidates_list
         if not arms:
             raise ConfigurationError("auto: no candidate configuration is applicable to this system")
+        commit = self._commit
+        if (commit is not None and commit[1] > 0 and commit[2] in self._context_free and arms is self._arms_ref
+                and commit[2] in self._arm_names and commit[0][0] == (int(round(math.log2(n))) if n else 0)):
+            return self._committed(commit, commit[0])  # the same grid: any context, no bin to compute
         names = self._names_of(arms)
         b = self._bin(context, n)
-        commit = self._commit
         if commit is not None and commit[1] > 0 and commit[2] in names and (
-                commit[0] == b or self._bin_best.get(b) == commit[2] or commit[2] in self._context_free):
-            # a committed stretch of exploitation (see _commit_to): the incumbent, without the
-            # exploration bookkeeping that would find nothing due
-            commit[1] -= 1
-            self._screening = self._revalidating = self._deferred = False
-            self._last, self._bin_now, self._hint = (b, commit[2], False), b, (commit[2], None)
-            self._incumbent_cost, self._limit = commit[3], commit[4]
-            return self._by_name[commit[2]]
+                commit[0] == b or self._bin_best.get(b) == commit[2]):
+            return self._committed(commit, b)
         self._commit = None
         here = self.stats_.get(b)
         if here is None:
@@ -413,6 +411,15 @@ class AutoPolicy(Policy):
             self._bin_best[b] = best_name
         self._commit_to(b, choice.name if not exploring and choice.name == best_name else None)
         return choice
+
+    def _committed(self, commit: list, b: tuple) -> Configuration:
+        """A committed stretch of exploitation (see _commit_to): the incumbent, without the
+        exploration bookkeeping that would find nothing due."""
+        commit[1] -= 1
+        self._screening = self._revalidating = self._deferred = False
+        self._last, self._bin_now, self._hint = (b, commit[2], False), b, (commit[2], None)
+        self._incumbent_cost, self._limit = commit[3], commit[4]
+        return self._by_name[commit[2]]
 
     def _known(self, b: tuple, names: set[str]) -> dict[str, list]:
         """The estimates of bin ``b`` for the configurations ``names``, as costs now:
