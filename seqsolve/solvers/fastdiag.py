@@ -11,6 +11,9 @@ equation ``A_1 X + X A_2ᵀ = B`` solved with orthogonal transforms and LAPACK `
 other non-symmetric sums use ``A_d = V_d Λ_d V_d⁻¹`` in complex arithmetic, and the certificate
 judges the result, as for any method.
 
+A definite symmetric sum whose factor 0 is tridiagonal (Heat2D's) skips that factor's transforms:
+:mod:`.fastdiag_lines` solves one tridiagonal system per mode along its axis instead.
+
 The decompositions depend only on the factors, so they are cached by the factors' hashes: a
 sequence whose systems differ in ``shift``/``scale`` alone (Crank–Nicolson with a time-varying
 coefficient) decomposes once.  ``fastdiag-cg`` uses the same solve with the nearest Kronecker sum
