@@ -4,12 +4,13 @@ Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/structured.py --sizes 100 200 --steps 5000
 
-Part 1 (Heat2D, ``shared/workloads.md``): every policy advances its own copy of the sequence and
-the policies take turns system by system in one process (the order rotates each step), so machine
-load hits all alike; each solve is timed as the whole ``SequenceSolver.solve`` call with one BLAS
-thread, after every policy has loaded its kernels on a tiny throwaway system (process-wide one-off
-loads would otherwise fall on whichever policy goes first; setups for the benchmark's own grid are
-timed).  Every policy gets the system's structure hint (iterative configurations ignore it);
+Part 1 (Heat2D, ``shared/workloads.md``): every policy advances its own copy of the sequence and the
+policies take turns system by system in one process (in a new random order each step: a rotation
+keeps each policy behind the same one, and a solve right after AMG's runs on cold caches), so
+machine load hits all alike; each solve is timed as the whole ``SequenceSolver.solve`` call with one
+BLAS thread, after every policy has loaded its kernels on a tiny throwaway system (process-wide
+one-off loads would otherwise fall on whichever policy goes first; setups for the benchmark's own
+grid are timed). Every policy gets the system's structure hint (iterative configurations ignore it);
 ``auto (no hint)`` is today's behaviour.  Part 2: Crank–Nicolson for ``u_t = c(t)·∇·(k∇u)`` with
 ``k = 1 + 0.5·sin(2πx)·sin(2πy) + 0.3·cos(6πxy)`` (not separable), solved by ``fastdiag-cg`` given
 only the grid shape; its iteration counts across ``nx``.  Writes ``structured.{json,png}``.
@@ -58,9 +59,9 @@ def heat2d(nx: int, steps: int, names: list[str]) -> dict:
     problems = {n: Heat2D(nx, steps) for n in names}
     solvers = {n: SequenceSolver(policy=HEAT_POLICIES[n]) for n in names}
     seconds = {n: np.zeros(steps) for n in names}
+    order = np.random.default_rng(0)
     for k in range(steps):
-        shift = k % len(names)
-        for name in names[shift:] + names[:shift]:
+        for name in (names[i] for i in order.permutation(len(names))):
             s = problems[name].system()
             hint = None if name == "auto (no hint)" else s.structure
             t0 = time.perf_counter()
