@@ -99,6 +99,7 @@ AMG staleness is handled by ``amg-cg(adaptive)``'s rent-or-buy rule inside its m
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import math
@@ -174,6 +175,15 @@ PETSC_ITERATION_COST = {"cg": 1.2, "jacobi-cg": 1.3, "ssor-cg": 2.5, "icc-cg": 2
 #: that (measured: FEM heat 0.6 s + 0.13 s), so SuperLU's priors stand for the first try; the
 #: measured setups replace them from the second build on
 PETSC_SETUP_COST = {"ilu": (1e-3, 5.0)}
+
+#: exact structured solves: their cost depends on the grid, not on the system's context or
+#: difficulty, so a commitment to one (idea 7) is _CONTEXT_FREE_COMMIT times longer and carries
+#: across the bins of its size (its statistics stay in the bin where it began) — what it delays (a
+#: check of an iterative family in a new bin) waits at most that long
+_CONTEXT_FREE = ("fast-diag",)
+_CONTEXT_FREE_COMMIT = 8
+#: ... and its low cost estimate is the least of this many recent samples (AutoPolicy._low_per)
+_CONTEXT_FREE_WINDOW = 16
 
 #: a setup prior below this many products is not "expensive" (idea 5): no rationing, no late rank
 _HEAVY_SETUP = 50.0
@@ -278,6 +288,8 @@ class AutoPolicy(Policy):
         self.spec = "auto"
         self._by_name = {c.name: c for c in self.candidates_list}
         self._factor_names = frozenset(c.name for c in self.candidates_list if c.kind in _FACTORISATIONS)
+        self._context_free = frozenset(c.name for c in self.candidates_list if c.kind in _CONTEXT_FREE)
+        self._recent_per: dict[tuple[str, int], collections.deque] = {}  # (family, size) → samples (_low_per)
         self._rng = random.Random(seed)
         self.t_ = 0
         self.spent_total_ = 0.0  # seconds charged to all solves
@@ -372,21 +384,18 @@ class AutoPolicy(Policy):
         arms = allowed if allowed is not None else self.candidates_list
         if not arms:
             raise ConfigurationError("auto: no candidate configuration is applicable to this system")
+        commit = self._commit
+        if (commit is not None and commit[1] > 0 and commit[2] in self._context_free and arms is self._arms_ref
+                and commit[2] in self._arm_names and commit[0][0] == (int(round(math.log2(n))) if n else 0)):
+            return self._committed(commit, commit[0])  # the same grid: any context, no bin to compute
         names = self._names_of(arms)
         b = self._bin(context, n)
-        commit = self._commit
         if commit is not None and self._factor_names and self._observed and self._run_len == 1 \
                 and self.mean_run_ > 1.5:
             commit = self._commit = None  # a new matrix where runs repeat: a factorisation may now pay
         if commit is not None and commit[1] > 0 and commit[2] in names and (
                 commit[0] == b or self._bin_best.get(b) == commit[2]):
-            # a committed stretch of exploitation (see _commit_to): the incumbent, without the
-            # exploration bookkeeping that would find nothing due
-            commit[1] -= 1
-            self._screening = self._revalidating = self._deferred = False
-            self._last, self._bin_now, self._hint = (b, commit[2], False), b, (commit[2], None)
-            self._incumbent_cost, self._limit, self._budget = commit[3], commit[4], None
-            return self._by_name[commit[2]]
+            return self._committed(commit, b)
         self._commit = None
         here = self.stats_.get(b)
         if here is None:
@@ -423,6 +432,15 @@ class AutoPolicy(Policy):
         self._commit_to(b, choice.name if not exploring and choice.name == best_name else None)
         return choice
 
+    def _committed(self, commit: list, b: tuple) -> Configuration:
+        """A committed stretch of exploitation (see _commit_to): the incumbent, without the
+        exploration bookkeeping that would find nothing due."""
+        commit[1] -= 1
+        self._screening = self._revalidating = self._deferred = False
+        self._last, self._bin_now, self._hint = (b, commit[2], False), b, (commit[2], None)
+        self._incumbent_cost, self._limit, self._budget = commit[3], commit[4], None
+        return self._by_name[commit[2]]
+
     def _known(self, b: tuple, names: set[str]) -> dict[str, list]:
         """The estimates of bin ``b`` for the configurations ``names``, as costs now:
         ``[mean, count, last step, mean iterations]`` (a factorisation is charged its setup
@@ -457,6 +475,8 @@ class AutoPolicy(Policy):
         else:
             self._streak = [b, name, 1]
         length = min(self.commit, self._streak[2] // 2)
+        if name in self._context_free and length > 0:  # its cost is the same in every bin: see _CONTEXT_FREE
+            length = self.commit * _CONTEXT_FREE_COMMIT
         if length > 0:
             self._commit = [b, length, name, self._incumbent_cost, self._limit]
 
@@ -465,6 +485,8 @@ class AutoPolicy(Policy):
             return self
         b, name, exploring = self._last
         if name != info.configuration:
+            return self
+        if self._commit is not None and name in self._context_free and self._update_committed(b, name, cost, info):
             return self
         if self.cost == "iterations":
             cost, info = self._in_matvecs(info)
@@ -501,7 +523,7 @@ class AutoPolicy(Policy):
             per = max(info.solve_seconds - fixed, 0.5 * info.solve_seconds) / info.iterations
             last = self._last_per.get(fam, per)
             self._last_per[fam] = per
-            self.per_iteration_[fam] = min(per, last)
+            self.per_iteration_[fam] = self._low_per(fam, b[0], per, last)
             # a single stalled first sample must not exclude a family for good: on its first run
             # its speed is capped at twice what the rough per-iteration prior scaled from another
             # family's measured speed implies; from the second run on, the lower of its own last
@@ -570,6 +592,48 @@ class AutoPolicy(Policy):
         entry[3] += w * (info.iterations - entry[3])
         entry[2] = self.t_
         return self
+
+    def _update_committed(self, b: tuple, name: str, cost: float, info: SolveRecord) -> bool:
+        """:meth:`update` for a clean solve by a committed exact structured configuration
+        (``_CONTEXT_FREE``): the same state changes as the full update, without the branches that
+        cannot apply (one iteration, so no iteration fit; no fallback, cap or search state), so a
+        committed stretch costs a few microseconds per system.  ``False``: use the full update."""
+        here = self.stats_.get(b)
+        entry = here.get(name) if here is not None else None
+        if (entry is None or name != self._commit[2] or self.cost != "seconds" or info.iterations != 1
+                or not info.converged or info.fallback or info.projected_seconds is not None
+                or self._screening or self._deferred or self._revalidating):
+            return False
+        self.spent_total_ += cost
+        self._recent_cost = cost
+        if not self._observed:
+            self._count_run(info.matrix_repeated)
+        self._observed = False
+        fam = self._fam_of[name]
+        fixed = self.fixed_.get(fam, 0.0)  # its fit never moves: the iterations are always 1
+        per = max(info.solve_seconds - fixed, 0.5 * info.solve_seconds)
+        before = self.per_iteration_.get(fam)
+        self.per_iteration_[fam] = self._low_per(fam, b[0], per, self._last_per.get(fam, per))
+        self._last_per[fam] = per
+        if before and self.per_iteration_[fam] != before:
+            self._rescale(fam, self.per_iteration_[fam] / before)
+        self._samples[fam] = self._samples.get(fam, 0) + 1
+        if not info.setup_reused and info.setup_seconds > 0:
+            self.setup_low_[fam] = min(info.setup_seconds, self._last_setup.get(fam, info.setup_seconds))
+            self._last_setup[fam] = info.setup_seconds
+        observed = fixed + self.per_iteration_[fam]
+        if self._incumbent_cost and observed > 1.25 * self._incumbent_cost:
+            self._commit = self._streak = None  # as in update: decide afresh
+        self._last_run[name] = self.t_
+        unchecked = self._unchecked.get(b)
+        if unchecked:
+            unchecked.discard(name)
+        entry[1] += 1
+        w = max(1.0 / entry[1], 1.0 - self.discount)
+        entry[0] += w * (observed / self._scale.get((fam, b[0]), 1.0) - entry[0])
+        entry[3] += w * (1.0 - entry[3])
+        entry[2] = self.t_
+        return True
 
     # ------------------------------------------------------------------ internals
     def _learn_fixed(self, fam: str, iterations: int, seconds: float) -> float:
@@ -769,6 +833,9 @@ class AutoPolicy(Policy):
             rel = self._relative(b, rep.name)
             lo = self._lowest(b)
             lo = self._recent_cost if lo is None else lo  # a new bin: judge by the last solve
+            if self._beaten_by_structure(rep, best_name, lo):
+                screened.add(fam)
+                continue
             setup = self._setup_estimate(fam, rep) / self._sharing()  # amortised over repeats
             predicted = self._predicted(rep, known) if rel is None and lo is not None else None
             if predicted is not None and predicted + setup > self.explore_cap * lo:
@@ -872,6 +939,28 @@ class AutoPolicy(Policy):
                 if near:
                     return min(near, key=lambda c: (known[c.name][2], c.name)), True
         return None, False
+
+    def _low_per(self, fam: str, size: int, per: float, last: float) -> float:
+        """The low estimate of a family's seconds per iteration: the lower of its last two samples,
+        or, for a context-free configuration (the same work every solve), the lowest of its last
+        ``_CONTEXT_FREE_WINDOW`` at this size — a burst of machine load spans several of its short
+        solves, and two slow ones in a row would otherwise price it out until something else fails."""
+        if fam not in self._context_free:
+            return min(per, last)
+        window = self._recent_per.get((fam, size))
+        if window is None:
+            window = self._recent_per[(fam, size)] = collections.deque(maxlen=_CONTEXT_FREE_WINDOW)
+        window.append(per)
+        return min(window)
+
+    def _beaten_by_structure(self, rep: Configuration, best_name: str | None, lo: float | None) -> bool:
+        """Against an exact structured incumbent (``_CONTEXT_FREE``: the same cost in every bin), a
+        family whose fixed cost plus one iteration already exceeds the exploration cap cannot win
+        in any context, so it is not screened (AMG's setup and V-cycle against ``fast-diag``)."""
+        if best_name not in self._context_free or not lo:
+            return False
+        per = self.per_iteration_.get(_family(rep)) or self._prior_per_iteration(rep)
+        return per is not None and self.fixed_.get(_family(rep), 0.0) + per > self.explore_cap * lo
 
     def _wait_for(self, b: tuple, fam: str, cost: float) -> None:
         """Do not reconsider ``fam`` in bin ``b`` for half the systems after which the time spent,

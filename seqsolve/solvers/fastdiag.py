@@ -11,6 +11,9 @@ equation ``A_1 X + X A_2ᵀ = B`` solved with orthogonal transforms and LAPACK `
 other non-symmetric sums use ``A_d = V_d Λ_d V_d⁻¹`` in complex arithmetic, and the certificate
 judges the result, as for any method.
 
+A definite symmetric sum whose factor 0 is tridiagonal (Heat2D's) skips that factor's transforms:
+:mod:`.fastdiag_lines` solves one tridiagonal system per mode along its axis instead.
+
 The decompositions depend only on the factors, so they are cached by the factors' hashes: a
 sequence whose systems differ in ``shift``/``scale`` alone (Crank–Nicolson with a time-varying
 coefficient) decomposes once.  ``fastdiag-cg`` uses the same solve with the nearest Kronecker sum
@@ -19,6 +22,7 @@ of a variable-coefficient matrix as a CG preconditioner.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -37,6 +41,7 @@ from ..operators import (
     nearest_kronecker_sum,
 )
 from .base import Callback, IterationResult, Method
+from .fastdiag_lines import Lines, LinesPrepared, symmetric_tridiagonal
 
 #: how many eigendecompositions were computed (tests check that a changing shift adds none)
 counters = {"eigendecompositions": 0}
@@ -52,6 +57,10 @@ def _fft():
 #: below this size a transform by the dense sine matrix (BLAS) beats ``scipy.fft.dst`` (pocketfft's
 #: DST-I); measured on 2 shared cores: n=99 dense 80 µs vs dstn 108 µs, n=199 546 µs vs 394 µs
 DST_MIN = 128
+
+
+#: fastdiag-cg's preconditioner lifts eigenvalues below this fraction of the largest one
+CLAMP = 1e-3
 
 
 class StructureError(SeqsolveError, ValueError):
@@ -158,6 +167,7 @@ class _Cache:
         self.size = size
         self.items: OrderedDict[tuple, Diagonalised] = OrderedDict()
         self.factors: OrderedDict[tuple, FactorEig] = OrderedDict()
+        self.line_items: OrderedDict[tuple, Lines | None] = OrderedDict()
 
     def _factor(self, f: Factor, how=decompose) -> Any:
         key = (how.__name__, f.key)
@@ -179,6 +189,22 @@ class _Cache:
         else:
             self.items.move_to_end(key)
         return diag
+
+    def lines(self, K: KroneckerSum) -> Lines | None:
+        """The line-solve form of a symmetric sum whose factor 0 is tridiagonal (else ``None``)."""
+        key = K.factor_key
+        if key in self.line_items:
+            self.line_items.move_to_end(key)
+            return self.line_items[key]
+        tri = symmetric_tridiagonal(K.factors[0]) if len(K.factors) >= 2 and K.symmetric else None
+        lines = None
+        if tri is not None:
+            counters["eigendecompositions"] += 1  # factor 0's eigenvalues (its extremes)
+            lines = Lines(*tri, [self._factor(f) for f in K.factors[1:]], K.grid_shape)
+        self.line_items[key] = lines
+        if len(self.line_items) > self.size:
+            self.line_items.popitem(last=False)
+        return lines
 
     def sylvester(self, K: KroneckerSum) -> list[tuple[np.ndarray, np.ndarray]]:
         """Schur forms of a 2-D sum's two factors (cached like the eigendecompositions)."""
@@ -218,7 +244,7 @@ class Prepared:
         if clamp:  # a preconditioner must be SPD: lift eigenvalues the projection made too small
             lam = lam.real
             top = float(np.max(lam))
-            lam = np.maximum(lam, 1e-3 * top) if top > 0 else np.abs(lam)
+            lam = np.maximum(lam, CLAMP * top) if top > 0 else np.abs(lam)
         self.diag = diag
         # a zero eigenvalue (a singular sum) gives a non-finite x, which the solver's check turns
         # into a fallback; a nearly zero one an x the certificate rejects: no extra pass here
@@ -247,13 +273,17 @@ class FastDiag(Method):
     def applicable(self, A: Any, *, symmetric: bool, structure: Structure | None = None) -> bool:
         return _has_kron(structure)
 
-    def setup(self, A: Any, previous: Any | None, *, structure: Structure | None = None) -> Prepared | Sylvester:
+    def setup(self, A: Any, previous: Any | None, *,
+              structure: Structure | None = None) -> Prepared | Sylvester | LinesPrepared:
         if not _has_kron(structure):
             raise StructureError("fast-diag needs A as a KroneckerSum "
                                  "(pass structure=KroneckerSum(...) with a CSR matrix)")
         K = structure.kron
         if len(K.factors) == 2 and not K.symmetric:
             return Sylvester(self.cache.sylvester(K), K.shift, K.scale)
+        lines = self.cache.lines(K)
+        if lines is not None and lines.definite(K.shift, K.scale):
+            return LinesPrepared(lines, K.shift, K.scale)
         return Prepared(self.cache.get(K), K.shift, K.scale)
 
     def solve(self, prepared: Prepared, A, b, x0, *, rtol, atol, maxiter, callback: Callback = None) -> IterationResult:
@@ -290,9 +320,18 @@ class FastDiagCG(Method):
             K = structure.kron
         else:
             K = _canonical(nearest_kronecker_sum(A, structure.grid_shape, rowsums=True))
-        prep = Prepared(self.cache.get(K), K.shift, K.scale, clamp=True)
         n = A.shape[0]
-        return sla.LinearOperator((n, n), matvec=prep.apply, dtype=np.float64)
+        return sla.LinearOperator((n, n), matvec=self.preconditioner(K).apply, dtype=np.float64)
+
+    def preconditioner(self, K: KroneckerSum) -> Prepared | LinesPrepared:
+        """``K⁻¹`` made SPD: eigenvalues below ``CLAMP`` times the largest are lifted to it."""
+        lines = self.cache.lines(K)
+        lo, hi = lines.eigenvalue_range(K.shift, K.scale) if lines is not None else (0.0, 0.0)
+        if 0 < lo and math.isfinite(hi):
+            # SPD already: line solves, with the smallest eigenvalues lifted by a shift instead
+            # of one by one (the operator stays a Kronecker sum)
+            return LinesPrepared(lines, K.shift + max(0.0, CLAMP * hi - lo), K.scale)
+        return Prepared(self.cache.get(K), K.shift, K.scale, clamp=True)
 
     def solve(self, prepared, A, b, x0, *, rtol, atol, maxiter, callback: Callback = None) -> IterationResult:
         count = [0]
