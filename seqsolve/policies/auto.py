@@ -851,7 +851,7 @@ class AutoPolicy(Policy):
             if lo is not None and setup > lo and (
                     (rel is not None and rel[0] > self.contender
                      and self.spent_explore_ > self.explore_budget * self.spent_total_)
-                    or setup > self.explore_budget * self.spent_total_):
+                    or self.spent_deferred_ + setup > self.explore_budget * self.spent_total_):
                 # an expensive one-off setup (AMG, a factorisation) that cannot pay on one system is
                 # screened only once the sequence has run long enough that it is a small fraction
                 # of what was spent (idea 5): short sequences never pay for it
@@ -860,6 +860,8 @@ class AutoPolicy(Policy):
             # a one-off setup cannot be capped, so measured evidence against it counts more: it is
             # tried again nearby only if it came close there (not merely within `contender`)
             heavy = lo is not None and setup > lo
+            if heavy:
+                deferred.append(fam)  # its try is charged to the budget it waited for (shared)
             if self._worth_trying(rel, self.revalidate_within if heavy else self.contender):
                 # never-measured families go first in the order of their prior cost (robust cheap
                 # methods first), so that a best (and an exploration cap) exists before an
