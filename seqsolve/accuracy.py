@@ -106,22 +106,21 @@ def _scaled_exactly(v: np.ndarray, e: int) -> np.ndarray | None:
     return w
 
 
-@dataclass(frozen=True)
 class ScaledSystem:
     """``A x = b`` rewritten exactly as ``A_s x_s = b_s`` with ``A_s = 2^-α A``, ``b_s = 2^-β b``.
 
-    ``x = 2^(β−α) x_s``; residuals scale by ``2^-β``, so relative residuals are unchanged.  When a
-    power-of-two scaling would lose bits it is not applied (``α`` or ``β`` is 0).
+    ``x = 2^(β−α) x_s`` (``shift = β − α``); residuals scale by ``2^-β``, so relative residuals are
+    unchanged.  When a power-of-two scaling would lose bits it is not applied (``α`` or ``β`` is 0).
+    A plain slotted class, built once per solve: a frozen dataclass costs a µs more to build.
     """
 
-    A: object
-    b: np.ndarray
-    alpha: int
-    beta: int
+    __slots__ = ("A", "b", "alpha", "beta", "shift")
 
-    @property
-    def shift(self) -> int:
-        return self.beta - self.alpha
+    def __init__(self, A: object, b: np.ndarray, alpha: int, beta: int) -> None:
+        self.A, self.b, self.alpha, self.beta, self.shift = A, b, alpha, beta, beta - alpha
+
+    def __repr__(self) -> str:
+        return f"ScaledSystem(alpha={self.alpha}, beta={self.beta})"
 
     def to_scaled(self, x: np.ndarray) -> np.ndarray:
         """An initial guess in scaled units (any finite vector will do: it is only a guess)."""
@@ -157,7 +156,9 @@ def scale_matrix(A, alpha: int):
 
 def scale_system(A, A_scaled, alpha: int, b: np.ndarray, bnorm: float) -> ScaledSystem:
     """The scaled system for right-hand side ``b`` (``A_scaled = 2^-α A``, computed once per matrix)."""
-    beta = alpha + _exponent(ldexp(bnorm, -alpha))
+    beta = alpha + _exponent(ldexp(bnorm, -alpha) if alpha else bnorm)
+    if beta == 0 == alpha:
+        return ScaledSystem(A, b, 0, 0)  # the usual case: nothing to scale
     for a, bt in ((alpha, beta), (alpha, alpha), (0, 0)):
         bs = _scaled_exactly(b, bt) if bt else b
         if bs is not None:  # else: scaling would lose bits of b; try a milder one

@@ -8,7 +8,6 @@ robust fallback runs → the measured cost is recorded and fed back to the polic
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import importlib.util
 import math
 import time
@@ -171,7 +170,6 @@ class SequenceSolver:
         if not isinstance(A, LinearOperator):
             A, scan = as_canonical(A, scan, self._canonical_pattern)
             self._canonical_pattern = scan.pattern
-        if not isinstance(A, LinearOperator):
             accuracy_warmup()  # kernel loading is not a cost of the first configuration tried
         n = A.shape[0]
         b, bnorm = as_rhs(b, n)  # finiteness and norm in one pass
@@ -181,6 +179,7 @@ class SequenceSolver:
         context = self._check_context(context)
         fp = scan.fingerprint
         key = None if fp[0] == "op" else fp
+        repeated = key is not None and fp == self._previous_fp
         t_guess, guess = time.perf_counter(), "x0" if x0 is not None else "zero"
         if x0 is not None:
             x0 = as_vector(x0, n, "x0")
@@ -201,9 +200,10 @@ class SequenceSolver:
             raise ConfigurationError(
                 f"M was given but policy {self.policy.spec!r} has no configuration that uses it here; use "
                 f"policy='auto' (weighs M against its own portfolio) or 'fixed:user-cg' / 'fixed:user-gmres'")
-        # setups made for this very matrix (the value hash compared first: along a sequence it differs)
-        ready = frozenset(c.name for c, (k, _) in self._setups.items() if k[0][-1] == fp[-1] and k[0] == fp)
-        self.policy.observe(SystemFacts(n, repeated=fp == self._previous_fp and fp[0] != "op", ready=ready, A=A))
+        if type(self.policy).observe is not Policy.observe:  # only learners that use the facts get them
+            # setups made for this very matrix (the value hash compared first: along a sequence it differs)
+            ready = frozenset(c.name for c, (k, _) in self._setups.items() if k[0][-1] == fp[-1] and k[0] == fp)
+            self.policy.observe(SystemFacts(n, repeated=repeated, ready=ready, A=A))
         config = self.policy.select(context, allowed=allowed, n=n)
         limit = self.policy.attempt_limit()
         policy_seconds = time.perf_counter() - t0
@@ -217,8 +217,9 @@ class SequenceSolver:
             return np.zeros(n)
         target = max(self.rtol * bnorm, self.atol)
         system = scale_system(A, A_scaled, alpha, b, bnorm)
-        goal = _Goal(bnorm=ldexp(bnorm, -system.beta), target=ldexp(target, -system.beta),
-                     atol=ldexp(self.atol, -system.beta))
+        beta = system.beta
+        goal = (_Goal(bnorm, target, self.atol) if beta == 0 else
+                _Goal(ldexp(bnorm, -beta), ldexp(target, -beta), ldexp(self.atol, -beta)))
         self._residuals, self._res_bnorm = ([] if self.record_residuals else None), goal.bnorm
 
         attempts: list[tuple[Configuration, _Attempt]] = []
@@ -246,33 +247,39 @@ class SequenceSolver:
             verdict = check_residual(A, b, x, bnorm, target)
             goal = _Goal(bnorm, target, self.atol)
         converged = verdict.meets(goal.target)
-        used = [c for c, _ in attempts]
         if converged:  # only certified solutions teach the guess strategies
             t_guess = time.perf_counter()
             self._guesser.update(A, b, x, key)
             guess_seconds += time.perf_counter() - t_guess
-        record = SolveRecord(
-            index=len(self.history),
-            configuration=config.name,
-            iterations=sum(a.iterations for _, a in attempts),
-            setup_seconds=guess_seconds + sum(a.setup_seconds for _, a in attempts),
-            solve_seconds=sum(a.solve_seconds for _, a in attempts),
-            residual=verdict.residual / goal.bnorm,
-            converged=converged,
-            fallback=next((c.name for c, a in attempts[1:] if a is best), None) if len(attempts) > 1 else None,
-            status=first.status,
-            setup_reused=first.reused,
-            policy_seconds=0.0,
-            context=dict(context or {}),
-            attempt_seconds=first.setup_seconds + first.solve_seconds,
-            projected_seconds=None if first.verdict.meets(goal.target) else first.projected_seconds,
-            projected_iterations=None if first.verdict.meets(goal.target) else first.projected_iterations,
-            explored=self.policy.explored(),
-            matrix_repeated=fp == self._previous_fp and fp[0] != "op",
-            residuals=None if self._residuals is None else tuple(self._residuals),
-            initial_guess=guess,
-            guess_seconds=guess_seconds,
-        )
+        if len(attempts) == 1:  # the usual case: the chosen configuration alone
+            iterations, setup_seconds, solve_seconds = first.iterations, first.setup_seconds, first.solve_seconds
+        else:
+            iterations = sum(a.iterations for _, a in attempts)
+            setup_seconds = sum(a.setup_seconds for _, a in attempts)
+            solve_seconds = sum(a.solve_seconds for _, a in attempts)
+        first_met = first.verdict.meets(goal.target)
+        record = SolveRecord.of({
+            "index": len(self.history),
+            "configuration": config.name,
+            "iterations": iterations,
+            "setup_seconds": guess_seconds + setup_seconds,
+            "solve_seconds": solve_seconds,
+            "residual": verdict.residual / goal.bnorm,
+            "converged": converged,
+            "fallback": next((c.name for c, a in attempts[1:] if a is best), None) if len(attempts) > 1 else None,
+            "status": first.status,
+            "setup_reused": first.reused,
+            "policy_seconds": 0.0,
+            "context": {} if context is None else dict(context),
+            "attempt_seconds": first.setup_seconds + first.solve_seconds,
+            "projected_seconds": None if first_met else first.projected_seconds,
+            "projected_iterations": None if first_met else first.projected_iterations,
+            "explored": self.policy.explored(),
+            "matrix_repeated": repeated,
+            "residuals": None if self._residuals is None else tuple(self._residuals),
+            "initial_guess": guess,
+            "guess_seconds": guess_seconds,
+        })
         if logger.isEnabledFor(20):  # INFO; nothing is formatted when logging is off
             solve_logged(record, [(c.name, a.status, a.iterations) for c, a in attempts],
                          min(maxiter, limit or maxiter), maxiter)
@@ -290,7 +297,7 @@ class SequenceSolver:
                 f"(target {goal.target / goal.bnorm:.3e}) after trying "
                 f"{', '.join(f'{c.name} [{a.status}]' for c, a in attempts)}{_unattainable(verdict, goal)}",
                 best_residual=record.residual, best_x=x.copy() if np.all(np.isfinite(x)) else None,
-                attempts=[c.name for c in used],
+                attempts=[c.name for c, _ in attempts],
             )
         self._x_prev = x
         return x.copy()
@@ -633,13 +640,14 @@ class SequenceSolver:
         return out
 
 
-@dataclasses.dataclass(frozen=True)
 class _Goal:
-    """The tolerance in the units of the (scaled) system the methods iterate on."""
+    """The tolerance in the units of the (scaled) system the methods iterate on (a slotted class:
+    built on every solve, where a frozen dataclass costs a µs more)."""
 
-    bnorm: float
-    target: float
-    atol: float
+    __slots__ = ("bnorm", "target", "atol")
+
+    def __init__(self, bnorm: float, target: float, atol: float) -> None:
+        self.bnorm, self.target, self.atol = bnorm, target, atol
 
 
 #: symmetry along a sequence: check a 16th of the entries (another block each time), all of them every 16th matrix
