@@ -14,16 +14,23 @@ from numba import njit
 _IX = np.uintp  # unsigned indices: Numba skips its negative-index branch
 _ODD = np.uint64(0x9E3779B97F4A7C15)  # 2^64 / golden ratio, odd
 _ABS = np.uint64(0x7FFFFFFFFFFFFFFF)  # all bits but the sign
+_INF_BITS = np.uint64(0x7FF0000000000000)  # the bits of inf: |v| bits below it are finite
 
 
 @njit(cache=True)
-def scan(indptr, indices, bits):  # pragma: no cover - compiled
-    """``(value hash, pattern hash, bits of max |a_ij|)`` of a CSR matrix in one pass (integer only).
+def scan(indptr, indices, data, perm, lo, hi, rtol):  # pragma: no cover - compiled
+    """``(value hash, pattern hash, bits of max |a_ij|, symmetry)`` of a CSR matrix in one pass.
 
-    ``bits`` is ``data`` viewed as ``uint64``; ``max |a_ij|`` is ``inf`` or ``nan`` when an entry is.  The hashes are sums of the entries' bit patterns
-    (and column indices, row pointers) times odd position-dependent weights, modulo 2⁶⁴: any change
-    of one entry changes them, and nothing can overflow.
+    The hashes are sums of the entries' bit patterns (and column indices, row pointers) times odd
+    position-dependent weights, modulo 2⁶⁴: any change of one entry changes them, and nothing can
+    overflow.  ``max |a_ij|`` is ``inf`` or ``nan`` when an entry is.
+
+    ``symmetry`` folds in the symmetry test of entries ``lo:hi`` (:func:`symmetric_block`, with
+    ``tol = rtol·max|a_ij|``), so a solve pays one compiled call, not two: ``perm`` is the transpose
+    permutation of the pattern the caller expects (it checks the returned pattern hash before
+    trusting the answer); 1 symmetric, 0 not, -1 not tested (``lo >= hi``, or ``A`` not finite).
     """
+    bits = data.view(np.uint64)
     nnz = bits.shape[0]
     hv = np.uint64(0)
     hp = np.uint64(0)
@@ -41,7 +48,12 @@ def scan(indptr, indices, bits):  # pragma: no cover - compiled
     for i in range(indptr.shape[0]):
         hp += np.uint64(indptr[_IX(i)]) * w
         w += step
-    return hv, hp, top
+    sym = -1
+    if lo < hi and top < _INF_BITS and hi <= nnz and perm.shape[0] == nnz:
+        box = np.empty(1, np.uint64)
+        box[0] = top
+        sym = 1 if symmetric_block(data, perm, rtol * box.view(np.float64)[0], lo, hi) else 0
+    return hv, hp, top, sym
 
 
 @njit(cache=True)

@@ -166,7 +166,7 @@ class SequenceSolver:
 
     def _solve(self, A, b, x0, context, callback, near_nullspace=None, M=None, structure=None) -> np.ndarray:
         A = as_operator(A, check_finite=False, canonical=False)
-        scan = scan_matrix(A)  # finiteness, fingerprint and magnitude in one pass
+        scan = scan_matrix(A, self._symmetry_plan())  # finiteness, fingerprint, magnitude (and symmetry) in one pass
         if not isinstance(A, LinearOperator):
             A, scan = as_canonical(A, scan, self._canonical_pattern)
             self._canonical_pattern = scan.pattern
@@ -397,18 +397,32 @@ class SequenceSolver:
             out[str(k)] = v
         return out
 
+    def _symmetry_plan(self) -> tuple | None:
+        """What the scan of the next matrix should test for symmetry, as ``(pattern, perm, lo, hi)``
+        (see :func:`~seqsolve.validation.scan_matrix`): entries ``lo:hi`` through the transpose
+        permutation of the last pattern seen, the next sampled block or all of them (see
+        :meth:`_symmetric`); ``None`` before a structurally symmetric pattern is known."""
+        if self._perm_cache is None or self._perm_cache[1] is None:
+            return None
+        pattern, perm = self._perm_cache
+        nnz = perm.shape[0]
+        trusted, left = self._sym_trust
+        if trusted == pattern and left > 0:
+            return pattern, perm, left * nnz // _SYMMETRY_STRIDE, (left + 1) * nnz // _SYMMETRY_STRIDE
+        return pattern, perm, 0, nnz
+
     def _symmetric(self, A, scan: MatrixScan) -> bool:
         """Symmetry of ``A``: entrywise through the transpose permutation of its pattern (cached per
         pattern) or, for operators and unsymmetric patterns, by two products.
 
         Along a sequence whose matrices share one pattern, a matrix found symmetric is followed by
         sampled checks (a 16th of the entries, another contiguous block each time: any asymmetry
-        seen is proof) and a full check every 16th matrix.  A missed asymmetry cannot cost
-        accuracy — every x is certified on the true residual, and an SPD method failing on it
-        falls back — only the choice of method."""
+        seen is proof) and a full check every 16th matrix, each made inside the matrix's scan
+        (:meth:`_symmetry_plan`).  A missed asymmetry cannot cost accuracy — every x is certified
+        on the true residual, and an SPD method failing on it falls back — only the choice of method."""
         fp = scan.fingerprint
         if self._sym_cache is not None and self._sym_cache[0] == fp and fp[0] != "op":
-            return self._sym_cache[1]
+            return self._sym_cache[1]  # the same matrix again (a block tested by its scan changes nothing)
         if isinstance(A, LinearOperator):
             sym = A.symmetric if is_structured(A) else is_symmetric(A)
         else:
@@ -416,14 +430,16 @@ class SequenceSolver:
                 self._perm_cache = (scan.pattern, transpose_permutation(A))
                 self._sym_trust = (None, 0)
             perm = self._perm_cache[1]
-            if perm is None:
+            trusted, left = self._sym_trust
+            sampled = trusted == scan.pattern and left > 0  # as _symmetry_plan chose
+            if scan.symmetric is not None:  # tested by the scan, through this pattern's permutation
+                sym = scan.symmetric
+            elif perm is None:
                 sym = is_symmetric(A)
-            elif self._sym_trust[0] == scan.pattern and self._sym_trust[1] > 0:
-                sym = symmetric_by_entries(A, perm, scan.max_abs, part=(self._sym_trust[1], _SYMMETRY_STRIDE))
-                self._sym_trust = (scan.pattern, self._sym_trust[1] - 1 if sym else 0)
-            else:
-                sym = symmetric_by_entries(A, perm, scan.max_abs)
-                self._sym_trust = (scan.pattern, _SYMMETRY_TRUST if sym else 0)
+            else:  # a matrix the scan could not test (a new pattern, a canonicalised copy)
+                sym = symmetric_by_entries(A, perm, scan.max_abs, part=(left, _SYMMETRY_STRIDE) if sampled else None)
+            if perm is not None:
+                self._sym_trust = (scan.pattern, (left - 1 if sampled else _SYMMETRY_TRUST) if sym else 0)
         self._sym_cache = (fp, sym)
         return sym
 
