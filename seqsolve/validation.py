@@ -9,7 +9,6 @@ symmetry is tested entrywise through a transpose permutation computed once per s
 from __future__ import annotations
 
 import math
-import struct
 from typing import Any
 
 import numpy as np
@@ -162,9 +161,6 @@ def is_symmetric(A: Operator, rtol: float = 1e-10) -> bool:
     return abs(lhs - rhs) <= rtol * max(scale, np.finfo(float).tiny)
 
 
-_U64, _F64 = struct.Struct("<Q"), struct.Struct("<d")
-
-
 class MatrixScan:
     """What one pass over a CSR matrix's entries tells (see :mod:`seqsolve._scan_kernels`).
 
@@ -206,7 +202,6 @@ def scan_matrix(A: Operator, symmetry: tuple | None = None) -> MatrixScan:
     else:
         hv, hp, top, sym = _kernels().scan(A.indptr, A.indices, data, symmetry[1], symmetry[2], symmetry[3],
                                            SYMMETRY_RTOL)
-    top = _F64.unpack(_U64.pack(top))[0]  # the bits of max|a_ij| as the float they are
     if not math.isfinite(top):
         raise InvalidSystemError("A contains NaN or Inf entries")
     pattern = (A.shape, A.nnz, int(hp))
