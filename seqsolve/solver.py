@@ -501,9 +501,11 @@ class SequenceSolver:
 
     def _scaled_matrix(self, A, scan: MatrixScan):
         """``(2^-α A, α)`` for the current matrix, computed once per matrix (see :mod:`.accuracy`)."""
+        alpha = magnitude_exponent(scan.max_abs)
+        if alpha == 0:
+            return A, 0  # the usual case: entries of moderate size, nothing to scale or remember
         fp = scan.fingerprint
         if self._scale_cache is None or self._scale_cache[0] != fp or fp[0] == "op":
-            alpha = magnitude_exponent(scan.max_abs)
             scaled = scale_matrix(A, alpha)
             self._scale_cache = (fp, (A, 0) if scaled is None else (scaled, alpha))
         return self._scale_cache[1]
@@ -757,8 +759,8 @@ def blas_threads(limit: int | None):
 
     The BLAS libraries are looked up once (threadpoolctl) and then read and set directly:
     threadpoolctl's own ``limit()`` re-inspects every loaded library on each call (~20 µs, a
-    tenth of a small solve).  Each library's count is read once per call, for the test and the
-    restore alike.
+    tenth of a small solve).  Each library's count is read once per call when all already have
+    ``limit`` (the usual case, under a caller's ``threadpool_limits``), else once more to restore.
     """
     if limit is None:
         return _NOTHING
@@ -768,10 +770,10 @@ def blas_threads(limit: int | None):
         libs = ThreadpoolController().select(user_api="blas").lib_controllers
         _BLAS.append([(_thread_reader(lib), lib.set_num_threads) for lib in libs])
     libs = _BLAS[0]
-    saved = [get_threads() for get_threads, _ in libs]
-    if all(n == limit for n in saved):
-        return _NOTHING  # already so (a caller's threadpool_limits): nothing to set
-    return _Limited(libs, limit, saved)
+    for get_threads, _ in libs:
+        if get_threads() != limit:
+            return _Limited(libs, limit, [get_threads() for get_threads, _ in libs])
+    return _NOTHING  # already so (a caller's threadpool_limits): nothing to set
 
 
 def solve(A: Any, b: Any, x0: Any = None, *, rtol: float = 1e-8, atol: float = 0.0,
