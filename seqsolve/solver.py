@@ -158,7 +158,7 @@ class SequenceSolver:
             if is_block(b):
                 return solve_columns(self, A, b, x0, context, callback, near_nullspace, M)
             x = self._solve(A, b, x0, context, callback, near_nullspace, M, structure)
-        if type(b) is not np.ndarray and type(b).__module__.startswith("petsc4py"):
+        if type(b) is not np.ndarray and type(b).__module__.startswith("petsc4py"):  # a petsc4py Vec
             out = b.duplicate()
             out.setArray(x)
             return out
@@ -176,7 +176,8 @@ class SequenceSolver:
         self._near_nullspace = None if near_nullspace is None else as_near_nullspace(near_nullspace, n)
         self._user_M = None if M is None else as_preconditioner(M, n)
         self._structure = as_structure(structure, A)
-        context = self._check_context(context)
+        if context is not None:
+            context = self._check_context(context)
         fp = scan.fingerprint
         key = None if fp[0] == "op" else fp
         repeated = key is not None and fp == self._previous_fp
@@ -285,9 +286,10 @@ class SequenceSolver:
                          min(maxiter, limit or maxiter), maxiter)
         self._previous_fp = fp
         t1 = time.perf_counter()
-        self.policy.update(record.seconds, record)
+        seconds = record.seconds
+        self.policy.update(seconds, record)
         if guess not in ("x0", "zero"):
-            self._guesser.learn(record.seconds)
+            self._guesser.learn(seconds)
         policy_seconds += time.perf_counter() - t1
         record = record.with_policy_seconds(policy_seconds)
         self.history.append(record)
