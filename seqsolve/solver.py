@@ -512,8 +512,10 @@ class SequenceSolver:
             self._scale_cache = (fp, (A, 0) if scaled is None else (scaled, alpha))
         return self._scale_cache[1]
 
-    def _attempt(self, config, system, b, x0, fp, maxiter, callback, rtol, atol) -> _Attempt:
-        """Run ``config`` once on ``system.A`` with right-hand side ``b``; no residual check."""
+    def _attempt(self, config, system, b, x0, fp, maxiter, callback, rtol, atol,
+                 goal: "_Goal | None" = None) -> _Attempt:
+        """Run ``config`` once on ``system.A`` with right-hand side ``b``; with a ``goal``, certify
+        the iterate as :meth:`_checked` does (``b`` must be ``system.b``), else no residual check."""
         if callback is not None:
             callback = _guard(callback, system.shift)
         if self._residuals is not None:
@@ -558,9 +560,12 @@ class SequenceSolver:
             t1 = time.perf_counter()
             x, att.iterations, att.status = np.array(x0, copy=True), 0, f"error: {exc}"
         att.x = np.asarray(x, dtype=np.float64).ravel()
-        # the method's own pass of the residual check, valid while b and x stay these (see _checked)
-        att.done = None if done is None else (b, att.x, done)
         att.setup_seconds = t1 - t0
+        if goal is not None:  # certified at once, on the method's own pass of the check if it made one
+            att.verdict = check_residual(A, b, att.x, goal.bnorm, goal.target, done)
+            att.done = None
+        else:  # the method's own pass of the residual check, valid while b and x stay these (see _checked)
+            att.done = None if done is None else (b, att.x, done)
         att.solve_seconds = time.perf_counter() - t1
         return att
 
@@ -584,8 +589,7 @@ class SequenceSolver:
         chunk = min(maxiter, first_chunk or _FALLBACK_CHUNK)
         x, before, used, total = x0, None, 0, None
         while True:
-            att = self._checked(self._attempt(config, system, system.b, x, fp, chunk, callback,
-                                              self.rtol, goal.atol), system, goal)
+            att = self._attempt(config, system, system.b, x, fp, chunk, callback, self.rtol, goal.atol, goal)
             ran = att.iterations
             used += ran
             if total is not None:
