@@ -231,9 +231,10 @@ def check_residual(A, b: np.ndarray, x: np.ndarray, bnorm: float, target: float,
     if terms < 0:
         return FAILED  # x is not finite, or the check overflowed
     # + the absolute error of products that underflow: at most 2η per term (η: smallest subnormal)
-    rn, err = norm_from_squares(rr, r), gamma(terms + 1) * norm_from_squares(mm, mag) * (1 + gamma(n + 4)) + math.sqrt(n) * 2 * terms * _ETA
-    upper = rn * (1 + gamma(n + 4)) + err
-    lower = rn * (1 - gamma(n + 4)) - err
+    gn = gamma(n + 4)
+    rn, err = norm_from_squares(rr, r), gamma(terms + 1) * norm_from_squares(mm, mag) * (1 + gn) + math.sqrt(n) * 2 * terms * _ETA
+    upper = rn * (1 + gn) + err
+    lower = rn * (1 - gn) - err
     if upper <= target or lower > target or not math.isfinite(upper):
         return Verdict(rn, upper, err, r) if math.isfinite(upper) else FAILED
     # inconclusive: recompute the residual in twice the working precision
@@ -241,8 +242,8 @@ def check_residual(A, b: np.ndarray, x: np.ndarray, bnorm: float, target: float,
     terms = _kernels().residual_dot2(A.indptr, A.indices, A.data, b, x, r, mag)
     if terms < 0:
         return FAILED
-    rn2, err2 = norm(r), norm(mag) * (1 + gamma(n + 4)) + math.sqrt(n) * 8 * terms * _ETA
-    upper2 = (rn2 * (1 + gamma(n + 4)) + err2) / (1 - U)
+    rn2, err2 = norm(r), norm(mag) * (1 + gn) + math.sqrt(n) * 8 * terms * _ETA
+    upper2 = (rn2 * (1 + gn) + err2) / (1 - U)
     return Verdict(rn2, upper2, err2, r) if math.isfinite(upper2) else FAILED
 
 

@@ -175,7 +175,8 @@ class SequenceSolver:
         b, bnorm = as_rhs(b, n)  # finiteness and norm in one pass
         self._near_nullspace = None if near_nullspace is None else as_near_nullspace(near_nullspace, n)
         self._user_M = None if M is None else as_preconditioner(M, n)
-        self._structure = as_structure(structure, A)
+        # (a Kronecker operator is its own structure)
+        self._structure = None if structure is None and not isinstance(A, LinearOperator) else as_structure(structure, A)
         if context is not None:
             context = self._check_context(context)
         fp = scan.fingerprint
@@ -228,7 +229,8 @@ class SequenceSolver:
                               callback, first_chunk=max(_PRIMARY_CHUNK, 10 * math.isqrt(n)))
         attempts.append((config, first))
         best = first
-        if not best.verdict.meets(goal.target) and self.fallback:
+        first_met = first.verdict.meets(goal.target)
+        if not first_met and self.fallback:
             hint = self.policy.fallback_hint()
             for fb in self._fallbacks(config, first, system.A, symmetric, hint, goal):
                 start = best.x if np.all(np.isfinite(best.x)) else system.to_scaled(x0)
@@ -244,10 +246,12 @@ class SequenceSolver:
 
         x, exact = system.from_scaled(best.x)
         verdict = best.verdict
-        if verdict.meets(goal.target) and not exact:  # the unscaling lost bits: check what is returned
+        converged = first_met if best is first else verdict.meets(goal.target)
+        if converged and not exact:  # the unscaling lost bits: check what is returned
             verdict = check_residual(A, b, x, bnorm, target)
             goal = _Goal(bnorm, target, self.atol)
-        converged = verdict.meets(goal.target)
+            converged = verdict.meets(goal.target)
+            first_met = first.verdict.meets(goal.target)
         if converged:  # only certified solutions teach the guess strategies
             t_guess = time.perf_counter()
             self._guesser.update(A, b, x, key)
@@ -258,7 +262,6 @@ class SequenceSolver:
             iterations = sum(a.iterations for _, a in attempts)
             setup_seconds = sum(a.setup_seconds for _, a in attempts)
             solve_seconds = sum(a.solve_seconds for _, a in attempts)
-        first_met = first.verdict.meets(goal.target)
         record = SolveRecord.of({
             "index": len(self.history),
             "configuration": config.name,
@@ -546,9 +549,11 @@ class SequenceSolver:
                 att.reused = cached is not None and prepared is cached[1]
             t1 = time.perf_counter()
             # overflow in a failing method shows in its result; compiled code raises no NumPy warnings
-            quiet = callback is None and not getattr(method, "numpy_arithmetic", True)
-            with _NOTHING if quiet else np.errstate(all="ignore"):
-                res = method.solve(prepared, A, b, x0, rtol=rtol, atol=atol, maxiter=maxiter, callback=callback)
+            if callback is None and not getattr(method, "numpy_arithmetic", True):
+                res = method.solve(prepared, A, b, x0, rtol=rtol, atol=atol, maxiter=maxiter, callback=None)
+            else:
+                with np.errstate(all="ignore"):
+                    res = method.solve(prepared, A, b, x0, rtol=rtol, atol=atol, maxiter=maxiter, callback=callback)
             x, att.iterations, att.status = res.x, res.iterations, res.status
             done = getattr(res, "residual_pass", None)
         except _CallbackFailed as exc:

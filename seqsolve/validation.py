@@ -40,9 +40,10 @@ def as_operator(A: Any, check_finite: bool = True, canonical: bool = True) -> Op
     :class:`InvalidSystemError` for empty, non-square or (unless ``check_finite=False``, for a
     caller that runs :func:`scan_matrix`) non-finite matrices.
     """
-    if (type(A) is sp.csr_array and A.dtype == np.float64 and not check_finite and not canonical
-            and len(A.shape) == 2 and A.shape[0] == A.shape[1] > 0):
-        return A  # the common case along a sequence, already what is needed (the caller scans it)
+    if type(A) is sp.csr_array and not check_finite and not canonical and A.data.dtype == np.float64:
+        shape = A.shape
+        if len(shape) == 2 and shape[0] == shape[1] > 0:
+            return A  # the common case along a sequence, already what is needed (the caller scans it)
     if type(A).__module__.startswith("petsc4py"):  # a petsc4py Mat: its CSR arrays, copied once
         from .backends.petsc.matrices import to_input
 
