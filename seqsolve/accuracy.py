@@ -138,6 +138,13 @@ class ScaledSystem:
         return x, bool(np.array_equal(back, xs))
 
 
+def moderate(max_abs: float, bnorm: float) -> bool:
+    """Whether neither ``A`` (entries up to ``max_abs``) nor ``b`` (norm ``bnorm``) is rescaled:
+    both inside ``[2^-100, 2^100]``, the usual case, decided before any :class:`ScaledSystem` is
+    worked out (then ``α = β = 0``: :func:`scale_system` would return the system as it is)."""
+    return 1 / _SCALE_RANGE <= max_abs <= _SCALE_RANGE and 1 / _SCALE_RANGE <= bnorm <= _SCALE_RANGE
+
+
 def magnitude_exponent(max_abs: float) -> int:
     """The ``α`` for a matrix with ``max|A| = max_abs``: nonzero only outside ``[2^-100, 2^100]``
     (``nan`` for an operator, whose entries are unknown: 0)."""

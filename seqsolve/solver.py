@@ -16,7 +16,8 @@ from typing import Any, Mapping
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
-from .accuracy import RTOL_MIN, Verdict, warmup as accuracy_warmup, check_residual, ldexp, magnitude_exponent, scale_matrix, scale_system
+from .accuracy import (RTOL_MIN, ScaledSystem, Verdict, check_residual, ldexp, magnitude_exponent, moderate, scale_matrix,
+                       scale_system, warmup as accuracy_warmup)
 from .backends import Backend, get_backend
 from .configs import Configuration, parse
 from .operators import as_structure, is_structured, structure_for
@@ -190,7 +191,6 @@ class SequenceSolver:
         if x0 is None or not all_finite(x0):  # nothing known, or a broken guess: cold start
             x0 = np.zeros(n)
         guess_seconds = time.perf_counter() - t_guess
-        A_scaled, alpha = self._scaled_matrix(A, scan)
         symmetric = self._symmetric(A, scan)
         maxiter = self.maxiter or 10 * n
 
@@ -218,7 +218,10 @@ class SequenceSolver:
             self._guesser.update(A, b, self._x_prev, key)
             return np.zeros(n)
         target = max(self.rtol * bnorm, self.atol)
-        system = scale_system(A, A_scaled, alpha, b, bnorm)
+        if moderate(scan.max_abs, bnorm):  # the usual case: nothing to rescale
+            system = ScaledSystem(A, b, 0, 0)
+        else:
+            system = scale_system(A, *self._scaled_matrix(A, scan), b, bnorm)
         beta = system.beta
         goal = (_Goal(bnorm, target, self.atol) if beta == 0 else
                 _Goal(ldexp(bnorm, -beta), ldexp(target, -beta), ldexp(self.atol, -beta)))
@@ -508,7 +511,7 @@ class SequenceSolver:
         """``(2^-α A, α)`` for the current matrix, computed once per matrix (see :mod:`.accuracy`)."""
         alpha = magnitude_exponent(scan.max_abs)
         if alpha == 0:
-            return A, 0  # the usual case: entries of moderate size, nothing to scale or remember
+            return A, 0  # entries of moderate size (b is not): nothing to scale or remember
         fp = scan.fingerprint
         if self._scale_cache is None or self._scale_cache[0] != fp or fp[0] == "op":
             scaled = scale_matrix(A, alpha)
