@@ -399,3 +399,18 @@ def test_record_of_is_the_same_record():
         SolveRecord.of({k: v for k, v in d.items() if k != "status"})
     with pytest.raises(TypeError, match="unknown"):
         SolveRecord.of({**d, "statuss": "x"})
+
+
+def test_solver_records_have_exactly_the_record_fields():
+    """SolveRecord.of checks only the count: the solver's own dictionary must name every field."""
+    from dataclasses import fields
+
+    from seqsolve.records import SolveRecord
+
+    s = SequenceSolver(policy="fixed:numba-ssor-cg")
+    A = sp.csr_array(poisson2d(6))
+    s.solve(A, np.ones(36))
+    s.solve(A, np.zeros(36))  # the zero right-hand side's record
+    for r in s.history:
+        assert set(vars(r)) == {f.name for f in fields(SolveRecord)}
+        assert r == SolveRecord(**vars(r))
