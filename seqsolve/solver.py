@@ -155,10 +155,16 @@ class SequenceSolver:
         ``A`` and ``b`` may also be petsc4py ``Mat``/``Vec`` (sequential); ``x`` is then a new
         ``Vec`` laid out like ``b``, so a petsc4py/FEniCSx time loop needs no conversion.
         """
-        with blas_threads(self.blas_threads):
-            if is_block(b):
+        threads = blas_threads(self.blas_threads)
+        if threads is not _NOTHING:  # entered by hand: a with-block costs two Python calls even when idle
+            threads.__enter__()
+        try:
+            if not (type(b) is np.ndarray and b.ndim == 1) and is_block(b):
                 return solve_columns(self, A, b, x0, context, callback, near_nullspace, M)
             x = self._solve(A, b, x0, context, callback, near_nullspace, M, structure)
+        finally:
+            if threads is not _NOTHING:
+                threads.__exit__(None, None, None)
         if type(b) is not np.ndarray and type(b).__module__.startswith("petsc4py"):  # a petsc4py Vec
             out = b.duplicate()
             out.setArray(x)
