@@ -52,12 +52,13 @@ class SolveRecord:
         """A record from a complete mapping of field names to values, as ``SolveRecord(**fields)``
         gives, without the frozen ``__init__``'s ``object.__setattr__`` per field (~20 of them:
         several µs on every solve, the solver's hot path).  Every field must be given: only the
-        count is checked here (the names are the caller's, and its tests', to get right)."""
+        count is checked here (the names are the caller's, and its tests', to get right).  The
+        record takes ``fields`` itself as its attribute dictionary: the caller must not keep it."""
         if len(fields) != len(_FIELD_NAMES):
             missing, extra = _FIELD_NAMES - fields.keys(), fields.keys() - _FIELD_NAMES
             raise TypeError(f"SolveRecord.of: missing {sorted(missing)}, unknown {sorted(extra)}")
         out = object.__new__(cls)
-        out.__dict__.update(fields)  # frozen: set past __setattr__, before anyone sees it
+        object.__setattr__(out, "__dict__", fields)  # frozen: set past __setattr__, before anyone sees it
         return out
 
     def with_policy_seconds(self, seconds: float) -> "SolveRecord":

@@ -390,11 +390,15 @@ def test_symmetry_tests_go_on_after_a_pattern_change():
 
 
 def test_record_of_is_the_same_record():
+    import dataclasses
+
     from seqsolve.records import SolveRecord
 
     r = SolveRecord(3, "cg", 7, 0.1, 0.2, 1e-9, True, context={"c": 1.0}, explored=True)
+    assert SolveRecord.of(dict(r.__dict__)) == r and SolveRecord.of(dict(r.__dict__)).to_dict() == r.to_dict()
     d = dict(r.__dict__)
-    assert SolveRecord.of(d) == r and SolveRecord.of(d).to_dict() == r.to_dict()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        SolveRecord.of(dict(d)).status = "x"
     with pytest.raises(TypeError, match="missing"):
         SolveRecord.of({k: v for k, v in d.items() if k != "status"})
     with pytest.raises(TypeError, match="unknown"):
