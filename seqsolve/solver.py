@@ -121,6 +121,7 @@ class SequenceSolver:
         self._sym_cache: tuple[tuple, bool] | None = None
         self._sym_trust: tuple = (None, 0)  # (pattern, sampled checks left before a full one)
         self._canonical_pattern: tuple | None = None  # the last pattern found sorted and duplicate-free
+        self._warm = False  # the residual kernels are loaded
         self._scale_cache: tuple | None = None
         self._perm_cache: tuple | None = None
         self._previous_fp: tuple | None = None
@@ -177,7 +178,9 @@ class SequenceSolver:
         if not isinstance(A, LinearOperator):
             A, scan = as_canonical(A, scan, self._canonical_pattern)
             self._canonical_pattern = scan.pattern
-            accuracy_warmup()  # kernel loading is not a cost of the first configuration tried
+            if not self._warm:
+                accuracy_warmup()  # kernel loading is not a cost of the first configuration tried
+                self._warm = True
         n = A.shape[0]
         b, bnorm = as_rhs(b, n)  # finiteness and norm in one pass
         self._near_nullspace = None if near_nullspace is None else as_near_nullspace(near_nullspace, n)
@@ -234,8 +237,8 @@ class SequenceSolver:
         self._residuals, self._res_bnorm = ([] if self.record_residuals else None), goal.bnorm
 
         attempts: list[tuple[Configuration, _Attempt]] = []
-        first = self._bounded(config, system, system.to_scaled(x0), fp, goal, min(maxiter, limit or maxiter),
-                              callback, first_chunk=max(_PRIMARY_CHUNK, 10 * math.isqrt(n)))
+        first = self._bounded(config, system, x0 if system.shift == 0 else system.to_scaled(x0), fp, goal,
+                              min(maxiter, limit or maxiter), callback, first_chunk=max(_PRIMARY_CHUNK, 10 * math.isqrt(n)))
         attempts.append((config, first))
         best = first
         first_met = first.verdict.meets(goal.target)
@@ -253,7 +256,7 @@ class SequenceSolver:
                 if att.verdict.meets(goal.target):
                     break
 
-        x, exact = system.from_scaled(best.x)
+        x, exact = (best.x, True) if system.shift == 0 else system.from_scaled(best.x)
         verdict = best.verdict
         converged = first_met if best is first else verdict.meets(goal.target)
         if converged and not exact:  # the unscaling lost bits: check what is returned
@@ -535,7 +538,7 @@ class SequenceSolver:
         att = _Attempt()
         att.reused = False
         att.projected_seconds = att.projected_iterations = math.inf
-        method = self._method(config)
+        method = self._methods.get(config) or self._method(config)
         A = system.A
         done = None
         t0 = time.perf_counter()
