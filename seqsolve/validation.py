@@ -205,7 +205,7 @@ def scan_matrix(A: Operator, symmetry: tuple | None = None) -> MatrixScan:
                                            SYMMETRY_RTOL)
     if not math.isfinite(top):
         raise InvalidSystemError("A contains NaN or Inf entries")
-    pattern = (A.shape, A.nnz, int(hp))
+    pattern = (A.shape, int(A.indptr[-1]), int(hp))  # indptr[-1]: the nnz, without SciPy's property calls
     return MatrixScan((*pattern, int(hv)), pattern, top,
                       None if sym < 0 or symmetry[0] != pattern else sym == 1)
 
