@@ -106,22 +106,21 @@ def _scaled_exactly(v: np.ndarray, e: int) -> np.ndarray | None:
     return w
 
 
-@dataclass(frozen=True)
 class ScaledSystem:
     """``A x = b`` rewritten exactly as ``A_s x_s = b_s`` with ``A_s = 2^-α A``, ``b_s = 2^-β b``.
 
-    ``x = 2^(β−α) x_s``; residuals scale by ``2^-β``, so relative residuals are unchanged.  When a
-    power-of-two scaling would lose bits it is not applied (``α`` or ``β`` is 0).
+    ``x = 2^(β−α) x_s`` (``shift = β − α``); residuals scale by ``2^-β``, so relative residuals are
+    unchanged.  When a power-of-two scaling would lose bits it is not applied (``α`` or ``β`` is 0).
+    A plain slotted class, built once per solve: a frozen dataclass costs a µs more to build.
     """
 
-    A: object
-    b: np.ndarray
-    alpha: int
-    beta: int
+    __slots__ = ("A", "b", "alpha", "beta", "shift")
 
-    @property
-    def shift(self) -> int:
-        return self.beta - self.alpha
+    def __init__(self, A: object, b: np.ndarray, alpha: int, beta: int) -> None:
+        self.A, self.b, self.alpha, self.beta, self.shift = A, b, alpha, beta, beta - alpha
+
+    def __repr__(self) -> str:
+        return f"ScaledSystem(alpha={self.alpha}, beta={self.beta})"
 
     def to_scaled(self, x: np.ndarray) -> np.ndarray:
         """An initial guess in scaled units (any finite vector will do: it is only a guess)."""
@@ -137,6 +136,13 @@ class ScaledSystem:
         x = np.ldexp(xs, self.shift)
         back = np.ldexp(x, -self.shift)
         return x, bool(np.array_equal(back, xs))
+
+
+def moderate(max_abs: float, bnorm: float) -> bool:
+    """Whether neither ``A`` (entries up to ``max_abs``) nor ``b`` (norm ``bnorm``) is rescaled:
+    both inside ``[2^-100, 2^100]``, the usual case, decided before any :class:`ScaledSystem` is
+    worked out (then ``α = β = 0``: :func:`scale_system` would return the system as it is)."""
+    return 1 / _SCALE_RANGE <= max_abs <= _SCALE_RANGE and 1 / _SCALE_RANGE <= bnorm <= _SCALE_RANGE
 
 
 def magnitude_exponent(max_abs: float) -> int:
@@ -157,7 +163,9 @@ def scale_matrix(A, alpha: int):
 
 def scale_system(A, A_scaled, alpha: int, b: np.ndarray, bnorm: float) -> ScaledSystem:
     """The scaled system for right-hand side ``b`` (``A_scaled = 2^-α A``, computed once per matrix)."""
-    beta = alpha + _exponent(ldexp(bnorm, -alpha))
+    beta = alpha + _exponent(ldexp(bnorm, -alpha) if alpha else bnorm)
+    if beta == 0 == alpha:
+        return ScaledSystem(A, b, 0, 0)  # the usual case: nothing to scale
     for a, bt in ((alpha, beta), (alpha, alpha), (0, 0)):
         bs = _scaled_exactly(b, bt) if bt else b
         if bs is not None:  # else: scaling would lose bits of b; try a milder one
@@ -230,9 +238,10 @@ def check_residual(A, b: np.ndarray, x: np.ndarray, bnorm: float, target: float,
     if terms < 0:
         return FAILED  # x is not finite, or the check overflowed
     # + the absolute error of products that underflow: at most 2η per term (η: smallest subnormal)
-    rn, err = norm_from_squares(rr, r), gamma(terms + 1) * norm_from_squares(mm, mag) * (1 + gamma(n + 4)) + math.sqrt(n) * 2 * terms * _ETA
-    upper = rn * (1 + gamma(n + 4)) + err
-    lower = rn * (1 - gamma(n + 4)) - err
+    gn = gamma(n + 4)
+    rn, err = norm_from_squares(rr, r), gamma(terms + 1) * norm_from_squares(mm, mag) * (1 + gn) + math.sqrt(n) * 2 * terms * _ETA
+    upper = rn * (1 + gn) + err
+    lower = rn * (1 - gn) - err
     if upper <= target or lower > target or not math.isfinite(upper):
         return Verdict(rn, upper, err, r) if math.isfinite(upper) else FAILED
     # inconclusive: recompute the residual in twice the working precision
@@ -240,8 +249,8 @@ def check_residual(A, b: np.ndarray, x: np.ndarray, bnorm: float, target: float,
     terms = _kernels().residual_dot2(A.indptr, A.indices, A.data, b, x, r, mag)
     if terms < 0:
         return FAILED
-    rn2, err2 = norm(r), norm(mag) * (1 + gamma(n + 4)) + math.sqrt(n) * 8 * terms * _ETA
-    upper2 = (rn2 * (1 + gamma(n + 4)) + err2) / (1 - U)
+    rn2, err2 = norm(r), norm(mag) * (1 + gn) + math.sqrt(n) * 8 * terms * _ETA
+    upper2 = (rn2 * (1 + gn) + err2) / (1 - U)
     return Verdict(rn2, upper2, err2, r) if math.isfinite(upper2) else FAILED
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Iterable, Mapping
 
 
@@ -47,6 +47,20 @@ class SolveRecord:
     #: seconds spent forming and updating the guess (already included in ``setup_seconds``)
     guess_seconds: float = 0.0
 
+    @classmethod
+    def of(cls, fields: dict) -> "SolveRecord":
+        """A record from a complete mapping of field names to values, as ``SolveRecord(**fields)``
+        gives, without the frozen ``__init__``'s ``object.__setattr__`` per field (~20 of them:
+        several µs on every solve, the solver's hot path).  Every field must be given: only the
+        count is checked here (the names are the caller's, and its tests', to get right).  The
+        record takes ``fields`` itself as its attribute dictionary: the caller must not keep it."""
+        if len(fields) != len(_FIELD_NAMES):
+            missing, extra = _FIELD_NAMES - fields.keys(), fields.keys() - _FIELD_NAMES
+            raise TypeError(f"SolveRecord.of: missing {sorted(missing)}, unknown {sorted(extra)}")
+        out = object.__new__(cls)
+        object.__setattr__(out, "__dict__", fields)  # frozen: set past __setattr__, before anyone sees it
+        return out
+
     def with_policy_seconds(self, seconds: float) -> "SolveRecord":
         """A copy with ``policy_seconds`` set (known only after the policy learned from this record).
 
@@ -71,6 +85,9 @@ class SolveRecord:
         else:
             d["residuals"] = list(self.residuals)
         return d
+
+
+_FIELD_NAMES = frozenset(f.name for f in fields(SolveRecord))
 
 
 def summarize(records: Iterable[SolveRecord]) -> dict:

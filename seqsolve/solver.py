@@ -8,7 +8,6 @@ robust fallback runs → the measured cost is recorded and fed back to the polic
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import importlib.util
 import math
 import time
@@ -17,7 +16,8 @@ from typing import Any, Mapping
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
-from .accuracy import FAILED, RTOL_MIN, Verdict, warmup as accuracy_warmup, check_residual, ldexp, magnitude_exponent, scale_matrix, scale_system
+from .accuracy import (FAILED, RTOL_MIN, ScaledSystem, Verdict, check_residual, ldexp, magnitude_exponent, moderate,
+                       scale_matrix, scale_system, warmup as accuracy_warmup)
 from .backends import Backend, get_backend
 from .configs import Configuration, parse
 from .operators import as_structure, is_structured, structure_for
@@ -121,6 +121,7 @@ class SequenceSolver:
         self._sym_cache: tuple[tuple, bool] | None = None
         self._sym_trust: tuple = (None, 0)  # (pattern, sampled checks left before a full one)
         self._canonical_pattern: tuple | None = None  # the last pattern found sorted and duplicate-free
+        self._warm = False  # the residual kernels are loaded
         self._scale_cache: tuple | None = None
         self._perm_cache: tuple | None = None
         self._previous_fp: tuple | None = None
@@ -155,11 +156,17 @@ class SequenceSolver:
         ``A`` and ``b`` may also be petsc4py ``Mat``/``Vec`` (sequential); ``x`` is then a new
         ``Vec`` laid out like ``b``, so a petsc4py/FEniCSx time loop needs no conversion.
         """
-        with blas_threads(self.blas_threads):
-            if is_block(b):
+        threads = blas_threads(self.blas_threads)
+        if threads is not _NOTHING:  # entered by hand: a with-block costs two Python calls even when idle
+            threads.__enter__()
+        try:
+            if not (type(b) is np.ndarray and b.ndim == 1) and is_block(b):
                 return solve_columns(self, A, b, x0, context, callback, near_nullspace, M)
             x = self._solve(A, b, x0, context, callback, near_nullspace, M, structure)
-        if type(b) is not np.ndarray and type(b).__module__.startswith("petsc4py"):
+        finally:
+            if threads is not _NOTHING:
+                threads.__exit__(None, None, None)
+        if type(b) is not np.ndarray and type(b).__module__.startswith("petsc4py"):  # a petsc4py Vec
             out = b.duplicate()
             out.setArray(x)
             return out
@@ -167,20 +174,24 @@ class SequenceSolver:
 
     def _solve(self, A, b, x0, context, callback, near_nullspace=None, M=None, structure=None) -> np.ndarray:
         A = as_operator(A, check_finite=False, canonical=False)
-        scan = scan_matrix(A)  # finiteness, fingerprint and magnitude in one pass
+        scan = scan_matrix(A, self._symmetry_plan())  # finiteness, fingerprint, magnitude (and symmetry) in one pass
         if not isinstance(A, LinearOperator):
             A, scan = as_canonical(A, scan, self._canonical_pattern)
             self._canonical_pattern = scan.pattern
-        if not isinstance(A, LinearOperator):
-            accuracy_warmup()  # kernel loading is not a cost of the first configuration tried
+            if not self._warm:
+                accuracy_warmup()  # kernel loading is not a cost of the first configuration tried
+                self._warm = True
         n = A.shape[0]
         b, bnorm = as_rhs(b, n)  # finiteness and norm in one pass
         self._near_nullspace = None if near_nullspace is None else as_near_nullspace(near_nullspace, n)
         self._user_M = None if M is None else as_preconditioner(M, n)
-        self._structure = as_structure(structure, A)
-        context = self._check_context(context)
+        # (a Kronecker operator is its own structure)
+        self._structure = None if structure is None and not isinstance(A, LinearOperator) else as_structure(structure, A)
+        if context is not None:
+            context = self._check_context(context)
         fp = scan.fingerprint
         key = None if fp[0] == "op" else fp
+        repeated = key is not None and fp == self._previous_fp
         t_guess, guess = time.perf_counter(), "x0" if x0 is not None else "zero"
         if x0 is not None:
             x0 = as_vector(x0, n, "x0")
@@ -189,7 +200,6 @@ class SequenceSolver:
         if x0 is None or not all_finite(x0):  # nothing known, or a broken guess: cold start
             x0 = np.zeros(n)
         guess_seconds = time.perf_counter() - t_guess
-        A_scaled, alpha = self._scaled_matrix(A, scan)
         symmetric = self._symmetric(A, scan)
         maxiter = self.maxiter or 10 * n
 
@@ -201,9 +211,10 @@ class SequenceSolver:
             raise ConfigurationError(
                 f"M was given but policy {self.policy.spec!r} has no configuration that uses it here; use "
                 f"policy='auto' (weighs M against its own portfolio) or 'fixed:user-cg' / 'fixed:user-gmres'")
-        # setups made for this very matrix (the value hash compared first: along a sequence it differs)
-        ready = frozenset(c.name for c, (k, _) in self._setups.items() if k[0][-1] == fp[-1] and k[0] == fp)
-        self.policy.observe(SystemFacts(n, repeated=fp == self._previous_fp and fp[0] != "op", ready=ready, A=A))
+        if type(self.policy).observe is not Policy.observe:  # only learners that use the facts get them
+            # setups made for this very matrix (the value hash compared first: along a sequence it differs)
+            ready = frozenset(c.name for c, (k, _) in self._setups.items() if k[0][-1] == fp[-1] and k[0] == fp)
+            self.policy.observe(SystemFacts(n, repeated=repeated, ready=ready, A=A))
         config = self.policy.select(context, allowed=allowed, n=n)
         limit = self.policy.attempt_limit()
         budget = self.policy.attempt_budget()
@@ -217,17 +228,23 @@ class SequenceSolver:
             self._guesser.update(A, b, self._x_prev, key)
             return np.zeros(n)
         target = max(self.rtol * bnorm, self.atol)
-        system = scale_system(A, A_scaled, alpha, b, bnorm)
-        goal = _Goal(bnorm=ldexp(bnorm, -system.beta), target=ldexp(target, -system.beta),
-                     atol=ldexp(self.atol, -system.beta))
+        if moderate(scan.max_abs, bnorm):  # the usual case: nothing to rescale
+            system = ScaledSystem(A, b, 0, 0)
+        else:
+            system = scale_system(A, *self._scaled_matrix(A, scan), b, bnorm)
+        beta = system.beta
+        goal = (_Goal(bnorm, target, self.atol) if beta == 0 else
+                _Goal(ldexp(bnorm, -beta), ldexp(target, -beta), ldexp(self.atol, -beta)))
         self._residuals, self._res_bnorm = ([] if self.record_residuals else None), goal.bnorm
 
         attempts: list[tuple[Configuration, _Attempt]] = []
-        first = self._bounded(config, system, system.to_scaled(x0), fp, goal, min(maxiter, limit or maxiter),
-                              callback, first_chunk=max(_PRIMARY_CHUNK, 10 * math.isqrt(n)), budget=budget)
+        first = self._bounded(config, system, x0 if system.shift == 0 else system.to_scaled(x0), fp, goal,
+                              min(maxiter, limit or maxiter), callback, first_chunk=max(_PRIMARY_CHUNK, 10 * math.isqrt(n)),
+                              budget=budget)
         attempts.append((config, first))
         best = first
-        if not best.verdict.meets(goal.target) and self.fallback:
+        first_met = first.verdict.meets(goal.target)
+        if not first_met and self.fallback:
             hint = self.policy.fallback_hint()
             for fb in self._fallbacks(config, first, system.A, symmetric, hint, goal):
                 start = best.x if np.all(np.isfinite(best.x)) else system.to_scaled(x0)
@@ -241,49 +258,57 @@ class SequenceSolver:
                 if att.verdict.meets(goal.target):
                     break
 
-        x, exact = system.from_scaled(best.x)
+        x, exact = (best.x, True) if system.shift == 0 else system.from_scaled(best.x)
         verdict = best.verdict
-        if verdict.meets(goal.target) and not exact:  # the unscaling lost bits: check what is returned
+        converged = first_met if best is first else verdict.meets(goal.target)
+        if converged and not exact:  # the unscaling lost bits: check what is returned
             # (it may even overflow, in a component no stored entry of A multiplies: the residual
             # cannot see that, so finiteness is checked first)
             verdict = check_residual(A, b, x, bnorm, target) if all_finite(x) else FAILED
             goal = _Goal(bnorm, target, self.atol)
-        converged = verdict.meets(goal.target)
-        used = [c for c, _ in attempts]
+            converged = verdict.meets(goal.target)
+            first_met = first.verdict.meets(goal.target)
         if converged:  # only certified solutions teach the guess strategies
             t_guess = time.perf_counter()
             self._guesser.update(A, b, x, key)
             guess_seconds += time.perf_counter() - t_guess
-        record = SolveRecord(
-            index=len(self.history),
-            configuration=config.name,
-            iterations=sum(a.iterations for _, a in attempts),
-            setup_seconds=guess_seconds + sum(a.setup_seconds for _, a in attempts),
-            solve_seconds=sum(a.solve_seconds for _, a in attempts),
-            residual=verdict.residual / goal.bnorm,
-            converged=converged,
-            fallback=next((c.name for c, a in attempts[1:] if a is best), None) if len(attempts) > 1 else None,
-            status=first.status,
-            setup_reused=first.reused,
-            policy_seconds=0.0,
-            context=dict(context or {}),
-            attempt_seconds=first.setup_seconds + first.solve_seconds,
-            projected_seconds=None if first.verdict.meets(goal.target) else first.projected_seconds,
-            projected_iterations=None if first.verdict.meets(goal.target) else first.projected_iterations,
-            explored=self.policy.explored(),
-            matrix_repeated=fp == self._previous_fp and fp[0] != "op",
-            residuals=None if self._residuals is None else tuple(self._residuals),
-            initial_guess=guess,
-            guess_seconds=guess_seconds,
-        )
+        if len(attempts) == 1:  # the usual case: the chosen configuration alone
+            iterations, setup_seconds, solve_seconds = first.iterations, first.setup_seconds, first.solve_seconds
+        else:
+            iterations = sum(a.iterations for _, a in attempts)
+            setup_seconds = sum(a.setup_seconds for _, a in attempts)
+            solve_seconds = sum(a.solve_seconds for _, a in attempts)
+        record = SolveRecord.of({
+            "index": len(self.history),
+            "configuration": config.name,
+            "iterations": iterations,
+            "setup_seconds": guess_seconds + setup_seconds,
+            "solve_seconds": solve_seconds,
+            "residual": verdict.residual / goal.bnorm,
+            "converged": converged,
+            "fallback": next((c.name for c, a in attempts[1:] if a is best), None) if len(attempts) > 1 else None,
+            "status": first.status,
+            "setup_reused": first.reused,
+            "policy_seconds": 0.0,
+            "context": {} if context is None else dict(context),
+            "attempt_seconds": first.setup_seconds + first.solve_seconds,
+            "projected_seconds": None if first_met else first.projected_seconds,
+            "projected_iterations": None if first_met else first.projected_iterations,
+            "explored": self.policy.explored(),
+            "matrix_repeated": repeated,
+            "residuals": None if self._residuals is None else tuple(self._residuals),
+            "initial_guess": guess,
+            "guess_seconds": guess_seconds,
+        })
         if logger.isEnabledFor(20):  # INFO; nothing is formatted when logging is off
             solve_logged(record, [(c.name, a.status, a.iterations) for c, a in attempts],
                          min(maxiter, limit or maxiter), maxiter)
         self._previous_fp = fp
         t1 = time.perf_counter()
-        self.policy.update(record.seconds, record)
+        seconds = record.seconds
+        self.policy.update(seconds, record)
         if guess not in ("x0", "zero"):
-            self._guesser.learn(record.seconds)
+            self._guesser.learn(seconds)
         policy_seconds += time.perf_counter() - t1
         record = record.with_policy_seconds(policy_seconds)
         self.history.append(record)
@@ -293,7 +318,7 @@ class SequenceSolver:
                 f"(target {goal.target / goal.bnorm:.3e}) after trying "
                 f"{', '.join(f'{c.name} [{a.status}]' for c, a in attempts)}{_unattainable(verdict, goal)}",
                 best_residual=record.residual, best_x=x.copy() if np.all(np.isfinite(x)) else None,
-                attempts=[c.name for c in used],
+                attempts=[c.name for c, _ in attempts],
             )
         self._x_prev = x
         return x.copy()
@@ -393,18 +418,32 @@ class SequenceSolver:
             out[str(k)] = v
         return out
 
+    def _symmetry_plan(self) -> tuple | None:
+        """What the scan of the next matrix should test for symmetry, as ``(pattern, perm, lo, hi)``
+        (see :func:`~seqsolve.validation.scan_matrix`): entries ``lo:hi`` through the transpose
+        permutation of the last pattern seen, the next sampled block or all of them (see
+        :meth:`_symmetric`); ``None`` before a structurally symmetric pattern is known."""
+        if self._perm_cache is None or self._perm_cache[1] is None:
+            return None
+        pattern, perm = self._perm_cache
+        nnz = perm.shape[0]
+        trusted, left = self._sym_trust
+        if trusted == pattern and left > 0:
+            return pattern, perm, left * nnz // _SYMMETRY_STRIDE, (left + 1) * nnz // _SYMMETRY_STRIDE
+        return pattern, perm, 0, nnz
+
     def _symmetric(self, A, scan: MatrixScan) -> bool:
         """Symmetry of ``A``: entrywise through the transpose permutation of its pattern (cached per
         pattern) or, for operators and unsymmetric patterns, by two products.
 
         Along a sequence whose matrices share one pattern, a matrix found symmetric is followed by
         sampled checks (a 16th of the entries, another contiguous block each time: any asymmetry
-        seen is proof) and a full check every 16th matrix.  A missed asymmetry cannot cost
-        accuracy — every x is certified on the true residual, and an SPD method failing on it
-        falls back — only the choice of method."""
+        seen is proof) and a full check every 16th matrix, each made inside the matrix's scan
+        (:meth:`_symmetry_plan`).  A missed asymmetry cannot cost accuracy — every x is certified
+        on the true residual, and an SPD method failing on it falls back — only the choice of method."""
         fp = scan.fingerprint
         if self._sym_cache is not None and self._sym_cache[0] == fp and fp[0] != "op":
-            return self._sym_cache[1]
+            return self._sym_cache[1]  # the same matrix again (a block tested by its scan changes nothing)
         if isinstance(A, LinearOperator):
             sym = A.symmetric if is_structured(A) else is_symmetric(A)
         else:
@@ -412,14 +451,16 @@ class SequenceSolver:
                 self._perm_cache = (scan.pattern, transpose_permutation(A))
                 self._sym_trust = (None, 0)
             perm = self._perm_cache[1]
-            if perm is None:
+            trusted, left = self._sym_trust
+            sampled = trusted == scan.pattern and left > 0  # as _symmetry_plan chose
+            if scan.symmetric is not None:  # tested by the scan, through this pattern's permutation
+                sym = scan.symmetric
+            elif perm is None:
                 sym = is_symmetric(A)
-            elif self._sym_trust[0] == scan.pattern and self._sym_trust[1] > 0:
-                sym = symmetric_by_entries(A, perm, scan.max_abs, part=(self._sym_trust[1], _SYMMETRY_STRIDE))
-                self._sym_trust = (scan.pattern, self._sym_trust[1] - 1 if sym else 0)
-            else:
-                sym = symmetric_by_entries(A, perm, scan.max_abs)
-                self._sym_trust = (scan.pattern, _SYMMETRY_TRUST if sym else 0)
+            else:  # a matrix the scan could not test (a new pattern, a canonicalised copy)
+                sym = symmetric_by_entries(A, perm, scan.max_abs, part=(left, _SYMMETRY_STRIDE) if sampled else None)
+            if perm is not None:
+                self._sym_trust = (scan.pattern, (left - 1 if sampled else _SYMMETRY_TRUST) if sym else 0)
         self._sym_cache = (fp, sym)
         return sym
 
@@ -481,15 +522,19 @@ class SequenceSolver:
 
     def _scaled_matrix(self, A, scan: MatrixScan):
         """``(2^-α A, α)`` for the current matrix, computed once per matrix (see :mod:`.accuracy`)."""
+        alpha = magnitude_exponent(scan.max_abs)
+        if alpha == 0:
+            return A, 0  # entries of moderate size (b is not): nothing to scale or remember
         fp = scan.fingerprint
         if self._scale_cache is None or self._scale_cache[0] != fp or fp[0] == "op":
-            alpha = magnitude_exponent(scan.max_abs)
             scaled = scale_matrix(A, alpha)
             self._scale_cache = (fp, (A, 0) if scaled is None else (scaled, alpha))
         return self._scale_cache[1]
 
-    def _attempt(self, config, system, b, x0, fp, maxiter, callback, rtol, atol) -> _Attempt:
-        """Run ``config`` once on ``system.A`` with right-hand side ``b``; no residual check."""
+    def _attempt(self, config, system, b, x0, fp, maxiter, callback, rtol, atol,
+                 goal: "_Goal | None" = None) -> _Attempt:
+        """Run ``config`` once on ``system.A`` with right-hand side ``b``; with a ``goal``, certify
+        the iterate as :meth:`_checked` does (``b`` must be ``system.b``), else no residual check."""
         if callback is not None:
             callback = _guard(callback, system.shift)
         if self._residuals is not None:
@@ -497,7 +542,7 @@ class SequenceSolver:
         att = _Attempt()
         att.reused = False
         att.projected_seconds = att.projected_iterations = math.inf
-        method = self._method(config)
+        method = self._methods.get(config) or self._method(config)
         A = system.A
         done = None
         t0 = time.perf_counter()
@@ -520,9 +565,11 @@ class SequenceSolver:
                 att.reused = cached is not None and prepared is cached[1]
             t1 = time.perf_counter()
             # overflow in a failing method shows in its result; compiled code raises no NumPy warnings
-            quiet = callback is None and not getattr(method, "numpy_arithmetic", True)
-            with _NOTHING if quiet else np.errstate(all="ignore"):
-                res = method.solve(prepared, A, b, x0, rtol=rtol, atol=atol, maxiter=maxiter, callback=callback)
+            if callback is None and not getattr(method, "numpy_arithmetic", True):
+                res = method.solve(prepared, A, b, x0, rtol=rtol, atol=atol, maxiter=maxiter, callback=None)
+            else:
+                with np.errstate(all="ignore"):
+                    res = method.solve(prepared, A, b, x0, rtol=rtol, atol=atol, maxiter=maxiter, callback=callback)
             x, att.iterations, att.status = res.x, res.iterations, res.status
             done = getattr(res, "residual_pass", None)
         except _CallbackFailed as exc:
@@ -534,9 +581,12 @@ class SequenceSolver:
             t1 = time.perf_counter()
             x, att.iterations, att.status = np.array(x0, copy=True), 0, f"error: {exc}"
         att.x = np.asarray(x, dtype=np.float64).ravel()
-        # the method's own pass of the residual check, valid while b and x stay these (see _checked)
-        att.done = None if done is None else (b, att.x, done)
         att.setup_seconds = t1 - t0
+        if goal is not None:  # certified at once, on the method's own pass of the check if it made one
+            att.verdict = check_residual(A, b, att.x, goal.bnorm, goal.target, done)
+            att.done = None
+        else:  # the method's own pass of the residual check, valid while b and x stay these (see _checked)
+            att.done = None if done is None else (b, att.x, done)
         att.solve_seconds = time.perf_counter() - t1
         return att
 
@@ -565,8 +615,7 @@ class SequenceSolver:
             chunk = min(chunk, max(10, maxiter // 8))
         x, before, used, total = x0, None, 0, None
         while True:
-            att = self._checked(self._attempt(config, system, system.b, x, fp, chunk, callback,
-                                              self.rtol, goal.atol), system, goal)
+            att = self._attempt(config, system, system.b, x, fp, chunk, callback, self.rtol, goal.atol, goal)
             ran = att.iterations
             used += ran
             if total is not None:
@@ -645,13 +694,14 @@ class SequenceSolver:
         return out
 
 
-@dataclasses.dataclass(frozen=True)
 class _Goal:
-    """The tolerance in the units of the (scaled) system the methods iterate on."""
+    """The tolerance in the units of the (scaled) system the methods iterate on (a slotted class:
+    built on every solve, where a frozen dataclass costs a µs more)."""
 
-    bnorm: float
-    target: float
-    atol: float
+    __slots__ = ("bnorm", "target", "atol")
+
+    def __init__(self, bnorm: float, target: float, atol: float) -> None:
+        self.bnorm, self.target, self.atol = bnorm, target, atol
 
 
 #: symmetry along a sequence: check a 16th of the entries (another block each time), all of them every 16th matrix
@@ -745,8 +795,8 @@ def blas_threads(limit: int | None):
 
     The BLAS libraries are looked up once (threadpoolctl) and then read and set directly:
     threadpoolctl's own ``limit()`` re-inspects every loaded library on each call (~20 µs, a
-    tenth of a small solve).  Each library's count is read once per call, for the test and the
-    restore alike.
+    tenth of a small solve).  Each library's count is read once per call when all already have
+    ``limit`` (the usual case, under a caller's ``threadpool_limits``), else once more to restore.
     """
     if limit is None:
         return _NOTHING
@@ -756,10 +806,10 @@ def blas_threads(limit: int | None):
         libs = ThreadpoolController().select(user_api="blas").lib_controllers
         _BLAS.append([(_thread_reader(lib), lib.set_num_threads) for lib in libs])
     libs = _BLAS[0]
-    saved = [get_threads() for get_threads, _ in libs]
-    if all(n == limit for n in saved):
-        return _NOTHING  # already so (a caller's threadpool_limits): nothing to set
-    return _Limited(libs, limit, saved)
+    for get_threads, _ in libs:
+        if get_threads() != limit:
+            return _Limited(libs, limit, [get_threads() for get_threads, _ in libs])
+    return _NOTHING  # already so (a caller's threadpool_limits): nothing to set
 
 
 def solve(A: Any, b: Any, x0: Any = None, *, rtol: float = 1e-8, atol: float = 0.0,

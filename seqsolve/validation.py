@@ -9,8 +9,6 @@ symmetry is tested entrywise through a transpose permutation computed once per s
 from __future__ import annotations
 
 import math
-import struct
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -42,9 +40,10 @@ def as_operator(A: Any, check_finite: bool = True, canonical: bool = True) -> Op
     :class:`InvalidSystemError` for empty, non-square or (unless ``check_finite=False``, for a
     caller that runs :func:`scan_matrix`) non-finite matrices.
     """
-    if (type(A) is sp.csr_array and A.dtype == np.float64 and not check_finite and not canonical
-            and len(A.shape) == 2 and A.shape[0] == A.shape[1] > 0):
-        return A  # the common case along a sequence, already what is needed (the caller scans it)
+    if type(A) is sp.csr_array and not check_finite and not canonical and A.data.dtype == np.float64:
+        shape = A.shape
+        if len(shape) == 2 and shape[0] == shape[1] > 0:
+            return A  # the common case along a sequence, already what is needed (the caller scans it)
     if type(A).__module__.startswith("petsc4py"):  # a petsc4py Mat: its CSR arrays, copied once
         from .backends.petsc.matrices import to_input
 
@@ -163,36 +162,52 @@ def is_symmetric(A: Operator, rtol: float = 1e-10) -> bool:
     return abs(lhs - rhs) <= rtol * max(scale, np.finfo(float).tiny)
 
 
-_U64, _F64 = struct.Struct("<Q"), struct.Struct("<d")
-
-
-@dataclass(frozen=True)
 class MatrixScan:
     """What one pass over a CSR matrix's entries tells (see :mod:`seqsolve._scan_kernels`).
 
     ``fingerprint`` identifies values *and* pattern (setups are reused only while it is
-    unchanged); ``pattern`` identifies the sparsity pattern alone; ``max_abs`` is ``max |a_ij|``.
+    unchanged); ``pattern`` identifies the sparsity pattern alone; ``max_abs`` is ``max |a_ij|``;
+    ``symmetric`` is the verdict of the symmetry test folded into the pass (see
+    :func:`scan_matrix`), ``None`` when none was made.  A slotted class: one is built per solve.
     """
 
-    fingerprint: tuple
-    pattern: tuple
-    max_abs: float
+    __slots__ = ("fingerprint", "pattern", "max_abs", "symmetric")
+
+    def __init__(self, fingerprint: tuple, pattern: tuple, max_abs: float, symmetric: bool | None = None) -> None:
+        self.fingerprint, self.pattern, self.max_abs, self.symmetric = fingerprint, pattern, max_abs, symmetric
+
+    def __repr__(self) -> str:
+        return f"MatrixScan(pattern={self.pattern}, max_abs={self.max_abs!r}, symmetric={self.symmetric})"
 
 
-def scan_matrix(A: Operator) -> MatrixScan:
-    """Scan ``A`` once: :class:`InvalidSystemError` if it holds NaN or Inf, else its :class:`MatrixScan`."""
+#: tolerance of the entrywise symmetry test: ``|a_ij − a_ji| <= SYMMETRY_RTOL·max|A|``
+SYMMETRY_RTOL = 1e-10
+_NO_PERM = np.empty(0, dtype=np.int32)
+
+
+def scan_matrix(A: Operator, symmetry: tuple | None = None) -> MatrixScan:
+    """Scan ``A`` once: :class:`InvalidSystemError` if it holds NaN or Inf, else its :class:`MatrixScan`.
+
+    ``symmetry = (pattern, perm, lo, hi)`` folds :func:`symmetric_by_entries` of entries ``lo:hi``
+    into the same compiled call, for a caller that knows the transpose permutation ``perm`` of
+    ``pattern`` (a ``MatrixScan.pattern``) and expects ``A`` to have that pattern: the verdict
+    lands in ``symmetric`` only when it does (else ``None``)."""
     if isinstance(A, LinearOperator):
         from .operators import is_structured
 
         key = A.fingerprint if is_structured(A) else ("op", id(A))  # Kronecker operators know theirs
         return MatrixScan(key, key, math.nan)
     data = A.data if A.data.flags.c_contiguous else np.ascontiguousarray(A.data)
-    hv, hp, top = _kernels().scan(A.indptr, A.indices, data.view(np.uint64))
-    top = _F64.unpack(_U64.pack(top))[0]  # the bits of max|a_ij| as the float they are
+    if symmetry is None:
+        hv, hp, top, sym = _kernels().scan(A.indptr, A.indices, data, _NO_PERM, 0, 0, SYMMETRY_RTOL)
+    else:
+        hv, hp, top, sym = _kernels().scan(A.indptr, A.indices, data, symmetry[1], symmetry[2], symmetry[3],
+                                           SYMMETRY_RTOL)
     if not math.isfinite(top):
         raise InvalidSystemError("A contains NaN or Inf entries")
-    pattern = (A.shape, A.nnz, int(hp))
-    return MatrixScan((*pattern, int(hv)), pattern, top)
+    pattern = (A.shape, int(A.indptr[-1]), int(hp))  # indptr[-1]: the nnz, without SciPy's property calls
+    return MatrixScan((*pattern, int(hv)), pattern, top,
+                      None if sym < 0 or symmetry[0] != pattern else sym == 1)
 
 
 def as_canonical(A: sp.csr_array, scan: MatrixScan, known: tuple | None = None) -> tuple[sp.csr_array, MatrixScan]:
@@ -223,7 +238,7 @@ def transpose_permutation(A: sp.csr_array) -> np.ndarray | None:
     return T.data.astype(np.int32 if nnz <= np.iinfo(np.int32).max else np.int64)  # int32: half the bytes to read
 
 
-def symmetric_by_entries(A: sp.csr_array, perm: np.ndarray, max_abs: float, rtol: float = 1e-10,
+def symmetric_by_entries(A: sp.csr_array, perm: np.ndarray, max_abs: float, rtol: float = SYMMETRY_RTOL,
                          part: tuple[int, int] | None = None) -> bool:
     """Exact-pattern symmetry test: every ``|a_ij − a_ji| <= rtol·max|A|`` (one gather pass);
     with ``part=(i, m)`` only the ``i``-th of ``m`` contiguous blocks of entries (a sample, not a

@@ -317,3 +317,104 @@ def test_blas_threads_limits_and_restores_every_library():
             assert all(c == 1 for c in counts())
         with blas_threads(None):
             assert counts() == before
+
+
+def test_fingerprint_sees_any_single_change():
+    """The scan's value hash must never call changed values unchanged (setups, the scaled matrix
+    and symmetry verdicts are reused while it is equal): one ulp, a sign, a swap of two entries."""
+    from seqsolve.validation import scan_matrix
+
+    A = sp.csr_array(poisson2d(7))
+    base = scan_matrix(A)
+    seen = {base.fingerprint}
+    for k in range(A.nnz):
+        for new in (np.nextafter(A.data[k], np.inf), -A.data[k], 0.0):
+            B = A.copy()
+            B.data[k] = new
+            s = scan_matrix(B)
+            assert s.pattern == base.pattern and s.fingerprint != base.fingerprint
+            seen.add(s.fingerprint)
+    B = A.copy()
+    B.data[[0, 1]] = B.data[[1, 0]]  # same values, other places
+    assert B.data[0] != A.data[0] and scan_matrix(B).fingerprint != base.fingerprint
+    B = A.copy()
+    B.indices[1], B.indices[2] = B.indices[2], B.indices[1]  # same values, another pattern
+    assert scan_matrix(B).pattern != base.pattern
+
+
+def test_symmetry_folded_into_the_scan_matches_the_separate_check():
+    """``scan_matrix(A, (pattern, perm, lo, hi))`` gives the verdict of ``symmetric_by_entries``
+    on entries lo:hi, and none at all when ``A`` does not have the expected pattern."""
+    from seqsolve.validation import scan_matrix, symmetric_by_entries, transpose_permutation
+
+    A = sp.csr_array(poisson2d(9))
+    perm = transpose_permutation(A)
+    pattern = scan_matrix(A).pattern
+    m = 16
+    blocks = [(i * A.nnz // m, (i + 1) * A.nnz // m) for i in range(m)] + [(0, A.nnz)]
+    rows = np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))
+    for k in [k for k in range(A.nnz) if A.indices[k] != rows[k]][::11]:
+        B = A.copy()
+        B.data[k] *= 1 + 1e-6
+        for (lo, hi), part in zip(blocks, [(i, m) for i in range(m)] + [None]):
+            got = scan_matrix(B, (pattern, perm, lo, hi)).symmetric
+            assert got == symmetric_by_entries(B, perm, float(abs(B.data).max()), part=part)
+            assert scan_matrix(A, (pattern, perm, lo, hi)).symmetric is True
+    C = sp.csr_array(poisson2d(9) + sp.eye(81, k=3))  # another pattern: no verdict
+    assert scan_matrix(C, (pattern, perm, 0, A.nnz)).symmetric is None
+    assert scan_matrix(A).symmetric is None and scan_matrix(A, (pattern, perm, 5, 5)).symmetric is None
+
+
+def test_symmetry_tests_go_on_after_a_pattern_change():
+    """The transpose permutation and the sampling schedule belong to one pattern: after a change
+    of pattern the first matrix is checked in full (right at once), and within one pattern an
+    asymmetry that appears is found within 16 matrices."""
+    A = sp.csr_array(poisson2d(8))
+    U = A.copy()
+    U.data[3] += 0.5  # same pattern, unsymmetric
+    C = sp.csr_array(poisson2d(8) + 0.1 * sp.eye(64, k=2) + 0.1 * sp.eye(64, k=-2))  # another pattern
+    b = np.ones(64)
+    s = SequenceSolver(policy="auto")
+    step = 0
+    for M, runs, expect in [(A, 20, True), (C, 3, True), (U, 3, False), (C, 2, True), (A, 20, True)]:
+        for _ in range(runs):
+            step += 1
+            s.solve(M * (1 + 1e-4 * step), b)  # new values each time
+            assert s._sym_cache[1] is expect, step
+    found = []
+    for _ in range(16):
+        step += 1
+        s.solve(U * (1 + 1e-4 * step), b)
+        found.append(not s._sym_cache[1])
+    assert any(found) and found[-1]  # once seen, checked in full until symmetric again
+
+
+def test_record_of_is_the_same_record():
+    import dataclasses
+
+    from seqsolve.records import SolveRecord
+
+    r = SolveRecord(3, "cg", 7, 0.1, 0.2, 1e-9, True, context={"c": 1.0}, explored=True)
+    assert SolveRecord.of(dict(r.__dict__)) == r and SolveRecord.of(dict(r.__dict__)).to_dict() == r.to_dict()
+    d = dict(r.__dict__)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        SolveRecord.of(dict(d)).status = "x"
+    with pytest.raises(TypeError, match="missing"):
+        SolveRecord.of({k: v for k, v in d.items() if k != "status"})
+    with pytest.raises(TypeError, match="unknown"):
+        SolveRecord.of({**d, "statuss": "x"})
+
+
+def test_solver_records_have_exactly_the_record_fields():
+    """SolveRecord.of checks only the count: the solver's own dictionary must name every field."""
+    from dataclasses import fields
+
+    from seqsolve.records import SolveRecord
+
+    s = SequenceSolver(policy="fixed:numba-ssor-cg")
+    A = sp.csr_array(poisson2d(6))
+    s.solve(A, np.ones(36))
+    s.solve(A, np.zeros(36))  # the zero right-hand side's record
+    for r in s.history:
+        assert set(vars(r)) == {f.name for f in fields(SolveRecord)}
+        assert r == SolveRecord(**vars(r))
