@@ -194,6 +194,24 @@ def exploration_excess(methods: list[Method], total: int) -> dict:
     return {"exploration_excess_share": excess / total_auto}
 
 
+def worst_system(methods: list[Method]) -> dict:
+    """The system where ``auto`` cost most relative to the configuration leading at that moment
+    (the fixed one cheapest over the systems before it): issue 8's "no single system costs more
+    than 3x what the best configuration known at that moment costs on it"."""
+    auto = methods[-1]
+    fixed = [m for m in methods if m.fixed]
+    worst = (0.0, None, None)
+    for k in range(1, len(auto.seconds)):
+        alive = [m for m in fixed if len(m.seconds) > k]
+        if not alive:
+            break
+        leader = min(alive, key=lambda m: (m.cumulative(k), m.name))
+        if leader.seconds[k] > 0 and auto.seconds[k] / leader.seconds[k] > worst[0]:
+            worst = (auto.seconds[k] / leader.seconds[k], k, leader.name)
+    return {"worst_system_ratio": _finite(worst[0]) if worst[1] is not None else None,
+            "worst_system": worst[1], "worst_system_leader": worst[2]}
+
+
 def summarise(result: dict) -> dict:
     """The JSON-able summary of one workload: totals, ratios at the horizons, auto's behaviour."""
     methods: list[Method] = result["methods"]
@@ -211,7 +229,7 @@ def summarise(result: dict) -> dict:
              "stopped": m.stopped, "seconds": [float(f"{s:.4g}") for s in m.seconds]} for m in methods]
     return {"workload": result["workload"], "description": result["description"], "problem": result["problem"],
             "unknowns": result["unknowns"], "systems": total, "near_nullspace": result["near_nullspace"], "wall_seconds": result["wall_seconds"], "no_reference_systems": result["no_reference"],
-            "ratios": ratios, "auto": {**auto_stats(auto), **exploration_excess(methods, total)}, "methods": rows}
+            "ratios": ratios, "auto": {**auto_stats(auto), **exploration_excess(methods, total), **worst_system(methods)}, "methods": rows}
 
 
 def _finite(x: float) -> float | None:
@@ -253,6 +271,9 @@ def format_workload(s: dict) -> str:
                    f"configurations tried {a['configurations_tried']}, switches {a['switches']}, "
                    f"fallbacks {a['fallbacks']}, capped/failed first attempts "
                    f"{a['capped_or_failed_first_attempts']}; most used: {used}.")]
+    if a.get("worst_system_ratio") is not None:
+        lines.append(f"Worst single system: {a['worst_system_ratio']:.1f}× what the configuration leading at that "
+                     f"moment (`{a['worst_system_leader']}`) cost on it (system {a['worst_system']}).")
     if s["near_nullspace"]:
         lines.append("Every method was given the problem's rigid-body modes as `near_nullspace` (used by AMG).")
     if s["no_reference_systems"]:
@@ -265,15 +286,20 @@ def format_overview(summaries: list[dict]) -> str:
     """One line per workload: auto ÷ best fixed in hindsight at every horizon."""
     keys = [str(h) for h in HORIZONS] + ["all"]
     lines = ["| workload | unknowns | systems | " + " | ".join(f"auto ÷ best @{k}" for k in keys)
-             + " | best fixed (all) |", "|---|---:|---:|" + "---:|" * len(keys) + "---|"]
+             + " | exploring beyond best | worst system | best fixed (all) |",
+             "|---|---:|---:|" + "---:|" * len(keys) + "---:|---:|---|"]
     for s in summaries:
         cells = []
         for k in keys:
             v = s["ratios"].get(k)
             cells.append(f"{v['ratio']:.2f}" if v and v["ratio"] is not None else "—")
         best = s["ratios"]["all"]["best_fixed"]
+        a = s["auto"]
+        waste = a.get("exploration_excess_share")
+        worst = a.get("worst_system_ratio")
         lines.append(f"| {s['workload']} | {s['unknowns']:,} | {s['systems']} | " + " | ".join(cells)
-                     + f" | `{best}` |")
+                     + f" | {'—' if waste is None else f'{100 * waste:.0f} %'}"
+                     + f" | {'—' if worst is None else f'{worst:.1f}×'} | `{best}` |")
     return "\n".join(lines) + "\n"
 
 
