@@ -46,7 +46,10 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    exploiting the incumbent gets ``exploit_cap`` times its own mean iterations (a stale
    incumbent cannot run away: the 27,000-iteration CG solve that an early, easy system made look
    best is stopped at a few times its usual count); with nothing known yet, a prior cap of
-   ``30·√n`` iterations.  An attempt that hits its cap is not retried with a larger cap: the
+   ``30·√n`` iterations.  A cap priced with a guessed speed (a family never run) is only as
+   good as the guess, so such an exploration also gets the same budget in seconds
+   (:meth:`attempt_budget`): the solver runs a short first chunk and stops it as soon as its
+   measured speed projects its iterations past the budget.  An attempt that hits its cap is not retried with a larger cap: the
    solver extrapolates the convergence rate the attempt showed into a *projected* cost
    (``SolveRecord.projected_seconds``, ``inf`` when it made no progress), and that projection is
    recorded as the configuration's cost.  The solver then falls back to the best *other* known
