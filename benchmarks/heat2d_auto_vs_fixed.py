@@ -3,7 +3,8 @@
     python benchmarks/heat2d_auto_vs_fixed.py --nx 100 --steps 5000
 
 After a warm-up on a tiny system (kernels and libraries loaded), every system is solved by
-every method in turn (the order rotates), each ``solve()`` call timed whole (validation, policy, setup, iterations, residual check, fallback), one BLAS thread; the
+every method in turn (in a new random order each step, seeded: a rotation keeps each method
+behind the same one, whose solve left its data in the caches), each ``solve()`` call timed whole (validation, policy, setup, iterations, residual check, fallback), one BLAS thread; the
 problem advances with the first method's solution.  Prints each method's total and ``auto`` ÷ the
 best fixed configuration in hindsight over the first 50, 500 and all systems, and writes
 ``benchmarks/results/heat2d_auto_vs_fixed_nx<nx>_T<steps>.{md,json}``.
@@ -42,10 +43,11 @@ def main(argv=None) -> int:
                for m in names}
     times = {m: np.zeros(args.steps) for m in names}
     problem = Heat2D(nx=args.nx, steps=args.steps)
+    rng = np.random.default_rng(0)
     for k in range(args.steps):
         system = problem.system()
         x_ref = None
-        for m in names[k % len(names):] + names[:k % len(names)]:
+        for m in rng.permutation(names):
             t0 = time.perf_counter()
             x = solvers[m].solve(system.A, system.b, context=system.context)
             times[m][k] = time.perf_counter() - t0
