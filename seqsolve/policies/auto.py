@@ -191,6 +191,11 @@ _CONTEXT_FREE_WINDOW = 16
 #: a setup prior below this many products is not "expensive" (idea 5): no rationing, no late rank
 _HEAVY_SETUP = 50.0
 
+#: a never-measured family whose setup, rebuilt per matrix, is expected to cost more than this many
+#: solves of the best configuration here is not tried (issue 8: no system should cost more than 3x
+#: the best known); setups reused across matrices (AMG's schedules) are exempt
+_HOPELESS_SETUP = 3.0
+
 
 def iteration_costs(backend=None) -> dict[str, float]:
     """Rough cost of one iteration per kind, in matrix-vector products, on ``backend``."""
@@ -840,6 +845,14 @@ class AutoPolicy(Policy):
                 screened.add(fam)
                 continue
             setup = self._setup_estimate(fam, rep) / self._sharing()  # amortised over repeats
+            if rel is None and lo is not None and setup > _HOPELESS_SETUP * lo \
+                    and rep.get_or("setup", None) not in ("reuse", "adaptive"):
+                # rebuilt for every new matrix, its setup alone (shared by the repeats of the
+                # matrix expected) would cost several solves of the best here: it cannot win, and
+                # its try would cost one system that much.  Re-checked later: runs of one matrix,
+                # once learned, share a setup
+                self._wait[(b, fam)] = self.t_ + 10
+                continue
             predicted = self._predicted(rep, known) if rel is None and lo is not None else None
             if predicted is not None and predicted + setup > self.explore_cap * lo:
                 # the iterations measured here predict it to lose (CG where SSOR-PCG needs hundreds
