@@ -334,7 +334,18 @@ class SequenceSolver:
                        "warm_start": self.warm_start, "fallback": self.fallback, "backend": self.backend.name,
                        "blas_threads": self.blas_threads},
             "policy": {"spec": self.policy.spec, "state": self.policy.state_dict()},
+            **self._guess_section(),
         })
+
+    def _guess_section(self) -> dict:
+        """The initial-guess chooser's learned scores, when ``initial_guess`` is ``"auto"`` (or a list
+        given as specs): saved with its spec so that :meth:`load` restores both."""
+        if not hasattr(self._guesser, "state_dict") or not isinstance(self.initial_guess, (str, list, tuple)) \
+                or not all(isinstance(g, str) for g in ([self.initial_guess] if isinstance(self.initial_guess, str)
+                                                        else self.initial_guess)):
+            return {}
+        return {"initial_guess": {"spec": self.initial_guess if isinstance(self.initial_guess, str)
+                                  else list(self.initial_guess), "state": self._guesser.state_dict()}}
 
     @classmethod
     def load(cls, path, **overrides) -> "SequenceSolver":
@@ -354,6 +365,14 @@ class SequenceSolver:
         if not isinstance(spec, str) or not isinstance(state, dict):
             raise StateFileError(f"{path}: the saved policy needs a string 'spec' and a mapping 'state'")
         settings = check_solver_settings(solver_part, path)
+        guess_part = payload.get("initial_guess")
+        if guess_part is not None and (not isinstance(guess_part, dict) or set(guess_part) != {"spec", "state"}
+                                       or not (isinstance(guess_part["spec"], str) or (
+                                           isinstance(guess_part["spec"], list)
+                                           and all(isinstance(g, str) for g in guess_part["spec"])))):
+            raise StateFileError(f"{path}: the saved initial-guess section needs a spec and a state")
+        if guess_part is not None:
+            settings["initial_guess"] = guess_part["spec"]
         settings.update(overrides)
         settings.setdefault("policy", spec)
         try:
@@ -362,6 +381,12 @@ class SequenceSolver:
             if overrides:  # possibly the caller's mistake: report it as it is
                 raise
             raise StateFileError(f"{path}: saved settings are invalid ({exc})") from None
+        if guess_part is not None and solver.initial_guess == guess_part["spec"] \
+                and hasattr(solver._guesser, "load_state_dict"):
+            try:
+                solver._guesser.load_state_dict(guess_part["state"])
+            except ValueError as exc:
+                raise StateFileError(f"{path}: {exc}") from None
         if solver.policy.spec == spec:
             try:
                 solver.policy.load_state_dict(state)

@@ -254,6 +254,48 @@ def test_chooser_keeps_the_default_on_a_tie():
     assert chooser.best_ == 0
 
 
+def test_chooser_state_round_trips_and_exploits_what_was_learned_first():
+    chooser = GuessChooser(["previous", "extrapolate(order=1)", "projection(k=2)"])
+    _drive(chooser, {"previous": 1.0, "extrapolate(order=1)": 1.2, "projection(k=2)": 0.6}, 100)
+    fresh = GuessChooser(["previous", "extrapolate(order=1)", "projection(k=2)"]).load_state_dict(
+        chooser.state_dict())
+    assert fresh.best_ == chooser.best_ and np.array_equal(fresh.scores_, chooser.scores_)
+    # no new round of every strategy first: the learned best for an epoch
+    chosen = _drive(fresh, {"previous": 1.0, "extrapolate(order=1)": 1.2, "projection(k=2)": 0.6}, 8)
+    assert chosen == ["projection(k=2)"] * 8
+
+
+@pytest.mark.parametrize("change", [
+    {"candidates": ["previous", "zero", "projection(k=2)"]}, {"scores": [0.0, float("nan"), 0.0]},
+    {"scores": [0.0, 1.0]}, {"rounds": -1}, {"rounds": True}, {"best": 3}, {"extra": 1}])
+def test_chooser_refuses_a_bad_state(change):
+    chooser = GuessChooser(["previous", "extrapolate(order=1)", "projection(k=2)"])
+    state = {**chooser.state_dict(), **change}
+    with pytest.raises(ValueError):
+        chooser.load_state_dict(state)
+
+
+def test_the_guess_choice_is_saved_and_loaded_with_the_solver(tmp_path):
+    from seqsolve import StateFileError
+    from seqsolve.persistence import read_state, write_state
+
+    problem = Heat2D(nx=12, steps=40)
+    s = SequenceSolver(policy="fixed:numba-ssor-cg(omega=1.5)", initial_guess="auto")
+    for _ in range(40):
+        system = problem.system()
+        problem.accept(s.solve(system.A, system.b))
+    path = tmp_path / "state.json"
+    s.save(path)
+    loaded = SequenceSolver.load(path)
+    assert loaded.initial_guess == "auto"
+    assert loaded._guesser.state_dict() == s._guesser.state_dict()
+    payload = read_state(path)
+    payload["initial_guess"]["state"]["best"] = 99
+    write_state(tmp_path / "bad.json", payload)
+    with pytest.raises(StateFileError, match="best"):
+        SequenceSolver.load(tmp_path / "bad.json")
+
+
 # ----------------------------------------------------------------------------- deflated CG
 def _outlier_spd(n: int = 400) -> sp.csr_array:
     """SPD, eigenvalues mostly in [1, 3] with four small outliers (about 1e-3), not diagonal."""

@@ -98,6 +98,36 @@ class GuessChooser:
             arm.reset()
             backlog.clear()
 
+    def state_dict(self) -> dict:
+        """What was learned (the strategies' scores), not the solutions: a new run of the
+        simulation starts exploiting the strategy that won, and its vectors come from its own solves."""
+        return {"candidates": [a.name for a in self.arms], "scores": [float(v) for v in self.scores_],
+                "rounds": self.rounds_, "best": self.best_}
+
+    def load_state_dict(self, state: Any) -> "GuessChooser":
+        """Restore :meth:`state_dict`; a state for other candidates is refused (``ValueError``), and
+        every value is checked before anything changes."""
+        if not isinstance(state, dict) or set(state) != {"candidates", "scores", "rounds", "best"}:
+            raise ValueError("the initial-guess state needs exactly candidates, scores, rounds and best")
+        names = [a.name for a in self.arms]
+        if state["candidates"] != names:
+            raise ValueError(f"the initial-guess state is for candidates {state['candidates']!r}, not {names!r}")
+        scores, rounds, best = state["scores"], state["rounds"], state["best"]
+        if (not isinstance(scores, list) or len(scores) != len(names)
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                           and abs(v) < 1e6 for v in scores)):
+            raise ValueError("the initial-guess scores must be one finite number per candidate")
+        if not (isinstance(rounds, int) and not isinstance(rounds, bool) and 0 <= rounds <= 10**9):
+            raise ValueError("the initial-guess rounds must be a non-negative integer")
+        if not (isinstance(best, int) and not isinstance(best, bool) and 0 <= best < len(names)):
+            raise ValueError("the initial-guess best must index a candidate")
+        self.scores_ = np.array(scores, dtype=np.float64)
+        self.rounds_, self.best_ = rounds, best
+        self._queue, self._round = [], {}
+        # exploit what was learned for an epoch before the next round, as after a round here
+        self._left = min(self.max_epoch, self.first_epoch * 2 ** max(0, rounds - 1)) if rounds else 0
+        return self
+
     @property
     def memory_vectors(self) -> int:
         shared = len({id(x) for backlog in self._backlog for x, _ in backlog})
