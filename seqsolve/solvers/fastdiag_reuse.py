@@ -6,9 +6,10 @@ Projecting a variable-coefficient matrix onto its nearest Kronecker sum costs ~1
 * ``A = α·A₀ + β·I`` (Crank–Nicolson ``I + c(t)·dt/2·L`` with only ``c(t)`` changing): the projection
   is linear and maps ``I`` to ``I``, so the nearest sum of ``A`` is exactly ``α·K₀ + β·I`` — the same
   factors with new scalars, whose eigenvalue arrays update in ``O(1)``/``O(N)``.  One compiled pass
-  over the values (:mod:`._drift_kernels`) fits ``α, β`` and checks the fit is exact to 12 digits.
-* Otherwise (the coefficient itself drifts) the old factors, rescaled by the same fit, remain a good
-  preconditioner for a while; :class:`~seqsolve.solvers.reuse.RebuildSchedule` (rent-or-buy on
+  over the values (:mod:`._drift_kernels`) reads ``α, β`` off two entries and checks that they fit
+  every entry to 12 digits.
+* Otherwise (the coefficient itself drifts) the old factors, rescaled by the least-squares ``α, β``
+  from the same pass, remain a good preconditioner for a while; :class:`~seqsolve.solvers.reuse.RebuildSchedule` (rent-or-buy on
   measured seconds) says when projecting anew pays.
 
 Either way the result is only a preconditioner: CG and the certified residual check decide ``x``.
@@ -37,7 +38,7 @@ def _fit():
         from ._drift_kernels import fit_scalar_shift
 
         one, ptr = np.ones(1), np.array([0, 1], dtype=np.int32)
-        fit_scalar_shift(ptr, ptr[:1], one, ptr, ptr[:1], one)
+        fit_scalar_shift(ptr, ptr[:1], one, ptr, ptr[:1], one, 0, -1)
         _KERNEL.append(fit_scalar_shift)
     return _KERNEL[0]
 
@@ -59,17 +60,30 @@ class Snapshot:
         self.indices = A.indices.copy()
         self.data = np.array(A.data, dtype=np.float64)
         self.grid_shape = grid_shape
+        # the probes that read off α and β: the largest off-diagonal entry, and a diagonal one
+        rows = np.repeat(np.arange(A.shape[0]), np.diff(self.indptr))
+        diagonal = rows == self.indices
+        off = np.flatnonzero(~diagonal & (self.data != 0))
+        self.k_off = int(off[np.argmax(np.abs(self.data[off]))]) if off.size else -1
+        on = np.flatnonzero(diagonal)
+        self.k_diag = int(on[0]) if on.size else -1
         _fit()
 
     def drift(self, A: sp.csr_array, grid_shape: tuple[int, ...]) -> Drift | None:
-        """The fit of ``A`` to the snapshot, or ``None`` when it cannot follow it (another grid or pattern)."""
-        if grid_shape != self.grid_shape or not (sp.issparse(A) and A.format == "csr"):
+        """The fit of ``A`` to the snapshot, or ``None`` when it cannot follow it (another grid or
+        pattern, or a diagonal snapshot: no off-diagonal scale to fit)."""
+        if grid_shape != self.grid_shape or self.k_off < 0 or not (sp.issparse(A) and A.format == "csr"):
             return None
-        same, alpha, beta, dev, amax = _fit()(A.indptr, A.indices, np.asarray(A.data, dtype=np.float64),
-                                              self.indptr, self.indices, self.data)
-        if not same or not np.isfinite(alpha) or not np.isfinite(beta):
+        same, alpha, beta, dev, amax, fitted_alpha, fitted_beta = _fit()(
+            A.indptr, A.indices, np.asarray(A.data, dtype=np.float64), self.indptr, self.indices, self.data,
+            self.k_off, self.k_diag)
+        if not same:
             return None
-        return Drift(float(alpha), float(beta), bool(dev <= EXACT * amax))
+        if dev <= EXACT * amax:
+            return Drift(float(alpha), float(beta), True)
+        if not (np.isfinite(fitted_alpha) and np.isfinite(fitted_beta)):
+            return None
+        return Drift(float(fitted_alpha), float(fitted_beta), False)
 
 
 class NearestSumPreconditioner(LinearOperator):
