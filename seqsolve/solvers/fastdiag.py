@@ -370,7 +370,8 @@ class FastDiagCG(Method):
             return self._cg(prepared, A, b, x0, rtol=rtol, atol=atol, maxiter=maxiter, callback=callback)
         t0 = time.perf_counter()
         base = self.schedule.base_iterations
-        stale = not prepared.fresh and self.schedule_name == "adaptive" and base
+        # as amg-cg(adaptive): a stale sum that overruns 3× a fresh one's iterations is rebuilt at once
+        stale = not prepared.fresh and self.schedule_name == "adaptive" and bool(base)
         cap = min(maxiter, 3 * base + 10) if stale else maxiter
         res = self._cg(prepared, A, b, x0, rtol=rtol, atol=atol, maxiter=cap, callback=callback)
         if res.status == "maxiter" and cap < maxiter:  # the stale sum is hopeless here: project now
