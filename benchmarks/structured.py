@@ -210,7 +210,9 @@ def plot(summary: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     heat = summary["heat2d"]
-    fig, axes = plt.subplots(1, len(heat) + 1, figsize=(4.2 * (len(heat) + 1), 3.4), squeeze=False)
+    var = summary.get("variable_coefficient")
+    panels = len(heat) + (2 if var else 1)
+    fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 3.4), squeeze=False)
     axes = axes[0]
     for ax, run in zip(axes, heat):
         steps = run["steps"]
@@ -222,8 +224,7 @@ def plot(summary: dict, path: Path) -> None:
         ax.set_ylabel("cumulative solve time [s]")
         ax.set_yscale("log")
         ax.legend(fontsize=7)
-    ax = axes[-1]
-    var = summary.get("variable_coefficient")
+    ax = axes[len(heat)]
     if var:
         for name in VARIABLE_POLICIES:
             ax.plot(var["sizes"], [var["results"][str(n)][name]["mean_iterations"] for n in var["sizes"]], "o-", label=name)
@@ -232,6 +233,20 @@ def plot(summary: dict, path: Path) -> None:
         ax.set_ylabel("mean CG iterations per step")
         ax.set_title("variable coefficient k(x,y)")
         ax.legend(fontsize=7)
+        ax = axes[-1]  # the setup schedules' wall time, fixed k (solid) and the drifting front (dashed)
+        for i, name in enumerate(VARIABLE_POLICIES):
+            ax.plot(var["sizes"], [var["results"][str(n)][name]["total_s"] for n in var["sizes"]], "o-",
+                    color=f"C{i}", label=name)
+            drift = sorted(var.get("drifting", {}), key=int)
+            if drift and name in var["drifting"][drift[0]]:
+                ax.plot([int(n) for n in drift], [var["drifting"][n][name]["total_s"] for n in drift], "s--",
+                        color=f"C{i}", label=f"{name}, drifting front")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("nx")
+        ax.set_ylabel(f"total time, {var['steps']} steps [s]")
+        ax.set_title("fastdiag-cg setup schedules")
+        ax.legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
 
