@@ -420,7 +420,8 @@ def build(config: Configuration) -> Method:
     return FastDiag() if config.kind == "fast-diag" else FastDiagCG(config.get("setup"))
 
 
-# the backend's own factory builds FastDiagCG() (the default schedule) and imports this module on
-# first use; registering here makes ``fastdiag-cg(rebuild)``/``(reuse)`` reach their schedule
-# from then on (the backend's factory should call :func:`build` itself)
+# Stopgap until the scipy backend's factory calls :func:`build` itself: it builds FastDiagCG() (the
+# default schedule) and imports this module on first use, so the very first fastdiag-cg(rebuild) or
+# (reuse) of a process that never imported this module gets ``adaptive``; every later one, and any
+# after an import of this module, gets its own schedule.
 _register("fastdiag-cg", build)
