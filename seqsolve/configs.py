@@ -120,6 +120,9 @@ for _k in (
     Kind("fast-diag", "exact solve of a Kronecker sum by fast diagonalisation (needs the structure)",
          needs_matrix=False, needs_structure=True),
     Kind("fastdiag-cg", "CG preconditioned by the nearest Kronecker sum (needs the grid shape)",
+         (Param("setup", "adaptive", str, _choice("rebuild", "reuse", "adaptive"),
+                "rebuild: project each new matrix; reuse: follow its scale and shift; adaptive: "
+                "follow until the rent-or-buy rule says project", positional=True, hide_default=True),),
          spd_only=True, needs_matrix=False, needs_structure=True),
     Kind("dcdm", "Deep Conjugate Direction Method: a CNN proposes directions (needs torch and a model)",
          (Param("variant", "dcdm", str, _choice("dcdm", "fcg"), "dcdm or flexible CG", positional=True,

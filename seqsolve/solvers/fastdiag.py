@@ -17,12 +17,14 @@ A definite symmetric sum whose factor 0 is tridiagonal (Heat2D's) skips that fac
 The decompositions depend only on the factors, so they are cached by the factors' hashes: a
 sequence whose systems differ in ``shift``/``scale`` alone (Crank–Nicolson with a time-varying
 coefficient) decomposes once.  ``fastdiag-cg`` uses the same solve with the nearest Kronecker sum
-of a variable-coefficient matrix as a CG preconditioner.
+of a variable-coefficient matrix as a CG preconditioner; :mod:`.fastdiag_reuse` lets a later matrix
+of the sequence reuse that projection.
 """
 
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -30,8 +32,11 @@ from typing import Any
 
 import numpy as np
 import scipy.linalg
+import scipy.sparse as sp
 import scipy.sparse.linalg as sla
 
+from ..backends.scipy_backend import register as _register
+from ..configs import Configuration
 from ..errors import SeqsolveError
 from ..operators import (
     Factor,
@@ -42,6 +47,8 @@ from ..operators import (
 )
 from .base import Callback, IterationResult, Method
 from .fastdiag_lines import Lines, LinesPrepared, symmetric_tridiagonal
+from .fastdiag_reuse import NearestSumPreconditioner, Snapshot
+from .reuse import RebuildSchedule
 
 #: how many eigendecompositions were computed (tests check that a changing shift adds none)
 counters = {"eigendecompositions": 0}
@@ -58,6 +65,9 @@ def _fft():
 #: DST-I); measured on 2 shared cores: n=99 dense 80 µs vs dstn 108 µs, n=199 546 µs vs 394 µs
 DST_MIN = 128
 
+
+#: fastdiag-cg's setup schedules (the ``setup=`` parameter, as amg-cg's)
+SETUPS = ("rebuild", "reuse", "adaptive")
 
 #: fastdiag-cg's preconditioner lifts eigenvalues below this fraction of the largest one
 CLAMP = 1e-3
@@ -298,16 +308,23 @@ class FastDiagCG(Method):
 
     For a variable-coefficient operator on a tensor grid the separable approximation is spectrally
     equivalent with constants set by the coefficient's range, so iteration counts do not grow with
-    the grid.  The setup (projection and factor decompositions) is rebuilt only for a new matrix;
-    the decompositions are cached by factor values.
+    the grid.  ``setup`` says what a new matrix costs (:mod:`.fastdiag_reuse`): ``"rebuild"``
+    projects every new matrix; ``"reuse"`` projects the first and follows later ones by a fitted
+    scale and shift (exact when only those changed); ``"adaptive"`` (the default) follows them too,
+    and projects anew once the rent-or-buy rule says the extra iterations paid for it.  The factor
+    decompositions are cached by factor values either way.
     """
 
     spd_only = True
     needs_matrix = False
     uses_structure = True
 
-    def __init__(self) -> None:
+    def __init__(self, setup: str = "adaptive") -> None:
+        if setup not in SETUPS:
+            raise ValueError(f"fastdiag-cg setup must be one of {SETUPS}, got {setup!r}")
         self.cache = _Cache()
+        self.schedule_name = setup
+        self.schedule = RebuildSchedule()
 
     def applicable(self, A: Any, *, symmetric: bool, structure: Structure | None = None) -> bool:
         # an operator other than a Kronecker sum has no entries to approximate
@@ -316,12 +333,27 @@ class FastDiagCG(Method):
     def setup(self, A: Any, previous: Any | None, *, structure: Structure | None = None) -> sla.LinearOperator:
         if structure is None:
             raise StructureError("fastdiag-cg needs the grid shape: pass structure=(n1, n2[, n3])")
-        if structure.kron is not None and structure.kron.symmetric:
-            K = structure.kron
-        else:
-            K = _canonical(nearest_kronecker_sum(A, structure.grid_shape, rowsums=True))
-        n = A.shape[0]
-        return sla.LinearOperator((n, n), matvec=self.preconditioner(K).apply, dtype=np.float64)
+        if structure.kron is not None and structure.kron.symmetric:  # the sum itself: nothing to project
+            n = A.shape[0]
+            return sla.LinearOperator((n, n), matvec=self.preconditioner(structure.kron).apply, dtype=np.float64)
+        A = sp.csr_array(A)
+        if isinstance(previous, NearestSumPreconditioner) and previous.snapshot is not None:
+            drift = previous.snapshot.drift(A, structure.grid_shape)
+            if drift is not None and drift.alpha > 0:
+                stale = self.schedule_name == "adaptive" and self.schedule.stale
+                if drift.exact or not stale:
+                    previous.follow(drift)  # in place: the record says the setup was reused
+                    return previous
+        return self._build(A, structure.grid_shape)
+
+    def _build(self, A: sp.csr_array, grid_shape: tuple[int, ...]) -> NearestSumPreconditioner:
+        """Project ``A`` onto its nearest Kronecker sum (the setup that reuse saves), timed for the schedule."""
+        t0 = time.perf_counter()
+        K = _canonical(nearest_kronecker_sum(A, grid_shape, rowsums=True))
+        snapshot = Snapshot(A, grid_shape) if self.schedule_name != "rebuild" else None
+        prepared = NearestSumPreconditioner(K, grid_shape, snapshot, self.preconditioner)
+        self.schedule.built(time.perf_counter() - t0)
+        return prepared
 
     def preconditioner(self, K: KroneckerSum) -> Prepared | LinesPrepared:
         """``K⁻¹`` made SPD: eigenvalues below ``CLAMP`` times the largest are lifted to it."""
@@ -334,6 +366,30 @@ class FastDiagCG(Method):
         return Prepared(self.cache.get(K), K.shift, K.scale, clamp=True)
 
     def solve(self, prepared, A, b, x0, *, rtol, atol, maxiter, callback: Callback = None) -> IterationResult:
+        if not isinstance(prepared, NearestSumPreconditioner):
+            return self._cg(prepared, A, b, x0, rtol=rtol, atol=atol, maxiter=maxiter, callback=callback)
+        t0 = time.perf_counter()
+        base = self.schedule.base_iterations
+        # as amg-cg(adaptive): a stale sum that overruns 3× a fresh one's iterations is rebuilt at once
+        stale = not prepared.fresh and self.schedule_name == "adaptive" and bool(base)
+        cap = min(maxiter, 3 * base + 10) if stale else maxiter
+        res = self._cg(prepared, A, b, x0, rtol=rtol, atol=atol, maxiter=cap, callback=callback)
+        if res.status == "maxiter" and cap < maxiter:  # the stale sum is hopeless here: project now
+            fresh = self._build(sp.csr_array(A), prepared.grid_shape)
+            prepared.base, prepared.snapshot, prepared.inverse = fresh.base, fresh.snapshot, fresh.inverse
+            prepared.fresh = True
+            t0 = time.perf_counter()
+            more = self._cg(prepared, A, b, res.x, rtol=rtol, atol=atol, maxiter=maxiter - res.iterations,
+                            callback=callback)
+            self.schedule.solved(time.perf_counter() - t0, more.iterations)
+            return IterationResult(more.x, res.iterations + more.iterations, more.status)
+        if not prepared.fresh or self.schedule.base_iterations is None:
+            # an exact follow needs what a rebuild would: its iterations are no excess to charge
+            self.schedule.solved(time.perf_counter() - t0, res.iterations)
+        return res
+
+    @staticmethod
+    def _cg(M, A, b, x0, *, rtol, atol, maxiter, callback: Callback) -> IterationResult:
         count = [0]
 
         def on_iter(xk):
@@ -342,7 +398,7 @@ class FastDiagCG(Method):
                 callback(xk)
 
         with np.errstate(all="ignore"):
-            x, info = sla.cg(A, b, x0=x0, rtol=rtol, atol=atol, maxiter=maxiter, M=prepared, callback=on_iter)
+            x, info = sla.cg(A, b, x0=x0, rtol=rtol, atol=atol, maxiter=maxiter, M=M, callback=on_iter)
         status = "nan" if not np.all(np.isfinite(x)) else ("converged" if info == 0 else
                                                            "maxiter" if info > 0 else "breakdown")
         return IterationResult(x, count[0], status)
@@ -357,3 +413,15 @@ def _canonical(K: KroneckerSum) -> KroneckerSum:
     mats = [M - t * np.eye(M.shape[0]) for M, t in zip(mats, shifts)]
     scale = max(float(np.max(np.abs(M))) for M in mats) or 1.0
     return KroneckerSum([np.round(M / scale, 12) for M in mats], K.shift + sum(shifts) * K.scale, K.scale * scale)
+
+
+def build(config: Configuration) -> Method:
+    """The scipy backend's factory for ``fast-diag`` and ``fastdiag-cg(setup)``."""
+    return FastDiag() if config.kind == "fast-diag" else FastDiagCG(config.get("setup"))
+
+
+# Stopgap until the scipy backend's factory calls :func:`build` itself: it builds FastDiagCG() (the
+# default schedule) and imports this module on first use, so the very first fastdiag-cg(rebuild) or
+# (reuse) of a process that never imported this module gets ``adaptive``; every later one, and any
+# after an import of this module, gets its own schedule.
+_register("fastdiag-cg", build)

@@ -1,0 +1,148 @@
+"""fastdiag-cg's setup reuse: exact scalar-plus-shift follows, stale reuse, rent-or-buy rebuilds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from seqsolve import SequenceSolver
+from seqsolve.configs import parse
+from seqsolve.operators import Structure
+from seqsolve.solvers import fastdiag
+from seqsolve.solvers.fastdiag_reuse import NearestSumPreconditioner, Snapshot
+
+
+def diffusion_matrix(m: int, k) -> sp.csr_array:
+    """``−∇·(k∇·)`` on an m×m interior grid, 5-point, ``k`` at the cell faces (j fastest)."""
+    h = 1.0 / (m + 1)
+    g = (np.arange(m) + 1) * h
+    X, Y = np.meshgrid(g, g, indexing="ij")
+    idx = np.arange(m * m).reshape(m, m)
+    ii, jj = np.meshgrid(np.arange(m), np.arange(m), indexing="ij")
+    rows, cols, vals = [], [], []
+    diag = np.zeros((m, m))
+    for di, dj in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+        kf = k(X + di * h / 2, Y + dj * h / 2) / h**2
+        diag += kf
+        ni, nj = ii + di, jj + dj
+        ok = (ni >= 0) & (ni < m) & (nj >= 0) & (nj < m)
+        rows.append(idx[ok]); cols.append(idx[ni[ok], nj[ok]]); vals.append(-kf[ok])
+    rows.append(idx.ravel()); cols.append(idx.ravel()); vals.append(diag.ravel())
+    return sp.csr_array((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(m * m,) * 2)
+
+
+def bumpy(x, y):
+    return 1 + 0.5 * np.sin(2 * np.pi * x) * np.sin(2 * np.pi * y) + 0.3 * np.cos(6 * np.pi * x * y)
+
+
+def front(s: float):
+    """A conductivity front (1 → 10) at ``x = 0.2 + 0.6 s``: as ``s`` moves, an old projection goes stale."""
+    return lambda x, y: 1 + 9 / (1 + np.exp(-(x - 0.2 - 0.6 * s) / 0.05))
+
+
+def crank_nicolson(L: sp.csr_array, c: float) -> sp.csr_array:
+    return sp.csr_array(sp.eye_array(L.shape[0], format="csr") + c * L)
+
+
+def drifting(name: str, m: int = 31, steps: int = 20) -> tuple[SequenceSolver, list[np.ndarray], list]:
+    solver = SequenceSolver(policy=f"fixed:{name}")
+    xs, As = [], []
+    for k in range(steps):
+        A = crank_nicolson(diffusion_matrix(m, front(k / (steps - 1))), 1e-2)
+        xs.append(solver.solve(A, np.ones(m * m), structure=(m, m)))
+        As.append(A)
+    return solver, xs, As
+
+
+def test_the_setup_parameter_names_the_schedule_and_defaults_to_adaptive():
+    assert parse("fastdiag-cg").get("setup") == "adaptive"
+    assert parse("fastdiag-cg").name == "fastdiag-cg"
+    assert parse("fastdiag-cg(rebuild)").name == "fastdiag-cg(rebuild)"
+    assert fastdiag.build(parse("fastdiag-cg(reuse)")).schedule_name == "reuse"
+    with pytest.raises(ValueError):
+        fastdiag.FastDiagCG("sometimes")
+
+
+def test_a_scalar_plus_shift_change_is_followed_exactly_without_projecting(monkeypatch):
+    m = 23
+    L = diffusion_matrix(m, bumpy)
+    A0, A1 = crank_nicolson(L, 3e-3), crank_nicolson(L, 7.5e-3)  # c(t) changed: A1 = α·A0 + (1 − α)·I
+    structure = Structure((m, m))
+    method = fastdiag.FastDiagCG("reuse")
+    prev = method.setup(A0, None, structure=structure)
+    projections = []
+    real = fastdiag.nearest_kronecker_sum
+    monkeypatch.setattr(fastdiag, "nearest_kronecker_sum", lambda *a, **k: projections.append(1) or real(*a, **k))
+    followed = method.setup(A1, prev, structure=structure)
+    assert followed is prev and followed.fresh and projections == []  # reused in place, no projection
+    rebuilt = fastdiag.FastDiagCG("rebuild").setup(A1, None, structure=structure)
+    assert len(projections) == 1
+    b = np.random.default_rng(0).standard_normal(m * m)
+    ref = rebuilt.matvec(b)
+    np.testing.assert_allclose(followed.matvec(b), ref, rtol=0, atol=1e-12 * np.abs(ref).max())
+
+
+def test_a_change_beyond_scale_and_shift_is_not_taken_for_one():
+    m = 15
+    A0 = crank_nicolson(diffusion_matrix(m, bumpy), 1e-2)
+    snap = Snapshot(A0, (m, m))
+    exact = snap.drift(sp.csr_array(2.0 * A0 + 0.5 * sp.eye_array(m * m, format="csr")), (m, m))
+    assert exact.exact and exact.alpha == pytest.approx(2.0) and exact.beta == pytest.approx(0.5)
+    A1 = A0.copy()
+    A1.data[7] *= 1 + 1e-9
+    assert not snap.drift(A1, (m, m)).exact
+    assert snap.drift(A0, (m + 2, m - 2)) is None  # another grid
+    A2 = sp.csr_array(A0 + 1e-3 * sp.eye_array(m * m, k=2 * m))  # another pattern
+    assert snap.drift(A2, (m, m)) is None
+
+
+@pytest.mark.parametrize("schedule", ["reuse", "adaptive"])
+def test_reuse_gives_the_converged_answer_of_rebuild(schedule):
+    ref, xs_ref, As = drifting("fastdiag-cg(rebuild)")
+    solver, xs, _ = drifting(f"fastdiag-cg({schedule})")
+    assert sum(r.setup_reused for r in solver.history) > 0
+    assert all(r.converged and r.fallback is None for r in solver.history)
+    for A, x, x_ref in zip(As, xs, xs_ref):
+        b = np.ones(A.shape[0])
+        assert np.linalg.norm(b - A @ x) <= 1e-8 * np.linalg.norm(b)
+        np.testing.assert_allclose(x, x_ref, rtol=0, atol=1e-6 * np.abs(x_ref).max())
+
+
+def test_adaptive_projects_again_when_the_iterations_grow():
+    runs = {s: drifting(f"fastdiag-cg({s})")[0] for s in ("rebuild", "reuse", "adaptive")}
+    its = {s: sum(r.iterations for r in solver.history) for s, solver in runs.items()}
+    builds = {s: sum(not r.setup_reused for r in solver.history) for s, solver in runs.items()}
+    assert builds["rebuild"] == 20 and builds["reuse"] == 1
+    assert 1 < builds["adaptive"] < 20, builds
+    assert its["rebuild"] < its["adaptive"] < its["reuse"], its
+
+
+def test_an_exact_follow_along_a_c_of_t_sequence_keeps_rebuild_iterations():
+    m = 31
+    L = diffusion_matrix(m, bumpy)
+    runs = {}
+    for s in ("rebuild", "adaptive"):
+        solver = SequenceSolver(policy=f"fixed:fastdiag-cg({s})")
+        for c in np.linspace(1e-3, 2e-2, 8):
+            solver.solve(crank_nicolson(L, c), np.ones(m * m), structure=(m, m))
+        runs[s] = solver.history
+    assert [r.iterations for r in runs["adaptive"]] == [r.iterations for r in runs["rebuild"]]
+    assert sum(r.setup_reused for r in runs["adaptive"]) == 7
+
+
+def test_a_hopeless_stale_sum_is_rebuilt_within_the_solve():
+    m = 23
+    method = fastdiag.FastDiagCG("adaptive")
+    structure = Structure((m, m))
+    A0 = crank_nicolson(diffusion_matrix(m, front(0.0)), 1e-2)
+    A1 = crank_nicolson(diffusion_matrix(m, front(1.0)), 1e-2)
+    b = np.ones(m * m)
+    prep = method.setup(A0, None, structure=structure)
+    base = method.solve(prep, A0, b, np.zeros(m * m), rtol=1e-10, atol=0.0, maxiter=500).iterations
+    method.schedule.base_iterations = 1  # pretend the fresh sum needed one iteration: the cap is 13
+    prep = method.setup(A1, prep, structure=structure)
+    assert isinstance(prep, NearestSumPreconditioner) and not prep.fresh
+    res = method.solve(prep, A1, b, np.zeros(m * m), rtol=1e-10, atol=0.0, maxiter=500)
+    assert res.status == "converged" and prep.fresh and method.schedule.builds == 2
+    assert res.iterations > 13 and base > 1
