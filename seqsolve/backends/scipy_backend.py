@@ -69,9 +69,9 @@ def _user(method: str) -> Method:
 
 
 def _fastdiag(c: Configuration) -> Method:
-    from ..solvers.fastdiag import FastDiag, FastDiagCG
+    from ..solvers.fastdiag import build
 
-    return FastDiag() if c.kind == "fast-diag" else FastDiagCG()
+    return build(c)
 
 
 def _dcdm(c: Configuration) -> Method:

@@ -35,7 +35,6 @@ import scipy.linalg
 import scipy.sparse as sp
 import scipy.sparse.linalg as sla
 
-from ..backends.scipy_backend import register as _register
 from ..configs import Configuration
 from ..errors import SeqsolveError
 from ..operators import (
@@ -419,9 +418,3 @@ def build(config: Configuration) -> Method:
     """The scipy backend's factory for ``fast-diag`` and ``fastdiag-cg(setup)``."""
     return FastDiag() if config.kind == "fast-diag" else FastDiagCG(config.get("setup"))
 
-
-# Stopgap until the scipy backend's factory calls :func:`build` itself: it builds FastDiagCG() (the
-# default schedule) and imports this module on first use, so the very first fastdiag-cg(rebuild) or
-# (reuse) of a process that never imported this module gets ``adaptive``; every later one, and any
-# after an import of this module, gets its own schedule.
-_register("fastdiag-cg", build)
