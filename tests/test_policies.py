@@ -219,9 +219,11 @@ def test_auto_readapts_when_best_gets_slower(seed):
 
     chosen = drive(p, cost, 600)
     assert Counter(chosen[200:300])["numba-cg"] >= 95
-    assert "numba-jacobi-cg" in chosen[300:303]  # noticed within a few solves
+    # noticed within a window of solves: a speed is the least of its last few samples, so a
+    # burst of machine load cannot price a family out
+    assert "numba-jacobi-cg" in chosen[300:310]
     # re-validating the old best costs O(log T) tries: its period doubles while it stays worse
-    assert chosen[300:320].count("numba-jacobi-cg") >= 14
+    assert chosen[300:330].count("numba-jacobi-cg") >= 20
     assert Counter(chosen[320:])["numba-jacobi-cg"] >= 0.95 * 280
 
 

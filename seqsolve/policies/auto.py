@@ -185,8 +185,10 @@ PETSC_SETUP_COST = {"ilu": (1e-3, 5.0)}
 #: check of an iterative family in a new bin) waits at most that long
 _CONTEXT_FREE = ("fast-diag",)
 _CONTEXT_FREE_COMMIT = 8
-#: ... and its low cost estimate is the least of this many recent samples (AutoPolicy._low_per)
-_CONTEXT_FREE_WINDOW = 16
+
+#: a family's low speed estimate is the least of this many recent samples at one size
+#: (AutoPolicy._low_per); twice as many for a context-free one, whose solves are the shortest
+_SPEED_WINDOW = 3
 
 #: a setup prior below this many products is not "expensive" (idea 5): no rationing, no late rank
 _HEAVY_SETUP = 50.0
@@ -959,15 +961,17 @@ class AutoPolicy(Policy):
         return None, False
 
     def _low_per(self, fam: str, size: int, per: float, last: float) -> float:
-        """The low estimate of a family's seconds per iteration: the lower of its last two samples,
-        or, for a context-free configuration (the same work every solve), the lowest of its last
-        ``_CONTEXT_FREE_WINDOW`` at this size — a burst of machine load spans several of its short
-        solves, and two slow ones in a row would otherwise price it out until something else fails."""
-        if fam not in self._context_free:
-            return min(per, last)
+        """The low estimate of a family's seconds per iteration: the lowest of its last
+        ``_SPEED_WINDOW`` samples at this size.  An iteration's work is fixed by the matrix and the
+        method; only machine load slows it, and a burst of load spans several short solves: with
+        the lower of two samples, two slow solves in a row priced SSOR-PCG out of Heat2D's hard
+        systems, and a family no longer chosen never ran again to correct it (auto 1.36x the best
+        fixed over 5000 steps, 43 capped fallbacks, in one loaded run).  A lasting slow-down is
+        followed after a window of solves."""
         window = self._recent_per.get((fam, size))
         if window is None:
-            window = self._recent_per[(fam, size)] = collections.deque(maxlen=_CONTEXT_FREE_WINDOW)
+            window = self._recent_per[(fam, size)] = collections.deque(
+                maxlen=2 * _SPEED_WINDOW if fam in self._context_free else _SPEED_WINDOW)
         window.append(per)
         return min(window)
 
@@ -1121,6 +1125,7 @@ class AutoPolicy(Policy):
             "fixed": dict(self.fixed_),
             "fit": [[fam, *sums] for fam, sums in self._fit.items()],
             "last_per_iteration": dict(self._last_per),
+            "recent_per_iteration": [[fam, size, list(w)] for (fam, size), w in self._recent_per.items()],
             "setup": dict(self.setup_low_),
             "last_setup": dict(self._last_setup),
             "screened": [[list(b), sorted(f)] for b, f in self._screened.items()],
@@ -1196,6 +1201,18 @@ class AutoPolicy(Policy):
             last_per = float_table(state.get("last_per_iteration", {}), "auto state 'last_per_iteration'")
             if any(0 < v < 1e-12 for v in [*per.values(), *last_per.values()]):
                 raise StateFileError("auto state: seconds per iteration below 1e-12")
+            recent_per = {}
+            for row in as_list(state.get("recent_per_iteration", []), "auto state 'recent_per_iteration'"):
+                fam, size, samples = as_list(row, "auto state 'recent_per_iteration' row", length=3)
+                key = (as_str(fam, "auto state family"), as_int(size, "auto state bin size", hi=128))
+                values = [as_float(v, "auto state seconds per iteration", lo=1e-12, hi=MAX_VALUE)
+                          for v in as_list(samples, "auto state 'recent_per_iteration' samples")]
+                if not values or len(values) > 2 * _SPEED_WINDOW:
+                    raise StateFileError("auto state 'recent_per_iteration': a window of 1 to "
+                                         f"{2 * _SPEED_WINDOW} samples is needed")
+                recent_per[key] = collections.deque(
+                    values, maxlen=2 * _SPEED_WINDOW if key[0] in {_family(c) for c in configs if c.kind in _CONTEXT_FREE}
+                    else _SPEED_WINDOW)
             setup = float_table(state.get("setup", {}), "auto state 'setup'", hi=MAX_VALUE)
             fixed = float_table(state.get("fixed", {}), "auto state 'fixed'", hi=MAX_VALUE)
             fit = {}
@@ -1268,7 +1285,7 @@ class AutoPolicy(Policy):
             for name in entries:
                 self._bins_of.setdefault(name, []).append(b)
         self._screened, self._period, self._last_run = screened, periods, last_run
-        self.per_iteration_, self._last_per = per, last_per
+        self.per_iteration_, self._last_per, self._recent_per = per, last_per, recent_per
         self.fixed_, self._fit = fixed, fit
         self.setup_low_, self._last_setup = setup, last_setup
         self._rng = rng
