@@ -86,3 +86,20 @@ def copy_if_same_pattern(indptr, indices, data, own_indptr, own_indices, own_dat
     for j in range(data.shape[0]):
         own_data[j] = data[j]
     return True
+
+
+_WARM: list = []
+
+
+def warmup() -> None:
+    """Load the kernels (from Numba's cache, or compile them the first time on a machine) on a
+    tiny system, once per process: at backend construction rather than inside a timed solve."""
+    if _WARM:
+        return
+    indptr = np.array([0, 1, 2], dtype=np.int32)
+    indices = np.array([0, 1], dtype=np.int32)
+    data, v, r = np.ones(2), np.ones(2), np.empty(2)
+    start(indptr, indices, data, v, v, r)
+    residual(indptr, indices, data, v, v, r)
+    copy_if_same_pattern(indptr, indices, data, indptr.copy(), indices.copy(), np.empty(2))
+    _WARM.append(True)
