@@ -212,3 +212,137 @@ def test_distributed_solver_on_one_rank_matches_a_direct_solve():
     zero = b.duplicate()
     zero.set(0.0)
     assert solver.solve(A, zero).norm() == 0.0
+
+
+# --- per-call work: the certified pass handed over, the dominance verdict, the shared Mat ---
+
+def _method(name):
+    from seqsolve.backends.petsc import PetscBackend
+    from seqsolve.configs import parse
+
+    backend = PetscBackend()
+    return backend, backend.build(parse(name))
+
+
+@pytest.mark.parametrize("name", ["cg", "ssor-cg(omega=1.5)", "icc-cg", "cholesky", "gmres(ilu)"])
+@pytest.mark.parametrize("shift", [0.0, 1.0])  # not dominant (SOR) and dominant (Eisenstat)
+def test_the_methods_residual_pass_is_the_certified_check_bit_for_bit(name, shift):
+    from seqsolve.accuracy import _kernels, check_residual
+
+    A = (poisson2d(12) + shift * sp.eye_array(144)).tocsr()
+    b = np.random.default_rng(8).standard_normal(144)
+    _, m = _method(name)
+    res = m.solve(m.setup(A, None), A, b, np.zeros(144), rtol=1e-10, atol=0.0, maxiter=1000)
+    done = res.residual_pass
+    assert res.status == "converged" and done is not None
+    r, mag = np.empty(144), np.empty(144)
+    terms, rr, mm = _kernels().residual_with_bound(A.indptr, A.indices, A.data, b, res.x, r, mag)
+    assert (done.terms, done.rr, done.mm) == (terms, rr, mm)
+    assert np.array_equal(done.r, r) and np.array_equal(done.mag, mag)
+    bnorm = float(np.linalg.norm(b))
+    handed, fresh = (check_residual(A, b, res.x, bnorm, 1e-10 * bnorm, d) for d in (done, None))
+    assert (handed.residual, handed.upper, handed.error_bound) == (fresh.residual, fresh.upper, fresh.error_bound)
+    assert handed.meets(1e-10 * bnorm)
+
+
+def test_the_solver_makes_one_residual_pass_per_call(monkeypatch):
+    """The method's final pass is the certificate: SequenceSolver does not compute it again."""
+    import seqsolve._residual_kernels as kernels
+    from seqsolve.accuracy import warmup
+
+    warmup()
+    calls = []
+    original = kernels.residual_with_bound
+
+    def counted(*args):
+        calls.append(sys._getframe(1).f_code.co_name)  # who computed the pass
+        return original(*args)
+
+    monkeypatch.setattr(kernels, "residual_with_bound", counted)
+    A, rng = poisson2d(15).tocsr(), np.random.default_rng(9)
+    s = SequenceSolver(policy="fixed:ssor-cg(omega=1.6)", backend="petsc", rtol=1e-9, fallback=False)
+    for k in range(4):
+        A.data *= 1.01
+        b = rng.standard_normal(225)
+        assert_contract(A, b, s.solve(A, b), 1e-9)
+    assert calls == ["_certified_pass"] * 4  # the method's, never check_residual's
+
+
+def _pc_type(solver):
+    (key, prepared), = solver._setups.values()
+    return prepared.ksp.getPC().getType()
+
+
+def test_eisenstat_only_on_strictly_dominant_values_and_the_verdict_follows_the_values():
+    """PETSc 3.18's PCEISENSTAT crashed on singular/indefinite matrices: SOR sweeps elsewhere.
+    One matrix object, updated in place between calls: the verdict is taken again each time."""
+    A = (poisson2d(12) + sp.eye_array(144)).tocsr()  # strictly dominant
+    diagonal = A.indices == np.repeat(np.arange(144), np.diff(A.indptr))
+    b = np.random.default_rng(10).standard_normal(144)
+    s = SequenceSolver(policy="fixed:ssor-cg(omega=1.5)", backend="petsc", rtol=1e-10, fallback=False)
+    kinds = []
+    for shift in (1.0, 0.0, 1e-3, 0.0, 2.0):  # plain Poisson: interior rows 4 = 1+1+1+1, not strict
+        A.data[diagonal] = 4.0 + shift
+        assert_contract(A, b, s.solve(A, b), 1e-10)
+        kinds.append(_pc_type(s))
+    assert kinds == ["eisenstat", "sor", "eisenstat", "sor", "eisenstat"]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_fused_start_pass_agrees_with_the_dominance_scan_and_a_product(seed):
+    from seqsolve._scan_kernels import strictly_dominant
+    from seqsolve.backends.petsc._kernels import residual, start
+
+    rng = np.random.default_rng(seed)
+    A = random_spd(40, seed=seed, density=0.15, shift=[1.0, 0.0, -0.5][seed % 3]).tocsr()
+    if seed == 5:
+        A.data[A.indices == 0] *= -1  # a negative diagonal entry in row 0
+    x, b = rng.standard_normal(40), rng.standard_normal(40)
+    r, r2 = np.empty(40), np.empty(40)
+    rr, bb, dominant = start(A.indptr, A.indices, A.data, b, x, r)
+    assert dominant == strictly_dominant(A.indptr, A.indices, A.data)
+    np.testing.assert_allclose(r, b - A @ x, rtol=1e-12, atol=1e-12)
+    assert (rr, bb) == residual(A.indptr, A.indices, A.data, b, x, r2) and np.array_equal(r, r2)
+    assert rr == pytest.approx(float(r @ r)) and bb == pytest.approx(float(b @ b))
+
+
+def test_a_method_whose_mat_was_overwritten_by_another_methods_setup_copies_its_matrix_back():
+    """All methods of a backend share one Mat: a solve after another method's setup on other values
+    must not solve with those values."""
+    backend, cg = _method("cg")
+    from seqsolve.configs import parse
+
+    jacobi = backend.build(parse("jacobi-cg"))
+    A1 = poisson2d(10).tocsr()
+    A2 = (A1 + 3 * sp.eye_array(100)).tocsr()  # same pattern, other values
+    b = np.random.default_rng(11).standard_normal(100)
+    p1 = cg.setup(A1, None)
+    jacobi.setup(A2, None)
+    res = cg.solve(p1, A1, b, np.zeros(100), rtol=1e-10, atol=0.0, maxiter=1000)
+    assert res.status == "converged"
+    assert_contract(A1, b, res.x, 1e-10)
+    assert res.iterations < 100  # CG on A1's own values, not refinement against A2's
+    indptr, indices, data = backend.mats.mat.getValuesCSR()
+    assert np.array_equal(data, A1.data)
+
+
+def test_a_new_pattern_with_the_old_lengths_makes_a_new_mat():
+    """The pattern comparison reads the arrays, not only their lengths (and writes nothing on a mismatch)."""
+    A = poisson2d(8).tocsr()
+    B = A.copy()
+    B.indices = B.indices.copy()
+    row = 20
+    lo, hi = B.indptr[row], B.indptr[row + 1]
+    B.indices[lo:hi] = np.sort((B.indices[lo:hi] + 7) % 64)  # same lengths, other columns
+    B.has_sorted_indices = False
+    B.sum_duplicates()
+    if B.nnz != A.nnz:
+        pytest.skip("the shifted row collided with itself")
+    B.data = 2.0 * B.data
+    backend, m = _method("cg")
+    m.setup(A, None)
+    mat, data = backend.mats.mat, backend.mats._data
+    m.setup(B, None)
+    assert backend.mats.mat is not mat
+    assert np.array_equal(data, A.data)  # the old Mat's values were left alone
+    assert np.array_equal(backend.mats._data, B.data)

@@ -23,8 +23,12 @@ class PetscBackend(Backend):
 
     def __init__(self) -> None:
         petsc()  # fail here, with an install hint, rather than at the first solve
+        from ...accuracy import warmup as residual_warmup
+        from ._kernels import warmup
         from .matrices import MatCache
 
+        warmup()  # this backend's compiled passes and the certified check's, loaded before any timed solve
+        residual_warmup()
         self.mats = MatCache()
 
     def supports(self, config: Configuration) -> bool:

@@ -2,10 +2,13 @@
 
 The KSP's own convergence test is not trusted: PETSc monitors the preconditioned residual by
 default and, with Eisenstat's trick, the residual of a transformed system (true residual 4.6e-8
-at rtol 1e-8, measured).  Each solve therefore ends with the true residual ``b - A x`` (one
-matrix-vector product); if it misses the target, the KSP continues from ``x`` with a tightened
-tolerance, and the tightening is remembered for the next solve.  SequenceSolver then certifies
-the result again, as for every backend.
+at rtol 1e-8, measured).  Each solve therefore ends with the true residual ``b - A x``; if it
+misses the target, the KSP continues from ``x`` with a tightened tolerance, and the tightening is
+remembered for the next solve.  That final residual is computed by the certified check's own
+compiled pass (:func:`seqsolve.accuracy.check_residual`'s ``residual_with_bound``, on ``A``'s
+arrays and the returned ``x``) and handed to SequenceSolver as the ``residual_pass``, which then
+certifies ``x`` with the same bound, without a second pass.  The starting residual, ``‖b‖`` and
+(for ``ssor-cg``) the dominance verdict come from one compiled pass too (:mod:`._kernels`).
 """
 
 from __future__ import annotations
@@ -17,11 +20,14 @@ from typing import Any
 
 import numpy as np
 
+from ...accuracy import ResidualPass, norm_from_squares
+from ...accuracy import _kernels as _residual_kernels
 from ...configs import Configuration
 from ...solvers.base import Callback, IterationResult, Method
 from ...solvers.reuse import RebuildSchedule
 from ...validation import near_nullspace_key
 from ._import import petsc
+from . import _kernels
 from .keepalive import IMMORTAL as _IMMORTAL
 from .mapping import eisenstat, options
 from .matrices import MatCache
@@ -33,12 +39,16 @@ _STATUS = {-3: "maxiter", -4: "breakdown", -5: "breakdown", -6: "breakdown", -7:
 
 
 class _Prepared:
-    """A KSP set up for one matrix, and the near-null-space modes its PC was built with."""
+    """A KSP set up for one matrix, the near-null-space modes its PC was built with, and the
+    :attr:`MatCache.version` of the values it was set up on.
 
-    __slots__ = ("ksp", "modes")
+    ``ksp`` is ``None`` for ``ssor-cg`` until the first solve: which KSP (Eisenstat or SOR)
+    depends on the matrix's dominance, read in that solve's first residual pass."""
 
-    def __init__(self, ksp, modes) -> None:
-        self.ksp, self.modes = ksp, modes
+    __slots__ = ("ksp", "modes", "version")
+
+    def __init__(self, ksp, modes, version: int) -> None:
+        self.ksp, self.modes, self.version = ksp, modes, version
 
 
 class PetscKSP(Method):
@@ -79,23 +89,27 @@ class PetscKSP(Method):
         if near_nullspace is not None and not reuse:
             mat.setNearNullSpace(_null_space(near_nullspace))
         # the same object back means "setup reused" to the solver; a rebuild keeps the KSP, not the object
-        prepared = previous if reuse else self._prepared(A, modes)
-        ksp = prepared.ksp
+        if reuse:
+            prepared = previous
+            prepared.version = self._mats.version
+        else:
+            # ssor-cg: the KSP is chosen by the first solve's pass, which reads the dominance
+            prepared = _Prepared(None if self._fast is not None else self._ksp(""), modes, self._mats.version)
+        if prepared.ksp is not None:
+            self._attach(prepared.ksp, mat, reuse)
+        return prepared
+
+    def _attach(self, ksp, mat, reuse: bool) -> None:
+        """Point ``ksp`` at ``mat`` and set its PC up (reusing the one it has when ``reuse``)."""
         ksp.getPC().setReusePreconditioner(reuse)
         ksp.setOperators(mat)
         t0 = time.perf_counter()
         ksp.setUp()
         if not reuse and self.schedule is not None:
             self.schedule.built(time.perf_counter() - t0)
-        return prepared
 
-    def _prepared(self, A, modes) -> _Prepared:
-        kind, opts = "", self.options
-        if self._fast is not None:
-            from ..._scan_kernels import strictly_dominant
-
-            if strictly_dominant(A.indptr, A.indices, A.data):
-                kind, opts = "eisenstat", self._fast
+    def _ksp(self, kind: str):
+        """This method's KSP for option set ``kind`` (``""``, or ``"eisenstat"`` for ssor-cg)."""
         if self._generation != self._mats.generation:
             # a new sparsity pattern (or size) is a new Mat: fresh KSPs for it, rather than
             # re-pointing PCs built for another layout
@@ -103,30 +117,44 @@ class PetscKSP(Method):
             self._generation = self._mats.generation
         ksp = self._ksps.get(kind)
         if ksp is None:
-            ksp = self._ksps[kind] = self._new_ksp(opts)
-        return _Prepared(ksp, modes)
+            ksp = self._ksps[kind] = self._new_ksp(self._fast if kind == "eisenstat" else self.options)
+        return ksp
 
     def _vectors(self, n: int):
+        """``(r, d)`` as PETSc Vecs and as NumPy views: the correction solve's right-hand side
+        and solution (PETSc-owned memory: no Vec ever points into freed NumPy memory)."""
         if self._work is None or self._work[0] != n:
             PETSc = petsc()
-            # PETSc-owned memory, seen through NumPy views: no Vec ever points into freed NumPy memory
-            vecs = [PETSc.Vec().createSeq(n, comm=PETSc.COMM_SELF) for _ in range(4)]
-            self._work = (n, [v.getArray() for v in vecs[:3]], vecs[:3], vecs[3])
-        return self._work[1], self._work[2], self._work[3]
+            rv, dv = (PETSc.Vec().createSeq(n, comm=PETSc.COMM_SELF) for _ in range(2))
+            self._work = (n, rv, dv, rv.getArray(), dv.getArray())
+        return self._work[1:]
 
     def solve(self, prepared: _Prepared, A, b, x0, *, rtol, atol, maxiter, callback: Callback = None) -> IterationResult:
+        n = b.shape[0]
+        rv, dv, ra, da = self._vectors(n)
+        if x0.dtype != np.float64 or not x0.flags.c_contiguous:
+            x0 = np.ascontiguousarray(x0, dtype=np.float64)
+        if prepared.version != self._mats.version:
+            # another method's setup has copied another matrix into the shared Mat since this
+            # one was set up: copy A back (its PC is rebuilt unless it is being reused)
+            mat = self._mats.matrix(A)
+            prepared.version = self._mats.version
+            if prepared.ksp is not None:
+                prepared.ksp.setOperators(mat)
+        indptr, indices, data = A.indptr, A.indices, A.data
+        if prepared.ksp is None:  # ssor-cg after a setup: the dominance verdict rides on this pass
+            rr, bb, dominant = _kernels.start(indptr, indices, data, b, x0, ra)
+            prepared.ksp = self._ksp("eisenstat" if dominant else "")
+            self._attach(prepared.ksp, self._mats.mat, False)
+        else:
+            rr, bb = _kernels.residual(indptr, indices, data, b, x0, ra)
         ksp = prepared.ksp
-        (ba, xa, ra), (bv, xv, rv), dv = self._vectors(b.shape[0])
-        ba[:] = b
-        xa[:] = x0
-        target = max(rtol * float(np.linalg.norm(b)), atol)
-        mat = self._mats.mat
+        target = max(rtol * norm_from_squares(bb, b), atol)
+        true = norm_from_squares(rr, ra)
+        x, done = x0, None  # done: the certified check's pass over (A, b, x), once x is ours
         t0 = time.perf_counter()
         used, status, previous = 0, "maxiter", math.inf
         for _ in range(4):  # the true-residual loop (see the module docstring)
-            mat.mult(xv, rv)
-            rv.aypx(-1.0, bv)  # r = b - A x
-            true = rv.norm()
             if not math.isfinite(true):
                 status = "nan"
                 break
@@ -139,6 +167,7 @@ class PetscKSP(Method):
                 break  # out of iterations, or a factorisation that cannot improve on itself
             if used:
                 self._tighten *= max(1e-6, 0.5 * target / true)
+                ra[:] = done.r  # the residual of the current x is the next correction's right-hand side
             # solve for the correction from a zero guess: PCEISENSTAT transforms the system and does
             # not support a nonzero initial guess, and every KSP then reads the same tolerance
             goal = target * self._tighten
@@ -146,18 +175,31 @@ class PetscKSP(Method):
             ksp.setTolerances(rtol=min(0.5, goal / true), atol=0.0, divtol=1e12, max_it=max(1, maxiter - used))
             ksp.solve(rv, dv)
             used += max(1, ksp.getIterationNumber())
-            xv.axpy(1.0, dv)
+            x = x + da  # a new array: x0 is the caller's
             previous = true
             reason = int(ksp.getConvergedReason())
             if reason <= 0:
-                status = _STATUS.get(reason, "error")
+                status, done = _STATUS.get(reason, "error"), None
                 break
+            done = _certified_pass(indptr, indices, data, b, x)
+            true = norm_from_squares(done.rr, done.r) if done.terms > 0 else math.nan
         if self.schedule is not None:
             self.schedule.solved(time.perf_counter() - t0, used)
-        x = xa.copy()
+        if x is x0:
+            x = x0.copy()
         if callback is not None:
-            callback(x)
-        return IterationResult(x, used, status)
+            callback(x)  # it may change x: then the pass is not x's
+            return IterationResult(x, used, status)
+        return IterationResult(x, used, status, done)
+
+
+def _certified_pass(indptr, indices, data, b: np.ndarray, x: np.ndarray) -> ResidualPass:
+    """:func:`~seqsolve.accuracy.check_residual`'s compiled pass over ``(A, b, x)``: the loop's
+    true residual and, handed over, the solver's certificate."""
+    n = b.shape[0]
+    r, mag = np.empty(n), np.empty(n)
+    terms, rr, mm = _residual_kernels().residual_with_bound(indptr, indices, data, b, x, r, mag)
+    return ResidualPass(r, mag, int(terms), float(rr), float(mm))
 
 
 def configure(ksp, opts: dict[str, str], tag: str = "") -> None:
