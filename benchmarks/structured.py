@@ -32,10 +32,9 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-import seqsolve.solvers.fastdiag  # noqa: F401 (registers fastdiag-cg's setup= schedules with the backend)
 from seqsolve import SequenceSolver
 from seqsolve.problems import Heat2D
-from seqsolve.problems.heat2d import bump, diffusion
+from seqsolve.problems.heat2d import bump, diffusion, variable_diffusion
 
 HEAT_POLICIES = {
     "fast-diag": "fixed:fast-diag",
@@ -112,22 +111,8 @@ def front(s: float):
 
 
 def variable_operator(nx: int, k=bumpy) -> sp.csr_array:
-    """``−∇·(k∇·)`` on the ``(nx−1)²`` interior points, 5-point, ``k`` at the cell faces (j fastest)."""
-    m, h = nx - 1, 1.0 / nx
-    g = np.arange(1, nx) * h
-    X, Y = np.meshgrid(g, g, indexing="ij")
-    idx = np.arange(m * m).reshape(m, m)
-    ii, jj = np.meshgrid(np.arange(m), np.arange(m), indexing="ij")
-    rows, cols, vals = [], [], []
-    diag = np.zeros((m, m))
-    for di, dj in ((1, 0), (-1, 0), (0, 1), (0, -1)):
-        kf = k(X + di * h / 2, Y + dj * h / 2) / h**2
-        diag += kf
-        ni, nj = ii + di, jj + dj
-        ok = (ni >= 0) & (ni < m) & (nj >= 0) & (nj < m)
-        rows.append(idx[ok]); cols.append(idx[ni[ok], nj[ok]]); vals.append(-kf[ok])
-    rows.append(idx.ravel()); cols.append(idx.ravel()); vals.append(diag.ravel())
-    return sp.csr_array((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(m * m,) * 2)
+    """``−∇·(k∇·)`` on the ``(nx−1)²`` interior points (spacing 1/nx), 5-point, ``k`` at the cell faces."""
+    return variable_diffusion(nx - 1, k)
 
 
 #: fastdiag-cg's setup schedules (``fastdiag-cg`` is ``adaptive``, the default) and the iterative reference

@@ -9,27 +9,11 @@ import scipy.sparse as sp
 from seqsolve import SequenceSolver
 from seqsolve.configs import parse
 from seqsolve.operators import Structure
+from seqsolve.problems.heat2d import variable_diffusion as diffusion_matrix
 from seqsolve.solvers import fastdiag
 from seqsolve.solvers.fastdiag_reuse import NearestSumPreconditioner, Snapshot
 
 
-def diffusion_matrix(m: int, k) -> sp.csr_array:
-    """``−∇·(k∇·)`` on an m×m interior grid, 5-point, ``k`` at the cell faces (j fastest)."""
-    h = 1.0 / (m + 1)
-    g = (np.arange(m) + 1) * h
-    X, Y = np.meshgrid(g, g, indexing="ij")
-    idx = np.arange(m * m).reshape(m, m)
-    ii, jj = np.meshgrid(np.arange(m), np.arange(m), indexing="ij")
-    rows, cols, vals = [], [], []
-    diag = np.zeros((m, m))
-    for di, dj in ((1, 0), (-1, 0), (0, 1), (0, -1)):
-        kf = k(X + di * h / 2, Y + dj * h / 2) / h**2
-        diag += kf
-        ni, nj = ii + di, jj + dj
-        ok = (ni >= 0) & (ni < m) & (nj >= 0) & (nj < m)
-        rows.append(idx[ok]); cols.append(idx[ni[ok], nj[ok]]); vals.append(-kf[ok])
-    rows.append(idx.ravel()); cols.append(idx.ravel()); vals.append(diag.ravel())
-    return sp.csr_array((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(m * m,) * 2)
 
 
 def bumpy(x, y):

@@ -32,6 +32,27 @@ def laplacian_1d(nx: int) -> sp.csr_array:
                                        offsets=[-1, 0, 1]) / dx**2)
 
 
+def variable_diffusion(m: int, k) -> sp.csr_array:
+    """``−∇·(k∇·)`` on an m×m interior grid of the unit square (spacing 1/(m+1)), 5-point, the
+    coefficient ``k(x, y)`` evaluated at the cell faces (j fastest): a tensor-grid matrix that is
+    not a Kronecker sum unless ``k`` separates."""
+    h = 1.0 / (m + 1)
+    g = (np.arange(m) + 1) * h
+    X, Y = np.meshgrid(g, g, indexing="ij")
+    idx = np.arange(m * m).reshape(m, m)
+    ii, jj = np.meshgrid(np.arange(m), np.arange(m), indexing="ij")
+    rows, cols, vals = [], [], []
+    diag = np.zeros((m, m))
+    for di, dj in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+        kf = k(X + di * h / 2, Y + dj * h / 2) / h**2
+        diag += kf
+        ni, nj = ii + di, jj + dj
+        ok = (ni >= 0) & (ni < m) & (nj >= 0) & (nj < m)
+        rows.append(idx[ok]); cols.append(idx[ni[ok], nj[ok]]); vals.append(-kf[ok])
+    rows.append(idx.ravel()); cols.append(idx.ravel()); vals.append(diag.ravel())
+    return sp.csr_array((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(m * m,) * 2)
+
+
 def diffusion(t: float) -> float:
     """``c(t) = max(0.1·sin(2πt), −10·sin(2πt))``: small and positive, then large."""
     s = np.sin(2.0 * np.pi * t)
