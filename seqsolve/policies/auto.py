@@ -62,10 +62,15 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    factorisation ten ways).  A family whose setup alone, so amortised, costs more than the best
    solve of the bin — AMG, a factorisation, ILU — is first screened only once it is at most
    ``explore_budget`` (5%) of all solver time so far, so a short sequence never pays for it and a
-   long one tries it early enough to profit; re-screening such a family judged hopeless
+   long one tries it early enough to profit (these tries and those of predicted losers share one
+   budget); one whose setup, rebuilt for every matrix, would cost more than ``_HOPELESS_SETUP``
+   (3) solves of the best here is not tried at all (it cannot win, and its try would cost that
+   system as much) until runs of one matrix share it; re-screening such a family judged hopeless
    elsewhere also waits until screening has cost at most that fraction.  Cheap-setup families
    and the ω local search are not rationed (their attempts are capped, idea 4).  Setup priors
    follow the backend: PETSc's ILU(0) costs a few products, SciPy's ILU with fill hundreds.
+   Optional exploration waits while the incumbent is a factorisation not yet built for the
+   matrix at hand: a try there would leave the rest of the run without it.
 
 6. **Evidence ages.**  The leading configuration of another family, if within
    ``revalidate_within`` (1.5×) of the best of its bin and its evidence is older than its
