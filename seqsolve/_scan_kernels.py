@@ -79,26 +79,6 @@ def symmetric_entries(data, perm, tol):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def strictly_dominant(indptr, indices, data):  # pragma: no cover - compiled
-    """True when every row has a positive diagonal larger than the sum of its off-diagonal |a_ij|.
-
-    With symmetry this proves A positive definite (Gershgorin), which is when an SSOR/Eisenstat
-    preconditioner and CG cannot break down."""
-    n = indptr.shape[0] - 1
-    for i in range(n):
-        diag = 0.0
-        off = 0.0
-        for k in range(indptr[i], indptr[i + 1]):
-            if indices[k] == i:
-                diag += data[k]
-            else:
-                off += abs(data[k])
-        if not diag > off:
-            return False
-    return True
-
-
-@njit(cache=True)
 def symmetric_block(data, perm, tol, lo, hi):  # pragma: no cover - compiled
     """:func:`symmetric_entries` on entries ``lo:hi`` only: a cheap check between full ones.
 

@@ -39,7 +39,7 @@ def start(indptr, indices, data, b, x, r):  # pragma: no cover - compiled
 
     ``dominant``: every row has a positive diagonal larger than the sum of its off-diagonal
     ``|a_ij|`` (entries of column ``i`` summed as the diagonal, each off-diagonal added in
-    order, as :func:`seqsolve._scan_kernels.strictly_dominant` does: the same verdict).  The
+    order).  The
     sums may over- or underflow; the caller checks."""
     n = b.shape[0]
     rr = 0.0
