@@ -116,7 +116,7 @@ class SequenceSolver:
         self._guesser = make_guesser(initial_guess)
         self.history: list[SolveRecord] = []
         self._methods: dict[Configuration, Method] = {}
-        self._setups: dict[Configuration, tuple[tuple, Any]] = {}
+        self._setups: dict[Configuration, tuple[tuple, Any, int]] = {}  # config → (key, prepared, solve)
         self._x_prev: np.ndarray | None = None
         self._sym_cache: tuple[tuple, bool] | None = None
         self._sym_trust: tuple = (None, 0)  # (pattern, sampled checks left before a full one)
@@ -192,14 +192,8 @@ class SequenceSolver:
         fp = scan.fingerprint
         key = None if fp[0] == "op" else fp
         repeated = key is not None and fp == self._previous_fp
-        t_guess, guess = time.perf_counter(), "x0" if x0 is not None else "zero"
         if x0 is not None:
             x0 = as_vector(x0, n, "x0")
-        elif self.warm_start:
-            x0, guess = self._guesser.form(A, b, key)
-        if x0 is None or not all_finite(x0):  # nothing known, or a broken guess: cold start
-            x0 = np.zeros(n)
-        guess_seconds = time.perf_counter() - t_guess
         symmetric = self._symmetric(A, scan)
         maxiter = self.maxiter or 10 * n
 
@@ -212,13 +206,24 @@ class SequenceSolver:
                 f"M was given but policy {self.policy.spec!r} has no configuration that uses it here; use "
                 f"policy='auto' (weighs M against its own portfolio) or 'fixed:user-cg' / 'fixed:user-gmres'")
         if type(self.policy).observe is not Policy.observe:  # only learners that use the facts get them
-            # setups made for this very matrix (the value hash compared first: along a sequence it differs)
-            ready = frozenset(c.name for c, (k, _) in self._setups.items() if k[0][-1] == fp[-1] and k[0] == fp)
-            self.policy.observe(SystemFacts(n, repeated=repeated, ready=ready, A=A))
+            # setups made for this very matrix before this solve (the value hash compared first:
+            # along a sequence it differs), found only if the policy asks
+            setups, now = self._setups, len(self.history)
+            self.policy.observe(SystemFacts(n, repeated, lambda: (
+                c.name for c, (k, _, made) in setups.items() if made < now and k[0][-1] == fp[-1] and k[0] == fp), A))
         config = self.policy.select(context, allowed=allowed, n=n)
         limit = self.policy.attempt_limit()
         budget = self.policy.attempt_budget()
         policy_seconds = time.perf_counter() - t0
+        t_guess, guess = time.perf_counter(), "x0" if x0 is not None else "zero"
+        if x0 is None and self.warm_start:
+            if self._method(config).uses_x0:
+                x0, guess = self._guesser.form(A, b, key)
+            else:  # a factorisation or an exact solve: a guess would be formed for nothing
+                guess = "unused"
+        if x0 is None or (guess != "unused" and not all_finite(x0)):  # nothing known, or a broken guess: cold start
+            x0 = np.zeros(n)
+        guess_seconds = time.perf_counter() - t_guess
 
         if bnorm == 0.0:
             # A x = 0 has the exact answer x = 0 for every A: nothing to solve or learn
@@ -307,7 +312,7 @@ class SequenceSolver:
         t1 = time.perf_counter()
         seconds = record.seconds
         self.policy.update(seconds, record)
-        if guess not in ("x0", "zero"):
+        if guess not in ("x0", "zero", "unused"):
             self._guesser.learn(seconds)
         policy_seconds += time.perf_counter() - t1
         record = record.with_policy_seconds(policy_seconds)
@@ -586,7 +591,7 @@ class SequenceSolver:
                 prepared, att.reused = cached[1], True
             else:
                 prepared = method.setup(A, cached[1] if cached else None, **hints)
-                self._setups[config] = (key, prepared)
+                self._setups[config] = (key, prepared, len(self.history))  # (the solve it was made for)
                 att.reused = cached is not None and prepared is cached[1]
             t1 = time.perf_counter()
             # overflow in a failing method shows in its result; compiled code raises no NumPy warnings

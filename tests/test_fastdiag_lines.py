@@ -124,6 +124,7 @@ def test_the_committed_update_changes_the_state_as_the_full_update_does(monkeypa
     def run(lean: bool):
         p = AutoPolicy(candidates=[FD, CG], seed=0)
         if not lean:
+            monkeypatch.setattr(p, "_defer_committed", lambda *a: False)
             monkeypatch.setattr(p, "_update_committed", lambda *a: False)
         rng = np.random.default_rng(5)
         chosen = []
@@ -140,6 +141,9 @@ def test_the_committed_update_changes_the_state_as_the_full_update_does(monkeypa
 
     (lean, a), (full, b) = run(True), run(False)
     assert a == b
+    assert lean._pending  # the last committed solves are still queued: state_dict learns from them first
+    lean.state_dict()
+    assert not lean._pending
     for attr in ("stats_", "per_iteration_", "_last_per", "_scale", "spent_total_", "setup_low_", "_samples",
                  "_last_run", "_commit", "_streak", "mean_run_", "fixed_"):
         assert getattr(lean, attr) == getattr(full, attr), attr
@@ -202,3 +206,34 @@ def test_a_commitment_to_fast_diag_does_not_carry_to_another_grid_size():
     p.select({"c": 1.0}, n=40_000)
     assert p._last[0][0] == 15  # decided in a bin of the new size ...
     assert p._commit is None or p._commit[1] != left - 1  # ... by a full decision, not the commitment
+
+
+def palindromic_tridiag(m: int, seed: int) -> sp.csr_array:
+    """A symmetric tridiagonal factor with varying entries that reads the same reversed (persymmetric)."""
+    rng = np.random.default_rng(seed)
+    a = 2.5 + rng.random(m)
+    e = -(0.5 + rng.random(m - 1))
+    a, e = 0.5 * (a + a[::-1]), 0.5 * (e + e[::-1])
+    return sp.csr_array(sp.diags_array([e, a, e], offsets=[-1, 0, 1]))
+
+
+@pytest.mark.parametrize("second, folds", [
+    (lambda: tridiag(9), True),                     # the sine basis, odd n
+    (lambda: tridiag(10), True),                    # even n
+    (lambda: palindromic_tridiag(11, 4), True),     # eigh's basis of a persymmetric factor
+    (lambda: variable_tridiag(11, 5), False),       # not persymmetric: the full product
+])
+def test_folded_transform_solves_exactly_and_only_for_persymmetric_factors(second, folds):
+    T2 = second()
+    K = KroneckerSum([tridiag(7), T2], shift=0.7, scale=1.3)
+    A = assembled_sum([tridiag(7), T2], 0.7, 1.3)
+    prep = prepared_for(K, A)
+    assert isinstance(prep, LinesPrepared)
+    assert (prep.lines.fold is not None) == folds
+    b = np.random.default_rng(1).standard_normal(A.shape[0])
+    x = prep.apply(b)
+    assert np.linalg.norm(x - spsolve(sp.csc_matrix(A), b)) <= 1e-12 * np.linalg.norm(x)
+    if folds:  # the same answer as the unfolded product, to rounding
+        fold, prep.lines.fold = prep.lines.fold, None
+        assert np.allclose(prep.apply(b), x, rtol=0, atol=1e-13 * np.abs(x).max())
+        prep.lines.fold = fold
