@@ -205,7 +205,8 @@ class SequenceSolver:
             raise ConfigurationError(
                 f"M was given but policy {self.policy.spec!r} has no configuration that uses it here; use "
                 f"policy='auto' (weighs M against its own portfolio) or 'fixed:user-cg' / 'fixed:user-gmres'")
-        if type(self.policy).observe is not Policy.observe:  # only learners that use the facts get them
+        if type(self.policy).observe is not Policy.observe and self.policy.wants_facts():
+            # only learners that use the facts get them
             # setups made for this very matrix before this solve (the value hash compared first:
             # along a sequence it differs), found only if the policy asks
             setups, now = self._setups, len(self.history)

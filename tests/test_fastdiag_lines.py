@@ -237,3 +237,26 @@ def test_folded_transform_solves_exactly_and_only_for_persymmetric_factors(secon
         fold, prep.lines.fold = prep.lines.fold, None
         assert np.allclose(prep.apply(b), x, rtol=0, atol=1e-13 * np.abs(x).max())
         prep.lines.fold = fold
+
+
+def test_a_committed_structured_stretch_spares_the_facts_and_queues_its_learning():
+    seen = []
+
+    class Spy(AutoPolicy):
+        def observe(self, facts):
+            seen.append(facts)
+            super().observe(facts)
+
+    problem, solver = Heat2D(64, 300), SequenceSolver(policy=Spy(seed=0))
+    for _ in range(300):
+        s = problem.system()
+        x = solver.solve(s.A, s.b, context=s.context, structure=s.structure)
+        assert np.linalg.norm(s.A @ x - s.b) <= 1e-8 * np.linalg.norm(s.b) * 1.01
+        problem.accept(x)
+    chosen = [r.configuration for r in solver.history]
+    assert chosen[20:].count("fast-diag") >= 0.97 * len(chosen[20:])
+    assert len(seen) < 300 / 4  # observed only where a decision is made
+    p = solver.policy
+    count = sum(v[1] for b in p.stats_.values() for k, v in b.items() if k == "fast-diag") + len(p._pending)
+    assert count == chosen.count("fast-diag")  # queued or learned, every committed solve counts once
+    assert p.state_dict()["t"] == 300 and not p._pending

@@ -186,10 +186,12 @@ PETSC_SETUP_COST = {"ilu": (1e-3, 5.0)}
 
 #: exact structured solves: their cost depends on the grid, not on the system's context or
 #: difficulty, so a commitment to one (idea 7) is _CONTEXT_FREE_COMMIT times longer and carries
-#: across the bins of its size (its statistics stay in the bin where it began) — what it delays (a
-#: check of an iterative family in a new bin) waits at most that long
+#: across the bins of its size (its statistics stay in the bin where it began), and a streak of
+#: choices of it runs across bins too — what it delays (a check of an iterative family in a new
+#: bin) waits at most that long.  A full decision costs about one such solve (a fifth of a
+#: millisecond, on cold caches), so one per 128 systems costs under 1 %
 _CONTEXT_FREE = ("fast-diag",)
-_CONTEXT_FREE_COMMIT = 8
+_CONTEXT_FREE_COMMIT = 16
 
 #: a family's low speed estimate is the least of this many recent samples at one size
 #: (AutoPolicy._low_per); twice as many for a context-free one, whose solves are the shortest
@@ -376,6 +378,13 @@ class AutoPolicy(Policy):
         self._count_run(facts.repeated)
         self._observed = True
 
+    def wants_facts(self) -> bool:
+        commit = self._commit  # a committed structured stretch reads none (see select)
+        if commit is not None and commit[1] > 0 and commit[2] in self._context_free:
+            self._facts = None  # an older system's facts must not stand for this one (fallback_hint)
+            return False
+        return True
+
     def _ready(self) -> frozenset:
         """The configurations whose setup is built for the coming matrix (a sunk cost)."""
         return self._facts.ready if self._facts is not None else frozenset()
@@ -495,7 +504,8 @@ class AutoPolicy(Policy):
         if name is None or name in self._factor_names or self.commit <= 0:
             self._streak = None
             return
-        if self._streak is not None and self._streak[0] == b and self._streak[1] == name:
+        if self._streak is not None and self._streak[1] == name and (
+                self._streak[0] == b or name in self._context_free):
             self._streak[2] += 1
         else:
             self._streak = [b, name, 1]

@@ -80,6 +80,12 @@ class Policy(ABC):
     def observe(self, facts: SystemFacts) -> None:
         """Facts about the next system, given just before :meth:`select` (ignored by default)."""
 
+    def wants_facts(self) -> bool:
+        """Whether the next :meth:`select` may use :meth:`observe`'s facts; ``False`` (a learner in
+        a committed stretch) spares the solver building them.  ``update``'s record then carries
+        what it needs (``matrix_repeated``)."""
+        return True
+
     def attempt_limit(self) -> int | None:
         """Iteration cap for the configuration just selected (``None``: the solver's ``maxiter``).
 
