@@ -9,6 +9,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import spsolve
 
 from seqsolve import SequenceSolver, SolveRecord
+from seqsolve import errors as seqsolve_errors
 from seqsolve.operators import KroneckerSum, as_structure
 from seqsolve.policies import AutoPolicy
 from seqsolve.policies.base import SystemFacts
@@ -260,3 +261,51 @@ def test_a_committed_structured_stretch_spares_the_facts_and_queues_its_learning
     count = sum(v[1] for b in p.stats_.values() for k, v in b.items() if k == "fast-diag") + len(p._pending)
     assert count == chosen.count("fast-diag")  # queued or learned, every committed solve counts once
     assert p.state_dict()["t"] == 300 and not p._pending
+
+
+def _heat_like(m: int, c: float):
+    T = tridiag(m)
+    K = KroneckerSum([T, T], shift=1.0, scale=c)
+    return K, assembled_sum([T, T], 1.0, c)
+
+
+def test_an_exact_hint_spares_the_scan_of_A_and_never_decides_the_answer(monkeypatch):
+    import seqsolve.solver as solver_module
+
+    scans = []
+    real_scan = solver_module.scan_matrix
+    monkeypatch.setattr(solver_module, "scan_matrix", lambda *a, **k: scans.append(1) or real_scan(*a, **k))
+    rng = np.random.default_rng(0)
+    s = SequenceSolver(policy="fixed:fast-diag", rtol=1e-10)
+    for c in (0.5, 2.0, 30.0):
+        K, A = _heat_like(9, c)
+        b = rng.standard_normal(A.shape[0])
+        x = s.solve(A, b, structure=K)
+        assert np.linalg.norm(x - spsolve(sp.csc_matrix(A), b)) <= 1e-9 * np.linalg.norm(x)
+    assert not scans  # the fingerprint, symmetry and magnitude came from the factors
+    assert [r.matrix_repeated for r in s.history] == [False, False, False]
+
+    # a wrong hint: the answer still solves A (the general path, after a failed lean attempt)
+    K, A = _heat_like(9, 2.0)
+    _, A2 = _heat_like(9, 3.0)
+    x = s.solve(A2, b, structure=K)
+    assert scans and np.linalg.norm(A2 @ x - b) <= 1e-10 * np.linalg.norm(b) * 1.01
+    # entries that are not finite are still named as such
+    A3 = A.copy()
+    A3.data[5] = np.nan
+    with pytest.raises(seqsolve_errors.InvalidSystemError):
+        s.solve(A3, b, structure=K)
+    # a system far outside the unscaled range takes the general path and is still certified
+    x = s.solve(A * 2.0**200, b, structure=K.with_scalars(2.0**200, 2.0 * 2.0**200))
+    assert np.linalg.norm(A @ x * 2.0**200 - b) <= 1e-10 * np.linalg.norm(b) * 1.01
+
+
+def test_auto_with_an_exact_hint_runs_what_reads_entries_on_the_general_path(monkeypatch):
+    # every configuration auto tries with the hint given is certified on A, whichever path it took
+    problem, solver = Heat2D(24, 60), SequenceSolver(policy="auto", rtol=1e-9)
+    for _ in range(60):
+        s = problem.system()
+        x = solver.solve(s.A, s.b, context=s.context, structure=s.structure)
+        assert np.linalg.norm(s.A @ x - s.b) <= 1e-9 * np.linalg.norm(s.b) * 1.01
+        problem.accept(x)
+    assert len({r.configuration for r in solver.history}) >= 2  # iterative ones were tried too
