@@ -269,7 +269,7 @@ def test_the_solver_makes_one_residual_pass_per_call(monkeypatch):
 
 
 def _pc_type(solver):
-    (key, prepared), = solver._setups.values()
+    (key, prepared, _), = solver._setups.values()
     return prepared.ksp.getPC().getType()
 
 
