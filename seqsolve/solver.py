@@ -707,7 +707,9 @@ class SequenceSolver:
             if before is None:  # the starting residual, measured only once a chunk did not suffice
                 before = check_residual(system.A, system.b, x, goal.bnorm, goal.target).residual
             rate = (att.verdict.residual / before) ** (1.0 / ran) if before > 0 else 1.0
-            need = math.log(goal.target / att.verdict.residual) / math.log(rate) if 0 < rate < 1 else math.inf
+            # (logs taken apart: the quotient of a tiny target and a large residual may underflow)
+            need = ((math.log(goal.target) - math.log(att.verdict.residual)) / math.log(rate)
+                    if 0 < rate < 1 and goal.target > 0 and 0 < att.verdict.residual < math.inf else math.inf)
             # what finishing would cost at the rate just seen: what a learner believes of a capped try
             total.projected_seconds = total.setup_seconds + total.solve_seconds * (used + need) / used
             total.projected_iterations = used + need
