@@ -125,7 +125,6 @@ def test_the_committed_update_changes_the_state_as_the_full_update_does(monkeypa
     def run(lean: bool):
         p = AutoPolicy(candidates=[FD, CG], seed=0)
         if not lean:
-            monkeypatch.setattr(p, "_defer_committed", lambda *a: False)
             monkeypatch.setattr(p, "_update_committed", lambda *a: False)
         rng = np.random.default_rng(5)
         chosen = []

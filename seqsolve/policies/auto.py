@@ -196,7 +196,7 @@ _CONTEXT_FREE_COMMIT = 16
 #: a family's low speed estimate is the least of this many recent samples at one size
 #: (AutoPolicy._low_per); twice as many for a context-free one, whose solves are the shortest
 _SPEED_WINDOW = 3
-#: committed structured solves queued before they are learned from (_defer_committed)
+#: committed structured solves queued before they are learned from (_update_committed)
 _MAX_PENDING = 64
 
 #: a setup prior below this many products is not "expensive" (idea 5): no rationing, no late rank
@@ -364,7 +364,7 @@ class AutoPolicy(Policy):
         self._samples: dict[str, int] = {}  # family → clean solves measured
         self._unchecked: dict[tuple, set] = {}  # bin → inherited estimates not yet run there
         self._facts: SystemFacts | None = None
-        #: committed structured solves not yet learned from (_defer_committed): (bin, name, record, step)
+        #: committed structured solves not yet learned from (_update_committed): (bin, name, record, step)
         self._pending: list[tuple] = []
 
     # ------------------------------------------------------------------ Policy API
@@ -521,12 +521,10 @@ class AutoPolicy(Policy):
         b, name, exploring = self._last
         if name != info.configuration:
             return self
-        if self._commit is not None and name in self._context_free and self._defer_committed(b, name, cost, info):
+        if self._commit is not None and name in self._context_free and self._update_committed(b, name, cost, info):
             return self
         if self._pending:
             self._sync()
-        if self._commit is not None and name in self._context_free and self._update_committed(b, name, cost, info):
-            return self
         if self.cost == "iterations":
             cost, info = self._in_matvecs(info)
         if info.status in ("breakdown", "indefinite", "nan") and self._by_name[name].spec.spd_only:
@@ -632,58 +630,45 @@ class AutoPolicy(Policy):
         entry[2] = self.t_
         return self
 
-    def _defer_committed(self, b: tuple, name: str, cost: float, info: SolveRecord) -> bool:
-        """A committed structured solve whose cost cannot end the commitment is queued and learned
-        from later, in one batch (:meth:`_sync`), with the same result as :meth:`_update_committed`
-        now: between solves of tenths of a millisecond the caches are cold (the solver's own
-        kernels, the caller's work), so the dozen dictionaries the update touches cost tens of
-        microseconds a system, a batch touches them once.  The cost can end the commitment only
-        if its own speed sample exceeds 1.25× the incumbent's cost (the speed estimate is the
-        least of recent samples), so such a sample is learned from at once."""
-        commit = self._commit
-        if (name != commit[2] or self.cost != "seconds" or info.iterations != 1 or not info.converged
-                or info.fallback or info.projected_seconds is not None or len(self._pending) >= _MAX_PENDING
-                or self._screening or self._deferred or self._revalidating):
-            return False
-        fixed = self.fixed_.get(self._fam_of[name], 0.0)
-        incumbent = self._incumbent_cost
-        if not incumbent or fixed + max(info.solve_seconds - fixed, 0.5 * info.solve_seconds) > 1.25 * incumbent:
-            return False
-        here = self.stats_.get(b)
-        if here is None or name not in here:
-            return False
-        self.spent_total_ += cost
-        self._recent_cost = cost
-        if not self._observed:
-            self._count_run(info.matrix_repeated)
-        self._observed = False
-        self._pending.append((b, name, info, self.t_))
-        return True
-
-    def _sync(self) -> None:
-        """Learn from the queued committed solves (:meth:`_defer_committed`), in order."""
-        pending, self._pending = self._pending, []
-        for b, name, info, t in pending:
-            self._learn_committed(b, name, info, t)
-
     def _update_committed(self, b: tuple, name: str, cost: float, info: SolveRecord) -> bool:
         """:meth:`update` for a clean solve by a committed exact structured configuration
         (``_CONTEXT_FREE``): the same state changes as the full update, without the branches that
-        cannot apply (one iteration, so no iteration fit; no fallback, cap or search state), so a
-        committed stretch costs a few microseconds per system.  ``False``: use the full update."""
+        cannot apply (one iteration, so no iteration fit; no fallback, cap or search state).
+        ``False``: use the full update.
+
+        What the solve teaches is queued and learned later, in one batch (:meth:`_sync`), with the
+        same result: between solves of tenths of a millisecond the caches are cold (the solver's
+        own kernels, the caller's work), so the dozen dictionaries learning touches cost tens of
+        microseconds a system, and a batch touches them once.  A cost can end the commitment only
+        if its own speed sample exceeds 1.25× the incumbent's cost (the speed estimate is the least
+        of recent samples), so such a solve is learned from at once, after the queue."""
         here = self.stats_.get(b)
-        entry = here.get(name) if here is not None else None
-        if (entry is None or name != self._commit[2] or self.cost != "seconds" or info.iterations != 1
-                or not info.converged or info.fallback or info.projected_seconds is not None
-                or self._screening or self._deferred or self._revalidating):
+        if (here is None or name not in here or name != self._commit[2] or self.cost != "seconds"
+                or info.iterations != 1 or not info.converged or info.fallback
+                or info.projected_seconds is not None or self._screening or self._deferred or self._revalidating):
             return False
+        fixed = self.fixed_.get(self._fam_of[name], 0.0)
+        incumbent = self._incumbent_cost
+        queue = (len(self._pending) < _MAX_PENDING and bool(incumbent)
+                 and fixed + max(info.solve_seconds - fixed, 0.5 * info.solve_seconds) <= 1.25 * incumbent)
         self.spent_total_ += cost
         self._recent_cost = cost
         if not self._observed:
             self._count_run(info.matrix_repeated)
         self._observed = False
-        self._learn_committed(b, name, info, self.t_)
+        if queue:
+            self._pending.append((b, name, info, self.t_))
+        else:
+            if self._pending:
+                self._sync()
+            self._learn_committed(b, name, info, self.t_)
         return True
+
+    def _sync(self) -> None:
+        """Learn from the queued committed solves (:meth:`_update_committed`), in order."""
+        pending, self._pending = self._pending, []
+        for b, name, info, t in pending:
+            self._learn_committed(b, name, info, t)
 
     def _learn_committed(self, b: tuple, name: str, info: SolveRecord, t: int) -> None:
         """The estimates' part of :meth:`_update_committed` for a solve made at step ``t``."""
