@@ -136,6 +136,25 @@ def test_auto_on_the_petsc_backend_only_chooses_what_petsc_runs():
         prob.accept(x)
 
 
+def test_fast_diag_runs_on_the_petsc_backend_and_auto_offers_it_with_a_hint():
+    """An exact structured solve needs no KSP: the same NumPy method, certified as ever."""
+    prob = seqsolve.problems.Heat2D(nx=64, steps=120)
+    s = SequenceSolver(backend="petsc")
+    assert "fast-diag" in {c.kind for c in s.policy.candidates()}
+    for _ in range(prob.steps):
+        sys_ = prob.system()
+        x = s.solve(sys_.A, sys_.b, context=sys_.context, structure=sys_.structure)
+        assert np.linalg.norm(sys_.b - sys_.A @ x) <= 1e-8 * np.linalg.norm(sys_.b)  # (too large for cond)
+        prob.accept(x)
+    assert [r.configuration for r in s.history[20:]].count("fast-diag") >= 0.9 * (prob.steps - 20)
+    A, b = poisson2d(12), np.random.default_rng(4).standard_normal(144)
+    from seqsolve.operators import KroneckerSum
+
+    T = sp.diags_array([-np.ones(11), 2 * np.ones(12), -np.ones(11)], offsets=[-1, 0, 1])
+    x = SequenceSolver(policy="fixed:fast-diag", backend="petsc").solve(A, b, structure=KroneckerSum([T, T]))
+    assert np.allclose(x, spsolve(sp.csc_matrix(A), b), rtol=0, atol=1e-10 * np.abs(x).max())
+
+
 def test_many_solvers_do_not_fill_petscs_options_database():
     """PETSc 3.18 keeps at most 512 options; a prefix per KSP filled it after ~100 solvers."""
     A, b = poisson2d(6), np.ones(36)

@@ -17,6 +17,9 @@ class Backend(ABC):
     """Builds methods for configurations and says which configurations it supports."""
 
     name: str = "backend"
+    #: runs ``fast-diag`` (an exact structured solve: NumPy transforms, no engine needed) when a
+    #: structure hint comes with the system, so ``auto`` offers it
+    structured: bool = False
 
     @abstractmethod
     def supports(self, config: Configuration) -> bool:

@@ -90,6 +90,7 @@ class ScipyBackend(Backend):
     """Runs configurations in-process."""
 
     name = "scipy"
+    structured = True
 
     def supports(self, config: Configuration) -> bool:
         return config.kind in FACTORIES

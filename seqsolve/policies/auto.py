@@ -266,7 +266,7 @@ def default_candidates(backend=None) -> list[Configuration]:
     dominated = {"dcdm", "sor", "minres"} | ({"cg", "jacobi-cg", "ssor-cg"} if compiled else set())
     # one member per AMG: 'adaptive' reuses its hierarchy while A is unchanged or barely drifts and
     # rebuilds by rent-or-buy, so 'rebuild' and 'reuse' are two of its schedules, not rivals
-    structured = [parse("fast-diag")] if backend is None or backend.name == "scipy" else []
+    structured = [parse("fast-diag")] if backend is None or getattr(backend, "structured", False) else []
     return [c for c in pool if c.kind not in dominated and c.get_or("setup", "adaptive") == "adaptive"] + structured
 
 

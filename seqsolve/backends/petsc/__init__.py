@@ -20,6 +20,8 @@ class PetscBackend(Backend):
     """Runs configurations as PETSc KSP solves (sequential; see :mod:`.distributed` for MPI)."""
 
     name = "petsc"
+    #: ``fast-diag`` runs as on the SciPy backend (its transforms need no KSP): sequential only
+    structured = True
 
     def __init__(self) -> None:
         petsc()  # fail here, with an install hint, rather than at the first solve
@@ -32,9 +34,13 @@ class PetscBackend(Backend):
         self.mats = MatCache()
 
     def supports(self, config: Configuration) -> bool:
-        return config.kind in OPTIONS
+        return config.kind in OPTIONS or config.spec.entries_free
 
     def build(self, config: Configuration) -> Method:
+        if config.spec.entries_free:  # an exact structured solve: the same NumPy method as on SciPy
+            from ..scipy_backend import ScipyBackend
+
+            return ScipyBackend().build(config)
         from .method import PetscKSP
 
         return PetscKSP(config, self.mats)
