@@ -47,7 +47,9 @@ class Extrapolate(Guess):
         self.order, self.alternating = int(order), int(alternating)
         self.name = (f"extrapolate(order={order})" if not alternating
                      else f"extrapolate(order={order},alternating={alternating})")
-        self._window = Window(order + 1 + alternating)
+        #: how many solutions it keeps (the ``auto`` chooser keeps as many for a lazy catch-up)
+        self.window = order + 1 + alternating
+        self._window = Window(self.window)
         # with fewer solutions stored: plain extrapolation of the degree they allow; with an
         # alternating part, ``previous`` until the window is full (a polynomial alone would
         # multiply the flipping modes)
