@@ -44,7 +44,7 @@ WORKLOADS = {
     "fem-heat": (lambda s: suite()["fem-heat"].make("bench"), AMG, 400, "deflated-cg(k=8,preconditioner=ssor)"),
     "plaplace": (lambda s: suite()["plaplace"].make("bench"), AMG, 100, "deflated-cg(k=8,preconditioner=ssor)"),
 }
-STRATEGIES = ("previous", "extrapolate(order=2)", "projection(k=4)", "projection(k=8)", "pod(k=4)", "deflation(k=8)", "auto")
+STRATEGIES = ("previous", "extrapolate(order=2)", "extrapolate(order=3)", "extrapolate(order=4,alternating=1)", "projection(k=4)", "projection(k=8)", "pod(k=4)", "deflation(k=8)", "auto")
 
 
 def warm_up(configs: list[str]) -> None:

@@ -202,7 +202,7 @@ def test_report_names_the_strategies():
     ("projection(k=x)", ["cannot read k='x'"]),
     ("projection(k=2,k=3)", ["given twice"]),
     ("projection(k=2,variant=lsqr)", ["variant must be one of"]),
-    ("extrapolate(order=5)", ["order must be 1 or 2"]),
+    ("extrapolate(order=5)", ["order must be 1 to 4"]),
     ("previous(1)", ["takes no more positional"]),
     ("pod(k=4,window=2)", ["window (2) must be at least k (4)"]),
     ("projection(k=2", ["malformed"]),

@@ -4,6 +4,14 @@ For a time-stepping sequence with a fixed step the solution is a smooth function
 ``2 x₁ - x₂`` (linear) or ``3 x₁ - 3 x₂ + x₃`` (quadratic) is closer to the next one than ``x₁``
 at no matrix-vector cost.  On a sequence that is not smooth in the step it can be worse than
 ``previous``; the ``auto`` chooser finds that out from measured cost.
+
+``alternating=a`` adds a component that flips sign every step with a polynomial amplitude of
+degree ``a − 1``: the stiff modes of a Crank–Nicolson (trapezoidal) step do that (amplification
+``(1 − μ)/(1 + μ) → −1``), and plain extrapolation multiplies them by up to ``2^(order+1) − 1``.
+The weights are those of the linear recurrence with characteristic polynomial
+``(z − 1)^(order+1) (z + 1)^a``: exact for ``p(n) + (−1)ⁿ q(n)`` with ``deg p ≤ order`` and
+``deg q < a``.  E.g. ``order=1, alternating=1``: ``x₁ + x₂ − x₃``; ``order=3, alternating=1``:
+``3 x₁ − 2 x₂ − 2 x₃ + 3 x₄ − x₅``.
 """
 
 from __future__ import annotations
@@ -15,28 +23,49 @@ import numpy as np
 from ..errors import ConfigurationError
 from .base import Guess, Window
 
-#: Newton backward-difference weights of the extrapolation, newest solution first
-_WEIGHTS = {0: (1.0,), 1: (2.0, -1.0), 2: (3.0, -3.0, 1.0)}
+MAX_ORDER, MAX_ALTERNATING = 4, 2
+
+
+def weights(order: int, alternating: int = 0) -> tuple[float, ...]:
+    """The extrapolation weights, newest solution first (they sum to 1)."""
+    # coefficients of (z − 1)^(order+1) (z + 1)^alternating, highest power first; monic
+    c = np.array([1.0])
+    for root in [1.0] * (order + 1) + [-1.0] * alternating:
+        c = np.convolve(c, [1.0, -root])
+    return tuple(float(-v) + 0.0 for v in c[1:])  # + 0.0: no negative zeros in the weights
 
 
 class Extrapolate(Guess):
-    """Extrapolate with a polynomial of degree ``order`` (1 or 2) through the last solutions."""
+    """Extrapolate with a polynomial of degree ``order`` (1 to 4) through the last solutions,
+    plus a sign-alternating polynomial of degree ``alternating − 1`` (``alternating`` 0 to 2)."""
 
-    def __init__(self, order: int = 1) -> None:
-        if order not in (1, 2):
-            raise ConfigurationError(f"extrapolate: order must be 1 or 2, got {order!r}")
-        self.order = order
-        self.name = f"extrapolate(order={order})"
-        self._window = Window(order + 1)
+    def __init__(self, order: int = 1, alternating: int = 0) -> None:
+        if isinstance(order, bool) or order not in range(1, MAX_ORDER + 1):
+            raise ConfigurationError(f"extrapolate: order must be 1 to {MAX_ORDER}, got {order!r}")
+        if isinstance(alternating, bool) or alternating not in range(MAX_ALTERNATING + 1):
+            raise ConfigurationError(f"extrapolate: alternating must be 0 to {MAX_ALTERNATING}, got {alternating!r}")
+        self.order, self.alternating = int(order), int(alternating)
+        self.name = (f"extrapolate(order={order})" if not alternating
+                     else f"extrapolate(order={order},alternating={alternating})")
+        #: how many solutions it keeps (the ``auto`` chooser keeps as many for a lazy catch-up)
+        self.window = order + 1 + alternating
+        self._window = Window(self.window)
+        # with fewer solutions stored: plain extrapolation of the degree they allow; with an
+        # alternating part, ``previous`` until the window is full (a polynomial alone would
+        # multiply the flipping modes)
+        self._weights = {n: (weights(min(order, n - 1)) if n > 1 and not alternating else (1.0,))
+                         for n in range(1, order + 1 + alternating)}
+        self._weights[order + 1 + alternating] = weights(order, alternating)
 
     def form(self, A: Any, b: np.ndarray, key: Hashable | None = None) -> np.ndarray | None:
         xs = self._window.usable(b.shape[0])
         if not xs:
             return None
-        weights = _WEIGHTS[min(self.order, len(xs) - 1)]
-        x0 = weights[0] * xs[-1]
-        for w, x in zip(weights[1:], reversed(xs[:-1])):
-            x0 += w * x
+        w = self._weights[len(xs)]
+        x0 = w[0] * xs[-1]
+        for wi, x in zip(w[1:], reversed(xs[:len(xs) - 1])):
+            if wi:
+                x0 += wi * x
         return x0
 
     def update(self, A: Any, b: np.ndarray, x: np.ndarray, key: Hashable | None = None) -> None:

@@ -17,7 +17,7 @@ from .projection import Projection
 STRATEGIES: dict[str, tuple[Callable[..., Guess], tuple[tuple[str, Callable[[str], Any]], ...]]] = {
     "previous": (Previous, ()),
     "zero": (Zero, ()),
-    "extrapolate": (Extrapolate, (("order", int),)),
+    "extrapolate": (Extrapolate, (("order", int), ("alternating", int))),
     "projection": (Projection, (("k", int), ("variant", str))),
     "pod": (POD, (("k", int), ("window", int))),
     "deflation": (Deflation, (("k", int), ("every", int))),
