@@ -265,8 +265,19 @@ def test_chooser_state_round_trips_and_exploits_what_was_learned_first():
     assert chosen == ["projection(k=2)"] * 8
 
 
+def test_a_state_for_other_candidates_keeps_the_shared_scores():
+    # another release changed auto's list: what both lists share is kept, the rest starts unscored
+    old = GuessChooser(["previous", "extrapolate(order=2)", "projection(k=2)"])
+    _drive(old, {"previous": 1.0, "extrapolate(order=2)": 1.2, "projection(k=2)": 0.6}, 100)
+    new = GuessChooser(["previous", "extrapolate(order=4,alternating=1)", "projection(k=2)"])
+    new.load_state_dict(old.state_dict())
+    assert new.scores_[0] == old.scores_[0] and new.scores_[2] == old.scores_[2] and new.scores_[1] == 0.0
+    assert new.arms[new.best_].name == "projection(k=2)"
+
+
 @pytest.mark.parametrize("change", [
-    {"candidates": ["previous", "zero", "projection(k=2)"]}, {"scores": [0.0, float("nan"), 0.0]},
+    {"candidates": ["previous", "previous", "projection(k=2)"]}, {"candidates": "previous"},
+    {"scores": [0.0, float("nan"), 0.0]},
     {"scores": [0.0, 1.0]}, {"rounds": -1}, {"rounds": True}, {"best": 3}, {"extra": 1}])
 def test_chooser_refuses_a_bad_state(change):
     chooser = GuessChooser(["previous", "extrapolate(order=1)", "projection(k=2)"])

@@ -107,22 +107,30 @@ class GuessChooser:
                 "rounds": self.rounds_, "best": self.best_}
 
     def load_state_dict(self, state: Any) -> "GuessChooser":
-        """Restore :meth:`state_dict`; a state for other candidates is refused (``ValueError``), and
-        every value is checked before anything changes."""
+        """Restore :meth:`state_dict` (every value is checked before anything changes).
+
+        A state saved for other candidates (another release changed ``"auto"``'s list) keeps
+        the scores of the strategies both lists share; the others start unscored and the next
+        round measures them all, so what the user saved is never refused for that alone."""
         if not isinstance(state, dict) or set(state) != {"candidates", "scores", "rounds", "best"}:
             raise ValueError("the initial-guess state needs exactly candidates, scores, rounds and best")
         names = [a.name for a in self.arms]
-        if state["candidates"] != names:
-            raise ValueError(f"the initial-guess state is for candidates {state['candidates']!r}, not {names!r}")
-        scores, rounds, best = state["scores"], state["rounds"], state["best"]
-        if (not isinstance(scores, list) or len(scores) != len(names)
+        saved, scores, rounds, best = state["candidates"], state["scores"], state["rounds"], state["best"]
+        if not (isinstance(saved, list) and all(isinstance(c, str) for c in saved) and len(set(saved)) == len(saved)):
+            raise ValueError("the initial-guess candidates must be distinct strategy names")
+        if (not isinstance(scores, list) or len(scores) != len(saved)
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
                            and abs(v) < 1e6 for v in scores)):
             raise ValueError("the initial-guess scores must be one finite number per candidate")
         if not (isinstance(rounds, int) and not isinstance(rounds, bool) and 0 <= rounds <= 10**9):
             raise ValueError("the initial-guess rounds must be a non-negative integer")
-        if not (isinstance(best, int) and not isinstance(best, bool) and 0 <= best < len(names)):
+        if not (isinstance(best, int) and not isinstance(best, bool) and 0 <= best < len(saved)):
             raise ValueError("the initial-guess best must index a candidate")
+        if saved != names:
+            known = dict(zip(saved, scores))
+            scores = [float(known.get(name, 0.0)) for name in names]
+            best = names.index(saved[best]) if saved[best] in names else 0
+            rounds = min(rounds, 1)  # a round soon: the new strategies are unmeasured
         self.scores_ = np.array(scores, dtype=np.float64)
         self.rounds_, self.best_ = rounds, best
         self._queue, self._round = [], {}
