@@ -338,7 +338,9 @@ class SequenceSolver:
         seconds = record.seconds
         self.policy.update(seconds, record)
         if guess not in ("x0", "zero", "unused"):
-            self._guesser.learn(seconds)
+            # a guess changes the iterations and costs its own forming, not the configuration's
+            # setup: an AMG hierarchy rebuilt every few systems would otherwise decide the round
+            self._guesser.learn(guess_seconds + solve_seconds)
         policy_seconds += time.perf_counter() - t1
         record = record.with_policy_seconds(policy_seconds)
         self.history.append(record)

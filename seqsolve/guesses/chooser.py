@@ -7,8 +7,9 @@ its cost over the round's geometric mean, and exploits the best averaged score f
 doubles after each round (capped, so a change along the sequence is noticed).  Exploration thus
 costs O(strategies · log T) solves.  The order within a round alternates so a steady drift in
 difficulty favours no one.  Every strategy sees every certified solution, replayed when it is
-next chosen (so unchosen strategies cost nothing per solve); the cost it is scored on is the measured whole solve (guess,
-setup, iterations, checks), as the configuration policy measures it.
+next chosen (so unchosen strategies cost nothing per solve); the cost it is scored on is what a
+guess changes: its own forming plus the measured solve (iterations, checks), not the configuration's
+setup (an AMG hierarchy rebuilt every few systems made one round's systems very unequal).
 """
 
 from __future__ import annotations
