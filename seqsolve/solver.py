@@ -511,7 +511,8 @@ class SequenceSolver:
         if not self._entries_free:
             return None
         kron = self._structure.kron
-        return MatrixScan(kron.fingerprint, kron.fingerprint, sum_max_abs(kron), kron.symmetric)
+        fp = kron.fingerprint
+        return MatrixScan(fp, fp, sum_max_abs(kron), kron.symmetric)
 
     def _symmetric(self, A, scan: MatrixScan) -> bool:
         """Symmetry of ``A``: entrywise through the transpose permutation of its pattern (cached per

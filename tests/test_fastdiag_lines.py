@@ -308,3 +308,13 @@ def test_auto_with_an_exact_hint_runs_what_reads_entries_on_the_general_path(mon
         assert np.linalg.norm(s.A @ x - s.b) <= 1e-9 * np.linalg.norm(s.b) * 1.01
         problem.accept(x)
     assert len({r.configuration for r in solver.history}) >= 2  # iterative ones were tried too
+
+
+@pytest.mark.parametrize("factors, shift, scale", [
+    (lambda: [tridiag(5), tridiag(4)], 1.0, -0.3), (lambda: [spd(4, 1), tridiag(3, 2.0)], -2.0, 0.7),
+    (lambda: [tridiag(3), spd(3, 2), tridiag(2)], 0.0, 1.0), (lambda: [np.array([[2.0]]), tridiag(3)], 0.5, 1.0)])
+def test_the_largest_entry_of_a_sum_comes_from_its_factors(factors, shift, scale):
+    from seqsolve.operators.structure import sum_max_abs
+
+    fs = factors()
+    assert sum_max_abs(KroneckerSum(fs, shift, scale)) == pytest.approx(abs(assembled_sum(fs, shift, scale)).max(), rel=1e-15)

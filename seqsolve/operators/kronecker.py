@@ -102,7 +102,9 @@ class _Kron(LinearOperator):
     factors: tuple[Factor, ...]
 
     def __init__(self, factors: tuple[Factor, ...]) -> None:
-        self.factors = factors
+        self.factors = factors  # frozen Factors: their keys and symmetry are read once here
+        self._factor_key = tuple(f.key for f in factors)
+        self._symmetric = all(f.symmetric for f in factors)
         self.grid_shape = tuple(f.n for f in factors)
         n = int(np.prod(self.grid_shape))
         super().__init__(np.float64, (n, n))
@@ -124,7 +126,7 @@ class _Kron(LinearOperator):
     @property
     def symmetric(self) -> bool:
         """True when every factor is symmetric (then so is the operator)."""
-        return all(f.symmetric for f in self.factors)
+        return self._symmetric
 
     #: entries are not scanned: a magnitude of ``nan`` tells seqsolve not to rescale
     max_abs = math.nan
@@ -150,7 +152,7 @@ class KroneckerSum(_Kron):
     @property
     def factor_key(self) -> tuple:
         """Identity of the factors alone (what an eigendecomposition depends on)."""
-        return tuple(f.key for f in self.factors)
+        return self._factor_key
 
     @property
     def fingerprint(self) -> tuple:

@@ -127,20 +127,22 @@ def kronecker_distance(A: sp.csr_array, K: KroneckerSum) -> float:
     return float(sp.linalg.norm(A - K.tocsr()) / sp.linalg.norm(A))
 
 
-#: factor key → (least diagonal entry, largest diagonal entry, largest |off-diagonal entry|)
+#: factors' key → (least and largest sum of their diagonal entries, largest |off-diagonal entry|)
 _ENTRY_RANGES: dict[tuple, tuple[float, float, float]] = {}
 
 
-def _entry_range(f) -> tuple[float, float, float]:
-    r = _ENTRY_RANGES.get(f.key)
+def _entry_ranges(kron: KroneckerSum) -> tuple[float, float, float]:
+    r = _ENTRY_RANGES.get(kron.factor_key)
     if r is None:
-        M = f.matrix
-        d = M.diagonal() if sp.issparse(M) else np.diagonal(M)
-        off = abs(sp.csr_array(M) - sp.diags_array(d)) if sp.issparse(M) else np.abs(M - np.diag(d))
-        r = (float(d.min()), float(d.max()), float(off.max()) if off.size or sp.issparse(off) else 0.0)
+        lo = hi = off = 0.0
+        for f in kron.factors:
+            M = f.matrix
+            d = M.diagonal() if sp.issparse(M) else np.diagonal(M)
+            rest = abs(sp.csr_array(M) - sp.diags_array(d)) if sp.issparse(M) else np.abs(M - np.diag(d))
+            lo, hi, off = lo + float(d.min()), hi + float(d.max()), max(off, float(rest.max()))
         if len(_ENTRY_RANGES) > 64:
             _ENTRY_RANGES.clear()
-        _ENTRY_RANGES[f.key] = r
+        r = _ENTRY_RANGES[kron.factor_key] = (lo, hi, off)
     return r
 
 
@@ -150,7 +152,6 @@ def sum_max_abs(kron: KroneckerSum) -> float:
     A diagonal entry is ``shift + scale·Σ_d (A_d)_ii``, linear in the sum of the factors'
     diagonal entries, so its extremes come from the factors' extremes; an off-diagonal entry is
     ``scale`` times one factor's off-diagonal entry."""
-    ranges = [_entry_range(f) for f in kron.factors]
-    lo, hi = sum(r[0] for r in ranges), sum(r[1] for r in ranges)
-    diag = max(abs(kron.shift + kron.scale * lo), abs(kron.shift + kron.scale * hi))
-    return max(diag, abs(kron.scale) * max(r[2] for r in ranges))
+    lo, hi, off = _entry_ranges(kron)
+    shift, scale = kron.shift, kron.scale
+    return max(abs(shift + scale * lo), abs(shift + scale * hi), abs(scale) * off)
