@@ -26,7 +26,7 @@ from .errors import ConfigurationError, ConvergenceError, InvalidSystemError, No
 from .log import logger, solve_logged
 from .guesses import make_guesser
 from .policies import Policy, make_policy
-from .policies.base import SystemFacts
+from .policies.base import Stretch, SystemFacts
 from .multi_rhs import is_block, solve_columns
 from .records import SolveRecord, summarize
 from .residual_history import recording
@@ -111,8 +111,9 @@ class SequenceSolver:
         self.backend = get_backend(backend)
         self.blas_threads = blas_threads
         self.record_residuals = bool(record_residuals)
-        self.policy = make_policy(policy, seed, backend=self.backend)
-        unsupported = [c.name for c in self.policy.candidates() if not self.backend.supports(c)]
+        self._policy = make_policy(policy, seed, backend=self.backend)
+        self._stretch: Stretch | None = None  # a commitment the policy handed over (Policy.stretch)
+        unsupported = [c.name for c in self._policy.candidates() if not self.backend.supports(c)]
         if unsupported:
             raise ConfigurationError(
                 f"the {self.backend.name} backend cannot run {', '.join(unsupported[:3])}"
@@ -140,6 +141,22 @@ class SequenceSolver:
         self._X_prev: np.ndarray | None = None  # the last block solution (several right-hand sides)
         self._entries_free_for: object = None  # the candidates _entries_free was computed for
         self._entries_free = False  # whether one of them solves from a structure alone (_lean_scan)
+
+    @property
+    def policy(self) -> Policy:
+        """The policy, having learned from every solve so far (a stretch's records handed over)."""
+        self._end_stretch()
+        return self._policy
+
+    @policy.setter
+    def policy(self, policy: Policy) -> None:
+        self._end_stretch()
+        self._policy = policy
+
+    def _end_stretch(self) -> None:
+        st, self._stretch = self._stretch, None
+        if st is not None and st.records:
+            self._policy.absorb(st.records)
 
     # ------------------------------------------------------------------ public API
     def solve(self, A: Any, b: Any, x0: Any = None, context: Mapping[str, float] | None = None,
@@ -217,26 +234,33 @@ class SequenceSolver:
         t0 = time.perf_counter()
         allowed = self._allowed(A, symmetric)
         if not allowed:
-            raise self._not_applicable(self.policy.candidates()[0], A, symmetric)
+            raise self._not_applicable(self._policy.candidates()[0], A, symmetric)
         if self._user_M is not None and not any(c.spec.user_preconditioner for c in allowed):
             raise ConfigurationError(
-                f"M was given but policy {self.policy.spec!r} has no configuration that uses it here; use "
+                f"M was given but policy {self._policy.spec!r} has no configuration that uses it here; use "
                 f"policy='auto' (weighs M against its own portfolio) or 'fixed:user-cg' / 'fixed:user-gmres'")
+        st = self._stretch
+        if st is not None and (chosen is not None or n != st.n or allowed is not st.allowed):
+            self._end_stretch()  # another kind of system (or a redone one): the policy decides
+            st = None
         if chosen is not None and chosen is not _GENERAL:
             config = chosen  # chosen for this system already (a lean attempt that is redone)
-        elif type(self.policy).observe is not Policy.observe and self.policy.wants_facts():
+        elif st is not None:  # a commitment the policy handed over: no choosing
+            config = st.config
+            st.left -= 1
+        elif type(self._policy).observe is not Policy.observe and self._policy.wants_facts():
             # only learners that use the facts get them
             # setups made for this very matrix before this solve (the value hash compared first:
             # along a sequence it differs), found only if the policy asks
             setups, now = self._setups, len(self.history)
-            self.policy.observe(SystemFacts(n, repeated, lambda: (
+            self._policy.observe(SystemFacts(n, repeated, lambda: (
                 c.name for c, (k, _, made) in setups.items() if made < now and k[0][-1] == fp[-1] and k[0] == fp), A))
-        if chosen is None or chosen is _GENERAL:
-            config = self.policy.select(context, allowed=allowed, n=n)
+        if (chosen is None or chosen is _GENERAL) and st is None:
+            config = self._policy.select(context, allowed=allowed, n=n)
             if lean and not config.spec.entries_free:  # it reads A's entries: scan them first
                 return self._solve(A_given, b, x0_given, context, callback, near_nullspace, M, structure, chosen=config)
-        limit = self.policy.attempt_limit()
-        budget = self.policy.attempt_budget()
+        limit, budget = (st.limit, None) if st is not None else (self._policy.attempt_limit(),
+                                                                  self._policy.attempt_budget())
         policy_seconds = time.perf_counter() - t0
         t_guess, guess = time.perf_counter(), "x0" if x0 is not None else "zero"
         if x0 is None and self.warm_start:
@@ -275,7 +299,7 @@ class SequenceSolver:
         if lean and not first_met:  # a wrong hint, entries that are not finite, a singular sum: the general path
             return self._solve(A_given, b, x0_given, context, callback, near_nullspace, M, structure, chosen=config)
         if not first_met and self.fallback:
-            hint = self.policy.fallback_hint()
+            hint = self._policy.fallback_hint()
             for fb in self._fallbacks(config, first, system.A, symmetric, hint, goal):
                 start = best.x if np.all(np.isfinite(best.x)) else system.to_scaled(x0)
                 if fb == config:  # the method converged by its own measure: refine instead of restarting
@@ -324,7 +348,7 @@ class SequenceSolver:
             "attempt_seconds": first.setup_seconds + first.solve_seconds,
             "projected_seconds": None if first_met else first.projected_seconds,
             "projected_iterations": None if first_met else first.projected_iterations,
-            "explored": self.policy.explored(),
+            "explored": st is None and self._policy.explored(),
             "matrix_repeated": repeated,
             "residuals": None if self._residuals is None else tuple(self._residuals),
             "initial_guess": guess,
@@ -336,7 +360,15 @@ class SequenceSolver:
         self._previous_fp = fp
         t1 = time.perf_counter()
         seconds = record.seconds
-        self.policy.update(seconds, record)
+        if st is not None:  # learned in one batch when the stretch ends, or now if it must end
+            st.records.append(record)
+            if st.left <= 0 or not converged or len(attempts) > 1 or record.solve_seconds > st.ceiling:
+                self._end_stretch()
+        else:
+            self._policy.update(seconds, record)
+            self._stretch = st = self._policy.stretch()
+            if st is not None:
+                st.n, st.allowed = n, allowed
         if guess not in ("x0", "zero", "unused"):
             # a guess changes the iterations and costs its own forming, not the configuration's
             # setup: an AMG hierarchy rebuilt every few systems would otherwise decide the round
@@ -360,12 +392,13 @@ class SequenceSolver:
         from . import __version__
         from .persistence import write_state
 
+        self._end_stretch()
         write_state(path, {
             "seqsolve_version": __version__,
             "solver": {"rtol": self.rtol, "atol": self.atol, "seed": self.seed, "maxiter": self.maxiter,
                        "warm_start": self.warm_start, "fallback": self.fallback, "backend": self.backend.name,
                        "blas_threads": self.blas_threads},
-            "policy": {"spec": self.policy.spec, "state": self.policy.state_dict()},
+            "policy": {"spec": self._policy.spec, "state": self._policy.state_dict()},
             **self._guess_section(),
         })
 
@@ -434,7 +467,7 @@ class SequenceSolver:
         fallbacks), the configurations along the sequence, and why each stopped attempt stopped."""
         from .report import report
 
-        return report(self.history, title=f"seqsolve report — policy {self.policy.spec}")
+        return report(self.history, title=f"seqsolve report — policy {self._policy.spec}")
 
     def summary(self) -> dict:
         """Totals over the history: solves, iterations, seconds (setup/solve), per-configuration counts."""
@@ -449,7 +482,7 @@ class SequenceSolver:
         return self
 
     def __repr__(self) -> str:
-        return (f"SequenceSolver(rtol={self.rtol:g}, atol={self.atol:g}, policy={self.policy.spec!r}, "
+        return (f"SequenceSolver(rtol={self.rtol:g}, atol={self.atol:g}, policy={self._policy.spec!r}, "
                 f"seed={self.seed!r}, solves={len(self.history)})")
 
     # ------------------------------------------------------------------ internals
@@ -504,7 +537,7 @@ class SequenceSolver:
         system, and ``auto`` learns from the general path's record that the choice failed."""
         if self._structure.kron is None or isinstance(A, LinearOperator):
             return None
-        candidates = self.policy.candidates()
+        candidates = self._policy.candidates()
         if candidates is not self._entries_free_for:
             self._entries_free_for = candidates
             self._entries_free = any(c.spec.entries_free for c in candidates)
@@ -547,7 +580,7 @@ class SequenceSolver:
         return sym
 
     def _allowed(self, A, symmetric: bool) -> list[Configuration]:
-        candidates = self.policy.candidates()
+        candidates = self._policy.candidates()
         # applicability depends only on these, so the filtered list is computed once per kind of system
         if candidates is not self._allowed_for:
             self._allowed_for = candidates

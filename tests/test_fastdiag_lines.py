@@ -318,3 +318,60 @@ def test_the_largest_entry_of_a_sum_comes_from_its_factors(factors, shift, scale
 
     fs = factors()
     assert sum_max_abs(KroneckerSum(fs, shift, scale)) == pytest.approx(abs(assembled_sum(fs, shift, scale)).max(), rel=1e-15)
+
+
+def test_a_stretch_handed_to_the_solver_teaches_what_choosing_each_system_would():
+    from seqsolve.policies.base import Stretch
+
+    def run(stretches: bool):
+        p = AutoPolicy(candidates=[FD, CG], seed=0)
+        rng = np.random.default_rng(5)
+        chosen, st = [], None
+        for t in range(600):
+            noise = 1.0 + 0.3 * rng.random() + (2.0 if t % 97 == 0 else 0.0)  # spikes end commitments
+            ctx = {"c": 2.0 ** (-8 + (t % 200) / 25)}
+            if st is None:
+                p.observe(SystemFacts(10_000, repeated=False, ready=frozenset()))
+                c = p.select(ctx, n=10_000).name
+            else:
+                c, st.left = st.config.name, st.left - 1
+            its, solve = {FD: (1, 3e-4), CG: (30, 6e-4)}[c]
+            rec = SolveRecord(index=t, configuration=c, iterations=its, setup_seconds=2e-5, solve_seconds=solve * noise,
+                              residual=1e-9, converged=True, fallback=None, setup_reused=False)
+            if st is not None:  # as the solver does
+                st.records.append(rec)
+                if st.left <= 0 or rec.solve_seconds > st.ceiling:
+                    p.absorb(st.records)
+                    st = None
+            else:
+                p.update(rec.seconds, rec)
+                st = p.stretch() if stretches else None
+                assert st is None or isinstance(st, Stretch)
+            chosen.append(c)
+        if st is not None:
+            p.absorb(st.records)
+        p.state_dict()  # the queued committed solves learned
+        return p, chosen
+
+    (a, ca), (b, cb) = run(True), run(False)
+    assert ca == cb and ca.count(FD) > 400
+    for attr in ("stats_", "per_iteration_", "_last_per", "_scale", "spent_total_", "setup_low_", "_samples",
+                 "_last_run", "_commit", "_streak", "mean_run_", "fixed_", "t_"):
+        assert getattr(a, attr) == getattr(b, attr), attr
+
+
+def test_the_solver_runs_a_stretch_without_asking_and_hands_it_over_on_access():
+    calls = []
+
+    class Spy(AutoPolicy):
+        def select(self, *a, **k):
+            calls.append(1)
+            return super().select(*a, **k)
+
+    problem, solver = Heat2D(64, 300), SequenceSolver(policy=Spy(seed=0))
+    for _ in range(300):
+        s = problem.system()
+        problem.accept(solver.solve(s.A, s.b, context=s.context, structure=s.structure))
+    assert len(calls) < 300 / 4
+    assert solver.policy.t_ == 300  # the access handed the stretch's records over
+    assert solver._stretch is None

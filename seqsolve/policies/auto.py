@@ -117,7 +117,7 @@ from typing import Mapping, Sequence
 from ..configs import Configuration, parse, portfolio
 from ..errors import ConfigurationError, StateFileError
 from ..records import SolveRecord
-from .base import Policy, SystemFacts
+from .base import Policy, Stretch, SystemFacts
 
 
 _MAX_PERIOD = 1 << 20  # re-validation periods stop doubling here (about a million systems)
@@ -377,6 +377,27 @@ class AutoPolicy(Policy):
         # choosing, so the first system of the next run is already costed with it
         self._count_run(facts.repeated)
         self._observed = True
+
+    def stretch(self) -> Stretch | None:
+        """The rest of a committed stretch of a context-free configuration (see _commit_to), for
+        the solver to run without asking; it hands back every solve whose time could end the
+        commitment (see _update_committed) at once."""
+        commit = self._commit
+        if (commit is None or commit[1] <= 0 or commit[2] not in self._context_free or self.cost != "seconds"
+                or not commit[3] or self._last is None or self._last[1] != commit[2]):
+            return None
+        fixed = self.fixed_.get(self._fam_of[commit[2]], 0.0)
+        c = 1.25 * commit[3]  # solve_seconds above this gives a speed sample above 1.25x the incumbent
+        return Stretch(self._by_name[commit[2]], commit[1], c if c >= 2.0 * fixed else 2.0 * (c - fixed), commit[4])
+
+    def absorb(self, records: list[SolveRecord]) -> None:
+        for record in records:  # what select's committed path and update would have done, in order
+            self.t_ += 1
+            commit = self._commit
+            if commit is not None and commit[1] > 0 and commit[2] == record.configuration:
+                self._facts = None
+                self._committed(commit, commit[0])
+            self.update(record.seconds, record)
 
     def wants_facts(self) -> bool:
         commit = self._commit  # a committed structured stretch reads none (see select)

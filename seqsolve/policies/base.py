@@ -53,6 +53,20 @@ class SystemFacts:
         return d.size > 0 and bool(d[0] != 0 and (d == d[0]).all())
 
 
+class Stretch:
+    """A policy's commitment to ``config`` for the next ``systems`` systems of size ``n`` (see
+    :meth:`Policy.stretch`): the solver runs it without asking, while a solve's ``solve_seconds``
+    stays at most ``ceiling`` and it converges, and hands the records back in one batch."""
+
+    __slots__ = ("config", "left", "ceiling", "limit", "n", "allowed", "records")
+
+    def __init__(self, config: Configuration, systems: int, ceiling: float, limit: int | None) -> None:
+        self.config, self.left, self.ceiling, self.limit = config, systems, ceiling, limit
+        self.n: int | None = None
+        self.allowed: object = None
+        self.records: list[SolveRecord] = []
+
+
 class Policy(ABC):
     """Chooses a configuration for each system of a sequence."""
 
@@ -79,6 +93,19 @@ class Policy(ABC):
 
     def observe(self, facts: SystemFacts) -> None:
         """Facts about the next system, given just before :meth:`select` (ignored by default)."""
+
+    def stretch(self) -> Stretch | None:
+        """Asked after :meth:`update`: a commitment to the configuration just chosen for the next
+        systems whatever their context (``None``, the default: choose each).  The solver then runs
+        them without :meth:`select`/:meth:`update` calls — choosing costs nothing on systems solved
+        in a fraction of a millisecond — and gives their records to :meth:`absorb` before anything
+        reads the policy again (its next choice, a save, an access to ``solver.policy``)."""
+        return None
+
+    def absorb(self, records: list[SolveRecord]) -> None:
+        """Learn from the records of a :meth:`stretch`'s systems, in order, as if each had been
+        selected and updated (a policy that returns stretches must implement it)."""
+        raise NotImplementedError
 
     def wants_facts(self) -> bool:
         """Whether the next :meth:`select` may use :meth:`observe`'s facts; ``False`` (a learner in
