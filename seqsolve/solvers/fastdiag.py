@@ -37,6 +37,7 @@ import scipy.sparse.linalg as sla
 
 from ..configs import Configuration
 from ..errors import SeqsolveError
+from ..validation import all_finite
 from ..operators import (
     Factor,
     KroneckerSum,
@@ -300,7 +301,7 @@ class FastDiag(Method):
         x = prepared.apply(b)
         if callback is not None:
             callback(x)
-        return IterationResult(x, 1, "converged" if np.all(np.isfinite(x)) else "nan")
+        return IterationResult(x, 1, "converged" if all_finite(x.reshape(-1)) else "nan")
 
 
 class FastDiagCG(Method):
