@@ -360,3 +360,26 @@ def test_a_new_pattern_with_the_old_lengths_makes_a_new_mat():
     assert backend.mats.mat is not mat
     assert np.array_equal(data, A.data)  # the old Mat's values were left alone
     assert np.array_equal(backend.mats._data, B.data)
+
+
+def test_a_factorisation_built_for_this_matrix_is_not_redone_after_another_methods_setup():
+    """An exploration before a fallback copies the same matrix into the shared Mat: the fallback's
+    factor, built for these very values, is kept (PETSc refactorised it on the state change)."""
+    from petsc4py import PETSc
+
+    backend, chol = _method("cholesky")
+    from seqsolve.configs import parse
+
+    cg = backend.build(parse("cg"))
+    A = poisson2d(12).tocsr()
+    b = np.random.default_rng(3).standard_normal(144)
+    PETSc.Log.begin()
+    numeric = PETSc.Log.Event("MatCholFctrNum")
+    p = chol.setup(A, None)
+    assert chol.solve(p, A, b, np.zeros(144), rtol=1e-10, atol=0.0, maxiter=10).status == "converged"
+    before = numeric.getPerfInfo()["count"]
+    cg.setup(A, None)  # the same values, copied again by another method's setup
+    res = chol.solve(p, A, b, np.zeros(144), rtol=1e-10, atol=0.0, maxiter=10)
+    assert res.status == "converged"
+    assert_contract(A, b, res.x, 1e-10)
+    assert numeric.getPerfInfo()["count"] == before  # no second numeric factorisation
