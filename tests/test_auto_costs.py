@@ -260,3 +260,83 @@ def test_the_solver_stops_an_attempt_whose_measured_speed_projects_past_its_budg
     assert first.fallback is not None  # the budgeted attempt was abandoned; a fallback finished
     assert first.projected_seconds is not None and first.projected_seconds > 1e-9
     assert first.projected_iterations is not None and first.projected_iterations > 100
+
+
+def test_rent_or_buy_stops_reusing_a_setup_whose_first_reuse_already_costs_more_than_a_build():
+    """Fluid2D under BoomerAMG: a fresh hierarchy takes 6 iterations, the previous step's 45 — each
+    reuse costs several builds.  After misses in a row the schedule rebuilds without reusing for
+    2**m - 1 builds, then probes once; a drift that slows down is reused again at once."""
+    from seqsolve.solvers.reuse import RebuildSchedule
+
+    s, per, build = RebuildSchedule(), 0.001, 0.009
+    reused = []
+    for _ in range(40):  # fast drift: every reuse needs 45 iterations
+        if s.stale:
+            s.built(build)
+            s.solved(6 * per, 6)
+            reused.append(False)
+        else:
+            s.solved(45 * per, 45)
+            reused.append(True)
+    assert reused[:2] == [False, True]  # the first reuse is tried (rent-or-buy as before)
+    assert sum(reused) <= 5  # then only probes, at doubling intervals (log2 of the builds)
+    assert sum(reused[20:]) <= 1
+    # the drift slows: the next probe pays, and reuse resumes as rent-or-buy allows
+    for _ in range(70):
+        if s.stale:
+            s.built(build)
+            s.solved(6 * per, 6)
+            reused.append(False)
+        else:
+            s.solved(7 * per, 7)
+            reused.append(True)
+    assert s.misses == 0 and sum(reused[-20:]) >= 15
+
+
+def test_a_factorisation_whose_first_try_costs_less_than_a_capped_try_is_screened_at_once():
+    """SIMP topology optimisation on PETSc: SSOR-PCG needs hundreds of iterations, and the
+    factorisation's prior setup, though above one SSOR solve (a "heavy" setup), is below what a
+    capped try of any family and its fallback may cost (explore_cap + 1 = 2.25 solves): it is
+    screened right away instead of waiting for the exploration budget (it was held back 16
+    systems there).  Where SSOR-PCG needs few iterations the setup is many solves: it still waits."""
+    def first_direct(iterations: int) -> int:
+        p = AutoPolicy(candidates=[SSOR, DIRECT], seed=0, explore=0.0)
+        for t in range(60):
+            p.observe(SystemFacts(1000, repeated=False, ready=frozenset()))
+            c = p.select(None, n=1000).name
+            if c == DIRECT:
+                return t
+            seconds = iterations * 1e-4
+            p.update(seconds, record(c, iterations=iterations, setup=0.0, solve=seconds, repeated=False,
+                                     reused=False))
+        return 60
+
+    from seqsolve.policies.auto import ITERATION_COST, SETUP_COST, SOLVE_COST
+    in_solves = lambda its, matvecs: matvecs / (its * ITERATION_COST["numba-ssor-cg"])  # noqa: E731
+    setup, solve = SETUP_COST["direct"][1], SOLVE_COST["direct"]
+    assert in_solves(500, setup) > 1.0 and in_solves(500, setup + solve) <= 2.25  # heavy, yet a bounded try
+    assert first_direct(500) == 1  # tried on the second system
+    assert in_solves(100, setup + solve) > 2.25
+    assert first_direct(100) > 10  # rationed by explore_budget, as before
+
+
+def test_a_capped_try_that_lost_is_not_checked_again_in_every_new_bin():
+    """Convection-diffusion with a drifting context: unpreconditioned GMRES lost a capped try at
+    1.4x GMRES+ILU's cost.  A new bin checks inherited close leaders once each — but a capped loss
+    is believed (idea 4): it is tried again only when its re-validation period is due."""
+    ilu, plain = "gmres(ilu)", "gmres"
+    p = AutoPolicy(candidates=[ilu, plain], seed=0, explore=0.0)
+    tries = []
+    for t in range(30):
+        ctx = {"t": 1.6 ** t}  # a new bin every system
+        c = p.select(ctx, n=1000).name
+        if c == plain:
+            tries.append(t)
+            rec = SolveRecord(index=t, configuration=c, iterations=30, setup_seconds=0.0, solve_seconds=0.0125,
+                              residual=1e-3, converged=True, fallback=ilu, projected_seconds=0.014,
+                              projected_iterations=60)
+            p.update(0.0125 + 0.01, rec)
+        else:
+            p.update(0.01, record(c, iterations=10, setup=0.0, solve=0.01, repeated=False, reused=False))
+    assert plain in p._lost
+    assert len(tries) <= 3 and all(b - a >= p.revalidate_after for a, b in zip(tries, tries[1:])), tries

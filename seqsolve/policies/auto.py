@@ -361,6 +361,7 @@ class AutoPolicy(Policy):
         self._unchecked: dict[tuple, set] = {}  # bin → inherited estimates not yet run there
         self._ready: frozenset = frozenset()  # configurations whose setup is built for this matrix
         self._facts: SystemFacts | None = None
+        self._lost: set[str] = set()  # configurations whose latest evidence is a capped try (a projection)
 
     # ------------------------------------------------------------------ Policy API
     def candidates(self) -> Sequence[Configuration]:
@@ -574,6 +575,10 @@ class AutoPolicy(Policy):
                 # rent-or-buy reuses a hierarchy until its extra iterations have cost as much as the
                 # build: a build is spread over at least two solves, so it is charged half each time
                 setup *= 0.5
+        if info.projected_seconds is not None:
+            self._lost.add(name)
+        elif self._lost and info.converged and not info.fallback:
+            self._lost.discard(name)
         if info.projected_seconds is not None:
             # stopped short (cap, stagnation): believe the cost its convergence rate projects; no
             # progress at all counts as ten times what the whole solve cost
@@ -871,7 +876,7 @@ class AutoPolicy(Policy):
                     self._wait_for(b, fam, self.spent_deferred_ + setup + (self.explore_cap + 1.0) * lo)
                     continue
                 deferred.append(fam)
-            if lo is not None and setup > lo and (
+            if lo is not None and setup > lo and not self._bounded_first_try(rep, rel, setup, lo) and (
                     (rel is not None and rel[0] > self.contender
                      and self.spent_explore_ > self.explore_budget * self.spent_total_)
                     or self.spent_deferred_ + setup > self.explore_budget * self.spent_total_):
@@ -885,7 +890,10 @@ class AutoPolicy(Policy):
             heavy = lo is not None and setup > lo
             if heavy:
                 deferred.append(fam)  # its try is charged to the budget it waited for (shared)
-            if self._worth_trying(rel, self.revalidate_within if heavy else self.contender):
+            # a capped try that lost nearby is believed like a one-off setup (idea 4): re-screened
+            # in a new bin only if it came close there, not merely within `contender`
+            close_only = heavy or (rel is not None and rep.name in self._lost)
+            if self._worth_trying(rel, self.revalidate_within if close_only else self.contender):
                 # never-measured families go first in the order of their prior cost (robust cheap
                 # methods first), so that a best (and an exploration cap) exists before an
                 # expensive family is tried
@@ -953,7 +961,9 @@ class AutoPolicy(Policy):
             # when it is large), and half-octave bins make this O(log range) tries per leader
             unchecked = self._unchecked.get(b)
             if unchecked:
-                close = [self._by_name[k] for k in leaders.values() if k in unchecked]
+                # (not one whose latest evidence is a capped try that lost: that is believed, and
+                # re-validated only at its doubling period)
+                close = [self._by_name[k] for k in leaders.values() if k in unchecked and k not in self._lost]
                 if close:
                     choice = min(close, key=lambda c: (known[c.name][0], c.name))
                     unchecked.discard(choice.name)
@@ -988,6 +998,28 @@ class AutoPolicy(Policy):
             return False
         per = self.per_iteration_.get(_family(rep)) or self._prior_per_iteration(rep)
         return per is not None and self.fixed_.get(_family(rep), 0.0) + per > self.explore_cap * lo
+
+    def _bounded_first_try(self, rep: Configuration, rel, setup: float, lo: float) -> bool:
+        """A never-measured factorisation whose first try (its setup, amortised, plus one solve of
+        ``SOLVE_COST`` products) is predicted to cost at most what a capped exploration and the
+        fallback after it may cost (``explore_cap + 1`` times the best here): its try is no
+        riskier than screening any cheap family, so it is not rationed by ``explore_budget``
+        (idea 5).  A factorisation cannot overrun: its cost is its setup and a few triangular
+        solves.  On SIMP topology optimisation (SSOR-PCG ~300 ms, MUMPS ~130 ms with its analysis)
+        the rationing held it back for 16 systems of 2-6x the best."""
+        if rel is not None or rep.kind not in _FACTORISATIONS or self.cost != "seconds":
+            return False
+        per = self._matvec_seconds()
+        return per is not None and setup + SOLVE_COST.get(rep.kind, 0.0) * per <= (self.explore_cap + 1.0) * lo
+
+    def _matvec_seconds(self) -> float | None:
+        """Seconds of one sparse matrix-vector product, implied by a family that ran (its measured
+        seconds per iteration over its rough cost in products, ``ITERATION_COST``)."""
+        for other, per in self.per_iteration_.items():
+            kind = self._by_name[other].kind if other in self._by_name else other.split("(")[0]
+            if self._iter_cost.get(kind):
+                return per / self._iter_cost[kind]
+        return None
 
     def _wait_for(self, b: tuple, fam: str, cost: float) -> None:
         """Do not reconsider ``fam`` in bin ``b`` for half the systems after which the time spent,
@@ -1072,11 +1104,8 @@ class AutoPolicy(Policy):
         fixed, matvecs = self._setup_cost[kind]
         if self.cost == "iterations":
             return matvecs
-        for other, per in self.per_iteration_.items():
-            kind = self._by_name[other].kind if other in self._by_name else other.split("(")[0]
-            if self._iter_cost.get(kind):
-                return fixed + matvecs * per / self._iter_cost[kind]
-        return fixed
+        per = self._matvec_seconds()
+        return fixed if per is None else fixed + matvecs * per
 
     def _cap(self, choice: Configuration, known: dict, best_name: str | None) -> int | None:
         if best_name is None:
@@ -1144,6 +1173,7 @@ class AutoPolicy(Policy):
             "unchecked": [[list(b), sorted(names)] for b, names in self._unchecked.items()],
             "spd_trouble": [[list(b), k] for b, k in self._spd_trouble.items()],
             "confirm": self._confirm,
+            "lost": sorted(self._lost),
             "commit": None if self._commit is None else [list(self._commit[0]), *self._commit[1:]],
             "streak": None if self._streak is None else [list(self._streak[0]), *self._streak[1:]],
             "bin_best": [[list(b), name] for b, name in self._bin_best.items()],
@@ -1248,6 +1278,7 @@ class AutoPolicy(Policy):
                 unchecked[as_bin(b)] = {as_name(n) for n in as_list(fams, "auto state names")}
             confirm = state.get("confirm")
             confirm = None if confirm is None else as_name(confirm)
+            lost = {as_name(n) for n in as_list(state.get("lost", []), "auto state 'lost'")}
             commit = state.get("commit")
             if commit is not None:
                 b, left, name, inc, limit = as_list(commit, "auto state 'commit'", length=5)
@@ -1298,6 +1329,7 @@ class AutoPolicy(Policy):
         self.mean_run_, self._runs, self._run_len = mean_run, runs, run_len
         self._wait, self._unchecked, self._spd_trouble = wait, unchecked, trouble
         self._commit, self._streak, self._confirm = commit, streak, confirm
+        self._lost = lost
         self._bin_best = bin_best
         return self
 
