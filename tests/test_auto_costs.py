@@ -340,3 +340,30 @@ def test_a_capped_try_that_lost_is_not_checked_again_in_every_new_bin():
             p.update(0.01, record(c, iterations=10, setup=0.0, solve=0.01, repeated=False, reused=False))
     assert plain in p._lost
     assert len(tries) <= 3 and all(b - a >= p.revalidate_after for a, b in zip(tries, tries[1:])), tries
+
+
+def test_a_petsc_factorisations_first_setup_is_believed_at_the_share_later_builds_repeat():
+    """MUMPS's first factorisation on a pattern includes its analysis (FEM heat: 250 ms, later
+    builds 78 ms): one sample must not price the factorisation out for good.  The second build's
+    measurement replaces the discounted first; SciPy's SuperLU (analysis every build) is believed whole."""
+    from seqsolve.policies.auto import PETSC_FIRST_SETUP_SHARE
+
+    class Petsc:  # only the backend's name matters to the cost hints
+        name = "petsc"
+
+        def portfolio(self):
+            return [parse("cholesky"), parse("ssor-cg(omega=1.5)")]
+
+    chol = "cholesky"
+    p = AutoPolicy(candidates=[chol, "ssor-cg(omega=1.5)"], seed=0, backend=Petsc())
+    p._last = (p._bin(None, 1000), chol, True)
+    p.update(0.26, record(chol, iterations=1, setup=0.25, solve=0.01, repeated=False, reused=False))
+    fam = p._fam_of[chol]
+    assert p.setup_low_[fam] == PETSC_FIRST_SETUP_SHARE["cholesky"] * 0.25
+    p._last = (p._bin(None, 1000), chol, False)
+    p.update(0.1, record(chol, iterations=1, setup=0.09, solve=0.01, repeated=False, reused=False))
+    assert p.setup_low_[fam] == 0.09  # the second build, numeric only, replaces the estimate
+    scipy = AutoPolicy(candidates=[DIRECT, SSOR], seed=0)
+    scipy._last = (scipy._bin(None, 1000), DIRECT, True)
+    scipy.update(0.26, record(DIRECT, iterations=1, setup=0.25, solve=0.01, repeated=False, reused=False))
+    assert scipy.setup_low_[scipy._fam_of[DIRECT]] == 0.25

@@ -383,3 +383,26 @@ def test_a_factorisation_built_for_this_matrix_is_not_redone_after_another_metho
     assert res.status == "converged"
     assert_contract(A, b, res.x, 1e-10)
     assert numeric.getPerfInfo()["count"] == before  # no second numeric factorisation
+
+
+@pytest.mark.parametrize("amg", ["amg-cg", "hypre-cg"])
+def test_a_reused_amg_that_overruns_is_rebuilt_on_the_spot(amg):
+    """adaptive: a hierarchy reused on a matrix it no longer fits (isotropic → anisotropic ×1000)
+    is stopped at three times its fresh iteration count and rebuilt, instead of running on (or
+    being capped by the solver and falling back to another configuration)."""
+    import pyamg
+
+    k = 40
+    iso = sp.csr_array(pyamg.gallery.poisson((k, k), format="csr"))
+    stencil = pyamg.gallery.diffusion_stencil_2d(epsilon=1e-3, theta=0.0, type="FD")
+    aniso = sp.csr_array(pyamg.gallery.stencil_grid(stencil, (k, k), format="csr"))
+    assert (iso.indptr == aniso.indptr).all() and (iso.indices == aniso.indices).all()
+    s = SequenceSolver(policy=f"fixed:{amg}(adaptive)", backend="petsc", fallback=False, rtol=1e-8)
+    b = np.random.default_rng(5).standard_normal(k * k)
+    for A in (iso, iso, aniso):
+        assert_contract(A, b, s.solve(A, b), 1e-8)
+    first, _, last = s.history
+    assert last.setup_reused and last.fallback is None
+    method = next(iter(s._methods.values()))
+    assert method.schedule.builds == 2  # rebuilt within the solve (a miss, if it cost more than the build)
+    assert last.iterations <= 3 * first.iterations + 10 + 60, (first.iterations, last.iterations)

@@ -53,7 +53,10 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    solver extrapolates the convergence rate the attempt showed into a *projected* cost
    (``SolveRecord.projected_seconds``, ``inf`` when it made no progress), and that projection is
    recorded as the configuration's cost.  The solver then falls back to the best *other* known
-   configuration (the hint), starting from the capped attempt's iterate.
+   configuration (the hint), starting from the capped attempt's iterate.  Such a capped loss is
+   believed across bins too: a new bin that inherited it does not check it again with a real solve
+   (only its doubling re-validation, idea 6, retries it) — on convection-diffusion, whose context
+   opens a bin per step early on, plain GMRES was re-tried in bin after bin.
 5. **Setups are costed as what they are.**  A factorisation's estimate is its solve alone; its
    setup is added when choosing — nothing if it is already built for the matrix at hand (a sunk
    cost: the solver says so through :meth:`observe`), else ``setup / sharing``, where *sharing* is
@@ -71,6 +74,16 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    follow the backend: PETSc's ILU(0) costs a few products, SciPy's ILU with fill hundreds.
    Optional exploration waits while the incumbent is a factorisation not yet built for the
    matrix at hand: a try there would leave the rest of the run without it.
+   Two exceptions make factorisations cheaper to discover.  A never-measured factorisation whose
+   first try (its amortised setup plus one solve of ``SOLVE_COST`` products) is predicted to cost
+   at most ``explore_cap + 1`` times the best here — what a capped try of any family and its
+   fallback may cost — is screened without that rationing: it cannot overrun, so its try is no
+   riskier than any other screening (:meth:`_bounded_first_try`; on PETSc's topology
+   optimisation MUMPS at 90-130 ms beat SSOR-PCG's 300 ms but was held back 16 systems).  And a
+   backend whose first factorisation on a sparsity pattern pays a one-off analysis (MUMPS: 1-4x a
+   numeric factorisation) has that first sample believed at ``PETSC_FIRST_SETUP_SHARE`` until the
+   next build is measured and replaces it: an estimate too low is corrected by the very next build,
+   one too high never would be (the family would not run again).
 
 6. **Evidence ages.**  The leading configuration of another family, if within
    ``revalidate_within`` (1.5×) of the best of its bin and its evidence is older than its
@@ -102,7 +115,10 @@ together cost at most ``explore_budget`` of the time spent, plus one setup each)
 ``amg-cg`` enters only as ``amg-cg(adaptive)`` (setup reuse is a schedule of one preconditioner,
 not three families) and ``direct`` reuses its factorisation while ``A`` is unchanged.
 
-AMG staleness is handled by ``amg-cg(adaptive)``'s rent-or-buy rule inside its method.
+AMG staleness is handled by ``amg-cg(adaptive)``'s rent-or-buy rule inside its method, which also
+stops reusing a hierarchy whose first reuse after a build already cost more than the build (a
+fast drift: Fluid2D under BoomerAMG), probing again at doubling intervals
+(:mod:`seqsolve.solvers.reuse`).
 """
 
 from __future__ import annotations
@@ -184,6 +200,16 @@ PETSC_ITERATION_COST = {"cg": 1.2, "jacobi-cg": 1.3, "ssor-cg": 2.5, "icc-cg": 2
 #: measured setups replace them from the second build on
 PETSC_SETUP_COST = {"ilu": (1e-3, 5.0)}
 
+#: the share of a factorisation's *first* measured setup that later builds repeat.  MUMPS's first
+#: factorisation on a sparsity pattern includes its symbolic analysis (PORD ordering); later
+#: builds on the same pattern are numeric only (measured, first → later: FEM heat 250 → 78 ms,
+#: topology optimisation 128 → 82, p-Laplace 158 → 28-58, Fluid2D 157 → 22-43).  The first sample
+#: is believed at this share until a second build is measured, which then replaces it.  An
+#: estimate too low is corrected by the very next build (the factorisation is run and measured);
+#: one too high is never corrected (a family that looks too dear is not run again), hence the low
+#: end of the measured range.  SciPy's SuperLU analyses with every build: 1
+PETSC_FIRST_SETUP_SHARE = {"cholesky": 1.0 / 3.0, "direct": 1.0 / 3.0}
+
 #: exact structured solves: their cost depends on the grid, not on the system's context or
 #: difficulty, so a commitment to one (idea 7) is _CONTEXT_FREE_COMMIT times longer and carries
 #: across the bins of its size (its statistics stay in the bin where it began) — what it delays (a
@@ -216,6 +242,13 @@ def setup_costs(backend=None) -> dict[str, tuple[float, float]]:
     if backend is None or getattr(backend, "name", "scipy") == "scipy":
         return SETUP_COST
     return {**SETUP_COST, **PETSC_SETUP_COST}
+
+
+def first_setup_shares(backend=None) -> dict[str, float]:
+    """Per kind, the share of a first measured setup that later builds repeat (1 where absent)."""
+    if backend is None or getattr(backend, "name", "scipy") == "scipy":
+        return {}
+    return PETSC_FIRST_SETUP_SHARE
 
 
 def _setup_kind(c: Configuration) -> str:
@@ -282,6 +315,7 @@ class AutoPolicy(Policy):
         self._backend = backend
         self._iter_cost = iteration_costs(backend)
         self._setup_cost = setup_costs(backend)
+        self._first_share = first_setup_shares(backend)
         self.candidates_list = [parse(c) for c in candidates] if candidates is not None else default_candidates(backend)
         self.context_key = context_key
         self.seed = seed
@@ -558,9 +592,17 @@ class AutoPolicy(Policy):
         fam = self._fam_of[name]
         if not info.setup_reused and info.setup_seconds > 0:
             # setup times are de-noised the same way (they do not depend on ω or on the context)
-            last = self._last_setup.get(fam, info.setup_seconds)
-            self._last_setup[fam] = info.setup_seconds
-            self.setup_low_[fam] = min(info.setup_seconds, last)
+            share = self._first_share.get(self._by_name[name].kind, 1.0) if fam not in self._last_setup else 1.0
+            if share < 1.0 and self.cost == "seconds":
+                # a first factorisation paid a one-off analysis: believed at the share later builds
+                # repeat, until the next build is measured and replaces it (PETSC_FIRST_SETUP_SHARE)
+                # (the next build's sample replaces it: min(that build, this whole first one))
+                self.setup_low_[fam] = share * info.setup_seconds
+                self._last_setup[fam] = info.setup_seconds
+            else:
+                last = self._last_setup.get(fam, info.setup_seconds)
+                self._last_setup[fam] = info.setup_seconds
+                self.setup_low_[fam] = min(info.setup_seconds, last)
         if self._by_name[name].kind in _FACTORISATIONS:
             # a factorisation's estimate is its solve alone: its setup is added when choosing,
             # and only if it is not already built for the matrix at hand (see _charged)

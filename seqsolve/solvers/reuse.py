@@ -6,12 +6,13 @@ that is never worse than twice the best one in hindsight: keep reusing while the
 time paid since the last build (iterations beyond those the fresh hierarchy needed, times the
 time per iteration) stays below what the build cost; rebuild once it exceeds it.
 
-Where the matrix drifts so fast that the *first* reuse after a build already costs more extra
-time than the build (Fluid2D's pressure systems under BoomerAMG: 6 iterations fresh, 40-60 with
-the previous step's hierarchy, a reuse costing 3-6 builds), rent-or-buy pays that loss on every
-other system.  Such a miss is remembered: after ``m`` misses in a row the next ``2**m - 1``
-builds are not followed by a reuse (each is stale at once), and then one reuse is tried again.
-A probe that pays resets the count.  So a fast drift costs one lost reuse per doubling period
+Where the matrix drifts so fast that a single reuse already costs more extra time than the build
+(Fluid2D's pressure systems under BoomerAMG: 6 iterations fresh, 40-108 with the previous step's
+hierarchy, a reuse costing 3-6 builds), rent-or-buy pays that loss on every other system.  Such a
+miss is remembered: after ``m`` misses in a row the next ``2**m - 1`` builds are not followed by
+a reuse (each is stale at once), and then one reuse is tried again.  A reuse on a changed matrix
+that cost less than a build resets the count (a repeat of the same matrix, no extra iterations,
+says nothing).  So a fast drift costs one lost reuse per doubling period
 (``log2`` of the builds) instead of one per two systems, and a drift that slows down is noticed
 within as many builds as were skipped.
 """
@@ -30,7 +31,6 @@ class RebuildSchedule:
         self.builds = 0
         self.misses = 0  # first reuses in a row that already cost more than their build
         self.skip = 0  # builds still to come that are not followed by a reuse
-        self._reuses = 0  # solves with the current setup after its first
 
     def built(self, seconds: float) -> None:
         """A fresh setup was built in ``seconds``."""
@@ -38,7 +38,6 @@ class RebuildSchedule:
         self.base_iterations = None
         self.excess_seconds = 0.0
         self.builds += 1
-        self._reuses = 0
 
     def solved(self, seconds: float, iterations: int) -> None:
         """A solve with the current setup took ``iterations`` in ``seconds``."""
@@ -49,14 +48,12 @@ class RebuildSchedule:
                 self.excess_seconds = float("inf")
             return
         if iterations > 0:
-            extra = max(0, iterations - self.base_iterations)
-            self.excess_seconds += extra * seconds / iterations
-        self._reuses += 1
-        if self._reuses == 1 and self.build_seconds is not None:
-            if self.excess_seconds >= self.slack * self.build_seconds:
-                self.misses += 1
+            extra = max(0, iterations - self.base_iterations) * seconds / iterations
+            self.excess_seconds += extra
+            if self.build_seconds is not None and extra >= self.slack * self.build_seconds:
+                self.misses += 1  # this one reuse cost more than a rebuild would have
                 self.skip = min(63, 2 ** self.misses - 1)
-            else:
+            elif extra > 0:
                 self.misses = 0
 
     @property
