@@ -367,3 +367,25 @@ def test_a_petsc_factorisations_first_setup_is_believed_at_the_share_later_build
     scipy._last = (scipy._bin(None, 1000), DIRECT, True)
     scipy.update(0.26, record(DIRECT, iterations=1, setup=0.25, solve=0.01, repeated=False, reused=False))
     assert scipy.setup_low_[scipy._fam_of[DIRECT]] == 0.25
+
+
+def test_once_the_difficulty_is_known_first_tries_follow_their_predicted_cost():
+    """FEM heat on PETSc: SSOR-PCG needs 400 iterations.  That predicts an AMG at ~20 V-cycles
+    (DIFFICULTY_EXPONENT): its first try is expected cheaper than ICC(0)'s, which the size-blind
+    prior ranks ahead of any setup-heavy family.  On an easy system (20 SSOR iterations) ICC(0)
+    still goes first."""
+    class Petsc:
+        name = "petsc"
+
+    ssor, icc, amg = "ssor-cg(omega=1.5)", "icc-cg", "amg-cg(adaptive)"
+
+    def second_try(ssor_iterations: int) -> str:
+        p = AutoPolicy(candidates=[ssor, icc, amg], seed=0, explore=0.0, explore_budget=10.0, backend=Petsc())
+        assert p.select(None, n=1000).name == ssor
+        seconds = ssor_iterations * 1e-4
+        p.update(seconds, record(ssor, iterations=ssor_iterations, setup=0.0, solve=seconds, repeated=False,
+                                 reused=False))
+        return p.select(None, n=1000).name
+
+    assert second_try(400) == amg
+    assert second_try(20) == icc

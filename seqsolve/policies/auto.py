@@ -881,6 +881,7 @@ class AutoPolicy(Policy):
         # 1. each contending family once in this bin, through its best member elsewhere
         screened = self._screened.setdefault(b, set())
         untried, deferred = [], []
+        estimates: dict | None = {}  # family → expected first-try seconds (None: not all known)
         for fam, members in fams.items():
             if fam in screened or self._wait.get((b, fam), 0) > self.t_:
                 continue
@@ -940,8 +941,20 @@ class AutoPolicy(Policy):
                 # methods first), so that a best (and an exploration cap) exists before an
                 # expensive family is tried
                 untried.append((rel[0] if rel is not None else _prior_rank(rep, self._iter_cost, self._setup_cost) - 1e6, fam, rep))
+                if rel is None and lo is not None and estimates is not None and self.cost == "seconds":
+                    est = self._first_try_estimate(rep, known, setup)
+                    if est is None:
+                        estimates = None
+                    else:
+                        estimates[fam] = est
             else:
                 screened.add(fam)  # known to be far from the best nearby: not worth a try here
+        if untried and estimates and known and all(r[1] in estimates for r in untried):
+            # the system's difficulty is known from a family that ran here: never-measured families
+            # go in the order of their predicted first-try cost, not of a size-blind prior (FEM heat:
+            # SSOR-PCG's 178 iterations predict an AMG's ~13, ahead of ICC(0) — which the AMG's
+            # measured count then predicts to lose, so its capped try waits)
+            untried = [(estimates[r[1]] - 1e6, r[1], r[2]) for r in untried]
         if untried:
             _, fam, rep = min(untried, key=lambda r: (r[0], r[1]))
             screened.add(fam)
@@ -1074,14 +1087,18 @@ class AutoPolicy(Policy):
             steps = max(10, min(1000, int(0.5 * missing / (self.spent_total_ / self.t_))))
         self._wait[(b, fam)] = self.t_ + steps
 
-    def _predicted(self, rep: Configuration, known: dict) -> float | None:
+    def _predicted(self, rep: Configuration, known: dict, any_strength: bool = False) -> float | None:
         """Predicted cost of one solve by ``rep`` (setup aside) from the iterations that the best
         configuration measured here needed (``DIFFICULTY_EXPONENT``), or ``None`` if unknown.
 
         Only a weaker preconditioner is predicted (CG from SSOR-PCG, SSOR-PCG from AMG): it needs
         at least about that many iterations, whatever its implementation.  A stronger or an equal
         one is not: two AMGs (PETSc's GAMG and hypre's BoomerAMG) differ several-fold in
-        iterations and speed, which no exponent knows."""
+        iterations and speed, which no exponent knows (crediting an equal one with half the
+        reference's count still held BoomerAMG back on p-Laplace, where GAMG needed 33 iterations
+        and it 6).  ``any_strength`` predicts those too, from
+        the cleanly measured family nearest in strength — a guess, used only to order first tries
+        (:meth:`_first_try_estimate`), never to hold one back."""
         mine = DIFFICULTY_EXPONENT.get(rep.kind)
         if mine is None:
             return None
@@ -1091,7 +1108,12 @@ class AutoPolicy(Policy):
         for k, v in known.items():
             c = self._by_name.get(k)
             e = DIFFICULTY_EXPONENT.get(c.kind) if c is not None else None
-            if e is not None and e < mine and v[3] >= 1 and (ref is None or (-e, v[0]) < (-ref[2], ref[0])):
+            if e is None or v[3] < 1:
+                continue
+            if any_strength:
+                if k not in self._lost and (ref is None or (abs(e - mine), v[0]) < (abs(ref[2] - mine), ref[0])):
+                    ref = (v[0], v[3], e, c)
+            elif e < mine and (ref is None or (-e, v[0]) < (-ref[2], ref[0])):
                 ref = (v[0], v[3], e, c)
         if ref is None:
             return None
@@ -1103,6 +1125,20 @@ class AutoPolicy(Policy):
         if per is None:
             return None
         return self.fixed_.get(_family(rep), 0.0) + max(1.0, ref[1] ** (mine / ref[2])) * per
+
+    def _first_try_estimate(self, rep: Configuration, known: dict, setup: float) -> float | None:
+        """Expected seconds of a never-measured family's first try on this system, once another
+        family has run here: a factorisation's (amortised) setup plus one solve of ``SOLVE_COST``
+        products; an iterative family's predicted iterations (any strength) plus its amortised
+        setup, half of it for a rent-or-buy schedule (as :meth:`update` charges it).  ``None``
+        where nothing predicts it."""
+        if rep.kind in _FACTORISATIONS:
+            per = self._matvec_seconds()
+            return None if per is None else setup + SOLVE_COST.get(rep.kind, 0.0) * per
+        solve = self._predicted(rep, known, any_strength=True)
+        if solve is None:
+            return None
+        return solve + (0.5 * setup if rep.get_or("setup", None) == "adaptive" else setup)
 
     def _omega_grid(self, best: Configuration | None, fams: dict) -> tuple[list, dict]:
         """The sorted ω values of ``best``'s family among the arms, and ω → member (cached)."""
