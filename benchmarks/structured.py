@@ -17,7 +17,7 @@ only the grid shape; its iteration counts across ``nx``, and its three setup sch
 the default, ``reuse``, ``rebuild``) against SSOR-PCG, all taking turns in one process.  Consecutive
 matrices differ by ``c(t)`` alone there (reuse follows them exactly), so a second sequence moves a
 conductivity front across the grid (``--drift-sizes``), where a reused projection goes stale.
-``--sizes`` with no values runs part 2 alone and keeps part 1's results.  Writes ``structured.{json,png}``.
+``--sizes`` with no values runs part 2 alone and keeps part 1's results; ``--var-sizes`` with none, part 1 alone.  Writes ``structured.{json,png}``.
 """
 
 from __future__ import annotations
@@ -248,7 +248,8 @@ def main(argv=None) -> int:
                    help="Heat2D sizes (part 1); none: keep part 1's results already in the JSON")
     p.add_argument("--steps", type=int, default=5000)
     p.add_argument("--amg-max-nx", type=int, default=100, help="amg-cg(adaptive) only up to this nx (it is slow)")
-    p.add_argument("--var-sizes", type=int, nargs="+", default=[100, 200, 300, 400])
+    p.add_argument("--var-sizes", type=int, nargs="*", default=[100, 200, 300, 400],
+                   help="variable-coefficient sizes (part 2); none: keep part 2's results already in the JSON")
     p.add_argument("--var-steps", type=int, default=50)
     p.add_argument("--drift-sizes", type=int, nargs="*", default=[100, 200],
                    help="grid sizes of the drifting-coefficient sequence (fastdiag-cg's setup schedules)")
@@ -260,8 +261,11 @@ def main(argv=None) -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     summary: dict = {"heat2d": [], "blas_threads": 1}
-    if not a.sizes and (out / "structured.json").exists():  # part 2 alone: part 1's results stay
-        summary["heat2d"] = json.loads((out / "structured.json").read_text()).get("heat2d", [])
+    before = json.loads((out / "structured.json").read_text()) if (out / "structured.json").exists() else {}
+    if not a.sizes:  # part 2 alone: part 1's results stay
+        summary["heat2d"] = before.get("heat2d", [])
+    if not a.var_sizes:  # part 1 alone: part 2's results stay
+        summary.update({k: v for k, v in before.items() if k.startswith("variable_coefficient")})
     for nx in a.sizes:
         names = [n for n in HEAT_POLICIES if n != "amg-cg(adaptive)" or nx <= a.amg_max_nx]
         t0 = time.perf_counter()

@@ -49,6 +49,9 @@ class Kind:
     user_preconditioner: bool = False
     #: uses the structure passed as ``solve(..., structure=...)``; applicable only when one is given
     needs_structure: bool = False
+    #: solves from that structure alone: ``A``'s entries are read only by the certified residual
+    #: check, so the solver takes the matrix's scan from the structure too (SequenceSolver._lean_scan)
+    entries_free: bool = False
 
 
 def _omega(v: str | float) -> float:
@@ -118,7 +121,7 @@ for _k in (
           Param("omega", 1.5, _omega, lambda w: 0.0 < w < 2.0, "SSOR relaxation factor, 0 < omega < 2")),
          spd_only=True),
     Kind("fast-diag", "exact solve of a Kronecker sum by fast diagonalisation (needs the structure)",
-         needs_matrix=False, needs_structure=True),
+         needs_matrix=False, needs_structure=True, entries_free=True),
     Kind("fastdiag-cg", "CG preconditioned by the nearest Kronecker sum (needs the grid shape)",
          (Param("setup", "adaptive", str, _choice("rebuild", "reuse", "adaptive"),
                 "rebuild: project each new matrix; reuse: follow its scale and shift; adaptive: "

@@ -42,7 +42,8 @@ class SolveRecord:
     #: true relative residual of each iterate the methods reported, in order (``None`` unless
     #: ``SequenceSolver(record_residuals=True)``; see :mod:`seqsolve.residual_history`)
     residuals: tuple[float, ...] | None = None
-    #: the initial-guess strategy that formed ``x0`` (``"x0"``: the caller's; ``"zero"``: none)
+    #: the initial-guess strategy that formed ``x0`` (``"x0"``: the caller's; ``"zero"``: none;
+    #: ``"unused"``: the configuration ignores ``x0`` — a factorisation, an exact structured solve)
     initial_guess: str = "previous"
     #: seconds spent forming and updating the guess (already included in ``setup_seconds``)
     guess_seconds: float = 0.0

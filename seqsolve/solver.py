@@ -21,6 +21,7 @@ from .accuracy import (FAILED, RTOL_MIN, ScaledSystem, Verdict, check_residual, 
 from .backends import Backend, get_backend
 from .configs import Configuration, parse
 from .operators import as_structure, is_structured, structure_for
+from .operators.structure import sum_max_abs
 from .errors import ConfigurationError, ConvergenceError, InvalidSystemError, NotSymmetricError, SeqsolveError
 from .log import logger, solve_logged
 from .guesses import make_guesser
@@ -42,6 +43,10 @@ DIRECT_MAX_SIZE = 250_000
 class _Attempt:
     __slots__ = ("x", "iterations", "setup_seconds", "solve_seconds", "verdict", "status", "reused",
                  "projected_seconds", "projected_iterations", "done")
+
+
+#: ``chosen`` for a redone solve that still asks the policy (a system to rescale, found after the lean scan)
+_GENERAL = object()
 
 
 class SequenceSolver:
@@ -116,7 +121,7 @@ class SequenceSolver:
         self._guesser = make_guesser(initial_guess)
         self.history: list[SolveRecord] = []
         self._methods: dict[Configuration, Method] = {}
-        self._setups: dict[Configuration, tuple[tuple, Any]] = {}
+        self._setups: dict[Configuration, tuple[tuple, Any, int]] = {}  # config → (key, prepared, solve)
         self._x_prev: np.ndarray | None = None
         self._sym_cache: tuple[tuple, bool] | None = None
         self._sym_trust: tuple = (None, 0)  # (pattern, sampled checks left before a full one)
@@ -133,6 +138,8 @@ class SequenceSolver:
         self._residuals: list[float] | None = None  # residual history of this solve (record_residuals)
         self._res_bnorm = 1.0
         self._X_prev: np.ndarray | None = None  # the last block solution (several right-hand sides)
+        self._entries_free_for: object = None  # the candidates _entries_free was computed for
+        self._entries_free = False  # whether one of them solves from a structure alone (_lean_scan)
 
     # ------------------------------------------------------------------ public API
     def solve(self, A: Any, b: Any, x0: Any = None, context: Mapping[str, float] | None = None,
@@ -172,35 +179,39 @@ class SequenceSolver:
             return out
         return x
 
-    def _solve(self, A, b, x0, context, callback, near_nullspace=None, M=None, structure=None) -> np.ndarray:
+    def _solve(self, A, b, x0, context, callback, near_nullspace=None, M=None, structure=None,
+               chosen: Configuration | None = None) -> np.ndarray:
+        """One solve (see :meth:`solve`); ``chosen``: the configuration the policy already chose for
+        this very system, when a lean first attempt is redone on the general path (_lean_scan)."""
+        A_given, x0_given = A, x0
         A = as_operator(A, check_finite=False, canonical=False)
-        scan = scan_matrix(A, self._symmetry_plan())  # finiteness, fingerprint, magnitude (and symmetry) in one pass
-        if not isinstance(A, LinearOperator):
-            A, scan = as_canonical(A, scan, self._canonical_pattern)
-            self._canonical_pattern = scan.pattern
-            if not self._warm:
-                accuracy_warmup()  # kernel loading is not a cost of the first configuration tried
-                self._warm = True
-        n = A.shape[0]
-        b, bnorm = as_rhs(b, n)  # finiteness and norm in one pass
-        self._near_nullspace = None if near_nullspace is None else as_near_nullspace(near_nullspace, n)
-        self._user_M = None if M is None else as_preconditioner(M, n)
         # (a Kronecker operator is its own structure)
         self._structure = None if structure is None and not isinstance(A, LinearOperator) else as_structure(structure, A)
+        scan = self._lean_scan(A) if chosen is None and self._structure is not None else None
+        lean = scan is not None
+        if not lean:
+            scan = scan_matrix(A, self._symmetry_plan())  # finiteness, fingerprint, magnitude (and symmetry) in one pass
+            if not isinstance(A, LinearOperator):
+                A, scan = as_canonical(A, scan, self._canonical_pattern)
+                self._canonical_pattern = scan.pattern
+        if not self._warm and not isinstance(A, LinearOperator):
+            accuracy_warmup()  # kernel loading is not a cost of the first configuration tried
+            self._warm = True
+        n = A.shape[0]
+        b, bnorm = as_rhs(b, n)  # finiteness and norm in one pass
+        if lean and not moderate(scan.max_abs, bnorm):
+            # a system to rescale: the general path
+            return self._solve(A_given, b, x0_given, context, callback, near_nullspace, M, structure, chosen=_GENERAL)
+        self._near_nullspace = None if near_nullspace is None else as_near_nullspace(near_nullspace, n)
+        self._user_M = None if M is None else as_preconditioner(M, n)
         if context is not None:
             context = self._check_context(context)
         fp = scan.fingerprint
         key = None if fp[0] == "op" else fp
         repeated = key is not None and fp == self._previous_fp
-        t_guess, guess = time.perf_counter(), "x0" if x0 is not None else "zero"
         if x0 is not None:
             x0 = as_vector(x0, n, "x0")
-        elif self.warm_start:
-            x0, guess = self._guesser.form(A, b, key)
-        if x0 is None or not all_finite(x0):  # nothing known, or a broken guess: cold start
-            x0 = np.zeros(n)
-        guess_seconds = time.perf_counter() - t_guess
-        symmetric = self._symmetric(A, scan)
+        symmetric = scan.symmetric if lean else self._symmetric(A, scan)
         maxiter = self.maxiter or 10 * n
 
         t0 = time.perf_counter()
@@ -211,14 +222,31 @@ class SequenceSolver:
             raise ConfigurationError(
                 f"M was given but policy {self.policy.spec!r} has no configuration that uses it here; use "
                 f"policy='auto' (weighs M against its own portfolio) or 'fixed:user-cg' / 'fixed:user-gmres'")
-        if type(self.policy).observe is not Policy.observe:  # only learners that use the facts get them
-            # setups made for this very matrix (the value hash compared first: along a sequence it differs)
-            ready = frozenset(c.name for c, (k, _) in self._setups.items() if k[0][-1] == fp[-1] and k[0] == fp)
-            self.policy.observe(SystemFacts(n, repeated=repeated, ready=ready, A=A))
-        config = self.policy.select(context, allowed=allowed, n=n)
+        if chosen is not None and chosen is not _GENERAL:
+            config = chosen  # chosen for this system already (a lean attempt that is redone)
+        elif type(self.policy).observe is not Policy.observe and self.policy.wants_facts():
+            # only learners that use the facts get them
+            # setups made for this very matrix before this solve (the value hash compared first:
+            # along a sequence it differs), found only if the policy asks
+            setups, now = self._setups, len(self.history)
+            self.policy.observe(SystemFacts(n, repeated, lambda: (
+                c.name for c, (k, _, made) in setups.items() if made < now and k[0][-1] == fp[-1] and k[0] == fp), A))
+        if chosen is None or chosen is _GENERAL:
+            config = self.policy.select(context, allowed=allowed, n=n)
+            if lean and not config.spec.entries_free:  # it reads A's entries: scan them first
+                return self._solve(A_given, b, x0_given, context, callback, near_nullspace, M, structure, chosen=config)
         limit = self.policy.attempt_limit()
         budget = self.policy.attempt_budget()
         policy_seconds = time.perf_counter() - t0
+        t_guess, guess = time.perf_counter(), "x0" if x0 is not None else "zero"
+        if x0 is None and self.warm_start:
+            if self._method(config).uses_x0:
+                x0, guess = self._guesser.form(A, b, key)
+            else:  # a factorisation or an exact solve: a guess would be formed for nothing
+                guess = "unused"
+        if x0 is None or (guess != "unused" and not all_finite(x0)):  # nothing known, or a broken guess: cold start
+            x0 = np.zeros(n)
+        guess_seconds = time.perf_counter() - t_guess
 
         if bnorm == 0.0:
             # A x = 0 has the exact answer x = 0 for every A: nothing to solve or learn
@@ -244,6 +272,8 @@ class SequenceSolver:
         attempts.append((config, first))
         best = first
         first_met = first.verdict.meets(goal.target)
+        if lean and not first_met:  # a wrong hint, entries that are not finite, a singular sum: the general path
+            return self._solve(A_given, b, x0_given, context, callback, near_nullspace, M, structure, chosen=config)
         if not first_met and self.fallback:
             hint = self.policy.fallback_hint()
             for fb in self._fallbacks(config, first, system.A, symmetric, hint, goal):
@@ -307,7 +337,7 @@ class SequenceSolver:
         t1 = time.perf_counter()
         seconds = record.seconds
         self.policy.update(seconds, record)
-        if guess not in ("x0", "zero"):
+        if guess not in ("x0", "zero", "unused"):
             self._guesser.learn(seconds)
         policy_seconds += time.perf_counter() - t1
         record = record.with_policy_seconds(policy_seconds)
@@ -425,7 +455,7 @@ class SequenceSolver:
     def _check_context(context: Mapping[str, float] | None) -> Mapping[str, float] | None:
         if context is None:
             return None
-        if not isinstance(context, Mapping):
+        if type(context) is not dict and not isinstance(context, Mapping):  # (the ABC check: ~3 µs)
             raise InvalidSystemError(f"context must be a mapping of names to numbers, got {type(context).__name__}")
         out = {}
         for k, v in context.items():
@@ -456,6 +486,30 @@ class SequenceSolver:
         if trusted == pattern and left > 0:
             return pattern, perm, left * nnz // _SYMMETRY_STRIDE, (left + 1) * nnz // _SYMMETRY_STRIDE
         return pattern, perm, 0, nnz
+
+    def _lean_scan(self, A) -> MatrixScan | None:
+        """``A``'s scan read off an exact structure hint, without a pass over its entries.
+
+        A ``KroneckerSum`` hint says ``A`` equals it: the fingerprint, the symmetry and the largest
+        entry follow from the factors in ``O(Σ n_d)``, so a configuration that solves from the
+        factors alone (``entries_free``: ``fast-diag``) runs without the pass over ``A`` that
+        every other solve starts with — a tenth of a fast-diag call on a 99×99 grid.  The hint is
+        never trusted for the answer: the certified residual check reads ``A`` (a finite residual
+        proves every entry finite), and if the policy chooses a configuration that reads ``A``'s
+        entries, or the attempt is not certified (a wrong hint, entries that are not finite, a
+        singular sum), the solve is redone on the general path with the same choice.  The lean
+        attempt's seconds are then not recorded: a wrong hint costs one structured solve more per
+        system, and ``auto`` learns from the general path's record that the choice failed."""
+        if self._structure.kron is None or isinstance(A, LinearOperator):
+            return None
+        candidates = self.policy.candidates()
+        if candidates is not self._entries_free_for:
+            self._entries_free_for = candidates
+            self._entries_free = any(c.spec.entries_free for c in candidates)
+        if not self._entries_free:
+            return None
+        kron = self._structure.kron
+        return MatrixScan(kron.fingerprint, kron.fingerprint, sum_max_abs(kron), kron.symmetric)
 
     def _symmetric(self, A, scan: MatrixScan) -> bool:
         """Symmetry of ``A``: entrywise through the transpose permutation of its pattern (cached per
@@ -586,7 +640,7 @@ class SequenceSolver:
                 prepared, att.reused = cached[1], True
             else:
                 prepared = method.setup(A, cached[1] if cached else None, **hints)
-                self._setups[config] = (key, prepared)
+                self._setups[config] = (key, prepared, len(self.history))  # (the solve it was made for)
                 att.reused = cached is not None and prepared is cached[1]
             t1 = time.perf_counter()
             # overflow in a failing method shows in its result; compiled code raises no NumPy warnings
@@ -653,7 +707,9 @@ class SequenceSolver:
             if before is None:  # the starting residual, measured only once a chunk did not suffice
                 before = check_residual(system.A, system.b, x, goal.bnorm, goal.target).residual
             rate = (att.verdict.residual / before) ** (1.0 / ran) if before > 0 else 1.0
-            need = math.log(goal.target / att.verdict.residual) / math.log(rate) if 0 < rate < 1 else math.inf
+            # (logs taken apart: the quotient of a tiny target and a large residual may underflow)
+            need = ((math.log(goal.target) - math.log(att.verdict.residual)) / math.log(rate)
+                    if 0 < rate < 1 and goal.target > 0 and 0 < att.verdict.residual < math.inf else math.inf)
             # what finishing would cost at the rate just seen: what a learner believes of a capped try
             total.projected_seconds = total.setup_seconds + total.solve_seconds * (used + need) / used
             total.projected_iterations = used + need

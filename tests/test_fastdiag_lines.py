@@ -9,6 +9,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import spsolve
 
 from seqsolve import SequenceSolver, SolveRecord
+from seqsolve import errors as seqsolve_errors
 from seqsolve.operators import KroneckerSum, as_structure
 from seqsolve.policies import AutoPolicy
 from seqsolve.policies.base import SystemFacts
@@ -140,6 +141,9 @@ def test_the_committed_update_changes_the_state_as_the_full_update_does(monkeypa
 
     (lean, a), (full, b) = run(True), run(False)
     assert a == b
+    assert lean._pending  # the last committed solves are still queued: state_dict learns from them first
+    lean.state_dict()
+    assert not lean._pending
     for attr in ("stats_", "per_iteration_", "_last_per", "_scale", "spent_total_", "setup_low_", "_samples",
                  "_last_run", "_commit", "_streak", "mean_run_", "fixed_"):
         assert getattr(lean, attr) == getattr(full, attr), attr
@@ -202,3 +206,105 @@ def test_a_commitment_to_fast_diag_does_not_carry_to_another_grid_size():
     p.select({"c": 1.0}, n=40_000)
     assert p._last[0][0] == 15  # decided in a bin of the new size ...
     assert p._commit is None or p._commit[1] != left - 1  # ... by a full decision, not the commitment
+
+
+def palindromic_tridiag(m: int, seed: int) -> sp.csr_array:
+    """A symmetric tridiagonal factor with varying entries that reads the same reversed (persymmetric)."""
+    rng = np.random.default_rng(seed)
+    a = 2.5 + rng.random(m)
+    e = -(0.5 + rng.random(m - 1))
+    a, e = 0.5 * (a + a[::-1]), 0.5 * (e + e[::-1])
+    return sp.csr_array(sp.diags_array([e, a, e], offsets=[-1, 0, 1]))
+
+
+@pytest.mark.parametrize("second, folds", [
+    (lambda: tridiag(9), True),                     # the sine basis, odd n
+    (lambda: tridiag(10), True),                    # even n
+    (lambda: palindromic_tridiag(11, 4), True),     # eigh's basis of a persymmetric factor
+    (lambda: variable_tridiag(11, 5), False),       # not persymmetric: the full product
+])
+def test_folded_transform_solves_exactly_and_only_for_persymmetric_factors(second, folds):
+    T2 = second()
+    K = KroneckerSum([tridiag(7), T2], shift=0.7, scale=1.3)
+    A = assembled_sum([tridiag(7), T2], 0.7, 1.3)
+    prep = prepared_for(K, A)
+    assert isinstance(prep, LinesPrepared)
+    assert (prep.lines.fold is not None) == folds
+    b = np.random.default_rng(1).standard_normal(A.shape[0])
+    x = prep.apply(b)
+    assert np.linalg.norm(x - spsolve(sp.csc_matrix(A), b)) <= 1e-12 * np.linalg.norm(x)
+    if folds:  # the same answer as the unfolded product, to rounding
+        fold, prep.lines.fold = prep.lines.fold, None
+        assert np.allclose(prep.apply(b), x, rtol=0, atol=1e-13 * np.abs(x).max())
+        prep.lines.fold = fold
+
+
+def test_a_committed_structured_stretch_spares_the_facts_and_queues_its_learning():
+    seen = []
+
+    class Spy(AutoPolicy):
+        def observe(self, facts):
+            seen.append(facts)
+            super().observe(facts)
+
+    problem, solver = Heat2D(64, 300), SequenceSolver(policy=Spy(seed=0))
+    for _ in range(300):
+        s = problem.system()
+        x = solver.solve(s.A, s.b, context=s.context, structure=s.structure)
+        assert np.linalg.norm(s.A @ x - s.b) <= 1e-8 * np.linalg.norm(s.b) * 1.01
+        problem.accept(x)
+    chosen = [r.configuration for r in solver.history]
+    assert chosen[20:].count("fast-diag") >= 0.97 * len(chosen[20:])
+    assert len(seen) < 300 / 4  # observed only where a decision is made
+    p = solver.policy
+    count = sum(v[1] for b in p.stats_.values() for k, v in b.items() if k == "fast-diag") + len(p._pending)
+    assert count == chosen.count("fast-diag")  # queued or learned, every committed solve counts once
+    assert p.state_dict()["t"] == 300 and not p._pending
+
+
+def _heat_like(m: int, c: float):
+    T = tridiag(m)
+    K = KroneckerSum([T, T], shift=1.0, scale=c)
+    return K, assembled_sum([T, T], 1.0, c)
+
+
+def test_an_exact_hint_spares_the_scan_of_A_and_never_decides_the_answer(monkeypatch):
+    import seqsolve.solver as solver_module
+
+    scans = []
+    real_scan = solver_module.scan_matrix
+    monkeypatch.setattr(solver_module, "scan_matrix", lambda *a, **k: scans.append(1) or real_scan(*a, **k))
+    rng = np.random.default_rng(0)
+    s = SequenceSolver(policy="fixed:fast-diag", rtol=1e-10)
+    for c in (0.5, 2.0, 30.0):
+        K, A = _heat_like(9, c)
+        b = rng.standard_normal(A.shape[0])
+        x = s.solve(A, b, structure=K)
+        assert np.linalg.norm(x - spsolve(sp.csc_matrix(A), b)) <= 1e-9 * np.linalg.norm(x)
+    assert not scans  # the fingerprint, symmetry and magnitude came from the factors
+    assert [r.matrix_repeated for r in s.history] == [False, False, False]
+
+    # a wrong hint: the answer still solves A (the general path, after a failed lean attempt)
+    K, A = _heat_like(9, 2.0)
+    _, A2 = _heat_like(9, 3.0)
+    x = s.solve(A2, b, structure=K)
+    assert scans and np.linalg.norm(A2 @ x - b) <= 1e-10 * np.linalg.norm(b) * 1.01
+    # entries that are not finite are still named as such
+    A3 = A.copy()
+    A3.data[5] = np.nan
+    with pytest.raises(seqsolve_errors.InvalidSystemError):
+        s.solve(A3, b, structure=K)
+    # a system far outside the unscaled range takes the general path and is still certified
+    x = s.solve(A * 2.0**200, b, structure=K.with_scalars(2.0**200, 2.0 * 2.0**200))
+    assert np.linalg.norm(A @ x * 2.0**200 - b) <= 1e-10 * np.linalg.norm(b) * 1.01
+
+
+def test_auto_with_an_exact_hint_runs_what_reads_entries_on_the_general_path(monkeypatch):
+    # every configuration auto tries with the hint given is certified on A, whichever path it took
+    problem, solver = Heat2D(24, 60), SequenceSolver(policy="auto", rtol=1e-9)
+    for _ in range(60):
+        s = problem.system()
+        x = solver.solve(s.A, s.b, context=s.context, structure=s.structure)
+        assert np.linalg.norm(s.A @ x - s.b) <= 1e-9 * np.linalg.norm(s.b) * 1.01
+        problem.accept(x)
+    assert len({r.configuration for r in solver.history}) >= 2  # iterative ones were tried too

@@ -402,3 +402,18 @@ def test_stored_guesses_skip_the_floating_point_guard_others_keep_it():
         warnings.simplefilter("error")
         x = SequenceSolver(initial_guess=Overflowing(), policy="fixed:numba-ssor-cg(omega=1.5)").solve(A, b)
     assert np.linalg.norm(b - A @ x) <= 1e-8 * np.linalg.norm(b)
+
+
+def test_configurations_that_ignore_x0_get_no_guess_and_teach_the_chooser_nothing():
+    A = poisson2d(12)
+    rng = np.random.default_rng(3)
+    solver = SequenceSolver(rtol=1e-10, policy="fixed:direct", initial_guess="auto")
+    for _ in range(4):
+        b = rng.standard_normal(A.shape[0])
+        x = solver.solve(A, b)
+        assert _rel_residual(A, b, x) <= 1e-10
+    assert {r.initial_guess for r in solver.history} == {"unused"}
+    assert solver._guesser.rounds_ == 0 and not solver._guesser._round  # nothing scored
+    # the certified solutions still reach the strategies, for a later iterative solve
+    assert all(len(backlog) >= 1 and backlog[-1][0] is not x for backlog in solver._guesser._backlog)
+    assert np.array_equal(solver._guesser._backlog[0][-1][0], x)

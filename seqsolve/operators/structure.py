@@ -125,3 +125,32 @@ def kronecker_distance(A: sp.csr_array, K: KroneckerSum) -> float:
     """``‖A − K‖_F / ‖A‖_F`` (assembles ``K``: for tests and reports)."""
     A = sp.csr_array(A)
     return float(sp.linalg.norm(A - K.tocsr()) / sp.linalg.norm(A))
+
+
+#: factor key → (least diagonal entry, largest diagonal entry, largest |off-diagonal entry|)
+_ENTRY_RANGES: dict[tuple, tuple[float, float, float]] = {}
+
+
+def _entry_range(f) -> tuple[float, float, float]:
+    r = _ENTRY_RANGES.get(f.key)
+    if r is None:
+        M = f.matrix
+        d = M.diagonal() if sp.issparse(M) else np.diagonal(M)
+        off = abs(sp.csr_array(M) - sp.diags_array(d)) if sp.issparse(M) else np.abs(M - np.diag(d))
+        r = (float(d.min()), float(d.max()), float(off.max()) if off.size or sp.issparse(off) else 0.0)
+        if len(_ENTRY_RANGES) > 64:
+            _ENTRY_RANGES.clear()
+        _ENTRY_RANGES[f.key] = r
+    return r
+
+
+def sum_max_abs(kron: KroneckerSum) -> float:
+    """``max |a_ij|`` of the assembled ``shift·I + scale·Σ_d I⊗A_d⊗I``, from the factors alone.
+
+    A diagonal entry is ``shift + scale·Σ_d (A_d)_ii``, linear in the sum of the factors'
+    diagonal entries, so its extremes come from the factors' extremes; an off-diagonal entry is
+    ``scale`` times one factor's off-diagonal entry."""
+    ranges = [_entry_range(f) for f in kron.factors]
+    lo, hi = sum(r[0] for r in ranges), sum(r[1] for r in ranges)
+    diag = max(abs(kron.shift + kron.scale * lo), abs(kron.shift + kron.scale * hi))
+    return max(diag, abs(kron.scale) * max(r[2] for r in ranges))

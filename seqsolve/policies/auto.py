@@ -212,14 +212,18 @@ PETSC_FIRST_SETUP_SHARE = {"cholesky": 1.0 / 3.0, "direct": 1.0 / 3.0}
 
 #: exact structured solves: their cost depends on the grid, not on the system's context or
 #: difficulty, so a commitment to one (idea 7) is _CONTEXT_FREE_COMMIT times longer and carries
-#: across the bins of its size (its statistics stay in the bin where it began) — what it delays (a
-#: check of an iterative family in a new bin) waits at most that long
+#: across the bins of its size (its statistics stay in the bin where it began), and a streak of
+#: choices of it runs across bins too — what it delays (a check of an iterative family in a new
+#: bin) waits at most that long.  A full decision costs about one such solve (a fifth of a
+#: millisecond, on cold caches), so one per 128 systems costs under 1 %
 _CONTEXT_FREE = ("fast-diag",)
-_CONTEXT_FREE_COMMIT = 8
+_CONTEXT_FREE_COMMIT = 16
 
 #: a family's low speed estimate is the least of this many recent samples at one size
 #: (AutoPolicy._low_per); twice as many for a context-free one, whose solves are the shortest
 _SPEED_WINDOW = 3
+#: committed structured solves queued before they are learned from (_update_committed)
+_MAX_PENDING = 64
 
 #: a setup prior below this many products is not "expensive" (idea 5): no rationing, no late rank
 _HEAVY_SETUP = 50.0
@@ -393,21 +397,32 @@ class AutoPolicy(Policy):
         self._observed = False  # observe() counted the coming system's run already
         self._samples: dict[str, int] = {}  # family → clean solves measured
         self._unchecked: dict[tuple, set] = {}  # bin → inherited estimates not yet run there
-        self._ready: frozenset = frozenset()  # configurations whose setup is built for this matrix
         self._facts: SystemFacts | None = None
         self._lost: set[str] = set()  # configurations whose latest evidence is a capped try (a projection)
+        #: committed structured solves not yet learned from (_update_committed): (bin, name, record, step)
+        self._pending: list[tuple] = []
 
     # ------------------------------------------------------------------ Policy API
     def candidates(self) -> Sequence[Configuration]:
         return self.candidates_list
 
     def observe(self, facts: SystemFacts) -> None:
-        self._facts = facts
-        self._ready = facts.ready
+        self._facts = facts  # its ``ready`` is read only when a factorisation's charge is needed
         # a run of one matrix is over as soon as a new matrix arrives: learn its length before
         # choosing, so the first system of the next run is already costed with it
         self._count_run(facts.repeated)
         self._observed = True
+
+    def wants_facts(self) -> bool:
+        commit = self._commit  # a committed structured stretch reads none (see select)
+        if commit is not None and commit[1] > 0 and commit[2] in self._context_free:
+            self._facts = None  # an older system's facts must not stand for this one (fallback_hint)
+            return False
+        return True
+
+    def _ready(self) -> frozenset:
+        """The configurations whose setup is built for the coming matrix (a sunk cost)."""
+        return self._facts.ready if self._facts is not None else frozenset()
 
     def attempt_limit(self) -> int | None:
         return self._limit
@@ -419,6 +434,8 @@ class AutoPolicy(Policy):
         """If the choice fails or overruns its cap: the best *other* configuration known here."""
         if self._hint is None:
             return None
+        if self._pending:
+            self._sync()
         chosen, known = self._hint
         if known is None:  # a committed choice: the estimates are read only now, when needed
             known = self._known(self._bin_now, self._arm_names)
@@ -438,6 +455,8 @@ class AutoPolicy(Policy):
         if (commit is not None and commit[1] > 0 and commit[2] in self._context_free and arms is self._arms_ref
                 and commit[2] in self._arm_names and commit[0][0] == (int(round(math.log2(n))) if n else 0)):
             return self._committed(commit, commit[0])  # the same grid: any context, no bin to compute
+        if self._pending:
+            self._sync()
         names = self._names_of(arms)
         b = self._bin(context, n)
         if commit is not None and self._factor_names and self._observed and self._run_len == 1 \
@@ -501,7 +520,7 @@ class AutoPolicy(Policy):
             if k in names:
                 mean = v[0] * scale.get((fam_of[k], size), 1.0)
                 if k in self._factor_names:
-                    mean = self._charged(k, mean, k in self._ready)
+                    mean = self._charged(k, mean, k in self._ready())
                 known[k] = [mean, v[1], v[2], v[3]]
         return known
 
@@ -520,7 +539,8 @@ class AutoPolicy(Policy):
         if name is None or name in self._factor_names or self.commit <= 0:
             self._streak = None
             return
-        if self._streak is not None and self._streak[0] == b and self._streak[1] == name:
+        if self._streak is not None and self._streak[1] == name and (
+                self._streak[0] == b or name in self._context_free):
             self._streak[2] += 1
         else:
             self._streak = [b, name, 1]
@@ -538,6 +558,8 @@ class AutoPolicy(Policy):
             return self
         if self._commit is not None and name in self._context_free and self._update_committed(b, name, cost, info):
             return self
+        if self._pending:
+            self._sync()
         if self.cost == "iterations":
             cost, info = self._in_matvecs(info)
         if info.status in ("breakdown", "indefinite", "nan") and self._by_name[name].spec.spd_only:
@@ -658,19 +680,47 @@ class AutoPolicy(Policy):
     def _update_committed(self, b: tuple, name: str, cost: float, info: SolveRecord) -> bool:
         """:meth:`update` for a clean solve by a committed exact structured configuration
         (``_CONTEXT_FREE``): the same state changes as the full update, without the branches that
-        cannot apply (one iteration, so no iteration fit; no fallback, cap or search state), so a
-        committed stretch costs a few microseconds per system.  ``False``: use the full update."""
+        cannot apply (one iteration, so no iteration fit; no fallback, cap or search state).
+        ``False``: use the full update.
+
+        What the solve teaches is queued and learned later, in one batch (:meth:`_sync`), with the
+        same result: between solves of tenths of a millisecond the caches are cold (the solver's
+        own kernels, the caller's work), so the dozen dictionaries learning touches cost tens of
+        microseconds a system, and a batch touches them once.  A cost can end the commitment only
+        if its own speed sample exceeds 1.25× the incumbent's cost (the speed estimate is the least
+        of recent samples), so such a solve is learned from at once, after the queue."""
         here = self.stats_.get(b)
-        entry = here.get(name) if here is not None else None
-        if (entry is None or name != self._commit[2] or self.cost != "seconds" or info.iterations != 1
-                or not info.converged or info.fallback or info.projected_seconds is not None
-                or self._screening or self._deferred or self._revalidating):
+        if (here is None or name not in here or name != self._commit[2] or self.cost != "seconds"
+                or info.iterations != 1 or not info.converged or info.fallback
+                or info.projected_seconds is not None or self._screening or self._deferred or self._revalidating):
             return False
+        fixed = self.fixed_.get(self._fam_of[name], 0.0)
+        incumbent = self._incumbent_cost
+        queue = (len(self._pending) < _MAX_PENDING and bool(incumbent)
+                 and fixed + max(info.solve_seconds - fixed, 0.5 * info.solve_seconds) <= 1.25 * incumbent)
         self.spent_total_ += cost
         self._recent_cost = cost
         if not self._observed:
             self._count_run(info.matrix_repeated)
         self._observed = False
+        if queue:
+            self._pending.append((b, name, info, self.t_))
+        else:
+            if self._pending:
+                self._sync()
+            self._learn_committed(b, name, info, self.t_)
+        return True
+
+    def _sync(self) -> None:
+        """Learn from the queued committed solves (:meth:`_update_committed`), in order."""
+        pending, self._pending = self._pending, []
+        for b, name, info, t in pending:
+            self._learn_committed(b, name, info, t)
+
+    def _learn_committed(self, b: tuple, name: str, info: SolveRecord, t: int) -> None:
+        """The estimates' part of :meth:`_update_committed` for a solve made at step ``t``."""
+        here = self.stats_[b]
+        entry = here[name]
         fam = self._fam_of[name]
         fixed = self.fixed_.get(fam, 0.0)  # its fit never moves: the iterations are always 1
         per = max(info.solve_seconds - fixed, 0.5 * info.solve_seconds)
@@ -686,7 +736,7 @@ class AutoPolicy(Policy):
         observed = fixed + self.per_iteration_[fam]
         if self._incumbent_cost and observed > 1.25 * self._incumbent_cost:
             self._commit = self._streak = None  # as in update: decide afresh
-        self._last_run[name] = self.t_
+        self._last_run[name] = t
         unchecked = self._unchecked.get(b)
         if unchecked:
             unchecked.discard(name)
@@ -694,8 +744,7 @@ class AutoPolicy(Policy):
         w = max(1.0 / entry[1], 1.0 - self.discount)
         entry[0] += w * (observed / self._scale.get((fam, b[0]), 1.0) - entry[0])
         entry[3] += w * (1.0 - entry[3])
-        entry[2] = self.t_
-        return True
+        entry[2] = t
 
     # ------------------------------------------------------------------ internals
     def _learn_fixed(self, fam: str, iterations: int, seconds: float) -> float:
@@ -961,7 +1010,7 @@ class AutoPolicy(Policy):
             self._screening = True
             self._deferred = fam in deferred
             return rep, True
-        if best_name in self._factor_names and best_name not in self._ready:
+        if best_name in self._factor_names and best_name not in self._ready():
             # the incumbent factorises this new matrix now or never in its run: an optional try
             # here looks cheap against the amortised charge, but leaves the whole run without the
             # factor.  Optional exploration waits for a system whose factor is built, where its
@@ -1224,6 +1273,8 @@ class AutoPolicy(Policy):
 
     # ------------------------------------------------------------------ persistence
     def state_dict(self) -> dict:
+        if self._pending:
+            self._sync()
         return {
             "kind": "auto",
             "candidates": [c.name for c in self.candidates_list],
@@ -1263,6 +1314,7 @@ class AutoPolicy(Policy):
         # everything is validated before anything changes; the ranges are those update() produces,
         # and keep select()'s arithmetic finite (int(inf), 2.0 ** huge)
         state = as_dict(state, "auto state")
+        self._pending = []  # queued solves of the state being replaced
         if state.get("kind") != "auto":
             raise StateFileError(f"state is for policy {state.get('kind')!r}, not 'auto'")
         try:

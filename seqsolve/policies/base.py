@@ -11,27 +11,37 @@ from __future__ import annotations
 import inspect
 import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from ..configs import Configuration
 from ..errors import ConfigurationError
 from ..records import SolveRecord
 
 
-@dataclass(frozen=True)
 class SystemFacts:
     """What the solver knows about the next system before a configuration is chosen.
 
     ``repeated``: its matrix equals the previous one.  ``ready``: the names of configurations
     whose setup (a factorisation, a hierarchy) is already built for this very matrix — a sunk
-    cost, so choosing one of them costs only its solve.
+    cost, so choosing one of them costs only its solve.  ``ready`` may be given as a function
+    computing it: it is then computed on first use only (a policy that commits to a choice for a
+    stretch of systems never asks, and the solver spares the work on every system).
     """
 
-    n: int
-    repeated: bool = False
-    ready: frozenset = frozenset()
-    A: Any = field(default=None, repr=False, compare=False)
+    __slots__ = ("n", "repeated", "A", "_ready")
+
+    def __init__(self, n: int, repeated: bool = False, ready: "frozenset | Callable[[], frozenset]" = frozenset(),
+                 A: Any = None) -> None:
+        self.n, self.repeated, self.A, self._ready = n, repeated, A, ready
+
+    @property
+    def ready(self) -> frozenset:
+        if not isinstance(self._ready, frozenset):
+            self._ready = frozenset(self._ready())
+        return self._ready
+
+    def __repr__(self) -> str:
+        return f"SystemFacts(n={self.n}, repeated={self.repeated}, ready={set(self.ready) or {}})"
 
     def constant_diagonal(self) -> bool:
         """Whether every diagonal entry of ``A`` is the same: Jacobi preconditioning is then a
@@ -69,6 +79,12 @@ class Policy(ABC):
 
     def observe(self, facts: SystemFacts) -> None:
         """Facts about the next system, given just before :meth:`select` (ignored by default)."""
+
+    def wants_facts(self) -> bool:
+        """Whether the next :meth:`select` may use :meth:`observe`'s facts; ``False`` (a learner in
+        a committed stretch) spares the solver building them.  ``update``'s record then carries
+        what it needs (``matrix_repeated``)."""
+        return True
 
     def attempt_limit(self) -> int | None:
         """Iteration cap for the configuration just selected (``None``: the solver's ``maxiter``).

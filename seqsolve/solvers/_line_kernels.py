@@ -37,3 +37,32 @@ def solve_lines(C, lam, shift, scale, a, e):  # pragma: no cover - compiled
         for j in range(m):
             C[i, j] -= se * piv[i, j] * C[i + 1, j]
     return C
+
+
+@njit(cache=True)
+def fold(X, P, Q):  # pragma: no cover - compiled
+    """Even and odd halves of ``X``'s rows: ``P[:, k] = X[:, k] + X[:, n−1−k]``, ``Q[:, k] = X[:, k] −
+    X[:, n−1−k]`` for ``k < n//2``, and ``P``'s last column the middle one when ``n`` is odd."""
+    m, n = X.shape
+    h = n // 2
+    for i in range(m):
+        for k in range(h):
+            u, v = X[i, k], X[i, n - 1 - k]
+            P[i, k] = u + v
+            Q[i, k] = u - v
+        if n % 2:
+            P[i, h] = X[i, h]
+
+
+@njit(cache=True)
+def unfold(U, W, X):  # pragma: no cover - compiled
+    """The inverse pairing of :func:`fold`: ``X[:, k] = U[:, k] + W[:, k]``, ``X[:, n−1−k] = U[:, k] − W[:, k]``."""
+    m, n = X.shape
+    h = n // 2
+    for i in range(m):
+        for k in range(h):
+            u, w = U[i, k], W[i, k]
+            X[i, k] = u + w
+            X[i, n - 1 - k] = u - w
+        if n % 2:
+            X[i, h] = U[i, h]

@@ -35,6 +35,7 @@ class Direct(Method):
     """LU factorisation plus up to three steps of iterative refinement (counted as iterations)."""
 
     needs_matrix = False
+    uses_x0 = False
 
     def applicable(self, A, *, symmetric: bool) -> bool:
         return not isinstance(A, LinearOperator) or A.shape[0] <= DENSE_MAX

@@ -275,6 +275,7 @@ class FastDiag(Method):
 
     needs_matrix = False
     uses_structure = True
+    uses_x0 = False
 
     def __init__(self) -> None:
         self.cache = _Cache()

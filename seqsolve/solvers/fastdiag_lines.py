@@ -30,12 +30,53 @@ _KERNEL: list = []
 def _solve_lines():
     """The kernel, loaded (or compiled) by a first call on tiny arrays: at setup, not in a timed solve."""
     if not _KERNEL:
-        from ._line_kernels import solve_lines
+        from ._line_kernels import fold, solve_lines, unfold
 
         one = np.ones(1)
         solve_lines(np.ones((1, 1)), one, 1.0, 1.0, one, one[:0])
-        _KERNEL.append(solve_lines)
+        X = np.ones((1, 3))
+        fold(X, np.empty((1, 2)), np.empty((1, 1)))
+        unfold(np.ones((1, 2)), np.ones((1, 1)), X)
+        _KERNEL.extend((solve_lines, fold, unfold))
     return _KERNEL[0]
+
+
+#: how far from exactly even or odd an eigenvector may be for the folded transform (it is then
+#: symmetrised: the error this makes is of this order, far below any tolerance the certificate checks)
+FOLD_TOL = 1e-12
+
+
+class Folded:
+    """A symmetric, persymmetric factor's eigenbasis split into even and odd vectors.
+
+    A factor that commutes with the reversal ``J`` (a 1-D operator on a uniform grid with the same
+    condition at both ends) has eigenvectors with ``Jv = ±v``, so a product with the basis needs only
+    the half rows: ``X V_even = [X_k + X_(n−1−k)] R_even`` and ``X V_odd = [X_k − X_(n−1−k)] R_odd``,
+    half the multiply-adds of the full product, the bulk of a solve on a small grid."""
+
+    def __init__(self, eig) -> None:
+        V, n = eig.V, eig.V.shape[0]
+        h, h1 = n // 2, (n + 1) // 2
+        R = V[::-1]
+        even = np.max(np.abs(R - V), axis=0) <= FOLD_TOL
+        odd = np.max(np.abs(R + V), axis=0) <= FOLD_TOL
+        self.ok = bool(np.all(even | odd) and even.sum() == h1 and odd.sum() == h)
+        if not self.ok:
+            return
+        ie, io = np.flatnonzero(even), np.flatnonzero(odd)
+        self.order = np.concatenate([ie, io])  # coefficient columns: the even modes, then the odd ones
+        Ve, Vo = 0.5 * (V[:, ie] + R[:, ie]), 0.5 * (V[:, io] - R[:, io])  # exactly even / odd
+        self.Re, self.Ro = np.ascontiguousarray(Ve[:h1]), np.ascontiguousarray(Vo[:h])
+        self.ReT, self.RoT = np.ascontiguousarray(self.Re.T), np.ascontiguousarray(self.Ro.T)
+        self.h, self.h1 = h, h1
+
+
+def folded(eig) -> "Folded | None":
+    """The folded form of ``eig`` (a symmetric factor's :class:`~.fastdiag.FactorEig`) when it has one."""
+    if eig.V is None or eig.W is None or eig.V.shape[0] < 4 or not np.array_equal(eig.V.T, eig.W):
+        return None
+    f = Folded(eig)
+    return f if f.ok else None
 
 
 def symmetric_tridiagonal(f: Factor) -> tuple[np.ndarray, np.ndarray] | None:
@@ -67,6 +108,10 @@ class Lines:
         self.lam = np.ascontiguousarray(grid.ravel())
         self.lam_range = (float(self.lam.min()), float(self.lam.max()))
         self.dense2d = len(shape) == 2 and eigs[0].V is not None
+        self.fold = folded(eigs[0]) if self.dense2d else None
+        if self.fold is not None:  # the lines in the folded order: even modes, then odd
+            self.lam_even = np.ascontiguousarray(self.lam[self.fold.order[:self.fold.h1]])
+            self.lam_odd = np.ascontiguousarray(self.lam[self.fold.order[self.fold.h1:]])
         _solve_lines()  # load the kernel now: setup time, paid once per grid
 
     def eigenvalue_range(self, shift: float, scale: float) -> tuple[float, float]:
@@ -98,8 +143,23 @@ class Lines:
             C = _fft().dst(C, type=1, norm="ortho", axis=d) if eig.V is None else apply_along(C, d, eig.V)
         return C
 
+    def _apply_folded(self, B: np.ndarray, shift: float, scale: float) -> np.ndarray:
+        f = self.fold
+        solve_lines, fold, unfold = _KERNEL
+        m = B.shape[0]
+        P, Q = np.empty((m, f.h1)), np.empty((m, f.h))
+        fold(B, P, Q)
+        Ce, Co = P @ f.Re, Q @ f.Ro
+        solve_lines(Ce, self.lam_even, shift, scale, self.a, self.e)
+        solve_lines(Co, self.lam_odd, shift, scale, self.a, self.e)
+        X = np.empty_like(B)
+        unfold(Ce @ f.ReT, Co @ f.RoT, X)
+        return X
+
     def apply(self, b: np.ndarray, shift: float, scale: float) -> np.ndarray:
         """``K⁻¹ b`` for a definite ``K`` (see :meth:`definite`)."""
+        if self.fold is not None:
+            return self._apply_folded(b.reshape(self.shape), shift, scale).reshape(b.shape)
         C = self._forward(b.reshape(self.shape))
         _solve_lines()(C.reshape(self.shape[0], -1), self.lam, shift, scale, self.a, self.e)
         return self._inverse(C).reshape(b.shape)

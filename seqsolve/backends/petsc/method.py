@@ -64,6 +64,7 @@ class PetscKSP(Method):
         self.schedule_name = config.get_or("setup", "rebuild")
         self.schedule = RebuildSchedule() if self.schedule_name == "adaptive" else None
         self.preonly = self.options["ksp_type"] == "preonly"
+        self.uses_x0 = not self.preonly  # a factorisation alone ignores the initial guess
         self._mats = mats
         #: SSOR-PCG runs through Eisenstat's trick on matrices where that is safe (see mapping)
         self._fast = eisenstat(config) if config.kind == "ssor-cg" else None
