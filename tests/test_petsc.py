@@ -412,3 +412,30 @@ def test_a_reused_amg_that_overruns_is_rebuilt_on_the_spot(amg):
     method = next(iter(s._methods.values()))
     assert method.schedule.builds == 2  # rebuilt within the solve (a miss, if it cost more than the build)
     assert last.iterations <= 3 * first.iterations + 10 + 60, (first.iterations, last.iterations)
+
+
+def test_a_reused_amg_is_rebuilt_before_the_solvers_cap_stops_it():
+    """The solver caps an exploited configuration at about 3x its usual count — as tight as the
+    method's own limit on a reused PC — so the reused PC gets half of what the solver allows and
+    is rebuilt within the attempt rather than stopped and replaced by a fallback."""
+    import pyamg
+
+    from seqsolve.policies import FixedPolicy
+
+    class Capped(FixedPolicy):
+        limit = None
+
+        def attempt_limit(self):
+            return self.limit
+
+    k = 40
+    iso = sp.csr_array(pyamg.gallery.poisson((k, k), format="csr"))
+    stencil = pyamg.gallery.diffusion_stencil_2d(epsilon=1e-3, theta=0.0, type="FD")
+    aniso = sp.csr_array(pyamg.gallery.stencil_grid(stencil, (k, k), format="csr"))
+    policy = Capped("hypre-cg(adaptive)")
+    s = SequenceSolver(policy=policy, backend="petsc", rtol=1e-8)
+    b = np.random.default_rng(5).standard_normal(k * k)
+    assert_contract(iso, b, s.solve(iso, b), 1e-8)
+    policy.limit = 3 * s.history[0].iterations + 10  # what auto allows its incumbent
+    assert_contract(aniso, b, s.solve(aniso, b), 1e-8)
+    assert s.history[-1].setup_reused and s.history[-1].fallback is None and s.history[-1].converged
