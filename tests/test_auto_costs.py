@@ -389,3 +389,20 @@ def test_once_the_difficulty_is_known_first_tries_follow_their_predicted_cost():
 
     assert second_try(400) == amg
     assert second_try(20) == icc
+
+
+def test_rent_or_buy_judges_only_the_first_reuse_of_a_cycle():
+    """FEM heat's slow drift: reuses need 3, 9, 16 extra iterations, and the last one of a cycle
+    alone may exceed the build — that is rent-or-buy working, not a fast drift: no miss."""
+    from seqsolve.solvers.reuse import RebuildSchedule
+
+    s, per, build = RebuildSchedule(), 0.003, 0.04
+    builds = 0
+    for t in range(40):
+        its = 14 + (0, 3, 9, 16)[t % 4] if not s.stale else 14
+        if s.stale:
+            s.built(build)
+            builds += 1
+        s.solved(its * per, its)
+    assert s.misses == 0 and s.skip == 0
+    assert builds <= 12  # one build per cycle of four systems, as plain rent-or-buy
