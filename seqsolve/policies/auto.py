@@ -125,7 +125,7 @@ factorisation screened without that budget (idea 5: its first try predicted with
 where it is several times too low the bound is off by that try, once.
 
 AMG staleness is handled by ``amg-cg(adaptive)``'s rent-or-buy rule inside its method, which also
-stops reusing a hierarchy whose single reuse already cost more than a build (a
+stops reusing a hierarchy whose first reuse after a build already cost more than the build (a
 fast drift: Fluid2D under BoomerAMG), probing again at doubling intervals
 (:mod:`seqsolve.solvers.reuse`).
 """
