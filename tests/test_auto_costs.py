@@ -260,3 +260,149 @@ def test_the_solver_stops_an_attempt_whose_measured_speed_projects_past_its_budg
     assert first.fallback is not None  # the budgeted attempt was abandoned; a fallback finished
     assert first.projected_seconds is not None and first.projected_seconds > 1e-9
     assert first.projected_iterations is not None and first.projected_iterations > 100
+
+
+def test_rent_or_buy_stops_reusing_a_setup_whose_first_reuse_already_costs_more_than_a_build():
+    """Fluid2D under BoomerAMG: a fresh hierarchy takes 6 iterations, the previous step's 45 — each
+    reuse costs several builds.  After misses in a row the schedule rebuilds without reusing for
+    2**m - 1 builds, then probes once; a drift that slows down is reused again at once."""
+    from seqsolve.solvers.reuse import RebuildSchedule
+
+    s, per, build = RebuildSchedule(), 0.001, 0.009
+    reused = []
+    for _ in range(40):  # fast drift: every reuse needs 45 iterations
+        if s.stale:
+            s.built(build)
+            s.solved(6 * per, 6)
+            reused.append(False)
+        else:
+            s.solved(45 * per, 45)
+            reused.append(True)
+    assert reused[:2] == [False, True]  # the first reuse is tried (rent-or-buy as before)
+    assert sum(reused) <= 5  # then only probes, at doubling intervals (log2 of the builds)
+    assert sum(reused[20:]) <= 1
+    # the drift slows: the next probe pays, and reuse resumes as rent-or-buy allows
+    for _ in range(70):
+        if s.stale:
+            s.built(build)
+            s.solved(6 * per, 6)
+            reused.append(False)
+        else:
+            s.solved(7 * per, 7)
+            reused.append(True)
+    assert s.misses == 0 and sum(reused[-20:]) >= 15
+
+
+def test_a_factorisation_whose_first_try_costs_less_than_a_capped_try_is_screened_at_once():
+    """SIMP topology optimisation on PETSc: SSOR-PCG needs hundreds of iterations, and the
+    factorisation's prior setup, though above one SSOR solve (a "heavy" setup), is below what a
+    capped try of any family and its fallback may cost (explore_cap + 1 = 2.25 solves): it is
+    screened right away instead of waiting for the exploration budget (it was held back 16
+    systems there).  Where SSOR-PCG needs few iterations the setup is many solves: it still waits."""
+    def first_direct(iterations: int) -> int:
+        p = AutoPolicy(candidates=[SSOR, DIRECT], seed=0, explore=0.0)
+        for t in range(60):
+            p.observe(SystemFacts(1000, repeated=False, ready=frozenset()))
+            c = p.select(None, n=1000).name
+            if c == DIRECT:
+                return t
+            seconds = iterations * 1e-4
+            p.update(seconds, record(c, iterations=iterations, setup=0.0, solve=seconds, repeated=False,
+                                     reused=False))
+        return 60
+
+    from seqsolve.policies.auto import ITERATION_COST, SETUP_COST, SOLVE_COST
+    in_solves = lambda its, matvecs: matvecs / (its * ITERATION_COST["numba-ssor-cg"])  # noqa: E731
+    setup, solve = SETUP_COST["direct"][1], SOLVE_COST["direct"]
+    assert in_solves(500, setup) > 1.0 and in_solves(500, setup + solve) <= 2.25  # heavy, yet a bounded try
+    assert first_direct(500) == 1  # tried on the second system
+    assert in_solves(100, setup + solve) > 2.25
+    assert first_direct(100) > 10  # rationed by explore_budget, as before
+
+
+def test_a_capped_try_that_lost_is_not_checked_again_in_every_new_bin():
+    """Convection-diffusion with a drifting context: unpreconditioned GMRES lost a capped try at
+    1.4x GMRES+ILU's cost.  A new bin checks inherited close leaders once each — but a capped loss
+    is believed (idea 4): it is tried again only when its re-validation period is due."""
+    ilu, plain = "gmres(ilu)", "gmres"
+    p = AutoPolicy(candidates=[ilu, plain], seed=0, explore=0.0)
+    tries = []
+    for t in range(30):
+        ctx = {"t": 1.6 ** t}  # a new bin every system
+        c = p.select(ctx, n=1000).name
+        if c == plain:
+            tries.append(t)
+            rec = SolveRecord(index=t, configuration=c, iterations=30, setup_seconds=0.0, solve_seconds=0.0125,
+                              residual=1e-3, converged=True, fallback=ilu, projected_seconds=0.014,
+                              projected_iterations=60)
+            p.update(0.0125 + 0.01, rec)
+        else:
+            p.update(0.01, record(c, iterations=10, setup=0.0, solve=0.01, repeated=False, reused=False))
+    assert plain in p._lost
+    assert len(tries) <= 3 and all(b - a >= p.revalidate_after for a, b in zip(tries, tries[1:])), tries
+
+
+def test_a_petsc_factorisations_first_setup_is_believed_at_the_share_later_builds_repeat():
+    """MUMPS's first factorisation on a pattern includes its analysis (FEM heat: 250 ms, later
+    builds 78 ms): one sample must not price the factorisation out for good.  The second build's
+    measurement replaces the discounted first; SciPy's SuperLU (analysis every build) is believed whole."""
+    from seqsolve.policies.auto import PETSC_FIRST_SETUP_SHARE
+
+    class Petsc:  # only the backend's name matters to the cost hints
+        name = "petsc"
+
+        def portfolio(self):
+            return [parse("cholesky"), parse("ssor-cg(omega=1.5)")]
+
+    chol = "cholesky"
+    p = AutoPolicy(candidates=[chol, "ssor-cg(omega=1.5)"], seed=0, backend=Petsc())
+    p._last = (p._bin(None, 1000), chol, True)
+    p.update(0.26, record(chol, iterations=1, setup=0.25, solve=0.01, repeated=False, reused=False))
+    fam = p._fam_of[chol]
+    assert p.setup_low_[fam] == PETSC_FIRST_SETUP_SHARE["cholesky"] * 0.25
+    p._last = (p._bin(None, 1000), chol, False)
+    p.update(0.1, record(chol, iterations=1, setup=0.09, solve=0.01, repeated=False, reused=False))
+    assert p.setup_low_[fam] == 0.09  # the second build, numeric only, replaces the estimate
+    scipy = AutoPolicy(candidates=[DIRECT, SSOR], seed=0)
+    scipy._last = (scipy._bin(None, 1000), DIRECT, True)
+    scipy.update(0.26, record(DIRECT, iterations=1, setup=0.25, solve=0.01, repeated=False, reused=False))
+    assert scipy.setup_low_[scipy._fam_of[DIRECT]] == 0.25
+
+
+def test_once_the_difficulty_is_known_first_tries_follow_their_predicted_cost():
+    """FEM heat on PETSc: SSOR-PCG needs 400 iterations.  That predicts an AMG at ~20 V-cycles
+    (DIFFICULTY_EXPONENT): its first try is expected cheaper than ICC(0)'s, which the size-blind
+    prior ranks ahead of any setup-heavy family.  On an easy system (20 SSOR iterations) ICC(0)
+    still goes first."""
+    class Petsc:
+        name = "petsc"
+
+    ssor, icc, amg = "ssor-cg(omega=1.5)", "icc-cg", "amg-cg(adaptive)"
+
+    def second_try(ssor_iterations: int) -> str:
+        p = AutoPolicy(candidates=[ssor, icc, amg], seed=0, explore=0.0, explore_budget=10.0, backend=Petsc())
+        assert p.select(None, n=1000).name == ssor
+        seconds = ssor_iterations * 1e-4
+        p.update(seconds, record(ssor, iterations=ssor_iterations, setup=0.0, solve=seconds, repeated=False,
+                                 reused=False))
+        return p.select(None, n=1000).name
+
+    assert second_try(400) == amg
+    assert second_try(20) == icc
+
+
+def test_rent_or_buy_judges_only_the_first_reuse_of_a_cycle():
+    """FEM heat's slow drift: reuses need 3, 9, 16 extra iterations, and the last one of a cycle
+    alone may exceed the build — that is rent-or-buy working, not a fast drift: no miss."""
+    from seqsolve.solvers.reuse import RebuildSchedule
+
+    s, per, build = RebuildSchedule(), 0.003, 0.04
+    builds = 0
+    for t in range(40):
+        its = 14 + (0, 3, 9, 16)[t % 4] if not s.stale else 14
+        if s.stale:
+            s.built(build)
+            builds += 1
+        s.solved(its * per, its)
+    assert s.misses == 0 and s.skip == 0
+    assert builds <= 12  # one build per cycle of four systems, as plain rent-or-buy

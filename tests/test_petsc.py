@@ -385,3 +385,76 @@ def test_a_new_pattern_with_the_old_lengths_makes_a_new_mat():
     assert backend.mats.mat is not mat
     assert np.array_equal(data, A.data)  # the old Mat's values were left alone
     assert np.array_equal(backend.mats._data, B.data)
+
+
+def test_a_factorisation_built_for_this_matrix_is_not_redone_after_another_methods_setup():
+    """An exploration before a fallback copies the same matrix into the shared Mat: the fallback's
+    factor, built for these very values, is kept (PETSc refactorised it on the state change)."""
+    from petsc4py import PETSc
+
+    backend, chol = _method("cholesky")
+    from seqsolve.configs import parse
+
+    cg = backend.build(parse("cg"))
+    A = poisson2d(12).tocsr()
+    b = np.random.default_rng(3).standard_normal(144)
+    PETSc.Log.begin()
+    numeric = PETSc.Log.Event("MatCholFctrNum")
+    p = chol.setup(A, None)
+    assert chol.solve(p, A, b, np.zeros(144), rtol=1e-10, atol=0.0, maxiter=10).status == "converged"
+    before = numeric.getPerfInfo()["count"]
+    cg.setup(A, None)  # the same values, copied again by another method's setup
+    res = chol.solve(p, A, b, np.zeros(144), rtol=1e-10, atol=0.0, maxiter=10)
+    assert res.status == "converged"
+    assert_contract(A, b, res.x, 1e-10)
+    assert numeric.getPerfInfo()["count"] == before  # no second numeric factorisation
+
+
+@pytest.mark.parametrize("amg", ["amg-cg", "hypre-cg"])
+def test_a_reused_amg_that_overruns_is_rebuilt_on_the_spot(amg):
+    """adaptive: a hierarchy reused on a matrix it no longer fits (isotropic → anisotropic ×1000)
+    is stopped at three times its fresh iteration count and rebuilt, instead of running on (or
+    being capped by the solver and falling back to another configuration)."""
+    import pyamg
+
+    k = 40
+    iso = sp.csr_array(pyamg.gallery.poisson((k, k), format="csr"))
+    stencil = pyamg.gallery.diffusion_stencil_2d(epsilon=1e-3, theta=0.0, type="FD")
+    aniso = sp.csr_array(pyamg.gallery.stencil_grid(stencil, (k, k), format="csr"))
+    assert (iso.indptr == aniso.indptr).all() and (iso.indices == aniso.indices).all()
+    s = SequenceSolver(policy=f"fixed:{amg}(adaptive)", backend="petsc", fallback=False, rtol=1e-8)
+    b = np.random.default_rng(5).standard_normal(k * k)
+    for A in (iso, iso, aniso):
+        assert_contract(A, b, s.solve(A, b), 1e-8)
+    first, _, last = s.history
+    assert last.setup_reused and last.fallback is None
+    method = next(iter(s._methods.values()))
+    assert method.schedule.builds == 2  # rebuilt within the solve (a miss, if it cost more than the build)
+    assert last.iterations <= 3 * first.iterations + 10 + 60, (first.iterations, last.iterations)
+
+
+def test_a_reused_amg_is_rebuilt_before_the_solvers_cap_stops_it():
+    """The solver caps an exploited configuration at about 3x its usual count — as tight as the
+    method's own limit on a reused PC — so the reused PC gets half of what the solver allows and
+    is rebuilt within the attempt rather than stopped and replaced by a fallback."""
+    import pyamg
+
+    from seqsolve.policies import FixedPolicy
+
+    class Capped(FixedPolicy):
+        limit = None
+
+        def attempt_limit(self):
+            return self.limit
+
+    k = 40
+    iso = sp.csr_array(pyamg.gallery.poisson((k, k), format="csr"))
+    stencil = pyamg.gallery.diffusion_stencil_2d(epsilon=1e-3, theta=0.0, type="FD")
+    aniso = sp.csr_array(pyamg.gallery.stencil_grid(stencil, (k, k), format="csr"))
+    policy = Capped("hypre-cg(adaptive)")
+    s = SequenceSolver(policy=policy, backend="petsc", rtol=1e-8)
+    b = np.random.default_rng(5).standard_normal(k * k)
+    assert_contract(iso, b, s.solve(iso, b), 1e-8)
+    policy.limit = 3 * s.history[0].iterations + 10  # what auto allows its incumbent
+    assert_contract(aniso, b, s.solve(aniso, b), 1e-8)
+    assert s.history[-1].setup_reused and s.history[-1].fallback is None and s.history[-1].converged

@@ -37,7 +37,13 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    power 1/0.8, AMG a 0.4 power of CG's), and a family predicted to lose is first tried only
    when its capped try and the fallback after it fit in ``explore_budget`` of the time spent
    (all such tries together) — so CG is tried at once on Heat2D's easy steps, but on Fluid2D,
-   where SSOR-PCG needs a hundred iterations, only after about 45 systems.  GMRES/BiCGStab (and
+   where SSOR-PCG needs a hundred iterations, only after about 45 systems.  The same count also
+   orders the remaining first tries: once a family has run on the system, never-measured ones go
+   in the order of their predicted first-try cost (:meth:`_first_try_estimate`: predicted
+   iterations of any strength, amortised setup, a factorisation's setup and solve) rather than
+   the size-blind prior (on PETSc's FEM heat and p-Laplace, SSOR-PCG's 180-280 iterations put the
+   AMGs ahead of ICC(0); measured 1.13 vs 1.21 on p-Laplace, 60 systems).  That guess only orders
+   tries; it never holds one back.  GMRES/BiCGStab (and
    LU where a Cholesky factorisation is offered) are left out on symmetric systems unless SPD
    methods break down there.
 4. **Every attempt is capped, and a capped attempt is believed.**  An exploratory attempt gets
@@ -53,7 +59,10 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    solver extrapolates the convergence rate the attempt showed into a *projected* cost
    (``SolveRecord.projected_seconds``, ``inf`` when it made no progress), and that projection is
    recorded as the configuration's cost.  The solver then falls back to the best *other* known
-   configuration (the hint), starting from the capped attempt's iterate.
+   configuration (the hint), starting from the capped attempt's iterate.  Such a capped loss is
+   believed across bins too: a new bin that inherited it does not check it again with a real solve
+   (only its doubling re-validation, idea 6, retries it) — on convection-diffusion, whose context
+   opens a bin per step early on, plain GMRES was re-tried in bin after bin.
 5. **Setups are costed as what they are.**  A factorisation's estimate is its solve alone; its
    setup is added when choosing — nothing if it is already built for the matrix at hand (a sunk
    cost: the solver says so through :meth:`observe`), else ``setup / sharing``, where *sharing* is
@@ -71,6 +80,16 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    follow the backend: PETSc's ILU(0) costs a few products, SciPy's ILU with fill hundreds.
    Optional exploration waits while the incumbent is a factorisation not yet built for the
    matrix at hand: a try there would leave the rest of the run without it.
+   Two exceptions make factorisations cheaper to discover.  A never-measured factorisation whose
+   first try (its amortised setup plus one solve of ``SOLVE_COST`` products) is predicted to cost
+   at most ``explore_cap + 1`` times the best here — what a capped try of any family and its
+   fallback may cost — is screened without that rationing: it cannot overrun, so its try is no
+   riskier than any other screening (:meth:`_bounded_first_try`; on PETSc's topology
+   optimisation MUMPS at 90-130 ms beat SSOR-PCG's 300 ms but was held back 16 systems).  And a
+   backend whose first factorisation on a sparsity pattern pays a one-off analysis (MUMPS: 1-4x a
+   numeric factorisation) has that first sample believed at ``PETSC_FIRST_SETUP_SHARE`` until the
+   next build is measured and replaces it: an estimate too low is corrected by the very next build,
+   one too high never would be (the family would not run again).
 
 6. **Evidence ages.**  The leading configuration of another family, if within
    ``revalidate_within`` (1.5×) of the best of its bin and its evidence is older than its
@@ -100,9 +119,15 @@ change is detected within one capped solve.  Setup-heavy families (AMG, direct, 
 is not capped; it is bounded instead by the budget of idea 5 (all first screenings of such families
 together cost at most ``explore_budget`` of the time spent, plus one setup each), which is why
 ``amg-cg`` enters only as ``amg-cg(adaptive)`` (setup reuse is a schedule of one preconditioner,
-not three families) and ``direct`` reuses its factorisation while ``A`` is unchanged.
+not three families) and ``direct`` reuses its factorisation while ``A`` is unchanged.  A
+factorisation screened without that budget (idea 5: its first try predicted within
+``(explore_cap + 1) c*``) is one of the ``K`` screenings above, as long as its setup prior holds;
+where it is several times too low the bound is off by that try, once.
 
-AMG staleness is handled by ``amg-cg(adaptive)``'s rent-or-buy rule inside its method.
+AMG staleness is handled by ``amg-cg(adaptive)``'s rent-or-buy rule inside its method, which also
+stops reusing a hierarchy whose first reuse after a build already cost more than the build (a
+fast drift: Fluid2D under BoomerAMG), probing again at doubling intervals
+(:mod:`seqsolve.solvers.reuse`).
 """
 
 from __future__ import annotations
@@ -184,6 +209,16 @@ PETSC_ITERATION_COST = {"cg": 1.2, "jacobi-cg": 1.3, "ssor-cg": 2.5, "icc-cg": 2
 #: measured setups replace them from the second build on
 PETSC_SETUP_COST = {"ilu": (1e-3, 5.0)}
 
+#: the share of a factorisation's *first* measured setup that later builds repeat.  MUMPS's first
+#: factorisation on a sparsity pattern includes its symbolic analysis (PORD ordering); later
+#: builds on the same pattern are numeric only (measured, first → later: FEM heat 250 → 78 ms,
+#: topology optimisation 128 → 82, p-Laplace 158 → 28-58, Fluid2D 157 → 22-43).  The first sample
+#: is believed at this share until a second build is measured, which then replaces it.  An
+#: estimate too low is corrected by the very next build (the factorisation is run and measured);
+#: one too high is never corrected (a family that looks too dear is not run again), hence the low
+#: end of the measured range.  SciPy's SuperLU analyses with every build: 1
+PETSC_FIRST_SETUP_SHARE = {"cholesky": 1.0 / 3.0, "direct": 1.0 / 3.0}
+
 #: exact structured solves: their cost depends on the grid, not on the system's context or
 #: difficulty, so a commitment to one (idea 7) is _CONTEXT_FREE_COMMIT times longer and carries
 #: across the bins of its size (its statistics stay in the bin where it began), and a streak of
@@ -220,6 +255,13 @@ def setup_costs(backend=None) -> dict[str, tuple[float, float]]:
     if backend is None or getattr(backend, "name", "scipy") == "scipy":
         return SETUP_COST
     return {**SETUP_COST, **PETSC_SETUP_COST}
+
+
+def first_setup_shares(backend=None) -> dict[str, float]:
+    """Per kind, the share of a first measured setup that later builds repeat (1 where absent)."""
+    if backend is None or getattr(backend, "name", "scipy") == "scipy":
+        return {}
+    return PETSC_FIRST_SETUP_SHARE
 
 
 def _setup_kind(c: Configuration) -> str:
@@ -286,6 +328,7 @@ class AutoPolicy(Policy):
         self._backend = backend
         self._iter_cost = iteration_costs(backend)
         self._setup_cost = setup_costs(backend)
+        self._first_share = first_setup_shares(backend)
         self.candidates_list = [parse(c) for c in candidates] if candidates is not None else default_candidates(backend)
         self.context_key = context_key
         self.seed = seed
@@ -364,6 +407,7 @@ class AutoPolicy(Policy):
         self._samples: dict[str, int] = {}  # family → clean solves measured
         self._unchecked: dict[tuple, set] = {}  # bin → inherited estimates not yet run there
         self._facts: SystemFacts | None = None
+        self._lost: set[str] = set()  # configurations whose latest evidence is a capped try (a projection)
         #: committed structured solves not yet learned from (_update_committed): (bin, name, record, step)
         self._pending: list[tuple] = []
 
@@ -600,9 +644,17 @@ class AutoPolicy(Policy):
         fam = self._fam_of[name]
         if not info.setup_reused and info.setup_seconds > 0:
             # setup times are de-noised the same way (they do not depend on ω or on the context)
-            last = self._last_setup.get(fam, info.setup_seconds)
-            self._last_setup[fam] = info.setup_seconds
-            self.setup_low_[fam] = min(info.setup_seconds, last)
+            share = self._first_share.get(self._by_name[name].kind, 1.0) if fam not in self._last_setup else 1.0
+            if share < 1.0 and self.cost == "seconds":
+                # a first factorisation paid a one-off analysis: believed at the share later builds
+                # repeat, until the next build is measured and replaces it (PETSC_FIRST_SETUP_SHARE)
+                # (the next build's sample replaces it: min(that build, this whole first one))
+                self.setup_low_[fam] = share * info.setup_seconds
+                self._last_setup[fam] = info.setup_seconds
+            else:
+                last = self._last_setup.get(fam, info.setup_seconds)
+                self._last_setup[fam] = info.setup_seconds
+                self.setup_low_[fam] = min(info.setup_seconds, last)
         if self._by_name[name].kind in _FACTORISATIONS:
             # a factorisation's estimate is its solve alone: its setup is added when choosing,
             # and only if it is not already built for the matrix at hand (see _charged)
@@ -617,6 +669,10 @@ class AutoPolicy(Policy):
                 # rent-or-buy reuses a hierarchy until its extra iterations have cost as much as the
                 # build: a build is spread over at least two solves, so it is charged half each time
                 setup *= 0.5
+        if info.projected_seconds is not None:
+            self._lost.add(name)
+        elif self._lost and info.converged and not info.fallback:
+            self._lost.discard(name)
         if info.projected_seconds is not None:
             # stopped short (cap, stagnation): believe the cost its convergence rate projects; no
             # progress at all counts as ten times what the whole solve cost
@@ -904,6 +960,7 @@ class AutoPolicy(Policy):
         # 1. each contending family once in this bin, through its best member elsewhere
         screened = self._screened.setdefault(b, set())
         untried, deferred = [], []
+        estimates: dict | None = {}  # family → expected first-try seconds (None: not all known)
         for fam, members in fams.items():
             if fam in screened or self._wait.get((b, fam), 0) > self.t_:
                 continue
@@ -941,7 +998,7 @@ class AutoPolicy(Policy):
                     self._wait_for(b, fam, self.spent_deferred_ + setup + (self.explore_cap + 1.0) * lo)
                     continue
                 deferred.append(fam)
-            if lo is not None and setup > lo and (
+            if lo is not None and setup > lo and not self._bounded_first_try(rep, rel, setup, lo) and (
                     (rel is not None and rel[0] > self.contender
                      and self.spent_explore_ > self.explore_budget * self.spent_total_)
                     or self.spent_deferred_ + setup > self.explore_budget * self.spent_total_):
@@ -955,13 +1012,28 @@ class AutoPolicy(Policy):
             heavy = lo is not None and setup > lo
             if heavy:
                 deferred.append(fam)  # its try is charged to the budget it waited for (shared)
-            if self._worth_trying(rel, self.revalidate_within if heavy else self.contender):
+            # a capped try that lost nearby is believed like a one-off setup (idea 4): re-screened
+            # in a new bin only if it came close there, not merely within `contender`
+            close_only = heavy or (rel is not None and rep.name in self._lost)
+            if self._worth_trying(rel, self.revalidate_within if close_only else self.contender):
                 # never-measured families go first in the order of their prior cost (robust cheap
                 # methods first), so that a best (and an exploration cap) exists before an
                 # expensive family is tried
                 untried.append((rel[0] if rel is not None else _prior_rank(rep, self._iter_cost, self._setup_cost) - 1e6, fam, rep))
+                if rel is None and lo is not None and estimates is not None and self.cost == "seconds":
+                    est = self._first_try_estimate(rep, known, setup)
+                    if est is None:
+                        estimates = None
+                    else:
+                        estimates[fam] = est
             else:
                 screened.add(fam)  # known to be far from the best nearby: not worth a try here
+        if untried and estimates and known and all(r[1] in estimates for r in untried):
+            # the system's difficulty is known from a family that ran here: never-measured families
+            # go in the order of their predicted first-try cost, not of a size-blind prior (FEM heat:
+            # SSOR-PCG's 178 iterations predict an AMG's ~13, ahead of ICC(0) — which the AMG's
+            # measured count then predicts to lose, so its capped try waits)
+            untried = [(estimates[r[1]] - 1e6, r[1], r[2]) for r in untried]
         if untried:
             _, fam, rep = min(untried, key=lambda r: (r[0], r[1]))
             screened.add(fam)
@@ -1023,7 +1095,9 @@ class AutoPolicy(Policy):
             # when it is large), and half-octave bins make this O(log range) tries per leader
             unchecked = self._unchecked.get(b)
             if unchecked:
-                close = [self._by_name[k] for k in leaders.values() if k in unchecked]
+                # (not one whose latest evidence is a capped try that lost: that is believed, and
+                # re-validated only at its doubling period)
+                close = [self._by_name[k] for k in leaders.values() if k in unchecked and k not in self._lost]
                 if close:
                     choice = min(close, key=lambda c: (known[c.name][0], c.name))
                     unchecked.discard(choice.name)
@@ -1059,6 +1133,28 @@ class AutoPolicy(Policy):
         per = self.per_iteration_.get(_family(rep)) or self._prior_per_iteration(rep)
         return per is not None and self.fixed_.get(_family(rep), 0.0) + per > self.explore_cap * lo
 
+    def _bounded_first_try(self, rep: Configuration, rel, setup: float, lo: float) -> bool:
+        """A never-measured factorisation whose first try (its setup, amortised, plus one solve of
+        ``SOLVE_COST`` products) is predicted to cost at most what a capped exploration and the
+        fallback after it may cost (``explore_cap + 1`` times the best here): its try is no
+        riskier than screening any cheap family, so it is not rationed by ``explore_budget``
+        (idea 5).  A factorisation cannot overrun: its cost is its setup and a few triangular
+        solves.  On SIMP topology optimisation (SSOR-PCG ~300 ms, MUMPS ~130 ms with its analysis)
+        the rationing held it back for 16 systems of 2-6x the best."""
+        if rel is not None or rep.kind not in _FACTORISATIONS or self.cost != "seconds":
+            return False
+        per = self._matvec_seconds()
+        return per is not None and setup + SOLVE_COST.get(rep.kind, 0.0) * per <= (self.explore_cap + 1.0) * lo
+
+    def _matvec_seconds(self) -> float | None:
+        """Seconds of one sparse matrix-vector product, implied by a family that ran (its measured
+        seconds per iteration over its rough cost in products, ``ITERATION_COST``)."""
+        for other, per in self.per_iteration_.items():
+            kind = self._by_name[other].kind if other in self._by_name else other.split("(")[0]
+            if self._iter_cost.get(kind):
+                return per / self._iter_cost[kind]
+        return None
+
     def _wait_for(self, b: tuple, fam: str, cost: float) -> None:
         """Do not reconsider ``fam`` in bin ``b`` for half the systems after which the time spent,
         growing at its mean rate so far, would make ``cost`` fit in ``explore_budget`` of it (at
@@ -1070,14 +1166,18 @@ class AutoPolicy(Policy):
             steps = max(10, min(1000, int(0.5 * missing / (self.spent_total_ / self.t_))))
         self._wait[(b, fam)] = self.t_ + steps
 
-    def _predicted(self, rep: Configuration, known: dict) -> float | None:
+    def _predicted(self, rep: Configuration, known: dict, any_strength: bool = False) -> float | None:
         """Predicted cost of one solve by ``rep`` (setup aside) from the iterations that the best
         configuration measured here needed (``DIFFICULTY_EXPONENT``), or ``None`` if unknown.
 
         Only a weaker preconditioner is predicted (CG from SSOR-PCG, SSOR-PCG from AMG): it needs
         at least about that many iterations, whatever its implementation.  A stronger or an equal
         one is not: two AMGs (PETSc's GAMG and hypre's BoomerAMG) differ several-fold in
-        iterations and speed, which no exponent knows."""
+        iterations and speed, which no exponent knows (crediting an equal one with half the
+        reference's count still held BoomerAMG back on p-Laplace, where GAMG needed 33 iterations
+        and it 6).  ``any_strength`` predicts those too, from
+        the cleanly measured family nearest in strength — a guess, used only to order first tries
+        (:meth:`_first_try_estimate`), never to hold one back."""
         mine = DIFFICULTY_EXPONENT.get(rep.kind)
         if mine is None:
             return None
@@ -1087,7 +1187,12 @@ class AutoPolicy(Policy):
         for k, v in known.items():
             c = self._by_name.get(k)
             e = DIFFICULTY_EXPONENT.get(c.kind) if c is not None else None
-            if e is not None and e < mine and v[3] >= 1 and (ref is None or (-e, v[0]) < (-ref[2], ref[0])):
+            if e is None or v[3] < 1:
+                continue
+            if any_strength:
+                if k not in self._lost and (ref is None or (abs(e - mine), v[0]) < (abs(ref[2] - mine), ref[0])):
+                    ref = (v[0], v[3], e, c)
+            elif e < mine and (ref is None or (-e, v[0]) < (-ref[2], ref[0])):
                 ref = (v[0], v[3], e, c)
         if ref is None:
             return None
@@ -1099,6 +1204,20 @@ class AutoPolicy(Policy):
         if per is None:
             return None
         return self.fixed_.get(_family(rep), 0.0) + max(1.0, ref[1] ** (mine / ref[2])) * per
+
+    def _first_try_estimate(self, rep: Configuration, known: dict, setup: float) -> float | None:
+        """Expected seconds of a never-measured family's first try on this system, once another
+        family has run here: a factorisation's (amortised) setup plus one solve of ``SOLVE_COST``
+        products; an iterative family's predicted iterations (any strength) plus its amortised
+        setup, half of it for a rent-or-buy schedule (as :meth:`update` charges it).  ``None``
+        where nothing predicts it."""
+        if rep.kind in _FACTORISATIONS:
+            per = self._matvec_seconds()
+            return None if per is None else setup + SOLVE_COST.get(rep.kind, 0.0) * per
+        solve = self._predicted(rep, known, any_strength=True)
+        if solve is None:
+            return None
+        return solve + (0.5 * setup if rep.get_or("setup", None) == "adaptive" else setup)
 
     def _omega_grid(self, best: Configuration | None, fams: dict) -> tuple[list, dict]:
         """The sorted ω values of ``best``'s family among the arms, and ω → member (cached)."""
@@ -1142,11 +1261,8 @@ class AutoPolicy(Policy):
         fixed, matvecs = self._setup_cost[kind]
         if self.cost == "iterations":
             return matvecs
-        for other, per in self.per_iteration_.items():
-            kind = self._by_name[other].kind if other in self._by_name else other.split("(")[0]
-            if self._iter_cost.get(kind):
-                return fixed + matvecs * per / self._iter_cost[kind]
-        return fixed
+        per = self._matvec_seconds()
+        return fixed if per is None else fixed + matvecs * per
 
     def _cap(self, choice: Configuration, known: dict, best_name: str | None) -> int | None:
         if best_name is None:
@@ -1216,6 +1332,7 @@ class AutoPolicy(Policy):
             "unchecked": [[list(b), sorted(names)] for b, names in self._unchecked.items()],
             "spd_trouble": [[list(b), k] for b, k in self._spd_trouble.items()],
             "confirm": self._confirm,
+            "lost": sorted(self._lost),
             "commit": None if self._commit is None else [list(self._commit[0]), *self._commit[1:]],
             "streak": None if self._streak is None else [list(self._streak[0]), *self._streak[1:]],
             "bin_best": [[list(b), name] for b, name in self._bin_best.items()],
@@ -1321,6 +1438,7 @@ class AutoPolicy(Policy):
                 unchecked[as_bin(b)] = {as_name(n) for n in as_list(fams, "auto state names")}
             confirm = state.get("confirm")
             confirm = None if confirm is None else as_name(confirm)
+            lost = {as_name(n) for n in as_list(state.get("lost", []), "auto state 'lost'")}
             commit = state.get("commit")
             if commit is not None:
                 b, left, name, inc, limit = as_list(commit, "auto state 'commit'", length=5)
@@ -1371,6 +1489,7 @@ class AutoPolicy(Policy):
         self.mean_run_, self._runs, self._run_len = mean_run, runs, run_len
         self._wait, self._unchecked, self._spd_trouble = wait, unchecked, trouble
         self._commit, self._streak, self._confirm = commit, streak, confirm
+        self._lost = lost
         self._bin_best = bin_best
         return self
 

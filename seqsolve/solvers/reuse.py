@@ -5,6 +5,18 @@ the matrix drifts; rebuilding costs one setup.  The classic ski-rental argument 
 that is never worse than twice the best one in hindsight: keep reusing while the *extra* iteration
 time paid since the last build (iterations beyond those the fresh hierarchy needed, times the
 time per iteration) stays below what the build cost; rebuild once it exceeds it.
+
+Where the matrix drifts so fast that the first reuse after a build already costs more extra time
+than the build (Fluid2D's pressure systems under BoomerAMG: 6 iterations fresh, 40-108 with the
+previous step's hierarchy, a reuse costing 3-6 builds), rent-or-buy pays that loss on every other
+system.  Such a miss is remembered: after ``m`` misses in a row the next ``2**m - 1`` builds are
+not followed by a reuse (each is stale at once), and then one reuse is tried again.  A first reuse
+that cost less than a build resets the count.  Only the first reuse that needed extra iterations
+is judged (a repeat of the same matrix needs none and says nothing): the last reuse of a slow
+drift's cycle is naturally the dearest, and judging it rebuilt FEM heat's AMG twice as often
+(SciPy, 1.24x the time).  So a fast drift costs one lost reuse per doubling period
+(``log2`` of the builds) instead of one per two systems, and a drift that slows down is noticed
+within as many builds as were skipped.
 """
 
 from __future__ import annotations
@@ -19,6 +31,9 @@ class RebuildSchedule:
         self.base_iterations: int | None = None
         self.excess_seconds = 0.0
         self.builds = 0
+        self.misses = 0  # first reuses in a row that already cost more than their build
+        self.skip = 0  # builds still to come that are not followed by a reuse
+        self._judged = False  # the current setup's first reuse with extra iterations was judged
 
     def built(self, seconds: float) -> None:
         """A fresh setup was built in ``seconds``."""
@@ -26,15 +41,26 @@ class RebuildSchedule:
         self.base_iterations = None
         self.excess_seconds = 0.0
         self.builds += 1
+        self._judged = False
 
     def solved(self, seconds: float, iterations: int) -> None:
         """A solve with the current setup took ``iterations`` in ``seconds``."""
         if self.base_iterations is None:
             self.base_iterations = iterations
+            if self.skip > 0:  # a fast drift: this build is not reused (see the module docstring)
+                self.skip -= 1
+                self.excess_seconds = float("inf")
             return
         if iterations > 0:
-            extra = max(0, iterations - self.base_iterations)
-            self.excess_seconds += extra * seconds / iterations
+            extra = max(0, iterations - self.base_iterations) * seconds / iterations
+            self.excess_seconds += extra
+            if extra > 0 and not self._judged and self.build_seconds is not None:
+                self._judged = True
+                if extra >= self.slack * self.build_seconds:
+                    self.misses += 1  # the first reuse already cost more than a rebuild would have
+                    self.skip = min(63, 2 ** self.misses - 1)
+                else:
+                    self.misses = 0
 
     @property
     def stale(self) -> bool:
