@@ -270,26 +270,22 @@ def test_rent_or_buy_stops_reusing_a_setup_whose_first_reuse_already_costs_more_
 
     s, per, build = RebuildSchedule(), 0.001, 0.009
     reused = []
-    for _ in range(40):  # fast drift: every reuse needs 45 iterations
-        if s.stale:
-            s.built(build)
-            s.solved(6 * per, 6)
-            reused.append(False)
-        else:
-            s.solved(45 * per, 45)
-            reused.append(True)
+
+    def run(systems: int, reuse_iterations: int) -> None:
+        for _ in range(systems):
+            if s.stale:
+                s.built(build)
+                s.solved(6 * per, 6)
+                reused.append(False)
+            else:
+                s.solved(reuse_iterations * per, reuse_iterations)
+                reused.append(True)
+
+    run(40, 45)  # fast drift: every reuse needs 45 iterations
     assert reused[:2] == [False, True]  # the first reuse is tried (rent-or-buy as before)
     assert sum(reused) <= 5  # then only probes, at doubling intervals (log2 of the builds)
     assert sum(reused[20:]) <= 1
-    # the drift slows: the next probe pays, and reuse resumes as rent-or-buy allows
-    for _ in range(70):
-        if s.stale:
-            s.built(build)
-            s.solved(6 * per, 6)
-            reused.append(False)
-        else:
-            s.solved(7 * per, 7)
-            reused.append(True)
+    run(70, 7)  # the drift slows: the next probe pays, and reuse resumes as rent-or-buy allows
     assert s.misses == 0 and sum(reused[-20:]) >= 15
 
 
