@@ -12,6 +12,7 @@ Writes ``benchmarks/results/petsc_vs_<workload>_T<steps>.json`` (summary only).
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import time
 
 import numpy as np
@@ -95,6 +96,7 @@ def main(argv=None) -> int:
         print(f"  petsc auto / best fixed PETSc ({result['best_fixed_petsc']}): "
               f"{result['petsc_auto_over_best_fixed_petsc']:.2f}")
         stem = label.replace(" nx=", "_nx").replace(" ", "_")
+        Path(args.out).mkdir(parents=True, exist_ok=True)
         write_json(f"{args.out}/petsc_vs_{stem}_T{steps}.json",
                    {"workload": label, "steps": steps, **result, "provenance": provenance()})
     return 0
