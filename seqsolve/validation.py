@@ -27,9 +27,17 @@ def _kernels():
     """:mod:`seqsolve._scan_kernels`, imported on first use (Numba costs ~0.5 s to import); an
     import statement on every call costs a microsecond of the per-call budget."""
     if not _KERNELS:
-        from . import _scan_kernels
+        from . import _scan_kernels as k
 
-        _KERNELS.append(_scan_kernels)
+        # each function is loaded from Numba's cache on its first call (~2 ms): here, not in the first
+        # timed solve of whichever configuration comes first (a learner would believe it)
+        one, idx, perm = np.ones(1), np.array([0, 1], dtype=np.int32), np.zeros(1, dtype=np.int32)
+        k.scan(idx, idx[:1], one, perm, 0, 1, 1e-10)
+        k.canonical(idx, idx[:1], 1)
+        k.symmetric_entries(one, perm, 0.0)
+        k.all_finite(one)
+        k.finite_squares(one)
+        _KERNELS.append(k)
     return _KERNELS[0]
 
 
