@@ -248,7 +248,7 @@ class SequenceSolver:
         elif st is not None:  # a commitment the policy handed over: no choosing
             config = st.config
             st.left -= 1
-        elif type(self._policy).observe is not Policy.observe and self._policy.wants_facts():
+        elif type(self._policy).observe is not Policy.observe:
             # only learners that use the facts get them
             # setups made for this very matrix before this solve (the value hash compared first:
             # along a sequence it differs), found only if the policy asks

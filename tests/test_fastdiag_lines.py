@@ -141,9 +141,6 @@ def test_the_committed_update_changes_the_state_as_the_full_update_does(monkeypa
 
     (lean, a), (full, b) = run(True), run(False)
     assert a == b
-    assert lean._pending  # the last committed solves are still queued: state_dict learns from them first
-    lean.state_dict()
-    assert not lean._pending
     for attr in ("stats_", "per_iteration_", "_last_per", "_scale", "spent_total_", "setup_low_", "_samples",
                  "_last_run", "_commit", "_streak", "mean_run_", "fixed_"):
         assert getattr(lean, attr) == getattr(full, attr), attr
@@ -239,13 +236,17 @@ def test_folded_transform_solves_exactly_and_only_for_persymmetric_factors(secon
         prep.lines.fold = fold
 
 
-def test_a_committed_structured_stretch_spares_the_facts_and_queues_its_learning():
-    seen = []
+def test_the_solver_runs_a_stretch_without_asking_and_hands_it_over_on_access():
+    seen, calls = [], []
 
     class Spy(AutoPolicy):
         def observe(self, facts):
             seen.append(facts)
             super().observe(facts)
+
+        def select(self, *a, **k):
+            calls.append(1)
+            return super().select(*a, **k)
 
     problem, solver = Heat2D(64, 300), SequenceSolver(policy=Spy(seed=0))
     for _ in range(300):
@@ -255,11 +256,12 @@ def test_a_committed_structured_stretch_spares_the_facts_and_queues_its_learning
         problem.accept(x)
     chosen = [r.configuration for r in solver.history]
     assert chosen[20:].count("fast-diag") >= 0.97 * len(chosen[20:])
-    assert len(seen) < 300 / 4  # observed only where a decision is made
-    p = solver.policy
-    count = sum(v[1] for b in p.stats_.values() for k, v in b.items() if k == "fast-diag") + len(p._pending)
-    assert count == chosen.count("fast-diag")  # queued or learned, every committed solve counts once
-    assert p.state_dict()["t"] == 300 and not p._pending
+    assert len(seen) < 300 / 4 and len(calls) < 300 / 4  # observed and asked only where a decision is made
+    p = solver.policy  # the access handed the stretch's records over
+    assert solver._stretch is None and p.t_ == 300
+    count = sum(v[1] for b in p.stats_.values() for k, v in b.items() if k == "fast-diag")
+    assert count == chosen.count("fast-diag")  # every committed solve learned from, once
+    assert p.state_dict()["t"] == 300
 
 
 def _heat_like(m: int, c: float):
@@ -350,7 +352,6 @@ def test_a_stretch_handed_to_the_solver_teaches_what_choosing_each_system_would(
             chosen.append(c)
         if st is not None:
             p.absorb(st.records)
-        p.state_dict()  # the queued committed solves learned
         return p, chosen
 
     (a, ca), (b, cb) = run(True), run(False)
@@ -359,19 +360,3 @@ def test_a_stretch_handed_to_the_solver_teaches_what_choosing_each_system_would(
                  "_last_run", "_commit", "_streak", "mean_run_", "fixed_", "t_"):
         assert getattr(a, attr) == getattr(b, attr), attr
 
-
-def test_the_solver_runs_a_stretch_without_asking_and_hands_it_over_on_access():
-    calls = []
-
-    class Spy(AutoPolicy):
-        def select(self, *a, **k):
-            calls.append(1)
-            return super().select(*a, **k)
-
-    problem, solver = Heat2D(64, 300), SequenceSolver(policy=Spy(seed=0))
-    for _ in range(300):
-        s = problem.system()
-        problem.accept(solver.solve(s.A, s.b, context=s.context, structure=s.structure))
-    assert len(calls) < 300 / 4
-    assert solver.policy.t_ == 300  # the access handed the stretch's records over
-    assert solver._stretch is None

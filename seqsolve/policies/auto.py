@@ -236,8 +236,6 @@ _CONTEXT_FREE_COMMIT = 16
 #: a family's low speed estimate is the least of this many recent samples at one size
 #: (AutoPolicy._low_per); twice as many for a context-free one, whose solves are the shortest
 _SPEED_WINDOW = 3
-#: committed structured solves queued before they are learned from (_update_committed)
-_MAX_PENDING = 64
 
 #: a setup prior below this many products is not "expensive" (idea 5): no rationing, no late rank
 _HEAVY_SETUP = 50.0
@@ -413,8 +411,6 @@ class AutoPolicy(Policy):
         self._unchecked: dict[tuple, set] = {}  # bin → inherited estimates not yet run there
         self._facts: SystemFacts | None = None
         self._lost: set[str] = set()  # configurations whose latest evidence is a capped try (a projection)
-        #: committed structured solves not yet learned from (_update_committed): (bin, name, record, step)
-        self._pending: list[tuple] = []
 
     # ------------------------------------------------------------------ Policy API
     def candidates(self) -> Sequence[Configuration]:
@@ -448,13 +444,6 @@ class AutoPolicy(Policy):
                 self._committed(commit, commit[0])
             self.update(record.seconds, record)
 
-    def wants_facts(self) -> bool:
-        commit = self._commit  # a committed structured stretch reads none (see select)
-        if commit is not None and commit[1] > 0 and commit[2] in self._context_free:
-            self._facts = None  # an older system's facts must not stand for this one (fallback_hint)
-            return False
-        return True
-
     def _ready(self) -> frozenset:
         """The configurations whose setup is built for the coming matrix (a sunk cost)."""
         return self._facts.ready if self._facts is not None else frozenset()
@@ -469,8 +458,6 @@ class AutoPolicy(Policy):
         """If the choice fails or overruns its cap: the best *other* configuration known here."""
         if self._hint is None:
             return None
-        if self._pending:
-            self._sync()
         chosen, known = self._hint
         if known is None:  # a committed choice: the estimates are read only now, when needed
             known = self._known(self._bin_now, self._arm_names)
@@ -490,8 +477,6 @@ class AutoPolicy(Policy):
         if (commit is not None and commit[1] > 0 and commit[2] in self._context_free and arms is self._arms_ref
                 and commit[2] in self._arm_names and commit[0][0] == (int(round(math.log2(n))) if n else 0)):
             return self._committed(commit, commit[0])  # the same grid: any context, no bin to compute
-        if self._pending:
-            self._sync()
         names = self._names_of(arms)
         b = self._bin(context, n)
         if commit is not None and self._factor_names and self._observed and self._run_len == 1 \
@@ -593,8 +578,6 @@ class AutoPolicy(Policy):
             return self
         if self._commit is not None and name in self._context_free and self._update_committed(b, name, cost, info):
             return self
-        if self._pending:
-            self._sync()
         if self.cost == "iterations":
             cost, info = self._in_matvecs(info)
         if info.status in ("breakdown", "indefinite", "nan") and self._by_name[name].spec.spd_only:
@@ -716,45 +699,18 @@ class AutoPolicy(Policy):
         """:meth:`update` for a clean solve by a committed exact structured configuration
         (``_CONTEXT_FREE``): the same state changes as the full update, without the branches that
         cannot apply (one iteration, so no iteration fit; no fallback, cap or search state).
-        ``False``: use the full update.
-
-        What the solve teaches is queued and learned later, in one batch (:meth:`_sync`), with the
-        same result: between solves of tenths of a millisecond the caches are cold (the solver's
-        own kernels, the caller's work), so the dozen dictionaries learning touches cost tens of
-        microseconds a system, and a batch touches them once.  A cost can end the commitment only
-        if its own speed sample exceeds 1.25× the incumbent's cost (the speed estimate is the least
-        of recent samples), so such a solve is learned from at once, after the queue."""
+        ``False``: use the full update.  (Inside a stretch the solver hands these over in one batch,
+        :meth:`absorb`, so the state they touch is read once per batch, not once per ~0.2 ms solve.)"""
         here = self.stats_.get(b)
         if (here is None or name not in here or name != self._commit[2] or self.cost != "seconds"
                 or info.iterations != 1 or not info.converged or info.fallback
                 or info.projected_seconds is not None or self._screening or self._deferred or self._revalidating):
             return False
-        fixed = self.fixed_.get(self._fam_of[name], 0.0)
-        incumbent = self._incumbent_cost
-        queue = (len(self._pending) < _MAX_PENDING and bool(incumbent)
-                 and fixed + max(info.solve_seconds - fixed, 0.5 * info.solve_seconds) <= 1.25 * incumbent)
         self.spent_total_ += cost
         self._recent_cost = cost
         if not self._observed:
             self._count_run(info.matrix_repeated)
         self._observed = False
-        if queue:
-            self._pending.append((b, name, info, self.t_))
-        else:
-            if self._pending:
-                self._sync()
-            self._learn_committed(b, name, info, self.t_)
-        return True
-
-    def _sync(self) -> None:
-        """Learn from the queued committed solves (:meth:`_update_committed`), in order."""
-        pending, self._pending = self._pending, []
-        for b, name, info, t in pending:
-            self._learn_committed(b, name, info, t)
-
-    def _learn_committed(self, b: tuple, name: str, info: SolveRecord, t: int) -> None:
-        """The estimates' part of :meth:`_update_committed` for a solve made at step ``t``."""
-        here = self.stats_[b]
         entry = here[name]
         fam = self._fam_of[name]
         fixed = self.fixed_.get(fam, 0.0)  # its fit never moves: the iterations are always 1
@@ -771,7 +727,7 @@ class AutoPolicy(Policy):
         observed = fixed + self.per_iteration_[fam]
         if self._incumbent_cost and observed > 1.25 * self._incumbent_cost:
             self._commit = self._streak = None  # as in update: decide afresh
-        self._last_run[name] = t
+        self._last_run[name] = self.t_
         unchecked = self._unchecked.get(b)
         if unchecked:
             unchecked.discard(name)
@@ -779,7 +735,8 @@ class AutoPolicy(Policy):
         w = max(1.0 / entry[1], 1.0 - self.discount)
         entry[0] += w * (observed / self._scale.get((fam, b[0]), 1.0) - entry[0])
         entry[3] += w * (1.0 - entry[3])
-        entry[2] = t
+        entry[2] = self.t_
+        return True
 
     # ------------------------------------------------------------------ internals
     def _learn_fixed(self, fam: str, iterations: int, seconds: float) -> float:
@@ -1308,8 +1265,6 @@ class AutoPolicy(Policy):
 
     # ------------------------------------------------------------------ persistence
     def state_dict(self) -> dict:
-        if self._pending:
-            self._sync()
         return {
             "kind": "auto",
             "candidates": [c.name for c in self.candidates_list],
@@ -1349,7 +1304,6 @@ class AutoPolicy(Policy):
         # everything is validated before anything changes; the ranges are those update() produces,
         # and keep select()'s arithmetic finite (int(inf), 2.0 ** huge)
         state = as_dict(state, "auto state")
-        self._pending = []  # queued solves of the state being replaced
         if state.get("kind") != "auto":
             raise StateFileError(f"state is for policy {state.get('kind')!r}, not 'auto'")
         try:

@@ -107,12 +107,6 @@ class Policy(ABC):
         selected and updated (a policy that returns stretches must implement it)."""
         raise NotImplementedError
 
-    def wants_facts(self) -> bool:
-        """Whether the next :meth:`select` may use :meth:`observe`'s facts; ``False`` (a learner in
-        a committed stretch) spares the solver building them.  ``update``'s record then carries
-        what it needs (``matrix_repeated``)."""
-        return True
-
     def attempt_limit(self) -> int | None:
         """Iteration cap for the configuration just selected (``None``: the solver's ``maxiter``).
 
