@@ -20,7 +20,8 @@ from .accuracy import (FAILED, RTOL_MIN, ScaledSystem, Verdict, check_residual, 
                        scale_matrix, scale_system, warmup as accuracy_warmup)
 from .backends import Backend, get_backend
 from .configs import Configuration, parse
-from .operators import as_structure, is_structured, structure_for
+from .operators import Structure, as_structure, is_structured, structure_for
+from .operators.grid import detect_grid
 from .operators.structure import sum_max_abs
 from .errors import ConfigurationError, ConvergenceError, InvalidSystemError, NotSymmetricError, SeqsolveError
 from .log import logger, solve_logged
@@ -141,6 +142,9 @@ class SequenceSolver:
         self._X_prev: np.ndarray | None = None  # the last block solution (several right-hand sides)
         self._entries_free_for: object = None  # the candidates _entries_free was computed for
         self._entries_free = False  # whether one of them solves from a structure alone (_lean_scan)
+        self._grid_users_for: object = None  # the candidates _grid_users was computed for
+        self._grid_users = False  # whether one of them uses a grid found in A's pattern (_detected_grid)
+        self._grid_cache: tuple | None = None  # (pattern, the Structure detected in it, or None)
 
     @property
     def policy(self) -> Policy:
@@ -211,6 +215,8 @@ class SequenceSolver:
             if not isinstance(A, LinearOperator):
                 A, scan = as_canonical(A, scan, self._canonical_pattern)
                 self._canonical_pattern = scan.pattern
+                if self._structure is None:
+                    self._structure = self._detected_grid(A, scan.pattern)
         if not self._warm and not isinstance(A, LinearOperator):
             accuracy_warmup()  # kernel loading is not a cost of the first configuration tried
             self._warm = True
@@ -547,6 +553,21 @@ class SequenceSolver:
         fp = kron.fingerprint
         return MatrixScan(fp, fp, sum_max_abs(kron), kron.symmetric)
 
+    def _detected_grid(self, A, pattern: tuple) -> Structure | None:
+        """The tensor grid ``A``'s pattern couples along (:func:`~seqsolve.operators.grid.detect_grid`),
+        found once per pattern, and only while a candidate would use it (``fastdiag-cg``): a user
+        who assembled a stencil gets the structured preconditioner without passing ``structure=``."""
+        candidates = self._policy.candidates()
+        if candidates is not self._grid_users_for:
+            self._grid_users_for = candidates
+            self._grid_users = any(c.spec.needs_structure and not c.spec.entries_free for c in candidates)
+        if not self._grid_users:
+            return None
+        if self._grid_cache is None or self._grid_cache[0] != pattern:
+            shape = detect_grid(A)
+            self._grid_cache = (pattern, None if shape is None else Structure(shape))
+        return self._grid_cache[1]
+
     def _symmetric(self, A, scan: MatrixScan) -> bool:
         """Symmetry of ``A``: entrywise through the transpose permutation of its pattern (cached per
         pattern) or, for operators and unsymmetric patterns, by two products.
@@ -586,8 +607,9 @@ class SequenceSolver:
             self._allowed_for = candidates
             self._allowed_cache.clear()
         has_M = self._user_M is not None
+        structure = self._structure
         key = (symmetric, isinstance(A, LinearOperator), A.shape[0] <= DIRECT_MAX_SIZE, has_M,
-               bool(self._structure and self._structure.kron is not None))
+               None if structure is None else structure.kron is not None)
         allowed = self._allowed_cache.get(key)
         if allowed is None:
             allowed = self._allowed_cache[key] = usable(

@@ -1,0 +1,90 @@
+"""Recognise a matrix whose unknowns live on a tensor grid, so structured methods need no hint.
+
+A finite-difference or finite-volume operator on an ``n_1 × … × n_D`` grid, numbered in natural
+(C) order, couples each unknown only to unknowns on the same grid line along one axis: every
+off-diagonal entry ``(i, j)`` has multi-indices that differ in exactly one axis.  That is all
+:func:`~seqsolve.operators.nearest_kronecker_sum` needs to build a separable approximation (the
+``fastdiag-cg`` preconditioner), so a user who assembled a 5- or 7-point stencil gets it without
+passing ``structure=``.  Unstructured (FEM) matrices fail the test at once: their column offsets
+take many values.
+
+Detection reads the pattern once (``O(nnz)`` NumPy); :class:`~seqsolve.SequenceSolver` caches the
+verdict per sparsity pattern, so a sequence pays it once.  A wrong verdict costs no accuracy — a
+structured preconditioner is judged like any other, on the certified residual — only the
+learner's time on a poor candidate.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import scipy.sparse as sp
+
+#: at most this many distinct column offsets: a stencil has a few per axis, an FEM matrix hundreds
+MAX_OFFSETS = 24
+#: no axis shorter than this: a grid of 2-long lines is no tensor grid worth transforming
+MIN_AXIS = 3
+#: couplings tested first when several shapes are candidates
+_SAMPLE = 4096
+#: 2-D and 3-D grids (a 1-D "grid" is a banded matrix: a direct solve's job)
+DIMENSIONS = (2, 3)
+
+
+def detect_grid(A: sp.csr_array | sp.csr_matrix) -> tuple[int, ...] | None:
+    """The grid shape ``(n_1, …, n_D)`` (C order, ``D`` 2 or 3) whose lines ``A`` couples along, or ``None``.
+
+    Every stored off-diagonal entry must couple two unknowns that differ in one grid index only
+    (any distance along that axis: higher-order stencils qualify; couplings across the ends of
+    grid lines or diagonal ones do not), and every axis must be coupled somewhere.  A 3-D grid
+    also fits as a 2-D one with two axes merged: the fit with the most axes is returned, and
+    ``None`` when two such fits remain.
+    """
+    n = A.shape[0]
+    if A.shape[1] != n or n < MIN_AXIS ** 2:
+        return None
+    indptr, indices = A.indptr, A.indices
+    rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
+    offsets = indices.astype(np.int64) - rows
+    off = offsets != 0
+    if not off.any():
+        return None
+    distinct = np.unique(np.abs(offsets[off]))
+    if distinct.size > MAX_OFFSETS:
+        return None
+    rows, cols = rows[off], indices[off].astype(np.int64)
+    shapes = _candidates(n, distinct)
+    if len(shapes) > 1:  # most shapes fail on the first rows' couplings already: test those first
+        shapes = [shape for shape in shapes if _axis_aligned(rows[:_SAMPLE], cols[:_SAMPLE], shape, partial=True)]
+    fits = [shape for shape in shapes if _axis_aligned(rows, cols, shape)]
+    # a 3-D grid also fits as 2-D with two axes merged into one: the finest fit is the grid
+    finest = [shape for shape in fits if len(shape) == max(map(len, fits))] if fits else []
+    return finest[0] if len(finest) == 1 else None
+
+
+def _candidates(n: int, distinct: np.ndarray) -> list[tuple[int, ...]]:
+    """Shapes whose axis strides (products of the trailing lengths) are column offsets seen in ``A``.
+
+    A coupled axis of stride ``s`` shows the offset ``s`` itself (nearest neighbours) unless only
+    farther neighbours are coupled, which no stencil does."""
+    strides = [int(s) for s in distinct if 1 < s < n and n % s == 0]
+    out = []
+    for D in DIMENSIONS:
+        for chosen in itertools.combinations(strides, D - 1):
+            bounds = (1, *chosen, n)  # strides of the last axis (1), …, and n above the first axis
+            if any(hi % lo for lo, hi in itertools.pairwise(bounds)):
+                continue
+            shape = tuple(hi // lo for lo, hi in itertools.pairwise(bounds))[::-1]
+            if min(shape) >= MIN_AXIS and math.prod(shape) == n:
+                out.append(shape)
+    return out
+
+
+def _axis_aligned(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, ...], partial: bool = False) -> bool:
+    """Whether every coupling ``rows[k] → cols[k]`` stays on one grid line of ``shape`` and (unless
+    ``partial``: a first sample of the couplings) every axis is coupled."""
+    ri = np.unravel_index(rows, shape)
+    ci = np.unravel_index(cols, shape)
+    differ = np.array([r != c for r, c in zip(ri, ci)])  # (D, couplings)
+    return bool((differ.sum(axis=0) == 1).all() and (partial or differ.any(axis=1).all()))

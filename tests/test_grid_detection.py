@@ -1,0 +1,102 @@
+"""A tensor grid is recognised in a stencil matrix's pattern, so fastdiag-cg needs no structure= hint."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import scipy.sparse.linalg as sla
+
+import seqsolve
+from seqsolve import solver as solver_module
+from seqsolve.errors import SeqsolveError
+from seqsolve.operators.grid import detect_grid
+
+
+def _laplacian_1d(n: int, bandwidth: int = 1) -> sp.csr_array:
+    diags = [np.full(n, 2.0 * bandwidth)] + [np.full(n - k, -1.0) for k in range(1, bandwidth + 1)] * 2
+    offsets = [0] + list(range(1, bandwidth + 1)) + [-k for k in range(1, bandwidth + 1)]
+    return sp.diags_array(diags, offsets=offsets, format="csr")
+
+
+def _kron_sum(*factors: sp.csr_array) -> sp.csr_array:
+    """``Σ_d I ⊗ A_d ⊗ I`` in C order (the last factor's index varies fastest)."""
+    sizes = [f.shape[0] for f in factors]
+    total = None
+    for d, f in enumerate(factors):
+        left = sp.eye_array(int(np.prod(sizes[:d])))
+        right = sp.eye_array(int(np.prod(sizes[d + 1:])))
+        term = sp.kron(sp.kron(left, f), right)
+        total = term if total is None else total + term
+    return sp.csr_array(total)
+
+
+def test_two_dimensional_five_point_stencil_is_found_with_its_axis_order():
+    A = _kron_sum(_laplacian_1d(5), _laplacian_1d(7))
+    assert detect_grid(A) == (5, 7)
+
+
+def test_three_dimensional_seven_point_stencil():
+    A = _kron_sum(_laplacian_1d(3), _laplacian_1d(4), _laplacian_1d(6))
+    assert detect_grid(A) == (3, 4, 6)
+
+
+def test_higher_order_stencil_and_variable_coefficients_still_a_grid():
+    A = _kron_sum(_laplacian_1d(6, bandwidth=2), _laplacian_1d(8, bandwidth=2))
+    rng = np.random.default_rng(0)
+    A.data *= 1 + rng.random(A.nnz)  # values do not matter, only which unknowns couple
+    assert detect_grid(A) == (6, 8)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: sp.eye_array(64, format="csr"),  # uncoupled: fits any shape
+    lambda: _laplacian_1d(64),  # a chain: couplings cross the ends of every would-be grid line
+    lambda: sp.csr_array(sp.random(200, 200, density=0.05, random_state=1) + sp.eye_array(200)),
+])
+def test_matrices_without_a_grid(make):
+    assert detect_grid(make()) is None
+
+
+def test_nine_point_stencil_couples_diagonally_and_is_no_axis_grid():
+    T = _laplacian_1d(6)
+    A = _kron_sum(T, T) + sp.kron(abs(T), abs(T))  # corner neighbours: two indices change at once
+    assert detect_grid(sp.csr_array(A)) is None
+
+
+def test_a_line_end_crossing_coupling_breaks_the_grid():
+    A = _kron_sum(_laplacian_1d(5), _laplacian_1d(7)).tolil()
+    A[6, 7] = A[7, 6] = -0.5  # (0, 6) ↔ (1, 0): neighbours in memory, not on one grid line
+    assert detect_grid(sp.csr_array(A)) is None
+
+
+def test_fastdiag_cg_runs_on_a_stencil_without_a_hint_and_detects_once_per_pattern(monkeypatch):
+    calls = []
+    real = solver_module.detect_grid
+    monkeypatch.setattr(solver_module, "detect_grid", lambda A: calls.append(1) or real(A))
+    T1, T2 = _laplacian_1d(9), _laplacian_1d(11)
+    solver = seqsolve.SequenceSolver(rtol=1e-10, policy="fixed:fastdiag-cg")
+    rng = np.random.default_rng(3)
+    for step in range(4):
+        A = _kron_sum(T1, T2) + (1.0 + step) * sp.eye_array(99)  # new values, one pattern
+        A = sp.csr_array(A)
+        A.data *= 1 + 0.2 * rng.random(A.nnz) * (A.indices != np.repeat(np.arange(99), np.diff(A.indptr)))
+        A = sp.csr_array((A + A.T) / 2)
+        b = rng.standard_normal(99)
+        x = solver.solve(A, b)
+        assert np.linalg.norm(A @ x - b) <= 1e-10 * np.linalg.norm(b)
+        np.testing.assert_allclose(x, sla.spsolve(sp.csc_array(A), b), rtol=1e-8, atol=1e-12)
+    assert solver.history[-1].configuration == "fastdiag-cg"
+    assert len(calls) == 1
+
+
+def test_fastdiag_cg_without_a_grid_is_refused_clearly():
+    A = sp.csr_array(sp.random(50, 50, density=0.1, random_state=2))
+    A = sp.csr_array(A @ A.T + 50 * sp.eye_array(50))
+    with pytest.raises(SeqsolveError, match="fastdiag-cg"):
+        seqsolve.SequenceSolver(policy="fixed:fastdiag-cg").solve(A, np.ones(50))
+
+
+def test_suite_grids_are_found_and_fem_meshes_are_not():
+    from seqsolve.problems import Heat2D
+    from seqsolve.problems.suite import suite
+
+    assert detect_grid(Heat2D(nx=16, steps=2).system().A) == (15, 15)
+    assert detect_grid(suite()["fem-heat"].make("test").system().A) is None
