@@ -130,3 +130,65 @@ def test_a_hopeless_stale_sum_is_rebuilt_within_the_solve():
     res = method.solve(prep, A1, b, np.zeros(m * m), rtol=1e-10, atol=0.0, maxiter=500)
     assert res.status == "converged" and prep.fresh and method.schedule.builds == 2
     assert res.iterations > 13 and base > 1
+
+
+def _constant_laplacian(m: int) -> sp.csr_array:
+    T = sp.diags_array([np.full(m, 2.0), np.full(m - 1, -1.0), np.full(m - 1, -1.0)], offsets=[0, 1, -1])
+    I = sp.eye_array(m)
+    return sp.csr_array(sp.kron(I, T) + sp.kron(T, I))
+
+
+@pytest.mark.parametrize("schedule", ["rebuild", "adaptive"])
+def test_a_separable_matrix_is_solved_by_one_exact_step(schedule):
+    """A constant-coefficient operator *is* its nearest Kronecker sum: fastdiag-cg's preconditioner
+    is A⁻¹ (also after an exact scalar-and-shift follow), and one step gives the certified answer."""
+    m = 23
+    L = _constant_laplacian(m)
+    solver = SequenceSolver(rtol=1e-10, policy=f"fixed:fastdiag-cg({schedule})")
+    rng = np.random.default_rng(4)
+    for c in (1e-3, 5e-3, 2e-2, 0.3):
+        A = crank_nicolson(L, c)
+        b = rng.standard_normal(m * m)
+        x = solver.solve(A, b)  # the grid is found in A's pattern
+        np.testing.assert_allclose(x, sp.linalg.spsolve(sp.csc_array(A), b), rtol=1e-9, atol=1e-12)
+        assert solver.history[-1].iterations == 1
+    prepared = next(iter(solver._setups.values()))[1]
+    assert prepared.exact
+    if schedule == "adaptive":
+        assert sum(r.setup_reused for r in solver.history) == 3
+
+
+def test_a_variable_coefficient_matrix_is_not_taken_for_its_sum():
+    m = 31
+    A = crank_nicolson(diffusion_matrix(m, bumpy), 1e-2)
+    solver = SequenceSolver(rtol=1e-10, policy="fixed:fastdiag-cg")
+    b = np.ones(m * m)
+    x = solver.solve(A, b, structure=(m, m))
+    assert not next(iter(solver._setups.values()))[1].exact
+    assert solver.history[-1].iterations > 1
+    assert np.linalg.norm(A @ x - b) <= 1e-10 * np.linalg.norm(b)
+
+
+def test_the_drift_fit_matches_a_numpy_reference():
+    """The compiled fit (pattern check, exact α/β deviation, least-squares α/β) against NumPy."""
+    m = 17
+    A0 = crank_nicolson(diffusion_matrix(m, bumpy), 1e-2)
+    snap = Snapshot(A0, (m, m))
+    rng = np.random.default_rng(5)
+    A = A0.copy()
+    A.data = 1.7 * A.data + 0.01 * rng.standard_normal(A.nnz)
+    A.setdiag(A.diagonal() + 0.4)
+    A = sp.csr_array(A)
+    drift = snap.drift(A, (m, m))
+    diag = np.repeat(np.arange(A.shape[0]), np.diff(A.indptr)) == A.indices
+    off = ~diag
+    alpha = np.dot(A.data[off], A0.data[off]) / np.dot(A0.data[off], A0.data[off])
+    beta = (A.data[diag].sum() - alpha * A0.data[diag].sum()) / A.shape[0]
+    assert not drift.exact
+    assert drift.alpha == pytest.approx(alpha, rel=1e-12)
+    assert drift.beta == pytest.approx(beta, rel=1e-10)
+    exact = sp.csr_array(2.5 * A0 + 0.75 * sp.eye_array(A0.shape[0]))
+    d = snap.drift(exact, (m, m))
+    assert d.exact and d.alpha == pytest.approx(2.5) and d.beta == pytest.approx(0.75)
+    other = sp.csr_array(A0 + sp.diags_array([np.full(m * m - 2, 1e-3)], offsets=[2]))  # another pattern
+    assert snap.drift(other, (m, m)) is None

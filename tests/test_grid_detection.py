@@ -100,3 +100,19 @@ def test_suite_grids_are_found_and_fem_meshes_are_not():
 
     assert detect_grid(Heat2D(nx=16, steps=2).system().A) == (15, 15)
     assert detect_grid(suite()["fem-heat"].make("test").system().A) is None
+
+
+def test_auto_offers_fastdiag_cg_on_a_found_grid_but_tries_cheap_methods_first():
+    from seqsolve.policies.auto import _prior_rank, default_candidates
+    from seqsolve.configs import parse
+
+    names = [c.name for c in default_candidates()]
+    assert "fastdiag-cg" in names
+    # found in A's pattern, not handed over: ranked by its cost (a one-off setup), not first
+    assert _prior_rank(parse("fastdiag-cg")) > _prior_rank(parse("numba-ssor-cg(omega=1.5)"))
+    assert _prior_rank(parse("fast-diag")) < 0  # A's factors, handed over: tried first
+    A = _kron_sum(_laplacian_1d(12), _laplacian_1d(14))
+    solver = seqsolve.SequenceSolver(policy="auto")
+    solver.solve(A, np.ones(A.shape[0]))
+    assert solver.history[0].configuration != "fastdiag-cg"
+    assert any(c.name == "fastdiag-cg" for c in solver._allowed(A, True))

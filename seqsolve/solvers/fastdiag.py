@@ -256,6 +256,7 @@ class Prepared:
             top = float(np.max(lam))
             lam = np.maximum(lam, CLAMP * top) if top > 0 else np.abs(lam)
         self.diag = diag
+        self.lifted = bool(clamp and np.any(lam != shift + scale * diag.lam))  # not the sum's inverse
         # a zero eigenvalue (a singular sum) gives a non-finite x, which the solver's check turns
         # into a fallback; a nearly zero one an x the certificate rejects: no extra pass here
         with np.errstate(divide="ignore"):
@@ -352,7 +353,7 @@ class FastDiagCG(Method):
         t0 = time.perf_counter()
         K = _canonical(nearest_kronecker_sum(A, grid_shape, rowsums=True))
         snapshot = Snapshot(A, grid_shape) if self.schedule_name != "rebuild" else None
-        prepared = NearestSumPreconditioner(K, grid_shape, snapshot, self.preconditioner)
+        prepared = NearestSumPreconditioner(K, grid_shape, snapshot, self.preconditioner, A)
         self.schedule.built(time.perf_counter() - t0)
         return prepared
 
@@ -363,12 +364,17 @@ class FastDiagCG(Method):
         if 0 < lo and math.isfinite(hi):
             # SPD already: line solves, with the smallest eigenvalues lifted by a shift instead
             # of one by one (the operator stays a Kronecker sum)
-            return LinesPrepared(lines, K.shift + max(0.0, CLAMP * hi - lo), K.scale)
+            lift = max(0.0, CLAMP * hi - lo)
+            prepared = LinesPrepared(lines, K.shift + lift, K.scale)
+            prepared.lifted = lift > 0
+            return prepared
         return Prepared(self.cache.get(K), K.shift, K.scale, clamp=True)
 
     def solve(self, prepared, A, b, x0, *, rtol, atol, maxiter, callback: Callback = None) -> IterationResult:
         if not isinstance(prepared, NearestSumPreconditioner):
             return self._cg(prepared, A, b, x0, rtol=rtol, atol=atol, maxiter=maxiter, callback=callback)
+        if prepared.exact:
+            return self._exact_step(prepared, A, b, x0, callback)
         t0 = time.perf_counter()
         base = self.schedule.base_iterations
         # as amg-cg(adaptive): a stale sum that overruns 3× a fresh one's iterations is rebuilt at once
@@ -388,6 +394,19 @@ class FastDiagCG(Method):
             # an exact follow needs what a rebuild would: its iterations are no excess to charge
             self.schedule.solved(time.perf_counter() - t0, res.iterations)
         return res
+
+    @staticmethod
+    def _exact_step(prepared: NearestSumPreconditioner, A, b, x0, callback: Callback) -> IterationResult:
+        """``x0 + K⁻¹(b − A x0)`` when ``A`` *is* its nearest sum ``K`` (a separable operator, as
+        Heat2D's): CG's first step with ``α = 1``, without its second product and scalar work.  Exact
+        up to rounding; the solver's certificate judges it, and refines with the same step if
+        rounding (an ill-conditioned ``A``, a tolerance near machine precision) left it short."""
+        r = b - A @ x0 if np.any(x0) else b
+        with np.errstate(all="ignore"):
+            x = x0 + prepared.inverse.apply(r)
+        if callback is not None:
+            callback(x)
+        return IterationResult(x, 1, "converged" if np.all(np.isfinite(x)) else "nan")
 
     @staticmethod
     def _cg(M, A, b, x0, *, rtol, atol, maxiter, callback: Callback) -> IterationResult:

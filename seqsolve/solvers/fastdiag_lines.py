@@ -168,10 +168,11 @@ class Lines:
 class LinesPrepared:
     """One system's ``K⁻¹`` on the line path: the shared :class:`Lines` and this system's scalars."""
 
-    __slots__ = ("lines", "scale", "shift")
+    __slots__ = ("lines", "scale", "shift", "lifted")
 
     def __init__(self, lines: Lines, shift: float, scale: float) -> None:
         self.lines, self.shift, self.scale = lines, shift, scale
+        self.lifted = False  # set by a caller that shifted the sum's eigenvalues (no longer its inverse)
 
     def apply(self, b: np.ndarray) -> np.ndarray:
         return self.lines.apply(b, self.shift, self.scale)

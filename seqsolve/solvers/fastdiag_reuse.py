@@ -38,7 +38,7 @@ def _fit():
         from ._drift_kernels import fit_scalar_shift
 
         one, ptr = np.ones(1), np.array([0, 1], dtype=np.int32)
-        fit_scalar_shift(ptr, ptr[:1], one, ptr, ptr[:1], one, 0, -1)
+        fit_scalar_shift(ptr, ptr[:1], one, ptr, ptr[:1], one, np.ones(1, np.uint8), ptr[:1], 0, -1)
         _KERNEL.append(fit_scalar_shift)
     return _KERNEL[0]
 
@@ -67,6 +67,9 @@ class Snapshot:
         self.k_off = int(off[np.argmax(np.abs(self.data[off]))]) if off.size else -1
         on = np.flatnonzero(diagonal)
         self.k_diag = int(on[0]) if on.size else -1
+        self.on_diagonal = diagonal.astype(np.uint8)
+        self.diag_pos = np.full(A.shape[0], -1, dtype=np.int64)
+        self.diag_pos[rows[on]] = on
         _fit()
 
     def drift(self, A: sp.csr_array, grid_shape: tuple[int, ...]) -> Drift | None:
@@ -76,7 +79,7 @@ class Snapshot:
             return None
         same, alpha, beta, dev, amax, fitted_alpha, fitted_beta = _fit()(
             A.indptr, A.indices, np.asarray(A.data, dtype=np.float64), self.indptr, self.indices, self.data,
-            self.k_off, self.k_diag)
+            self.on_diagonal, self.diag_pos, self.k_off, self.k_diag)
         if not same:
             return None
         if dev <= EXACT * amax:
@@ -86,27 +89,48 @@ class Snapshot:
         return Drift(float(fitted_alpha), float(fitted_beta), False)
 
 
+#: ``A`` counts as its nearest sum when they differ by at most this much on a random vector (the
+#: sum's factors are rounded to 12 digits: see ``fastdiag._canonical``)
+SUM_EXACT = 1e-10
+
+
+def is_its_sum(A: sp.csr_array, K: KroneckerSum) -> bool:
+    """Whether ``A == K`` to rounding, tested on one random vector (``O(N·Σ n_d)``: at a build only).
+
+    A random test vector misses a difference only with probability zero; a false "no" merely
+    keeps CG's iterations."""
+    v = np.random.default_rng(12345).standard_normal(A.shape[0])
+    Av = A @ v
+    return bool(np.linalg.norm(Av - K @ v) <= SUM_EXACT * np.linalg.norm(Av))
+
+
 class NearestSumPreconditioner(LinearOperator):
     """``K⁻¹`` for the nearest sum ``K`` of a matrix, kept with what a later matrix needs to reuse it.
 
     ``base`` is the sum projected from ``snapshot`` (``None``: not kept, never followed); :meth:`follow` retargets the inverse to
     ``alpha·base + beta·I`` in place.  ``fresh`` is true while the inverse is the one a rebuild
     would give for the matrix being solved (a build, or an exact scalar-plus-shift follow).
+    ``exact`` is true while the inverse is ``A⁻¹`` itself (to rounding): ``A`` was a Kronecker sum
+    (``base_exact``: tested at the build), it moved by an exact scalar and shift, and no eigenvalue
+    was lifted — then one preconditioned step solves it.
     """
 
     def __init__(self, base: KroneckerSum, grid_shape: tuple[int, ...], snapshot: Snapshot | None,
-                 make_inverse: Callable[[KroneckerSum], object]) -> None:
+                 make_inverse: Callable[[KroneckerSum], object], A: sp.csr_array | None = None) -> None:
         n = base.shape[0]
         super().__init__(np.float64, (n, n))
         self.base, self.grid_shape, self.snapshot, self.make_inverse = base, grid_shape, snapshot, make_inverse
         self.inverse = make_inverse(base)
         self.fresh = True
+        self.base_exact = A is not None and is_its_sum(A, base)
+        self.exact = self.base_exact and not getattr(self.inverse, "lifted", True)
 
     def follow(self, drift: Drift) -> None:
         """Use the sum ``alpha·base + beta·I``: the same factors, so only the scalars change."""
         K = self.base.with_scalars(drift.alpha * self.base.shift + drift.beta, drift.alpha * self.base.scale)
         self.inverse = self.make_inverse(K)
         self.fresh = drift.exact
+        self.exact = self.base_exact and drift.exact and not getattr(self.inverse, "lifted", True)
 
     def _matvec(self, x: np.ndarray) -> np.ndarray:
         return self.inverse.apply(x)
