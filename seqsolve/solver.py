@@ -21,7 +21,7 @@ from .accuracy import (FAILED, RTOL_MIN, ScaledSystem, Verdict, check_residual, 
 from .backends import Backend, get_backend
 from .configs import Configuration, parse
 from .operators import Structure, as_structure, is_structured, structure_for
-from .operators.grid import detect_grid
+from .operators.grid import grid_structure
 from .operators.structure import sum_max_abs
 from .errors import ConfigurationError, ConvergenceError, InvalidSystemError, NotSymmetricError, SeqsolveError
 from .log import logger, solve_logged
@@ -260,7 +260,8 @@ class SequenceSolver:
             # along a sequence it differs), found only if the policy asks
             setups, now = self._setups, len(self.history)
             self._policy.observe(SystemFacts(n, repeated, lambda: (
-                c.name for c, (k, _, made) in setups.items() if made < now and k[0][-1] == fp[-1] and k[0] == fp), A))
+                c.name for c, (k, _, made) in setups.items() if made < now and k[0][-1] == fp[-1] and k[0] == fp), A,
+                separable=self._structure is not None and self._structure.separable))
         if (chosen is None or chosen is _GENERAL) and st is None:
             config = self._policy.select(context, allowed=allowed, n=n)
             if lean and not config.spec.entries_free:  # it reads A's entries: scan them first
@@ -564,8 +565,7 @@ class SequenceSolver:
         if not self._grid_users:
             return None
         if self._grid_cache is None or self._grid_cache[0] != pattern:
-            shape = detect_grid(A)
-            self._grid_cache = (pattern, None if shape is None else Structure(shape))
+            self._grid_cache = (pattern, grid_structure(A))
         return self._grid_cache[1]
 
     def _symmetric(self, A, scan: MatrixScan) -> bool:

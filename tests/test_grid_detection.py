@@ -69,8 +69,8 @@ def test_a_line_end_crossing_coupling_breaks_the_grid():
 
 def test_fastdiag_cg_runs_on_a_stencil_without_a_hint_and_detects_once_per_pattern(monkeypatch):
     calls = []
-    real = solver_module.detect_grid
-    monkeypatch.setattr(solver_module, "detect_grid", lambda A: calls.append(1) or real(A))
+    real = solver_module.grid_structure
+    monkeypatch.setattr(solver_module, "grid_structure", lambda A: calls.append(1) or real(A))
     T1, T2 = _laplacian_1d(9), _laplacian_1d(11)
     solver = seqsolve.SequenceSolver(rtol=1e-10, policy="fixed:fastdiag-cg")
     rng = np.random.default_rng(3)
@@ -116,3 +116,27 @@ def test_auto_offers_fastdiag_cg_on_a_found_grid_but_tries_cheap_methods_first()
     solver.solve(A, np.ones(A.shape[0]))
     assert solver.history[0].configuration != "fastdiag-cg"
     assert any(c.name == "fastdiag-cg" for c in solver._allowed(A, True))
+
+
+def test_a_separable_grid_is_told_to_the_policy_and_a_variable_one_is_not():
+    from seqsolve.operators.grid import grid_structure
+
+    T = _laplacian_1d(8)
+    A = _kron_sum(T, _laplacian_1d(10))
+    assert grid_structure(A).separable
+    B = A.copy()
+    B.data = B.data * (1 + 0.3 * np.random.default_rng(0).random(B.nnz))
+    B = sp.csr_array((B + B.T) / 2)
+    s = grid_structure(B)
+    assert s.grid_shape == (8, 10) and not s.separable
+    C = _kron_sum(_laplacian_1d(9), _laplacian_1d(11))
+    C.data = C.data * (1 + 0.3 * np.random.default_rng(1).random(C.nnz))
+    C = sp.csr_array((C + C.T) / 2)
+    seen = []
+    solver = seqsolve.SequenceSolver(policy="auto")
+    real = solver.policy.observe
+    solver.policy.observe = lambda facts: seen.append(facts.separable) or real(facts)
+    for M in (A, B, C):
+        solver.solve(M, np.ones(M.shape[0]))
+    # judged on the first matrix of each pattern (B shares A's); the solve itself never trusts it
+    assert seen == [True, True, False]

@@ -26,6 +26,10 @@ class Structure:
 
     grid_shape: tuple[int, ...]
     kron: KroneckerSum | None = None
+    #: found in ``A``'s pattern, and the first matrix seen with that pattern was its own nearest
+    #: Kronecker sum (a separable operator: fastdiag-cg's preconditioner is its inverse).  A hint
+    #: for the learner only: fastdiag-cg tests every matrix it solves (its sum's ``exact``)
+    separable: bool = False
 
     @property
     def key(self) -> tuple:
@@ -119,6 +123,21 @@ def nearest_kronecker_sum(A: sp.csr_array | LinearOperator, grid_shape: tuple[in
         F[np.diag_indices(n)] = g + mean / D - (F.sum(axis=1) if rowsums else 0.0)
         factors.append(F)
     return KroneckerSum(factors)
+
+
+#: ``A`` counts as equal to a Kronecker sum when they differ by at most this much on a random
+#: vector (fastdiag-cg rounds its sums' factors to 12 digits)
+SUM_EXACT = 1e-10
+
+
+def is_kronecker_sum(A: sp.csr_array, K: KroneckerSum) -> bool:
+    """Whether ``A == K`` to rounding, tested on one random vector (``O(N·Σ n_d)``: for setups).
+
+    A random test vector misses a difference only with probability zero; a false "no" costs a
+    caller only its shortcut."""
+    v = np.random.default_rng(12345).standard_normal(A.shape[0])
+    Av = A @ v
+    return bool(np.linalg.norm(Av - K @ v) <= SUM_EXACT * np.linalg.norm(Av))
 
 
 def kronecker_distance(A: sp.csr_array, K: KroneckerSum) -> float:

@@ -656,9 +656,11 @@ class AutoPolicy(Policy):
             # a factorisation's estimate is its solve alone: its setup is added when choosing,
             # and only if it is not already built for the matrix at hand (see _charged)
             setup = 0.0
-        elif self._by_name[name].kind == "fast-diag":
+        elif self._by_name[name].kind == "fast-diag" or (self._by_name[name].kind == "fastdiag-cg" and
+                                                          self._facts is not None and self._facts.separable):
             # its setup (the 1-D eigendecompositions) is cached by factor values and serves every
-            # later system on the same grid, whatever the shift and scale: a one-off, not a cost per solve
+            # later system on the same grid, whatever the shift and scale: a one-off, not a cost per
+            # solve (so is fastdiag-cg's on a separable A: its sum follows every new shift and scale)
             setup = 0.0
         else:
             setup = 0.0 if info.setup_reused else self.setup_low_.get(fam, info.setup_seconds)
@@ -686,9 +688,11 @@ class AutoPolicy(Policy):
         if clean and not info.setup_reused and self._by_name[name].get_or("setup") == "adaptive" \
                 and self._samples.get(fam, 0) == 1:
             lo = self._lowest(b)
-            if lo is not None and observed <= self.revalidate_within * lo:
+            if lo is not None and observed - setup <= self.revalidate_within * lo:
                 # its first solve paid the build that later solves reuse: one more solve shows
-                # whether reusing it wins (a rent-or-buy AMG that looks merely close after a build)
+                # whether reusing it wins (a rent-or-buy AMG that looks merely close after a build;
+                # fastdiag-cg, whose sum follows a Crank–Nicolson sequence exactly, ~forever), judged
+                # without the build, which that solve will not pay
                 self._confirm = name
         if self._revalidating:
             # every re-validation doubles the period, whatever it found (if the configuration is
@@ -944,6 +948,17 @@ class AutoPolicy(Policy):
                 screened.add(fam)  # exactly CG's iterations at a higher price: not worth a try here
                 continue
             rel = self._relative(b, rep.name)
+            if rel is None and rep.kind == "fastdiag-cg" and self._facts is not None and self._facts.separable:
+                # A is the Kronecker sum of the grid found in its pattern: the preconditioner is
+                # A⁻¹ and one step solves it, for one setup that then serves the whole sequence.
+                # Bought as a skier buys skis: once the solves so far have cost as much as that
+                # setup (at most twice the cost of the better choice in hindsight, whatever the
+                # sequence's length), then ahead of every other untried family
+                if self.spent_total_ < self._setup_estimate(fam, rep):
+                    continue
+                untried.append((-2e6, fam, rep))
+                estimates = None
+                continue
             lo = self._lowest(b)
             lo = self._recent_cost if lo is None else lo  # a new bin: judge by the last solve
             if self._beaten_by_structure(rep, best_name, lo):

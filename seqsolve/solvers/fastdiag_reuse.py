@@ -25,6 +25,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
 from ..operators import KroneckerSum
+from ..operators.structure import is_kronecker_sum
 
 #: a fit whose largest deviation is below this fraction of ``max|A|`` counts as exact
 EXACT = 1e-12
@@ -89,21 +90,6 @@ class Snapshot:
         return Drift(float(fitted_alpha), float(fitted_beta), False)
 
 
-#: ``A`` counts as its nearest sum when they differ by at most this much on a random vector (the
-#: sum's factors are rounded to 12 digits: see ``fastdiag._canonical``)
-SUM_EXACT = 1e-10
-
-
-def is_its_sum(A: sp.csr_array, K: KroneckerSum) -> bool:
-    """Whether ``A == K`` to rounding, tested on one random vector (``O(N·Σ n_d)``: at a build only).
-
-    A random test vector misses a difference only with probability zero; a false "no" merely
-    keeps CG's iterations."""
-    v = np.random.default_rng(12345).standard_normal(A.shape[0])
-    Av = A @ v
-    return bool(np.linalg.norm(Av - K @ v) <= SUM_EXACT * np.linalg.norm(Av))
-
-
 class NearestSumPreconditioner(LinearOperator):
     """``K⁻¹`` for the nearest sum ``K`` of a matrix, kept with what a later matrix needs to reuse it.
 
@@ -122,7 +108,7 @@ class NearestSumPreconditioner(LinearOperator):
         self.base, self.grid_shape, self.snapshot, self.make_inverse = base, grid_shape, snapshot, make_inverse
         self.inverse = make_inverse(base)
         self.fresh = True
-        self.base_exact = A is not None and is_its_sum(A, base)
+        self.base_exact = A is not None and is_kronecker_sum(A, base)
         self.exact = self.base_exact and not getattr(self.inverse, "lifted", True)
 
     def follow(self, drift: Drift) -> None:
