@@ -8,6 +8,7 @@ robust fallback runs → the measured cost is recorded and fed back to the polic
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 import importlib.util
 import math
 import time
@@ -144,7 +145,9 @@ class SequenceSolver:
         self._entries_free = False  # whether one of them solves from a structure alone (_lean_scan)
         self._grid_users_for: object = None  # the candidates _grid_users was computed for
         self._grid_users = False  # whether one of them uses a grid found in A's pattern (_detected_grid)
-        self._grid_cache: tuple | None = None  # (pattern, the Structure detected in it, or None)
+        # (pattern, the Structure detected in it (None: no grid), the fingerprint of the matrix it was
+        # projected from, the Structure without that projection for the later matrices)
+        self._grid_cache: tuple | None = None
 
     @property
     def policy(self) -> Policy:
@@ -216,7 +219,7 @@ class SequenceSolver:
                 A, scan = as_canonical(A, scan, self._canonical_pattern)
                 self._canonical_pattern = scan.pattern
                 if self._structure is None:
-                    self._structure = self._detected_grid(A, scan.pattern)
+                    self._structure = self._detected_grid(A, scan.pattern, scan.fingerprint)
         if not self._warm and not isinstance(A, LinearOperator):
             accuracy_warmup()  # kernel loading is not a cost of the first configuration tried
             self._warm = True
@@ -554,7 +557,7 @@ class SequenceSolver:
         fp = kron.fingerprint
         return MatrixScan(fp, fp, sum_max_abs(kron), kron.symmetric)
 
-    def _detected_grid(self, A, pattern: tuple) -> Structure | None:
+    def _detected_grid(self, A, pattern: tuple, fp: tuple) -> Structure | None:
         """The tensor grid ``A``'s pattern couples along (:func:`~seqsolve.operators.grid.detect_grid`),
         found once per pattern, and only while a candidate would use it (``fastdiag-cg``): a user
         who assembled a stencil gets the structured preconditioner without passing ``structure=``."""
@@ -565,8 +568,11 @@ class SequenceSolver:
         if not self._grid_users:
             return None
         if self._grid_cache is None or self._grid_cache[0] != pattern:
-            self._grid_cache = (pattern, grid_structure(A))
-        return self._grid_cache[1]
+            found = grid_structure(A)  # with the projection of this matrix (fingerprint fp)
+            self._grid_cache = (pattern, found, fp, None if found is None else replace(found, nearest=None))
+            return found
+        _, found, first, plain = self._grid_cache
+        return found if fp == first else plain
 
     def _symmetric(self, A, scan: MatrixScan) -> bool:
         """Symmetry of ``A``: entrywise through the transpose permutation of its pattern (cached per

@@ -346,12 +346,14 @@ class FastDiagCG(Method):
                 if drift.exact or not stale:
                     previous.follow(drift)  # in place: the record says the setup was reused
                     return previous
-        return self._build(A, structure.grid_shape)
+        return self._build(A, structure.grid_shape, structure.nearest)
 
-    def _build(self, A: sp.csr_array, grid_shape: tuple[int, ...]) -> NearestSumPreconditioner:
-        """Project ``A`` onto its nearest Kronecker sum (the setup that reuse saves), timed for the schedule."""
+    def _build(self, A: sp.csr_array, grid_shape: tuple[int, ...],
+               nearest: KroneckerSum | None = None) -> NearestSumPreconditioner:
+        """Project ``A`` onto its nearest Kronecker sum (the setup that reuse saves), timed for the
+        schedule; ``nearest`` is that projection when already made (grid detection, same matrix)."""
         t0 = time.perf_counter()
-        K = _canonical(nearest_kronecker_sum(A, grid_shape, rowsums=True))
+        K = _canonical(nearest if nearest is not None else nearest_kronecker_sum(A, grid_shape, rowsums=True))
         snapshot = Snapshot(A, grid_shape) if self.schedule_name != "rebuild" else None
         prepared = NearestSumPreconditioner(K, grid_shape, snapshot, self.preconditioner, A)
         self.schedule.built(time.perf_counter() - t0)
