@@ -568,7 +568,7 @@ class SequenceSolver:
         if not self._grid_users:
             return None
         if self._grid_cache is None or self._grid_cache[0] != pattern:
-            found = grid_structure(A)  # with the projection of this matrix (fingerprint fp)
+            found = grid_structure(A, pattern)  # with the projection of this matrix (fingerprint fp)
             self._grid_cache = (pattern, found, fp, None if found is None else replace(found, nearest=None))
             return found
         _, found, first, plain = self._grid_cache

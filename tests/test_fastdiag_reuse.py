@@ -192,3 +192,19 @@ def test_the_drift_fit_matches_a_numpy_reference():
     assert d.exact and d.alpha == pytest.approx(2.5) and d.beta == pytest.approx(0.75)
     other = sp.csr_array(A0 + sp.diags_array([np.full(m * m - 2, 1e-3)], offsets=[2]))  # another pattern
     assert snap.drift(other, (m, m)) is None
+
+
+def test_a_known_pattern_skips_the_index_comparison_but_not_the_values():
+    m = 13
+    A0 = crank_nicolson(diffusion_matrix(m, bumpy), 1e-2)
+    snap = Snapshot(A0, (m, m), pattern=("p", 1))
+    A = sp.csr_array(3.0 * A0 + 0.5 * sp.eye_array(m * m))
+    d = snap.drift(A, (m, m), ("p", 1))
+    assert d.exact and d.alpha == pytest.approx(3.0) and d.beta == pytest.approx(0.5)
+    B = A.copy()
+    B.data[7] *= 1.01  # the values are still read in full: an entry off the fit is seen
+    assert not snap.drift(B, (m, m), ("p", 1)).exact
+    shuffled = A.copy()
+    shuffled.indices = shuffled.indices.copy()
+    shuffled.indices[[1, 2]] = shuffled.indices[[2, 1]]  # another pattern, and no hash says so
+    assert snap.drift(shuffled, (m, m)) is None

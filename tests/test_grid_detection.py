@@ -70,7 +70,7 @@ def test_a_line_end_crossing_coupling_breaks_the_grid():
 def test_fastdiag_cg_runs_on_a_stencil_without_a_hint_and_detects_once_per_pattern(monkeypatch):
     calls = []
     real = solver_module.grid_structure
-    monkeypatch.setattr(solver_module, "grid_structure", lambda A: calls.append(1) or real(A))
+    monkeypatch.setattr(solver_module, "grid_structure", lambda A, pattern: calls.append(1) or real(A, pattern))
     T1, T2 = _laplacian_1d(9), _laplacian_1d(11)
     solver = seqsolve.SequenceSolver(rtol=1e-10, policy="fixed:fastdiag-cg")
     rng = np.random.default_rng(3)

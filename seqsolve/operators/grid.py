@@ -92,13 +92,14 @@ def _axis_aligned(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, ...], pa
     return bool((differ.sum(axis=0) == 1).all() and (partial or differ.any(axis=1).all()))
 
 
-def grid_structure(A: sp.csr_array | sp.csr_matrix) -> Structure | None:
+def grid_structure(A: sp.csr_array | sp.csr_matrix, pattern: tuple | None = None) -> Structure | None:
     """The :class:`Structure` found in ``A``'s pattern (:func:`detect_grid`), ``separable`` when
     ``A`` equals its nearest Kronecker sum (one projection and one test product: a few ms at
     128×128, paid once per pattern), else ``None``.  The projection rides along (``nearest``)
-    for a fastdiag-cg build on this same matrix."""
+    for a fastdiag-cg build on this same matrix; ``pattern`` (the caller's hash of ``A``'s pattern)
+    is kept with it, so a method need not compare index arrays to recognise the pattern."""
     shape = detect_grid(A)
     if shape is None:
         return None
     K = nearest_kronecker_sum(A, shape, rowsums=True)
-    return Structure(shape, separable=is_kronecker_sum(A, K), nearest=K)
+    return Structure(shape, separable=is_kronecker_sum(A, K), nearest=K, pattern=pattern)

@@ -33,6 +33,9 @@ class Structure:
     #: the nearest sum (``rowsums=True``) of the very matrix being solved, when grid detection has
     #: just projected it: fastdiag-cg's first build takes it instead of projecting again
     nearest: KroneckerSum | None = field(default=None, compare=False)
+    #: the sparsity pattern (the solver's scan hash) the grid was found in: a method handed this
+    #: structure needs no comparison of index arrays to know the pattern is the same as before
+    pattern: tuple | None = field(default=None, compare=False)
 
     @property
     def key(self) -> tuple:

@@ -32,14 +32,15 @@ def same_pattern(indptr, indices, indptr0, indices0):  # pragma: no cover - comp
 
 @njit(cache=True, error_model="numpy")  # no off-diagonal entries: a nan fit, no exception
 def fit_scalar_shift(indptr, indices, data, indptr0, indices0, data0, on_diagonal, diag_pos,
-                     k_off, k_diag):  # pragma: no cover - compiled
+                     k_off, k_diag, same_known):  # pragma: no cover - compiled
     """``(same_pattern, exact_α, exact_β, max deviation, max|A|, fitted_α, fitted_β)``.
 
     ``on_diagonal[k]`` is 1 for a diagonal entry of the (shared) pattern, else 0; ``diag_pos[i]``
     the position of row ``i``'s diagonal entry (``-1``: none).  ``k_off``: the position of
     ``A₀``'s largest off-diagonal entry; ``k_diag``: of a diagonal entry (``-1``: none, then
-    ``β = 0``).  The deviation is ``max|A − (exact_α·A₀ + exact_β·I)|``."""
-    if not same_pattern(indptr, indices, indptr0, indices0):
+    ``β = 0``).  The deviation is ``max|A − (exact_α·A₀ + exact_β·I)|``.  ``same_known``: the
+    caller knows the patterns equal (its hashes of both) and the comparison is skipped."""
+    if data.shape[0] != data0.shape[0] or not (same_known or same_pattern(indptr, indices, indptr0, indices0)):
         return _FAIL
     alpha = data[k_off] / data0[k_off]
     beta = data[k_diag] - alpha * data0[k_diag] if k_diag >= 0 else 0.0

@@ -340,21 +340,21 @@ class FastDiagCG(Method):
             return sla.LinearOperator((n, n), matvec=self.preconditioner(structure.kron).apply, dtype=np.float64)
         A = sp.csr_array(A)
         if isinstance(previous, NearestSumPreconditioner) and previous.snapshot is not None:
-            drift = previous.snapshot.drift(A, structure.grid_shape)
+            drift = previous.snapshot.drift(A, structure.grid_shape, structure.pattern)
             if drift is not None and drift.alpha > 0:
                 stale = self.schedule_name == "adaptive" and self.schedule.stale
                 if drift.exact or not stale:
                     previous.follow(drift)  # in place: the record says the setup was reused
                     return previous
-        return self._build(A, structure.grid_shape, structure.nearest)
+        return self._build(A, structure.grid_shape, structure.nearest, structure.pattern)
 
-    def _build(self, A: sp.csr_array, grid_shape: tuple[int, ...],
-               nearest: KroneckerSum | None = None) -> NearestSumPreconditioner:
+    def _build(self, A: sp.csr_array, grid_shape: tuple[int, ...], nearest: KroneckerSum | None = None,
+               pattern: tuple | None = None) -> NearestSumPreconditioner:
         """Project ``A`` onto its nearest Kronecker sum (the setup that reuse saves), timed for the
         schedule; ``nearest`` is that projection when already made (grid detection, same matrix)."""
         t0 = time.perf_counter()
         K = _canonical(nearest if nearest is not None else nearest_kronecker_sum(A, grid_shape, rowsums=True))
-        snapshot = Snapshot(A, grid_shape) if self.schedule_name != "rebuild" else None
+        snapshot = Snapshot(A, grid_shape, pattern) if self.schedule_name != "rebuild" else None
         prepared = NearestSumPreconditioner(K, grid_shape, snapshot, self.preconditioner, A)
         self.schedule.built(time.perf_counter() - t0)
         return prepared
@@ -399,13 +399,12 @@ class FastDiagCG(Method):
 
     @staticmethod
     def _exact_step(prepared: NearestSumPreconditioner, A, b, x0, callback: Callback) -> IterationResult:
-        """``x0 + K⁻¹(b − A x0)`` when ``A`` *is* its nearest sum ``K`` (a separable operator, as
-        Heat2D's): CG's first step with ``α = 1``, without its second product and scalar work.  Exact
+        """``K⁻¹b`` when ``A`` *is* its nearest sum ``K`` (a separable operator, as Heat2D's): what
+        CG's first step gives (``α = 1``), without its two products and scalar work.  Exact
         up to rounding; the solver's certificate judges it, and refines with the same step if
         rounding (an ill-conditioned ``A``, a tolerance near machine precision) left it short."""
-        r = b - A @ x0 if np.any(x0) else b
         with np.errstate(all="ignore"):
-            x = x0 + prepared.inverse.apply(r)
+            x = prepared.inverse.apply(b)  # x0 + K⁻¹(b − A x0) is the same for A = K, at a product more
         if callback is not None:
             callback(x)
         return IterationResult(x, 1, "converged" if np.all(np.isfinite(x)) else "nan")
