@@ -23,6 +23,7 @@ from .backends import Backend, get_backend
 from .configs import Configuration, parse
 from .operators import Structure, as_structure, is_structured, structure_for
 from .operators.grid import grid_structure
+from .operators.grid import separable as grid_separable
 from .operators.structure import sum_max_abs
 from .errors import ConfigurationError, ConvergenceError, InvalidSystemError, NotSymmetricError, SeqsolveError
 from .log import logger, solve_logged
@@ -145,9 +146,9 @@ class SequenceSolver:
         self._entries_free = False  # whether one of them solves from a structure alone (_lean_scan)
         self._grid_users_for: object = None  # the candidates _grid_users was computed for
         self._grid_users = False  # whether one of them uses a grid found in A's pattern (_detected_grid)
-        # (pattern, the Structure detected in it (None: no grid), the fingerprint of the matrix it was
-        # projected from, the Structure without that projection for the later matrices)
-        self._grid_cache: tuple | None = None
+        # [pattern, the Structure detected in it (None: no grid), whether its matrices are separable
+        # (None: not asked yet)]
+        self._grid_cache: list | None = None
 
     @property
     def policy(self) -> Policy:
@@ -219,7 +220,7 @@ class SequenceSolver:
                 A, scan = as_canonical(A, scan, self._canonical_pattern)
                 self._canonical_pattern = scan.pattern
                 if self._structure is None:
-                    self._structure = self._detected_grid(A, scan.pattern, scan.fingerprint)
+                    self._structure = self._detected_grid(A, scan.pattern)
         if not self._warm and not isinstance(A, LinearOperator):
             accuracy_warmup()  # kernel loading is not a cost of the first configuration tried
             self._warm = True
@@ -264,7 +265,8 @@ class SequenceSolver:
             setups, now = self._setups, len(self.history)
             self._policy.observe(SystemFacts(n, repeated, lambda: (
                 c.name for c, (k, _, made) in setups.items() if made < now and k[0][-1] == fp[-1] and k[0] == fp), A,
-                separable=self._structure is not None and self._structure.separable))
+                separable=False if self._structure is None or self._grid_cache is None
+                or self._structure is not self._grid_cache[1] else (lambda: self._grid_separable(A))))
         if (chosen is None or chosen is _GENERAL) and st is None:
             config = self._policy.select(context, allowed=allowed, n=n)
             if lean and not config.spec.entries_free:  # it reads A's entries: scan them first
@@ -557,7 +559,7 @@ class SequenceSolver:
         fp = kron.fingerprint
         return MatrixScan(fp, fp, sum_max_abs(kron), kron.symmetric)
 
-    def _detected_grid(self, A, pattern: tuple, fp: tuple) -> Structure | None:
+    def _detected_grid(self, A, pattern: tuple) -> Structure | None:
         """The tensor grid ``A``'s pattern couples along (:func:`~seqsolve.operators.grid.detect_grid`),
         found once per pattern, and only while a candidate would use it (``fastdiag-cg``): a user
         who assembled a stencil gets the structured preconditioner without passing ``structure=``."""
@@ -568,11 +570,20 @@ class SequenceSolver:
         if not self._grid_users:
             return None
         if self._grid_cache is None or self._grid_cache[0] != pattern:
-            found = grid_structure(A, pattern)  # with the projection of this matrix (fingerprint fp)
-            self._grid_cache = (pattern, found, fp, None if found is None else replace(found, nearest=None))
-            return found
-        _, found, first, plain = self._grid_cache
-        return found if fp == first else plain
+            last = self._grid_cache[1] if self._grid_cache is not None else None
+            self._grid_cache = [pattern, grid_structure(A, pattern, last and last.grid_shape), None]
+        return self._grid_cache[1]
+
+    def _grid_separable(self, A) -> bool:
+        """Whether the grid's matrices are separable (judged on the first matrix asked about, once
+        per pattern: only when the policy weighs fastdiag-cg).  The projection made for the verdict
+        goes to fastdiag-cg's build of this same matrix, which need not project it again."""
+        entry = self._grid_cache
+        if entry[2] is None:
+            entry[2], K = grid_separable(A, entry[1])
+            if self._structure is entry[1]:
+                self._structure = replace(entry[1], nearest=K)  # for this solve only
+        return entry[2]
 
     def _symmetric(self, A, scan: MatrixScan) -> bool:
         """Symmetry of ``A``: entrywise through the transpose permutation of its pattern (cached per

@@ -70,7 +70,7 @@ def test_a_line_end_crossing_coupling_breaks_the_grid():
 def test_fastdiag_cg_runs_on_a_stencil_without_a_hint_and_detects_once_per_pattern(monkeypatch):
     calls = []
     real = solver_module.grid_structure
-    monkeypatch.setattr(solver_module, "grid_structure", lambda A, pattern: calls.append(1) or real(A, pattern))
+    monkeypatch.setattr(solver_module, "grid_structure", lambda A, *args: calls.append(1) or real(A, *args))
     T1, T2 = _laplacian_1d(9), _laplacian_1d(11)
     solver = seqsolve.SequenceSolver(rtol=1e-10, policy="fixed:fastdiag-cg")
     rng = np.random.default_rng(3)
@@ -119,16 +119,16 @@ def test_auto_offers_fastdiag_cg_on_a_found_grid_but_tries_cheap_methods_first()
 
 
 def test_a_separable_grid_is_told_to_the_policy_and_a_variable_one_is_not():
-    from seqsolve.operators.grid import grid_structure
+    from seqsolve.operators.grid import grid_structure, separable
 
     T = _laplacian_1d(8)
     A = _kron_sum(T, _laplacian_1d(10))
-    assert grid_structure(A).separable
+    assert separable(A, grid_structure(A))[0]
     B = A.copy()
     B.data = B.data * (1 + 0.3 * np.random.default_rng(0).random(B.nnz))
     B = sp.csr_array((B + B.T) / 2)
     s = grid_structure(B)
-    assert s.grid_shape == (8, 10) and not s.separable
+    assert s.grid_shape == (8, 10) and not separable(B, s)[0]
     C = _kron_sum(_laplacian_1d(9), _laplacian_1d(11))
     C.data = C.data * (1 + 0.3 * np.random.default_rng(1).random(C.nnz))
     C = sp.csr_array((C + C.T) / 2)
@@ -140,3 +140,18 @@ def test_a_separable_grid_is_told_to_the_policy_and_a_variable_one_is_not():
         solver.solve(M, np.ones(M.shape[0]))
     # judged on the first matrix of each pattern (B shares A's); the solve itself never trusts it
     assert seen == [True, True, False]
+
+
+def test_a_known_grid_is_rechecked_on_a_new_pattern_and_replaced_when_it_no_longer_fits():
+    from seqsolve.operators.grid import fits_grid, grid_structure
+
+    A = _kron_sum(_laplacian_1d(6), _laplacian_1d(9))
+    assert fits_grid(A, (6, 9)) and not fits_grid(A, (9, 6)) and not fits_grid(A, (3, 18))
+    B = A.tolil()
+    B[10, 11] = B[11, 10] = 0.0  # an obstacle cuts a coupling: another pattern, the same grid
+    B = sp.csr_array(B)
+    B.eliminate_zeros()
+    assert grid_structure(B, last=(6, 9)).grid_shape == (6, 9)
+    C = _kron_sum(_laplacian_1d(9), _laplacian_1d(6))  # the same size, the axes swapped
+    assert grid_structure(C, last=(6, 9)).grid_shape == (9, 6)
+    assert grid_structure(sp.csr_array(sp.random(54, 54, density=0.2, random_state=0)), last=(6, 9)) is None

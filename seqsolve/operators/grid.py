@@ -22,6 +22,7 @@ import math
 import numpy as np
 import scipy.sparse as sp
 
+from .kronecker import KroneckerSum
 from .structure import Structure, is_kronecker_sum, nearest_kronecker_sum
 
 #: at most this many distinct column offsets: a stencil has a few per axis, an FEM matrix hundreds
@@ -30,6 +31,8 @@ MAX_OFFSETS = 24
 MIN_AXIS = 3
 #: couplings tested first when several shapes are candidates
 _SAMPLE = 4096
+#: a known grid is re-checked against a new pattern on every this-many-th row (a sample)
+_RECHECK_EVERY = 16
 #: 2-D and 3-D grids (a 1-D "grid" is a banded matrix: a direct solve's job)
 DIMENSIONS = (2, 3)
 
@@ -92,14 +95,31 @@ def _axis_aligned(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, ...], pa
     return bool((differ.sum(axis=0) == 1).all() and (partial or differ.any(axis=1).all()))
 
 
-def grid_structure(A: sp.csr_array | sp.csr_matrix, pattern: tuple | None = None) -> Structure | None:
-    """The :class:`Structure` found in ``A``'s pattern (:func:`detect_grid`), ``separable`` when
-    ``A`` equals its nearest Kronecker sum (one projection and one test product: a few ms at
-    128×128, paid once per pattern), else ``None``.  The projection rides along (``nearest``)
-    for a fastdiag-cg build on this same matrix; ``pattern`` (the caller's hash of ``A``'s pattern)
-    is kept with it, so a method need not compare index arrays to recognise the pattern."""
-    shape = detect_grid(A)
-    if shape is None:
-        return None
-    K = nearest_kronecker_sum(A, shape, rowsums=True)
-    return Structure(shape, separable=is_kronecker_sum(A, K), nearest=K, pattern=pattern)
+def fits_grid(A: sp.csr_array | sp.csr_matrix, shape: tuple[int, ...], every: int = 1) -> bool:
+    """Whether ``A``'s pattern couples along the lines of ``shape`` only, every axis somewhere (one
+    compiled pass over every ``every``-th row: a known grid checked against a new pattern of the
+    same size needs no proof, as a wrong grid costs a poor preconditioner, never accuracy)."""
+    if math.prod(shape) != A.shape[0]:
+        return False
+    from ._grid_kernels import axis_couplings
+
+    counts = axis_couplings(A.indptr, A.indices, np.asarray(shape, dtype=np.int64), every)
+    return bool(counts[0] >= 0 and (counts > 0).all())
+
+
+def grid_structure(A: sp.csr_array | sp.csr_matrix, pattern: tuple | None = None,
+                   last: tuple[int, ...] | None = None) -> Structure | None:
+    """The :class:`Structure` found in ``A``'s pattern (:func:`detect_grid`), else ``None``;
+    ``pattern`` (the caller's hash of that pattern) rides along, so a method need not compare
+    index arrays to recognise it.  ``last``, the grid of the previous pattern, is tried first (one
+    compiled pass: a sequence whose pattern moves on a fixed grid, as Fluid2D's obstacles do)."""
+    shape = last if last is not None and fits_grid(A, last, _RECHECK_EVERY) else detect_grid(A)
+    return None if shape is None else Structure(shape, pattern=pattern)
+
+
+def separable(A: sp.csr_array, structure: Structure) -> tuple[bool, KroneckerSum]:
+    """Whether ``A`` *is* the Kronecker sum of its grid (a constant-coefficient stencil: then a
+    separable preconditioner is ``A⁻¹``), and that nearest sum (``rowsums=True``, as fastdiag-cg
+    builds it): one projection and one random test product, ~3 ms at 128×128."""
+    K = nearest_kronecker_sum(A, structure.grid_shape, rowsums=True)
+    return is_kronecker_sum(A, K), K

@@ -26,10 +26,6 @@ class Structure:
 
     grid_shape: tuple[int, ...]
     kron: KroneckerSum | None = None
-    #: found in ``A``'s pattern, and the first matrix seen with that pattern was its own nearest
-    #: Kronecker sum (a separable operator: fastdiag-cg's preconditioner is its inverse).  A hint
-    #: for the learner only: fastdiag-cg tests every matrix it solves (its sum's ``exact``)
-    separable: bool = False
     #: the nearest sum (``rowsums=True``) of the very matrix being solved, when grid detection has
     #: just projected it: fastdiag-cg's first build takes it instead of projecting again
     nearest: KroneckerSum | None = field(default=None, compare=False)

@@ -229,7 +229,8 @@ PETSC_SETUP_COST = {"ilu": (1e-3, 5.0)}
 #: end of the measured range.  SciPy's SuperLU analyses with every build: 1
 PETSC_FIRST_SETUP_SHARE = {"cholesky": 1.0 / 3.0, "direct": 1.0 / 3.0}
 
-#: exact structured solves: their cost depends on the grid, not on the system's context or
+#: exact structured solves (and ``fastdiag-cg`` on a separable matrix: one exact step, see
+#: AutoPolicy.observe): their cost depends on the grid, not on the system's context or
 #: difficulty, so a commitment to one (idea 7) is _CONTEXT_FREE_COMMIT times longer and carries
 #: across the bins of its size (its statistics stay in the bin where it began), and a streak of
 #: choices of it runs across bins too — what it delays (a check of an iterative family in a new
@@ -362,7 +363,10 @@ class AutoPolicy(Policy):
         self.spec = "auto"
         self._by_name = {c.name: c for c in self.candidates_list}
         self._factor_names = frozenset(c.name for c in self.candidates_list if c.kind in _FACTORISATIONS)
-        self._context_free = frozenset(c.name for c in self.candidates_list if c.kind in _CONTEXT_FREE)
+        self._context_free = self._exact_structured = frozenset(
+            c.name for c in self.candidates_list if c.kind in _CONTEXT_FREE)
+        # fastdiag-cg is one exact step, context-free like fast-diag, while the systems are separable
+        self._separable_exact = frozenset(c.name for c in self.candidates_list if c.kind == "fastdiag-cg")
         self._recent_per: dict[tuple[str, int], collections.deque] = {}  # (family, size) → samples (_low_per)
         self._rng = random.Random(seed)
         self.t_ = 0
@@ -427,6 +431,10 @@ class AutoPolicy(Policy):
 
     def observe(self, facts: SystemFacts) -> None:
         self._facts = facts  # its ``ready`` is read only when a factorisation's charge is needed
+        if self._separable_exact and self._separable_exact & self._last_run.keys():
+            # (asked only once fastdiag-cg ran: the verdict costs a projection the first time)
+            self._context_free = (self._exact_structured | self._separable_exact if facts.separable
+                                  else self._exact_structured)
         # a run of one matrix is over as soon as a new matrix arrives: learn its length before
         # choosing, so the first system of the next run is already costed with it
         self._count_run(facts.repeated)
@@ -948,17 +956,19 @@ class AutoPolicy(Policy):
                 screened.add(fam)  # exactly CG's iterations at a higher price: not worth a try here
                 continue
             rel = self._relative(b, rep.name)
-            if rel is None and rep.kind == "fastdiag-cg" and self._facts is not None and self._facts.separable:
-                # A is the Kronecker sum of the grid found in its pattern: the preconditioner is
+            if rel is None and rep.kind == "fastdiag-cg" and self._facts is not None:
+                # If A is the Kronecker sum of the grid found in its pattern, the preconditioner is
                 # A⁻¹ and one step solves it, for one setup that then serves the whole sequence.
                 # Bought as a skier buys skis: once the solves so far have cost as much as that
                 # setup (at most twice the cost of the better choice in hindsight, whatever the
-                # sequence's length), then ahead of every other untried family
+                # sequence's length), then ahead of every other untried family; whether A is
+                # separable (a projection) is asked only then
                 if self.spent_total_ < self._setup_estimate(fam, rep):
                     continue
-                untried.append((-2e6, fam, rep))
-                estimates = None
-                continue
+                if self._facts.separable:
+                    untried.append((-2e6, fam, rep))
+                    estimates = None
+                    continue
             lo = self._lowest(b)
             lo = self._recent_cost if lo is None else lo  # a new bin: judge by the last solve
             if self._beaten_by_structure(rep, best_name, lo):

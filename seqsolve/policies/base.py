@@ -26,16 +26,23 @@ class SystemFacts:
     cost, so choosing one of them costs only its solve.  ``ready`` may be given as a function
     computing it: it is then computed on first use only (a policy that commits to a choice for a
     stretch of systems never asks, and the solver spares the work on every system).
-    ``separable``: ``A`` lives on a grid found in its pattern and equals its Kronecker sum there,
-    so ``fastdiag-cg`` solves it in one step (:func:`~seqsolve.operators.grid.grid_structure`).
+    ``separable``: ``A`` lives on a grid found in its pattern and (judged on the pattern's first
+    matrix asked about) equals its Kronecker sum there, so ``fastdiag-cg`` solves it in one step
+    (:func:`~seqsolve.operators.grid.separable`); computed on first use too, as it costs a projection.
     """
 
-    __slots__ = ("n", "repeated", "A", "_ready", "separable")
+    __slots__ = ("n", "repeated", "A", "_ready", "_separable")
 
     def __init__(self, n: int, repeated: bool = False, ready: "frozenset | Callable[[], frozenset]" = frozenset(),
-                 A: Any = None, separable: bool = False) -> None:
+                 A: Any = None, separable: "bool | Callable[[], bool]" = False) -> None:
         self.n, self.repeated, self.A, self._ready = n, repeated, A, ready
-        self.separable = separable
+        self._separable = separable
+
+    @property
+    def separable(self) -> bool:
+        if not isinstance(self._separable, bool):
+            self._separable = bool(self._separable())
+        return self._separable
 
     @property
     def ready(self) -> frozenset:
