@@ -50,6 +50,10 @@ def detect_grid(A: sp.csr_array | sp.csr_matrix) -> tuple[int, ...] | None:
     if A.shape[1] != n or n < MIN_AXIS ** 2:
         return None
     indptr, indices = A.indptr, A.indices
+    r = min(n, int(np.searchsorted(indptr, _SAMPLE)) + 1)  # the first rows, ~_SAMPLE entries
+    head = indices[:indptr[r]].astype(np.int64) - np.repeat(np.arange(r, dtype=np.int64), np.diff(indptr[:r + 1]))
+    if np.unique(np.abs(head[head != 0])).size > MAX_OFFSETS:
+        return None  # an unstructured matrix: its first rows show it already
     rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
     offsets = indices.astype(np.int64) - rows
     off = offsets != 0
