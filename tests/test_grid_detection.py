@@ -155,3 +155,16 @@ def test_a_known_grid_is_rechecked_on_a_new_pattern_and_replaced_when_it_no_long
     C = _kron_sum(_laplacian_1d(9), _laplacian_1d(6))  # the same size, the axes swapped
     assert grid_structure(C, last=(6, 9)).grid_shape == (9, 6)
     assert grid_structure(sp.csr_array(sp.random(54, 54, density=0.2, random_state=0)), last=(6, 9)) is None
+
+
+def test_a_three_dimensional_stencil_sequence_is_solved_without_a_hint():
+    L = _kron_sum(_laplacian_1d(5), _laplacian_1d(6), _laplacian_1d(7))
+    n = L.shape[0]
+    solver = seqsolve.SequenceSolver(rtol=1e-10, policy="fixed:fastdiag-cg")
+    rng = np.random.default_rng(8)
+    for c in (0.01, 0.05, 0.2):
+        A = sp.csr_array(sp.eye_array(n) + c * L)
+        b = rng.standard_normal(n)
+        x = solver.solve(A, b)
+        np.testing.assert_allclose(x, sla.spsolve(sp.csc_array(A), b), rtol=1e-9, atol=1e-12)
+        assert solver.history[-1].iterations == 1  # separable: one exact step
