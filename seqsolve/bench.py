@@ -69,6 +69,26 @@ def warm_up() -> None:
     solver = SequenceSolver(policy="auto")
     for k in range(4):
         solver.solve(spd * (1.0 + 0.01 * k), np.ones(n))
+    # a grid found in the pattern (fastdiag-cg: detection, projection, line solves, drift fit),
+    # separable and not, and a second pattern on the same grid
+    grid = sp.csr_array(sp.kron(sp.eye_array(5), spd[:6, :6]) + sp.kron(spd[:5, :5], sp.eye_array(6)))
+    bumpy = grid.copy()
+    bumpy.data = bumpy.data * (1.0 + 0.1 * np.cos(np.arange(bumpy.nnz)))
+    bumpy = sp.csr_array((bumpy + bumpy.T) / 2)
+    cut = grid.tolil()
+    cut[0, 1] = cut[1, 0] = 0.0
+    cut = sp.csr_array(cut)
+    cut.eliminate_zeros()
+    for A in (grid, bumpy):
+        solver = SequenceSolver(policy="fixed:fastdiag-cg", fallback=False)
+        for M in (A, A * 1.01 + sp.eye_array(30), cut):
+            try:
+                solver.solve(M, np.ones(30))
+            except SeqsolveError:
+                pass
+    from .solvers.fastdiag import _fft
+
+    _fft()  # scipy.fft (~70 ms to import): the sine transforms of grids with lines of 128 or more
 
 
 def matvec_seconds(A, repeats: int = 200) -> float:
