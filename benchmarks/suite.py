@@ -107,7 +107,7 @@ def run_workload(workload: Workload, size: str, steps: int | None, configs: list
     total = problem.steps if steps is None else min(steps, problem.steps)
     methods = make_methods(configs, rtol, maxiter)
     modes = problem.near_nullspace() if use_modes and hasattr(problem, "near_nullspace") else None
-    no_reference, unknowns = 0, 0
+    no_reference, unknowns, not_applicable = 0, 0, []
     t_start = time.perf_counter()
     for k in range(total):
         system = problem.system()
@@ -124,15 +124,16 @@ def run_workload(workload: Workload, size: str, steps: int | None, configs: list
             except ConvergenceError:
                 m.stopped = f"failed at system {k}"
                 continue
-            except SeqsolveError as exc:  # not applicable here (fastdiag-cg without a grid in the pattern)
+            except SeqsolveError:  # not applicable here (fastdiag-cg without a grid in the pattern)
                 if not m.fixed or k > 0:
                     raise
-                m.stopped = f"not applicable ({type(exc).__name__})"
+                not_applicable.append(m.name)
                 continue
             m.seconds.append(time.perf_counter() - t0)
             m.iterations.append(m.solver.history[-1].iterations)
             m.residuals.append(float(np.linalg.norm(b - A @ x)) / bnorm)
             solutions[m.name] = x
+        methods = [m for m in methods if m.name not in not_applicable]  # (auto stays last)
         _drop_expensive(methods, k + 1, drop_factor, drop_floor)
         reference = next((solutions[m.name] for m in methods if m.name in solutions), None)
         if reference is None:  # nothing met the tolerance: advance with SciPy's direct solve, say so
@@ -145,7 +146,7 @@ def run_workload(workload: Workload, size: str, steps: int | None, configs: list
                   file=sys.stderr, flush=True)
     return {"workload": workload.name, "description": workload.description, "problem": problem.describe(),
             "unknowns": unknowns, "systems": total, "methods": methods, "no_reference": no_reference,
-            "near_nullspace": modes is not None,
+            "near_nullspace": modes is not None, "not_applicable": not_applicable,
             "wall_seconds": time.perf_counter() - t_start}
 
 
@@ -233,7 +234,7 @@ def summarise(result: dict) -> dict:
              "iterations": int(sum(m.iterations)), "worst_residual": max(m.residuals, default=None),
              "stopped": m.stopped, "seconds": [float(f"{s:.4g}") for s in m.seconds]} for m in methods]
     return {"workload": result["workload"], "description": result["description"], "problem": result["problem"],
-            "unknowns": result["unknowns"], "systems": total, "near_nullspace": result["near_nullspace"], "wall_seconds": result["wall_seconds"], "no_reference_systems": result["no_reference"],
+            "unknowns": result["unknowns"], "systems": total, "near_nullspace": result["near_nullspace"], "not_applicable": result["not_applicable"], "wall_seconds": result["wall_seconds"], "no_reference_systems": result["no_reference"],
             "ratios": ratios, "auto": {**auto_stats(auto), **exploration_excess(methods, total), **worst_system(methods)}, "methods": rows}
 
 
@@ -281,6 +282,9 @@ def format_workload(s: dict) -> str:
                      f"moment (`{a['worst_system_leader']}`) cost on it (system {a['worst_system']}).")
     if s["near_nullspace"]:
         lines.append("Every method was given the problem's rigid-body modes as `near_nullspace` (used by AMG).")
+    if s.get("not_applicable"):
+        lines.append("Not applicable here (left out): " + ", ".join(f"`{n}`" for n in s["not_applicable"])
+                     + " (`fastdiag-cg` needs a grid in the matrix pattern).")
     if s["no_reference_systems"]:
         lines.append(f"On {s['no_reference_systems']} systems no method met the tolerance; "
                      "the problem advanced with SciPy's spsolve.")
