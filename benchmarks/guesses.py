@@ -9,7 +9,7 @@ Each workload runs with one good fixed configuration.  Every strategy has its ow
 :class:`~seqsolve.SequenceSolver`; each system is built once and handed to every strategy in turn
 (the order rotates per system), each charged the wall time of its whole ``solve()`` call, so a
 noisy neighbour hits all alike.  The problem advances with ``previous``'s solution.  Recycling
-(deflated CG) is a configuration, so it appears as a row with its own configuration and the
+(deflated CG, subdomain deflation) is a configuration, so it appears as a row with its own configuration and the
 ``previous`` guess.  Writes ``benchmarks/results/guesses.{json,png}`` (totals only, no traces).
 """
 
@@ -36,13 +36,22 @@ from seqsolve.problems import Heat2D, suite  # noqa: E402
 SSOR = "numba-ssor-cg(omega=1.8)"
 AMG = "amg-cg(adaptive)"
 
-#: name → (problem factory taking steps, fixed configuration, default steps, deflated configuration)
+#: name → (problem factory taking steps, fixed configuration, default steps, recycling configurations)
+#: The recycling rows run with the ``previous`` guess: deflated CG recycling Ritz vectors (SSOR,
+#: compiled) and SSOR-PCG deflating subdomain-constant vectors; FEM heat and p-Laplace also get
+#: the plain SSOR-PCG row, the other good fixed configuration there.
 WORKLOADS = {
-    "heat2d-100": (lambda s: Heat2D(nx=100, steps=s), SSOR, 5000, "deflated-cg(k=8,preconditioner=ssor,omega=1.8)"),
-    "heat2d-200": (lambda s: Heat2D(nx=200, steps=s), SSOR, 1500, "deflated-cg(k=8,preconditioner=ssor,omega=1.8)"),
-    "fluid2d": (lambda s: suite()["fluid2d"].make("bench"), SSOR, 300, "deflated-cg(k=16,preconditioner=ssor,omega=1.8)"),
-    "fem-heat": (lambda s: suite()["fem-heat"].make("bench"), AMG, 400, "deflated-cg(k=8,preconditioner=ssor)"),
-    "plaplace": (lambda s: suite()["plaplace"].make("bench"), AMG, 100, "deflated-cg(k=8,preconditioner=ssor)"),
+    "heat2d-100": (lambda s: Heat2D(nx=100, steps=s), SSOR, 5000,
+                   ("deflated-cg(k=8,preconditioner=ssor,omega=1.8)", "subdomain-deflated-cg(omega=1.8)")),
+    "heat2d-200": (lambda s: Heat2D(nx=200, steps=s), SSOR, 1500,
+                   ("deflated-cg(k=8,preconditioner=ssor,omega=1.8)", "subdomain-deflated-cg(omega=1.8)")),
+    "fluid2d": (lambda s: suite()["fluid2d"].make("bench"), SSOR, 300,
+                ("deflated-cg(k=16,preconditioner=ssor,omega=1.8)", "subdomain-deflated-cg(omega=1.8)")),
+    "fem-heat": (lambda s: suite()["fem-heat"].make("bench"), AMG, 400,
+                 ("numba-ssor-cg(omega=1.5)", "deflated-cg(k=16,preconditioner=ssor,omega=1.5)",
+                  "subdomain-deflated-cg(omega=1.5)")),
+    "plaplace": (lambda s: suite()["plaplace"].make("bench"), AMG, 100,
+                 ("numba-ssor-cg(omega=1.5)", "subdomain-deflated-cg(omega=1.5)")),
 }
 STRATEGIES = ("previous", "extrapolate(order=2)", "extrapolate(order=3)", "extrapolate(order=4,alternating=1)", "projection(k=4)", "projection(k=8)", "pod(k=4)", "deflation(k=8)", "auto")
 
@@ -55,13 +64,13 @@ def warm_up(configs: list[str]) -> None:
 
 
 def run_workload(name: str, steps: int | None, strategies: list[str], deflated: bool) -> dict:
-    factory, config, default_steps, deflated_config = WORKLOADS[name]
+    factory, config, default_steps, recycling = WORKLOADS[name]
     problem = factory(steps or default_steps)
     problem.reset()
     total = min(steps or default_steps, problem.steps)
     rows = [(s, config, s) for s in strategies]
     if deflated:
-        rows.append((f"{deflated_config} + previous", deflated_config, "previous"))
+        rows += [(f"{c} + previous", c, "previous") for c in recycling]
     warm_up(sorted({r[1] for r in rows}))
     solvers = [SequenceSolver(rtol=1e-8, policy=f"fixed:{c}", initial_guess=g) for _, c, g in rows]
     seconds = np.zeros(len(rows))
@@ -113,8 +122,11 @@ def _memory(solver: SequenceSolver) -> int:
 
 
 def _label(strategy: str) -> str:
-    """Rows with a workload-specific deflated configuration share one label in the figure."""
-    return "deflated-cg + previous" if strategy.startswith("deflated-cg") else strategy
+    """Rows with a workload-specific configuration share one label in the figure."""
+    for kind in ("deflated-cg", "subdomain-deflated-cg", "numba-ssor-cg"):
+        if strategy.startswith(kind + "("):
+            return f"{kind} + previous"
+    return strategy
 
 
 def plot(results: list[dict], path: Path) -> None:
@@ -141,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--workloads", default=",".join(WORKLOADS))
     ap.add_argument("--steps", type=int, default=None, help="systems per workload (default: per workload)")
     ap.add_argument("--strategies", default=",".join(STRATEGIES), help="';'-separated guess specs")
-    ap.add_argument("--no-deflated", action="store_true", help="leave out the deflated-CG row")
+    ap.add_argument("--no-deflated", action="store_true", help="leave out the recycling (configuration) rows")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "guesses"))
     ap.add_argument("--replot", action="store_true", help="only redraw the PNG from the JSON")
     args = ap.parse_args(argv)

@@ -48,6 +48,7 @@ FACTORIES: dict[str, Callable[[Configuration], Method]] = {
     "user-cg": lambda c: _user("cg"),
     "user-gmres": lambda c: _user("gmres"),
     "deflated-cg": lambda c: _deflated(c),
+    "subdomain-deflated-cg": lambda c: _subdomain_deflated(c),
     "fast-diag": lambda c: _fastdiag(c),
     "fastdiag-cg": lambda c: _fastdiag(c),
 }
@@ -60,6 +61,12 @@ def _deflated(c: Configuration) -> Method:
 
         return CompiledDeflatedCG(c.get("k"), c.get("omega"))
     return DeflatedCG(c.get("k"), c.get("preconditioner"), c.get("omega"))
+
+
+def _subdomain_deflated(c: Configuration) -> Method:
+    from ..solvers.deflated_subdomains import SubdomainDeflatedCG
+
+    return SubdomainDeflatedCG(c.get("omega"), c.get("levels"))
 
 
 def _user(method: str) -> Method:

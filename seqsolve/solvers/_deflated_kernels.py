@@ -300,3 +300,282 @@ def deflated_eisenstat(
         restarts += 1
         safety *= 0.1
         store = kept  # the harvest's recurrences hold within one start only
+
+
+# ------------------------------------------------------------------------------ subdomain deflation
+# The coarse space is piecewise constant on aggregates (Nicolaides 1987): W[i, agg[i]] = 1.  Its
+# products are sparse, so the deflation costs O(n) per iteration whatever the number of aggregates
+# (see .deflated_subdomains).
+
+
+@njit(cache=True, fastmath=False)
+def _merge(j, v, cols, vals, cnt):  # pragma: no cover - compiled
+    """Add ``v`` to subdomain ``j``'s slot among the ``cnt`` of a row (a row touches a handful)."""
+    for s in range(cnt):
+        if cols[s] == j:
+            vals[s] += v
+            return cnt
+    cols[cnt] = j
+    vals[cnt] = v
+    return cnt + 1
+
+
+@njit(cache=True, fastmath=False)
+def subdomain_products(indptr, indices, data, inv_diag, diag_pos, omega, agg, m, most):  # pragma: no cover - compiled
+    """The coarse space's products for one matrix, in the loop's layouts (see :func:`subdomain_eisenstat`).
+
+    Row ``i`` of ``A W`` is ``Σ_c a_ic e_agg(c)`` and of ``Ŵ = Eᵀ W`` is ``(a_ii/ω) e_agg(i) + Σ_{c>i}
+    a_ic e_agg(c)``, both merged per subdomain.  Returns ``A W`` by columns (``aw_ptr``, ``aw_row``,
+    ``aw_val``; exact zeros left out: a zero-row-sum operator has none inside a subdomain), ``Ŵ``
+    as ``wown`` plus the cross entries ``(xrow, xcol, xval)``, and ``E = WᵀAW`` (dense ``m × m``).
+    """
+    n = indptr.shape[0] - 1
+    cols = np.empty(most, dtype=np.int64)
+    vals = np.empty(most)
+    E = np.zeros((m, m))
+    count = np.zeros(m + 1, dtype=np.int64)
+    nnz = indptr[n]
+    row = np.empty(nnz, dtype=np.int64)
+    col = np.empty(nnz, dtype=np.int64)
+    val = np.empty(nnz)
+    naw = 0
+    wown = np.zeros(n)
+    xrow = np.empty(nnz, dtype=np.int64)
+    xcol = np.empty(nnz, dtype=np.int64)
+    xval = np.empty(nnz)
+    nxe = 0
+    for i in range(n):
+        ai = agg[i]
+        cnt = 0
+        for k in range(_U(indptr[i]), _U(indptr[i + 1])):
+            j = agg[_U(indices[k])]
+            if j >= 0:
+                cnt = _merge(j, data[k], cols, vals, cnt)
+        for s in range(cnt):
+            if vals[s] != 0.0:
+                row[naw], col[naw], val[naw] = i, cols[s], vals[s]
+                count[cols[s] + 1] += 1
+                naw += 1
+                if ai >= 0:
+                    E[ai, cols[s]] += vals[s]
+        cnt = 0
+        if ai >= 0:
+            cnt = _merge(ai, 1.0 / (omega * inv_diag[i]), cols, vals, 0)
+        for k in range(_U(diag_pos[i]) + _U(1), _U(indptr[i + 1])):
+            j = agg[_U(indices[k])]
+            if j >= 0:
+                cnt = _merge(j, data[k], cols, vals, cnt)
+        for s in range(cnt):
+            if cols[s] == ai:
+                wown[i] = vals[s]
+            else:
+                xrow[nxe], xcol[nxe], xval[nxe] = i, cols[s], vals[s]
+                nxe += 1
+    for j in range(m):
+        count[j + 1] += count[j]
+    aw_ptr = count.copy()
+    aw_row = np.empty(naw, dtype=np.int64)
+    aw_val = np.empty(naw)
+    for e in range(naw):  # by columns, rows ascending within each
+        c = col[e]
+        aw_row[count[c]] = row[e]
+        aw_val[count[c]] = val[e]
+        count[c] += 1
+    return aw_ptr, aw_row, aw_val, wown, xrow[:nxe].copy(), xcol[:nxe].copy(), xval[:nxe].copy(), E
+
+
+@njit(cache=True, fastmath=False)
+def skyline_cholesky(E):  # pragma: no cover - compiled
+    """Cholesky factor of the SPD ``E`` within its envelope (row ``i`` from its first nonzero
+    ``first[i]``; the factor has no fill outside it): ``O(Σ bandwidth²)``.  Returns ``(L, first,
+    ok)``; ``ok`` is False when a pivot is not positive (``E`` not positive definite)."""
+    m = E.shape[0]
+    first = np.empty(m, dtype=np.int64)
+    for i in range(m):
+        f = i
+        for j in range(i):
+            if E[i, j] != 0.0 or E[j, i] != 0.0:
+                f = j
+                break
+        first[i] = f
+    L = np.zeros((m, m))
+    for i in range(m):
+        for j in range(first[i], i + 1):
+            s = 0.5 * (E[i, j] + E[j, i])
+            for k in range(max(first[i], first[j]), j):
+                s -= L[i, k] * L[j, k]
+            if i == j:
+                if not (s > 0.0 and math.isfinite(s)):
+                    return L, first, False
+                L[i, i] = math.sqrt(s)
+            else:
+                L[i, j] = s / L[j, j]
+    return L, first, True
+
+
+@njit(cache=True, fastmath=False)
+def skyline_solve(L, first, c):  # pragma: no cover - compiled
+    """``c ← (L Lᵀ)⁻¹ c`` for a Cholesky factor whose row ``i`` is zero left of ``first[i]``
+    (the envelope of a band-ordered coarse matrix: O(k · bandwidth) instead of O(k²))."""
+    m = c.shape[0]
+    for i in range(m):
+        s = c[i]
+        for j in range(first[i], i):
+            s -= L[i, j] * c[j]
+        c[i] = s / L[i, i]
+    for i in range(m - 1, -1, -1):
+        ci = c[i] / L[i, i]
+        c[i] = ci
+        for j in range(first[i], i):
+            c[j] -= L[i, j] * ci
+
+
+@njit(cache=True, fastmath=False)
+def subdomain_eisenstat(
+    indptr, indices, data, inv_diag, diag_pos, b, x, omega, agg, aw_ptr, aw_row, aw_val, wown, xrow, xcol, xval,
+    L, first, rtol, atol, maxiter, max_restarts, r, mag, work
+):  # pragma: no cover - compiled
+    """SSOR-PCG through Eisenstat's trick, deflating the aggregates' piecewise-constant vectors.
+
+    The deflated PCG of Saad, Yeung, Erhel & Guyomarc'h (2000) in the original space, mapped onto
+    Eisenstat's loop (``r̂ = E⁻¹ r``, direction ``t = E⁻ᵀ p̂``): the backward sweep forms the
+    undeflated ``t̃ = E⁻ᵀ(D r̂ + β p̂)``; then ``μ = (WᵀAW)⁻¹ (AW)ᵀ t̃``, and the forward loop deflates
+    ``t = t̃ − W μ`` and ``p̂ = Eᵀ t = p̂̃ − Ŵ μ`` row by row just before it uses them.  Using ``t̃``
+    instead of ``M⁻¹ r`` is exact (the previous direction is A-orthogonal to ``W``) and re-projects
+    its rounding.  Every (re)start is deflated: ``x += W (WᵀAW)⁻¹ Wᵀ r``.
+
+    The sparse products, laid out so that none carries a dependency through memory: ``agg``
+    (subdomain per row; ``m``, a zero slot of ``μ``, for none), ``A W`` by columns (``aw_ptr``,
+    ``aw_row``, ``aw_val``: each ``(AW)ᵀ t̃`` entry sums in a register), ``Ŵ`` as its own-subdomain
+    coefficient per row (``wown``) plus the few entries coupling to a neighbouring subdomain
+    (``xrow``, ``xcol``, ``xval``).  ``L`` is the Cholesky factor of ``WᵀAW`` with envelope
+    ``first``; ``work`` is ``8 × n``.  Stopping, restarts and statuses are those of
+    :func:`deflated_eisenstat`; returns ``(iterations, status, true_residual_norm, restarts,
+    terms, r·r, mag·mag)``.
+    """
+    n = b.shape[0]
+    m = L.shape[0]
+    nx = xrow.shape[0]
+    bnorm = _rhs_norm(b, x)
+    if not math.isfinite(bnorm):
+        return 0, _NAN, bnorm, 0, 0, 0.0, 0.0
+    if bnorm == 0.0:
+        return 0, _CONVERGED, 0.0, 0, 0, 0.0, 0.0
+    target = max(rtol * bnorm, atol)
+    rh, p, q, t, w, y = work[0], work[1], work[2], work[3], work[4], work[5]
+    diag = work[7]
+    mu = np.zeros(m + 1)  # mu[m] = 0: the slot of rows in no subdomain
+    for i in range(n):
+        diag[i] = 1.0 / inv_diag[i]
+    kappa = 1.0 - 2.0 / omega
+    rr, terms, mm = _residual(indptr, indices, data, b, x, r, mag)
+    rnorm = math.sqrt(rr)
+    if not math.isfinite(rnorm):
+        return 0, _NAN, rnorm, 0, terms, rr, mm
+    if rnorm <= target:
+        return 0, _CONVERGED, rnorm, 0, terms, rr, mm
+    it = 0
+    restarts = 0
+    safety = 1.0
+    while True:
+        # the deflated start: x += W μ, r −= A W μ with μ = (WᵀAW)⁻¹ Wᵀ r
+        mu[:] = 0.0
+        for i in range(n):
+            mu[agg[i]] += r[i]
+        mu[m] = 0.0
+        skyline_solve(L, first, mu[:m])
+        for i in range(n):
+            x[i] += mu[agg[i]]
+        for j in range(m):
+            mj = mu[j]
+            for e in range(aw_ptr[j], aw_ptr[j + 1]):
+                r[aw_row[e]] -= aw_val[e] * mj
+        _lower_solve(indptr, indices, data, inv_diag, diag_pos, omega, r, rh)  # r̂ = E⁻¹ r
+        hh = 0.0
+        rz = 0.0
+        rr = 0.0
+        for i in range(n):
+            ri = rh[i]
+            hh += ri * ri
+            rz += diag[i] * ri * ri
+            rr += r[i] * r[i]
+            p[i] = 0.0
+            y[i] = 0.0
+        if rr == 0.0:
+            rr = rnorm * rnorm
+        stop = 4.0 * target * math.sqrt(hh / rr)  # from here on, r = E r̂ is checked
+        beta = 0.0
+        status = _RUNNING
+        while it < maxiter:
+            if not math.isfinite(rz):
+                status = _NAN
+                break
+            if rz <= 0.0:
+                status = _INDEFINITE if rz < 0.0 else _BREAKDOWN
+                break
+            # the undeflated direction p̂̃ = D r̂ + β p̂ and t̃ = E⁻ᵀ p̂̃ (the plain backward sweep)
+            ti = 0.0
+            for i in range(n - 1, -1, -1):
+                pi = diag[i] * rh[i] + beta * p[i]
+                p[i] = pi
+                ti = _upper_row(indptr, indices, data, inv_diag, diag_pos, omega, pi, t, i, ti)
+                t[i] = ti
+            # μ = (WᵀAW)⁻¹ (AW)ᵀ t̃, then the cross-subdomain part of p̂ −= Ŵ μ
+            for j in range(m):
+                s = 0.0
+                for e in range(aw_ptr[j], aw_ptr[j + 1]):
+                    s += aw_val[e] * t[aw_row[e]]
+                mu[j] = s
+            skyline_solve(L, first, mu[:m])
+            for e in range(nx):
+                p[xrow[e]] -= xval[e] * mu[xcol[e]]
+            # deflate row by row (t = t̃ − μ_agg, p̂ −= own part of Ŵμ), then q = Â p = t + E⁻¹(p + κ D t), p·q
+            pq = 0.0
+            wi = 0.0
+            for i in range(n):
+                ma = mu[agg[i]]
+                tt = t[i] - ma
+                pi = p[i] - wown[i] * ma
+                p[i] = pi
+                wi = _lower_row(indptr, indices, data, inv_diag, diag_pos, omega, pi + kappa * diag[i] * tt,
+                                w, i, wi)
+                w[i] = wi
+                qi = tt + wi
+                q[i] = qi
+                pq += pi * qi
+            if not math.isfinite(pq):
+                status = _NAN
+                break
+            if pq <= 0.0:
+                status = _INDEFINITE
+                break
+            alpha = rz / pq
+            it += 1
+            hh = 0.0
+            rz_new = 0.0
+            for i in range(n):
+                y[i] += alpha * p[i]
+                ri = rh[i] - alpha * q[i]
+                rh[i] = ri
+                hh += ri * ri
+                rz_new += diag[i] * ri * ri
+            if not math.isfinite(hh):
+                status = _NAN
+                break
+            if math.sqrt(hh) <= stop:
+                # near the target: the residual in the original space, r = E r̂ (half a product)
+                if _lower_norm(indptr, indices, data, diag, diag_pos, omega, rh) <= safety * target:
+                    break
+            beta = rz_new / rz
+            rz = rz_new
+        # back to x: x += E⁻ᵀ y, then the true residual decides
+        _upper_solve(indptr, indices, data, inv_diag, diag_pos, omega, y, t)
+        for i in range(n):
+            x[i] += t[i]
+        rr, terms, mm = _residual(indptr, indices, data, b, x, r, mag)
+        rnorm = math.sqrt(rr)
+        code = _after_true_residual(it, status, rnorm, target, maxiter, restarts, max_restarts)
+        if code != _RUNNING:
+            return it, code, rnorm, restarts, terms, rr, mm
+        restarts += 1
+        safety *= 0.1
