@@ -66,7 +66,7 @@ def _deflated(c: Configuration) -> Method:
 def _subdomain_deflated(c: Configuration) -> Method:
     from ..solvers.deflated_subdomains import SubdomainDeflatedCG
 
-    return SubdomainDeflatedCG(c.get("omega"), c.get("levels"))
+    return SubdomainDeflatedCG(c.get("omega"), c.get("size"))
 
 
 def _user(method: str) -> Method:

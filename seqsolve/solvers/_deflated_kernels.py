@@ -321,28 +321,26 @@ def _merge(j, v, cols, vals, cnt):  # pragma: no cover - compiled
 
 
 @njit(cache=True, fastmath=False)
-def subdomain_products(indptr, indices, data, inv_diag, diag_pos, omega, agg, m, most):  # pragma: no cover - compiled
+def subdomain_products(indptr, indices, data, inv_diag, diag_pos, omega, agg, m, most, buf_i, buf_v,
+                       wown, E):  # pragma: no cover - compiled
     """The coarse space's products for one matrix, in the loop's layouts (see :func:`subdomain_eisenstat`).
 
     Row ``i`` of ``A W`` is ``Σ_c a_ic e_agg(c)`` and of ``Ŵ = Eᵀ W`` is ``(a_ii/ω) e_agg(i) + Σ_{c>i}
-    a_ic e_agg(c)``, both merged per subdomain.  Returns ``A W`` by columns (``aw_ptr``, ``aw_row``,
-    ``aw_val``; exact zeros left out: a zero-row-sum operator has none inside a subdomain), ``Ŵ``
-    as ``wown`` plus the cross entries ``(xrow, xcol, xval)``, and ``E = WᵀAW`` (dense ``m × m``).
+    a_ic e_agg(c)``, both merged per subdomain.  Writes ``A W`` by columns into ``buf_i[0:2]`` /
+    ``buf_v[0]`` (rows, values; exact zeros left out: a zero-row-sum operator has none inside a
+    subdomain), ``Ŵ`` as ``wown`` plus its cross entries into ``buf_i[2:4]`` / ``buf_v[1]``, and
+    ``E = WᵀAW``.  The buffers (``4 × nnz`` integers, ``3 × nnz`` values) are the caller's, kept
+    between matrices (fresh ones cost page faults).  Returns ``(aw_ptr, naw, nx)``.
     """
     n = indptr.shape[0] - 1
     cols = np.empty(most, dtype=np.int64)
     vals = np.empty(most)
-    E = np.zeros((m, m))
+    E[:, :] = 0.0
+    wown[:] = 0.0
     count = np.zeros(m + 1, dtype=np.int64)
-    nnz = indptr[n]
-    row = np.empty(nnz, dtype=np.int64)
-    col = np.empty(nnz, dtype=np.int64)
-    val = np.empty(nnz)
+    row, col, aw_row, xrow, xcol = buf_i[0], buf_i[1], buf_i[4], buf_i[2], buf_i[3]
+    val, xval, aw_val = buf_v[2], buf_v[1], buf_v[0]
     naw = 0
-    wown = np.zeros(n)
-    xrow = np.empty(nnz, dtype=np.int64)
-    xcol = np.empty(nnz, dtype=np.int64)
-    xval = np.empty(nnz)
     nxe = 0
     for i in range(n):
         ai = agg[i]
@@ -374,23 +372,21 @@ def subdomain_products(indptr, indices, data, inv_diag, diag_pos, omega, agg, m,
     for j in range(m):
         count[j + 1] += count[j]
     aw_ptr = count.copy()
-    aw_row = np.empty(naw, dtype=np.int64)
-    aw_val = np.empty(naw)
     for e in range(naw):  # by columns, rows ascending within each
         c = col[e]
         aw_row[count[c]] = row[e]
         aw_val[count[c]] = val[e]
         count[c] += 1
-    return aw_ptr, aw_row, aw_val, wown, xrow[:nxe].copy(), xcol[:nxe].copy(), xval[:nxe].copy(), E
+    return aw_ptr, naw, nxe
 
 
 @njit(cache=True, fastmath=False)
-def skyline_cholesky(E):  # pragma: no cover - compiled
-    """Cholesky factor of the SPD ``E`` within its envelope (row ``i`` from its first nonzero
-    ``first[i]``; the factor has no fill outside it): ``O(Σ bandwidth²)``.  Returns ``(L, first,
-    ok)``; ``ok`` is False when a pivot is not positive (``E`` not positive definite)."""
+def skyline_cholesky(E, L, first):  # pragma: no cover - compiled
+    """Cholesky factor ``L`` of the SPD ``E`` within its envelope (row ``i`` from its first nonzero
+    ``first[i]``; the factor has no fill outside it): ``O(Σ bandwidth²)``.  ``L`` (``m × m``) and
+    ``first`` are written; entries of ``L`` outside the envelope are not touched (never read).
+    Returns False when a pivot is not positive (``E`` not positive definite)."""
     m = E.shape[0]
-    first = np.empty(m, dtype=np.int64)
     for i in range(m):
         f = i
         for j in range(i):
@@ -398,7 +394,6 @@ def skyline_cholesky(E):  # pragma: no cover - compiled
                 f = j
                 break
         first[i] = f
-    L = np.zeros((m, m))
     for i in range(m):
         for j in range(first[i], i + 1):
             s = 0.5 * (E[i, j] + E[j, i])
@@ -406,28 +401,40 @@ def skyline_cholesky(E):  # pragma: no cover - compiled
                 s -= L[i, k] * L[j, k]
             if i == j:
                 if not (s > 0.0 and math.isfinite(s)):
-                    return L, first, False
+                    return False
                 L[i, i] = math.sqrt(s)
             else:
                 L[i, j] = s / L[j, j]
-    return L, first, True
+    return True
+
+
+@njit(cache=True, fastmath=True)
+def _row_dot(L, i, lo, c):  # pragma: no cover - compiled
+    """``Σ_{lo ≤ j < i} L[i, j] c[j]`` (fastmath: vectorised)."""
+    s = 0.0
+    for j in range(lo, i):
+        s += L[i, j] * c[j]
+    return s
+
+
+@njit(cache=True, fastmath=True)
+def _row_axpy(L, i, lo, c, a):  # pragma: no cover - compiled
+    """``c[lo:i] −= a L[i, lo:i]`` (fastmath: vectorised)."""
+    for j in range(lo, i):
+        c[j] -= L[i, j] * a
 
 
 @njit(cache=True, fastmath=False)
 def skyline_solve(L, first, c):  # pragma: no cover - compiled
     """``c ← (L Lᵀ)⁻¹ c`` for a Cholesky factor whose row ``i`` is zero left of ``first[i]``
     (the envelope of a band-ordered coarse matrix: O(k · bandwidth) instead of O(k²))."""
-    m = c.shape[0]
+    m = first.shape[0]
     for i in range(m):
-        s = c[i]
-        for j in range(first[i], i):
-            s -= L[i, j] * c[j]
-        c[i] = s / L[i, i]
+        c[i] = (c[i] - _row_dot(L, i, first[i], c)) / L[i, i]
     for i in range(m - 1, -1, -1):
         ci = c[i] / L[i, i]
         c[i] = ci
-        for j in range(first[i], i):
-            c[j] -= L[i, j] * ci
+        _row_axpy(L, i, first[i], c, ci)
 
 
 @njit(cache=True, fastmath=False)
@@ -483,7 +490,7 @@ def subdomain_eisenstat(
         for i in range(n):
             mu[agg[i]] += r[i]
         mu[m] = 0.0
-        skyline_solve(L, first, mu[:m])
+        skyline_solve(L, first, mu)
         for i in range(n):
             x[i] += mu[agg[i]]
         for j in range(m):
@@ -526,7 +533,7 @@ def subdomain_eisenstat(
                 for e in range(aw_ptr[j], aw_ptr[j + 1]):
                     s += aw_val[e] * t[aw_row[e]]
                 mu[j] = s
-            skyline_solve(L, first, mu[:m])
+            skyline_solve(L, first, mu)
             for e in range(nx):
                 p[xrow[e]] -= xval[e] * mu[xcol[e]]
             # deflate row by row (t = t̃ − μ_agg, p̂ −= own part of Ŵμ), then q = Â p = t + E⁻¹(p + κ D t), p·q
@@ -579,3 +586,65 @@ def subdomain_eisenstat(
             return it, code, rnorm, restarts, terms, rr, mm
         restarts += 1
         safety *= 0.1
+
+
+@njit(cache=True, fastmath=False)
+def greedy_aggregate(indptr, indices, target):  # pragma: no cover - compiled
+    """Subdomains of about ``target`` connected unknowns, grown breadth-first from the lowest free index.
+
+    Rows without off-diagonal entries get ``-1`` (no subdomain).  A subdomain that could not grow
+    past ``target // 4`` (boxed in by its neighbours) is dissolved into the neighbouring ones, node
+    by node.  Returns ``(agg, count)``; ``O(nnz)``.
+    """
+    n = indptr.shape[0] - 1
+    agg = np.full(n, -1, dtype=np.int64)
+    queue = np.empty(n, dtype=np.int64)
+    sizes = np.zeros(n + 1, dtype=np.int64)
+    count = 0
+    for s in range(n):
+        if agg[s] >= 0:
+            continue
+        coupled = False
+        for k in range(indptr[s], indptr[s + 1]):
+            if indices[k] != s:
+                coupled = True
+                break
+        if not coupled:
+            continue
+        head, tail, size = 0, 1, 1
+        queue[0] = s
+        agg[s] = count
+        while head < tail and size < target:
+            i = queue[head]
+            head += 1
+            for k in range(indptr[i], indptr[i + 1]):
+                c = indices[k]
+                if c != i and agg[c] < 0 and size < target:
+                    agg[c] = count
+                    queue[tail] = c
+                    tail += 1
+                    size += 1
+        sizes[count] = size
+        count += 1
+    small = max(1, target // 4)
+    for i in range(n):  # dissolve the fragments into a neighbouring full subdomain
+        a = agg[i]
+        if a < 0 or sizes[a] >= small:
+            continue
+        for k in range(indptr[i], indptr[i + 1]):
+            c = indices[k]
+            b = agg[c]
+            if b >= 0 and sizes[b] >= small:
+                agg[i] = b
+                break
+    # renumber densely (dissolved subdomains leave gaps)
+    new = np.full(count, -1, dtype=np.int64)
+    m = 0
+    for i in range(n):
+        a = agg[i]
+        if a >= 0:
+            if new[a] < 0:
+                new[a] = m
+                m += 1
+            agg[i] = new[a]
+    return agg, m

@@ -11,11 +11,11 @@ subdomains there are (hundreds), the coarse matrix ``WᵀAW`` is a sum over ``A`
 new matrix costs one pass over it plus a banded Cholesky factorisation: no harvest, no transform
 of dense vectors.
 
-The subdomains come from the matrix graph, not from a grid: ``levels`` rounds of PyAMG's standard
-aggregation (strength θ = 0), each round grouping about 9 neighbours, so 2 rounds give aggregates
-of ~80 unknowns.  They are computed once per matrix size (a partition stays a valid deflation space
-when the values or even the pattern change; only ``A W`` and ``WᵀAW`` follow each new matrix) and
-numbered in reverse Cuthill–McKee order so the coarse Cholesky factor stays inside a narrow band.
+The subdomains come from the matrix graph, not from a grid: connected groups of about ``size``
+unknowns grown breadth-first.  They are computed once per matrix size (a partition stays a valid
+deflation space when the values or even the pattern change; only ``A W`` and ``WᵀAW`` follow each
+new matrix) and numbered in reverse Cuthill–McKee order so the coarse Cholesky factor stays
+inside a narrow band.
 Rows with no off-diagonal entries (e.g. solid cells) belong to no subdomain.
 """
 
@@ -32,43 +32,23 @@ from .base import Callback, IterationResult, Method
 from .compiled import MAX_RESTARTS, PreparedMatrix, prepare
 
 
-def aggregate(A, levels: int = 2) -> np.ndarray:
+def aggregate(A, size: int = 64) -> np.ndarray:
     """A subdomain index per unknown (``-1``: none), numbered in reverse Cuthill–McKee order.
 
-    ``levels`` rounds of standard aggregation on the matrix graph; unknowns without off-diagonal
-    entries get ``-1``; a coarse node left unaggregated keeps its own subdomain.
+    Subdomains of about ``size`` connected unknowns grown breadth-first on the matrix graph
+    (:func:`._deflated_kernels.greedy_aggregate`, one pass: PyAMG's aggregation twice cost 25 ms
+    on FEM heat's first matrix, which priced the method out of ``auto``'s first try); unknowns
+    without off-diagonal entries get ``-1``.
     """
-    from pyamg.aggregation import standard_aggregation
-    from pyamg.strength import symmetric_strength_of_connection
-
-    G = sp.csr_matrix(A)
-    n = G.shape[0]
-    agg = np.arange(n)
-    for level in range(levels):
-        C = symmetric_strength_of_connection(G, 0.0)
-        AggOp = standard_aggregation(C)[0].tocsr()
-        owner = np.full(G.shape[0], -1)
-        rows = np.repeat(np.arange(AggOp.shape[0]), np.diff(AggOp.indptr))
-        owner[rows] = AggOp.indices
-        if level > 0:  # a coarse node standard aggregation left out is still a subdomain
-            alone = np.flatnonzero(owner < 0)
-            owner[alone] = AggOp.shape[1] + np.arange(alone.size)
-        count = owner.max() + 1
-        agg = np.where(agg >= 0, owner[np.maximum(agg, 0)], -1)
-        keep = owner >= 0
-        R = sp.csr_matrix((np.ones(keep.sum()), (np.flatnonzero(keep), owner[keep])), shape=(G.shape[0], count))
-        G = (R.T @ abs(G) @ R).tocsr()
-        if count <= 1:
-            break
+    C = sp.csr_array(A)
+    agg, m = K.greedy_aggregate(C.indptr.astype(np.int64), C.indices.astype(np.int64), int(size))
+    if m == 0:
+        return agg
     # number the subdomains so that their coupling matrix is banded (a cheap coarse Cholesky)
-    used = np.unique(agg[agg >= 0])
-    relabel = np.full(agg.max() + 2, -1)
-    relabel[used] = np.arange(used.size)
-    agg = np.where(agg >= 0, relabel[np.maximum(agg, 0)], -1)
-    m = used.size
+    n = agg.shape[0]
     inside = agg >= 0
-    R = sp.csr_matrix((np.ones(inside.sum()), (np.flatnonzero(inside), agg[inside])), shape=(n, m))
-    coupling = (R.T @ (abs(sp.csr_matrix(A)) @ R)).tocsr()
+    R = sp.csr_array((np.ones(inside.sum()), (np.flatnonzero(inside), agg[inside])), shape=(n, m))
+    coupling = sp.csr_matrix(R.T @ (abs(C) @ R))
     order = reverse_cuthill_mckee(coupling, symmetric_mode=True)
     rank = np.empty(m, dtype=np.int64)
     rank[order] = np.arange(m)
@@ -85,19 +65,22 @@ class _Coarse:
 
 
 class SubdomainDeflatedCG(Method):
-    """SSOR-PCG (compiled, Eisenstat) deflating the constant vectors of ``levels``-round aggregates."""
+    """SSOR-PCG (compiled, Eisenstat) deflating the constant vectors of subdomains of about ``size`` unknowns."""
 
     spd_only = True
     needs_matrix = True
     uses_finite_hint = True
     numpy_arithmetic = False
 
-    def __init__(self, omega: float = 1.5, levels: int = 2) -> None:
+    def __init__(self, omega: float = 1.5, size: int = 64) -> None:
         if not 0.0 < omega < 2.0:
             raise ValueError(f"SSOR needs 0 < omega < 2, got omega={omega!r}")
-        self.omega, self.levels = float(omega), int(levels)
+        self.omega, self.size = float(omega), int(size)
         self.agg: np.ndarray | None = None
         self._work = np.empty((8, 0))
+        # the per-matrix products' scratch (entries of A), kept: fresh arrays cost page faults
+        self._buf_i, self._buf_v = np.empty((5, 0), dtype=np.int64), np.empty((3, 0))
+        self._dense = np.empty((3, 0, 0))
 
     @property
     def subdomains(self) -> int:
@@ -113,16 +96,25 @@ class SubdomainDeflatedCG(Method):
         if P.has_zero_diagonal:
             raise InvalidSystemError("SSOR needs a nonzero diagonal; A has a zero (or missing) diagonal entry")
         if self.agg is None or self.agg.shape[0] != P.n:
-            self.agg = aggregate(sp.csr_array((P.data, P.indices, P.indptr), shape=(P.n, P.n)), self.levels)
+            self.agg = aggregate(sp.csr_array((P.data, P.indices, P.indptr), shape=(P.n, P.n)), self.size)
             # the loop's index: rows in no subdomain read the zero slot μ[m], no branch
             self._slots = np.where(self.agg >= 0, self.agg, self.subdomains)
-        most = int(np.diff(P.indptr).max()) + 1
-        *products, E = K.subdomain_products(P.indptr, P.indices, P.data, P.inv_diag, P.diag_pos, self.omega,
-                                            self.agg, self.subdomains, most)
-        L, first, ok = K.skyline_cholesky(E)
-        if not ok:
+        m, nnz = self.subdomains, P.data.shape[0]
+        if self._buf_v.shape[1] < nnz:
+            self._buf_i, self._buf_v = np.empty((5, nnz), dtype=np.int64), np.empty((3, nnz))
+        if self._dense.shape[1] != m:
+            self._dense = np.empty((3, m, m))  # E = WᵀAW and two factors: kept, as they reach megabytes
+        # the factor goes where the previous matrix's is not: that one stays intact if this fails
+        E, L = self._dense[0], self._dense[2 if previous is not None and previous.L is self._dense[1] else 1]
+        wown, first = np.empty(P.n), np.empty(m, dtype=np.int64)
+        aw_ptr, naw, nx = K.subdomain_products(P.indptr, P.indices, P.data, P.inv_diag, P.diag_pos, self.omega,
+                                               self.agg, m, int(np.diff(P.indptr).max()) + 1, self._buf_i,
+                                               self._buf_v, wown, E)
+        if not K.skyline_cholesky(E, L, first):
             raise InvalidSystemError("the subdomains' coarse matrix WᵀAW is not positive definite: A is not SPD")
-        return _Coarse(P, tuple(products[:3]), tuple(products[3:]), L, first)
+        bi, bv = self._buf_i, self._buf_v
+        return _Coarse(P, (aw_ptr, bi[4, :naw].copy(), bv[0, :naw].copy()),
+                       (wown, bi[2, :nx].copy(), bi[3, :nx].copy(), bv[1, :nx].copy()), L, first)
 
     def solve(self, prepared: _Coarse, A, b, x0, *, rtol, atol, maxiter, callback: Callback = None) -> IterationResult:
         P = prepared.P
