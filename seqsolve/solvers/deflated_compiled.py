@@ -14,11 +14,18 @@ SSOR-preconditioned operator.  The space is kept in the original unknowns, ``W``
 (:func:`._deflated_kernels.to_eisenstat`).  A stale ``W`` (harvested on an earlier matrix) is
 still a valid deflation space: only ``ÂŴ`` and ``WᵀAW`` must be the current matrix's, and they are.
 
-Where the time goes (Fluid2D n=128, k=16, one thread; ``benchmarks/guesses.py``): the loop's
-two passes over the ``k`` recycled vectors per iteration (``Ŵμ`` and ``(DÂŴ)ᵀr̂``), the per-matrix
-transform (about 5 plain iterations), and the harvest (a Rayleigh–Ritz step and an ``n × k × 2k``
-product).  Megabyte-sized scratch arrays are kept between solves (:class:`_Workspace`): fresh ones
-cost page faults on first touch that tripled the transform's time.
+Where the time goes (Fluid2D n=128, k=16, one thread, a loaded 2-core machine; plain Eisenstat
+SSOR-PCG ≈ 140 µs an iteration): the loop's two passes over the ``k`` recycled vectors per
+iteration (``Ŵμ`` and ``(DÂŴ)ᵀr̂``, ≈ 70 µs: memory-bound, the ``k`` vectors are 2 MB each block),
+the per-matrix transform (≈ 5 plain iterations since it is one block pass, down from ≈ 15 with a
+pass per vector), and the harvest (a Rayleigh–Ritz step and an ``n × 2k × k`` product, ≈ 7).  So
+0.49× the iterations of SSOR-PCG cost 1.10–1.40× its time (``benchmarks/results/guesses_recycling.md``);
+harvesting every 2nd/4th solve raised the iterations to 0.63×/0.73×, single-precision blocks broke
+the A-orthogonality (``Â`` amplifies the rounding of ``Ŵ`` into its large eigenvalues: maxiter),
+and the Ritz vectors as a Galerkin start only (no projection in the loop) saved nothing (1.02×).
+:mod:`.deflated_subdomains` is the deflation that pays.  Megabyte-sized scratch arrays are kept
+between solves (:class:`_Workspace`): fresh ones cost page faults on first touch that tripled the
+transform's time.
 """
 
 from __future__ import annotations
