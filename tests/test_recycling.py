@@ -44,7 +44,7 @@ def test_compiled_deflated_cg_equals_a_direct_solve_and_beats_plain_pcg_on_outli
         plain.append(compiled.pcg(A, b, rtol=1e-10, preconditioner="ssor", omega=1.2).iterations)
     # the first solve has nothing recycled yet; each later one refines the Ritz vectors
     assert max(deflated[1:]) < min(plain) and deflated[-1] <= 0.75 * min(plain)
-    assert method.W is not None and method.W.shape == (8, A.shape[0])
+    assert method.W is not None and method.W.shape == (A.shape[0], 8)
 
 
 def test_compiled_and_python_deflated_cg_agree_as_the_matrix_drifts():
@@ -143,3 +143,184 @@ def test_deflation_guess_forgets_a_start_it_did_not_see_solved():
     g.missed()
     g.update(None, None, np.zeros(36))  # not the solution of that start: no error is learned
     assert len(g._errors) == 0
+
+
+# ----------------------------------------------------------------------------- few outlying eigenvalues
+def _clusters(k: int = 12, count: int = 4, link: float = 1e-3) -> sp.csr_array:
+    """``count`` Poisson blocks (k × k each, Neumann-like: a tiny shift) joined by weak links: the
+    ``count`` cluster-constant vectors are eigenvectors of eigenvalues far below the rest, which
+    SSOR's local sweeps cannot see (a few outlying small eigenvalues)."""
+    block = poisson2d(k)
+    block = block - sp.diags_array(np.asarray(block.sum(axis=1)).ravel())  # zero row sums: a Neumann Laplacian
+    A = sp.block_diag([block] * count, format="lil")
+    n = k * k
+    for c in range(count - 1):  # one weak link between consecutive clusters
+        i, j = c * n + n - 1, (c + 1) * n
+        A[i, j] = A[j, i] = -link
+        A[i, i] += link
+        A[j, j] += link
+    return sp.csr_array(A + 1e-6 * sp.eye_array(count * n))
+
+
+def test_ritz_deflation_removes_a_few_outlying_small_eigenvalues():
+    A = _clusters()
+    lam = np.linalg.eigvalsh(A.toarray())
+    assert lam[3] < 1e-2 * lam[4]  # the premise: four outliers
+    rng = np.random.default_rng(0)
+    method = CompiledDeflatedCG(k=4, omega=1.5)
+    prepared = method.setup(A, None)
+    plain, deflated = [], []
+    for _ in range(8):
+        b = rng.standard_normal(A.shape[0])
+        res = method.solve(prepared, A, b, np.zeros_like(b), rtol=1e-8, atol=0.0, maxiter=5000)
+        assert res.status == "converged" and _rel(A, b, res.x) <= 1e-8
+        deflated.append(res.iterations)
+        plain.append(compiled.pcg(A, b, rtol=1e-8, preconditioner="ssor", omega=1.5).iterations)
+    # the first solve harvests; each later one refines the Ritz vectors of the outliers
+    assert max(deflated[1:]) < min(plain) and deflated[-1] <= 0.5 * min(plain), (deflated, plain)
+
+
+def test_subdomain_deflation_removes_cluster_constant_modes():
+    from seqsolve.solvers.deflated_subdomains import SubdomainDeflatedCG
+
+    A = _clusters()
+    method = SubdomainDeflatedCG(omega=1.5, size=144)  # grown breadth-first: exactly the four clusters
+    prepared = method.setup(A, None)
+    b = np.random.default_rng(1).standard_normal(A.shape[0])
+    res = method.solve(prepared, A, b, np.zeros_like(b), rtol=1e-8, atol=0.0, maxiter=5000)
+    assert res.status == "converged" and _rel(A, b, res.x) <= 1e-8
+    x_ref = reference_solve(A, b)
+    assert np.linalg.norm(res.x - x_ref) <= 1e-4 * np.linalg.norm(x_ref)  # κ ~ 1e6: the error bound
+    plain = compiled.pcg(A, b, rtol=1e-8, preconditioner="ssor", omega=1.5).iterations
+    assert method.subdomains == 4
+    assert res.iterations <= 0.5 * plain, (res.iterations, plain)  # 22 against 62
+
+
+# ----------------------------------------------------------------------------- a stale recycled space
+def test_ritz_deflation_stays_correct_and_useful_with_a_stale_space():
+    A1 = sp.csr_array(poisson2d(20) + 0.01 * sp.eye_array(400))
+    method = CompiledDeflatedCG(k=8, omega=1.5, every=10**9)  # harvest once, then never refresh W
+    rng = np.random.default_rng(2)
+    for _ in range(2):
+        b = rng.standard_normal(400)
+        method.solve(method.setup(A1, None), A1, b, np.zeros(400), rtol=1e-8, atol=0.0, maxiter=2000)
+    W = method.W.copy()
+    for step in range(1, 6):  # new matrices, W harvested on A1 only: AW and WᵀAW follow, W does not
+        A = _drifting(step)
+        b = rng.standard_normal(400)
+        res = method.solve(method.setup(A, None), A, b, np.zeros(400), rtol=1e-10, atol=0.0, maxiter=2000)
+        assert np.array_equal(method.W, W)
+        assert res.status == "converged" and _rel(A, b, res.x) <= 1e-10
+        assert np.linalg.norm(res.x - reference_solve(A, b)) <= 1e-7 * np.linalg.norm(reference_solve(A, b))
+        plain = compiled.pcg(A, b, rtol=1e-10, preconditioner="ssor", omega=1.5).iterations
+        assert res.iterations < plain
+
+
+def test_ritz_deflation_with_a_useless_space_still_meets_the_tolerance():
+    A = _drifting(3)
+    method = CompiledDeflatedCG(k=6, omega=1.5, every=10**9)
+    method._ws = None
+    b = np.random.default_rng(4).standard_normal(400)
+    method.solve(method.setup(A, None), A, b, np.zeros(400), rtol=1e-8, atol=0.0, maxiter=2000)  # sets up scratch
+    W = method._ws.space(6)
+    W[:] = np.random.default_rng(5).standard_normal(W.shape)  # random, nothing like eigenvectors
+    method.W, method._space = W, None
+    res = method.solve(method.setup(A, None), A, b, np.zeros(400), rtol=1e-10, atol=0.0, maxiter=2000)
+    assert res.status == "converged" and _rel(A, b, res.x) <= 1e-10
+
+
+def test_compiled_deflated_cg_hands_its_last_residual_to_the_check():
+    from seqsolve.accuracy import check_residual
+
+    A = poisson2d(12)
+    m = CompiledDeflatedCG(k=4, omega=1.5)
+    b = np.ones(144)
+    res = m.solve(m.setup(A, None), A, b, np.zeros(144), rtol=1e-8, atol=0.0, maxiter=500)
+    assert res.residual_pass is not None
+    assert np.allclose(res.residual_pass.r, b - A @ res.x, atol=1e-12)
+    assert check_residual(A, b, res.x, np.linalg.norm(b), 1e-8 * np.linalg.norm(b), res.residual_pass).meets(
+        1e-8 * np.linalg.norm(b))
+
+
+# ----------------------------------------------------------------------------- subdomain deflation
+def test_subdomain_deflated_cg_matches_a_direct_solve_and_needs_fewer_iterations():
+    from seqsolve.solvers.deflated_subdomains import SubdomainDeflatedCG
+
+    A = poisson2d(64)  # 64 subdomains; SSOR-PCG alone needs ~49 iterations
+    method = SubdomainDeflatedCG(omega=1.6, size=64)
+    rng = np.random.default_rng(6)
+    for _ in range(3):
+        b = rng.standard_normal(A.shape[0])
+        res = method.solve(method.setup(A, None), A, b, np.zeros_like(b), rtol=1e-10, atol=0.0, maxiter=5000)
+        assert res.status == "converged" and _rel(A, b, res.x) <= 1e-10
+        x_ref = reference_solve(A, b)
+        assert np.linalg.norm(res.x - x_ref) <= 1e-7 * np.linalg.norm(x_ref)
+        plain = compiled.pcg(A, b, rtol=1e-10, preconditioner="ssor", omega=1.6).iterations
+        assert res.iterations <= 0.8 * plain, (res.iterations, plain)
+    assert 20 <= method.subdomains <= 200
+
+
+def test_subdomains_cover_every_coupled_unknown_and_give_a_banded_coarse_matrix():
+    from seqsolve.solvers.deflated_subdomains import aggregate
+
+    A = sp.lil_array(poisson2d(30))
+    for i in (5, 77):  # two decoupled rows (like Fluid2D's solid cells)
+        A[i, :] = 0.0
+        A[:, i] = 0.0
+        A[i, i] = 1.0
+    A = sp.csr_array(A)
+    agg = aggregate(A, 16)
+    assert agg[5] == agg[77] == -1
+    inside = np.delete(np.arange(900), [5, 77])
+    assert np.all(agg[inside] >= 0)
+    m = agg.max() + 1
+    assert set(np.unique(agg[inside])) == set(range(m))  # numbered 0..m-1, none empty
+    R = sp.csr_array((np.ones(inside.size), (inside, agg[inside])), shape=(900, m))
+    E = (R.T @ A @ R).toarray()
+    rows, cols = np.nonzero(E)
+    assert np.abs(rows - cols).max() <= m // 2  # reverse Cuthill–McKee keeps the coupling near the diagonal
+
+
+def test_skyline_cholesky_agrees_with_dense_and_rejects_an_indefinite_matrix():
+    from seqsolve.solvers import _deflated_kernels as K
+
+    rng = np.random.default_rng(7)
+    B = np.triu(rng.random((12, 12)), -2) * np.tri(12, 12, 2)  # banded
+    E = B @ B.T + 12 * np.eye(12)
+    L, first = np.zeros((12, 12)), np.empty(12, dtype=np.int64)
+    assert K.skyline_cholesky(E, L, first)
+    assert np.allclose(L, np.linalg.cholesky(E)) and first.max() > 0 and np.all(first >= np.arange(12) - 4)
+    c = rng.random(12)
+    y = c.copy()
+    K.skyline_solve(L, first, y)
+    assert np.allclose(E @ y, c)
+    assert not K.skyline_cholesky(-E, L, first)
+
+
+def test_subdomain_deflated_cg_statuses_and_a_non_spd_matrix():
+    from seqsolve import InvalidSystemError
+    from seqsolve.solvers.deflated_subdomains import SubdomainDeflatedCG
+
+    A = poisson2d(10)
+    m = SubdomainDeflatedCG(omega=1.5, size=16)
+    P = m.setup(A, None)
+    b = np.ones(100)
+    assert m.solve(P, A, b, np.zeros(100), rtol=1e-14, atol=0.0, maxiter=2).status == "maxiter"
+    zero = m.solve(P, A, np.zeros(100), np.ones(100), rtol=1e-8, atol=0.0, maxiter=50)
+    assert zero.status == "converged" and not zero.x.any()
+    assert m.solve(P, A, np.full(100, np.nan), np.zeros(100), rtol=1e-8, atol=0.0, maxiter=50).status == "nan"
+    with pytest.raises(InvalidSystemError):
+        SubdomainDeflatedCG(omega=1.5).setup(sp.csr_array(-poisson2d(10)), None)
+
+
+def test_subdomain_deflated_cg_configuration_keeps_the_contract_and_falls_back():
+    from seqsolve.configs import parse
+
+    assert parse("subdomain-deflated-cg(omega=1.6)").name == "subdomain-deflated-cg(omega=1.6)"
+    solver = SequenceSolver(rtol=1e-8, policy="fixed:subdomain-deflated-cg(omega=1.6)", fallback=False)
+    _keeps_the_contract_on_heat2d(solver, nx=16, steps=12)
+    # a matrix it cannot take (not positive definite): the solver's fallback still certifies x
+    bad = sp.csr_array(-poisson2d(8))
+    b = np.ones(64)
+    x = SequenceSolver(rtol=1e-8, policy="fixed:subdomain-deflated-cg(omega=1.6)").solve(bad, b)
+    assert _rel(bad, b, x) <= 1e-8
