@@ -56,7 +56,7 @@ from seqsolve.problems import suite  # noqa: E402
 from seqsolve.problems.suite import Workload  # noqa: E402
 
 SPD_CONFIGS = ("numba-cg,numba-jacobi-cg,numba-ssor-cg(omega=1.5),numba-ssor-cg(omega=1.8),"
-               "amg-cg(adaptive),amg-cg(rebuild),direct,fastdiag-cg")  # fastdiag-cg: where a grid is found
+               "amg-cg(adaptive),amg-cg(rebuild),direct,fastdiag-cg,subdomain-deflated-cg")  # fastdiag-cg: where a grid is found
 GENERAL_CONFIGS = "gmres(ilu),bicgstab(ilu),gmres,bicgstab,direct"
 HORIZONS = (20, 50, 200)
 

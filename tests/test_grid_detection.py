@@ -168,3 +168,12 @@ def test_a_three_dimensional_stencil_sequence_is_solved_without_a_hint():
         x = solver.solve(A, b)
         np.testing.assert_allclose(x, sla.spsolve(sp.csc_array(A), b), rtol=1e-9, atol=1e-12)
         assert solver.history[-1].iterations == 1  # separable: one exact step
+
+
+def test_auto_has_one_subdomain_deflated_member_ranked_after_ssor():
+    from seqsolve.configs import parse
+    from seqsolve.policies.auto import _prior_rank, default_candidates
+
+    members = [c for c in default_candidates() if c.kind == "subdomain-deflated-cg"]
+    assert [c.name for c in members] == ["subdomain-deflated-cg(omega=1.3)"]
+    assert _prior_rank(parse("numba-ssor-cg(omega=1.5)")) < _prior_rank(members[0]) < _prior_rank(parse("numba-cg"))
