@@ -384,7 +384,7 @@ class SequenceSolver:
         if guess not in ("x0", "zero", "unused"):
             # a guess changes the iterations and costs its own forming, not the configuration's
             # setup: an AMG hierarchy rebuilt every few systems would otherwise decide the round
-            self._guesser.learn(guess_seconds + solve_seconds)
+            self._guesser.learn(guess_seconds + solve_seconds, iterations, guess_seconds)
         policy_seconds += time.perf_counter() - t1
         record = record.with_policy_seconds(policy_seconds)
         self.history.append(record)

@@ -83,14 +83,18 @@ class GuessChooser:
                 del backlog[0]
                 arm.missed()
 
-    def learn(self, seconds: float) -> None:
-        """Score the strategy that formed the last guess by the measured seconds of that solve."""
+    def learn(self, seconds: float, iterations: int | None = None, guess_seconds: float = 0.0) -> None:
+        """Score the strategy that formed the last guess by that solve: its measured ``seconds``
+        (guess and solve), or, given the solve's ``iterations``, by what they cost at the round's
+        cheapest seconds per iteration plus its own ``guess_seconds`` (:meth:`_close_round`)."""
         i, self._chosen = self._chosen, None
         if i is None or not (seconds > 0 and math.isfinite(seconds)):
             return
         if self._queue and self._queue[0] == i:
             self._queue.pop(0)
-            self._round[i] = math.log(seconds)
+            solve = seconds - guess_seconds
+            self._round[i] = (seconds,) if iterations is None or not solve > 0 else (
+                seconds, iterations, guess_seconds, solve)
             if not self._queue:
                 self._close_round()
         else:
@@ -145,9 +149,10 @@ class GuessChooser:
         return shared + sum(arm.memory_vectors for arm in self.arms)
 
     def _close_round(self) -> None:
-        mean = sum(self._round.values()) / len(self._round)
+        costs = self._round_costs()
+        mean = sum(costs.values()) / len(costs)
         weight = max(self.decay, 1.0 / (self.rounds_ + 1))  # a plain mean over the first rounds
-        for i, v in self._round.items():
+        for i, v in costs.items():
             self.scores_[i] += weight * (v - mean - self.scores_[i])
         self.rounds_ += 1
         # the first candidate (the default) is kept unless another is clearly cheaper: one noisy
@@ -155,6 +160,22 @@ class GuessChooser:
         best = int(np.argmin(self.scores_))
         self.best_ = best if self.scores_[best] < self.scores_[0] - self.margin else 0
         self._left = min(self.max_epoch, self.first_epoch * 2 ** (self.rounds_ - 1))
+
+
+    def _round_costs(self) -> dict[int, float]:
+        """Log cost of each strategy's solve in the round.
+
+        A guess changes a solve's iterations (exactly counted) and costs its own forming; the
+        seconds per iteration it does not change.  So when every solve of the round reports its
+        iterations, each is charged its guess seconds plus (iterations + 1) at the round's least
+        seconds per (iteration + 1) — the +1 standing for the solve's fixed work — and a burst of
+        load during one try cannot crown or sink a strategy (measured: a Fluid2D run that kept
+        an extrapolation costing 1.13x previous on such noise).  Else the measured seconds."""
+        entries = self._round
+        if not all(len(e) == 4 for e in entries.values()):
+            return {i: math.log(e[0]) for i, e in entries.items()}
+        per = min(solve / (its + 1) for _, its, _, solve in entries.values())
+        return {i: math.log(guess + (its + 1) * per) for i, (_, its, guess, _) in entries.items()}
 
 
 class FixedGuess:
@@ -174,7 +195,7 @@ class FixedGuess:
     def update(self, A: Any, b: np.ndarray, x: np.ndarray, key: Hashable | None) -> None:
         self.guess.update(A, b, x, key)
 
-    def learn(self, seconds: float) -> None:
+    def learn(self, seconds: float, iterations: int | None = None, guess_seconds: float = 0.0) -> None:
         pass
 
     def reset(self) -> None:
