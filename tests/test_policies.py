@@ -678,14 +678,17 @@ def test_auto_a_capped_exploration_never_looks_cheaper_than_its_cap():
     assert p._mean(p._bin_now, "gmres") >= p.explore_cap * 1e-2 * (1 - 1e-9)
 
 
-def _omega_search(its: Callable[[float], float], systems: int = 40) -> list[float]:
+def _omega_search(its: Callable[[float], float], systems: int = 40, explored: list | None = None) -> list[float]:
     """The ω values auto tries, in order, on a drift-free sequence whose SSOR-PCG iterations are
-    ``its(ω)`` (10 µs an iteration); the regret budget is lifted so only the search's logic decides."""
+    ``its(ω)`` (10 µs an iteration); the regret budget is lifted so only the search's logic decides.
+    ``explored`` receives, per system, whether auto explored."""
     p = AutoPolicy(candidates=[f"numba-ssor-cg(omega={w:g})" for w in OMEGA_GRID], seed=0, explore=0.0,
                    regret_budget=1.0)
     tried: list[float] = []
     for _ in range(systems):
         c = p.select(None, n=10_000)
+        if explored is not None:
+            explored.append(p.explored())
         w = c.get("omega")
         if w not in tried:
             tried.append(w)
@@ -709,3 +712,17 @@ def test_auto_omega_search_does_not_try_beyond_an_omega_known_to_lose():
     assert len(tried) <= 8, tried
     # a point is tried only if no point between it and the best at that moment was known to lose
     assert 1.1 not in tried and 1.2 not in tried, tried
+
+
+def test_auto_re_validates_near_equal_omega_neighbours_rarely():
+    """ω neighbours compare with the best by exact iteration counts: they are re-run only after
+    _NEIGHBOUR_PERIOD x revalidate_after systems, not every revalidate_after (FEM heat: 7 re-runs of
+    ω values 1-2 % apart in 50 systems, a seventh of the systems counted as exploration)."""
+    from seqsolve.policies.auto import _NEIGHBOUR_PERIOD
+
+    explored: list[bool] = []
+    tried = _omega_search(lambda w: round(100 + 800 * (w - 1.85) ** 2), systems=60, explored=explored)
+    settled = max(i for i, e in enumerate(explored[:20]) if e)  # the search's last try
+    assert settled < 12
+    # every neighbour ran during the search, so none is due before the longer period
+    assert not any(explored[settled + 1:_NEIGHBOUR_PERIOD * AutoPolicy().revalidate_after]), (tried, explored)

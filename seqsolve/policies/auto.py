@@ -28,7 +28,8 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    best cost there is skipped — ``revalidate_within`` times for a family whose one-off setup
    alone exceeds the best solve — with a threshold that doubles per bin beyond ``reach``, so old
    evidence from distant contexts cannot exclude a family forever); then, within the winning
-   family, the ω grid is searched locally (the neighbours of the best ω), not exhaustively.
+   family, the ω grid is searched locally (the neighbours of the best ω), not exhaustively, and
+   never beyond a neighbour known to lose (SSOR-PCG's iterations are unimodal in ω).
    Never-measured families are tried in the order of a prior cost (``PRIOR_ITERATIONS`` ×
    ``ITERATION_COST``: SSOR-PCG before plain CG, every setup-heavy family last, a structured solve
    or the user's ``M`` first), so the first, uncapped solve is a robust one and every later try
@@ -57,8 +58,9 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    (:meth:`attempt_budget`): the solver runs a short first chunk and stops it as soon as its
    measured speed projects its iterations past the budget.  An attempt that hits its cap is not retried with a larger cap: the
    solver extrapolates the convergence rate the attempt showed into a *projected* cost
-   (``SolveRecord.projected_seconds``, ``inf`` when it made no progress), and that projection is
-   recorded as the configuration's cost.  The solver then falls back to the best *other* known
+   (``SolveRecord.projected_seconds``, ``inf`` when it made no progress), and that projection —
+   its projected iterations priced like a clean solve's, and never below the cap it failed to
+   meet (a censored observation) — is recorded as the configuration's cost.  The solver then falls back to the best *other* known
    configuration (the hint), starting from the capped attempt's iterate.  Such a capped loss is
    believed across bins too: a new bin that inherited it does not check it again with a real solve
    (only its doubling re-validation, idea 6, retries it) — on convection-diffusion, whose context
@@ -96,7 +98,9 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    re-validation period (``revalidate_after`` = 8 systems at first; ages and periods are global,
    not per bin), is tried again under the exploration cap; the period doubles with every
    re-try, so re-validation costs at most ``log2(T/8)`` capped attempts per configuration over
-   ``T`` systems, however many bins the context spreads them over.
+   ``T`` systems, however many bins the context spreads them over.  The ω neighbours of the best
+   are re-validated too, from a period ``_NEIGHBOUR_PERIOD`` (4) times longer: they compare with it
+   by exact iteration counts, so only drift ages their evidence.
 7. **Cheap when settled.**  Once an incumbent has been exploited a few times in a row in a bin,
    the next ``min(commit, streak/2)`` systems there take it directly (no exploration bookkeeping);
    a fallback, a capped solve, a cost above its estimate or another bin ends that at once.  An
@@ -244,6 +248,15 @@ _HEAVY_SETUP = 50.0
 #: solves of the best configuration here is not tried (issue 8: no system should cost more than 3x
 #: the best known); setups reused across matrices (AMG's schedules) are exempt
 _HOPELESS_SETUP = 3.0
+
+
+#: an ω neighbour of the best is first re-validated after this many times ``revalidate_after``
+#: systems (then at doubling periods, like any re-validation).  It is compared with the best by
+#: iteration counts, which are exact: its evidence is not spoiled by a noisy timing, only aged by
+#: drift of the best ω, which is slow within a bin.  With the base period, near-equal neighbours
+#: were re-run 7 times in 50 FEM heat systems (each a near-free "exploration", but a seventh of the
+#: systems, and a churn of the incumbent between ω values 1-2 % apart)
+_NEIGHBOUR_PERIOD = 4
 
 
 def iteration_costs(backend=None) -> dict[str, float]:
@@ -1068,8 +1081,11 @@ class AutoPolicy(Policy):
                     fam = fam_of[k]
                     if fam != best_fam and (fam not in leaders or v[0] < known[leaders[fam]][0]):
                         leaders[fam] = k
-            due = [self._by_name[k] for k in [*leaders.values(), *neighbours]
+            due = [self._by_name[k] for k in leaders.values()
                    if self.t_ - self._last_run.get(k, known[k][2]) >= self._period.get(k, self.revalidate_after)]
+            due += [self._by_name[k] for k in neighbours
+                    if self.t_ - self._last_run.get(k, known[k][2])
+                    >= self._period.get(k, _NEIGHBOUR_PERIOD * self.revalidate_after)]
             if due:
                 self._revalidating = True
                 return min(due, key=lambda c: (known[c.name][0], c.name)), True
