@@ -726,3 +726,26 @@ def test_auto_re_validates_near_equal_omega_neighbours_rarely():
     assert settled < 12
     # every neighbour ran during the search, so none is due before the longer period
     assert not any(explored[settled + 1:_NEIGHBOUR_PERIOD * AutoPolicy().revalidate_after]), (tried, explored)
+
+
+def test_auto_omega_siblings_share_the_drift_of_the_systems_difficulty():
+    """Iterations that grow along the sequence (topology optimisation: 211 -> 450) are the
+    system's difficulty, shared by every ω: a sibling measured on easier systems must not come to
+    look better than the incumbent merely because its estimate is older."""
+    a, b = "numba-ssor-cg(omega=1.5)", "numba-ssor-cg(omega=1.4)"
+    p = AutoPolicy(candidates=[b, a], seed=0, explore=0.0)
+    first = p.select(None, n=10_000).name
+    assert first == a  # the middle of the grid first
+    p.update(1e-3, rec(a, 100, 1e-3))
+    assert p.select(None, n=10_000).name == b  # the ω search
+    p.update(1.1e-3, rec(b, 110, 1.1e-3))  # 10 % more iterations than ω=1.5
+    chosen = []
+    for t in range(12):
+        c = p.select(None, n=10_000).name
+        chosen.append(c)
+        grow = 100 * 1.08 ** (t + 1)  # every system 8 % harder, for every ω alike
+        its = grow * (1.1 if c == b else 1.0)
+        p.update(1e-5 * its, rec(c, round(its), 1e-5 * its))
+    assert chosen.count(b) == 0, chosen  # the stale 110 never undercuts the incumbent
+    ratio = p._mean(p._bin_now, b) / p._mean(p._bin_now, a)
+    assert 1.0 < ratio < 1.25

@@ -21,7 +21,10 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    estimate of its family's setup, or 0 when the setup was reused)``, where ``fixed`` (kernel
    entry, the certified residual check) comes from a forgetful least-squares fit of seconds on
    iterations per family — without it a speed measured on hard systems prices easy ones too
-   cheaply; a solve that failed or fell back is charged its measured time.
+   cheaply; a solve that failed or fell back is charged its measured time.  What moves one ω's
+   iteration estimate between two of its solves is the system's difficulty, which all ω of the
+   family share: their estimates in the bin move by the same ratio (:meth:`_share_drift`), so under
+   drift a sibling measured on easier systems does not undercut the incumbent by being older.
 3. **Families, then parameters.**  Configurations are grouped into families (``numba-ssor-cg``,
    ``amg-cg(adaptive)``, ``direct`` …).  In a new bin, each *contending* family is tried once
    through its best member known from the nearest bin (a family more than ``contender`` times the
@@ -382,6 +385,11 @@ class AutoPolicy(Policy):
         self.stats_: dict[tuple, dict[str, list]] = {}
         self._scale: dict[tuple[str, int], float] = {}  # (family, size) → speed scale of stored means
         self._fam_of = {c.name: _family(c) for c in self.candidates_list}
+        members: dict[str, list[str]] = {}
+        for c in self.candidates_list:
+            members.setdefault(self._fam_of[c.name], []).append(c.name)
+        #: name → the other members of its family (its ω siblings), for _share_drift
+        self._siblings = {k: [o for o in members[f] if o != k] for k, f in self._fam_of.items() if len(members[f]) > 1}
         self._grids: dict[str, tuple] = {}  # family → its ω grid among the current arms (_omega_grid)
         #: family → seconds per iteration (a low estimate)
         self.per_iteration_: dict[str, float] = {}
@@ -698,13 +706,35 @@ class AutoPolicy(Policy):
             self._period[name] = min(_MAX_PERIOD, 2 * self._period.get(name, self.revalidate_after))
         self._last_run[name] = self.t_
         self._unchecked.get(b, set()).discard(name)
+        before_step, before_its = entry[2], entry[3]
         entry[1] += 1
         w = max(1.0 / entry[1], 1.0 - self.discount)
         observed /= self._scale.get((fam, b[0]), 1.0)
         entry[0] = observed if entry[1] == 1 else entry[0] + w * (observed - entry[0])
         entry[3] += w * (info.iterations - entry[3])
         entry[2] = self.t_
+        if clean and before_its > 0 and entry[3] != before_its:
+            self._share_drift(here, name, before_step, entry[3] / before_its)
         return self
+
+    def _share_drift(self, here: dict, name: str, since: int, ratio: float) -> None:
+        """Move the estimates of ``name``'s siblings (its family's other ω) in this bin by the
+        ``ratio`` its own iteration estimate just moved: what changed between two solves of one
+        configuration is the system's difficulty, which every ω of the family shares.
+
+        Siblings measured after ``name``'s previous solve (``since``) already saw part of that
+        change and are left as they are.  Without this, under drift (topology optimisation's
+        iterations grow 211 → 450 over 60 designs) a sibling measured now was compared with an
+        incumbent measured on easier systems: every new ω looked worse, was censored at its cap
+        and pruned, and the incumbent flipped to whichever ω had the oldest estimate."""
+        siblings = self._siblings.get(name)
+        if not siblings:
+            return
+        for other in siblings:
+            e = here.get(other)
+            if e is not None and e[2] <= since:
+                e[0] *= ratio
+                e[3] *= ratio
 
     def _update_committed(self, b: tuple, name: str, cost: float, info: SolveRecord) -> bool:
         """:meth:`update` for a clean solve by a committed exact structured configuration
