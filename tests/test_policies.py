@@ -749,3 +749,29 @@ def test_auto_omega_siblings_share_the_drift_of_the_systems_difficulty():
     assert chosen.count(b) == 0, chosen  # the stale 110 never undercuts the incumbent
     ratio = p._mean(p._bin_now, b) / p._mean(p._bin_now, a)
     assert 1.0 < ratio < 1.25
+
+
+def test_auto_a_switch_to_another_familys_stale_estimate_is_capped_as_a_re_validation():
+    """The incumbent's cost rises (harder systems, or machine load); another family's estimate,
+    measured long ago, now looks best.  Switching to it is a re-validation under the exploration
+    cap against the incumbent's cost — not an exploitation capped at 3x its own old iterations (an
+    AMG measured on system 9 of a topology optimisation was so exploited at 3.6x the leader)."""
+    cg, jac = "numba-cg", "numba-jacobi-cg"
+    p = AutoPolicy(candidates=[cg, jac], seed=0, explore=0.0, explore_budget=10.0)
+    for _ in range(2):  # both screened: CG 100 iterations at 1 ms, Jacobi-CG 100 at 1.5 ms
+        c = p.select(None, n=10_000).name
+        p.update(1e-3 if c == cg else 1.5e-3, rec(c, 100, 1e-3 if c == cg else 1.5e-3))
+    p.spent_excess_ = 1.0  # the regret budget is spent: no optional re-validation runs it first
+    switched = None
+    for t in range(40):
+        c = p.select(None, n=10_000).name
+        if c == jac:
+            switched = t
+            break
+        its = 100 + 10 * t  # CG's systems get harder: its cost passes Jacobi-CG's old 1.5 ms
+        p.update(1e-5 * its, rec(c, its, 1e-5 * its))
+    assert switched is not None
+    assert p.explored()  # a re-validation, not an exploitation
+    per = p.per_iteration_[p._fam_of[jac]]
+    assert p.attempt_limit() <= int(p.explore_cap * p._mean(p._bin_now, cg) / per) + 1
+    assert p.fallback_hint().name == cg

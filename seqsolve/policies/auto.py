@@ -101,7 +101,10 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    re-validation period (``revalidate_after`` = 8 systems at first; ages and periods are global,
    not per bin), is tried again under the exploration cap; the period doubles with every
    re-try, so re-validation costs at most ``log2(T/8)`` capped attempts per configuration over
-   ``T`` systems, however many bins the context spreads them over.  The ω neighbours of the best
+   ``T`` systems, however many bins the context spreads them over.  An estimate that is not re-run
+   also ages when the incumbent's cost moves past it: a switch to another family whose evidence
+   is older than ``revalidate_after`` is a re-validation capped at ``explore_cap`` times the
+   incumbent it would replace (:meth:`_stale_switch`), not an exploitation.  The ω neighbours of the best
    are re-validated too, from a period ``_NEIGHBOUR_PERIOD`` (4) times longer: they compare with it
    by exact iteration counts, so only drift ages their evidence.
 7. **Cheap when settled.**  Once an incumbent has been exploited a few times in a row in a bin,
@@ -115,7 +118,8 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
 
 Regret, as far as it can be argued: every attempt costs at most its cap plus one fallback (which
 continues from the capped iterate), the cap being ``explore_cap``× (exploration) or
-``exploit_cap``× (exploitation) the best cost known in the bin.  Exploration is of two kinds.
+``exploit_cap``× (exploitation) the best cost known in the bin — and a switch of family on stale
+evidence is capped as an exploration against the configuration it replaces (idea 6).  Exploration is of two kinds.
 *Screening* tries each family once where it was never measured (a new bin inherits every estimate
 measured nearby, so a drifting context does not re-screen): ``K`` families cost at most
 ``K · explore_cap · c*`` once.  Everything else — the ω search, re-validation of aged evidence,
@@ -379,6 +383,7 @@ class AutoPolicy(Policy):
         self.spent_deferred_ = 0.0  # what first tries of families predicted to lose cost
         self._deferred = False  # the current choice is such a try
         self._confirm: str | None = None  # a setup-reusing configuration to run once more (update)
+        self._exploited: str | None = None  # the configuration last chosen as the best (_stale_switch)
         self._incumbent_cost: float | None = None
         #: bin → {configuration name → [mean cost, count, last step, mean iterations]}; the mean is
         #: stored in units of its family's speed scale (see _rescale): read it through _mean
@@ -517,20 +522,26 @@ class AutoPolicy(Policy):
         self._lowest_memo = {}  # estimates change only in update(): one memo per decision
         choice, exploring = self._explore_choice(b, arms, names, known, best_name)
         self._lowest_memo = {}
+        reference = best_name  # what an exploration's cap is measured against
         if choice is None:
             choice = self._by_name.get(best_name) or arms[0]
+            stale = self._stale_switch(known, best_name)
+            if stale is not None:
+                exploring, reference, self._revalidating = True, stale, True
+        if not exploring:
+            self._exploited = choice.name
         self._last = (b, choice.name, exploring)
         self._bin_now = b
         self._hint = (choice.name, known)  # resolved only if the solver asks (a fallback)
-        self._incumbent_cost = known[best_name][0] if best_name is not None else None
+        self._incumbent_cost = known[reference][0] if reference is not None else None
         self._budget = None
         if exploring:
-            self._limit = self._cap(choice, known, best_name)
-            if best_name is not None and self.cost == "seconds" and _family(choice) not in self.per_iteration_ \
+            self._limit = self._cap(choice, known, reference)
+            if reference is not None and self.cost == "seconds" and _family(choice) not in self.per_iteration_ \
                     and choice.kind not in _FACTORISATIONS:
                 # its cap was priced with a guessed speed: the solver also stops it once its
                 # measured speed projects iterations costing more than the cap's budget in seconds
-                self._budget = self.explore_cap * known[best_name][0]
+                self._budget = self.explore_cap * known[reference][0]
         elif choice.name in known:
             self._limit = max(20, int(self.exploit_cap * known[choice.name][3]) + 10)
         else:
@@ -541,6 +552,27 @@ class AutoPolicy(Policy):
             self._bin_best[b] = best_name
         self._commit_to(b, choice.name if not exploring and choice.name == best_name else None)
         return choice
+
+    def _stale_switch(self, known: dict, best_name: str | None) -> str | None:
+        """The configuration exploited until now, if the best estimate now belongs to another
+        family whose evidence is older than ``revalidate_after`` systems: the switch is then a
+        re-validation, capped at ``explore_cap`` times the one it would replace (returned), not an
+        exploitation capped only at ``exploit_cap`` times its own old iteration count.
+
+        An estimate that is not re-run does not age by itself: when the incumbent's cost rises
+        (harder systems, or a burst of machine load that slows every solve measured meanwhile),
+        an old estimate of another family — an AMG measured on system 9 of a topology optimisation,
+        a factorisation — comes to look best and was exploited at full price (3.6x the leader on
+        one system).  Factorisations are exempt: their cost (setup and triangular solves) cannot be
+        capped, and is what was measured."""
+        prev = self._exploited
+        if prev is None or best_name is None or prev == best_name or prev not in known:
+            return None
+        if self._fam_of.get(prev) == self._fam_of.get(best_name) or best_name in self._factor_names:
+            return None
+        if self.t_ - self._last_run.get(best_name, known[best_name][2]) < self.revalidate_after:
+            return None
+        return prev
 
     def _committed(self, commit: list, b: tuple) -> Configuration:
         """A committed stretch of exploitation (see _commit_to): the incumbent, without the
