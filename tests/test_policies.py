@@ -775,3 +775,24 @@ def test_auto_a_switch_to_another_familys_stale_estimate_is_capped_as_a_re_valid
     per = p.per_iteration_[p._fam_of[jac]]
     assert p.attempt_limit() <= int(p.explore_cap * p._mean(p._bin_now, cg) / per) + 1
     assert p.fallback_hint().name == cg
+
+
+def test_auto_a_capped_loss_is_re_validated_only_after_a_longer_period():
+    """A capped try that lost is a censored observation (it costs at least its cap): believed, it is
+    first re-tried after _LOST_PERIOD x revalidate_after systems, not revalidate_after (plain GMRES
+    re-tried at systems 18 and 39 of 60 on convection-diffusion, each a capped loss and a fallback)."""
+    from seqsolve.policies.auto import _LOST_PERIOD
+
+    p = AutoPolicy(candidates=["bicgstab", "gmres"], seed=0, explore=0.0)
+    tries = []
+    for t in range(60):
+        c = p.select(None, n=1000)
+        if c.name == "gmres":
+            tries.append(t)
+            capped = dataclasses.replace(rec(c, 40, 1.25e-2), fallback="bicgstab", status="maxiter",
+                                         projected_seconds=1.3e-2, projected_iterations=42)
+            p.update(1.8e-2, capped)
+        else:
+            p.update(1e-2, rec(c, 50, 1e-2))
+    assert tries[0] == 1  # screened once
+    assert all(b - a >= _LOST_PERIOD * p.revalidate_after for a, b in zip(tries, tries[1:])), tries

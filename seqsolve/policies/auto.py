@@ -104,7 +104,9 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    ``T`` systems, however many bins the context spreads them over.  An estimate that is not re-run
    also ages when the incumbent's cost moves past it: a switch to another family whose evidence
    is older than ``revalidate_after`` is a re-validation capped at ``explore_cap`` times the
-   incumbent it would replace (:meth:`_stale_switch`), not an exploitation.  The ω neighbours of the best
+   incumbent it would replace (:meth:`_stale_switch`), not an exploitation.  A configuration whose
+   latest evidence is a capped loss (idea 4) is first re-validated after ``_LOST_PERIOD`` (4) times
+   the period: a censored loss is believed.  The ω neighbours of the best
    are re-validated too, from a period ``_NEIGHBOUR_PERIOD`` (4) times longer: they compare with it
    by exact iteration counts, so only drift ages their evidence.
 7. **Cheap when settled.**  Once an incumbent has been exploited a few times in a row in a bin,
@@ -264,6 +266,13 @@ _HOPELESS_SETUP = 3.0
 #: were re-run 7 times in 50 FEM heat systems (each a near-free "exploration", but a seventh of the
 #: systems, and a churn of the incumbent between ω values 1-2 % apart)
 _NEIGHBOUR_PERIOD = 4
+
+#: a configuration whose latest evidence is a capped try that lost (a censored observation: it
+#: costs at least its cap) is first re-validated after this many times ``revalidate_after``
+#: systems: its loss is believed (issue 8: "what an abandoned attempt revealed is believed, not
+#: retried blindly"), and each re-try is again a capped loss and a fallback (convection-diffusion:
+#: plain GMRES re-tried at systems 18 and 39 of 60, 1.3-2.9x the leader each time)
+_LOST_PERIOD = 4
 
 
 def iteration_costs(backend=None) -> dict[str, float]:
@@ -1144,10 +1153,8 @@ class AutoPolicy(Policy):
                     if fam != best_fam and (fam not in leaders or v[0] < known[leaders[fam]][0]):
                         leaders[fam] = k
             due = [self._by_name[k] for k in leaders.values()
-                   if self.t_ - self._last_run.get(k, known[k][2]) >= self._period.get(k, self.revalidate_after)]
-            due += [self._by_name[k] for k in neighbours
-                    if self.t_ - self._last_run.get(k, known[k][2])
-                    >= self._period.get(k, _NEIGHBOUR_PERIOD * self.revalidate_after)]
+                   if self._aged(k, known, _LOST_PERIOD if k in self._lost else 1)]
+            due += [self._by_name[k] for k in neighbours if self._aged(k, known, _NEIGHBOUR_PERIOD)]
             if due:
                 self._revalidating = True
                 return min(due, key=lambda c: (known[c.name][0], c.name)), True
@@ -1169,6 +1176,12 @@ class AutoPolicy(Policy):
                 if near:
                     return min(near, key=lambda c: (known[c.name][2], c.name)), True
         return None, False
+
+    def _aged(self, name: str, known: dict, factor: int) -> bool:
+        """Whether ``name``'s evidence is older than its re-validation period: ``factor`` times
+        ``revalidate_after`` at first, doubling with every re-validation (idea 6)."""
+        base = factor * self.revalidate_after
+        return self.t_ - self._last_run.get(name, known[name][2]) >= max(self._period.get(name, base), base)
 
     @staticmethod
     def _beyond_a_worse(grid: list, members: dict, known: dict, i: int, j: int) -> bool:
