@@ -796,3 +796,27 @@ def test_auto_a_capped_loss_is_re_validated_only_after_a_longer_period():
             p.update(1e-2, rec(c, 50, 1e-2))
     assert tries[0] == 1  # screened once
     assert all(b - a >= _LOST_PERIOD * p.revalidate_after for a, b in zip(tries, tries[1:])), tries
+
+
+def test_auto_runs_the_incumbent_once_after_an_optional_try_lost():
+    """After a capped ω try, the next system runs the incumbent: the next try is then compared with
+    its cost on a current system, not on the first, easiest one (under drift, four ω tries in a row
+    were capped against topology optimisation's first design)."""
+    p = AutoPolicy(candidates=[f"numba-ssor-cg(omega={w:g})" for w in OMEGA_GRID], seed=0, explore=0.0,
+                   regret_budget=1.0)
+    capped_then = []
+    last_capped = False
+    for t in range(40):
+        c = p.select(None, n=10_000)
+        if last_capped:
+            capped_then.append(p.explored())
+        n = round(100 * 1.03 ** t * (1 + 3 * (c.get("omega") - 1.6) ** 2))  # drift, optimum 1.6
+        limit = p.attempt_limit()
+        last_capped = p.explored() and limit is not None and n > limit
+        if last_capped:
+            r = dataclasses.replace(rec(c, limit, 1e-5 * limit), fallback="x", status="maxiter",
+                                    projected_seconds=1e-5 * n, projected_iterations=n)
+            p.update(1e-5 * (limit + n), r)
+        else:
+            p.update(1e-5 * n, rec(c, n, 1e-5 * n))
+    assert capped_then and not any(capped_then)

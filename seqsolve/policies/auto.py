@@ -127,7 +127,9 @@ measured nearby, so a drifting context does not re-screen): ``K`` families cost 
 ``K · explore_cap · c*`` once.  Everything else — the ω search, re-validation of aged evidence,
 checks of inherited estimates, random refreshes — is *optional* and runs only while its cost beyond
 the incumbent's estimate is at most ``regret_budget`` (5 %) of all time spent plus two incumbent
-solves (so the first ω steps run at once, when they are worth most): over ``T`` systems it adds at
+solves (so the first ω steps run at once, when they are worth most), and not on the system right
+after one that lost a capped try (the incumbent is re-measured first, so that under drift the next
+try is compared with its cost on a current system): over ``T`` systems it adds at
 most ``regret_budget · T · c̄ + 2c*`` plus one attempt.  Families predicted to lose (idea 3) are
 first tried within ``explore_budget`` of the time spent, the same kind of bound.  So the cost above
 always running the
@@ -393,6 +395,7 @@ class AutoPolicy(Policy):
         self._deferred = False  # the current choice is such a try
         self._confirm: str | None = None  # a setup-reusing configuration to run once more (update)
         self._exploited: str | None = None  # the configuration last chosen as the best (_stale_switch)
+        self._after_loss = False  # the last system's optional exploration was capped (_explore_choice)
         self._incumbent_cost: float | None = None
         #: bin → {configuration name → [mean cost, count, last step, mean iterations]}; the mean is
         #: stored in units of its family's speed scale (see _rescale): read it through _mean
@@ -741,6 +744,8 @@ class AutoPolicy(Policy):
                 # its first solve paid the build that later solves reuse: one more solve shows
                 # whether reusing it wins (a rent-or-buy AMG that looks merely close after a build)
                 self._confirm = name
+        # an optional try that lost (capped) is followed by one solve of the incumbent (_explore_choice)
+        self._after_loss = exploring and not self._screening and info.projected_seconds is not None
         if self._revalidating:
             # every re-validation doubles the period, whatever it found (if the configuration is
             # now cheaper its mean drops and it becomes the incumbent): O(log T) re-tries each
@@ -1112,6 +1117,12 @@ class AutoPolicy(Policy):
             # here looks cheap against the amortised charge, but leaves the whole run without the
             # factor.  Optional exploration waits for a system whose factor is built, where its
             # excess is counted against the real per-solve cost (a few triangular solves)
+            return None, False
+        if self._after_loss:
+            # the last system's optional try lost its capped attempt: run the incumbent once before
+            # the next one, so that it is compared with the incumbent's cost on a current system.
+            # Under drift (topology optimisation: +5-10 % iterations per design at first) four
+            # ω tries in a row were capped against the incumbent's first, easiest system
             return None, False
         incumbent = known[best_name][0] if best_name is not None else 0.0
         if self.spent_excess_ > self.regret_budget * self.spent_total_ + 2.0 * incumbent:
