@@ -1434,6 +1434,8 @@ class AutoPolicy(Policy):
             "commit": None if self._commit is None else [list(self._commit[0]), *self._commit[1:]],
             "streak": None if self._streak is None else [list(self._streak[0]), *self._streak[1:]],
             "bin_best": [[list(b), name] for b, name in self._bin_best.items()],
+            "exploited": self._exploited,
+            "after_loss": self._after_loss,
         }
 
     def load_state_dict(self, state: Mapping) -> "AutoPolicy":
@@ -1550,6 +1552,11 @@ class AutoPolicy(Policy):
             for row in as_list(state.get("bin_best", []), "auto state 'bin_best'"):
                 b, name = as_list(row, "auto state 'bin_best' row", length=2)
                 bin_best[as_bin(b)] = as_name(name)
+            exploited = state.get("exploited")
+            exploited = None if exploited is None else as_name(exploited)
+            after_loss = state.get("after_loss", False)
+            if not isinstance(after_loss, bool):
+                raise StateFileError("auto state 'after_loss' must be true or false")
             trouble = {}
             for row in as_list(state.get("spd_trouble", []), "auto state 'spd_trouble'"):
                 b, k = as_list(row, "auto state 'spd_trouble' row", length=2)
@@ -1588,6 +1595,7 @@ class AutoPolicy(Policy):
         self._commit, self._streak, self._confirm = commit, streak, confirm
         self._lost = lost
         self._bin_best = bin_best
+        self._exploited, self._after_loss = exploited, after_loss
         return self
 
 
