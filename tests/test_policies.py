@@ -823,12 +823,15 @@ def test_auto_runs_the_incumbent_once_after_an_optional_try_lost():
 
 
 def test_auto_state_keeps_the_incumbent_and_the_after_loss_pause():
-    p = AutoPolicy(candidates=["bicgstab", "gmres"], seed=0, explore=0.0)
+    grid = ["numba-ssor-cg(omega=1.3)", "numba-ssor-cg(omega=1.5)"]
+    p = AutoPolicy(candidates=grid, seed=0, explore=0.0)
     c = p.select(None, n=1000)
+    assert c.name == grid[1]
     p.update(1e-2, rec(c, 50, 1e-2))
     s = p.select(None, n=1000)
-    p.update(2e-2, dataclasses.replace(rec(s, 40, 1.25e-2), fallback="bicgstab", status="maxiter",
-                                       projected_seconds=1.3e-2, projected_iterations=42))
-    q = AutoPolicy(candidates=["bicgstab", "gmres"], seed=0, explore=0.0).load_state_dict(
-        json.loads(json.dumps(p.state_dict())))
-    assert q._after_loss and q._exploited == "bicgstab"
+    assert s.name == grid[0] and p.explored()  # the ω search
+    p.update(2e-2, dataclasses.replace(rec(s, 63, 1.25e-2), fallback=grid[1], status="maxiter",
+                                       projected_seconds=1.6e-2, projected_iterations=80))
+    q = AutoPolicy(candidates=grid, seed=0, explore=0.0).load_state_dict(json.loads(json.dumps(p.state_dict())))
+    assert q._after_loss and q._exploited == p._exploited
+    assert q.select(None, n=1000).name == grid[1] and not q.explored()  # the pause survives a reload
