@@ -396,6 +396,7 @@ class AutoPolicy(Policy):
         self._confirm: str | None = None  # a setup-reusing configuration to run once more (update)
         self._exploited: str | None = None  # the configuration last chosen as the best (_stale_switch)
         self._after_loss = False  # the last system's optional exploration was capped (_explore_choice)
+        self._prefer: str | None = None  # the fallback of a stale switch: the incumbent it would replace
         self._incumbent_cost: float | None = None
         #: bin → {configuration name → [mean cost, count, last step, mean iterations]}; the mean is
         #: stored in units of its family's speed scale (see _rescale): read it through _mean
@@ -497,6 +498,8 @@ class AutoPolicy(Policy):
         if self._hint is None:
             return None
         chosen, known = self._hint
+        if self._prefer is not None and self._prefer != chosen:
+            return self._by_name[self._prefer]  # a stale switch falls back to the incumbent it would replace
         if known is None:  # a committed choice: the estimates are read only now, when needed
             known = self._known(self._bin_now, self._arm_names)
         others = [k for k in known if k != chosen and k in self._by_name]
@@ -532,19 +535,23 @@ class AutoPolicy(Policy):
         best_name = min(known, key=lambda k: (known[k][0], k)) if known else None  # ties: by name
         self._screening = self._revalidating = self._deferred = False
         self._lowest_memo = {}  # estimates change only in update(): one memo per decision
-        choice, exploring = self._explore_choice(b, arms, names, known, best_name)
-        self._lowest_memo = {}
         reference = best_name  # what an exploration's cap is measured against
+        stale = self._stale_switch(known, best_name)
+        if stale is not None:
+            # settled first: an optional try measured against a stale best (and falling back to it)
+            # would only add a second capped attempt
+            choice, exploring, reference, self._revalidating = self._by_name[best_name], True, stale, True
+        else:
+            choice, exploring = self._explore_choice(b, arms, names, known, best_name)
+        self._lowest_memo = {}
         if choice is None:
             choice = self._by_name.get(best_name) or arms[0]
-            stale = self._stale_switch(known, best_name)
-            if stale is not None:
-                exploring, reference, self._revalidating = True, stale, True
         if not exploring:
             self._exploited = choice.name
         self._last = (b, choice.name, exploring)
         self._bin_now = b
         self._hint = (choice.name, known)  # resolved only if the solver asks (a fallback)
+        self._prefer = stale
         self._incumbent_cost = known[reference][0] if reference is not None else None
         self._budget = None
         if exploring:
@@ -591,7 +598,7 @@ class AutoPolicy(Policy):
         exploration bookkeeping that would find nothing due."""
         commit[1] -= 1
         self._screening = self._revalidating = self._deferred = False
-        self._last, self._bin_now, self._hint = (b, commit[2], False), b, (commit[2], None)
+        self._last, self._bin_now, self._hint, self._prefer = (b, commit[2], False), b, (commit[2], None), None
         self._incumbent_cost, self._limit, self._budget = commit[3], commit[4], None
         return self._by_name[commit[2]]
 
