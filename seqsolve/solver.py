@@ -635,8 +635,8 @@ class SequenceSolver:
         return allowed
 
     def _applicable(self, config: Configuration, A, symmetric: bool) -> bool:
-        if config.spec.needs_structure and self._structure is None:
-            return False  # decided without building (and importing) the method
+        if (config.spec.needs_structure and self._structure is None) or (config.spec.spd_only and not symmetric):
+            return False  # decided without building the method (and loading its kernels)
         m = self._method(config)
         if getattr(m, "uses_structure", False):
             return m.applicable(A, symmetric=symmetric, structure=self._structure)
