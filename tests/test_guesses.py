@@ -464,3 +464,15 @@ def test_chooser_follows_fewer_iterations_through_noisy_seconds():
     chosen = _drive_with_iterations(chooser, outcome, 300)
     assert chooser.arms[chooser.best_].name == "projection(k=2)"
     assert chosen[-50:].count("projection(k=2)") >= 45
+
+
+def test_a_clearly_dearer_strategy_sits_out_rounds():
+    costs = {"previous": 1.0, "extrapolate(order=1)": 2.0, "projection(k=2)": 1.0}
+    chooser = GuessChooser(["previous", "extrapolate(order=1)", "projection(k=2)"], max_epoch=16)
+    chosen = _drive(chooser, costs, 800)
+    rounds = chooser.rounds_
+    assert rounds >= 40
+    # tried in the first rounds, then resting 1, 2, 4, 8, 8 ... rounds between tries
+    assert chosen.count("extrapolate(order=1)") <= 2 + rounds // 8 + 2
+    assert chosen.count("projection(k=2)") >= rounds - 1  # a tie keeps being measured
+    assert chooser.best_ == 0

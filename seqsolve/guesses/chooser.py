@@ -30,6 +30,12 @@ from .spec import parse_guess
 AUTO_CANDIDATES = ("previous", "extrapolate(order=4,alternating=1)", "projection(k=4)", "projection(k=8)")
 
 
+#: a strategy scored this much dearer than the default (a log cost ratio: 10 %) sits out rounds
+REST_MARGIN = 0.1
+#: at most this many rounds in a row
+MAX_REST = 8
+
+
 class GuessChooser:
     """A bandit over initial-guess strategies (explore in rounds, exploit in doubling epochs).
 
@@ -56,14 +62,19 @@ class GuessChooser:
         self._round: dict[int, float] = {}
         self._left = 0  # exploitation solves left before the next round
         self._chosen: int | None = None
+        # a strategy found clearly dearer than the default sits out rounds, doubling each time it is
+        # found so again (a projection formed on every new matrix costs a few solves' worth per try)
+        self._rest = [0] * len(self.arms)
+        self._backoff = [0] * len(self.arms)
 
     @property
     def name(self) -> str:
         return self.spec
 
     def form(self, A: Any, b: np.ndarray, key: Hashable | None) -> tuple[np.ndarray | None, str]:
-        if not self._queue and self._left <= 0:  # a new round: every strategy once
-            order = list(range(len(self.arms)))
+        if not self._queue and self._left <= 0:  # a new round: every strategy once, but those resting
+            order = [i for i in range(len(self.arms)) if i == 0 or self._rest[i] == 0]
+            self._rest = [max(0, r - 1) for r in self._rest]
             self._queue = order if self.rounds_ % 2 == 0 else order[::-1]
             self._round = {}
         i = self._queue[0] if self._queue else self.best_
@@ -150,10 +161,16 @@ class GuessChooser:
 
     def _close_round(self) -> None:
         costs = self._round_costs()
-        mean = sum(costs.values()) / len(costs)
+        # relative to the default, which is in every round (a resting strategy is not)
+        ref = costs[0] if 0 in costs else sum(costs.values()) / len(costs)
         weight = max(self.decay, 1.0 / (self.rounds_ + 1))  # a plain mean over the first rounds
         for i, v in costs.items():
-            self.scores_[i] += weight * (v - mean - self.scores_[i])
+            self.scores_[i] += weight * (v - ref - self.scores_[i])
+            if i and self.rounds_ >= 1 and self.scores_[i] > self.scores_[0] + REST_MARGIN:
+                self._backoff[i] = min(MAX_REST, 2 * self._backoff[i] or 1)
+                self._rest[i] = self._backoff[i]
+            elif i:
+                self._backoff[i] = 0
         self.rounds_ += 1
         # the first candidate (the default) is kept unless another is clearly cheaper: one noisy
         # round must not switch to a strategy that only ties
