@@ -87,7 +87,8 @@ class GuessChooser:
         return x0, self.arms[i].name
 
     def update(self, A: Any, b: np.ndarray, x: np.ndarray, key: Hashable | None) -> None:
-        x = np.array(x, dtype=np.float64, copy=True)  # one copy shared by every backlog
+        # no copy (as PreviousGuess): the solver hands over its own solution array, never written
+        # again (the caller gets a copy), so every backlog can share it
         for arm, backlog in zip(self.arms, self._backlog):
             backlog.append((x, key))
             if len(backlog) > self._keep:
