@@ -31,13 +31,14 @@ from numba import njit
 
 from .compiled import (  # shared with the plain kernel
     _after_true_residual,
+    _eisenstat_finish,
+    _eisenstat_step,
     _lower_norm,
     _lower_row,
     _lower_solve,
     _residual,
     _rhs_norm,
     _upper_row,
-    _upper_solve,
 )
 
 # status codes, as in .compiled
@@ -270,14 +271,7 @@ def deflated_eisenstat(
                 kept += 1
             alpha = rz / pq
             it += 1
-            hh = 0.0
-            rz_new = 0.0
-            for i in range(n):
-                y[i] += alpha * p[i]
-                ri = rh[i] - alpha * q[i]
-                rh[i] = ri
-                hh += ri * ri
-                rz_new += diag[i] * ri * ri
+            hh, rz_new = _eisenstat_step(y, rh, p, q, diag, alpha)
             if not math.isfinite(hh):
                 status = _NAN
                 break
@@ -289,10 +283,7 @@ def deflated_eisenstat(
             beta = rz_new / rz
             rz = rz_new
         # back to x: x += E⁻ᵀ y, then the true residual decides
-        _upper_solve(indptr, indices, data, inv_diag, diag_pos, omega, y, t)
-        for i in range(n):
-            x[i] += t[i]
-        rr, terms, mm = _residual(indptr, indices, data, b, x, r, mag)
+        rr, terms, mm = _eisenstat_finish(indptr, indices, data, inv_diag, diag_pos, omega, y, t, x, b, r, mag)
         rnorm = math.sqrt(rr)
         code = _after_true_residual(it, status, rnorm, target, maxiter, restarts, max_restarts)
         if code != _RUNNING:
@@ -558,14 +549,7 @@ def subdomain_eisenstat(
                 break
             alpha = rz / pq
             it += 1
-            hh = 0.0
-            rz_new = 0.0
-            for i in range(n):
-                y[i] += alpha * p[i]
-                ri = rh[i] - alpha * q[i]
-                rh[i] = ri
-                hh += ri * ri
-                rz_new += diag[i] * ri * ri
+            hh, rz_new = _eisenstat_step(y, rh, p, q, diag, alpha)
             if not math.isfinite(hh):
                 status = _NAN
                 break
@@ -576,10 +560,7 @@ def subdomain_eisenstat(
             beta = rz_new / rz
             rz = rz_new
         # back to x: x += E⁻ᵀ y, then the true residual decides
-        _upper_solve(indptr, indices, data, inv_diag, diag_pos, omega, y, t)
-        for i in range(n):
-            x[i] += t[i]
-        rr, terms, mm = _residual(indptr, indices, data, b, x, r, mag)
+        rr, terms, mm = _eisenstat_finish(indptr, indices, data, inv_diag, diag_pos, omega, y, t, x, b, r, mag)
         rnorm = math.sqrt(rr)
         code = _after_true_residual(it, status, rnorm, target, maxiter, restarts, max_restarts)
         if code != _RUNNING:

@@ -540,6 +540,31 @@ def _upper_solve(indptr, indices, data, inv_diag, diag_pos, omega, v, t):  # pra
 
 
 @njit(cache=True, fastmath=False)
+def _eisenstat_step(y, rh, p, q, diag, alpha):  # pragma: no cover - compiled
+    """CG's update in Eisenstat's transformed space (``y += αp``, ``r̂ −= αq``); returns
+    ``(‖r̂‖², r̂ᵀ D r̂)``.  Shared by the plain and the deflated Eisenstat kernels."""
+    hh = 0.0
+    rz = 0.0
+    for i in range(y.shape[0]):
+        y[i] += alpha * p[i]
+        ri = rh[i] - alpha * q[i]
+        rh[i] = ri
+        hh += ri * ri
+        rz += diag[i] * ri * ri
+    return hh, rz
+
+
+@njit(cache=True, fastmath=False)
+def _eisenstat_finish(indptr, indices, data, inv_diag, diag_pos, omega, y, t, x, b, r, mag):  # pragma: no cover
+    """Back from Eisenstat's space (``x += E⁻ᵀ y``) and the true residual: ``(‖r‖², terms, mag)``
+    as :func:`_residual` (the kernels' last step before the true residual decides)."""
+    _upper_solve(indptr, indices, data, inv_diag, diag_pos, omega, y, t)
+    for i in range(x.shape[0]):
+        x[i] += t[i]
+    return _residual(indptr, indices, data, b, x, r, mag)
+
+
+@njit(cache=True, fastmath=False)
 def _eisenstat_kernel(
     indptr, indices, data, inv_diag, diag_pos, b, x, omega, rtol, atol, maxiter, max_restarts, r, mag
 ):  # pragma: no cover - compiled
@@ -625,14 +650,7 @@ def _eisenstat_kernel(
                 break
             alpha = rz / pq
             it += 1
-            hh = 0.0
-            rz_new = 0.0
-            for i in range(n):
-                y[i] += alpha * p[i]
-                ri = rh[i] - alpha * q[i]
-                rh[i] = ri
-                hh += ri * ri
-                rz_new += diag[i] * ri * ri
+            hh, rz_new = _eisenstat_step(y, rh, p, q, diag, alpha)
             if not math.isfinite(hh):
                 status = _NAN
                 break
@@ -643,10 +661,7 @@ def _eisenstat_kernel(
             beta = rz_new / rz
             rz = rz_new
         # back to x: x += E^{-T} y, then the true residual decides
-        _upper_solve(indptr, indices, data, inv_diag, diag_pos, omega, y, t)
-        for i in range(n):
-            x[i] += t[i]
-        rr, terms, mm = _residual(indptr, indices, data, b, x, r, mag)
+        rr, terms, mm = _eisenstat_finish(indptr, indices, data, inv_diag, diag_pos, omega, y, t, x, b, r, mag)
         rnorm = math.sqrt(rr)
         code = _after_true_residual(it, status, rnorm, target, maxiter, restarts, max_restarts)
         if code != _RUNNING:
