@@ -56,7 +56,10 @@ def warm_up() -> None:
     n = 16
     spd = sp.csr_array(sp.diags([-1.0, 2.5, -1.0], [-1, 0, 1], shape=(n, n)))
     general = sp.csr_array(sp.diags([-1.5, 2.5, -0.5], [-1, 0, 1], shape=(n, n)))
-    for c in portfolio():
+    from .policies.auto import default_candidates
+
+    configs = portfolio() + [c for c in default_candidates() if c not in set(portfolio())]
+    for c in configs:  # (auto's candidates include kinds outside the portfolio: subdomain deflation)
         if c.kind == "dcdm":
             continue
         for A in (spd, general):
