@@ -570,8 +570,12 @@ class SequenceSolver:
         if not self._grid_users:
             return None
         if self._grid_cache is None or self._grid_cache[0] != pattern:
-            last = self._grid_cache[1] if self._grid_cache is not None else None
-            self._grid_cache = [pattern, grid_structure(A, pattern, last and last.grid_shape), None]
+            _, last, verdict = self._grid_cache or (None, None, None)
+            found = grid_structure(A, pattern, last and last.grid_shape)
+            # a pattern moving on the same grid (Fluid2D's obstacles) keeps a "not separable": the
+            # verdict costs a projection, which must not be paid on every step
+            same = found is not None and last is not None and found.grid_shape == last.grid_shape
+            self._grid_cache = [pattern, found, False if same and verdict is False else None]
         return self._grid_cache[1]
 
     def _grid_separable(self, A) -> bool:

@@ -177,3 +177,25 @@ def test_auto_has_one_subdomain_deflated_member_ranked_after_ssor():
     members = [c for c in default_candidates() if c.kind == "subdomain-deflated-cg"]
     assert [c.name for c in members] == ["subdomain-deflated-cg(omega=1.3)"]
     assert _prior_rank(parse("numba-ssor-cg(omega=1.5)")) < _prior_rank(members[0]) < _prior_rank(parse("numba-cg"))
+
+
+def test_a_moving_pattern_on_a_non_separable_grid_is_not_projected_every_step(monkeypatch):
+    from seqsolve.operators import grid as grid_module
+
+    calls = []
+    real = solver_module.grid_separable
+    monkeypatch.setattr(solver_module, "grid_separable", lambda A, s: calls.append(1) or real(A, s))
+    base = _kron_sum(_laplacian_1d(8), _laplacian_1d(9))
+    rng = np.random.default_rng(2)
+    solver = seqsolve.SequenceSolver(policy="auto")
+    for step in range(6):
+        A = base.tolil()
+        A[step, step + 1] = A[step + 1, step] = 0.0  # an obstacle moves: a new pattern each step
+        A = sp.csr_array(A)
+        A.eliminate_zeros()
+        A.data = A.data * (1 + 0.2 * rng.random(A.nnz))
+        A = sp.csr_array((A + A.T) / 2 + 2 * sp.eye_array(72))
+        solver.solve(A, np.ones(72))
+        assert solver._grid_separable(A) is False  # asked on each pattern, as auto does once fastdiag-cg ran
+    assert grid_module.fits_grid(A, (8, 9))
+    assert len(calls) == 1  # judged once (not separable), then carried along the moving pattern
