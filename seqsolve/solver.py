@@ -149,6 +149,7 @@ class SequenceSolver:
         # [pattern, the Structure detected in it (None: no grid), whether its matrices are separable
         # (None: not asked yet)]
         self._grid_cache: list | None = None
+        self._diagonal_cache: tuple | None = None  # (pattern, whether its first matrix's diagonal was constant)
 
     @property
     def policy(self) -> Policy:
@@ -266,7 +267,8 @@ class SequenceSolver:
             self._policy.observe(SystemFacts(n, repeated, lambda: (
                 c.name for c, (k, _, made) in setups.items() if made < now and k[0][-1] == fp[-1] and k[0] == fp), A,
                 separable=False if self._structure is None or self._grid_cache is None
-                or self._structure is not self._grid_cache[1] else (lambda: self._grid_separable(A))))
+                or self._structure is not self._grid_cache[1] else (lambda: self._grid_separable(A)),
+                constant_diagonal=None if key is None else (lambda: self._constant_diagonal(A, fp))))
         if (chosen is None or chosen is _GENERAL) and st is None:
             config = self._policy.select(context, allowed=allowed, n=n)
             if lean and not config.spec.entries_free:  # it reads A's entries: scan them first
@@ -577,6 +579,16 @@ class SequenceSolver:
             same = found is not None and last is not None and found.grid_shape == last.grid_shape
             self._grid_cache = [pattern, found, False if same and verdict is False else None]
         return self._grid_cache[1]
+
+    def _constant_diagonal(self, A, fp: tuple) -> bool:
+        """Whether ``A``'s diagonal is one value (Jacobi-PCG is then CG), judged on the first matrix of
+        each pattern asked about: auto asks in every new context bin, and a diagonal extraction costs
+        a tenth of a millisecond on Heat2D's sub-millisecond solves.  A wrong answer only decides
+        whether Jacobi-PCG is screened."""
+        pattern = fp[:-1]
+        if self._diagonal_cache is None or self._diagonal_cache[0] != pattern:
+            self._diagonal_cache = (pattern, SystemFacts(A.shape[0], A=A).constant_diagonal())
+        return self._diagonal_cache[1]
 
     def _grid_separable(self, A) -> bool:
         """Whether the grid's matrices are separable (judged on the first matrix asked about, once

@@ -835,3 +835,21 @@ def test_auto_state_keeps_the_incumbent_and_the_after_loss_pause():
     q = AutoPolicy(candidates=grid, seed=0, explore=0.0).load_state_dict(json.loads(json.dumps(p.state_dict())))
     assert q._after_loss and q._exploited == p._exploited
     assert q.select(None, n=1000).name == grid[1] and not q.explored()  # the pause survives a reload
+
+
+def test_the_constant_diagonal_fact_is_judged_once_per_pattern(monkeypatch):
+    """auto asks whether Jacobi-PCG is CG in every new context bin; the solver answers from the
+    pattern's first matrix instead of extracting every diagonal."""
+    import scipy.sparse as sp
+
+    from seqsolve.policies.base import SystemFacts
+
+    calls = []
+    real = SystemFacts.constant_diagonal
+    monkeypatch.setattr(SystemFacts, "constant_diagonal", lambda self: calls.append(self._constant_diagonal is None)
+                        or real(self))
+    T = sp.csr_array(sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(40, 40)))
+    solver = SequenceSolver(policy="auto")
+    for c in np.linspace(0.1, 5.0, 30):  # a new context bin every few systems
+        solver.solve(sp.csr_array(sp.eye_array(40) + c * T), np.ones(40), context={"c": float(c)})
+    assert calls.count(True) <= 1  # one extraction (the solver's), every other answer from its cache

@@ -31,12 +31,14 @@ class SystemFacts:
     (:func:`~seqsolve.operators.grid.separable`); computed on first use too, as it costs a projection.
     """
 
-    __slots__ = ("n", "repeated", "A", "_ready", "_separable")
+    __slots__ = ("n", "repeated", "A", "_ready", "_separable", "_constant_diagonal")
 
     def __init__(self, n: int, repeated: bool = False, ready: "frozenset | Callable[[], frozenset]" = frozenset(),
-                 A: Any = None, separable: "bool | Callable[[], bool]" = False) -> None:
+                 A: Any = None, separable: "bool | Callable[[], bool]" = False,
+                 constant_diagonal: "bool | Callable[[], bool] | None" = None) -> None:
         self.n, self.repeated, self.A, self._ready = n, repeated, A, ready
         self._separable = separable
+        self._constant_diagonal = constant_diagonal
 
     @property
     def separable(self) -> bool:
@@ -55,7 +57,13 @@ class SystemFacts:
 
     def constant_diagonal(self) -> bool:
         """Whether every diagonal entry of ``A`` is the same: Jacobi preconditioning is then a
-        scaling, and Jacobi-PCG takes exactly CG's iterations (computed on demand, O(n))."""
+        scaling, and Jacobi-PCG takes exactly CG's iterations (computed on demand, O(n), unless the
+        caller knows it: the solver judges a pattern's first matrix asked about)."""
+        known = self._constant_diagonal
+        if known is not None:
+            if not isinstance(known, bool):
+                known = self._constant_diagonal = bool(known())
+            return known
         diagonal = getattr(self.A, "diagonal", None)
         if diagonal is None:
             return False
