@@ -29,7 +29,7 @@ from .errors import ConfigurationError, ConvergenceError, InvalidSystemError, No
 from .log import logger, solve_logged
 from .guesses import make_guesser
 from .policies import Policy, make_policy
-from .policies.base import Stretch, SystemFacts
+from .policies.base import Stretch, SystemFacts, constant_diagonal
 from .multi_rhs import is_block, solve_columns
 from .records import SolveRecord, summarize
 from .residual_history import recording
@@ -587,7 +587,7 @@ class SequenceSolver:
         whether Jacobi-PCG is screened."""
         pattern = fp[:-1]
         if self._diagonal_cache is None or self._diagonal_cache[0] != pattern:
-            self._diagonal_cache = (pattern, SystemFacts(A.shape[0], A=A).constant_diagonal())
+            self._diagonal_cache = (pattern, constant_diagonal(A))
         return self._diagonal_cache[1]
 
     def _grid_separable(self, A) -> bool:

@@ -225,16 +225,18 @@ def test_specs_parse_to_canonical_names():
 
 
 # ----------------------------------------------------------------------------- the chooser
-def _drive(chooser: GuessChooser, cost_of: dict[str, float], steps: int) -> list[str]:
+def _drive(chooser: GuessChooser, cost_of, steps: int) -> list[str]:
+    """Run ``chooser`` for ``steps`` solves; ``cost_of`` maps a strategy to its seconds, or is a
+    function ``(name, step) -> (seconds, iterations, guess seconds)``."""
     A = poisson2d(4)
     x = np.ones(A.shape[0])
     chooser.update(A, A @ x, x, None)
     chooser.update(A, A @ x, x, None)
     chosen = []
-    for _ in range(steps):
+    for step in range(steps):
         _, name = chooser.form(A, A @ x, None)
         chosen.append(name)
-        chooser.learn(cost_of[name])
+        chooser.learn(*(cost_of(name, step) if callable(cost_of) else (cost_of[name],)))
         chooser.update(A, A @ x, x, None)
     return chosen
 
@@ -430,28 +432,13 @@ def test_configurations_that_ignore_x0_get_no_guess_and_teach_the_chooser_nothin
     assert np.array_equal(solver._guesser._backlog[0][-1][0], x)
 
 
-def _drive_with_iterations(chooser: GuessChooser, outcome, steps: int) -> list[str]:
-    """As _drive, reporting (seconds, iterations, guess seconds) from ``outcome(name, step)``."""
-    A = poisson2d(4)
-    x = np.ones(A.shape[0])
-    chooser.update(A, A @ x, x, None)
-    chooser.update(A, A @ x, x, None)
-    chosen = []
-    for step in range(steps):
-        _, name = chooser.form(A, A @ x, None)
-        chosen.append(name)
-        chooser.learn(*outcome(name, step))
-        chooser.update(A, A @ x, x, None)
-    return chosen
-
-
 def test_chooser_scores_iterations_so_a_burst_of_load_does_not_switch_it():
     # every other try of `previous` is slowed 3x by load, at the same iteration count as the other
     def outcome(name, step):
         slow = 3.0 if name == "previous" and step % 2 == 0 else 1.0
         return 1e-3 * 20 * slow, 19, 0.0
     chooser = GuessChooser(["previous", "extrapolate(order=1)"])
-    _drive_with_iterations(chooser, outcome, 300)
+    _drive(chooser, outcome, 300)
     assert chooser.best_ == 0  # by seconds alone extrapolate would have looked ~2x cheaper
 
 
@@ -461,7 +448,7 @@ def test_chooser_follows_fewer_iterations_through_noisy_seconds():
         noise = 2.0 if name == "projection(k=2)" and step % 3 == 0 else 1.0  # its tries often slowed
         return 1e-4 * (its + 1) * noise + 1e-5, its, 1e-5
     chooser = GuessChooser(["previous", "projection(k=2)"])
-    chosen = _drive_with_iterations(chooser, outcome, 300)
+    chosen = _drive(chooser, outcome, 300)
     assert chooser.arms[chooser.best_].name == "projection(k=2)"
     assert chosen[-50:].count("projection(k=2)") >= 45
 

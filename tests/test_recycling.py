@@ -63,15 +63,22 @@ def test_compiled_and_python_deflated_cg_agree_as_the_matrix_drifts():
         x_fast, x_slow = r1.x, r2.x
 
 
+def _assert_kernel_statuses(m, A, rtol: float, short: int) -> None:
+    """The plain kernel's statuses: ``maxiter`` when ``short`` iterations cannot reach ``rtol``, an
+    exact zero for b = 0 from any x0, ``nan`` for a non-finite b."""
+    P = m.setup(A, None)
+    n = A.shape[0]
+    assert m.solve(P, A, np.ones(n), np.zeros(n), rtol=rtol, atol=0.0, maxiter=short).status == "maxiter"
+    zero = m.solve(P, A, np.zeros(n), np.ones(n), rtol=1e-8, atol=0.0, maxiter=50)
+    assert zero.status == "converged" and not zero.x.any()
+    assert m.solve(P, A, np.full(n, np.nan), np.zeros(n), rtol=1e-8, atol=0.0, maxiter=50).status == "nan"
+
+
 def test_compiled_deflated_cg_keeps_the_statuses_of_the_plain_kernel():
     A = poisson2d(10)
     m = CompiledDeflatedCG(k=4, omega=1.5)
-    P = m.setup(A, None)
+    _assert_kernel_statuses(m, A, rtol=1e-12, short=3)
     b = np.ones(100)
-    assert m.solve(P, A, b, np.zeros(100), rtol=1e-12, atol=0.0, maxiter=3).status == "maxiter"
-    zero = m.solve(P, A, np.zeros(100), np.ones(100), rtol=1e-8, atol=0.0, maxiter=50)
-    assert zero.status == "converged" and not zero.x.any()
-    assert m.solve(P, A, np.full(100, np.nan), np.zeros(100), rtol=1e-8, atol=0.0, maxiter=50).status == "nan"
     bad = sp.csr_array(-poisson2d(10))  # negative diagonal: SSOR-PCG sees an indefinite preconditioner
     assert m.solve(m.setup(bad, None), bad, b, np.zeros(100), rtol=1e-8, atol=0.0, maxiter=50).status == "indefinite"
 
@@ -301,14 +308,7 @@ def test_subdomain_deflated_cg_statuses_and_a_non_spd_matrix():
     from seqsolve import InvalidSystemError
     from seqsolve.solvers.deflated_subdomains import SubdomainDeflatedCG
 
-    A = poisson2d(10)
-    m = SubdomainDeflatedCG(omega=1.5, size=16)
-    P = m.setup(A, None)
-    b = np.ones(100)
-    assert m.solve(P, A, b, np.zeros(100), rtol=1e-14, atol=0.0, maxiter=2).status == "maxiter"
-    zero = m.solve(P, A, np.zeros(100), np.ones(100), rtol=1e-8, atol=0.0, maxiter=50)
-    assert zero.status == "converged" and not zero.x.any()
-    assert m.solve(P, A, np.full(100, np.nan), np.zeros(100), rtol=1e-8, atol=0.0, maxiter=50).status == "nan"
+    _assert_kernel_statuses(SubdomainDeflatedCG(omega=1.5, size=16), poisson2d(10), rtol=1e-14, short=2)
     with pytest.raises(InvalidSystemError):
         SubdomainDeflatedCG(omega=1.5).setup(sp.csr_array(-poisson2d(10)), None)
 

@@ -64,11 +64,16 @@ class SystemFacts:
             if not isinstance(known, bool):
                 known = self._constant_diagonal = bool(known())
             return known
-        diagonal = getattr(self.A, "diagonal", None)
-        if diagonal is None:
-            return False
-        d = diagonal()
-        return d.size > 0 and bool(d[0] != 0 and (d == d[0]).all())
+        return constant_diagonal(self.A)
+
+
+def constant_diagonal(A: Any) -> bool:
+    """Whether ``A`` has one nonzero value all along its diagonal (``False`` for an operator)."""
+    diagonal = getattr(A, "diagonal", None)
+    if diagonal is None:
+        return False
+    d = diagonal()
+    return d.size > 0 and bool(d[0] != 0 and (d == d[0]).all())
 
 
 class Stretch:
