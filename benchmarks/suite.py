@@ -53,7 +53,7 @@ from seqsolve.bench import split_policies  # noqa: E402
 from seqsolve.configs import parse  # noqa: E402
 from seqsolve.plotting import save_figure  # noqa: E402
 from seqsolve.problems import suite  # noqa: E402
-from seqsolve.problems.suite import Workload  # noqa: E402
+from seqsolve.problems.suite import SIZES, Workload  # noqa: E402
 
 SPD_CONFIGS = ("numba-cg,numba-jacobi-cg,numba-ssor-cg(omega=1.5),numba-ssor-cg(omega=1.8),"
                "amg-cg(adaptive),amg-cg(rebuild),direct,fastdiag-cg,subdomain-deflated-cg")  # fastdiag-cg: where a grid is found
@@ -350,7 +350,7 @@ def plot_regret(summaries: list[dict], path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     workloads = suite()
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--size", choices=("test", "bench"), default="test")
+    p.add_argument("--size", choices=SIZES, default="test")
     p.add_argument("--workloads", default=",".join(workloads), help="comma-separated subset")
     p.add_argument("--steps", type=int, default=None, help="run only the first STEPS systems of each workload")
     p.add_argument("--spd-configs", default=SPD_CONFIGS, help="fixed configurations for symmetric workloads")

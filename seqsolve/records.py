@@ -47,6 +47,9 @@ class SolveRecord:
     initial_guess: str = "previous"
     #: seconds spent forming and updating the guess (already included in ``setup_seconds``)
     guess_seconds: float = 0.0
+    #: seconds of the chosen configuration's setup spent on work it never repeats (a graph
+    #: partition made once per size; already included in ``setup_seconds``)
+    one_off_seconds: float = 0.0
 
     @classmethod
     def of(cls, fields: dict) -> "SolveRecord":

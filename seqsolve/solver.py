@@ -45,7 +45,7 @@ DIRECT_MAX_SIZE = 250_000
 
 class _Attempt:
     __slots__ = ("x", "iterations", "setup_seconds", "solve_seconds", "verdict", "status", "reused",
-                 "projected_seconds", "projected_iterations", "done")
+                 "projected_seconds", "projected_iterations", "done", "one_off_seconds")
 
 
 #: ``chosen`` for a redone solve that still asks the policy (a system to rescale, found after the lean scan)
@@ -367,6 +367,7 @@ class SequenceSolver:
             "residuals": None if self._residuals is None else tuple(self._residuals),
             "initial_guess": guess,
             "guess_seconds": guess_seconds,
+            "one_off_seconds": first.one_off_seconds,
         })
         if logger.isEnabledFor(20):  # INFO; nothing is formatted when logging is off
             solve_logged(record, [(c.name, a.status, a.iterations) for c, a in attempts],
@@ -711,6 +712,7 @@ class SequenceSolver:
             callback = recording(callback, system.A, b, self._res_bnorm, self._residuals)
         att = _Attempt()
         att.reused = False
+        att.one_off_seconds = 0.0
         att.projected_seconds = att.projected_iterations = math.inf
         method = self._methods.get(config) or self._method(config)
         A = system.A
@@ -731,6 +733,7 @@ class SequenceSolver:
                 prepared, att.reused = cached[1], True
             else:
                 prepared = method.setup(A, cached[1] if cached else None, **hints)
+                att.one_off_seconds = method.one_off_seconds
                 self._setups[config] = (key, prepared, len(self.history))  # (the solve it was made for)
                 att.reused = cached is not None and prepared is cached[1]
             t1 = time.perf_counter()
@@ -792,6 +795,7 @@ class SequenceSolver:
                 att.iterations, att.reused = used, total.reused
                 att.setup_seconds += total.setup_seconds
                 att.solve_seconds += total.solve_seconds
+                att.one_off_seconds += total.one_off_seconds
             total = att
             if att.verdict.meets(goal.target) or att.status != "maxiter" or ran == 0:
                 return total
@@ -830,6 +834,7 @@ class SequenceSolver:
             step.iterations += best.iterations
             step.setup_seconds += best.setup_seconds
             step.solve_seconds += best.solve_seconds
+            step.one_off_seconds += best.one_off_seconds
             step = self._checked(step, system, goal)
             if step.verdict.upper >= best.verdict.upper:
                 break

@@ -365,6 +365,20 @@ def test_a_petsc_factorisations_first_setup_is_believed_at_the_share_later_build
     assert scipy.setup_low_[scipy._fam_of[DIRECT]] == 0.25
 
 
+def test_a_setups_one_off_part_is_not_charged_to_later_builds():
+    """A first setup that partitioned the graph (``one_off_seconds``) is believed at what its
+    repeats will cost: the rest."""
+    import dataclasses
+
+    p = AutoPolicy(candidates=[SSOR, "subdomain-deflated-cg(omega=1.3)"], seed=0)
+    name = "subdomain-deflated-cg(omega=1.3)"
+    p._last = (p._bin(None, 1000), name, True)
+    rec = dataclasses.replace(record(name, iterations=30, setup=0.015, solve=0.012, repeated=False, reused=False),
+                              one_off_seconds=0.013)
+    p.update(rec.seconds, rec)
+    assert abs(p.setup_low_[p._fam_of[name]] - 0.002) < 1e-12
+
+
 def test_once_the_difficulty_is_known_first_tries_follow_their_predicted_cost():
     """FEM heat on PETSc: SSOR-PCG needs 400 iterations.  That predicts an AMG at ~20 V-cycles
     (DIFFICULTY_EXPONENT): its first try is expected cheaper than ICC(0)'s, which the size-blind

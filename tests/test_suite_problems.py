@@ -188,7 +188,7 @@ def test_convection_diffusion_is_nonsymmetric_and_matches_spsolve():
 
 
 # ----------------------------------------------------------------------------- suite and auto
-def test_suite_registry_lists_every_workload_at_both_sizes():
+def test_suite_registry_lists_every_workload_at_every_size():
     workloads = suite()
     assert set(workloads) == {"heat2d", "fluid2d", "fem-heat", "fem-heat-reuse", "plaplace", "topopt", "convdiff"}
     assert [w.symmetric for w in workloads.values()].count(False) == 1

@@ -726,19 +726,21 @@ class AutoPolicy(Policy):
         # costs iterations x (low estimate of seconds per iteration) + setup; failed or
         # non-iterative solves are charged what they measured
         fam = self._fam_of[name]
-        if not info.setup_reused and info.setup_seconds > 0:
+        # what later builds will cost: the setup less the work the method said it never repeats
+        sample = info.setup_seconds - info.one_off_seconds
+        if not info.setup_reused and sample > 0:
             # setup times are de-noised the same way (they do not depend on ω or on the context)
             share = self._first_share.get(self._by_name[name].kind, 1.0) if fam not in self._last_setup else 1.0
             if share < 1.0 and self.cost == "seconds":
                 # a first factorisation paid a one-off analysis: believed at the share later builds
                 # repeat, until the next build is measured and replaces it (PETSC_FIRST_SETUP_SHARE)
                 # (the next build's sample replaces it: min(that build, this whole first one))
-                self.setup_low_[fam] = share * info.setup_seconds
-                self._last_setup[fam] = info.setup_seconds
+                self.setup_low_[fam] = share * sample
+                self._last_setup[fam] = sample
             else:
-                last = self._last_setup.get(fam, info.setup_seconds)
-                self._last_setup[fam] = info.setup_seconds
-                self.setup_low_[fam] = min(info.setup_seconds, last)
+                last = self._last_setup.get(fam, sample)
+                self._last_setup[fam] = sample
+                self.setup_low_[fam] = min(sample, last)
         if self._by_name[name].kind in _FACTORISATIONS:
             # a factorisation's estimate is its solve alone: its setup is added when choosing,
             # and only if it is not already built for the matrix at hand (see _charged)
@@ -750,7 +752,7 @@ class AutoPolicy(Policy):
             # solve (so is fastdiag-cg's on a separable A: its sum follows every new shift and scale)
             setup = 0.0
         else:
-            setup = 0.0 if info.setup_reused else self.setup_low_.get(fam, info.setup_seconds)
+            setup = 0.0 if info.setup_reused else self.setup_low_.get(fam, max(sample, 0.0))
             if setup and self._by_name[name].get_or("setup") == "adaptive":
                 # rent-or-buy reuses a hierarchy until its extra iterations have cost as much as the
                 # build: a build is spread over at least two solves, so it is charged half each time
@@ -843,9 +845,10 @@ class AutoPolicy(Policy):
         if before and self.per_iteration_[fam] != before:
             self._rescale(fam, self.per_iteration_[fam] / before)
         self._samples[fam] = self._samples.get(fam, 0) + 1
-        if not info.setup_reused and info.setup_seconds > 0:
-            self.setup_low_[fam] = min(info.setup_seconds, self._last_setup.get(fam, info.setup_seconds))
-            self._last_setup[fam] = info.setup_seconds
+        sample = info.setup_seconds - info.one_off_seconds
+        if not info.setup_reused and sample > 0:
+            self.setup_low_[fam] = min(sample, self._last_setup.get(fam, sample))
+            self._last_setup[fam] = sample
         observed = fixed + self.per_iteration_[fam]
         if self._incumbent_cost and observed > 1.25 * self._incumbent_cost:
             self._commit = self._streak = None  # as in update: decide afresh
@@ -1392,7 +1395,7 @@ class AutoPolicy(Policy):
             projected = setup + per * (info.projected_iterations if info.projected_iterations is not None
                                        else math.inf)
         rec = dataclasses.replace(info, setup_seconds=setup, solve_seconds=solve, attempt_seconds=setup + solve,
-                                  projected_seconds=projected, policy_seconds=0.0)
+                                  projected_seconds=projected, policy_seconds=0.0, one_off_seconds=0.0)
         return setup + solve, rec
 
     def _setup_estimate(self, fam: str, rep: Configuration) -> float:

@@ -5,7 +5,9 @@ unstructured FEM heat problem with a moving contrast (and a variant whose matrix
 every 10 steps), Picard iterations of a nonlinear PDE, a topology optimisation whose stiffness
 contrast grows to 10⁹, and a non-symmetric convection–diffusion sequence, next to Heat2D and
 Fluid2D.  ``"test"`` sizes have a few hundred unknowns and build and solve in seconds;
-``"bench"`` sizes have 10k–35k unknowns.  The FEM workloads need scikit-fem
+``"bench"`` sizes have 10k–35k unknowns.  ``"holdout"`` runs each workload at other sizes and
+parameters (time step, contrast, scheme, seed, load case) than anything was tuned on: a learner
+that only fits the bench sequences shows it there.  The FEM workloads need scikit-fem
 (``pip install 'seqsolve[fem]'``).
 """
 
@@ -18,7 +20,7 @@ from ..errors import ConfigurationError
 from .base import SequenceProblem
 
 #: the sizes every workload is available at
-SIZES = ("test", "bench")
+SIZES = ("test", "bench", "holdout")
 
 
 @dataclass(frozen=True)
@@ -31,78 +33,85 @@ class Workload:
     factories: dict[str, Callable[[], SequenceProblem]]
 
     def make(self, size: str = "test") -> SequenceProblem:
-        """A fresh problem at ``size`` (``"test"`` or ``"bench"``)."""
+        """A fresh problem at ``size`` (one of :data:`SIZES`)."""
         if size not in self.factories:
             raise ConfigurationError(f"size must be one of {SIZES}, got {size!r}")
         return self.factories[size]()
 
 
-def _heat2d(nx: int, steps: int) -> Callable[[], SequenceProblem]:
+def _heat2d(nx: int, steps: int, **options) -> Callable[[], SequenceProblem]:
     def make() -> SequenceProblem:
         from .heat2d import Heat2D
 
-        return Heat2D(nx=nx, steps=steps)
+        return Heat2D(nx=nx, steps=steps, **options)
     return make
 
 
-def _fluid2d(n: int, steps: int) -> Callable[[], SequenceProblem]:
+def _fluid2d(n: int, steps: int, seed: int = 0, **options) -> Callable[[], SequenceProblem]:
     def make() -> SequenceProblem:
         from .fluid2d import Fluid2D
 
-        return Fluid2D(n=n, steps=steps, seed=0)
+        return Fluid2D(n=n, steps=steps, seed=seed, **options)
     return make
 
 
-def _fem_heat(refine: int, steps: int, update_every: int) -> Callable[[], SequenceProblem]:
+def _fem_heat(refine: int, steps: int, update_every: int, seed: int = 0, **options) -> Callable[[], SequenceProblem]:
     def make() -> SequenceProblem:
         from .fem_heat import TransientHeatFEM
 
-        return TransientHeatFEM(refine=refine, steps=steps, update_every=update_every, seed=0)
+        return TransientHeatFEM(refine=refine, steps=steps, update_every=update_every, seed=seed, **options)
     return make
 
 
-def _plaplace(refine: int, loads: int, picard: int) -> Callable[[], SequenceProblem]:
+def _plaplace(refine: int, loads: int, picard: int, seed: int = 0, **options) -> Callable[[], SequenceProblem]:
     def make() -> SequenceProblem:
         from .fem_plaplace import PicardPLaplacian
 
-        return PicardPLaplacian(refine=refine, loads=loads, picard=picard, seed=0)
+        return PicardPLaplacian(refine=refine, loads=loads, picard=picard, seed=seed, **options)
     return make
 
 
-def _topopt(nelx: int, nely: int, steps: int) -> Callable[[], SequenceProblem]:
+def _topopt(nelx: int, nely: int, steps: int, seed: int = 0, **options) -> Callable[[], SequenceProblem]:
     def make() -> SequenceProblem:
         from .fem_topopt import TopologyOptimization
 
-        return TopologyOptimization(nelx=nelx, nely=nely, steps=steps, seed=0)
+        return TopologyOptimization(nelx=nelx, nely=nely, steps=steps, seed=seed, **options)
     return make
 
 
-def _convdiff(n: int, steps: int) -> Callable[[], SequenceProblem]:
+def _convdiff(n: int, steps: int, seed: int = 0, **options) -> Callable[[], SequenceProblem]:
     def make() -> SequenceProblem:
         from .convection_diffusion import ConvectionDiffusion
 
-        return ConvectionDiffusion(n=n, steps=steps, seed=0)
+        return ConvectionDiffusion(n=n, steps=steps, seed=seed, **options)
     return make
 
 
 def suite() -> dict[str, Workload]:
-    """All suite workloads by name, each with ``"test"`` and ``"bench"`` factories (in run order)."""
+    """All suite workloads by name, each with a factory per size in :data:`SIZES` (in run order)."""
     workloads = [
         Workload("heat2d", "Heat2D, Crank–Nicolson, 5-point grid (test 225, bench 16,129 unknowns)", True,
-                 {"test": _heat2d(16, 60), "bench": _heat2d(128, 1000)}),
+                 {"test": _heat2d(16, 60), "bench": _heat2d(128, 1000),
+                  "holdout": _heat2d(150, 1000, dt=2e-3)}),
         Workload("fluid2d", "Fluid2D pressure Poisson past moving obstacles (test 256, bench 16,384)", True,
-                 {"test": _fluid2d(16, 40), "bench": _fluid2d(128, 300)}),
+                 {"test": _fluid2d(16, 40), "bench": _fluid2d(128, 300),
+                  "holdout": _fluid2d(96, 300, seed=3)}),
         Workload("fem-heat", "P1 heat on a disc, conductive spot (×100) moving every step (test 481, bench 32,513)",
-                 True, {"test": _fem_heat(4, 60, 1), "bench": _fem_heat(7, 400, 1)}),
+                 True, {"test": _fem_heat(4, 60, 1), "bench": _fem_heat(7, 400, 1),
+                        "holdout": _fem_heat(6, 400, 1, seed=3, contrast=1000.0, scheme="be", spot_radius=0.15)}),
         Workload("fem-heat-reuse", "fem-heat with the spot moved only every 10 steps: same matrix in between",
-                 True, {"test": _fem_heat(4, 60, 10), "bench": _fem_heat(7, 400, 10)}),
+                 True, {"test": _fem_heat(4, 60, 10), "bench": _fem_heat(7, 400, 10),
+                        "holdout": _fem_heat(6, 400, 5, seed=3, contrast=1000.0, scheme="be", spot_radius=0.15)}),
         Workload("plaplace", "P2 p-Laplacian (p=1.5), Picard iterates under load continuation "
                  "(test 225, bench 16,129)", True,
-                 {"test": _plaplace(2, 4, 5), "bench": _plaplace(5, 10, 10)}),
+                 {"test": _plaplace(2, 4, 5), "bench": _plaplace(5, 10, 10),
+                  "holdout": _plaplace(5, 8, 8, seed=2, p=1.8, forcing="sine")}),
         Workload("topopt", "SIMP cantilever, Q1 plane stress, contrast up to 1e9 (test 624, bench 25,920)", True,
-                 {"test": _topopt(24, 12, 20), "bench": _topopt(160, 80, 100)}),
+                 {"test": _topopt(24, 12, 20), "bench": _topopt(160, 80, 100),
+                  "holdout": _topopt(200, 50, 100, seed=1, case="mbb")}),
         Workload("convdiff", "upwind convection–diffusion, turning gusty wind: non-symmetric "
                  "(test 256, bench 22,500)", False,
-                 {"test": _convdiff(16, 60), "bench": _convdiff(150, 400)}),
+                 {"test": _convdiff(16, 60), "bench": _convdiff(150, 400),
+                  "holdout": _convdiff(180, 400, seed=2, eps=5e-3, wind=20.0)}),
     ]
     return {w.name: w for w in workloads}

@@ -55,6 +55,10 @@ class Method(ABC):
     #: False when :meth:`solve` ignores ``x0`` (a factorisation, an exact structured solve): the
     #: caller then forms no initial guess for it
     uses_x0: bool = True
+    #: seconds of the last :meth:`setup` spent on work this instance never repeats (a partition
+    #: of the graph, buffers sized once): the caller records them, and a learner judging the
+    #: method by its first try leaves them out of what later setups will cost
+    one_off_seconds: float = 0.0
 
     def applicable(self, A: Any, *, symmetric: bool) -> bool:
         """Whether the method may be used on ``A`` (``symmetric`` was detected by the caller)."""
