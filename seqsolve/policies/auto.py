@@ -1101,7 +1101,13 @@ class AutoPolicy(Policy):
             if self._beaten_by_structure(rep, best_name, lo):
                 screened.add(fam)
                 continue
-            setup = self._setup_estimate(fam, rep) / self._sharing()  # amortised over repeats
+            full = self._setup_estimate(fam, rep)  # what its try pays now, whatever later repeats save
+            if rel is None and lo is not None and full > lo and self.mean_run_ > 1.5 and self._observed \
+                    and self._run_len > 1:
+                # a setup that runs of one matrix would share is first tried where a run starts,
+                # so that the whole run shows what sharing it is worth (re-checked next system)
+                continue
+            setup = full / self._sharing()  # amortised over repeats
             if rel is None and lo is not None and setup > _HOPELESS_SETUP * lo \
                     and rep.get_or("setup", None) not in ("reuse", "adaptive"):
                 # rebuilt for every new matrix, its setup alone (shared by the repeats of the
@@ -1116,15 +1122,22 @@ class AutoPolicy(Policy):
                 # of iterations): its capped try and the fallback after it wait until all such
                 # tries fit in explore_budget of the time spent, like an expensive setup (idea 5);
                 # long sequences still try it, in case the prediction is wrong
-                if self.spent_deferred_ + setup + (self.explore_cap + 1.0) * lo \
+                if self.spent_deferred_ + full + (self.explore_cap + 1.0) * lo \
                         > self.explore_budget * self.spent_total_:
-                    self._wait_for(b, fam, self.spent_deferred_ + setup + (self.explore_cap + 1.0) * lo)
+                    self._wait_for(b, fam, self.spent_deferred_ + full + (self.explore_cap + 1.0) * lo)
                     continue
                 deferred.append(fam)
-            if lo is not None and setup > lo and not self._bounded_first_try(rep, rel, setup, lo) and (
+            # what its try is weighed and charged as: the amortised setup, unless its first try is
+            # predicted to lose even so (beyond explore_cap, the margin a capped try gets) — then
+            # the whole setup it pays now (on FEM heat with runs of ten, a factorisation predicted
+            # at 1.8x the best was charged a tenth of its setup and tried at system 11 for 13x a
+            # solve; an AMG predicted at 5x looked light)
+            est = self._first_try_estimate(rep, known, setup) if rel is None and lo is not None else None
+            at_risk = full if est is not None and est > self.explore_cap * lo else setup
+            if lo is not None and at_risk > lo and not self._bounded_first_try(rep, rel, at_risk, lo) and (
                     (rel is not None and rel[0] > self.contender
                      and self.spent_explore_ > self.explore_budget * self.spent_total_)
-                    or self.spent_deferred_ + setup > self.explore_budget * self.spent_total_):
+                    or self.spent_deferred_ + at_risk > self.explore_budget * self.spent_total_):
                 # an expensive one-off setup (AMG, a factorisation) that cannot pay on one system is
                 # screened only once the sequence has run long enough that it is a small fraction
                 # of what was spent (idea 5): short sequences never pay for it
@@ -1132,7 +1145,7 @@ class AutoPolicy(Policy):
                 continue
             # a one-off setup cannot be capped, so measured evidence against it counts more: it is
             # tried again nearby only if it came close there (not merely within `contender`)
-            heavy = lo is not None and setup > lo
+            heavy = lo is not None and at_risk > lo
             if heavy:
                 deferred.append(fam)  # its try is charged to the budget it waited for (shared)
             # a capped try that lost nearby is believed like a one-off setup (idea 4): re-screened
@@ -1285,7 +1298,7 @@ class AutoPolicy(Policy):
         return per is not None and self.fixed_.get(_family(rep), 0.0) + per > self.explore_cap * lo
 
     def _bounded_first_try(self, rep: Configuration, rel, setup: float, lo: float) -> bool:
-        """A never-measured factorisation whose first try (its setup, amortised, plus one solve of
+        """A never-measured factorisation whose first try (its setup, as charged, plus one solve of
         ``SOLVE_COST`` products) is predicted to cost at most what a capped exploration and the
         fallback after it may cost (``explore_cap + 1`` times the best here): its try is no
         riskier than screening any cheap family, so it is not rationed by ``explore_budget``
