@@ -86,36 +86,35 @@ class FactorEig:
     W: np.ndarray | None = None
 
 
-def _dirichlet_laplacian(f: Factor) -> tuple[float, float] | None:
-    """``(a, e)`` when ``f`` is ``tridiag(e, a, e)`` with constant entries, else ``None``."""
-    n = f.n
-    if n < 2:
+def _dirichlet_laplacian(tri: tuple[np.ndarray, np.ndarray] | None) -> tuple[float, float] | None:
+    """``(a, e)`` when the bands ``tri`` (of :func:`.symmetric_tridiagonal`) are constant: the
+    factor is ``tridiag(e, a, e)``, a scaled and shifted 1-D Dirichlet Laplacian; else ``None``."""
+    if tri is None:
         return None
-    M = f.sparse()
-    if M.nnz > 3 * n - 2:
-        return None
-    d0 = M.diagonal(0)
-    d1, dm1 = M.diagonal(1), M.diagonal(-1)
+    d0, d1 = tri
     a, e = d0[0], d1[0]
-    if not (np.all(d0 == a) and np.all(d1 == e) and np.all(dm1 == e)):
+    if not (np.all(d0 == a) and np.all(d1 == e)):
         return None
-    if M.nnz != np.count_nonzero(d0) + np.count_nonzero(d1) + np.count_nonzero(dm1):
-        return None  # entries off the three diagonals
     return float(a), float(e)
 
 
 def decompose(f: Factor) -> FactorEig:
     """Eigendecomposition of one factor (DST-I for a constant symmetric tridiagonal one)."""
     counters["eigendecompositions"] += 1
-    tri = _dirichlet_laplacian(f)
-    if tri is not None:  # eigenpairs in closed form: the sine basis
-        a, e = tri
+    tri = symmetric_tridiagonal(f)
+    laplacian = _dirichlet_laplacian(tri)
+    if laplacian is not None:  # eigenpairs in closed form: the sine basis
+        a, e = laplacian
         k = np.arange(1, f.n + 1)
         lam = a + 2.0 * e * np.cos(np.pi * k / (f.n + 1))
         if f.n >= DST_MIN:
             return FactorEig(lam, None)
         S = np.sqrt(2.0 / (f.n + 1)) * np.sin(np.pi * np.outer(k, k) / (f.n + 1))
         return FactorEig(lam, S, S)
+    if tri is not None:  # a 1-D operator with variable coefficients: LAPACK's MRRR on the bands
+        # (stemr; what dense eigh runs after reducing to tridiagonal form, 1.3-1.6x faster)
+        lam, V = scipy.linalg.eigh_tridiagonal(*tri, check_finite=False)
+        return FactorEig(lam, V, V.T)
     if f.symmetric:
         lam, V = scipy.linalg.eigh(f.dense(), check_finite=False)
         return FactorEig(lam, V, V.T)
