@@ -56,8 +56,8 @@ def test_a_scalar_plus_shift_change_is_followed_exactly_without_projecting(monke
     method = fastdiag.FastDiagCG("reuse")
     prev = method.setup(A0, None, structure=structure)
     projections = []
-    real = fastdiag.nearest_kronecker_sum
-    monkeypatch.setattr(fastdiag, "nearest_kronecker_sum", lambda *a, **k: projections.append(1) or real(*a, **k))
+    real = fastdiag.nearest_kronecker_factors
+    monkeypatch.setattr(fastdiag, "nearest_kronecker_factors", lambda *a, **k: projections.append(1) or real(*a, **k))
     followed = method.setup(A1, prev, structure=structure)
     assert followed is prev and followed.fresh and projections == []  # reused in place, no projection
     rebuilt = fastdiag.FastDiagCG("rebuild").setup(A1, None, structure=structure)

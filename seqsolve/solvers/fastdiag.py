@@ -43,8 +43,8 @@ from ..operators import (
     KroneckerSum,
     Structure,
     apply_along,
-    nearest_kronecker_sum,
 )
+from ..operators.structure import nearest_kronecker_factors
 from .base import Callback, IterationResult, Method
 from .fastdiag_lines import Lines, LinesPrepared, symmetric_tridiagonal
 from .fastdiag_reuse import NearestSumPreconditioner, Snapshot
@@ -352,7 +352,8 @@ class FastDiagCG(Method):
         """Project ``A`` onto its nearest Kronecker sum (the setup that reuse saves), timed for the
         schedule; ``nearest`` is that projection when already made (grid detection, same matrix)."""
         t0 = time.perf_counter()
-        K = _canonical(nearest if nearest is not None else nearest_kronecker_sum(A, grid_shape, rowsums=True))
+        K = _canonical(nearest) if nearest is not None else \
+            _canonical_factors(nearest_kronecker_factors(A, grid_shape, rowsums=True))
         snapshot = Snapshot(A, grid_shape, pattern) if self.schedule_name != "rebuild" else None
         prepared = NearestSumPreconditioner(K, grid_shape, snapshot, self.preconditioner, A)
         self.schedule.built(time.perf_counter() - t0)
@@ -427,12 +428,16 @@ class FastDiagCG(Method):
 def _canonical(K: KroneckerSum) -> KroneckerSum:
     """``K`` as ``shift·I + scale·Σ B_d`` with symmetrised, zero-mean-diagonal, unit-size ``B_d``
     rounded to 12 digits, so matrices differing by a scalar coefficient share cached decompositions."""
-    mats = [f.dense() for f in K.factors]
+    return _canonical_factors([f.dense() for f in K.factors], K.shift, K.scale)
+
+
+def _canonical_factors(mats: list[np.ndarray], shift: float = 0.0, scale: float = 1.0) -> KroneckerSum:
+    """:func:`_canonical` of ``shift·I + scale·Σ_d I⊗mats[d]⊗I`` (dense factors not yet in a sum)."""
     mats = [(M + M.T) / 2 for M in mats]  # a CG preconditioner must be symmetric
     shifts = [float(np.mean(np.diag(M))) for M in mats]
     mats = [M - t * np.eye(M.shape[0]) for M, t in zip(mats, shifts)]
-    scale = max(float(np.max(np.abs(M))) for M in mats) or 1.0
-    return KroneckerSum([np.round(M / scale, 12) for M in mats], K.shift + sum(shifts) * K.scale, K.scale * scale)
+    size = max(float(np.max(np.abs(M))) for M in mats) or 1.0
+    return KroneckerSum([np.round(M / size, 12) for M in mats], shift + sum(shifts) * scale, scale * size)
 
 
 def build(config: Configuration) -> Method:
