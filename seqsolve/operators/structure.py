@@ -202,12 +202,27 @@ def warmup() -> None:
 SUM_EXACT = 1e-10
 
 
+#: size → the random test vector of :func:`is_kronecker_sum` (always the same one: drawing it cost
+#: as much as the product with ``A``, on every fastdiag-cg build)
+_TEST_VECTORS: dict[int, np.ndarray] = {}
+
+
+def _test_vector(n: int) -> np.ndarray:
+    v = _TEST_VECTORS.get(n)
+    if v is None:
+        if len(_TEST_VECTORS) >= 8:
+            _TEST_VECTORS.clear()
+        v = _TEST_VECTORS[n] = np.random.default_rng(12345).standard_normal(n)
+        v.setflags(write=False)
+    return v
+
+
 def is_kronecker_sum(A: sp.csr_array, K: KroneckerSum) -> bool:
     """Whether ``A == K`` to rounding, tested on one random vector (``O(N·Σ n_d)``: for setups).
 
     A random test vector misses a difference only with probability zero; a false "no" costs a
     caller only its shortcut."""
-    v = np.random.default_rng(12345).standard_normal(A.shape[0])
+    v = _test_vector(A.shape[0])
     Av = A @ v
     return bool(np.linalg.norm(Av - K @ v) <= SUM_EXACT * np.linalg.norm(Av))
 
