@@ -435,9 +435,13 @@ def _canonical_factors(mats: list[np.ndarray], shift: float = 0.0, scale: float 
     """:func:`_canonical` of ``shift·I + scale·Σ_d I⊗mats[d]⊗I`` (dense factors not yet in a sum)."""
     mats = [(M + M.T) / 2 for M in mats]  # a CG preconditioner must be symmetric
     shifts = [float(np.mean(np.diag(M))) for M in mats]
-    mats = [M - t * np.eye(M.shape[0]) for M, t in zip(mats, shifts)]
-    size = max(float(np.max(np.abs(M))) for M in mats) or 1.0
-    return KroneckerSum([np.round(M / size, 12) for M in mats], shift + sum(shifts) * scale, scale * size)
+    for M, t in zip(mats, shifts):  # in place: these are dense n×n copies
+        M[np.diag_indices_from(M)] -= t
+    size = max(max(float(M.max()), -float(M.min())) for M in mats) or 1.0
+    for M in mats:
+        M /= size
+        np.round(M, 12, out=M)
+    return KroneckerSum(mats, shift + sum(shifts) * scale, scale * size)
 
 
 def build(config: Configuration) -> Method:
