@@ -256,3 +256,23 @@ def test_the_build_projects_to_what_the_canonical_nearest_sum_is():
     built = fastdiag.FastDiagCG()._build(A, (m, m)).base
     ref = fastdiag._canonical(nearest_kronecker_sum(A, (m, m), rowsums=True))
     assert built.fingerprint == ref.fingerprint
+
+
+def test_canonical_factors_are_sparse_when_banded_with_the_dense_values():
+    from seqsolve.operators import KroneckerSum, nearest_kronecker_sum
+
+    m = 12
+    A = crank_nicolson(diffusion_matrix(m, bumpy), 1e-2)
+    full = np.random.default_rng(1).standard_normal((m, m))  # a factor coupling every pair: stays dense
+    for K in (nearest_kronecker_sum(A, (m, m), rowsums=True), KroneckerSum([full + full.T, np.eye(m)], 0.5, 2.0)):
+        C = fastdiag._canonical(K)
+        mats = [(f.dense() + f.dense().T) / 2 for f in K.factors]
+        shifts = [np.mean(np.diag(M)) for M in mats]
+        mats = [M - t * np.eye(m) for M, t in zip(mats, shifts)]
+        size = max(np.abs(M).max() for M in mats)
+        for f, M in zip(C.factors, mats):
+            np.testing.assert_array_equal(f.dense(), np.round(M / size, 12))
+            assert sp.issparse(f.matrix) == (np.count_nonzero(M) <= fastdiag.BANDED * m)
+        assert C.shift == pytest.approx(K.shift + sum(shifts) * K.scale) and C.scale == pytest.approx(K.scale * size)
+    assert sp.issparse(C.factors[1].matrix) and not sp.issparse(C.factors[0].matrix)
+    assert all(sp.issparse(f.matrix) for f in fastdiag._canonical(nearest_kronecker_sum(A, (m, m), rowsums=True)).factors)
