@@ -260,6 +260,7 @@ def test_the_build_projects_to_what_the_canonical_nearest_sum_is():
 
 def test_canonical_factors_are_sparse_when_banded_with_the_dense_values():
     from seqsolve.operators import KroneckerSum, nearest_kronecker_sum
+    from seqsolve.operators.structure import BANDED
 
     m = 12
     A = crank_nicolson(diffusion_matrix(m, bumpy), 1e-2)
@@ -272,7 +273,7 @@ def test_canonical_factors_are_sparse_when_banded_with_the_dense_values():
         size = max(np.abs(M).max() for M in mats)
         for f, M in zip(C.factors, mats):
             np.testing.assert_array_equal(f.dense(), np.round(M / size, 12))
-            assert sp.issparse(f.matrix) == (np.count_nonzero(M) <= fastdiag.BANDED * m)
+            assert sp.issparse(f.matrix) == (np.count_nonzero(M) <= BANDED * m)
         assert C.shift == pytest.approx(K.shift + sum(shifts) * K.scale) and C.scale == pytest.approx(K.scale * size)
     assert sp.issparse(C.factors[1].matrix) and not sp.issparse(C.factors[0].matrix)
     assert all(sp.issparse(f.matrix) for f in fastdiag._canonical(nearest_kronecker_sum(A, (m, m), rowsums=True)).factors)

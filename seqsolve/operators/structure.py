@@ -197,6 +197,25 @@ def warmup() -> None:
     _kernel()
 
 
+#: a projected factor with at most this many nonzeros per row on average is kept sparse
+BANDED = 5
+
+
+def sparse_if_banded(M: np.ndarray) -> np.ndarray | sp.csr_array:
+    """``M`` as CSR when it has at most ``BANDED`` nonzeros per row on average (a stencil's factor:
+    tridiagonal), else ``M``: freezing it into a :class:`~.kronecker.Factor` hashes ``O(n)`` bytes
+    instead of ``n²``, and the sum's products (:func:`is_kronecker_sum`, on every fastdiag-cg
+    build and grid verdict) cost ``O(N)`` instead of ``O(N·n)`` (0.9 ms → 0.3 ms at 200×200)."""
+    n = M.shape[0]
+    if np.count_nonzero(M) > BANDED * n:
+        return M
+    flat = np.flatnonzero(M)  # row-major: a canonical CSR's order
+    rows, cols = np.divmod(flat, n)
+    indptr = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+    return sp.csr_array((M.ravel()[flat], cols.astype(np.int32), indptr), shape=M.shape)
+
+
 #: ``A`` counts as equal to a Kronecker sum when they differ by at most this much on a random
 #: vector (fastdiag-cg rounds its sums' factors to 12 digits)
 SUM_EXACT = 1e-10

@@ -44,7 +44,7 @@ from ..operators import (
     Structure,
     apply_along,
 )
-from ..operators.structure import nearest_kronecker_factors
+from ..operators.structure import nearest_kronecker_factors, sparse_if_banded
 from .base import Callback, IterationResult, Method
 from .fastdiag_lines import Lines, LinesPrepared, symmetric_tridiagonal
 from .fastdiag_reuse import NearestSumPreconditioner, Snapshot
@@ -71,9 +71,6 @@ SETUPS = ("rebuild", "reuse", "adaptive")
 
 #: fastdiag-cg's preconditioner lifts eigenvalues below this fraction of the largest one
 CLAMP = 1e-3
-
-#: a canonical factor with at most this many nonzeros per row on average is kept sparse
-BANDED = 5
 
 
 class StructureError(SeqsolveError, ValueError):
@@ -444,22 +441,7 @@ def _canonical_factors(mats: list[np.ndarray], shift: float = 0.0, scale: float 
     for M in mats:
         M /= size
         np.round(M, 12, out=M)
-    return KroneckerSum([_sparse_if_banded(M) for M in mats], shift + sum(shifts) * scale, scale * size)
-
-
-def _sparse_if_banded(M: np.ndarray) -> np.ndarray | sp.csr_array:
-    """``M`` as CSR when it has at most ``BANDED`` nonzeros per row on average (a stencil's factor:
-    tridiagonal), else ``M``: freezing it into a :class:`~seqsolve.operators.Factor` hashes ``O(n)``
-    bytes instead of ``n²``, and the sum's products (:func:`~seqsolve.operators.structure.is_kronecker_sum`
-    on every build) cost ``O(N)`` instead of ``O(N·n)`` (0.9 ms → 0.1 ms at 200×200)."""
-    n = M.shape[0]
-    if np.count_nonzero(M) > BANDED * n:
-        return M
-    flat = np.flatnonzero(M)  # row-major: a canonical CSR's order
-    rows, cols = np.divmod(flat, n)
-    indptr = np.zeros(n + 1, dtype=np.int32)
-    np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
-    return sp.csr_array((M.ravel()[flat], cols.astype(np.int32), indptr), shape=M.shape)
+    return KroneckerSum([sparse_if_banded(M) for M in mats], shift + sum(shifts) * scale, scale * size)
 
 
 def build(config: Configuration) -> Method:
