@@ -38,9 +38,12 @@ def _fit():
     if not _KERNEL:
         from ._drift_kernels import fit_scalar_shift, probes
 
-        one, ptr = np.ones(1), np.array([0, 1], dtype=np.int32)
-        fit_scalar_shift(ptr, ptr[:1], one, ptr, ptr[:1], one, np.ones(1, np.uint8), ptr[:1], 0, -1, False)
-        probes(ptr, ptr[:1], one)
+        one = np.ones(1)
+        for width in (np.int32, np.int64):  # both index widths SciPy uses
+            ptr = np.array([0, 1], dtype=width)
+            fit_scalar_shift(ptr, ptr[:1], one, ptr, ptr[:1], one, np.ones(1, np.uint8), np.zeros(1, np.int64),
+                             0, -1, False)
+            probes(ptr, ptr[:1], one)
         _KERNEL.extend((fit_scalar_shift, probes))
     return _KERNEL[0]
 
