@@ -28,29 +28,38 @@ def kronecker_sums(indptr, indices, data, n0, n1, n2, rowsums):  # pragma: no co
     i0 = i1 = i2 = 0
     for i in range(N):
         line = i - i2  # the row's line along the last axis: [line, line + n2)
-        start = line - i1 * n2  # and its plane of the last two axes: [start, start + plane)
         s = 0.0
         for k in range(indptr[i], indptr[i + 1]):
             j = indices[k]
             v = data[k]
             s += v
-            # j's grid index, dividing only when j leaves the row's line (most stencil entries stay)
-            j0, j1, j2 = i0, i1, j - line
-            if j2 < 0 or j2 >= n2:
-                r = j - start
-                if r < 0 or r >= plane:
-                    j0 = j // plane
-                    r = j - j0 * plane
-                j1 = r // n2
-                j2 = r - j1 * n2
-            changed = (j0 != i0) + (j1 != i1) + (j2 != i2)
-            if changed == 0:
-                if not rowsums:
+            d = j - line
+            if 0 <= d < n2:  # on the row's line: only the last grid index may change
+                if d != i2:
+                    F2[i2, d] += v
+                elif not rowsums:
                     target[i] = v
-            elif changed == 1:
-                if j2 != i2:
-                    F2[i2, j2] += v
-                elif j1 != i1:
+                continue
+            # a stencil's nearest neighbours along axes 1 and 0, told apart without a division
+            if d == i2 + n2 and i1 + 1 < n1:
+                F1[i1, i1 + 1] += v
+                continue
+            if d == i2 - n2 and i1 > 0:
+                F1[i1, i1 - 1] += v
+                continue
+            if d == i2 + plane and i0 + 1 < n0:
+                F0[i0, i0 + 1] += v
+                continue
+            if d == i2 - plane and i0 > 0:
+                F0[i0, i0 - 1] += v
+                continue
+            # any other entry: j's grid index by division
+            j0 = j // plane
+            r = j - j0 * plane
+            j1 = r // n2
+            j2 = r - j1 * n2
+            if j2 == i2 and (j1 == i1) != (j0 == i0):  # exactly one index changed, not the last
+                if j1 != i1:
                     F1[i1, j1] += v
                 else:
                     F0[i0, j0] += v
