@@ -277,8 +277,9 @@ def test_compiled_nearest_kronecker_sum_counts_entries_coupling_two_axes_only_in
 
     shape = (4, 5, 6)
     A = stencil_matrix(shape, seed=7)
-    # couplings that change two or three grid indices at once
-    far = sp.csr_array(([2.0, -1.5, 0.25], ([0, 7, 33], [31, 30, 0])), shape=A.shape)
+    # couplings that change two or three grid indices at once, some one line or plane apart in
+    # memory: (0,4,2)↔(1,0,2) is 26↔32, the offset of an axis-1 neighbour
+    far = sp.csr_array(([2.0, -1.5, 0.25, 0.5, -0.75], ([0, 7, 33, 26, 32], [31, 30, 0, 32, 26])), shape=A.shape)
     B = sp.csr_array(A + far)
     # and stored duplicates (a non-canonical CSR): a second diagonal entry and a second coupling in row 9
     row = slice(B.indptr[9], B.indptr[10])
@@ -296,6 +297,18 @@ def test_compiled_nearest_kronecker_sum_counts_entries_coupling_two_axes_only_in
     for f, g in zip(nearest_kronecker_sum(B, shape).factors, nearest_kronecker_sum(A, shape).factors):
         off = ~np.eye(f.n, dtype=bool)
         np.testing.assert_array_equal(f.dense()[off], g.dense()[off])
+    # 2-D: couplings across the ends of grid lines ((0,10)↔(1,0), (2,0)↔(1,10)) and a diagonal one
+    A2 = stencil_matrix((7, 11), seed=8)
+    B2 = sp.csr_array(A2 + sp.csr_array(([1.0, 2.0, 3.0, 4.0, 5.0], ([10, 11, 22, 21, 0], [11, 10, 21, 22, 12])),
+                                        shape=A2.shape))
+    for rowsums in (False, True):
+        K = nearest_kronecker_sum(B2, (7, 11), rowsums=rowsums)
+        ref = _nearest_kronecker_sum_numpy(B2, (7, 11), rowsums=rowsums)
+        for f, g in zip(K.factors, ref.factors):
+            np.testing.assert_allclose(f.dense(), g.dense(), rtol=1e-13, atol=1e-14)
+        for f, g in zip(K.factors, nearest_kronecker_sum(A2, (7, 11), rowsums=rowsums).factors):
+            off = ~np.eye(f.n, dtype=bool)
+            np.testing.assert_array_equal(f.dense()[off], g.dense()[off])
 
 
 def variable_diffusion(m: int) -> sp.csr_array:
