@@ -89,8 +89,10 @@ def warm_up() -> None:
                 solver.solve(M, np.ones(30))
             except SeqsolveError:
                 pass
+    from .operators.structure import warmup as projection_warmup
     from .solvers.fastdiag import _fft
 
+    projection_warmup()  # the compiled projection, both index widths (the grid above loads one)
     _fft()  # scipy.fft (~70 ms to import): the sine transforms of grids with lines of 128 or more
 
 

@@ -56,8 +56,8 @@ def test_a_scalar_plus_shift_change_is_followed_exactly_without_projecting(monke
     method = fastdiag.FastDiagCG("reuse")
     prev = method.setup(A0, None, structure=structure)
     projections = []
-    real = fastdiag.nearest_kronecker_sum
-    monkeypatch.setattr(fastdiag, "nearest_kronecker_sum", lambda *a, **k: projections.append(1) or real(*a, **k))
+    real = fastdiag.nearest_kronecker_factors
+    monkeypatch.setattr(fastdiag, "nearest_kronecker_factors", lambda *a, **k: projections.append(1) or real(*a, **k))
     followed = method.setup(A1, prev, structure=structure)
     assert followed is prev and followed.fresh and projections == []  # reused in place, no projection
     rebuilt = fastdiag.FastDiagCG("rebuild").setup(A1, None, structure=structure)
@@ -208,3 +208,73 @@ def test_a_known_pattern_skips_the_index_comparison_but_not_the_values():
     shuffled.indices = shuffled.indices.copy()
     shuffled.indices[[1, 2]] = shuffled.indices[[2, 1]]  # another pattern, and no hash says so
     assert snap.drift(shuffled, (m, m)) is None
+
+
+def numpy_probes(A: sp.csr_array) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """What a snapshot keeps of ``A``'s pattern, by NumPy (the reference for the compiled pass)."""
+    rows = np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))
+    diagonal = rows == A.indices
+    off = np.flatnonzero(~diagonal & (A.data != 0))
+    k_off = int(off[np.argmax(np.abs(A.data[off]))]) if off.size else -1
+    on = np.flatnonzero(diagonal)
+    diag_pos = np.full(A.shape[0], -1, dtype=np.int64)
+    diag_pos[rows[on]] = on
+    return diagonal.astype(np.uint8), diag_pos, k_off, int(on[0]) if on.size else -1
+
+
+@pytest.mark.parametrize("case", ["diffusion", "gaps", "ties", "diagonal"])
+def test_the_snapshot_probes_match_a_numpy_reference(case):
+    m = 9
+    A = crank_nicolson(diffusion_matrix(m, bumpy), 1e-2)
+    if case == "gaps":  # rows without a diagonal entry, explicit zeros, a duplicate diagonal entry
+        A = A.tolil()
+        A[0, 0] = A[5, 5] = 0.0
+        A = sp.csr_array(A)
+        A.eliminate_zeros()
+        A.data[A.indptr[3] + 1] = 0.0
+        r = 7
+        A = sp.csr_array((np.insert(A.data, A.indptr[r + 1], 2.0), np.insert(A.indices, A.indptr[r + 1], r),
+                          A.indptr + (np.arange(A.indptr.size) > r)), shape=A.shape)
+    elif case == "ties":  # the largest off-diagonal magnitude taken first by several entries
+        A.data[:] = np.where(np.repeat(np.arange(m * m), np.diff(A.indptr)) == A.indices, 4.0, -1.0)
+    elif case == "diagonal":
+        A = sp.csr_array(sp.diags_array(np.arange(1.0, m * m + 1)))
+    snap = Snapshot(A, (m, m))
+    on, pos, k_off, k_diag = numpy_probes(A)
+    np.testing.assert_array_equal(snap.on_diagonal, on)
+    np.testing.assert_array_equal(snap.diag_pos, pos)
+    assert (snap.k_off, snap.k_diag) == (k_off, k_diag)
+    assert snap.on_diagonal.dtype == np.uint8 and snap.diag_pos.dtype == np.int64
+
+
+def test_the_build_projects_to_what_the_canonical_nearest_sum_is():
+    """fastdiag-cg canonicalises the projection's factors without freezing them first: the same sum."""
+    from seqsolve.operators import nearest_kronecker_sum
+
+    m = 15
+    A = crank_nicolson(diffusion_matrix(m, bumpy), 1e-2)
+    built = fastdiag.FastDiagCG()._build(A, (m, m)).base
+    ref = fastdiag._canonical(nearest_kronecker_sum(A, (m, m), rowsums=True))
+    assert built.fingerprint == ref.fingerprint
+
+
+def test_canonical_factors_are_sparse_when_banded_with_the_dense_values():
+    from seqsolve.operators import KroneckerSum, nearest_kronecker_sum
+    from seqsolve.operators.structure import BANDED
+
+    m = 12
+    A = crank_nicolson(diffusion_matrix(m, bumpy), 1e-2)
+    full = np.random.default_rng(1).standard_normal((m, m))  # a factor coupling every pair: stays dense
+    for K in (nearest_kronecker_sum(A, (m, m), rowsums=True), KroneckerSum([full + full.T, np.eye(m)], 0.5, 2.0)):
+        C = fastdiag._canonical(K)
+        mats = [(f.dense() + f.dense().T) / 2 for f in K.factors]
+        shifts = [np.mean(np.diag(M)) for M in mats]
+        mats = [M - t * np.eye(m) for M, t in zip(mats, shifts)]
+        size = max(np.abs(M).max() for M in mats)
+        for f, M in zip(C.factors, mats):
+            np.testing.assert_array_equal(f.dense(), np.round(M / size, 12))
+            assert sp.issparse(f.matrix) == (np.count_nonzero(M) <= BANDED * m)
+        assert C.shift == pytest.approx(K.shift + sum(shifts) * K.scale) and C.scale == pytest.approx(K.scale * size)
+    assert sp.issparse(C.factors[1].matrix) and not sp.issparse(C.factors[0].matrix)
+    stencil = fastdiag._canonical(nearest_kronecker_sum(A, (m, m), rowsums=True))
+    assert all(sp.issparse(f.matrix) for f in stencil.factors)

@@ -221,6 +221,96 @@ def test_nearest_kronecker_sum_is_exact_on_sums_and_a_projection_otherwise():
     assert kronecker_distance(A + E, K2) == pytest.approx(np.sqrt(2) / sp.linalg.norm(A + E), rel=1e-10)
 
 
+def stencil_matrix(shape: tuple[int, ...], seed: int, *, diagonal_couplings: bool = False) -> sp.csr_array:
+    """Random values on the 5-/7-point pattern of a C-order grid (a 9-point one in 2-D with
+    ``diagonal_couplings``), non-symmetric, with duplicate-free, unsorted-by-construction rows."""
+    rng = np.random.default_rng(seed)
+    idx = np.arange(int(np.prod(shape))).reshape(shape)
+    steps = [tuple(s * (a == d) for a in range(len(shape))) for d in range(len(shape)) for s in (1, -1)]
+    if diagonal_couplings:
+        steps += [(1, 1), (1, -1), (-1, 1), (-1, -1)]
+    rows, cols = [idx.ravel()], [idx.ravel()]
+    for step in steps:
+        src = tuple(slice(max(0, -s), n - max(0, s)) for s, n in zip(step, shape))
+        dst = tuple(slice(max(0, s), n - max(0, -s)) for s, n in zip(step, shape))
+        rows.append(idx[src].ravel())
+        cols.append(idx[dst].ravel())
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    return sp.csr_array((rng.uniform(-1, 1, r.size) + 4.0 * (r == c), (r, c)), shape=(idx.size,) * 2)
+
+
+def fluid2d_matrix() -> tuple[sp.csr_array, tuple[int, int]]:
+    from seqsolve.operators.grid import detect_grid
+    from seqsolve.problems import Fluid2D
+
+    A = sp.csr_array(Fluid2D(n=24, steps=2).system().A)
+    return A, detect_grid(A)
+
+
+@pytest.mark.parametrize("case", ["heat2d", "fluid2d", "random2d", "random3d", "nonsquare2d", "nonsquare3d",
+                                  "ninepoint", "int64"])
+@pytest.mark.parametrize("rowsums", [False, True])
+def test_compiled_nearest_kronecker_sum_agrees_with_numpy(case, rowsums):
+    from seqsolve.operators.structure import _nearest_kronecker_sum_numpy
+
+    if case == "heat2d":
+        A, shape = sp.csr_array(Heat2D(nx=17, steps=1).system().A), (16, 16)
+    elif case == "fluid2d":
+        A, shape = fluid2d_matrix()
+    else:
+        shape = {"random2d": (9, 9), "random3d": (5, 5, 5), "nonsquare2d": (7, 11), "nonsquare3d": (4, 5, 6),
+                 "ninepoint": (6, 8), "int64": (3, 4, 5)}[case]
+        A = stencil_matrix(shape, seed=len(case), diagonal_couplings=case == "ninepoint")
+        if case == "int64":
+            A.indptr, A.indices = A.indptr.astype(np.int64), A.indices.astype(np.int64)
+    K = nearest_kronecker_sum(A, shape, rowsums=rowsums)
+    ref = _nearest_kronecker_sum_numpy(A, shape, rowsums=rowsums)
+    assert K.grid_shape == ref.grid_shape == tuple(shape)
+    for f, g in zip(K.factors, ref.factors):
+        np.testing.assert_allclose(f.dense(), g.dense(), rtol=1e-13, atol=1e-13 * np.abs(g.dense()).max())
+    if case == "heat2d":  # a separable matrix is its own nearest sum
+        np.testing.assert_allclose(K.toarray(), A.toarray(), atol=1e-12 * abs(A).max())
+
+
+def test_compiled_nearest_kronecker_sum_counts_entries_coupling_two_axes_only_in_row_sums():
+    from seqsolve.operators.structure import _nearest_kronecker_sum_numpy
+
+    shape = (4, 5, 6)
+    A = stencil_matrix(shape, seed=7)
+    # couplings that change two or three grid indices at once, some one line or plane apart in
+    # memory: (0,4,2)↔(1,0,2) is 26↔32, the offset of an axis-1 neighbour
+    far = sp.csr_array(([2.0, -1.5, 0.25, 0.5, -0.75], ([0, 7, 33, 26, 32], [31, 30, 0, 32, 26])), shape=A.shape)
+    B = sp.csr_array(A + far)
+    # and stored duplicates (a non-canonical CSR): a second diagonal entry and a second coupling in row 9
+    row = slice(B.indptr[9], B.indptr[10])
+    extra_cols, extra_vals = np.array([9, 10], dtype=B.indices.dtype), np.array([3.0, -0.5])
+    dup = sp.csr_array((np.concatenate([B.data[:row.stop], extra_vals, B.data[row.stop:]]),
+                        np.concatenate([B.indices[:row.stop], extra_cols, B.indices[row.stop:]]),
+                        B.indptr + 2 * (np.arange(B.indptr.size) >= 10)), shape=B.shape)
+    assert not dup.has_canonical_format
+    for rowsums, M in ((False, B), (True, B), (False, dup), (True, dup)):
+        K = nearest_kronecker_sum(M, shape, rowsums=rowsums)
+        ref = _nearest_kronecker_sum_numpy(M, shape, rowsums=rowsums)
+        for f, g in zip(K.factors, ref.factors):
+            np.testing.assert_allclose(f.dense(), g.dense(), rtol=1e-13, atol=1e-14)
+    # the off-diagonal couplings are A's alone
+    for f, g in zip(nearest_kronecker_sum(B, shape).factors, nearest_kronecker_sum(A, shape).factors):
+        off = ~np.eye(f.n, dtype=bool)
+        np.testing.assert_array_equal(f.dense()[off], g.dense()[off])
+    # 2-D: couplings across the ends of grid lines ((0,10)↔(1,0), (2,0)↔(1,10)) and a diagonal one
+    A2 = stencil_matrix((7, 11), seed=8)
+    B2 = sp.csr_array(A2 + sp.csr_array(([1.0, 2.0, 3.0, 4.0, 5.0], ([10, 11, 22, 21, 0], [11, 10, 21, 22, 12])),
+                                        shape=A2.shape))
+    for rowsums in (False, True):
+        K = nearest_kronecker_sum(B2, (7, 11), rowsums=rowsums)
+        ref = _nearest_kronecker_sum_numpy(B2, (7, 11), rowsums=rowsums)
+        for f, g in zip(K.factors, ref.factors):
+            np.testing.assert_allclose(f.dense(), g.dense(), rtol=1e-13, atol=1e-14)
+        for f, g in zip(K.factors, nearest_kronecker_sum(A2, (7, 11), rowsums=rowsums).factors):
+            off = ~np.eye(f.n, dtype=bool)
+            np.testing.assert_array_equal(f.dense()[off], g.dense()[off])
+
+
 def variable_diffusion(m: int) -> sp.csr_array:
     """-div(k grad u) on an m×m interior grid, k = 1 + 0.5 sin(2πx) sin(2πy) (5-point, harmonic faces)."""
     h = 1.0 / (m + 1)

@@ -23,7 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .kronecker import KroneckerSum
-from .structure import Structure, is_kronecker_sum, nearest_kronecker_sum
+from .structure import Structure, is_kronecker_sum, nearest_kronecker_factors, sparse_if_banded
 
 #: at most this many distinct column offsets: a stencil has a few per axis, an FEM matrix hundreds
 MAX_OFFSETS = 24
@@ -124,6 +124,6 @@ def grid_structure(A: sp.csr_array | sp.csr_matrix, pattern: tuple | None = None
 def separable(A: sp.csr_array, structure: Structure) -> tuple[bool, KroneckerSum]:
     """Whether ``A`` *is* the Kronecker sum of its grid (a constant-coefficient stencil: then a
     separable preconditioner is ``A⁻¹``), and that nearest sum (``rowsums=True``, as fastdiag-cg
-    builds it): one projection and one random test product, ~3 ms at 128×128."""
-    K = nearest_kronecker_sum(A, structure.grid_shape, rowsums=True)
+    builds it, banded factors sparse): one projection and one random test product, ~1 ms at 126×126."""
+    K = KroneckerSum([sparse_if_banded(F) for F in nearest_kronecker_factors(A, structure.grid_shape, rowsums=True)])
     return is_kronecker_sum(A, K), K

@@ -36,12 +36,21 @@ _KERNEL: list = []
 
 def _fit():
     if not _KERNEL:
-        from ._drift_kernels import fit_scalar_shift
+        from ._drift_kernels import fit_scalar_shift, probes
 
-        one, ptr = np.ones(1), np.array([0, 1], dtype=np.int32)
-        fit_scalar_shift(ptr, ptr[:1], one, ptr, ptr[:1], one, np.ones(1, np.uint8), ptr[:1], 0, -1, False)
-        _KERNEL.append(fit_scalar_shift)
+        one = np.ones(1)
+        for width in (np.int32, np.int64):  # both index widths SciPy uses
+            ptr = np.array([0, 1], dtype=width)
+            fit_scalar_shift(ptr, ptr[:1], one, ptr, ptr[:1], one, np.ones(1, np.uint8), np.zeros(1, np.int64),
+                             0, -1, False)
+            probes(ptr, ptr[:1], one)
+        _KERNEL.extend((fit_scalar_shift, probes))
     return _KERNEL[0]
+
+
+def _probes():
+    _fit()
+    return _KERNEL[1]
 
 
 @dataclass(frozen=True)
@@ -63,16 +72,8 @@ class Snapshot:
         self.data = np.array(A.data, dtype=np.float64)
         self.grid_shape = grid_shape
         # the probes that read off α and β: the largest off-diagonal entry, and a diagonal one
-        rows = np.repeat(np.arange(A.shape[0]), np.diff(self.indptr))
-        diagonal = rows == self.indices
-        off = np.flatnonzero(~diagonal & (self.data != 0))
-        self.k_off = int(off[np.argmax(np.abs(self.data[off]))]) if off.size else -1
-        on = np.flatnonzero(diagonal)
-        self.k_diag = int(on[0]) if on.size else -1
-        self.on_diagonal = diagonal.astype(np.uint8)
-        self.diag_pos = np.full(A.shape[0], -1, dtype=np.int64)
-        self.diag_pos[rows[on]] = on
-        _fit()
+        self.on_diagonal, self.diag_pos, k_off, k_diag = _probes()(self.indptr, self.indices, self.data)
+        self.k_off, self.k_diag = int(k_off), int(k_diag)
 
     def drift(self, A: sp.csr_array, grid_shape: tuple[int, ...], pattern: tuple | None = None) -> Drift | None:
         """The fit of ``A`` to the snapshot, or ``None`` when it cannot follow it (another grid or
