@@ -186,10 +186,11 @@ ITERATION_COST = {"numba-cg": 1.1, "numba-jacobi-cg": 1.15, "numba-ssor-cg": 1.7
 
 #: rough cost of one setup: seconds of fixed overhead (Python, first calls) plus sparse
 #: matrix-vector products (measured on the suite's 16k-33k-unknown systems: PyAMG smoothed
-#: aggregation 150-900, SuperLU 600-2100, SciPy's ILU ≈ 550); a prior until the family's setup
+#: aggregation 150-900, SuperLU 600-2100, SciPy's ILU ≈ 550, fastdiag-cg's projection and line
+#: decompositions 40-70 since they are compiled); a prior until the family's setup
 #: has been measured.  Keyed by :func:`_setup_kind` (ILU is one setup whatever Krylov method uses it)
 SETUP_COST = {"amg-cg": (5e-3, 400.0), "hypre-cg": (5e-3, 300.0), "direct": (2e-3, 1200.0),
-              "cholesky": (2e-3, 800.0), "ilu": (2e-3, 500.0), "fastdiag-cg": (3e-3, 150.0),
+              "cholesky": (2e-3, 800.0), "ilu": (2e-3, 500.0), "fastdiag-cg": (1e-3, 60.0),
               "subdomain-deflated-cg": (1e-3, 20.0)}
 
 
