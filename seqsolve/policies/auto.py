@@ -272,6 +272,11 @@ _HEAVY_SETUP = 50.0
 #: the best known); setups reused across matrices (AMG's schedules) are exempt
 _HOPELESS_SETUP = 3.0
 
+#: a factorisation whose first try is bounded (at most ``explore_cap + 1`` solves) is screened at
+#: once only if predicted within this many times the best solve: beyond it, it can win only if its
+#: setup prior is more than twice too high, and it waits for the exploration budget like the rest
+_BOUNDED_RIVAL = 2.0
+
 
 #: an ω neighbour of the best is first re-validated after this many times ``revalidate_after``
 #: systems (then at doubling periods, like any re-validation).  It is compared with the best by
@@ -1135,7 +1140,10 @@ class AutoPolicy(Policy):
             # solve; an AMG predicted at 5x looked light)
             est = self._first_try_estimate(rep, known, setup) if rel is None and lo is not None else None
             at_risk = full if est is not None and est > self.explore_cap * lo else setup
-            if lo is not None and at_risk > lo and not self._bounded_first_try(rep, rel, at_risk, lo) and (
+            # a bounded first try must also be a contender: on convection-diffusion LU, predicted
+            # at 2.1x the best solve (its try within 2.25x), was screened at once and lost so
+            bounded = (est is None or est <= _BOUNDED_RIVAL * lo) and self._bounded_first_try(rep, rel, full, lo)
+            if lo is not None and at_risk > lo and not bounded and (
                     (rel is not None and rel[0] > self.contender
                      and self.spent_explore_ > self.explore_budget * self.spent_total_)
                     or self.spent_deferred_ + at_risk > self.explore_budget * self.spent_total_):
@@ -1299,7 +1307,7 @@ class AutoPolicy(Policy):
         return per is not None and self.fixed_.get(_family(rep), 0.0) + per > self.explore_cap * lo
 
     def _bounded_first_try(self, rep: Configuration, rel, setup: float, lo: float) -> bool:
-        """A never-measured factorisation whose first try (its setup, as charged, plus one solve of
+        """A never-measured factorisation whose first try (its whole setup plus one solve of
         ``SOLVE_COST`` products) is predicted to cost at most what a capped exploration and the
         fallback after it may cost (``explore_cap + 1`` times the best here): its try is no
         riskier than screening any cheap family, so it is not rationed by ``explore_budget``
