@@ -85,10 +85,18 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    follow the backend: PETSc's ILU(0) costs a few products, SciPy's ILU with fill hundreds.
    Optional exploration waits while the incumbent is a factorisation not yet built for the
    matrix at hand: a try there would leave the rest of the run without it.
+   The budget is charged the amortised setup only while the family, so amortised, is predicted
+   within ``explore_cap`` of the best; one predicted to lose even when shared is charged its whole
+   setup — what its try pays on its system — so it is screened only once that is 5 % of the time
+   spent (on FEM heat with runs of ten, LU predicted at 1.8x was tried at system 11 for 13x that
+   system's best).  A setup that runs of one matrix would share is first tried where a run starts.
+   Work a method does once per instance (``SolveRecord.one_off_seconds``: a graph partition) is
+   left out of what later builds are expected to cost.
    Two exceptions make factorisations cheaper to discover.  A never-measured factorisation whose
-   first try (its amortised setup plus one solve of ``SOLVE_COST`` products) is predicted to cost
+   first try (its whole setup plus one solve of ``SOLVE_COST`` products) is predicted to cost
    at most ``explore_cap + 1`` times the best here — what a capped try of any family and its
-   fallback may cost — is screened without that rationing: it cannot overrun, so its try is no
+   fallback may cost — and that is predicted within ``_BOUNDED_RIVAL`` (2) times the best solve
+   is screened without that rationing: it cannot overrun, so its try is no
    riskier than any other screening (:meth:`_bounded_first_try`; on PETSc's topology
    optimisation MUMPS at 90-130 ms beat SSOR-PCG's 300 ms but was held back 16 systems).  And a
    backend whose first factorisation on a sparsity pattern pays a one-off analysis (MUMPS: 1-4x a
