@@ -254,12 +254,13 @@ def systems(draw, max_n=6):
     elif kind == "scaled":
         D = np.diag(10.0 ** rng.uniform(-12, 12, n))
         M = D @ (M + 3 * np.eye(n)) @ D
-    M = M * 10.0 ** draw(magnitudes)
-    b = rng.standard_normal(n) * 10.0 ** draw(magnitudes)
-    if draw(st.booleans()):
-        b = b * 10.0 ** rng.integers(-20, 20, n)
-    with warnings.catch_warnings():
+    scale_M, scale_b, spread = draw(magnitudes), draw(magnitudes), draw(st.booleans())
+    with warnings.catch_warnings():  # extreme draws overflow here on purpose: replaced below
         warnings.simplefilter("ignore")
+        M = M * 10.0 ** scale_M
+        b = rng.standard_normal(n) * 10.0 ** scale_b
+        if spread:
+            b = b * 10.0 ** rng.integers(-20, 20, n)
         M = np.where(np.isfinite(M), M, 0.0)
         b = np.where(np.isfinite(b), b, 1.0)
     return M, b
