@@ -199,6 +199,18 @@ def test_suite_registry_lists_every_workload_at_every_size():
 
 
 @pytest.mark.parametrize("name", list(suite()))
+def test_every_holdout_workload_differs_from_its_bench_one_and_builds(name):
+    """The holdout sizes are other sequences, not the bench ones renamed: another size or other
+    parameters, each building a first system of benchmark scale."""
+    workload = suite()[name]
+    bench, holdout = workload.make("bench"), workload.make("holdout")
+    assert bench.describe() != holdout.describe()
+    A = holdout.system().A
+    assert 3000 <= A.shape[0] <= 40000
+    assert (abs(A - A.T).max() <= 1e-12 * abs(A).max()) == workload.symmetric  # (FEM assembly: to rounding)
+
+
+@pytest.mark.parametrize("name", list(suite()))
 def test_auto_completes_every_test_size_workload(name):
     problem = suite()[name].make("test")
     assert problem.n <= 700
