@@ -61,6 +61,13 @@ def aggregate(A, size: int = 64) -> np.ndarray:
     return np.where(inside, rank[np.maximum(agg, 0)], -1).astype(np.int64)
 
 
+def _touched(shape: tuple, dtype=np.float64) -> np.ndarray:
+    """A zeroed array whose pages are already mapped (``np.zeros`` maps them on first write)."""
+    out = np.empty(shape, dtype=dtype)
+    out.fill(0)
+    return out
+
+
 class _Coarse:
     """Everything the loop needs for one matrix: the prepared arrays and the coarse space's products."""
 
@@ -113,17 +120,13 @@ class SubdomainDeflatedCG(Method):
             # the loop's index: rows in no subdomain read the zero slot μ[m], no branch
             self._slots = np.where(self.agg >= 0, self.agg, self.subdomains)
         m, nnz = self.subdomains, P.data.shape[0]
+        # (scratch is touched when made, so that its page faults are not charged to the first products)
         if self._buf_v.shape[1] < nnz:
-            # touched here, so that their page faults are not charged to the first products
-            self._buf_i, self._buf_v = np.zeros((5, nnz), dtype=np.int64), np.zeros((3, nnz))
-            self._buf_i.fill(0)
-            self._buf_v.fill(0.0)
+            self._buf_i, self._buf_v = _touched((5, nnz), np.int64), _touched((3, nnz))
         if self._dense.shape[1] != m:
-            self._dense = np.zeros((3, m, m))  # E = WᵀAW and two factors: kept, as they reach megabytes
-            self._dense.fill(0.0)
+            self._dense = _touched((3, m, m))  # E = WᵀAW and two factors: kept, as they reach megabytes
         if self._work.shape[1] != P.n:
-            self._work = np.zeros((8, P.n))  # the loop's vectors
-            self._work.fill(0.0)
+            self._work = _touched((8, P.n))  # the loop's vectors
         self.one_off_seconds = time.perf_counter() - t0
         # the factor goes where the previous matrix's is not: that one stays intact if this fails
         E, L = self._dense[0], self._dense[2 if previous is not None and previous.L is self._dense[1] else 1]
