@@ -439,3 +439,73 @@ def test_rent_or_buy_judges_only_the_first_reuse_of_a_cycle():
         s.solved(its * per, its)
     assert s.misses == 0 and s.skip == 0
     assert builds <= 12  # one build per cycle of four systems, as plain rent-or-buy
+
+
+def test_a_reuse_may_take_no_more_extra_iterations_than_a_build_buys_and_giving_up_is_a_miss():
+    """A fresh fast-diagonalisation needs one step; a stale one ran 13 (3 × 1 + 10) before it was
+    rebuilt.  The cap is now what a build's seconds buy, and a capped reuse always counts as a
+    miss (its extra iterations were allowed about a build's time: judging them was a coin toss)."""
+    from seqsolve.solvers.reuse import RebuildSchedule
+
+    s = RebuildSchedule()
+    assert s.reuse_cap(500) == 500  # nothing built yet: no cap
+    s.built(0.002)
+    s.solved(0.0003, 1)  # a fresh build: one step of 0.3 ms
+    cap = s.reuse_cap(500)
+    assert cap == 1 + 2 + 7, cap  # 2 ms of build buys ceil(6.7) extra iterations at 0.3 ms
+    s.gave_up(0.0003 * cap, cap)
+    assert s.misses == 1 and s.skip == 1
+    s.built(0.002)
+    s.solved(0.0003, 1)
+    assert s.stale  # the build after a miss is not reused (see reuse.py)
+    # an expensive iteration against a cheap build: the old bound still holds on the other side
+    t = RebuildSchedule()
+    t.built(1.0)
+    t.solved(0.013, 13)
+    assert t.reuse_cap(500) == 3 * 13 + 10
+
+
+def test_fastdiag_cg_follows_an_anisotropy_change_by_rebuilding_not_by_capped_reuses():
+    """A separable matrix whose axes scale independently (3-D heat with rotating anisotropy): a
+    fresh projection solves it in one step, a followed one needs ~10.  The adaptive schedule
+    learns that from the first reuse and rebuilds, probing a reuse at doubling intervals only."""
+    import scipy.sparse as sps
+
+    m = 12
+    L = sps.diags([-np.ones(m - 1), 2 * np.ones(m), -np.ones(m - 1)], [-1, 0, 1]) * (m + 1) ** 2
+    I = sps.identity(m)
+    axes = [sps.kron(sps.kron(L, I), I), sps.kron(sps.kron(I, L), I), sps.kron(sps.kron(I, I), L)]
+    solver = SequenceSolver(policy="fixed:fastdiag-cg", rtol=1e-10)
+    rng = np.random.default_rng(0)
+    reused = []
+    for t in range(40):
+        k = (1 + 50 * np.sin(0.1 * t) ** 2, 1 + 50 * np.cos(0.13 * t) ** 2, 1.0)
+        A = sps.csr_array((sps.identity(m ** 3) + 1e-3 * sum(c * a for c, a in zip(k, axes))).tocsr())
+        b = rng.standard_normal(m ** 3)
+        x = solver.solve(A, b)
+        assert np.linalg.norm(b - A @ x) <= 1e-10 * np.linalg.norm(b) * 1.0001
+        reused.append(solver.history[-1].setup_reused)
+    assert sum(reused) <= 8, reused  # probes at doubling intervals (was: every other system)
+    assert sum(r.iterations for r in solver.history) <= 40 + 8 * 14
+
+
+def test_a_never_built_methods_one_off_work_is_part_of_its_first_try():
+    """``subdomain-deflated-cg``'s first build partitions the graph (``ONE_OFF_COST`` products);
+    once built, only the rest is expected again."""
+    import dataclasses
+
+    from seqsolve.policies.auto import ONE_OFF_COST
+
+    name = "subdomain-deflated-cg(omega=1.3)"
+    p = AutoPolicy(candidates=[SSOR, name], seed=0)
+    assert p.select(None, n=1000).name == SSOR
+    p.update(0.01, record(SSOR, iterations=40, setup=0.0, solve=0.01, repeated=False, reused=False))
+    fam, rep = p._fam_of[name], p._by_name[name]
+    per = p._matvec_seconds()
+    assert per is not None
+    assert abs(p._one_off_estimate(fam, rep) - ONE_OFF_COST["subdomain-deflated-cg"] * per) < 1e-15
+    p._last = (p._bin(None, 1000), name, True)
+    rec = dataclasses.replace(record(name, iterations=30, setup=0.015, solve=0.012, repeated=False, reused=False),
+                              one_off_seconds=0.013)
+    p.update(rec.seconds, rec)
+    assert p._one_off_estimate(fam, rep) == 0.0

@@ -202,6 +202,13 @@ SETUP_COST = {"amg-cg": (5e-3, 400.0), "hypre-cg": (5e-3, 300.0), "direct": (2e-
               "subdomain-deflated-cg": (1e-3, 20.0)}
 
 
+#: work a method does once per instance, at its first build (``SolveRecord.one_off_seconds``), in
+#: products: ``subdomain-deflated-cg``'s graph partition measured 19-275 (Fluid2D, a graph
+#: Laplacian, 3-D heat, FEM heat, topology optimisation).  Left out, a first try looked as cheap
+#: as a later build (3-D heat with 2.6 ms systems: a 10 ms try where 2 ms were foreseen)
+ONE_OFF_COST = {"subdomain-deflated-cg": 50.0}
+
+
 #: cost of one solve beyond its iterations, in matrix-vector products (triangular solves)
 SOLVE_COST = {"direct": 50.0, "cholesky": 30.0}
 
@@ -1115,7 +1122,8 @@ class AutoPolicy(Policy):
             if self._beaten_by_structure(rep, best_name, lo):
                 screened.add(fam)
                 continue
-            full = self._setup_estimate(fam, rep)  # what its try pays now, whatever later repeats save
+            # what its try pays now, whatever later repeats save
+            full = self._setup_estimate(fam, rep) + self._one_off_estimate(fam, rep)
             if rel is None and lo is not None and full > lo and self.mean_run_ > 1.5 and self._observed \
                     and self._run_len > 1:
                 # a setup that runs of one matrix would share is first tried where a run starts,
@@ -1444,6 +1452,16 @@ class AutoPolicy(Policy):
             return matvecs
         per = self._matvec_seconds()
         return fixed if per is None else fixed + matvecs * per
+
+    def _one_off_estimate(self, fam: str, rep: Configuration) -> float:
+        """Seconds of a never-built family's once-per-instance work (``ONE_OFF_COST``), else 0."""
+        products = ONE_OFF_COST.get(rep.kind)
+        if not products or fam in self.setup_low_:
+            return 0.0
+        if self.cost == "iterations":
+            return products
+        per = self._matvec_seconds()
+        return 0.0 if per is None else products * per
 
     def _cap(self, choice: Configuration, known: dict, best_name: str | None) -> int | None:
         if best_name is None:

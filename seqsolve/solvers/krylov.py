@@ -131,11 +131,10 @@ class AdaptiveAMGCG(ScipyKrylov):
 
     def solve(self, prepared: _Hierarchy, A, b, x0, *, maxiter, **kw) -> IterationResult:
         t0 = time.perf_counter()
-        base = self.schedule.base_iterations
-        cap = maxiter if prepared.fresh or not base else min(maxiter, 3 * base + 10)
+        cap = maxiter if prepared.fresh else self.schedule.reuse_cap(maxiter)
         res = super().solve(prepared.M, A, b, x0, maxiter=cap, **kw)
         if res.status == "maxiter" and cap < maxiter:  # the reused hierarchy is hopeless here
-            self.schedule.solved(time.perf_counter() - t0, res.iterations)  # a reuse that missed (see reuse.py)
+            self.schedule.gave_up(time.perf_counter() - t0, res.iterations)  # a reuse that missed (see reuse.py)
             prepared.M, prepared.fresh = self._build(A, prepared.hints), True
             t0 = time.perf_counter()
             more = super().solve(prepared.M, A, b, res.x, maxiter=maxiter - res.iterations, **kw)
