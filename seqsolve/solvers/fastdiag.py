@@ -395,7 +395,7 @@ class FastDiagCG(Method):
         cap = self.schedule.reuse_cap(maxiter) if stale else maxiter
         res = self._cg(prepared, A, b, x0, rtol=rtol, atol=atol, maxiter=cap, callback=callback)
         if res.status == "maxiter" and cap < maxiter:  # the stale sum is hopeless here: project now
-            self.schedule.gave_up(time.perf_counter() - t0, res.iterations)  # a miss (see reuse.py)
+            self.schedule.gave_up()  # a miss (see reuse.py)
             fresh = self._build(sp.csr_array(A), prepared.grid_shape)
             prepared.base, prepared.snapshot, prepared.inverse = fresh.base, fresh.snapshot, fresh.inverse
             prepared.fresh = True

@@ -134,7 +134,7 @@ class AdaptiveAMGCG(ScipyKrylov):
         cap = maxiter if prepared.fresh else self.schedule.reuse_cap(maxiter)
         res = super().solve(prepared.M, A, b, x0, maxiter=cap, **kw)
         if res.status == "maxiter" and cap < maxiter:  # the reused hierarchy is hopeless here
-            self.schedule.gave_up(time.perf_counter() - t0, res.iterations)  # a reuse that missed (see reuse.py)
+            self.schedule.gave_up()  # a reuse that missed (see reuse.py)
             prepared.M, prepared.fresh = self._build(A, prepared.hints), True
             t0 = time.perf_counter()
             more = super().solve(prepared.M, A, b, res.x, maxiter=maxiter - res.iterations, **kw)
