@@ -505,3 +505,30 @@ def test_a_never_built_methods_one_off_work_is_part_of_its_first_try():
                               one_off_seconds=0.013)
     p.update(rec.seconds, rec)
     assert p._one_off_estimate(fam, rep) == 0.0
+
+
+def test_a_products_cost_is_at_most_what_a_product_with_the_matrix_takes():
+    """Two SSOR-PCG iterations in a millisecond imply a product of ~0.3 ms — the solve's fixed
+    part, not its products (Heat2D's first systems).  The policy times one product with the
+    observed matrix and believes the lesser, so setups priced in products are not inflated."""
+    n = 4096
+    A = sp.csr_array(sp.diags([-1.0, 2.5, -1.0], [-1, 0, 1], shape=(n, n)))
+    p = AutoPolicy(candidates=[SSOR, "numba-cg"], seed=0)
+    p.observe(SystemFacts(n, A=A))
+    assert p.select(None, n=n).name == SSOR
+    p.update(1e-3, record(SSOR, iterations=2, setup=0.0, solve=1e-3, repeated=False, reused=False))
+    (per,) = p.per_iteration_.values()  # keyed by family
+    implied = per / p._iter_cost["numba-ssor-cg"]
+    x = np.ones(n)
+    import time
+
+    best = min((lambda t0: (A @ x, time.perf_counter() - t0)[1])(time.perf_counter()) for _ in range(5))
+    assert implied > 1e-4
+    assert p._matvec_seconds() < implied / 5
+    assert p._matvec_seconds() <= 20 * best  # a product at this size takes microseconds
+    # an operator (no entries to multiply) keeps the implied cost
+    q = AutoPolicy(candidates=[SSOR, "numba-cg"], seed=0)
+    q.observe(SystemFacts(n))
+    q.select(None, n=n)
+    q.update(1e-3, record(SSOR, iterations=2, setup=0.0, solve=1e-3, repeated=False, reused=False))
+    assert q._matvec_seconds() == implied
