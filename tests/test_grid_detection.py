@@ -199,3 +199,23 @@ def test_a_moving_pattern_on_a_non_separable_grid_is_not_projected_every_step(mo
         assert solver._grid_separable(A) is False  # asked on each pattern, as auto does once fastdiag-cg ran
     assert grid_module.fits_grid(A, (8, 9))
     assert len(calls) == 1  # judged once (not separable), then carried along the moving pattern
+
+
+def test_the_compiled_offset_pass_lists_the_distinct_offsets_or_gives_up_beyond_the_limit():
+    """``distinct_offsets`` against NumPy on random patterns: the sorted distinct ``|j − i|`` of the
+    off-diagonal entries, and nothing once there are more than the limit."""
+    from seqsolve.operators._grid_kernels import distinct_offsets
+
+    rng = np.random.default_rng(3)
+    for k in range(30):
+        n = int(rng.integers(2, 300))
+        R = sp.csr_array(sp.random(n, n, density=float(rng.uniform(0.001, 0.05)), random_state=k) + sp.identity(n))
+        rows = np.repeat(np.arange(n), np.diff(R.indptr))
+        off = np.abs(R.indices.astype(np.int64) - rows)
+        expected = np.unique(off[off != 0])
+        for limit in (4, 24, 1000):
+            got = distinct_offsets(R.indptr, R.indices, limit)
+            if expected.size <= limit:
+                assert np.array_equal(got, expected)
+            else:
+                assert got.size == 0

@@ -16,6 +16,7 @@ learner's time on a poor candidate.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -54,18 +55,16 @@ def detect_grid(A: sp.csr_array | sp.csr_matrix) -> tuple[int, ...] | None:
     head = indices[:indptr[r]].astype(np.int64) - np.repeat(np.arange(r, dtype=np.int64), np.diff(indptr[:r + 1]))
     if np.unique(np.abs(head[head != 0])).size > MAX_OFFSETS:
         return None  # an unstructured matrix: its first rows show it already
-    rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
-    offsets = indices.astype(np.int64) - rows
-    off = offsets != 0
-    if not off.any():
+    from ._grid_kernels import distinct_offsets
+
+    distinct = distinct_offsets(indptr, indices, MAX_OFFSETS)  # sorted; empty: none, or too many
+    if distinct.size == 0:
         return None
-    distinct = np.flatnonzero(np.bincount(np.abs(offsets[off])))  # the sorted distinct |offsets| (no sort)
-    if distinct.size > MAX_OFFSETS:
-        return None
-    rows, cols = rows[off], indices[off].astype(np.int64)
     shapes = _candidates(n, distinct)
     if len(shapes) > 1:  # most shapes fail on the first rows' couplings already: test those first
-        shapes = [shape for shape in shapes if _axis_aligned(rows[:_SAMPLE], cols[:_SAMPLE], shape, partial=True)]
+        coupled = head != 0
+        cols = indices[:indptr[r]][coupled].astype(np.int64)
+        shapes = [shape for shape in shapes if _axis_aligned(cols - head[coupled], cols, shape, partial=True)]
     # a 3-D grid also fits as 2-D with two axes merged into one: the finest fit is the grid, so
     # the finest shapes are checked first and coarser ones only if none of those fits
     finest: list[tuple[int, ...]] = []
@@ -112,8 +111,16 @@ def fits_grid(A: sp.csr_array | sp.csr_matrix, shape: tuple[int, ...], every: in
         return False
     from ._grid_kernels import axis_couplings
 
-    counts = axis_couplings(A.indptr, A.indices, np.asarray(shape, dtype=np.int64), every)
+    counts = axis_couplings(A.indptr, A.indices, _coordinates(shape), every)
     return bool(counts[0] >= 0 and (counts > 0).all())
+
+
+@functools.lru_cache(maxsize=4)
+def _coordinates(shape: tuple[int, ...]) -> np.ndarray:
+    """``coords[d, i]``: unknown ``i``'s index along axis ``d`` of ``shape`` (C order), read-only."""
+    coords = np.array(np.unravel_index(np.arange(math.prod(shape)), shape), dtype=np.int32)
+    coords.flags.writeable = False
+    return coords
 
 
 def grid_structure(A: sp.csr_array | sp.csr_matrix, pattern: tuple | None = None,
