@@ -1,6 +1,7 @@
-"""The suite workloads (FEM heat, Picard p-Laplacian, SIMP topology optimisation, convection–diffusion):
-well-formed systems, SPD-ness where claimed, determinism, step counting, one physical check each,
-``auto`` on every test-size workload, and a smoke run of ``benchmarks/suite.py``."""
+"""The suite workloads (FEM heat, Picard p-Laplacian, SIMP topology optimisation, convection–diffusion,
+anisotropic 3-D heat, graph diffusion, jump coefficients, Helmholtz): well-formed systems, SPD-ness
+where claimed, determinism, step counting, one physical check each, ``auto`` on every test-size
+workload, and a smoke run of ``benchmarks/suite.py``."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ import scipy.sparse as sp
 
 import seqsolve
 from seqsolve import ConfigurationError, SequenceSolver
-from seqsolve.problems import (ConvectionDiffusion, PicardPLaplacian, TopologyOptimization, TransientHeatFEM,
-                               suite)
+from seqsolve.problems import (AnisotropicHeat3D, ConvectionDiffusion, GraphDiffusion, Helmholtz, JumpCoefficients,
+                               PicardPLaplacian, TopologyOptimization, TransientHeatFEM, suite)
 from seqsolve.problems.suite import SIZES
 
 from conftest import reference_solve
@@ -30,9 +31,14 @@ TINY = {
     "plaplace": lambda seed=0: PicardPLaplacian(refine=1, loads=2, picard=3, seed=seed),
     "topopt": lambda seed=0: TopologyOptimization(nelx=12, nely=6, steps=6, seed=seed),
     "convdiff": lambda seed=0: ConvectionDiffusion(n=8, steps=6, seed=seed),
+    "heat3d-aniso": lambda seed=0: AnisotropicHeat3D(m=5, steps=6, seed=seed),
+    "graph-diffusion": lambda seed=0: GraphDiffusion(nodes=150, steps=6, seed=seed),
+    "jump-repeat": lambda seed=0: JumpCoefficients(m=12, steps=6, redraw=1, seed=seed),
 }
-SYMMETRIC = {"fem-heat": True, "plaplace": True, "topopt": True, "convdiff": False}
-CONTEXT_KEYS = {"fem-heat": {"t"}, "plaplace": {"load", "picard"}, "topopt": {"design"}, "convdiff": {"t", "wind"}}
+SYMMETRIC = {"fem-heat": True, "plaplace": True, "topopt": True, "convdiff": False, "heat3d-aniso": True,
+             "graph-diffusion": True, "jump-repeat": True}
+CONTEXT_KEYS = {"fem-heat": {"t"}, "plaplace": {"load", "picard"}, "topopt": {"design"}, "convdiff": {"t", "wind"},
+                "heat3d-aniso": {"t"}, "graph-diffusion": {"t"}, "jump-repeat": {"t"}}
 
 
 def advance(problem, k: int) -> None:
@@ -190,8 +196,9 @@ def test_convection_diffusion_is_nonsymmetric_and_matches_spsolve():
 # ----------------------------------------------------------------------------- suite and auto
 def test_suite_registry_lists_every_workload_at_every_size():
     workloads = suite()
-    assert set(workloads) == {"heat2d", "fluid2d", "fem-heat", "fem-heat-reuse", "plaplace", "topopt", "convdiff"}
-    assert [w.symmetric for w in workloads.values()].count(False) == 1
+    assert set(workloads) == {"heat2d", "fluid2d", "fem-heat", "fem-heat-reuse", "plaplace", "topopt", "convdiff",
+                              "heat3d-aniso", "graph-diffusion", "jump-repeat", "helmholtz"}
+    assert [name for name, w in workloads.items() if not w.symmetric] == ["convdiff", "helmholtz"]
     for w in workloads.values():
         assert tuple(w.factories) == SIZES
     with pytest.raises(ConfigurationError):
@@ -207,7 +214,9 @@ def test_every_holdout_workload_differs_from_its_bench_one_and_builds(name):
     assert bench.describe() != holdout.describe()
     A = holdout.system().A
     assert 3000 <= A.shape[0] <= 40000
-    assert (abs(A - A.T).max() <= 1e-12 * abs(A).max()) == workload.symmetric  # (FEM assembly: to rounding)
+    symmetric = abs(A - A.T).max() <= 1e-12 * abs(A).max()  # (FEM assembly: to rounding)
+    # not SPD: non-symmetric, or (Helmholtz) symmetric with k² beyond the smallest eigenvalue
+    assert symmetric == workload.symmetric or (name == "helmholtz" and holdout.shift(0) > 2 * np.pi ** 2)
 
 
 @pytest.mark.parametrize("name", list(suite()))
@@ -235,3 +244,69 @@ def test_benchmark_script_smoke(tmp_path):
     assert all(len(m["seconds"]) == 3 and m["worst_residual"] <= 1e-8 for m in methods.values())
     assert (tmp_path / "suite_test_T3.md").stat().st_size > 0
     assert (tmp_path / "suite_test_T3.png").stat().st_size > 0
+
+
+# ----------------------------------------------------------------------------- the added workloads
+def test_anisotropic_heat_is_a_kronecker_sum_that_no_scalar_and_shift_follow():
+    """Every matrix is exactly the Kronecker sum of its grid (one fast-diagonalisation solves it),
+    but the next one is not ``α A + β I`` of it: the axis diffusivities move independently."""
+    from seqsolve.operators.grid import detect_grid, separable
+    from seqsolve.operators.structure import Structure
+
+    problem = AnisotropicHeat3D(m=6, steps=3)
+    s0 = problem.system()
+    assert detect_grid(s0.A) == (6, 6, 6) and s0.grid_shape == (6, 6, 6)
+    assert separable(s0.A, Structure((6, 6, 6)))[0]
+    problem.accept(reference_solve(s0.A, s0.b))
+    s1 = problem.system()
+    D0, D1 = s0.A - sp.eye_array(216), s1.A - sp.eye_array(216)
+    alpha = (D1 @ np.ones(216)).sum() / (D0 @ np.ones(216)).sum()
+    assert abs(D1 - alpha * D0).max() > 1e-3 * abs(D1).max()  # no scalar maps one onto the other
+    kx, ky, kz = problem.diffusivities(1e-3)
+    assert kz == 1.0 and kx != ky
+
+
+def test_graph_diffusion_conserves_mass_and_has_an_irregular_degree():
+    """``(I + τL)`` with a graph Laplacian ``L``: each row sums to one (``L 1 = 0``), so a uniform
+    state stays uniform; degrees vary (no grid, Jacobi's scaling matters)."""
+    problem = GraphDiffusion(nodes=400, steps=2)
+    A = problem.system().A
+    assert np.allclose(A @ np.ones(400), 1.0, atol=1e-12)
+    assert np.all(A.diagonal() >= 1.0) and (A - sp.diags_array(A.diagonal())).max() <= 0.0  # an M-matrix
+    degrees = np.diff(A.indptr) - 1
+    assert degrees.max() >= 2 * max(degrees.mean(), 1)
+    from seqsolve.operators.grid import detect_grid
+
+    assert detect_grid(A) is None
+
+
+def test_jump_coefficients_repeat_the_matrix_within_a_run_and_span_the_contrast():
+    problem = JumpCoefficients(m=20, steps=7, redraw=3, contrast=1e4, blocks=5)
+    mats = []
+    for _ in range(problem.steps):
+        s = problem.system()
+        mats.append(s.A)
+        problem.accept(reference_solve(s.A, s.b))
+    assert mats[0] is mats[1] is mats[2] and mats[3] is mats[4] is mats[5]
+    assert abs(mats[3] - mats[0]).max() > 0
+    off = -mats[0].data[mats[0].data < 0]
+    assert off.max() / off.min() > 1e2  # harmonic face averages of a 1e4 contrast
+    with pytest.raises(IndexError):
+        problem.system()
+
+
+def test_helmholtz_is_symmetric_indefinite_and_auto_meets_the_tolerance():
+    """k² between the 2nd and 3rd Laplacian eigenvalues: two negative eigenvalues, symmetric;
+    ``auto`` falls back from what breaks down and every answer matches a direct solve."""
+    problem = Helmholtz(m=12, steps=12)
+    s = problem.system()
+    eig = np.linalg.eigvalsh(s.A.toarray())
+    assert abs(s.A - s.A.T).max() == 0.0 and (eig < 0).sum() >= 2 and eig[-1] > 0
+    solver = SequenceSolver(policy="auto", rtol=1e-10)
+    for _ in range(problem.steps):
+        s = problem.system()
+        x = solver.solve(s.A, s.b)
+        ref = reference_solve(s.A, s.b)
+        assert np.linalg.norm(s.b - s.A @ x) <= 1e-10 * np.linalg.norm(s.b) * (1 + 1e-9)
+        assert np.linalg.norm(x - ref) <= 1e-6 * np.linalg.norm(ref)
+        problem.accept(x)
