@@ -91,7 +91,11 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    spent (on FEM heat with runs of ten, LU predicted at 1.8x was tried at system 11 for 13x that
    system's best).  A setup that runs of one matrix would share is first tried where a run starts.
    Work a method does once per instance (``SolveRecord.one_off_seconds``: a graph partition) is
-   left out of what later builds are expected to cost.
+   left out of what later builds are expected to cost, and put into its first try's (a prior,
+   ``ONE_OFF_COST``, until it ran).  Priors in products are priced at the product's cost implied
+   by a family that ran, but never above one timed product with the matrix at hand: a solve of
+   two iterations is mostly its fixed part (Heat2D's first steps priced ``fastdiag-cg``'s setup
+   at 14 ms instead of 3, and its purchase waited 16 systems instead of a few).
    Two exceptions make factorisations cheaper to discover.  A never-measured factorisation whose
    first try (its whole setup plus one solve of ``SOLVE_COST`` products) is predicted to cost
    at most ``explore_cap + 1`` times the best here — what a capped try of any family and its
