@@ -93,9 +93,9 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    Work a method does once per instance (``SolveRecord.one_off_seconds``: a graph partition) is
    left out of what later builds are expected to cost, and put into its first try's (a prior,
    ``ONE_OFF_COST``, until it ran).  Priors in products are priced at the product's cost implied
-   by a family that ran, but never above one timed product with the matrix at hand: a solve of
-   two iterations is mostly its fixed part (Heat2D's first steps priced ``fastdiag-cg``'s setup
-   at 14 ms instead of 3, and its purchase waited 16 systems instead of a few).
+   by a family that ran; where its solves took a few iterations only, never above one timed
+   product with the matrix at hand: such a solve is mostly its fixed part (Heat2D's first steps
+   priced ``fastdiag-cg``'s setup at 14 ms instead of 3, and its purchase waited 16 systems).
    Two exceptions make factorisations cheaper to discover.  A never-measured factorisation whose
    first try (its whole setup plus one solve of ``SOLVE_COST`` products) is predicted to cost
    at most ``explore_cap + 1`` times the best here — what a capped try of any family and its
@@ -286,6 +286,10 @@ _CONTEXT_FREE_COMMIT = 16
 #: a family's low speed estimate is the least of this many recent samples at one size
 #: (AutoPolicy._low_per); twice as many for a context-free one, whose solves are the shortest
 _SPEED_WINDOW = 3
+
+#: solves of fewer iterations than this (on average) imply no product's cost: their time is mostly
+#: the fixed part (kernel entry, the certified check), so a timed product bounds it (_matvec_seconds)
+_FEW_ITERATIONS = 10
 
 #: a setup prior below this many products is not "expensive" (idea 5): no rationing, no late rank
 _HEAVY_SETUP = 50.0
@@ -1346,16 +1350,21 @@ class AutoPolicy(Policy):
 
     def _matvec_seconds(self) -> float | None:
         """Seconds of one sparse matrix-vector product, implied by a family that ran (its measured
-        seconds per iteration over its rough cost in products, ``ITERATION_COST``), and at most
-        what one product with the current matrix takes (:meth:`_product_seconds`): a solve of two
-        or three iterations is mostly its fixed part, which made Heat2D's first SSOR-PCG solves
-        imply a product 7x dearer than it is, and ``fastdiag-cg``'s setup 14 ms instead of 3."""
+        seconds per iteration over its rough cost in products, ``ITERATION_COST``) — the unit the
+        setup priors were calibrated in.  Where that family's solves took fewer than
+        ``_FEW_ITERATIONS`` iterations, their time is mostly the solve's fixed part, and the
+        product is priced at most at one timed product with the matrix at hand
+        (:meth:`_product_seconds`): Heat2D's first SSOR-PCG solves (2-5 iterations) implied a
+        product 3.4x dearer than it is, and ``fastdiag-cg``'s setup at 14 ms instead of 3."""
         for other, per in self.per_iteration_.items():
             kind = self._by_name[other].kind if other in self._by_name else other.split("(")[0]
             if self._iter_cost.get(kind):
                 implied = per / self._iter_cost[kind]
-                measured = self._product_seconds()
-                return implied if measured is None else min(implied, measured)
+                fit = self._fit.get(other)
+                if fit is not None and fit[0] > 0 and fit[1] < _FEW_ITERATIONS * fit[0]:
+                    measured = self._product_seconds()
+                    return implied if measured is None else min(implied, measured)
+                return implied
         return None
 
     def _product_seconds(self) -> float | None:
