@@ -22,7 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._support import check_int, check_positive
-from .base import LinearSystem, SequenceProblem
+from .base import LinearSystem, SolutionStateProblem
 
 
 def _second_difference(m: int) -> sp.csr_array:
@@ -32,7 +32,7 @@ def _second_difference(m: int) -> sp.csr_array:
     return sp.csr_array(sp.diags_array([-ones[:-1], 2.0 * ones, -ones[:-1]], offsets=[-1, 0, 1]) / h**2)
 
 
-class AnisotropicHeat3D(SequenceProblem):
+class AnisotropicHeat3D(SolutionStateProblem):
     """``steps`` SPD systems of size ``m³`` from backward-Euler steps with drifting anisotropy.
 
     Parameters
@@ -73,10 +73,6 @@ class AnisotropicHeat3D(SequenceProblem):
         self.reset()
 
     @property
-    def steps(self) -> int:
-        return self._steps
-
-    @property
     def n(self) -> int:
         """Number of unknowns, ``m³``."""
         return self.m ** 3
@@ -98,23 +94,14 @@ class AnisotropicHeat3D(SequenceProblem):
         return 100.0 * np.exp(-((X - c[0]) ** 2 + (Y - c[1]) ** 2 + (Z - c[2]) ** 2) / 0.02).ravel()
 
     def system(self) -> LinearSystem:
-        if self._step >= self._steps:
-            raise IndexError(f"the sequence has {self._steps} steps; call reset() to run it again")
-        t = (self._step + 1) * self.dt
+        k = self._current()
+        t = (k + 1) * self.dt
         K = sum(k * L for k, L in zip(self.diffusivities(t), self._axes))
         A = sp.csr_array(self._identity + self.dt * K)
         A.sum_duplicates()
         A.sort_indices()
-        return LinearSystem(A=A, b=self.u + self.dt * self.source(t), index=self._step, context={"t": t},
+        return LinearSystem(A=A, b=self.u + self.dt * self.source(t), index=k, context={"t": t},
                             grid_shape=(self.m, self.m, self.m))
-
-    def accept(self, x: np.ndarray) -> None:
-        self.u = np.asarray(x, dtype=np.float64).copy()
-        self._step += 1
-
-    @property
-    def state(self) -> np.ndarray:
-        return self.u
 
     def describe(self) -> dict:
         return {"name": self.name, "m": self.m, "unknowns": self.n, "steps": self._steps, "dt": self.dt,

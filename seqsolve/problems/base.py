@@ -73,3 +73,30 @@ class SequenceProblem(ABC):
     def describe(self) -> dict:
         """Parameters identifying this problem, for benchmark records and saved states."""
         return {"name": self.name, "steps": self.steps}
+
+
+class SolutionStateProblem(SequenceProblem):
+    """A sequence whose state is the last accepted solution ``u`` (a time step's, a sweep's):
+    ``steps``, ``accept``, ``state`` and the end-of-sequence check, written once.  A subclass sets
+    ``_steps`` and resets ``u`` and ``_step`` in :meth:`reset`."""
+
+    _steps: int
+    u: np.ndarray
+
+    @property
+    def steps(self) -> int:
+        return self._steps
+
+    def _current(self) -> int:
+        """The index of the system to build now; ``IndexError`` once the sequence is over."""
+        if self._step >= self._steps:
+            raise IndexError(f"the sequence has {self._steps} steps; call reset() to run it again")
+        return self._step
+
+    def accept(self, x: np.ndarray) -> None:
+        self.u = np.asarray(x, dtype=np.float64).copy()
+        self._step += 1
+
+    @property
+    def state(self) -> np.ndarray:
+        return self.u

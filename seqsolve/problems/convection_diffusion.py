@@ -24,7 +24,7 @@ import scipy.sparse as sp
 
 from ..errors import InvalidSystemError
 from ._support import check_int, check_positive
-from .base import LinearSystem, SequenceProblem
+from .base import LinearSystem, SolutionStateProblem
 
 
 def _difference_1d(m: int, h: float) -> tuple[sp.csr_array, sp.csr_array, sp.csr_array]:
@@ -36,7 +36,7 @@ def _difference_1d(m: int, h: float) -> tuple[sp.csr_array, sp.csr_array, sp.csr
     return sp.csr_array(back), sp.csr_array(fwd), sp.csr_array(second)
 
 
-class ConvectionDiffusion(SequenceProblem):
+class ConvectionDiffusion(SolutionStateProblem):
     """Backward-Euler steps of 2-D convection–diffusion: ``steps`` non-symmetric systems of size ``n²``.
 
     Parameters
@@ -88,10 +88,6 @@ class ConvectionDiffusion(SequenceProblem):
         self.reset()
 
     @property
-    def steps(self) -> int:
-        return self._steps
-
-    @property
     def n(self) -> int:
         """Number of unknowns, ``n²``."""
         return self.m * self.m
@@ -114,8 +110,7 @@ class ConvectionDiffusion(SequenceProblem):
         return sp.csr_array(conv - self.eps * self._laplacian)
 
     def system(self) -> LinearSystem:
-        if self._step >= self._steps:
-            raise IndexError(f"the sequence has {self._steps} steps; call reset() to run it again")
+        self._current()
         t = (self._step + 1) * self.dt
         A = sp.csr_array(self._identity + self.dt * self.operator(t))
         A.sum_duplicates()
@@ -123,14 +118,6 @@ class ConvectionDiffusion(SequenceProblem):
         b = self.u + self.dt * self.f
         return LinearSystem(A=A, b=b, index=self._step, context={"t": t, "wind": math.hypot(*self.velocity(t))},
                             grid_shape=(self.m, self.m))
-
-    def accept(self, x: np.ndarray) -> None:
-        self.u = np.asarray(x, dtype=np.float64).copy()
-        self._step += 1
-
-    @property
-    def state(self) -> np.ndarray:
-        return self.u
 
     def describe(self) -> dict:
         return {"name": self.name, "n": self.m, "unknowns": self.n, "steps": self._steps, "dt": self.dt, "eps": self.eps,

@@ -23,10 +23,10 @@ import scipy.sparse as sp
 
 from ..errors import ConfigurationError
 from ._support import check_int, check_positive, require_skfem, restrict
-from .base import LinearSystem, SequenceProblem
+from .base import LinearSystem, SolutionStateProblem
 
 
-class TransientHeatFEM(SequenceProblem):
+class TransientHeatFEM(SolutionStateProblem):
     """Transient heat with a moving conductive spot: ``steps`` SPD systems of P1 finite elements.
 
     Parameters
@@ -88,10 +88,6 @@ class TransientHeatFEM(SequenceProblem):
         self.reset()
 
     @property
-    def steps(self) -> int:
-        return self._steps
-
-    @property
     def n(self) -> int:
         """Number of unknowns (interior nodes)."""
         return int(self.free.size)
@@ -128,21 +124,12 @@ class TransientHeatFEM(SequenceProblem):
         return self._cached[1], self._cached[2]
 
     def system(self) -> LinearSystem:
-        if self._step >= self._steps:
-            raise IndexError(f"the sequence has {self._steps} steps; call reset() to run it again")
+        self._current()
         A, B = self._matrices()
         b = self.M @ self.u + self.dt * self.F
         if self.scheme == "cn":
             b = b - B @ self.u
         return LinearSystem(A=A, b=b, index=self._step, context={"t": (self._step + 1) * self.dt})
-
-    def accept(self, x: np.ndarray) -> None:
-        self.u = np.asarray(x, dtype=np.float64).copy()
-        self._step += 1
-
-    @property
-    def state(self) -> np.ndarray:
-        return self.u
 
     def nodal(self, u: np.ndarray | None = None) -> np.ndarray:
         """The temperature at every mesh node (boundary zeros included)."""

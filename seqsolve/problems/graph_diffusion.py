@@ -22,10 +22,10 @@ import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
 from ._support import check_int, check_positive
-from .base import LinearSystem, SequenceProblem
+from .base import LinearSystem, SolutionStateProblem
 
 
-class GraphDiffusion(SequenceProblem):
+class GraphDiffusion(SolutionStateProblem):
     """``steps`` SPD systems of size ``nodes`` from implicit diffusion steps on a weighted graph.
 
     Parameters
@@ -65,10 +65,6 @@ class GraphDiffusion(SequenceProblem):
         self.reset()
 
     @property
-    def steps(self) -> int:
-        return self._steps
-
-    @property
     def n(self) -> int:
         return self.nodes
 
@@ -83,9 +79,7 @@ class GraphDiffusion(SequenceProblem):
         return self._w0 * (1.0 + self.boost * np.exp(-((self._mid - c) ** 2).sum(axis=1) / 0.02))
 
     def system(self) -> LinearSystem:
-        if self._step >= self._steps:
-            raise IndexError(f"the sequence has {self._steps} steps; call reset() to run it again")
-        t, n = self._step, self.nodes
+        t, n = self._current(), self.nodes
         w = self.weights(t)
         W = sp.csr_array((np.concatenate([w, w]), (np.concatenate([self._i, self._j]),
                                                     np.concatenate([self._j, self._i]))), shape=(n, n))
@@ -95,14 +89,6 @@ class GraphDiffusion(SequenceProblem):
         A.sort_indices()
         b = self.u + self.tau * (1.0 + 0.5 * math.sin(0.3 * t)) * self._f
         return LinearSystem(A=A, b=b, index=t, context={"t": float(t)})
-
-    def accept(self, x: np.ndarray) -> None:
-        self.u = np.asarray(x, dtype=np.float64).copy()
-        self._step += 1
-
-    @property
-    def state(self) -> np.ndarray:
-        return self.u
 
     def describe(self) -> dict:
         return {"name": self.name, "nodes": self.nodes, "edges": int(self._i.size), "steps": self._steps,

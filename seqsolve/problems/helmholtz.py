@@ -22,10 +22,10 @@ import scipy.sparse as sp
 
 from ..errors import InvalidSystemError
 from ._support import check_int, check_positive
-from .base import LinearSystem, SequenceProblem
+from .base import LinearSystem, SolutionStateProblem
 
 
-class Helmholtz(SequenceProblem):
+class Helmholtz(SolutionStateProblem):
     """``steps`` symmetric indefinite systems of size ``m²`` along a sweep of the wavenumber.
 
     Parameters
@@ -65,10 +65,6 @@ class Helmholtz(SequenceProblem):
         self.reset()
 
     @property
-    def steps(self) -> int:
-        return self._steps
-
-    @property
     def n(self) -> int:
         return self.m * self.m
 
@@ -81,23 +77,13 @@ class Helmholtz(SequenceProblem):
         return 2.0 * math.pi ** 2 * (self.centre + self.swing * math.sin(2.0 * math.pi * t / self.period))
 
     def system(self) -> LinearSystem:
-        if self._step >= self._steps:
-            raise IndexError(f"the sequence has {self._steps} steps; call reset() to run it again")
-        t = self._step
+        t = self._current()
         k2 = self.shift(t)
         A = sp.csr_array(self._laplacian - k2 * self._identity)
         A.sum_duplicates()
         A.sort_indices()
         b = (1.0 + 0.1 * math.sin(0.2 * t)) * self._f
         return LinearSystem(A=A, b=b, index=t, context={"t": float(t), "k2": k2}, grid_shape=(self.m, self.m))
-
-    def accept(self, x: np.ndarray) -> None:
-        self.u = np.asarray(x, dtype=np.float64).copy()
-        self._step += 1
-
-    @property
-    def state(self) -> np.ndarray:
-        return self.u
 
     def describe(self) -> dict:
         return {"name": self.name, "m": self.m, "unknowns": self.n, "steps": self._steps, "centre": self.centre,

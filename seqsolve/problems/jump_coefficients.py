@@ -22,10 +22,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._support import check_int, check_positive
-from .base import LinearSystem, SequenceProblem
+from .base import LinearSystem, SolutionStateProblem
 
 
-class JumpCoefficients(SequenceProblem):
+class JumpCoefficients(SolutionStateProblem):
     """``steps`` SPD systems of size ``m²``; the matrix changes every ``redraw`` systems.
 
     Parameters
@@ -57,10 +57,6 @@ class JumpCoefficients(SequenceProblem):
         centres = (np.arange(self.m) + 0.5) / self.m
         self._X, self._Y = np.meshgrid(centres, centres, indexing="ij")
         self.reset()
-
-    @property
-    def steps(self) -> int:
-        return self._steps
 
     @property
     def n(self) -> int:
@@ -107,23 +103,13 @@ class JumpCoefficients(SequenceProblem):
         return A
 
     def system(self) -> LinearSystem:
-        if self._step >= self._steps:
-            raise IndexError(f"the sequence has {self._steps} steps; call reset() to run it again")
-        t = self._step
+        t = self._current()
         if self._A is None or t % self.redraw == 0:
             self._A = self.matrix(self.coefficient())
         angle = 2.0 * math.pi * t / 40.0
         cx, cy = 0.5 + 0.3 * math.cos(angle), 0.5 + 0.3 * math.sin(angle)
         b = np.exp(-((self._X - cx) ** 2 + (self._Y - cy) ** 2) / 0.005).ravel() / (self.m * self.m)
         return LinearSystem(A=self._A, b=b, index=t, context={"t": float(t)})
-
-    def accept(self, x: np.ndarray) -> None:
-        self.u = np.asarray(x, dtype=np.float64).copy()
-        self._step += 1
-
-    @property
-    def state(self) -> np.ndarray:
-        return self.u
 
     def describe(self) -> dict:
         return {"name": self.name, "m": self.m, "unknowns": self.n, "steps": self._steps, "redraw": self.redraw,

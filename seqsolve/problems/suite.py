@@ -16,6 +16,7 @@ scikit-fem (``pip install 'seqsolve[fem]'``).
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -42,128 +43,70 @@ class Workload:
         return self.factories[size]()
 
 
-def _heat2d(nx: int, steps: int, **options) -> Callable[[], SequenceProblem]:
-    def make() -> SequenceProblem:
-        from .heat2d import Heat2D
-
-        return Heat2D(nx=nx, steps=steps, **options)
-    return make
-
-
-def _fluid2d(n: int, steps: int, seed: int = 0, **options) -> Callable[[], SequenceProblem]:
-    def make() -> SequenceProblem:
-        from .fluid2d import Fluid2D
-
-        return Fluid2D(n=n, steps=steps, seed=seed, **options)
-    return make
+def _lazy(module: str, cls: str) -> Callable[..., Callable[[], SequenceProblem]]:
+    """``factory(**options)``: a maker of ``cls(**options)`` from ``module``, imported only when a
+    problem is built (the FEM workloads need scikit-fem, Fluid2D its simulator)."""
+    def factory(**options) -> Callable[[], SequenceProblem]:
+        def make() -> SequenceProblem:
+            return getattr(importlib.import_module(f"{__package__}.{module}"), cls)(**options)
+        return make
+    return factory
 
 
-def _fem_heat(refine: int, steps: int, update_every: int, seed: int = 0, **options) -> Callable[[], SequenceProblem]:
-    def make() -> SequenceProblem:
-        from .fem_heat import TransientHeatFEM
-
-        return TransientHeatFEM(refine=refine, steps=steps, update_every=update_every, seed=seed, **options)
-    return make
-
-
-def _plaplace(refine: int, loads: int, picard: int, seed: int = 0, **options) -> Callable[[], SequenceProblem]:
-    def make() -> SequenceProblem:
-        from .fem_plaplace import PicardPLaplacian
-
-        return PicardPLaplacian(refine=refine, loads=loads, picard=picard, seed=seed, **options)
-    return make
-
-
-def _topopt(nelx: int, nely: int, steps: int, seed: int = 0, **options) -> Callable[[], SequenceProblem]:
-    def make() -> SequenceProblem:
-        from .fem_topopt import TopologyOptimization
-
-        return TopologyOptimization(nelx=nelx, nely=nely, steps=steps, seed=seed, **options)
-    return make
-
-
-def _convdiff(n: int, steps: int, seed: int = 0, **options) -> Callable[[], SequenceProblem]:
-    def make() -> SequenceProblem:
-        from .convection_diffusion import ConvectionDiffusion
-
-        return ConvectionDiffusion(n=n, steps=steps, seed=seed, **options)
-    return make
-
-
-def _heat3d(m: int, steps: int, **options) -> Callable[[], SequenceProblem]:
-    def make() -> SequenceProblem:
-        from .anisotropic_heat3d import AnisotropicHeat3D
-
-        return AnisotropicHeat3D(m=m, steps=steps, **options)
-    return make
-
-
-def _graph(nodes: int, steps: int, **options) -> Callable[[], SequenceProblem]:
-    def make() -> SequenceProblem:
-        from .graph_diffusion import GraphDiffusion
-
-        return GraphDiffusion(nodes=nodes, steps=steps, **options)
-    return make
-
-
-def _jumps(m: int, steps: int, **options) -> Callable[[], SequenceProblem]:
-    def make() -> SequenceProblem:
-        from .jump_coefficients import JumpCoefficients
-
-        return JumpCoefficients(m=m, steps=steps, **options)
-    return make
-
-
-def _helmholtz(m: int, steps: int, **options) -> Callable[[], SequenceProblem]:
-    def make() -> SequenceProblem:
-        from .helmholtz import Helmholtz
-
-        return Helmholtz(m=m, steps=steps, **options)
-    return make
+_heat2d = _lazy("heat2d", "Heat2D")
+_fluid2d = _lazy("fluid2d", "Fluid2D")
+_fem_heat = _lazy("fem_heat", "TransientHeatFEM")
+_plaplace = _lazy("fem_plaplace", "PicardPLaplacian")
+_topopt = _lazy("fem_topopt", "TopologyOptimization")
+_convdiff = _lazy("convection_diffusion", "ConvectionDiffusion")
+_heat3d = _lazy("anisotropic_heat3d", "AnisotropicHeat3D")
+_graph = _lazy("graph_diffusion", "GraphDiffusion")
+_jumps = _lazy("jump_coefficients", "JumpCoefficients")
+_helmholtz = _lazy("helmholtz", "Helmholtz")
 
 
 def suite() -> dict[str, Workload]:
     """All suite workloads by name, each with a factory per size in :data:`SIZES` (in run order)."""
     workloads = [
         Workload("heat2d", "Heat2D, Crank–Nicolson, 5-point grid (test 225, bench 16,129 unknowns)", True,
-                 {"test": _heat2d(16, 60), "bench": _heat2d(128, 1000),
-                  "holdout": _heat2d(150, 1000, dt=2e-3)}),
+                 {"test": _heat2d(nx=16, steps=60), "bench": _heat2d(nx=128, steps=1000),
+                  "holdout": _heat2d(nx=150, steps=1000, dt=2e-3)}),
         Workload("fluid2d", "Fluid2D pressure Poisson past moving obstacles (test 256, bench 16,384)", True,
-                 {"test": _fluid2d(16, 40), "bench": _fluid2d(128, 300),
-                  "holdout": _fluid2d(96, 300, seed=3)}),
+                 {"test": _fluid2d(n=16, steps=40), "bench": _fluid2d(n=128, steps=300),
+                  "holdout": _fluid2d(n=96, steps=300, seed=3)}),
         Workload("fem-heat", "P1 heat on a disc, conductive spot (×100) moving every step (test 481, bench 32,513)",
-                 True, {"test": _fem_heat(4, 60, 1), "bench": _fem_heat(7, 400, 1),
-                        "holdout": _fem_heat(6, 400, 1, seed=3, contrast=1000.0, scheme="be", spot_radius=0.15)}),
+                 True, {"test": _fem_heat(refine=4, steps=60, update_every=1), "bench": _fem_heat(refine=7, steps=400, update_every=1),
+                        "holdout": _fem_heat(refine=6, steps=400, update_every=1, seed=3, contrast=1000.0, scheme="be", spot_radius=0.15)}),
         Workload("fem-heat-reuse", "fem-heat with the spot moved only every 10 steps: same matrix in between",
-                 True, {"test": _fem_heat(4, 60, 10), "bench": _fem_heat(7, 400, 10),
-                        "holdout": _fem_heat(6, 400, 5, seed=3, contrast=1000.0, scheme="be", spot_radius=0.15)}),
+                 True, {"test": _fem_heat(refine=4, steps=60, update_every=10), "bench": _fem_heat(refine=7, steps=400, update_every=10),
+                        "holdout": _fem_heat(refine=6, steps=400, update_every=5, seed=3, contrast=1000.0, scheme="be", spot_radius=0.15)}),
         Workload("plaplace", "P2 p-Laplacian (p=1.5), Picard iterates under load continuation "
                  "(test 225, bench 16,129)", True,
-                 {"test": _plaplace(2, 4, 5), "bench": _plaplace(5, 10, 10),
-                  "holdout": _plaplace(5, 8, 8, seed=2, p=1.8, forcing="sine")}),
+                 {"test": _plaplace(refine=2, loads=4, picard=5), "bench": _plaplace(refine=5, loads=10, picard=10),
+                  "holdout": _plaplace(refine=5, loads=8, picard=8, seed=2, p=1.8, forcing="sine")}),
         Workload("topopt", "SIMP cantilever, Q1 plane stress, contrast up to 1e9 (test 624, bench 25,920)", True,
-                 {"test": _topopt(24, 12, 20), "bench": _topopt(160, 80, 100),
-                  "holdout": _topopt(200, 50, 100, seed=1, case="mbb")}),
+                 {"test": _topopt(nelx=24, nely=12, steps=20), "bench": _topopt(nelx=160, nely=80, steps=100),
+                  "holdout": _topopt(nelx=200, nely=50, steps=100, seed=1, case="mbb")}),
         Workload("convdiff", "upwind convection–diffusion, turning gusty wind: non-symmetric "
                  "(test 256, bench 22,500)", False,
-                 {"test": _convdiff(16, 60), "bench": _convdiff(150, 400),
-                  "holdout": _convdiff(180, 400, seed=2, eps=5e-3, wind=20.0)}),
+                 {"test": _convdiff(n=16, steps=60), "bench": _convdiff(n=150, steps=400),
+                  "holdout": _convdiff(n=180, steps=400, seed=2, eps=5e-3, wind=20.0)}),
         # added after the learner was built (see the module docstring): judged, never tuned on
         Workload("heat3d-aniso", "3-D backward-Euler heat, axis diffusivities drifting independently: separable, "
                  "no scalar follows it (test 216, bench 15,625)", True,
-                 {"test": _heat3d(6, 30), "bench": _heat3d(25, 400),
-                  "holdout": _heat3d(28, 400, dt=2e-3, anisotropy=20.0, rates=(70.0, 170.0), seed=1)}),
+                 {"test": _heat3d(m=6, steps=30), "bench": _heat3d(m=25, steps=400),
+                  "holdout": _heat3d(m=28, steps=400, dt=2e-3, anisotropy=20.0, rates=(70.0, 170.0), seed=1)}),
         Workload("graph-diffusion", "implicit diffusion on a random geometric graph, weights ×100 in a moving "
                  "region (test 300, bench 20,000)", True,
-                 {"test": _graph(300, 30), "bench": _graph(20000, 400),
-                  "holdout": _graph(30000, 400, tau=2.0, degree=12.0, seed=2)}),
+                 {"test": _graph(nodes=300, steps=30), "bench": _graph(nodes=20000, steps=400),
+                  "holdout": _graph(nodes=30000, steps=400, tau=2.0, degree=12.0, seed=2)}),
         Workload("jump-repeat", "jump coefficients up to 1e4, one matrix per 15 right-hand sides "
                  "(test 256, bench 19,600)", True,
-                 {"test": _jumps(16, 30), "bench": _jumps(140, 400),
-                  "holdout": _jumps(160, 400, redraw=8, contrast=1e5, blocks=7, seed=2)}),
+                 {"test": _jumps(m=16, steps=30), "bench": _jumps(m=140, steps=400),
+                  "holdout": _jumps(m=160, steps=400, redraw=8, contrast=1e5, blocks=7, seed=2)}),
         Workload("helmholtz", "−Δu − k²u sweeping k² across Laplacian eigenvalues: symmetric indefinite "
                  "(test 256, bench 14,400)", False,
-                 {"test": _helmholtz(16, 30), "bench": _helmholtz(120, 400),
-                  "holdout": _helmholtz(150, 400, centre=5.7, swing=1.5, period=90.0, source=(0.65, 0.4))}),
+                 {"test": _helmholtz(m=16, steps=30), "bench": _helmholtz(m=120, steps=400),
+                  "holdout": _helmholtz(m=150, steps=400, centre=5.7, swing=1.5, period=90.0, source=(0.65, 0.4))}),
     ]
     return {w.name: w for w in workloads}
