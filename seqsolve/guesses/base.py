@@ -45,6 +45,15 @@ class Guess(ABC):
     def reset(self) -> None:
         """Forget every stored solution."""
 
+    def combination(self, available: int) -> tuple[float, ...] | None:
+        """The weights (newest solution first) of the fixed linear combination of the last
+        solutions that :meth:`form` returns when ``available`` solutions are stored, or ``None``
+        when the guess is not one (it needs products with ``A`` or adapts to the data).
+
+        Why: such a guess needs nothing but the history, so the ``auto`` chooser can replay it
+        in hindsight after every solve and see its error without ever trying it."""
+        return None
+
     def missed(self) -> None:
         """Some solutions were dropped before this strategy saw them (the ``auto`` chooser's
         backlog overflowed): the next :meth:`update` is not for the last :meth:`form`."""

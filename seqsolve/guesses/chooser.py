@@ -1,25 +1,37 @@
 """``initial_guess="auto"``: learn online which strategy makes the whole solve cheapest.
 
-Why rounds: the systems of a sequence drift in difficulty, so comparing a strategy's mean cost
-over one stretch with another's over a different stretch is unfair.  The chooser instead tries
-every strategy once in a *round* of consecutive (hence similar) systems, scores each by the log of
-its cost over the round's geometric mean, and exploits the best averaged score for an epoch that
-doubles after each round (capped, so a change along the sequence is noticed).  Exploration thus
-costs O(strategies · log T) solves.  The order within a round alternates so a steady drift in
-difficulty favours no one.  Every strategy sees every certified solution, replayed when it is
-next chosen (so unchosen strategies cost nothing per solve); the cost it is scored on is what a
-guess changes: its own forming plus the measured solve (iterations, checks), not the configuration's
-setup (an AMG hierarchy rebuilt every few systems made one round's systems very unequal).
+Two kinds of evidence, because there are two kinds of strategy:
+
+- A *history-only* strategy (``previous``, ``extrapolate``: a fixed combination of the last
+  solutions) is judged in hindsight after every solve (:mod:`.hindsight`): the error its guess
+  would have had is observed on the very system just solved, turned into iterations by a model
+  and into seconds at the solve's measured seconds per iteration, plus its own forming cost.  No
+  try is needed, and the comparison is paired (the same system for all), which single solves of
+  consecutive systems are not: on FEM heat an AMG hierarchy rebuilt every ~4 steps made rounds of
+  single tries miss an extrapolation that saves 16 %.
+- A strategy that needs products with ``A`` (``projection``, ``pod``) has to be tried.  The
+  chooser tries it, with the default, once in a *round* of consecutive (hence similar) systems,
+  scores each by the log of its cost over the default's, and exploits the best averaged score for
+  an epoch that doubles after each round (capped, so a change along the sequence is noticed).
+  Exploration thus costs O(strategies · log T) solves.  The order within a round alternates so a
+  steady drift in difficulty favours no one.  The cost a try is scored on is what a guess
+  changes: its own forming plus the measured solve, not the configuration's setup.
+
+All scores are log cost ratios to the default (the first candidate), which a strategy must beat
+by ``margin`` to replace it.  Every strategy sees every certified solution, replayed when it is
+next chosen (so unchosen strategies cost nothing per solve beyond the hindsight).
 """
 
 from __future__ import annotations
 
 import math
+import time
 from typing import Any, Hashable, Sequence
 
 import numpy as np
 
 from .base import Guess
+from .hindsight import Hindsight, predicted_iterations
 from .spec import parse_guess
 
 #: the strategies ``"auto"`` chooses among
@@ -34,19 +46,28 @@ AUTO_CANDIDATES = ("previous", "extrapolate(order=4,alternating=1)", "projection
 REST_MARGIN = 0.1
 #: at most this many rounds in a row
 MAX_REST = 8
+#: weight of the newest hindsight sample in a history-only strategy's score (about the last 10)
+HINDSIGHT_DECAY = 0.1
+#: hindsight on every solve for the first this many samples, then on every ``HINDSIGHT_STRIDE``-th
+#: (forming every history-only guess costs O(n) per stored solution: ~1 % of a Heat2D nx=100
+#: solve if done on every one)
+HINDSIGHT_WARM, HINDSIGHT_STRIDE = 16, 4
 
 
 class GuessChooser:
-    """A bandit over initial-guess strategies (explore in rounds, exploit in doubling epochs).
+    """A bandit over initial-guess strategies: history-only ones judged in hindsight on every
+    solve, the others tried in rounds between doubling exploitation epochs.
 
     ``decay`` weights the newest round's scores against the older ones; ``first_epoch`` and
     ``max_epoch`` bound the exploitation stretches between rounds; another strategy replaces the
     first candidate (the default, ``previous``) only when its score is lower by ``margin``
-    (a log cost ratio: 0.03 is 3 %).
+    (a log cost ratio: 0.03 is 3 %).  ``tolerance`` is the relative accuracy the solves reach
+    (the solver's ``rtol``), the scale of the hindsight's iteration model.
     """
 
     def __init__(self, candidates: Sequence[str | Guess] = AUTO_CANDIDATES, *, decay: float = 0.3,
-                 first_epoch: int = 8, max_epoch: int = 500, margin: float = 0.03) -> None:
+                 first_epoch: int = 8, max_epoch: int = 500, margin: float = 0.03,
+                 tolerance: float = 1e-8) -> None:
         self.arms: list[Guess] = [parse_guess(c) for c in candidates]
         # certified solutions not yet shown to each strategy: an unchosen strategy is caught up only
         # when it is next chosen, so strategies that are not used cost nothing per solve
@@ -54,10 +75,26 @@ class GuessChooser:
         self._keep = max(max(getattr(a, "window", 0), getattr(a, "k", 0), getattr(a, "order", 0) + 1, 1)
                          for a in self.arms)  # older solutions would leave every strategy's window anyway
         self.decay, self.first_epoch, self.max_epoch, self.margin = decay, first_epoch, max_epoch, margin
+        self.tolerance = tolerance if 0.0 < tolerance < 1.0 else 1e-8
         self.spec = "auto"
         self.scores_ = np.zeros(len(self.arms))  # smoothed log cost ratio per strategy (lower: better)
         self.rounds_ = 0
         self.best_ = 0
+        # judged in hindsight: the history-only strategies, when the default (the scores'
+        # reference) is one too; the default and the rest are tried in rounds, and a tried
+        # strategy is scored against the default's hindsight cost on the same system
+        self._hindsight = Hindsight(self.arms)
+        free = self._hindsight.free
+        self._paired = free[0]
+        self._judged = [i for i in range(1, len(self.arms)) if free[i] and free[0]]
+        self._tried = [i for i in range(len(self.arms)) if i not in self._judged]
+        self._samples = 0  # hindsight samples of the history-only strategies so far
+        self._count = [0] * len(self.arms)  # paired samples of each tried strategy
+        self._updates = 0
+        self._seen: tuple[list, float] | None = None  # the last solve's hindsight, for learn()
+        self._spent = 0.0  # seconds the last update spent on hindsight (not the guess's cost)
+        self._x0: np.ndarray | None = None  # the last guess of a strategy that is not history-only
+        self._guess_s: list[float | None] = [None] * len(self.arms)  # measured forming seconds
         self._queue: list[int] = []
         self._round: dict[int, float] = {}
         self._left = 0  # exploitation solves left before the next round
@@ -72,8 +109,9 @@ class GuessChooser:
         return self.spec
 
     def form(self, A: Any, b: np.ndarray, key: Hashable | None) -> tuple[np.ndarray | None, str]:
-        if not self._queue and self._left <= 0:  # a new round: every strategy once, but those resting
-            order = [i for i in range(len(self.arms)) if i == 0 or self._rest[i] == 0]
+        if len(self._tried) > 1 and not self._queue and self._left <= 0:
+            # a new round: every strategy that must be tried once, but those resting
+            order = [i for i in self._tried if i == 0 or self._rest[i] == 0]
             self._rest = [max(0, r - 1) for r in self._rest]
             self._queue = order if self.rounds_ % 2 == 0 else order[::-1]
             self._round = {}
@@ -82,8 +120,15 @@ class GuessChooser:
             self.arms[i].update(None, None, x, k)
         self._backlog[i].clear()
         x0 = _safe_form(self.arms[i], A, b, key)
-        # a strategy that knows nothing yet would be scored as a cold start: don't learn from it
+        # a strategy that knows nothing yet would be scored as a cold start: don't learn from it,
+        # but let the round go on (one that never forms a guess must not hold it forever)
         self._chosen = i if x0 is not None else None
+        if x0 is None and self._queue and self._queue[0] == i and i != 0:
+            self._queue.pop(0)
+            if not self._queue:
+                self._close_round()
+        self._x0 = x0 if x0 is not None and not self._hindsight.free[i] else None
+        self._seen = None
         return x0, self.arms[i].name
 
     def update(self, A: Any, b: np.ndarray, x: np.ndarray, key: Hashable | None) -> None:
@@ -94,19 +139,45 @@ class GuessChooser:
             if len(backlog) > self._keep:
                 del backlog[0]
                 arm.missed()
+        t0 = time.perf_counter()
+        self._updates += 1
+        i = self._chosen
+        if (self._paired and i is not None
+                and (self._samples < HINDSIGHT_WARM or self._updates % HINDSIGHT_STRIDE == 0
+                     or not self._hindsight.free[i] or self._queue)):
+            seen = self._hindsight.judge(x)
+            if seen is not None and seen[i] is not None:
+                self._seen = (seen, seen[i][0])
+            elif seen is not None and self._x0 is not None and self._x0.shape == x.shape:
+                xnorm = float(np.linalg.norm(x))  # > 0, or judge() would have said nothing
+                self._seen = (seen, float(np.linalg.norm(self._x0 - x)) / xnorm)
+        else:
+            self._hindsight.push(x)
+        self._x0 = None
+        self._spent = time.perf_counter() - t0
 
     def learn(self, seconds: float, iterations: int | None = None, guess_seconds: float = 0.0) -> None:
-        """Score the strategy that formed the last guess by that solve: its measured ``seconds``
-        (guess and solve), or, given the solve's ``iterations``, by what they cost at the round's
-        cheapest seconds per iteration plus its own ``guess_seconds`` (:meth:`_close_round`)."""
+        """Score by the last solve: its measured ``seconds`` (guess and solve), of which
+        ``guess_seconds`` formed the guess (and updated the strategies), and its ``iterations``.
+
+        The strategy that formed the guess is scored if it is in a round (:meth:`_round_costs`);
+        every history-only strategy is scored in hindsight if this solve was judged."""
         i, self._chosen = self._chosen, None
+        seen, self._seen = self._seen, None
         if i is None or not (seconds > 0 and math.isfinite(seconds)):
             return
+        spent = min(self._spent, guess_seconds)  # the hindsight's own work is no guess's cost
+        seconds, guess_seconds = seconds - spent, guess_seconds - spent
+        solve = seconds - guess_seconds
+        g = self._guess_s[i]
+        self._guess_s[i] = guess_seconds if g is None else g + HINDSIGHT_DECAY * (guess_seconds - g)
+        paired = (seen is not None and iterations is not None and solve > 0
+                  and self._judge(i, seen, iterations, solve, guess_seconds))
         if self._queue and self._queue[0] == i:
             self._queue.pop(0)
-            solve = seconds - guess_seconds
-            self._round[i] = (seconds,) if iterations is None or not solve > 0 else (
-                seconds, iterations, guess_seconds, solve)
+            if i == 0 or not paired:  # a paired score needs no round; the default is the round's reference
+                self._round[i] = (seconds,) if iterations is None or not solve > 0 else (
+                    seconds, iterations, guess_seconds, solve)
             if not self._queue:
                 self._close_round()
         else:
@@ -116,6 +187,7 @@ class GuessChooser:
         for arm, backlog in zip(self.arms, self._backlog):
             arm.reset()
             backlog.clear()
+        self._hindsight.history.clear()
 
     def state_dict(self) -> dict:
         """What was learned (the strategies' scores), not the solutions: a new run of the
@@ -150,6 +222,9 @@ class GuessChooser:
             rounds = min(rounds, 1)  # a round soon: the new strategies are unmeasured
         self.scores_ = np.array(scores, dtype=np.float64)
         self.rounds_, self.best_ = rounds, best
+        # the loaded scores count as about 1 / HINDSIGHT_DECAY samples
+        self._samples = int(round(1.0 / HINDSIGHT_DECAY)) if rounds else 0
+        self._count = [self._samples] * len(self.arms)
         self._queue, self._round = [], {}
         # exploit what was learned for an epoch before the next round, as after a round here
         self._left = min(self.max_epoch, self.first_epoch * 2 ** max(0, rounds - 1)) if rounds else 0
@@ -157,28 +232,75 @@ class GuessChooser:
 
     @property
     def memory_vectors(self) -> int:
-        shared = len({id(x) for backlog in self._backlog for x, _ in backlog})
+        shared = len({id(x) for backlog in self._backlog for x, _ in backlog}
+                     | {id(x) for x in self._hindsight.history})
         return shared + sum(arm.memory_vectors for arm in self.arms)
 
-    def _close_round(self) -> None:
-        costs = self._round_costs()
-        # relative to the default, which is in every round (a resting strategy is not)
-        ref = costs[0] if 0 in costs else sum(costs.values()) / len(costs)
-        weight = max(self.decay, 1.0 / (self.rounds_ + 1))  # a plain mean over the first rounds
-        for i, v in costs.items():
-            self.scores_[i] += weight * (v - ref - self.scores_[i])
-            if i and self.rounds_ >= 1 and self.scores_[i] > self.scores_[0] + REST_MARGIN:
+    def _judge(self, i: int, seen: tuple[list, float], iterations: int, solve: float,
+               guess_seconds: float) -> bool:
+        """Score by the solve just made with strategy ``i``, in hindsight: every history-only
+        strategy by the iterations its guess would have needed (:func:`predicted_iterations`,
+        from its error and the used guess's) at this solve's seconds per iteration, plus its
+        forming seconds, over the default's so predicted on the same system; and ``i``, if it
+        is not history-only, by its measured seconds over that.  ``False`` when the errors say
+        nothing (the used start was already at the tolerance): then a round scores the try."""
+        errors, err_used = seen
+        if not err_used > self.tolerance or any(errors[a] is None for a in [0] + self._judged):
+            return False
+        per = solve / (iterations + 1)  # + 1: the solve's fixed work, as in a round
+        costs = {}
+        for a in [0] + self._judged:
+            err, formed = errors[a]
+            its = predicted_iterations(iterations, err_used, err, self.tolerance)
+            costs[a] = self._forming(a, formed) + (its + 1.0) * per
+        if self._judged:
+            self._samples += 1
+            weight = max(HINDSIGHT_DECAY, 1.0 / self._samples)  # a plain mean over the first samples
+            for a in self._judged:
+                self.scores_[a] += weight * (math.log(costs[a] / costs[0]) - self.scores_[a])
+        if i and not self._hindsight.free[i]:
+            self._count[i] += 1
+            weight = max(HINDSIGHT_DECAY, 1.0 / self._count[i])
+            self.scores_[i] += weight * (math.log((guess_seconds + solve) / costs[0]) - self.scores_[i])
+            self._rest_if_dear(i)
+        self._pick()
+        return True
+
+    def _forming(self, a: int, formed: float) -> float:
+        """Seconds strategy ``a`` costs to form (and update) per solve: measured when it was used,
+        else the default's measured cost plus the hindsight's forming of its guess."""
+        measured = self._guess_s[a]
+        if measured is not None:
+            return measured
+        return (self._guess_s[0] or 0.0) + formed
+
+    def _rest_if_dear(self, i: int) -> None:
+        """After the first round, a tried strategy scored clearly dearer than the default sits
+        out 1, 2, 4 … ``MAX_REST`` rounds; one that is not is tried in the next."""
+        if i and self.rounds_ >= 1 and self.scores_[i] > self.scores_[0] + REST_MARGIN:
+            if self._rest[i] == 0:  # found dear again (paired samples come within a round too)
                 self._backoff[i] = min(MAX_REST, 2 * self._backoff[i] or 1)
                 self._rest[i] = self._backoff[i]
-            elif i:
-                self._backoff[i] = 0
-        self.rounds_ += 1
+        elif i:
+            self._backoff[i] = 0
+
+    def _pick(self) -> None:
         # the first candidate (the default) is kept unless another is clearly cheaper: one noisy
         # round must not switch to a strategy that only ties
         best = int(np.argmin(self.scores_))
         self.best_ = best if self.scores_[best] < self.scores_[0] - self.margin else 0
-        self._left = min(self.max_epoch, self.first_epoch * 2 ** (self.rounds_ - 1))
 
+    def _close_round(self) -> None:
+        costs = self._round_costs() if self._round else {}
+        # relative to the default, which is in every round (a resting strategy is not)
+        ref = costs[0] if 0 in costs else sum(costs.values()) / max(1, len(costs))
+        weight = max(self.decay, 1.0 / (self.rounds_ + 1))  # a plain mean over the first rounds
+        for i, v in costs.items():
+            self.scores_[i] += weight * (v - ref - self.scores_[i])
+            self._rest_if_dear(i)
+        self.rounds_ += 1
+        self._pick()
+        self._left = min(self.max_epoch, self.first_epoch * 2 ** (self.rounds_ - 1))
 
     def _round_costs(self) -> dict[int, float]:
         """Log cost of each strategy's solve in the round.
@@ -242,11 +364,12 @@ def _safe_form(guess: Guess, A: Any, b: np.ndarray, key: Hashable | None) -> np.
     return x0 if x0.shape == b.shape else None  # finiteness: the solver checks every x0 it starts from
 
 
-def make_guesser(initial_guess: "str | Guess | Sequence[str | Guess]") -> GuessChooser | FixedGuess:
+def make_guesser(initial_guess: "str | Guess | Sequence[str | Guess]",
+                 tolerance: float = 1e-8) -> GuessChooser | FixedGuess:
     """What ``SequenceSolver(initial_guess=...)`` accepts: a spec, ``"auto"``, a :class:`Guess`,
-    or a list of specs to choose among online."""
+    or a list of specs to choose among online (``tolerance``: the solves' relative accuracy)."""
     if isinstance(initial_guess, str) and initial_guess.strip() == "auto":
-        return GuessChooser()
+        return GuessChooser(tolerance=tolerance)
     if isinstance(initial_guess, (list, tuple)):
-        return GuessChooser(initial_guess)
+        return GuessChooser(initial_guess, tolerance=tolerance)
     return FixedGuess(parse_guess(initial_guess))

@@ -68,6 +68,9 @@ class Extrapolate(Guess):
                 x0 += wi * x
         return x0
 
+    def combination(self, available: int) -> tuple[float, ...] | None:
+        return self._weights[min(available, self.window)] if available else ()
+
     def update(self, A: Any, b: np.ndarray, x: np.ndarray, key: Hashable | None = None) -> None:
         self._window.push(x)
 
