@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from typing import Any, Hashable
 
 import numpy as np
+from scipy.linalg.blas import daxpy
 
 
 class Guess(ABC):
@@ -90,3 +91,13 @@ class Window:
 
     def __len__(self) -> int:
         return len(self.items)
+
+
+def combine(weights: tuple[float, ...], xs: list[np.ndarray]) -> np.ndarray:
+    """``Σ weights[j] · xs[-1-j]`` (newest solution first) as a new array, accumulated in place
+    by BLAS axpy: no temporary per term (half the time of ``x0 += w * x`` at n = 10⁴–3·10⁴)."""
+    out = weights[0] * xs[-1]
+    for w, x in zip(weights[1:], reversed(xs[:len(xs) - 1])):
+        if w:
+            out = daxpy(x, out, a=w)
+    return out

@@ -48,10 +48,11 @@ REST_MARGIN = 0.1
 MAX_REST = 8
 #: weight of the newest hindsight sample in a history-only strategy's score (about the last 10)
 HINDSIGHT_DECAY = 0.1
-#: hindsight on every solve for the first this many samples, then on every ``HINDSIGHT_STRIDE``-th
-#: (forming every history-only guess costs O(n) per stored solution: ~1 % of a Heat2D nx=100
-#: solve if done on every one)
-HINDSIGHT_WARM, HINDSIGHT_STRIDE = 16, 4
+#: hindsight on every solve for the first this many samples, then on as few as keep its own
+#: cost under ``HINDSIGHT_SHARE`` of the solves' (at least every ``HINDSIGHT_MAX_STRIDE``-th):
+#: forming every history-only guess costs O(n) per stored solution, ~4 % of a Heat2D nx=100
+#: solve (1.3 ms) and 0.3 % of a FEM heat one (50 ms)
+HINDSIGHT_WARM, HINDSIGHT_SHARE, HINDSIGHT_MAX_STRIDE = 16, 0.005, 16
 
 
 class GuessChooser:
@@ -90,7 +91,8 @@ class GuessChooser:
         self._tried = [i for i in range(len(self.arms)) if i not in self._judged]
         self._samples = 0  # hindsight samples of the history-only strategies so far
         self._count = [0] * len(self.arms)  # paired samples of each tried strategy
-        self._updates = 0
+        self._wait = 0  # solves until the next hindsight (after the first HINDSIGHT_WARM)
+        self._stride = 1
         self._seen: tuple[list, float] | None = None  # the last solve's hindsight, for learn()
         self._spent = 0.0  # seconds the last update spent on hindsight (not the guess's cost)
         self._x0: np.ndarray | None = None  # the last guess of a strategy that is not history-only
@@ -140,11 +142,13 @@ class GuessChooser:
                 del backlog[0]
                 arm.missed()
         t0 = time.perf_counter()
-        self._updates += 1
         i = self._chosen
+        self._wait -= 1
+        # judged: every solve at first, a tried strategy's, and one in every stride
         if (self._paired and i is not None
-                and (self._samples < HINDSIGHT_WARM or self._updates % HINDSIGHT_STRIDE == 0
+                and (self._samples < HINDSIGHT_WARM or self._wait <= 0
                      or not self._hindsight.free[i] or self._queue)):
+            self._wait = self._stride
             seen = self._hindsight.judge(x)
             if seen is not None and seen[i] is not None:
                 self._seen = (seen, seen[i][0])
@@ -173,6 +177,8 @@ class GuessChooser:
         self._guess_s[i] = guess_seconds if g is None else g + HINDSIGHT_DECAY * (guess_seconds - g)
         paired = (seen is not None and iterations is not None and solve > 0
                   and self._judge(i, seen, iterations, solve, guess_seconds))
+        if seen is not None and solve > 0:
+            self._stride = min(HINDSIGHT_MAX_STRIDE, max(1, math.ceil(spent / (HINDSIGHT_SHARE * solve))))
         if self._queue and self._queue[0] == i:
             self._queue.pop(0)
             if i == 0 or not paired:  # a paired score needs no round; the default is the round's reference

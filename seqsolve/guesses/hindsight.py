@@ -21,7 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .base import Guess
+from .base import Guess, combine
 
 #: Fraction of the uniform-rate model's change in iterations that is real.  Measured (rtol 1e-8,
 #: ``extrapolate(order=4,alternating=1)`` and ``extrapolate(order=2)`` against ``previous``, the
@@ -91,10 +91,7 @@ class Hindsight:
             elif len(w) == 1:
                 err = float(np.linalg.norm(w[0] * xs[-1] - x)) if w[0] != 1.0 else float(np.linalg.norm(xs[-1] - x))
             else:
-                g = w[0] * xs[-1]
-                for wi, xi in zip(w[1:], reversed(xs[:len(xs) - 1])):
-                    if wi:
-                        g += wi * xi
+                g = combine(w, xs)  # what the strategy's form() computes
                 g -= x
                 err = float(np.linalg.norm(g))
             out.append((err / xnorm, time.perf_counter() - t0))
