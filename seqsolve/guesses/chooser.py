@@ -46,12 +46,15 @@ AUTO_CANDIDATES = ("previous", "extrapolate(order=4,alternating=1)", "projection
 REST_MARGIN = 0.1
 #: at most this many rounds in a row
 MAX_REST = 8
-#: weight of the newest hindsight sample in a history-only strategy's score (about the last 10)
-HINDSIGHT_DECAY = 0.1
-#: hindsight on every solve for the first this many samples, then on as few as keep its own
-#: cost under ``HINDSIGHT_SHARE`` of the solves' (at least every ``HINDSIGHT_MAX_STRIDE``-th):
-#: forming every history-only guess costs O(n) per stored solution, ~4 % of a Heat2D nx=100
-#: solve (1.3 ms) and 0.3 % of a FEM heat one (50 ms)
+#: a paired (hindsight) score forgets with this many solves as time constant: a sample after a
+#: gap of g solves weighs 1 − exp(−g / HINDSIGHT_MEMORY), however often samples come
+HINDSIGHT_MEMORY = 40
+#: weight of the newest measured forming seconds of a strategy
+GUESS_COST_DECAY = 0.1
+#: hindsight on every solve for the first this many samples, then, while it changes nothing,
+#: on every 2nd, 4th … ``HINDSIGHT_MAX_STRIDE``-th, and never more often than keeps its own cost
+#: under ``HINDSIGHT_SHARE`` of the solves': forming every history-only guess costs O(n) per
+#: stored solution, ~4 % of a Heat2D nx=100 solve (1.3 ms), 0.3 % of a FEM heat one (50 ms)
 HINDSIGHT_WARM, HINDSIGHT_SHARE, HINDSIGHT_MAX_STRIDE = 16, 0.005, 16
 
 
@@ -91,6 +94,8 @@ class GuessChooser:
         self._tried = [i for i in range(len(self.arms)) if i not in self._judged]
         self._samples = 0  # hindsight samples of the history-only strategies so far
         self._count = [0] * len(self.arms)  # paired samples of each tried strategy
+        self._solves = 0  # solves learned from
+        self._last = [0] * len(self.arms)  # the solve of each strategy's last paired sample
         self._wait = 0  # solves until the next hindsight (after the first HINDSIGHT_WARM)
         self._stride = 1
         self._seen: tuple[list, float] | None = None  # the last solve's hindsight, for learn()
@@ -174,11 +179,14 @@ class GuessChooser:
         seconds, guess_seconds = seconds - spent, guess_seconds - spent
         solve = seconds - guess_seconds
         g = self._guess_s[i]
-        self._guess_s[i] = guess_seconds if g is None else g + HINDSIGHT_DECAY * (guess_seconds - g)
+        self._guess_s[i] = guess_seconds if g is None else g + GUESS_COST_DECAY * (guess_seconds - g)
+        self._solves += 1
+        best = self.best_
         paired = (seen is not None and iterations is not None and solve > 0
                   and self._judge(i, seen, iterations, solve, guess_seconds))
-        if seen is not None and solve > 0:
-            self._stride = min(HINDSIGHT_MAX_STRIDE, max(1, math.ceil(spent / (HINDSIGHT_SHARE * solve))))
+        if seen is not None and solve > 0:  # judge less often while nothing changes, and never dearly
+            floor = math.ceil(spent / (HINDSIGHT_SHARE * solve))
+            self._stride = min(HINDSIGHT_MAX_STRIDE, max(1, floor, 1 if self.best_ != best else 2 * self._stride))
         if self._queue and self._queue[0] == i:
             self._queue.pop(0)
             if i == 0 or not paired:  # a paired score needs no round; the default is the round's reference
@@ -228,8 +236,8 @@ class GuessChooser:
             rounds = min(rounds, 1)  # a round soon: the new strategies are unmeasured
         self.scores_ = np.array(scores, dtype=np.float64)
         self.rounds_, self.best_ = rounds, best
-        # the loaded scores count as about 1 / HINDSIGHT_DECAY samples
-        self._samples = int(round(1.0 / HINDSIGHT_DECAY)) if rounds else 0
+        # the loaded scores count as settled, not as a first sample to be replaced
+        self._samples = HINDSIGHT_WARM if rounds else 0
         self._count = [self._samples] * len(self.arms)
         self._queue, self._round = [], {}
         # exploit what was learned for an epoch before the next round, as after a round here
@@ -261,16 +269,22 @@ class GuessChooser:
             costs[a] = self._forming(a, formed) + (its + 1.0) * per
         if self._judged:
             self._samples += 1
-            weight = max(HINDSIGHT_DECAY, 1.0 / self._samples)  # a plain mean over the first samples
+            weight = self._weight(self._judged[0], self._samples)  # they are all judged together
             for a in self._judged:
                 self.scores_[a] += weight * (math.log(costs[a] / costs[0]) - self.scores_[a])
         if i and not self._hindsight.free[i]:
             self._count[i] += 1
-            weight = max(HINDSIGHT_DECAY, 1.0 / self._count[i])
+            weight = self._weight(i, self._count[i])
             self.scores_[i] += weight * (math.log((guess_seconds + solve) / costs[0]) - self.scores_[i])
             self._rest_if_dear(i)
         self._pick()
         return True
+
+    def _weight(self, a: int, samples: int) -> float:
+        """Weight of a new paired sample for strategy ``a`` (its ``samples``-th): a plain mean
+        over the first, then forgetting in solves (``HINDSIGHT_MEMORY``), not in samples."""
+        gap, self._last[a] = self._solves - self._last[a], self._solves
+        return max(1.0 / samples, 1.0 - math.exp(-gap / HINDSIGHT_MEMORY))
 
     def _forming(self, a: int, formed: float) -> float:
         """Seconds strategy ``a`` costs to form (and update) per solve: measured when it was used,
