@@ -60,17 +60,19 @@ def test_the_iteration_model():
 
 # ----------------------------------------------------------------------------- the chooser
 def _fake_solves(chooser: GuessChooser, xs: list[np.ndarray], *, cycle=(1.0, 1.3, 1.7, 2.2), rate=0.3,
-                 tol=1e-8, guess_cost=None) -> list[str]:
+                 tol=1e-8, guess_cost=None, flat: int | None = None) -> list[str]:
     """Drive ``chooser`` through the solutions ``xs`` with a model solver: the iterations follow
     the start's error at a fixed rate, times a factor that cycles like a stale AMG hierarchy's,
-    at 1 ms per iteration; ``guess_cost`` maps a strategy to its forming seconds."""
+    at 1 ms per iteration (or ``flat`` iterations from any start); ``guess_cost`` maps a strategy
+    to its forming seconds."""
     A = poisson2d(int(math.isqrt(xs[0].shape[0])))
     chosen = []
     for t, x in enumerate(xs):
         b = np.zeros_like(x)
         x0, name = chooser.form(A, b, None)
         err = np.linalg.norm((0 * x if x0 is None else x0) - x) / np.linalg.norm(x)
-        its = int(math.ceil(cycle[t % len(cycle)] * math.log(max(err, tol) / tol) / -math.log(rate)))
+        its = flat if flat is not None else int(math.ceil(
+            cycle[t % len(cycle)] * math.log(max(err, tol) / tol) / -math.log(rate)))
         chosen.append(name)
         g = (guess_cost or {}).get(name, 1e-5)
         chooser.update(A, b, x, None)
@@ -90,8 +92,10 @@ def test_chooser_finds_the_extrapolation_through_a_rebuild_cycle():
     chooser = GuessChooser(["previous", "extrapolate(order=2)"])
     chosen = _fake_solves(chooser, xs)
     assert chooser.arms[chooser.best_].name == "extrapolate(order=2)"
-    assert chosen[-150:].count("extrapolate(order=2)") == 150
+    assert chosen[-150:].count("extrapolate(order=2)") >= 140  # the rest: the default's share of duels
     assert chooser.scores_[1] < -0.2  # judged clearly cheaper, not by a hair
+    # the duels measured the model solver's rate: the uniform one (kappa 1), up to the ceil()
+    assert 0.7 <= chooser.kappa_ <= 1.3
 
 
 def test_chooser_never_tries_an_extrapolation_that_does_not_pay():
@@ -104,6 +108,17 @@ def test_chooser_never_tries_an_extrapolation_that_does_not_pay():
     chosen = _fake_solves(chooser, xs)
     assert set(chosen) == {"previous"}  # judged in hindsight: no try was needed to know
     assert chooser.scores_[1] > 0.02 and chooser.scores_[2] > chooser.scores_[1]  # dearer, the longer the dearer
+
+
+def test_duels_catch_a_hindsight_that_over_promises():
+    # iterations that do not follow the start's error (Heat2D's first 500 steps: 6-9 iterations
+    # from any start, though the extrapolation's error is 8x smaller): the duels measure kappa ~ 0,
+    # and an extrapolation that costs more to form than previous is dropped
+    xs = _smooth(300)
+    chooser = GuessChooser(["previous", "extrapolate(order=2)"])
+    chosen = _fake_solves(chooser, xs, flat=8, guess_cost={"extrapolate(order=2)": 3e-4})
+    assert chooser.kappa_ < 0.15 and chooser.best_ == 0
+    assert chosen[-100:].count("extrapolate(order=2)") <= 4  # a duel's share at most
 
 
 def test_a_guess_that_saves_less_than_it_costs_to_form_is_not_taken():

@@ -31,7 +31,7 @@ from typing import Any, Hashable, Sequence
 import numpy as np
 
 from .base import Guess
-from .hindsight import Hindsight, predicted_iterations
+from .hindsight import KAPPA, Hindsight, predicted_iterations
 from .spec import parse_guess
 
 #: the strategies ``"auto"`` chooses among
@@ -51,6 +51,12 @@ MAX_REST = 8
 HINDSIGHT_MEMORY = 40
 #: weight of the newest measured forming seconds of a strategy
 GUESS_COST_DECAY = 0.1
+#: a duel: the history-only strategy that could pay most and the default, on consecutive systems
+#: in this order (1 = the challenger): balanced against a linear drift and a period of 2 or 4
+#: (amg-cg(adaptive)'s rebuild cycle on FEM heat), it measures the real change in iterations
+DUEL = (1, 0, 0, 1, 0, 1, 1, 0)
+#: the range a duel's measured kappa is clipped to (p-Laplace measured 0.9–1.2)
+KAPPA_RANGE = (0.0, 2.0)
 #: hindsight on every solve for the first this many samples, then, while it changes nothing,
 #: on every 2nd, 4th … ``HINDSIGHT_MAX_STRIDE``-th, and never more often than keeps its own cost
 #: under ``HINDSIGHT_SHARE`` of the solves': forming every history-only guess costs O(n) per
@@ -95,6 +101,16 @@ class GuessChooser:
         self._samples = 0  # hindsight samples of the history-only strategies so far
         self._count = [0] * len(self.arms)  # paired samples of each tried strategy
         self._solves = 0  # solves learned from
+        # the hindsight model's kappa, measured by duels; a judged strategy's score is
+        # log(1 + u + kappa·v): u its extra forming seconds, v its change in solve seconds at
+        # kappa = 1, both over the default's cost (averaged, so a new kappa re-weighs them all)
+        self.kappa_ = KAPPA
+        self._duels = 0
+        self._u = np.zeros(len(self.arms))
+        self._v = np.zeros(len(self.arms))
+        self._duel: list[tuple[int, int, float | None]] = []  # (strategy, iterations, v in iterations)
+        self._challenger: int | None = None
+        self._change = None  # the last judged solve's change in iterations at kappa = 1, per strategy
         self._last = [0] * len(self.arms)  # the solve of each strategy's last paired sample
         self._wait = 0  # solves until the next hindsight (after the first HINDSIGHT_WARM)
         self._stride = 1
@@ -116,12 +132,17 @@ class GuessChooser:
         return self.spec
 
     def form(self, A: Any, b: np.ndarray, key: Hashable | None) -> tuple[np.ndarray | None, str]:
-        if len(self._tried) > 1 and not self._queue and self._left <= 0:
-            # a new round: every strategy that must be tried once, but those resting
+        if (len(self._tried) > 1 or self._judged) and not self._queue and self._left <= 0:
+            # a new round: a duel if a history-only strategy could pay, then every strategy that
+            # must be tried once, but those resting
             order = [i for i in self._tried if i == 0 or self._rest[i] == 0]
             self._rest = [max(0, r - 1) for r in self._rest]
             self._queue = order if self.rounds_ % 2 == 0 else order[::-1]
-            self._round = {}
+            self._challenger = self._contender()
+            if self._challenger is not None:
+                duel = [self._challenger if d else 0 for d in DUEL]
+                self._queue = (duel if self.rounds_ % 2 == 0 else duel[::-1]) + [i for i in self._queue if i]
+            self._round, self._duel = {}, []
         i = self._queue[0] if self._queue else self.best_
         for x, k in self._backlog[i]:
             self.arms[i].update(None, None, x, k)
@@ -187,8 +208,11 @@ class GuessChooser:
         if seen is not None and solve > 0:  # judge less often while nothing changes, and never dearly
             floor = math.ceil(spent / (HINDSIGHT_SHARE * solve))
             self._stride = min(HINDSIGHT_MAX_STRIDE, max(1, floor, 1 if self.best_ != best else 2 * self._stride))
+        change, self._change = self._change, None
         if self._queue and self._queue[0] == i:
             self._queue.pop(0)
+            if self._challenger is not None and i in (0, self._challenger) and iterations is not None:
+                self._duel.append((i, iterations, None if change is None else change[self._challenger]))
             if i == 0 or not paired:  # a paired score needs no round; the default is the round's reference
                 self._round[i] = (seconds,) if iterations is None or not solve > 0 else (
                     seconds, iterations, guess_seconds, solve)
@@ -239,6 +263,8 @@ class GuessChooser:
         # the loaded scores count as settled, not as a first sample to be replaced
         self._samples = HINDSIGHT_WARM if rounds else 0
         self._count = [self._samples] * len(self.arms)
+        for a in self._judged:  # a judged score as a change in solve seconds at the model's kappa
+            self._u[a], self._v[a] = 0.0, math.expm1(self.scores_[a]) / self.kappa_
         self._queue, self._round = [], {}
         # exploit what was learned for an epoch before the next round, as after a round here
         self._left = min(self.max_epoch, self.first_epoch * 2 ** max(0, rounds - 1)) if rounds else 0
@@ -262,23 +288,58 @@ class GuessChooser:
         if not err_used > self.tolerance or any(errors[a] is None for a in [0] + self._judged):
             return False
         per = solve / (iterations + 1)  # + 1: the solve's fixed work, as in a round
-        costs = {}
-        for a in [0] + self._judged:
-            err, formed = errors[a]
-            its = predicted_iterations(iterations, err_used, err, self.tolerance)
-            costs[a] = self._forming(a, formed) + (its + 1.0) * per
+        # the model is linear in kappa: iterations = used·(1 − kappa) + kappa·(uniform-rate ones)
+        uniform = {a: predicted_iterations(iterations, err_used, errors[a][0], self.tolerance, kappa=1.0)
+                   for a in [0] + self._judged}
+        base = self._forming(0, errors[0][1]) + (
+            (1.0 - self.kappa_) * iterations + self.kappa_ * uniform[0] + 1.0) * per  # the default's cost
+        self._change = {a: uniform[a] - uniform[0] for a in self._judged}
         if self._judged:
             self._samples += 1
             weight = self._weight(self._judged[0], self._samples)  # they are all judged together
             for a in self._judged:
-                self.scores_[a] += weight * (math.log(costs[a] / costs[0]) - self.scores_[a])
+                self._u[a] += weight * ((self._forming(a, errors[a][1]) - self._forming(0, errors[0][1])) / base - self._u[a])
+                self._v[a] += weight * (self._change[a] * per / base - self._v[a])
+            self._rescore()
         if i and not self._hindsight.free[i]:
             self._count[i] += 1
             weight = self._weight(i, self._count[i])
-            self.scores_[i] += weight * (math.log((guess_seconds + solve) / costs[0]) - self.scores_[i])
+            self.scores_[i] += weight * (math.log((guess_seconds + solve) / base) - self.scores_[i])
             self._rest_if_dear(i)
         self._pick()
         return True
+
+    def _rescore(self) -> None:
+        for a in self._judged:
+            self.scores_[a] = math.log(max(0.05, 1.0 + self._u[a] + self.kappa_ * self._v[a]))
+        self._pick()
+
+    def _contender(self) -> int | None:
+        """The history-only strategy a duel should measure: the one the hindsight says could pay
+        most at the uniform rate (kappa = 1, the most it has measured to matter but for p-Laplace),
+        if that is a gain by ``margin``; none while unjudged."""
+        if not self._judged or self._samples == 0:
+            return None
+        a = min(self._judged, key=lambda j: self._u[j] + self._v[j])
+        return a if self._u[a] + self._v[a] < -self.margin else None
+
+    def _settle_duel(self) -> None:
+        """kappa from the duel: the change in iterations it measured (challenger's solves minus
+        the default's, on interleaved systems) over the change the hindsight predicted at
+        kappa = 1 on the same solves; averaged with the earlier duels (the prior counts as one)."""
+        a, duel = self._challenger, self._duel
+        its = {k: [n for j, n, _ in duel if j == k] for k in (0, a)}
+        predicted = [c for _, _, c in duel if c is not None]
+        if len(its[0]) < 2 or len(its[a]) < 2 or len(predicted) < len(duel) // 2:
+            return
+        real = float(np.mean(its[a]) - np.mean(its[0]))
+        expected = float(np.mean(predicted))
+        if not abs(expected) >= 0.02 * (np.mean(its[0]) + 1.0):  # it predicted no change to measure
+            return
+        sample = min(KAPPA_RANGE[1], max(KAPPA_RANGE[0], real / expected))
+        self._duels += 1
+        self.kappa_ += max(0.5, 1.0 / (self._duels + 1)) * (sample - self.kappa_)
+        self._rescore()
 
     def _weight(self, a: int, samples: int) -> float:
         """Weight of a new paired sample for strategy ``a`` (its ``samples``-th): a plain mean
@@ -311,6 +372,9 @@ class GuessChooser:
         self.best_ = best if self.scores_[best] < self.scores_[0] - self.margin else 0
 
     def _close_round(self) -> None:
+        if self._challenger is not None:
+            self._settle_duel()
+            self._challenger, self._duel = None, []
         costs = self._round_costs() if self._round else {}
         # relative to the default, which is in every round (a resting strategy is not)
         ref = costs[0] if 0 in costs else sum(costs.values()) / max(1, len(costs))
