@@ -172,3 +172,12 @@ def test_a_strategy_that_never_forms_a_guess_does_not_stall_the_rounds():
     chosen = _fake_solves(chooser, _smooth(120))
     assert chooser.rounds_ >= 3 and chosen.count("never") <= chooser.rounds_ + 1
     assert chooser.best_ == 0
+
+
+def test_a_projection_whose_forming_costs_a_whole_solve_is_not_tried_again():
+    xs = _smooth(400)
+    chooser = GuessChooser(["previous", "extrapolate(order=2)", "projection(k=2)"])
+    # forming the projection costs 50 ms, the default's whole solve ~20 ms: it cannot pay
+    chosen = _fake_solves(chooser, xs, guess_cost={"projection(k=2)": 5e-2})
+    assert chooser.rounds_ >= 5
+    assert chosen.count("projection(k=2)") == 1  # the try that measured it
