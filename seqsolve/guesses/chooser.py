@@ -79,9 +79,12 @@ class GuessChooser:
                  first_epoch: int = 8, max_epoch: int = 500, margin: float = 0.03,
                  tolerance: float = 1e-8) -> None:
         self.arms: list[Guess] = [parse_guess(c) for c in candidates]
-        # certified solutions not yet shown to each strategy: an unchosen strategy is caught up only
-        # when it is next chosen, so strategies that are not used cost nothing per solve
-        self._backlog: list[list[tuple[np.ndarray, Hashable | None]]] = [[] for _ in self.arms]
+        # the last certified solutions, shared: an unchosen strategy is caught up only when it is
+        # next chosen, so strategies that are not used cost nothing per solve (and the chooser
+        # O(1), not O(strategies))
+        self._history: list[tuple[np.ndarray, Hashable | None]] = []
+        self._received = 0  # solutions received so far
+        self._shown = [0] * len(self.arms)  # how many of them each strategy has been shown
         self._keep = max(max(getattr(a, "window", 0), getattr(a, "k", 0), getattr(a, "order", 0) + 1, 1)
                          for a in self.arms)  # older solutions would leave every strategy's window anyway
         self.decay, self.first_epoch, self.max_epoch, self.margin = decay, first_epoch, max_epoch, margin
@@ -115,7 +118,7 @@ class GuessChooser:
         self._last = [0] * len(self.arms)  # the solve of each strategy's last paired sample
         self._wait = 0  # solves until the next hindsight (after the first HINDSIGHT_WARM)
         self._stride = 1
-        self._seen: tuple[list, float] | None = None  # the last solve's hindsight, for learn()
+        self._verdict: tuple[list, float] | None = None  # the last solve's hindsight, for learn()
         self._spent = 0.0  # seconds the last update spent on hindsight (not the guess's cost)
         self._x0: np.ndarray | None = None  # the last guess of a strategy that is not history-only
         self._guess_s: list[float | None] = [None] * len(self.arms)  # measured forming seconds
@@ -145,9 +148,13 @@ class GuessChooser:
                 self._queue = (duel if self.rounds_ % 2 == 0 else duel[::-1]) + [i for i in self._queue if i]
             self._round, self._duel = {}, []
         i = self._queue[0] if self._queue else self.best_
-        for x, k in self._backlog[i]:
-            self.arms[i].update(None, None, x, k)
-        self._backlog[i].clear()
+        gap = self._received - self._shown[i]
+        if gap:
+            if gap > len(self._history):  # the oldest it has not seen were dropped
+                self.arms[i].missed()
+            for x, k in self._history[len(self._history) - min(gap, len(self._history)):]:
+                self.arms[i].update(None, None, x, k)
+            self._shown[i] = self._received
         x0 = _safe_form(self.arms[i], A, b, key)
         # a strategy that knows nothing yet would be scored as a cold start: don't learn from it,
         # but let the round go on (one that never forms a guess must not hold it forever)
@@ -157,17 +164,16 @@ class GuessChooser:
             if not self._queue:
                 self._close_round()
         self._x0 = x0 if x0 is not None and not self._hindsight.free[i] else None
-        self._seen = None
+        self._verdict = None
         return x0, self.arms[i].name
 
     def update(self, A: Any, b: np.ndarray, x: np.ndarray, key: Hashable | None) -> None:
         # no copy (as PreviousGuess): the solver hands over its own solution array, never written
-        # again (the caller gets a copy), so every backlog can share it
-        for arm, backlog in zip(self.arms, self._backlog):
-            backlog.append((x, key))
-            if len(backlog) > self._keep:
-                del backlog[0]
-                arm.missed()
+        # again (the caller gets a copy), so every strategy can share it
+        self._history.append((x, key))
+        if len(self._history) > self._keep:
+            del self._history[0]
+        self._received += 1
         t0 = time.perf_counter()
         i = self._chosen
         self._wait -= 1
@@ -178,10 +184,10 @@ class GuessChooser:
             self._wait = self._stride
             seen = self._hindsight.judge(x)
             if seen is not None and seen[i] is not None:
-                self._seen = (seen, seen[i][0])
+                self._verdict = (seen, seen[i][0])
             elif seen is not None and self._x0 is not None and self._x0.shape == x.shape:
                 xnorm = float(np.linalg.norm(x))  # > 0, or judge() would have said nothing
-                self._seen = (seen, float(np.linalg.norm(self._x0 - x)) / xnorm)
+                self._verdict = (seen, float(np.linalg.norm(self._x0 - x)) / xnorm)
         else:
             self._hindsight.push(x)
         self._x0 = None
@@ -194,7 +200,7 @@ class GuessChooser:
         The strategy that formed the guess is scored if it is in a round (:meth:`_round_costs`);
         every history-only strategy is scored in hindsight if this solve was judged."""
         i, self._chosen = self._chosen, None
-        seen, self._seen = self._seen, None
+        seen, self._verdict = self._verdict, None
         if i is None or not (seconds > 0 and math.isfinite(seconds)):
             return
         spent = min(self._spent, guess_seconds)  # the hindsight's own work is no guess's cost
@@ -223,9 +229,10 @@ class GuessChooser:
             self._left -= 1
 
     def reset(self) -> None:
-        for arm, backlog in zip(self.arms, self._backlog):
+        for arm in self.arms:
             arm.reset()
-            backlog.clear()
+        self._history.clear()
+        self._shown = [self._received] * len(self.arms)
         self._hindsight.history.clear()
 
     def state_dict(self) -> dict:
@@ -273,7 +280,7 @@ class GuessChooser:
 
     @property
     def memory_vectors(self) -> int:
-        shared = len({id(x) for backlog in self._backlog for x, _ in backlog}
+        shared = len({id(x) for x, _ in self._history}
                      | {id(x) for x in self._hindsight.history})
         return shared + sum(arm.memory_vectors for arm in self.arms)
 
