@@ -120,6 +120,7 @@ class GuessChooser:
         self._stride = 1
         self._verdict: tuple[list, float] | None = None  # the last solve's hindsight, for learn()
         self._spent = 0.0  # seconds the last update spent on hindsight (not the guess's cost)
+        self._catchup = 0.0  # seconds the last form spent replaying missed solutions (neither)
         self._x0: np.ndarray | None = None  # the last guess of a strategy that is not history-only
         self._guess_s: list[float | None] = [None] * len(self.arms)  # measured forming seconds
         self._queue: list[int] = []
@@ -153,12 +154,16 @@ class GuessChooser:
                 self._close_round()
         i = self._queue[0] if self._queue else self.best_
         gap = self._received - self._shown[i]
+        self._catchup = 0.0
         if gap:
+            t0 = time.perf_counter()
             if gap > len(self._history):  # the oldest it has not seen were dropped
                 self.arms[i].missed()
             for x, k in self._history[len(self._history) - min(gap, len(self._history)):]:
                 self.arms[i].update(None, None, x, k)
             self._shown[i] = self._received
+            if gap > 1:  # a strategy coming back: replaying what it missed is the switch's cost, once
+                self._catchup = time.perf_counter() - t0
         x0 = _safe_form(self.arms[i], A, b, key)
         # a strategy that knows nothing yet would be scored as a cold start: don't learn from it,
         # but let the round go on (one that never forms a guess must not hold it forever)
@@ -207,7 +212,7 @@ class GuessChooser:
         seen, self._verdict = self._verdict, None
         if i is None or not (seconds > 0 and math.isfinite(seconds)):
             return
-        spent = min(self._spent, guess_seconds)  # the hindsight's own work is no guess's cost
+        spent = min(self._spent + self._catchup, guess_seconds)  # no guess's cost per solve
         seconds, guess_seconds = seconds - spent, guess_seconds - spent
         solve = seconds - guess_seconds
         g = self._guess_s[i]
