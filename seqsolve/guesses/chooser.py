@@ -8,14 +8,17 @@ Two kinds of evidence, because there are two kinds of strategy:
   and into seconds at the solve's measured seconds per iteration, plus its own forming cost.  No
   try is needed, and the comparison is paired (the same system for all), which single solves of
   consecutive systems are not: on FEM heat an AMG hierarchy rebuilt every ~4 steps made rounds of
-  single tries miss an extrapolation that saves 16 %.
+  single tries miss an extrapolation that saves 16 %.  The model's one parameter (``kappa``: how
+  much of the uniform-rate change in iterations is real) is measured by *duels*: the default and
+  the most promising such strategy on 8 interleaved systems, while the verdict depends on it.
 - A strategy that needs products with ``A`` (``projection``, ``pod``) has to be tried.  The
   chooser tries it, with the default, once in a *round* of consecutive (hence similar) systems,
   scores each by the log of its cost over the default's, and exploits the best averaged score for
   an epoch that doubles after each round (capped, so a change along the sequence is noticed).
-  Exploration thus costs O(strategies · log T) solves.  The order within a round alternates so a
-  steady drift in difficulty favours no one.  The cost a try is scored on is what a guess
-  changes: its own forming plus the measured solve, not the configuration's setup.
+  Exploration thus costs O(strategies · log T) solves.  A try is scored against the default's
+  hindsight cost on the same system (paired again), or, where the errors say nothing, against the
+  default's own try in the round (whose order alternates, so a steady drift favours no one).  The
+  cost is what a guess changes: its own forming plus the measured solve, not the setup.
 
 All scores are log cost ratios to the default (the first candidate), which a strategy must beat
 by ``margin`` to replace it.  Every strategy sees every certified solution, replayed when it is
@@ -55,7 +58,8 @@ GUESS_COST_DECAY = 0.1
 #: in this order (1 = the challenger): balanced against a linear drift and a period of 2 or 4
 #: (amg-cg(adaptive)'s rebuild cycle on FEM heat), it measures the real change in iterations
 DUEL = (1, 0, 0, 1, 0, 1, 1, 0)
-#: the range a duel's measured kappa is clipped to (p-Laplace measured 0.9–1.2)
+#: the range a duel's measured kappa is clipped to (up to 0.74 measured; a duel on few
+#: iterations can say anything)
 KAPPA_RANGE = (0.0, 2.0)
 #: hindsight on every solve for the first this many samples, then, while it changes nothing,
 #: on every 2nd, 4th … ``HINDSIGHT_MAX_STRIDE``-th, and never more often than keeps its own cost
@@ -65,8 +69,9 @@ HINDSIGHT_WARM, HINDSIGHT_SHARE, HINDSIGHT_MAX_STRIDE = 16, 0.005, 16
 
 
 class GuessChooser:
-    """A bandit over initial-guess strategies: history-only ones judged in hindsight on every
-    solve, the others tried in rounds between doubling exploitation epochs.
+    """A bandit over initial-guess strategies: history-only ones judged in hindsight (and the
+    hindsight's ``kappa_`` measured in duels), the others tried in rounds between doubling
+    exploitation epochs.
 
     ``decay`` weights the newest round's scores against the older ones; ``first_epoch`` and
     ``max_epoch`` bound the exploitation stretches between rounds; another strategy replaces the
@@ -120,9 +125,11 @@ class GuessChooser:
         self._stride = 1
         self._verdict: tuple[list, float] | None = None  # the last solve's hindsight, for learn()
         self._spent = 0.0  # seconds the last update spent on hindsight (not the guess's cost)
-        self._catchup = 0.0  # seconds the last form spent replaying missed solutions (neither)
         self._x0: np.ndarray | None = None  # the last guess of a strategy that is not history-only
         self._guess_s: list[float | None] = [None] * len(self.arms)  # measured forming seconds
+        # the hindsight's forming of each history-only guess (averaged): a prior for the above,
+        # so that a strategy's first few real uses (a duel's four) do not alone fix its cost
+        self._formed: list[float | None] = [None] * len(self.arms)
         self._queue: list[int] = []
         self._round: dict[int, float] = {}
         self._left = 0  # exploitation solves left before the next round
@@ -154,16 +161,12 @@ class GuessChooser:
                 self._close_round()
         i = self._queue[0] if self._queue else self.best_
         gap = self._received - self._shown[i]
-        self._catchup = 0.0
         if gap:
-            t0 = time.perf_counter()
             if gap > len(self._history):  # the oldest it has not seen were dropped
                 self.arms[i].missed()
             for x, k in self._history[len(self._history) - min(gap, len(self._history)):]:
                 self.arms[i].update(None, None, x, k)
             self._shown[i] = self._received
-            if gap > 1:  # a strategy coming back: replaying what it missed is the switch's cost, once
-                self._catchup = time.perf_counter() - t0
         x0 = _safe_form(self.arms[i], A, b, key)
         # a strategy that knows nothing yet would be scored as a cold start: don't learn from it,
         # but let the round go on (one that never forms a guess must not hold it forever)
@@ -206,16 +209,19 @@ class GuessChooser:
         """Score by the last solve: its measured ``seconds`` (guess and solve), of which
         ``guess_seconds`` formed the guess (and updated the strategies), and its ``iterations``.
 
-        The strategy that formed the guess is scored if it is in a round (:meth:`_round_costs`);
-        every history-only strategy is scored in hindsight if this solve was judged."""
+        If this solve was judged in hindsight, every history-only strategy is scored, and so is
+        the strategy that formed the guess if it is a tried one (:meth:`_judge`); else a try in a
+        round is scored when the round closes (:meth:`_round_costs`)."""
         i, self._chosen = self._chosen, None
         seen, self._verdict = self._verdict, None
         if i is None or not (seconds > 0 and math.isfinite(seconds)):
             return
-        spent = min(self._spent + self._catchup, guess_seconds)  # no guess's cost per solve
+        spent = min(self._spent, guess_seconds)  # the hindsight's own work is no guess's cost
         seconds, guess_seconds = seconds - spent, guess_seconds - spent
         solve = seconds - guess_seconds
         g = self._guess_s[i]
+        if g is None and self._formed[i] is not None:  # judged before: what the hindsight measured
+            g = self._forming(i, self._formed[i])
         self._guess_s[i] = guess_seconds if g is None else g + GUESS_COST_DECAY * (guess_seconds - g)
         self._solves += 1
         best = self.best_
@@ -315,6 +321,9 @@ class GuessChooser:
         if self._judged:
             self._samples += 1
             weight = self._weight(self._judged[0], self._samples)  # they are all judged together
+            for a in self._judged:
+                f = self._formed[a]
+                self._formed[a] = errors[a][1] if f is None else f + GUESS_COST_DECAY * (errors[a][1] - f)
             for a in self._judged:
                 self._u[a] += weight * ((self._forming(a, errors[a][1]) - self._forming(0, errors[0][1])) / base - self._u[a])
                 self._v[a] += weight * (self._change[a] * per / base - self._v[a])

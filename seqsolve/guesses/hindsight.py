@@ -23,14 +23,13 @@ import numpy as np
 
 from .base import Guess, combine
 
-#: Fraction of the uniform-rate model's change in iterations that is real.  Measured (rtol 1e-8,
-#: ``extrapolate(order=4,alternating=1)`` and ``extrapolate(order=2)`` against ``previous``, the
-#: change summed over the run): FEM heat 0.49–0.51, Fluid2D 0.48–0.49 (there the extrapolations
-#: are 3–6× *worse* and cost 3–6 % more iterations: the sign holds both ways), Heat2D nx=100 0.36
-#: on its stiff second half but about 0 on its first 500 steps (c ≤ 0.1: 6–9 iterations from any
-#: start, though the extrapolation's error is 8× smaller), p-Laplace 0.9 (a 2× worse start).
-#: Where the model over-promises, a cheap solve also makes the forming cost weigh more, which is
-#: what keeps ``previous`` on Heat2D's first half.
+#: Fraction of the uniform-rate model's change in iterations that is real: the prior, until the
+#: ``auto`` chooser's duels measure it.  ``benchmarks/guess_hindsight.py`` (rtol 1e-8,
+#: ``extrapolate(order=4,alternating=1)`` and ``extrapolate(order=2)`` against ``previous``, per
+#: half of the run): FEM heat 0.52–0.74, Fluid2D 0.46–0.51 (there the extrapolations are 3–6×
+#: *worse* and cost 3–6 % more iterations: the sign holds both ways), p-Laplace 0.33–0.57, Heat2D
+#: nx=100 0.28–0.38 on its stiff second half but −0.23 … 0 on its first 500 steps (c ≤ 0.1: 6–9
+#: iterations from any start, though the extrapolation's error is 8× smaller).
 KAPPA = 0.5
 
 
