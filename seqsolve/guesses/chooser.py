@@ -235,7 +235,7 @@ class GuessChooser:
             self._queue.pop(0)
             if self._challenger is not None and i in (0, self._challenger) and iterations is not None:
                 self._duel.append((i, iterations, None if change is None else change[self._challenger]))
-            if i == 0 or not paired:  # a paired score needs no round; the default is the round's reference
+            if i == 0 or not (paired or i in self._judged):  # the default: the round's reference
                 self._round[i] = (seconds,) if iterations is None or not solve > 0 else (
                     seconds, iterations, guess_seconds, solve)
             if not self._queue:
@@ -324,8 +324,9 @@ class GuessChooser:
             for a in self._judged:
                 f = self._formed[a]
                 self._formed[a] = errors[a][1] if f is None else f + GUESS_COST_DECAY * (errors[a][1] - f)
+            forming0 = self._forming(0, errors[0][1])
             for a in self._judged:
-                self._u[a] += weight * ((self._forming(a, errors[a][1]) - self._forming(0, errors[0][1])) / base - self._u[a])
+                self._u[a] += weight * ((self._forming(a, errors[a][1]) - forming0) / base - self._u[a])
                 self._v[a] += weight * (self._change[a] * per / base - self._v[a])
             self._rescore()
         if i and not self._hindsight.free[i]:
@@ -343,8 +344,8 @@ class GuessChooser:
 
     def _contender(self) -> int | None:
         """The history-only strategy a duel should measure: the one the hindsight says could pay
-        most at the uniform rate (kappa = 1, the most it has measured to matter but for p-Laplace),
-        if that is a gain by ``margin``; none while unjudged, and none once duels have measured
+        most at the uniform rate (kappa = 1, more than measured on any workload), if that is a
+        gain by ``margin``; none while unjudged, and none once duels have measured
         kappa well enough for the verdict (on FEM heat each duel costs 4 solves without the
         extrapolation that saves 16 %)."""
         if not self._judged or self._samples == 0:

@@ -8,9 +8,9 @@ system: comparing strategies this way carries none of the noise of comparing sol
 systems (on FEM heat an AMG hierarchy rebuilt every ~4 steps makes consecutive solves differ 2×,
 and single-solve rounds never found the extrapolation that saves 16 %).
 
-:func:`predicted_iterations` turns the errors into iterations; it is a model, calibrated on
-``benchmarks/guesses.py``'s workloads (see ``KAPPA``), used to rank and to weigh a strategy's
-forming cost against what it saves.
+:func:`predicted_iterations` turns the errors into iterations; it is a model with one parameter
+(``kappa``: a prior from ``benchmarks/guess_hindsight.py``, then measured online by the chooser's
+duels), used to rank and to weigh a strategy's forming cost against what it saves.
 """
 
 from __future__ import annotations
