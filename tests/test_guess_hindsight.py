@@ -191,3 +191,21 @@ def test_duels_stop_once_the_verdict_is_clear():
     # many rounds, but after the first duel(s) kappa is known well enough: no more solves given up
     assert chooser.rounds_ >= 15 and 1 <= chooser._duels <= 3
     assert chosen.count("previous") <= 4 * chooser._duels + 4
+
+
+def test_auto_costs_about_what_previous_costs_where_no_guess_helps():
+    # unrelated right-hand sides: no history helps, extrapolating them hurts
+    A = poisson2d(16)
+    rng = np.random.default_rng(11)
+    bs = [rng.standard_normal(A.shape[0]) for _ in range(80)]
+    its = {}
+    for guess in ("previous", "auto"):
+        solver = SequenceSolver(rtol=1e-8, policy="fixed:numba-ssor-cg(omega=1.5)", initial_guess=guess)
+        for b in bs:
+            x = solver.solve(A, b)
+            assert np.linalg.norm(b - A @ x) <= 1e-8 * np.linalg.norm(b)
+        its[guess] = sum(r.iterations for r in solver.history)
+        if guess == "auto":
+            used = [r.initial_guess for r in solver.history]
+    assert its["auto"] <= 1.03 * its["previous"]
+    assert used.count("extrapolate(order=4,alternating=1)") == 0  # judged worse, never tried
