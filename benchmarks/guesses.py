@@ -13,13 +13,19 @@ noisy neighbour hits all alike.  The problem advances with ``previous``'s soluti
 with their own configuration and the ``previous`` guess (the last subdomain row also with the
 guess chooser, ``auto``).  Writes ``benchmarks/results/guesses.{json,png}`` (totals only, no
 traces); ``--out`` names another pair, e.g. ``results/guesses_recycling_<workload>``.
+
+A strategy ``auto@<git revision>`` is the ``auto`` chooser of that revision (its
+``seqsolve/guesses/chooser.py``, on this checkout's strategies), so an old and a new chooser
+run interleaved in one process: ``--strategies 'previous;auto@cfdb80d;auto'``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -77,7 +83,7 @@ def run_workload(name: str, steps: int | None, strategies: list[str], deflated: 
         # the best deflated configuration with the guess chooser on top: the two axes together
         rows += [(f"{c} + auto", c, "auto") for c in recycling[-1:] if c.startswith("subdomain")]
     warm_up(sorted({r[1] for r in rows}))
-    solvers = [SequenceSolver(rtol=1e-8, policy=f"fixed:{c}", initial_guess=g) for _, c, g in rows]
+    solvers = [_solver(c, g) for _, c, g in rows]
     seconds = np.zeros(len(rows))
     memory = np.zeros(len(rows), dtype=int)
     failed: list[str | None] = [None] * len(rows)
@@ -113,9 +119,36 @@ def run_workload(name: str, steps: int | None, strategies: list[str], deflated: 
                     "iteration_ratio": round(it / base_it, 3) if base_it else None,
                     "guess_ms_per_step": round(1e3 * sum(r.guess_seconds for r in s.history) / max(1, len(s.history)), 4),
                     "extra_vectors": int(mem), "failed": f,
-                    "guesses_used": dict(sorted(chosen.items(), key=lambda kv: -kv[1])) if g == "auto" else None})
+                    "guesses_used": dict(sorted(chosen.items(), key=lambda kv: -kv[1])) if g.startswith("auto") else None})
     return {"workload": name, "configuration": config, "unknowns": int(system.A.shape[0]), "systems": total,
             "wall_seconds": round(time.perf_counter() - t_start, 1), "strategies": out}
+
+
+def _solver(config: str, guess: str) -> SequenceSolver:
+    """A solver for one row; ``auto@<rev>`` gets the chooser of that git revision."""
+    if "@" not in guess:
+        return SequenceSolver(rtol=1e-8, policy=f"fixed:{config}", initial_guess=guess)
+    spec, rev = guess.split("@", 1)
+    if spec != "auto":
+        raise SystemExit(f"only auto@<revision> names another revision's code, not {guess!r}")
+    solver = SequenceSolver(rtol=1e-8, policy=f"fixed:{config}", initial_guess="auto")
+    solver._guesser = _chooser_at(rev)()
+    return solver
+
+
+def _chooser_at(rev: str) -> type:
+    """``GuessChooser`` from ``seqsolve/guesses/chooser.py`` at git revision ``rev``, loaded as a
+    module of this checkout's ``seqsolve.guesses`` (its relative imports resolve here)."""
+    root = Path(__file__).resolve().parents[1]
+    source = subprocess.run(["git", "-C", str(root), "show", f"{rev}:seqsolve/guesses/chooser.py"],
+                            check=True, capture_output=True, text=True).stdout
+    name = f"seqsolve.guesses._chooser_{rev.replace('-', '_')}"
+    spec = importlib.util.spec_from_loader(name, loader=None)
+    module = importlib.util.module_from_spec(spec)
+    module.__package__ = "seqsolve.guesses"
+    exec(compile(source, f"{rev}:seqsolve/guesses/chooser.py", "exec"), module.__dict__)
+    sys.modules[name] = module
+    return module.GuessChooser
 
 
 def _memory(solver: SequenceSolver) -> int:

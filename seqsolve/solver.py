@@ -122,7 +122,7 @@ class SequenceSolver:
                 f"the {self.backend.name} backend cannot run {', '.join(unsupported[:3])}"
                 f"{' …' if len(unsupported) > 3 else ''}; use policy='auto' or a configuration it runs")
         self.initial_guess = initial_guess
-        self._guesser = make_guesser(initial_guess)
+        self._guesser = make_guesser(initial_guess, tolerance=rtol if rtol > 0 else 1e-8)
         self.history: list[SolveRecord] = []
         self._methods: dict[Configuration, Method] = {}
         self._setups: dict[Configuration, tuple[tuple, Any, int]] = {}  # config → (key, prepared, solve)

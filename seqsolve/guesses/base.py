@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from typing import Any, Hashable
 
 import numpy as np
+from scipy.linalg.blas import daxpy
 
 
 class Guess(ABC):
@@ -44,6 +45,15 @@ class Guess(ABC):
     @abstractmethod
     def reset(self) -> None:
         """Forget every stored solution."""
+
+    def combination(self, available: int) -> tuple[float, ...] | None:
+        """The weights (newest solution first) of the fixed linear combination of the last
+        solutions that :meth:`form` returns when ``available`` solutions are stored, or ``None``
+        when the guess is not one (it needs products with ``A`` or adapts to the data).
+
+        Why: such a guess needs nothing but the history, so the ``auto`` chooser can replay it
+        in hindsight after every solve and see its error without ever trying it."""
+        return None
 
     def missed(self) -> None:
         """Some solutions were dropped before this strategy saw them (the ``auto`` chooser's
@@ -81,3 +91,13 @@ class Window:
 
     def __len__(self) -> int:
         return len(self.items)
+
+
+def combine(weights: tuple[float, ...], xs: list[np.ndarray]) -> np.ndarray:
+    """``Σ weights[j] · xs[-1-j]`` (newest solution first) as a new array, accumulated in place
+    by BLAS axpy: no temporary per term (half the time of ``x0 += w * x`` at n = 10⁴–3·10⁴)."""
+    out = weights[0] * xs[-1]
+    for w, x in zip(weights[1:], reversed(xs[:len(xs) - 1])):
+        if w:
+            out = daxpy(x, out, a=w)
+    return out

@@ -21,7 +21,7 @@ from typing import Any, Hashable
 import numpy as np
 
 from ..errors import ConfigurationError
-from .base import Guess, Window
+from .base import Guess, Window, combine
 
 MAX_ORDER, MAX_ALTERNATING = 4, 2
 
@@ -61,15 +61,14 @@ class Extrapolate(Guess):
         xs = self._window.usable(b.shape[0])
         if not xs:
             return None
-        w = self._weights[len(xs)]
-        x0 = w[0] * xs[-1]
-        for wi, x in zip(w[1:], reversed(xs[:len(xs) - 1])):
-            if wi:
-                x0 += wi * x
-        return x0
+        return combine(self._weights[len(xs)], xs)
+
+    def combination(self, available: int) -> tuple[float, ...] | None:
+        return self._weights[min(available, self.window)] if available else ()
 
     def update(self, A: Any, b: np.ndarray, x: np.ndarray, key: Hashable | None = None) -> None:
-        self._window.push(x)
+        # no copy (as Previous): the solver hands over its own solution array, never written again
+        self._window.push(x, copy=False)
 
     def reset(self) -> None:
         self._window.items.clear()

@@ -27,6 +27,9 @@ class Previous(Guess):
         # default strategy costs what the old warm start cost
         self._last.push(x, copy=False)
 
+    def combination(self, available: int) -> tuple[float, ...] | None:
+        return (1.0,) if available else ()
+
     def reset(self) -> None:
         self._last.items.clear()
 
@@ -46,6 +49,9 @@ class Zero(Guess):
 
     def update(self, A: Any, b: np.ndarray, x: np.ndarray, key: Hashable | None = None) -> None:
         pass
+
+    def combination(self, available: int) -> tuple[float, ...] | None:
+        return ()
 
     def reset(self) -> None:
         pass
