@@ -79,7 +79,7 @@ def run(workload, size: str, steps: int, variants: dict[str, dict], rtol: float)
     problem = workload.make(size)
     problem.reset()
     total = min(steps, problem.steps)
-    fixed = SPD if workload.symmetric else GENERAL
+    fixed = workload.fixed_configurations(list(SPD), list(GENERAL))
     solvers = {f"fixed:{c}": SequenceSolver(rtol=rtol, policy=f"fixed:{c}") for c in fixed}
     solvers.update({name: SequenceSolver(rtol=rtol, policy=make_auto(s)) for name, s in variants.items()})
     seconds = {name: [] for name in solvers}

@@ -353,8 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", choices=SIZES, default="test")
     p.add_argument("--workloads", default=",".join(workloads), help="comma-separated subset")
     p.add_argument("--steps", type=int, default=None, help="run only the first STEPS systems of each workload")
-    p.add_argument("--spd-configs", default=SPD_CONFIGS, help="fixed configurations for symmetric workloads")
-    p.add_argument("--general-configs", default=GENERAL_CONFIGS, help="... for non-symmetric workloads")
+    p.add_argument("--spd-configs", default=SPD_CONFIGS, help="fixed configurations for symmetric workloads (indefinite ones: both lists)")
+    p.add_argument("--general-configs", default=GENERAL_CONFIGS, help="... for workloads that are not SPD")
     p.add_argument("--rtol", type=float, default=1e-8)
     p.add_argument("--maxiter", type=int, default=5000,
                    help="iteration budget per system of a fixed configuration (AMG: a tenth)")
@@ -381,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     with threadpool_limits(limits=1, user_api="blas"):
         for name in chosen:
             w = workloads[name]
-            result = run_workload(w, a.size, a.steps, spd if w.symmetric else general, rtol=a.rtol,
+            result = run_workload(w, a.size, a.steps, w.fixed_configurations(spd, general), rtol=a.rtol,
                                   maxiter=a.maxiter, drop_factor=a.drop_factor, drop_floor=a.drop_floor,
                                   use_modes=not a.no_near_nullspace, progress=not a.quiet)
             s = summarise(result)

@@ -198,7 +198,12 @@ def test_suite_registry_lists_every_workload_at_every_size():
     workloads = suite()
     assert set(workloads) == {"heat2d", "fluid2d", "fem-heat", "fem-heat-reuse", "plaplace", "topopt", "convdiff",
                               "heat3d-aniso", "graph-diffusion", "jump-repeat", "helmholtz"}
-    assert [name for name, w in workloads.items() if not w.symmetric] == ["convdiff", "helmholtz"]
+    assert [name for name, w in workloads.items() if not w.symmetric] == ["convdiff"]
+    assert [name for name, w in workloads.items() if not w.definite] == ["helmholtz"]
+    helmholtz, convdiff, heat = workloads["helmholtz"], workloads["convdiff"], workloads["heat2d"]
+    assert helmholtz.fixed_configurations(["cg"], ["gmres"]) == ["cg", "gmres"]
+    assert convdiff.fixed_configurations(["cg"], ["gmres"]) == ["gmres"]
+    assert heat.fixed_configurations(["cg"], ["gmres"]) == ["cg"]
     for w in workloads.values():
         assert tuple(w.factories) == SIZES
     with pytest.raises(ConfigurationError):
@@ -214,9 +219,9 @@ def test_every_holdout_workload_differs_from_its_bench_one_and_builds(name):
     assert bench.describe() != holdout.describe()
     A = holdout.system().A
     assert 3000 <= A.shape[0] <= 40000
-    symmetric = abs(A - A.T).max() <= 1e-12 * abs(A).max()  # (FEM assembly: to rounding)
-    # not SPD: non-symmetric, or (Helmholtz) symmetric with k² beyond the smallest eigenvalue
-    assert symmetric == workload.symmetric or (name == "helmholtz" and holdout.shift(0) > 2 * np.pi ** 2)
+    assert (abs(A - A.T).max() <= 1e-12 * abs(A).max()) == workload.symmetric  # (FEM assembly: to rounding)
+    if not workload.definite:  # Helmholtz: k² beyond the Laplacian's smallest eigenvalue, 2π²
+        assert holdout.shift(0) > 2 * np.pi ** 2
 
 
 @pytest.mark.parametrize("name", list(suite()))

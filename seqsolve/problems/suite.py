@@ -29,12 +29,20 @@ SIZES = ("test", "bench", "holdout")
 
 @dataclass(frozen=True)
 class Workload:
-    """A named workload with a factory per size; ``symmetric`` says whether its systems are SPD."""
+    """A named workload with a factory per size; ``symmetric``: its matrices are symmetric, and
+    ``definite``: positive definite too (Helmholtz is symmetric, not definite)."""
 
     name: str
     description: str
     symmetric: bool
     factories: dict[str, Callable[[], SequenceProblem]]
+    definite: bool = True
+
+    def fixed_configurations(self, spd: list[str], general: list[str]) -> list[str]:
+        """The fixed configurations to judge ``auto`` against: the SPD ones on symmetric matrices
+        (on indefinite ones too: whether CG breaks down is part of the picture), the general ones
+        where a matrix is not SPD."""
+        return (spd if self.symmetric else []) + ([] if self.symmetric and self.definite else general)
 
     def make(self, size: str = "test") -> SequenceProblem:
         """A fresh problem at ``size`` (one of :data:`SIZES`)."""
@@ -105,8 +113,9 @@ def suite() -> dict[str, Workload]:
                  {"test": _jumps(m=16, steps=30), "bench": _jumps(m=140, steps=400),
                   "holdout": _jumps(m=160, steps=400, redraw=8, contrast=1e5, blocks=7, seed=2)}),
         Workload("helmholtz", "−Δu − k²u sweeping k² across Laplacian eigenvalues: symmetric indefinite "
-                 "(test 256, bench 14,400)", False,
+                 "(test 256, bench 14,400)", True,
                  {"test": _helmholtz(m=16, steps=30), "bench": _helmholtz(m=120, steps=400),
-                  "holdout": _helmholtz(m=150, steps=400, centre=5.7, swing=1.5, period=90.0, source=(0.65, 0.4))}),
+                  "holdout": _helmholtz(m=150, steps=400, centre=5.7, swing=1.5, period=90.0, source=(0.65, 0.4))},
+                 definite=False),
     ]
     return {w.name: w for w in workloads}
