@@ -201,7 +201,7 @@ def test_suite_registry_lists_every_workload_at_every_size():
     assert [name for name, w in workloads.items() if not w.symmetric] == ["convdiff"]
     assert [name for name, w in workloads.items() if not w.definite] == ["helmholtz"]
     helmholtz, convdiff, heat = workloads["helmholtz"], workloads["convdiff"], workloads["heat2d"]
-    assert helmholtz.fixed_configurations(["cg"], ["gmres"]) == ["cg", "gmres"]
+    assert helmholtz.fixed_configurations(["cg", "direct"], ["gmres", "direct"]) == ["cg", "direct", "gmres"]
     assert convdiff.fixed_configurations(["cg"], ["gmres"]) == ["gmres"]
     assert heat.fixed_configurations(["cg"], ["gmres"]) == ["cg"]
     for w in workloads.values():

@@ -42,7 +42,8 @@ class Workload:
         """The fixed configurations to judge ``auto`` against: the SPD ones on symmetric matrices
         (on indefinite ones too: whether CG breaks down is part of the picture), the general ones
         where a matrix is not SPD."""
-        return (spd if self.symmetric else []) + ([] if self.symmetric and self.definite else general)
+        chosen = (spd if self.symmetric else []) + ([] if self.symmetric and self.definite else general)
+        return list(dict.fromkeys(chosen))  # once each (both lists hold direct)
 
     def make(self, size: str = "test") -> SequenceProblem:
         """A fresh problem at ``size`` (one of :data:`SIZES`)."""
