@@ -458,3 +458,83 @@ def test_a_reused_amg_is_rebuilt_before_the_solvers_cap_stops_it():
     policy.limit = 3 * s.history[0].iterations + 10  # what auto allows its incumbent
     assert_contract(aniso, b, s.solve(aniso, b), 1e-8)
     assert s.history[-1].setup_reused and s.history[-1].fallback is None and s.history[-1].converged
+
+
+# --------------------------------------------------------------------------- auto on PETSc: screening
+# Scripted sequences (costs as measured on PETSc's suite workloads, no clock): what auto screens,
+# in which order, and what it holds back on the PETSc backend's cost hints.
+
+_SSOR, _ICC, _GAMG, _HYPRE, _CHOL = "ssor-cg(omega=1.5)", "icc-cg", "amg-cg(adaptive)", "hypre-cg(adaptive)", "cholesky"
+
+
+def _scripted(candidates, costs, systems: int, n: int = 30000) -> list[str]:
+    """``auto`` on the PETSc backend's hints, fed ``costs[name] = (iterations, first setup, solve,
+    status)`` for every system (a new matrix each time; an adaptive AMG reuses its build); a
+    status other than ``"converged"`` is a try that failed and fell back to SSOR-PCG."""
+    import math
+
+    from seqsolve import SolveRecord
+    from seqsolve.backends.petsc import PetscBackend
+    from seqsolve.policies import AutoPolicy
+    from seqsolve.policies.base import SystemFacts
+
+    p = AutoPolicy(candidates=candidates, seed=0, backend=PetscBackend())
+    built, choices = set(), []
+    for t in range(systems):
+        p.observe(SystemFacts(n, repeated=False))
+        c = p.select(None, n=n).name
+        its, setup, solve, status = costs[c]
+        reused = c in built and c.endswith("(adaptive)")
+        built.add(c)
+        failed = status != "converged"
+        p.update((0.0 if reused else setup) + solve, SolveRecord(
+            index=t, configuration=c, iterations=its, setup_seconds=0.0 if reused else setup,
+            solve_seconds=solve, residual=1e-9, converged=True, fallback=_SSOR if failed else None,
+            status=status, setup_reused=reused, projected_seconds=math.inf if failed else None))
+        choices.append(c)
+    return choices
+
+
+def test_petsc_auto_predicts_icc_from_the_amg_that_needed_most_iterations():
+    """FEM heat: SSOR-PCG 178 iterations, GAMG 17, BoomerAMG 6.  Each AMG's count bounds ICC(0)'s
+    from below; the cheaper AMG's (BoomerAMG's 6) said 36 and ICC(0) was tried on the fourth system
+    (it needed 128: 1.5x the best, then a fallback).  GAMG's 17 say 289: ICC(0) cannot win."""
+    from seqsolve import SolveRecord
+    from seqsolve.backends.petsc import PetscBackend
+    from seqsolve.configs import parse
+    from seqsolve.policies import AutoPolicy
+
+    p = AutoPolicy(candidates=[_SSOR, _ICC, _GAMG, _HYPRE], seed=0, backend=PetscBackend())
+    b = p._bin(None, 30000)
+    # BoomerAMG measured cheaper than GAMG: the tie between the two AMGs was broken by cost
+    for name, its, setup, solve in ((_SSOR, 178, 0.0, 0.060), (_GAMG, 17, 0.060, 0.030), (_HYPRE, 6, 0.030, 0.020)):
+        p._last = (b, name, True)
+        p.update(setup + solve, SolveRecord(index=0, configuration=name, iterations=its, setup_seconds=setup,
+                                            solve_seconds=solve, residual=1e-9, converged=True))
+    known = p._known(b, {_SSOR, _GAMG, _HYPRE})
+    assert known[_HYPRE][0] < known[_GAMG][0]
+    per = 0.060 / 178  # ICC(0)'s iteration costs SSOR-PCG's (PETSC_ITERATION_COST)
+    assert p._predicted(parse(_ICC), known) >= 0.9 * 17 ** 2 * per > 1.25 * known[_HYPRE][0]
+
+
+def test_petsc_auto_bounds_icc_by_ssor_pcgs_count_against_an_amg_incumbent():
+    """A hard Fluid2D: SSOR-PCG 400 iterations, BoomerAMG 6 for a seventh of SSOR-PCG's time.
+    BoomerAMG's count alone predicts ICC(0) at 36 iterations (on Fluid2D it needed 1.5x SSOR-PCG's,
+    a capped loss); SSOR-PCG's count says at least 0.7 x 400, which cannot win: ICC(0) waits.
+    Against SSOR-PCG alone ICC(0) may win, and is tried at once."""
+    costs = {_SSOR: (400, 0.0003, 0.110, "converged"), _ICC: (600, 0.0015, 0.130, "converged"),
+             _HYPRE: (6, 0.008, 0.007, "converged")}
+    choices = _scripted([_SSOR, _ICC, _HYPRE], costs, 12)
+    assert choices[1] == _HYPRE and _ICC not in choices, choices
+    assert _scripted([_SSOR, _ICC], costs, 3)[1] == _ICC
+
+
+def test_petsc_auto_holds_back_an_amg_once_the_other_amg_failed_outright():
+    """Topology optimisation (elasticity, contrast 1e9): GAMG broke down after its setup and fell
+    back; BoomerAMG, tried next on the same exponent prediction, stagnated for 0.6 s (7x the best).
+    One AMG failing outright predicts the other to lose: the bounded factorisation goes next."""
+    costs = {_SSOR: (211, 0.001, 0.160, "converged"), _GAMG: (352, 0.060, 0.263, "error"),
+             _HYPRE: (376, 0.122, 0.478, "stagnated"), _CHOL: (1, 0.145, 0.008, "converged")}
+    choices = _scripted([_SSOR, _GAMG, _HYPRE, _CHOL], costs, 10)
+    assert choices[:3] == [_SSOR, _GAMG, _CHOL], choices
+    assert _HYPRE not in choices, choices
