@@ -260,6 +260,15 @@ PETSC_ITERATION_COST = {"cg": 1.2, "jacobi-cg": 1.3, "ssor-cg": 2.5, "icc-cg": 2
 #: ICC(0)'s on Fluid2D, which lost its capped try there
 PETSC_SETUP_COST = {"ilu": (1e-3, 5.0), "amg-cg": (5e-3, 300.0), "hypre-cg": (5e-3, 150.0)}
 
+#: MUMPS's first Cholesky factorisation on a sparsity pattern (its analysis included), in products
+#: times the matrix's nonzeros per row: products are the wrong unit for a factorisation, whose work
+#: follows the unknowns, not the nonzeros — measured 6-8 µs per unknown on all four SPD workloads of
+#: the suite, which is 1930, 1110, 900 and 430 products at 7, 10.8, 4.8 and 17.8 nonzeros per row
+#: (FEM heat, p-Laplace, Fluid2D, topology optimisation).  The flat 800 took FEM heat's first
+#: factorisation (260-280 ms) for 110 ms: close enough to the 5 % budget for a predicted loser to be
+#: tried within 60 systems (1.26x the best fixed there, against 1.06 without it)
+PETSC_FIRST_FACTOR = {"cholesky": 1e4}
+
 #: the share of a factorisation's *first* measured setup that later builds repeat.  MUMPS's first
 #: factorisation on a sparsity pattern includes its symbolic analysis (PORD ordering); later
 #: builds on the same pattern are numeric only (measured, first → later: FEM heat 250 → 78 ms,
@@ -406,6 +415,8 @@ class AutoPolicy(Policy):
         self._iter_cost = iteration_costs(backend)
         self._setup_cost = setup_costs(backend)
         self._first_share = first_setup_shares(backend)
+        self._factor_density = {} if backend is None or getattr(backend, "name", "scipy") == "scipy" \
+            else PETSC_FIRST_FACTOR
         self.candidates_list = [parse(c) for c in candidates] if candidates is not None else default_candidates(backend)
         self.context_key = context_key
         self.seed = seed
@@ -798,6 +809,8 @@ class AutoPolicy(Policy):
         if self._commit is not None and (info.fallback or info.projected_seconds is not None or not info.converged
                                          or (self._incumbent_cost and observed > 1.25 * self._incumbent_cost)):
             self._commit = self._streak = None  # something changed: decide afresh
+        if self._confirm == name:
+            self._confirm = None  # it ran again (see _explore_choice)
         if clean and not info.setup_reused and self._by_name[name].get_or("setup") == "adaptive" \
                 and self._samples.get(fam, 0) == 1:
             lo = self._lowest(b)
@@ -805,8 +818,10 @@ class AutoPolicy(Policy):
                 # its first solve paid the build that later solves reuse: one more solve shows
                 # whether reusing it wins (a rent-or-buy AMG that looks merely close after a build;
                 # fastdiag-cg, whose sum follows a Crank–Nicolson sequence exactly, ~forever), judged
-                # without the build, which that solve will not pay
-                self._confirm = name
+                # without the build, which that solve will not pay (one pending at a time: an
+                # earlier one still to run goes first)
+                if self._confirm is None:
+                    self._confirm = name
         # an optional try that lost (capped) is followed by one solve of the incumbent (_explore_choice)
         self._after_loss = exploring and not self._screening and info.projected_seconds is not None
         if self._revalidating:
@@ -1090,7 +1105,13 @@ class AutoPolicy(Policy):
         # 0. a setup-reusing configuration whose first solve paid a build and came close: its next
         #    solve reuses the build and shows what it costs in steady state (part of its screening)
         confirm, self._confirm = self._confirm, None
-        if confirm in names and confirm in known and confirm != best_name:
+        if confirm is not None and confirm == best_name:
+            # the best now: exploiting it confirms it, unless another family's screening comes first
+            # and makes it a runner-up judged by its fresh build alone — kept until it runs again
+            # (PETSc's Fluid2D: GAMG's 27 ms with a fresh build beat BoomerAMG's average, and its
+            # stale reuses, 30-60 ms, were exploited 17 times)
+            self._confirm = confirm
+        elif confirm in names and confirm in known:
             self._screening = True
             return self._by_name[confirm], True
         # 1. each contending family once in this bin, through its best member elsewhere
@@ -1144,7 +1165,7 @@ class AutoPolicy(Policy):
                 continue
             predicted = self._predicted(rep, known) if rel is None and lo is not None else None
             if (predicted is not None and predicted + setup > self.explore_cap * lo) or (
-                    rel is None and lo is not None and self._failed_alike(rep, known)):
+                    rel is None and lo is not None and self._failed_alike(rep, known, lo)):
                 # the iterations measured here predict it to lose (CG where SSOR-PCG needs hundreds
                 # of iterations): its capped try and the fallback after it wait until all such
                 # tries fit in explore_budget of the time spent, like an expensive setup (idea 5);
@@ -1408,25 +1429,27 @@ class AutoPolicy(Policy):
             return None
         return self.fixed_.get(_family(rep), 0.0) + max(1.0, ref[1] ** (mine / ref[2])) * per
 
-    def _failed_alike(self, rep: Configuration, known: dict) -> bool:
-        """Whether another family of ``rep``'s strength (``DIFFICULTY_EXPONENT``) lost every try it
-        made here (a breakdown, a stagnation, a capped loss): ``rep`` is then predicted to lose as
+    def _failed_alike(self, rep: Configuration, known: dict, lo: float) -> bool:
+        """Whether another family of ``rep``'s strength (``DIFFICULTY_EXPONENT``) failed outright
+        here: every try it made stopped short (a breakdown, a stagnation) and its cost, so
+        censored, is more than ``contender`` times the best.  ``rep`` is then predicted to lose as
         well, and its first try waits for the exploration budget like any predicted loser.
 
         Equal strength predicts no count (:meth:`_predicted`), but an outright failure says the
         exponent model does not hold for this system: on PETSc's topology optimisation (elasticity,
         contrast 1e9) GAMG broke down, and BoomerAMG, tried next on the same prediction, stagnated
-        for 0.6 s — seven times the best solve."""
+        for 0.6 s — seven times the best solve.  A capped loss near the best is no such verdict (on
+        Fluid2D, GAMG's reused hierarchy lost one by 1.3x, and BoomerAMG was the best by far)."""
         mine = DIFFICULTY_EXPONENT.get(rep.kind)
         if mine is None or not self._lost:
             return False
-        fam, fam_of, lost = _family(rep), self._fam_of, self._lost
+        fam, fam_of, lost, far = _family(rep), self._fam_of, self._lost, self.contender * lo
         failed, held = set(), set()
-        for k in known:
+        for k, v in known.items():
             c = self._by_name.get(k)
             if c is None or fam_of[k] == fam or DIFFICULTY_EXPONENT.get(c.kind) != mine:
                 continue
-            (failed if k in lost else held).add(fam_of[k])
+            (failed if k in lost and v[0] > far else held).add(fam_of[k])
         return bool(failed - held)
 
     def _equal_strength_floor(self, rep: Configuration, known: dict) -> tuple | None:
@@ -1504,6 +1527,8 @@ class AutoPolicy(Policy):
         if kind not in self._setup_cost:
             return 0.0
         fixed, matvecs = self._setup_cost[kind]
+        if kind in self._factor_density and self._facts is not None and getattr(self._facts.A, "nnz", 0):
+            matvecs = self._factor_density[kind] * self._facts.A.shape[0] / self._facts.A.nnz
         if self.cost == "iterations":
             return matvecs
         per = self._matvec_seconds()
