@@ -467,11 +467,10 @@ def test_a_reused_amg_is_rebuilt_before_the_solvers_cap_stops_it():
 _SSOR, _ICC, _GAMG, _HYPRE, _CHOL = "ssor-cg(omega=1.5)", "icc-cg", "amg-cg(adaptive)", "hypre-cg(adaptive)", "cholesky"
 
 
-def _scripted(candidates, costs, systems: int, n: int = 30000, reuses=None) -> list[str]:
+def _scripted(candidates, costs, systems: int, n: int = 30000) -> list[str]:
     """``auto`` on the PETSc backend's hints, fed ``costs[name] = (iterations, first setup, solve,
-    status)`` for every system (a new matrix each time; an adaptive AMG reuses its build, at
-    ``reuses[name] = (iterations, solve)`` if given); a status other than ``"converged"`` is a try
-    that failed and fell back to SSOR-PCG."""
+    status)`` for every system (a new matrix each time; an adaptive AMG reuses its build); a
+    status other than ``"converged"`` is a try that failed and fell back to SSOR-PCG."""
     import math
 
     from seqsolve import SolveRecord
@@ -486,8 +485,6 @@ def _scripted(candidates, costs, systems: int, n: int = 30000, reuses=None) -> l
         c = p.select(None, n=n).name
         its, setup, solve, status = costs[c]
         reused = c in built and c.endswith("(adaptive)")
-        if reused and reuses and c in reuses:
-            its, solve = reuses[c]
         built.add(c)
         failed = status != "converged"
         p.update((0.0 if reused else setup) + solve, SolveRecord(
@@ -498,10 +495,11 @@ def _scripted(candidates, costs, systems: int, n: int = 30000, reuses=None) -> l
     return choices
 
 
-def test_petsc_auto_predicts_icc_from_the_amg_that_needed_most_iterations():
-    """FEM heat: SSOR-PCG 178 iterations, GAMG 17, BoomerAMG 6.  Each AMG's count bounds ICC(0)'s
-    from below; the cheaper AMG's (BoomerAMG's 6) said 36 and ICC(0) was tried on the fourth system
-    (it needed 128: 1.5x the best, then a fallback).  GAMG's 17 say 289: ICC(0) cannot win."""
+def test_petsc_auto_predicts_icc_from_gamg_not_from_the_stronger_boomeramg():
+    """FEM heat: SSOR-PCG 178 iterations, GAMG 17, BoomerAMG 6.  Priced as equals, the cheaper AMG
+    (BoomerAMG) predicted ICC(0) at 36 iterations and it was tried on the fourth system (it needed
+    128: 1.5x the best, then a fallback).  BoomerAMG is the stronger (DIFFICULTY_EXPONENT): the
+    nearest stronger reference is GAMG, whose 17 say 289 — ICC(0) cannot win."""
     from seqsolve import SolveRecord
     from seqsolve.backends.petsc import PetscBackend
     from seqsolve.configs import parse
@@ -534,13 +532,13 @@ def test_petsc_auto_bounds_icc_by_ssor_pcgs_count_against_an_amg_incumbent():
 
 def test_petsc_auto_holds_back_an_amg_once_the_other_amg_failed_outright():
     """Topology optimisation (elasticity, contrast 1e9): GAMG broke down after its setup and fell
-    back; BoomerAMG, tried next on the same exponent prediction, stagnated for 0.6 s (7x the best).
-    One AMG failing outright predicts the other to lose: the bounded factorisation goes next."""
+    back; BoomerAMG, tried next, stagnated for 0.6 s (7x the best).  One AMG failing outright
+    predicts the other to lose: the bounded factorisation goes next (either AMG may go first)."""
     costs = {_SSOR: (211, 0.001, 0.160, "converged"), _GAMG: (352, 0.060, 0.263, "error"),
              _HYPRE: (376, 0.122, 0.478, "stagnated"), _CHOL: (1, 0.145, 0.008, "converged")}
     choices = _scripted([_SSOR, _GAMG, _HYPRE, _CHOL], costs, 10)
-    assert choices[:3] == [_SSOR, _GAMG, _CHOL], choices
-    assert _HYPRE not in choices, choices
+    assert choices[0] == _SSOR and choices[1] in (_GAMG, _HYPRE) and choices[2] == _CHOL, choices
+    assert _GAMG not in choices or _HYPRE not in choices, choices
 
 
 def test_petsc_auto_prices_a_first_factorisation_by_the_unknowns_not_the_nonzeros():
@@ -571,15 +569,13 @@ def test_petsc_auto_prices_a_first_factorisation_by_the_unknowns_not_the_nonzero
     assert first_factorisation(sparse) > 2.5 * first_factorisation(dense)
 
 
-def test_petsc_auto_confirms_a_reused_amg_after_another_familys_screening():
-    """Fluid2D: GAMG's first solve with a fresh build (12 iterations, 27 ms with half its build)
-    made it the best; BoomerAMG, screened next, became the best — and GAMG, judged by that fresh
-    build alone, came back whenever BoomerAMG's reuses raised its average, to reuse a hierarchy
-    several systems old (30-60 ms, 17 times in 60).  Its reuse is measured once, as soon as it
-    is a runner-up: then it is only re-validated, at doubling periods."""
-    costs = {_SSOR: (149, 0.0005, 0.042, "converged"), _GAMG: (12, 0.027, 0.014, "converged"),
-             _HYPRE: (6, 0.009, 0.0075, "converged")}
-    reuses = {_GAMG: (32, 0.060), _HYPRE: (22, 0.033)}
-    choices = _scripted([_SSOR, _GAMG, _HYPRE], costs, 40, reuses=reuses)
-    assert choices[:4] == [_SSOR, _GAMG, _HYPRE, _GAMG], choices
-    assert choices[4:].count(_GAMG) <= 2, choices
+
+def test_petsc_auto_screens_boomeramg_before_gamg_and_icc_on_a_hard_system():
+    """Fluid2D and p-Laplace: SSOR-PCG needs 149-276 iterations, BoomerAMG 6, GAMG 12-33, ICC(0)
+    as many as SSOR-PCG.  BoomerAMG is the stronger AMG (DIFFICULTY_EXPONENT) and its build the
+    cheaper (PETSC_SETUP_COST): its try comes second, and GAMG's and ICC(0)'s wait (on SciPy's
+    priors ICC(0) went second on Fluid2D, GAMG on p-Laplace, and both lost)."""
+    costs = {_SSOR: (276, 0.0004, 0.069, "converged"), _ICC: (192, 0.002, 0.052, "converged"),
+             _GAMG: (33, 0.029, 0.035, "converged"), _HYPRE: (6, 0.016, 0.018, "converged")}
+    choices = _scripted([_SSOR, _ICC, _GAMG, _HYPRE], costs, 8, n=16000)
+    assert choices[:2] == [_SSOR, _HYPRE] and set(choices[2:]) == {_HYPRE}, choices
