@@ -573,9 +573,14 @@ def test_petsc_auto_prices_a_first_factorisation_by_the_unknowns_not_the_nonzero
 def test_petsc_auto_screens_boomeramg_before_gamg_and_icc_on_a_hard_system():
     """Fluid2D and p-Laplace: SSOR-PCG needs 149-276 iterations, BoomerAMG 6, GAMG 12-33, ICC(0)
     as many as SSOR-PCG.  BoomerAMG is the stronger AMG (DIFFICULTY_EXPONENT) and its build the
-    cheaper (PETSC_SETUP_COST): its try comes second, and GAMG's and ICC(0)'s wait (on SciPy's
-    priors ICC(0) went second on Fluid2D, GAMG on p-Laplace, and both lost)."""
+    cheaper (PETSC_SETUP_COST): its try comes second (on SciPy's priors ICC(0) went second on
+    Fluid2D, GAMG on p-Laplace, and both lost); ICC(0), predicted from it, waits.  GAMG is still
+    tried: one AMG's count does not bound another's (on FEM heat GAMG is the best)."""
     costs = {_SSOR: (276, 0.0004, 0.069, "converged"), _ICC: (192, 0.002, 0.052, "converged"),
              _GAMG: (33, 0.029, 0.035, "converged"), _HYPRE: (6, 0.016, 0.018, "converged")}
     choices = _scripted([_SSOR, _ICC, _GAMG, _HYPRE], costs, 8, n=16000)
-    assert choices[:2] == [_SSOR, _HYPRE] and set(choices[2:]) == {_HYPRE}, choices
+    assert choices[:2] == [_SSOR, _HYPRE] and _ICC not in choices, choices
+    fem_heat = {_SSOR: (178, 0.0005, 0.060, "converged"), _ICC: (128, 0.002, 0.061, "converged"),
+                _GAMG: (17, 0.045, 0.024, "converged"), _HYPRE: (6, 0.040, 0.034, "converged")}
+    choices = _scripted([_SSOR, _ICC, _GAMG, _HYPRE], fem_heat, 8)
+    assert choices[:3] == [_SSOR, _HYPRE, _GAMG] and choices[-1] == _GAMG, choices

@@ -1396,8 +1396,10 @@ class AutoPolicy(Policy):
         if mine is None:
             return None
         # the reference: a stronger family measured here, the nearest in strength (AMG's nearly
-        # constant count says little about CG's), the cheapest of those.  A capped loss counts its
-        # fallback's iterations too: it is no reference
+        # constant count says little about CG's), the cheapest of those — not an AMG for another
+        # AMG (BoomerAMG is the stronger, but held back on its 6 iterations GAMG was never tried on
+        # FEM heat, where it is the best).  A capped loss counts its fallback's iterations too: it
+        # is no reference
         ref = None
         for k, v in known.items():
             c = self._by_name.get(k)
@@ -1407,7 +1409,7 @@ class AutoPolicy(Policy):
             if any_strength:
                 if ref is None or (abs(e - mine), v[0]) < (abs(ref[2] - mine), ref[0]):
                     ref = (v[0], v[3], e, c)
-            elif e < mine and (ref is None or (-e, v[0]) < (-ref[2], ref[0])):
+            elif e < mine and max(e, mine) > _MULTILEVEL and (ref is None or (-e, v[0]) < (-ref[2], ref[0])):
                 ref = (v[0], v[3], e, c)
         floor = None if any_strength else self._equal_strength_floor(rep, known)
         if ref is None and floor is None:
