@@ -105,6 +105,7 @@ def main(argv=None) -> int:
     ap.add_argument("--suite", nargs="*", default=[], help="suite workloads (bench size) instead of Heat2D, "
                     "e.g. fluid2d fem-heat plaplace")
     ap.add_argument("--skip", nargs="*", default=[], help="labels to leave out (substring match), e.g. cholesky")
+    ap.add_argument("--size", default="bench", help="suite size of --suite workloads (bench, holdout)")
     ap.add_argument("--baseline", default=None, help="another revision's seqsolve/policies/auto.py, run as "
                     "'petsc auto (baseline)'")
     args = ap.parse_args(argv)
@@ -117,7 +118,8 @@ def main(argv=None) -> int:
         from seqsolve.problems import suite
 
         workloads = suite()
-        jobs = [(name, workloads[name].make("bench"), workloads[name].symmetric) for name in args.suite]
+        suffix = "" if args.size == "bench" else f"-{args.size}"
+        jobs = [(name + suffix, workloads[name].make(args.size), workloads[name].symmetric) for name in args.suite]
     else:
         jobs = [(f"heat2d nx={nx}", Heat2D(nx=nx, steps=args.steps), True) for nx in args.nx]
     for label, problem, symmetric in jobs:
