@@ -6,10 +6,10 @@ Every system is solved by ``auto`` and by each fixed PETSc configuration in turn
 order rotating, one BLAS thread, whole-call wall time), as in ``petsc_vs.py``.  For ``auto`` each
 system's record is kept (configuration, iterations, setup, solve, fallback, whether it explored);
 the excess over the best fixed configuration is then split by cause: screening tries (first tries
-of a family), other explorations, fallbacks, setups, exploitation of another configuration than the
+of a family), other explorations, fallbacks, exploitation of another configuration than the
 best fixed one, and per-call overhead (whole-call time outside the record's setup + solve).
-Prints the systems that cost most beyond the best fixed, and writes
-``benchmarks/results/petsc_auto_trace_<workload>_T<steps>.json`` (summary) with ``--save``.
+Prints the split, the systems that cost most beyond the best fixed, and auto's first 25 choices
+(nothing is written: it is a diagnosis, the measured ratios come from ``petsc_vs.py``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
 from threadpoolctl import threadpool_limits
 
 import seqsolve

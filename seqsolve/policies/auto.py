@@ -273,8 +273,8 @@ PETSC_SETUP_COST = {"ilu": (1e-3, 5.0), "amg-cg": (5e-3, 300.0), "hypre-cg": (5e
 #: follows the unknowns, not the nonzeros — measured 6-8 µs per unknown on all four SPD workloads of
 #: the suite, which is 1930, 1110, 900 and 430 products at 7, 10.8, 4.8 and 17.8 nonzeros per row
 #: (FEM heat, p-Laplace, Fluid2D, topology optimisation).  The flat 800 took FEM heat's first
-#: factorisation (260-280 ms) for 110 ms: close enough to the 5 % budget for a predicted loser to be
-#: tried within 60 systems (1.26x the best fixed there, against 1.06 without it)
+#: factorisation (260-280 ms) for 110 ms: once ICC(0)'s futile try was held back, that fitted the
+#: 5 % budget of predicted losers within 60 systems on FEM heat and p-Laplace, and cost 2.5x that
 PETSC_FIRST_FACTOR = {"cholesky": 1e4}
 
 #: the share of a factorisation's *first* measured setup that later builds repeat.  MUMPS's first
