@@ -24,6 +24,9 @@ class MatCache:
 
     def __init__(self) -> None:
         self.mat = None
+        #: unknowns per mesh node, from the caller's near-null-space modes (see :meth:`nodes_of`):
+        #: kept for later Mats, since only the AMG methods are handed the modes
+        self.block_size = 1
         self.generation = 0  # increases with every new Mat (a new sparsity pattern)
         #: increases with every copy of values: a method whose setup saw another version finds the
         #: Mat holding another matrix (a different method's setup since) and copies its own back
@@ -58,7 +61,26 @@ class MatCache:
             _IMMORTAL.append(self.mat)
             self.mat.assemble()
             self.generation += 1
+            if self.block_size > 1 and node_blocked(A, self.block_size):
+                self.mat.setBlockSize(self.block_size)
         return self.mat
+
+    def nodes_of(self, A, modes: np.ndarray) -> None:
+        """Give the Mat holding ``A`` the block size that ``modes`` (near-null-space vectors, one
+        column each) imply: rigid-body modes number 3 in 2-D and 6 in 3-D, for 2 and 3 unknowns per
+        node (``MatNullSpaceCreateRigidBody``'s convention), and PETSc's AMGs read the block size to
+        keep a node's unknowns together.  Only where ``A``'s columns come in whole, interleaved
+        nodes (:func:`node_blocked`); otherwise the block size stays 1.
+
+        Measured on the SIMP topology optimisation (2-D elasticity, 25,920 unknowns): with block
+        size 1 GAMG given the three modes failed at once (``KSP_DIVERGED_PC_FAILED``, NaN) and
+        BoomerAMG needed 86 iterations (2.7 s); with block size 2, 15 and 11 (81 and 205 ms), where
+        a MUMPS solve costs ~90 ms."""
+        bs = {3: 2, 6: 3}.get(modes.shape[1], 1)
+        if bs != self.block_size:
+            self.block_size = bs
+            if self.mat is not None:
+                self.mat.setBlockSize(bs if bs > 1 and node_blocked(A, bs) else 1)
 
     def _copied(self, A) -> bool:
         """Copy ``A``'s values into the Mat's arrays if ``A`` has their sparsity pattern: one
@@ -71,6 +93,17 @@ class MatCache:
         from ._kernels import copy_if_same_pattern
 
         return bool(copy_if_same_pattern(A.indptr, indices, data, self._indptr, self._indices, self._data))
+
+
+def node_blocked(A, bs: int) -> bool:
+    """Whether ``A`` (canonical CSR) has ``bs`` unknowns per node, interleaved: ``bs`` divides its
+    size and every row's columns come in whole, sorted runs ``bs·j, …, bs·j + bs − 1`` — true of a
+    vector finite-element matrix ordered node by node, false of one ordered component by component."""
+    n, indices = A.shape[0], A.indices
+    if n % bs or indices.shape[0] % bs or np.any(np.diff(A.indptr) % bs):
+        return False
+    runs = indices.reshape(-1, bs)
+    return bool(np.all(runs[:, 0] % bs == 0) and np.all(runs - runs[:, :1] == np.arange(bs)))
 
 
 def from_petsc_mat(M) -> sp.csr_array:
