@@ -592,7 +592,7 @@ def test_rigid_body_modes_give_petscs_amgs_their_block_size():
     optimisation (PC failed, NaN) and BoomerAMG needed 8x the iterations.  A matrix ordered component
     by component has no such blocks: its block size stays 1."""
     import pyamg
-    from seqsolve.backends.petsc.matrices import node_blocked
+    from seqsolve.backends.petsc.matrices import interleaved
 
     A, B = pyamg.gallery.linear_elasticity((24, 24), format="csr")
     A = sp.csr_array(A)
@@ -607,4 +607,8 @@ def test_rigid_body_modes_give_petscs_amgs_their_block_size():
         assert s.backend.mats.mat.getBlockSize() == 2
         assert its[False] < its[True], (amg, its)
     order = np.r_[0:A.shape[0]:2, 1:A.shape[0]:2]  # all x-unknowns, then all y-unknowns
-    assert node_blocked(A, 2) and not node_blocked(sp.csr_array(A[order][:, order]), 2)
+    assert interleaved(B, 2) and not interleaved(B[order], 2)
+    s = SequenceSolver(policy="fixed:amg-cg(rebuild)", backend="petsc", rtol=1e-8)
+    P = sp.csr_array(A[order][:, order])
+    assert_contract(P, b[order], s.solve(P, b[order], near_nullspace=B[order]), 1e-8)
+    assert s.backend.mats.mat.getBlockSize() == 1

@@ -91,7 +91,7 @@ class PetscKSP(Method):
         reuse = previous is not None and modes == previous.modes and (
             self.schedule_name == "reuse" or (self.schedule is not None and not self.schedule.stale))
         if near_nullspace is not None and not reuse:
-            self._mats.nodes_of(A, near_nullspace)
+            self._mats.nodes_of(near_nullspace)
             if self.options["pc_type"] == "gamg":
                 mat.setNearNullSpace(_null_space(near_nullspace))
         # the same object back means "setup reused" to the solver; a rebuild keeps the KSP, not the object
