@@ -1428,11 +1428,10 @@ class AutoPolicy(Policy):
         return self.fixed_.get(_family(rep), 0.0) + max(1.0, ref[1] ** (mine / ref[2])) * per
 
     def _failed_alike(self, rep: Configuration, known: dict, lo: float) -> bool:
-        """Whether another family of ``rep``'s kind failed outright here — both multilevel
-        (``DIFFICULTY_EXPONENT`` at most ``_MULTILEVEL``: AMGs), or of equal strength: every try it
-        made stopped short (a breakdown, a stagnation) and its cost, so censored, is more than
-        ``contender`` times the best.  ``rep`` is then predicted to lose as well, and its first try
-        waits for the exploration budget like any predicted loser.
+        """Whether ``rep`` is an AMG (``DIFFICULTY_EXPONENT`` at most ``_MULTILEVEL``) and another
+        AMG failed outright here: every try it made stopped short (a breakdown, a stagnation) and
+        its cost, so censored, is more than ``contender`` times the best.  ``rep`` is then predicted
+        to lose as well, and its first try waits for the exploration budget like any predicted loser.
 
         An AMG's count predicts no other AMG's (:meth:`_predicted`), but an outright failure says
         the system is not one AMG's exponent describes: on PETSc's topology optimisation
@@ -1440,14 +1439,14 @@ class AutoPolicy(Policy):
         seven times the best solve.  A capped loss near the best is no such verdict (on Fluid2D,
         GAMG's reused hierarchy lost one by 1.3x, and BoomerAMG was the best by far)."""
         mine = DIFFICULTY_EXPONENT.get(rep.kind)
-        if mine is None or not self._lost:
+        if mine is None or mine > _MULTILEVEL or not self._lost:
             return False
         fam, fam_of, lost, far = _family(rep), self._fam_of, self._lost, self.contender * lo
         failed, held = set(), set()
         for k, v in known.items():
             c = self._by_name.get(k)
             e = DIFFICULTY_EXPONENT.get(c.kind) if c is not None else None
-            if e is None or fam_of[k] == fam or not (e == mine or max(e, mine) <= _MULTILEVEL):
+            if e is None or fam_of[k] == fam or e > _MULTILEVEL:
                 continue
             (failed if k in lost and v[0] > far else held).add(fam_of[k])
         return bool(failed - held)
