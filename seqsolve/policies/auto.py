@@ -240,8 +240,8 @@ DIFFICULTY_EXPONENT = {"numba-cg": 1.0, "cg": 1.0, "numba-jacobi-cg": 1.0, "jaco
                        "subdomain-deflated-cg": 0.6}
 
 
-#: families whose count barely follows the difficulty (the AMGs): one failing outright predicts the
-#: others to (AutoPolicy._failed_alike)
+#: families whose count barely follows the difficulty (the AMGs): one AMG's count predicts no other
+#: AMG's (AutoPolicy._predicted), but one failing outright predicts the others to (_failed_alike)
 _MULTILEVEL = 0.4
 
 #: the one equal-strength lower bound trusted when deciding whether a family may win (idea 3):
