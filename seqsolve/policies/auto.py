@@ -263,10 +263,12 @@ PETSC_ITERATION_COST = {"cg": 1.2, "jacobi-cg": 1.3, "ssor-cg": 2.5, "icc-cg": 2
 #: a sparsity pattern (the screening try, which this prior prices) adds a symbolic analysis of 1-4x
 #: that (measured: FEM heat 0.6 s + 0.13 s), so SuperLU's priors stand for the first try; the
 #: measured setups replace them from the second build on.  The AMGs' first builds, in products of
-#: SSOR-PCG's speed: GAMG 230-370, BoomerAMG 75-360 (FEM heat, p-Laplace, Fluid2D, topology
+#: SSOR-PCG's speed: GAMG 180-370, BoomerAMG 75-360 (FEM heat, p-Laplace, Fluid2D, topology
 #: optimisation) — not PyAMG's 150-900: with SciPy's priors BoomerAMG's try was ordered after
-#: ICC(0)'s on Fluid2D, which lost its capped try there
-PETSC_SETUP_COST = {"ilu": (1e-3, 5.0), "amg-cg": (5e-3, 300.0), "hypre-cg": (5e-3, 150.0)}
+#: ICC(0)'s on Fluid2D, which lost its capped try there.  The low end, since a prior too low is
+#: corrected by the try it lets through, one too high never is: at GAMG's 300, its build looked too
+#: heavy to screen beside a MUMPS solve on topology optimisation, where GAMG is the best
+PETSC_SETUP_COST = {"ilu": (1e-3, 5.0), "amg-cg": (5e-3, 200.0), "hypre-cg": (5e-3, 100.0)}
 
 #: MUMPS's first Cholesky factorisation on a sparsity pattern (its analysis included), in products
 #: times the matrix's nonzeros per row: products are the wrong unit for a factorisation, whose work
