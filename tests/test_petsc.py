@@ -458,3 +458,157 @@ def test_a_reused_amg_is_rebuilt_before_the_solvers_cap_stops_it():
     policy.limit = 3 * s.history[0].iterations + 10  # what auto allows its incumbent
     assert_contract(aniso, b, s.solve(aniso, b), 1e-8)
     assert s.history[-1].setup_reused and s.history[-1].fallback is None and s.history[-1].converged
+
+
+# --------------------------------------------------------------------------- auto on PETSc: screening
+# Scripted sequences (costs as measured on PETSc's suite workloads, no clock): what auto screens,
+# in which order, and what it holds back on the PETSc backend's cost hints.
+
+_SSOR, _ICC, _GAMG, _HYPRE, _CHOL = "ssor-cg(omega=1.5)", "icc-cg", "amg-cg(adaptive)", "hypre-cg(adaptive)", "cholesky"
+
+
+def _scripted(candidates, costs, systems: int, n: int = 30000) -> list[str]:
+    """``auto`` on the PETSc backend's hints, fed ``costs[name] = (iterations, first setup, solve,
+    status)`` for every system (a new matrix each time; an adaptive AMG reuses its build); a
+    status other than ``"converged"`` is a try that failed and fell back to SSOR-PCG."""
+    import math
+
+    from seqsolve import SolveRecord
+    from seqsolve.backends.petsc import PetscBackend
+    from seqsolve.policies import AutoPolicy
+    from seqsolve.policies.base import SystemFacts
+
+    p = AutoPolicy(candidates=candidates, seed=0, backend=PetscBackend())
+    built, choices = set(), []
+    for t in range(systems):
+        p.observe(SystemFacts(n, repeated=False))
+        c = p.select(None, n=n).name
+        its, setup, solve, status = costs[c]
+        reused = c in built and c.endswith("(adaptive)")
+        built.add(c)
+        failed = status != "converged"
+        p.update((0.0 if reused else setup) + solve, SolveRecord(
+            index=t, configuration=c, iterations=its, setup_seconds=0.0 if reused else setup,
+            solve_seconds=solve, residual=1e-9, converged=True, fallback=_SSOR if failed else None,
+            status=status, setup_reused=reused, projected_seconds=math.inf if failed else None))
+        choices.append(c)
+    return choices
+
+
+def test_petsc_auto_predicts_icc_from_gamg_not_from_the_stronger_boomeramg():
+    """FEM heat: SSOR-PCG 178 iterations, GAMG 17, BoomerAMG 6.  Priced as equals, the cheaper AMG
+    (BoomerAMG) predicted ICC(0) at 36 iterations and it was tried on the fourth system (it needed
+    128: 1.5x the best, then a fallback).  BoomerAMG is the stronger (DIFFICULTY_EXPONENT): the
+    nearest stronger reference is GAMG, whose 17 say 289 — ICC(0) cannot win."""
+    from seqsolve import SolveRecord
+    from seqsolve.backends.petsc import PetscBackend
+    from seqsolve.configs import parse
+    from seqsolve.policies import AutoPolicy
+
+    p = AutoPolicy(candidates=[_SSOR, _ICC, _GAMG, _HYPRE], seed=0, backend=PetscBackend())
+    b = p._bin(None, 30000)
+    # BoomerAMG measured cheaper than GAMG: the tie between the two AMGs was broken by cost
+    for name, its, setup, solve in ((_SSOR, 178, 0.0, 0.060), (_GAMG, 17, 0.060, 0.030), (_HYPRE, 6, 0.030, 0.020)):
+        p._last = (b, name, True)
+        p.update(setup + solve, SolveRecord(index=0, configuration=name, iterations=its, setup_seconds=setup,
+                                            solve_seconds=solve, residual=1e-9, converged=True))
+    known = p._known(b, {_SSOR, _GAMG, _HYPRE})
+    assert known[_HYPRE][0] < known[_GAMG][0]
+    per = 0.060 / 178  # ICC(0)'s iteration costs SSOR-PCG's (PETSC_ITERATION_COST)
+    assert p._predicted(parse(_ICC), known) >= 0.9 * 17 ** 2 * per > 1.25 * known[_HYPRE][0]
+
+
+def test_petsc_auto_bounds_icc_by_ssor_pcgs_count_against_an_amg_incumbent():
+    """A hard Fluid2D: SSOR-PCG 400 iterations, BoomerAMG 6 for a seventh of SSOR-PCG's time.
+    BoomerAMG's count alone predicts ICC(0) at 36 iterations (on Fluid2D it needed 1.5x SSOR-PCG's,
+    a capped loss); SSOR-PCG's count says at least 0.7 x 400, which cannot win: ICC(0) waits.
+    Against SSOR-PCG alone ICC(0) may win, and is tried at once."""
+    costs = {_SSOR: (400, 0.0003, 0.110, "converged"), _ICC: (600, 0.0015, 0.130, "converged"),
+             _HYPRE: (6, 0.008, 0.007, "converged")}
+    choices = _scripted([_SSOR, _ICC, _HYPRE], costs, 12)
+    assert choices[1] == _HYPRE and _ICC not in choices, choices
+    assert _scripted([_SSOR, _ICC], costs, 3)[1] == _ICC
+
+
+def test_petsc_auto_holds_back_an_amg_once_the_other_amg_failed_outright():
+    """Topology optimisation (elasticity, contrast 1e9): GAMG broke down after its setup and fell
+    back; BoomerAMG, tried next, stagnated for 0.6 s (7x the best).  One AMG failing outright
+    predicts the other to lose: the bounded factorisation goes next (either AMG may go first)."""
+    costs = {_SSOR: (211, 0.001, 0.160, "converged"), _GAMG: (352, 0.060, 0.263, "error"),
+             _HYPRE: (376, 0.122, 0.478, "stagnated"), _CHOL: (1, 0.145, 0.008, "converged")}
+    choices = _scripted([_SSOR, _GAMG, _HYPRE, _CHOL], costs, 10)
+    assert choices[0] == _SSOR and choices[1] in (_GAMG, _HYPRE) and choices[2] == _CHOL, choices
+    assert _GAMG not in choices or _HYPRE not in choices, choices
+
+
+def test_petsc_auto_prices_a_first_factorisation_by_the_unknowns_not_the_nonzeros():
+    """MUMPS's first Cholesky factorisation cost 6-8 µs per unknown on every SPD workload of the
+    suite, i.e. 1930 products at 7 nonzeros per row (FEM heat) and 430 at 17.8 (topology
+    optimisation): the prior follows the density (PETSC_FIRST_FACTOR), not a flat 800 products."""
+    from seqsolve import SolveRecord
+    from seqsolve.backends.petsc import PetscBackend
+    from seqsolve.configs import parse
+    from seqsolve.policies import AutoPolicy
+    from seqsolve.policies.auto import PETSC_FIRST_FACTOR
+    from seqsolve.policies.base import SystemFacts
+
+    def first_factorisation(A) -> float:
+        p = AutoPolicy(candidates=[_SSOR, _CHOL], seed=0, backend=PetscBackend())
+        b = p._bin(None, A.shape[0])
+        p._last = (b, _SSOR, True)
+        p.update(0.25, SolveRecord(index=0, configuration=_SSOR, iterations=100, setup_seconds=0.0,
+                                   solve_seconds=0.25, residual=1e-9, converged=True))
+        p.observe(SystemFacts(A.shape[0], A=A))
+        return p._setup_estimate(p._fam_of[_CHOL], parse(_CHOL))
+
+    per = 0.25 / 100 / 2.5  # seconds of one product: SSOR-PCG's iteration is 2.5 (PETSC_ITERATION_COST)
+    sparse, dense = poisson2d(30), elasticity2d(12)  # 5 and ~17 nonzeros per row
+    for A in (sparse, dense):
+        expected = PETSC_FIRST_FACTOR["cholesky"] * A.shape[0] / A.nnz * per
+        assert abs(first_factorisation(A) - 2e-3 - expected) < 1e-9 * expected
+    assert first_factorisation(sparse) > 2.5 * first_factorisation(dense)
+
+
+
+def test_petsc_auto_screens_boomeramg_before_gamg_and_icc_on_a_hard_system():
+    """Fluid2D and p-Laplace: SSOR-PCG needs 149-276 iterations, BoomerAMG 6, GAMG 12-33, ICC(0)
+    as many as SSOR-PCG.  BoomerAMG is the stronger AMG (DIFFICULTY_EXPONENT) and its build the
+    cheaper (PETSC_SETUP_COST): its try comes second (on SciPy's priors ICC(0) went second on
+    Fluid2D, GAMG on p-Laplace, and both lost); ICC(0), predicted from it, waits.  GAMG is still
+    tried: one AMG's count does not bound another's (on FEM heat GAMG is the best)."""
+    costs = {_SSOR: (276, 0.0004, 0.069, "converged"), _ICC: (192, 0.002, 0.052, "converged"),
+             _GAMG: (33, 0.029, 0.035, "converged"), _HYPRE: (6, 0.016, 0.018, "converged")}
+    choices = _scripted([_SSOR, _ICC, _GAMG, _HYPRE], costs, 8, n=16000)
+    assert choices[:2] == [_SSOR, _HYPRE] and _ICC not in choices, choices
+    fem_heat = {_SSOR: (178, 0.0005, 0.060, "converged"), _ICC: (128, 0.002, 0.061, "converged"),
+                _GAMG: (17, 0.045, 0.024, "converged"), _HYPRE: (6, 0.040, 0.034, "converged")}
+    choices = _scripted([_SSOR, _ICC, _GAMG, _HYPRE], fem_heat, 8)
+    assert choices[:3] == [_SSOR, _HYPRE, _GAMG] and choices[-1] == _GAMG, choices
+
+
+def test_rigid_body_modes_give_petscs_amgs_their_block_size():
+    """2-D elasticity with its three rigid-body modes: GAMG and BoomerAMG need the Mat's block size
+    (2 unknowns per node) — without it GAMG given the modes failed outright on the topology
+    optimisation (PC failed, NaN) and BoomerAMG needed 8x the iterations.  A matrix ordered component
+    by component has no such blocks: its block size stays 1."""
+    import pyamg
+    from seqsolve.backends.petsc.matrices import interleaved
+
+    A, B = pyamg.gallery.linear_elasticity((24, 24), format="csr")
+    A = sp.csr_array(A)
+    b = np.random.default_rng(8).standard_normal(A.shape[0])
+    for amg in ("amg-cg(rebuild)", "hypre-cg(rebuild)"):
+        its = {}
+        for modes in (None, B):
+            s = SequenceSolver(policy=f"fixed:{amg}", backend="petsc", rtol=1e-8, fallback=False)
+            assert_contract(A, b, s.solve(A, b, near_nullspace=modes), 1e-8)
+            its[modes is None] = s.history[-1].iterations
+            assert s.history[-1].fallback is None
+        assert s.backend.mats.mat.getBlockSize() == 2
+        assert its[False] < its[True], (amg, its)
+    order = np.r_[0:A.shape[0]:2, 1:A.shape[0]:2]  # all x-unknowns, then all y-unknowns
+    assert interleaved(B, 2) and not interleaved(B[order], 2)
+    s = SequenceSolver(policy="fixed:amg-cg(rebuild)", backend="petsc", rtol=1e-8)
+    P = sp.csr_array(A[order][:, order])
+    assert_contract(P, b[order], s.solve(P, b[order], near_nullspace=B[order]), 1e-8)
+    assert s.backend.mats.mat.getBlockSize() == 1

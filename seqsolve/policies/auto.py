@@ -240,7 +240,12 @@ PRIOR_ITERATIONS = {"numba-ssor-cg": 0.25, "ssor-cg": 0.25, "icc-cg": 0.3, "sor"
 #: the power 0.8, AMG a near-constant 0.4 power.  A stronger family's measured iterations thus bound a weaker one's from
 #: below, so a family that cannot win on this system is not screened at once (AutoPolicy._predicted)
 DIFFICULTY_EXPONENT = {"numba-cg": 1.0, "cg": 1.0, "numba-jacobi-cg": 1.0, "jacobi-cg": 1.0,
-                       "numba-ssor-cg": 0.8, "ssor-cg": 0.8, "icc-cg": 0.8, "amg-cg": 0.4, "hypre-cg": 0.4,
+                       "numba-ssor-cg": 0.8, "ssor-cg": 0.8, "icc-cg": 0.8, "amg-cg": 0.4,
+                       # PETSc's BoomerAMG needed 6-7 iterations where SSOR-PCG needed 149-276 and
+                       # GAMG 12-33 (FEM heat, p-Laplace, Fluid2D): CG's count to the power
+                       # 0.26-0.29, where GAMG's follows 0.40-0.50.  Priced as equals, GAMG was
+                       # screened first and lost to it on p-Laplace and Fluid2D
+                       "hypre-cg": 0.28,
                        # a separable preconditioner is as strong as A is separable, which only its try
                        # shows: foreseen a little weaker than SSOR-PCG, so SSOR's count holds it back
                        # to the exploration budget (Fluid2D's obstacles: 220 iterations, not 20)
@@ -250,18 +255,44 @@ DIFFICULTY_EXPONENT = {"numba-cg": 1.0, "cg": 1.0, "numba-jacobi-cg": 1.0, "jaco
                        "subdomain-deflated-cg": 0.6}
 
 
+#: families whose count barely follows the difficulty (the AMGs): one AMG's count predicts no other
+#: AMG's (AutoPolicy._predicted), but one failing outright predicts the others to (_failed_alike)
+_MULTILEVEL = 0.4
+
+#: the one equal-strength lower bound trusted when deciding whether a family may win (idea 3):
+#: kind → (measured kind, share of its iterations at least needed).  ICC(0) needed 0.70-1.45x the
+#: iterations of SSOR-PCG(ω=1.5) on PETSc's FEM heat, p-Laplace, Fluid2D and topology optimisation
+#: (both are one-level, the same exponent); two AMGs are not bounded so (5x apart, _predicted)
+EQUAL_STRENGTH_FLOOR = {"icc-cg": ("ssor-cg", 0.7)}
+
+
 #: the same per iteration in PETSc (compiled everywhere: SSOR is Eisenstat's trick or a
 #: compiled sweep, ILU/ICC(0) triangular solves, GAMG/BoomerAMG V-cycles); ICC(0)'s setup is cheap
-PETSC_ITERATION_COST = {"cg": 1.2, "jacobi-cg": 1.3, "ssor-cg": 2.5, "icc-cg": 2.5, "amg-cg": 15.0,
-                        "hypre-cg": 20.0, "minres": 1.5, "gmres": 2.0, "bicgstab": 3.0}
+#: GAMG's V-cycle measured 8-11 products (FEM heat, p-Laplace, Fluid2D), BoomerAMG's 11-54
+PETSC_ITERATION_COST = {"cg": 1.2, "jacobi-cg": 1.3, "ssor-cg": 2.5, "icc-cg": 2.5, "amg-cg": 10.0,
+                        "hypre-cg": 25.0, "minres": 1.5, "gmres": 2.0, "bicgstab": 3.0}
 
 
 #: PETSc's ILU(0) is a compiled no-fill factorisation: a few products, not SciPy's spilu with fill.
 #: MUMPS's numeric Cholesky of the suite's 2-D systems costs only ~400 products, but the first on
 #: a sparsity pattern (the screening try, which this prior prices) adds a symbolic analysis of 1-4x
 #: that (measured: FEM heat 0.6 s + 0.13 s), so SuperLU's priors stand for the first try; the
-#: measured setups replace them from the second build on
-PETSC_SETUP_COST = {"ilu": (1e-3, 5.0)}
+#: measured setups replace them from the second build on.  The AMGs' first builds, in products of
+#: SSOR-PCG's speed: GAMG 180-370, BoomerAMG 75-360 (FEM heat, p-Laplace, Fluid2D, topology
+#: optimisation) — not PyAMG's 150-900: with SciPy's priors BoomerAMG's try was ordered after
+#: ICC(0)'s on Fluid2D, which lost its capped try there.  The low end, since a prior too low is
+#: corrected by the try it lets through, one too high never is: at GAMG's 300, its build looked too
+#: heavy to screen beside a MUMPS solve on topology optimisation, where GAMG is the best
+PETSC_SETUP_COST = {"ilu": (1e-3, 5.0), "amg-cg": (5e-3, 200.0), "hypre-cg": (5e-3, 100.0)}
+
+#: MUMPS's first Cholesky factorisation on a sparsity pattern (its analysis included), in products
+#: times the matrix's nonzeros per row: products are the wrong unit for a factorisation, whose work
+#: follows the unknowns, not the nonzeros — measured 6-8 µs per unknown on all four SPD workloads of
+#: the suite, which is 1930, 1110, 900 and 430 products at 7, 10.8, 4.8 and 17.8 nonzeros per row
+#: (FEM heat, p-Laplace, Fluid2D, topology optimisation).  The flat 800 took FEM heat's first
+#: factorisation (260-280 ms) for 110 ms: once ICC(0)'s futile try was held back, that fitted the
+#: 5 % budget of predicted losers within 60 systems on FEM heat and p-Laplace, and cost 2.5x that
+PETSC_FIRST_FACTOR = {"cholesky": 1e4}
 
 #: the share of a factorisation's *first* measured setup that later builds repeat.  MUMPS's first
 #: factorisation on a sparsity pattern includes its symbolic analysis (PORD ordering); later
@@ -413,6 +444,8 @@ class AutoPolicy(Policy):
         self._iter_cost = iteration_costs(backend)
         self._setup_cost = setup_costs(backend)
         self._first_share = first_setup_shares(backend)
+        self._factor_density = {} if backend is None or getattr(backend, "name", "scipy") == "scipy" \
+            else PETSC_FIRST_FACTOR
         self.candidates_list = [parse(c) for c in candidates] if candidates is not None else default_candidates(backend)
         self.context_key = context_key
         self.seed = seed
@@ -1152,7 +1185,8 @@ class AutoPolicy(Policy):
                 self._wait[(b, fam)] = self.t_ + 10
                 continue
             predicted = self._predicted(rep, known) if rel is None and lo is not None else None
-            if predicted is not None and predicted + setup > self.explore_cap * lo:
+            if (predicted is not None and predicted + setup > self.explore_cap * lo) or (
+                    rel is None and lo is not None and self._failed_alike(rep, known, lo)):
                 # the iterations measured here predict it to lose (CG where SSOR-PCG needs hundreds
                 # of iterations): its capped try and the fallback after it wait until all such
                 # tries fit in explore_budget of the time spent, like an expensive setup (idea 5);
@@ -1407,25 +1441,34 @@ class AutoPolicy(Policy):
         reference's count still held BoomerAMG back on p-Laplace, where GAMG needed 33 iterations
         and it 6).  ``any_strength`` predicts those too, from
         the cleanly measured family nearest in strength — a guess, used only to order first tries
-        (:meth:`_first_try_estimate`), never to hold one back."""
+        (:meth:`_first_try_estimate`), never to hold one back.  (``EQUAL_STRENGTH_FLOOR`` names the
+        one equal-strength bound that is trusted: ICC(0) from SSOR-PCG.)"""
         mine = DIFFICULTY_EXPONENT.get(rep.kind)
         if mine is None:
             return None
         # the reference: a stronger family measured here, the nearest in strength (AMG's nearly
-        # constant count says little about CG's), the cheapest of those
+        # constant count says little about CG's), the cheapest of those — not an AMG for another
+        # AMG (BoomerAMG is the stronger, but held back on its 6 iterations GAMG was never tried on
+        # FEM heat, where it is the best).  A capped loss counts its fallback's iterations too: it
+        # is no reference
         ref = None
         for k, v in known.items():
             c = self._by_name.get(k)
             e = DIFFICULTY_EXPONENT.get(c.kind) if c is not None else None
-            if e is None or v[3] < 1:
+            if e is None or v[3] < 1 or k in self._lost:
                 continue
             if any_strength:
-                if k not in self._lost and (ref is None or (abs(e - mine), v[0]) < (abs(ref[2] - mine), ref[0])):
+                if ref is None or (abs(e - mine), v[0]) < (abs(ref[2] - mine), ref[0]):
                     ref = (v[0], v[3], e, c)
-            elif e < mine and (ref is None or (-e, v[0]) < (-ref[2], ref[0])):
+            elif e < mine and max(e, mine) > _MULTILEVEL and (ref is None or (-e, v[0]) < (-ref[2], ref[0])):
                 ref = (v[0], v[3], e, c)
-        if ref is None:
+        floor = None if any_strength else self._equal_strength_floor(rep, known)
+        if ref is None and floor is None:
             return None
+        if ref is None:
+            ref = floor
+        elif floor is not None and floor[1] > ref[1] ** (mine / ref[2]):
+            ref = floor
         per = self.per_iteration_.get(_family(rep))
         if per is None:  # its speed scaled from the reference's, measured on this very system
             ref_per, a, b = self.per_iteration_.get(_family(ref[3])), self._iter_cost.get(rep.kind), \
@@ -1434,6 +1477,51 @@ class AutoPolicy(Policy):
         if per is None:
             return None
         return self.fixed_.get(_family(rep), 0.0) + max(1.0, ref[1] ** (mine / ref[2])) * per
+
+    def _failed_alike(self, rep: Configuration, known: dict, lo: float) -> bool:
+        """Whether ``rep`` is an AMG (``DIFFICULTY_EXPONENT`` at most ``_MULTILEVEL``) and another
+        AMG failed outright here: every try it made stopped short (a breakdown, a stagnation) and
+        its cost, so censored, is more than ``contender`` times the best.  ``rep`` is then predicted
+        to lose as well, and its first try waits for the exploration budget like any predicted loser.
+
+        An AMG's count predicts no other AMG's (:meth:`_predicted`), but an outright failure says
+        the system is not one AMG's exponent describes: on PETSc's topology optimisation
+        (elasticity, contrast 1e9) GAMG broke down, and BoomerAMG, tried next, stagnated for 0.6 s —
+        seven times the best solve.  A capped loss near the best is no such verdict (on Fluid2D,
+        GAMG's reused hierarchy lost one by 1.3x, and BoomerAMG was the best by far)."""
+        mine = DIFFICULTY_EXPONENT.get(rep.kind)
+        if mine is None or mine > _MULTILEVEL or not self._lost:
+            return False
+        fam, fam_of, lost, far = _family(rep), self._fam_of, self._lost, self.contender * lo
+        failed, held = set(), set()
+        for k, v in known.items():
+            c = self._by_name.get(k)
+            e = DIFFICULTY_EXPONENT.get(c.kind) if c is not None else None
+            if e is None or fam_of[k] == fam or e > _MULTILEVEL:
+                continue
+            (failed if k in lost and v[0] > far else held).add(fam_of[k])
+        return bool(failed - held)
+
+    def _equal_strength_floor(self, rep: Configuration, known: dict) -> tuple | None:
+        """``(cost, iterations, exponent, configuration)`` standing for the lower bound that an
+        equal-strength family measured here puts on ``rep``'s iterations (``EQUAL_STRENGTH_FLOOR``):
+        its count times the floor's share, at ``rep``'s own exponent (used as is)."""
+        rule = EQUAL_STRENGTH_FLOOR.get(rep.kind)
+        if rule is None:
+            return None
+        kind, share = rule
+        found = None
+        for k, v in known.items():
+            c = self._by_name.get(k)
+            # (the best ω's count: the bound was measured against ω=1.5, rarely the best)
+            if c is not None and c.kind == kind and v[3] >= 1 and k not in self._lost \
+                    and (found is None or v[3] < found[1]):
+                found = (v[0], v[3], c)
+        if found is None:
+            return None
+        e = DIFFICULTY_EXPONENT[rep.kind]
+        # an exponent-e reference of count m predicts m ** (e / e) = m: the share is applied here
+        return (found[0], share * found[1], e, found[2])
 
     def _first_try_estimate(self, rep: Configuration, known: dict, setup: float) -> float | None:
         """Expected seconds of a never-measured family's first try on this system, once another
@@ -1489,6 +1577,8 @@ class AutoPolicy(Policy):
         if kind not in self._setup_cost:
             return 0.0
         fixed, matvecs = self._setup_cost[kind]
+        if kind in self._factor_density and self._facts is not None and getattr(self._facts.A, "nnz", 0):
+            matvecs = self._factor_density[kind] * self._facts.A.shape[0] / self._facts.A.nnz
         if self.cost == "iterations":
             return matvecs
         per = self._matvec_seconds()

@@ -24,6 +24,9 @@ class MatCache:
 
     def __init__(self) -> None:
         self.mat = None
+        #: unknowns per mesh node, from the caller's near-null-space modes (see :meth:`nodes_of`):
+        #: kept for later Mats, since only the AMG methods are handed the modes
+        self.block_size = 1
         self.generation = 0  # increases with every new Mat (a new sparsity pattern)
         #: increases with every copy of values: a method whose setup saw another version finds the
         #: Mat holding another matrix (a different method's setup since) and copies its own back
@@ -58,7 +61,27 @@ class MatCache:
             _IMMORTAL.append(self.mat)
             self.mat.assemble()
             self.generation += 1
+            if self.block_size > 1 and n % self.block_size == 0:
+                self.mat.setBlockSize(self.block_size)
         return self.mat
+
+    def nodes_of(self, modes: np.ndarray) -> None:
+        """Give the Mat the block size that ``modes`` (near-null-space vectors, one column each)
+        imply: rigid-body modes number 3 in 2-D and 6 in 3-D, for 2 and 3 unknowns per node
+        (``MatNullSpaceCreateRigidBody``'s convention), and PETSc's AMGs read the block size to keep
+        a node's unknowns together.  Only where the unknowns are interleaved node by node
+        (:func:`interleaved`); otherwise the block size stays 1.
+
+        Measured on the SIMP topology optimisation (2-D elasticity, 25,920 unknowns): with block
+        size 1 GAMG given the three modes failed at once (``KSP_DIVERGED_PC_FAILED``, NaN) and
+        BoomerAMG needed 86 iterations (2.7 s); with block size 2, 15 and 11 (81 and 205 ms), where
+        a MUMPS solve costs ~90 ms."""
+        bs = {3: 2, 6: 3}.get(modes.shape[1], 1)
+        bs = bs if bs > 1 and modes.shape[0] % bs == 0 and interleaved(modes, bs) else 1
+        if bs != self.block_size:
+            self.block_size = bs
+            if self.mat is not None:
+                self.mat.setBlockSize(bs)
 
     def _copied(self, A) -> bool:
         """Copy ``A``'s values into the Mat's arrays if ``A`` has their sparsity pattern: one
@@ -71,6 +94,22 @@ class MatCache:
         from ._kernels import copy_if_same_pattern
 
         return bool(copy_if_same_pattern(A.indptr, indices, data, self._indptr, self._indices, self._data))
+
+
+def interleaved(modes: np.ndarray, bs: int) -> bool:
+    """Whether ``modes`` contain the ``bs`` translations of unknowns ordered node by node — the
+    vectors that are 1 on every ``bs``-th unknown from the ``c``-th — up to 10 % of their norm
+    (the topology optimisation's holdout zeroes its clamped unknowns in the modes: 1.2 %; ordered
+    component by component, 50 %)."""
+    q, _ = np.linalg.qr(np.asarray(modes, dtype=np.float64))
+    n = q.shape[0]
+    for c in range(bs):
+        t = np.zeros(n)
+        t[c::bs] = 1.0
+        r = t - q @ (q.T @ t)
+        if r @ r > 0.1 * (t @ t):
+            return False
+    return True
 
 
 def from_petsc_mat(M) -> sp.csr_array:
