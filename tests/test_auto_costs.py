@@ -263,6 +263,38 @@ def test_the_solver_stops_an_attempt_whose_measured_speed_projects_past_its_budg
     assert first.projected_iterations is not None and first.projected_iterations > 100
 
 
+def test_a_budgeted_attempt_whose_speed_fits_runs_the_rest_of_its_cap_in_one_chunk():
+    """Each chunk restarts CG from the current iterate.  A first try under a budget runs a first
+    chunk of an eighth of its cap; if its speed fits, the rest goes in one chunk — one restart,
+    not one per doubling (200, 400, 800 ...), which cost a try iterations and could lose its cap."""
+    from seqsolve.policies import FixedPolicy
+
+    class Budgeted(FixedPolicy):
+        def attempt_limit(self):
+            return 1600
+
+        def attempt_budget(self):
+            return 1e3  # generous: the speed always fits
+
+    m = 60
+    L = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(m, m))
+    A = sp.csr_array(sp.kron(L, sp.eye(m)) + sp.kron(sp.eye(m), L))  # CG needs ~210 iterations
+    b = np.random.default_rng(0).standard_normal(m * m)
+    s = SequenceSolver(policy=Budgeted("numba-cg"), rtol=1e-10)
+    chunks = []
+    attempt = s._attempt
+
+    def counted(config, system, b_, x, fp, maxiter, *args, **kw):
+        chunks.append(maxiter)
+        return attempt(config, system, b_, x, fp, maxiter, *args, **kw)
+
+    s._attempt = counted
+    x = s.solve(A, b)
+    assert np.linalg.norm(b - A @ x) <= 1e-10 * np.linalg.norm(b) * 1.01
+    assert chunks == [200, 1400], chunks  # an eighth of the cap, then all the rest
+    assert s.history[-1].fallback is None
+
+
 def test_rent_or_buy_stops_reusing_a_setup_whose_first_reuse_already_costs_more_than_a_build():
     """Fluid2D under BoomerAMG: a fresh hierarchy takes 6 iterations, the previous step's 45 — each
     reuse costs several builds.  After misses in a row the schedule rebuilds without reusing for
