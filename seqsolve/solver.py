@@ -780,13 +780,16 @@ class SequenceSolver:
         hopeless preconditioner) is stopped once the true-residual reduction of its last chunk,
         extrapolated, cannot reach the target within the iterations left — instead of running to
         ``maxiter``.  A chunk restarts the Krylov method from the current iterate.  With a budget
-        the first chunk is an eighth of ``maxiter`` (at least 10 iterations), so a method whose
-        iterations cost far more than its cap assumed is stopped after a fraction of it; one whose
-        speed fits runs the rest in one chunk (one restart, not one per doubling).
+        the first chunk is a probe (an eighth of ``maxiter``, at most ``_PROBE_CHUNK`` and at least
+        10 iterations), so a method whose iterations cost far more than its cap assumed is stopped
+        after a fraction of it; one whose speed fits runs the rest in one chunk (one restart, not
+        one per doubling).
         """
         chunk = min(maxiter, first_chunk or _FALLBACK_CHUNK)
         if budget is not None:
-            chunk = min(chunk, max(10, maxiter // 8))
+            # an unknown speed is probed before much is spent: a cap priced with a guessed speed
+            # let BiCGStab(ILU) run 1,500 iterations (0.4 s, 8x its budget) before the first check
+            chunk = min(chunk, max(10, min(maxiter // 8, _PROBE_CHUNK)))
         x, before, used, total = x0, None, 0, None
         while True:
             att = self._attempt(config, system, system.b, x, fp, chunk, callback, self.rtol, goal.atol, goal)
@@ -894,6 +897,8 @@ _SYMMETRY_TRUST = 15
 #: first iteration chunk of a fallback, and the least of a first attempt (doubled while it pays)
 _FALLBACK_CHUNK = 100
 _PRIMARY_CHUNK = 500
+#: the most iterations a budgeted attempt of unknown speed runs before its speed is checked
+_PROBE_CHUNK = 32
 
 
 def _unattainable(verdict: Verdict, goal: _Goal) -> str:

@@ -264,9 +264,9 @@ def test_the_solver_stops_an_attempt_whose_measured_speed_projects_past_its_budg
 
 
 def test_a_budgeted_attempt_whose_speed_fits_runs_the_rest_of_its_cap_in_one_chunk():
-    """Each chunk restarts CG from the current iterate.  A first try under a budget runs a first
-    chunk of an eighth of its cap; if its speed fits, the rest goes in one chunk — one restart,
-    not one per doubling (200, 400, 800 ...), which cost a try iterations and could lose its cap."""
+    """Each chunk restarts CG from the current iterate.  A first try under a budget probes its speed
+    in a short first chunk; if it fits, the rest goes in one chunk — one restart, not one per
+    doubling (200, 400, 800 ...), which cost a try iterations and could lose its cap."""
     from seqsolve.policies import FixedPolicy
 
     class Budgeted(FixedPolicy):
@@ -291,8 +291,39 @@ def test_a_budgeted_attempt_whose_speed_fits_runs_the_rest_of_its_cap_in_one_chu
     s._attempt = counted
     x = s.solve(A, b)
     assert np.linalg.norm(b - A @ x) <= 1e-10 * np.linalg.norm(b) * 1.01
-    assert chunks == [200, 1400], chunks  # an eighth of the cap, then all the rest
+    assert chunks == [32, 1568], chunks  # a probe of the speed, then all the rest
     assert s.history[-1].fallback is None
+
+
+def test_an_attempt_of_unknown_speed_is_probed_before_much_is_spent():
+    """An exploration's iteration cap is priced with a guessed speed; a guess far too optimistic
+    (BiCGStab(ILU) on Helmholtz: 1,500 iterations, 8x the budget, before the first check) is now
+    caught after a probe of ``_PROBE_CHUNK`` iterations, whatever the cap."""
+    from seqsolve.policies import FixedPolicy
+    from seqsolve.solver import _PROBE_CHUNK
+
+    class Budgeted(FixedPolicy):
+        def attempt_limit(self):
+            return 20000  # a cap priced with a speed 100x too optimistic
+
+        def attempt_budget(self):
+            return 1e-9  # what it may spend: nothing measured fits
+
+    n = 2000
+    A = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(n, n), format="csr")
+    b = np.ones(n)
+    s = SequenceSolver(policy=Budgeted("numba-cg"), rtol=1e-10)
+    chunks = []
+    attempt = s._attempt
+
+    def counted(config, system, b_, x, fp, maxiter, *args, **kw):
+        chunks.append(maxiter)
+        return attempt(config, system, b_, x, fp, maxiter, *args, **kw)
+
+    s._attempt = counted
+    x = s.solve(A, b)
+    assert np.linalg.norm(b - A @ x) <= 1e-10 * np.linalg.norm(b) * 1.01
+    assert chunks[0] == _PROBE_CHUNK and s.history[-1].fallback is not None
 
 
 def test_rent_or_buy_stops_reusing_a_setup_whose_first_reuse_already_costs_more_than_a_build():
