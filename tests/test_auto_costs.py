@@ -595,3 +595,30 @@ def test_a_products_cost_is_at_most_what_a_product_with_the_matrix_takes():
     q.select(None, n=n)
     q.update(1e-3, record(SSOR, iterations=2, setup=0.0, solve=1e-3, repeated=False, reused=False))
     assert q._matvec_seconds() == implied
+
+
+def test_a_configuration_that_failed_outright_is_no_fallback_until_it_converges_again():
+    """The fallback hint is the best other configuration known here — but not one whose latest
+    attempt stagnated or broke down (on Helmholtz plain BiCGStab, stagnated two systems earlier,
+    was handed a failed try and ran 3,000 iterations before LU got its turn)."""
+    import dataclasses
+
+    bicg, gmres, lu = "bicgstab", "gmres", "direct"
+    p = AutoPolicy(candidates=[bicg, gmres, lu], seed=0)
+    p.select(None, n=1000)  # (sets the candidates up)
+    b = p._bin(None, 1000)
+
+    def run(name, seconds, status="converged", converged=True, fallback=None):
+        p._last = (b, name, True)
+        rec = dataclasses.replace(record(name, iterations=10 if name != lu else 0, setup=0.0, solve=seconds,
+                                         repeated=False, reused=False), status=status, converged=converged,
+                                  fallback=fallback)
+        p.update(rec.seconds, rec)
+
+    run(bicg, 0.001, status="stagnated", fallback=lu)  # its censored cost looks cheap
+    run(lu, 0.05)
+    p._hint = (gmres, None)
+    p._bin_now = b
+    assert p.fallback_hint().name == lu  # not the stagnated BiCGStab, though it looks cheaper
+    run(bicg, 0.002)  # it converges again: a fallback once more
+    assert p.fallback_hint().name == bicg

@@ -322,6 +322,9 @@ _SPEED_WINDOW = 3
 #: the fixed part (kernel entry, the certified check), so a timed product bounds it (_matvec_seconds)
 _FEW_ITERATIONS = 10
 
+#: statuses of an attempt that failed outright (not merely capped): it is no fallback (fallback_hint)
+_FAILED = frozenset({"stagnated", "breakdown", "indefinite", "nan"})
+
 #: a setup prior below this many products is not "expensive" (idea 5): no rationing, no late rank
 _HEAVY_SETUP = 50.0
 
@@ -537,6 +540,9 @@ class AutoPolicy(Policy):
         self._unchecked: dict[tuple, set] = {}  # bin → inherited estimates not yet run there
         self._facts: SystemFacts | None = None
         self._lost: set[str] = set()  # configurations whose latest evidence is a capped try (a projection)
+        # configurations whose latest attempt failed outright (stagnated, broke down, proved A
+        # indefinite): no fallback for another's failure (not saved: a hint, relearned in one solve)
+        self._failed: set[str] = set()
 
     # ------------------------------------------------------------------ Policy API
     def candidates(self) -> Sequence[Configuration]:
@@ -585,7 +591,11 @@ class AutoPolicy(Policy):
         return self._budget
 
     def fallback_hint(self) -> Configuration | None:
-        """If the choice fails or overruns its cap: the best *other* configuration known here."""
+        """If the choice fails or overruns its cap: the best *other* configuration known here,
+        but none whose latest attempt failed outright (``None`` then: the solver's own order,
+        sparse LU first).  On Helmholtz, plain BiCGStab, which had stagnated two systems earlier
+        (its censored cost still looked cheap), was the fallback of a failed try and ran 3,000
+        iterations before LU, which had rescued every system so far, got its turn."""
         if self._hint is None:
             return None
         chosen, known = self._hint
@@ -593,7 +603,7 @@ class AutoPolicy(Policy):
             return self._by_name[self._prefer]  # a stale switch falls back to the incumbent it would replace
         if known is None:  # a committed choice: the estimates are read only now, when needed
             known = self._known(self._bin_now, self._arm_names)
-        others = [k for k in known if k != chosen and k in self._by_name]
+        others = [k for k in known if k != chosen and k in self._by_name and k not in self._failed]
         return self._by_name[min(others, key=lambda k: (known[k][0], k))] if others else None
 
     def explored(self) -> bool:
@@ -828,6 +838,10 @@ class AutoPolicy(Policy):
             self._lost.add(name)
         elif self._lost and info.converged and not info.fallback:
             self._lost.discard(name)
+        if info.status in _FAILED:
+            self._failed.add(name)
+        elif info.converged and not info.fallback:
+            self._failed.discard(name)
         if info.projected_seconds is not None:
             observed = self._censored_cost(fam, info, cost, setup, exploring)
         elif clean:
