@@ -263,6 +263,19 @@ def test_the_solver_stops_an_attempt_whose_measured_speed_projects_past_its_budg
     assert first.projected_iterations is not None and first.projected_iterations > 100
 
 
+def _count_chunks(solver: SequenceSolver) -> list[int]:
+    """The iteration budget of every chunk ``solver`` runs from now on (each restarts the method)."""
+    chunks: list[int] = []
+    attempt = solver._attempt
+
+    def counted(config, system, b, x, fp, maxiter, *args, **kw):
+        chunks.append(maxiter)
+        return attempt(config, system, b, x, fp, maxiter, *args, **kw)
+
+    solver._attempt = counted
+    return chunks
+
+
 def test_a_budgeted_attempt_whose_speed_fits_runs_the_rest_of_its_cap_in_one_chunk():
     """Each chunk restarts CG from the current iterate.  A first try under a budget probes its speed
     in a short first chunk; if it fits, the rest goes in one chunk — one restart, not one per
@@ -281,14 +294,7 @@ def test_a_budgeted_attempt_whose_speed_fits_runs_the_rest_of_its_cap_in_one_chu
     A = sp.csr_array(sp.kron(L, sp.eye(m)) + sp.kron(sp.eye(m), L))  # CG needs ~210 iterations
     b = np.random.default_rng(0).standard_normal(m * m)
     s = SequenceSolver(policy=Budgeted("numba-cg"), rtol=1e-10)
-    chunks = []
-    attempt = s._attempt
-
-    def counted(config, system, b_, x, fp, maxiter, *args, **kw):
-        chunks.append(maxiter)
-        return attempt(config, system, b_, x, fp, maxiter, *args, **kw)
-
-    s._attempt = counted
+    chunks = _count_chunks(s)
     x = s.solve(A, b)
     assert np.linalg.norm(b - A @ x) <= 1e-10 * np.linalg.norm(b) * 1.01
     assert chunks == [32, 1568], chunks  # a probe of the speed, then all the rest
@@ -313,14 +319,7 @@ def test_an_attempt_of_unknown_speed_is_probed_before_much_is_spent():
     A = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(n, n), format="csr")
     b = np.ones(n)
     s = SequenceSolver(policy=Budgeted("numba-cg"), rtol=1e-10)
-    chunks = []
-    attempt = s._attempt
-
-    def counted(config, system, b_, x, fp, maxiter, *args, **kw):
-        chunks.append(maxiter)
-        return attempt(config, system, b_, x, fp, maxiter, *args, **kw)
-
-    s._attempt = counted
+    chunks = _count_chunks(s)
     x = s.solve(A, b)
     assert np.linalg.norm(b - A @ x) <= 1e-10 * np.linalg.norm(b) * 1.01
     assert chunks[0] == _PROBE_CHUNK and s.history[-1].fallback is not None
