@@ -820,9 +820,8 @@ class SequenceSolver:
                 # by the caller apart (it is spent, and it may serve later systems)
                 return total
             # a budgeted try whose speed now fits its budget runs the rest of its cap in one chunk:
-            # each chunk restarts the Krylov method, and doubling chunks (12, 24, 48 iterations)
-            # cost a first try the iterations that made it lose its cap (a PETSc ICC(0) try on
-            # topology optimisation)
+            # each chunk restarts the Krylov method (its search directions are lost), and doubling
+            # chunks (12, 24, 48 iterations) cost a first try iterations that could lose it its cap
             grow = maxiter - used if budget is not None else 2 * chunk
             x, before, chunk = att.x, att.verdict.residual, min(grow, maxiter - used)
 

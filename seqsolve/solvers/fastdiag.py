@@ -390,7 +390,7 @@ class FastDiagCG(Method):
                 self.schedule.solved(time.perf_counter() - t0, 1)
             return res
         t0 = time.perf_counter()
-        # as amg-cg(adaptive): a stale sum that overruns what a rebuild would cost is rebuilt at once
+        # as amg-cg(adaptive): a stale sum that overruns 3x a fresh one's iterations is rebuilt at once
         stale = not prepared.fresh and self.schedule_name == "adaptive"
         cap = self.schedule.reuse_cap(maxiter) if stale else maxiter
         res = self._cg(prepared, A, b, x0, rtol=rtol, atol=atol, maxiter=cap, callback=callback)
