@@ -77,10 +77,6 @@ class AnisotropicHeat3D(SolutionStateProblem):
         """Number of unknowns, ``m³``."""
         return self.m ** 3
 
-    def reset(self) -> None:
-        self._step = 0
-        self.u = np.zeros(self.n)
-
     def diffusivities(self, t: float) -> tuple[float, float, float]:
         """``(k_x, k_y, k_z)`` at time ``t``."""
         a, (w1, w2) = self.anisotropy, self.rates

@@ -77,11 +77,17 @@ class SequenceProblem(ABC):
 
 class SolutionStateProblem(SequenceProblem):
     """A sequence whose state is the last accepted solution ``u`` (a time step's, a sweep's):
-    ``steps``, ``accept``, ``state`` and the end-of-sequence check, written once.  A subclass sets
-    ``_steps`` and resets ``u`` and ``_step`` in :meth:`reset`."""
+    ``steps``, ``accept``, ``state``, the end-of-sequence check and a reset to ``u = 0``, written
+    once.  A subclass sets ``_steps`` and ``n`` (its unknowns), and overrides :meth:`reset` for
+    another initial state or more to rewind."""
 
     _steps: int
     u: np.ndarray
+    n: int
+
+    def reset(self) -> None:
+        self._step = 0
+        self.u = np.zeros(self.n)
 
     @property
     def steps(self) -> int:

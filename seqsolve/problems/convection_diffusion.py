@@ -92,10 +92,6 @@ class ConvectionDiffusion(SolutionStateProblem):
         """Number of unknowns, ``n²``."""
         return self.m * self.m
 
-    def reset(self) -> None:
-        self._step = 0
-        self.u = np.zeros(self.n)
-
     def velocity(self, t: float) -> tuple[float, float]:
         """The wind ``w(t)``."""
         speed = self.wind * (1.0 + 0.5 * math.sin(2.0 * math.pi * t / self.gust))

@@ -68,10 +68,6 @@ class Helmholtz(SolutionStateProblem):
     def n(self) -> int:
         return self.m * self.m
 
-    def reset(self) -> None:
-        self._step = 0
-        self.u = np.zeros(self.n)
-
     def shift(self, t: int) -> float:
         """``k(t)²``."""
         return 2.0 * math.pi ** 2 * (self.centre + self.swing * math.sin(2.0 * math.pi * t / self.period))

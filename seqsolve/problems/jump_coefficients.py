@@ -63,10 +63,9 @@ class JumpCoefficients(SolutionStateProblem):
         return self.m * self.m
 
     def reset(self) -> None:
-        self._step = 0
+        super().reset()
         self._rng = np.random.default_rng(self.seed)
         self._A: sp.csr_array | None = None
-        self.u = np.zeros(self.n)
 
     def coefficient(self) -> np.ndarray:
         """A fresh draw of ``κ`` per cell (``m × m``)."""
