@@ -1196,7 +1196,7 @@ class AutoPolicy(Policy):
                 # matrix expected) would cost several solves of the best here: it cannot win, and
                 # its try would cost one system that much.  Re-checked later: runs of one matrix,
                 # once learned, share a setup
-                self._wait[(b, fam)] = self.t_ + 10
+                self._wait[(b, fam)] = self.t_ + self._recheck_after()
                 continue
             predicted = self._predicted(rep, known) if rel is None and lo is not None else None
             if (predicted is not None and predicted + setup > self.explore_cap * lo) or (
@@ -1227,7 +1227,7 @@ class AutoPolicy(Policy):
                 # an expensive one-off setup (AMG, a factorisation) that cannot pay on one system is
                 # screened only once the sequence has run long enough that it is a small fraction
                 # of what was spent (idea 5): short sequences never pay for it
-                self._wait[(b, fam)] = self.t_ + 10  # its amortised setup shrinks as runs are learned
+                self._wait[(b, fam)] = self.t_ + self._recheck_after()  # its amortised setup shrinks
                 continue
             # a one-off setup cannot be capped, so measured evidence against it counts more: it is
             # tried again nearby only if it came close there (not merely within `contender`)
@@ -1433,6 +1433,13 @@ class AutoPolicy(Policy):
             self._product = (n, best)
         return self._product[1]
 
+    def _recheck_after(self) -> int:
+        """Systems until a setup held back as too dear to share is weighed again: the next one while
+        the matrix at hand repeats (each repeat spreads the setup over one more system: on
+        jump-coefficient runs of 15, SuperLU waited from the third system to the fourteenth of the
+        first run, one system before the matrix changed), else 10 (its estimates change slowly)."""
+        return 1 if self._observed and self._run_len > 1 else 10
+
     def _wait_for(self, b: tuple, fam: str, cost: float) -> None:
         """Do not reconsider ``fam`` in bin ``b`` for half the systems after which the time spent,
         growing at its mean rate so far, would make ``cost`` fit in ``explore_budget`` of it (at
@@ -1483,11 +1490,10 @@ class AutoPolicy(Policy):
             ref = floor
         elif floor is not None and floor[1] > ref[1] ** (mine / ref[2]):
             ref = floor
-        per = self.per_iteration_.get(_family(rep))
-        if per is None:  # its speed scaled from the reference's, measured on this very system
-            ref_per, a, b = self.per_iteration_.get(_family(ref[3])), self._iter_cost.get(rep.kind), \
-                self._iter_cost.get(ref[3].kind)
-            per = ref_per * a / b if ref_per and a and b else self._prior_per_iteration(rep)
+        # its speed, if never measured, scaled from the measured family nearest in cost per
+        # iteration (Jacobi-PCG from CG, not from the SSOR-PCG that set the count: on a random
+        # graph an SSOR iteration cost 2.9 CG iterations, not ITERATION_COST's 1.5)
+        per = self.per_iteration_.get(_family(rep)) or self._prior_per_iteration(rep)
         if per is None:
             return None
         return self.fixed_.get(_family(rep), 0.0) + max(1.0, ref[1] ** (mine / ref[2])) * per
