@@ -777,6 +777,33 @@ def test_auto_a_switch_to_another_familys_stale_estimate_is_capped_as_a_re_valid
     assert p.fallback_hint().name == cg
 
 
+def test_auto_a_switch_to_a_capped_loss_is_capped_however_recent():
+    """A capped loss is a lower bound on its cost, not a cost: when the incumbent's cost rises past
+    it a few systems later, the switch is a re-validation under the exploration cap, not an
+    exploitation (on convection-diffusion GMRES so exploited ran 265 iterations for 3x BiCGStab)."""
+    p = AutoPolicy(candidates=["bicgstab", "gmres"], seed=0, explore=0.0)
+    switched = None
+    for t in range(30):
+        c = p.select(None, n=1000)
+        if c.name == "gmres" and t > 1:
+            switched = t
+            break
+        if c.name == "gmres":  # screened: stopped at its cap, a loss
+            capped = dataclasses.replace(rec(c, 40, 1.25e-2), fallback="bicgstab", status="maxiter",
+                                         projected_seconds=1.3e-2, projected_iterations=42)
+            p.update(1.8e-2, capped)
+        else:  # BiCGStab's systems get 30 % harder each: past GMRES's bound within a few systems
+            its = round(50 * 1.3 ** max(0, t - 2))
+            p.update(2e-4 * its, rec(c, its, 2e-4 * its))
+    assert switched is not None and switched - 1 < p.revalidate_after  # its evidence is recent
+    assert p.explored()  # a re-validation, not an exploitation
+    assert p.fallback_hint().name == "bicgstab"
+    # capped as an exploration against BiCGStab: in iterations (priced at GMRES's rate seen in its
+    # capped try: 40 in 12.5 ms) and, its speed unmeasured cleanly, in seconds
+    assert p.attempt_limit() <= int(p.explore_cap * p._mean(p._bin_now, "bicgstab") / (1.25e-2 / 40)) + 1
+    assert p.attempt_budget() <= p.explore_cap * p._mean(p._bin_now, "bicgstab")
+
+
 def test_auto_a_capped_loss_is_re_validated_only_after_a_longer_period():
     """A capped try that lost is a censored observation (it costs at least its cap): believed, it is
     first re-tried after _LOST_PERIOD x revalidate_after systems, not revalidate_after (plain GMRES

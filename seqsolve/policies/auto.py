@@ -684,13 +684,18 @@ class AutoPolicy(Policy):
         an old estimate of another family — an AMG measured on system 9 of a topology optimisation,
         a factorisation — comes to look best and was exploited at full price (3.6x the leader on
         one system).  Factorisations are exempt: their cost (setup and triangular solves) cannot be
-        capped, and is what was measured."""
+        capped, and is what was measured.  A configuration whose latest evidence is a capped loss
+        (idea 4) is switched to under the same cap however recent that evidence: its estimate is a
+        lower bound, not a cost (on convection–diffusion, GMRES stopped at 1.25x BiCGStab's cost;
+        seven systems later BiCGStab's count had grown past that bound, and GMRES, exploited, ran
+        265 iterations for 3x BiCGStab's solve)."""
         prev = self._exploited
         if prev is None or best_name is None or prev == best_name or prev not in known:
             return None
         if self._fam_of.get(prev) == self._fam_of.get(best_name) or best_name in self._factor_names:
             return None
-        if self.t_ - self._last_run.get(best_name, known[best_name][2]) < self.revalidate_after:
+        if best_name not in self._lost and \
+                self.t_ - self._last_run.get(best_name, known[best_name][2]) < self.revalidate_after:
             return None
         return prev
 
