@@ -507,16 +507,16 @@ def test_rent_or_buy_judges_only_the_first_reuse_of_a_cycle():
 
 
 def test_a_reuse_given_up_at_its_cap_is_always_a_miss():
-    """A fresh fast-diagonalisation needs one step; a followed one 8, then 13 (its cap, 3 × 1 + 10).
+    """A fresh fast-diagonalisation needs one step; a followed one 8, then ran into its cap.
     The first reuse passed (8 iterations cost less than a build), so the capped one was not judged:
     the drift went on costing a capped reuse every other system.  A capped reuse is a miss."""
     from seqsolve.solvers.reuse import RebuildSchedule
 
     s = RebuildSchedule()
     assert s.reuse_cap(500) == 500  # nothing built yet: no cap
-    s.built(0.002)
+    s.built(0.003)
     s.solved(0.0003, 1)
-    assert s.reuse_cap(500) == 13 and s.reuse_cap(5) == 5
+    assert s.reuse_cap(500) == 11 and s.reuse_cap(5) == 5  # what a build buys: ten steps of 0.3 ms
     s.solved(0.0002 * 8, 8)  # 7 extra iterations, 1.4 ms: less than a build, judged no miss
     assert s.misses == 0
     s.gave_up()
@@ -524,6 +524,24 @@ def test_a_reuse_given_up_at_its_cap_is_always_a_miss():
     s.built(0.002)
     s.solved(0.0003, 1)
     assert s.stale  # the build after a miss is not reused (see reuse.py)
+
+
+def test_a_reuse_of_an_exact_setup_is_capped_at_what_a_build_buys_a_long_one_is_not():
+    """A restart loses the Krylov progress of a long solve (Fluid2D: 220 iterations), not of an exact
+    preconditioner's one step: only the latter's reuse is capped at the build's worth in iterations."""
+    from seqsolve.solvers.reuse import MIN_EXTRA, RebuildSchedule
+
+    exact = RebuildSchedule()
+    exact.built(0.002)
+    exact.solved(0.0004, 1)
+    assert exact.reuse_cap(500) == 1 + 5  # a 2 ms build buys five 0.4 ms iterations
+    exact.built(0.0001)
+    exact.solved(0.0004, 1)
+    assert exact.reuse_cap(500) == 1 + MIN_EXTRA  # however cheap the build, a few extra steps
+    long = RebuildSchedule()
+    long.built(0.002)
+    long.solved(0.0004 * 220, 220)
+    assert long.reuse_cap(5000) == 3 * 220 + 10
 
 
 def test_fastdiag_cg_follows_an_anisotropy_change_by_rebuilding_not_by_capped_reuses():

@@ -21,6 +21,14 @@ within as many builds as were skipped.
 
 from __future__ import annotations
 
+import math
+
+#: a fresh setup whose solve takes at most this many iterations is an exact (or nearly exact)
+#: preconditioner: a reuse's restart loses no Krylov progress worth keeping (see reuse_cap)
+EXACT_ITERATIONS = 2
+#: a reuse of an exact setup still gets at least this many extra iterations before it is given up
+MIN_EXTRA = 3
+
 
 class RebuildSchedule:
     """Tracks one reusable setup and says when it has gone stale."""
@@ -29,6 +37,7 @@ class RebuildSchedule:
         self.slack = slack  # rebuild when excess >= slack * build cost
         self.build_seconds: float | None = None
         self.base_iterations: int | None = None
+        self.iteration_seconds: float | None = None  # the latest solve's seconds per iteration
         self.excess_seconds = 0.0
         self.builds = 0
         self.misses = 0  # first reuses in a row that already cost more than their build
@@ -45,6 +54,8 @@ class RebuildSchedule:
 
     def solved(self, seconds: float, iterations: int) -> None:
         """A solve with the current setup took ``iterations`` in ``seconds``."""
+        if iterations > 0:
+            self.iteration_seconds = seconds / iterations
         if self.base_iterations is None:
             self.base_iterations = iterations
             if self.skip > 0:  # a fast drift: this build is not reused (see the module docstring)
@@ -80,6 +91,15 @@ class RebuildSchedule:
         """Iterations a solve with a reused setup may take before it is given up and rebuilt: three
         times a fresh setup's count, plus ten.  (Tighter, at what a build's seconds buy, it would
         restart CG near convergence on long solves — Fluid2D's 220 iterations — and lose more
-        than the build.)"""
+        than the build.)  A fresh setup that solves in a step or two (``EXACT_ITERATIONS``: an exact
+        preconditioner, a separable matrix's fast diagonalisation) leaves no long Krylov run for a
+        restart to lose, so its reuse is capped at what a build's seconds buy (at least
+        ``MIN_EXTRA`` more iterations): on 3-D heat whose axes rescale independently a followed
+        sum that needed 13 iterations (7 ms) before its rebuild could have been rebuilt after 6."""
         base = self.base_iterations
-        return maxiter if not base else min(maxiter, 3 * base + 10)
+        if not base:
+            return maxiter
+        cap = 3 * base + 10
+        if base <= EXACT_ITERATIONS and self.build_seconds and self.iteration_seconds:
+            cap = min(cap, base + max(MIN_EXTRA, math.ceil(self.build_seconds / self.iteration_seconds - 1e-9)))
+        return min(maxiter, cap)
