@@ -44,7 +44,7 @@ from ..operators import (
     Structure,
     apply_along,
 )
-from ..operators.structure import nearest_kronecker_factors, sparse_if_banded
+from ..operators.structure import banded_factor, nearest_kronecker_factors
 from ..operators.structure import warmup as nearest_warmup
 from .base import Callback, IterationResult, Method
 from .fastdiag_lines import Lines, LinesPrepared, _solve_lines, symmetric_tridiagonal
@@ -460,7 +460,8 @@ def _canonical_factors(mats: list[np.ndarray], shift: float = 0.0, scale: float 
     for M in mats:
         M /= size
         np.round(M, 12, out=M)
-    return KroneckerSum([sparse_if_banded(M) for M in mats], shift + sum(shifts) * scale, scale * size)
+    # symmetric by construction: (a + b)/2 is (b + a)/2, and the rest acts entry by entry
+    return KroneckerSum([banded_factor(M, symmetric=True) for M in mats], shift + sum(shifts) * scale, scale * size)
 
 
 def build(config: Configuration) -> Method:
