@@ -47,7 +47,7 @@ from ..operators import (
 from ..operators.structure import banded_factor, nearest_kronecker_factors
 from ..operators.structure import warmup as nearest_warmup
 from .base import Callback, IterationResult, Method
-from .fastdiag_lines import Lines, LinesPrepared, _solve_lines, symmetric_tridiagonal
+from .fastdiag_lines import Lines, LinesPrepared, _solve_lines, extremes, symmetric_tridiagonal
 from .fastdiag_reuse import NearestSumPreconditioner, Snapshot, _fit
 from .reuse import RebuildSchedule
 
@@ -125,6 +125,13 @@ def decompose(f: Factor) -> FactorEig:
     with warnings.catch_warnings():  # an ill-conditioned V shows in the certified residual
         warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
         return FactorEig(lam, V, scipy.linalg.inv(V, check_finite=False))
+
+
+def line_extremes(f: Factor) -> tuple[float, float]:
+    """The extreme eigenvalues of a symmetric tridiagonal factor (what :class:`.Lines` needs of
+    the factor it solves along: its eigenvalues are cached per factor, as the decompositions)."""
+    counters["eigendecompositions"] += 1
+    return extremes(*f.tridiagonal())
 
 
 def schur(f: Factor) -> tuple[np.ndarray, np.ndarray]:
@@ -209,8 +216,8 @@ class _Cache:
         tri = symmetric_tridiagonal(K.factors[0]) if len(K.factors) >= 2 and K.symmetric else None
         lines = None
         if tri is not None:
-            counters["eigendecompositions"] += 1  # factor 0's eigenvalues (its extremes)
-            lines = Lines(*tri, [self._factor(f) for f in K.factors[1:]], K.grid_shape)
+            lines = Lines(*tri, self._factor(K.factors[0], line_extremes),
+                          [self._factor(f) for f in K.factors[1:]], K.grid_shape)
         self.line_items[key] = lines
         if len(self.line_items) > self.size:
             self.line_items.popitem(last=False)

@@ -84,18 +84,24 @@ def symmetric_tridiagonal(f: Factor) -> tuple[np.ndarray, np.ndarray] | None:
     return None if bands is None else (bands[0].copy(), bands[1].copy())
 
 
+def extremes(a: np.ndarray, e: np.ndarray) -> tuple[float, float]:
+    """The least and largest eigenvalue of ``tridiag(e, a, e)``, by bisection (all ``n`` eigenvalues
+    cost 2-3x more at n = 126-200)."""
+    return tuple(float(scipy.linalg.eigvalsh_tridiagonal(a, e, select="i", select_range=(k, k),
+                                                         check_finite=False)[0])
+                 for k in (0, a.shape[0] - 1))
+
+
 class Lines:
     """``K⁻¹`` without factor 0's eigenbasis: transforms on axes 1…D−1, line solves along axis 0.
 
     ``eigs`` are the other factors' eigendecompositions (:class:`~.fastdiag.FactorEig`, symmetric:
-    real ``lam``, orthogonal ``V``); ``mu`` the extreme eigenvalues of ``T = tridiag(e, a, e)``."""
+    real ``lam``, orthogonal ``V``); ``mu`` the extreme eigenvalues of ``T = tridiag(e, a, e)``
+    (:func:`extremes`)."""
 
-    def __init__(self, a: np.ndarray, e: np.ndarray, eigs: list, shape: tuple[int, ...]) -> None:
-        self.a, self.e, self.eigs, self.shape = a, e, eigs, shape
-        # the two extremes alone, by bisection (all n eigenvalues cost 2-3x more at n = 126-200)
-        self.mu = tuple(float(scipy.linalg.eigvalsh_tridiagonal(a, e, select="i", select_range=(k, k),
-                                                                check_finite=False)[0])
-                        for k in (0, a.shape[0] - 1))
+    def __init__(self, a: np.ndarray, e: np.ndarray, mu: tuple[float, float], eigs: list,
+                 shape: tuple[int, ...]) -> None:
+        self.a, self.e, self.mu, self.eigs, self.shape = a, e, mu, eigs, shape
         grid = np.zeros(shape[1:])
         for d, eig in enumerate(eigs):
             grid = grid + eig.lam.reshape([-1 if k == d else 1 for k in range(len(eigs))])
