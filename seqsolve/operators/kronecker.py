@@ -140,10 +140,11 @@ def _factors(factors: Sequence[Any]) -> tuple[Factor, ...]:
 
 def apply_along(X: np.ndarray, axis: int, M: Any) -> np.ndarray:
     """``M`` applied to every 1-D line of the grid array ``X`` along ``axis`` (no assembly)."""
-    Y = np.moveaxis(X, axis, 0)
+    Y = np.moveaxis(X, axis, 0) if axis else X
     shape = Y.shape
     Z = M @ Y.reshape(shape[0], -1)
-    return np.moveaxis(np.asarray(Z).reshape((Z.shape[0],) + shape[1:]), 0, axis)
+    Z = np.asarray(Z).reshape((Z.shape[0],) + shape[1:])
+    return np.moveaxis(Z, 0, axis) if axis else Z
 
 
 def _scalar(name: str, v: Any) -> float:
@@ -225,13 +226,13 @@ class KroneckerSum(_Kron):
 
     def _matvec(self, x: np.ndarray) -> np.ndarray:
         X = np.asarray(x, dtype=np.float64).reshape(self.grid_shape)
-        Y = np.zeros_like(X)
-        for d, f in enumerate(self.factors):
+        Y = apply_along(X, 0, self.factors[0].matrix)  # a new array: summed into in place
+        for d, f in enumerate(self.factors[1:], start=1):
             Y += apply_along(X, d, f.matrix)
-        out = self.scale * Y
+        Y *= self.scale
         if self.shift:
-            out += self.shift * X
-        return out.reshape(x.shape)
+            Y += self.shift * X
+        return Y.reshape(x.shape)
 
     def _transpose(self) -> KroneckerSum:
         if self.symmetric:
