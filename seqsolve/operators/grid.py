@@ -24,7 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .kronecker import KroneckerSum
-from .structure import Structure, is_kronecker_sum, nearest_kronecker_factors, sparse_if_banded
+from .structure import Structure, banded_factor, is_kronecker_sum, nearest_kronecker_factors
 
 #: at most this many distinct column offsets: a stencil has a few per axis, an FEM matrix hundreds
 MAX_OFFSETS = 24
@@ -137,5 +137,5 @@ def separable(A: sp.csr_array, structure: Structure) -> tuple[bool, KroneckerSum
     """Whether ``A`` *is* the Kronecker sum of its grid (a constant-coefficient stencil: then a
     separable preconditioner is ``A⁻¹``), and that nearest sum (``rowsums=True``, as fastdiag-cg
     builds it, banded factors sparse): one projection and one random test product, ~1 ms at 126×126."""
-    K = KroneckerSum([sparse_if_banded(F) for F in nearest_kronecker_factors(A, structure.grid_shape, rowsums=True)])
+    K = KroneckerSum([banded_factor(F) for F in nearest_kronecker_factors(A, structure.grid_shape, rowsums=True)])
     return is_kronecker_sum(A, K), K

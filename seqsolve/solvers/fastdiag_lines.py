@@ -19,7 +19,6 @@ import math
 
 import numpy as np
 import scipy.linalg
-import scipy.sparse as sp
 
 from ..operators import Factor, apply_along
 
@@ -80,34 +79,29 @@ def folded(eig) -> "Folded | None":
 
 
 def symmetric_tridiagonal(f: Factor) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(a, e)`` (diagonal, off-diagonal) when ``f`` is symmetric tridiagonal, else ``None``."""
-    if not f.symmetric or f.n < 2:
-        return None
-    M = f.matrix
-    if sp.issparse(M):
-        if M.nnz > 3 * f.n - 2:
-            return None
-        a, e, stored = M.diagonal(0), M.diagonal(1), M.count_nonzero()
-    else:  # read in place: a conversion to CSR costs more than the whole check (~0.1 ms at n = 126)
-        a, e, stored = np.diagonal(M), np.diagonal(M, 1), np.count_nonzero(M)
-    # symmetric: the subdiagonal holds as many nonzeros as the superdiagonal
-    if np.count_nonzero(a) + 2 * np.count_nonzero(e) != stored:
-        return None  # entries off the three diagonals
-    return np.array(a, dtype=np.float64), np.array(e, dtype=np.float64)
+    """``(a, e)`` (diagonal, off-diagonal; the caller's copies) when ``f`` is symmetric tridiagonal, else ``None``."""
+    bands = f.tridiagonal()
+    return None if bands is None else (bands[0].copy(), bands[1].copy())
+
+
+def extremes(a: np.ndarray, e: np.ndarray) -> tuple[float, float]:
+    """The least and largest eigenvalue of ``tridiag(e, a, e)``, by bisection (all ``n`` eigenvalues
+    cost 2-3x more at n = 126-200)."""
+    return tuple(float(scipy.linalg.eigvalsh_tridiagonal(a, e, select="i", select_range=(k, k),
+                                                         check_finite=False)[0])
+                 for k in (0, a.shape[0] - 1))
 
 
 class Lines:
     """``K⁻¹`` without factor 0's eigenbasis: transforms on axes 1…D−1, line solves along axis 0.
 
     ``eigs`` are the other factors' eigendecompositions (:class:`~.fastdiag.FactorEig`, symmetric:
-    real ``lam``, orthogonal ``V``); ``mu`` the extreme eigenvalues of ``T = tridiag(e, a, e)``."""
+    real ``lam``, orthogonal ``V``); ``mu`` the extreme eigenvalues of ``T = tridiag(e, a, e)``
+    (:func:`extremes`)."""
 
-    def __init__(self, a: np.ndarray, e: np.ndarray, eigs: list, shape: tuple[int, ...]) -> None:
-        self.a, self.e, self.eigs, self.shape = a, e, eigs, shape
-        # the two extremes alone, by bisection (all n eigenvalues cost 2-3x more at n = 126-200)
-        self.mu = tuple(float(scipy.linalg.eigvalsh_tridiagonal(a, e, select="i", select_range=(k, k),
-                                                                check_finite=False)[0])
-                        for k in (0, a.shape[0] - 1))
+    def __init__(self, a: np.ndarray, e: np.ndarray, mu: tuple[float, float], eigs: list,
+                 shape: tuple[int, ...]) -> None:
+        self.a, self.e, self.mu, self.eigs, self.shape = a, e, mu, eigs, shape
         grid = np.zeros(shape[1:])
         for d, eig in enumerate(eigs):
             grid = grid + eig.lam.reshape([-1 if k == d else 1 for k in range(len(eigs))])
