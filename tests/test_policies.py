@@ -880,3 +880,20 @@ def test_the_constant_diagonal_fact_is_judged_once_per_pattern(monkeypatch):
     for c in np.linspace(0.1, 5.0, 30):  # a new context bin every few systems
         solver.solve(sp.csr_array(sp.eye_array(40) + c * T), np.ones(40), context={"c": float(c)})
     assert calls.count(True) <= 1  # one extraction (the solver's), every other answer from its cache
+
+
+def test_auto_a_never_run_familys_speed_comes_from_the_family_nearest_in_cost():
+    """Jacobi-PCG never ran; CG (0.15 ms an iteration) and SSOR-PCG (0.5 ms: 3.3 CG iterations on a
+    random graph, where ITERATION_COST says 1.5) did.  Its predicted cost is priced at CG's speed
+    (the nearest in cost per iteration), not at SSOR-PCG's, whose count sets its iterations."""
+    ssor, cg, jac = "numba-ssor-cg(omega=1.5)", "numba-cg", "numba-jacobi-cg"
+    p = AutoPolicy(candidates=[ssor, cg, jac], seed=0, explore=0.0, explore_budget=10.0)
+    p.select(None, n=20_000)
+    p.update(60 * 5e-4, rec(ssor, 60, 60 * 5e-4))
+    p.select(None, n=20_000)
+    p.update(170 * 1.5e-4, rec(cg, 170, 170 * 1.5e-4))
+    known = p._known(p._bin_now, set(p._by_name))
+    predicted = p._predicted(p._by_name[jac], known)
+    its = 60 ** (1.0 / 0.8)  # SSOR-PCG's count at the CG-family exponent: ~167
+    per_cg = p.per_iteration_[p._fam_of[cg]]
+    assert predicted == pytest.approx(p.fixed_.get(p._fam_of[jac], 0.0) + its * per_cg * 1.15 / 1.1, rel=1e-6)
