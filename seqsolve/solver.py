@@ -216,7 +216,8 @@ class SequenceSolver:
         scan = self._lean_scan(A) if chosen is None and self._structure is not None else None
         lean = scan is not None
         if not lean:
-            scan = scan_matrix(A, self._symmetry_plan())  # finiteness, fingerprint, magnitude (and symmetry) in one pass
+            # finiteness, fingerprint, magnitude (and symmetry), and b's finiteness and norm, in one pass
+            scan = scan_matrix(A, self._symmetry_plan(), b)
             if not isinstance(A, LinearOperator):
                 A, scan = as_canonical(A, scan, self._canonical_pattern)
                 self._canonical_pattern = scan.pattern
@@ -226,7 +227,7 @@ class SequenceSolver:
             accuracy_warmup()  # kernel loading is not a cost of the first configuration tried
             self._warm = True
         n = A.shape[0]
-        b, bnorm = as_rhs(b, n)  # finiteness and norm in one pass
+        b, bnorm = as_rhs(b, n, scan)  # finiteness and norm (from the scan when it checked b)
         if lean and not moderate(scan.max_abs, bnorm):
             # a system to rescale: the general path
             return self._solve(A_given, b, x0_given, context, callback, near_nullspace, M, structure, chosen=_GENERAL)

@@ -298,6 +298,54 @@ def test_rhs_check_and_norm_in_one_pass(n):
     assert v.dtype == np.float64 and bnorm == pytest.approx(norm(b), rel=1e-14)
 
 
+
+def test_rhs_checked_inside_the_matrix_scan():
+    """``scan_matrix(A, b=b)`` checks ``b`` in the matrix's compiled pass: the same norm and the same
+    errors as :func:`as_rhs` on its own (``A``'s first), and any other ``b`` is left to ``as_rhs``."""
+    from seqsolve.accuracy import norm
+    from seqsolve.validation import as_rhs, scan_matrix
+
+    A = sp.csr_array(poisson2d(9))
+    n = A.shape[0]
+    b = np.random.default_rng(3).standard_normal(n)
+    for scale in (1.0, 1e-200, 1e200, 0.0):
+        c = b * scale
+        scan = scan_matrix(A, b=c)
+        assert scan.b is c and scan.fingerprint == scan_matrix(A).fingerprint
+        v, cnorm = as_rhs(c, n, scan)
+        assert v is c and cnorm == pytest.approx(norm(c), rel=1e-14)
+    for bad in (np.nan, np.inf, -np.inf):
+        c = b.copy()
+        c[n // 2] = bad
+        with pytest.raises(InvalidSystemError, match="b contains NaN or Inf"):
+            scan_matrix(A, b=c)
+        B = A.copy()
+        B.data[3] = bad
+        with pytest.raises(InvalidSystemError, match="A contains NaN or Inf"):
+            scan_matrix(B, b=c)
+    for other in (list(b), b[::-1][::-1].astype(np.float32), b[:-1], np.stack([b, b], 1)[:, 0], None):
+        assert scan_matrix(A, b=other).b is None  # converted, or refused, by as_rhs as before
+    with pytest.raises(InvalidSystemError, match="shape mismatch"):
+        as_rhs(b[:-1], n, scan_matrix(A, b=b[:-1]))
+
+
+@pytest.mark.parametrize("where", ["A", "b"])
+def test_non_finite_input_rejected_along_a_sequence(where):
+    """Along a sequence on the per-call fast path (fixed pattern, b checked inside the scan), a NaN
+    in ``A`` or ``b`` is still refused with the error naming it, and the solver goes on after."""
+    A = sp.csr_array(poisson2d(12))
+    rng = np.random.default_rng(0)
+    solver = SequenceSolver(policy="fixed:numba-ssor-cg(omega=1.5)")
+    for _ in range(3):
+        solver.solve(A, rng.standard_normal(A.shape[0]))
+    B, b = A.copy(), rng.standard_normal(A.shape[0])
+    (B.data if where == "A" else b)[5] = np.nan
+    with pytest.raises(InvalidSystemError, match=f"{where} contains NaN or Inf"):
+        solver.solve(B, b)
+    b[5] = 1.0
+    x = solver.solve(A, b)
+    assert np.linalg.norm(b - A @ x) <= 1e-8 * np.linalg.norm(b)
+
 def test_blas_threads_limits_and_restores_every_library():
     from threadpoolctl import threadpool_info, threadpool_limits
 
