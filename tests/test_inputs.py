@@ -367,6 +367,39 @@ def test_blas_threads_limits_and_restores_every_library():
             assert counts() == before
 
 
+
+def test_blas_limit_waits_for_blas_work_under_a_compiled_fixed_policy():
+    """A fixed compiled-PCG policy reads no BLAS thread counts while nothing calls BLAS, and still
+    limits them for a fallback that may (here: direct, after numba-cg stopped at maxiter)."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from seqsolve.configs import parse
+
+    def counts():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    def spy(solver, name, seen):  # record the thread counts when the method's setup starts
+        method = solver._method(parse(name))
+        setup = method.setup
+        method.setup = lambda *a, **k: (seen.setdefault(name, counts()), setup(*a, **k))[1]
+
+    A = sp.csr_array(poisson2d(10))
+    b = np.ones(A.shape[0])
+    with threadpool_limits(2, user_api="blas"):
+        before, seen = counts(), {}
+        solver = SequenceSolver(policy="fixed:numba-cg", maxiter=2)
+        spy(solver, "numba-cg", seen)
+        spy(solver, "direct", seen)
+        x = solver.solve(A, b)
+        assert solver.history[-1].fallback == "direct"
+        assert np.linalg.norm(b - A @ x) <= 1e-8 * np.linalg.norm(b)
+        assert seen["numba-cg"] == before and all(c == 1 for c in seen["direct"])
+        assert counts() == before  # restored after the solve
+        solver = SequenceSolver(policy="fixed:gmres(ilu)")  # a NumPy method: limited up front
+        spy(solver, "gmres(ilu)", seen)
+        solver.solve(A, b)
+        assert all(c == 1 for c in seen["gmres(ilu)"]) and counts() == before
+
 def test_fingerprint_sees_any_single_change():
     """The scan's value hash must never call changed values unchanged (setups, the scaled matrix
     and symmetry verdicts are reused while it is equal): one ulp, a sign, a swap of two entries."""
