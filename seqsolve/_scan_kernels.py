@@ -31,8 +31,8 @@ def scan(indptr, indices, data, perm, lo, hi, rtol, rhs):  # pragma: no cover - 
     permutation of the pattern the caller expects (it checks the returned pattern hash before
     trusting the answer); 1 symmetric, 0 not, -1 not tested (``lo >= hi``, or ``A`` not finite).
 
-    ``rhs`` (empty: none) is the system's right-hand side ``b``: ``Σ b_i²`` is finite when every entry is
-    (see :func:`finite_squares`), so a solve's input checks cost one compiled call, not two.
+    ``rhs`` (empty: none) is the system's right-hand side ``b``: ``Σ b_i²`` is finite when every
+    entry is (see :func:`finite_squares`), so a solve's input checks cost one compiled call, not two.
     """
     bits = data.view(np.uint64)
     nnz = bits.shape[0]

@@ -196,7 +196,9 @@ class SequenceSolver:
         ``A`` and ``b`` may also be petsc4py ``Mat``/``Vec`` (sequential); ``x`` is then a new
         ``Vec`` laid out like ``b``, so a petsc4py/FEniCSx time loop needs no conversion.
         """
-        self._threads = None  # the BLAS limit: entered here, or on first need (_limit_blas)
+        # the BLAS limit: entered here, or on first need (_limit_blas); an outer solve's is kept
+        # for it (a callback that solves again with this solver)
+        outer, self._threads = self._threads, None
         try:
             if not (type(b) is np.ndarray and b.ndim == 1) and is_block(b):
                 self._limit_blas()
@@ -205,7 +207,7 @@ class SequenceSolver:
                 self._limit_blas()
             x = self._solve(A, b, x0, context, callback, near_nullspace, M, structure)
         finally:
-            threads, self._threads = self._threads, None
+            threads, self._threads = self._threads, outer
             if threads is not None and threads is not _NOTHING:
                 threads.__exit__(None, None, None)
         if type(b) is not np.ndarray and type(b).__module__.startswith("petsc4py"):  # a petsc4py Vec
