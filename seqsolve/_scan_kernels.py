@@ -18,8 +18,9 @@ _INF_BITS = np.uint64(0x7FF0000000000000)  # the bits of inf: |v| bits below it 
 
 
 @njit(cache=True)
-def scan(indptr, indices, data, perm, lo, hi, rtol):  # pragma: no cover - compiled
-    """``(value hash, pattern hash, max |a_ij|, symmetry)`` of a CSR matrix in one pass.
+def scan(indptr, indices, data, perm, lo, hi, rtol, rhs):  # pragma: no cover - compiled
+    """``(value hash, pattern hash, max |a_ij|, symmetry, Σ b_i²)`` of a CSR matrix (and a
+    right-hand side) in one call.
 
     The hashes are sums of the entries' bit patterns (and column indices, row pointers) times odd
     position-dependent weights, modulo 2⁶⁴: any change of one entry changes them, and nothing can
@@ -29,6 +30,9 @@ def scan(indptr, indices, data, perm, lo, hi, rtol):  # pragma: no cover - compi
     ``tol = rtol·max|a_ij|``), so a solve pays one compiled call, not two: ``perm`` is the transpose
     permutation of the pattern the caller expects (it checks the returned pattern hash before
     trusting the answer); 1 symmetric, 0 not, -1 not tested (``lo >= hi``, or ``A`` not finite).
+
+    ``rhs`` (empty: none) is the system's right-hand side ``b``: ``Σ b_i²`` is finite when every
+    entry is (see :func:`finite_squares`), so a solve's input checks cost one compiled call, not two.
     """
     bits = data.view(np.uint64)
     nnz = bits.shape[0]
@@ -54,7 +58,7 @@ def scan(indptr, indices, data, perm, lo, hi, rtol):  # pragma: no cover - compi
     sym = -1
     if lo < hi and top < _INF_BITS and hi <= nnz and perm.shape[0] == nnz:
         sym = 1 if symmetric_block(data, perm, rtol * top_value, lo, hi) else 0
-    return hv, hp, top_value, sym
+    return hv, hp, top_value, sym, squares(rhs)
 
 
 @njit(cache=True)
@@ -112,7 +116,16 @@ def all_finite(v):  # pragma: no cover - compiled
 def finite_squares(v):  # pragma: no cover - compiled
     """``(whether every entry is finite, sum of v_i^2)``: a right-hand side's check and norm in
     one pass.  A non-finite entry makes the sum non-finite, so only then (or on overflow) is each
-    entry looked at.  Eight partial sums, so the additions do not wait on each other."""
+    entry looked at."""
+    total = squares(v)
+    if total - total == 0.0:
+        return True, total
+    return all_finite(v), total
+
+
+@njit(cache=True)
+def squares(v):  # pragma: no cover - compiled
+    """``Σ v_i²`` with eight partial sums, so the additions do not wait on each other."""
     n = v.shape[0]
     a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
     m = n - n % 8
@@ -129,7 +142,4 @@ def finite_squares(v):  # pragma: no cover - compiled
         a7 += x7 * x7
     for k in range(m, n):
         a0 += v[k] * v[k]
-    squares = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
-    if squares - squares == 0.0:
-        return True, squares
-    return all_finite(v), squares
+    return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))

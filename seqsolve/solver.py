@@ -30,6 +30,7 @@ from .log import logger, solve_logged
 from .guesses import make_guesser
 from .policies import Policy, make_policy
 from .policies.base import Stretch, SystemFacts, constant_diagonal
+from .policies.fixed import FixedPolicy
 from .multi_rhs import is_block, solve_columns
 from .records import SolveRecord, summarize
 from .residual_history import recording
@@ -83,7 +84,10 @@ class SequenceSolver:
         BLAS threads during a solve.  Sparse iterative solves gain nothing from threaded BLAS
         (vectors of 10⁴–10⁶ entries, memory bound), and OpenBLAS's threaded dot product costs
         hundreds of microseconds per call when the cores are shared, so the default is 1;
-        ``None`` leaves the process setting alone.
+        ``None`` leaves the process setting alone.  A fixed policy whose method calls no BLAS
+        (the compiled ``numba-*`` PCG) sets the limit only once something that may call BLAS
+        runs (a fallback, a converted ``b``): reading the libraries' thread counts costs ~10 µs
+        of a call on cold caches.
     record_residuals : bool
         Store in each record's ``residuals`` the true relative residual of every iterate a
         method reports (see :mod:`seqsolve.residual_history`); off by default, since it costs a
@@ -150,6 +154,9 @@ class SequenceSolver:
         # (None: not asked yet)]
         self._grid_cache: list | None = None
         self._diagonal_cache: tuple | None = None  # (pattern, whether its first matrix's diagonal was constant)
+        self._threads = None  # this solve's BLAS limit (None: not set yet; see _limit_blas)
+        self._blas_free_for: object = None  # the candidates _blas_free_ok was decided for
+        self._blas_free_ok = False
 
     @property
     def policy(self) -> Policy:
@@ -189,21 +196,45 @@ class SequenceSolver:
         ``A`` and ``b`` may also be petsc4py ``Mat``/``Vec`` (sequential); ``x`` is then a new
         ``Vec`` laid out like ``b``, so a petsc4py/FEniCSx time loop needs no conversion.
         """
-        threads = blas_threads(self.blas_threads)
-        if threads is not _NOTHING:  # entered by hand: a with-block costs two Python calls even when idle
-            threads.__enter__()
+        # the BLAS limit: entered here, or on first need (_limit_blas); an outer solve's is kept
+        # for it (a callback that solves again with this solver)
+        outer, self._threads = self._threads, None
         try:
             if not (type(b) is np.ndarray and b.ndim == 1) and is_block(b):
+                self._limit_blas()
                 return solve_columns(self, A, b, x0, context, callback, near_nullspace, M)
+            if not self._blas_free():
+                self._limit_blas()
             x = self._solve(A, b, x0, context, callback, near_nullspace, M, structure)
         finally:
-            if threads is not _NOTHING:
+            threads, self._threads = self._threads, outer
+            if threads is not None and threads is not _NOTHING:
                 threads.__exit__(None, None, None)
         if type(b) is not np.ndarray and type(b).__module__.startswith("petsc4py"):  # a petsc4py Vec
             out = b.duplicate()
             out.setArray(x)
             return out
         return x
+
+    def _limit_blas(self) -> None:
+        """Limit BLAS threads (``blas_threads``) for the rest of this solve, unless already done."""
+        if self._threads is None:
+            self._threads = blas_threads(self.blas_threads)
+            if self._threads is not _NOTHING:  # entered by hand: a with-block costs two Python calls
+                self._threads.__enter__()
+
+    def _blas_free(self) -> bool:
+        """Whether this solve can start without the BLAS limit (:meth:`_limit_blas` is then called
+        where BLAS may be: a method that uses it, a ``b`` or ``A`` NumPy converts or multiplies):
+        a fixed policy of a method that never calls BLAS, with a guess that does no arithmetic.
+        Decided once per candidate list."""
+        candidates = self._policy.candidates()
+        if self._blas_free_for is not candidates:
+            self._blas_free_for = candidates
+            self._blas_free_ok = (isinstance(self._policy, FixedPolicy) and len(candidates) == 1
+                                  and not self._method(candidates[0]).uses_blas
+                                  and not getattr(self._guesser, "arithmetic", True))
+        return self._blas_free_ok
 
     def _solve(self, A, b, x0, context, callback, near_nullspace=None, M=None, structure=None,
                chosen: Configuration | None = None) -> np.ndarray:
@@ -216,7 +247,8 @@ class SequenceSolver:
         scan = self._lean_scan(A) if chosen is None and self._structure is not None else None
         lean = scan is not None
         if not lean:
-            scan = scan_matrix(A, self._symmetry_plan())  # finiteness, fingerprint, magnitude (and symmetry) in one pass
+            # finiteness, fingerprint, magnitude (and symmetry), and b's finiteness and norm, in one pass
+            scan = scan_matrix(A, self._symmetry_plan(), b)
             if not isinstance(A, LinearOperator):
                 A, scan = as_canonical(A, scan, self._canonical_pattern)
                 self._canonical_pattern = scan.pattern
@@ -226,7 +258,9 @@ class SequenceSolver:
             accuracy_warmup()  # kernel loading is not a cost of the first configuration tried
             self._warm = True
         n = A.shape[0]
-        b, bnorm = as_rhs(b, n)  # finiteness and norm in one pass
+        if scan.b is None:  # b to convert, or an operator A: NumPy (BLAS) work from here on
+            self._limit_blas()
+        b, bnorm = as_rhs(b, n, scan)  # finiteness and norm (from the scan when it checked b)
         if lean and not moderate(scan.max_abs, bnorm):
             # a system to rescale: the general path
             return self._solve(A_given, b, x0_given, context, callback, near_nullspace, M, structure, chosen=_GENERAL)
@@ -389,7 +423,9 @@ class SequenceSolver:
             # setup: an AMG hierarchy rebuilt every few systems would otherwise decide the round
             self._guesser.learn(guess_seconds + solve_seconds, iterations, guess_seconds)
         policy_seconds += time.perf_counter() - t1
-        record = record.with_policy_seconds(policy_seconds)
+        # set in place, not on a copy (~3 µs): the policy has seen the record, but no policy reads
+        # policy_seconds, which it could not know before its own update was timed
+        object.__setattr__(record, "policy_seconds", policy_seconds)
         self.history.append(record)
         if not converged:
             raise ConvergenceError(
@@ -615,6 +651,7 @@ class SequenceSolver:
         if self._sym_cache is not None and self._sym_cache[0] == fp and fp[0] != "op":
             return self._sym_cache[1]  # the same matrix again (a block tested by its scan changes nothing)
         if isinstance(A, LinearOperator):
+            self._limit_blas()  # (already so: _solve set it for an operator)
             sym = A.symmetric if is_structured(A) else is_symmetric(A)
         else:
             if self._perm_cache is None or self._perm_cache[0] != scan.pattern:
@@ -625,7 +662,8 @@ class SequenceSolver:
             sampled = trusted == scan.pattern and left > 0  # as _symmetry_plan chose
             if scan.symmetric is not None:  # tested by the scan, through this pattern's permutation
                 sym = scan.symmetric
-            elif perm is None:
+            elif perm is None:  # two products and dot products
+                self._limit_blas()
                 sym = is_symmetric(A)
             else:  # a matrix the scan could not test (a new pattern, a canonicalised copy)
                 sym = symmetric_by_entries(A, perm, scan.max_abs, part=(left, _SYMMETRY_STRIDE) if sampled else None)
@@ -715,6 +753,8 @@ class SequenceSolver:
         att.one_off_seconds = 0.0
         att.projected_seconds = att.projected_iterations = math.inf
         method = self._methods.get(config) or self._method(config)
+        if method.uses_blas and self._threads is None:
+            self._limit_blas()
         A = system.A
         done = None
         t0 = time.perf_counter()

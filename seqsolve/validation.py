@@ -32,7 +32,7 @@ def _kernels():
         # each function is loaded from Numba's cache on its first call (~2 ms): here, not in the first
         # timed solve of whichever configuration comes first (a learner would believe it)
         one, idx, perm = np.ones(1), np.array([0, 1], dtype=np.int32), np.zeros(1, dtype=np.int32)
-        k.scan(idx, idx[:1], one, perm, 0, 1, 1e-10)
+        k.scan(idx, idx[:1], one, perm, 0, 1, 1e-10, one)
         k.canonical(idx, idx[:1], 1)
         k.symmetric_entries(one, perm, 0.0)
         k.all_finite(one)
@@ -136,16 +136,24 @@ def all_finite(v: np.ndarray) -> bool:
     return bool(np.all(np.isfinite(v)))
 
 
-def as_rhs(b: Any, n: int) -> tuple[np.ndarray, float]:
+def as_rhs(b: Any, n: int, scan: "MatrixScan | None" = None) -> tuple[np.ndarray, float]:
     """``(as_vector(b, n), ‖b‖)``; for a float64 vector already, check and norm come from one
-    compiled pass (the norm as :func:`~seqsolve.accuracy.norm` computes it, up to rounding order)."""
-    if type(b) is np.ndarray and b.dtype == np.float64 and b.shape == (n,) and b.flags.c_contiguous:
+    compiled pass (the norm as :func:`~seqsolve.accuracy.norm` computes it, up to rounding order),
+    or from none when ``scan`` is the matrix's :func:`scan_matrix` that was given this ``b``."""
+    if scan is not None and scan.b is b and b is not None:
+        return b, norm_from_squares(scan.b_squares, b)  # checked by the scan
+    if _plain(b, n):
         finite, squares = _kernels().finite_squares(b)
         if not finite:
             raise InvalidSystemError("b contains NaN or Inf")
         return b, norm_from_squares(squares, b)
     b = as_vector(b, n)
     return b, norm(b)
+
+
+def _plain(b: Any, n: int) -> bool:
+    """Whether ``b`` is already what :func:`as_vector` returns: a contiguous float64 vector of length ``n``."""
+    return type(b) is np.ndarray and b.dtype == np.float64 and b.shape == (n,) and b.flags.c_contiguous
 
 
 _PROBES: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -176,13 +184,17 @@ class MatrixScan:
     ``fingerprint`` identifies values *and* pattern (setups are reused only while it is
     unchanged); ``pattern`` identifies the sparsity pattern alone; ``max_abs`` is ``max |a_ij|``;
     ``symmetric`` is the verdict of the symmetry test folded into the pass (see
-    :func:`scan_matrix`), ``None`` when none was made.  A slotted class: one is built per solve.
+    :func:`scan_matrix`), ``None`` when none was made; ``b`` the right-hand side checked finite in
+    the same pass, with its ``b_squares = Σ b_i²`` (``None``: none was).  A slotted class: one is
+    built per solve.
     """
 
-    __slots__ = ("fingerprint", "pattern", "max_abs", "symmetric")
+    __slots__ = ("fingerprint", "pattern", "max_abs", "symmetric", "b", "b_squares")
 
-    def __init__(self, fingerprint: tuple, pattern: tuple, max_abs: float, symmetric: bool | None = None) -> None:
+    def __init__(self, fingerprint: tuple, pattern: tuple, max_abs: float, symmetric: bool | None = None,
+                 b: np.ndarray | None = None, b_squares: float = math.nan) -> None:
         self.fingerprint, self.pattern, self.max_abs, self.symmetric = fingerprint, pattern, max_abs, symmetric
+        self.b, self.b_squares = b, b_squares
 
     def __repr__(self) -> str:
         return f"MatrixScan(pattern={self.pattern}, max_abs={self.max_abs!r}, symmetric={self.symmetric})"
@@ -191,31 +203,40 @@ class MatrixScan:
 #: tolerance of the entrywise symmetry test: ``|a_ij − a_ji| <= SYMMETRY_RTOL·max|A|``
 SYMMETRY_RTOL = 1e-10
 _NO_PERM = np.empty(0, dtype=np.int32)
+_NO_B = np.empty(0)
 
 
-def scan_matrix(A: Operator, symmetry: tuple | None = None) -> MatrixScan:
+def scan_matrix(A: Operator, symmetry: tuple | None = None, b: Any = None) -> MatrixScan:
     """Scan ``A`` once: :class:`InvalidSystemError` if it holds NaN or Inf, else its :class:`MatrixScan`.
 
     ``symmetry = (pattern, perm, lo, hi)`` folds :func:`symmetric_by_entries` of entries ``lo:hi``
     into the same compiled call, for a caller that knows the transpose permutation ``perm`` of
     ``pattern`` (a ``MatrixScan.pattern``) and expects ``A`` to have that pattern: the verdict
-    lands in ``symmetric`` only when it does (else ``None``)."""
+    lands in ``symmetric`` only when it does (else ``None``).
+
+    ``b``, the right-hand side, is checked in the same call when it is a contiguous float64 vector
+    of ``A``'s size (:class:`InvalidSystemError` if it holds NaN or Inf, after ``A``'s check):
+    pass the scan to :func:`as_rhs` for its norm.  Any other ``b`` is left to :func:`as_rhs`."""
     if isinstance(A, LinearOperator):
         from .operators import is_structured
 
         key = A.fingerprint if is_structured(A) else ("op", id(A))  # Kronecker operators know theirs
         return MatrixScan(key, key, math.nan)
     data = A.data if A.data.flags.c_contiguous else np.ascontiguousarray(A.data)
+    rhs = b if b is not None and _plain(b, A.shape[0]) else _NO_B
     if symmetry is None:
-        hv, hp, top, sym = _kernels().scan(A.indptr, A.indices, data, _NO_PERM, 0, 0, SYMMETRY_RTOL)
+        hv, hp, top, sym, squares = _kernels().scan(A.indptr, A.indices, data, _NO_PERM, 0, 0, SYMMETRY_RTOL, rhs)
     else:
-        hv, hp, top, sym = _kernels().scan(A.indptr, A.indices, data, symmetry[1], symmetry[2], symmetry[3],
-                                           SYMMETRY_RTOL)
+        hv, hp, top, sym, squares = _kernels().scan(A.indptr, A.indices, data, symmetry[1], symmetry[2],
+                                                    symmetry[3], SYMMETRY_RTOL, rhs)
     if not math.isfinite(top):
         raise InvalidSystemError("A contains NaN or Inf entries")
+    if squares - squares != 0.0 and not _kernels().all_finite(rhs):  # (else a sum that overflowed)
+        raise InvalidSystemError("b contains NaN or Inf")
     pattern = (A.shape, int(A.indptr[-1]), int(hp))  # indptr[-1]: the nnz, without SciPy's property calls
     return MatrixScan((*pattern, int(hv)), pattern, top,
-                      None if sym < 0 or symmetry[0] != pattern else sym == 1)
+                      None if sym < 0 or symmetry[0] != pattern else sym == 1,
+                      None if rhs is _NO_B else rhs, squares)
 
 
 def as_canonical(A: sp.csr_array, scan: MatrixScan, known: tuple | None = None) -> tuple[sp.csr_array, MatrixScan]:

@@ -298,6 +298,54 @@ def test_rhs_check_and_norm_in_one_pass(n):
     assert v.dtype == np.float64 and bnorm == pytest.approx(norm(b), rel=1e-14)
 
 
+
+def test_rhs_checked_inside_the_matrix_scan():
+    """``scan_matrix(A, b=b)`` checks ``b`` in the matrix's compiled pass: the same norm and the same
+    errors as :func:`as_rhs` on its own (``A``'s first), and any other ``b`` is left to ``as_rhs``."""
+    from seqsolve.accuracy import norm
+    from seqsolve.validation import as_rhs, scan_matrix
+
+    A = sp.csr_array(poisson2d(9))
+    n = A.shape[0]
+    b = np.random.default_rng(3).standard_normal(n)
+    for scale in (1.0, 1e-200, 1e200, 0.0):
+        c = b * scale
+        scan = scan_matrix(A, b=c)
+        assert scan.b is c and scan.fingerprint == scan_matrix(A).fingerprint
+        v, cnorm = as_rhs(c, n, scan)
+        assert v is c and cnorm == pytest.approx(norm(c), rel=1e-14)
+    for bad in (np.nan, np.inf, -np.inf):
+        c = b.copy()
+        c[n // 2] = bad
+        with pytest.raises(InvalidSystemError, match="b contains NaN or Inf"):
+            scan_matrix(A, b=c)
+        B = A.copy()
+        B.data[3] = bad
+        with pytest.raises(InvalidSystemError, match="A contains NaN or Inf"):
+            scan_matrix(B, b=c)
+    for other in (list(b), b[::-1][::-1].astype(np.float32), b[:-1], np.stack([b, b], 1)[:, 0], None):
+        assert scan_matrix(A, b=other).b is None  # converted, or refused, by as_rhs as before
+    with pytest.raises(InvalidSystemError, match="shape mismatch"):
+        as_rhs(b[:-1], n, scan_matrix(A, b=b[:-1]))
+
+
+@pytest.mark.parametrize("where", ["A", "b"])
+def test_non_finite_input_rejected_along_a_sequence(where):
+    """Along a sequence on the per-call fast path (fixed pattern, b checked inside the scan), a NaN
+    in ``A`` or ``b`` is still refused with the error naming it, and the solver goes on after."""
+    A = sp.csr_array(poisson2d(12))
+    rng = np.random.default_rng(0)
+    solver = SequenceSolver(policy="fixed:numba-ssor-cg(omega=1.5)")
+    for _ in range(3):
+        solver.solve(A, rng.standard_normal(A.shape[0]))
+    B, b = A.copy(), rng.standard_normal(A.shape[0])
+    (B.data if where == "A" else b)[5] = np.nan
+    with pytest.raises(InvalidSystemError, match=f"{where} contains NaN or Inf"):
+        solver.solve(B, b)
+    b[5] = 1.0
+    x = solver.solve(A, b)
+    assert np.linalg.norm(b - A @ x) <= 1e-8 * np.linalg.norm(b)
+
 def test_blas_threads_limits_and_restores_every_library():
     from threadpoolctl import threadpool_info, threadpool_limits
 
@@ -318,6 +366,39 @@ def test_blas_threads_limits_and_restores_every_library():
         with blas_threads(None):
             assert counts() == before
 
+
+
+def test_blas_limit_waits_for_blas_work_under_a_compiled_fixed_policy():
+    """A fixed compiled-PCG policy reads no BLAS thread counts while nothing calls BLAS, and still
+    limits them for a fallback that may (here: direct, after numba-cg stopped at maxiter)."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from seqsolve.configs import parse
+
+    def counts():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    def spy(solver, name, seen):  # record the thread counts when the method's setup starts
+        method = solver._method(parse(name))
+        setup = method.setup
+        method.setup = lambda *a, **k: (seen.setdefault(name, counts()), setup(*a, **k))[1]
+
+    A = sp.csr_array(poisson2d(10))
+    b = np.ones(A.shape[0])
+    with threadpool_limits(2, user_api="blas"):
+        before, seen = counts(), {}
+        solver = SequenceSolver(policy="fixed:numba-cg", maxiter=2)
+        spy(solver, "numba-cg", seen)
+        spy(solver, "direct", seen)
+        x = solver.solve(A, b)
+        assert solver.history[-1].fallback == "direct"
+        assert np.linalg.norm(b - A @ x) <= 1e-8 * np.linalg.norm(b)
+        assert seen["numba-cg"] == before and all(c == 1 for c in seen["direct"])
+        assert counts() == before  # restored after the solve
+        solver = SequenceSolver(policy="fixed:gmres(ilu)")  # a NumPy method: limited up front
+        spy(solver, "gmres(ilu)", seen)
+        solver.solve(A, b)
+        assert all(c == 1 for c in seen["gmres(ilu)"]) and counts() == before
 
 def test_fingerprint_sees_any_single_change():
     """The scan's value hash must never call changed values unchanged (setups, the scaled matrix

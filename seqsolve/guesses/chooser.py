@@ -459,6 +459,11 @@ class FixedGuess:
     def name(self) -> str:
         return self.spec
 
+    @property
+    def arithmetic(self) -> bool:
+        """Whether the strategy computes (``False``: it hands back a stored vector, no BLAS)."""
+        return self.guess.arithmetic
+
     def form(self, A: Any, b: np.ndarray, key: Hashable | None) -> tuple[np.ndarray | None, str]:
         return _safe_form(self.guess, A, b, key), self.guess.name
 

@@ -52,6 +52,9 @@ class Method(ABC):
     #: False when :meth:`solve` does its arithmetic in compiled code, where NumPy's floating-point
     #: warnings cannot arise: the caller then sets no ``np.errstate`` around it (~3 µs a call)
     numpy_arithmetic: bool = True
+    #: False when neither :meth:`setup` nor :meth:`solve` ever calls BLAS (compiled loops): a
+    #: solver with no other BLAS work then skips reading the BLAS libraries' thread counts
+    uses_blas: bool = True
     #: False when :meth:`solve` ignores ``x0`` (a factorisation, an exact structured solve): the
     #: caller then forms no initial guess for it
     uses_x0: bool = True

@@ -943,6 +943,7 @@ class CompiledPCG(Method):
     needs_matrix = True
     uses_finite_hint = True
     numpy_arithmetic = False
+    uses_blas = False  # prepare, the kernels and the residual pass are compiled loops
 
     def __init__(self, preconditioner: str = "none", omega: float = 1.0) -> None:
         self.kind = _preconditioner_code(preconditioner, omega)
