@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections import Counter
 from typing import Callable
 
@@ -897,3 +898,20 @@ def test_auto_a_never_run_familys_speed_comes_from_the_family_nearest_in_cost():
     its = 60 ** (1.0 / 0.8)  # SSOR-PCG's count at the CG-family exponent: ~167
     per_cg = p.per_iteration_[p._fam_of[cg]]
     assert predicted == pytest.approx(p.fixed_.get(p._fam_of[jac], 0.0) + its * per_cg * 1.15 / 1.1, rel=1e-6)
+
+
+def test_auto_a_best_that_failed_outright_sets_no_iteration_cap():
+    """SSOR-PCG proves a symmetric indefinite matrix indefinite in one iteration and falls back.
+    The next family tried, of unknown speed, used to be capped at 20 iterations (from that one
+    iteration): fastdiag-cg, needing 12 on a Helmholtz sequence, was stopped at 10 by its probe's
+    projection and believed lost.  A failed best is no yardstick: the prior cap and the budget in
+    seconds bound the try."""
+    ssor, cg = "numba-ssor-cg(omega=1.5)", "numba-cg"
+    p = AutoPolicy(candidates=[ssor, cg], seed=0, explore=0.0)
+    assert p.select(None, n=22_500).name == ssor
+    failed = dataclasses.replace(rec(ssor, 1, 0.07), status="indefinite", converged=False, fallback="direct",
+                                 projected_seconds=math.inf, projected_iterations=math.inf)
+    p.update(0.07, failed)
+    assert p.select(None, n=22_500).name == cg and p.explored()
+    assert p.attempt_limit() >= 30 * 150  # the prior cap, 30 √n
+    assert p.attempt_budget() is not None  # still bounded, in seconds

@@ -1629,6 +1629,11 @@ class AutoPolicy(Policy):
         budget = self.explore_cap * known[best_name][0]
         per = self.per_iteration_.get(_family(choice)) or self._prior_per_iteration(choice)
         if per is None or per <= 0:
+            if best_name in self._failed:
+                # the best known failed outright (SSOR-PCG proved a Helmholtz matrix indefinite in
+                # one iteration): its count is no yardstick, and 20 iterations stopped fastdiag-cg
+                # two short of converging.  The prior cap, and the budget in seconds, bound the try
+                return None
             # unknown speed: allow explore_cap times the iterations of the best configuration, at least 20
             return max(20, int(self.explore_cap * 2 * known[best_name][3]) + 10)
         # a floor of 8 iterations: below it a cap trips on timing noise (and a convergence rate
