@@ -597,7 +597,8 @@ def test_fastdiag_cg_fits_no_drift_while_its_schedule_skips_reuses(monkeypatch):
 
     independent = [(1 + 50 * np.sin(0.1 * t) ** 2, 1 + 50 * np.cos(0.13 * t) ** 2, 1.0) for t in range(40)]
     fitted, reused = run(independent)
-    assert fitted <= 12 and reused <= 8, (fitted, reused)  # was: a fit on each of the 39 later systems
+    # a fit where a reuse is tried (rent-or-buy, timed: their number varies), not on all 39 later systems
+    assert fitted <= reused + 4 < 20, (fitted, reused)
     exact = [(1 + 0.5 * t,) * 3 for t in range(40)]  # one diffusivity: a scale and shift of the first sum
     fitted, reused = run(exact)
     assert fitted == 39 and reused == 39
