@@ -4,6 +4,7 @@ exploration cap — each checked on a scripted sequence whose true costs are kno
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
 from seqsolve import SequenceSolver, SolveRecord
@@ -691,3 +692,59 @@ def test_a_setup_held_back_on_a_repeating_matrix_is_weighed_again_at_every_repea
     first = choices.index(DIRECT)
     assert first <= 9, first
     assert all(c == DIRECT for c in choices[first:])
+
+
+def _laplacian_2d(m: int, shift: float = 0.0) -> sp.csr_array:
+    """The 5-point Dirichlet Laplacian on an m×m grid (unit spacing) plus ``shift``·I."""
+    T = sp.diags_array([-np.ones(m - 1), 2.0 * np.ones(m), -np.ones(m - 1)], offsets=[-1, 0, 1])
+    I = sp.identity(m)
+    return sp.csr_array(sp.kron(T, I) + sp.kron(I, T) + shift * sp.identity(m * m))
+
+
+def test_the_prior_difficulty_is_gershgorins_bound_or_a_2d_guess():
+    """``I + εL`` (Heat2D's early steps) has a diagonal margin δ = (1 + 4ε)/(4ε) in every row, so
+    Jacobi-PCG needs at most 9.6·√((δ+1)/(δ−1)) iterations; a Laplacian has none (δ = 1 inside),
+    and the guess for a 2-D elliptic operator, 9.6·√n, stands."""
+    from seqsolve.policies.base import prior_difficulty
+
+    m = 40
+    eps = 0.01
+    A = sp.csr_array(sp.identity(m * m) + eps * _laplacian_2d(m))
+    delta = (1 + 4 * eps) / (4 * eps)
+    assert prior_difficulty(A) == pytest.approx(9.6 * np.sqrt((delta + 1) / (delta - 1)), rel=1e-12)
+    assert prior_difficulty(_laplacian_2d(m)) == pytest.approx(9.6 * m, rel=1e-12)
+    # the bound never exceeds the guess: a margin too thin to prove anything better
+    assert prior_difficulty(_laplacian_2d(m, shift=1e-9)) == pytest.approx(9.6 * m, rel=1e-12)
+    assert prior_difficulty(np.eye(3)) is None  # not a sparse matrix: no prior
+
+
+def test_a_coarse_space_goes_first_where_no_diagonal_margin_is_proved():
+    """On a matrix with no diagonal margin (a stiffness or pressure matrix) the subdomain coarse space,
+    whose build costs ~70 products, is expected to cost less on its first try than SSOR-PCG at the
+    guessed difficulty; where Gershgorin proves the system easy, SSOR-PCG goes first."""
+    sdcg = "subdomain-deflated-cg(omega=1.3)"
+
+    def first(A) -> str:
+        p = AutoPolicy(candidates=[SSOR, "numba-cg", sdcg], seed=0)
+        p.observe(SystemFacts(A.shape[0], A=A))
+        return p.select(None, n=A.shape[0]).name
+
+    m = 120
+    assert first(_laplacian_2d(m)) == sdcg
+    assert first(sp.csr_array(sp.identity(m * m) + 0.01 * _laplacian_2d(m))) == SSOR
+    assert first(_laplacian_2d(8)) == SSOR  # 64 unknowns: a guessed 77 iterations do not pay for the build
+
+
+def test_the_coarse_space_count_does_not_predict_the_ssor_pcg_it_is_built_on():
+    """Deflation removes as much of SSOR-PCG's work as the subdomain vectors span A's near-kernel: 180
+    coarse-space iterations on elasticity predicted SSOR-PCG at 1,020 (it needed 330) and held the
+    winner back.  SSOR-PCG is not predicted from it; plain CG still is."""
+    sdcg = "subdomain-deflated-cg(omega=1.3)"
+    p = AutoPolicy(candidates=[SSOR, "numba-cg", sdcg], seed=0)
+    A = _laplacian_2d(120)
+    p.observe(SystemFacts(A.shape[0], A=A))
+    assert p.select(None, n=A.shape[0]).name == sdcg
+    p.update(0.12, record(sdcg, iterations=180, setup=0.01, solve=0.11, repeated=False, reused=False))
+    known = p._known(p._bin_now, set(p._by_name))
+    assert p._predicted(p._by_name[SSOR], known) is None
+    assert p._predicted(p._by_name["numba-cg"], known) is not None

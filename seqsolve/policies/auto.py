@@ -36,7 +36,10 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    Never-measured families are tried in the order of a prior cost (``PRIOR_ITERATIONS`` ×
    ``ITERATION_COST``: SSOR-PCG before plain CG, every setup-heavy family last, a structured solve
    or the user's ``M`` first), so the first, uncapped solve is a robust one and every later try
-   is capped by it.  Once one family has run, the system's difficulty is known: its iteration
+   is capped by it.  A cheap feature of the first matrix refines that order: its diagonal margin
+   (Gershgorin) bounds how hard it is, and where it proves nothing (a stiffness or pressure
+   matrix) a 2-D elliptic difficulty is assumed — then a light coarse space goes before SSOR-PCG
+   (:func:`_prior_rank`).  Once one family has run, the system's difficulty is known: its iteration
    count predicts the others' (``DIFFICULTY_EXPONENT``: CG needs about SSOR-PCG's count to the
    power 1/0.8, AMG a 0.4 power of CG's), and a family predicted to lose is first tried only
    when its capped try and the fallback after it fit in ``explore_budget`` of the time spent
@@ -178,7 +181,7 @@ import scipy.sparse as sp
 from ..configs import Configuration, parse, portfolio
 from ..errors import ConfigurationError, StateFileError
 from ..records import SolveRecord
-from .base import Policy, Stretch, SystemFacts
+from .base import Policy, Stretch, SystemFacts, prior_difficulty
 
 
 _MAX_PERIOD = 1 << 20  # re-validation periods stop doubling here (about a million systems)
@@ -254,6 +257,13 @@ DIFFICULTY_EXPONENT = {"numba-cg": 1.0, "cg": 1.0, "numba-jacobi-cg": 1.0, "jaco
                        # leaves (measured: FEM heat 142 → 38 iterations, Fluid2D 98 → 55)
                        "subdomain-deflated-cg": 0.6}
 
+
+#: a family whose count predicts nothing of the one it is built on: the subdomain coarse space
+#: removes as much of SSOR-PCG's work as subdomain-constant vectors span A's near-kernel, which no
+#: exponent knows (SSOR-PCG needed 4.1x its count on FEM heat, 1.8x on Fluid2D and on elasticity,
+#: whose rigid-body modes it misses; the exponents say 3.3x at 35 iterations, 5.7x at 180, and held
+#: back SSOR-PCG, the winner on elasticity)
+_BUILT_ON = {"subdomain-deflated-cg": "numba-ssor-cg"}
 
 #: families whose count barely follows the difficulty (the AMGs): one AMG's count predicts no other
 #: AMG's (AutoPolicy._predicted), but one failing outright predicts the others to (_failed_alike)
@@ -382,22 +392,36 @@ def _setup_kind(c: Configuration) -> str:
 
 
 def _prior_rank(c: Configuration, per_iteration: Mapping[str, float] = ITERATION_COST,
-                setups: Mapping[str, tuple[float, float]] = SETUP_COST) -> float:
-    """Expected cost of a never-measured configuration, in CG iterations' worth of products.
+                setups: Mapping[str, tuple[float, float]] = SETUP_COST,
+                difficulty: float | None = None) -> tuple[float, float]:
+    """Sort key of a never-measured configuration's first try: its expected cost, then the
+    size-blind order (below) to break ties.
 
     Robust cheap methods go first (SSOR-PCG before plain CG: one capped try of CG after it costs
     little, a first uncapped CG on a hard system costs many times the SSOR solve); methods with a
-    one-off setup (AMG, factorisations, ILU, a grid's separable preconditioner) after every cheap
-    one; an exact structured solve or the user's own preconditioner before anything."""
+    heavy one-off setup (AMG, factorisations, ILU, a grid's separable preconditioner) after every
+    cheap one; an exact structured solve or the user's own preconditioner before anything.  Given
+    the system's prior ``difficulty`` (:func:`~seqsolve.policies.base.prior_difficulty`, in CG
+    iterations), a cheap family costs its iterations at that difficulty (``DIFFICULTY_EXPONENT``)
+    in products, plus its light setup and one-off work: the subdomain coarse space (~70 products
+    to build) goes before SSOR-PCG on a matrix without a diagonal margin (FEM heat, p-Laplace,
+    Fluid2D: its first try cost 40 ms where SSOR-PCG's cost 80 and only showed that the coarse
+    space wins), after it where Gershgorin proves a system easy (Heat2D's first steps need a few
+    iterations, which that build would cost many times over)."""
     if c.spec.entries_free or c.spec.user_preconditioner:
-        return -1.0  # what the caller handed over (A's factors, an M) is tried first
+        return (-1.0, -1.0)  # what the caller handed over (A's factors, an M) is tried first
     # (fastdiag-cg's grid may have been found in A's pattern, not handed over: ranked by cost)
-    rank = per_iteration.get(c.kind, 10.0) * PRIOR_ITERATIONS.get(c.kind, 1.0)
+    per = per_iteration.get(c.kind, 10.0)
+    rank = per * PRIOR_ITERATIONS.get(c.kind, 1.0)
     if c.get_or("preconditioner", None) == "ilu":
         rank *= 0.3
-    if setups.get(_setup_kind(c), (0.0, 0.0))[1] >= _HEAVY_SETUP:
-        rank += 1e3
-    return rank
+    setup = setups.get(_setup_kind(c), (0.0, 0.0))[1]
+    if setup >= _HEAVY_SETUP:
+        return (1e12 + rank, rank)  # after every cheap family, whatever the difficulty
+    exponent = DIFFICULTY_EXPONENT.get(c.kind)
+    if difficulty is None or exponent is None:
+        return (rank, rank)
+    return (per * difficulty ** exponent + setup + ONE_OFF_COST.get(c.kind, 0.0), rank)
 
 
 def default_candidates(backend=None) -> list[Configuration]:
@@ -533,6 +557,7 @@ class AutoPolicy(Policy):
         #: current run's length; a setup built now is shared by the rest of the run (_sharing)
         self.mean_run_ = 0.0
         self._product: tuple[int, float] | None = None  # (n, seconds of one product with a matrix of that size)
+        self._difficulty: tuple[int, float | None] | None = None  # (n, prior_difficulty of a matrix that size)
         self._runs = 0
         self._run_len = 0
         self._observed = False  # observe() counted the coming system's run already
@@ -1179,7 +1204,7 @@ class AutoPolicy(Policy):
                 if self.spent_total_ < self._setup_estimate(fam, rep):
                     continue
                 if self._facts.separable:
-                    untried.append((-2e6, fam, rep))
+                    untried.append(((0, 0.0, 0.0), fam, rep))
                     estimates = None
                     continue
             lo = self._lowest(b)
@@ -1246,7 +1271,7 @@ class AutoPolicy(Policy):
                 # never-measured families go first in the order of their prior cost (robust cheap
                 # methods first), so that a best (and an exploration cap) exists before an
                 # expensive family is tried
-                untried.append((rel[0] if rel is not None else _prior_rank(rep, self._iter_cost, self._setup_cost) - 1e6, fam, rep))
+                untried.append(((2, rel[0], 0.0) if rel is not None else (1, *self._first_rank(rep)), fam, rep))
                 if rel is None and lo is not None and estimates is not None and self.cost == "seconds":
                     est = self._first_try_estimate(rep, known, setup)
                     if est is None:
@@ -1260,7 +1285,7 @@ class AutoPolicy(Policy):
             # go in the order of their predicted first-try cost, not of a size-blind prior (FEM heat:
             # SSOR-PCG's 178 iterations predict an AMG's ~13, ahead of ICC(0) — which the AMG's
             # measured count then predicts to lose, so its capped try waits)
-            untried = [(estimates[r[1]] - 1e6, r[1], r[2]) for r in untried]
+            untried = [((1, estimates[r[1]], 0.0), r[1], r[2]) for r in untried]
         if untried:
             _, fam, rep = min(untried, key=lambda r: (r[0], r[1]))
             screened.add(fam)
@@ -1342,6 +1367,15 @@ class AutoPolicy(Policy):
                 if near:
                     return min(near, key=lambda c: (known[c.name][2], c.name)), True
         return None, False
+
+    def _first_rank(self, rep: Configuration) -> tuple[float, float]:
+        """:func:`_prior_rank` at the system's prior difficulty, judged once per size (on the first
+        matrix of that size: only first tries use it)."""
+        A = getattr(self._facts, "A", None)
+        n = getattr(A, "shape", (0,))[0]
+        if self._difficulty is None or self._difficulty[0] != n:
+            self._difficulty = (n, prior_difficulty(A))
+        return _prior_rank(rep, self._iter_cost, self._setup_cost, self._difficulty[1])
 
     def _aged(self, name: str, known: dict, factor: int) -> bool:
         """Whether ``name``'s evidence is older than its re-validation period: ``factor`` times
@@ -1480,7 +1514,7 @@ class AutoPolicy(Policy):
         ref = None
         for k, v in known.items():
             c = self._by_name.get(k)
-            e = DIFFICULTY_EXPONENT.get(c.kind) if c is not None else None
+            e = DIFFICULTY_EXPONENT.get(c.kind) if c is not None and _BUILT_ON.get(c.kind) != rep.kind else None
             if e is None or v[3] < 1 or k in self._lost:
                 continue
             if any_strength:

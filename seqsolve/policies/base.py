@@ -13,6 +13,9 @@ import math
 from abc import ABC, abstractmethod
 from typing import Any, Callable, Mapping, Sequence
 
+import numpy as np
+import scipy.sparse as sp
+
 from ..configs import Configuration
 from ..errors import ConfigurationError
 from ..records import SolveRecord
@@ -65,6 +68,37 @@ class SystemFacts:
                 known = self._constant_diagonal = bool(known())
             return known
         return constant_diagonal(self.A)
+
+
+#: ``ln(2 / rtol) / 2`` at rtol 1e-8: CG's iterations per unit of ``√κ`` (the textbook bound)
+_CG_ITERATIONS_PER_ROOT = 9.6
+
+
+def prior_difficulty(A: Any) -> float | None:
+    """A prior for how hard ``A`` is, in Jacobi-PCG iterations to rtol 1e-8 (the unit of the
+    learner's ``DIFFICULTY_EXPONENT``), from its diagonal dominance; ``None`` for an operator.
+
+    Gershgorin: if every row has ``|a_ii| ≥ δ Σ_{j≠i} |a_ij|`` with ``δ > 1``, the Jacobi-scaled
+    spectrum lies in ``[1 − 1/δ, 1 + 1/δ]``, so ``κ ≤ (δ + 1)/(δ − 1)`` and CG needs at most about
+    ``9.6 √κ`` iterations: Heat2D's early Crank–Nicolson steps (δ ≈ 98) need ten at most.  Where
+    no row has a margin to spare (a stiffness matrix, a pressure Poisson operator: δ ≤ 1) nothing
+    is proved, and a 2-D elliptic operator's growth is assumed, ``9.6 √n`` (κ ∝ n), which the bound
+    caps where it exists.  One product's work, once per size: it orders first tries only."""
+    if not sp.issparse(A) or A.shape[0] == 0:
+        return None
+    A = sp.csr_array(A)
+    n = A.shape[0]
+    rows = sp.csr_array((np.abs(A.data), A.indices, A.indptr), shape=A.shape) @ np.ones(n)  # Σ_j |a_ij|
+    diagonal = np.abs(A.diagonal())
+    off = rows - diagonal
+    guess = _CG_ITERATIONS_PER_ROOT * math.sqrt(n)
+    coupled = off > 0
+    if not coupled.any() or (diagonal[coupled] == 0).any():
+        return guess  # a diagonal matrix is trivial, a coupled zero diagonal unbounded: no proof here
+    delta = float(np.min(diagonal[coupled] / off[coupled]))
+    if delta <= 1.0:
+        return guess
+    return min(guess, _CG_ITERATIONS_PER_ROOT * math.sqrt((delta + 1.0) / (delta - 1.0)))
 
 
 def constant_diagonal(A: Any) -> bool:
