@@ -8,7 +8,7 @@ Usage::
 Why interleaved: every method must see the *same* systems, and a slow neighbour (another
 process, thermal state) must hit every method alike.  So the script holds one
 :class:`~seqsolve.SequenceSolver` per method, builds each system once, hands it to every method
-in turn (the order rotates per system), and advances the problem with one reference solution:
+in turn (in a seeded random order per system), and advances the problem with one reference solution:
 that of the first method in the list that met the tolerance.  Each method is charged the wall
 time of its whole ``solve()`` call (entry to return: validation, policy, setup, iterations,
 residual check, fallback), BLAS limited to one thread.
@@ -109,13 +109,16 @@ def run_workload(workload: Workload, size: str, steps: int | None, configs: list
     modes = problem.near_nullspace() if use_modes and hasattr(problem, "near_nullspace") else None
     no_reference, unknowns, not_applicable = 0, 0, []
     t_start = time.perf_counter()
+    shuffle = np.random.default_rng(0)
     for k in range(total):
         system = problem.system()
         A, b = system.A, system.b
         unknowns = A.shape[0]
         bnorm = float(np.linalg.norm(b)) or 1.0
         active = [m for m in methods if m.stopped is None]
-        order = active[k % len(active):] + active[:k % len(active)]
+        # a seeded shuffle, not a rotation: in a rotation each method always follows the same one,
+        # and the second of two runs of one code path on one system finds it warm (8 % on 1 ms solves)
+        order = [active[i] for i in shuffle.permutation(len(active))]
         solutions: dict[str, np.ndarray] = {}
         for m in order:
             t0 = time.perf_counter()

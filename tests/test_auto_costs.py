@@ -711,10 +711,13 @@ def test_the_prior_difficulty_is_gershgorins_bound_or_a_2d_guess():
     eps = 0.01
     A = sp.csr_array(sp.identity(m * m) + eps * _laplacian_2d(m))
     delta = (1 + 4 * eps) / (4 * eps)
-    assert prior_difficulty(A) == pytest.approx(9.6 * np.sqrt((delta + 1) / (delta - 1)), rel=1e-12)
-    assert prior_difficulty(_laplacian_2d(m)) == pytest.approx(9.6 * m, rel=1e-12)
-    # the bound never exceeds the guess: a margin too thin to prove anything better
-    assert prior_difficulty(_laplacian_2d(m, shift=1e-9)) == pytest.approx(9.6 * m, rel=1e-12)
+    bound, proved = prior_difficulty(A)
+    assert proved and bound == pytest.approx(9.6 * np.sqrt((delta + 1) / (delta - 1)), rel=1e-12)
+    guess, proved = prior_difficulty(_laplacian_2d(m))
+    assert not proved and guess == pytest.approx(9.6 * m, rel=1e-12)
+    # a margin too thin to prove anything better than the guess proves nothing
+    guess, proved = prior_difficulty(_laplacian_2d(m, shift=1e-9))
+    assert not proved and guess == pytest.approx(9.6 * m, rel=1e-12)
     assert prior_difficulty(np.eye(3)) is None  # not a sparse matrix: no prior
 
 

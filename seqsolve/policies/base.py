@@ -74,7 +74,7 @@ class SystemFacts:
 _CG_ITERATIONS_PER_ROOT = 9.6
 
 
-def prior_difficulty(A: Any) -> float | None:
+def prior_difficulty(A: Any) -> tuple[float, bool] | None:
     """A prior for how hard ``A`` is, in Jacobi-PCG iterations to rtol 1e-8 (the unit of the
     learner's ``DIFFICULTY_EXPONENT``), from its diagonal dominance; ``None`` for an operator.
 
@@ -83,7 +83,8 @@ def prior_difficulty(A: Any) -> float | None:
     ``9.6 √κ`` iterations: Heat2D's early Crank–Nicolson steps (δ ≈ 98) need ten at most.  Where
     no row has a margin to spare (a stiffness matrix, a pressure Poisson operator: δ ≤ 1) nothing
     is proved, and a 2-D elliptic operator's growth is assumed, ``9.6 √n`` (κ ∝ n), which the bound
-    caps where it exists.  One product's work, once per size: it orders first tries only."""
+    caps where it exists.  Returns ``(difficulty, proved)``: whether Gershgorin proved that bound.
+    One product's work, once per size: it orders first tries only."""
     if not sp.issparse(A) or A.shape[0] == 0:
         return None
     A = sp.csr_array(A)
@@ -94,11 +95,12 @@ def prior_difficulty(A: Any) -> float | None:
     guess = _CG_ITERATIONS_PER_ROOT * math.sqrt(n)
     coupled = off > 0
     if not coupled.any() or (diagonal[coupled] == 0).any():
-        return guess  # a diagonal matrix is trivial, a coupled zero diagonal unbounded: no proof here
+        return guess, False  # a diagonal matrix is trivial, a coupled zero diagonal unbounded: no proof
     delta = float(np.min(diagonal[coupled] / off[coupled]))
     if delta <= 1.0:
-        return guess
-    return min(guess, _CG_ITERATIONS_PER_ROOT * math.sqrt((delta + 1.0) / (delta - 1.0)))
+        return guess, False
+    bound = _CG_ITERATIONS_PER_ROOT * math.sqrt((delta + 1.0) / (delta - 1.0))
+    return (bound, True) if bound < guess else (guess, False)
 
 
 def constant_diagonal(A: Any) -> bool:
