@@ -406,8 +406,9 @@ def _prior_rank(c: Configuration, per_iteration: Mapping[str, float] = ITERATION
     in products, plus its light setup and one-off work: the subdomain coarse space (~70 products
     to build) goes before SSOR-PCG on a matrix without a diagonal margin (FEM heat, p-Laplace,
     Fluid2D: its first try cost 40 ms where SSOR-PCG's cost 80 and only showed that the coarse
-    space wins), after it where Gershgorin proves a system easy (Heat2D's first steps need a few
-    iterations, which that build would cost many times over)."""
+    space wins).  Where Gershgorin proves a bound no difficulty is passed (:meth:`AutoPolicy._first_rank`)
+    and the size-blind order stands (Heat2D's first steps need a few iterations, which that build
+    would cost many times over)."""
     if c.spec.entries_free or c.spec.user_preconditioner:
         return (-1.0, -1.0)  # what the caller handed over (A's factors, an M) is tried first
     # (fastdiag-cg's grid may have been found in A's pattern, not handed over: ranked by cost)
@@ -557,7 +558,7 @@ class AutoPolicy(Policy):
         #: current run's length; a setup built now is shared by the rest of the run (_sharing)
         self.mean_run_ = 0.0
         self._product: tuple[int, float] | None = None  # (n, seconds of one product with a matrix of that size)
-        self._difficulty: tuple[int, float | None] | None = None  # (n, prior_difficulty of a matrix that size)
+        self._difficulty: tuple[int, float | None] | None = None  # (n, its unproved prior difficulty or None)
         self._runs = 0
         self._run_len = 0
         self._observed = False  # observe() counted the coming system's run already
