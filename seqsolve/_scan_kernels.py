@@ -77,6 +77,35 @@ def canonical(indptr, indices, n):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
+def transpose_positions(indptr, indices, perm):  # pragma: no cover - compiled
+    """Fill ``perm`` (length nnz) with the transpose permutation of a CSR pattern with sorted rows:
+    entry ``q`` at ``(j, i)`` gets the position ``k`` of ``(i, j)``.  ``False`` (``perm`` then
+    undefined) when the pattern is not structurally symmetric or a row is unsorted.
+
+    Entries are visited row by row, so each column's partners arrive in increasing row order: the
+    transpose of a sorted pattern needs no sort, and its pattern is compared with ``A``'s on the fly
+    (SciPy's transpose, its sort and the comparison cost five passes and three arrays more)."""
+    n = indptr.shape[0] - 1
+    nxt = np.empty(n, dtype=np.int64)
+    for j in range(n):
+        nxt[j] = indptr[j]
+    for i in range(n):
+        for k in range(indptr[i], indptr[i + 1]):
+            j = indices[k]
+            if j < 0 or j >= n:
+                return False
+            q = nxt[j]
+            if q >= indptr[j + 1] or indices[q] != i:
+                return False  # row j has no (j, i) where the transpose puts it
+            nxt[j] = q + 1
+            perm[q] = k
+    for j in range(n):  # every entry of row j was some (i, j)'s partner
+        if nxt[j] != indptr[j + 1]:
+            return False
+    return True
+
+
+@njit(cache=True)
 def symmetric_entries(data, perm, tol):  # pragma: no cover - compiled
     """Whether ``|a_ij − a_ji| ≤ tol`` for all entries (``perm[k]``: position of the transpose entry)."""
     return symmetric_block(data, perm, tol, 0, data.shape[0])

@@ -35,6 +35,7 @@ def _kernels():
         k.scan(idx, idx[:1], one, perm, 0, 1, 1e-10, one)
         k.canonical(idx, idx[:1], 1)
         k.symmetric_entries(one, perm, 0.0)
+        k.transpose_positions(idx, idx[:1], perm)
         k.all_finite(one)
         k.finite_squares(one)
         _KERNELS.append(k)
@@ -257,14 +258,12 @@ def as_canonical(A: sp.csr_array, scan: MatrixScan, known: tuple | None = None) 
 
 def transpose_permutation(A: sp.csr_array) -> np.ndarray | None:
     """``perm`` with ``A.data[perm[k]]`` the transpose partner of entry ``k``; ``None`` when the
-    pattern is not structurally symmetric.  Costs one sparse transpose: computed once per pattern."""
-    nnz = A.nnz
-    P = sp.csr_array((np.arange(nnz, dtype=np.float64), A.indices, A.indptr), shape=A.shape)
-    T = P.T.tocsr()
-    T.sort_indices()
-    if not (np.array_equal(T.indptr, A.indptr) and np.array_equal(T.indices, A.indices)):
-        return None
-    return T.data.astype(np.int32 if nnz <= np.iinfo(np.int32).max else np.int64)  # int32: half the bytes to read
+    pattern is not structurally symmetric (or its rows are not sorted).  One compiled pass, once
+    per pattern — every call where the pattern moves (Fluid2D's obstacles: 0.9 ms through SciPy's
+    transpose at 79k entries)."""
+    nnz = int(A.indptr[-1])
+    perm = np.empty(nnz, dtype=np.int32 if nnz <= np.iinfo(np.int32).max else np.int64)  # int32: half the bytes to read
+    return perm if _kernels().transpose_positions(A.indptr, A.indices, perm) else None
 
 
 def symmetric_by_entries(A: sp.csr_array, perm: np.ndarray, max_abs: float, rtol: float = SYMMETRY_RTOL,

@@ -499,3 +499,43 @@ def test_solver_records_have_exactly_the_record_fields():
     for r in s.history:
         assert set(vars(r)) == {f.name for f in fields(SolveRecord)}
         assert r == SolveRecord(**vars(r))
+
+
+def _reference_transpose_permutation(A):
+    """SciPy's transpose of the entries' positions (the kernel's independent reference)."""
+    P = sp.csr_array((np.arange(A.nnz, dtype=np.float64), A.indices, A.indptr), shape=A.shape)
+    T = P.T.tocsr()
+    T.sort_indices()
+    if not (np.array_equal(T.indptr, A.indptr) and np.array_equal(T.indices, A.indices)):
+        return None
+    return T.data.astype(np.int64)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_transpose_permutation_matches_scipys_transpose(seed):
+    from seqsolve.validation import transpose_permutation
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 60))
+    R = sp.random(n, n, density=float(rng.uniform(0.0, 0.3)), random_state=seed, format="csr")
+    for M in (R + R.T, R, R + R.T + sp.eye(n), sp.csr_array((n, n))):  # symmetric patterns, and not
+        A = sp.csr_array(M)
+        A.sum_duplicates()
+        got, want = transpose_permutation(A), _reference_transpose_permutation(A)
+        assert (got is None) == (want is None)
+        if want is not None:
+            assert np.array_equal(got, want)
+            rows = np.repeat(np.arange(n), np.diff(A.indptr))
+            assert np.array_equal(rows[got], A.indices) and np.array_equal(A.indices[got], rows)
+
+
+def test_transpose_permutation_refuses_unsorted_or_out_of_range_rows():
+    from seqsolve.validation import transpose_permutation
+
+    A = sp.csr_array(poisson2d(5))
+    U = A.copy()
+    U.indices[U.indptr[3]:U.indptr[4]] = U.indices[U.indptr[3]:U.indptr[4]][::-1].copy()  # row 3 reversed
+    assert transpose_permutation(U) is None
+    B = sp.csr_array((A.data.copy(), A.indices.copy(), A.indptr.copy()), shape=A.shape)
+    B.indices[-1] = A.shape[0] + 7  # a column past the end: refused, never read out of bounds
+    assert transpose_permutation(B) is None
