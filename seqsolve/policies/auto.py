@@ -1642,11 +1642,19 @@ class AutoPolicy(Policy):
         if kind not in self._setup_cost:
             return 0.0
         fixed, matvecs = self._setup_cost[kind]
-        if kind in self._factor_density and self._facts is not None and getattr(self._facts.A, "nnz", 0):
+        per_unknown = kind in self._factor_density and self._facts is not None and getattr(self._facts.A, "nnz", 0)
+        if per_unknown:
             matvecs = self._factor_density[kind] * self._facts.A.shape[0] / self._facts.A.nnz
         if self.cost == "iterations":
             return matvecs
         per = self._matvec_seconds()
+        if per_unknown and per is not None:
+            # calibrated in timed products (PETSC_FIRST_FACTOR), not in the products an iteration
+            # implies: PETSc SSOR-PCG's first solve on `jump-repeat` implied a product 3.5x dearer
+            # than it is, MUMPS's first factorisation was priced at 417 ms instead of 120, and a
+            # factorisation that halves the cost of every run of 15 repeats was never tried
+            measured = self._product_seconds()
+            per = per if measured is None else min(per, measured)
         return fixed if per is None else fixed + matvecs * per
 
     def _one_off_estimate(self, fam: str, rep: Configuration) -> float:
