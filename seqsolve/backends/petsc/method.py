@@ -8,7 +8,13 @@ remembered for the next solve.  That final residual is computed by the certified
 compiled pass (:func:`seqsolve.accuracy.check_residual`'s ``residual_with_bound``, on ``A``'s
 arrays and the returned ``x``) and handed to SequenceSolver as the ``residual_pass``, which then
 certifies ``x`` with the same bound, without a second pass.  The starting residual, ``‖b‖`` and
-(for ``ssor-cg``) the dominance verdict come from one compiled pass too (:mod:`._kernels`).
+(for ``ssor-cg``) the dominance verdict come from one compiled pass too (:mod:`._kernels`); a
+starting ``x0`` whose residual is above ``‖b‖`` (or overflows) is dropped for zero there.
+
+Initial guesses are formed by :mod:`seqsolve.guesses` and arrive as ``x0``; PETSc's own ``KSPGuess``
+is not set: it empties its basis whenever the operator changes under a rebuilt PC (Heat2D: a zero
+start), and on FEM heat it took 1.4x the NumPy ``projection(k)``'s time
+(``benchmarks/results/guesses_petsc.md``).
 """
 
 from __future__ import annotations
