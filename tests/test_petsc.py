@@ -21,6 +21,7 @@ from scipy.sparse.linalg import spsolve
 import seqsolve
 from seqsolve import ConfigurationError, SequenceSolver
 from seqsolve.backends.petsc import available
+from seqsolve.guesses import Guess
 
 from conftest import assert_contract, elasticity2d, poisson2d, random_nonsymmetric, random_spd
 from test_accuracy_contract import outcome, systems
@@ -615,3 +616,119 @@ def test_rigid_body_modes_give_petscs_amgs_their_block_size():
     P = sp.csr_array(A[order][:, order])
     assert_contract(P, b[order], s.solve(P, b[order], near_nullspace=B[order]), 1e-8)
     assert s.backend.mats.mat.getBlockSize() == 1
+
+
+# ----------------------------------------------------------------------------- initial guesses
+#: every strategy, with parameters small enough for short sequences, and the chooser
+GUESSES = ["previous", "zero", "extrapolate(order=2)", "extrapolate(order=4,alternating=1)", "projection(k=4)",
+           "projection(k=3,variant=minres)", "pod(k=2)", "deflation(k=2)", "auto"]
+
+
+def _nonsymmetric_drifting(n=120, steps=6):
+    A0 = random_nonsymmetric(n, seed=7, density=0.08)
+    rng = np.random.default_rng(8)
+    b = rng.standard_normal(n)
+    for k in range(steps):
+        yield (A0 + sp.diags(0.02 * k * rng.random(n))).tocsr(), b + 0.05 * k * rng.standard_normal(n)
+
+
+def _recorded(solver, spec):
+    """The guess each solve recorded is the strategy's canonical name (one of the chooser's arms
+    for ``auto``); the first solve of a sequence has nothing to start from but still names it."""
+    from seqsolve.guesses import AUTO_CANDIDATES, parse_guess
+
+    allowed = {parse_guess(c).name for c in AUTO_CANDIDATES} if spec == "auto" else {parse_guess(spec).name}
+    assert {r.initial_guess for r in solver.history} <= allowed
+    assert all(0 <= r.guess_seconds <= r.setup_seconds for r in solver.history)
+
+
+@pytest.mark.parametrize("spec", GUESSES)
+@pytest.mark.parametrize("config", ["ssor-cg(omega=1.5)", "icc-cg", "amg-cg(adaptive)"])
+def test_every_guess_strategy_keeps_the_contract_on_petsc_spd_sequences(spec, config):
+    # ssor-cg: SOR sweeps on the first (not dominant) matrix, Eisenstat's trick on the later ones
+    s = SequenceSolver(policy=f"fixed:{config}", backend="petsc", initial_guess=spec, rtol=1e-9, fallback=False)
+    for A, b in _drifting():
+        assert_contract(A, b, s.solve(A, b), 1e-9)
+    _recorded(s, spec)
+    assert all(r.fallback is None for r in s.history)
+
+
+@pytest.mark.parametrize("spec", GUESSES)
+def test_every_guess_strategy_keeps_the_contract_on_a_nonsymmetric_petsc_sequence(spec):
+    s = SequenceSolver(policy="fixed:gmres(ilu)", backend="petsc", initial_guess=spec, rtol=1e-9)
+    for A, b in _nonsymmetric_drifting():
+        assert_contract(A, b, s.solve(A, b), 1e-9)
+    _recorded(s, spec)
+
+
+@pytest.mark.parametrize("workload", ["heat2d", "convdiff", "jump-repeat", "helmholtz", "fem-heat"])
+@pytest.mark.parametrize("spec", ["projection(k=8)", "auto"])
+def test_guesses_with_petsc_auto_on_suite_workloads(workload, spec):
+    from seqsolve.problems import suite
+
+    problem = suite()[workload].make("test")
+    s = SequenceSolver(backend="petsc", initial_guess=spec, rtol=1e-8)
+    for _ in range(8):
+        system = problem.system()
+        x = s.solve(system.A, system.b, context=system.context, near_nullspace=system.near_nullspace)
+        assert np.linalg.norm(system.b - system.A @ x) <= 1e-8 * np.linalg.norm(system.b)
+        problem.accept(x)
+    used = {r.initial_guess for r in s.history}
+    assert used - {"unused"}, "no solve used a guess"  # (a factorisation ignores x0: 'unused')
+    assert used <= {"unused"} | ({"projection(k=8)"} if spec != "auto" else {
+        "previous", "extrapolate(order=4,alternating=1)", "projection(k=4)", "projection(k=8)"})
+
+
+@pytest.mark.parametrize("spec", ["projection(k=4)", "pod(k=2)", "auto"])
+def test_guesses_with_petsc_mat_and_vec_inputs(spec):
+    from petsc4py import PETSc
+
+    s = SequenceSolver(backend="petsc", policy="fixed:icc-cg", initial_guess=spec)
+    for A, b in _drifting(n=12, steps=5):
+        M = PETSc.Mat().createAIJ(A.shape, csr=(A.indptr.astype(PETSc.IntType), A.indices.astype(PETSc.IntType),
+                                                A.data), comm=PETSc.COMM_SELF)
+        bv = PETSc.Vec().createWithArray(b.copy(), comm=PETSc.COMM_SELF)
+        x = s.solve(M, bv)
+        assert isinstance(x, PETSc.Vec)
+        assert_contract(A, b, x.getArray().copy(), 1e-8)
+    _recorded(s, spec)
+
+
+class _Broken(Guess):
+    """A strategy whose guess is garbage (or fails): the solve must still be certified."""
+
+    name = "broken"
+
+    def __init__(self, value) -> None:
+        self.value = value
+
+    def form(self, A, b, key=None):
+        if self.value == "raise":
+            raise np.linalg.LinAlgError("broken on purpose")
+        if self.value == "short":
+            return np.ones(b.shape[0] - 1)
+        return np.full(b.shape[0], self.value)
+
+    def update(self, A, b, x, key=None):
+        pass
+
+    def reset(self):
+        pass
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, 1e12, 1e200, -3.0, "raise", "short"])
+@pytest.mark.parametrize("config", ["ssor-cg(omega=1.5)", "icc-cg", "gmres(ilu)"])
+def test_a_broken_guess_costs_nothing_over_a_cold_start_on_petsc(value, config):
+    """Not finite, failing or of the wrong length: the solver starts from zero.  Finite but worse
+    than zero (a residual above ``‖b‖``, or one that overflows): the KSP starts from zero.  Either
+    way the same iterations as ``initial_guess="zero"``, and no fallback (none allowed here)."""
+    A = poisson2d(12) + sp.eye(144)  # strictly dominant: Eisenstat's trick for ssor-cg
+    b = np.random.default_rng(9).standard_normal(144)
+    broken, cold = (SequenceSolver(policy=f"fixed:{config}", backend="petsc", initial_guess=g, rtol=1e-9,
+                                   fallback=False) for g in (_Broken(value), "zero"))
+    for _ in range(2):
+        assert_contract(A, b, broken.solve(A, b), 1e-9)
+        cold.solve(A, b)
+        b = b + 0.1
+    assert {r.initial_guess for r in broken.history} == {"broken"}
+    assert [r.iterations for r in broken.history] == [r.iterations for r in cold.history]

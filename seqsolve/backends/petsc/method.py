@@ -8,7 +8,13 @@ remembered for the next solve.  That final residual is computed by the certified
 compiled pass (:func:`seqsolve.accuracy.check_residual`'s ``residual_with_bound``, on ``A``'s
 arrays and the returned ``x``) and handed to SequenceSolver as the ``residual_pass``, which then
 certifies ``x`` with the same bound, without a second pass.  The starting residual, ``‖b‖`` and
-(for ``ssor-cg``) the dominance verdict come from one compiled pass too (:mod:`._kernels`).
+(for ``ssor-cg``) the dominance verdict come from one compiled pass too (:mod:`._kernels`); a
+starting ``x0`` whose residual is above ``‖b‖`` (or overflows) is dropped for zero there.
+
+Initial guesses are formed by :mod:`seqsolve.guesses` and arrive as ``x0``; PETSc's own ``KSPGuess``
+is not set: it empties its basis whenever the operator changes under a rebuilt PC (Heat2D: a zero
+start), and on FEM heat it took 1.4x the NumPy ``projection(k)``'s time
+(``benchmarks/results/guesses_petsc.md``).
 """
 
 from __future__ import annotations
@@ -193,8 +199,16 @@ class PetscKSP(Method):
         else:
             rr, bb = _kernels.residual(indptr, indices, data, b, x0, ra)
         ksp = prepared.ksp
-        target = max(rtol * norm_from_squares(bb, b), atol)
+        bnorm = norm_from_squares(bb, b)
+        target = max(rtol * bnorm, atol)
         true = norm_from_squares(rr, ra)
+        if not true <= bnorm:
+            # a start worse than none (a broken guess, or one whose residual overflows): start from
+            # zero, whose residual is b.  A guess of 1e200 everywhere otherwise ended the solve
+            # ("nan") and cost a fallback to another configuration; 1e12 cost 40 iterations, not 12
+            x0 = np.zeros(n)
+            ra[:] = b
+            true = bnorm
         x, done = x0, None  # done: the certified check's pass over (A, b, x), once x is ours
         used, status, previous = 0, "maxiter", math.inf
         for _ in range(4):  # the true-residual loop (see the module docstring)
