@@ -338,7 +338,8 @@ class SequenceSolver:
         self._residuals, self._res_bnorm = ([] if self.record_residuals else None), goal.bnorm
 
         attempts: list[tuple[Configuration, _Attempt]] = []
-        first = self._bounded(config, system, x0 if system.shift == 0 else system.to_scaled(x0), fp, goal,
+        start = x0 if system.shift == 0 else system.to_scaled(x0)
+        first = self._bounded(config, system, start, fp, goal,
                               min(maxiter, limit or maxiter), callback, first_chunk=max(_PRIMARY_CHUNK, 10 * math.isqrt(n)),
                               budget=budget)
         attempts.append((config, first))
@@ -346,10 +347,20 @@ class SequenceSolver:
         first_met = first.verdict.meets(goal.target)
         if lean and not first_met:  # a wrong hint, entries that are not finite, a singular sum: the general path
             return self._solve(A_given, b, x0_given, context, callback, near_nullspace, M, structure, chosen=config)
-        if not first_met and self.fallback:
+        if not first_met and _worse_than_zero(system, start, goal.bnorm):
+            # a start worse than zero (an x0 or a guess far off) bounds the accuracy a Krylov
+            # method reaches (ε·‖A‖·‖x0‖) or overflows: the same configuration again, from zero,
+            # before any other (the compiled PCG kernels make this check themselves, for free)
+            retry = self._bounded(config, system, np.zeros(n), fp, goal, min(maxiter, limit or maxiter), callback)
+            attempts.append((config, retry))
+            if retry.verdict.upper < best.verdict.upper or not np.isfinite(best.verdict.upper):
+                best = retry
+        if not best.verdict.meets(goal.target) and self.fallback:
             hint = self._policy.fallback_hint()
             for fb in self._fallbacks(config, first, system.A, symmetric, hint, goal):
-                start = best.x if np.all(np.isfinite(best.x)) else system.to_scaled(x0)
+                # from the best iterate so far, unless it is worse than a zero start (a guess far
+                # off, a method that diverged): its size would bound the accuracy reachable
+                start = best.x if best.verdict.residual <= goal.bnorm and all_finite(best.x) else np.zeros(n)
                 if fb == config:  # the method converged by its own measure: refine instead of restarting
                     att = self._refine(fb, system, best, fp, goal, maxiter, callback)
                 else:
@@ -970,6 +981,16 @@ def _short(v: Any) -> str:
 class _CallbackFailed(Exception):
     def __init__(self, original: BaseException) -> None:
         self.original = original
+
+
+def _worse_than_zero(system, x0: np.ndarray, bnorm: float) -> bool:
+    """Whether ``x0`` is a nonzero start whose residual exceeds ``‖b‖`` (or overflows): one product,
+    asked only after an attempt from it failed."""
+    if not np.any(x0):
+        return False
+    with np.errstate(all="ignore"):
+        r0 = float(np.linalg.norm(system.b - system.A @ x0))
+    return not r0 <= bnorm
 
 
 def _guard(callback, shift: int = 0):

@@ -177,3 +177,55 @@ def test_never_a_silent_wrong_answer(name, maxiter, rtol, decades, fallback):
         assert exact_meets(A, b, x, rtol, 0.0)
         assert s.history[-1].converged is True
         assert s.history[-1].residual <= rtol
+
+
+# ----------------------------------------------------------------------------- starts worse than zero
+_EVERY_PATH = ["numba-cg", "numba-jacobi-cg", "numba-ssor-cg(omega=1.5)", "cg", "gmres", "bicgstab",
+               "amg-cg(rebuild)", "deflated-cg(k=4)", "subdomain-deflated-cg", "sor(omega=1.5)"]
+
+
+@pytest.mark.parametrize("config", _EVERY_PATH)
+@pytest.mark.parametrize("scale", [1e12, 1e200, -1e300])
+def test_a_start_far_worse_than_zero_is_solved_without_another_configuration(config, scale):
+    """An x0 10¹² times the solution bounds the accuracy a Krylov method reaches (ε·‖A‖·‖x0‖ ≫
+    rtol·‖b‖), one of 10²⁰⁰ overflows: both were ConvergenceErrors with ``fallback=False``.  The
+    same configuration now starts from zero instead (the compiled kernels at once, the others on a
+    retry) and certifies; the record names no other configuration."""
+    A = sp.csr_array(poisson2d(12))
+    b = np.linspace(1.0, 2.0, A.shape[0])
+    s = SequenceSolver(rtol=1e-8, policy=f"fixed:{config}", fallback=False)
+    x = s.solve(A, b, x0=np.full(A.shape[0], scale))
+    assert_contract(A, b, x, 1e-8)
+    assert s.history[-1].fallback in (None, s.history[-1].configuration)
+
+
+def test_compiled_pcg_starts_from_zero_when_the_guess_is_worse_than_zero():
+    """The compiled kernels check the start for free: the iterations from a hopeless x0 are
+    exactly those from zero, and a start better than zero is kept."""
+    from seqsolve.solvers.compiled import pcg
+
+    A = sp.csr_array(poisson2d(15))
+    b = np.sin(np.arange(A.shape[0]))
+    zero = pcg(A, b, rtol=1e-10, preconditioner="ssor", omega=1.5)
+    for scale in (1e12, -1e200):
+        far = pcg(A, b, np.full(A.shape[0], scale), rtol=1e-10, preconditioner="ssor", omega=1.5)
+        assert far.converged and far.iterations == zero.iterations
+    x_true = sp.linalg.spsolve(sp.csc_matrix(A), b)
+    near = pcg(A, b, x_true + 1e-6, rtol=1e-10, preconditioner="ssor", omega=1.5)
+    assert near.converged and near.iterations < zero.iterations
+
+
+def test_a_shrinking_newton_correction_is_started_from_zero():
+    """Along a Newton loop each system solves for a correction 100x smaller than the last; the
+    previous correction as a start has a residual ~100x ‖b‖.  It is dropped (zero start), so no
+    solve needs more iterations than a cold one."""
+    A = sp.csr_array(poisson2d(20))
+    rng = np.random.default_rng(0)
+    warm, cold = SequenceSolver(rtol=1e-8, policy="fixed:numba-ssor-cg(omega=1.6)"), \
+        SequenceSolver(rtol=1e-8, policy="fixed:numba-ssor-cg(omega=1.6)", warm_start=False)
+    for k in range(5):
+        x_true = rng.standard_normal(A.shape[0]) * 10.0 ** (-2 * k)
+        b = A @ x_true
+        for s in (warm, cold):
+            assert_contract(A, b, s.solve(A, b), 1e-8)
+        assert warm.history[-1].iterations <= cold.history[-1].iterations

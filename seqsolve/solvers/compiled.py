@@ -333,6 +333,22 @@ def _rhs_norm(b, x):  # pragma: no cover - compiled
 
 
 @njit(cache=True, fastmath=False)
+def _start(indptr, indices, data, b, bnorm, x, r, mag):  # pragma: no cover - compiled
+    """The true residual of ``x`` (see :func:`_residual`), or of ``x = 0`` when ``x`` starts
+    worse than zero would (``||b − A x|| > ||b||``, or overflowing): a start that far off only
+    costs iterations, and its size bounds the accuracy CG can reach (``ε·||A||·||x||``): a
+    guess 10¹² times the solution stalled at a relative residual of 10⁻⁴, one of 10²⁰⁰
+    overflowed.  Along a Newton loop the previous correction is such a start for the next,
+    smaller one."""
+    rr, terms, mm = _residual(indptr, indices, data, b, x, r, mag)
+    if not math.sqrt(rr) <= bnorm:
+        for i in range(x.shape[0]):
+            x[i] = 0.0
+        rr, terms, mm = _residual(indptr, indices, data, b, x, r, mag)
+    return rr, terms, mm
+
+
+@njit(cache=True, fastmath=False)
 def _after_true_residual(it, status, rnorm, target, maxiter, restarts, max_restarts):  # pragma: no cover - compiled
     """The kernel's status once the true residual ``rnorm`` is known; ``_RUNNING``: restart."""
     if not math.isfinite(rnorm):
@@ -374,7 +390,7 @@ def _pcg_kernel(
     else:
         z = np.empty(n)
 
-    rr, terms, mm = _residual(indptr, indices, data, b, x, r, mag)
+    rr, terms, mm = _start(indptr, indices, data, b, bnorm, x, r, mag)
     rnorm = math.sqrt(rr)
     if not math.isfinite(rnorm):
         return 0, _NAN, rnorm, 0, terms, rr, mm
@@ -597,7 +613,7 @@ def _eisenstat_kernel(
     for i in range(n):
         diag[i] = 1.0 / inv_diag[i]
     kappa = 1.0 - 2.0 / omega
-    rr, terms, mm = _residual(indptr, indices, data, b, x, r, mag)
+    rr, terms, mm = _start(indptr, indices, data, b, bnorm, x, r, mag)
     rnorm = math.sqrt(rr)
     if not math.isfinite(rnorm):
         return 0, _NAN, rnorm, 0, terms, rr, mm
