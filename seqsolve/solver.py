@@ -341,7 +341,7 @@ class SequenceSolver:
         start = x0 if system.shift == 0 else system.to_scaled(x0)
         first = self._bounded(config, system, start, fp, goal,
                               min(maxiter, limit or maxiter), callback, first_chunk=max(_PRIMARY_CHUNK, 10 * math.isqrt(n)),
-                              budget=budget)
+                              budget=budget, hard_maxiter=maxiter)
         attempts.append((config, first))
         best = first
         first_met = first.verdict.meets(goal.target)
@@ -823,7 +823,7 @@ class SequenceSolver:
         return att
 
     def _bounded(self, config, system, x0, fp, goal: "_Goal", maxiter: int, callback,
-                 first_chunk: int = 0, budget: float | None = None) -> _Attempt:
+                 first_chunk: int = 0, budget: float | None = None, hard_maxiter: int | None = None) -> _Attempt:
         """Run ``config`` in growing chunks while its measured rate projects success within ``maxiter``
         (and, given a ``budget`` in seconds, iterations costing at most that budget).
 
@@ -837,6 +837,7 @@ class SequenceSolver:
         one per doubling).
         """
         chunk = min(maxiter, first_chunk or _FALLBACK_CHUNK)
+        priced = maxiter  # the cap as the caller priced it
         if budget is not None:
             # an unknown speed is probed before much is spent: a cap priced with a guessed speed
             # let BiCGStab(ILU) run 1,500 iterations (0.4 s, 8x its budget) before the first check
@@ -863,10 +864,26 @@ class SequenceSolver:
             # what finishing would cost at the rate just seen: what a learner believes of a capped try
             total.projected_seconds = total.setup_seconds + total.solve_seconds * (used + need) / used
             total.projected_iterations = used + need
-            if need > maxiter - used:
+            probe = budget is not None and used == ran
+            if budget is not None and hard_maxiter is not None:
+                # the budget in seconds is what binds a try of unknown speed: the iteration cap it
+                # came with was priced with a guessed speed, so it is re-priced at the speed
+                # measured so far (with the fixed part in: a cautious speed).  On the random graph
+                # Jacobi-PCG, priced from SSOR-PCG at twice its speed, was capped at 91 iterations
+                # where it needs 133 and costs 0.9x the incumbent
+                bought = used + int(max(0.0, budget - total.solve_seconds) * used / total.solve_seconds)
+                maxiter = max(maxiter, min(hard_maxiter, bought, _REPRICED * priced))
+            # a probe (a tenth of the cap) sees CG at its slowest, before its superlinear phase
+            # (Jacobi-PCG there: 175 more iterations projected after 11, 122 needed), and its speed
+            # holds the solve's fixed part (0.31 ms per iteration over 11, 0.13 over 100): what it
+            # projects is believed only beyond 3x, and the next chunk then runs only as far as the
+            # rest of the budget buys at the speed measured, so the try still costs its budget at most
+            slack_rate = slack_cost = 3.0 if probe else 1.0
+            if need > slack_rate * (maxiter - used):
                 total.status = "stagnated" if used < maxiter else "maxiter"
                 return total
-            if budget is not None and total.projected_seconds - total.setup_seconds > budget:
+            over = total.projected_seconds - total.setup_seconds > budget if budget is not None else False
+            if over and total.projected_seconds - total.setup_seconds > slack_cost * budget:
                 # finishing would cost more than the caller allows ("maxiter"); a setup is judged
                 # by the caller apart (it is spent, and it may serve later systems)
                 return total
@@ -874,6 +891,11 @@ class SequenceSolver:
             # each chunk restarts the Krylov method (its search directions are lost), and doubling
             # chunks (12, 24, 48 iterations) cost a first try iterations that could lose it its cap
             grow = maxiter - used if budget is not None else 2 * chunk
+            if over:  # (a probe within the slack) only what the rest of the budget buys
+                left = budget - total.solve_seconds
+                if left <= 0:
+                    return total
+                grow = min(grow, max(10, int(left * used / total.solve_seconds)))
             x, before, chunk = att.x, att.verdict.residual, min(grow, maxiter - used)
 
     def _refine(self, config, system, att: _Attempt, fp, goal: "_Goal", maxiter: int, callback) -> _Attempt:
@@ -982,6 +1004,10 @@ class _CallbackFailed(Exception):
     def __init__(self, original: BaseException) -> None:
         self.original = original
 
+
+#: a budgeted try's iteration cap, re-priced at the speed it measured, grows at most this many times
+#: (the rough per-iteration priors were off by up to 3.5x)
+_REPRICED = 4
 
 def _worse_than_zero(system, x0: np.ndarray, bnorm: float) -> bool:
     """Whether ``x0`` is a nonzero start whose residual exceeds ``‖b‖`` (or overflows): one product,

@@ -298,7 +298,9 @@ def test_a_budgeted_attempt_whose_speed_fits_runs_the_rest_of_its_cap_in_one_chu
     chunks = _count_chunks(s)
     x = s.solve(A, b)
     assert np.linalg.norm(b - A @ x) <= 1e-10 * np.linalg.norm(b) * 1.01
-    assert chunks == [32, 1568], chunks  # a probe of the speed, then all the rest
+    # a probe of the speed, then all the rest of the cap re-priced at the speed measured (the
+    # budget binds, not a cap priced with a guessed speed), at most 4x the cap given
+    assert chunks == [32, 4 * 1600 - 32], chunks
     assert s.history[-1].fallback is None
 
 
@@ -751,3 +753,62 @@ def test_the_coarse_space_count_does_not_predict_the_ssor_pcg_it_is_built_on():
     known = p._known(p._bin_now, set(p._by_name))
     assert p._predicted(p._by_name[SSOR], known) is None
     assert p._predicted(p._by_name["numba-cg"], known) is not None
+
+
+def test_a_probe_within_three_times_its_budget_spends_the_rest_of_the_budget_before_stopping():
+    """A probe (about a tenth of the cap) sees CG before its superlinear phase, and its speed holds
+    the solve's fixed part: what it projects is believed only beyond 3x the budget.  Below that the
+    try goes on for what the rest of the budget buys at the speed measured — the try still costs its
+    budget at most — and is judged again on that longer run."""
+    from seqsolve.policies import FixedPolicy
+    import time
+
+    m = 60
+    L = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(m, m))
+    A = sp.csr_array(sp.kron(L, sp.eye(m)) + sp.kron(sp.eye(m), L))  # CG needs ~210 iterations
+    b = np.random.default_rng(0).standard_normal(m * m)
+    from seqsolve import ConvergenceError
+
+    def timed_probe() -> float:
+        probe = SequenceSolver(policy="fixed:numba-cg", rtol=1e-10, maxiter=32, fallback=False)
+        t0 = time.perf_counter()
+        with pytest.raises(ConvergenceError):
+            probe.solve(A, b)
+        return (time.perf_counter() - t0) / 32
+
+    timed_probe()  # load the kernels
+    per = min(timed_probe() for _ in range(3))  # seconds per iteration, fixed part included
+
+    class Budgeted(FixedPolicy):
+        def attempt_limit(self):
+            return 1600
+
+        def attempt_budget(self):
+            return 90 * per  # the probe (32 iterations) projects ~210: past it, within 3x
+
+    s = SequenceSolver(policy=Budgeted("numba-cg"), rtol=1e-10)
+    chunks = _count_chunks(s)
+    x = s.solve(A, b)
+    assert np.linalg.norm(b - A @ x) <= 1e-10 * np.linalg.norm(b) * 1.01
+    assert chunks[0] == 32 and len(chunks) >= 2  # not stopped at the probe
+    assert chunks[1] < 1600 - 32  # only what the rest of the budget buys
+
+
+def test_a_one_product_iteration_is_priced_from_a_timed_product_when_that_is_cheaper():
+    """Jacobi-PCG never run, SSOR-PCG measured: its prior per-iteration speed is the lower of
+    SSOR-PCG's scaled by ITERATION_COST and its products timed (on the random graph a sweep cost
+    four products, and the scaled price was 2.3x Jacobi-PCG's real one); a method with sweeps or
+    V-cycles keeps the scaled price."""
+    from seqsolve.policies.auto import ITERATION_COST
+
+    A = sp.csr_array(sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(50, 50)))
+    p = AutoPolicy(candidates=[SSOR, "numba-jacobi-cg", "amg-cg(adaptive)"], seed=0)
+    p.observe(SystemFacts(50, A=A))
+    p.per_iteration_[p._fam_of[SSOR]] = 1e-3
+    scaled = 1e-3 * ITERATION_COST["numba-jacobi-cg"] / ITERATION_COST["numba-ssor-cg"]
+    for timed, want in ((1e-5, ITERATION_COST["numba-jacobi-cg"] * 1e-5), (1.0, scaled), (None, scaled)):
+        p._product_seconds = lambda timed=timed: timed
+        assert abs(p._prior_per_iteration(parse("numba-jacobi-cg")) - want) < 1e-12
+    p._product_seconds = lambda: 1e-9
+    amg = p._prior_per_iteration(parse("amg-cg(adaptive)"))
+    assert abs(amg - 1e-3 * ITERATION_COST["amg-cg"] / ITERATION_COST["numba-ssor-cg"]) < 1e-12
