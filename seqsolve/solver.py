@@ -404,7 +404,7 @@ class SequenceSolver:
             "fallback": next((c.name for c, a in attempts[1:] if a is best), None) if len(attempts) > 1 else None,
             "status": first.status,
             "setup_reused": first.reused,
-            "policy_seconds": 0.0,
+            "policy_seconds": policy_seconds,  # choosing; learning is added below, once timed
             "context": {} if context is None else dict(context),
             "attempt_seconds": first.setup_seconds + first.solve_seconds,
             "projected_seconds": None if first_met else first.projected_seconds,
@@ -420,25 +420,10 @@ class SequenceSolver:
             solve_logged(record, [(c.name, a.status, a.iterations) for c, a in attempts],
                          min(maxiter, limit or maxiter), maxiter)
         self._previous_fp = fp
-        t1 = time.perf_counter()
-        seconds = record.seconds
-        if st is not None:  # learned in one batch when the stretch ends, or now if it must end
-            st.records.append(record)
-            if st.left <= 0 or not converged or len(attempts) > 1 or record.solve_seconds > st.ceiling:
-                self._end_stretch()
-        elif not fixed:  # (a fixed policy learns nothing and never hands over a stretch)
-            self._policy.update(seconds, record)
-            self._stretch = st = self._policy.stretch()
-            if st is not None:
-                st.n, st.allowed = n, allowed
-        if guess not in ("x0", "zero", "unused") and type(self._guesser) is not FixedGuess:
-            # a guess changes the iterations and costs its own forming, not the configuration's
-            # setup: an AMG hierarchy rebuilt every few systems would otherwise decide the round
-            self._guesser.learn(guess_seconds + solve_seconds, iterations, guess_seconds)
-        policy_seconds += time.perf_counter() - t1
-        # set in place, not on a copy (~3 µs): the policy has seen the record, but no policy reads
-        # policy_seconds, which it could not know before its own update was timed
-        object.__setattr__(record, "policy_seconds", policy_seconds)
+        if st is not None or not fixed or (guess not in ("x0", "zero", "unused")
+                                           and type(self._guesser) is not FixedGuess):
+            self._learn(record, st, attempts, n, allowed, guess, guess_seconds)
+        # (a fixed policy with a fixed guess learns nothing: nothing to time)
         self.history.append(record)
         if not converged:
             raise ConvergenceError(
@@ -450,6 +435,28 @@ class SequenceSolver:
             )
         self._x_prev = x
         return x.copy()
+
+    def _learn(self, record: SolveRecord, st: Stretch | None, attempts: list, n: int, allowed: list,
+               guess: str, guess_seconds: float) -> None:
+        """Feed the solve's ``record`` to the policy (or to the stretch it handed over) and its guess's
+        cost to the guess chooser; the seconds this takes are added to ``record.policy_seconds``."""
+        t1 = time.perf_counter()
+        if st is not None:  # learned in one batch when the stretch ends, or now if it must end
+            st.records.append(record)
+            if st.left <= 0 or not record.converged or len(attempts) > 1 or record.solve_seconds > st.ceiling:
+                self._end_stretch()
+        elif type(self._policy) is not FixedPolicy:  # (a fixed policy learns nothing, hands over no stretch)
+            self._policy.update(record.seconds, record)
+            self._stretch = st = self._policy.stretch()
+            if st is not None:
+                st.n, st.allowed = n, allowed
+        if guess not in ("x0", "zero", "unused") and type(self._guesser) is not FixedGuess:
+            # a guess changes the iterations and costs its own forming, not the configuration's
+            # setup: an AMG hierarchy rebuilt every few systems would otherwise decide the round
+            self._guesser.learn(guess_seconds + record.solve_seconds, record.iterations, guess_seconds)
+        # set in place, not on a copy (~3 µs): the policy has seen the record, but no policy reads
+        # policy_seconds, which it could not know before its own update was timed
+        object.__setattr__(record, "policy_seconds", record.policy_seconds + time.perf_counter() - t1)
 
     def save(self, path) -> None:
         """Save the settings and what the policy learned (atomic; see :mod:`seqsolve.persistence`)."""

@@ -20,6 +20,11 @@ from .errors import InvalidSystemError, UnsupportedTypeError
 
 Operator = sp.csr_array | LinearOperator
 
+#: native float64: the fast checks below compare dtypes by identity (NumPy's dtype of every native
+#: float64 array is this one object; ``== np.float64`` converts the type on each call).  A float64
+#: of another byte order fails the identity test and takes the general path, which converts it.
+_F64 = np.dtype(np.float64)
+
 _KERNELS: list = []
 
 
@@ -48,7 +53,7 @@ def as_operator(A: Any, check_finite: bool = True, canonical: bool = True) -> Op
     :class:`InvalidSystemError` for empty, non-square or (unless ``check_finite=False``, for a
     caller that runs :func:`scan_matrix`) non-finite matrices.
     """
-    if type(A) is sp.csr_array and not check_finite and not canonical and A.data.dtype == np.float64:
+    if type(A) is sp.csr_array and not check_finite and not canonical and A.data.dtype is _F64:
         shape = A.shape
         if len(shape) == 2 and shape[0] == shape[1] > 0:
             return A  # the common case along a sequence, already what is needed (the caller scans it)
@@ -96,7 +101,7 @@ def as_operator(A: Any, check_finite: bool = True, canonical: bool = True) -> Op
 
 def as_vector(b: Any, n: int, name: str = "b") -> np.ndarray:
     """Return ``b`` as a contiguous float64 vector of length ``n`` (accepts shape (n, 1))."""
-    if type(b) is np.ndarray and b.dtype == np.float64 and b.shape == (n,) and b.flags.c_contiguous:
+    if type(b) is np.ndarray and b.dtype is _F64 and b.shape == (n,) and b.flags.c_contiguous:
         if not _kernels().all_finite(b):  # the common case, with none of the conversions below
             raise InvalidSystemError(f"{name} contains NaN or Inf")
         return b
@@ -153,7 +158,7 @@ def as_rhs(b: Any, n: int, scan: "MatrixScan | None" = None) -> tuple[np.ndarray
 
 def _plain(b: Any, n: int) -> bool:
     """Whether ``b`` is already what :func:`as_vector` returns: a contiguous float64 vector of length ``n``."""
-    return type(b) is np.ndarray and b.dtype == np.float64 and b.shape == (n,) and b.flags.c_contiguous
+    return type(b) is np.ndarray and b.dtype is _F64 and b.shape == (n,) and b.flags.c_contiguous
 
 
 _PROBES: dict[int, tuple[np.ndarray, np.ndarray]] = {}
