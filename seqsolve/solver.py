@@ -285,7 +285,7 @@ class SequenceSolver:
         maxiter = self.maxiter or 10 * n
 
         t0 = time.perf_counter()
-        allowed = self._allowed(A, symmetric)
+        allowed = self._allowed(A, symmetric, op)
         if not allowed:
             raise self._not_applicable(self._policy.candidates()[0], A, symmetric)
         if self._user_M is not None and not any(c.spec.user_preconditioner for c in allowed):
@@ -692,7 +692,11 @@ class SequenceSolver:
         self._sym_cache = (fp, sym)
         return sym
 
-    def _allowed(self, A, symmetric: bool) -> list[Configuration]:
+    def _allowed(self, A, symmetric: bool, op: bool | None = None) -> list[Configuration]:
+        """The policy's candidates that apply to ``A`` (``op``: whether it is a LinearOperator, when
+        the caller knows already)."""
+        if op is None:
+            op = isinstance(A, LinearOperator)
         candidates = self._policy.candidates()
         # applicability depends only on these, so the filtered list is computed once per kind of system
         if candidates is not self._allowed_for:
@@ -700,7 +704,7 @@ class SequenceSolver:
             self._allowed_cache.clear()
         has_M = self._user_M is not None
         structure = self._structure
-        key = (symmetric, isinstance(A, LinearOperator), A.shape[0] <= DIRECT_MAX_SIZE, has_M,
+        key = (symmetric, op, A.shape[0] <= DIRECT_MAX_SIZE, has_M,
                None if structure is None else structure.kron is not None)
         allowed = self._allowed_cache.get(key)
         if allowed is None:

@@ -228,7 +228,8 @@ def scan_matrix(A: Operator, symmetry: tuple | None = None, b: Any = None) -> Ma
         key = A.fingerprint if is_structured(A) else ("op", id(A))  # Kronecker operators know theirs
         return MatrixScan(key, key, math.nan)
     data = A.data if A.data.flags.c_contiguous else np.ascontiguousarray(A.data)
-    rhs = b if b is not None and _plain(b, A.shape[0]) else _NO_B
+    shape = A.shape
+    rhs = b if b is not None and _plain(b, shape[0]) else _NO_B
     if symmetry is None:
         hv, hp, top, sym, squares = _kernels().scan(A.indptr, A.indices, data, _NO_PERM, 0, 0, SYMMETRY_RTOL, rhs)
     else:
@@ -238,7 +239,7 @@ def scan_matrix(A: Operator, symmetry: tuple | None = None, b: Any = None) -> Ma
         raise InvalidSystemError("A contains NaN or Inf entries")
     if squares - squares != 0.0 and not _kernels().all_finite(rhs):  # (else a sum that overflowed)
         raise InvalidSystemError("b contains NaN or Inf")
-    pattern = (A.shape, int(A.indptr[-1]), int(hp))  # indptr[-1]: the nnz, without SciPy's property calls
+    pattern = (shape, int(A.indptr[-1]), int(hp))  # indptr[-1]: the nnz, without SciPy's property calls
     return MatrixScan((*pattern, int(hv)), pattern, top,
                       None if sym < 0 or symmetry[0] != pattern else sym == 1,
                       None if rhs is _NO_B else rhs, squares)
