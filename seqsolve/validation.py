@@ -230,11 +230,12 @@ def scan_matrix(A: Operator, symmetry: tuple | None = None, b: Any = None) -> Ma
     data = A.data if A.data.flags.c_contiguous else np.ascontiguousarray(A.data)
     shape = A.shape
     rhs = b if b is not None and _plain(b, shape[0]) else _NO_B
+    scan = (_KERNELS[0] if _KERNELS else _kernels()).scan  # (no call once loaded: this runs on every solve)
     if symmetry is None:
-        hv, hp, top, sym, squares = _kernels().scan(A.indptr, A.indices, data, _NO_PERM, 0, 0, SYMMETRY_RTOL, rhs)
+        hv, hp, top, sym, squares = scan(A.indptr, A.indices, data, _NO_PERM, 0, 0, SYMMETRY_RTOL, rhs)
     else:
-        hv, hp, top, sym, squares = _kernels().scan(A.indptr, A.indices, data, symmetry[1], symmetry[2],
-                                                    symmetry[3], SYMMETRY_RTOL, rhs)
+        hv, hp, top, sym, squares = scan(A.indptr, A.indices, data, symmetry[1], symmetry[2], symmetry[3],
+                                         SYMMETRY_RTOL, rhs)
     if not math.isfinite(top):
         raise InvalidSystemError("A contains NaN or Inf entries")
     if squares - squares != 0.0 and not _kernels().all_finite(rhs):  # (else a sum that overflowed)
