@@ -819,7 +819,7 @@ class SequenceSolver:
         att.solve_seconds = time.perf_counter() - t1
         return att
 
-    def _setup_hints(self, method: Method, fp: tuple, alpha: int) -> tuple[dict, tuple]:
+    def _setup_hints(self, method: Method, fp: tuple, alpha: int) -> tuple[Mapping[str, Any], tuple]:
         """The keywords ``method.setup`` takes for this solve, and the key its setup is reused under
         (a setup serves while the matrix, its scaling and every hint it was built with are these).
         A compiled method takes the finiteness hint alone: its case is decided first, with no
