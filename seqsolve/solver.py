@@ -12,6 +12,7 @@ from dataclasses import replace
 import importlib.util
 import math
 import time
+from types import MappingProxyType
 from typing import Any, Mapping
 
 import numpy as np
@@ -28,6 +29,7 @@ from .operators.structure import sum_max_abs
 from .errors import ConfigurationError, ConvergenceError, InvalidSystemError, NotSymmetricError, SeqsolveError
 from .log import logger, solve_logged
 from .guesses import make_guesser
+from .guesses.chooser import FixedGuess
 from .policies import Policy, make_policy
 from .policies.base import Stretch, SystemFacts, constant_diagonal
 from .policies.fixed import FixedPolicy
@@ -48,6 +50,10 @@ class _Attempt:
     __slots__ = ("x", "iterations", "setup_seconds", "solve_seconds", "verdict", "status", "reused",
                  "projected_seconds", "projected_iterations", "done", "one_off_seconds")
 
+
+#: the setup keywords of a method that takes the finiteness hint alone (see _setup_hints); read only
+_FINITE = MappingProxyType({"finite": True})
+_NO_M = id(None)  # the setup key's preconditioner part when no M is used
 
 #: ``chosen`` for a redone solve that still asks the policy (a system to rescale, found after the lean scan)
 _GENERAL = object()
@@ -242,26 +248,28 @@ class SequenceSolver:
         this very system, when a lean first attempt is redone on the general path (_lean_scan)."""
         A_given, x0_given = A, x0
         A = as_operator(A, check_finite=False, canonical=False)
+        op = isinstance(A, LinearOperator)
         # (a Kronecker operator is its own structure)
-        self._structure = None if structure is None and not isinstance(A, LinearOperator) else as_structure(structure, A)
+        self._structure = None if structure is None and not op else as_structure(structure, A)
         scan = self._lean_scan(A) if chosen is None and self._structure is not None else None
         lean = scan is not None
         if not lean:
             # finiteness, fingerprint, magnitude (and symmetry), and b's finiteness and norm, in one pass
             scan = scan_matrix(A, self._symmetry_plan(), b)
-            if not isinstance(A, LinearOperator):
+            if not op:
                 A, scan = as_canonical(A, scan, self._canonical_pattern)
                 self._canonical_pattern = scan.pattern
                 if self._structure is None:
                     self._structure = self._detected_grid(A, scan.pattern)
-        if not self._warm and not isinstance(A, LinearOperator):
+        if not self._warm and not op:
             accuracy_warmup()  # kernel loading is not a cost of the first configuration tried
             self._warm = True
         n = A.shape[0]
         if scan.b is None:  # b to convert, or an operator A: NumPy (BLAS) work from here on
             self._limit_blas()
         b, bnorm = as_rhs(b, n, scan)  # finiteness and norm (from the scan when it checked b)
-        if lean and not moderate(scan.max_abs, bnorm):
+        plain = moderate(scan.max_abs, bnorm)  # the usual case: nothing to rescale
+        if lean and not plain:
             # a system to rescale: the general path
             return self._solve(A_given, b, x0_given, context, callback, near_nullspace, M, structure, chosen=_GENERAL)
         self._near_nullspace = None if near_nullspace is None else as_near_nullspace(near_nullspace, n)
@@ -277,7 +285,7 @@ class SequenceSolver:
         maxiter = self.maxiter or 10 * n
 
         t0 = time.perf_counter()
-        allowed = self._allowed(A, symmetric)
+        allowed = self._allowed(A, symmetric, op)
         if not allowed:
             raise self._not_applicable(self._policy.candidates()[0], A, symmetric)
         if self._user_M is not None and not any(c.spec.user_preconditioner for c in allowed):
@@ -303,12 +311,17 @@ class SequenceSolver:
                 separable=False if self._structure is None or self._grid_cache is None
                 or self._structure is not self._grid_cache[1] else (lambda: self._grid_separable(A)),
                 constant_diagonal=None if key is None else (lambda: self._constant_diagonal(A, fp))))
+        fixed = type(self._policy) is FixedPolicy  # (its select and limits are known: see below)
         if (chosen is None or chosen is _GENERAL) and st is None:
-            config = self._policy.select(context, allowed=allowed, n=n)
+            # a fixed policy's choice is its one candidate once _allowed kept it (else _allowed was
+            # empty and raised above): the select call that would say so is skipped on every solve
+            config = allowed[0] if fixed else self._policy.select(context, allowed=allowed, n=n)
             if lean and not config.spec.entries_free:  # it reads A's entries: scan them first
                 return self._solve(A_given, b, x0_given, context, callback, near_nullspace, M, structure, chosen=config)
-        limit, budget = (st.limit, None) if st is not None else (self._policy.attempt_limit(),
-                                                                  self._policy.attempt_budget())
+        if st is not None:
+            limit, budget = st.limit, None
+        else:  # (a fixed policy caps nothing)
+            limit, budget = (None, None) if fixed else (self._policy.attempt_limit(), self._policy.attempt_budget())
         policy_seconds = time.perf_counter() - t0
         t_guess, guess = time.perf_counter(), "x0" if x0 is not None else "zero"
         if x0 is None and self.warm_start:
@@ -328,7 +341,7 @@ class SequenceSolver:
             self._guesser.update(A, b, self._x_prev, key)
             return np.zeros(n)
         target = max(self.rtol * bnorm, self.atol)
-        if moderate(scan.max_abs, bnorm):  # the usual case: nothing to rescale
+        if plain:
             system = ScaledSystem(A, b, 0, 0)
         else:
             system = scale_system(A, *self._scaled_matrix(A, scan), b, bnorm)
@@ -402,12 +415,12 @@ class SequenceSolver:
             "fallback": next((c.name for c, a in attempts[1:] if a is best), None) if len(attempts) > 1 else None,
             "status": first.status,
             "setup_reused": first.reused,
-            "policy_seconds": 0.0,
+            "policy_seconds": policy_seconds,  # choosing; learning is added below, once timed
             "context": {} if context is None else dict(context),
             "attempt_seconds": first.setup_seconds + first.solve_seconds,
             "projected_seconds": None if first_met else first.projected_seconds,
             "projected_iterations": None if first_met else first.projected_iterations,
-            "explored": st is None and self._policy.explored(),
+            "explored": st is None and not fixed and self._policy.explored(),
             "matrix_repeated": repeated,
             "residuals": None if self._residuals is None else tuple(self._residuals),
             "initial_guess": guess,
@@ -418,25 +431,10 @@ class SequenceSolver:
             solve_logged(record, [(c.name, a.status, a.iterations) for c, a in attempts],
                          min(maxiter, limit or maxiter), maxiter)
         self._previous_fp = fp
-        t1 = time.perf_counter()
-        seconds = record.seconds
-        if st is not None:  # learned in one batch when the stretch ends, or now if it must end
-            st.records.append(record)
-            if st.left <= 0 or not converged or len(attempts) > 1 or record.solve_seconds > st.ceiling:
-                self._end_stretch()
-        else:
-            self._policy.update(seconds, record)
-            self._stretch = st = self._policy.stretch()
-            if st is not None:
-                st.n, st.allowed = n, allowed
-        if guess not in ("x0", "zero", "unused"):
-            # a guess changes the iterations and costs its own forming, not the configuration's
-            # setup: an AMG hierarchy rebuilt every few systems would otherwise decide the round
-            self._guesser.learn(guess_seconds + solve_seconds, iterations, guess_seconds)
-        policy_seconds += time.perf_counter() - t1
-        # set in place, not on a copy (~3 µs): the policy has seen the record, but no policy reads
-        # policy_seconds, which it could not know before its own update was timed
-        object.__setattr__(record, "policy_seconds", policy_seconds)
+        if st is not None or not fixed or (guess not in ("x0", "zero", "unused")
+                                           and type(self._guesser) is not FixedGuess):
+            self._learn(record, st, attempts, n, allowed, guess, guess_seconds)
+        # (a fixed policy with a fixed guess learns nothing: nothing to time)
         self.history.append(record)
         if not converged:
             raise ConvergenceError(
@@ -448,6 +446,28 @@ class SequenceSolver:
             )
         self._x_prev = x
         return x.copy()
+
+    def _learn(self, record: SolveRecord, st: Stretch | None, attempts: list, n: int, allowed: list,
+               guess: str, guess_seconds: float) -> None:
+        """Feed the solve's ``record`` to the policy (or to the stretch it handed over) and its guess's
+        cost to the guess chooser; the seconds this takes are added to ``record.policy_seconds``."""
+        t1 = time.perf_counter()
+        if st is not None:  # learned in one batch when the stretch ends, or now if it must end
+            st.records.append(record)
+            if st.left <= 0 or not record.converged or len(attempts) > 1 or record.solve_seconds > st.ceiling:
+                self._end_stretch()
+        elif type(self._policy) is not FixedPolicy:  # (a fixed policy learns nothing, hands over no stretch)
+            self._policy.update(record.seconds, record)
+            self._stretch = st = self._policy.stretch()
+            if st is not None:
+                st.n, st.allowed = n, allowed
+        if guess not in ("x0", "zero", "unused") and type(self._guesser) is not FixedGuess:
+            # a guess changes the iterations and costs its own forming, not the configuration's
+            # setup: an AMG hierarchy rebuilt every few systems would otherwise decide the round
+            self._guesser.learn(guess_seconds + record.solve_seconds, record.iterations, guess_seconds)
+        # set in place, not on a copy (~3 µs): the policy has seen the record, but no policy reads
+        # policy_seconds, which it could not know before its own update was timed
+        object.__setattr__(record, "policy_seconds", record.policy_seconds + time.perf_counter() - t1)
 
     def save(self, path) -> None:
         """Save the settings and what the policy learned (atomic; see :mod:`seqsolve.persistence`)."""
@@ -683,7 +703,11 @@ class SequenceSolver:
         self._sym_cache = (fp, sym)
         return sym
 
-    def _allowed(self, A, symmetric: bool) -> list[Configuration]:
+    def _allowed(self, A, symmetric: bool, op: bool | None = None) -> list[Configuration]:
+        """The policy's candidates that apply to ``A`` (``op``: whether it is a LinearOperator, when
+        the caller knows already)."""
+        if op is None:
+            op = isinstance(A, LinearOperator)
         candidates = self._policy.candidates()
         # applicability depends only on these, so the filtered list is computed once per kind of system
         if candidates is not self._allowed_for:
@@ -691,7 +715,7 @@ class SequenceSolver:
             self._allowed_cache.clear()
         has_M = self._user_M is not None
         structure = self._structure
-        key = (symmetric, isinstance(A, LinearOperator), A.shape[0] <= DIRECT_MAX_SIZE, has_M,
+        key = (symmetric, op, A.shape[0] <= DIRECT_MAX_SIZE, has_M,
                None if structure is None else structure.kron is not None)
         allowed = self._allowed_cache.get(key)
         if allowed is None:
@@ -770,15 +794,7 @@ class SequenceSolver:
         done = None
         t0 = time.perf_counter()
         try:
-            hints = {"near_nullspace": self._near_nullspace} if method.uses_near_nullspace else {}
-            if getattr(method, "uses_user_preconditioner", False):
-                hints["M"] = self._user_M
-            if getattr(method, "uses_structure", False):
-                hints["structure"] = structure_for(self._structure, system.alpha)
-            if getattr(method, "uses_finite_hint", False):
-                hints["finite"] = True  # _solve's scan proved A finite (and 2^-α A is exact)
-            key = (fp, system.alpha, near_nullspace_key(hints.get("near_nullspace")), id(hints.get("M")),
-                   hints["structure"].key if hints.get("structure") else None)
+            hints, key = self._setup_hints(method, fp, system.alpha)
             cached = self._setups.get(config)
             if cached is not None and cached[0] == key:
                 prepared, att.reused = cached[1], True
@@ -813,6 +829,25 @@ class SequenceSolver:
             att.done = None if done is None else (b, att.x, done)
         att.solve_seconds = time.perf_counter() - t1
         return att
+
+    def _setup_hints(self, method: Method, fp: tuple, alpha: int) -> tuple[Mapping[str, Any], tuple]:
+        """The keywords ``method.setup`` takes for this solve, and the key its setup is reused under
+        (a setup serves while the matrix, its scaling and every hint it was built with are these).
+        A compiled method takes the finiteness hint alone: its case is decided first, with no
+        dictionary to fill and no hint to look up (this runs on every solve)."""
+        finite = getattr(method, "uses_finite_hint", False)
+        user_M, structure = getattr(method, "uses_user_preconditioner", False), getattr(method, "uses_structure", False)
+        if finite and not (method.uses_near_nullspace or user_M or structure):
+            return _FINITE, (fp, alpha, None, _NO_M, None)
+        hints = {"near_nullspace": self._near_nullspace} if method.uses_near_nullspace else {}
+        if user_M:
+            hints["M"] = self._user_M
+        if structure:
+            hints["structure"] = structure_for(self._structure, alpha)
+        if finite:
+            hints["finite"] = True  # _solve's scan proved A finite (and 2^-α A is exact)
+        return hints, (fp, alpha, near_nullspace_key(hints.get("near_nullspace")), id(hints.get("M")),
+                       hints["structure"].key if hints.get("structure") else None)
 
     def _checked(self, att: _Attempt, system, goal: "_Goal") -> _Attempt:
         """Certify ``att``'s iterate against the scaled system (the check is charged as solve time)."""

@@ -20,6 +20,11 @@ from .errors import InvalidSystemError, UnsupportedTypeError
 
 Operator = sp.csr_array | LinearOperator
 
+#: native float64: the fast checks below compare dtypes by identity (NumPy's dtype of every native
+#: float64 array is this one object; ``== np.float64`` converts the type on each call).  A float64
+#: of another byte order fails the identity test and takes the general path, which converts it.
+_F64 = np.dtype(np.float64)
+
 _KERNELS: list = []
 
 
@@ -49,7 +54,7 @@ def as_operator(A: Any, check_finite: bool = True, canonical: bool = True) -> Op
     :class:`InvalidSystemError` for empty, non-square or (unless ``check_finite=False``, for a
     caller that runs :func:`scan_matrix`) non-finite matrices.
     """
-    if type(A) is sp.csr_array and not check_finite and not canonical and A.data.dtype == np.float64:
+    if type(A) is sp.csr_array and not check_finite and not canonical and A.data.dtype is _F64:
         shape = A.shape
         if len(shape) == 2 and shape[0] == shape[1] > 0:
             return A  # the common case along a sequence, already what is needed (the caller scans it)
@@ -97,7 +102,7 @@ def as_operator(A: Any, check_finite: bool = True, canonical: bool = True) -> Op
 
 def as_vector(b: Any, n: int, name: str = "b") -> np.ndarray:
     """Return ``b`` as a contiguous float64 vector of length ``n`` (accepts shape (n, 1))."""
-    if type(b) is np.ndarray and b.dtype == np.float64 and b.shape == (n,) and b.flags.c_contiguous:
+    if type(b) is np.ndarray and b.dtype is _F64 and b.shape == (n,) and b.flags.c_contiguous:
         if not _kernels().all_finite(b):  # the common case, with none of the conversions below
             raise InvalidSystemError(f"{name} contains NaN or Inf")
         return b
@@ -154,7 +159,7 @@ def as_rhs(b: Any, n: int, scan: "MatrixScan | None" = None) -> tuple[np.ndarray
 
 def _plain(b: Any, n: int) -> bool:
     """Whether ``b`` is already what :func:`as_vector` returns: a contiguous float64 vector of length ``n``."""
-    return type(b) is np.ndarray and b.dtype == np.float64 and b.shape == (n,) and b.flags.c_contiguous
+    return type(b) is np.ndarray and b.dtype is _F64 and b.shape == (n,) and b.flags.c_contiguous
 
 
 _PROBES: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -224,17 +229,19 @@ def scan_matrix(A: Operator, symmetry: tuple | None = None, b: Any = None) -> Ma
         key = A.fingerprint if is_structured(A) else ("op", id(A))  # Kronecker operators know theirs
         return MatrixScan(key, key, math.nan)
     data = A.data if A.data.flags.c_contiguous else np.ascontiguousarray(A.data)
-    rhs = b if b is not None and _plain(b, A.shape[0]) else _NO_B
+    shape = A.shape
+    rhs = b if b is not None and _plain(b, shape[0]) else _NO_B
+    scan = (_KERNELS[0] if _KERNELS else _kernels()).scan  # (no call once loaded: this runs on every solve)
     if symmetry is None:
-        hv, hp, top, sym, squares = _kernels().scan(A.indptr, A.indices, data, _NO_PERM, 0, 0, SYMMETRY_RTOL, rhs)
+        hv, hp, top, sym, squares = scan(A.indptr, A.indices, data, _NO_PERM, 0, 0, SYMMETRY_RTOL, rhs)
     else:
-        hv, hp, top, sym, squares = _kernels().scan(A.indptr, A.indices, data, symmetry[1], symmetry[2],
-                                                    symmetry[3], SYMMETRY_RTOL, rhs)
+        hv, hp, top, sym, squares = scan(A.indptr, A.indices, data, symmetry[1], symmetry[2], symmetry[3],
+                                         SYMMETRY_RTOL, rhs)
     if not math.isfinite(top):
         raise InvalidSystemError("A contains NaN or Inf entries")
     if squares - squares != 0.0 and not _kernels().all_finite(rhs):  # (else a sum that overflowed)
         raise InvalidSystemError("b contains NaN or Inf")
-    pattern = (A.shape, int(A.indptr[-1]), int(hp))  # indptr[-1]: the nnz, without SciPy's property calls
+    pattern = (shape, int(A.indptr[-1]), int(hp))  # indptr[-1]: the nnz, without SciPy's property calls
     return MatrixScan((*pattern, int(hv)), pattern, top,
                       None if sym < 0 or symmetry[0] != pattern else sym == 1,
                       None if rhs is _NO_B else rhs, squares)

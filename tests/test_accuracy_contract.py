@@ -340,6 +340,67 @@ def test_in_place_mutation_to_non_finite_is_rejected_along_a_sequence():
         s.solve(B, np.ones(n))
 
 
+def test_fixed_compiled_policy_keeps_every_guarantee_on_its_short_path():
+    """A fixed policy skips its no-op select/limits/update calls and its timed learning step: the
+    guarantees stay — a changed matrix is seen (values changed in place, and the same matrix again
+    is reported as repeated), NaN in ``b`` is a SeqsolveError, the returned ``x`` is the caller's
+    own, the record says what it said before."""
+    n = 40
+    A = sp.csr_array(sp.diags([-1.0, 4.0, -1.0], [-1, 0, 1], shape=(n, n)))
+    b = np.linspace(1.0, 2.0, n)
+    s = seqsolve.SequenceSolver(policy="fixed:numba-ssor-cg(omega=1.8)")
+    x1 = s.solve(A, b)
+    x2 = s.solve(A, b)
+    assert s.history[-1].matrix_repeated and s.history[-1].setup_reused
+    assert not np.shares_memory(x1, x2) and not np.shares_memory(x2, s._x_prev)
+    x2[:] = 1e300  # the caller's array: the solver's warm start must not see it
+    A.data *= 1.5  # same object and arrays, new values
+    x3 = s.solve(A, b)
+    assert exact_meets(A, b, x3, 1e-8, 0.0)
+    rec = s.history[-1]
+    assert not rec.matrix_repeated and not rec.setup_reused and rec.iterations < 40
+    assert rec.policy_seconds > 0 and not rec.explored and rec.initial_guess == "previous"
+    bad = b.copy()
+    bad[3] = np.nan
+    with pytest.raises(seqsolve.InvalidSystemError, match="NaN or Inf"):
+        s.solve(A, bad)
+    assert len(s.history) == 3
+
+
+def test_fixed_policy_subclass_still_learns():
+    """Only the exact FixedPolicy class has its update and stretch calls skipped."""
+    from seqsolve.policies.fixed import FixedPolicy
+
+    class Counting(FixedPolicy):
+        updates = 0
+
+        def update(self, cost, info):
+            type(self).updates += 1
+            return self
+
+    n = 20
+    A = sp.csr_array(sp.diags([-1.0, 4.0, -1.0], [-1, 0, 1], shape=(n, n)))
+    s = seqsolve.SequenceSolver(policy=Counting("numba-ssor-cg(omega=1.5)"))
+    for _ in range(3):
+        s.solve(A, np.ones(n))
+    assert Counting.updates == 3
+
+
+def test_non_native_float64_takes_the_general_path():
+    """The fast input checks compare dtypes by identity; a big-endian float64 ``A`` or ``b`` is
+    converted and checked on the general path, NaN included."""
+    n = 30
+    A = sp.csr_array(sp.diags([-1.0, 4.0, -1.0], [-1, 0, 1], shape=(n, n)))
+    A_be = sp.csr_array((A.data.astype(">f8"), A.indices, A.indptr), shape=A.shape)
+    b_be = np.linspace(1.0, 2.0, n).astype(">f8")
+    s = seqsolve.SequenceSolver(policy="fixed:numba-ssor-cg(omega=1.5)")
+    x = s.solve(A_be, b_be)
+    assert exact_meets(A, b_be.astype(np.float64), x, 1e-8, 0.0)
+    b_be[2] = np.nan
+    with pytest.raises(seqsolve.InvalidSystemError, match="NaN or Inf"):
+        s.solve(A_be, b_be)
+
+
 def test_small_operator_with_cancellation_is_certified_on_its_entries():
     """Row 3 sums terms of ±1.8e13 to 0.09: the operator's own product cannot see its rounding
     (hypothesis found x with float residual 3.6e-4 but exact residual 8.1e-3 at rtol 1e-3). A small
