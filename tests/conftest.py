@@ -22,6 +22,8 @@ import scipy.sparse as sp  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
 from scipy.sparse.linalg import spsolve  # noqa: E402
 
+from seqsolve.guesses.base import Guess  # noqa: E402
+
 # fast on 2 cores: no deadline (first calls compile/import), few examples
 settings.register_profile(
     "seqsolve",
@@ -151,3 +153,27 @@ def exact_meets(A, b, x, rtol, atol) -> bool:
         rr += s * s
     bb = sum(Fraction(float(v)) ** 2 for v in b)
     return rr <= Fraction(rtol) ** 2 * bb or rr <= Fraction(atol) ** 2
+
+
+
+class BrokenGuess(Guess):
+    """An initial-guess strategy whose guess is garbage: a constant (NaN, inf, huge), one of the
+    wrong length (``"short"``), or an exception (``"raise"``).  The solve must still be certified."""
+
+    name = "broken"
+
+    def __init__(self, value) -> None:
+        self.value = value
+
+    def form(self, A, b, key=None):
+        if self.value == "raise":
+            raise np.linalg.LinAlgError("broken on purpose")
+        if self.value == "short":
+            return np.ones(b.shape[0] - 1)
+        return np.full(b.shape[0], self.value)
+
+    def update(self, A, b, x, key=None):
+        pass
+
+    def reset(self):
+        pass

@@ -13,7 +13,7 @@ from seqsolve.guesses import Guess, GuessChooser, Projection, parse_guess
 from seqsolve.problems import ConvectionDiffusion, Heat2D
 from seqsolve.solvers.deflated import DeflatedCG
 
-from conftest import poisson2d, reference_solve
+from conftest import BrokenGuess, poisson2d, reference_solve
 
 ALL_SPECS = ["previous", "zero", "extrapolate(order=1)", "extrapolate(order=2)", "projection(k=3)",
              "projection(k=3,variant=minres)", "pod(k=2)", "auto"]
@@ -143,31 +143,11 @@ def test_strategies_on_a_nonsymmetric_sequence(spec):
         problem.accept(x)
 
 
-class _Garbage(Guess):
-    name = "garbage"
-
-    def __init__(self, value: float) -> None:
-        self.value = value
-
-    def form(self, A, b, key=None):
-        if self.value == "raise":
-            raise np.linalg.LinAlgError("broken on purpose")
-        if self.value == "short":
-            return np.ones(b.shape[0] - 1)
-        return np.full(b.shape[0], self.value)
-
-    def update(self, A, b, x, key=None):
-        pass
-
-    def reset(self):
-        pass
-
-
 @pytest.mark.parametrize("value", [np.nan, np.inf, 1e12, -3.0, "raise", "short"])
 def test_a_garbage_guess_still_gives_a_correct_solution(value):
     A = poisson2d(12)
     b = np.random.default_rng(5).standard_normal(A.shape[0])
-    solver = SequenceSolver(rtol=1e-8, policy="fixed:cg", initial_guess=_Garbage(value))
+    solver = SequenceSolver(rtol=1e-8, policy="fixed:cg", initial_guess=BrokenGuess(value))
     x = solver.solve(A, b)
     assert _rel_residual(A, b, x) <= 1e-8
     assert np.allclose(x, reference_solve(A, b), rtol=1e-5, atol=1e-8)

@@ -21,9 +21,8 @@ from scipy.sparse.linalg import spsolve
 import seqsolve
 from seqsolve import ConfigurationError, SequenceSolver
 from seqsolve.backends.petsc import available
-from seqsolve.guesses import Guess
 
-from conftest import assert_contract, elasticity2d, poisson2d, random_nonsymmetric, random_spd
+from conftest import BrokenGuess, assert_contract, elasticity2d, poisson2d, random_nonsymmetric, random_spd
 from test_accuracy_contract import outcome, systems
 
 pytestmark = pytest.mark.skipif(
@@ -694,28 +693,6 @@ def test_guesses_with_petsc_mat_and_vec_inputs(spec):
     _recorded(s, spec)
 
 
-class _Broken(Guess):
-    """A strategy whose guess is garbage (or fails): the solve must still be certified."""
-
-    name = "broken"
-
-    def __init__(self, value) -> None:
-        self.value = value
-
-    def form(self, A, b, key=None):
-        if self.value == "raise":
-            raise np.linalg.LinAlgError("broken on purpose")
-        if self.value == "short":
-            return np.ones(b.shape[0] - 1)
-        return np.full(b.shape[0], self.value)
-
-    def update(self, A, b, x, key=None):
-        pass
-
-    def reset(self):
-        pass
-
-
 @pytest.mark.parametrize("value", [np.nan, np.inf, 1e12, 1e200, -3.0, "raise", "short"])
 @pytest.mark.parametrize("config", ["ssor-cg(omega=1.5)", "icc-cg", "gmres(ilu)"])
 def test_a_broken_guess_costs_nothing_over_a_cold_start_on_petsc(value, config):
@@ -725,7 +702,7 @@ def test_a_broken_guess_costs_nothing_over_a_cold_start_on_petsc(value, config):
     A = poisson2d(12) + sp.eye(144)  # strictly dominant: Eisenstat's trick for ssor-cg
     b = np.random.default_rng(9).standard_normal(144)
     broken, cold = (SequenceSolver(policy=f"fixed:{config}", backend="petsc", initial_guess=g, rtol=1e-9,
-                                   fallback=False) for g in (_Broken(value), "zero"))
+                                   fallback=False) for g in (BrokenGuess(value), "zero"))
     for _ in range(2):
         assert_contract(A, b, broken.solve(A, b), 1e-9)
         cold.solve(A, b)
