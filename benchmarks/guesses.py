@@ -59,6 +59,8 @@ WORKLOADS = {
     "fem-heat": (lambda s: suite()["fem-heat"].make("bench"), AMG, 400,
                  ("numba-ssor-cg(omega=1.5)", "numba-ssor-cg(omega=1.25)", "deflated-cg(k=16,preconditioner=ssor,omega=1.5)",
                   "subdomain-deflated-cg(omega=1.5)", "subdomain-deflated-cg(omega=1.3)")),
+    "fem-heat-reuse": (lambda s: suite()["fem-heat-reuse"].make("bench"), AMG, 400,
+                       ("numba-ssor-cg(omega=1.5)", "subdomain-deflated-cg(omega=1.5)")),
     "plaplace": (lambda s: suite()["plaplace"].make("bench"), AMG, 100,
                  ("numba-ssor-cg(omega=1.5)", "subdomain-deflated-cg(omega=1.5)")),
 }
