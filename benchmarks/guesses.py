@@ -22,10 +22,8 @@ run interleaved in one process: ``--strategies 'previous;auto@cfdb80d;auto'``.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -40,6 +38,8 @@ from seqsolve import ConvergenceError, SequenceSolver  # noqa: E402
 from seqsolve.atomic import write_json  # noqa: E402
 from seqsolve.plotting import _figure, save_figure  # noqa: E402
 from seqsolve.problems import Heat2D, suite  # noqa: E402
+
+from _revision import module_at  # noqa: E402
 
 SSOR = "numba-ssor-cg(omega=1.8)"
 AMG = "amg-cg(adaptive)"
@@ -59,6 +59,8 @@ WORKLOADS = {
     "fem-heat": (lambda s: suite()["fem-heat"].make("bench"), AMG, 400,
                  ("numba-ssor-cg(omega=1.5)", "numba-ssor-cg(omega=1.25)", "deflated-cg(k=16,preconditioner=ssor,omega=1.5)",
                   "subdomain-deflated-cg(omega=1.5)", "subdomain-deflated-cg(omega=1.3)")),
+    "fem-heat-reuse": (lambda s: suite()["fem-heat-reuse"].make("bench"), AMG, 400,
+                       ("numba-ssor-cg(omega=1.5)", "subdomain-deflated-cg(omega=1.5)")),
     "plaplace": (lambda s: suite()["plaplace"].make("bench"), AMG, 100,
                  ("numba-ssor-cg(omega=1.5)", "subdomain-deflated-cg(omega=1.5)")),
     # the rest of the suite, each with its best fixed configuration of the suite benchmark
@@ -154,16 +156,7 @@ def _solver(config: str, guess: str) -> SequenceSolver:
 def _chooser_at(rev: str) -> type:
     """``GuessChooser`` from ``seqsolve/guesses/chooser.py`` at git revision ``rev``, loaded as a
     module of this checkout's ``seqsolve.guesses`` (its relative imports resolve here)."""
-    root = Path(__file__).resolve().parents[1]
-    source = subprocess.run(["git", "-C", str(root), "show", f"{rev}:seqsolve/guesses/chooser.py"],
-                            check=True, capture_output=True, text=True).stdout
-    name = f"seqsolve.guesses._chooser_{rev.replace('-', '_')}"
-    spec = importlib.util.spec_from_loader(name, loader=None)
-    module = importlib.util.module_from_spec(spec)
-    module.__package__ = "seqsolve.guesses"
-    exec(compile(source, f"{rev}:seqsolve/guesses/chooser.py", "exec"), module.__dict__)
-    sys.modules[name] = module
-    return module.GuessChooser
+    return module_at(rev, "seqsolve/guesses/chooser.py").GuessChooser
 
 
 def _memory(solver: SequenceSolver) -> int:

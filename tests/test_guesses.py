@@ -116,6 +116,104 @@ def test_projection_reuses_products_while_the_operator_is_unchanged():
         assert sum(s[1] if len(s) == 2 else 1 for s in calls) <= 1  # only the newest solution's A·x
 
 
+def _window_reference(A, b, X: np.ndarray, variant: str) -> np.ndarray:
+    """The projection guess computed independently: an orthonormal basis of the solutions ``X``
+    (numpy's QR), then dense Galerkin or dense least squares on it."""
+    Q, _ = np.linalg.qr(X)
+    AQ = np.asarray(A @ Q)
+    if variant == "galerkin":
+        return Q @ np.linalg.solve(Q.T @ AQ, Q.T @ b)
+    return Q @ np.linalg.lstsq(AQ, b, rcond=None)[0]
+
+
+def _drifting_solutions(n: int, steps: int, seed: int) -> list[np.ndarray]:
+    """Smooth in time, so consecutive solutions are nearly parallel (the hard case)."""
+    rng = np.random.default_rng(seed)
+    s = np.linspace(0, 1, n)
+    return [np.sin(3 * s + 0.02 * t) + 0.01 * t * s ** 2 + 1e-5 * rng.standard_normal(n) for t in range(steps)]
+
+
+@pytest.mark.parametrize("k", [1, 4, 8])
+def test_projection_matches_a_dense_reference_over_a_long_sequence(k):
+    """The sliding window (reflections, products reused while the key holds, replayed updates
+    without an operator) gives the guess a dense reference computes from the last k solutions."""
+    A0 = poisson2d(14)
+    n = A0.shape[0]
+    rng = np.random.default_rng(5)
+    xs = _drifting_solutions(n, 240, seed=6)
+    g = Projection(k=k, variant="galerkin")
+    worst = 0.0
+    for t, x in enumerate(xs):
+        epoch = t // 7  # the operator changes every 7 steps and stays the same in between
+        A = A0 + sp.diags_array(np.full(n, 0.05 * (1 + epoch % 5)))
+        if t % 11 == 5:  # a replayed update: no operator, no right-hand side
+            g.update(None, None, x, key=epoch)
+            continue
+        g.update(A, A @ x, x, key=epoch)
+        b = A @ (x + 0.1 * rng.standard_normal(n))
+        x0 = g.form(A, b, key=epoch)
+        ref = _window_reference(A, b, np.column_stack(xs[max(0, t + 1 - k):t + 1]), "galerkin")
+        worst = max(worst, float(np.linalg.norm(x0 - ref) / np.linalg.norm(ref)))
+    assert worst <= 1e-10
+
+
+def test_projection_recovers_a_right_hand_side_in_the_span_after_many_drops():
+    """Exactness survives a long sequence: after 40 solves (36 reflections), a right-hand side in the
+    span of the last three is solved by the guess alone."""
+    A = poisson2d(20)
+    rng = np.random.default_rng(7)
+    solver = SequenceSolver(rtol=1e-8, policy="fixed:cg", initial_guess="projection(k=4)")
+    bs = [rng.standard_normal(A.shape[0]) for _ in range(40)]
+    for b in bs:
+        solver.solve(A, b, x0=reference_solve(A, b))
+    b = 0.5 * bs[-3] - 2.0 * bs[-2] + bs[-1]
+    x = solver.solve(A, b)
+    assert solver.history[-1].initial_guess == "projection(k=4)"
+    assert solver.history[-1].iterations == 0
+    assert np.linalg.norm(x - reference_solve(A, b)) <= 1e-9 * np.linalg.norm(x)
+
+
+def test_projection_basis_and_products_stay_accurate_over_a_long_sequence():
+    """2000 nearly parallel solutions, the operator unchanged for 400 steps at a time: ``Q`` stays
+    orthonormal and the reflected ``A Q`` and ``Qᵀ A Q`` stay those of the current operator."""
+    A0 = poisson2d(12)
+    n = A0.shape[0]
+    g = Projection(k=8)
+    for t, x in enumerate(_drifting_solutions(n, 2000, seed=8)):
+        A = A0 + sp.diags_array(np.full(n, 0.1 * (1 + t // 400)))
+        g.update(A, None, x, key=t // 400)
+        g.form(A, np.ones(n), key=t // 400)
+        if t % 100 == 99:
+            m = g._m
+            Q, AQ = g._q[:m], g._aq[:m]
+            assert m == 8
+            assert np.abs(Q @ Q.T - np.eye(m)).max() <= 1e-12
+            assert np.abs(AQ - (A @ Q.T).T).max() <= 1e-11 * np.abs(AQ).max()
+            assert np.abs(g._g[:m, :m] - Q @ AQ.T).max() <= 1e-11 * np.abs(AQ).max()
+
+
+@pytest.mark.parametrize("spread", [1.0, 1e6])
+def test_projection_minres_matches_a_dense_reference_for_a_nonsymmetric_operator(spread):
+    """Minimal residual on a convection-dominated operator over 220 steps, both through the Gram
+    matrix of ``A Q`` (well conditioned) and the dense fallback (a diagonal spread of 10⁶)."""
+    L = poisson2d(14)
+    n = L.shape[0]
+    conv = sp.diags_array([np.full(n - 1, 1.5), np.full(n - 1, -1.5)], offsets=[1, -1])
+    A = sp.csr_array(L + conv) @ sp.diags_array(np.geomspace(1.0, spread, n))
+    rng = np.random.default_rng(9)
+    xs = _drifting_solutions(n, 220, seed=10)
+    g = Projection(k=6)
+    worst = 0.0
+    for t, x in enumerate(xs):
+        g.update(A, A @ x, x, key="A")
+        b = A @ (x + 0.1 * rng.standard_normal(n))
+        x0 = g.form(A, b, key="A")
+        assert g.used_ == ("minres" if t else "galerkin")  # one solution: Qᵀ A Q is 1×1, symmetric
+        ref = _window_reference(A, b, np.column_stack(xs[max(0, t - 5):t + 1]), g.used_)
+        worst = max(worst, float(np.linalg.norm(A @ (x0 - ref)) / np.linalg.norm(b)))
+    assert worst <= 1e-10
+
+
 # ----------------------------------------------------------------------------- the accuracy contract
 @pytest.mark.parametrize("spec", ALL_SPECS)
 def test_every_strategy_keeps_the_accuracy_contract_on_a_sequence(spec):
