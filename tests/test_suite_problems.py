@@ -225,6 +225,18 @@ def test_every_holdout_workload_differs_from_its_bench_one_and_builds(name):
 
 
 @pytest.mark.parametrize("name", list(suite()))
+def test_every_small_workload_has_one_to_four_thousand_unknowns(name):
+    """The "small" size is the regime where a solve takes milliseconds: 1k–4k unknowns, a sequence
+    of 60–300 systems, the same kind of matrix as at bench size."""
+    workload = suite()[name]
+    small = workload.make("small")
+    A = small.system().A
+    assert 900 <= A.shape[0] <= 4000
+    assert 60 <= small.steps <= 300
+    assert (abs(A - A.T).max() <= 1e-12 * abs(A).max()) == workload.symmetric
+
+
+@pytest.mark.parametrize("name", list(suite()))
 def test_auto_completes_every_test_size_workload(name):
     problem = suite()[name].make("test")
     assert problem.n <= 700

@@ -7,7 +7,9 @@ contrast grows to 10⁹, and a non-symmetric convection–diffusion sequence, ne
 Fluid2D.  ``"test"`` sizes have a few hundred unknowns and build and solve in seconds;
 ``"bench"`` sizes have 10k–35k unknowns.  ``"holdout"`` runs each workload at other sizes and
 parameters (time step, contrast, scheme, seed, load case) than anything was tuned on: a learner
-that only fits the bench sequences shows it there.  Four workloads were added after the learner
+that only fits the bench sequences shows it there.  ``"small"`` sizes have 1k–4k unknowns, where a
+solve takes 0.2–10 ms and every fixed cost (the learner's bookkeeping, a first try, a setup) weighs
+several times what it does at bench size: the regime of many users' sequences.  Four workloads were added after the learner
 was built, each aimed at a path the first seven never exercise: a 3-D grid whose separable matrices
 no scalar follows, an irregular graph with no grid, long runs of one high-contrast matrix (a
 factorisation's case), and symmetric indefinite systems (CG breaks down).  The FEM workloads need
@@ -18,13 +20,13 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..errors import ConfigurationError
 from .base import SequenceProblem
 
 #: the sizes every workload is available at
-SIZES = ("test", "bench", "holdout")
+SIZES = ("test", "bench", "holdout", "small")
 
 
 @dataclass(frozen=True)
@@ -119,4 +121,20 @@ def suite() -> dict[str, Workload]:
                   "holdout": _helmholtz(m=150, steps=400, centre=5.7, swing=1.5, period=90.0, source=(0.65, 0.4))},
                  definite=False),
     ]
-    return {w.name: w for w in workloads}
+    return {w.name: replace(w, factories={**w.factories, "small": _SMALL[w.name]}) for w in workloads}
+
+
+#: the "small" size of each workload (see the module docstring): 1k–4k unknowns, 60–300 systems
+_SMALL = {
+    "heat2d": _heat2d(nx=50, steps=300),
+    "fluid2d": _fluid2d(n=48, steps=150),
+    "fem-heat": _fem_heat(refine=5, steps=200, update_every=1, seed=5),
+    "fem-heat-reuse": _fem_heat(refine=5, steps=200, update_every=10, seed=5),
+    "plaplace": _plaplace(refine=4, loads=8, picard=8),
+    "topopt": _topopt(nelx=60, nely=30, steps=60),
+    "convdiff": _convdiff(n=50, steps=200),
+    "heat3d-aniso": _heat3d(m=14, steps=200),
+    "graph-diffusion": _graph(nodes=3000, steps=200),
+    "jump-repeat": _jumps(m=50, steps=200),
+    "helmholtz": _helmholtz(m=50, steps=200),
+}
