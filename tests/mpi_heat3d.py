@@ -1,5 +1,6 @@
 """Run by tests/test_petsc.py under ``mpiexec -n P``: a short Heat3D sequence with DistributedSolver;
-rank 0 saves the last solution (gathered) to the path given as argv[1]."""
+rank 0 saves the last solution (gathered) to the path given as argv[1]; argv[2], argv[3]: the
+policy and the initial guess."""
 
 import sys
 
@@ -10,7 +11,8 @@ from seqsolve.backends.petsc.distributed import DistributedSolver
 from seqsolve.problems.heat3d import Heat3D
 
 problem = Heat3D(n=12, steps=6)
-solver = DistributedSolver(rtol=1e-10, policy=sys.argv[2] if len(sys.argv) > 2 else "auto")
+solver = DistributedSolver(rtol=1e-10, policy=sys.argv[2] if len(sys.argv) > 2 else "auto",
+                           initial_guess=sys.argv[3] if len(sys.argv) > 3 else "previous")
 for _ in range(problem.steps):
     A, b, ctx = problem.system()
     x = solver.solve(A, b, context=ctx)

@@ -5,6 +5,10 @@ its part of an ``mpiaij`` ``Mat`` and ``Vec`` (as assembled by FEniCSx, Firedrak
 
 * The policy lives on rank 0; its choice is broadcast, so every rank runs the same configuration.
 * Costs are the maximum over ranks (the slowest rank is the wall time everyone waited for).
+* An initial-guess strategy that only combines earlier solutions (``previous``, ``extrapolate``,
+  ``zero``) runs on each rank's part of the vectors: its weights do not depend on the data, so the
+  ranks stay consistent without communication.  Strategies that need products or inner products
+  of distributed vectors (``projection``, ``pod``, ``deflation``, ``auto``) are refused.
 * The accuracy contract is checked on the true residual ``b − A x`` computed by PETSc in parallel;
   on failure the same fallback idea as the serial solver (the policy's hint, then a direct MUMPS
   factorisation, then GMRES+block-Jacobi/ILU), and :class:`~seqsolve.ConvergenceError` if all fail.
@@ -19,7 +23,8 @@ import time
 from typing import Any, Mapping
 
 from ...configs import Configuration, parse
-from ...errors import ConvergenceError, InvalidSystemError, UnsupportedTypeError
+from ...errors import ConfigurationError, ConvergenceError, InvalidSystemError, UnsupportedTypeError
+from ...guesses import Guess, parse_guess
 from ...policies import make_policy
 from ...records import SolveRecord
 from ...solvers.reuse import RebuildSchedule
@@ -54,11 +59,13 @@ class DistributedSolver:
     """Solve a sequence of distributed PETSc systems, learning the configuration as it goes.
 
     Parameters mirror :class:`~seqsolve.SequenceSolver` (``rtol``, ``atol``, ``policy``, ``seed``,
-    ``maxiter``, ``warm_start``).  ``solve(A, b)`` returns a new ``Vec`` (like ``b``).
+    ``maxiter``, ``warm_start``, ``initial_guess``: a history-only strategy, see the module
+    docstring).  ``solve(A, b)`` returns a new ``Vec`` (like ``b``).
     """
 
     def __init__(self, rtol: float = 1e-8, atol: float = 0.0, policy: str = "auto", seed: int | None = 0, *,
-                 maxiter: int | None = None, warm_start: bool = True, comm: Any = None) -> None:
+                 maxiter: int | None = None, warm_start: bool = True, initial_guess: str | Guess = "previous",
+                 comm: Any = None) -> None:
         PETSc = petsc()
         self.comm = comm if comm is not None else PETSc.COMM_WORLD
         self._mpi = self.comm.tompi4py()
@@ -67,7 +74,7 @@ class DistributedSolver:
         self.policy = make_policy(policy, seed, backend=_Portfolio()) if self.rank == 0 else None
         self.history: list[SolveRecord] = []
         self._ksps: dict[Configuration, list] = {}  # config → [ksp, matrix key it was built for, schedule]
-        self._x_prev = None
+        self._guess = _history_only(initial_guess)
         self._symmetric: dict[int, bool] = {}
 
     # ------------------------------------------------------------------ public API
@@ -90,12 +97,16 @@ class DistributedSolver:
         policy_seconds = time.perf_counter() - t0
 
         x = b.duplicate()
+        guess = "x0" if x0 is not None else "zero"
         if x0 is not None:
             x0.copy(x)
-        elif self.warm_start and self._x_prev is not None and self._x_prev.getSize() == n:
-            self._x_prev.copy(x)
         else:
             x.set(0.0)
+            if self.warm_start:
+                local = self._guess.form(None, b.getArray(readonly=True), None)  # this rank's part
+                if local is not None:
+                    x.setArray(local)
+                    guess = self._guess.name
         bnorm = b.norm()
         if bnorm == 0.0:  # A x = 0 has the exact answer x = 0, whatever A is
             x.set(0.0)
@@ -123,7 +134,7 @@ class DistributedSolver:
             residual=last["residual"] / bnorm if bnorm else 0.0, converged=last["residual"] <= target,
             fallback=last_c.name if len(attempts) > 1 and last["residual"] <= target else None,
             status=first["status"], setup_reused=first["reused"], context=dict(context or {}),
-            attempt_seconds=first["setup"] + first["solve"], explored=bool(explored))
+            attempt_seconds=first["setup"] + first["solve"], explored=bool(explored), initial_guess=guess)
         if self.rank == 0:
             t1 = time.perf_counter()
             self.policy.update(record.seconds, record)
@@ -134,7 +145,7 @@ class DistributedSolver:
                 f"no configuration reached the tolerance on {self.comm.getSize()} ranks: best relative "
                 f"residual {record.residual:.3e} after trying {', '.join(c.name for c, _ in attempts)}",
                 best_residual=record.residual, attempts=[c.name for c, _ in attempts])
-        self._x_prev = x
+        self._guess.update(None, None, x.getArray().copy(), None)  # (the caller gets x itself)
         return x.copy()
 
     def summary(self) -> dict:
@@ -186,6 +197,11 @@ class DistributedSolver:
         A.mult(x, r)
         r.aypx(-1.0, b)
         rn0 = r.norm()
+        bnorm = b.norm()
+        if not rn0 <= bnorm:  # a start worse than zero (see SequenceSolver): from zero
+            x.set(0.0)
+            b.copy(r)
+            rn0 = bnorm
         iterations, status = 0, "converged"
         if rn0 > target:
             d = b.duplicate()
@@ -205,3 +221,15 @@ class DistributedSolver:
         return {"iterations": iterations, "setup": t1 - t0 if not reuse else 0.0, "solve": t2 - t1,
                 "status": status, "reused": reuse, "residual": residual}
 
+
+
+def _history_only(spec: str | Guess) -> Guess:
+    """The strategy ``spec`` if it only combines earlier solutions with fixed weights (each rank can
+    form its part alone), else a :class:`~seqsolve.ConfigurationError` naming the ones that can."""
+    strategy = None if isinstance(spec, str) and spec.strip() == "auto" else parse_guess(spec)
+    if strategy is None or strategy.combination(1) is None:
+        name = "auto" if strategy is None else strategy.name
+        raise ConfigurationError(
+            f"DistributedSolver: initial_guess={name!r} needs products or inner products of "
+            "distributed vectors; use 'previous', 'zero' or 'extrapolate(order=..., alternating=...)'")
+    return strategy
