@@ -360,10 +360,10 @@ class SequenceSolver:
         first_met = first.verdict.meets(goal.target)
         if lean and not first_met:  # a wrong hint, entries that are not finite, a singular sum: the general path
             return self._solve(A_given, b, x0_given, context, callback, near_nullspace, M, structure, chosen=config)
-        if not first_met and _worse_than_zero(system, start, goal.bnorm):
-            # a start worse than zero (an x0 or a guess far off) bounds the accuracy a Krylov
+        if not first_met and _far_worse_than_zero(system, start, goal.bnorm):
+            # a start far worse than zero (an x0 or a guess far off) bounds the accuracy a Krylov
             # method reaches (ε·‖A‖·‖x0‖) or overflows: the same configuration again, from zero,
-            # before any other (the compiled PCG kernels make this check themselves, for free)
+            # before any other (the compiled PCG kernels drop any start worse than zero, for free)
             retry = self._bounded(config, system, np.zeros(n), fp, goal, min(maxiter, limit or maxiter), callback)
             attempts.append((config, retry))
             if retry.verdict.upper < best.verdict.upper or not np.isfinite(best.verdict.upper):
@@ -1044,14 +1044,21 @@ class _CallbackFailed(Exception):
 #: (the rough per-iteration priors were off by up to 3.5x)
 _REPRICED = 4
 
-def _worse_than_zero(system, x0: np.ndarray, bnorm: float) -> bool:
-    """Whether ``x0`` is a nonzero start whose residual exceeds ``‖b‖`` (or overflows): one product,
-    asked only after an attempt from it failed."""
+#: a start whose residual exceeds ``‖b‖`` this many times is retried from zero after a failure: far
+#: enough off that its size, not the method, may be what failed (``ε‖A‖‖x0‖`` near ``rtol‖b‖``, or
+#: an overflow).  A start merely worse than zero (a sequence of unrelated right-hand sides) is left to
+#: the fallback, which starts from zero itself: a retry would double the cost of every capped try
+_FAR_OFF = 1e4
+
+
+def _far_worse_than_zero(system, x0: np.ndarray, bnorm: float) -> bool:
+    """Whether ``x0`` is a nonzero start whose residual exceeds ``_FAR_OFF·‖b‖`` (or overflows): one
+    product, asked only after an attempt from it failed."""
     if not np.any(x0):
         return False
     with np.errstate(all="ignore"):
         r0 = float(np.linalg.norm(system.b - system.A @ x0))
-    return not r0 <= bnorm
+    return not r0 <= _FAR_OFF * bnorm
 
 
 def _guard(callback, shift: int = 0):
