@@ -900,37 +900,36 @@ class SequenceSolver:
             total.projected_seconds = total.setup_seconds + total.solve_seconds * (used + need) / used
             total.projected_iterations = used + need
             probe = budget is not None and used == ran
-            if budget is not None and hard_maxiter is not None:
-                # the budget in seconds is what binds a try of unknown speed: the iteration cap it
-                # came with was priced with a guessed speed, so it is re-priced at the speed
-                # measured so far (with the fixed part in: a cautious speed).  On the random graph
-                # Jacobi-PCG, priced from SSOR-PCG at twice its speed, was capped at 91 iterations
-                # where it needs 133 and costs 0.9x the incumbent
-                bought = used + int(max(0.0, budget - total.solve_seconds) * used / total.solve_seconds)
-                maxiter = max(maxiter, min(hard_maxiter, bought, _REPRICED * priced))
+            finish = total.projected_seconds - total.setup_seconds  # a setup is judged by the caller apart
+            if budget is not None:
+                # the budget in seconds is what binds a try of unknown speed: what the rest of it buys
+                # at the speed measured so far (with the fixed part in: a cautious speed)
+                left = budget - total.solve_seconds
+                affordable = int(max(0.0, left) * used / max(total.solve_seconds, 1e-12))
+                if hard_maxiter is not None:
+                    # the iteration cap came priced with a guessed speed: re-priced at the measured one.
+                    # On the random graph Jacobi-PCG, priced from SSOR-PCG at twice its speed, was
+                    # capped at 91 iterations where it needs 133 and costs 0.9x the incumbent
+                    maxiter = max(maxiter, min(hard_maxiter, used + affordable, _REPRICED * priced))
             # a probe (a tenth of the cap) sees CG at its slowest, before its superlinear phase
             # (Jacobi-PCG there: 175 more iterations projected after 11, 122 needed), and its speed
             # holds the solve's fixed part (0.31 ms per iteration over 11, 0.13 over 100): what it
             # projects is believed only beyond 3x, and the next chunk then runs only as far as the
             # rest of the budget buys at the speed measured, so the try still costs its budget at most
-            slack_rate = slack_cost = 3.0 if probe else 1.0
-            if need > slack_rate * (maxiter - used):
+            slack = 3.0 if probe else 1.0
+            if need > slack * (maxiter - used):
                 total.status = "stagnated" if used < maxiter else "maxiter"
                 return total
-            over = total.projected_seconds - total.setup_seconds > budget if budget is not None else False
-            if over and total.projected_seconds - total.setup_seconds > slack_cost * budget:
-                # finishing would cost more than the caller allows ("maxiter"); a setup is judged
-                # by the caller apart (it is spent, and it may serve later systems)
-                return total
+            if budget is not None and finish > slack * budget:
+                return total  # finishing would cost more than the caller allows ("maxiter")
             # a budgeted try whose speed now fits its budget runs the rest of its cap in one chunk:
             # each chunk restarts the Krylov method (its search directions are lost), and doubling
             # chunks (12, 24, 48 iterations) cost a first try iterations that could lose it its cap
             grow = maxiter - used if budget is not None else 2 * chunk
-            if over:  # (a probe within the slack) only what the rest of the budget buys
-                left = budget - total.solve_seconds
+            if budget is not None and finish > budget:  # a probe within the slack: what the rest buys
                 if left <= 0:
                     return total
-                grow = min(grow, max(10, int(left * used / total.solve_seconds)))
+                grow = min(grow, max(10, affordable))
             x, before, chunk = att.x, att.verdict.residual, min(grow, maxiter - used)
 
     def _refine(self, config, system, att: _Attempt, fp, goal: "_Goal", maxiter: int, callback) -> _Attempt:
