@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import scipy.sparse.linalg as spla
 import scipy.sparse.linalg as sla
 
 import seqsolve
@@ -102,7 +103,7 @@ def test_suite_grids_are_found_and_fem_meshes_are_not():
     assert detect_grid(suite()["fem-heat"].make("test").system().A) is None
 
 
-def test_auto_offers_fastdiag_cg_on_a_found_grid_but_tries_cheap_methods_first():
+def test_auto_offers_fastdiag_cg_on_a_found_grid_but_tries_cheap_methods_first_where_a_margin_proves_it_easy():
     from seqsolve.policies.auto import _prior_rank, default_candidates
     from seqsolve.configs import parse
 
@@ -111,11 +112,27 @@ def test_auto_offers_fastdiag_cg_on_a_found_grid_but_tries_cheap_methods_first()
     # found in A's pattern, not handed over: ranked by its cost (a one-off setup), not first
     assert _prior_rank(parse("fastdiag-cg")) > _prior_rank(parse("numba-ssor-cg(omega=1.5)"))
     assert _prior_rank(parse("fast-diag")) < (0, 0)  # A's factors, handed over: tried first
-    A = _kron_sum(_laplacian_1d(12), _laplacian_1d(14))
+    # a Crank-Nicolson-like I + c L: every row has a margin, Gershgorin bounds the difficulty
+    L = _kron_sum(_laplacian_1d(12), _laplacian_1d(14))
+    A = sp.csr_array(sp.eye_array(L.shape[0]) + 0.5 * L)
     solver = seqsolve.SequenceSolver(policy="auto")
     solver.solve(A, np.ones(A.shape[0]))
     assert solver.history[0].configuration != "fastdiag-cg"
     assert any(c.name == "fastdiag-cg" for c in solver._allowed(A, True))
+
+
+def test_auto_buys_fastdiag_cg_at_once_on_a_hard_separable_matrix_but_not_on_a_variable_one():
+    L = _kron_sum(_laplacian_1d(12), _laplacian_1d(14))  # no margin: a hard system is assumed
+    solver = seqsolve.SequenceSolver(policy="auto")
+    x = solver.solve(L, np.ones(L.shape[0]))
+    assert solver.history[0].configuration == "fastdiag-cg"
+    np.testing.assert_allclose(x, spla.spsolve(sp.csc_matrix(L), np.ones(L.shape[0])), rtol=1e-6)
+    # the same grid with a coefficient jump: not separable, so the cheap methods go first
+    V = L.tolil()
+    V[5, 5] += 1e3
+    solver = seqsolve.SequenceSolver(policy="auto")
+    solver.solve(sp.csr_array(V), np.ones(L.shape[0]))
+    assert solver.history[0].configuration != "fastdiag-cg"
 
 
 def test_a_separable_grid_is_told_to_the_policy_and_a_variable_one_is_not():

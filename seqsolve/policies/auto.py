@@ -571,6 +571,8 @@ class AutoPolicy(Policy):
         self._unchecked: dict[tuple, set] = {}  # bin → inherited estimates not yet run there
         self._facts: SystemFacts | None = None
         self._lost: set[str] = set()  # configurations whose latest evidence is a capped try (a projection)
+        # a capped try's projected iterations (finite ones): still a measure of the system's difficulty
+        self._lost_its: dict[str, float] = {}
         # configurations whose latest attempt failed outright (stagnated, broke down, proved A
         # indefinite): no fallback for another's failure (not saved: a hint, relearned in one solve)
         self._failed: set[str] = set()
@@ -872,6 +874,11 @@ class AutoPolicy(Policy):
                 setup *= 0.5
         if info.projected_seconds is not None:
             self._lost.add(name)
+            its = info.projected_iterations
+            if its is not None and math.isfinite(its) and its >= 1:
+                self._lost_its[name] = float(its)
+            else:
+                self._lost_its.pop(name, None)
         elif self._lost and info.converged and not info.fallback:
             self._lost.discard(name)
         if info.status in _FAILED:
@@ -1206,8 +1213,12 @@ class AutoPolicy(Policy):
                 # Bought as a skier buys skis: once the solves so far have cost as much as that
                 # setup (at most twice the cost of the better choice in hindsight, whatever the
                 # sequence's length), then ahead of every other untried family; whether A is
-                # separable (a projection) is asked only then
-                if self.spent_total_ < self._setup_estimate(fam, rep):
+                # separable (a projection) is asked only then.  Where no diagonal margin bounds the
+                # difficulty a hard system is assumed, and a separable A is bought at once
+                # (Helmholtz's first system: the coarse space went first, proved A indefinite and
+                # fell back to an LU, 4.5x fastdiag-cg's try)
+                if self.spent_total_ < self._setup_estimate(fam, rep) and (
+                        self._proved_easy() or not self._facts.separable):
                     continue
                 if self._facts.separable:
                     untried.append(((0, 0.0, 0.0), fam, rep))
@@ -1381,12 +1392,19 @@ class AutoPolicy(Policy):
         first solve, and the size-blind order stands: priced at Heat2D's bound (ten iterations),
         plain CG went first on PETSc and led the learner into an ω search of SSOR-PCG it never
         left (430 of 500 systems on SSOR-PCG, where plain CG is the best fixed configuration)."""
+        self._proved_easy()  # (computes the prior difficulty once per size)
+        return _prior_rank(rep, self._iter_cost, self._setup_cost, self._difficulty[1])
+
+    def _proved_easy(self) -> bool:
+        """Whether Gershgorin bounds the difficulty of this size's first matrix (a diagonal
+        margin: Heat2D's early steps need a few iterations, which no setup repays at once), or
+        nothing can be judged (an operator): the cautious order stands."""
         A = getattr(self._facts, "A", None)
         n = getattr(A, "shape", (0,))[0]
         if self._difficulty is None or self._difficulty[0] != n:
             prior = prior_difficulty(A)
             self._difficulty = (n, prior[0] if prior is not None and not prior[1] else None)
-        return _prior_rank(rep, self._iter_cost, self._setup_cost, self._difficulty[1])
+        return self._difficulty[1] is None
 
     def _aged(self, name: str, known: dict, factor: int) -> bool:
         """Whether ``name``'s evidence is older than its re-validation period: ``factor`` times
@@ -1520,19 +1538,22 @@ class AutoPolicy(Policy):
         # the reference: a stronger family measured here, the nearest in strength (AMG's nearly
         # constant count says little about CG's), the cheapest of those — not an AMG for another
         # AMG (BoomerAMG is the stronger, but held back on its 6 iterations GAMG was never tried on
-        # FEM heat, where it is the best).  A capped loss counts its fallback's iterations too: it
-        # is no reference
+        # FEM heat, where it is the best).  A capped loss's count holds its fallback's iterations
+        # too: it stands for the count its capped try projected (it did not finish in fewer).  On
+        # Fluid2D SSOR-PCG's capped screening projected 200 iterations; ignored, it left plain CG
+        # and Jacobi-PCG unpredicted, and both were screened at once for 2.3x a system each
         ref = None
         for k, v in known.items():
             c = self._by_name.get(k)
             e = DIFFICULTY_EXPONENT.get(c.kind) if c is not None and _BUILT_ON.get(c.kind) != rep.kind else None
-            if e is None or v[3] < 1 or k in self._lost:
+            its = v[3] if k not in self._lost else self._lost_its.get(k, 0.0)
+            if e is None or its < 1:
                 continue
             if any_strength:
                 if ref is None or (abs(e - mine), v[0]) < (abs(ref[2] - mine), ref[0]):
-                    ref = (v[0], v[3], e, c)
+                    ref = (v[0], its, e, c)
             elif e < mine and max(e, mine) > _MULTILEVEL and (ref is None or (-e, v[0]) < (-ref[2], ref[0])):
-                ref = (v[0], v[3], e, c)
+                ref = (v[0], its, e, c)
         floor = None if any_strength else self._equal_strength_floor(rep, known)
         if ref is None and floor is None:
             return None
@@ -1752,6 +1773,7 @@ class AutoPolicy(Policy):
             "spd_trouble": [[list(b), k] for b, k in self._spd_trouble.items()],
             "confirm": self._confirm,
             "lost": sorted(self._lost),
+            "lost_iterations": dict(self._lost_its),
             "commit": None if self._commit is None else [list(self._commit[0]), *self._commit[1:]],
             "streak": None if self._streak is None else [list(self._streak[0]), *self._streak[1:]],
             "bin_best": [[list(b), name] for b, name in self._bin_best.items()],
@@ -1859,6 +1881,8 @@ class AutoPolicy(Policy):
             confirm = state.get("confirm")
             confirm = None if confirm is None else as_name(confirm)
             lost = {as_name(n) for n in as_list(state.get("lost", []), "auto state 'lost'")}
+            lost_its = {as_name(k): v for k, v in float_table(state.get("lost_iterations", {}),
+                                                                "auto state 'lost_iterations'", hi=2.0**53).items()}
             commit = state.get("commit")
             if commit is not None:
                 b, left, name, inc, limit = as_list(commit, "auto state 'commit'", length=5)
@@ -1914,7 +1938,7 @@ class AutoPolicy(Policy):
         self.mean_run_, self._runs, self._run_len = mean_run, runs, run_len
         self._wait, self._unchecked, self._spd_trouble = wait, unchecked, trouble
         self._commit, self._streak, self._confirm = commit, streak, confirm
-        self._lost = lost
+        self._lost, self._lost_its = lost, lost_its
         self._bin_best = bin_best
         self._exploited, self._after_loss = exploited, after_loss
         return self
