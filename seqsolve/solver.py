@@ -434,6 +434,10 @@ class SequenceSolver:
         if st is not None or not fixed or (guess not in ("x0", "zero", "unused")
                                            and type(self._guesser) is not FixedGuess):
             self._learn(record, st, attempts, n, allowed, guess, guess_seconds)
+            if record.fallback is not None and st is None and not fixed:
+                fb, att = next((c, a) for c, a in attempts[1:] if a is best)
+                if fb != config:  # (a refinement of the same configuration teaches nothing new)
+                    self._policy.rescued(fb, att.setup_seconds, att.solve_seconds)
         # (a fixed policy with a fixed guess learns nothing: nothing to time)
         self.history.append(record)
         if not converged:

@@ -642,6 +642,37 @@ class AutoPolicy(Policy):
     def explored(self) -> bool:
         return bool(self._last and self._last[2])
 
+    def rescued(self, config: Configuration, setup_seconds: float, solve_seconds: float) -> None:
+        """A factorisation that rescued a failed try measured its cost on this very system (it
+        ignores the start, so the number is what its own try would have cost): believed like a
+        solve of its own.  On PETSc's Helmholtz the SPD methods' failures fell back to an LU for
+        ~90 ms a system, yet, unmeasured, the factorisations waited for the exploration budget
+        while six Krylov families were screened at up to 1.25x the failed tries' inflated costs;
+        measured, Cholesky is predicted from it and tried at once (it costs 25 ms there)."""
+        name = config.name
+        if self._last is None or name not in self._by_name or config.kind not in _FACTORISATIONS \
+                or self.cost != "seconds" or not (solve_seconds > 0 and math.isfinite(solve_seconds)):
+            return
+        b, fam = self._last[0], self._fam_of[name]
+        if setup_seconds > 0 and math.isfinite(setup_seconds):  # as update() learns a setup
+            share = self._first_share.get(config.kind, 1.0) if fam not in self._last_setup else 1.0
+            last = self._last_setup.get(fam, setup_seconds)
+            self._last_setup[fam] = setup_seconds
+            self.setup_low_[fam] = share * setup_seconds if share < 1.0 else min(setup_seconds, last)
+        here = self.stats_.setdefault(b, {})
+        if name not in here:
+            self._bins_of.setdefault(name, []).append(b)
+        entry = here.setdefault(name, [solve_seconds, 0, self.t_, 0.0])
+        entry[1] += 1
+        w = max(1.0 / entry[1], 1.0 - self.discount)
+        observed = solve_seconds / self._scale.get((fam, b[0]), 1.0)
+        entry[0] = observed if entry[1] == 1 else entry[0] + w * (observed - entry[0])
+        entry[2] = self.t_
+        self._last_run[name] = self.t_
+        self._failed.discard(name)
+        self._lost.discard(name)
+        self._unchecked.get(b, set()).discard(name)
+
     def select(self, context: Mapping[str, float] | None = None, *,
                allowed: Sequence[Configuration] | None = None, n: int | None = None) -> Configuration:
         self.t_ += 1
@@ -1309,11 +1340,15 @@ class AutoPolicy(Policy):
             self._screening = True
             self._deferred = fam in deferred
             return rep, True
-        if best_name in self._factor_names and best_name not in self._ready():
+        if best_name in self._factor_names and best_name not in self._ready() and (
+                self._run_len > 1 or self.mean_run_ > 1.5):
             # the incumbent factorises this new matrix now or never in its run: an optional try
             # here looks cheap against the amortised charge, but leaves the whole run without the
             # factor.  Optional exploration waits for a system whose factor is built, where its
-            # excess is counted against the real per-solve cost (a few triangular solves)
+            # excess is counted against the real per-solve cost (a few triangular solves).  Where
+            # every matrix is new (no run to share a factor) there is no such system: on PETSc's
+            # Helmholtz, Cholesky's first try (with MUMPS's one-off analysis) was never repeated
+            # beside an LU that costs 1.2x its builds
             return None, False
         if self._after_loss:
             # the last system's optional try lost its capped attempt: run the incumbent once before

@@ -192,6 +192,10 @@ class Policy(ABC):
         """A configuration to try first if the selected one fails (e.g. the best one known)."""
         return None
 
+    def rescued(self, config: Configuration, setup_seconds: float, solve_seconds: float) -> None:
+        """Told after :meth:`update` when a fallback ``config`` solved the system the selected one
+        failed: what it cost there is a measurement too (ignored by default)."""
+
     def state_dict(self) -> dict:
         """What was learned, as JSON-serialisable data."""
         return {}
