@@ -812,3 +812,80 @@ def test_a_one_product_iteration_is_priced_from_a_timed_product_when_that_is_che
     p._product_seconds = lambda: 1e-9
     amg = p._prior_per_iteration(parse("amg-cg(adaptive)"))
     assert abs(amg - 1e-3 * ITERATION_COST["amg-cg"] / ITERATION_COST["numba-ssor-cg"]) < 1e-12
+
+
+def test_what_the_rest_of_the_budget_buys_binds_even_when_the_rate_says_the_end_is_near():
+    """A cap priced with a guessed speed (here 1600 iterations) may cost far more than the budget
+    at the speed the probe measured; the try then runs on only for what the rest of the budget buys,
+    however near the rate says the end is (SSOR-PCG on Fluid2D ran its whole cap, 1.5x its budget)."""
+    from seqsolve.policies import FixedPolicy
+    import time
+
+    m = 60
+    L = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(m, m))
+    A = sp.csr_array(sp.kron(L, sp.eye(m)) + sp.kron(sp.eye(m), L))  # CG needs ~210 iterations
+    b = np.random.default_rng(0).standard_normal(m * m)
+    from seqsolve import ConvergenceError
+
+    def timed_probe() -> float:
+        probe = SequenceSolver(policy="fixed:numba-cg", rtol=1e-10, maxiter=32, fallback=False)
+        t0 = time.perf_counter()
+        with pytest.raises(ConvergenceError):
+            probe.solve(A, b)
+        return (time.perf_counter() - t0) / 32
+
+    timed_probe()
+    per = min(timed_probe() for _ in range(3))
+
+    class Budgeted(FixedPolicy):
+        def attempt_limit(self):
+            return 1600
+
+        def attempt_budget(self):
+            return 400 * per  # fits the ~210 iterations needed, not the 1600 of the cap
+
+    s = SequenceSolver(policy=Budgeted("numba-cg"), rtol=1e-10)
+    chunks = _count_chunks(s)
+    x = s.solve(A, b)
+    assert np.linalg.norm(b - A @ x) <= 1e-10 * np.linalg.norm(b) * 1.01
+    assert chunks[0] == 32 and len(chunks) >= 2
+    # not the rest of the cap (1568): what the rest of the budget buys (~370 at the speed timed
+    # above; a machine's load moves both timings, hence the margin)
+    assert chunks[1] < 1000
+
+
+def test_a_factorisation_that_rescued_a_failed_try_is_measured_by_the_learner():
+    """An SPD method proves a symmetric matrix indefinite and the solver falls back to an LU: the
+    LU's setup and solve on that system are evidence the learner keeps (Policy.rescued)."""
+    n = 300
+    rng = np.random.default_rng(3)
+    d = np.where(np.arange(n) % 7 == 0, -3.0, 3.0)
+    A = sp.csr_array(sp.diags([np.full(n - 1, -1.0), d, np.full(n - 1, -1.0)], [-1, 0, 1]))
+    b = rng.standard_normal(n)
+    s = SequenceSolver(policy=AutoPolicy(candidates=["numba-ssor-cg(omega=1.5)", "numba-cg", "direct"], seed=0))
+    x = s.solve(A, b)
+    assert np.linalg.norm(b - A @ x) <= 1e-8 * np.linalg.norm(b) * 1.01
+    first = s.history[0]
+    assert first.configuration != "direct" and first.fallback == "direct"
+    known = {name for entries in s.policy.stats_.values() for name in entries}
+    assert "direct" in known
+    assert s.policy.setup_low_.get("direct", 0.0) > 0.0
+
+
+def test_a_capped_loss_projected_count_predicts_weaker_families():
+    """SSOR-PCG's capped screening projected its count (Fluid2D: ~200 iterations); that count says
+    how hard the system is, so plain CG is predicted from it (and held back as a predicted loser)
+    instead of screened at once for 2.3x a system.  Without a projection nothing is predicted."""
+    from seqsolve.configs import parse
+    from seqsolve.policies.auto import DIFFICULTY_EXPONENT
+
+    A = sp.csr_array(sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(50, 50)))
+    p = AutoPolicy(candidates=[SSOR, "numba-cg"], seed=0)
+    p.observe(SystemFacts(50, A=A))
+    p.per_iteration_[p._fam_of["numba-cg"]] = 1e-4
+    known = {SSOR: [0.05, 1, 0, 260.0]}  # its count holds the fallback's iterations too
+    p._lost.add(SSOR)
+    assert p._predicted(parse("numba-cg"), known) is None
+    p._lost_its[SSOR] = 200.0
+    exponent = DIFFICULTY_EXPONENT["numba-cg"] / DIFFICULTY_EXPONENT["numba-ssor-cg"]
+    assert p._predicted(parse("numba-cg"), known) == pytest.approx(200.0 ** exponent * 1e-4)
