@@ -70,7 +70,8 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    configuration (the hint), starting from the capped attempt's iterate.  Such a capped loss is
    believed across bins too: a new bin that inherited it does not check it again with a real solve
    (only its doubling re-validation, idea 6, retries it) — on convection-diffusion, whose context
-   opens a bin per step early on, plain GMRES was re-tried in bin after bin.
+   opens a bin per step early on, plain GMRES was re-tried in bin after bin.  Its projected
+   count still measures the system's difficulty: weaker families are predicted from it (idea 3).
 5. **Setups are costed as what they are.**  A factorisation's estimate is its solve alone; its
    setup is added when choosing — nothing if it is already built for the matrix at hand (a sunk
    cost: the solver says so through :meth:`observe`), else ``setup / sharing``, where *sharing* is
@@ -87,7 +88,8 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    and the ω local search are not rationed (their attempts are capped, idea 4).  Setup priors
    follow the backend: PETSc's ILU(0) costs a few products, SciPy's ILU with fill hundreds.
    Optional exploration waits while the incumbent is a factorisation not yet built for the
-   matrix at hand: a try there would leave the rest of the run without it.
+   matrix at hand, where runs of one matrix share it: a try there would leave the rest of the run
+   without it.  A factorisation that rescued a failed try is measured there (:meth:`rescued`).
    The budget is charged the amortised setup only while the family, so amortised, is predicted
    within ``explore_cap`` of the best; one predicted to lose even when shared is charged its whole
    setup — what its try pays on its system — so it is screened only once that is 5 % of the time
