@@ -522,6 +522,11 @@ class AutoPolicy(Policy):
         self.stats_: dict[tuple, dict[str, list]] = {}
         self._scale: dict[tuple[str, int], float] = {}  # (family, size) → speed scale of stored means
         self._fam_of = {c.name: _family(c) for c in self.candidates_list}
+        # name → what its configuration alone fixes, read on every decision and update (a dict
+        # lookup, not an attribute chain or a parameter scan per call; the candidates never change)
+        self._kind_of = {c.name: c.kind for c in self.candidates_list}
+        self._setup_kind_of = {c.name: _setup_kind(c) for c in self.candidates_list}
+        self._setup_of = {c.name: c.get_or("setup") for c in self.candidates_list}
         members: dict[str, list[str]] = {}
         for c in self.candidates_list:
             members.setdefault(self._fam_of[c.name], []).append(c.name)
@@ -838,12 +843,12 @@ class AutoPolicy(Policy):
         # compare configurations by a de-noised cost: iteration counts are exact, so a clean solve
         # costs iterations x (low estimate of seconds per iteration) + setup; failed or
         # non-iterative solves are charged what they measured
-        fam = self._fam_of[name]
+        fam, kind, adaptive = self._fam_of[name], self._kind_of[name], self._setup_of[name] == "adaptive"
         # what later builds will cost: the setup less the work the method said it never repeats
         sample = info.setup_seconds - info.one_off_seconds
         if not info.setup_reused and sample > 0:
             # setup times are de-noised the same way (they do not depend on ω or on the context)
-            share = self._first_share.get(self._by_name[name].kind, 1.0) if fam not in self._last_setup else 1.0
+            share = self._first_share.get(kind, 1.0) if fam not in self._last_setup else 1.0
             if share < 1.0 and self.cost == "seconds":
                 # a first factorisation paid a one-off analysis: believed at the share later builds
                 # repeat, until the next build is measured and replaces it (PETSC_FIRST_SETUP_SHARE)
@@ -854,19 +859,18 @@ class AutoPolicy(Policy):
                 last = self._last_setup.get(fam, sample)
                 self._last_setup[fam] = sample
                 self.setup_low_[fam] = min(sample, last)
-        if self._by_name[name].kind in _FACTORISATIONS:
+        if kind in _FACTORISATIONS:
             # a factorisation's estimate is its solve alone: its setup is added when choosing,
             # and only if it is not already built for the matrix at hand (see _charged)
             setup = 0.0
-        elif self._by_name[name].kind == "fast-diag" or (self._by_name[name].kind == "fastdiag-cg" and
-                                                          self._facts is not None and self._facts.separable):
+        elif kind == "fast-diag" or (kind == "fastdiag-cg" and self._facts is not None and self._facts.separable):
             # its setup (the 1-D eigendecompositions) is cached by factor values and serves every
             # later system on the same grid, whatever the shift and scale: a one-off, not a cost per
             # solve (so is fastdiag-cg's on a separable A: its sum follows every new shift and scale)
             setup = 0.0
         else:
             setup = 0.0 if info.setup_reused else self.setup_low_.get(fam, max(sample, 0.0))
-            if setup and self._by_name[name].get_or("setup") == "adaptive":
+            if setup and adaptive:
                 # rent-or-buy reuses a hierarchy until its extra iterations have cost as much as the
                 # build: a build is spread over at least two solves, so it is charged half each time
                 setup *= 0.5
@@ -889,8 +893,7 @@ class AutoPolicy(Policy):
         if self._commit is not None and (info.fallback or info.projected_seconds is not None or not info.converged
                                          or (self._incumbent_cost and observed > 1.25 * self._incumbent_cost)):
             self._commit = self._streak = None  # something changed: decide afresh
-        if clean and not info.setup_reused and self._by_name[name].get_or("setup") == "adaptive" \
-                and self._samples.get(fam, 0) == 1:
+        if clean and not info.setup_reused and adaptive and self._samples.get(fam, 0) == 1:
             lo = self._lowest(b)
             if lo is not None and observed - setup <= self.revalidate_within * lo:
                 # its first solve paid the build that later solves reuse: one more solve shows
@@ -905,7 +908,9 @@ class AutoPolicy(Policy):
             # now cheaper its mean drops and it becomes the incumbent): O(log T) re-tries each
             self._period[name] = min(_MAX_PERIOD, 2 * self._period.get(name, self.revalidate_after))
         self._last_run[name] = self.t_
-        self._unchecked.get(b, set()).discard(name)
+        unchecked = self._unchecked.get(b)
+        if unchecked:
+            unchecked.discard(name)
         before_step, before_its = entry[2], entry[3]
         entry[1] += 1
         w = max(1.0 / entry[1], 1.0 - self.discount)
@@ -1015,10 +1020,14 @@ class AutoPolicy(Policy):
         known = self.per_iteration_.get(fam)
         if known is not None and seconds > 2.0 * (self.fixed_.get(fam, 0.0) + iterations * known):
             return self.fixed_.get(fam, 0.0)
-        sums = self._fit.setdefault(fam, [0.0] * 5)
-        for i, v in enumerate((1.0, iterations, iterations * iterations, seconds, iterations * seconds)):
-            sums[i] = 0.95 * sums[i] + v
+        sums = self._fit.get(fam)
+        if sums is None:
+            sums = self._fit[fam] = [0.0] * 5
+        # (unrolled: the same sums, without a loop over a fresh tuple on every solve)
         w, sx, sxx, sy, sxy = sums
+        w, sx, sxx, sy, sxy = (0.95 * w + 1.0, 0.95 * sx + iterations, 0.95 * sxx + iterations * iterations,
+                               0.95 * sy + seconds, 0.95 * sxy + iterations * seconds)
+        sums[:] = (w, sx, sxx, sy, sxy)
         mx, my = sx / w, sy / w
         var = sxx / w - mx * mx
         if w >= 3.0 and var > (0.25 * mx) ** 2:
