@@ -555,6 +555,7 @@ class AutoPolicy(Policy):
         self._arms_ref: object = None
         self._arm_names: set[str] = set()
         self._arm_families: dict[str, list[Configuration]] = {}
+        self._arm_family_names: dict[str, frozenset] = {}
         self._spd_families: set[str] = set()
         self._general_families: set[str] = set()
         self._spd_arm_families: dict[str, list[Configuration]] = {}
@@ -562,6 +563,7 @@ class AutoPolicy(Policy):
         self._limit: int | None = None
         self._budget: float | None = None  # seconds an exploration of unmeasured speed may cost
         self._lowest_memo: dict[tuple, float | None] = {}
+        self._size_memo: tuple = (None, 0)  # (n, its size class) of the last _bin
         self._hint: tuple[str, dict] | None = None
         self._recent_cost: float | None = None  # seconds of the last solve
         #: runs of one matrix: mean length of the finished ones (0: none finished), and the
@@ -586,7 +588,7 @@ class AutoPolicy(Policy):
 
     def observe(self, facts: SystemFacts) -> None:
         self._facts = facts  # its ``ready`` is read only when a factorisation's charge is needed
-        if self._separable_exact and self._separable_exact & self._last_run.keys():
+        if self._separable_exact and not self._separable_exact.isdisjoint(self._last_run):
             # (asked only once fastdiag-cg ran: the verdict costs a projection the first time)
             self._context_free = (self._exact_structured | self._separable_exact if facts.separable
                                   else self._exact_structured)
@@ -748,14 +750,18 @@ class AutoPolicy(Policy):
         """The estimates of bin ``b`` for the configurations ``names``, as costs now:
         ``[mean, count, last step, mean iterations]`` (a factorisation is charged its setup
         unless it is already built for this matrix)."""
-        known = {}
         scale, fam_of, size = self._scale, self._fam_of, b[0]
+        known, scales = {}, {}  # scales: family → its scale at this size, looked up once (20 ω share one)
         for k, v in self.stats_.get(b, {}).items():
             if k in names:
-                mean = v[0] * scale.get((fam_of[k], size), 1.0)
-                if k in self._factor_names:
-                    mean = self._charged(k, mean, k in self._ready())
-                known[k] = [mean, v[1], v[2], v[3]]
+                fam = fam_of[k]
+                s = scales.get(fam)
+                if s is None:
+                    s = scales[fam] = scale.get((fam, size), 1.0)
+                known[k] = [v[0] * s, v[1], v[2], v[3]]
+        for k in self._factor_names:  # (charged apart: one or two names, not a test per entry)
+            if k in known:
+                known[k][0] = self._charged(k, known[k][0], k in self._ready())
         return known
 
     def _commit_to(self, b: tuple, name: str | None) -> None:
@@ -1068,7 +1074,13 @@ class AutoPolicy(Policy):
         if b in memo:
             return memo[b]
         entries = self.stats_.get(b)
-        memo[b] = lo = min(self._charged(k, self._mean(b, k)) for k in entries) if entries else None
+        if not entries:
+            memo[b] = None
+            return None
+        # (_charged(k, _mean(b, k)) inlined: only a factorisation's charge differs from its mean)
+        scale, fam_of, factors, size = self._scale, self._fam_of, self._factor_names, b[0]
+        memo[b] = lo = min([self._charged(k, v[0] * scale.get((fam_of[k], size), 1.0)) if k in factors
+                            else v[0] * scale.get((fam_of[k], size), 1.0) for k, v in entries.items()])
         return lo
 
     def _count_run(self, repeated: bool) -> None:
@@ -1092,7 +1104,12 @@ class AutoPolicy(Policy):
         return float(k)
 
     def _bin(self, context: Mapping[str, float] | None, n: int | None) -> tuple:
-        size = int(round(math.log2(n))) if n else 0
+        memo = self._size_memo
+        if memo[0] == n:  # (a sequence keeps its size: the logarithm once per size)
+            size = memo[1]
+        else:
+            size = int(round(math.log2(n))) if n else 0
+            self._size_memo = (n, size)
         if not context:
             return (size, None)
         key = self.context_key if self.context_key in context else min(context)
@@ -1114,8 +1131,12 @@ class AutoPolicy(Policy):
             return abs((ob[1] if ob[1] is not None else 0) - (b[1] if b[1] is not None else 0))
 
         inherited: dict[str, list] = {}
+        keys: dict[tuple, tuple] = {}  # bin → its sort key, made once (the names share their bins)
         for name, bins in self._bins_of.items():
-            near = min(bins, key=lambda ob: (distance(ob), _index(ob)), default=None)  # ties: the lower bin
+            for ob in bins:
+                if ob not in keys:
+                    keys[ob] = (distance(ob), _index(ob))
+            near = min(bins, key=keys.__getitem__, default=None)  # ties: the lower bin
             if near is not None and near != b and math.isfinite(distance(near)) and name in self.stats_[near]:
                 e = self.stats_[near][name]
                 inherited[name] = [e[0], 0, self.t_, e[3]]  # same size: same speed scale
@@ -1170,6 +1191,8 @@ class AutoPolicy(Policy):
             self._arm_families = {}
             for c in arms:
                 self._arm_families.setdefault(_family(c), []).append(c)
+            #: family → its members' names (whether any has an estimate: one set operation)
+            self._arm_family_names = {f: frozenset(c.name for c in m) for f, m in self._arm_families.items()}
             self._spd_families = {f for f, m in self._arm_families.items() if m[0].spec.spd_only}
             # on symmetric systems also LU when a Cholesky factorisation is offered (PETSc): the
             # same reuse of a factor, for half the work
@@ -1200,7 +1223,7 @@ class AutoPolicy(Policy):
         for fam, members in fams.items():
             if fam in screened or self._wait.get((b, fam), 0) > self.t_:
                 continue
-            if any(m.name in known for m in members):
+            if not self._arm_family_names[fam].isdisjoint(known):
                 screened.add(fam)
                 continue
             rep = self._representative(b, members)
@@ -1288,7 +1311,7 @@ class AutoPolicy(Policy):
                 # expensive family is tried
                 untried.append(((2, rel[0], 0.0) if rel is not None else (1, *self._first_rank(rep)), fam, rep))
                 if rel is None and lo is not None and estimates is not None and self.cost == "seconds":
-                    est = self._first_try_estimate(rep, known, setup)
+                    # (est: _first_try_estimate(rep, known, setup), made above on this very condition)
                     if est is None:
                         estimates = None
                     else:
@@ -1532,16 +1555,17 @@ class AutoPolicy(Policy):
         # FEM heat, where it is the best).  A capped loss counts its fallback's iterations too: it
         # is no reference
         ref = None
+        kind_of, lost, built_on = self._kind_of, self._lost, _BUILT_ON
         for k, v in known.items():
-            c = self._by_name.get(k)
-            e = DIFFICULTY_EXPONENT.get(c.kind) if c is not None and _BUILT_ON.get(c.kind) != rep.kind else None
-            if e is None or v[3] < 1 or k in self._lost:
+            kind = kind_of.get(k)
+            e = DIFFICULTY_EXPONENT.get(kind) if kind is not None and built_on.get(kind) != rep.kind else None
+            if e is None or v[3] < 1 or k in lost:
                 continue
             if any_strength:
                 if ref is None or (abs(e - mine), v[0]) < (abs(ref[2] - mine), ref[0]):
-                    ref = (v[0], v[3], e, c)
+                    ref = (v[0], v[3], e, self._by_name[k])
             elif e < mine and max(e, mine) > _MULTILEVEL and (ref is None or (-e, v[0]) < (-ref[2], ref[0])):
-                ref = (v[0], v[3], e, c)
+                ref = (v[0], v[3], e, self._by_name[k])
         floor = None if any_strength else self._equal_strength_floor(rep, known)
         if ref is None and floor is None:
             return None
@@ -1572,10 +1596,10 @@ class AutoPolicy(Policy):
         if mine is None or mine > _MULTILEVEL or not self._lost:
             return False
         fam, fam_of, lost, far = _family(rep), self._fam_of, self._lost, self.contender * lo
-        failed, held = set(), set()
+        failed, held, kind_of = set(), set(), self._kind_of
         for k, v in known.items():
-            c = self._by_name.get(k)
-            e = DIFFICULTY_EXPONENT.get(c.kind) if c is not None else None
+            kind = kind_of.get(k)
+            e = DIFFICULTY_EXPONENT.get(kind) if kind is not None else None
             if e is None or fam_of[k] == fam or e > _MULTILEVEL:
                 continue
             (failed if k in lost and v[0] > far else held).add(fam_of[k])
@@ -1649,9 +1673,10 @@ class AutoPolicy(Policy):
         products (``SETUP_COST``) times the product's cost implied by any family that ran."""
         if fam in self.setup_low_:
             return self.setup_low_[fam]
-        kind = _setup_kind(rep)
+        kinds = self._setup_kind_of
+        kind = kinds.get(rep.name) or _setup_kind(rep)
         for other, seconds in self.setup_low_.items():  # the same setup built for another family
-            if other in self._by_name and _setup_kind(self._by_name[other]) == kind:
+            if kinds.get(other) == kind:
                 return seconds
         if kind not in self._setup_cost:
             return 0.0
