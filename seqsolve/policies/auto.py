@@ -816,10 +816,14 @@ class AutoPolicy(Policy):
             # the first screening of each family is bounded on its own (one capped try, setups by
             # explore_budget); the regret budget is for the optional rest
             self.spent_excess_ += max(0.0, cost - self._incumbent_cost)
-        here = self.stats_.setdefault(b, {})
-        if name not in here:
+        # (get before setdefault: no fresh dict and list made, and dropped, on every solve)
+        here = self.stats_.get(b)
+        if here is None:
+            here = self.stats_[b] = {}
+        entry = here.get(name)
+        if entry is None:
             self._bins_of.setdefault(name, []).append(b)
-        entry = here.setdefault(name, [cost, 0, self.t_, float(info.iterations)])  # normalised below
+            entry = here[name] = [cost, 0, self.t_, float(info.iterations)]  # normalised below
         clean = info.iterations > 0 and not info.fallback and info.converged
         if clean:
             # noise only ever slows a solve down, so track a low estimate: follow decreases at once,
@@ -1217,7 +1221,9 @@ class AutoPolicy(Policy):
             self._screening = True
             return self._by_name[confirm], True
         # 1. each contending family once in this bin, through its best member elsewhere
-        screened = self._screened.setdefault(b, set())
+        screened = self._screened.get(b)
+        if screened is None:
+            screened = self._screened[b] = set()
         untried, deferred = [], []
         estimates: dict | None = {}  # family → expected first-try seconds (None: not all known)
         for fam, members in fams.items():
