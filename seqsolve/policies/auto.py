@@ -1493,7 +1493,7 @@ class AutoPolicy(Policy):
         (:meth:`_product_seconds`): Heat2D's first SSOR-PCG solves (2-5 iterations) implied a
         product 3.4x dearer than it is, and ``fastdiag-cg``'s setup at 14 ms instead of 3."""
         for other, per in self.per_iteration_.items():
-            kind = self._by_name[other].kind if other in self._by_name else other.split("(")[0]
+            kind = self._kind_of.get(other) or other.split("(")[0]
             if self._iter_cost.get(kind):
                 implied = per / self._iter_cost[kind]
                 fit = self._fit.get(other)
@@ -1747,7 +1747,7 @@ class AutoPolicy(Policy):
         # least wrong between similar methods (CG from SSOR-PCG, not from an AMG V-cycle)
         best = None
         for fam, per in self.per_iteration_.items():
-            other = self._iter_cost.get(self._by_name[fam].kind if fam in self._by_name else fam.split("(")[0])
+            other = self._iter_cost.get(self._kind_of.get(fam) or fam.split("(")[0])
             if other and fam != exclude:
                 gap = abs(math.log(mine / other))
                 if best is None or gap < best[0]:
