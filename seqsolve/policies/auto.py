@@ -695,7 +695,8 @@ class AutoPolicy(Policy):
         self._budget = None
         if exploring:
             self._limit = self._cap(choice, known, reference)
-            if reference is not None and self.cost == "seconds" and _family(choice) not in self.per_iteration_ \
+            if reference is not None and self.cost == "seconds" \
+                    and (self._fam_of.get(choice.name) or _family(choice)) not in self.per_iteration_ \
                     and choice.kind not in _FACTORISATIONS:
                 # its cap was priced with a guessed speed: the solver also stops it once its
                 # measured speed projects iterations costing more than the cap's budget in seconds
@@ -1052,8 +1053,7 @@ class AutoPolicy(Policy):
         (``setup × (1 − repeat rate)``); other configurations' estimates include their setups."""
         if ready or name not in self._factor_names:
             return mean
-        c = self._by_name[name]
-        return mean + self.setup_low_.get(_family(c), 0.0) / self._sharing()
+        return mean + self.setup_low_.get(self._fam_of[name], 0.0) / self._sharing()
 
     def _rescale(self, fam: str, ratio: float) -> None:
         """The family's speed estimate changed: rescale every estimate of its members (all bins).
@@ -1468,8 +1468,9 @@ class AutoPolicy(Policy):
         in any context, so it is not screened (AMG's setup and V-cycle against ``fast-diag``)."""
         if best_name not in self._context_free or not lo:
             return False
-        per = self.per_iteration_.get(_family(rep)) or self._prior_per_iteration(rep)
-        return per is not None and self.fixed_.get(_family(rep), 0.0) + per > self.explore_cap * lo
+        fam = self._fam_of.get(rep.name) or _family(rep)
+        per = self.per_iteration_.get(fam) or self._prior_per_iteration(rep)
+        return per is not None and self.fixed_.get(fam, 0.0) + per > self.explore_cap * lo
 
     def _bounded_first_try(self, rep: Configuration, rel, setup: float, lo: float) -> bool:
         """A never-measured factorisation whose first try (its whole setup plus one solve of
@@ -1582,10 +1583,12 @@ class AutoPolicy(Policy):
         # its speed, if never measured, scaled from the measured family nearest in cost per
         # iteration (Jacobi-PCG from CG, not from the SSOR-PCG that set the count: on a random
         # graph an SSOR iteration cost 2.9 CG iterations, not ITERATION_COST's 1.5)
-        per = self.per_iteration_.get(_family(rep)) or self._prior_per_iteration(rep)
+        # (a candidate's family from the per-name dict: _family's cache hashes the configuration)
+        family = self._fam_of.get(rep.name) or _family(rep)
+        per = self.per_iteration_.get(family) or self._prior_per_iteration(rep)
         if per is None:
             return None
-        return self.fixed_.get(_family(rep), 0.0) + max(1.0, ref[1] ** (mine / ref[2])) * per
+        return self.fixed_.get(family, 0.0) + max(1.0, ref[1] ** (mine / ref[2])) * per
 
     def _failed_alike(self, rep: Configuration, known: dict, lo: float) -> bool:
         """Whether ``rep`` is an AMG (``DIFFICULTY_EXPONENT`` at most ``_MULTILEVEL``) and another
@@ -1601,7 +1604,8 @@ class AutoPolicy(Policy):
         mine = DIFFICULTY_EXPONENT.get(rep.kind)
         if mine is None or mine > _MULTILEVEL or not self._lost:
             return False
-        fam, fam_of, lost, far = _family(rep), self._fam_of, self._lost, self.contender * lo
+        fam_of, lost, far = self._fam_of, self._lost, self.contender * lo
+        fam = fam_of.get(rep.name) or _family(rep)
         failed, held, kind_of = set(), set(), self._kind_of
         for k, v in known.items():
             kind = kind_of.get(k)
@@ -1716,11 +1720,12 @@ class AutoPolicy(Policy):
         if best_name is None:
             return None
         best = self._by_name.get(best_name)
-        if best is not None and _family(best) == _family(choice) and known[best_name][3] > 0:
+        fam = self._fam_of.get(choice.name) or _family(choice)
+        if best is not None and (self._fam_of.get(best.name) or _family(best)) == fam and known[best_name][3] > 0:
             # the same method with another ω: iterations compare exactly, timing noise cannot trip the cap
             return max(20, int(self.explore_cap * known[best_name][3]) + 1)
         budget = self.explore_cap * known[best_name][0]
-        per = self.per_iteration_.get(_family(choice)) or self._prior_per_iteration(choice)
+        per = self.per_iteration_.get(fam) or self._prior_per_iteration(choice)
         if per is None or per <= 0:
             if best_name in self._failed:
                 # the best known failed outright (SSOR-PCG proved a Helmholtz matrix indefinite in
@@ -1732,7 +1737,7 @@ class AutoPolicy(Policy):
         # a floor of 8 iterations: below it a cap trips on timing noise (and a convergence rate
         # is hardly measured), while a hopeless configuration costs little more — not 20 V-cycles
         # of an AMG whose iteration costs a tenth of the incumbent's whole solve
-        return max(8, int(max(0.0, budget - self.fixed_.get(_family(choice), 0.0)) / per) + 1)
+        return max(8, int(max(0.0, budget - self.fixed_.get(fam, 0.0)) / per) + 1)
 
     def _prior_per_iteration(self, choice: Configuration, exclude: str | None = None) -> float | None:
         """Seconds per iteration of a family never run yet, scaled from one that has run.
