@@ -1562,17 +1562,16 @@ class AutoPolicy(Policy):
         # FEM heat, where it is the best).  A capped loss counts its fallback's iterations too: it
         # is no reference
         ref = None
-        kind_of, lost, built_on = self._kind_of, self._lost, _BUILT_ON
         for k, v in known.items():
-            kind = kind_of.get(k)
-            e = DIFFICULTY_EXPONENT.get(kind) if kind is not None and built_on.get(kind) != rep.kind else None
-            if e is None or v[3] < 1 or k in lost:
+            c = self._by_name.get(k)
+            e = DIFFICULTY_EXPONENT.get(c.kind) if c is not None and _BUILT_ON.get(c.kind) != rep.kind else None
+            if e is None or v[3] < 1 or k in self._lost:
                 continue
             if any_strength:
                 if ref is None or (abs(e - mine), v[0]) < (abs(ref[2] - mine), ref[0]):
-                    ref = (v[0], v[3], e, self._by_name[k])
+                    ref = (v[0], v[3], e, c)
             elif e < mine and max(e, mine) > _MULTILEVEL and (ref is None or (-e, v[0]) < (-ref[2], ref[0])):
-                ref = (v[0], v[3], e, self._by_name[k])
+                ref = (v[0], v[3], e, c)
         floor = None if any_strength else self._equal_strength_floor(rep, known)
         if ref is None and floor is None:
             return None
