@@ -186,8 +186,12 @@ class Configuration:
         return dict(self.params)[key]
 
     def get_or(self, key: str, default: Any = None) -> Any:
-        """The parameter ``key``, or ``default`` when this kind has no such parameter."""
-        return dict(self.params).get(key, default)
+        """The parameter ``key``, or ``default`` when this kind has no such parameter (a scan of the
+        few pairs, not a dict built per call: the learner asks on every decision)."""
+        for k, v in self.params:
+            if k == key:
+                return v
+        return default
 
     @property
     def name(self) -> str:

@@ -524,6 +524,11 @@ class AutoPolicy(Policy):
         self.stats_: dict[tuple, dict[str, list]] = {}
         self._scale: dict[tuple[str, int], float] = {}  # (family, size) → speed scale of stored means
         self._fam_of = {c.name: _family(c) for c in self.candidates_list}
+        # name → what its configuration alone fixes, read on every decision and update (a dict
+        # lookup, not an attribute chain or a parameter scan per call; the candidates never change)
+        self._kind_of = {c.name: c.kind for c in self.candidates_list}
+        self._setup_kind_of = {c.name: _setup_kind(c) for c in self.candidates_list}
+        self._setup_of = {c.name: c.get_or("setup") for c in self.candidates_list}
         members: dict[str, list[str]] = {}
         for c in self.candidates_list:
             members.setdefault(self._fam_of[c.name], []).append(c.name)
@@ -552,6 +557,7 @@ class AutoPolicy(Policy):
         self._arms_ref: object = None
         self._arm_names: set[str] = set()
         self._arm_families: dict[str, list[Configuration]] = {}
+        self._arm_family_names: dict[str, frozenset] = {}
         self._spd_families: set[str] = set()
         self._general_families: set[str] = set()
         self._spd_arm_families: dict[str, list[Configuration]] = {}
@@ -559,6 +565,7 @@ class AutoPolicy(Policy):
         self._limit: int | None = None
         self._budget: float | None = None  # seconds an exploration of unmeasured speed may cost
         self._lowest_memo: dict[tuple, float | None] = {}
+        self._size_memo: tuple = (None, 0)  # (n, its size class) of the last _bin
         self._hint: tuple[str, dict] | None = None
         self._recent_cost: float | None = None  # seconds of the last solve
         #: runs of one matrix: mean length of the finished ones (0: none finished), and the
@@ -585,7 +592,7 @@ class AutoPolicy(Policy):
 
     def observe(self, facts: SystemFacts) -> None:
         self._facts = facts  # its ``ready`` is read only when a factorisation's charge is needed
-        if self._separable_exact and self._separable_exact & self._last_run.keys():
+        if self._separable_exact and not self._separable_exact.isdisjoint(self._last_run):
             # (asked only once fastdiag-cg ran: the verdict costs a projection the first time)
             self._context_free = (self._exact_structured | self._separable_exact if facts.separable
                                   else self._exact_structured)
@@ -723,7 +730,8 @@ class AutoPolicy(Policy):
         self._budget = None
         if exploring:
             self._limit = self._cap(choice, known, reference)
-            if reference is not None and self.cost == "seconds" and _family(choice) not in self.per_iteration_ \
+            if reference is not None and self.cost == "seconds" \
+                    and (self._fam_of.get(choice.name) or _family(choice)) not in self.per_iteration_ \
                     and choice.kind not in _FACTORISATIONS:
                 # its cap was priced with a guessed speed: the solver also stops it once its
                 # measured speed projects iterations costing more than the cap's budget in seconds
@@ -778,14 +786,18 @@ class AutoPolicy(Policy):
         """The estimates of bin ``b`` for the configurations ``names``, as costs now:
         ``[mean, count, last step, mean iterations]`` (a factorisation is charged its setup
         unless it is already built for this matrix)."""
-        known = {}
         scale, fam_of, size = self._scale, self._fam_of, b[0]
+        known, scales = {}, {}  # scales: family → its scale at this size, looked up once (20 ω share one)
         for k, v in self.stats_.get(b, {}).items():
             if k in names:
-                mean = v[0] * scale.get((fam_of[k], size), 1.0)
-                if k in self._factor_names:
-                    mean = self._charged(k, mean, k in self._ready())
-                known[k] = [mean, v[1], v[2], v[3]]
+                fam = fam_of[k]
+                s = scales.get(fam)
+                if s is None:
+                    s = scales[fam] = scale.get((fam, size), 1.0)
+                known[k] = [v[0] * s, v[1], v[2], v[3]]
+        for k in self._factor_names:  # (charged apart: one or two names, not a test per entry)
+            if k in known:
+                known[k][0] = self._charged(k, known[k][0], k in self._ready())
         return known
 
     def _commit_to(self, b: tuple, name: str | None) -> None:
@@ -840,10 +852,14 @@ class AutoPolicy(Policy):
             # the first screening of each family is bounded on its own (one capped try, setups by
             # explore_budget); the regret budget is for the optional rest
             self.spent_excess_ += max(0.0, cost - self._incumbent_cost)
-        here = self.stats_.setdefault(b, {})
-        if name not in here:
+        # (get before setdefault: no fresh dict and list made, and dropped, on every solve)
+        here = self.stats_.get(b)
+        if here is None:
+            here = self.stats_[b] = {}
+        entry = here.get(name)
+        if entry is None:
             self._bins_of.setdefault(name, []).append(b)
-        entry = here.setdefault(name, [cost, 0, self.t_, float(info.iterations)])  # normalised below
+            entry = here[name] = [cost, 0, self.t_, float(info.iterations)]  # normalised below
         clean = info.iterations > 0 and not info.fallback and info.converged
         if clean:
             # noise only ever slows a solve down, so track a low estimate: follow decreases at once,
@@ -873,12 +889,12 @@ class AutoPolicy(Policy):
         # compare configurations by a de-noised cost: iteration counts are exact, so a clean solve
         # costs iterations x (low estimate of seconds per iteration) + setup; failed or
         # non-iterative solves are charged what they measured
-        fam = self._fam_of[name]
+        fam, kind, adaptive = self._fam_of[name], self._kind_of[name], self._setup_of[name] == "adaptive"
         # what later builds will cost: the setup less the work the method said it never repeats
         sample = info.setup_seconds - info.one_off_seconds
         if not info.setup_reused and sample > 0:
             # setup times are de-noised the same way (they do not depend on ω or on the context)
-            share = self._first_share.get(self._by_name[name].kind, 1.0) if fam not in self._last_setup else 1.0
+            share = self._first_share.get(kind, 1.0) if fam not in self._last_setup else 1.0
             if share < 1.0 and self.cost == "seconds":
                 # a first factorisation paid a one-off analysis: believed at the share later builds
                 # repeat, until the next build is measured and replaces it (PETSC_FIRST_SETUP_SHARE)
@@ -889,19 +905,18 @@ class AutoPolicy(Policy):
                 last = self._last_setup.get(fam, sample)
                 self._last_setup[fam] = sample
                 self.setup_low_[fam] = min(sample, last)
-        if self._by_name[name].kind in _FACTORISATIONS:
+        if kind in _FACTORISATIONS:
             # a factorisation's estimate is its solve alone: its setup is added when choosing,
             # and only if it is not already built for the matrix at hand (see _charged)
             setup = 0.0
-        elif self._by_name[name].kind == "fast-diag" or (self._by_name[name].kind == "fastdiag-cg" and
-                                                          self._facts is not None and self._facts.separable):
+        elif kind == "fast-diag" or (kind == "fastdiag-cg" and self._facts is not None and self._facts.separable):
             # its setup (the 1-D eigendecompositions) is cached by factor values and serves every
             # later system on the same grid, whatever the shift and scale: a one-off, not a cost per
             # solve (so is fastdiag-cg's on a separable A: its sum follows every new shift and scale)
             setup = 0.0
         else:
             setup = 0.0 if info.setup_reused else self.setup_low_.get(fam, max(sample, 0.0))
-            if setup and self._by_name[name].get_or("setup") == "adaptive":
+            if setup and adaptive:
                 # rent-or-buy reuses a hierarchy until its extra iterations have cost as much as the
                 # build: a build is spread over at least two solves, so it is charged half each time
                 setup *= 0.5
@@ -929,8 +944,7 @@ class AutoPolicy(Policy):
         if self._commit is not None and (info.fallback or info.projected_seconds is not None or not info.converged
                                          or (self._incumbent_cost and observed > 1.25 * self._incumbent_cost)):
             self._commit = self._streak = None  # something changed: decide afresh
-        if clean and not info.setup_reused and self._by_name[name].get_or("setup") == "adaptive" \
-                and self._samples.get(fam, 0) == 1:
+        if clean and not info.setup_reused and adaptive and self._samples.get(fam, 0) == 1:
             lo = self._lowest(b)
             if lo is not None and observed - setup <= self.revalidate_within * lo:
                 # its first solve paid the build that later solves reuse: one more solve shows
@@ -945,7 +959,9 @@ class AutoPolicy(Policy):
             # now cheaper its mean drops and it becomes the incumbent): O(log T) re-tries each
             self._period[name] = min(_MAX_PERIOD, 2 * self._period.get(name, self.revalidate_after))
         self._last_run[name] = self.t_
-        self._unchecked.get(b, set()).discard(name)
+        unchecked = self._unchecked.get(b)
+        if unchecked:
+            unchecked.discard(name)
         before_step, before_its = entry[2], entry[3]
         entry[1] += 1
         w = max(1.0 / entry[1], 1.0 - self.discount)
@@ -1055,10 +1071,14 @@ class AutoPolicy(Policy):
         known = self.per_iteration_.get(fam)
         if known is not None and seconds > 2.0 * (self.fixed_.get(fam, 0.0) + iterations * known):
             return self.fixed_.get(fam, 0.0)
-        sums = self._fit.setdefault(fam, [0.0] * 5)
-        for i, v in enumerate((1.0, iterations, iterations * iterations, seconds, iterations * seconds)):
-            sums[i] = 0.95 * sums[i] + v
+        sums = self._fit.get(fam)
+        if sums is None:
+            sums = self._fit[fam] = [0.0] * 5
+        # (unrolled: the same sums, without a loop over a fresh tuple on every solve)
         w, sx, sxx, sy, sxy = sums
+        w, sx, sxx, sy, sxy = (0.95 * w + 1.0, 0.95 * sx + iterations, 0.95 * sxx + iterations * iterations,
+                               0.95 * sy + seconds, 0.95 * sxy + iterations * seconds)
+        sums[:] = (w, sx, sxx, sy, sxy)
         mx, my = sx / w, sy / w
         var = sxx / w - mx * mx
         if w >= 3.0 and var > (0.25 * mx) ** 2:
@@ -1073,8 +1093,7 @@ class AutoPolicy(Policy):
         (``setup × (1 − repeat rate)``); other configurations' estimates include their setups."""
         if ready or name not in self._factor_names:
             return mean
-        c = self._by_name[name]
-        return mean + self.setup_low_.get(_family(c), 0.0) / self._sharing()
+        return mean + self.setup_low_.get(self._fam_of[name], 0.0) / self._sharing()
 
     def _rescale(self, fam: str, ratio: float) -> None:
         """The family's speed estimate changed: rescale every estimate of its members (all bins).
@@ -1099,7 +1118,13 @@ class AutoPolicy(Policy):
         if b in memo:
             return memo[b]
         entries = self.stats_.get(b)
-        memo[b] = lo = min(self._charged(k, self._mean(b, k)) for k in entries) if entries else None
+        if not entries:
+            memo[b] = None
+            return None
+        # (_charged(k, _mean(b, k)) inlined: only a factorisation's charge differs from its mean)
+        scale, fam_of, factors, size = self._scale, self._fam_of, self._factor_names, b[0]
+        memo[b] = lo = min([self._charged(k, v[0] * scale.get((fam_of[k], size), 1.0)) if k in factors
+                            else v[0] * scale.get((fam_of[k], size), 1.0) for k, v in entries.items()])
         return lo
 
     def _count_run(self, repeated: bool) -> None:
@@ -1123,7 +1148,12 @@ class AutoPolicy(Policy):
         return float(k)
 
     def _bin(self, context: Mapping[str, float] | None, n: int | None) -> tuple:
-        size = int(round(math.log2(n))) if n else 0
+        memo = self._size_memo
+        if memo[0] == n:  # (a sequence keeps its size: the logarithm once per size)
+            size = memo[1]
+        else:
+            size = int(round(math.log2(n))) if n else 0
+            self._size_memo = (n, size)
         if not context:
             return (size, None)
         key = self.context_key if self.context_key in context else min(context)
@@ -1145,8 +1175,12 @@ class AutoPolicy(Policy):
             return abs((ob[1] if ob[1] is not None else 0) - (b[1] if b[1] is not None else 0))
 
         inherited: dict[str, list] = {}
+        keys: dict[tuple, tuple] = {}  # bin → its sort key, made once (the names share their bins)
         for name, bins in self._bins_of.items():
-            near = min(bins, key=lambda ob: (distance(ob), _index(ob)), default=None)  # ties: the lower bin
+            for ob in bins:
+                if ob not in keys:
+                    keys[ob] = (distance(ob), _index(ob))
+            near = min(bins, key=keys.__getitem__, default=None)  # ties: the lower bin
             if near is not None and near != b and math.isfinite(distance(near)) and name in self.stats_[near]:
                 e = self.stats_[near][name]
                 inherited[name] = [e[0], 0, self.t_, e[3]]  # same size: same speed scale
@@ -1201,6 +1235,8 @@ class AutoPolicy(Policy):
             self._arm_families = {}
             for c in arms:
                 self._arm_families.setdefault(_family(c), []).append(c)
+            #: family → its members' names (whether any has an estimate: one set operation)
+            self._arm_family_names = {f: frozenset(c.name for c in m) for f, m in self._arm_families.items()}
             self._spd_families = {f for f, m in self._arm_families.items() if m[0].spec.spd_only}
             # on symmetric systems also LU when a Cholesky factorisation is offered (PETSc): the
             # same reuse of a factor, for half the work
@@ -1225,13 +1261,15 @@ class AutoPolicy(Policy):
             self._screening = True
             return self._by_name[confirm], True
         # 1. each contending family once in this bin, through its best member elsewhere
-        screened = self._screened.setdefault(b, set())
+        screened = self._screened.get(b)
+        if screened is None:
+            screened = self._screened[b] = set()
         untried, deferred = [], []
         estimates: dict | None = {}  # family → expected first-try seconds (None: not all known)
         for fam, members in fams.items():
             if fam in screened or self._wait.get((b, fam), 0) > self.t_:
                 continue
-            if any(m.name in known for m in members):
+            if not self._arm_family_names[fam].isdisjoint(known):
                 screened.add(fam)
                 continue
             rep = self._representative(b, members)
@@ -1323,7 +1361,7 @@ class AutoPolicy(Policy):
                 # expensive family is tried
                 untried.append(((2, rel[0], 0.0) if rel is not None else (1, *self._first_rank(rep)), fam, rep))
                 if rel is None and lo is not None and estimates is not None and self.cost == "seconds":
-                    est = self._first_try_estimate(rep, known, setup)
+                    # (est: _first_try_estimate(rep, known, setup), made above on this very condition)
                     if est is None:
                         estimates = None
                     else:
@@ -1485,8 +1523,9 @@ class AutoPolicy(Policy):
         in any context, so it is not screened (AMG's setup and V-cycle against ``fast-diag``)."""
         if best_name not in self._context_free or not lo:
             return False
-        per = self.per_iteration_.get(_family(rep)) or self._prior_per_iteration(rep)
-        return per is not None and self.fixed_.get(_family(rep), 0.0) + per > self.explore_cap * lo
+        fam = self._fam_of.get(rep.name) or _family(rep)
+        per = self.per_iteration_.get(fam) or self._prior_per_iteration(rep)
+        return per is not None and self.fixed_.get(fam, 0.0) + per > self.explore_cap * lo
 
     def _bounded_first_try(self, rep: Configuration, rel, setup: float, lo: float) -> bool:
         """A never-measured factorisation whose first try (its whole setup plus one solve of
@@ -1510,7 +1549,7 @@ class AutoPolicy(Policy):
         (:meth:`_product_seconds`): Heat2D's first SSOR-PCG solves (2-5 iterations) implied a
         product 3.4x dearer than it is, and ``fastdiag-cg``'s setup at 14 ms instead of 3."""
         for other, per in self.per_iteration_.items():
-            kind = self._by_name[other].kind if other in self._by_name else other.split("(")[0]
+            kind = self._kind_of.get(other) or other.split("(")[0]
             if self._iter_cost.get(kind):
                 implied = per / self._iter_cost[kind]
                 fit = self._fit.get(other)
@@ -1601,10 +1640,12 @@ class AutoPolicy(Policy):
         # its speed, if never measured, scaled from the measured family nearest in cost per
         # iteration (Jacobi-PCG from CG, not from the SSOR-PCG that set the count: on a random
         # graph an SSOR iteration cost 2.9 CG iterations, not ITERATION_COST's 1.5)
-        per = self.per_iteration_.get(_family(rep)) or self._prior_per_iteration(rep)
+        # (a candidate's family from the per-name dict: _family's cache hashes the configuration)
+        family = self._fam_of.get(rep.name) or _family(rep)
+        per = self.per_iteration_.get(family) or self._prior_per_iteration(rep)
         if per is None:
             return None
-        return self.fixed_.get(_family(rep), 0.0) + max(1.0, ref[1] ** (mine / ref[2])) * per
+        return self.fixed_.get(family, 0.0) + max(1.0, ref[1] ** (mine / ref[2])) * per
 
     def _failed_alike(self, rep: Configuration, known: dict, lo: float) -> bool:
         """Whether ``rep`` is an AMG (``DIFFICULTY_EXPONENT`` at most ``_MULTILEVEL``) and another
@@ -1620,11 +1661,12 @@ class AutoPolicy(Policy):
         mine = DIFFICULTY_EXPONENT.get(rep.kind)
         if mine is None or mine > _MULTILEVEL or not self._lost:
             return False
-        fam, fam_of, lost, far = _family(rep), self._fam_of, self._lost, self.contender * lo
-        failed, held = set(), set()
+        fam_of, lost, far = self._fam_of, self._lost, self.contender * lo
+        fam = fam_of.get(rep.name) or _family(rep)
+        failed, held, kind_of = set(), set(), self._kind_of
         for k, v in known.items():
-            c = self._by_name.get(k)
-            e = DIFFICULTY_EXPONENT.get(c.kind) if c is not None else None
+            kind = kind_of.get(k)
+            e = DIFFICULTY_EXPONENT.get(kind) if kind is not None else None
             if e is None or fam_of[k] == fam or e > _MULTILEVEL:
                 continue
             (failed if k in lost and v[0] > far else held).add(fam_of[k])
@@ -1698,9 +1740,10 @@ class AutoPolicy(Policy):
         products (``SETUP_COST``) times the product's cost implied by any family that ran."""
         if fam in self.setup_low_:
             return self.setup_low_[fam]
-        kind = _setup_kind(rep)
+        kinds = self._setup_kind_of
+        kind = kinds.get(rep.name) or _setup_kind(rep)
         for other, seconds in self.setup_low_.items():  # the same setup built for another family
-            if other in self._by_name and _setup_kind(self._by_name[other]) == kind:
+            if kinds.get(other) == kind:
                 return seconds
         if kind not in self._setup_cost:
             return 0.0
@@ -1734,11 +1777,12 @@ class AutoPolicy(Policy):
         if best_name is None:
             return None
         best = self._by_name.get(best_name)
-        if best is not None and _family(best) == _family(choice) and known[best_name][3] > 0:
+        fam = self._fam_of.get(choice.name) or _family(choice)
+        if best is not None and (self._fam_of.get(best.name) or _family(best)) == fam and known[best_name][3] > 0:
             # the same method with another ω: iterations compare exactly, timing noise cannot trip the cap
             return max(20, int(self.explore_cap * known[best_name][3]) + 1)
         budget = self.explore_cap * known[best_name][0]
-        per = self.per_iteration_.get(_family(choice)) or self._prior_per_iteration(choice)
+        per = self.per_iteration_.get(fam) or self._prior_per_iteration(choice)
         if per is None or per <= 0:
             if best_name in self._failed:
                 # the best known failed outright (SSOR-PCG proved a Helmholtz matrix indefinite in
@@ -1750,7 +1794,7 @@ class AutoPolicy(Policy):
         # a floor of 8 iterations: below it a cap trips on timing noise (and a convergence rate
         # is hardly measured), while a hopeless configuration costs little more — not 20 V-cycles
         # of an AMG whose iteration costs a tenth of the incumbent's whole solve
-        return max(8, int(max(0.0, budget - self.fixed_.get(_family(choice), 0.0)) / per) + 1)
+        return max(8, int(max(0.0, budget - self.fixed_.get(fam, 0.0)) / per) + 1)
 
     def _prior_per_iteration(self, choice: Configuration, exclude: str | None = None) -> float | None:
         """Seconds per iteration of a family never run yet, scaled from one that has run.
@@ -1765,7 +1809,7 @@ class AutoPolicy(Policy):
         # least wrong between similar methods (CG from SSOR-PCG, not from an AMG V-cycle)
         best = None
         for fam, per in self.per_iteration_.items():
-            other = self._iter_cost.get(self._by_name[fam].kind if fam in self._by_name else fam.split("(")[0])
+            other = self._iter_cost.get(self._kind_of.get(fam) or fam.split("(")[0])
             if other and fam != exclude:
                 gap = abs(math.log(mine / other))
                 if best is None or gap < best[0]:
