@@ -1,0 +1,154 @@
+"""The usual solve of a fixed compiled-PCG policy, in straight-line code (issue 9's per-call overhead).
+
+:meth:`SequenceSolver.solve <seqsolve.SequenceSolver.solve>` is written for every policy, backend
+and input: it asks the policy, scales, bounds attempts in chunks, falls back, learns.  A fixed
+policy of one compiled ``numba-*-cg`` configuration with a stored-vector guess (``previous``,
+``zero``) needs none of that on a system that goes well, yet paid ~40 Python-level steps for it:
+7 % of a 1.4 ms Heat2D solve.  :class:`FixedCompiledPath` runs only the steps that decide
+something — the matrix scan (finiteness, fingerprint, symmetry sample, ``b``'s check and norm),
+the canonical-pattern and symmetry bookkeeping, the setup (refreshed or reused), one kernel call,
+the certified residual check, the guess update — and writes the same record.
+
+Every other case goes back to the general path, which then solves the system from the start:
+arguments other than ``A``, ``b`` and ``context``, inputs to convert, a copied (non-canonical)
+matrix, a system to rescale, ``b = 0``, an unsymmetric ``A`` (the general path raises), a setup
+that fails, and an attempt that is not certified within its first chunk.  Only what a redo
+recomputes identically (the canonical pattern, the symmetry verdict of this very matrix) is stored
+before that point, so the redo behaves, records and raises as if the lean path had not run; a
+failed first chunk costs that chunk twice, as with the structured lean scan (``_lean_scan``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import TYPE_CHECKING, Mapping
+
+import numpy as np
+import scipy.sparse as sp
+
+from .accuracy import check_residual, moderate, norm_from_squares
+from .errors import SeqsolveError
+from .guesses.chooser import FixedGuess
+from .log import logger, solve_logged
+from .policies.fixed import FixedPolicy
+from .records import SolveRecord
+from .solvers.compiled import CompiledPCG
+from .validation import _F64, _plain, all_finite, as_canonical, scan_matrix
+
+if TYPE_CHECKING:
+    from .solver import SequenceSolver
+
+#: the failures of a configuration that the general path turns into a fallback (as ``_attempt``)
+_FAILURES = (SeqsolveError, ArithmeticError, ValueError, RuntimeError, np.linalg.LinAlgError)
+
+
+class FixedCompiledPath:
+    """The lean solve for ``solver`` while its policy is ``FixedPolicy`` of one :class:`CompiledPCG`
+    configuration and its guess a :class:`FixedGuess` that does no arithmetic (see the module)."""
+
+    __slots__ = ("solver", "config", "name", "method", "primary_chunk")
+
+    def __init__(self, solver: "SequenceSolver", config, method: CompiledPCG, primary_chunk: int) -> None:
+        self.solver, self.config, self.name, self.method = solver, config, config.name, method
+        self.primary_chunk = primary_chunk  # the least first chunk of the general path (_bounded)
+
+    @staticmethod
+    def fits(policy, guesser, method_of) -> bool:
+        """Whether a solver with this policy and guesser may take the lean path (decided once per
+        candidate list; ``method_of`` builds a configuration's method).  Exact types: a subclass
+        may override what the lean path skips."""
+        if type(policy) is not FixedPolicy or type(guesser) is not FixedGuess or guesser.arithmetic:
+            return False
+        candidates = policy.candidates()
+        return len(candidates) == 1 and type(method_of(candidates[0])) is CompiledPCG
+
+    def solve(self, A, b, context: Mapping[str, float] | None) -> np.ndarray | None:
+        """``x`` for ``A x = b`` as the general path would return it, with the same record appended,
+        or ``None``: the general path is to solve this system (nothing it would see was changed)."""
+        s = self.solver
+        if type(A) is not sp.csr_array or type(b) is not np.ndarray or not s._warm or s.record_residuals:
+            return None
+        n = b.shape[0]
+        if A.data.dtype is not _F64 or A.shape != (n, n) or not _plain(b, n):
+            return None
+        # finiteness of A and b, fingerprint, max|a_ij|, symmetry sample and ‖b‖², in one pass
+        scan = scan_matrix(A, s._symmetry_plan(), b)
+        canonical, scan = as_canonical(A, scan, s._canonical_pattern)
+        if canonical is not A:  # duplicates or unsorted rows: the general path works on a copy
+            return None
+        s._canonical_pattern = scan.pattern
+        bnorm = norm_from_squares(scan.b_squares, b)
+        if bnorm == 0.0 or not moderate(scan.max_abs, bnorm):
+            return None  # x = 0 at once, or a system to rescale
+        if context is not None:
+            context = s._check_context(context)
+        s._structure = s._near_nullspace = s._user_M = None  # (the general path's per-solve state)
+        fp = scan.fingerprint
+        if not s._symmetric(A, scan):  # (the verdict is cached for this matrix: a redo reads it)
+            return None  # the general path raises NotSymmetricError
+        t0 = time.perf_counter()
+        config, method = self.config, self.method  # the policy's choice, known since it was built
+        policy_seconds = time.perf_counter() - t0
+
+        t_guess, x0, guess = time.perf_counter(), None, "zero"
+        if s.warm_start:
+            x0, guess = s._guesser.form(A, b, fp)
+        if x0 is None or not all_finite(x0):
+            x0 = np.zeros(n)
+        guess_seconds = time.perf_counter() - t_guess
+
+        maxiter = int(s.maxiter or 10 * n)
+        chunk = min(maxiter, max(self.primary_chunk, 10 * math.isqrt(n)))  # as the general path's first
+        target = max(s.rtol * bnorm, s.atol)
+        t0 = time.perf_counter()
+        try:
+            hints, key = s._setup_hints(method, fp, 0)
+            cached = s._setups.get(config)
+            made = cached is None or cached[0] != key
+            prepared = method.setup(A, cached[1] if cached else None, **hints) if made else cached[1]
+            t1 = time.perf_counter()
+            x, iterations, status, done = method.run(prepared, A, b, x0, s.rtol, s.atol, chunk)
+        except _FAILURES:
+            return None  # a fallback's case
+        verdict = check_residual(A, b, x, bnorm, target, done)
+        t2 = time.perf_counter()
+        if not verdict.meets(target):
+            return None  # more chunks, a refinement or a fallback: the general path's work
+        if made:
+            s._setups[config] = (key, prepared, len(s.history))
+        t_guess = time.perf_counter()
+        s._guesser.update(A, b, x, fp)
+        guess_seconds += time.perf_counter() - t_guess
+        setup_seconds, solve_seconds = t1 - t0, t2 - t1
+        history = s.history
+        record = SolveRecord.of({
+            "index": len(history),
+            "configuration": self.name,
+            "iterations": iterations,
+            "setup_seconds": guess_seconds + setup_seconds,
+            "solve_seconds": solve_seconds,
+            "residual": verdict.residual / bnorm,
+            "converged": True,
+            "fallback": None,
+            "status": status,
+            "setup_reused": not made or (cached is not None and prepared is cached[1]),
+            "policy_seconds": policy_seconds,
+            "context": {} if context is None else dict(context),
+            "attempt_seconds": setup_seconds + solve_seconds,
+            "projected_seconds": None,
+            "projected_iterations": None,
+            "explored": False,
+            "matrix_repeated": fp == s._previous_fp,
+            "residuals": None,
+            "initial_guess": guess,
+            "guess_seconds": guess_seconds,
+            "one_off_seconds": method.one_off_seconds if made else 0.0,
+        })
+        if logger.isEnabledFor(20):  # INFO
+            solve_logged(record, [(self.name, status, iterations)], maxiter, maxiter)
+        s._previous_fp = fp
+        history.append(record)
+        s._x_prev = x
+        return x.copy()
+
