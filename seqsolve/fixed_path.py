@@ -34,10 +34,12 @@ from .log import logger, solve_logged
 from .policies.fixed import FixedPolicy
 from .records import SolveRecord
 from .solvers.compiled import CompiledPCG
-from .validation import _F64, _plain, all_finite, as_canonical, scan_matrix
+from .validation import _F64, all_finite, as_canonical, scan_matrix
 
 if TYPE_CHECKING:
     from .solver import SequenceSolver
+
+_CSR = sp.csr_array
 
 #: the failures of a configuration that the general path turns into a fallback (as ``_attempt``)
 _FAILURES = (SeqsolveError, ArithmeticError, ValueError, RuntimeError, np.linalg.LinAlgError)
@@ -47,11 +49,12 @@ class FixedCompiledPath:
     """The lean solve for ``solver`` while its policy is ``FixedPolicy`` of one :class:`CompiledPCG`
     configuration and its guess a :class:`FixedGuess` that does no arithmetic (see the module)."""
 
-    __slots__ = ("solver", "config", "name", "method", "primary_chunk")
+    __slots__ = ("solver", "config", "name", "method", "primary_chunk", "sized")
 
     def __init__(self, solver: "SequenceSolver", config, method: CompiledPCG, primary_chunk: int) -> None:
         self.solver, self.config, self.name, self.method = solver, config, config.name, method
         self.primary_chunk = primary_chunk  # the least first chunk of the general path (_bounded)
+        self.sized: tuple | None = None  # (n, solver.maxiter, maxiter, first chunk) of the last solve
 
     @staticmethod
     def fits(policy, guesser, method_of) -> bool:
@@ -67,10 +70,11 @@ class FixedCompiledPath:
         """``x`` for ``A x = b`` as the general path would return it, with the same record appended,
         or ``None``: the general path is to solve this system (nothing it would see was changed)."""
         s = self.solver
-        if type(A) is not sp.csr_array or type(b) is not np.ndarray or not s._warm or s.record_residuals:
+        if (type(A) is not _CSR or type(b) is not np.ndarray or b.ndim != 1 or b.dtype is not _F64
+                or not b.flags.c_contiguous or not s._warm or s.record_residuals):
             return None
         n = b.shape[0]
-        if A.data.dtype is not _F64 or A.shape != (n, n) or not _plain(b, n):
+        if A.data.dtype is not _F64 or A.shape != (n, n):
             return None
         # finiteness of A and b, fingerprint, max|a_ij|, symmetry sample and ‖b‖², in one pass
         scan = scan_matrix(A, s._symmetry_plan(), b)
@@ -98,8 +102,11 @@ class FixedCompiledPath:
             x0 = np.zeros(n)
         guess_seconds = time.perf_counter() - t_guess
 
-        maxiter = int(s.maxiter or 10 * n)
-        chunk = min(maxiter, max(self.primary_chunk, 10 * math.isqrt(n)))  # as the general path's first
+        if self.sized is None or self.sized[0] != n or self.sized[1] is not s.maxiter:
+            maxiter = int(s.maxiter or 10 * n)
+            # (maxiter, and the general path's first chunk: _bounded's first_chunk)
+            self.sized = (n, s.maxiter, maxiter, min(maxiter, max(self.primary_chunk, 10 * math.isqrt(n))))
+        maxiter, chunk = self.sized[2], self.sized[3]
         target = max(s.rtol * bnorm, s.atol)
         t0 = time.perf_counter()
         try:

@@ -164,7 +164,7 @@ class SequenceSolver:
         self._threads = None  # this solve's BLAS limit (None: not set yet; see _limit_blas)
         self._blas_free_for: object = None  # the candidates _blas_free_ok was decided for
         self._blas_free_ok = False
-        self._fixed_path_for: object = None  # the candidates _fixed_path was decided for
+        self._fixed_path_for: object = None  # the policy _fixed_path was decided for
         self._fixed_path: FixedCompiledPath | None = None
 
     @property
@@ -206,7 +206,7 @@ class SequenceSolver:
         ``Vec`` laid out like ``b``, so a petsc4py/FEniCSx time loop needs no conversion.
         """
         if x0 is None and callback is None and near_nullspace is None and M is None and structure is None:
-            lean = self._fixed_path if self._fixed_path_for is self._policy.candidates() else self._lean_path()
+            lean = self._fixed_path if self._fixed_path_for is self._policy else self._lean_path()
             if lean is not None:
                 x = lean.solve(A, b, context)
                 if x is not None:
@@ -240,12 +240,13 @@ class SequenceSolver:
 
     def _lean_path(self) -> FixedCompiledPath | None:
         """The straight-line solve of a fixed compiled-PCG policy (:mod:`.fixed_path`), or ``None``
-        for any other policy; decided once per candidate list."""
-        candidates = self._policy.candidates()
-        if self._fixed_path_for is not candidates:
-            self._fixed_path_for = candidates
-            self._fixed_path = (FixedCompiledPath(self, candidates[0], self._method(candidates[0]), _PRIMARY_CHUNK)
-                                if FixedCompiledPath.fits(self._policy, self._guesser, self._method) else None)
+        for any other policy; decided once per policy (a ``FixedPolicy``'s candidates never change)."""
+        policy = self._policy
+        if self._fixed_path_for is not policy:
+            self._fixed_path_for = policy
+            self._fixed_path = (FixedCompiledPath(self, policy.candidates()[0], self._method(policy.candidates()[0]),
+                                                  _PRIMARY_CHUNK)
+                                if FixedCompiledPath.fits(policy, self._guesser, self._method) else None)
         return self._fixed_path
 
     def _blas_free(self) -> bool:
