@@ -91,24 +91,24 @@ class FixedCompiledPath:
         fp = scan.fingerprint
         if not s._symmetric(A, scan):  # (the verdict is cached for this matrix: a redo reads it)
             return None  # the general path raises NotSymmetricError
-        t0 = time.perf_counter()
-        config, method = self.config, self.method  # the policy's choice, known since it was built
-        policy_seconds = time.perf_counter() - t0
-
-        t_guess, x0, guess = time.perf_counter(), None, "zero"
-        if s.warm_start:
-            x0, guess = s._guesser.form(A, b, fp)
-        if x0 is None or not all_finite(x0):
-            x0 = np.zeros(n)
-        guess_seconds = time.perf_counter() - t_guess
-
         if self.sized is None or self.sized[0] != n or self.sized[1] is not s.maxiter:
             maxiter = int(s.maxiter or 10 * n)
             # (maxiter, and the general path's first chunk: _bounded's first_chunk)
             self.sized = (n, s.maxiter, maxiter, min(maxiter, max(self.primary_chunk, 10 * math.isqrt(n))))
         maxiter, chunk = self.sized[2], self.sized[3]
         target = max(s.rtol * bnorm, s.atol)
+
+        # (each clock reading ends one timed step and starts the next)
+        t_policy = time.perf_counter()
+        config, method = self.config, self.method  # the policy's choice, known since it was built
+        t_guess = time.perf_counter()
+        x0, guess = None, "zero"
+        if s.warm_start:
+            x0, guess = s._guesser.form(A, b, fp)
+        if x0 is None or not all_finite(x0):
+            x0 = np.zeros(n)
         t0 = time.perf_counter()
+        policy_seconds, guess_seconds = t_guess - t_policy, t0 - t_guess
         try:
             hints, key = s._setup_hints(method, fp, 0)
             cached = s._setups.get(config)
@@ -120,13 +120,12 @@ class FixedCompiledPath:
             return None  # a fallback's case
         verdict = check_residual(A, b, x, bnorm, target, done)
         t2 = time.perf_counter()
-        if not verdict.meets(target):
+        if not verdict.upper <= target:  # (verdict.meets: the target is finite, a NaN bound fails)
             return None  # more chunks, a refinement or a fallback: the general path's work
+        s._guesser.update(A, b, x, fp)  # (timed from t2 on: the comparison above is all it adds)
+        guess_seconds += time.perf_counter() - t2
         if made:
             s._setups[config] = (key, prepared, len(s.history))
-        t_guess = time.perf_counter()
-        s._guesser.update(A, b, x, fp)
-        guess_seconds += time.perf_counter() - t_guess
         setup_seconds, solve_seconds = t1 - t0, t2 - t1
         history = s.history
         record = SolveRecord.of({
