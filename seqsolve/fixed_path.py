@@ -34,7 +34,7 @@ from .log import logger, solve_logged
 from .policies.fixed import FixedPolicy
 from .records import SolveRecord
 from .solvers.compiled import CompiledPCG
-from .validation import _F64, all_finite, as_canonical, scan_matrix
+from .validation import _F64, all_finite, as_canonical, scan_csr
 
 if TYPE_CHECKING:
     from .solver import SequenceSolver
@@ -73,11 +73,11 @@ class FixedCompiledPath:
         if (type(A) is not _CSR or type(b) is not np.ndarray or b.ndim != 1 or b.dtype is not _F64
                 or not b.flags.c_contiguous or not s._warm or s.record_residuals):
             return None
-        n = b.shape[0]
-        if A.data.dtype is not _F64 or A.shape != (n, n):
+        n, shape, data = b.shape[0], A.shape, A.data
+        if data.dtype is not _F64 or shape != (n, n) or not data.flags.c_contiguous:
             return None
         # finiteness of A and b, fingerprint, max|a_ij|, symmetry sample and ‖b‖², in one pass
-        scan = scan_matrix(A, s._symmetry_plan(), b)
+        scan = scan_csr(A, shape, data, s._symmetry_plan(), b)
         canonical, scan = as_canonical(A, scan, s._canonical_pattern)
         if canonical is not A:  # duplicates or unsorted rows: the general path works on a copy
             return None
