@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Mapping
 import numpy as np
 import scipy.sparse as sp
 
-from .accuracy import check_residual, moderate, norm_from_squares
+from .accuracy import check_residual, moderate_norm
 from .errors import SeqsolveError
 from .guesses.chooser import FixedGuess
 from .log import logger, solve_logged
@@ -82,8 +82,8 @@ class FixedCompiledPath:
         if canonical is not A:  # duplicates or unsorted rows: the general path works on a copy
             return None
         s._canonical_pattern = scan.pattern
-        bnorm = norm_from_squares(scan.b_squares, b)
-        if bnorm == 0.0 or not moderate(scan.max_abs, bnorm):
+        bnorm = moderate_norm(scan.b_squares, scan.max_abs)
+        if bnorm == 0.0:
             return None  # x = 0 at once, or a system to rescale
         if context is not None:
             context = s._check_context(context)

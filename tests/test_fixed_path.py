@@ -283,3 +283,19 @@ def test_compiled_run_is_solve_without_its_objects(kind):
     assert np.array_equal(x, res.x) and iterations == res.iterations and status == res.status
     assert np.array_equal(done.r, res.residual_pass.r) and done.terms == res.residual_pass.terms
     assert np.array_equal(x0, np.full(144, 0.1))  # the start is copied
+
+
+@pytest.mark.parametrize("scale", [1e-40, 2.0**-100, 1.0, 2.0**100, 1e40])
+def test_moderate_norm_is_the_general_paths_norm_where_nothing_is_rescaled(scale):
+    from seqsolve.accuracy import moderate, moderate_norm, norm_from_squares
+
+    b = np.full(100, scale) * np.linspace(0.5, 1.5, 100)
+    squares = float(np.dot(b, b))
+    bnorm = norm_from_squares(squares, b)
+    for max_abs in (1e-40, 1.0, 1e40):
+        lean = moderate_norm(squares, max_abs)
+        if lean:
+            assert lean == bnorm and moderate(max_abs, bnorm)
+        else:  # declined: only outside the range, or at its very edge (the general path then runs)
+            assert not (2.0**-99 <= bnorm <= 2.0**99 and moderate(max_abs, bnorm))
+    assert moderate_norm(0.0, 1.0) == 0.0
