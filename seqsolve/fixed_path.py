@@ -59,8 +59,8 @@ class FixedCompiledPath:
     @staticmethod
     def fits(policy, guesser, method_of) -> bool:
         """Whether a solver with this policy and guesser may take the lean path (decided once per
-        candidate list; ``method_of`` builds a configuration's method).  Exact types: a subclass
-        may override what the lean path skips."""
+        policy; ``method_of`` builds a configuration's method).  Exact types: a subclass may
+        override what the lean path skips."""
         if type(policy) is not FixedPolicy or type(guesser) is not FixedGuess or guesser.arithmetic:
             return False
         candidates = policy.candidates()
