@@ -12,7 +12,6 @@ import scipy.sparse as sp
 
 from seqsolve import ConvergenceError, InvalidSystemError, NotSymmetricError, SequenceSolver
 from seqsolve.problems import Heat2D
-from seqsolve.solver import SequenceSolver as SolverClass
 from seqsolve.solvers.compiled import CompiledPCG, prepare
 
 POLICY = "fixed:numba-ssor-cg(omega=1.8)"
@@ -30,13 +29,13 @@ def general(solver: SequenceSolver) -> SequenceSolver:
 def counting(monkeypatch) -> list:
     """Count the solves that reach the general path (``SequenceSolver._solve``) from ``solve``."""
     calls: list = []
-    real = SolverClass._solve
+    real = SequenceSolver._solve
 
     def spy(self, *args, **kwargs):
         calls.append(1)
         return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(SolverClass, "_solve", spy)
+    monkeypatch.setattr(SequenceSolver, "_solve", spy)
     return calls
 
 
