@@ -145,6 +145,16 @@ def moderate(max_abs: float, bnorm: float) -> bool:
     return 1 / _SCALE_RANGE <= max_abs <= _SCALE_RANGE and 1 / _SCALE_RANGE <= bnorm <= _SCALE_RANGE
 
 
+def moderate_norm(b_squares: float, max_abs: float) -> float:
+    """``‖b‖ = √(Σ b_i²)`` when :func:`moderate` holds for it (its squares within ``[2^-200, 2^200]``,
+    safely inside :func:`norm_from_squares`'s exact range) and ``max_abs``; else 0.0, also for
+    ``b = 0``: the caller then takes the general path.  One call for the usual case, on every solve
+    of the lean fixed path (:mod:`seqsolve.fixed_path`)."""
+    if 1 / _SCALE_RANGE**2 <= b_squares <= _SCALE_RANGE**2 and 1 / _SCALE_RANGE <= max_abs <= _SCALE_RANGE:
+        return math.sqrt(b_squares)
+    return 0.0
+
+
 def magnitude_exponent(max_abs: float) -> int:
     """The ``α`` for a matrix with ``max|A| = max_abs``: nonzero only outside ``[2^-100, 2^100]``
     (``nan`` for an operator, whose entries are unknown: 0)."""

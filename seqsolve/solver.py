@@ -27,6 +27,7 @@ from .operators.grid import grid_structure
 from .operators.grid import separable as grid_separable
 from .operators.structure import sum_max_abs
 from .errors import ConfigurationError, ConvergenceError, InvalidSystemError, NotSymmetricError, SeqsolveError
+from .fixed_path import FixedCompiledPath
 from .log import logger, solve_logged
 from .guesses import make_guesser
 from .guesses.chooser import FixedGuess
@@ -163,6 +164,8 @@ class SequenceSolver:
         self._threads = None  # this solve's BLAS limit (None: not set yet; see _limit_blas)
         self._blas_free_for: object = None  # the candidates _blas_free_ok was decided for
         self._blas_free_ok = False
+        self._fixed_path_for: object = None  # the policy _fixed_path was decided for
+        self._fixed_path: FixedCompiledPath | None = None
 
     @property
     def policy(self) -> Policy:
@@ -202,6 +205,12 @@ class SequenceSolver:
         ``A`` and ``b`` may also be petsc4py ``Mat``/``Vec`` (sequential); ``x`` is then a new
         ``Vec`` laid out like ``b``, so a petsc4py/FEniCSx time loop needs no conversion.
         """
+        if x0 is None and callback is None and near_nullspace is None and M is None and structure is None:
+            lean = self._fixed_path if self._fixed_path_for is self._policy else self._lean_path()
+            if lean is not None:
+                x = lean.solve(A, b, context)
+                if x is not None:
+                    return x
         # the BLAS limit: entered here, or on first need (_limit_blas); an outer solve's is kept
         # for it (a callback that solves again with this solver)
         outer, self._threads = self._threads, None
@@ -228,6 +237,17 @@ class SequenceSolver:
             self._threads = blas_threads(self.blas_threads)
             if self._threads is not _NOTHING:  # entered by hand: a with-block costs two Python calls
                 self._threads.__enter__()
+
+    def _lean_path(self) -> FixedCompiledPath | None:
+        """The straight-line solve of a fixed compiled-PCG policy (:mod:`.fixed_path`), or ``None``
+        for any other policy; decided once per policy (a ``FixedPolicy``'s candidates never change)."""
+        policy = self._policy
+        if self._fixed_path_for is not policy:
+            self._fixed_path_for = policy
+            self._fixed_path = (FixedCompiledPath(self, policy.candidates()[0], self._method(policy.candidates()[0]),
+                                                  _PRIMARY_CHUNK)
+                                if FixedCompiledPath.fits(policy, self._guesser, self._method) else None)
+        return self._fixed_path
 
     def _blas_free(self) -> bool:
         """Whether this solve can start without the BLAS limit (:meth:`_limit_blas` is then called

@@ -230,7 +230,15 @@ def scan_matrix(A: Operator, symmetry: tuple | None = None, b: Any = None) -> Ma
         return MatrixScan(key, key, math.nan)
     data = A.data if A.data.flags.c_contiguous else np.ascontiguousarray(A.data)
     shape = A.shape
-    rhs = b if b is not None and _plain(b, shape[0]) else _NO_B
+    return scan_csr(A, shape, data, symmetry, b if b is not None and _plain(b, shape[0]) else None)
+
+
+def scan_csr(A: sp.csr_array, shape: tuple, data: np.ndarray, symmetry: tuple | None,
+             b: np.ndarray | None) -> MatrixScan:
+    """:func:`scan_matrix` past its input checks, for a caller that made them: ``A`` a CSR array of
+    ``shape`` with contiguous values ``data``, ``b`` a contiguous float64 vector of its size or
+    ``None`` (the checks cost ~3 µs on cold caches, and a lean caller has made them already)."""
+    rhs = _NO_B if b is None else b
     scan = (_KERNELS[0] if _KERNELS else _kernels()).scan  # (no call once loaded: this runs on every solve)
     if symmetry is None:
         hv, hp, top, sym, squares = scan(A.indptr, A.indices, data, _NO_PERM, 0, 0, SYMMETRY_RTOL, rhs)
@@ -241,8 +249,9 @@ def scan_matrix(A: Operator, symmetry: tuple | None = None, b: Any = None) -> Ma
         raise InvalidSystemError("A contains NaN or Inf entries")
     if squares - squares != 0.0 and not _kernels().all_finite(rhs):  # (else a sum that overflowed)
         raise InvalidSystemError("b contains NaN or Inf")
-    pattern = (shape, int(A.indptr[-1]), int(hp))  # indptr[-1]: the nnz, without SciPy's property calls
-    return MatrixScan((*pattern, int(hv)), pattern, top,
+    # indptr[-1]: the nnz, without SciPy's property calls; the kernel's hashes are Python ints already
+    pattern = (shape, int(A.indptr[-1]), hp)
+    return MatrixScan((*pattern, hv), pattern, top,
                       None if sym < 0 or symmetry[0] != pattern else sym == 1,
                       None if rhs is _NO_B else rhs, squares)
 

@@ -114,6 +114,7 @@ _RUNNING = -1
 _STATUS_NAMES = ("converged", "maxiter", "breakdown", "indefinite", "nan")
 
 _INT32_MAX = np.iinfo(np.int32).max
+_F64, _I32 = np.dtype(np.float64), np.dtype(np.int32)  # compared by identity (native byte order)
 # Indices are stored signed (like SciPy) but cast to unsigned where they index: Numba emits a
 # negative-index wrap-around branch for every signed index, which made the matvec 2x slower
 # than SciPy's; unsigned indices skip it.  Only diag_pos may be -1, and never where it indexes.
@@ -758,6 +759,48 @@ def prepare(A: sp.sparray | sp.spmatrix | PreparedMatrix, previous: PreparedMatr
     """
     if isinstance(A, PreparedMatrix):
         return A
+    if finite and previous is not None and _in_kernel_form(A, previous):
+        # the usual case along a sequence: A's own arrays, as _kernel_arrays would keep them
+        n, data, indptr, indices = previous.n, A.data, A.indptr, A.indices
+    else:
+        n, data, indptr, indices = _kernel_arrays(A, finite)
+    idx = indptr.dtype
+    inv_diag = np.empty(n)
+    n_zero = -1
+    if previous is not None and previous.diag_pos.shape == (n,) and previous.diag_pos.dtype == idx:
+        diag_pos = previous.diag_pos
+        n_zero = _invert_known_diagonal(indptr, indices, data, diag_pos, inv_diag)
+    if n_zero < 0:  # no previous, or its diagonal positions are not this pattern's
+        diag_pos = np.empty(n, dtype=idx)
+        _find_diagonal(indptr, indices, diag_pos)
+        n_zero = _invert_diagonal(data, diag_pos, inv_diag)
+    return PreparedMatrix(
+        indptr=indptr,
+        indices=indices,
+        data=data,
+        inv_diag=inv_diag,
+        diag_pos=diag_pos,
+        n=n,
+        has_zero_diagonal=n_zero > 0,
+    )
+
+
+def _in_kernel_form(A, previous: PreparedMatrix) -> bool:
+    """Whether ``A`` is a canonical float64 CSR array of ``previous``'s size and int32 indices, its
+    arrays contiguous and writeable: then :func:`_kernel_arrays` would return them as they are,
+    and :func:`prepare` skips its dozen checks (the next matrix of a sequence, ~10 µs a solve)."""
+    if type(A) is not sp.csr_array:
+        return False
+    data, indptr, indices, n = A.data, A.indptr, A.indices, previous.n
+    return (data.dtype is _F64 and indptr.dtype is _I32 and indices.dtype is _I32 and previous.diag_pos.dtype is _I32
+            and A.shape == (n, n) and data.flags.c_contiguous and data.flags.writeable
+            and indptr.flags.c_contiguous and indptr.flags.writeable and indices.flags.c_contiguous
+            and indices.flags.writeable and A.has_canonical_format)
+
+
+def _kernel_arrays(A, finite: bool) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """``(n, data, indptr, indices)`` of ``A`` in the kernels' form (see :func:`prepare`), copied
+    only where they are not: the caller's matrix is never modified."""
     if not sp.issparse(A):
         raise UnsupportedTypeError(
             f"A must be a SciPy sparse matrix/array or a PreparedMatrix, got {type(A).__name__}"
@@ -786,24 +829,7 @@ def prepare(A: sp.sparray | sp.spmatrix | PreparedMatrix, previous: PreparedMatr
         indices = indices.copy()
     if not finite and not _all_finite(data):
         raise InvalidSystemError("A contains NaN or Inf")
-    inv_diag = np.empty(n)
-    n_zero = -1
-    if previous is not None and previous.diag_pos.shape == (n,) and previous.diag_pos.dtype == idx:
-        diag_pos = previous.diag_pos
-        n_zero = _invert_known_diagonal(indptr, indices, data, diag_pos, inv_diag)
-    if n_zero < 0:  # no previous, or its diagonal positions are not this pattern's
-        diag_pos = np.empty(n, dtype=idx)
-        _find_diagonal(indptr, indices, diag_pos)
-        n_zero = _invert_diagonal(data, diag_pos, inv_diag)
-    return PreparedMatrix(
-        indptr=indptr,
-        indices=indices,
-        data=data,
-        inv_diag=inv_diag,
-        diag_pos=diag_pos,
-        n=n,
-        has_zero_diagonal=n_zero > 0,
-    )
+    return n, data, indptr, indices
 
 
 def csr_matvec(
@@ -1003,3 +1029,27 @@ class CompiledPCG(Method):
         # the pass ran on the prepared arrays: it is A's only when they are A's own arrays
         same = prepared.data is A.data and prepared.indices is A.indices and prepared.indptr is A.indptr
         return IterationResult(res.x, res.iterations, res.status, res.residual_pass if same else None)
+
+    def run(self, prepared: PreparedMatrix, A, b: np.ndarray, x0: np.ndarray, rtol: float, atol: float,
+            maxiter: int) -> tuple[np.ndarray, int, str, ResidualPass | None]:
+        """:meth:`solve` with no callback, as ``(x, iterations, status, residual_pass)``: the kernel
+        call alone, without :func:`pcg`'s input checks and its three result objects (~10 µs of a
+        1 ms solve; see :mod:`seqsolve.fixed_path`).  The caller vouches for what :func:`pcg`
+        would check: ``b`` and ``x0`` are finite-or-not contiguous float64 vectors of the prepared
+        size, ``rtol``, ``atol`` >= 0 and ``maxiter`` >= 0 are Python numbers, and ``prepared``
+        passed :meth:`setup`.  ``x0`` is copied, never changed."""
+        x = x0.copy()
+        n = prepared.n
+        r, mag = np.empty(n), np.empty(n)
+        P = prepared
+        if self.kind == 2:
+            it, code, _, _, terms, rr, mm = _eisenstat_kernel(
+                P.indptr, P.indices, P.data, P.inv_diag, P.diag_pos, b, x, self.omega, rtol, atol, maxiter,
+                MAX_RESTARTS, r, mag)
+        else:
+            it, code, _, _, terms, rr, mm = _pcg_kernel(
+                P.indptr, P.indices, P.data, P.inv_diag, P.diag_pos, b, x, self.kind, self.omega, rtol, atol,
+                maxiter, MAX_RESTARTS, r, mag)
+        # the pass ran on the prepared arrays: it is A's only when they are A's own arrays
+        same = terms != 0 and P.data is A.data and P.indices is A.indices and P.indptr is A.indptr
+        return x, it, _STATUS_NAMES[code], ResidualPass(r, mag, terms, rr, mm) if same else None
