@@ -530,3 +530,21 @@ def test_load_model_of_any_bytes_raises_state_file_error_or_loads(model_file, da
                 reader(path)
             except StateFileError:
                 pass
+
+
+def test_an_absurd_learned_cost_is_saved_so_that_it_loads(tmp_path):
+    """An edited prior (8.9e9 s per iteration) made ``auto`` learn a mean cost above the bound
+    ``load`` accepts (1e12 s): what was saved must always load, so it is saved at that bound."""
+    import scipy.sparse as sp
+
+    n = 50
+    A = sp.csr_array(sp.diags([-1.0, 2.5, -1.0], [-1, 0, 1], shape=(n, n)))
+    solver = SequenceSolver(policy="auto")
+    solver.solve(A, np.ones(n))
+    for entries in solver.policy.stats_.values():
+        for entry in entries.values():
+            entry[0], entry[3] = 5e12, 3e12
+    solver.save(tmp_path / "s.json")
+    loaded = SequenceSolver.load(tmp_path / "s.json")
+    assert all(e[0] == 1e12 for entries in loaded.policy.stats_.values() for e in entries.values())
+    np.testing.assert_allclose(A @ loaded.solve(A, np.ones(n)), np.ones(n), rtol=0, atol=1e-7)

@@ -1826,6 +1826,8 @@ class AutoPolicy(Policy):
 
     # ------------------------------------------------------------------ persistence
     def state_dict(self) -> dict:
+        from ._state_checks import MAX_VALUE
+
         return {
             "kind": "auto",
             "candidates": [c.name for c in self.candidates_list],
@@ -1833,11 +1835,14 @@ class AutoPolicy(Policy):
             "spent": [self.spent_total_, self.spent_explore_],
             "excess": self.spent_excess_,
             "deferred": self.spent_deferred_,
-            "stats": [[list(b), name, *entry] for b, entries in self.stats_.items() for name, entry in entries.items()],
+            # (a cost beyond MAX_VALUE seconds, ~30,000 years, can only come from an edited prior:
+            # saved at that bound, so that what was saved always loads)
+            "stats": [[list(b), name, min(entry[0], MAX_VALUE), entry[1], entry[2], min(entry[3], MAX_VALUE)]
+                      for b, entries in self.stats_.items() for name, entry in entries.items()],
             "scale": [[fam, size, v] for (fam, size), v in self._scale.items()],
             "per_iteration": dict(self.per_iteration_),
             "fixed": dict(self.fixed_),
-            "fit": [[fam, *sums] for fam, sums in self._fit.items()],
+            "fit": [[fam, *(min(v, MAX_VALUE) for v in sums)] for fam, sums in self._fit.items()],
             "last_per_iteration": dict(self._last_per),
             "recent_per_iteration": [[fam, size, list(w)] for (fam, size), w in self._recent_per.items()],
             "setup": dict(self.setup_low_),
