@@ -154,6 +154,14 @@ class Diagonalised:
         self.complex = np.iscomplexobj(grid)
         self.dense2d = len(eigs) == 2 and all(e.V is not None for e in eigs)
 
+    def weighted(self, weights: tuple[float, ...]) -> np.ndarray:
+        """The eigenvalue grid ``w_1·λ_1 ⊕ … ⊕ w_D·λ_D`` of ``Σ_d w_d·(I⊗A_d⊗I)``: ``O(N)``."""
+        D = len(self.shape)
+        grid = np.zeros(self.shape, dtype=self.lam.dtype)
+        for d, e in enumerate(self.eigs):
+            grid = grid + weights[d] * e.lam.reshape([-1 if a == d else 1 for a in range(D)])
+        return grid
+
     def forward(self, X: np.ndarray) -> np.ndarray:
         """Coefficients ``(V_1⊗…⊗V_D)ᵀ x`` of a grid array."""
         if self.all_dst:
@@ -256,14 +264,17 @@ class Sylvester:
 class Prepared:
     """``K⁻¹`` for one shift/scale: the diagonalisation and ``1/(shift + scale·λ)``."""
 
-    def __init__(self, diag: Diagonalised, shift: float, scale: float, clamp: bool = False) -> None:
-        lam = shift + scale * diag.lam
+    def __init__(self, diag: Diagonalised, shift: float, scale: float, clamp: bool = False,
+                 weights: tuple[float, ...] | None = None) -> None:
+        # weights: the sum shift·I + scale·Σ_d w_d·(I⊗A_d⊗I), its axes rescaled apart (same eigenvectors)
+        grid = diag.lam if weights is None else diag.weighted(weights)
+        lam = exact = shift + scale * grid
         if clamp:  # a preconditioner must be SPD: lift eigenvalues the projection made too small
             lam = lam.real
             top = float(np.max(lam))
             lam = np.maximum(lam, CLAMP * top) if top > 0 else np.abs(lam)
         self.diag = diag
-        self.lifted = bool(clamp and np.any(lam != shift + scale * diag.lam))  # not the sum's inverse
+        self.lifted = bool(clamp and np.any(lam != exact))  # not the sum's inverse
         # a zero eigenvalue (a singular sum) gives a non-finite x, which the solver's check turns
         # into a fallback; a nearly zero one an x the certificate rejects: no extra pass here
         with np.errstate(divide="ignore"):
@@ -375,18 +386,22 @@ class FastDiagCG(Method):
         self.schedule.built(time.perf_counter() - t0)
         return prepared
 
-    def preconditioner(self, K: KroneckerSum) -> Prepared | LinesPrepared:
-        """``K⁻¹`` made SPD: eigenvalues below ``CLAMP`` times the largest are lifted to it."""
+    def preconditioner(self, K: KroneckerSum, weights: tuple[float, ...] | None = None) -> Prepared | LinesPrepared:
+        """``K⁻¹`` made SPD: eigenvalues below ``CLAMP`` times the largest are lifted to it.
+
+        ``weights`` (``weights[0] = 1``) rescale the axes apart: ``shift·I + scale·Σ_d w_d·(I⊗A_d⊗I)``,
+        the same eigenvectors and decompositions with new eigenvalues (a per-axis follow)."""
         lines = self.cache.lines(K)
-        lo, hi = lines.eigenvalue_range(K.shift, K.scale) if lines is not None else (0.0, 0.0)
+        lams = lines.weighted(weights) if lines is not None and weights is not None else None
+        lo, hi = lines.eigenvalue_range(K.shift, K.scale, lams) if lines is not None else (0.0, 0.0)
         if 0 < lo and math.isfinite(hi):
             # SPD already: line solves, with the smallest eigenvalues lifted by a shift instead
             # of one by one (the operator stays a Kronecker sum)
             lift = max(0.0, CLAMP * hi - lo)
-            prepared = LinesPrepared(lines, K.shift + lift, K.scale)
+            prepared = LinesPrepared(lines, K.shift + lift, K.scale, lams)
             prepared.lifted = lift > 0
             return prepared
-        return Prepared(self.cache.get(K), K.shift, K.scale, clamp=True)
+        return Prepared(self.cache.get(K), K.shift, K.scale, clamp=True, weights=weights)
 
     def solve(self, prepared, A, b, x0, *, rtol, atol, maxiter, callback: Callback = None) -> IterationResult:
         if not isinstance(prepared, NearestSumPreconditioner):
@@ -408,6 +423,7 @@ class FastDiagCG(Method):
             self.schedule.gave_up()  # a miss (see reuse.py)
             fresh = self._build(sp.csr_array(A), prepared.grid_shape)
             prepared.base, prepared.snapshot, prepared.inverse = fresh.base, fresh.snapshot, fresh.inverse
+            prepared.base_exact = fresh.base_exact  # what a later follow may claim is the new sum's
             prepared.fresh = True
             t0 = time.perf_counter()
             more = self._cg(prepared, A, b, res.x, rtol=rtol, atol=atol, maxiter=maxiter - res.iterations,
