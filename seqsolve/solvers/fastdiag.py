@@ -48,6 +48,7 @@ from ..operators.structure import banded_factor, nearest_kronecker_factors, trid
 from ..operators.structure import warmup as nearest_warmup
 from .base import Callback, IterationResult, Method
 from .fastdiag_lines import Lines, LinesPrepared, _solve_lines, extremes, symmetric_tridiagonal
+from . import fastdiag_reuse
 from .fastdiag_reuse import NearestSumPreconditioner, Snapshot, _fit
 from .reuse import RebuildSchedule
 
@@ -369,6 +370,7 @@ class FastDiagCG(Method):
         if isinstance(previous, NearestSumPreconditioner) and previous.snapshot is not None \
                 and not (stale and self.schedule.misses > 0):
             drift = previous.snapshot.drift(A, structure.grid_shape, structure.pattern)
+            self.one_off_seconds += fastdiag_reuse.one_off_seconds()  # a first per-axis fit's kernel load
             if drift is not None and drift.alpha > 0 and (drift.exact or not stale):
                 previous.follow(drift)  # in place: the record says the setup was reused
                 return previous
