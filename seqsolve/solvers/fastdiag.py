@@ -16,7 +16,8 @@ A definite symmetric sum whose factor 0 is tridiagonal (Heat2D's) skips that fac
 
 The decompositions depend only on the factors, so they are cached by the factors' hashes: a
 sequence whose systems differ in ``shift``/``scale`` alone (Crank–Nicolson with a time-varying
-coefficient) decomposes once.  ``fastdiag-cg`` uses the same solve with the nearest Kronecker sum
+coefficient) decomposes once, and so does one whose axes are rescaled apart (the weighted
+eigenvalue grids of :meth:`Diagonalised.weighted` and :meth:`.Lines.weighted`).  ``fastdiag-cg`` uses the same solve with the nearest Kronecker sum
 of a variable-coefficient matrix as a CG preconditioner; :mod:`.fastdiag_reuse` lets a later matrix
 of the sequence reuse that projection.
 """
@@ -331,7 +332,8 @@ class FastDiagCG(Method):
     equivalent with constants set by the coefficient's range, so iteration counts do not grow with
     the grid.  ``setup`` says what a new matrix costs (:mod:`.fastdiag_reuse`): ``"rebuild"``
     projects every new matrix; ``"reuse"`` projects the first and follows later ones by a fitted
-    scale and shift (exact when only those changed); ``"adaptive"`` (the default) follows them too,
+    scale and shift (exact when only those changed, or when a separable matrix's axes were rescaled
+    independently: per-axis scales); ``"adaptive"`` (the default) follows them too,
     and projects anew once the rent-or-buy rule says the extra iterations paid for it.  The factor
     decompositions are cached by factor values either way.
     """
