@@ -17,9 +17,9 @@ A definite symmetric sum whose factor 0 is tridiagonal (Heat2D's) skips that fac
 The decompositions depend only on the factors, so they are cached by the factors' hashes: a
 sequence whose systems differ in ``shift``/``scale`` alone (Crank–Nicolson with a time-varying
 coefficient) decomposes once, and so does one whose axes are rescaled apart (the weighted
-eigenvalue grids of :meth:`Diagonalised.weighted` and :meth:`.Lines.weighted`).  ``fastdiag-cg`` uses the same solve with the nearest Kronecker sum
-of a variable-coefficient matrix as a CG preconditioner; :mod:`.fastdiag_reuse` lets a later matrix
-of the sequence reuse that projection.
+eigenvalue grids of :meth:`Diagonalised.weighted` and :meth:`.Lines.weighted`).  ``fastdiag-cg``
+uses the same solve with the nearest Kronecker sum of a variable-coefficient matrix as a CG
+preconditioner; :mod:`.fastdiag_reuse` lets a later matrix of the sequence reuse that projection.
 """
 
 from __future__ import annotations
