@@ -95,3 +95,88 @@ def probes(indptr, indices, data):  # pragma: no cover - compiled
                 if k_off < 0 or a > top or (a != a and top == top):
                     k_off, top = k, a
     return on_diagonal, diag_pos, k_off, k_diag
+
+
+@njit(cache=True)
+def axes_of_entries(indptr, indices, data, shape):  # pragma: no cover - compiled
+    """Which grid axis each entry of a CSR matrix on a C-ordered grid of ``shape`` couples, in one pass:
+    ``(axis, k_axes)``.  ``axis[k]`` is ``d`` when row and column differ in coordinate ``d`` alone (an
+    entry of the axis-``d`` factor ``I⊗K_d⊗I``), ``D`` on the diagonal, ``D + 1`` when they differ in
+    more than one coordinate (no Kronecker sum has such an entry); ``k_axes[d]`` is the position of
+    the first largest ``|a_ij|`` on axis ``d`` among nonzeros (``-1``: none).  Run once per snapshot."""
+    D = shape.shape[0]
+    n = indptr.shape[0] - 1
+    axis = np.empty(data.shape[0], np.uint8)
+    k_axes = np.full(D, -1, np.int64)
+    top = np.zeros(D)
+    row = np.zeros(D, np.int64)  # row i's grid coordinates (odometer: the last axis fastest)
+    col = np.zeros(D, np.int64)
+    for i in range(n):
+        for k in range(indptr[i], indptr[i + 1]):
+            j = indices[k]
+            for d in range(D - 1, -1, -1):
+                col[d] = j % shape[d]
+                j //= shape[d]
+            differ, which = 0, D
+            for d in range(D):
+                if col[d] != row[d]:
+                    differ += 1
+                    which = d
+            ax = D if differ == 0 else (which if differ == 1 else D + 1)
+            axis[k] = ax
+            if ax < D and data[k] != 0:
+                a = abs(data[k])
+                if k_axes[ax] < 0 or a > top[ax]:
+                    k_axes[ax], top[ax] = k, a
+        for d in range(D - 1, -1, -1):
+            row[d] += 1
+            if row[d] < shape[d]:
+                break
+            row[d] = 0
+    return axis, k_axes
+
+
+@njit(cache=True, error_model="numpy")
+def fit_axis_scales(indptr, indices, data, indptr0, indices0, data0, axis, diag_pos, k_axes, dref, offsets,
+                    shape, same_known):  # pragma: no cover - compiled
+    """``(same_pattern, α, β, max deviation, max|A|)`` of ``A ≈ β·I + Σ_d α_d·(I⊗K_d⊗I)``.
+
+    The snapshot ``A₀`` is a Kronecker sum whose axis-``d`` part has the off-diagonal entries of
+    ``A₀`` on axis ``d`` (``axis`` from :func:`axes_of_entries`) and the diagonal ``dref[offsets[d] +
+    i_d]``.  ``α_d`` is read off the probe ``k_axes[d]`` (``1`` where an axis has none), ``β`` off
+    row 0's diagonal (every row has one: ``diag_pos``), and the deviation of every entry from the
+    model is measured in one pass: an entry coupling several axes must be zero."""
+    D = shape.shape[0]
+    if data.shape[0] != data0.shape[0] or not (same_known or same_pattern(indptr, indices, indptr0, indices0)):
+        return False, np.full(D, np.nan), np.nan, np.inf, 0.0
+    coef = np.zeros(D + 2)  # per axis code: α_d, then 0 for the diagonal and for other entries
+    for d in range(D):
+        k = k_axes[d]
+        coef[d] = data[k] / data0[k] if k >= 0 else 1.0
+    beta = data[diag_pos[0]]
+    for d in range(D):
+        beta -= coef[d] * dref[offsets[d]]
+    # off the diagonal, one flat pass (a diagonal entry's deviation is masked here, measured below)
+    nnz = data.shape[0]
+    dev4, top4 = np.zeros(4), np.zeros(4)
+    for k in range(nnz):
+        lane = k & 3
+        ax = axis[_U(k)]
+        a = data[_U(k)]
+        dev4[lane] = max(dev4[lane], abs(a - coef[_U(ax)] * data0[_U(k)]) * (ax != D))
+        top4[lane] = max(top4[lane], abs(a))
+    dev, amax = max(max(dev4[0], dev4[1]), max(dev4[2], dev4[3])), max(max(top4[0], top4[1]), max(top4[2], top4[3]))
+    # the diagonal: row i at grid coordinates (i_1, …, i_D), counted as an odometer (the last axis fastest)
+    n = indptr.shape[0] - 1
+    row = np.zeros(D, np.int64)
+    for i in range(n):
+        dv = beta
+        for d in range(D):
+            dv += coef[d] * dref[offsets[d] + row[d]]
+        dev = max(dev, abs(data[_U(diag_pos[_U(i)])] - dv))
+        for d in range(D - 1, -1, -1):
+            row[d] += 1
+            if row[d] < shape[d]:
+                break
+            row[d] = 0
+    return True, coef[:D].copy(), beta, dev, amax

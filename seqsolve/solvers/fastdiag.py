@@ -16,9 +16,10 @@ A definite symmetric sum whose factor 0 is tridiagonal (Heat2D's) skips that fac
 
 The decompositions depend only on the factors, so they are cached by the factors' hashes: a
 sequence whose systems differ in ``shift``/``scale`` alone (Crank–Nicolson with a time-varying
-coefficient) decomposes once.  ``fastdiag-cg`` uses the same solve with the nearest Kronecker sum
-of a variable-coefficient matrix as a CG preconditioner; :mod:`.fastdiag_reuse` lets a later matrix
-of the sequence reuse that projection.
+coefficient) decomposes once, and so does one whose axes are rescaled apart (the weighted
+eigenvalue grids of :meth:`Diagonalised.weighted` and :meth:`.Lines.weighted`).  ``fastdiag-cg``
+uses the same solve with the nearest Kronecker sum of a variable-coefficient matrix as a CG
+preconditioner; :mod:`.fastdiag_reuse` lets a later matrix of the sequence reuse that projection.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from ..operators.structure import banded_factor, nearest_kronecker_factors, trid
 from ..operators.structure import warmup as nearest_warmup
 from .base import Callback, IterationResult, Method
 from .fastdiag_lines import Lines, LinesPrepared, _solve_lines, extremes, symmetric_tridiagonal
+from . import fastdiag_reuse
 from .fastdiag_reuse import NearestSumPreconditioner, Snapshot, _fit
 from .reuse import RebuildSchedule
 
@@ -154,6 +156,14 @@ class Diagonalised:
         self.complex = np.iscomplexobj(grid)
         self.dense2d = len(eigs) == 2 and all(e.V is not None for e in eigs)
 
+    def weighted(self, weights: tuple[float, ...]) -> np.ndarray:
+        """The eigenvalue grid ``w_1·λ_1 ⊕ … ⊕ w_D·λ_D`` of ``Σ_d w_d·(I⊗A_d⊗I)``: ``O(N)``."""
+        D = len(self.shape)
+        grid = np.zeros(self.shape, dtype=self.lam.dtype)
+        for d, e in enumerate(self.eigs):
+            grid = grid + weights[d] * e.lam.reshape([-1 if a == d else 1 for a in range(D)])
+        return grid
+
     def forward(self, X: np.ndarray) -> np.ndarray:
         """Coefficients ``(V_1⊗…⊗V_D)ᵀ x`` of a grid array."""
         if self.all_dst:
@@ -256,14 +266,17 @@ class Sylvester:
 class Prepared:
     """``K⁻¹`` for one shift/scale: the diagonalisation and ``1/(shift + scale·λ)``."""
 
-    def __init__(self, diag: Diagonalised, shift: float, scale: float, clamp: bool = False) -> None:
-        lam = shift + scale * diag.lam
+    def __init__(self, diag: Diagonalised, shift: float, scale: float, clamp: bool = False,
+                 weights: tuple[float, ...] | None = None) -> None:
+        # weights: the sum shift·I + scale·Σ_d w_d·(I⊗A_d⊗I), its axes rescaled apart (same eigenvectors)
+        grid = diag.lam if weights is None else diag.weighted(weights)
+        lam = exact = shift + scale * grid
         if clamp:  # a preconditioner must be SPD: lift eigenvalues the projection made too small
             lam = lam.real
             top = float(np.max(lam))
             lam = np.maximum(lam, CLAMP * top) if top > 0 else np.abs(lam)
         self.diag = diag
-        self.lifted = bool(clamp and np.any(lam != shift + scale * diag.lam))  # not the sum's inverse
+        self.lifted = bool(clamp and np.any(lam != exact))  # not the sum's inverse
         # a zero eigenvalue (a singular sum) gives a non-finite x, which the solver's check turns
         # into a fallback; a nearly zero one an x the certificate rejects: no extra pass here
         with np.errstate(divide="ignore"):
@@ -319,7 +332,8 @@ class FastDiagCG(Method):
     equivalent with constants set by the coefficient's range, so iteration counts do not grow with
     the grid.  ``setup`` says what a new matrix costs (:mod:`.fastdiag_reuse`): ``"rebuild"``
     projects every new matrix; ``"reuse"`` projects the first and follows later ones by a fitted
-    scale and shift (exact when only those changed); ``"adaptive"`` (the default) follows them too,
+    scale and shift (exact when only those changed, or when a separable matrix's axes were rescaled
+    independently: per-axis scales); ``"adaptive"`` (the default) follows them too,
     and projects anew once the rent-or-buy rule says the extra iterations paid for it.  The factor
     decompositions are cached by factor values either way.
     """
@@ -358,6 +372,7 @@ class FastDiagCG(Method):
         if isinstance(previous, NearestSumPreconditioner) and previous.snapshot is not None \
                 and not (stale and self.schedule.misses > 0):
             drift = previous.snapshot.drift(A, structure.grid_shape, structure.pattern)
+            self.one_off_seconds += fastdiag_reuse.one_off_seconds()  # a first per-axis fit's kernel load
             if drift is not None and drift.alpha > 0 and (drift.exact or not stale):
                 previous.follow(drift)  # in place: the record says the setup was reused
                 return previous
@@ -375,18 +390,22 @@ class FastDiagCG(Method):
         self.schedule.built(time.perf_counter() - t0)
         return prepared
 
-    def preconditioner(self, K: KroneckerSum) -> Prepared | LinesPrepared:
-        """``K⁻¹`` made SPD: eigenvalues below ``CLAMP`` times the largest are lifted to it."""
+    def preconditioner(self, K: KroneckerSum, weights: tuple[float, ...] | None = None) -> Prepared | LinesPrepared:
+        """``K⁻¹`` made SPD: eigenvalues below ``CLAMP`` times the largest are lifted to it.
+
+        ``weights`` (``weights[0] = 1``) rescale the axes apart: ``shift·I + scale·Σ_d w_d·(I⊗A_d⊗I)``,
+        the same eigenvectors and decompositions with new eigenvalues (a per-axis follow)."""
         lines = self.cache.lines(K)
-        lo, hi = lines.eigenvalue_range(K.shift, K.scale) if lines is not None else (0.0, 0.0)
+        lams = lines.weighted(weights) if lines is not None and weights is not None else None
+        lo, hi = lines.eigenvalue_range(K.shift, K.scale, lams) if lines is not None else (0.0, 0.0)
         if 0 < lo and math.isfinite(hi):
             # SPD already: line solves, with the smallest eigenvalues lifted by a shift instead
             # of one by one (the operator stays a Kronecker sum)
             lift = max(0.0, CLAMP * hi - lo)
-            prepared = LinesPrepared(lines, K.shift + lift, K.scale)
+            prepared = LinesPrepared(lines, K.shift + lift, K.scale, lams)
             prepared.lifted = lift > 0
             return prepared
-        return Prepared(self.cache.get(K), K.shift, K.scale, clamp=True)
+        return Prepared(self.cache.get(K), K.shift, K.scale, clamp=True, weights=weights)
 
     def solve(self, prepared, A, b, x0, *, rtol, atol, maxiter, callback: Callback = None) -> IterationResult:
         if not isinstance(prepared, NearestSumPreconditioner):
@@ -408,6 +427,7 @@ class FastDiagCG(Method):
             self.schedule.gave_up()  # a miss (see reuse.py)
             fresh = self._build(sp.csr_array(A), prepared.grid_shape)
             prepared.base, prepared.snapshot, prepared.inverse = fresh.base, fresh.snapshot, fresh.inverse
+            prepared.base_exact = fresh.base_exact  # what a later follow may claim is the new sum's
             prepared.fresh = True
             t0 = time.perf_counter()
             more = self._cg(prepared, A, b, res.x, rtol=rtol, atol=atol, maxiter=maxiter - res.iterations,

@@ -114,10 +114,22 @@ class Lines:
             self.lam_odd = np.ascontiguousarray(self.lam[self.fold.order[self.fold.h1:]])
         _solve_lines()  # load the kernel now: setup time, paid once per grid
 
-    def eigenvalue_range(self, shift: float, scale: float) -> tuple[float, float]:
-        """The smallest and largest eigenvalue ``shift + scale·(μ + λ)`` of ``K``."""
-        lo = shift + scale * (self.mu[0] + self.lam_range[0])
-        hi = shift + scale * (self.mu[1] + self.lam_range[1])
+    def weighted(self, weights: tuple[float, ...]) -> "LineEigenvalues":
+        """The other axes' eigenvalue grid of ``T ⊕ w_1·A_1 ⊕ … ⊕ w_{D−1}·A_{D−1}`` (``weights[0]``,
+        factor 0's, is 1: the caller scales the sum by it): the same eigenvectors, so only this
+        ``O(N/n_0)`` grid changes when the axes are rescaled apart."""
+        grid = np.zeros(self.shape[1:])
+        for d, eig in enumerate(self.eigs):
+            grid = grid + weights[d + 1] * eig.lam.reshape([-1 if k == d else 1 for k in range(len(self.eigs))])
+        return LineEigenvalues(self, np.ascontiguousarray(grid.ravel()))
+
+    def eigenvalue_range(self, shift: float, scale: float,
+                         lams: "LineEigenvalues | None" = None) -> tuple[float, float]:
+        """The smallest and largest eigenvalue ``shift + scale·(μ + λ)`` of ``K`` (``lams``: the
+        other axes' eigenvalues when weighted, see :meth:`weighted`)."""
+        lam_range = self.lam_range if lams is None else lams.lam_range
+        lo = shift + scale * (self.mu[0] + lam_range[0])
+        hi = shift + scale * (self.mu[1] + lam_range[1])
         return (lo, hi) if lo <= hi else (hi, lo)
 
     def definite(self, shift: float, scale: float) -> bool:
@@ -143,36 +155,51 @@ class Lines:
             C = _fft().dst(C, type=1, norm="ortho", axis=d) if eig.V is None else apply_along(C, d, eig.V)
         return C
 
-    def _apply_folded(self, B: np.ndarray, shift: float, scale: float) -> np.ndarray:
+    def _apply_folded(self, B: np.ndarray, shift: float, scale: float, lams: "LineEigenvalues | Lines") -> np.ndarray:
         f = self.fold
         solve_lines, fold, unfold = _KERNEL
         m = B.shape[0]
         P, Q = np.empty((m, f.h1)), np.empty((m, f.h))
         fold(B, P, Q)
         Ce, Co = P @ f.Re, Q @ f.Ro
-        solve_lines(Ce, self.lam_even, shift, scale, self.a, self.e)
-        solve_lines(Co, self.lam_odd, shift, scale, self.a, self.e)
+        solve_lines(Ce, lams.lam_even, shift, scale, self.a, self.e)
+        solve_lines(Co, lams.lam_odd, shift, scale, self.a, self.e)
         X = np.empty_like(B)
         unfold(Ce @ f.ReT, Co @ f.RoT, X)
         return X
 
-    def apply(self, b: np.ndarray, shift: float, scale: float) -> np.ndarray:
-        """``K⁻¹ b`` for a definite ``K`` (see :meth:`definite`)."""
+    def apply(self, b: np.ndarray, shift: float, scale: float, lams: "LineEigenvalues | None" = None) -> np.ndarray:
+        """``K⁻¹ b`` for a definite ``K`` (see :meth:`definite`; ``lams``: see :meth:`weighted`)."""
+        lams = self if lams is None else lams
         if self.fold is not None:
-            return self._apply_folded(b.reshape(self.shape), shift, scale).reshape(b.shape)
+            return self._apply_folded(b.reshape(self.shape), shift, scale, lams).reshape(b.shape)
         C = self._forward(b.reshape(self.shape))
-        _solve_lines()(C.reshape(self.shape[0], -1), self.lam, shift, scale, self.a, self.e)
+        _solve_lines()(C.reshape(self.shape[0], -1), lams.lam, shift, scale, self.a, self.e)
         return self._inverse(C).reshape(b.shape)
+
+
+class LineEigenvalues:
+    """The other axes' eigenvalues of a :class:`Lines` sum whose axes were rescaled apart (see
+    :meth:`Lines.weighted`): the grid, its folded halves where the lines are folded, and its range."""
+
+    __slots__ = ("lam", "lam_even", "lam_odd", "lam_range")
+
+    def __init__(self, lines: Lines, lam: np.ndarray) -> None:
+        self.lam = lam
+        self.lam_range = (float(lam.min()), float(lam.max()))
+        if lines.fold is not None:
+            self.lam_even = np.ascontiguousarray(lam[lines.fold.order[:lines.fold.h1]])
+            self.lam_odd = np.ascontiguousarray(lam[lines.fold.order[lines.fold.h1:]])
 
 
 class LinesPrepared:
     """One system's ``K⁻¹`` on the line path: the shared :class:`Lines` and this system's scalars."""
 
-    __slots__ = ("lines", "scale", "shift", "lifted")
+    __slots__ = ("lines", "scale", "shift", "lifted", "lams")
 
-    def __init__(self, lines: Lines, shift: float, scale: float) -> None:
-        self.lines, self.shift, self.scale = lines, shift, scale
+    def __init__(self, lines: Lines, shift: float, scale: float, lams: LineEigenvalues | None = None) -> None:
+        self.lines, self.shift, self.scale, self.lams = lines, shift, scale, lams  # lams: axes rescaled apart
         self.lifted = False  # set by a caller that shifted the sum's eigenvalues (no longer its inverse)
 
     def apply(self, b: np.ndarray) -> np.ndarray:
-        return self.lines.apply(b, self.shift, self.scale)
+        return self.lines.apply(b, self.shift, self.scale, self.lams)
