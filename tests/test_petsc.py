@@ -161,7 +161,8 @@ def _grid_laplacian(n1: int, n2: int) -> sp.csr_array:
     return sp.csr_array(sp.kron(T[0], sp.eye_array(n2)) + sp.kron(sp.eye_array(n1), T[1]))
 
 
-@pytest.mark.parametrize("shift", [0.3, -40.0])  # Heat2D-like (I + cL, definite); Helmholtz-like (L - k^2 I, indefinite)
+# Heat2D-like (I + cL, definite); Helmholtz-like (L - k^2 I, indefinite)
+@pytest.mark.parametrize("shift", [0.3, -40.0])
 def test_fastdiag_cg_runs_on_the_petsc_backend_on_a_grid_found_in_the_pattern(shift):
     """The same NumPy/Numba method as on SciPy: a separable system is one exact step, certified."""
     L = _grid_laplacian(13, 17)
@@ -231,6 +232,28 @@ def test_fastdiag_cg_without_a_grid_is_refused_on_petsc_as_on_scipy():
             SequenceSolver(policy="fixed:fastdiag-cg", backend=backend).solve(A, np.ones(50))
         messages.append((type(info.value), str(info.value)))
     assert messages[0] == messages[1]
+
+
+def test_a_fastdiag_cg_state_learned_on_scipy_loads_and_is_used_on_petsc():
+    """Same configuration name on both backends: what auto learned on one is exploited on the other."""
+    from seqsolve.backends.petsc import PetscBackend
+    from seqsolve.policies import AutoPolicy
+
+    names = ["cg", "gmres", "bicgstab", "fastdiag-cg"]  # runnable by both backends
+    prob = seqsolve.problems.suite()["helmholtz"].make("test")
+    s = SequenceSolver(policy=AutoPolicy(names, seed=0))
+    for _ in range(15):
+        sys_ = prob.system()
+        prob.accept(s.solve(sys_.A, sys_.b, context=sys_.context))
+    assert [r.configuration for r in s.history[-5:]] == ["fastdiag-cg"] * 5
+    policy = AutoPolicy(names, seed=0, backend=PetscBackend()).load_state_dict(s.policy.state_dict())
+    t = SequenceSolver(policy=policy, backend="petsc")
+    for _ in range(6):
+        sys_ = prob.system()
+        x = t.solve(sys_.A, sys_.b, context=sys_.context)
+        assert_contract(sys_.A, sys_.b, x, 1e-8)
+        prob.accept(x)
+    assert [r.configuration for r in t.history].count("fastdiag-cg") >= 5
 
 
 def test_the_distributed_portfolio_keeps_no_structured_kind():
