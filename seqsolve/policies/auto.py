@@ -454,7 +454,7 @@ def default_candidates(backend=None) -> list[Configuration]:
     # one member per AMG: 'adaptive' reuses its hierarchy while A is unchanged or barely drifts and
     # rebuilds by rent-or-buy, so 'rebuild' and 'reuse' are two of its schedules, not rivals
     structured = [parse("fast-diag")] if backend is None or getattr(backend, "structured", False) else []
-    if backend is None or getattr(backend, "structured", False):
+    if backend is None or (getattr(backend, "structured", False) and backend.supports(parse("fastdiag-cg"))):
         # a grid found in A's pattern (or handed over) preconditions CG by fast diagonalisation: on
         # SciPy and on sequential PETSc (the same NumPy method there); the distributed solver has no grid
         structured.append(parse("fastdiag-cg"))
