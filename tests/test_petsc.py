@@ -155,6 +155,115 @@ def test_fast_diag_runs_on_the_petsc_backend_and_auto_offers_it_with_a_hint():
     assert np.allclose(x, spsolve(sp.csc_matrix(A), b), rtol=0, atol=1e-10 * np.abs(x).max())
 
 
+def _grid_laplacian(n1: int, n2: int) -> sp.csr_array:
+    """The 5-point Dirichlet Laplacian of an ``n1 x n2`` grid, assembled as a user would (no hint)."""
+    T = [sp.diags_array([-np.ones(n - 1), 2 * np.ones(n), -np.ones(n - 1)], offsets=[-1, 0, 1]) for n in (n1, n2)]
+    return sp.csr_array(sp.kron(T[0], sp.eye_array(n2)) + sp.kron(sp.eye_array(n1), T[1]))
+
+
+# Heat2D-like (I + cL, definite); Helmholtz-like (L - k^2 I, indefinite)
+@pytest.mark.parametrize("shift", [0.3, -40.0])
+def test_fastdiag_cg_runs_on_the_petsc_backend_on_a_grid_found_in_the_pattern(shift):
+    """The same NumPy/Numba method as on SciPy: a separable system is one exact step, certified."""
+    L = _grid_laplacian(13, 17)
+    A = sp.csr_array(L * 900 + shift * 900 / 30 * sp.eye_array(L.shape[0]))
+    if shift < 0:  # k^2 between two eigenvalues of the Laplacian: symmetric indefinite
+        assert np.linalg.eigvalsh(A.toarray()).min() < 0
+    rng = np.random.default_rng(5)
+    s = SequenceSolver(policy="fixed:fastdiag-cg", backend="petsc", rtol=1e-10, fallback=False)
+    for step in range(3):
+        A_k = sp.csr_array(A * (1 + 0.1 * step))  # a new scale: the sum follows it (setup reused)
+        b = rng.standard_normal(A.shape[0])
+        x = s.solve(A_k, b)
+        assert_contract(A_k, b, x, 1e-10)
+        np.testing.assert_allclose(x, spsolve(sp.csc_matrix(A_k), b), rtol=1e-7, atol=1e-9 * np.abs(x).max())
+    assert [r.configuration for r in s.history] == ["fastdiag-cg"] * 3
+    assert all(r.fallback is None for r in s.history)
+    assert s.history[1].setup_reused and s.history[2].setup_reused
+
+
+def test_fastdiag_cg_on_the_petsc_backend_takes_a_petsc_mat_and_a_variable_coefficient():
+    """A petsc4py Mat of a non-separable grid operator: CG iterates, the tolerance is certified."""
+    from petsc4py import PETSc
+
+    L = _grid_laplacian(12, 10)
+    n = L.shape[0]
+    c = 1.0 + 0.5 * np.sin(np.arange(n) / 7.0)  # a variable reaction coefficient: not a Kronecker sum
+    A = sp.csr_array(L + sp.diags_array(c))
+    M = PETSc.Mat().createAIJ(size=A.shape, csr=(A.indptr.astype(PETSc.IntType),
+                                                 A.indices.astype(PETSc.IntType), A.data))
+    M.assemble()
+    b = np.random.default_rng(6).standard_normal(n)
+    bv = PETSc.Vec().createWithArray(b.copy())
+    s = SequenceSolver(policy="fixed:fastdiag-cg", backend="petsc", rtol=1e-9, fallback=False)
+    xv = s.solve(M, bv)
+    x = xv.getArray().copy()
+    assert_contract(A, b, x, 1e-9)
+    np.testing.assert_allclose(x, spsolve(sp.csc_matrix(A), b), rtol=1e-6, atol=1e-9 * np.abs(x).max())
+    assert s.history[-1].configuration == "fastdiag-cg" and s.history[-1].iterations > 1
+
+
+def test_petsc_auto_offers_fastdiag_cg_on_a_grid_but_not_on_an_fem_mesh():
+    s = SequenceSolver(backend="petsc")
+    assert "fastdiag-cg" in {c.name for c in s.policy.candidates()}
+    A = _grid_laplacian(14, 12)  # no margin: a hard separable system, as on SciPy it is bought at once
+    b = np.ones(A.shape[0])
+    x = s.solve(A, b)
+    assert_contract(A, b, x, 1e-8)
+    assert s.history[0].configuration == "fastdiag-cg"
+    assert any(c.name == "fastdiag-cg" for c in s._allowed(A, True))
+    fem = seqsolve.problems.suite()["fem-heat"].make("test")
+    s = SequenceSolver(backend="petsc")
+    for _ in range(5):
+        sys_ = fem.system()
+        x = s.solve(sys_.A, sys_.b, context=sys_.context)
+        assert_contract(sys_.A, sys_.b, x, 1e-8)
+        fem.accept(x)
+        assert not any(c.name == "fastdiag-cg" for c in s._allowed(sys_.A, True))
+    assert "fastdiag-cg" not in {r.configuration for r in s.history}
+
+
+def test_fastdiag_cg_without_a_grid_is_refused_on_petsc_as_on_scipy():
+    A = sp.csr_array(sp.random(50, 50, density=0.1, random_state=2))
+    A = sp.csr_array(A @ A.T + 50 * sp.eye_array(50))
+    messages = []
+    for backend in ("scipy", "petsc"):
+        with pytest.raises(seqsolve.SeqsolveError, match="fastdiag-cg") as info:
+            SequenceSolver(policy="fixed:fastdiag-cg", backend=backend).solve(A, np.ones(50))
+        messages.append((type(info.value), str(info.value)))
+    assert messages[0] == messages[1]
+
+
+def test_a_fastdiag_cg_state_learned_on_scipy_loads_and_is_used_on_petsc():
+    """Same configuration name on both backends: what auto learned on one is exploited on the other."""
+    from seqsolve.backends.petsc import PetscBackend
+    from seqsolve.policies import AutoPolicy
+
+    names = ["cg", "gmres", "bicgstab", "fastdiag-cg"]  # runnable by both backends
+    prob = seqsolve.problems.suite()["helmholtz"].make("test")
+    s = SequenceSolver(policy=AutoPolicy(names, seed=0))
+    for _ in range(15):
+        sys_ = prob.system()
+        prob.accept(s.solve(sys_.A, sys_.b, context=sys_.context))
+    assert [r.configuration for r in s.history[-5:]] == ["fastdiag-cg"] * 5
+    policy = AutoPolicy(names, seed=0, backend=PetscBackend()).load_state_dict(s.policy.state_dict())
+    t = SequenceSolver(policy=policy, backend="petsc")
+    for _ in range(6):
+        sys_ = prob.system()
+        x = t.solve(sys_.A, sys_.b, context=sys_.context)
+        assert_contract(sys_.A, sys_.b, x, 1e-8)
+        prob.accept(x)
+    assert [r.configuration for r in t.history].count("fastdiag-cg") >= 5
+
+
+def test_the_distributed_portfolio_keeps_no_structured_kind():
+    from seqsolve.backends.petsc.distributed import _Portfolio
+    from seqsolve.policies.auto import default_candidates
+
+    kinds = {c.kind for c in default_candidates(_Portfolio())}
+    assert not kinds & {"fast-diag", "fastdiag-cg"}
+
+
 def test_many_solvers_do_not_fill_petscs_options_database():
     """PETSc 3.18 keeps at most 512 options; a prefix per KSP filled it after ~100 solvers."""
     A, b = poisson2d(6), np.ones(36)

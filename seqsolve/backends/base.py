@@ -18,7 +18,8 @@ class Backend(ABC):
 
     name: str = "backend"
     #: runs ``fast-diag`` (an exact structured solve: NumPy transforms, no engine needed) when a
-    #: structure hint comes with the system, so ``auto`` offers it
+    #: structure hint comes with the system, and ``fastdiag-cg`` where a grid is found in A's
+    #: pattern (or handed over), so ``auto`` offers both
     structured: bool = False
 
     @abstractmethod

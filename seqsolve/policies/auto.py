@@ -460,11 +460,13 @@ def default_candidates(backend=None) -> list[Configuration]:
     # one member per AMG: 'adaptive' reuses its hierarchy while A is unchanged or barely drifts and
     # rebuilds by rent-or-buy, so 'rebuild' and 'reuse' are two of its schedules, not rivals
     structured = [parse("fast-diag")] if backend is None or getattr(backend, "structured", False) else []
-    if backend is None or backend.name == "scipy":
-        # a grid found in A's pattern (or handed over) preconditions CG by fast diagonalisation
+    if backend is None or (getattr(backend, "structured", False) and backend.supports(parse("fastdiag-cg"))):
+        # a grid found in A's pattern (or handed over) preconditions CG by fast diagonalisation: on
+        # SciPy and on sequential PETSc (the same NumPy method there); the distributed solver has no grid
         structured.append(parse("fastdiag-cg"))
-        if compiled:  # SSOR-PCG with a subdomain coarse space: one ω (its optimum moves little), not a grid
-            structured.append(parse("subdomain-deflated-cg"))
+    if (backend is None or backend.name == "scipy") and compiled:
+        # SSOR-PCG with a subdomain coarse space: one ω (its optimum moves little), not a grid
+        structured.append(parse("subdomain-deflated-cg"))
     return [c for c in pool if c.kind not in dominated and c.get_or("setup", "adaptive") == "adaptive"] + structured
 
 

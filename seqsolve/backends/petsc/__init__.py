@@ -16,11 +16,21 @@ from ._import import BackendUnavailableError, available, petsc
 from .mapping import OPTIONS, describe
 
 
+#: kinds run by the SciPy backend's own methods: ``fast-diag`` (an exact solve of a Kronecker sum)
+#: and ``fastdiag-cg`` (CG preconditioned by the nearest Kronecker sum of a grid found in A's
+#: pattern, or handed over).  On a separable matrix (Heat2D, Helmholtz, 3-D heat) ``fastdiag-cg`` is
+#: one exact transform, no iteration, so a KSP would add a Mat copy and nothing else; the same
+#: method also keeps the configuration's meaning, learned state and setup schedule identical on
+#: both backends (benchmarks/results/petsc_fastdiag.md)
+_SCIPY_METHODS = ("fast-diag", "fastdiag-cg")
+
+
 class PetscBackend(Backend):
     """Runs configurations as PETSc KSP solves (sequential; see :mod:`.distributed` for MPI)."""
 
     name = "petsc"
-    #: ``fast-diag`` runs as on the SciPy backend (its transforms need no KSP): sequential only
+    #: ``fast-diag`` and ``fastdiag-cg`` run as on the SciPy backend (the same NumPy/Numba methods:
+    #: their transforms need no KSP, and a separable system is one exact step): sequential only
     structured = True
 
     def __init__(self) -> None:
@@ -34,10 +44,10 @@ class PetscBackend(Backend):
         self.mats = MatCache()
 
     def supports(self, config: Configuration) -> bool:
-        return config.kind in OPTIONS or config.spec.entries_free
+        return config.kind in OPTIONS or config.kind in _SCIPY_METHODS
 
     def build(self, config: Configuration) -> Method:
-        if config.spec.entries_free:  # an exact structured solve: the same NumPy method as on SciPy
+        if config.kind in _SCIPY_METHODS:  # a structured solve: the same NumPy method as on SciPy
             from ..scipy_backend import ScipyBackend
 
             return ScipyBackend().build(config)
