@@ -454,10 +454,6 @@ class SequenceSolver:
         if st is not None or not fixed or (guess not in ("x0", "zero", "unused")
                                            and type(self._guesser) is not FixedGuess):
             self._learn(record, st, attempts, n, allowed, guess, guess_seconds)
-            if record.fallback is not None and st is None and not fixed:
-                fb, att = next((c, a) for c, a in attempts[1:] if a is best)
-                if fb != config:  # (a refinement of the same configuration teaches nothing new)
-                    self._policy.rescued(fb, att.setup_seconds, att.solve_seconds)
         # (a fixed policy with a fixed guess learns nothing: nothing to time)
         self.history.append(record)
         if not converged:
@@ -482,6 +478,11 @@ class SequenceSolver:
                 self._end_stretch()
         elif type(self._policy) is not FixedPolicy:  # (a fixed policy learns nothing, hands over no stretch)
             self._policy.update(record.seconds, record)
+            if record.fallback is not None and record.fallback != record.configuration:
+                # what the configuration that rescued the system cost there is a measurement too
+                # (a refinement of the chosen one teaches nothing new)
+                fb, att = next((c, a) for c, a in reversed(attempts) if c.name == record.fallback)
+                self._policy.rescued(fb, att.setup_seconds, att.solve_seconds)
             self._stretch = st = self._policy.stretch()
             if st is not None:
                 st.n, st.allowed = n, allowed
