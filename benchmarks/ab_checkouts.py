@@ -49,13 +49,17 @@ def _solve(solver, system):
     return solver.solve(system.A, system.b, context=system.context, **kw)
 
 
-def run_workload(name: str, packages: dict, size: str, steps: int, backend: str) -> dict:
+def interleave(name: str, packages: dict, size: str, steps: int, backend: str = "scipy",
+               policy: str = "auto") -> tuple[dict, dict[str, list[float]]]:
+    """Each package's ``SequenceSolver(policy)`` on its own copy of workload ``name``, system by
+    system in a seeded random order, after an untimed warm-up on test-size systems (every kernel the
+    workload uses loaded); returns the solvers and each one's whole-call seconds per system."""
     workload = suite()[name]
     for package in packages.values():  # load every kernel this workload uses, untimed
-        problem, solver = workload.make("test"), package.SequenceSolver(policy="auto", backend=backend)
+        problem, solver = workload.make("test"), package.SequenceSolver(policy=policy, backend=backend)
         for _ in range(min(8, problem.steps)):
             problem.accept(_solve(solver, problem.system()))
-    solvers = {k: p.SequenceSolver(policy="auto", backend=backend) for k, p in packages.items()}
+    solvers = {k: p.SequenceSolver(policy=policy, backend=backend) for k, p in packages.items()}
     problems = {k: workload.make(size) for k in packages}
     seconds: dict[str, list[float]] = {k: [] for k in packages}
     order = np.random.default_rng(0)
@@ -67,6 +71,11 @@ def run_workload(name: str, packages: dict, size: str, steps: int, backend: str)
             x = _solve(solvers[k], system)
             seconds[k].append(time.perf_counter() - t0)
             problems[k].accept(x)
+    return solvers, seconds
+
+
+def run_workload(name: str, packages: dict, size: str, steps: int, backend: str) -> dict:
+    solvers, seconds = interleave(name, packages, size, steps, backend)
     total = len(seconds["new"])
     return {"workload": name, "systems": total,
             "ratio": {str(h): sum(seconds["new"][:h]) / sum(seconds["base"][:h]) for h in (20, 50, total) if h <= total},

@@ -20,7 +20,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
 import sys  # noqa: E402
-import time  # noqa: E402
 from collections import Counter  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -30,27 +29,11 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import seqsolve  # noqa: E402
-from ab_checkouts import _solve, load_baseline  # noqa: E402
-from seqsolve.problems import suite  # noqa: E402
+from ab_checkouts import interleave, load_baseline  # noqa: E402
 
 
 def run(name: str, policy: str, packages: dict, size: str, steps: int) -> dict:
-    workload = suite()[name]
-    for package in packages.values():
-        problem, solver = workload.make("test"), package.SequenceSolver(policy=policy)
-        for _ in range(min(8, problem.steps)):
-            problem.accept(_solve(solver, problem.system()))
-    solvers = {k: p.SequenceSolver(policy=policy) for k, p in packages.items()}
-    problems = {k: workload.make(size) for k in packages}
-    seconds: dict[str, list[float]] = {k: [] for k in packages}
-    order, keys = np.random.default_rng(0), list(packages)
-    for _ in range(min(steps, problems[keys[0]].steps)):
-        for k in (keys[i] for i in order.permutation(len(keys))):
-            system = problems[k].system()
-            t0 = time.perf_counter()
-            x = _solve(solvers[k], system)
-            seconds[k].append(time.perf_counter() - t0)
-            problems[k].accept(x)
+    solvers, seconds = interleave(name, packages, size, steps, policy=policy)
     out = {"workload": name, "policy": policy, "systems": len(seconds["new"]),
            "ratio": sum(seconds["new"]) / sum(seconds["base"])}
     for k, s in solvers.items():
