@@ -659,6 +659,21 @@ class AutoPolicy(Policy):
     def explored(self) -> bool:
         return bool(self._last and self._last[2])
 
+    def _learn_setup(self, fam: str, kind: str, sample: float) -> None:
+        """A measured build of ``fam``, de-noised like its speed (a setup depends on neither ω nor
+        the context): the lower of its last two samples."""
+        share = self._first_share.get(kind, 1.0) if fam not in self._last_setup else 1.0
+        if share < 1.0 and self.cost == "seconds":
+            # a first factorisation paid a one-off analysis: believed at the share later builds
+            # repeat, until the next build is measured and replaces it (PETSC_FIRST_SETUP_SHARE)
+            # (the next build's sample replaces it: min(that build, this whole first one))
+            self.setup_low_[fam] = share * sample
+            self._last_setup[fam] = sample
+        else:
+            last = self._last_setup.get(fam, sample)
+            self._last_setup[fam] = sample
+            self.setup_low_[fam] = min(sample, last)
+
     def rescued(self, config: Configuration, setup_seconds: float, solve_seconds: float) -> None:
         """A factorisation that rescued a failed try measured its cost on this very system (it
         ignores the start, so the number is what its own try would have cost): believed like a
@@ -671,11 +686,8 @@ class AutoPolicy(Policy):
                 or self.cost != "seconds" or not (solve_seconds > 0 and math.isfinite(solve_seconds)):
             return
         b, fam = self._last[0], self._fam_of[name]
-        if setup_seconds > 0 and math.isfinite(setup_seconds):  # as update() learns a setup
-            share = self._first_share.get(config.kind, 1.0) if fam not in self._last_setup else 1.0
-            last = self._last_setup.get(fam, setup_seconds)
-            self._last_setup[fam] = setup_seconds
-            self.setup_low_[fam] = share * setup_seconds if share < 1.0 else min(setup_seconds, last)
+        if setup_seconds > 0 and math.isfinite(setup_seconds):
+            self._learn_setup(fam, config.kind, setup_seconds)
         here = self.stats_.setdefault(b, {})
         if name not in here:
             self._bins_of.setdefault(name, []).append(b)
@@ -901,18 +913,7 @@ class AutoPolicy(Policy):
         # what later builds will cost: the setup less the work the method said it never repeats
         sample = info.setup_seconds - info.one_off_seconds
         if not info.setup_reused and sample > 0:
-            # setup times are de-noised the same way (they do not depend on ω or on the context)
-            share = self._first_share.get(kind, 1.0) if fam not in self._last_setup else 1.0
-            if share < 1.0 and self.cost == "seconds":
-                # a first factorisation paid a one-off analysis: believed at the share later builds
-                # repeat, until the next build is measured and replaces it (PETSC_FIRST_SETUP_SHARE)
-                # (the next build's sample replaces it: min(that build, this whole first one))
-                self.setup_low_[fam] = share * sample
-                self._last_setup[fam] = sample
-            else:
-                last = self._last_setup.get(fam, sample)
-                self._last_setup[fam] = sample
-                self.setup_low_[fam] = min(sample, last)
+            self._learn_setup(fam, kind, sample)
         if kind in _FACTORISATIONS:
             # a factorisation's estimate is its solve alone: its setup is added when choosing,
             # and only if it is not already built for the matrix at hand (see _charged)
