@@ -12,6 +12,8 @@ from scipy.sparse.linalg import aslinearoperator
 
 import seqsolve
 from seqsolve import ConvergenceError, SeqsolveError, SequenceSolver
+from seqsolve.configs import parse
+from seqsolve.policies import Policy
 
 from conftest import assert_contract, exact_meets, poisson2d, random_nonsymmetric, true_residual
 
@@ -229,3 +231,53 @@ def test_a_shrinking_newton_correction_is_started_from_zero():
         for s in (warm, cold):
             assert_contract(A, b, s.solve(A, b), 1e-8)
         assert warm.history[-1].iterations <= cold.history[-1].iterations
+
+
+# ----------------------------------------------------------------------------- a capped incumbent runs on
+class _CappedPolicy(Policy):
+    """Always plain CG, capped at ``limit`` iterations; says ``resume`` as told (and records asks)."""
+
+    def __init__(self, limit: int, resume: bool) -> None:
+        self.limit, self.answer, self.asked = limit, resume, []
+        self.spec = "capped"
+
+    def candidates(self):
+        return [parse("numba-cg")]
+
+    def select(self, context=None, *, allowed=None, n=None):
+        return self.candidates()[0]
+
+    def update(self, cost, info):
+        return self
+
+    def attempt_limit(self):
+        return self.limit
+
+    def resume(self, config, remaining_seconds):
+        self.asked.append((config.name, remaining_seconds))
+        return self.answer
+
+
+@pytest.mark.parametrize("resume", [True, False])
+def test_a_capped_attempt_runs_on_only_when_the_policy_says_so(resume):
+    """A cap stops a stale estimate; a system merely harder than the cap assumed is finished by the
+    same method from its iterate (one attempt, no fallback) when the policy finds that cheapest."""
+    A = poisson2d(16)
+    b = np.ones(A.shape[0])
+    policy = _CappedPolicy(limit=12, resume=resume)
+    s = SequenceSolver(rtol=1e-8, policy=policy)
+    x = s.solve(A, b)
+    assert_contract(A, b, x, 1e-8)
+    np.testing.assert_allclose(x, spsolve_reference(A, b), rtol=1e-6)
+    r = s.history[-1]
+    assert len(policy.asked) == 1 and policy.asked[0][0] == "numba-cg" and policy.asked[0][1] > 0
+    if resume:
+        assert r.configuration == "numba-cg" and r.fallback is None and r.iterations > 12
+        assert r.converged and r.projected_seconds is None
+    else:
+        assert r.fallback is not None and r.fallback != "numba-cg"
+
+
+def spsolve_reference(A, b):
+    from scipy.sparse.linalg import spsolve
+    return spsolve(sp.csc_array(A), b)

@@ -915,3 +915,20 @@ def test_auto_a_best_that_failed_outright_sets_no_iteration_cap():
     assert p.select(None, n=22_500).name == cg and p.explored()
     assert p.attempt_limit() >= 30 * 150  # the prior cap, 30 √n
     assert p.attempt_budget() is not None  # still bounded, in seconds
+
+
+def test_auto_resumes_a_capped_incumbent_only_when_finishing_beats_every_other_estimate():
+    """A capped exploitation runs on (SequenceSolver._resumed) when its projected finish costs less
+    than a whole solve by the best other configuration known; an exploration never does."""
+    p = AutoPolicy(candidates=["numba-cg", "numba-jacobi-cg"], seed=0, explore=0.0, explore_budget=10.0)
+    first = p.select(None, n=1000)
+    assert not p.resume(first, 1e-6)  # a screening try: capped on purpose
+    p.update(1e-3, rec(first, 50, 1e-3))
+    second = p.select(None, n=1000)
+    assert p.explored() and not p.resume(second, 1e-6)
+    p.update(2e-3, rec(second, 100, 2e-3))
+    c = p.select(None, n=1000)
+    assert c == first and not p.explored()
+    assert p.resume(c, 0.5e-3)  # finishing: 0.5 ms, the other a whole 2 ms solve
+    assert not p.resume(c, 3e-3)  # a stale estimate: the cap did its job, fall back
+    assert not p.resume(c, math.nan) and not p.resume(second, 1e-6)  # not what was selected

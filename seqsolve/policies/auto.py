@@ -656,6 +656,24 @@ class AutoPolicy(Policy):
         others = [k for k in known if k != chosen and k in self._by_name and k not in self._failed]
         return self._by_name[min(others, key=lambda k: (known[k][0], k))] if others else None
 
+    def resume(self, config: Configuration, remaining_seconds: float) -> bool:
+        """An exploited incumbent stopped at its cap runs on when finishing, at the rate it
+        measured, costs less than a whole solve by the best other configuration known here (which
+        would also start from the capped iterate, but pays its setup and restarts its Krylov
+        space).  The cap is there to stop a stale estimate, and such a one projects a finish
+        costlier than that; a system merely harder than the last few does not.  An exploration
+        is never resumed: it was capped against the incumbent on purpose."""
+        last = self._last
+        if last is None or last[2] or last[1] != config.name or self.cost != "seconds" \
+                or not (remaining_seconds >= 0.0 and math.isfinite(remaining_seconds)):
+            return False
+        known = self._known(self._bin_now, self._arm_names)
+        others = [v[0] for k, v in known.items() if k != config.name and k not in self._failed]
+        if others:
+            return remaining_seconds < min(others)
+        own = known.get(config.name)  # nothing else known: on while it costs at most one more solve
+        return own is not None and remaining_seconds < own[0]
+
     def explored(self) -> bool:
         return bool(self._last and self._last[2])
 

@@ -192,6 +192,12 @@ class Policy(ABC):
         """A configuration to try first if the selected one fails (e.g. the best one known)."""
         return None
 
+    def resume(self, config: Configuration, remaining_seconds: float) -> bool:
+        """Whether the selected ``config``, stopped at its iteration cap, should run on from its
+        iterate: its measured rate projects ``remaining_seconds`` more to finish (default: no, the
+        solver falls back as usual)."""
+        return False
+
     def rescued(self, config: Configuration, setup_seconds: float, solve_seconds: float) -> None:
         """Told after :meth:`update` when a fallback ``config`` solved the system the selected one
         failed: what it cost there is a measurement too (ignored by default)."""
