@@ -932,3 +932,23 @@ def test_auto_resumes_a_capped_incumbent_only_when_finishing_beats_every_other_e
     assert p.resume(c, 0.5e-3)  # finishing: 0.5 ms, the other a whole 2 ms solve
     assert not p.resume(c, 3e-3)  # a stale estimate: the cap did its job, fall back
     assert not p.resume(c, math.nan) and not p.resume(second, 1e-6)  # not what was selected
+
+
+def test_auto_an_exploration_falls_back_to_the_incumbent_it_stepped_away_from():
+    """Not to a configuration that merely looked cheaper once (a lucky, nearly solved system)."""
+    names = ["numba-cg", "numba-jacobi-cg", "numba-ssor-cg(omega=1.5)"]
+    p = AutoPolicy(candidates=names, seed=0, explore=0.0, explore_budget=10.0, regret_budget=10.0)
+    cost = {"numba-ssor-cg(omega=1.5)": 1e-3, "numba-jacobi-cg": 3e-3, "numba-cg": 3e-3}
+    for _ in range(3):  # screen all three
+        c = p.select(None, n=1000)
+        p.update(cost[c.name], rec(c, 50, cost[c.name]))
+    for _ in range(3):  # exploit SSOR-PCG
+        c = p.select(None, n=1000)
+        assert c.name == "numba-ssor-cg(omega=1.5)" and not p.explored()
+        p.update(1e-3, rec(c, 50, 1e-3))
+    p._exploited = "numba-ssor-cg(omega=1.5)"
+    p.stats_[p._bin_now]["numba-cg"][0] = 1e-4  # one lucky sample: looks 10x cheaper than the incumbent
+    p._last, p._hint = (p._bin_now, "numba-jacobi-cg", True), ("numba-jacobi-cg", None)  # an exploration of Jacobi
+    assert p.fallback_hint().name == "numba-ssor-cg(omega=1.5)"
+    p._last = (p._bin_now, "numba-jacobi-cg", False)  # the same choice as an exploitation: the best other
+    assert p.fallback_hint().name == "numba-cg"

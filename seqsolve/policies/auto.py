@@ -645,7 +645,13 @@ class AutoPolicy(Policy):
         but none whose latest attempt failed outright (``None`` then: the solver's own order,
         sparse LU first).  On Helmholtz, plain BiCGStab, which had stagnated two systems earlier
         (its censored cost still looked cheap), was the fallback of a failed try and ran 3,000
-        iterations before LU, which had rescued every system so far, got its turn."""
+        iterations before LU, which had rescued every system so far, got its turn.
+
+        An exploration falls back to the incumbent it stepped away from, whose estimate the
+        exploitation kept checking, not to a cheaper-looking one seen once: on p-Laplace with
+        projected starts, plain CG measured once on a system its start left 1 iteration to do;
+        the next exploration failed and fell back to it, uncapped, for 573 iterations (62 ms,
+        where the incumbent needed 11)."""
         if self._hint is None:
             return None
         chosen, known = self._hint
@@ -653,6 +659,10 @@ class AutoPolicy(Policy):
             return self._by_name[self._prefer]  # a stale switch falls back to the incumbent it would replace
         if known is None:  # a committed choice: the estimates are read only now, when needed
             known = self._known(self._bin_now, self._arm_names)
+        incumbent = self._exploited
+        if self._last is not None and self._last[2] and incumbent is not None and incumbent != chosen \
+                and incumbent in known and incumbent not in self._failed:
+            return self._by_name[incumbent]
         others = [k for k in known if k != chosen and k in self._by_name and k not in self._failed]
         return self._by_name[min(others, key=lambda k: (known[k][0], k))] if others else None
 
