@@ -13,7 +13,7 @@ from seqsolve.guesses import Guess, GuessChooser, Projection, parse_guess
 from seqsolve.problems import ConvectionDiffusion, Heat2D
 from seqsolve.solvers.deflated import DeflatedCG
 
-from conftest import BrokenGuess, poisson2d, reference_solve
+from conftest import BrokenGuess, assert_contract, poisson2d, reference_solve
 
 ALL_SPECS = ["previous", "zero", "extrapolate(order=1)", "extrapolate(order=2)", "projection(k=3)",
              "projection(k=3,variant=minres)", "pod(k=2)", "auto"]
@@ -542,3 +542,26 @@ def test_a_clearly_dearer_strategy_sits_out_rounds():
     assert chosen.count("extrapolate(order=1)") <= 2 + rounds // 8 + 2
     assert chosen.count("projection(k=2)") >= rounds - 1  # a tie keeps being measured
     assert chooser.best_ == 0
+
+
+def test_the_default_start_is_learned_under_auto_and_the_previous_solution_elsewhere(tmp_path):
+    """policy="auto" learns the start with the configuration; a fixed policy (the user chose the
+    method) and a reproducible cost="iterations" run keep the previous solution.  An explicit
+    choice, the default's included, survives save and load."""
+    from seqsolve.policies import AutoPolicy
+
+    assert SequenceSolver().initial_guess == "auto"
+    assert isinstance(SequenceSolver()._guesser, GuessChooser)
+    assert SequenceSolver(policy="fixed:numba-cg").initial_guess == "previous"
+    assert SequenceSolver(policy=AutoPolicy(cost="iterations")).initial_guess == "previous"
+    assert SequenceSolver(initial_guess="previous").initial_guess == "previous"
+    problem = Heat2D(nx=12, steps=30)
+    s = SequenceSolver(initial_guess="previous")
+    for _ in range(30):
+        system = problem.system()
+        x = s.solve(system.A, system.b)
+        assert_contract(system.A, system.b, x, 1e-8)
+        problem.accept(x)
+    assert {r.initial_guess for r in s.history[1:]} == {"previous"}
+    s.save(tmp_path / "s.json")
+    assert SequenceSolver.load(tmp_path / "s.json").initial_guess == "previous"
