@@ -59,6 +59,8 @@ SPD_CONFIGS = ("numba-cg,numba-jacobi-cg,numba-ssor-cg(omega=1.5),numba-ssor-cg(
                "amg-cg(adaptive),amg-cg(rebuild),direct,fastdiag-cg,subdomain-deflated-cg")  # fastdiag-cg: where a grid is found
 GENERAL_CONFIGS = "gmres(ilu),bicgstab(ilu),gmres,bicgstab,direct"
 HORIZONS = (20, 50, 200)
+#: the row of ``auto`` with the previous solution as every start (as the fixed configurations)
+AUTO_PREVIOUS = "auto, previous start"
 
 
 @dataclass
@@ -92,7 +94,11 @@ def make_methods(configs: list[str], rtol: float, maxiter: int) -> list[Method]:
     methods = [Method(c, SequenceSolver(rtol=rtol, policy=f"fixed:{c}", maxiter=iteration_budget(c, maxiter),
                                         fallback=False), True)
                for c in configs]
-    return methods + [Method("auto", SequenceSolver(rtol=rtol, policy="auto", seed=0), False)]
+    # auto as a user gets it (learning the start too), and, to show what that adds, auto with the
+    # previous solution as every start, as the fixed configurations have it
+    return methods + [Method(AUTO_PREVIOUS, SequenceSolver(rtol=rtol, policy="auto", seed=0, initial_guess="previous"),
+                             False),
+                      Method("auto", SequenceSolver(rtol=rtol, policy="auto", seed=0), False)]
 
 
 def run_workload(workload: Workload, size: str, steps: int | None, configs: list[str], *, rtol: float,
@@ -230,10 +236,12 @@ def summarise(result: dict) -> dict:
     for k in [h for h in HORIZONS if h < total] + [total]:
         name, cost = best_fixed(methods, k)
         mine = auto.cumulative(k)
+        plain = methods[-2].cumulative(k)
         ratios["all" if k == total else str(k)] = {
             "systems": k, "best_fixed": name, "best_fixed_seconds": _finite(cost),
-            "auto_seconds": _finite(mine), "ratio": _finite(mine / cost) if name else None}
-    rows = [{"method": m.name, "systems_solved": len(m.seconds), "total_seconds": float(sum(m.seconds)),
+            "auto_seconds": _finite(mine), "ratio": _finite(mine / cost) if name else None,
+            "auto_previous_seconds": _finite(plain), "ratio_previous": _finite(plain / cost) if name else None}
+    rows = [{"method": m.name, "fixed": m.fixed, "systems_solved": len(m.seconds), "total_seconds": float(sum(m.seconds)),
              "iterations": int(sum(m.iterations)), "worst_residual": max(m.residuals, default=None),
              "stopped": m.stopped, "seconds": [float(f"{s:.4g}") for s in m.seconds]} for m in methods]
     return {"workload": result["workload"], "description": result["description"], "problem": result["problem"],
@@ -265,13 +273,14 @@ def format_workload(s: dict) -> str:
         if r["stopped"]:
             note += f" ({done} solved)"
         lines.append(f"| {name} | {r['total_seconds']:.3f} | {per:.2f} | {r['iterations']:,} | {worst} | {note} |")
-    lines += ["", "| first k systems | best fixed in hindsight | its s | auto s | auto ÷ best |",
-              "|---|---|---:|---:|---:|"]
+    lines += ["", "| first k systems | best fixed in hindsight | its s | auto s | auto ÷ best "
+              f"| {AUTO_PREVIOUS} ÷ best |", "|---|---|---:|---:|---:|---:|"]
     for key, v in s["ratios"].items():
         ratio = f"{v['ratio']:.2f}" if v["ratio"] is not None else "—"
+        plain = f"{v['ratio_previous']:.2f}" if v.get("ratio_previous") is not None else "—"
         best = f"`{v['best_fixed']}`" if v["best_fixed"] else "none finished"
         lines.append(f"| {key} ({v['systems']}) | {best} | {_seconds(v['best_fixed_seconds'])} | "
-                     f"{_seconds(v['auto_seconds'])} | {ratio} |")
+                     f"{_seconds(v['auto_seconds'])} | {ratio} | {plain} |")
     a = s["auto"]
     used = ", ".join(f"`{c}` ×{k}" for c, k in a["most_used"].items())
     waste = a.get("exploration_excess_share")
@@ -298,18 +307,20 @@ def format_overview(summaries: list[dict]) -> str:
     """One line per workload: auto ÷ best fixed in hindsight at every horizon."""
     keys = [str(h) for h in HORIZONS] + ["all"]
     lines = ["| workload | unknowns | systems | " + " | ".join(f"auto ÷ best @{k}" for k in keys)
-             + " | exploring beyond best | worst system | best fixed (all) |",
-             "|---|---:|---:|" + "---:|" * len(keys) + "---:|---:|---|"]
+             + " | previous start ÷ best @all | exploring beyond best | worst system | best fixed (all) |",
+             "|---|---:|---:|" + "---:|" * len(keys) + "---:|---:|---:|---|"]
     for s in summaries:
         cells = []
         for k in keys:
             v = s["ratios"].get(k)
             cells.append(f"{v['ratio']:.2f}" if v and v["ratio"] is not None else "—")
         best = s["ratios"]["all"]["best_fixed"]
+        plain = s["ratios"]["all"].get("ratio_previous")
         a = s["auto"]
         waste = a.get("exploration_excess_share")
         worst = a.get("worst_system_ratio")
         lines.append(f"| {s['workload']} | {s['unknowns']:,} | {s['systems']} | " + " | ".join(cells)
+                     + f" | {'—' if plain is None else f'{plain:.2f}'}"
                      + f" | {'—' if waste is None else f'{100 * waste:.0f} %'}"
                      + f" | {'—' if worst is None else f'{worst:.1f}×'} | `{best}` |")
     return "\n".join(lines) + "\n"
@@ -317,8 +328,9 @@ def format_overview(summaries: list[dict]) -> str:
 
 def regret_curve(s: dict) -> np.ndarray:
     """Cumulative auto time minus the best fixed configuration's cumulative time, after each system."""
-    rows = {r["method"]: np.cumsum(r["seconds"]) for r in s["methods"]}
-    auto = rows.pop("auto")
+    auto = next(np.cumsum(r["seconds"]) for r in s["methods"] if r["method"] == "auto")
+    rows = {r["method"]: np.cumsum(r["seconds"]) for r in s["methods"]
+            if r.get("fixed", r["method"] not in ("auto", AUTO_PREVIOUS))}
     best = np.full(s["systems"], np.inf)
     for cum in rows.values():
         best[:len(cum)] = np.minimum(best[:len(cum)], cum)
