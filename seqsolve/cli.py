@@ -390,7 +390,8 @@ def cmd_sequence(args) -> int:
 
     _check_out(args.out)
     problem = MatrixMarketSequence(args.directory)
-    solver = SequenceSolver(rtol=args.rtol, atol=args.atol, policy=normalise_policy(args.policy), seed=args.seed)
+    solver = SequenceSolver(rtol=args.rtol, atol=args.atol, policy=normalise_policy(args.policy), seed=args.seed,
+                            initial_guess=args.initial_guess)
     result = run(problem, solver, progress=_progress(args))
     s = result.summary()
     if args.out:
@@ -557,6 +558,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("directory")
     q.add_argument("--policy", default="auto", help="policy or configuration (default auto)")
     q.add_argument("--atol", type=float, default=0.0)
+    q.add_argument("--initial-guess", default=None, metavar="SPEC",
+                   help="where each solve starts: previous, extrapolate(order=2), projection(k=8), pod(k=4) or "
+                        "auto (default: auto under --policy auto, else previous)")
     q.add_argument("--out", help="write the summary and history here (.json)")
     common(q)
     output(q)

@@ -61,6 +61,22 @@ def test_sequence_defaults_to_auto_and_writes_provenance(capsys, sequence_dir, t
     assert "sequence" in data["provenance"]["command"]
 
 
+@pytest.mark.parametrize("spec, used", [(None, {"previous", "extrapolate", "projection"}),
+                                        ("previous", {"previous"}), ("projection(k=4)", {"projection"})])
+def test_sequence_takes_an_initial_guess(capsys, sequence_dir, tmp_path, spec, used):
+    out_file = tmp_path / "history.json"
+    extra = [] if spec is None else ["--initial-guess", spec]
+    rc, out, err = run_cli(capsys, "sequence", str(sequence_dir), "--no-progress", "--out", str(out_file), *extra)
+    assert rc == 0, err
+    starts = {h["initial_guess"].split("(")[0] for h in json.loads(out_file.read_text())["history"][1:]}
+    assert starts and starts <= used | {"unused"}  # (a factorisation forms no start)
+
+
+def test_sequence_refuses_a_bad_initial_guess(capsys, sequence_dir):
+    rc, out, err = run_cli(capsys, "sequence", str(sequence_dir), "--no-progress", "--initial-guess", "telepathy")
+    assert rc != 0 and "telepathy" in err and "Traceback" not in err
+
+
 def test_sequence_json(capsys, sequence_dir):
     rc, out, err = run_cli(capsys, "sequence", str(sequence_dir), "--json")
     assert rc == 0, err
