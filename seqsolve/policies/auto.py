@@ -138,7 +138,10 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
 Regret, as far as it can be argued: every attempt costs at most its cap plus one fallback (which
 continues from the capped iterate), the cap being ``explore_cap``× (exploration) or
 ``exploit_cap``× (exploitation) the best cost known in the bin — and a switch of family on stale
-evidence is capped as an exploration against the configuration it replaces (idea 6).  Exploration is of two kinds.
+evidence is capped as an exploration against the configuration it replaces (idea 6).  A capped
+exploitation runs on instead (:meth:`resume`) only where its measured rate projects a finish
+cheaper than a whole solve by the best other configuration known, and at most twice that far, so
+it adds at most twice that other's cost; an exploration falls back to the incumbent it left.  Exploration is of two kinds.
 *Screening* tries each family once where it was never measured (a new bin inherits every estimate
 measured nearby, so a drifting context does not re-screen): ``K`` families cost at most
 ``K · explore_cap · c*`` once.  Everything else — the ω search, re-validation of aged evidence,
