@@ -952,3 +952,27 @@ def test_auto_an_exploration_falls_back_to_the_incumbent_it_stepped_away_from():
     assert p.fallback_hint().name == "numba-ssor-cg(omega=1.5)"
     p._last = (p._bin_now, "numba-jacobi-cg", False)  # the same choice as an exploitation: the best other
     assert p.fallback_hint().name == "numba-cg"
+
+
+def test_auto_a_context_that_moves_no_cost_stops_re_checking_inherited_estimates():
+    """A context that is a time stamp opens a new bin every few systems; each inherits the
+    estimates, and a close loser is checked with a real solve.  Checks that find it losing again
+    back off (1, 3, 7 … new bins), so they are O(log bins), not one per bin; a check it wins
+    resets that."""
+    names = ["numba-cg", "numba-jacobi-cg"]
+    p = AutoPolicy(candidates=names, seed=0, explore=0.0, explore_budget=10.0, regret_budget=10.0)
+    cost = {"numba-jacobi-cg": 1.0e-3, "numba-cg": 1.2e-3}  # CG within 1.5x: a close leader, checked
+    checks = 0
+    for t in range(1, 5000):
+        c = p.select({"t": float(t)}, n=1000)
+        checks += p.explored() and c.name == "numba-cg" and t > 2
+        p.update(cost[c.name], rec(c, 50 if c.name == "numba-jacobi-cg" else 60, cost[c.name], {"t": float(t)}))
+    bins = len({k for k in p.stats_})
+    assert bins > 20
+    assert checks <= 16, checks  # log2(bins) checks + ~9 re-validations (one check per new bin: 29)
+    assert p._check_backoff["numba-cg"][0] >= 3
+    # the same check that finds it cheaper now resets the backoff
+    b = next(b for b, entries in p.stats_.items() if len(entries) == 2)
+    p.stats_[b]["numba-cg"][0] = 1e-6
+    p._checked(b, "numba-cg")
+    assert "numba-cg" not in p._check_backoff

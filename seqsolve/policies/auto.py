@@ -589,6 +589,9 @@ class AutoPolicy(Policy):
         self._observed = False  # observe() counted the coming system's run already
         self._samples: dict[str, int] = {}  # family → clean solves measured
         self._unchecked: dict[tuple, set] = {}  # bin → inherited estimates not yet run there
+        # name → [checks in a row that found it still losing, new bins it sits out] (_inherit_checks)
+        self._check_backoff: dict[str, list[int]] = {}
+        self._checking: str | None = None  # the inherited estimate the current try checks
         self._facts: SystemFacts | None = None
         self._lost: set[str] = set()  # configurations whose latest evidence is a capped try (a projection)
         # a capped try's projected iterations (finite ones): still a measure of the system's difficulty
@@ -755,7 +758,8 @@ class AutoPolicy(Policy):
         here = self.stats_.get(b)
         if here is None:
             here = self.stats_[b] = self._inherit(b)
-            self._unchecked[b] = set(here)
+            self._unchecked[b] = self._to_check(here)
+        self._checking = None
         known = self._known(b, names)
         best_name = min(known, key=lambda k: (known[k][0], k)) if known else None  # ties: by name
         self._screening = self._revalidating = self._deferred = False
@@ -1003,6 +1007,7 @@ class AutoPolicy(Policy):
         if unchecked:
             unchecked.discard(name)
         before_step, before_its = entry[2], entry[3]
+        checking, self._checking = self._checking, None
         entry[1] += 1
         w = max(1.0 / entry[1], 1.0 - self.discount)
         observed /= self._scale.get((fam, b[0]), 1.0)
@@ -1011,7 +1016,41 @@ class AutoPolicy(Policy):
         entry[2] = self.t_
         if clean and before_its > 0 and entry[3] != before_its:
             self._share_drift(here, name, before_step, entry[3] / before_its)
+        if checking == name:
+            self._checked(b, name)
         return self
+
+    def _to_check(self, inherited: dict) -> set:
+        """The inherited estimates a new bin checks with a real solve (see _explore_choice): all
+        but those sitting out after checks that found them losing again (_checked)."""
+        due = set()
+        for name in inherited:
+            backoff = self._check_backoff.get(name)
+            if backoff is None or backoff[1] <= 0:
+                due.add(name)
+            else:
+                backoff[1] -= 1
+        return due
+
+    def _checked(self, b: tuple, name: str) -> None:
+        """After the check of ``name``'s inherited estimate in the new bin ``b``: if it still loses
+        there, the next 1, 3, 7 … new bins do not check it; if it won, every new bin does again.
+
+        A context that does not move the costs (a time stamp: graph diffusion's ``t``, in a new
+        quarter-octave bin every few steps) made every new bin check plain CG against Jacobi-PCG,
+        six capped tries in 60 systems; where the context does move them (Heat2D's diffusion
+        coefficient, CG best when it is small), the leader's change is seen at the next check, and
+        a win resets the backoff.  Re-validation of aged evidence (idea 6) goes on regardless."""
+        known = self._known(b, set(self.stats_.get(b, ())))  # as costs now (scaled, setups charged)
+        lo = min((v[0] for k, v in known.items() if k != name), default=None)
+        own = known.get(name)
+        if lo is None or own is None:
+            return
+        if own[0] > lo:
+            hits = self._check_backoff.get(name, [0, 0])[0] + 1
+            self._check_backoff[name] = [hits, 2 ** min(hits, 10) - 1]
+        else:
+            self._check_backoff.pop(name, None)
 
     def _share_drift(self, here: dict, name: str, since: int, ratio: float) -> None:
         """Move the estimates of ``name``'s siblings (its family's other ω) in this bin by the
@@ -1492,6 +1531,7 @@ class AutoPolicy(Policy):
                 if close:
                     choice = min(close, key=lambda c: (known[c.name][0], c.name))
                     unchecked.discard(choice.name)
+                    self._checking = choice.name
                     return choice, True
             if self._rng.random() < self.explore:
                 near = [self._by_name[k] for k, v in known.items() if k != best_name and v[0] <= 2.0 * lo
@@ -1896,6 +1936,7 @@ class AutoPolicy(Policy):
             "recent_cost": self._recent_cost,
             "wait": [[list(b), fam, step] for (b, fam), step in self._wait.items()],
             "unchecked": [[list(b), sorted(names)] for b, names in self._unchecked.items()],
+            "check_backoff": [[name, *v] for name, v in self._check_backoff.items()],
             "spd_trouble": [[list(b), k] for b, k in self._spd_trouble.items()],
             "confirm": self._confirm,
             "lost": sorted(self._lost),
@@ -1947,6 +1988,11 @@ class AutoPolicy(Policy):
                 b, fams = as_list(row, "auto state 'screened' row", length=2)
                 screened[as_bin(b)] = {as_str(f, "auto state family") for f in as_list(fams, "auto state families")}
             periods, last_run = {}, {}
+            check_backoff = {}
+            for row in as_list(state.get("check_backoff", []), "auto state 'check_backoff'"):
+                name, hits, sit = as_list(row, "auto state 'check_backoff' row", length=3)
+                check_backoff[as_name(name)] = [as_int(hits, "auto state checks", hi=10),
+                                                as_int(sit, "auto state bins to sit out", hi=2 ** 10)]
             for row in as_list(state.get("revalidate", []), "auto state 'revalidate'"):
                 name, k = as_list(row, "auto state 'revalidate' row", length=2)
                 periods[as_name(name)] = as_int(k, "auto state re-validation period", hi=_MAX_PERIOD)
@@ -2063,6 +2109,7 @@ class AutoPolicy(Policy):
         self._samples, self._recent_cost = samples, recent
         self.mean_run_, self._runs, self._run_len = mean_run, runs, run_len
         self._wait, self._unchecked, self._spd_trouble = wait, unchecked, trouble
+        self._check_backoff = check_backoff
         self._commit, self._streak, self._confirm = commit, streak, confirm
         self._lost, self._lost_its = lost, lost_its
         self._bin_best = bin_best
