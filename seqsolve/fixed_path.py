@@ -125,9 +125,7 @@ class FixedCompiledPath:
         if not verdict.upper <= target:  # (verdict.meets: the target is finite, a NaN bound fails)
             return None  # more chunks, a refinement or a fallback: the general path's work
         s._guesser.update(A, b, x, fp)  # (timed from t2 on: the comparison above is all it adds)
-        guess_seconds += time.perf_counter() - t2
-        if type(s._guesser) is not FixedGuess:  # a dormant chooser counts the solve (O(1))
-            s._guesser.learn(guess_seconds + t2 - t1, iterations, guess_seconds)
+        guess_seconds += time.perf_counter() - t2  # (a dormant chooser learns nothing: no learn())
         if made:
             s._setups[config] = (key, prepared, len(s.history))
         setup_seconds, solve_seconds = t1 - t0, t2 - t1

@@ -38,8 +38,11 @@ def span_errors(xs: Sequence[np.ndarray], depths: Sequence[int]) -> tuple[float,
         return math.nan, {}
     # rows: x_{t-1}, then x_{t-j} − x_{t-j-1} (j = 1 … top-1): the span of x_{t-1} … x_{t-top};
     # last, x_t − x_{t-1}: its distance from the span of the rows before is x_t's from that span
-    rows = [xs[-2]] + [xs[-1 - j] - xs[-2 - j] for j in range(1, top)] + [x - xs[-2]]
-    D = np.vstack(rows)
+    D = np.empty((top + 1, x.shape[0]))
+    D[0] = xs[-2]
+    for j in range(1, top):
+        np.subtract(xs[-1 - j], xs[-2 - j], out=D[j])
+    np.subtract(x, xs[-2], out=D[top])
     G = D @ D.T
     scale = np.sqrt(np.maximum(np.diag(G), np.finfo(float).tiny))
     G = G / np.outer(scale, scale) + 1e-13 * np.eye(top + 1)  # a dependent row cannot stop the factorisation

@@ -146,6 +146,8 @@ class GuessChooser:
         # dormant: solves left before anything is due (a hindsight sample, a round), while one
         # strategy is exploited; see _doze
         self._sleep = 0
+        #: whether the last update() was dormant: then learn() has nothing to learn from that solve
+        self.asleep = False
         self._recent: tuple[int, float] | None = None  # the last solve's (iterations, solve seconds)
         self._unready = 0  # solves until a strategy skipped for want of solutions has them all
         self._own = 0.0  # the chooser's own seconds (learn, bounds) since the last hindsight sample
@@ -202,13 +204,18 @@ class GuessChooser:
         if len(self._history) > self._keep:
             del self._history[0]
         self._received += 1
-        if self._sleep > 0:  # dormant: store, and show the exploited strategy at once
+        if self._sleep > 0:  # dormant: store, show the exploited strategy at once, count down
             self._hindsight.push(x)
             best = self.best_
             self.arms[best].update(None, None, x, key)
             self._shown[best] = self._received
+            self._sleep -= 1
+            self._left -= 1
             self._wait -= 1
+            self._solves += 1
+            self.asleep = True
             return
+        self.asleep = False
         t0 = time.perf_counter()
         i = self._chosen
         self._wait -= 1
@@ -233,14 +240,12 @@ class GuessChooser:
 
         If this solve was judged in hindsight, every history-only strategy is scored, and so is
         the strategy that formed the guess if it is a tried one (:meth:`_judge`); else a try in a
-        round is scored when the round closes (:meth:`_round_costs`)."""
+        round is scored when the round closes (:meth:`_round_costs`).  Nothing after a dormant
+        solve (:attr:`asleep`): the solver need not call it then."""
+        if self.asleep:
+            return
         if iterations is not None:
             self._recent = (iterations, seconds - guess_seconds)
-        if self._sleep > 0:  # dormant: count down to the next hindsight sample or round
-            self._sleep -= 1
-            self._left -= 1
-            self._solves += 1
-            return
         t0 = time.perf_counter()
         self._learn(seconds, iterations, guess_seconds)
         self._doze()
@@ -248,9 +253,10 @@ class GuessChooser:
 
     def _doze(self) -> None:
         """Go dormant until the next thing due, when nothing is: no round under way, the exploited
-        strategy caught up.  A dormant solve costs a few attribute updates (~2 µs) instead of the
-        full bookkeeping (~20 µs, 2–3 % of a 1 ms solve), and, exploiting ``previous``, lets the
-        solver take its lean path; the wake-ups (hindsight samples, rounds) come on the doubling
+        strategy caught up.  A dormant solve costs a few attribute updates in update() (~2 µs) and
+        no learn(), instead of the full bookkeeping (~20 µs, 2–3 % of a 1 ms solve; ~200 µs with
+        the solutions out of cache), and, exploiting ``previous``, lets the solver take its lean
+        path; the wake-ups (hindsight samples, rounds) come on the doubling
         schedules the strides and epochs already follow."""
         best = self.best_
         if self._queue or not self._hindsight.free[best]:  # (a tried strategy is judged on every use)
@@ -464,6 +470,8 @@ class GuessChooser:
         others sit out this round only: each round checks again (rounds come on a doubling
         schedule, so the checks cost O(log T) Gram matrices)."""
         self._unready = 0
+        if self._recent is not None and self._recent[0] <= 1:
+            return []  # a solve of one iteration: no start short of the tolerance saves anything
         spans = {i: self.arms[i].span for i in order if self.arms[i].span}
         if not spans:
             return order
