@@ -23,6 +23,17 @@ Two kinds of evidence, because there are two kinds of strategy:
 All scores are log cost ratios to the default (the first candidate), which a strategy must beat
 by ``margin`` to replace it.  Every strategy sees every certified solution, replayed when it is
 next chosen (so unchosen strategies cost nothing per solve beyond the hindsight).
+
+Where no start pays, the chooser must cost (almost) nothing, so that it can be the default:
+
+- *dormant*: between the things due (a hindsight sample, a round), a solve with the exploited
+  history-only strategy costs a few attribute updates and no :meth:`GuessChooser.learn`; on
+  ``previous`` it hands back the stored vector, and a fixed compiled policy keeps its lean path.
+- *evidence before a try*: a strategy whose guess lies in the span of the last ``k`` solutions is
+  tried only once they are stored, and only if the span's best fit of the newest solution could
+  save more than the margin (:mod:`.bound`); after a one-iteration solve nothing is tried.
+- *its own share*: the hindsight's stride keeps the hindsight and the chooser's bookkeeping under
+  ``HINDSIGHT_SHARE`` of the solves' seconds from the first sample on.
 """
 
 from __future__ import annotations
@@ -62,8 +73,8 @@ DUEL = (1, 0, 0, 1, 0, 1, 1, 0)
 #: the range a duel's measured kappa is clipped to (up to 0.74 measured; a duel on few
 #: iterations can say anything)
 KAPPA_RANGE = (0.0, 2.0)
-#: hindsight on every solve for the first this many samples, then, while it changes nothing,
-#: on every 2nd, 4th … ``HINDSIGHT_MAX_STRIDE``-th, and never more often than keeps its own cost
+#: hindsight on every solve (cost permitting) for the first this many samples, then, while it
+#: changes nothing, on every 2nd, 4th … ``HINDSIGHT_MAX_STRIDE``-th, and never more often than keeps its own cost
 #: and the chooser's bookkeeping under ``HINDSIGHT_SHARE`` of the solves' (from the first sample
 #: on; at most every ``HINDSIGHT_MAX_SHARE_STRIDE``-th, a rare re-check): forming every
 #: history-only guess costs O(n) per stored solution, and a sample after a dormant stretch finds
@@ -293,8 +304,12 @@ class GuessChooser:
                   and self._judge(i, seen, iterations, solve, guess_seconds))
         if seen is not None and solve > 0:  # judge less often while nothing changes, and never dearly:
             # the hindsight and the chooser's own bookkeeping (the last learn) within their share
+            # (but none while warming up with a strategy in sight that beats the default: learning
+            # that sooner is worth more than the share, and the samples stop if it does not pay)
             floor = math.ceil((spent + self._own) / (HINDSIGHT_SHARE * solve))
             self._own = 0.0
+            if self._samples < HINDSIGHT_WARM and any(self.scores_[a] < self.scores_[0] for a in self._judged):
+                floor = 1
             grow = 1 if self.best_ != best or self._samples < HINDSIGHT_WARM else 2 * self._stride
             self._stride = max(min(HINDSIGHT_MAX_STRIDE, grow), min(HINDSIGHT_MAX_SHARE_STRIDE, floor))
         change, self._change = self._change, None
@@ -488,7 +503,7 @@ class GuessChooser:
         if self._recent is None or not any(i in spans for i in order):
             return order
         its, solve = self._recent
-        t0 = time.perf_counter()
+        # (its cost, once a round, is not charged to the hindsight's share: rounds are O(log T))
         err_prev, fits = span_errors(xs, sorted({spans[i] for i in order if i in spans}))
         if not fits or not solve > 0:
             return order
@@ -499,7 +514,6 @@ class GuessChooser:
                 if saved - (self._guess_s[i] or 0.0) <= self.margin * solve:
                     continue
             keep.append(i)
-        self._own += time.perf_counter() - t0
         return keep
 
     def _hopeless(self, i: int) -> bool:
@@ -527,6 +541,9 @@ class GuessChooser:
         self.best_ = best if self.scores_[best] < self.scores_[0] - self.margin else 0
 
     def _close_round(self) -> None:
+        # a round that could try nothing because a strategy still lacks its solutions is no round
+        # of exploration: it does not lengthen the epochs
+        explored = bool(self._round) or self._challenger is not None or not self._unready
         if self._challenger is not None:
             self._settle_duel()
             self._challenger, self._duel = None, []
@@ -537,9 +554,9 @@ class GuessChooser:
         for i, v in costs.items():
             self.scores_[i] += weight * (v - ref - self.scores_[i])
             self._rest_if_dear(i)
-        self.rounds_ += 1
+        self.rounds_ += explored
         self._pick()
-        self._left = min(self.max_epoch, self.first_epoch * 2 ** (self.rounds_ - 1))
+        self._left = min(self.max_epoch, self.first_epoch * 2 ** max(0, self.rounds_ - 1))
         if self._unready:  # a strategy left out for want of solutions: a round as soon as it has them
             self._left = min(self._left, self._unready)
 
