@@ -157,3 +157,14 @@ def test_auto_takes_the_lean_fixed_path_while_dormant(monkeypatch):
         problem.accept(x)
     assert len(solver.history) == 120 and sum(lean) >= 60  # most solves took the lean path
     assert all(r.initial_guess == "previous" for r, took in zip(solver.history[-len(lean):], lean) if took) or True
+
+
+def test_a_projection_onto_more_solutions_is_priced_at_least_as_one_onto_fewer():
+    chooser = GuessChooser(AUTO)
+    assert chooser._known_forming(3) is None  # nothing measured: no bound
+    chooser._guess_s[2] = 2e-3  # projection(k=4) measured
+    assert chooser._known_forming(3) == 2e-3 and chooser._known_forming(2) == 2e-3
+    chooser._guess_s[3] = 3e-3
+    assert chooser._known_forming(3) == 3e-3
+    chooser._base = 1e-3  # a whole solve costs less than forming either: neither is tried again
+    assert chooser._hopeless(2) and chooser._hopeless(3)
