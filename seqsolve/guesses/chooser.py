@@ -263,12 +263,13 @@ class GuessChooser:
         self._own += time.perf_counter() - t0
 
     def _doze(self) -> None:
-        """Go dormant until the next thing due, when nothing is: no round under way, the exploited
-        strategy caught up.  A dormant solve costs a few attribute updates in update() (~2 µs) and
-        no learn(), instead of the full bookkeeping (~20 µs, 2–3 % of a 1 ms solve; ~200 µs with
-        the solutions out of cache), and, exploiting ``previous``, lets the solver take its lean
-        path; the wake-ups (hindsight samples, rounds) come on the doubling
-        schedules the strides and epochs already follow."""
+        """Go dormant until the next thing due (a hindsight sample, a round), unless a round is
+        under way or the exploited strategy is a tried one (judged on every use).
+
+        Why: a dormant solve costs a few attribute updates in update() (~2 µs) and no learn(),
+        where the full bookkeeping costs ~20 µs (2–3 % of a 1 ms solve; ~200 µs with the solutions
+        out of cache), and, exploiting ``previous``, it lets the solver keep its lean path.  The
+        wake-ups come on the doubling schedules the strides and epochs already follow."""
         best = self.best_
         if self._queue or not self._hindsight.free[best]:  # (a tried strategy is judged on every use)
             return
