@@ -3,7 +3,7 @@
 :meth:`SequenceSolver.solve <seqsolve.SequenceSolver.solve>` is written for every policy, backend
 and input: it asks the policy, scales, bounds attempts in chunks, falls back, learns.  A fixed
 policy of one compiled ``numba-*-cg`` configuration with a stored-vector guess (``previous``,
-``zero``) needs none of that on a system that goes well, yet paid ~40 Python-level steps for it:
+``zero``, or the ``auto`` chooser while it is dormant on ``previous``) needs none of that on a system that goes well, yet paid ~40 Python-level steps for it:
 7 % of a 1.4 ms Heat2D solve.  :class:`FixedCompiledPath` runs only the steps that decide
 something — the matrix scan (finiteness, fingerprint, symmetry sample, ``b``'s check and norm),
 the canonical-pattern and symmetry bookkeeping, the setup (refreshed or reused), one kernel call,
@@ -29,7 +29,7 @@ import scipy.sparse as sp
 
 from .accuracy import check_residual, moderate_norm
 from .errors import SeqsolveError
-from .guesses.chooser import FixedGuess
+from .guesses.chooser import FixedGuess, GuessChooser
 from .log import logger, solve_logged
 from .policies.fixed import FixedPolicy
 from .records import SolveRecord
@@ -47,7 +47,8 @@ _FAILURES = (SeqsolveError, ArithmeticError, ValueError, RuntimeError, np.linalg
 
 class FixedCompiledPath:
     """The lean solve for ``solver`` while its policy is ``FixedPolicy`` of one :class:`CompiledPCG`
-    configuration and its guess a :class:`FixedGuess` that does no arithmetic (see the module)."""
+    configuration and its guess a :class:`FixedGuess` that does no arithmetic, or a
+    :class:`GuessChooser` on its solves with a stored-vector guess (see the module)."""
 
     __slots__ = ("solver", "config", "name", "method", "primary_chunk", "sized")
 
@@ -61,7 +62,8 @@ class FixedCompiledPath:
         """Whether a solver with this policy and guesser may take the lean path (decided once per
         policy; ``method_of`` builds a configuration's method).  Exact types: a subclass may
         override what the lean path skips."""
-        if type(policy) is not FixedPolicy or type(guesser) is not FixedGuess or guesser.arithmetic:
+        if type(policy) is not FixedPolicy or not (type(guesser) is FixedGuess and not guesser.arithmetic
+                                                   or type(guesser) is GuessChooser):
             return False
         candidates = policy.candidates()
         return len(candidates) == 1 and type(method_of(candidates[0])) is CompiledPCG
@@ -71,8 +73,8 @@ class FixedCompiledPath:
         or ``None``: the general path is to solve this system (nothing it would see was changed)."""
         s = self.solver
         if (type(A) is not _CSR or type(b) is not np.ndarray or b.ndim != 1 or b.dtype is not _F64
-                or not b.flags.c_contiguous or not s._warm or s.record_residuals):
-            return None
+                or not b.flags.c_contiguous or not s._warm or s.record_residuals or not s._guesser.stored):
+            return None  # (a guess chooser is lean only while dormant on a stored-vector guess)
         n, shape, data = b.shape[0], A.shape, A.data
         if data.dtype is not _F64 or shape != (n, n) or not data.flags.c_contiguous:
             return None
@@ -123,7 +125,7 @@ class FixedCompiledPath:
         if not verdict.upper <= target:  # (verdict.meets: the target is finite, a NaN bound fails)
             return None  # more chunks, a refinement or a fallback: the general path's work
         s._guesser.update(A, b, x, fp)  # (timed from t2 on: the comparison above is all it adds)
-        guess_seconds += time.perf_counter() - t2
+        guess_seconds += time.perf_counter() - t2  # (a dormant chooser learns nothing: no learn())
         if made:
             s._setups[config] = (key, prepared, len(s.history))
         setup_seconds, solve_seconds = t1 - t0, t2 - t1

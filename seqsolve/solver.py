@@ -462,7 +462,7 @@ class SequenceSolver:
                          min(maxiter, limit or maxiter), maxiter)
         self._previous_fp = fp
         if st is not None or not fixed or (guess not in ("x0", "zero", "unused")
-                                           and type(self._guesser) is not FixedGuess):
+                                           and type(self._guesser) is not FixedGuess and not getattr(self._guesser, "asleep", False)):
             self._learn(record, st, attempts, n, allowed, guess, guess_seconds)
         # (a fixed policy with a fixed guess learns nothing: nothing to time)
         self.history.append(record)

@@ -157,7 +157,8 @@ def test_auto_on_a_real_sequence_keeps_the_contract_and_records_its_choice():
         x = solver.solve(s.A, s.b)
         assert np.linalg.norm(s.b - s.A @ x) <= 1e-8 * np.linalg.norm(s.b)
         problem.accept(x)
-    assert solver._guesser._samples > 16  # judged on every solve at first, then on a stride
+    # judged on a stride from the start: a hindsight costs ~20 µs, more than its share of these tiny solves
+    assert 4 <= solver._guesser._samples <= 40
     used = {r.initial_guess for r in solver.history}
     assert used <= {"zero", "previous", "extrapolate(order=4,alternating=1)", "projection(k=4)", "projection(k=8)"}
 

@@ -28,6 +28,10 @@ class Guess(ABC):
     #: False when :meth:`form` only hands back a stored vector: no arithmetic that could overflow or
     #: fail, so the solver skips the floating-point guard around it (~4 µs a call)
     arithmetic: bool = True
+    #: the guess lies in the span of the last ``span`` solutions (once that many are stored), or
+    #: ``None`` when it need not: the ``auto`` chooser tries such a strategy only once it has them
+    #: all and their span could hold a better start (:mod:`.bound`)
+    span: int | None = None
 
     @abstractmethod
     def form(self, A: Any, b: np.ndarray, key: Hashable | None = None) -> np.ndarray | None:

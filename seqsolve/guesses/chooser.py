@@ -23,6 +23,17 @@ Two kinds of evidence, because there are two kinds of strategy:
 All scores are log cost ratios to the default (the first candidate), which a strategy must beat
 by ``margin`` to replace it.  Every strategy sees every certified solution, replayed when it is
 next chosen (so unchosen strategies cost nothing per solve beyond the hindsight).
+
+Where no start pays, the chooser must cost (almost) nothing, so that it can be the default:
+
+- *dormant*: between the things due (a hindsight sample, a round), a solve with the exploited
+  history-only strategy costs a few attribute updates and no :meth:`GuessChooser.learn`; on
+  ``previous`` it hands back the stored vector, and a fixed compiled policy keeps its lean path.
+- *evidence before a try*: a strategy whose guess lies in the span of the last ``k`` solutions is
+  tried only once they are stored, and only if the span's best fit of the newest solution could
+  save more than the margin (:mod:`.bound`); after a one-iteration solve nothing is tried.
+- *its own share*: the hindsight's stride keeps the hindsight and the chooser's bookkeeping under
+  ``HINDSIGHT_SHARE`` of the solves' seconds from the first sample on.
 """
 
 from __future__ import annotations
@@ -34,6 +45,7 @@ from typing import Any, Hashable, Sequence
 import numpy as np
 
 from .base import Guess
+from .bound import iterations_saved, span_errors
 from .hindsight import KAPPA, Hindsight, predicted_iterations
 from .spec import parse_guess
 
@@ -61,11 +73,14 @@ DUEL = (1, 0, 0, 1, 0, 1, 1, 0)
 #: the range a duel's measured kappa is clipped to (up to 0.74 measured; a duel on few
 #: iterations can say anything)
 KAPPA_RANGE = (0.0, 2.0)
-#: hindsight on every solve for the first this many samples, then, while it changes nothing,
-#: on every 2nd, 4th … ``HINDSIGHT_MAX_STRIDE``-th, and never more often than keeps its own cost
-#: under ``HINDSIGHT_SHARE`` of the solves': forming every history-only guess costs O(n) per
-#: stored solution, ~4 % of a Heat2D nx=100 solve (1.3 ms), 0.3 % of a FEM heat one (50 ms)
-HINDSIGHT_WARM, HINDSIGHT_SHARE, HINDSIGHT_MAX_STRIDE = 16, 0.005, 16
+#: hindsight on every solve (cost permitting) for the first this many samples, then, while it
+#: changes nothing, on every 2nd, 4th … ``HINDSIGHT_MAX_STRIDE``-th, and never more often than keeps its own cost
+#: and the chooser's bookkeeping under ``HINDSIGHT_SHARE`` of the solves' (from the first sample
+#: on; at most every ``HINDSIGHT_MAX_SHARE_STRIDE``-th, a rare re-check): forming every
+#: history-only guess costs O(n) per stored solution, and a sample after a dormant stretch finds
+#: the solutions out of cache: with the bookkeeping ~180 µs, 15–20 % of a Heat2D nx=100 solve
+#: (~1 ms), 0.4 % of a FEM heat one (50 ms)
+HINDSIGHT_WARM, HINDSIGHT_SHARE, HINDSIGHT_MAX_STRIDE, HINDSIGHT_MAX_SHARE_STRIDE = 16, 0.005, 16, 256
 
 
 class GuessChooser:
@@ -90,8 +105,9 @@ class GuessChooser:
         self._history: list[tuple[np.ndarray, Hashable | None]] = []
         self._received = 0  # solutions received so far
         self._shown = [0] * len(self.arms)  # how many of them each strategy has been shown
-        self._keep = max(max(getattr(a, "window", 0), getattr(a, "k", 0), getattr(a, "order", 0) + 1, 1)
-                         for a in self.arms)  # older solutions would leave every strategy's window anyway
+        # older solutions would leave every strategy's window anyway; one more for the span bound
+        self._keep = 1 + max(max(getattr(a, "window", 0), getattr(a, "k", 0), getattr(a, "order", 0) + 1, 1)
+                             for a in self.arms)
         self.decay, self.first_epoch, self.max_epoch, self.margin = decay, first_epoch, max_epoch, margin
         self.tolerance = tolerance if 0.0 < tolerance < 1.0 else 1e-8
         self.spec = "auto"
@@ -138,16 +154,35 @@ class GuessChooser:
         # found so again (a projection formed on every new matrix costs a few solves' worth per try)
         self._rest = [0] * len(self.arms)
         self._backoff = [0] * len(self.arms)
+        # dormant: solves left before anything is due (a hindsight sample, a round), while one
+        # strategy is exploited; see _doze
+        self._sleep = 0
+        #: whether the last update() was dormant: then learn() has nothing to learn from that solve
+        self.asleep = False
+        self._recent: tuple[int, float] | None = None  # the last solve's (iterations, solve seconds)
+        self._unready = 0  # solves until a strategy skipped for want of solutions has them all
+        self._own = 0.0  # the chooser's own seconds (learn, bounds) since the last hindsight sample
 
     @property
     def name(self) -> str:
         return self.spec
 
+    @property
+    def stored(self) -> bool:
+        """Whether the next solve's guess is a stored vector handed back and its bookkeeping O(1)
+        with no arithmetic (dormant, exploiting ``previous``): the solver's lean fixed path may
+        take it, as it takes a fixed ``previous``."""
+        return self._sleep > 0 and not self.arms[self.best_].arithmetic
+
     def form(self, A: Any, b: np.ndarray, key: Hashable | None) -> tuple[np.ndarray | None, str]:
+        if self._sleep > 0:  # dormant: the exploited strategy, kept up to date by update()
+            arm = self.arms[self.best_]
+            return _safe_form(arm, A, b, key), arm.name
         if (len(self._tried) > 1 or self._judged) and not self._queue and self._left <= 0:
             # a new round: a duel if a history-only strategy could pay, then every strategy that
             # must be tried once, but those resting
             order = [i for i in self._tried if i and self._rest[i] == 0 and not self._hopeless(i)]
+            order = self._promising(order)
             self._rest = [max(0, r - 1) for r in self._rest]
             if order or 0 not in self._tried:  # the default is the tried ones' reference
                 order = [i for i in self._tried if i == 0 or i in order]
@@ -160,13 +195,7 @@ class GuessChooser:
             if not self._queue:  # nothing to try this time
                 self._close_round()
         i = self._queue[0] if self._queue else self.best_
-        gap = self._received - self._shown[i]
-        if gap:
-            if gap > len(self._history):  # the oldest it has not seen were dropped
-                self.arms[i].missed()
-            for x, k in self._history[len(self._history) - min(gap, len(self._history)):]:
-                self.arms[i].update(None, None, x, k)
-            self._shown[i] = self._received
+        self._catch_up(i)
         x0 = _safe_form(self.arms[i], A, b, key)
         # a strategy that knows nothing yet would be scored as a cold start: don't learn from it,
         # but let the round go on (one that never forms a guess must not hold it forever)
@@ -186,13 +215,24 @@ class GuessChooser:
         if len(self._history) > self._keep:
             del self._history[0]
         self._received += 1
+        if self._sleep > 0:  # dormant: store, show the exploited strategy at once, count down
+            self._hindsight.push(x)
+            best = self.best_
+            self.arms[best].update(None, None, x, key)
+            self._shown[best] = self._received
+            self._sleep -= 1
+            self._left -= 1
+            self._wait -= 1
+            self._solves += 1
+            self.asleep = True
+            return
+        self.asleep = False
         t0 = time.perf_counter()
         i = self._chosen
         self._wait -= 1
         # judged: every solve at first, a tried strategy's, and one in every stride
         if (self._paired and i is not None
-                and (self._samples < HINDSIGHT_WARM or self._wait <= 0
-                     or not self._hindsight.free[i] or self._queue)):
+                and (self._wait <= 0 or not self._hindsight.free[i] or self._queue)):
             self._wait = self._stride
             seen = self._hindsight.judge(x)
             if seen is not None and seen[i] is not None:
@@ -211,7 +251,43 @@ class GuessChooser:
 
         If this solve was judged in hindsight, every history-only strategy is scored, and so is
         the strategy that formed the guess if it is a tried one (:meth:`_judge`); else a try in a
-        round is scored when the round closes (:meth:`_round_costs`)."""
+        round is scored when the round closes (:meth:`_round_costs`).  Nothing after a dormant
+        solve (:attr:`asleep`): the solver need not call it then."""
+        if self.asleep:
+            return
+        if iterations is not None:
+            self._recent = (iterations, seconds - guess_seconds)
+        t0 = time.perf_counter()
+        self._learn(seconds, iterations, guess_seconds)
+        self._doze()
+        self._own += time.perf_counter() - t0
+
+    def _doze(self) -> None:
+        """Go dormant until the next thing due (a hindsight sample, a round), unless a round is
+        under way or the exploited strategy is a tried one (judged on every use).
+
+        Why: a dormant solve costs a few attribute updates in update() (~2 µs) and no learn(),
+        where the full bookkeeping costs ~20 µs (2–3 % of a 1 ms solve; ~200 µs with the solutions
+        out of cache), and, exploiting ``previous``, it lets the solver keep its lean path.  The
+        wake-ups come on the doubling schedules the strides and epochs already follow."""
+        best = self.best_
+        if self._queue or not self._hindsight.free[best]:  # (a tried strategy is judged on every use)
+            return
+        self._catch_up(best)
+        due = min(self._left, self._wait - 1) if self._paired else self._left
+        self._sleep = max(0, due)
+
+    def _catch_up(self, i: int) -> None:
+        """Show strategy ``i`` the solutions it has not seen (replayed from the shared history)."""
+        gap = self._received - self._shown[i]
+        if gap:
+            if gap > len(self._history):  # the oldest it has not seen were dropped
+                self.arms[i].missed()
+            for x, k in self._history[len(self._history) - min(gap, len(self._history)):]:
+                self.arms[i].update(None, None, x, k)
+            self._shown[i] = self._received
+
+    def _learn(self, seconds: float, iterations: int | None, guess_seconds: float) -> None:
         i, self._chosen = self._chosen, None
         seen, self._verdict = self._verdict, None
         if i is None or not (seconds > 0 and math.isfinite(seconds)):
@@ -227,9 +303,12 @@ class GuessChooser:
         best = self.best_
         paired = (seen is not None and iterations is not None and solve > 0
                   and self._judge(i, seen, iterations, solve, guess_seconds))
-        if seen is not None and solve > 0:  # judge less often while nothing changes, and never dearly
-            floor = math.ceil(spent / (HINDSIGHT_SHARE * solve))
-            self._stride = min(HINDSIGHT_MAX_STRIDE, max(1, floor, 1 if self.best_ != best else 2 * self._stride))
+        if seen is not None and solve > 0:  # judge less often while nothing changes, and never dearly:
+            # the hindsight and the chooser's own bookkeeping (the last learn) within their share
+            floor = math.ceil((spent + self._own) / (HINDSIGHT_SHARE * solve))
+            self._own = 0.0
+            grow = 1 if self.best_ != best or self._samples < HINDSIGHT_WARM else 2 * self._stride
+            self._stride = max(min(HINDSIGHT_MAX_STRIDE, grow), min(HINDSIGHT_MAX_SHARE_STRIDE, floor))
         change, self._change = self._change, None
         if self._queue and self._queue[0] == i:
             self._queue.pop(0)
@@ -249,6 +328,7 @@ class GuessChooser:
         self._history.clear()
         self._shown = [self._received] * len(self.arms)
         self._hindsight.history.clear()
+        self._sleep = 0
 
     def state_dict(self) -> dict:
         """What was learned (the strategies' scores), not the solutions: a new run of the
@@ -288,7 +368,7 @@ class GuessChooser:
         self._count = [self._samples] * len(self.arms)
         for a in self._judged:  # a judged score as a change in solve seconds at the model's kappa
             self._u[a], self._v[a] = 0.0, math.expm1(self.scores_[a]) / self.kappa_
-        self._queue, self._round = [], {}
+        self._queue, self._round, self._sleep = [], {}, 0
         # exploit what was learned for an epoch before the next round, as after a round here
         self._left = min(self.max_epoch, self.first_epoch * 2 ** max(0, rounds - 1)) if rounds else 0
         return self
@@ -393,13 +473,66 @@ class GuessChooser:
             return measured
         return (self._guess_s[0] or 0.0) + formed
 
+    def _promising(self, order: list[int]) -> list[int]:
+        """Those of the tried strategies ``order`` that could pay by the margin on the evidence of
+        the history alone (:mod:`.bound`): one whose guess lies in the span of the last ``k``
+        solutions is tried only once ``k`` (and one to test with) are stored, and only if the best
+        fit of the newest solution in that span, at the uniform rate and with the one-iteration
+        floor, could save more solve seconds than its known forming costs, by ``margin``.  The
+        others sit out this round only: each round checks again (rounds come on a doubling
+        schedule, so the checks cost O(log T) Gram matrices)."""
+        self._unready = 0
+        if self._recent is not None and self._recent[0] <= 1:
+            return []  # a solve of one iteration: no start short of the tolerance saves anything
+        spans = {i: self.arms[i].span for i in order if self.arms[i].span}
+        if not spans:
+            return order
+        n = self._history[-1][0].shape if self._history else None
+        xs = []
+        for x, _ in reversed(self._history):  # the newest run of one size
+            if x.shape != n:
+                break
+            xs.append(x)
+        xs.reverse()
+        unready = [k + 1 - len(xs) for k in spans.values() if k + 1 > len(xs)]
+        self._unready = min(unready, default=0)
+        order = [i for i in order if i not in spans or spans[i] + 1 <= len(xs)]
+        if self._recent is None or not any(i in spans for i in order):
+            return order
+        its, solve = self._recent
+        # (its cost, once a round, is not charged to the hindsight's share: rounds are O(log T))
+        err_prev, fits = span_errors(xs, sorted({spans[i] for i in order if i in spans}))
+        if not fits or not solve > 0:
+            return order
+        keep = []
+        for i in order:
+            if i in spans and spans[i] in fits:
+                saved = iterations_saved(its, err_prev, fits[spans[i]], self.tolerance) * solve / (its + 1)
+                if saved - (self._known_forming(i) or 0.0) <= self.margin * solve:
+                    continue
+            keep.append(i)
+        return keep
+
     def _hopeless(self, i: int) -> bool:
         """A tried strategy whose measured forming alone costs the default's whole solve cannot
         pay, whatever it saves: it is not tried until the solves get dearer (on Heat2D nx=100 a
         projection formed on a new matrix costs 1–3 ms, a whole solve 1.4 ms, and each try cost
         0.2 % of the run)."""
-        g = self._guess_s[i]
+        g = self._known_forming(i)
         return g is not None and self._base is not None and g >= self._base
+
+    def _known_forming(self, i: int) -> float | None:
+        """The measured forming seconds of tried strategy ``i``, else the most measured for one of
+        its kind over a span no larger (projecting onto more solutions costs no less), else
+        ``None``: on Heat2D nx=100 projection(k=4) measured 2 ms, twice a solve, and trying
+        projection(k=8) to learn that it costs more cost another 2.6 ms."""
+        g = self._guess_s[i]
+        arm = self.arms[i]
+        if g is not None or not arm.span:
+            return g
+        smaller = [self._guess_s[j] for j, a in enumerate(self.arms)
+                   if type(a) is type(arm) and a.span and a.span <= arm.span and self._guess_s[j] is not None]
+        return max(smaller, default=None)
 
     def _rest_if_dear(self, i: int) -> None:
         """After the first round, a tried strategy scored clearly dearer than the default sits
@@ -418,6 +551,9 @@ class GuessChooser:
         self.best_ = best if self.scores_[best] < self.scores_[0] - self.margin else 0
 
     def _close_round(self) -> None:
+        # a round that could try nothing because a strategy still lacks its solutions is no round
+        # of exploration: it does not lengthen the epochs
+        explored = bool(self._round) or self._challenger is not None or not self._unready
         if self._challenger is not None:
             self._settle_duel()
             self._challenger, self._duel = None, []
@@ -428,9 +564,11 @@ class GuessChooser:
         for i, v in costs.items():
             self.scores_[i] += weight * (v - ref - self.scores_[i])
             self._rest_if_dear(i)
-        self.rounds_ += 1
+        self.rounds_ += explored
         self._pick()
-        self._left = min(self.max_epoch, self.first_epoch * 2 ** (self.rounds_ - 1))
+        self._left = min(self.max_epoch, self.first_epoch * 2 ** max(0, self.rounds_ - 1))
+        if self._unready:  # a strategy left out for want of solutions: a round as soon as it has them
+            self._left = min(self._left, self._unready)
 
     def _round_costs(self) -> dict[int, float]:
         """Log cost of each strategy's solve in the round.
@@ -454,6 +592,8 @@ class FixedGuess:
     def __init__(self, guess: Guess) -> None:
         self.guess = guess
         self.spec = guess.name
+        #: whether every guess is a stored vector handed back (see :attr:`GuessChooser.stored`)
+        self.stored = not guess.arithmetic
 
     @property
     def name(self) -> str:

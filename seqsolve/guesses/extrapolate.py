@@ -48,7 +48,7 @@ class Extrapolate(Guess):
         self.name = (f"extrapolate(order={order})" if not alternating
                      else f"extrapolate(order={order},alternating={alternating})")
         #: how many solutions it keeps (the ``auto`` chooser keeps as many for a lazy catch-up)
-        self.window = order + 1 + alternating
+        self.window = self.span = order + 1 + alternating
         self._window = Window(self.window)
         # with fewer solutions stored: plain extrapolation of the degree they allow; with an
         # alternating part, ``previous`` until the window is full (a polynomial alone would

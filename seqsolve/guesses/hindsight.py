@@ -46,7 +46,10 @@ def predicted_iterations(iterations: float, err_used: float, err: float, tol: fl
     if not need_used > 0.0 or not math.isfinite(err):
         return float(iterations)
     need = math.log(max(err, tol) / tol)
-    return float(iterations) * (1.0 + kappa * (need / need_used - 1.0))
+    out = float(iterations) * (1.0 + kappa * (need / need_used - 1.0))
+    # a start above the tolerance needs an iteration whatever it is: where the solves take one
+    # (an exact or structured solver), no start can save anything
+    return max(out, min(1.0, float(iterations))) if err > tol else out
 
 
 class Hindsight:

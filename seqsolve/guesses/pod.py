@@ -28,6 +28,7 @@ class POD(Guess):
         if window < k:
             raise ConfigurationError(f"pod: window ({window}) must be at least k ({k})")
         self.k, self.window = int(k), int(window)
+        self.span = self.window  # (its k modes come from the window)
         self.name = f"pod(k={self.k})" if window == 2 * k else f"pod(k={self.k},window={self.window})"
         self._x = Window(self.window)
         self._modes: tuple[np.ndarray, np.ndarray] | None = None  # (U, A U)

@@ -14,6 +14,7 @@ class Previous(Guess):
 
     name = "previous"
     arithmetic = False
+    span = 1
 
     def __init__(self) -> None:
         self._last = Window(1)

@@ -47,6 +47,7 @@ class Projection(Guess):
         if variant not in _VARIANTS:
             raise ConfigurationError(f"projection: variant must be one of {', '.join(_VARIANTS)}, got {variant!r}")
         self.k, self.variant = int(k), variant
+        self.span = self.k
         self.name = f"projection(k={self.k})" if variant == "auto" else f"projection(k={self.k},variant={variant})"
         self.reset()
         #: the variant the last :meth:`form` used (``"galerkin"`` or ``"minres"``)
