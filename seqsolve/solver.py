@@ -354,6 +354,8 @@ class SequenceSolver:
         t_guess, guess = time.perf_counter(), "x0" if x0 is not None else "zero"
         if x0 is None and self.warm_start:
             if self._method(config).uses_x0:
+                if st is None and not fixed and self._policy.explored():
+                    self._guesser.defer()  # (one learner tries at a time)
                 x0, guess = self._guesser.form(A, b, key)
             else:  # a factorisation or an exact solve: a guess would be formed for nothing
                 guess = "unused"
@@ -461,8 +463,8 @@ class SequenceSolver:
             solve_logged(record, [(c.name, a.status, a.iterations) for c, a in attempts],
                          min(maxiter, limit or maxiter), maxiter)
         self._previous_fp = fp
-        if st is not None or not fixed or (guess not in ("x0", "zero", "unused")
-                                           and type(self._guesser) is not FixedGuess and not getattr(self._guesser, "asleep", False)):
+        if st is not None or not fixed or (guess not in ("x0", "zero", "unused") and type(self._guesser) is not FixedGuess
+                                           and not getattr(self._guesser, "asleep", False)):
             self._learn(record, st, attempts, n, allowed, guess, guess_seconds)
         # (a fixed policy with a fixed guess learns nothing: nothing to time)
         self.history.append(record)

@@ -168,3 +168,31 @@ def test_a_projection_onto_more_solutions_is_priced_at_least_as_one_onto_fewer()
     assert chooser._known_forming(3) == 3e-3
     chooser._base = 1e-3  # a whole solve costs less than forming either: neither is tried again
     assert chooser._hopeless(2) and chooser._hopeless(3)
+
+
+def test_a_deferred_solve_gets_the_exploited_strategy_and_scores_nothing():
+    """While the solver's policy explores a configuration the chooser starts or continues no try
+    (two learners trying at once confound each other), yet still stores the solution."""
+    xs = _subspace(40)
+    A = poisson2d(int(math.isqrt(xs[0].shape[0])))
+    plain, deferred = GuessChooser(AUTO), GuessChooser(AUTO)
+    names = []
+    for t, x in enumerate(xs):
+        b = A @ x
+        for chooser in (plain, deferred):
+            if chooser is deferred and t % 2:
+                chooser.defer()
+            rounds, queue, scores = chooser.rounds_, list(chooser._queue), chooser.scores_.copy()
+            x0, name = chooser.form(A, b, None)
+            if chooser is deferred and t % 2:
+                names.append(name)
+                assert name == chooser.arms[chooser.best_].name and chooser._queue == queue
+            err = np.linalg.norm((0 * x if x0 is None else x0) - x) / np.linalg.norm(x)
+            its = max(1, int(math.ceil(math.log(max(err, 1e-8) / 1e-8) / -math.log(0.3))))
+            chooser.update(A, b, x, None)
+            chooser.learn(1e-5 + its + 1, its, 1e-5)
+            if chooser is deferred and t % 2:
+                np.testing.assert_array_equal(chooser.scores_, scores)
+                assert chooser.rounds_ == rounds
+    assert deferred._received == plain._received == len(xs)  # every solution stored
+    assert deferred.arms[deferred.best_].name.startswith("projection")  # the even solves still found it

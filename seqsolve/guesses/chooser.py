@@ -157,6 +157,7 @@ class GuessChooser:
         # dormant: solves left before anything is due (a hindsight sample, a round), while one
         # strategy is exploited; see _doze
         self._sleep = 0
+        self._deferred = False  # see defer()
         #: whether the last update() was dormant: then learn() has nothing to learn from that solve
         self.asleep = False
         self._recent: tuple[int, float] | None = None  # the last solve's (iterations, solve seconds)
@@ -174,8 +175,21 @@ class GuessChooser:
         take it, as it takes a fixed ``previous``."""
         return self._sleep > 0 and not self.arms[self.best_].arithmetic
 
+    def defer(self) -> None:
+        """The next solve tries a configuration the solver's policy is exploring: it gets the
+        exploited strategy, starts or continues no round and scores nothing (update() still
+        stores its solution).  Two learners trying at once confound each other: on Heat2D a
+        projection's first try (2.9 ms to form on a new matrix) fell on the first solve of
+        fastdiag-cg, whose cost the policy then measured with it, and which needs one iteration
+        from any start, so the try measured nothing about the start either."""
+        self._deferred = True
+
     def form(self, A: Any, b: np.ndarray, key: Hashable | None) -> tuple[np.ndarray | None, str]:
-        if self._sleep > 0:  # dormant: the exploited strategy, kept up to date by update()
+        deferred, self._deferred = self._deferred, False
+        if self._sleep > 0 or deferred:  # dormant or deferred: the exploited strategy
+            if deferred:
+                self._chosen = self._x0 = self._verdict = None
+                self._catch_up(self.best_)
             arm = self.arms[self.best_]
             return _safe_form(arm, A, b, key), arm.name
         if (len(self._tried) > 1 or self._judged) and not self._queue and self._left <= 0:
@@ -611,6 +625,9 @@ class FixedGuess:
         self.guess.update(A, b, x, key)
 
     def learn(self, seconds: float, iterations: int | None = None, guess_seconds: float = 0.0) -> None:
+        pass
+
+    def defer(self) -> None:
         pass
 
     def reset(self) -> None:
