@@ -81,9 +81,12 @@ STRATEGIES = ("previous", "extrapolate(order=2)", "extrapolate(order=3)", "extra
 
 def warm_up(configs: list[str]) -> None:
     """Compile kernels and load libraries once, outside any timed solve."""
+    from seqsolve.guesses.projection import warmup as projection_warmup
+
     small = Heat2D(nx=8, steps=2).system()
     for c in configs:
         SequenceSolver(policy=f"fixed:{c}").solve(small.A, small.b)
+    projection_warmup()  # projection(k)'s compiled block product
 
 
 def run_workload(name: str, steps: int | None, strategies: list[str], deflated: bool) -> dict:

@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's 
 
 from seqsolve.atomic import write_json  # noqa: E402
 from seqsolve.guesses import Projection  # noqa: E402
+from seqsolve.guesses.projection import warmup  # noqa: E402
 from seqsolve.problems import Heat2D, suite  # noqa: E402
 
 from _revision import module_at  # noqa: E402
@@ -117,6 +118,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(OUT))
     args = ap.parse_args()
     old_class = module_at(args.base, "seqsolve/guesses/projection.py").Projection
+    warmup()  # the compiled block product is loaded before anything is timed
     mats = matrices()
     rows = []
     print(f"| n | k | matrix | variant | old update | new update | old form | new form | old step | new step | ×faster "

@@ -89,10 +89,12 @@ def warm_up() -> None:
                 solver.solve(M, np.ones(30))
             except SeqsolveError:
                 pass
+    from .guesses.projection import warmup as guess_projection_warmup
     from .operators.structure import warmup as projection_warmup
     from .solvers.fastdiag import _fft
 
     projection_warmup()  # the compiled projection, both index widths (the grid above loads one)
+    guess_projection_warmup()  # projection(k)'s block product (the initial guess), both index widths
     _fft()  # scipy.fft (~70 ms to import): the sine transforms of grids with lines of 128 or more
 
 

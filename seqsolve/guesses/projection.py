@@ -16,8 +16,10 @@ and costs one product ``A q`` and two matrix–vector products for ``G``'s new r
 oldest solution leaves by one Householder reflection of ``Q`` (and of ``A Q``, and ``G ← H G H``)
 that turns the one direction only it contributed into the last row, which is then dropped: a
 matrix–vector product and a rank-one update, where rotating to a new basis costs an n×k×k
-product.  After the operator changed, ``A Q`` is ``k`` products (one sparse-times-block product)
-and ``G`` one k×n×k product: its ``k²`` inner products are new, the only work above O(n·k).
+product.  After the operator changed, ``A Q`` is ``k`` products (for a CSR matrix a compiled kernel
+writing the rows of ``A Q`` straight from those of ``Q``, see :mod:`._projection_kernels`; else one
+sparse-times-block product) and ``G`` one k×n×k product: its ``k²`` inner products are new, the only
+work above O(n·k).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any, Hashable
 
 import numpy as np
 import scipy.linalg as la
+import scipy.sparse as sp
 from scipy.linalg.blas import dgemv, dger
 from scipy.linalg.lapack import dgeqrf, dormqr
 
@@ -93,6 +96,7 @@ class Projection(Guess):
         self._aqaq: np.ndarray | None = None  # (A Q)ᵀ A Q likewise, kept once the minres variant is used
         self._pending: tuple[np.ndarray, float] | None = None  # a reflection A Q still owes (see _drop_oldest)
         self._key: Hashable | None = None  # the operator A Q is for
+        self._work = np.empty((0, 4))  # the compiled product's n × 4 work array, kept between calls
 
     @property
     def memory_vectors(self) -> int:
@@ -126,7 +130,12 @@ class Projection(Guess):
         if d == m:
             return True
         Q, AQ = self._q[:m], self._aq[:m]
-        AQ[d:] = np.asarray(A @ (Q[d] if m - d == 1 else Q[d:].T)).reshape(n, m - d).T
+        if m - d > 1 and _is_csr64(A, n):  # several rows: the compiled product, no transposing copies
+            if self._work.shape[0] != n:
+                self._work = np.empty((n, 4))
+            _kernels().csr_times_rows(A.indptr, A.indices, A.data, Q[d:], AQ[d:], self._work)
+        else:
+            AQ[d:] = np.asarray(A @ (Q[d] if m - d == 1 else Q[d:].T)).reshape(n, m - d).T
         if self.variant != "minres":  # G decides the variant and makes the Galerkin guess
             G = self._g
             G[:m, d:m] = Q @ AQ[d:].T  # new columns: one matrix-vector product per new row
@@ -187,6 +196,34 @@ class Projection(Guess):
             w, beta = self._pending
             _reflect(self._aq[:w.shape[0]], w, beta)
             self._pending = None
+
+
+_KERNELS: list = []
+
+
+def _kernels():
+    """Compile (or load from Numba's cache) the block product on first use: a sequence that never
+    forms a projection on a new CSR matrix never loads it."""
+    if not _KERNELS:
+        from . import _projection_kernels
+
+        for index in (np.int32, np.int64):
+            _projection_kernels.csr_times_rows(np.array([0, 1], dtype=index), np.zeros(1, dtype=index),
+                                               np.ones(1), np.ones((2, 1)), np.empty((2, 1)), np.empty((1, 4)))
+        _KERNELS.append(_projection_kernels)
+    return _KERNELS[0]
+
+
+def warmup() -> None:
+    """Load the compiled block product now (from Numba's cache) rather than inside a timed solve."""
+    _kernels()
+
+
+def _is_csr64(A: Any, n: int) -> bool:
+    """Whether ``A`` is an ``n × n`` SciPy CSR matrix of float64 with canonical index arrays: the
+    compiled product's input (anything else multiplies by ``A @``)."""
+    return (sp.issparse(A) and A.format == "csr" and A.shape == (n, n) and A.dtype == np.float64
+            and A.indices.dtype == A.indptr.dtype and A.indptr.dtype in (np.int32, np.int64))
 
 
 def _left_null_vector(M: np.ndarray) -> np.ndarray:
