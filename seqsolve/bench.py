@@ -89,6 +89,16 @@ def warm_up() -> None:
                 solver.solve(M, np.ones(30))
             except SeqsolveError:
                 pass
+    # a 3-D grid whose axes drift apart (fastdiag-cg's per-axis follow: its kernels for three axes)
+    t = spd[:4, :4]
+    axes = [sp.kron(sp.kron(*(t if d == a else sp.eye_array(4) for d in (0, 1))), sp.eye_array(4)) if a < 2
+            else sp.kron(sp.eye_array(16), t) for a in range(3)]
+    solver = SequenceSolver(policy="fixed:fastdiag-cg", fallback=False)
+    for w in ((1.0, 1.0, 1.0), (1.1, 0.9, 1.3), (1.2, 0.8, 1.1)):
+        try:
+            solver.solve(sp.csr_array(sp.eye_array(64) + sum(c * X for c, X in zip(w, axes))), np.ones(64))
+        except SeqsolveError:
+            pass
     from .guesses.projection import warmup as guess_projection_warmup
     from .operators.structure import warmup as projection_warmup
     from .solvers.fastdiag import _fft
