@@ -196,3 +196,22 @@ def test_a_deferred_solve_gets_the_exploited_strategy_and_scores_nothing():
                 assert chooser.rounds_ == rounds
     assert deferred._received == plain._received == len(xs)  # every solution stored
     assert deferred.arms[deferred.best_].name.startswith("projection")  # the even solves still found it
+
+
+def test_strategies_that_would_pass_the_memory_limit_are_left_out():
+    """auto's candidates plan ~40 vectors of n; above the limit the ones needing products with A
+    (projections: 2k vectors each) are left out at the first solve, the history-only ones stay."""
+    from seqsolve.guesses.chooser import MEMORY_LIMIT
+
+    chooser = GuessChooser(AUTO)
+    planned = chooser._keep + sum(a.planned_vectors for a in chooser.arms)
+    assert 30 <= planned <= 50
+    assert 2e6 < MEMORY_LIMIT / (8 * planned) < 5e6  # the default: millions of unknowns
+    small = GuessChooser(AUTO, memory_limit=8 * 64 * 20)  # 20 vectors of n = 64
+    chosen, _ = _solves(small, _subspace(60))
+    assert small.left_out_ == ["projection(k=4)", "projection(k=8)"]
+    assert not any(c.startswith("projection") for c in chosen)
+    assert small.memory_vectors <= 20
+    roomy = GuessChooser(AUTO)
+    chosen, _ = _solves(roomy, _subspace(60))
+    assert roomy.left_out_ == [] and any(c.startswith("projection") for c in chosen)

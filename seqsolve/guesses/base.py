@@ -68,6 +68,12 @@ class Guess(ABC):
         """How many length-``n`` vectors the strategy holds now (its extra memory)."""
         return 0
 
+    @property
+    def planned_vectors(self) -> int:
+        """How many length-``n`` vectors it will hold once its window is full: what the ``auto``
+        chooser weighs against its memory limit before it holds any."""
+        return getattr(self, "span", 0) or 1
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"
 

@@ -81,6 +81,10 @@ KAPPA_RANGE = (0.0, 2.0)
 #: the solutions out of cache: with the bookkeeping ~180 µs, 15–20 % of a Heat2D nx=100 solve
 #: (~1 ms), 0.4 % of a FEM heat one (50 ms)
 HINDSIGHT_WARM, HINDSIGHT_SHARE, HINDSIGHT_MAX_STRIDE, HINDSIGHT_MAX_SHARE_STRIDE = 16, 0.005, 16, 256
+#: the most memory (bytes) the strategies' stored vectors may plan to take: above it the ones that
+#: need products with ``A`` are left out at the first solve (``auto``'s four candidates plan ~40
+#: vectors: 1 GiB is reached at ~3.4 million unknowns, where a user did not ask for any of it)
+MEMORY_LIMIT = 1 << 30
 
 
 class GuessChooser:
@@ -97,8 +101,13 @@ class GuessChooser:
 
     def __init__(self, candidates: Sequence[str | Guess] = AUTO_CANDIDATES, *, decay: float = 0.3,
                  first_epoch: int = 8, max_epoch: int = 500, margin: float = 0.03,
-                 tolerance: float = 1e-8) -> None:
+                 tolerance: float = 1e-8, memory_limit: float = MEMORY_LIMIT) -> None:
         self.arms: list[Guess] = [parse_guess(c) for c in candidates]
+        self.memory_limit = memory_limit
+        self._sized: int | None = None  # the size the memory was last checked for (_fit_memory)
+        self._out: set[int] = set()  # the strategies left out for memory
+        #: the strategies left out for memory (:meth:`_fit_memory`)
+        self.left_out_: list[str] = []
         # the last certified solutions, shared: an unchosen strategy is caught up only when it is
         # next chosen, so strategies that are not used cost nothing per solve (and the chooser
         # O(1), not O(strategies))
@@ -186,6 +195,8 @@ class GuessChooser:
         self._deferred = True
 
     def form(self, A: Any, b: np.ndarray, key: Hashable | None) -> tuple[np.ndarray | None, str]:
+        if b.shape[0] != self._sized:
+            self._fit_memory(b.shape[0])
         deferred, self._deferred = self._deferred, False
         if self._sleep > 0 or deferred:  # dormant or deferred: the exploited strategy
             if deferred:
@@ -305,6 +316,27 @@ class GuessChooser:
         else:
             self._idle = 0
         self._sleep = max(0, due)
+
+    def _fit_memory(self, n: int) -> None:
+        """Leave out, for good, the strategies that need products with ``A`` (those tried in
+        rounds) if every strategy's planned vectors of length ``n``, and the shared history,
+        would exceed ``memory_limit``: ``previous`` and the history-only ones stay."""
+        self._sized = n
+        planned = self._keep + sum(arm.planned_vectors for arm in self.arms)
+        if planned * n * 8 <= self.memory_limit:
+            return
+        out = [i for i in self._tried if i != 0]
+        if not out:
+            return
+        self.left_out_ += [self.arms[i].name for i in out]
+        self._tried = [i for i in self._tried if i == 0]
+        self._queue = [i for i in self._queue if i not in out]
+        if self.best_ in out:
+            self.best_ = 0
+        self._out.update(out)
+        kept = [a for i, a in enumerate(self.arms) if i not in out]
+        self._keep = 1 + max(max(getattr(a, "window", 0), getattr(a, "order", 0) + 1, 1) for a in kept)
+        del self._history[:-self._keep]
 
     def _catch_up(self, i: int) -> None:
         """Show strategy ``i`` the solutions it has not seen (replayed from the shared history)."""
@@ -576,7 +608,9 @@ class GuessChooser:
     def _pick(self) -> None:
         # the first candidate (the default) is kept unless another is clearly cheaper: one noisy
         # round must not switch to a strategy that only ties
-        best = int(np.argmin(self.scores_))
+        scores = self.scores_ if not self._out else np.where(
+            np.isin(np.arange(len(self.arms)), list(self._out)), np.inf, self.scores_)
+        best = int(np.argmin(scores))
         self.best_ = best if self.scores_[best] < self.scores_[0] - self.margin else 0
 
     def _close_round(self) -> None:

@@ -86,6 +86,10 @@ class Deflation(Guess):
         self._fresh = 0
 
     @property
+    def planned_vectors(self) -> int:
+        return 5 * self.k  # the last, errors, residuals, W and A·W
+
+    @property
     def memory_vectors(self) -> int:
         held = len(self._last) + len(self._errors) + len(self._residuals)
         return held + (0 if self.W is None else 2 * self.W.shape[0])

@@ -67,3 +67,7 @@ class POD(Guess):
     @property
     def memory_vectors(self) -> int:
         return len(self._x) + (0 if self._modes is None else 2 * self._modes[0].shape[1])
+
+    @property
+    def planned_vectors(self) -> int:
+        return self.window + 2 * self.k

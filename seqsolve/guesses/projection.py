@@ -102,6 +102,10 @@ class Projection(Guess):
     def memory_vectors(self) -> int:
         return 2 * self.k if self._m else 0
 
+    @property
+    def planned_vectors(self) -> int:
+        return 2 * self.k  # Q and A·Q
+
     # ---------------------------------------------------------------- the basis
     def basis(self, A: Any, n: int, key: Hashable | None = None) -> tuple[np.ndarray, np.ndarray]:
         """An A-orthonormal basis ``V`` of the stored solutions and ``A V`` (SPD ``A``): ``V = Q L⁻ᵀ``
