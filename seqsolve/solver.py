@@ -993,18 +993,19 @@ class SequenceSolver:
             return first
         more = min(maxiter - first.iterations, int(2.0 * (its - first.iterations)) + 10)
         att = self._bounded(config, system, first.x, fp, goal, more, callback)
-        if not att.verdict.upper < first.verdict.upper:
-            return first
-        att.iterations += first.iterations
-        att.setup_seconds += first.setup_seconds
-        att.solve_seconds += first.solve_seconds
-        att.one_off_seconds += first.one_off_seconds
-        att.reused = first.reused
-        if att.projected_iterations is not None and math.isfinite(att.projected_iterations):
-            att.projected_iterations += first.iterations
-            att.projected_seconds = att.setup_seconds + att.solve_seconds * att.projected_iterations / max(
-                1, att.iterations)
-        return att
+        # one attempt: the better iterate, charged both runs' work
+        kept = att if att.verdict.upper < first.verdict.upper else first
+        total = first.iterations + att.iterations
+        kept.setup_seconds, kept.solve_seconds, kept.one_off_seconds = (
+            first.setup_seconds + att.setup_seconds, first.solve_seconds + att.solve_seconds,
+            first.one_off_seconds + att.one_off_seconds)
+        if kept is att:
+            att.reused = first.reused
+            if att.projected_iterations is not None and math.isfinite(att.projected_iterations):
+                att.projected_iterations += first.iterations
+                att.projected_seconds = att.setup_seconds + att.solve_seconds * att.projected_iterations / total
+        kept.iterations = total
+        return kept
 
     def _refine(self, config, system, att: _Attempt, fp, goal: "_Goal", maxiter: int, callback) -> _Attempt:
         """Iterative refinement: solve ``A d = r`` for the certified residual ``r`` and add ``d``.
