@@ -153,6 +153,7 @@ class SequenceSolver:
         self._scale_cache: tuple | None = None
         self._perm_cache: tuple | None = None
         self._previous_fp: tuple | None = None
+        self._previous_config: str | None = None  # the configuration of the last solve (see defer)
         self._near_nullspace: np.ndarray | None = None
         self._structure = None
         self._allowed_cache: dict[tuple, list[Configuration]] = {}
@@ -354,8 +355,10 @@ class SequenceSolver:
         t_guess, guess = time.perf_counter(), "x0" if x0 is not None else "zero"
         if x0 is None and self.warm_start:
             if self._method(config).uses_x0:
-                if st is None and not fixed and self._policy.explored():
-                    self._guesser.defer()  # (one learner tries at a time)
+                if st is None and not fixed and (self._policy.explored() or config.name != self._previous_config):
+                    # one learner tries at a time, and a start is judged against the configuration
+                    # the policy settled on, not on the first solve after a switch
+                    self._guesser.defer()
                 x0, guess = self._guesser.form(A, b, key)
             else:  # a factorisation or an exact solve: a guess would be formed for nothing
                 guess = "unused"
@@ -463,6 +466,7 @@ class SequenceSolver:
             solve_logged(record, [(c.name, a.status, a.iterations) for c, a in attempts],
                          min(maxiter, limit or maxiter), maxiter)
         self._previous_fp = fp
+        self._previous_config = config.name
         if st is not None or not fixed or (guess not in ("x0", "zero", "unused") and type(self._guesser) is not FixedGuess
                                            and not getattr(self._guesser, "asleep", False)):
             self._learn(record, st, attempts, n, allowed, guess, guess_seconds)
