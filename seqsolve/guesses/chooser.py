@@ -186,9 +186,9 @@ class GuessChooser:
         return self._sleep > 0 and not self.arms[self.best_].arithmetic
 
     def defer(self) -> None:
-        """The next solve tries a configuration the solver's policy is exploring: it gets the
-        exploited strategy, starts or continues no round and scores nothing (update() still
-        stores its solution).  Two learners trying at once confound each other: on Heat2D a
+        """The next solve tries a configuration the solver's policy is exploring, or is the first
+        after the policy switched: it gets the exploited strategy, starts or continues no round
+        and scores nothing (update() still stores its solution).  Two learners trying at once confound each other: on Heat2D a
         projection's first try (2.9 ms to form on a new matrix) fell on the first solve of
         fastdiag-cg, whose cost the policy then measured with it, and which needs one iteration
         from any start, so the try measured nothing about the start either."""
