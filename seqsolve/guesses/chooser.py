@@ -105,18 +105,14 @@ class GuessChooser:
         self.arms: list[Guess] = [parse_guess(c) for c in candidates]
         self.memory_limit = memory_limit
         self._sized: int | None = None  # the size the memory was last checked for (_fit_memory)
-        self._out: set[int] = set()  # the strategies left out for memory
-        #: the strategies left out for memory (:meth:`_fit_memory`)
-        self.left_out_: list[str] = []
+        self._out: set[int] = set()  # the strategies left out for memory (_fit_memory)
         # the last certified solutions, shared: an unchosen strategy is caught up only when it is
         # next chosen, so strategies that are not used cost nothing per solve (and the chooser
         # O(1), not O(strategies))
         self._history: list[tuple[np.ndarray, Hashable | None]] = []
         self._received = 0  # solutions received so far
         self._shown = [0] * len(self.arms)  # how many of them each strategy has been shown
-        # older solutions would leave every strategy's window anyway; one more for the span bound
-        self._keep = 1 + max(max(getattr(a, "window", 0), getattr(a, "k", 0), getattr(a, "order", 0) + 1, 1)
-                             for a in self.arms)
+        self._keep = _history_needed(self.arms)
         self.decay, self.first_epoch, self.max_epoch, self.margin = decay, first_epoch, max_epoch, margin
         self.tolerance = tolerance if 0.0 < tolerance < 1.0 else 1e-8
         self.spec = "auto"
@@ -179,6 +175,11 @@ class GuessChooser:
         return self.spec
 
     @property
+    def left_out_(self) -> list[str]:
+        """The strategies left out for memory (:meth:`_fit_memory`)."""
+        return [self.arms[i].name for i in sorted(self._out)]
+
+    @property
     def stored(self) -> bool:
         """Whether the next solve's guess is a stored vector handed back and its bookkeeping O(1)
         with no arithmetic (dormant, exploiting ``previous``): the solver's lean fixed path may
@@ -188,10 +189,11 @@ class GuessChooser:
     def defer(self) -> None:
         """The next solve tries a configuration the solver's policy is exploring, or is the first
         after the policy switched: it gets the exploited strategy, starts or continues no round
-        and scores nothing (update() still stores its solution).  Two learners trying at once confound each other: on Heat2D a
-        projection's first try (2.9 ms to form on a new matrix) fell on the first solve of
-        fastdiag-cg, whose cost the policy then measured with it, and which needs one iteration
-        from any start, so the try measured nothing about the start either."""
+        and scores nothing (update() still stores its solution).  Two learners trying at once
+        confound each other: on Heat2D a projection's first try (2.9 ms to form on a new matrix)
+        fell on the first solve of fastdiag-cg, whose cost the policy then measured with it, and
+        which needs one iteration from any start, so the try measured nothing about the start
+        either."""
         self._deferred = True
 
     def form(self, A: Any, b: np.ndarray, key: Hashable | None) -> tuple[np.ndarray | None, str]:
@@ -328,14 +330,12 @@ class GuessChooser:
         out = [i for i in self._tried if i != 0]
         if not out:
             return
-        self.left_out_ += [self.arms[i].name for i in out]
         self._tried = [i for i in self._tried if i == 0]
         self._queue = [i for i in self._queue if i not in out]
         if self.best_ in out:
             self.best_ = 0
         self._out.update(out)
-        kept = [a for i, a in enumerate(self.arms) if i not in out]
-        self._keep = 1 + max(max(getattr(a, "window", 0), getattr(a, "order", 0) + 1, 1) for a in kept)
+        self._keep = _history_needed([a for i, a in enumerate(self.arms) if i not in out])
         del self._history[:-self._keep]
 
     def _catch_up(self, i: int) -> None:
@@ -685,6 +685,12 @@ class FixedGuess:
     @property
     def memory_vectors(self) -> int:
         return self.guess.memory_vectors
+
+
+def _history_needed(arms: Sequence[Guess]) -> int:
+    """Solutions the shared history keeps for ``arms``: older ones would leave every strategy's
+    window anyway; one more for the span bound (:mod:`.bound`)."""
+    return 1 + max(max(getattr(a, "window", 0), getattr(a, "k", 0), getattr(a, "order", 0) + 1, 1) for a in arms)
 
 
 def _safe_form(guess: Guess, A: Any, b: np.ndarray, key: Hashable | None) -> np.ndarray | None:
