@@ -29,6 +29,8 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
+from _collector import untimed_collections  # noqa: E402
+
 import seqsolve  # noqa: E402
 from seqsolve.atomic import write_json  # noqa: E402
 from seqsolve.problems import suite  # noqa: E402
@@ -64,13 +66,15 @@ def interleave(name: str, packages: dict, size: str, steps: int, backend: str = 
     seconds: dict[str, list[float]] = {k: [] for k in packages}
     order = np.random.default_rng(0)
     keys = list(packages)
-    for _ in range(min(steps, problems[keys[0]].steps)):
-        for k in (keys[i] for i in order.permutation(len(keys))):
-            system = problems[k].system()
-            t0 = time.perf_counter()
-            x = _solve(solvers[k], system)
-            seconds[k].append(time.perf_counter() - t0)
-            problems[k].accept(x)
+    with untimed_collections() as between:  # (the collector between systems, untimed: _collector.py)
+        for step in range(min(steps, problems[keys[0]].steps)):
+            between(step)
+            for k in (keys[i] for i in order.permutation(len(keys))):
+                system = problems[k].system()
+                t0 = time.perf_counter()
+                x = _solve(solvers[k], system)
+                seconds[k].append(time.perf_counter() - t0)
+                problems[k].accept(x)
     return solvers, seconds
 
 

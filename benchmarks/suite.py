@@ -32,7 +32,6 @@ workload).
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import platform
 import sys
@@ -46,6 +45,8 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
+
+from _collector import untimed_collections  # noqa: E402
 
 from seqsolve.provenance import provenance  # noqa: E402
 from seqsolve import ConvergenceError, SeqsolveError, SequenceSolver  # noqa: E402
@@ -116,25 +117,17 @@ def run_workload(workload: Workload, size: str, steps: int | None, configs: list
     modes = problem.near_nullspace() if use_modes and hasattr(problem, "near_nullspace") else None
     t_start = time.perf_counter()
     shuffle = np.random.default_rng(0)
-    # the collector runs between systems, untimed, not inside a timed solve: a full collection of
-    # the suite's process (every method's history and solver) took 20-90 ms, and always fell on
-    # the same method's same system (auto's first 3-D heat system: 2.4x its whole run's ratio)
-    gc.collect()
-    gc.disable()
-    try:
+    with untimed_collections() as between:  # (the collector between systems, untimed: _collector.py)
         return _run_systems(workload, problem, total, methods, modes, progress, t_start, shuffle,
-                            drop_factor, drop_floor)
-    finally:
-        gc.enable()
+                            drop_factor, drop_floor, between)
 
 
 def _run_systems(workload, problem, total, methods, modes, progress, t_start, shuffle, drop_factor,
-                 drop_floor) -> dict:
-    """run_workload's loop, with the garbage collector off (it collects every 16 systems, untimed)."""
+                 drop_floor, between) -> dict:
+    """run_workload's loop."""
     no_reference, unknowns, not_applicable = 0, 0, []
     for k in range(total):
-        if k % 16 == 15:
-            gc.collect()
+        between(k)
         system = problem.system()
         A, b = system.A, system.b
         unknowns = A.shape[0]
