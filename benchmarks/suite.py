@@ -117,53 +117,46 @@ def run_workload(workload: Workload, size: str, steps: int | None, configs: list
     modes = problem.near_nullspace() if use_modes and hasattr(problem, "near_nullspace") else None
     t_start = time.perf_counter()
     shuffle = np.random.default_rng(0)
-    with untimed_collections() as between:  # (the collector between systems, untimed: _collector.py)
-        return _run_systems(workload, problem, total, methods, modes, progress, t_start, shuffle,
-                            drop_factor, drop_floor, between)
-
-
-def _run_systems(workload, problem, total, methods, modes, progress, t_start, shuffle, drop_factor,
-                 drop_floor, between) -> dict:
-    """run_workload's loop."""
     no_reference, unknowns, not_applicable = 0, 0, []
-    for k in range(total):
-        between(k)
-        system = problem.system()
-        A, b = system.A, system.b
-        unknowns = A.shape[0]
-        bnorm = float(np.linalg.norm(b)) or 1.0
-        active = [m for m in methods if m.stopped is None]
-        # a seeded shuffle, not a rotation: in a rotation each method always follows the same one,
-        # and the second of two runs of one code path on one system finds it warm (8 % on 1 ms solves)
-        order = [active[i] for i in shuffle.permutation(len(active))]
-        solutions: dict[str, np.ndarray] = {}
-        for m in order:
-            t0 = time.perf_counter()
-            try:
-                x = m.solver.solve(A, b, context=system.context, near_nullspace=modes)
-            except ConvergenceError:
-                m.stopped = f"failed at system {k}"
-                continue
-            except SeqsolveError:  # not applicable here (fastdiag-cg without a grid in the pattern)
-                if not m.fixed or k > 0:
-                    raise
-                not_applicable.append(m.name)
-                continue
-            m.seconds.append(time.perf_counter() - t0)
-            m.iterations.append(m.solver.history[-1].iterations)
-            m.residuals.append(float(np.linalg.norm(b - A @ x)) / bnorm)
-            solutions[m.name] = x
-        methods = [m for m in methods if m.name not in not_applicable]  # (auto stays last)
-        _drop_expensive(methods, k + 1, drop_factor, drop_floor)
-        reference = next((solutions[m.name] for m in methods if m.name in solutions), None)
-        if reference is None:  # nothing met the tolerance: advance with SciPy's direct solve, say so
-            from scipy.sparse.linalg import spsolve
+    with untimed_collections() as between:  # (the collector between systems, untimed: _collector.py)
+        for k in range(total):
+            between(k)
+            system = problem.system()
+            A, b = system.A, system.b
+            unknowns = A.shape[0]
+            bnorm = float(np.linalg.norm(b)) or 1.0
+            active = [m for m in methods if m.stopped is None]
+            # a seeded shuffle, not a rotation: in a rotation each method always follows the same one,
+            # and the second of two runs of one code path on one system finds it warm (8 % on 1 ms solves)
+            order = [active[i] for i in shuffle.permutation(len(active))]
+            solutions: dict[str, np.ndarray] = {}
+            for m in order:
+                t0 = time.perf_counter()
+                try:
+                    x = m.solver.solve(A, b, context=system.context, near_nullspace=modes)
+                except ConvergenceError:
+                    m.stopped = f"failed at system {k}"
+                    continue
+                except SeqsolveError:  # not applicable here (fastdiag-cg without a grid in the pattern)
+                    if not m.fixed or k > 0:
+                        raise
+                    not_applicable.append(m.name)
+                    continue
+                m.seconds.append(time.perf_counter() - t0)
+                m.iterations.append(m.solver.history[-1].iterations)
+                m.residuals.append(float(np.linalg.norm(b - A @ x)) / bnorm)
+                solutions[m.name] = x
+            methods = [m for m in methods if m.name not in not_applicable]  # (auto stays last)
+            _drop_expensive(methods, k + 1, drop_factor, drop_floor)
+            reference = next((solutions[m.name] for m in methods if m.name in solutions), None)
+            if reference is None:  # nothing met the tolerance: advance with SciPy's direct solve, say so
+                from scipy.sparse.linalg import spsolve
 
-            reference, no_reference = np.asarray(spsolve(A.tocsc(), b)).ravel(), no_reference + 1
-        problem.accept(reference)
-        if progress and (k + 1) % max(1, total // 4) == 0:
-            print(f"  {workload.name}: {k + 1}/{total} systems, {time.perf_counter() - t_start:.1f} s",
-                  file=sys.stderr, flush=True)
+                reference, no_reference = np.asarray(spsolve(A.tocsc(), b)).ravel(), no_reference + 1
+            problem.accept(reference)
+            if progress and (k + 1) % max(1, total // 4) == 0:
+                print(f"  {workload.name}: {k + 1}/{total} systems, {time.perf_counter() - t_start:.1f} s",
+                      file=sys.stderr, flush=True)
     return {"workload": workload.name, "description": workload.description, "problem": problem.describe(),
             "unknowns": unknowns, "systems": total, "methods": methods, "no_reference": no_reference,
             "near_nullspace": modes is not None, "not_applicable": not_applicable,
