@@ -971,6 +971,10 @@ def test_auto_a_context_that_moves_no_cost_stops_re_checking_inherited_estimates
     assert bins > 20
     assert checks <= 16, checks  # log2(bins) checks + ~9 re-validations (one check per new bin: 29)
     assert p._check_backoff["numba-cg"][0] >= 3
+    p._check_backoff["numba-cg"] = [10, 0]
+    p._checked(next(b for b, e in p.stats_.items() if len(e) == 2), "numba-cg")  # losing again: capped, still loads
+    q = AutoPolicy(candidates=names, seed=0).load_state_dict(json.loads(json.dumps(p.state_dict())))
+    assert q._check_backoff == p._check_backoff and p._check_backoff["numba-cg"][0] == 10
     # the same check that finds it cheaper now resets the backoff
     b = next(b for b, entries in p.stats_.items() if len(entries) == 2)
     p.stats_[b]["numba-cg"][0] = 1e-6

@@ -141,7 +141,8 @@ continues from the capped iterate), the cap being ``explore_cap``× (exploration
 evidence is capped as an exploration against the configuration it replaces (idea 6).  A capped
 exploitation runs on instead (:meth:`resume`) only where its measured rate projects a finish
 cheaper than a whole solve by the best other configuration known, and at most twice that far, so
-it adds at most twice that other's cost; an exploration falls back to the incumbent it left.  Exploration is of two kinds.
+it adds at most twice that other's cost; an exploration falls back to the incumbent it left.
+Exploration is of two kinds.
 *Screening* tries each family once where it was never measured (a new bin inherits every estimate
 measured nearby, so a drifting context does not re-screen): ``K`` families cost at most
 ``K · explore_cap · c*`` once.  Everything else — the ω search, re-validation of aged evidence,
@@ -1037,7 +1038,7 @@ class AutoPolicy(Policy):
         there, the next 1, 3, 7 … new bins do not check it; if it won, every new bin does again.
 
         A context that does not move the costs (a time stamp: graph diffusion's ``t``, in a new
-        quarter-octave bin every few steps) made every new bin check plain CG against Jacobi-PCG,
+        half-octave bin every few steps) made every new bin check plain CG against Jacobi-PCG,
         six capped tries in 60 systems; where the context does move them (Heat2D's diffusion
         coefficient, CG best when it is small), the leader's change is seen at the next check, and
         a win resets the backoff.  Re-validation of aged evidence (idea 6) goes on regardless."""
@@ -1047,8 +1048,8 @@ class AutoPolicy(Policy):
         if lo is None or own is None:
             return
         if own[0] > lo:
-            hits = self._check_backoff.get(name, [0, 0])[0] + 1
-            self._check_backoff[name] = [hits, 2 ** min(hits, 10) - 1]
+            hits = min(10, self._check_backoff.get(name, [0, 0])[0] + 1)  # (what load accepts)
+            self._check_backoff[name] = [hits, 2 ** hits - 1]
         else:
             self._check_backoff.pop(name, None)
 
