@@ -917,6 +917,33 @@ def test_auto_a_best_that_failed_outright_sets_no_iteration_cap():
     assert p.attempt_budget() is not None  # still bounded, in seconds
 
 
+def test_auto_a_proof_of_indefiniteness_holds_back_the_other_cg_methods():
+    """SSOR-PCG's "indefinite" proves A is not positive definite (an SSOR preconditioner is SPD
+    wherever A's diagonal is positive): plain CG and Jacobi-PCG are then predicted to fail alike
+    (Helmholtz: screened one after another, each failing for 1.5x a solve), once something else
+    converged here to wait behind.  An AMG's breakdown proves nothing; fastdiag-cg is exempt."""
+    ssor, cg, jac = "numba-ssor-cg(omega=1.5)", "numba-cg", "numba-jacobi-cg"
+    p = AutoPolicy(candidates=[ssor, cg, jac, "gmres"], seed=0, explore=0.0)
+    p.select(None, n=1000)
+    b = p._bin_now
+    p._last, p._hint = (b, ssor, True), (ssor, None)
+    failed = dataclasses.replace(rec(ssor, 1, 0.07), status="indefinite", converged=False, fallback="gmres")
+    p.update(0.07, failed)
+    assert b in p._indefinite and p._spd_trouble[b] >= 2  # the general-purpose methods come in at once
+    known = {ssor: [0.07, 1, 0, 1.0]}
+    assert not p._indefinite_alike(parse(cg), b, known)  # nothing converged here: no yardstick
+    known["gmres"] = [0.01, 1, 0, 30.0]
+    assert p._indefinite_alike(parse(cg), b, known) and p._indefinite_alike(parse(jac), b, known)
+    assert not p._indefinite_alike(parse("fastdiag-cg"), b, known)
+    assert not p._indefinite_alike(parse("gmres"), b, known)
+
+    q = AutoPolicy(candidates=["amg-cg(rebuild)", cg], seed=0, explore=0.0)
+    q.select(None, n=1000)
+    q._last = (q._bin_now, "amg-cg(rebuild)", True)
+    q.update(0.07, dataclasses.replace(rec("amg-cg(rebuild)", 3, 0.07), status="indefinite", converged=False))
+    assert q._bin_now not in q._indefinite  # an AMG preconditioner may be indefinite on an SPD A
+
+
 def test_auto_resumes_a_capped_incumbent_only_when_finishing_beats_every_other_estimate():
     """A capped exploitation runs on (SequenceSolver._resumed) when its projected finish costs less
     than a whole solve by the best other configuration known; an exploration never does."""

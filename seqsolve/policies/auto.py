@@ -216,11 +216,12 @@ _ONE_PRODUCT = ("numba-cg", "numba-jacobi-cg", "cg", "jacobi-cg", "minres")
 
 #: rough cost of one setup: seconds of fixed overhead (Python, first calls) plus sparse
 #: matrix-vector products (measured on the suite's 16k-33k-unknown systems: PyAMG smoothed
-#: aggregation 150-900, SuperLU 600-2100, SciPy's ILU ≈ 550, fastdiag-cg's projection and line
-#: decompositions 40-70 since they are compiled); a prior until the family's setup
-#: has been measured.  Keyed by :func:`_setup_kind` (ILU is one setup whatever Krylov method uses it)
+#: aggregation 150-900, SuperLU 600-2100, SciPy's ILU ≈ 550; fastdiag-cg's projection and line
+#: decompositions ≈ 0.7 ms plus 10-25 products on 2-D and 3-D grids of 4k-216k unknowns, as they
+#: are compiled: priced at 60 products, a 3-D heat sequence waited for it behind a capped plain-CG
+#: try that cost 4x its whole build); a prior until the family's setup has been measured.  Keyed by :func:`_setup_kind` (ILU is one setup whatever Krylov method uses it)
 SETUP_COST = {"amg-cg": (5e-3, 400.0), "hypre-cg": (5e-3, 300.0), "direct": (2e-3, 1200.0),
-              "cholesky": (2e-3, 800.0), "ilu": (2e-3, 500.0), "fastdiag-cg": (1e-3, 60.0),
+              "cholesky": (2e-3, 800.0), "ilu": (2e-3, 500.0), "fastdiag-cg": (7e-4, 15.0),
               "subdomain-deflated-cg": (1e-3, 20.0)}
 
 
@@ -281,6 +282,11 @@ _PREDICTION_SLACK = 1.5
 #: whose rigid-body modes it misses; the exponents say 3.3x at 35 iterations, 5.7x at 180, and held
 #: back SSOR-PCG, the winner on elasticity)
 _BUILT_ON = {"subdomain-deflated-cg": "numba-ssor-cg"}
+
+#: kinds whose "indefinite" proves ``A`` is not positive definite: ``pᵀAp ≤ 0`` in plain CG, or a
+#: Jacobi or SSOR preconditioner that is not SPD, which happens only where a diagonal entry of
+#: ``A`` is not positive.  An AMG or a coarse space may fail so on an SPD matrix: no proof there
+_PROVES_INDEFINITE = frozenset({"numba-cg", "cg", "numba-jacobi-cg", "jacobi-cg", "numba-ssor-cg", "ssor-cg"})
 
 #: families whose count barely follows the difficulty (the AMGs): one AMG's count predicts no other
 #: AMG's (AutoPolicy._predicted), but one failing outright predicts the others to (_failed_alike)
@@ -574,6 +580,9 @@ class AutoPolicy(Policy):
         self._general_families: set[str] = set()
         self._spd_arm_families: dict[str, list[Configuration]] = {}
         self._spd_trouble: dict[tuple, int] = {}  # bin → SPD-method breakdowns seen
+        # bins where a method whose breakdown is a proof found A not positive definite
+        # (_PROVES_INDEFINITE; not saved: a hint, relearned in one solve)
+        self._indefinite: set[tuple] = set()
         self._limit: int | None = None
         self._budget: float | None = None  # seconds an exploration of unmeasured speed may cost
         self._lowest_memo: dict[tuple, float | None] = {}
@@ -894,6 +903,9 @@ class AutoPolicy(Policy):
             cost, info = self._in_matvecs(info)
         if info.status in ("breakdown", "indefinite", "nan") and self._by_name[name].spec.spd_only:
             self._spd_trouble[b] = self._spd_trouble.get(b, 0) + 1
+            if info.status == "indefinite" and self._kind_of.get(name) in _PROVES_INDEFINITE:
+                self._indefinite.add(b)
+                self._spd_trouble[b] = max(2, self._spd_trouble[b])  # a proof, not a hint
             self._screened.pop(b, None)  # let the general-purpose families in
         self.spent_total_ += cost
         self._recent_cost = cost
@@ -1398,7 +1410,8 @@ class AutoPolicy(Policy):
                 continue
             predicted = self._predicted(rep, known) if rel is None and lo is not None else None
             if (predicted is not None and predicted + setup > _PREDICTION_SLACK * self.explore_cap * lo) or (
-                    rel is None and lo is not None and self._failed_alike(rep, known, lo)):
+                    rel is None and lo is not None and (self._failed_alike(rep, known, lo)
+                                                        or self._indefinite_alike(rep, b, known))):
                 # the iterations measured here predict it to lose (CG where SSOR-PCG needs hundreds
                 # of iterations): its capped try and the fallback after it wait until all such
                 # tries fit in explore_budget of the time spent, like an expensive setup (idea 5);
@@ -1752,6 +1765,18 @@ class AutoPolicy(Policy):
                 continue
             (failed if k in lost and v[0] > far else held).add(fam_of[k])
         return bool(failed - held)
+
+    def _indefinite_alike(self, rep: Configuration, b: tuple, known: dict) -> bool:
+        """Whether ``rep`` is a CG-based method predicted to fail as one did here: a method of
+        ``_PROVES_INDEFINITE`` proved ``A`` not positive definite in this bin, and something
+        else converged here, so there is a yardstick to wait behind.  CG on an indefinite matrix
+        has no guarantee, and a preconditioner made for SPD matrices does not restore one (on
+        Helmholtz, plain CG was screened after SSOR-PCG's proof and failed the same way).
+        ``fastdiag-cg`` is exempt: a separable preconditioner can be ``A⁻¹`` itself, and one exact
+        step needs no definiteness."""
+        if b not in self._indefinite or not rep.spec.spd_only or rep.kind == "fastdiag-cg":
+            return False
+        return any(k not in self._failed and k not in self._lost for k in known)
 
     def _equal_strength_floor(self, rep: Configuration, known: dict) -> tuple | None:
         """``(cost, iterations, exponent, configuration)`` standing for the lower bound that an
