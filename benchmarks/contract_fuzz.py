@@ -79,6 +79,48 @@ def as_input(M: np.ndarray, rng: np.random.Generator):
     return getattr(sp, f"{fmt}_{'matrix' if rng.random() < 0.5 else 'array'}")(M)
 
 
+GUESSES = ["previous", "zero", "extrapolate", "extrapolate(order=2)", "projection(k=4)",
+           "projection(k=8, variant=minres)", "pod(k=4)", "deflation(k=4)", "auto", None]
+SEQUENCE_POLICIES = ["auto", "fixed:numba-cg", "fixed:numba-ssor-cg(omega=1.5)", "fixed:gmres(ilu)",
+                     "fixed:direct", "fixed:bicgstab"]
+
+
+def related_sequence(rng: np.random.Generator, steps: int):
+    """A sequence of systems of one size that drift as a time loop's do — what the initial-guess
+    strategies feed on — broken now and then: a scale jumping by 1e±200, a right-hand side in the
+    span of earlier ones (a projection is exact there) or zero, a step made singular, a sign flip."""
+    M0, b0 = make_system(rng, max_n=30)
+    n = b0.size
+    P = rng.standard_normal((n, n)) * (rng.random((n, n)) < 0.2)
+    if rng.random() < 0.6:  # most time loops are symmetric, and the SPD methods must be reached
+        with np.errstate(all="ignore"):
+            M0, P = 0.5 * (M0 + M0.T), P + P.T
+            if rng.random() < 0.7:
+                M0 = M0 + np.diag(np.abs(M0).sum(axis=1) + 1e-300)  # diagonally dominant: SPD
+    bs: list[np.ndarray] = []
+    for t in range(steps):
+        with np.errstate(all="ignore"):
+            M = M0 * (1.0 + 0.05 * t) + 1e-3 * t * P * np.max(np.abs(M0))
+            b = b0 + 0.1 * t * np.roll(b0, 1)
+            r = rng.random()
+            if r < 0.08:
+                M, b = M * 10.0 ** rng.choice([-200, 200]), b * 10.0 ** rng.choice([-200, 200])
+            elif r < 0.16 and len(bs) >= 2:
+                b = 0.3 * bs[-1] - 2.0 * bs[-2]
+            elif r < 0.2:
+                b = np.zeros(n)
+            elif r < 0.24 and n > 1:
+                M = M.copy()
+                M[:, -1] = 0.0
+                M[-1, :] = 0.0
+            elif r < 0.28:
+                M = -M
+            M = np.where(np.isfinite(M), M, 0.0)
+            b = np.where(np.isfinite(b), b, 1.0)
+        bs.append(b)
+        yield M, b
+
+
 def context(rng: np.random.Generator):
     r = rng.random()
     if r < 0.1:
@@ -92,6 +134,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--systems", type=int, default=10_000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--sequences", type=int, default=0,
+                    help="also this many related sequences (4-24 systems each) under every initial-guess strategy")
     ap.add_argument("--out", default="benchmarks/results")
     args = ap.parse_args(argv)
     rng = np.random.default_rng(args.seed)
@@ -131,6 +175,36 @@ def main(argv=None) -> int:
                 if dt > SLOW:
                     counts["SLOW (> 10 s)"] += 1
                 counts[outcome] += 1
+    for _ in range(args.sequences):
+        policy = SEQUENCE_POLICIES[rng.integers(len(SEQUENCE_POLICIES))]
+        guess = GUESSES[rng.integers(len(GUESSES))]
+        rtol = float(rng.choice([1e-12, 1e-10, 1e-8, 1e-5]))
+        atol = float(rng.choice([0.0, 0.0, 1e-300, 1e-10]))
+        try:
+            solver = seqsolve.SequenceSolver(policy=policy, rtol=rtol, atol=atol, initial_guess=guess)
+        except seqsolve.SeqsolveError as exc:  # a strategy this policy cannot use: said so up front
+            counts[f"sequence refused: {type(exc).__name__}"] += 1
+            continue
+        as_csr = rng.random() < 0.7
+        for t, (M, b) in enumerate(related_sequence(rng, int(rng.integers(4, 25)))):
+            A = sp.csr_array(M) if as_csr else as_input(M, rng)
+            t0 = time.perf_counter()
+            try:
+                x = solver.solve(A, b, context={"t": float(t)})
+                ok = bool(np.all(np.isfinite(x))) and exact_meets(sp.csr_array(M), b, x, rtol, atol)
+                outcome = "sequence: correct x" if ok else "sequence: WRONG x"
+            except seqsolve.SeqsolveError as exc:
+                outcome = f"sequence: SeqsolveError: {type(exc).__name__}"
+            except Exception:  # noqa: BLE001
+                outcome = "sequence: FOREIGN exception"
+                examples.setdefault(outcome, f"policy {policy}, guess {guess}, step {t}\n" + traceback.format_exc())
+            dt = time.perf_counter() - t0
+            slowest = max(slowest, dt)
+            if dt > SLOW:
+                counts["SLOW (> 10 s)"] += 1
+            counts[outcome] += 1
+            if outcome == "sequence: WRONG x":
+                examples.setdefault(outcome, f"policy {policy}, guess {guess}, step {t}, n {b.size}")
     wall = time.perf_counter() - t_start
     print("| outcome | systems |\n|---|---:|")
     for k, v in sorted(counts.items()):
@@ -140,9 +214,9 @@ def main(argv=None) -> int:
         print(f"\nfirst {k}:\n{tb}")
     Path(args.out).mkdir(parents=True, exist_ok=True)
     write_json(Path(args.out) / "contract_fuzz.json",
-               {"systems": counts.total(), "seed": args.seed, "seconds": wall, "slowest_solve": slowest,
+               {"systems": counts.total(), "sequences": args.sequences, "seed": args.seed, "seconds": wall, "slowest_solve": slowest,
                 "outcomes": dict(counts), "provenance": provenance(args.seed)})
-    bad = counts["WRONG x"] + counts["FOREIGN exception"] + counts["SLOW (> 10 s)"]
+    bad = sum(v for k, v in counts.items() if "WRONG" in k or "FOREIGN" in k or "SLOW" in k)
     return 1 if bad else 0
 
 

@@ -264,6 +264,19 @@ def check_residual(A, b: np.ndarray, x: np.ndarray, bnorm: float, target: float,
     return Verdict(rn2, upper2, err2, r) if math.isfinite(upper2) else FAILED
 
 
+def precise_residual(A, b: np.ndarray, x: np.ndarray) -> np.ndarray | None:
+    """``b − A x`` in twice the working precision (compensated ``Dot2``) for a CSR matrix of float64
+    entries, ``None`` otherwise or where it overflows: what iterative refinement needs to reach the
+    accuracy of the factorisation's *solution*, not that of a float64 residual (n·u·|A||x|)."""
+    if not (sp.issparse(A) and A.format == "csr" and A.data.dtype == np.float64):
+        return None
+    r, mag = np.empty(b.shape[0]), np.empty(b.shape[0])
+    if _kernels().residual_dot2(A.indptr, A.indices, A.data, np.ascontiguousarray(b, dtype=np.float64),
+                                np.ascontiguousarray(x, dtype=np.float64), r, mag) < 0:
+        return None
+    return r
+
+
 #: a LinearOperator up to this many unknowns is certified on its entries (n products to read them)
 OPERATOR_ENTRIES_MAX = 64
 

@@ -147,14 +147,21 @@ def as_rhs(b: Any, n: int, scan: "MatrixScan | None" = None) -> tuple[np.ndarray
     compiled pass (the norm as :func:`~seqsolve.accuracy.norm` computes it, up to rounding order),
     or from none when ``scan`` is the matrix's :func:`scan_matrix` that was given this ``b``."""
     if scan is not None and scan.b is b and b is not None:
-        return b, norm_from_squares(scan.b_squares, b)  # checked by the scan
-    if _plain(b, n):
+        bnorm = norm_from_squares(scan.b_squares, b)  # checked by the scan
+    elif _plain(b, n):
         finite, squares = _kernels().finite_squares(b)
         if not finite:
             raise InvalidSystemError("b contains NaN or Inf")
-        return b, norm_from_squares(squares, b)
-    b = as_vector(b, n)
-    return b, norm(b)
+        bnorm = norm_from_squares(squares, b)
+    else:
+        b = as_vector(b, n)
+        bnorm = norm(b)
+    if bnorm == math.inf:
+        # finite entries whose norm is not: a relative tolerance rtol·‖b‖ would read as infinite
+        # and pass any x (a fuzzed 26-unknown system, entries to 1.6e308, was "solved" so)
+        raise InvalidSystemError(f"‖b‖ overflows float64 (largest |b_i| = {float(np.max(np.abs(b))):.3g}): "
+                                 "scale the system down")
+    return b, bnorm
 
 
 def _plain(b: Any, n: int) -> bool:

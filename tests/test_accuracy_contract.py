@@ -20,7 +20,7 @@ import pytest
 import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from scipy.sparse.linalg import LinearOperator, aslinearoperator
+from scipy.sparse.linalg import LinearOperator, aslinearoperator, splu
 
 import seqsolve
 from seqsolve import ConvergenceError, SeqsolveError
@@ -212,6 +212,26 @@ def test_direct_solve_is_exact_enough_on_extreme_but_well_conditioned_matrices()
         A = sp.csr_array(np.array(M))
         b = np.array([1.0, 1.0])
         outcome(A, A, b, 1e-10, 0.0, lambda: seqsolve.solve(A, b, rtol=1e-10))
+
+
+@pytest.mark.parametrize("seed, n, digits, rtol", [(0, 30, 8, 1e-10), (1, 30, 8, 1e-10), (2, 60, 10, 1e-8),
+                                                    (3, 60, 10, 1e-8)])
+def test_direct_refinement_reaches_a_tolerance_at_the_edge_of_what_float64_allows(seed, n, digits, rtol):
+    """Ill-conditioned (cond 10^digits), a random right-hand side, so |A||x| ≫ |b|: refinement with
+    a float64 residual stalls at n·u·|A||x|, short of the tolerance (the premise, checked here);
+    with the residual in twice the working precision it reaches it (checked in exact arithmetic)."""
+    rng = np.random.default_rng(seed)
+    U, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    V, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    A = sp.csr_array((U * np.logspace(0, -digits, n)) @ V.T)
+    b = rng.standard_normal(n)
+    lu = splu(sp.csc_matrix(A))
+    x64 = lu.solve(b)
+    for _ in range(6):
+        x64 = x64 + lu.solve(b - A @ x64)
+    assert not exact_meets(A, b, x64, rtol, 0.0)
+    x = seqsolve.solve(A, b, rtol=rtol, policy="fixed:direct")
+    assert exact_meets(A, b, x, rtol, 0.0)
 
 
 def test_in_place_mutation_of_A_data_between_solves_is_seen():
@@ -424,3 +444,16 @@ def test_a_solution_that_overflows_when_unscaled_is_not_returned():
     s.solve(sp.csr_array([[0.12573022]]), np.array([0.64042265]))
     A = sp.csr_array(M)
     outcome(A, M, b, 1e-8, 0.0, lambda: s.solve(A, b))
+
+
+@pytest.mark.parametrize("policy", ["fixed:numba-ssor-cg(omega=1.5)", "fixed:direct", "auto"])
+def test_a_right_hand_side_whose_norm_overflows_is_refused_not_solved(policy):
+    """Every b_i is finite, but ‖b‖ is not: rtol·‖b‖ read as infinite accepted any x (the contract
+    fuzz's sequences found a 26-unknown system "solved" with a relative residual of 2.2)."""
+    n = 26
+    A = sp.csr_array(sp.diags([-1.0, 4.0, -1.0], [-1, 0, 1], shape=(n, n)) * 1e132)
+    b = np.full(n, 1.5e308)
+    with pytest.raises(seqsolve.InvalidSystemError, match="overflows"):
+        seqsolve.SequenceSolver(policy=policy).solve(A, b)
+    x = seqsolve.solve(A, b / 8.0, policy=policy)  # ‖b‖ ≈ 9.6e307: representable, and solved
+    assert exact_meets(A, b / 8.0, x, 1e-8, 0.0)
