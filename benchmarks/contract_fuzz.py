@@ -83,6 +83,10 @@ GUESSES = ["previous", "zero", "extrapolate", "extrapolate(order=2)", "projectio
            "projection(k=8, variant=minres)", "pod(k=4)", "deflation(k=4)", "auto", None]
 SEQUENCE_POLICIES = ["auto", "fixed:numba-cg", "fixed:numba-ssor-cg(omega=1.5)", "fixed:gmres(ilu)",
                      "fixed:direct", "fixed:bicgstab"]
+#: the same roles in PETSc's vocabulary (``--backend petsc``)
+PETSC_POLICIES = ["auto", "fixed:cg", "fixed:ssor-cg(omega=1.5)", "fixed:direct", "fixed:gmres(ilu)",
+                  "fixed:bicgstab", "fixed:jacobi-cg", "fixed:icc-cg", "fixed:hypre-cg", "fixed:amg-cg(rebuild)",
+                  "fixed:cholesky", "fixed:minres", None]
 
 
 def related_sequence(rng: np.random.Generator, steps: int):
@@ -136,6 +140,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sequences", type=int, default=0,
                     help="also this many related sequences (4-24 systems each) under every initial-guess strategy")
+    ap.add_argument("--backend", default="scipy", choices=["scipy", "petsc"],
+                    help="the backend every solver runs on (petsc: PETSc's configurations)")
     ap.add_argument("--out", default="benchmarks/results")
     args = ap.parse_args(argv)
     rng = np.random.default_rng(args.seed)
@@ -144,12 +150,16 @@ def main(argv=None) -> int:
     slowest = 0.0
     t_start = time.perf_counter()
     warnings.simplefilter("ignore")
+    petsc = args.backend == "petsc"
+    policies = PETSC_POLICIES if petsc else POLICIES
+    sequence_policies = PETSC_POLICIES[:-1] if petsc else SEQUENCE_POLICIES
     while counts.total() < args.systems:
-        policy = POLICIES[rng.integers(len(POLICIES))]
+        policy = policies[rng.integers(len(policies))]
         rtol = float(rng.choice([RTOL_MIN, 1e-14, 1e-10, 1e-8, 1e-3]))
         atol = float(rng.choice([0.0, 0.0, 1e-300, 1e-10, 1.0]))
         long_lived = rng.random() < 0.5
-        solver = seqsolve.SequenceSolver(policy=policy or "auto", rtol=rtol, atol=atol) if long_lived else None
+        solver = (seqsolve.SequenceSolver(policy=policy or "auto", rtol=rtol, atol=atol, backend=args.backend)
+                  if long_lived or petsc else None)
         for _ in range(int(rng.integers(2, 9)) if long_lived else 1):
             M, b = make_system(rng)
             A = as_input(M, rng)
@@ -159,7 +169,7 @@ def main(argv=None) -> int:
                     M = A.toarray()
                 t0 = time.perf_counter()
                 try:
-                    if long_lived:
+                    if long_lived or petsc:
                         x = solver.solve(A, b, context=context(rng))
                     else:
                         x = seqsolve.solve(A, b, rtol=rtol, atol=atol, policy=policy)
@@ -176,12 +186,13 @@ def main(argv=None) -> int:
                     counts["SLOW (> 10 s)"] += 1
                 counts[outcome] += 1
     for _ in range(args.sequences):
-        policy = SEQUENCE_POLICIES[rng.integers(len(SEQUENCE_POLICIES))]
+        policy = sequence_policies[rng.integers(len(sequence_policies))]
         guess = GUESSES[rng.integers(len(GUESSES))]
         rtol = float(rng.choice([1e-12, 1e-10, 1e-8, 1e-5]))
         atol = float(rng.choice([0.0, 0.0, 1e-300, 1e-10]))
         try:
-            solver = seqsolve.SequenceSolver(policy=policy, rtol=rtol, atol=atol, initial_guess=guess)
+            solver = seqsolve.SequenceSolver(policy=policy, rtol=rtol, atol=atol, initial_guess=guess,
+                                             backend=args.backend)
         except seqsolve.SeqsolveError as exc:  # a strategy this policy cannot use: said so up front
             counts[f"sequence refused: {type(exc).__name__}"] += 1
             continue
@@ -213,8 +224,8 @@ def main(argv=None) -> int:
     for k, tb in examples.items():
         print(f"\nfirst {k}:\n{tb}")
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    write_json(Path(args.out) / "contract_fuzz.json",
-               {"systems": counts.total(), "sequences": args.sequences, "seed": args.seed, "seconds": wall, "slowest_solve": slowest,
+    write_json(Path(args.out) / ("contract_fuzz.json" if not petsc else "contract_fuzz_petsc.json"),
+               {"systems": counts.total(), "sequences": args.sequences, "backend": args.backend, "seed": args.seed, "seconds": wall, "slowest_solve": slowest,
                 "outcomes": dict(counts), "provenance": provenance(args.seed)})
     bad = sum(v for k, v in counts.items() if "WRONG" in k or "FOREIGN" in k or "SLOW" in k)
     return 1 if bad else 0

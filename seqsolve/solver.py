@@ -297,6 +297,11 @@ class SequenceSolver:
         if scan.b is None:  # b to convert, or an operator A: NumPy (BLAS) work from here on
             self._limit_blas()
         b, bnorm = as_rhs(b, n, scan)  # finiteness and norm (from the scan when it checked b)
+        if scan.max_abs == 0.0 and bnorm != 0.0:
+            # no x solves it, and no method need find that out (hypre's BoomerAMG crashed the process
+            # on an all-zero matrix: PETSc 3.18, SIGSEGV)
+            raise ConvergenceError("A is the zero matrix and b is not zero: A x = b has no solution",
+                                   best_residual=1.0, best_x=np.zeros(n), attempts=())
         plain = moderate(scan.max_abs, bnorm)  # the usual case: nothing to rescale
         if lean and not plain:
             # a system to rescale: the general path

@@ -457,3 +457,29 @@ def test_a_right_hand_side_whose_norm_overflows_is_refused_not_solved(policy):
         seqsolve.SequenceSolver(policy=policy).solve(A, b)
     x = seqsolve.solve(A, b / 8.0, policy=policy)  # ‖b‖ ≈ 9.6e307: representable, and solved
     assert exact_meets(A, b / 8.0, x, 1e-8, 0.0)
+
+
+@pytest.mark.parametrize("A", [sp.lil_matrix((3, 3)), sp.csr_array(np.zeros((3, 3))), sp.diags([0.0, 0.0, 0.0])],
+                         ids=["no-entries", "stored-zeros", "zero-diagonal"])
+def test_the_zero_matrix_has_no_solution_and_says_so_at_once(A):
+    """A = 0, b ≠ 0: a ConvergenceError before any method runs (no fallback chain to exhaust);
+    b = 0 still has the exact answer x = 0."""
+    with pytest.raises(seqsolve.ConvergenceError, match="zero matrix") as info:
+        seqsolve.SequenceSolver(policy="auto").solve(A, np.array([1.0, 0.0, 2.0]))
+    assert info.value.attempts == [] and info.value.best_residual == 1.0
+    assert np.array_equal(seqsolve.solve(A, np.zeros(3)), np.zeros(3))
+
+
+@pytest.mark.parametrize("scale", [1e237, 1e-290, 1.0])
+def test_symmetry_is_judged_right_at_any_magnitude(scale):
+    """Two products decide symmetry for an unsymmetric pattern: at entries near 1e237 their norms
+    overflowed, the tolerance became infinite, and a non-symmetric matrix passed as symmetric (on
+    the PETSc backend it reached hypre, which crashed the process)."""
+    from seqsolve.validation import is_symmetric
+
+    M = np.array([[5.3, 0.0, -4.3, 11.6], [5.3, 0.0, -4.3, 11.6], [0.0, 0.0, 8.4, 0.0], [14.7, 0.0, -10.8, 0.0]])
+    S = np.array([[4.0, 1.0, 0.0], [1.0, 4.0, 0.0], [0.0, 0.0, 2.0]])
+    assert not is_symmetric(sp.csr_array(M * scale))
+    assert is_symmetric(sp.csr_array(S * scale))
+    with pytest.raises(seqsolve.NotSymmetricError):
+        seqsolve.SequenceSolver(policy="fixed:numba-cg").solve(sp.csr_array(M * scale), np.ones(4))

@@ -43,6 +43,26 @@ def test_every_configuration_meets_the_tolerance_on_an_spd_system(name):
     assert s.history[-1].fallback is None  # PETSc itself solved it
 
 
+@pytest.mark.parametrize("name", SPD + GENERAL)
+def test_the_zero_matrix_is_refused_before_petsc_sees_it(name):
+    """hypre's BoomerAMG crashed the whole process (SIGSEGV) on an all-zero matrix (the contract
+    fuzz, ``--backend petsc``): no configuration may be handed one."""
+    with pytest.raises(seqsolve.ConvergenceError, match="zero matrix"):
+        SequenceSolver(policy=f"fixed:{name}", backend="petsc").solve(sp.lil_matrix((4, 4)), np.ones(4))
+
+
+@pytest.mark.parametrize("setup", ["rebuild", "adaptive"])
+def test_hypre_is_never_handed_a_zero_on_the_diagonal(setup):
+    """hypre 2.26 aborted the process (MPI_ABORT) on a stored zero diagonal entry: the backend
+    refuses it as a failed attempt, and the fallback chain says what happened."""
+    A = sp.csr_array(sp.diags([1.0, 2.0, 0.0]))
+    with pytest.raises(seqsolve.ConvergenceError, match="BoomerAMG needs a nonzero diagonal"):
+        SequenceSolver(policy=f"fixed:hypre-cg({setup})", backend="petsc").solve(A, np.ones(3))
+    B = sp.csr_array(sp.diags([1.0, 2.0, 3.0]) + sp.diags([0.0, 0.0], 1, shape=(3, 3)))
+    x = SequenceSolver(policy=f"fixed:hypre-cg({setup})", backend="petsc").solve(B, np.ones(3))
+    assert_contract(B, np.ones(3), x, 1e-8)
+
+
 @pytest.mark.parametrize("name", GENERAL)
 def test_general_configurations_solve_a_nonsymmetric_system(name):
     A = random_nonsymmetric(60, seed=3, density=0.1)

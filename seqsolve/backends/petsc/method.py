@@ -29,6 +29,7 @@ import numpy as np
 from ...accuracy import ResidualPass, norm_from_squares
 from ...accuracy import _kernels as _residual_kernels
 from ...configs import Configuration
+from ...errors import InvalidSystemError
 from ...solvers.base import Callback, IterationResult, Method
 from ...solvers.reuse import RebuildSchedule
 from ...validation import near_nullspace_key
@@ -56,6 +57,17 @@ class _Prepared:
     def __init__(self, ksp, modes, version: int) -> None:
         self.ksp, self.modes, self.version = ksp, modes, version
         self.fresh = True  # built for the matrix at hand (False: reused from an earlier one)
+
+
+def _nonzero_diagonal(mat) -> bool:
+    """Whether every diagonal entry of the PETSc ``mat`` is nonzero (missing ones read as zero);
+    a global reduction, so every rank gives the same answer."""
+    d = mat.getDiagonal()
+    try:
+        d.abs()
+        return bool(d.min()[1] > 0.0)
+    finally:
+        d.destroy()
 
 
 class PetscKSP(Method):
@@ -93,6 +105,11 @@ class PetscKSP(Method):
 
     def setup(self, A, previous: _Prepared | None, near_nullspace=None) -> _Prepared:
         mat = self._mats.matrix(A)
+        if self.options.get("pc_type") == "hypre" and not _nonzero_diagonal(mat):
+            # BoomerAMG's smoothers divide by the diagonal: hypre 2.26 aborted the whole process
+            # (MPI_ABORT) on a stored zero there, and crashed on an all-zero matrix (the contract fuzz)
+            raise InvalidSystemError("hypre's BoomerAMG needs a nonzero diagonal; A has a zero (or missing) "
+                                     "diagonal entry")
         modes = near_nullspace_key(near_nullspace)
         reuse = previous is not None and modes == previous.modes and (
             self.schedule_name == "reuse" or (self.schedule is not None and not self.schedule.stale))
