@@ -89,11 +89,11 @@ PETSC_POLICIES = ["auto", "fixed:cg", "fixed:ssor-cg(omega=1.5)", "fixed:direct"
                   "fixed:cholesky", "fixed:minres", None]
 
 
-def related_sequence(rng: np.random.Generator, steps: int):
+def related_sequence(rng: np.random.Generator, steps: int, max_n: int = 30):
     """A sequence of systems of one size that drift as a time loop's do — what the initial-guess
     strategies feed on — broken now and then: a scale jumping by 1e±200, a right-hand side in the
     span of earlier ones (a projection is exact there) or zero, a step made singular, a sign flip."""
-    M0, b0 = make_system(rng, max_n=30)
+    M0, b0 = make_system(rng, max_n=max_n)
     n = b0.size
     P = rng.standard_normal((n, n)) * (rng.random((n, n)) < 0.2)
     if rng.random() < 0.6:  # most time loops are symmetric, and the SPD methods must be reached
@@ -140,6 +140,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sequences", type=int, default=0,
                     help="also this many related sequences (4-24 systems each) under every initial-guess strategy")
+    ap.add_argument("--max-n", type=int, default=30, help="largest sequence system (dense while generated)")
     ap.add_argument("--backend", default="scipy", choices=["scipy", "petsc"],
                     help="the backend every solver runs on (petsc: PETSc's configurations)")
     ap.add_argument("--out", default="benchmarks/results")
@@ -197,7 +198,7 @@ def main(argv=None) -> int:
             counts[f"sequence refused: {type(exc).__name__}"] += 1
             continue
         as_csr = rng.random() < 0.7
-        for t, (M, b) in enumerate(related_sequence(rng, int(rng.integers(4, 25)))):
+        for t, (M, b) in enumerate(related_sequence(rng, int(rng.integers(4, 25)), args.max_n)):
             A = sp.csr_array(M) if as_csr else as_input(M, rng)
             t0 = time.perf_counter()
             try:

@@ -219,7 +219,8 @@ _ONE_PRODUCT = ("numba-cg", "numba-jacobi-cg", "cg", "jacobi-cg", "minres")
 #: aggregation 150-900, SuperLU 600-2100, SciPy's ILU ≈ 550; fastdiag-cg's projection and line
 #: decompositions ≈ 0.7 ms plus 10-25 products on 2-D and 3-D grids of 4k-216k unknowns, as they
 #: are compiled: priced at 60 products, a 3-D heat sequence waited for it behind a capped plain-CG
-#: try that cost 4x its whole build); a prior until the family's setup has been measured.  Keyed by :func:`_setup_kind` (ILU is one setup whatever Krylov method uses it)
+#: try that cost 4x its whole build); a prior until the family's setup has been measured.
+#: Keyed by :func:`_setup_kind` (ILU is one setup whatever Krylov method uses it)
 SETUP_COST = {"amg-cg": (5e-3, 400.0), "hypre-cg": (5e-3, 300.0), "direct": (2e-3, 1200.0),
               "cholesky": (2e-3, 800.0), "ilu": (2e-3, 500.0), "fastdiag-cg": (7e-4, 15.0),
               "subdomain-deflated-cg": (1e-3, 20.0)}
