@@ -944,6 +944,20 @@ def test_auto_a_proof_of_indefiniteness_holds_back_the_other_cg_methods():
     assert q._bin_now not in q._indefinite  # an AMG preconditioner may be indefinite on an SPD A
 
 
+def test_auto_prices_a_product_at_the_cheapest_that_any_family_implies():
+    """fastdiag-cg ran first (4 ms an iteration: its dense transforms on a 150 x 150 grid, ~60
+    products, where ITERATION_COST says 8), then CG (0.1 ms an iteration).  A product is priced
+    from CG, not from whichever family ran first: from fastdiag-cg an LU's setup read 1.1 s
+    instead of 0.1, and a constant matrix was never factorised."""
+    from seqsolve.policies.auto import ITERATION_COST
+
+    p = AutoPolicy(candidates=["fastdiag-cg", "numba-cg", "direct"], seed=0)
+    p.per_iteration_["fastdiag-cg"] = 4e-3
+    assert p._matvec_seconds() == pytest.approx(4e-3 / ITERATION_COST["fastdiag-cg"])
+    p.per_iteration_["numba-cg"] = 1e-4
+    assert p._matvec_seconds() == pytest.approx(1e-4 / ITERATION_COST["numba-cg"])
+
+
 def test_auto_resumes_a_capped_incumbent_only_when_finishing_beats_every_other_estimate():
     """A capped exploitation runs on (SequenceSolver._resumed) when its projected finish costs less
     than a whole solve by the best other configuration known; an exploration never does."""

@@ -1642,7 +1642,12 @@ class AutoPolicy(Policy):
         ``_FEW_ITERATIONS`` iterations, their time is mostly the solve's fixed part, and the
         product is priced at most at one timed product with the matrix at hand
         (:meth:`_product_seconds`): Heat2D's first SSOR-PCG solves (2-5 iterations) implied a
-        product 3.4x dearer than it is, and ``fastdiag-cg``'s setup at 14 ms instead of 3."""
+        product 3.4x dearer than it is, and ``fastdiag-cg``'s setup at 14 ms instead of 3.  The
+        cheapest product any family implies is taken, not the first family's: a rough cost can be
+        far off (``fastdiag-cg``'s dense per-axis transforms on a 150 x 150 grid cost ~60 products
+        an iteration, not 8; taken first, it priced an LU at 1.1 s instead of 0.1, and the constant
+        matrix of a 100-system sequence was never factorised)."""
+        cheapest = None
         for other, per in self.per_iteration_.items():
             kind = self._kind_of.get(other) or other.split("(")[0]
             if self._iter_cost.get(kind):
@@ -1650,9 +1655,9 @@ class AutoPolicy(Policy):
                 fit = self._fit.get(other)
                 if fit is not None and fit[0] > 0 and fit[1] < _FEW_ITERATIONS * fit[0]:
                     measured = self._product_seconds()
-                    return implied if measured is None else min(implied, measured)
-                return implied
-        return None
+                    implied = implied if measured is None else min(implied, measured)
+                cheapest = implied if cheapest is None else min(cheapest, implied)
+        return cheapest
 
     def _product_seconds(self) -> float | None:
         """One product with the current (SciPy sparse) matrix, timed once per size: the better of

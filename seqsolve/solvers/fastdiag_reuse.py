@@ -209,9 +209,9 @@ class NearestSumPreconditioner(LinearOperator):
         n = base.shape[0]
         super().__init__(np.float64, (n, n))
         self.base, self.grid_shape, self.snapshot, self.make_inverse = base, grid_shape, snapshot, make_inverse
-        self.inverse = make_inverse(base)
-        self.fresh = True
         self.base_exact = A is not None and is_kronecker_sum(A, base)
+        self.inverse = make_inverse(base, exact=self.base_exact)  # A itself: its inverse, not lifted
+        self.fresh = True
         self.exact = self.base_exact and not getattr(self.inverse, "lifted", True)
         if self.base_exact and snapshot is not None:
             snapshot.attach(base)  # A₀ is this sum: its axes may be followed one by one
@@ -220,13 +220,14 @@ class NearestSumPreconditioner(LinearOperator):
         """Use the sum ``alpha·base + beta·I``: the same factors, so only the scalars change; or,
         with per-axis ``alphas``, ``beta·I + Σ_d alphas[d]·scale·B_d`` (``B_d`` the base's factors):
         the same eigenvectors, with eigenvalues ``beta + scale·Σ_d alphas[d]·λ_d``."""
+        exact = self.base_exact and drift.exact  # A is the followed sum itself
         if drift.alphas is not None:
             a0 = drift.alphas[0]
             K = self.base.with_scalars(drift.beta, a0 * self.base.scale)
-            self.inverse = self.make_inverse(K, tuple(a / a0 for a in drift.alphas))
+            self.inverse = self.make_inverse(K, tuple(a / a0 for a in drift.alphas), exact=exact)
         else:
             K = self.base.with_scalars(drift.alpha * self.base.shift + drift.beta, drift.alpha * self.base.scale)
-            self.inverse = self.make_inverse(K)
+            self.inverse = self.make_inverse(K, exact=exact)
         self.fresh = drift.exact
         self.exact = self.base_exact and drift.exact and not getattr(self.inverse, "lifted", True)
 
