@@ -958,6 +958,20 @@ def test_auto_prices_a_product_at_the_cheapest_that_any_family_implies():
     assert p._matvec_seconds() == pytest.approx(1e-4 / ITERATION_COST["numba-cg"])
 
 
+def test_auto_a_factorisation_whose_solves_alone_lose_is_charged_its_whole_setup():
+    """An LU is amortised over the run of one matrix it would serve, but only if it wins: where
+    its solve alone (``SOLVE_COST`` products) is foreseen dearer than the best whole solve here
+    (an exact fast-diagonalisation step), its try pays the whole setup for nothing."""
+    from seqsolve.policies.auto import SOLVE_COST
+
+    p = AutoPolicy(candidates=["numba-cg", "direct"], seed=0)
+    p.per_iteration_["numba-cg"] = 1e-4  # a product: ~0.09 ms; an LU solve foreseen at ~4.5 ms
+    solve = SOLVE_COST["direct"] * p._matvec_seconds()
+    assert p._solve_loses(parse("direct"), 0.5 * solve)
+    assert not p._solve_loses(parse("direct"), 2.0 * solve)
+    assert not p._solve_loses(parse("numba-cg"), 0.5 * solve)  # an iterative method is capped instead
+
+
 def test_auto_resumes_a_capped_incumbent_only_when_finishing_beats_every_other_estimate():
     """A capped exploitation runs on (SequenceSolver._resumed) when its projected finish costs less
     than a whole solve by the best other configuration known; an exploration never does."""

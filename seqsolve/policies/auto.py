@@ -1428,7 +1428,12 @@ class AutoPolicy(Policy):
             # at 1.8x the best was charged a tenth of its setup and tried at system 11 for 13x a
             # solve; an AMG predicted at 5x looked light)
             est = self._first_try_estimate(rep, known, setup) if rel is None and lo is not None else None
-            at_risk = full if est is not None and est > self.explore_cap * lo else setup
+            # (a factorisation whose solves alone are foreseen dearer than the best whole solve
+            # cannot win however long the run it would serve: its try pays its whole setup for
+            # nothing.  On a constant 2-D Poisson matrix solved exactly in 2 ms, an LU, 100 ms to
+            # build and 3.6 ms a solve, was tried as a 2 ms risk)
+            at_risk = full if est is not None and (est > self.explore_cap * lo or self._solve_loses(rep, lo)) \
+                else setup
             # a bounded first try must also be a contender: on convection-diffusion LU, predicted
             # at 2.1x the best solve (its try within 2.25x), was screened at once and lost so
             bounded = (est is None or est <= _BOUNDED_RIVAL * lo) and self._bounded_first_try(rep, rel, full, lo)
@@ -1634,6 +1639,13 @@ class AutoPolicy(Policy):
             return False
         per = self._matvec_seconds()
         return per is not None and setup + SOLVE_COST.get(rep.kind, 0.0) * per <= (self.explore_cap + 1.0) * lo
+
+    def _solve_loses(self, rep: Configuration, lo: float) -> bool:
+        """Whether a never-measured factorisation's solve alone (``SOLVE_COST`` products) is
+        foreseen to cost more than ``lo``, the best whole solve here."""
+        products = SOLVE_COST.get(rep.kind) if rep.kind in _FACTORISATIONS else None
+        per = self._matvec_seconds() if products else None
+        return per is not None and products * per > lo
 
     def _matvec_seconds(self) -> float | None:
         """Seconds of one sparse matrix-vector product, implied by a family that ran (its measured
