@@ -14,6 +14,10 @@ with their own configuration and the ``previous`` guess (the last subdomain row 
 guess chooser, ``auto``).  Writes ``benchmarks/results/guesses.{json,png}`` (totals only, no
 traces); ``--out`` names another pair, e.g. ``results/guesses_recycling_<workload>``.
 
+Besides the whole-call seconds, each row reports its configuration's setup seconds (AMG builds,
+factorisations: what no start can save) and ``×time, guess free``: its time less the seconds spent
+forming and updating its guess, over ``previous``'s, the best a start of that quality could do.
+
 A strategy ``auto@<git revision>`` is the ``auto`` chooser of that revision (its
 ``seqsolve/guesses/chooser.py``, on this checkout's strategies), so an old and a new chooser
 run interleaved in one process: ``--strategies 'previous;auto@cfdb80d;auto'``.
@@ -131,13 +135,19 @@ def run_workload(name: str, steps: int | None, strategies: list[str], deflated: 
     out = []
     for (label, c, g), s, sec, mem, f in zip(rows, solvers, seconds, memory, failed):
         it = sum(r.iterations for r in s.history)
+        guess_s = sum(r.guess_seconds for r in s.history)
+        setup_s = sum(r.setup_seconds for r in s.history) - guess_s  # (setup_seconds includes the guess)
         chosen = {}
         for r in s.history:
             chosen[r.initial_guess] = chosen.get(r.initial_guess, 0) + 1
         out.append({"strategy": label, "configuration": c, "initial_guess": g, "seconds": round(float(sec), 3),
                     "iterations": int(it), "time_ratio": round(float(sec / base_s), 3),
                     "iteration_ratio": round(it / base_it, 3) if base_it else None,
-                    "guess_ms_per_step": round(1e3 * sum(r.guess_seconds for r in s.history) / max(1, len(s.history)), 4),
+                    "guess_ms_per_step": round(1e3 * guess_s / max(1, len(s.history)), 4),
+                    # what the row would cost if its guess were free: the most any start of its
+                    # quality could gain; the setup (e.g. AMG builds) is what no start can save
+                    "free_guess_time_ratio": round(float((sec - guess_s) / base_s), 3),
+                    "setup_seconds": round(float(setup_s), 3),
                     "extra_vectors": int(mem), "failed": f,
                     "guesses_used": dict(sorted(chosen.items(), key=lambda kv: -kv[1])) if g.startswith("auto") else None})
     return {"workload": name, "configuration": config, "unknowns": int(system.A.shape[0]), "systems": total,
@@ -220,11 +230,12 @@ def main(argv: list[str] | None = None) -> None:
         res = run_workload(name, args.steps, strategies, not args.no_deflated)
         results.append(res)
         print(f"\n{name} ({res['unknowns']:,} unknowns, {res['systems']} systems, {res['configuration']})")
-        print("| strategy | seconds | ×time | iterations | ×iter | guess ms/step | extra vectors |")
-        print("|---|---:|---:|---:|---:|---:|---:|")
+        print("| strategy | seconds | ×time | iterations | ×iter | guess ms/step | ×time, guess free | setup s | extra vectors |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for r in res["strategies"]:
             print(f"| {r['strategy']} | {r['seconds']:.2f} | {r['time_ratio']:.3f} | {r['iterations']:,} | "
-                  f"{r['iteration_ratio']} | {r['guess_ms_per_step']:.3f} | {r['extra_vectors']} |"
+                  f"{r['iteration_ratio']} | {r['guess_ms_per_step']:.3f} | {r['free_guess_time_ratio']:.3f} | "
+                  f"{r['setup_seconds']:.2f} | {r['extra_vectors']} |"
                   + (f" {r['failed']}" if r["failed"] else "") + (f" {r['guesses_used']}" if r["guesses_used"] else ""),
                   flush=True)
         payload = {"machine": platform.processor() or platform.machine(), "blas_threads": 1, "rtol": 1e-8,
