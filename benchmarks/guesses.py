@@ -230,7 +230,8 @@ def main(argv: list[str] | None = None) -> None:
         res = run_workload(name, args.steps, strategies, not args.no_deflated)
         results.append(res)
         print(f"\n{name} ({res['unknowns']:,} unknowns, {res['systems']} systems, {res['configuration']})")
-        print("| strategy | seconds | ×time | iterations | ×iter | guess ms/step | ×time, guess free | setup s | extra vectors |")
+        print("| strategy | seconds | ×time | iterations | ×iter | guess ms/step | ×time, guess free | setup s "
+              "| extra vectors |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for r in res["strategies"]:
             print(f"| {r['strategy']} | {r['seconds']:.2f} | {r['time_ratio']:.3f} | {r['iterations']:,} | "
