@@ -17,10 +17,11 @@ traces); ``--out`` names another pair, e.g. ``results/guesses_recycling_<workloa
 Besides the whole-call seconds, each row reports its configuration's setup seconds (AMG builds,
 factorisations: what no start can save) and ``×time, guess free``: its time less the seconds spent
 forming and updating its guess, over ``previous``'s, the best a start of that quality could do.
-A noise diagnostic: each row's solves slower than 3× its median (``spikes``: on a loaded machine,
-mostly time slices lost to other processes) and ``×time, despiked``, the ratio with their
-seconds above the median taken out of both rows.  A strategy's own rare dear solves (a first try
-on a new matrix at many times a solve) are taken out too, so ``×time`` stays the measurement.
+A noise diagnostic: ``×CPU time``, the ratio of the process's CPU seconds in the rows' solves
+(``time.process_time``), which leaves out the time slices lost to other processes on a loaded
+machine (on Heat2D nx=100, 1.4 ms solves, each row lost ~40 slices of ~4 ms in 300 solves, a
+third of its total, at random, and ×time moved by ±5 % between identical runs).  ``×time`` stays
+the measurement.
 
 A strategy ``auto@<git revision>`` is the ``auto`` chooser of that revision (its
 ``seqsolve/guesses/chooser.py``, on this checkout's strategies), so an old and a new chooser
@@ -95,6 +96,14 @@ def warm_up(configs: list[str]) -> None:
     for c in configs:
         SequenceSolver(policy=f"fixed:{c}").solve(small.A, small.b)
     projection_warmup()  # projection(k)'s compiled block product
+    # the chooser's first solves in a process load what only it uses (~9 ms, timed on the first
+    # ``auto`` row otherwise: 2 % of a 300-step Heat2D nx=100 run); 12 steps reach its first try
+    sequence = Heat2D(nx=8, steps=12)
+    sequence.reset()
+    solver = SequenceSolver(policy=f"fixed:{configs[0]}", initial_guess="auto")
+    for _ in range(12):
+        system = sequence.system()
+        sequence.accept(solver.solve(system.A, system.b, context=system.context))
 
 
 def run_workload(name: str, steps: int | None, strategies: list[str], deflated: bool) -> dict:
@@ -110,7 +119,7 @@ def run_workload(name: str, steps: int | None, strategies: list[str], deflated: 
     warm_up(sorted({r[1] for r in rows}))
     solvers = [_solver(c, g) for _, c, g in rows]
     seconds = np.zeros(len(rows))
-    step_seconds = np.full((total, len(rows)), np.nan)  # for the spike diagnostic (_spikes)
+    cpu = np.zeros(len(rows))  # the process's CPU seconds in each row's solves
     memory = np.zeros(len(rows), dtype=int)
     failed: list[str | None] = [None] * len(rows)
     t_start = time.perf_counter()
@@ -124,23 +133,22 @@ def run_workload(name: str, steps: int | None, strategies: list[str], deflated: 
         for i in order:
             if failed[i]:
                 continue
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             try:
                 solutions[i] = solvers[i].solve(system.A, system.b, context=system.context)
             except ConvergenceError:
                 failed[i] = f"failed at system {k}"
                 continue
-            step_seconds[k, i] = time.perf_counter() - t0
-            seconds[i] += step_seconds[k, i]
+            seconds[i] += time.perf_counter() - t0
+            cpu[i] += time.process_time() - c0
             memory[i] = max(memory[i], _memory(solvers[i]))
         problem.accept(solutions.get(0, next(iter(solutions.values()))))
         if (k + 1) % max(1, total // 5) == 0:
             print(f"  {name}: {k + 1}/{total} systems, {time.perf_counter() - t_start:.0f} s", file=sys.stderr,
                   flush=True)
     base_s, base_it = seconds[0], sum(r.iterations for r in solvers[0].history)
-    spikes = [_spikes(step_seconds[:, i]) for i in range(len(rows))]
     out = []
-    for (label, c, g), s, sec, mem, f, (n_spikes, spike_s) in zip(rows, solvers, seconds, memory, failed, spikes):
+    for (label, c, g), s, sec, mem, f, cpu_s in zip(rows, solvers, seconds, memory, failed, cpu):
         it = sum(r.iterations for r in s.history)
         guess_s = sum(r.guess_seconds for r in s.history)
         setup_s = sum(r.setup_seconds for r in s.history) - guess_s  # (setup_seconds includes the guess)
@@ -155,27 +163,13 @@ def run_workload(name: str, steps: int | None, strategies: list[str], deflated: 
                     # quality could gain; the setup (e.g. AMG builds) is what no start can save
                     "free_guess_time_ratio": round(float((sec - guess_s) / base_s), 3),
                     "setup_seconds": round(float(setup_s), 3),
-                    # a diagnostic, not the measurement: the ratio with every row's spikes taken out
-                    "spikes": n_spikes,
-                    "despiked_time_ratio": round(float((sec - spike_s) / (base_s - spikes[0][1])), 3),
+                    # a noise diagnostic, not the measurement: time slices lost to other processes
+                    # count in the seconds, not in the CPU seconds
+                    "cpu_seconds": round(float(cpu_s), 3), "cpu_ratio": round(float(cpu_s / cpu[0]), 3),
                     "extra_vectors": int(mem), "failed": f,
                     "guesses_used": dict(sorted(chosen.items(), key=lambda kv: -kv[1])) if g.startswith("auto") else None})
     return {"workload": name, "configuration": config, "unknowns": int(system.A.shape[0]), "systems": total,
             "wall_seconds": round(time.perf_counter() - t_start, 1), "strategies": out}
-
-
-def _spikes(step_seconds: np.ndarray) -> tuple[int, float]:
-    """How many of a row's solves took over 3× its median, and their seconds above the median.
-
-    Why: on a loaded 2-core machine a solve is now and then descheduled for a time slice (~4 ms);
-    on Heat2D nx=100 (1.4 ms solves, 0.4 s a run) each row caught ~40 such spikes in 300 solves,
-    a third of its total, at random, so ×time there moved by ±5 % between identical runs."""
-    t = step_seconds[np.isfinite(step_seconds)]
-    if not t.size:
-        return 0, 0.0
-    med = float(np.median(t))
-    slow = t[t > 3.0 * med]
-    return int(slow.size), float((slow - med).sum())
 
 
 def _solver(config: str, guess: str) -> SequenceSolver:
@@ -255,12 +249,12 @@ def main(argv: list[str] | None = None) -> None:
         results.append(res)
         print(f"\n{name} ({res['unknowns']:,} unknowns, {res['systems']} systems, {res['configuration']})")
         print("| strategy | seconds | ×time | iterations | ×iter | guess ms/step | ×time, guess free | setup s "
-              "| spikes | ×time, despiked | extra vectors |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+              "| ×CPU time | extra vectors |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for r in res["strategies"]:
             print(f"| {r['strategy']} | {r['seconds']:.2f} | {r['time_ratio']:.3f} | {r['iterations']:,} | "
                   f"{r['iteration_ratio']} | {r['guess_ms_per_step']:.3f} | {r['free_guess_time_ratio']:.3f} | "
-                  f"{r['setup_seconds']:.2f} | {r['spikes']} | {r['despiked_time_ratio']:.3f} | {r['extra_vectors']} |"
+                  f"{r['setup_seconds']:.2f} | {r['cpu_ratio']:.3f} | {r['extra_vectors']} |"
                   + (f" {r['failed']}" if r["failed"] else "") + (f" {r['guesses_used']}" if r["guesses_used"] else ""),
                   flush=True)
         payload = {"machine": platform.processor() or platform.machine(), "blas_threads": 1, "rtol": 1e-8,
