@@ -14,6 +14,15 @@ with their own configuration and the ``previous`` guess (the last subdomain row 
 guess chooser, ``auto``).  Writes ``benchmarks/results/guesses.{json,png}`` (totals only, no
 traces); ``--out`` names another pair, e.g. ``results/guesses_recycling_<workload>``.
 
+Besides the whole-call seconds, each row reports its configuration's setup seconds (AMG builds,
+factorisations: what no start can save) and ``×time, guess free``: its time less the seconds spent
+forming and updating its guess, over ``previous``'s, the best a start of that quality could do.
+A noise diagnostic: ``×CPU time``, the ratio of the process's CPU seconds in the rows' solves
+(``time.process_time``), which leaves out the time slices lost to other processes on a loaded
+machine (on Heat2D nx=100, 1.4 ms solves, each row lost ~40 slices of ~4 ms in 300 solves, a
+third of its total, at random, and ×time moved by ±5 % between identical runs).  ``×time`` stays
+the measurement.
+
 A strategy ``auto@<git revision>`` is the ``auto`` chooser of that revision (its
 ``seqsolve/guesses/chooser.py``, on this checkout's strategies), so an old and a new chooser
 run interleaved in one process: ``--strategies 'previous;auto@cfdb80d;auto'``.
@@ -87,6 +96,14 @@ def warm_up(configs: list[str]) -> None:
     for c in configs:
         SequenceSolver(policy=f"fixed:{c}").solve(small.A, small.b)
     projection_warmup()  # projection(k)'s compiled block product
+    # the chooser's first solves in a process load what only it uses (~9 ms, timed on the first
+    # ``auto`` row otherwise: 2 % of a 300-step Heat2D nx=100 run); 12 steps reach its first try
+    sequence = Heat2D(nx=8, steps=12)
+    sequence.reset()
+    solver = SequenceSolver(policy=f"fixed:{configs[0]}", initial_guess="auto")
+    for _ in range(12):
+        system = sequence.system()
+        sequence.accept(solver.solve(system.A, system.b, context=system.context))
 
 
 def run_workload(name: str, steps: int | None, strategies: list[str], deflated: bool) -> dict:
@@ -102,6 +119,7 @@ def run_workload(name: str, steps: int | None, strategies: list[str], deflated: 
     warm_up(sorted({r[1] for r in rows}))
     solvers = [_solver(c, g) for _, c, g in rows]
     seconds = np.zeros(len(rows))
+    cpu = np.zeros(len(rows))  # the process's CPU seconds in each row's solves
     memory = np.zeros(len(rows), dtype=int)
     failed: list[str | None] = [None] * len(rows)
     t_start = time.perf_counter()
@@ -115,13 +133,14 @@ def run_workload(name: str, steps: int | None, strategies: list[str], deflated: 
         for i in order:
             if failed[i]:
                 continue
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             try:
                 solutions[i] = solvers[i].solve(system.A, system.b, context=system.context)
             except ConvergenceError:
                 failed[i] = f"failed at system {k}"
                 continue
             seconds[i] += time.perf_counter() - t0
+            cpu[i] += time.process_time() - c0
             memory[i] = max(memory[i], _memory(solvers[i]))
         problem.accept(solutions.get(0, next(iter(solutions.values()))))
         if (k + 1) % max(1, total // 5) == 0:
@@ -129,15 +148,24 @@ def run_workload(name: str, steps: int | None, strategies: list[str], deflated: 
                   flush=True)
     base_s, base_it = seconds[0], sum(r.iterations for r in solvers[0].history)
     out = []
-    for (label, c, g), s, sec, mem, f in zip(rows, solvers, seconds, memory, failed):
+    for (label, c, g), s, sec, mem, f, cpu_s in zip(rows, solvers, seconds, memory, failed, cpu):
         it = sum(r.iterations for r in s.history)
+        guess_s = sum(r.guess_seconds for r in s.history)
+        setup_s = sum(r.setup_seconds for r in s.history) - guess_s  # (setup_seconds includes the guess)
         chosen = {}
         for r in s.history:
             chosen[r.initial_guess] = chosen.get(r.initial_guess, 0) + 1
         out.append({"strategy": label, "configuration": c, "initial_guess": g, "seconds": round(float(sec), 3),
                     "iterations": int(it), "time_ratio": round(float(sec / base_s), 3),
                     "iteration_ratio": round(it / base_it, 3) if base_it else None,
-                    "guess_ms_per_step": round(1e3 * sum(r.guess_seconds for r in s.history) / max(1, len(s.history)), 4),
+                    "guess_ms_per_step": round(1e3 * guess_s / max(1, len(s.history)), 4),
+                    # what the row would cost if its guess were free: the most any start of its
+                    # quality could gain; the setup (e.g. AMG builds) is what no start can save
+                    "free_guess_time_ratio": round(float((sec - guess_s) / base_s), 3),
+                    "setup_seconds": round(float(setup_s), 3),
+                    # a noise diagnostic, not the measurement: time slices lost to other processes
+                    # count in the seconds, not in the CPU seconds
+                    "cpu_seconds": round(float(cpu_s), 3), "cpu_ratio": round(float(cpu_s / cpu[0]), 3),
                     "extra_vectors": int(mem), "failed": f,
                     "guesses_used": dict(sorted(chosen.items(), key=lambda kv: -kv[1])) if g.startswith("auto") else None})
     return {"workload": name, "configuration": config, "unknowns": int(system.A.shape[0]), "systems": total,
@@ -220,11 +248,13 @@ def main(argv: list[str] | None = None) -> None:
         res = run_workload(name, args.steps, strategies, not args.no_deflated)
         results.append(res)
         print(f"\n{name} ({res['unknowns']:,} unknowns, {res['systems']} systems, {res['configuration']})")
-        print("| strategy | seconds | ×time | iterations | ×iter | guess ms/step | extra vectors |")
-        print("|---|---:|---:|---:|---:|---:|---:|")
+        print("| strategy | seconds | ×time | iterations | ×iter | guess ms/step | ×time, guess free | setup s "
+              "| ×CPU time | extra vectors |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for r in res["strategies"]:
             print(f"| {r['strategy']} | {r['seconds']:.2f} | {r['time_ratio']:.3f} | {r['iterations']:,} | "
-                  f"{r['iteration_ratio']} | {r['guess_ms_per_step']:.3f} | {r['extra_vectors']} |"
+                  f"{r['iteration_ratio']} | {r['guess_ms_per_step']:.3f} | {r['free_guess_time_ratio']:.3f} | "
+                  f"{r['setup_seconds']:.2f} | {r['cpu_ratio']:.3f} | {r['extra_vectors']} |"
                   + (f" {r['failed']}" if r["failed"] else "") + (f" {r['guesses_used']}" if r["guesses_used"] else ""),
                   flush=True)
         payload = {"machine": platform.processor() or platform.machine(), "blas_threads": 1, "rtol": 1e-8,
