@@ -295,9 +295,14 @@ EQUAL_STRENGTH_FLOOR = {"icc-cg": ("ssor-cg", 0.7)}
 
 #: the same per iteration in PETSc (compiled everywhere: SSOR is Eisenstat's trick or a
 #: compiled sweep, ILU/ICC(0) triangular solves, GAMG/BoomerAMG V-cycles); ICC(0)'s setup is cheap
-#: GAMG's V-cycle measured 8-11 products (FEM heat, p-Laplace, Fluid2D), BoomerAMG's 11-54
-PETSC_ITERATION_COST = {"cg": 1.2, "jacobi-cg": 1.3, "ssor-cg": 2.5, "icc-cg": 2.5, "amg-cg": 10.0,
-                        "hypre-cg": 25.0, "minres": 1.5, "gmres": 2.0, "bicgstab": 3.0}
+#: GAMG's V-cycle measured 8-11 products (FEM heat, p-Laplace, Fluid2D), BoomerAMG's 11-54.
+#: In products timed as the learner times them (SciPy's ``A @ x``): plain and Jacobi-PCG 1.6-2.3
+#: (FEM heat, p-Laplace, Fluid2D: the vector updates weigh as much as a product at 5-11 nonzeros
+#: per row), GMRES(30) and BiCGStab 4.3 (convection-diffusion).  At 1.2 a plain CG predicted at
+#: 31 ms from SSOR-PCG's count (it costs 100 µs an iteration, not 60) looked a contender on
+#: Fluid2D, and its capped try and that of Jacobi-PCG cost 2-3x a system each
+PETSC_ITERATION_COST = {"cg": 2.0, "jacobi-cg": 2.0, "ssor-cg": 2.5, "icc-cg": 2.5, "amg-cg": 10.0,
+                        "hypre-cg": 25.0, "minres": 2.0, "gmres": 4.0, "bicgstab": 4.0}
 
 
 #: PETSc's ILU(0) is a compiled no-fill factorisation: a few products, not SciPy's spilu with fill.
