@@ -3,6 +3,8 @@ exploration cap — each checked on a scripted sequence whose true costs are kno
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -71,14 +73,36 @@ def test_first_tries_are_ordered_robust_first_and_structure_first():
 
 
 def test_an_exploration_may_spend_at_most_explore_cap_times_the_incumbent():
+    from seqsolve.policies.auto import ITERATION_COST
+
+    # SSOR-PCG's 10 iterations predict plain CG's ~18: a contender, capped at explore_cap
+    p = AutoPolicy(candidates=[SSOR, "numba-cg"], seed=0, explore=0.0, explore_budget=10.0)  # screen at once
+    assert p.select(None, n=1000).name == SSOR
+    p.update(1e-3, record(SSOR, iterations=10, setup=0.0, solve=1e-3, repeated=False, reused=False))
+    assert p.select(None, n=1000).name == "numba-cg" and not p._probing
+    per_iteration = 1e-4 * ITERATION_COST["numba-cg"] / ITERATION_COST["numba-ssor-cg"]  # CG prior speed, scaled
+    assert p.attempt_limit() == int(p.explore_cap * 1e-3 / per_iteration) + 1
+    assert p.explore_cap <= 1.25
+
+
+def test_a_predicted_loser_is_tried_as_a_short_probe():
+    """SSOR-PCG's 100 iterations predict plain CG's ~316, beyond what a capped try may cost: its
+    first try is a probe, capped at _PROBE_SHARE of the incumbent's cost, and censored there."""
+    from seqsolve.policies.auto import _PROBE_SHARE, ITERATION_COST
+
     p = AutoPolicy(candidates=[SSOR, "numba-cg"], seed=0, explore=0.0, explore_budget=10.0)  # screen at once
     assert p.select(None, n=1000).name == SSOR
     p.update(1e-3, record(SSOR, iterations=100, setup=0.0, solve=1e-3, repeated=False, reused=False))
-    assert p.select(None, n=1000).name == "numba-cg"
-    from seqsolve.policies.auto import ITERATION_COST
-    per_iteration = 1e-5 * ITERATION_COST["numba-cg"] / ITERATION_COST["numba-ssor-cg"]  # CG prior speed, scaled
-    assert p.attempt_limit() == int(p.explore_cap * 1e-3 / per_iteration) + 1
-    assert p.explore_cap <= 1.25
+    assert p.select(None, n=1000).name == "numba-cg" and p._probing
+    per_iteration = 1e-5 * ITERATION_COST["numba-cg"] / ITERATION_COST["numba-ssor-cg"]
+    assert p.attempt_limit() == int(_PROBE_SHARE * 1e-3 / per_iteration) + 1 < 0.5 * p.explore_cap * 1e-3 / per_iteration
+    assert p.attempt_budget() == _PROBE_SHARE * 1e-3
+    # stopped at its cap with a projection of 300 iterations: believed at that, no lower than its cap
+    rec = record("numba-cg", iterations=p.attempt_limit(), setup=0.0, solve=0.6e-3, repeated=False, reused=False)
+    rec = dataclasses.replace(rec, converged=False, status="maxiter", projected_seconds=2e-3,
+                              projected_iterations=300.0, fallback=SSOR)
+    p.update(1.6e-3, rec)
+    assert p.stats_[p._last[0]]["numba-cg"][0] >= 300 * per_iteration * 0.9
 
 
 def test_sunk_setups_reach_the_policy_from_the_solver():

@@ -365,6 +365,14 @@ _HEAVY_SETUP = 50.0
 #: the best known); setups reused across matrices (AMG's schedules) are exempt
 _HOPELESS_SETUP = 3.0
 
+#: the first try of a family predicted to lose (idea 3) is a probe: capped at this share of the
+#: best cost here, not at ``explore_cap`` times it.  It need not finish to be judged: its
+#: convergence rate projects its cost (idea 4), which the prediction already put at 1.9x the
+#: best or more, so a try that runs to 1.25x and falls back mostly pays for a confirmation.  On
+#: Fluid2D the capped tries of plain CG and Jacobi-PCG (900 iterations each, BoomerAMG's 6 best)
+#: cost 2.2-2.6x a system each; a probe and its fallback cost about 1.5x
+_PROBE_SHARE = 0.5
+
 #: a factorisation whose first try is bounded (at most ``explore_cap + 1`` solves) is screened at
 #: once only if predicted within this many times the best solve: beyond it, it can win only if its
 #: setup prior is more than twice too high, and it waits for the exploration budget like the rest
@@ -531,6 +539,8 @@ class AutoPolicy(Policy):
         self.spent_excess_ = 0.0  # what explorations cost beyond the incumbent's estimate (regret)
         self.spent_deferred_ = 0.0  # what first tries of families predicted to lose cost
         self._deferred = False  # the current choice is such a try
+        self._probing = False  # ... and one predicted to lose by its iterations: a probe (_PROBE_SHARE)
+        self._share = explore_cap  # the share of the best cost the current exploration was capped at
         self._confirm: str | None = None  # a setup-reusing configuration to run once more (update)
         self._exploited: str | None = None  # the configuration last chosen as the best (_stale_switch)
         self._after_loss = False  # the last system's optional exploration was capped (_explore_choice)
@@ -768,7 +778,7 @@ class AutoPolicy(Policy):
         self._checking = None
         known = self._known(b, names)
         best_name = min(known, key=lambda k: (known[k][0], k)) if known else None  # ties: by name
-        self._screening = self._revalidating = self._deferred = False
+        self._screening = self._revalidating = self._deferred = self._probing = False
         self._lowest_memo = {}  # estimates change only in update(): one memo per decision
         reference = best_name  # what an exploration's cap is measured against
         stale = self._stale_switch(known, best_name)
@@ -789,14 +799,15 @@ class AutoPolicy(Policy):
         self._prefer = stale
         self._incumbent_cost = known[reference][0] if reference is not None else None
         self._budget = None
+        self._share = _PROBE_SHARE if exploring and self._probing else self.explore_cap
         if exploring:
-            self._limit = self._cap(choice, known, reference)
+            self._limit = self._cap(choice, known, reference, self._share)
             if reference is not None and self.cost == "seconds" \
                     and (self._fam_of.get(choice.name) or _family(choice)) not in self.per_iteration_ \
                     and choice.kind not in _FACTORISATIONS:
                 # its cap was priced with a guessed speed: the solver also stops it once its
                 # measured speed projects iterations costing more than the cap's budget in seconds
-                self._budget = self.explore_cap * known[reference][0]
+                self._budget = self._share * known[reference][0]
         elif choice.name in known:
             self._limit = max(20, int(self.exploit_cap * known[choice.name][3]) + 10)
         else:
@@ -838,7 +849,7 @@ class AutoPolicy(Policy):
         """A committed stretch of exploitation (see _commit_to): the incumbent, without the
         exploration bookkeeping that would find nothing due."""
         commit[1] -= 1
-        self._screening = self._revalidating = self._deferred = False
+        self._screening = self._revalidating = self._deferred = self._probing = False
         self._last, self._bin_now, self._hint, self._prefer = (b, commit[2], False), b, (commit[2], None), None
         self._incumbent_cost, self._limit, self._budget = commit[3], commit[4], None
         return self._by_name[commit[2]]
@@ -1134,7 +1145,8 @@ class AutoPolicy(Policy):
         that, whatever an early chunk's rate suggests (restarted GMRES slows down after its first
         cycles: a projection below the incumbent made it the incumbent on convection-diffusion, and
         its next, uncapped-looking solve cost 3x).  No progress at all counts as ten times what the
-        whole solve cost."""
+        whole solve cost.  A probe (``_PROBE_SHARE``) is censored at its own, lower cap: where its
+        rate projects a win after all, it is the incumbent next and shows its real cost there."""
         if not math.isfinite(info.projected_seconds):
             return 10.0 * cost
         its, per = info.projected_iterations, self.per_iteration_.get(fam)
@@ -1142,7 +1154,7 @@ class AutoPolicy(Policy):
             projected = self.fixed_.get(fam, 0.0) + its * per + setup
         else:
             projected = info.projected_seconds
-        floor = self.explore_cap * self._incumbent_cost if exploring and self._incumbent_cost else 0.0
+        floor = self._share * self._incumbent_cost if exploring and self._incumbent_cost else 0.0
         return max(projected, floor)
 
     def _learn_fixed(self, fam: str, iterations: int, seconds: float) -> float:
@@ -1349,7 +1361,7 @@ class AutoPolicy(Policy):
         screened = self._screened.get(b)
         if screened is None:
             screened = self._screened[b] = set()
-        untried, deferred = [], []
+        untried, deferred, probes = [], [], set()
         estimates: dict | None = {}  # family → expected first-try seconds (None: not all known)
         for fam, members in fams.items():
             if fam in screened or self._wait.get((b, fam), 0) > self.t_:
@@ -1413,6 +1425,7 @@ class AutoPolicy(Policy):
                     self._wait_for(b, fam, self.spent_deferred_ + full + (self.explore_cap + 1.0) * lo)
                     continue
                 deferred.append(fam)
+                probes.add(fam)
             # what its try is weighed and charged as: the amortised setup, unless its first try is
             # predicted to lose even so (beyond explore_cap, the margin a capped try gets) — then
             # the whole setup it pays now (on FEM heat with runs of ten, a factorisation predicted
@@ -1464,6 +1477,7 @@ class AutoPolicy(Policy):
             screened.add(fam)
             self._screening = True
             self._deferred = fam in deferred
+            self._probing = fam in probes
             return rep, True
         if best_name in self._factor_names and best_name not in self._ready() and (
                 self._run_len > 1 or self.mean_run_ > 1.5):
@@ -1859,15 +1873,19 @@ class AutoPolicy(Policy):
         per = self._matvec_seconds()
         return 0.0 if per is None else products * per
 
-    def _cap(self, choice: Configuration, known: dict, best_name: str | None) -> int | None:
+    def _cap(self, choice: Configuration, known: dict, best_name: str | None,
+             share: float | None = None) -> int | None:
+        """Iterations an exploration of ``choice`` may take: worth ``share`` (``explore_cap``)
+        times the cost of ``best_name`` here."""
+        share = self.explore_cap if share is None else share
         if best_name is None:
             return None
         best = self._by_name.get(best_name)
         fam = self._fam_of.get(choice.name) or _family(choice)
         if best is not None and (self._fam_of.get(best.name) or _family(best)) == fam and known[best_name][3] > 0:
             # the same method with another ω: iterations compare exactly, timing noise cannot trip the cap
-            return max(20, int(self.explore_cap * known[best_name][3]) + 1)
-        budget = self.explore_cap * known[best_name][0]
+            return max(20, int(share * known[best_name][3]) + 1)
+        budget = share * known[best_name][0]
         per = self.per_iteration_.get(fam) or self._prior_per_iteration(choice)
         if per is None or per <= 0:
             if best_name in self._failed:
@@ -1876,7 +1894,7 @@ class AutoPolicy(Policy):
                 # two short of converging.  The prior cap, and the budget in seconds, bound the try
                 return None
             # unknown speed: allow explore_cap times the iterations of the best configuration, at least 20
-            return max(20, int(self.explore_cap * 2 * known[best_name][3]) + 10)
+            return max(20, int(share * 2 * known[best_name][3]) + 10)
         # a floor of 8 iterations: below it a cap trips on timing noise (and a convergence rate
         # is hardly measured), while a hopeless configuration costs little more — not 20 V-cycles
         # of an AMG whose iteration costs a tenth of the incumbent's whole solve
