@@ -615,6 +615,10 @@ class AutoPolicy(Policy):
         # configurations whose latest attempt failed outright (stagnated, broke down, proved A
         # indefinite): no fallback for another's failure (not saved: a hint, relearned in one solve)
         self._failed: set[str] = set()
+        # rent-or-buy families whose reused setup lost to a rebuild on the latest such solve (a
+        # fast drift), and the iterations of each one's latest fresh build (_learn_reuse; not saved)
+        self._reuse_lost: set[str] = set()
+        self._fresh_its: dict[str, int] = {}
 
     # ------------------------------------------------------------------ Policy API
     def candidates(self) -> Sequence[Configuration]:
@@ -998,6 +1002,15 @@ class AutoPolicy(Policy):
             observed = self._censored_cost(fam, info, cost, setup, exploring)
         elif clean:
             observed = self.fixed_.get(fam, 0.0) + info.iterations * self.per_iteration_[fam] + setup
+            if adaptive and self._learn_reuse(fam, info):
+                # a reuse that lost to a rebuild is the rent-or-buy schedule's probe: it rebuilds
+                # for exponentially longer after each such miss (solvers.reuse), so the family costs
+                # what a rebuild does.  Charged as a reuse, BoomerAMG's probes on Fluid2D's second
+                # and fourth systems (19-25 iterations, 6 fresh) tripled its estimate, and SSOR-PCG,
+                # plain CG and ICC(0) looked close enough to try
+                rebuild = self.fixed_.get(fam, 0.0) + self._fresh_its[fam] * self.per_iteration_[fam] \
+                    + 0.5 * self.setup_low_[fam]
+                observed = min(observed, rebuild)
         elif info.converged and not info.fallback:  # a direct solve: no iterations to count
             observed = info.solve_seconds + setup
         else:
@@ -1005,13 +1018,19 @@ class AutoPolicy(Policy):
         if self._commit is not None and (info.fallback or info.projected_seconds is not None or not info.converged
                                          or (self._incumbent_cost and observed > 1.25 * self._incumbent_cost)):
             self._commit = self._streak = None  # something changed: decide afresh
+        multilevel = adaptive and DIFFICULTY_EXPONENT.get(kind, 1.0) <= _MULTILEVEL
         if clean and not info.setup_reused and adaptive and self._samples.get(fam, 0) == 1:
             lo = self._lowest(b)
-            if lo is not None and observed - setup <= self.revalidate_within * lo:
+            if lo is not None and observed - setup <= self.revalidate_within * lo \
+                    and not (multilevel and any(DIFFICULTY_EXPONENT.get(self._kind_of.get(k), 1.0) <= _MULTILEVEL
+                                                for k in self._reuse_lost - {fam})):
                 # its first solve paid the build that later solves reuse: one more solve shows
                 # whether reusing it wins (a rent-or-buy AMG that looks merely close after a build;
                 # fastdiag-cg, whose sum follows a Crank–Nicolson sequence exactly, ~forever), judged
-                # without the build, which that solve will not pay
+                # without the build, which that solve will not pay.  Not where another AMG's
+                # hierarchy just lost its reuse to a rebuild: the matrices drift too fast for any
+                # hierarchy (Fluid2D: BoomerAMG 6 iterations fresh, 19-30 reused; GAMG's
+                # confirmation then reused its own for 18-36, 2.5-4x a system)
                 self._confirm = name
         # an optional try that lost (capped) is followed by one solve of the incumbent (_explore_choice)
         self._after_loss = exploring and not self._screening and info.projected_seconds is not None
@@ -1156,6 +1175,22 @@ class AutoPolicy(Policy):
             projected = info.projected_seconds
         floor = self._share * self._incumbent_cost if exploring and self._incumbent_cost else 0.0
         return max(projected, floor)
+
+    def _learn_reuse(self, fam: str, info: SolveRecord) -> bool:
+        """Learn from a clean solve of rent-or-buy ``fam`` whether its reuse of a setup on a new
+        matrix lost to a rebuild (its iterations beyond its latest fresh build's cost more than
+        that build); return whether this solve was such a losing reuse."""
+        if not info.setup_reused:
+            self._fresh_its[fam] = info.iterations
+            return False
+        fresh, per, setup = self._fresh_its.get(fam), self.per_iteration_.get(fam), self.setup_low_.get(fam)
+        if fresh is None or not per or not setup or info.matrix_repeated:
+            return False  # (a repeated matrix needs no extra iterations: it says nothing of the drift)
+        if (info.iterations - fresh) * per >= setup:
+            self._reuse_lost.add(fam)
+            return True
+        self._reuse_lost.discard(fam)
+        return False
 
     def _learn_fixed(self, fam: str, iterations: int, seconds: float) -> float:
         """Update the family's fit ``seconds ≈ fixed + iterations × per`` and return ``fixed``.
