@@ -987,3 +987,32 @@ def test_an_amg_is_not_confirmed_where_another_amgs_reuse_lost():
         _feed(p, b, HYPRE, iterations=hypre_reuse_its, setup=0.0, solve=0.001 * hypre_reuse_its, reused=True)
         _feed(p, b, GAMG, iterations=10, setup=0.010, solve=0.008, reused=False)
         assert (p._confirm == GAMG) == confirmed, (hypre_reuse_its, p._confirm)
+
+
+def test_an_unpreconditioned_method_that_stagnated_holds_back_the_others():
+    """Convection-diffusion: ILU-GMRES and ILU-BiCGStab ran; plain BiCGStab's capped try stopped
+    far from the best (stagnated, or projected at 3x it).  Plain GMRES, which sees the same spectrum,
+    is then predicted to lose and waits for the exploration budget instead of its own capped try; a
+    capped try near the best predicts nothing."""
+    import math
+
+    def choices(projected: float) -> list[str]:
+        p = AutoPolicy(candidates=["gmres", "gmres(ilu)", "bicgstab", "bicgstab(ilu)"], seed=0, explore=0.0)
+        b = p._bin(None, 20000)
+        _feed(p, b, "gmres(ilu)", iterations=12, setup=0.0, solve=0.006, reused=False)
+        _feed(p, b, "bicgstab(ilu)", iterations=8, setup=0.0, solve=0.0065, reused=False)
+        p._last = (b, "bicgstab", True)
+        p.update(0.02, dataclasses.replace(
+            record("bicgstab", iterations=40, setup=0.0, solve=0.015, repeated=False, reused=False),
+            converged=False, status="stagnated" if projected == math.inf else "maxiter", fallback="gmres(ilu)",
+            projected_seconds=projected, projected_iterations=None if projected == math.inf else 50.0 * projected / 0.008))
+        out = []
+        for _ in range(4):
+            c = p.select(None, n=20000).name
+            out.append(c)
+            p.update(0.006, record(c, iterations=12, setup=0.0, solve=0.006, repeated=False, reused=False))
+        return out
+
+    assert "gmres" not in choices(math.inf)
+    assert "gmres" not in choices(0.018)
+    assert "gmres" in choices(0.008)

@@ -416,6 +416,12 @@ def first_setup_shares(backend=None) -> dict[str, float]:
     return PETSC_FIRST_SETUP_SHARE
 
 
+def _unpreconditioned(c: Configuration) -> bool:
+    """Whether ``c`` is a Krylov method on A itself: plain CG, MINRES, GMRES or BiCGStab."""
+    return c.kind in ("cg", "numba-cg", "minres") or (
+        c.kind in ("gmres", "bicgstab") and c.get_or("preconditioner", "none") == "none")
+
+
 def _setup_kind(c: Configuration) -> str:
     """What a configuration builds before iterating: its kind, or ``"ilu"`` for any ILU-preconditioned method."""
     return "ilu" if c.get_or("preconditioner", None) == "ilu" else c.kind
@@ -1792,7 +1798,18 @@ class AutoPolicy(Policy):
         the system is not one AMG's exponent describes: on PETSc's topology optimisation
         (elasticity, contrast 1e9) GAMG broke down, and BoomerAMG, tried next, stagnated for 0.6 s —
         seven times the best solve.  A capped loss near the best is no such verdict (on Fluid2D,
-        GAMG's reused hierarchy lost one by 1.3x, and BoomerAMG was the best by far)."""
+        GAMG's reused hierarchy lost one by 1.3x, and BoomerAMG was the best by far).
+
+        The same holds between unpreconditioned Krylov methods (:func:`_unpreconditioned`): both see
+        A's own spectrum, so one whose capped try stopped as far from the best as a predicted loser
+        is held back at (stagnated, or projected beyond ``_PREDICTION_SLACK * explore_cap`` times it)
+        predicts the other to lose too (on convection-diffusion plain BiCGStab's try projected 80-150
+        iterations, 3-6x ILU-GMRES's solve, and plain GMRES, tried next, ran to its cap as well:
+        2-3x a system each)."""
+        if _unpreconditioned(rep) and self._lost:
+            far, fam = _PREDICTION_SLACK * self.explore_cap * lo, self._fam_of.get(rep.name) or _family(rep)
+            return any(k in self._lost and v[0] > far and self._fam_of.get(k) != fam
+                       and _unpreconditioned(self._by_name[k]) for k, v in known.items() if k in self._by_name)
         mine = DIFFICULTY_EXPONENT.get(rep.kind)
         if mine is None or mine > _MULTILEVEL or not self._lost:
             return False
