@@ -370,7 +370,8 @@ _HOPELESS_SETUP = 3.0
 #: convergence rate projects its cost (idea 4), which the prediction already put at 1.9x the
 #: best or more, so a try that runs to 1.25x and falls back mostly pays for a confirmation.  On
 #: Fluid2D the capped tries of plain CG and Jacobi-PCG (900 iterations each, BoomerAMG's 6 best)
-#: cost 2.2-2.6x a system each; a probe and its fallback cost about 1.5x
+#: cost 2.2-2.6x a system each; a probe and its fallback cost about 1.5x.  What it then believes is
+#: what a capped try's loss would have taught (censored at ``explore_cap`` times the best)
 _PROBE_SHARE = 0.5
 
 #: a factorisation whose first try is bounded (at most ``explore_cap + 1`` solves) is screened at
@@ -1170,8 +1171,9 @@ class AutoPolicy(Policy):
         that, whatever an early chunk's rate suggests (restarted GMRES slows down after its first
         cycles: a projection below the incumbent made it the incumbent on convection-diffusion, and
         its next, uncapped-looking solve cost 3x).  No progress at all counts as ten times what the
-        whole solve cost.  A probe (``_PROBE_SHARE``) is censored at its own, lower cap: where its
-        rate projects a win after all, it is the incumbent next and shows its real cost there."""
+        whole solve cost.  A probe (``_PROBE_SHARE``) is censored like a capped try: a short chunk's
+        rate projected ICC(0) at 65 iterations and Jacobi-PCG at 158 on Fluid2D (they need 207 and
+        690), and each was soon re-validated at the full cap."""
         if not math.isfinite(info.projected_seconds):
             return 10.0 * cost
         its, per = info.projected_iterations, self.per_iteration_.get(fam)
@@ -1179,7 +1181,7 @@ class AutoPolicy(Policy):
             projected = self.fixed_.get(fam, 0.0) + its * per + setup
         else:
             projected = info.projected_seconds
-        floor = self._share * self._incumbent_cost if exploring and self._incumbent_cost else 0.0
+        floor = self.explore_cap * self._incumbent_cost if exploring and self._incumbent_cost else 0.0
         return max(projected, floor)
 
     def _learn_reuse(self, fam: str, info: SolveRecord) -> bool:
