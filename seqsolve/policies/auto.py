@@ -44,7 +44,10 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    power 1/0.8, AMG a 0.4 power of CG's), and a family predicted to lose is first tried only
    when its capped try and the fallback after it fit in ``explore_budget`` of the time spent
    (all such tries together) — so CG is tried at once on Heat2D's easy steps, but on Fluid2D,
-   where SSOR-PCG needs a hundred iterations, only after about 45 systems.  The same count also
+   where SSOR-PCG needs a hundred iterations, only after about 45 systems — and then as a probe,
+   capped at ``_PROBE_SHARE`` (half) of the best cost rather than ``explore_cap`` times it: its rate
+   projects what it would cost, and the prediction already said it loses.  Unpreconditioned Krylov
+   methods predict each other (:meth:`_failed_alike`).  The same count also
    orders the remaining first tries: once a family has run on the system, never-measured ones go
    in the order of their predicted first-try cost (:meth:`_first_try_estimate`: predicted
    iterations of any strength, amortised setup, a factorisation's setup and solve) rather than
@@ -168,7 +171,9 @@ where it is several times too low the bound is off by that try, once.
 AMG staleness is handled by ``amg-cg(adaptive)``'s rent-or-buy rule inside its method, which also
 stops reusing a hierarchy whose first reuse after a build already cost more than the build (a
 fast drift: Fluid2D under BoomerAMG), probing again at doubling intervals
-(:mod:`seqsolve.solvers.reuse`).
+(:mod:`seqsolve.solvers.reuse`).  The learner charges such a losing probe what a rebuild would have
+cost (the schedule's long-run cost, :meth:`_learn_reuse`), and where one AMG's reuse lost, another
+AMG's first build is not followed by a confirming reuse (the drift defeats any hierarchy).
 """
 
 from __future__ import annotations
