@@ -979,6 +979,12 @@ def test_a_reuse_that_lost_to_a_rebuild_is_charged_as_a_rebuild():
             assert after <= fresh * 1.001, (after, fresh)
         else:  # one extra iteration: the reuse paid, and is charged its own (cheaper) cost
             assert after < fresh
+    # fastdiag-cg's setup on a separable A is a one-off charged nothing: its reuses are its own
+    p = AutoPolicy(candidates=[SSOR, "fastdiag-cg"], seed=0, explore=0.0)
+    b = p._bin(None, 1000)
+    _feed(p, b, "fastdiag-cg", iterations=1, setup=0.004, solve=0.001, reused=False)
+    _feed(p, b, "fastdiag-cg", iterations=13, setup=0.0, solve=0.013, reused=True)
+    assert not p._reuse_lost
 
 
 def test_an_amg_is_not_confirmed_where_another_amgs_reuse_lost():

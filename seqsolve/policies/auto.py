@@ -627,7 +627,7 @@ class AutoPolicy(Policy):
         # configurations whose latest attempt failed outright (stagnated, broke down, proved A
         # indefinite): no fallback for another's failure (not saved: a hint, relearned in one solve)
         self._failed: set[str] = set()
-        # rent-or-buy families whose reused setup lost to a rebuild on the latest such solve (a
+        # rent-or-buy AMGs whose reused hierarchy lost to a rebuild on the latest such solve (a
         # fast drift), and the iterations of each one's latest fresh build (_learn_reuse; not saved)
         self._reuse_lost: set[str] = set()
         self._fresh_its: dict[str, int] = {}
@@ -978,6 +978,9 @@ class AutoPolicy(Policy):
         # costs iterations x (low estimate of seconds per iteration) + setup; failed or
         # non-iterative solves are charged what they measured
         fam, kind, adaptive = self._fam_of[name], self._kind_of[name], self._setup_of[name] == "adaptive"
+        # a rent-or-buy hierarchy (AMG): its reuses are judged against its rebuilds (_learn_reuse).
+        # Not fastdiag-cg, whose setup on a separable A is a one-off that update charges nothing
+        multilevel = adaptive and DIFFICULTY_EXPONENT.get(kind, 1.0) <= _MULTILEVEL
         # what later builds will cost: the setup less the work the method said it never repeats
         sample = info.setup_seconds - info.one_off_seconds
         if not info.setup_reused and sample > 0:
@@ -1014,7 +1017,7 @@ class AutoPolicy(Policy):
             observed = self._censored_cost(fam, info, cost, setup, exploring)
         elif clean:
             observed = self.fixed_.get(fam, 0.0) + info.iterations * self.per_iteration_[fam] + setup
-            if adaptive and self._learn_reuse(fam, info):
+            if multilevel and self._learn_reuse(fam, info):
                 # a reuse that lost to a rebuild is the rent-or-buy schedule's probe: it rebuilds
                 # for exponentially longer after each such miss (solvers.reuse), so the family costs
                 # what a rebuild does.  Charged as a reuse, BoomerAMG's probes on Fluid2D's second
@@ -1030,12 +1033,10 @@ class AutoPolicy(Policy):
         if self._commit is not None and (info.fallback or info.projected_seconds is not None or not info.converged
                                          or (self._incumbent_cost and observed > 1.25 * self._incumbent_cost)):
             self._commit = self._streak = None  # something changed: decide afresh
-        multilevel = adaptive and DIFFICULTY_EXPONENT.get(kind, 1.0) <= _MULTILEVEL
         if clean and not info.setup_reused and adaptive and self._samples.get(fam, 0) == 1:
             lo = self._lowest(b)
             if lo is not None and observed - setup <= self.revalidate_within * lo \
-                    and not (multilevel and any(DIFFICULTY_EXPONENT.get(self._kind_of.get(k), 1.0) <= _MULTILEVEL
-                                                for k in self._reuse_lost - {fam})):
+                    and not (multilevel and self._reuse_lost - {fam}):
                 # its first solve paid the build that later solves reuse: one more solve shows
                 # whether reusing it wins (a rent-or-buy AMG that looks merely close after a build;
                 # fastdiag-cg, whose sum follows a Crank–Nicolson sequence exactly, ~forever), judged
@@ -1190,7 +1191,7 @@ class AutoPolicy(Policy):
         return max(projected, floor)
 
     def _learn_reuse(self, fam: str, info: SolveRecord) -> bool:
-        """Learn from a clean solve of rent-or-buy ``fam`` whether its reuse of a setup on a new
+        """Learn from a clean solve of rent-or-buy AMG ``fam`` whether its reuse of a setup on a new
         matrix lost to a rebuild (its iterations beyond its latest fresh build's cost more than
         that build); return whether this solve was such a losing reuse."""
         if not info.setup_reused:
