@@ -1029,3 +1029,31 @@ def test_an_unpreconditioned_method_that_stagnated_holds_back_the_others():
     assert "gmres" not in choices(math.inf)
     assert "gmres" not in choices(0.018)
     assert "gmres" in choices(0.008)
+
+
+def test_a_random_refresh_skips_a_capped_loss():
+    """The rare random refresh (``explore``) re-runs a near configuration with the oldest evidence,
+    but not one whose latest evidence is a capped loss: that censored bound is re-validated at its
+    own (longer) period, and a refresh would only repeat the cap and a fallback."""
+    import math
+
+    def refreshed(lost: bool) -> set[str]:
+        p = AutoPolicy(candidates=["gmres", "gmres(ilu)"], seed=0, explore=1.0, regret_budget=10.0)
+        b = p._bin(None, 20000)
+        _feed(p, b, "gmres(ilu)", iterations=12, setup=0.0, solve=0.006, reused=False)
+        p._last = (b, "gmres", True)
+        rec = record("gmres", iterations=40, setup=0.0, solve=0.007, repeated=False, reused=False)
+        if lost:
+            rec = dataclasses.replace(rec, converged=False, status="maxiter", fallback="gmres(ilu)",
+                                      projected_seconds=0.0075, projected_iterations=45.0)
+        p.update(0.007, rec)
+        p._screened[b] = {p._fam_of["gmres"], p._fam_of["gmres(ilu)"]}
+        out = set()
+        for _ in range(3):
+            c = p.select(None, n=20000).name
+            out.add(c)
+            p.update(0.006, record(c, iterations=12, setup=0.0, solve=0.006, repeated=False, reused=False))
+        return out
+
+    assert "gmres" in refreshed(False)
+    assert "gmres" not in refreshed(True)

@@ -1603,8 +1603,11 @@ class AutoPolicy(Policy):
                     self._checking = choice.name
                     return choice, True
             if self._rng.random() < self.explore:
+                # (not a capped loss: its estimate is a censored bound, re-validated at its own
+                # period — on convection-diffusion plain GMRES, probed at 2.5x, was re-run at random
+                # four systems later for 3x a system)
                 near = [self._by_name[k] for k, v in known.items() if k != best_name and v[0] <= 2.0 * lo
-                        and k in self._by_name]
+                        and k in self._by_name and k not in self._lost]
                 if near:
                     return min(near, key=lambda c: (known[c.name][2], c.name)), True
         return None, False
