@@ -3,6 +3,8 @@ exploration cap — each checked on a scripted sequence whose true costs are kno
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -71,14 +73,43 @@ def test_first_tries_are_ordered_robust_first_and_structure_first():
 
 
 def test_an_exploration_may_spend_at_most_explore_cap_times_the_incumbent():
+    from seqsolve.policies.auto import ITERATION_COST
+
+    # SSOR-PCG's 10 iterations predict plain CG's ~18: a contender, capped at explore_cap
+    p = AutoPolicy(candidates=[SSOR, "numba-cg"], seed=0, explore=0.0, explore_budget=10.0)  # screen at once
+    assert p.select(None, n=1000).name == SSOR
+    p.update(1e-3, record(SSOR, iterations=10, setup=0.0, solve=1e-3, repeated=False, reused=False))
+    assert p.select(None, n=1000).name == "numba-cg" and not p._probing
+    per_iteration = 1e-4 * ITERATION_COST["numba-cg"] / ITERATION_COST["numba-ssor-cg"]  # CG prior speed, scaled
+    assert p.attempt_limit() == int(p.explore_cap * 1e-3 / per_iteration) + 1
+    assert p.explore_cap <= 1.25
+
+
+def test_a_predicted_loser_is_tried_as_a_short_probe():
+    """SSOR-PCG's 100 iterations predict plain CG's ~316, beyond what a capped try may cost: its
+    first try is a probe, capped at _PROBE_SHARE of the incumbent's cost, and believed like a
+    capped try's loss (at least explore_cap times the incumbent)."""
+    from seqsolve.policies.auto import _PROBE_SHARE, ITERATION_COST
+
     p = AutoPolicy(candidates=[SSOR, "numba-cg"], seed=0, explore=0.0, explore_budget=10.0)  # screen at once
     assert p.select(None, n=1000).name == SSOR
     p.update(1e-3, record(SSOR, iterations=100, setup=0.0, solve=1e-3, repeated=False, reused=False))
-    assert p.select(None, n=1000).name == "numba-cg"
-    from seqsolve.policies.auto import ITERATION_COST
-    per_iteration = 1e-5 * ITERATION_COST["numba-cg"] / ITERATION_COST["numba-ssor-cg"]  # CG prior speed, scaled
-    assert p.attempt_limit() == int(p.explore_cap * 1e-3 / per_iteration) + 1
-    assert p.explore_cap <= 1.25
+    assert p.select(None, n=1000).name == "numba-cg" and p._probing
+    per_iteration = 1e-5 * ITERATION_COST["numba-cg"] / ITERATION_COST["numba-ssor-cg"]
+    assert p.attempt_limit() == int(_PROBE_SHARE * 1e-3 / per_iteration) + 1 < 0.5 * p.explore_cap * 1e-3 / per_iteration
+    assert p.attempt_budget() == _PROBE_SHARE * 1e-3
+    # stopped at its cap: a projection of 300 iterations is believed; an optimistic one of 60 is
+    # censored at explore_cap times the incumbent, as a capped try's would be
+    for projected, least in ((300.0, 300 * per_iteration * 0.9), (60.0, p.explore_cap * 1e-3)):
+        q = AutoPolicy(candidates=[SSOR, "numba-cg"], seed=0, explore=0.0, explore_budget=10.0)
+        q.select(None, n=1000)
+        q.update(1e-3, record(SSOR, iterations=100, setup=0.0, solve=1e-3, repeated=False, reused=False))
+        assert q.select(None, n=1000).name == "numba-cg" and q._probing
+        rec = record("numba-cg", iterations=q.attempt_limit(), setup=0.0, solve=0.6e-3, repeated=False, reused=False)
+        rec = dataclasses.replace(rec, converged=False, status="maxiter", projected_seconds=projected * per_iteration,
+                                  projected_iterations=projected, fallback=SSOR)
+        q.update(1.6e-3, rec)
+        assert q.stats_[q._last[0]]["numba-cg"][0] >= 0.999 * least
 
 
 def test_sunk_setups_reach_the_policy_from_the_solver():
@@ -923,3 +954,106 @@ def test_a_capped_loss_projected_count_predicts_weaker_families():
     p._lost_its[SSOR] = 200.0
     exponent = DIFFICULTY_EXPONENT["numba-cg"] / DIFFICULTY_EXPONENT["numba-ssor-cg"]
     assert p._predicted(parse("numba-cg"), known) == pytest.approx(200.0 ** exponent * 1e-4)
+
+
+def _feed(p: AutoPolicy, b: tuple, name: str, *, iterations: int, setup: float, solve: float, reused: bool) -> None:
+    p._last = (b, name, False)
+    p.update(setup + solve, record(name, iterations=iterations, setup=setup, solve=solve, repeated=False,
+                                   reused=reused))
+
+
+def test_a_reuse_that_lost_to_a_rebuild_is_charged_as_a_rebuild():
+    """Rent-or-buy probes a reuse and, after it loses, rebuilds for exponentially longer
+    (solvers.reuse): such a probe (BoomerAMG on Fluid2D: 6 iterations fresh, 25 reused) is charged
+    what the rebuild costs, not its own iterations; a reuse that paid is charged as measured."""
+    AMG = "amg-cg(adaptive)"
+    for reused_its, lost in ((25, True), (7, False)):
+        p = AutoPolicy(candidates=[SSOR, AMG], seed=0, explore=0.0)
+        b = p._bin(None, 1000)
+        _feed(p, b, AMG, iterations=6, setup=0.004, solve=0.006, reused=False)
+        fresh = p._known(b, {AMG})[AMG][0]
+        _feed(p, b, AMG, iterations=reused_its, setup=0.0, solve=0.001 * reused_its, reused=True)
+        after = p._known(b, {AMG})[AMG][0]
+        assert (AMG in p._reuse_lost) == lost
+        if lost:  # 19 extra iterations at 1 ms cost more than the 4 ms build: charged a rebuild
+            assert after <= fresh * 1.001, (after, fresh)
+        else:  # one extra iteration: the reuse paid, and is charged its own (cheaper) cost
+            assert after < fresh
+    # fastdiag-cg's setup on a separable A is a one-off charged nothing: its reuses are its own
+    p = AutoPolicy(candidates=[SSOR, "fastdiag-cg"], seed=0, explore=0.0)
+    b = p._bin(None, 1000)
+    _feed(p, b, "fastdiag-cg", iterations=1, setup=0.004, solve=0.001, reused=False)
+    _feed(p, b, "fastdiag-cg", iterations=13, setup=0.0, solve=0.013, reused=True)
+    assert not p._reuse_lost
+
+
+def test_an_amg_is_not_confirmed_where_another_amgs_reuse_lost():
+    """A rent-or-buy AMG close to the best after its first build is run once more, to see its
+    reuse (update's confirmation) — unless another AMG's reuse already lost to a rebuild on this
+    sequence: the matrices drift too fast for any hierarchy (Fluid2D: GAMG's confirmation reused
+    its hierarchy for 18-36 iterations, 2.5-4x a system)."""
+    HYPRE, GAMG = "hypre-cg(adaptive)", "amg-cg(adaptive)"
+    for hypre_reuse_its, confirmed in ((25, False), (6, True)):
+        p = AutoPolicy(candidates=[SSOR, HYPRE, GAMG], seed=0, explore=0.0)
+        b = p._bin(None, 1000)
+        _feed(p, b, HYPRE, iterations=6, setup=0.004, solve=0.006, reused=False)
+        _feed(p, b, HYPRE, iterations=hypre_reuse_its, setup=0.0, solve=0.001 * hypre_reuse_its, reused=True)
+        _feed(p, b, GAMG, iterations=10, setup=0.010, solve=0.008, reused=False)
+        assert (p._confirm == GAMG) == confirmed, (hypre_reuse_its, p._confirm)
+
+
+def test_an_unpreconditioned_method_that_stagnated_holds_back_the_others():
+    """Convection-diffusion: ILU-GMRES and ILU-BiCGStab ran; plain BiCGStab's capped try stopped
+    far from the best (stagnated, or projected at 3x it).  Plain GMRES, which sees the same spectrum,
+    is then predicted to lose and waits for the exploration budget instead of its own capped try; a
+    capped try near the best predicts nothing."""
+    import math
+
+    def choices(projected: float) -> list[str]:
+        p = AutoPolicy(candidates=["gmres", "gmres(ilu)", "bicgstab", "bicgstab(ilu)"], seed=0, explore=0.0)
+        b = p._bin(None, 20000)
+        _feed(p, b, "gmres(ilu)", iterations=12, setup=0.0, solve=0.006, reused=False)
+        _feed(p, b, "bicgstab(ilu)", iterations=8, setup=0.0, solve=0.0065, reused=False)
+        p._last = (b, "bicgstab", True)
+        p.update(0.02, dataclasses.replace(
+            record("bicgstab", iterations=40, setup=0.0, solve=0.015, repeated=False, reused=False),
+            converged=False, status="stagnated" if projected == math.inf else "maxiter", fallback="gmres(ilu)",
+            projected_seconds=projected, projected_iterations=None if projected == math.inf else 50.0 * projected / 0.008))
+        out = []
+        for _ in range(4):
+            c = p.select(None, n=20000).name
+            out.append(c)
+            p.update(0.006, record(c, iterations=12, setup=0.0, solve=0.006, repeated=False, reused=False))
+        return out
+
+    assert "gmres" not in choices(math.inf)
+    assert "gmres" not in choices(0.018)
+    assert "gmres" in choices(0.008)
+
+
+def test_a_random_refresh_skips_a_capped_loss():
+    """The rare random refresh (``explore``) re-runs a near configuration with the oldest evidence,
+    but not one whose latest evidence is a capped loss: that censored bound is re-validated at its
+    own (longer) period, and a refresh would only repeat the cap and a fallback."""
+    import math
+
+    def refreshed(lost: bool) -> set[str]:
+        p = AutoPolicy(candidates=["gmres", "gmres(ilu)"], seed=0, explore=1.0, regret_budget=10.0)
+        b = p._bin(None, 20000)
+        _feed(p, b, "gmres(ilu)", iterations=12, setup=0.0, solve=0.006, reused=False)
+        p._last = (b, "gmres", True)
+        rec = record("gmres", iterations=40, setup=0.0, solve=0.007, repeated=False, reused=False)
+        if lost:
+            rec = dataclasses.replace(rec, converged=False, status="maxiter", fallback="gmres(ilu)",
+                                      projected_seconds=0.0075, projected_iterations=45.0)
+        p.update(0.007, rec)
+        p._screened[b] = {p._fam_of["gmres"], p._fam_of["gmres(ilu)"]}
+        out = set()
+        for _ in range(3):
+            c = p.select(None, n=20000).name
+            out.add(c)
+            p.update(0.006, record(c, iterations=12, setup=0.0, solve=0.006, repeated=False, reused=False))
+        return out
+
+    assert "gmres" in refreshed(False)
+    assert "gmres" not in refreshed(True)

@@ -585,12 +585,17 @@ def test_a_reused_amg_that_overruns_is_rebuilt_on_the_spot(amg):
     assert (iso.indptr == aniso.indptr).all() and (iso.indices == aniso.indices).all()
     s = SequenceSolver(policy=f"fixed:{amg}(adaptive)", backend="petsc", fallback=False, rtol=1e-8)
     b = np.random.default_rng(5).standard_normal(k * k)
-    for A in (iso, iso, aniso):
+    for i, A in enumerate((iso, iso, aniso)):
         assert_contract(A, b, s.solve(A, b), 1e-8)
+        if i == 0:  # a build dearer than any extra iterations: only the stopped reuse can be a miss
+            next(iter(s._methods.values())).schedule.build_seconds = 1e3
     first, _, last = s.history
     assert last.setup_reused and last.fallback is None
     method = next(iter(s._methods.values()))
-    assert method.schedule.builds == 2  # rebuilt within the solve (a miss, if it cost more than the build)
+    assert method.schedule.builds == 2  # rebuilt within the solve
+    # a miss whatever the stopped reuse's iterations cost (SciPy's rule: RebuildSchedule.gave_up),
+    # so the next build is not reused: the rent-or-buy probes then double their period
+    assert method.schedule.misses == 1 and method.schedule.skip == 0 and method.schedule.stale
     assert last.iterations <= 3 * first.iterations + 10 + 60, (first.iterations, last.iterations)
 
 

@@ -44,7 +44,10 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    power 1/0.8, AMG a 0.4 power of CG's), and a family predicted to lose is first tried only
    when its capped try and the fallback after it fit in ``explore_budget`` of the time spent
    (all such tries together) — so CG is tried at once on Heat2D's easy steps, but on Fluid2D,
-   where SSOR-PCG needs a hundred iterations, only after about 45 systems.  The same count also
+   where SSOR-PCG needs a hundred iterations, only after about 45 systems — and then as a probe,
+   capped at ``_PROBE_SHARE`` (half) of the best cost rather than ``explore_cap`` times it: its rate
+   projects what it would cost, and the prediction already said it loses.  Unpreconditioned Krylov
+   methods predict each other (:meth:`_failed_alike`).  The same count also
    orders the remaining first tries: once a family has run on the system, never-measured ones go
    in the order of their predicted first-try cost (:meth:`_first_try_estimate`: predicted
    iterations of any strength, amortised setup, a factorisation's setup and solve) rather than
@@ -168,7 +171,9 @@ where it is several times too low the bound is off by that try, once.
 AMG staleness is handled by ``amg-cg(adaptive)``'s rent-or-buy rule inside its method, which also
 stops reusing a hierarchy whose first reuse after a build already cost more than the build (a
 fast drift: Fluid2D under BoomerAMG), probing again at doubling intervals
-(:mod:`seqsolve.solvers.reuse`).
+(:mod:`seqsolve.solvers.reuse`).  The learner charges such a losing probe what a rebuild would have
+cost (the schedule's long-run cost, :meth:`_learn_reuse`), and where one AMG's reuse lost, another
+AMG's first build is not followed by a confirming reuse (the drift defeats any hierarchy).
 """
 
 from __future__ import annotations
@@ -302,9 +307,14 @@ EQUAL_STRENGTH_FLOOR = {"icc-cg": ("ssor-cg", 0.7)}
 
 #: the same per iteration in PETSc (compiled everywhere: SSOR is Eisenstat's trick or a
 #: compiled sweep, ILU/ICC(0) triangular solves, GAMG/BoomerAMG V-cycles); ICC(0)'s setup is cheap
-#: GAMG's V-cycle measured 8-11 products (FEM heat, p-Laplace, Fluid2D), BoomerAMG's 11-54
-PETSC_ITERATION_COST = {"cg": 1.2, "jacobi-cg": 1.3, "ssor-cg": 2.5, "icc-cg": 2.5, "amg-cg": 10.0,
-                        "hypre-cg": 25.0, "minres": 1.5, "gmres": 2.0, "bicgstab": 3.0}
+#: GAMG's V-cycle measured 8-11 products (FEM heat, p-Laplace, Fluid2D), BoomerAMG's 11-54.
+#: In products timed as the learner times them (SciPy's ``A @ x``): plain and Jacobi-PCG 1.6-2.3
+#: (FEM heat, p-Laplace, Fluid2D: the vector updates weigh as much as a product at 5-11 nonzeros
+#: per row), GMRES(30) and BiCGStab 4.3 (convection-diffusion).  At 1.2 a plain CG predicted at
+#: 31 ms from SSOR-PCG's count (it costs 100 µs an iteration, not 60) looked a contender on
+#: Fluid2D, and its capped try and that of Jacobi-PCG cost 2-3x a system each
+PETSC_ITERATION_COST = {"cg": 2.0, "jacobi-cg": 2.0, "ssor-cg": 2.5, "icc-cg": 2.5, "amg-cg": 10.0,
+                        "hypre-cg": 25.0, "minres": 2.0, "gmres": 4.0, "bicgstab": 4.0}
 
 
 #: PETSc's ILU(0) is a compiled no-fill factorisation: a few products, not SciPy's spilu with fill.
@@ -367,6 +377,15 @@ _HEAVY_SETUP = 50.0
 #: the best known); setups reused across matrices (AMG's schedules) are exempt
 _HOPELESS_SETUP = 3.0
 
+#: the first try of a family predicted to lose (idea 3) is a probe: capped at this share of the
+#: best cost here, not at ``explore_cap`` times it.  It need not finish to be judged: its
+#: convergence rate projects its cost (idea 4), which the prediction already put at 1.9x the
+#: best or more, so a try that runs to 1.25x and falls back mostly pays for a confirmation.  On
+#: Fluid2D the capped tries of plain CG and Jacobi-PCG (900 iterations each, BoomerAMG's 6 best)
+#: cost 2.2-2.6x a system each; a probe and its fallback cost about 1.5x.  What it then believes is
+#: what a capped try's loss would have taught (censored at ``explore_cap`` times the best)
+_PROBE_SHARE = 0.5
+
 #: a factorisation whose first try is bounded (at most ``explore_cap + 1`` solves) is screened at
 #: once only if predicted within this many times the best solve: beyond it, it can win only if its
 #: setup prior is more than twice too high, and it waits for the exploration budget like the rest
@@ -408,6 +427,12 @@ def first_setup_shares(backend=None) -> dict[str, float]:
     if backend is None or getattr(backend, "name", "scipy") == "scipy":
         return {}
     return PETSC_FIRST_SETUP_SHARE
+
+
+def _unpreconditioned(c: Configuration) -> bool:
+    """Whether ``c`` is a Krylov method on A itself: plain CG, MINRES, GMRES or BiCGStab."""
+    return c.kind in ("cg", "numba-cg", "minres") or (
+        c.kind in ("gmres", "bicgstab") and c.get_or("preconditioner", "none") == "none")
 
 
 def _setup_kind(c: Configuration) -> str:
@@ -533,6 +558,8 @@ class AutoPolicy(Policy):
         self.spent_excess_ = 0.0  # what explorations cost beyond the incumbent's estimate (regret)
         self.spent_deferred_ = 0.0  # what first tries of families predicted to lose cost
         self._deferred = False  # the current choice is such a try
+        self._probing = False  # ... and one predicted to lose by its iterations: a probe (_PROBE_SHARE)
+        self._share = explore_cap  # the share of the best cost the current exploration was capped at
         self._confirm: str | None = None  # a setup-reusing configuration to run once more (update)
         self._exploited: str | None = None  # the configuration last chosen as the best (_stale_switch)
         self._after_loss = False  # the last system's optional exploration was capped (_explore_choice)
@@ -610,6 +637,10 @@ class AutoPolicy(Policy):
         # configurations whose latest attempt failed outright (stagnated, broke down, proved A
         # indefinite): no fallback for another's failure (not saved: a hint, relearned in one solve)
         self._failed: set[str] = set()
+        # rent-or-buy AMGs whose reused hierarchy lost to a rebuild on the latest such solve (a
+        # fast drift), and the iterations of each one's latest fresh build (_learn_reuse; not saved)
+        self._reuse_lost: set[str] = set()
+        self._fresh_its: dict[str, int] = {}
 
     # ------------------------------------------------------------------ Policy API
     def candidates(self) -> Sequence[Configuration]:
@@ -773,7 +804,7 @@ class AutoPolicy(Policy):
         self._checking = None
         known = self._known(b, names)
         best_name = min(known, key=lambda k: (known[k][0], k)) if known else None  # ties: by name
-        self._screening = self._revalidating = self._deferred = False
+        self._screening = self._revalidating = self._deferred = self._probing = False
         self._lowest_memo = {}  # estimates change only in update(): one memo per decision
         reference = best_name  # what an exploration's cap is measured against
         stale = self._stale_switch(known, best_name)
@@ -794,14 +825,15 @@ class AutoPolicy(Policy):
         self._prefer = stale
         self._incumbent_cost = known[reference][0] if reference is not None else None
         self._budget = None
+        self._share = _PROBE_SHARE if exploring and self._probing else self.explore_cap
         if exploring:
-            self._limit = self._cap(choice, known, reference)
+            self._limit = self._cap(choice, known, reference, self._share)
             if reference is not None and self.cost == "seconds" \
                     and (self._fam_of.get(choice.name) or _family(choice)) not in self.per_iteration_ \
                     and choice.kind not in _FACTORISATIONS:
                 # its cap was priced with a guessed speed: the solver also stops it once its
                 # measured speed projects iterations costing more than the cap's budget in seconds
-                self._budget = self.explore_cap * known[reference][0]
+                self._budget = self._share * known[reference][0]
         elif choice.name in known:
             self._limit = max(20, int(self.exploit_cap * known[choice.name][3]) + 10)
         else:
@@ -843,7 +875,7 @@ class AutoPolicy(Policy):
         """A committed stretch of exploitation (see _commit_to): the incumbent, without the
         exploration bookkeeping that would find nothing due."""
         commit[1] -= 1
-        self._screening = self._revalidating = self._deferred = False
+        self._screening = self._revalidating = self._deferred = self._probing = False
         self._last, self._bin_now, self._hint, self._prefer = (b, commit[2], False), b, (commit[2], None), None
         self._incumbent_cost, self._limit, self._budget = commit[3], commit[4], None
         return self._by_name[commit[2]]
@@ -959,6 +991,9 @@ class AutoPolicy(Policy):
         # costs iterations x (low estimate of seconds per iteration) + setup; failed or
         # non-iterative solves are charged what they measured
         fam, kind, adaptive = self._fam_of[name], self._kind_of[name], self._setup_of[name] == "adaptive"
+        # a rent-or-buy hierarchy (AMG): its reuses are judged against its rebuilds (_learn_reuse).
+        # Not fastdiag-cg, whose setup on a separable A is a one-off that update charges nothing
+        multilevel = adaptive and DIFFICULTY_EXPONENT.get(kind, 1.0) <= _MULTILEVEL
         # what later builds will cost: the setup less the work the method said it never repeats
         sample = info.setup_seconds - info.one_off_seconds
         if not info.setup_reused and sample > 0:
@@ -995,6 +1030,15 @@ class AutoPolicy(Policy):
             observed = self._censored_cost(fam, info, cost, setup, exploring)
         elif clean:
             observed = self.fixed_.get(fam, 0.0) + info.iterations * self.per_iteration_[fam] + setup
+            if multilevel and self._learn_reuse(fam, info):
+                # a reuse that lost to a rebuild is the rent-or-buy schedule's probe: it rebuilds
+                # for exponentially longer after each such miss (solvers.reuse), so the family costs
+                # what a rebuild does.  Charged as a reuse, BoomerAMG's probes on Fluid2D's second
+                # and fourth systems (19-25 iterations, 6 fresh) tripled its estimate, and SSOR-PCG,
+                # plain CG and ICC(0) looked close enough to try
+                rebuild = self.fixed_.get(fam, 0.0) + self._fresh_its[fam] * self.per_iteration_[fam] \
+                    + 0.5 * self.setup_low_[fam]
+                observed = min(observed, rebuild)
         elif info.converged and not info.fallback:  # a direct solve: no iterations to count
             observed = info.solve_seconds + setup
         else:
@@ -1004,11 +1048,15 @@ class AutoPolicy(Policy):
             self._commit = self._streak = None  # something changed: decide afresh
         if clean and not info.setup_reused and adaptive and self._samples.get(fam, 0) == 1:
             lo = self._lowest(b)
-            if lo is not None and observed - setup <= self.revalidate_within * lo:
+            if lo is not None and observed - setup <= self.revalidate_within * lo \
+                    and not (multilevel and self._reuse_lost - {fam}):
                 # its first solve paid the build that later solves reuse: one more solve shows
                 # whether reusing it wins (a rent-or-buy AMG that looks merely close after a build;
                 # fastdiag-cg, whose sum follows a Crank–Nicolson sequence exactly, ~forever), judged
-                # without the build, which that solve will not pay
+                # without the build, which that solve will not pay.  Not where another AMG's
+                # hierarchy just lost its reuse to a rebuild: the matrices drift too fast for any
+                # hierarchy (Fluid2D: BoomerAMG 6 iterations fresh, 19-30 reused; GAMG's
+                # confirmation then reused its own for 18-36, 2.5-4x a system)
                 self._confirm = name
         # an optional try that lost (capped) is followed by one solve of the incumbent (_explore_choice)
         self._after_loss = exploring and not self._screening and info.projected_seconds is not None
@@ -1142,7 +1190,9 @@ class AutoPolicy(Policy):
         that, whatever an early chunk's rate suggests (restarted GMRES slows down after its first
         cycles: a projection below the incumbent made it the incumbent on convection-diffusion, and
         its next, uncapped-looking solve cost 3x).  No progress at all counts as ten times what the
-        whole solve cost."""
+        whole solve cost.  A probe (``_PROBE_SHARE``) is censored like a capped try: a short chunk's
+        rate projected ICC(0) at 65 iterations and Jacobi-PCG at 158 on Fluid2D (they need 207 and
+        690), and each was soon re-validated at the full cap."""
         if not math.isfinite(info.projected_seconds):
             return 10.0 * cost
         its, per = info.projected_iterations, self.per_iteration_.get(fam)
@@ -1152,6 +1202,22 @@ class AutoPolicy(Policy):
             projected = info.projected_seconds
         floor = self.explore_cap * self._incumbent_cost if exploring and self._incumbent_cost else 0.0
         return max(projected, floor)
+
+    def _learn_reuse(self, fam: str, info: SolveRecord) -> bool:
+        """Learn from a clean solve of rent-or-buy AMG ``fam`` whether its reuse of a setup on a new
+        matrix lost to a rebuild (its iterations beyond its latest fresh build's cost more than
+        that build); return whether this solve was such a losing reuse."""
+        if not info.setup_reused:
+            self._fresh_its[fam] = info.iterations
+            return False
+        fresh, per, setup = self._fresh_its.get(fam), self.per_iteration_.get(fam), self.setup_low_.get(fam)
+        if fresh is None or not per or not setup or info.matrix_repeated:
+            return False  # (a repeated matrix needs no extra iterations: it says nothing of the drift)
+        if (info.iterations - fresh) * per >= setup:
+            self._reuse_lost.add(fam)
+            return True
+        self._reuse_lost.discard(fam)
+        return False
 
     def _learn_fixed(self, fam: str, iterations: int, seconds: float) -> float:
         """Update the family's fit ``seconds ≈ fixed + iterations × per`` and return ``fixed``.
@@ -1357,7 +1423,7 @@ class AutoPolicy(Policy):
         screened = self._screened.get(b)
         if screened is None:
             screened = self._screened[b] = set()
-        untried, deferred = [], []
+        untried, deferred, probes = [], [], set()
         estimates: dict | None = {}  # family → expected first-try seconds (None: not all known)
         for fam, members in fams.items():
             if fam in screened or self._wait.get((b, fam), 0) > self.t_:
@@ -1422,6 +1488,7 @@ class AutoPolicy(Policy):
                     self._wait_for(b, fam, self.spent_deferred_ + full + (self.explore_cap + 1.0) * lo)
                     continue
                 deferred.append(fam)
+                probes.add(fam)
             # what its try is weighed and charged as: the amortised setup, unless its first try is
             # predicted to lose even so (beyond explore_cap, the margin a capped try gets) — then
             # the whole setup it pays now (on FEM heat with runs of ten, a factorisation predicted
@@ -1478,6 +1545,7 @@ class AutoPolicy(Policy):
             screened.add(fam)
             self._screening = True
             self._deferred = fam in deferred
+            self._probing = fam in probes
             return rep, True
         if best_name in self._factor_names and best_name not in self._ready() and (
                 self._run_len > 1 or self.mean_run_ > 1.5):
@@ -1554,8 +1622,11 @@ class AutoPolicy(Policy):
                     self._checking = choice.name
                     return choice, True
             if self._rng.random() < self.explore:
+                # (not a capped loss: its estimate is a censored bound, re-validated at its own
+                # period — on convection-diffusion plain GMRES, probed at 2.5x, was re-run at random
+                # four systems later for 3x a system)
                 near = [self._by_name[k] for k, v in known.items() if k != best_name and v[0] <= 2.0 * lo
-                        and k in self._by_name]
+                        and k in self._by_name and k not in self._lost]
                 if near:
                     return min(near, key=lambda c: (known[c.name][2], c.name)), True
         return None, False
@@ -1769,7 +1840,18 @@ class AutoPolicy(Policy):
         the system is not one AMG's exponent describes: on PETSc's topology optimisation
         (elasticity, contrast 1e9) GAMG broke down, and BoomerAMG, tried next, stagnated for 0.6 s —
         seven times the best solve.  A capped loss near the best is no such verdict (on Fluid2D,
-        GAMG's reused hierarchy lost one by 1.3x, and BoomerAMG was the best by far)."""
+        GAMG's reused hierarchy lost one by 1.3x, and BoomerAMG was the best by far).
+
+        The same holds between unpreconditioned Krylov methods (:func:`_unpreconditioned`): both see
+        A's own spectrum, so one whose capped try stopped as far from the best as a predicted loser
+        is held back at (stagnated, or projected beyond ``_PREDICTION_SLACK * explore_cap`` times it)
+        predicts the other to lose too (on convection-diffusion plain BiCGStab's try projected 80-150
+        iterations, 3-6x ILU-GMRES's solve, and plain GMRES, tried next, ran to its cap as well:
+        2-3x a system each)."""
+        if _unpreconditioned(rep) and self._lost:
+            far, fam = _PREDICTION_SLACK * self.explore_cap * lo, self._fam_of.get(rep.name) or _family(rep)
+            return any(k in self._lost and v[0] > far and self._fam_of.get(k) != fam
+                       and _unpreconditioned(self._by_name[k]) for k, v in known.items() if k in self._by_name)
         mine = DIFFICULTY_EXPONENT.get(rep.kind)
         if mine is None or mine > _MULTILEVEL or not self._lost:
             return False
@@ -1897,15 +1979,19 @@ class AutoPolicy(Policy):
         per = self._matvec_seconds()
         return 0.0 if per is None else products * per
 
-    def _cap(self, choice: Configuration, known: dict, best_name: str | None) -> int | None:
+    def _cap(self, choice: Configuration, known: dict, best_name: str | None,
+             share: float | None = None) -> int | None:
+        """Iterations an exploration of ``choice`` may take: worth ``share`` (``explore_cap``)
+        times the cost of ``best_name`` here."""
+        share = self.explore_cap if share is None else share
         if best_name is None:
             return None
         best = self._by_name.get(best_name)
         fam = self._fam_of.get(choice.name) or _family(choice)
         if best is not None and (self._fam_of.get(best.name) or _family(best)) == fam and known[best_name][3] > 0:
             # the same method with another ω: iterations compare exactly, timing noise cannot trip the cap
-            return max(20, int(self.explore_cap * known[best_name][3]) + 1)
-        budget = self.explore_cap * known[best_name][0]
+            return max(20, int(share * known[best_name][3]) + 1)
+        budget = share * known[best_name][0]
         per = self.per_iteration_.get(fam) or self._prior_per_iteration(choice)
         if per is None or per <= 0:
             if best_name in self._failed:
@@ -1914,7 +2000,7 @@ class AutoPolicy(Policy):
                 # two short of converging.  The prior cap, and the budget in seconds, bound the try
                 return None
             # unknown speed: allow explore_cap times the iterations of the best configuration, at least 20
-            return max(20, int(self.explore_cap * 2 * known[best_name][3]) + 10)
+            return max(20, int(share * 2 * known[best_name][3]) + 10)
         # a floor of 8 iterations: below it a cap trips on timing noise (and a convergence rate
         # is hardly measured), while a hopeless configuration costs little more — not 20 V-cycles
         # of an AMG whose iteration costs a tenth of the incumbent's whole solve

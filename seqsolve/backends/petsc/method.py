@@ -176,7 +176,10 @@ class PetscKSP(Method):
         if 0 < cap < maxiter:
             res = self._run(prepared, A, b, x0, rtol, atol, cap, None)
             if res.status == "maxiter":  # the reused PC is hopeless here: a miss, then a rebuild
-                schedule.solved(time.perf_counter() - t0, res.iterations)
+                # (a miss whatever its iterations cost, as on the SciPy backend: judged by them, a
+                # reuse stopped at half the solver's cap looked cheaper than the build it forced,
+                # reset the misses, and BoomerAMG's reuse was probed every other system on Fluid2D)
+                schedule.gave_up()
                 self._attach(prepared.ksp, self._mats.matrix(A), False)
                 prepared.version, prepared.fresh = self._mats.version, True
                 t0 = time.perf_counter()
