@@ -36,6 +36,12 @@ class _DenseLU:
         return scipy.linalg.lu_solve(self.lu, b, check_finite=False)
 
 
+def _residual(A, b: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``b − A x``, in twice the working precision where :func:`precise_residual` can."""
+    r = precise_residual(A, b, x)
+    return b - A @ x if r is None else r
+
+
 class Direct(Method):
     """LU factorisation plus iterative refinement (up to ``MAX_REFINEMENTS`` steps, counted as iterations)."""
 
@@ -56,22 +62,18 @@ class Direct(Method):
             r = b - A @ x
             it = 0
             target = max(rtol * norm(b), atol)
+            rn, last = norm(r), math.inf
             # Refinement recovers digits lost to pivoting on ill-conditioned systems.  Its residual
             # is taken in twice the working precision where it can be: a float64 residual carries
             # an error of n·u·|A||x|, at which refinement stalls short of a tolerance that a float64
             # x meets (cond 3e7, rtol 1e-12: 3.5e-12 after three steps).  It stops once a step no
             # longer halves the residual
-            rn, last = norm(r), math.inf
+            if rn > target:
+                r = _residual(A, b, x)
+                rn = norm(r)
             while it < MAX_REFINEMENTS and target < rn < 0.5 * last and np.all(np.isfinite(r)):
-                if it == 0:
-                    precise = precise_residual(A, b, x)
-                    if precise is not None:
-                        r, rn = precise, norm(precise)
-                        if rn <= target:
-                            break
                 x += prepared.solve(r)
-                precise = precise_residual(A, b, x)
-                r = precise if precise is not None else b - A @ x
+                r = _residual(A, b, x)
                 rn, last = norm(r), rn
                 it += 1
         if callback is not None:
