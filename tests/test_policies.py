@@ -972,6 +972,23 @@ def test_auto_a_factorisation_whose_solves_alone_lose_is_charged_its_whole_setup
     assert not p._solve_loses(parse("numba-cg"), 0.5 * solve)  # an iterative method is capped instead
 
 
+def test_auto_a_new_size_inherits_the_nearest_sizes_estimates_scaled():
+    """A mesh refined along the run: the first bin of a new size starts from the estimates of the
+    nearest size, every configuration's cost scaled by the sizes' ratio (their order carries over),
+    so a clear loser there is not screened again; a bin of the same size, where one exists, wins."""
+    ssor, cg = "numba-ssor-cg(omega=1.5)", "numba-cg"
+    p = AutoPolicy(candidates=[ssor, cg], seed=0, explore=0.0, explore_budget=10.0)
+    cost, its = {ssor: 1e-3, cg: 1e-2}, {ssor: 50, cg: 600}
+    for _ in range(2):  # screen both at 4,096 unknowns
+        c = p.select(None, n=4096)
+        p.update(cost[c.name], rec(c, its[c.name], cost[c.name]))
+    c = p.select(None, n=16_384)  # two sizes up (log2: 12 → 14)
+    assert c.name == ssor and not p.explored()  # the best known carried over: no re-screening
+    entries = p.stats_[p._bin_now]
+    assert entries[cg][0] == pytest.approx(4 * p.stats_[(12, None)][cg][0])
+    assert entries[cg][1] == 0  # no evidence: the first real solve replaces it
+
+
 def test_auto_resumes_a_capped_incumbent_only_when_finishing_beats_every_other_estimate():
     """A capped exploitation runs on (SequenceSolver._resumed) when its projected finish costs less
     than a whole solve by the best other configuration known; an exploration never does."""

@@ -289,6 +289,10 @@ _PREDICTION_SLACK = 1.5
 #: back SSOR-PCG, the winner on elasticity)
 _BUILT_ON = {"subdomain-deflated-cg": "numba-ssor-cg"}
 
+#: a step of one in a bin's size (log2 of the unknowns) counts as this many context bins when a new
+#: bin inherits estimates (AutoPolicy._inherit): the same size always first
+_SIZE_STEP = 1000
+
 #: kinds whose "indefinite" proves ``A`` is not positive definite: ``pᵀAp ≤ 0`` in plain CG, or a
 #: Jacobi or SSOR preconditioner that is not SPD, which happens only where a diagonal entry of
 #: ``A`` is not positive.  An AMG or a coarse space may fail so on an SPD matrix: no proof there
@@ -1321,17 +1325,19 @@ class AutoPolicy(Policy):
 
     def _inherit(self, b: tuple) -> dict[str, list]:
         """A new bin starts from what is known nearby (idea 1): for every configuration, its estimate
-        in the nearest bin of the same size where it ran.
+        in the nearest bin of the same size where it ran, else in the nearest size, its cost scaled
+        by the sizes' ratio (so every configuration's by the same factor: their order carries over).
 
         Neighbouring contexts cost alike, so the best known nearby is exploited at once instead of
         re-screening every family per bin; the inherited entries count as no evidence (the first
         real solve replaces them) and as fresh.  A configuration that does not carry over overruns
-        its exploitation cap within one solve.
+        its exploitation cap within one solve.  Across sizes: a mesh refined and coarsened along a
+        run (sizes 64² … 128², six systems each) re-screened plain CG and Jacobi-PCG, losers by 2x,
+        and searched ω afresh at every new size.
         """
         def distance(ob: tuple) -> float:
-            if ob[0] != b[0]:
-                return math.inf
-            return abs((ob[1] if ob[1] is not None else 0) - (b[1] if b[1] is not None else 0))
+            d = abs((ob[1] if ob[1] is not None else 0) - (b[1] if b[1] is not None else 0))
+            return d + _SIZE_STEP * abs(ob[0] - b[0])  # another size only where this one has none
 
         inherited: dict[str, list] = {}
         keys: dict[tuple, tuple] = {}  # bin → its sort key, made once (the names share their bins)
@@ -1340,9 +1346,9 @@ class AutoPolicy(Policy):
                 if ob not in keys:
                     keys[ob] = (distance(ob), _index(ob))
             near = min(bins, key=keys.__getitem__, default=None)  # ties: the lower bin
-            if near is not None and near != b and math.isfinite(distance(near)) and name in self.stats_[near]:
+            if near is not None and near != b and name in self.stats_[near]:
                 e = self.stats_[near][name]
-                inherited[name] = [e[0], 0, self.t_, e[3]]  # same size: same speed scale
+                inherited[name] = [e[0] * 2.0 ** (b[0] - near[0]), 0, self.t_, e[3]]
         for name in inherited:
             self._bins_of[name].append(b)
         return inherited
