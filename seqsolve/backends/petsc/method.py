@@ -105,11 +105,6 @@ class PetscKSP(Method):
 
     def setup(self, A, previous: _Prepared | None, near_nullspace=None) -> _Prepared:
         mat = self._mats.matrix(A)
-        if self.options.get("pc_type") == "hypre" and not _nonzero_diagonal(mat):
-            # BoomerAMG's smoothers divide by the diagonal: hypre 2.26 aborted the whole process
-            # (MPI_ABORT) on a stored zero there, and crashed on an all-zero matrix (the contract fuzz)
-            raise InvalidSystemError("hypre's BoomerAMG needs a nonzero diagonal; A has a zero (or missing) "
-                                     "diagonal entry")
         modes = near_nullspace_key(near_nullspace)
         reuse = previous is not None and modes == previous.modes and (
             self.schedule_name == "reuse" or (self.schedule is not None and not self.schedule.stale))
@@ -123,6 +118,12 @@ class PetscKSP(Method):
             prepared.version = self._mats.version
             prepared.fresh = False
         else:
+            if self.options.get("pc_type") == "hypre" and not _nonzero_diagonal(mat):
+                # BoomerAMG's smoothers divide by the diagonal: hypre 2.26 aborted the whole process
+                # (MPI_ABORT) on a stored zero there, and crashed on an all-zero matrix (the contract
+                # fuzz).  Checked where a hierarchy is built: a reused one never reads the new matrix
+                raise InvalidSystemError("hypre's BoomerAMG needs a nonzero diagonal; A has a zero (or missing) "
+                                         "diagonal entry")
             # ssor-cg: the KSP is chosen by the first solve's pass, which reads the dominance
             prepared = _Prepared(None if self._fast is not None else self._ksp(""), modes, self._mats.version)
         if prepared.ksp is not None:
