@@ -67,11 +67,12 @@ class Direct(Method):
             # is taken in twice the working precision where it can be: a float64 residual carries
             # an error of n·u·|A||x|, at which refinement stalls short of a tolerance that a float64
             # x meets (cond 3e7, rtol 1e-12: 3.5e-12 after three steps).  It stops once a step no
-            # longer halves the residual
+            # longer cuts the residual by a tenth (at cond 1e10 a step that cut it by 47 % was
+            # followed by one that halved it again, to what exact residuals reach)
             if rn > target:
                 r = _residual(A, b, x)
                 rn = norm(r)
-            while it < MAX_REFINEMENTS and target < rn < 0.5 * last and np.all(np.isfinite(r)):
+            while it < MAX_REFINEMENTS and target < rn < 0.9 * last and np.all(np.isfinite(r)):
                 x += prepared.solve(r)
                 r = _residual(A, b, x)
                 rn, last = norm(r), rn
