@@ -778,6 +778,39 @@ def test_auto_a_switch_to_another_familys_stale_estimate_is_capped_as_a_re_valid
     assert p.fallback_hint().name == cg
 
 
+def test_auto_a_family_priced_out_by_a_burst_of_load_is_re_validated_once_it_passes():
+    """CG is the cheaper method, but a burst of load slows every CG solve of systems 1-59 eightfold:
+    Jacobi-CG takes over, and CG's estimate, far beyond ``revalidate_within``, is never re-run to
+    correct it (on 1,000 tiny systems, ``auto`` stayed on a method 1.3x CG's cost).  Its speed is now
+    far slower than the best it measured, so it is re-validated after ``_FAR_PERIOD`` periods, under
+    a budget in seconds, and wins back.  A family whose speed never changed is not re-tried."""
+    cg, jac = "numba-cg", "numba-jacobi-cg"
+
+    def run(load_until: int, jac_per: float = 1.3e-5) -> list[str]:
+        p = AutoPolicy(candidates=[cg, jac], seed=0, explore=0.0)
+        chosen = []
+        for t in range(400):
+            c = p.select(None, n=10_000)
+            per = 1e-5 if c.name == cg else jac_per
+            if c.name == cg and 0 < t < load_until:
+                per *= 8
+            budget = p.attempt_budget()
+            if budget is not None and 100 * per > budget:  # the solver stops it at its budget
+                capped = dataclasses.replace(rec(c, int(budget / per), budget), fallback=jac, status="maxiter",
+                                             projected_seconds=100 * per, projected_iterations=100)
+                p.update(budget + 100 * jac_per, capped)
+            else:
+                p.update(100 * per, rec(c, 100, 100 * per))
+            chosen.append(c.name)
+        return chosen
+
+    loaded = run(60)
+    assert cg not in loaded[10:60]  # its estimate is 8x: Jacobi-CG leads, and CG is not re-run soon
+    assert Counter(loaded[-100:])[cg] >= 95  # re-validated, then the incumbent again
+    # never slowed, Jacobi-CG at 2x CG (beyond revalidate_within): its far estimate is not re-tried
+    assert Counter(run(0, jac_per=2e-5)[2:])[jac] == 0
+
+
 def test_auto_a_switch_to_a_capped_loss_is_capped_however_recent():
     """A capped loss is a lower bound on its cost, not a cost: when the incumbent's cost rises past
     it a few systems later, the switch is a re-validation under the exploration cap, not an

@@ -128,7 +128,11 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    latest evidence is a capped loss (idea 4) is first re-validated after ``_LOST_PERIOD`` (4) times
    the period: a censored loss is believed.  The ω neighbours of the best
    are re-validated too, from a period ``_NEIGHBOUR_PERIOD`` (4) times longer: they compare with it
-   by exact iteration counts, so only drift ages their evidence.
+   by exact iteration counts, so only drift ages their evidence.  A leader *beyond*
+   ``revalidate_within`` is re-validated only where its family's speed now is slower than the best
+   it measured at this size, by enough that at that speed it would be close (a burst of load that
+   spanned its last solves, :meth:`_far_retry`): from ``_FAR_PERIOD`` (8) periods on, doubling,
+   bounded in seconds by the exploration cap — without it, such a family was never run again.
 7. **Cheap when settled.**  Once an incumbent has been exploited a few times in a row in a bin,
    the next ``min(commit, streak/2)`` systems there take it directly (no exploration bookkeeping);
    a fallback, a capped solve, a cost above its estimate or another bin ends that at once.  An
@@ -411,6 +415,15 @@ _NEIGHBOUR_PERIOD = 4
 #: plain GMRES re-tried at systems 18 and 39 of 60, 1.3-2.9x the leader each time)
 _LOST_PERIOD = 4
 
+#: a family's best member whose estimate is *far* from the best (beyond ``revalidate_within``) is
+#: re-validated too, first after this many times ``revalidate_after`` systems, then at doubling
+#: periods: noise only slows a solve down, and a burst of machine load that spans a family's few
+#: solves prices it out for good otherwise — no longer re-run, its estimate never recovers.  On 1,000
+#: tiny systems with half of the solves of systems 0-400 slowed 8x, ``auto`` settled on a deflated
+#: SSOR-PCG at 1.3x plain CG's cost and never tried CG again.  The try is bounded in seconds by the
+#: exploration cap (its own speed estimate is the suspect), within the regret budget
+_FAR_PERIOD = 8
+
 
 def iteration_costs(backend=None) -> dict[str, float]:
     """Rough cost of one iteration per kind, in matrix-vector products, on ``backend``."""
@@ -598,6 +611,11 @@ class AutoPolicy(Policy):
         self._bin_now: tuple | None = None
         self._screening = False  # the current choice screens a family (counts against the budget)
         self._revalidating = False  # the current choice re-validates aged evidence
+        self._reval_base = revalidate_after  # the base period of that re-validation (_aged's factor)
+        self._far_check = False  # it re-validates an estimate far from the best (_FAR_PERIOD)
+        # (family, size) → the lowest seconds per iteration it ever measured there (not saved:
+        # what tells a speed estimate spoiled by load, _far_retry)
+        self._best_per: dict[tuple, float] = {}
         self._last_per: dict[str, float] = {}  # family → last seconds-per-iteration sample
         #: family → setup seconds when built (a low estimate)
         self.setup_low_: dict[str, float] = {}
@@ -808,7 +826,8 @@ class AutoPolicy(Policy):
         self._checking = None
         known = self._known(b, names)
         best_name = min(known, key=lambda k: (known[k][0], k)) if known else None  # ties: by name
-        self._screening = self._revalidating = self._deferred = self._probing = False
+        self._screening = self._revalidating = self._deferred = self._probing = self._far_check = False
+        self._reval_base = self.revalidate_after
         self._lowest_memo = {}  # estimates change only in update(): one memo per decision
         reference = best_name  # what an exploration's cap is measured against
         stale = self._stale_switch(known, best_name)
@@ -837,6 +856,10 @@ class AutoPolicy(Policy):
                     and choice.kind not in _FACTORISATIONS:
                 # its cap was priced with a guessed speed: the solver also stops it once its
                 # measured speed projects iterations costing more than the cap's budget in seconds
+                self._budget = self._share * known[reference][0]
+            if self._far_check and reference is not None and choice.name in known and known[choice.name][3] > 0:
+                # its speed estimate is what is doubted: its own iterations may run, the seconds bind
+                self._limit = max(20, int(self.exploit_cap * known[choice.name][3]) + 10)
                 self._budget = self._share * known[reference][0]
         elif choice.name in known:
             self._limit = max(20, int(self.exploit_cap * known[choice.name][3]) + 10)
@@ -1067,7 +1090,7 @@ class AutoPolicy(Policy):
         if self._revalidating:
             # every re-validation doubles the period, whatever it found (if the configuration is
             # now cheaper its mean drops and it becomes the incumbent): O(log T) re-tries each
-            self._period[name] = min(_MAX_PERIOD, 2 * self._period.get(name, self.revalidate_after))
+            self._period[name] = min(_MAX_PERIOD, 2 * max(self._period.get(name, 0), self._reval_base))
         self._last_run[name] = self.t_
         unchecked = self._unchecked.get(b)
         if unchecked:
@@ -1601,18 +1624,30 @@ class AutoPolicy(Policy):
             lo = known[best_name][0]
             # the best member of each other family only (not every ω), and only a close runner-up:
             # re-validation is for an estimate that one unrepresentative system may have spoiled
-            leaders: dict[str, str] = {}
+            leaders: dict[str, str] = {}  # family → its best member (all families but the best's)
             fam_of, best_fam, within = self._fam_of, self._fam_of.get(best_name), self.revalidate_within * lo
             for k, v in known.items():
-                if v[0] <= within and k != best_name and k in fam_of:
+                if k != best_name and k in fam_of:
                     fam = fam_of[k]
                     if fam != best_fam and (fam not in leaders or v[0] < known[leaders[fam]][0]):
                         leaders[fam] = k
+            far = {f: k for f, k in leaders.items() if not known[k][0] <= within}
+            for f in far:
+                del leaders[f]
             due = [self._by_name[k] for k in leaders.values()
                    if self._aged(k, known, _LOST_PERIOD if k in self._lost else 1)]
             due += [self._by_name[k] for k in neighbours if self._aged(k, known, _NEIGHBOUR_PERIOD)]
             if due:
                 self._revalidating = True
+                choice = min(due, key=lambda c: (known[c.name][0], c.name))
+                self._reval_base = (_LOST_PERIOD if choice.name in self._lost else
+                                    _NEIGHBOUR_PERIOD if choice.name in neighbours else 1) * self.revalidate_after
+                return choice, True
+            due = [self._by_name[k] for f, k in far.items()
+                   if self._far_retry(k, f, b[0], known[k][0], within) and self._aged(k, known, _FAR_PERIOD)]
+            if due:
+                self._revalidating = self._far_check = True
+                self._reval_base = _FAR_PERIOD * self.revalidate_after
                 return min(due, key=lambda c: (known[c.name][0], c.name)), True
             # a bin that inherited its estimates checks each close leader once with a real solve:
             # costs move with the context (Heat2D's CG is best when diffusion is small, SSOR-PCG
@@ -1658,6 +1693,20 @@ class AutoPolicy(Policy):
             self._difficulty = (n, prior[0] if prior is not None and not prior[1] else None)
         return self._difficulty[1] is None
 
+    def _far_retry(self, name: str, fam: str, size: int, estimate: float, within: float) -> bool:
+        """Whether a far estimate (``_FAR_PERIOD``) is re-validated: where its family's speed now
+        is slower than the best it ever measured at this size, by enough that at that speed it
+        would be a close contender (its iteration counts are exact; only its speed can be spoiled
+        by load), and its try can be stopped within the exploration cap — not a method that
+        failed outright, nor one whose setup alone costs more than the best solve (a build cannot
+        be stopped half-way)."""
+        if name in self._failed or self._kind_of.get(name) in _FACTORISATIONS or self.cost != "seconds":
+            return False
+        window, best = self._recent_per.get((fam, size)), self._best_per.get((fam, size))
+        if not window or not best or self.setup_low_.get(fam, 0.0) > within / self.revalidate_within:
+            return False
+        return estimate * best / min(window) <= within
+
     def _aged(self, name: str, known: dict, factor: int) -> bool:
         """Whether ``name``'s evidence is older than its re-validation period: ``factor`` times
         ``revalidate_after`` at first, doubling with every re-validation (idea 6)."""
@@ -1692,6 +1741,9 @@ class AutoPolicy(Policy):
             window = self._recent_per[(fam, size)] = collections.deque(
                 maxlen=2 * _SPEED_WINDOW if fam in self._context_free else _SPEED_WINDOW)
         window.append(per)
+        key = (fam, size)
+        if not per >= self._best_per.get(key, math.inf):
+            self._best_per[key] = per
         return min(window)
 
     def _beaten_by_structure(self, rep: Configuration, best_name: str | None, lo: float | None) -> bool:
