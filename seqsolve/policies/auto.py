@@ -613,8 +613,8 @@ class AutoPolicy(Policy):
         self._revalidating = False  # the current choice re-validates aged evidence
         self._reval_base = revalidate_after  # the base period of that re-validation (_aged's factor)
         self._far_check = False  # it re-validates an estimate far from the best (_FAR_PERIOD)
-        # (family, size) → the lowest seconds per iteration it ever measured there (not saved:
-        # what tells a speed estimate spoiled by load, _far_retry)
+        # (family, size) → the lowest seconds per iteration it ever measured there: what tells a
+        # speed estimate spoiled by load (_far_retry)
         self._best_per: dict[tuple, float] = {}
         self._last_per: dict[str, float] = {}  # family → last seconds-per-iteration sample
         #: family → setup seconds when built (a low estimate)
@@ -1592,6 +1592,15 @@ class AutoPolicy(Policy):
             # Under drift (topology optimisation: +5-10 % iterations per design at first) four
             # ω tries in a row were capped against the incumbent's first, easiest system
             return None, False
+        far = self._far_due(known, best_name, b[0])
+        if far is not None:
+            # evidence spoiled by load is corrected on its own doubling schedule, not the regret
+            # budget's: the load that spoiled it also inflated what the explorations under it cost
+            # (graph diffusion, half of the solves of systems 0-150 slowed 8x: the budget stayed
+            # spent for hundreds of systems while an LU at 3.3x the deflated SSOR-PCG's cost ran)
+            self._revalidating = self._far_check = True
+            self._reval_base = _FAR_PERIOD * self.revalidate_after
+            return far, True
         incumbent = known[best_name][0] if best_name is not None else 0.0
         if self.spent_excess_ > self.regret_budget * self.spent_total_ + 2.0 * incumbent:
             # optional exploration (2., 3.) has cost its share of regret: exploit until it is repaid.
@@ -1624,16 +1633,13 @@ class AutoPolicy(Policy):
             lo = known[best_name][0]
             # the best member of each other family only (not every ω), and only a close runner-up:
             # re-validation is for an estimate that one unrepresentative system may have spoiled
-            leaders: dict[str, str] = {}  # family → its best member (all families but the best's)
+            leaders: dict[str, str] = {}
             fam_of, best_fam, within = self._fam_of, self._fam_of.get(best_name), self.revalidate_within * lo
             for k, v in known.items():
-                if k != best_name and k in fam_of:
+                if v[0] <= within and k != best_name and k in fam_of:
                     fam = fam_of[k]
                     if fam != best_fam and (fam not in leaders or v[0] < known[leaders[fam]][0]):
                         leaders[fam] = k
-            far = {f: k for f, k in leaders.items() if not known[k][0] <= within}
-            for f in far:
-                del leaders[f]
             due = [self._by_name[k] for k in leaders.values()
                    if self._aged(k, known, _LOST_PERIOD if k in self._lost else 1)]
             due += [self._by_name[k] for k in neighbours if self._aged(k, known, _NEIGHBOUR_PERIOD)]
@@ -1643,12 +1649,6 @@ class AutoPolicy(Policy):
                 self._reval_base = (_LOST_PERIOD if choice.name in self._lost else
                                     _NEIGHBOUR_PERIOD if choice.name in neighbours else 1) * self.revalidate_after
                 return choice, True
-            due = [self._by_name[k] for f, k in far.items()
-                   if self._far_retry(k, f, b[0], known[k][0], within) and self._aged(k, known, _FAR_PERIOD)]
-            if due:
-                self._revalidating = self._far_check = True
-                self._reval_base = _FAR_PERIOD * self.revalidate_after
-                return min(due, key=lambda c: (known[c.name][0], c.name)), True
             # a bin that inherited its estimates checks each close leader once with a real solve:
             # costs move with the context (Heat2D's CG is best when diffusion is small, SSOR-PCG
             # when it is large), and half-octave bins make this O(log range) tries per leader
@@ -1692,6 +1692,24 @@ class AutoPolicy(Policy):
             prior = prior_difficulty(A)
             self._difficulty = (n, prior[0] if prior is not None and not prior[1] else None)
         return self._difficulty[1] is None
+
+    def _far_due(self, known: dict, best_name: str | None, size: int) -> Configuration | None:
+        """The leader of another family whose estimate lies beyond ``revalidate_within`` of the
+        best, is due for re-validation (``_FAR_PERIOD``, doubling) and passes :meth:`_far_retry`;
+        the cheapest such, or ``None``."""
+        if best_name is None or not self._best_per or self.cost != "seconds":
+            return None
+        fam_of, best_fam = self._fam_of, self._fam_of.get(best_name)
+        within = self.revalidate_within * known[best_name][0]
+        leaders: dict[str, str] = {}
+        for k, v in known.items():
+            if k in fam_of and not v[0] <= within:
+                fam = fam_of[k]
+                if fam != best_fam and (fam not in leaders or v[0] < known[leaders[fam]][0]):
+                    leaders[fam] = k
+        due = [k for f, k in leaders.items()
+               if self._aged(k, known, _FAR_PERIOD) and self._far_retry(k, f, size, known[k][0], within)]
+        return self._by_name[min(due, key=lambda k: (known[k][0], k))] if due else None
 
     def _far_retry(self, name: str, fam: str, size: int, estimate: float, within: float) -> bool:
         """Whether a far estimate (``_FAR_PERIOD``) is re-validated: where its family's speed now
@@ -1742,7 +1760,7 @@ class AutoPolicy(Policy):
                 maxlen=2 * _SPEED_WINDOW if fam in self._context_free else _SPEED_WINDOW)
         window.append(per)
         key = (fam, size)
-        if not per >= self._best_per.get(key, math.inf):
+        if 1e-12 <= per < self._best_per.get(key, math.inf):  # (what load accepts)
             self._best_per[key] = per
         return min(window)
 
@@ -2113,6 +2131,7 @@ class AutoPolicy(Policy):
             "fit": [[fam, *(min(v, MAX_VALUE) for v in sums)] for fam, sums in self._fit.items()],
             "last_per_iteration": dict(self._last_per),
             "recent_per_iteration": [[fam, size, list(w)] for (fam, size), w in self._recent_per.items()],
+            "best_per_iteration": [[fam, size, v] for (fam, size), v in self._best_per.items()],
             "setup": dict(self.setup_low_),
             "last_setup": dict(self._last_setup),
             "screened": [[list(b), sorted(f)] for b, f in self._screened.items()],
@@ -2210,6 +2229,11 @@ class AutoPolicy(Policy):
                 recent_per[key] = collections.deque(
                     values, maxlen=2 * _SPEED_WINDOW if key[0] in {_family(c) for c in configs if c.kind in _CONTEXT_FREE}
                     else _SPEED_WINDOW)
+            best_per = {}
+            for row in as_list(state.get("best_per_iteration", []), "auto state 'best_per_iteration'"):
+                fam, size, v = as_list(row, "auto state 'best_per_iteration' row", length=3)
+                best_per[(as_str(fam, "auto state family"), as_int(size, "auto state bin size", hi=128))] = \
+                    as_float(v, "auto state seconds per iteration", lo=1e-12, hi=MAX_VALUE)
             setup = float_table(state.get("setup", {}), "auto state 'setup'", hi=MAX_VALUE)
             fixed = float_table(state.get("fixed", {}), "auto state 'fixed'", hi=MAX_VALUE)
             fit = {}
@@ -2291,6 +2315,7 @@ class AutoPolicy(Policy):
                 self._bins_of.setdefault(name, []).append(b)
         self._screened, self._period, self._last_run = screened, periods, last_run
         self.per_iteration_, self._last_per, self._recent_per = per, last_per, recent_per
+        self._best_per = best_per
         self.fixed_, self._fit = fixed, fit
         self.setup_low_, self._last_setup = setup, last_setup
         self._rng = rng
