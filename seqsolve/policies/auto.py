@@ -133,6 +133,9 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    it measured at this size, by enough that at that speed it would be close (a burst of load that
    spanned its last solves, :meth:`_far_retry`): from ``_FAR_PERIOD`` (8) periods on, doubling,
    bounded in seconds by the exploration cap — without it, such a family was never run again.
+   These tries are not rationed by the regret budget (the load that spoiled the estimate also
+   inflated what every exploration under it cost): at most ``log2(T/64)`` per family over ``T``
+   systems, each at most ``explore_cap`` times the incumbent plus the fallback after it.
 7. **Cheap when settled.**  Once an incumbent has been exploited a few times in a row in a bin,
    the next ``min(commit, streak/2)`` systems there take it directly (no exploration bookkeeping);
    a fallback, a capped solve, a cost above its estimate or another bin ends that at once.  An
