@@ -25,6 +25,7 @@ from seqsolve.configs import OMEGA_GRID, Configuration, parse
 from seqsolve.errors import NotSymmetricError
 from seqsolve.persistence import FORMAT, VERSION, _digest
 from seqsolve.policies import AutoPolicy, ChebCBPolicy, TsallisINFPolicy, make_policy
+from seqsolve.policies.auto import ITERATION_COST
 from seqsolve.problems import Heat2D
 from seqsolve.solvers.base import IterationResult, Method
 
@@ -809,6 +810,36 @@ def test_auto_a_family_priced_out_by_a_burst_of_load_is_re_validated_once_it_pas
     assert Counter(loaded[-100:])[cg] >= 95  # re-validated, then the incumbent again
     # never slowed, Jacobi-CG at 2x CG (beyond revalidate_within): its far estimate is not re-tried
     assert Counter(run(0, jac_per=2e-5)[2:])[jac] == 0
+
+
+def test_auto_a_cold_first_sample_is_capped_once_a_similar_family_prices_it():
+    """The very first solve of a process runs on cold caches: SSOR-PCG, tried first, took 7 ms for 5
+    iterations that later cost 2.5 ms.  Measured before any other family, nothing capped it, and on
+    a sequence growing harder plain CG served 30 systems at twice SSOR-PCG's cost.  Once CG's speed
+    is known, SSOR-PCG's single sample is capped at twice what CG's implies, and SSOR-PCG takes over
+    when CG's iterations grow.  (An AMG's speed does not price an SSOR sweep: too different.)"""
+    ssor, cg = "numba-ssor-cg(omega=1.5)", "numba-cg"
+    p = AutoPolicy(candidates=[ssor, cg], seed=0, explore=0.0)
+    chosen = []
+    for t in range(80):
+        c = p.select(None, n=10_000).name
+        its = 8 + 2 * t if c == cg else 5 + t // 2  # CG's count grows 4x faster
+        seconds = its * (1.5e-4 if c == cg else 2.5e-4)
+        if t == 0:
+            assert c == ssor  # (its prior rank: SSOR-PCG first)
+            seconds = 7e-3  # the cold first solve: 1.4 ms an iteration
+        limit = p.attempt_limit()
+        if limit is not None and its > limit:  # stopped at its cap, rescued by the other
+            per = seconds / its
+            capped = dataclasses.replace(rec(c, limit, limit * per), fallback=cg if c == ssor else ssor,
+                                         status="maxiter", projected_seconds=seconds, projected_iterations=its)
+            p.update(limit * per + 1e-3, capped)
+        else:
+            p.update(seconds, rec(c, its, seconds))
+        chosen.append(c)
+    fam = p._fam_of[ssor]
+    assert p.per_iteration_[fam] <= 2 * 1.5e-4 * ITERATION_COST["numba-ssor-cg"] / ITERATION_COST["numba-cg"] + 1e-12
+    assert Counter(chosen[20:])[ssor] >= 45  # CG costs more from system ~4 on (previous release: 2 of 60)
 
 
 def test_auto_a_switch_to_a_capped_loss_is_capped_however_recent():

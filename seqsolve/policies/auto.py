@@ -428,6 +428,11 @@ _LOST_PERIOD = 4
 _FAR_PERIOD = 8
 
 
+#: families whose rough work per iteration (``ITERATION_COST``) is within this factor price each
+#: other's first samples (:meth:`AutoPolicy._cap_first_samples`)
+_SIMILAR_WORK = 4.0
+
+
 def iteration_costs(backend=None) -> dict[str, float]:
     """Rough cost of one iteration per kind, in matrix-vector products, on ``backend``."""
     if backend is None or getattr(backend, "name", "scipy") == "scipy":
@@ -1015,6 +1020,7 @@ class AutoPolicy(Policy):
                 prior = self._prior_per_iteration(self._by_name[name], exclude=fam)
                 if prior is not None:
                     self.per_iteration_[fam] = min(self.per_iteration_[fam], 2.0 * prior)
+                self._cap_first_samples(fam)
             if before and self.per_iteration_[fam] != before:
                 self._rescale(fam, self.per_iteration_[fam] / before)
         # compare configurations by a de-noised cost: iteration counts are exact, so a clean solve
@@ -1111,6 +1117,31 @@ class AutoPolicy(Policy):
         if checking == name:
             self._checked(b, name)
         return self
+
+    def _cap_first_samples(self, measured: str) -> None:
+        """The first-sample cap, applied afterwards: a family measured once, *before* any other
+        family's speed could price it, is capped at twice what ``measured``'s (now known) speed
+        implies for it.  The very first solve of a process runs on cold caches: on a sequence whose
+        difficulty grows six decades, SSOR-PCG went first and took 7 ms for 5 iterations (2.5 ms
+        later), was never run cleanly again (its capped re-tries were priced at that speed), and
+        plain CG served systems where SSOR-PCG cost half as much (2x for 30 systems).  A cap too
+        low is corrected by the family's next solve; one too high never is.  Only between families
+        of similar work per iteration (``ITERATION_COST`` within ``_SIMILAR_WORK``): the rough
+        ratios are several-fold off between an AMG V-cycle and an SSOR sweep."""
+        mine = self._iter_cost.get(self._kind_of.get(measured) or measured.split("(")[0])
+        if not mine:
+            return
+        for other, members in self._arm_families.items():
+            if other == measured or self._samples.get(other, 0) != 1 or other not in self.per_iteration_:
+                continue
+            theirs = self._iter_cost.get(members[0].kind)
+            if not theirs or max(mine, theirs) > _SIMILAR_WORK * min(mine, theirs):
+                continue
+            prior = self._prior_per_iteration(members[0], exclude=other)
+            old = self.per_iteration_[other]
+            if prior is not None and old > 2.0 * prior:
+                self.per_iteration_[other] = 2.0 * prior
+                self._rescale(other, 2.0 * prior / old)
 
     def _to_check(self, inherited: dict) -> set:
         """The inherited estimates a new bin checks with a real solve (see _explore_choice): all
