@@ -72,6 +72,12 @@ def warm_up() -> None:
     solver = SequenceSolver(policy="auto")
     for k in range(4):
         solver.solve(spd * (1.0 + 0.01 * k), np.ones(n))
+    # int64 indices (SciPy's sparse arrays built from int64 coordinates have them): the scan,
+    # pattern, residual and grid-detection kernels are compiled per index width; unloaded, a first
+    # solve on such a matrix paid 30-90 ms inside its timing
+    solver = SequenceSolver(policy="auto")
+    for k in range(4):
+        solver.solve(_wide(spd * (1.0 + 0.01 * k)), np.ones(n))
     # a grid found in the pattern (fastdiag-cg: detection, projection, line solves, drift fit),
     # separable and not, and a second pattern on the same grid
     grid = sp.csr_array(sp.kron(sp.eye_array(5), spd[:6, :6]) + sp.kron(spd[:5, :5], sp.eye_array(6)))
@@ -82,7 +88,7 @@ def warm_up() -> None:
     cut[0, 1] = cut[1, 0] = 0.0
     cut = sp.csr_array(cut)
     cut.eliminate_zeros()
-    for A in (grid, bumpy):
+    for A in (grid, bumpy, _wide(grid)):
         solver = SequenceSolver(policy="fixed:fastdiag-cg", fallback=False)
         for M in (A, A * 1.01 + sp.eye_array(30), cut):
             try:
@@ -106,6 +112,13 @@ def warm_up() -> None:
     projection_warmup()  # the compiled projection, both index widths (the grid above loads one)
     guess_projection_warmup()  # projection(k)'s block product (the initial guess), both index widths
     _fft()  # scipy.fft (~70 ms to import): the sine transforms of grids with lines of 128 or more
+
+
+def _wide(A):
+    """``A`` with int64 index arrays."""
+    import scipy.sparse as sp
+
+    return sp.csr_array((A.data, A.indices.astype(np.int64), A.indptr.astype(np.int64)), shape=A.shape)
 
 
 def matvec_seconds(A, repeats: int = 200) -> float:

@@ -73,7 +73,8 @@ class FixedCompiledPath:
         or ``None``: the general path is to solve this system (nothing it would see was changed)."""
         s = self.solver
         if (type(A) is not _CSR or type(b) is not np.ndarray or b.ndim != 1 or b.dtype is not _F64
-                or not b.flags.c_contiguous or not s._warm or s.record_residuals or not s._guesser.stored):
+                or not b.flags.c_contiguous or s._warm is not A.indices.dtype or s.record_residuals
+                or not s._guesser.stored):
             return None  # (a guess chooser is lean only while dormant on a stored-vector guess)
         n, shape, data = b.shape[0], A.shape, A.data
         if data.dtype is not _F64 or shape != (n, n) or not data.flags.c_contiguous:

@@ -149,7 +149,7 @@ class SequenceSolver:
         self._sym_cache: tuple[tuple, bool] | None = None
         self._sym_trust: tuple = (None, 0)  # (pattern, sampled checks left before a full one)
         self._canonical_pattern: tuple | None = None  # the last pattern found sorted and duplicate-free
-        self._warm = False  # the residual kernels are loaded
+        self._warm: object = False  # the index dtype the residual kernels were loaded for (False: none)
         self._scale_cache: tuple | None = None
         self._perm_cache: tuple | None = None
         self._previous_fp: tuple | None = None
@@ -290,9 +290,10 @@ class SequenceSolver:
                 self._canonical_pattern = scan.pattern
                 if self._structure is None:
                     self._structure = self._detected_grid(A, scan.pattern)
-        if not self._warm and not op:
-            accuracy_warmup()  # kernel loading is not a cost of the first configuration tried
-            self._warm = True
+        if not op and self._warm is not A.indices.dtype:
+            # kernel loading is not a cost of the first configuration tried (one per index width)
+            accuracy_warmup(A.indices.dtype)
+            self._warm = A.indices.dtype
         n = A.shape[0]
         if scan.b is None:  # b to convert, or an operator A: NumPy (BLAS) work from here on
             self._limit_blas()

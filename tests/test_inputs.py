@@ -539,3 +539,29 @@ def test_transpose_permutation_refuses_unsorted_or_out_of_range_rows():
     B = sp.csr_array((A.data.copy(), A.indices.copy(), A.indptr.copy()), shape=A.shape)
     B.indices[-1] = A.shape[0] + 7  # a column past the end: refused, never read out of bounds
     assert transpose_permutation(B) is None
+
+
+def test_the_residual_kernels_of_the_matrix_index_width_load_before_the_first_attempt(monkeypatch):
+    """Each CSR index width is its own compiled kernel signature; a first solve on int64 indices
+    had the residual kernels' load timed inside the first configuration's attempt, and the learner
+    believed that speed (SSOR-PCG's first solve read 7 ms for 2.5).  The width is loaded first."""
+    import seqsolve.accuracy as accuracy
+
+    monkeypatch.setattr(accuracy, "_LOADED_WIDTHS", set())
+    A = sp.csr_array(sp.diags([-1.0, 2.5, -1.0], [-1, 0, 1], shape=(50, 50)))
+    wide = sp.csr_array((A.data, A.indices.astype(np.int64), A.indptr.astype(np.int64)), shape=A.shape)
+    assert wide.indices.dtype == np.int64
+    loaded_at_attempt = []
+    attempt = SequenceSolver._attempt
+
+    def spy(self, *args, **kwargs):
+        loaded_at_attempt.append(set(accuracy._LOADED_WIDTHS))
+        return attempt(self, *args, **kwargs)
+
+    monkeypatch.setattr(SequenceSolver, "_attempt", spy)
+    s = SequenceSolver(policy="auto")
+    for k in range(3):  # the same solver meets int64, then int32, then int64 indices again
+        M = wide if k != 1 else A
+        x = s.solve(M * (1 + 0.1 * k), np.ones(50))
+        assert np.linalg.norm(np.ones(50) - (M * (1 + 0.1 * k)) @ x) <= 1e-8 * np.sqrt(50)
+        assert np.dtype(M.indices.dtype) in loaded_at_attempt[-1]
