@@ -28,6 +28,7 @@ from seqsolve.policies import AutoPolicy, ChebCBPolicy, TsallisINFPolicy, make_p
 from seqsolve.policies.auto import ITERATION_COST
 from seqsolve.problems import Heat2D
 from seqsolve.solvers.base import IterationResult, Method
+from conftest import poisson2d
 
 W = np.array(OMEGA_GRID)
 
@@ -840,6 +841,25 @@ def test_auto_a_cold_first_sample_is_capped_once_a_similar_family_prices_it():
     fam = p._fam_of[ssor]
     assert p.per_iteration_[fam] <= 2 * 1.5e-4 * ITERATION_COST["numba-ssor-cg"] / ITERATION_COST["numba-cg"] + 1e-12
     assert Counter(chosen[20:])[ssor] >= 45  # CG costs more from system ~4 on (previous release: 2 of 60)
+
+
+@pytest.mark.parametrize("shift, first_step", [(0.0, 1.7), (100.0, 1.3)])
+def test_auto_searches_omega_upwards_first_unless_a_diagonal_margin_proves_the_system_easy(shift, first_step):
+    """SSOR's best ω nears 2 as the condition grows: where Gershgorin proves no margin (a Poisson
+    matrix), the coarse first step of the ω search goes up from 1.5; where a margin proves the
+    system easy (a large shift: Heat2D's early steps), it goes down first, as before."""
+    from seqsolve.policies.base import SystemFacts
+
+    m = 30
+    A = poisson2d(m) + shift * sp.identity(m * m, format="csr")
+    p = AutoPolicy(candidates=[f"numba-ssor-cg(omega={w})" for w in OMEGA_GRID], seed=0, explore=0.0)
+    tried = []
+    for _ in range(2):
+        p.observe(SystemFacts(m * m, A=A))
+        c = p.select(None, n=m * m)
+        tried.append(c.get_or("omega"))
+        p.update(1e-3, rec(c, 50, 1e-3))
+    assert tried == [1.5, first_step]
 
 
 def test_auto_a_switch_to_a_capped_loss_is_capped_however_recent():
