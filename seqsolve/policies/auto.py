@@ -426,7 +426,8 @@ _LOST_PERIOD = 4
 #: solves prices it out for good otherwise — no longer re-run, its estimate never recovers.  On 1,000
 #: tiny systems with half of the solves of systems 0-400 slowed 8x, ``auto`` settled on a deflated
 #: SSOR-PCG at 1.3x plain CG's cost and never tried CG again.  The try is bounded in seconds by the
-#: exploration cap (its own speed estimate is the suspect), within the regret budget
+#: exploration cap (its own speed estimate is the suspect), on its own doubling schedule rather than
+#: the regret budget's (:meth:`AutoPolicy._far_due`)
 _FAR_PERIOD = 8
 
 
@@ -912,7 +913,7 @@ class AutoPolicy(Policy):
         """A committed stretch of exploitation (see _commit_to): the incumbent, without the
         exploration bookkeeping that would find nothing due."""
         commit[1] -= 1
-        self._screening = self._revalidating = self._deferred = self._probing = False
+        self._screening = self._revalidating = self._deferred = self._probing = self._far_check = False
         self._last, self._bin_now, self._hint, self._prefer = (b, commit[2], False), b, (commit[2], None), None
         self._incumbent_cost, self._limit, self._budget = commit[3], commit[4], None
         return self._by_name[commit[2]]
