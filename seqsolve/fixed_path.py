@@ -58,19 +58,29 @@ class FixedCompiledPath:
         self.sized: tuple | None = None  # (n, solver.maxiter, maxiter, first chunk) of the last solve
 
     @staticmethod
+    def guesser_fits(guesser) -> bool:
+        """Whether the lean path may form and update starts with ``guesser`` (exact types: a
+        subclass may override what the lean path skips)."""
+        return type(guesser) is FixedGuess and not guesser.arithmetic or type(guesser) is GuessChooser
+
+    @staticmethod
     def fits(policy, guesser, method_of) -> bool:
         """Whether a solver with this policy and guesser may take the lean path (decided once per
         policy; ``method_of`` builds a configuration's method).  Exact types: a subclass may
         override what the lean path skips."""
-        if type(policy) is not FixedPolicy or not (type(guesser) is FixedGuess and not guesser.arithmetic
-                                                   or type(guesser) is GuessChooser):
+        if type(policy) is not FixedPolicy or not FixedCompiledPath.guesser_fits(guesser):
             return False
         candidates = policy.candidates()
         return len(candidates) == 1 and type(method_of(candidates[0])) is CompiledPCG
 
-    def solve(self, A, b, context: Mapping[str, float] | None) -> np.ndarray | None:
+    def solve(self, A, b, context: Mapping[str, float] | None, limit: int | None = None,
+              fresh_ends: bool = False) -> np.ndarray | None:
         """``x`` for ``A x = b`` as the general path would return it, with the same record appended,
-        or ``None``: the general path is to solve this system (nothing it would see was changed)."""
+        or ``None``: the general path is to solve this system (nothing it would see was changed).
+
+        In a policy's stretch (:class:`~seqsolve.policies.base.Stretch`): ``limit`` caps the
+        iterations as the policy capped the configuration, and ``fresh_ends``: a new matrix is left
+        to the general path (which ends the stretch)."""
         s = self.solver
         if (type(A) is not _CSR or type(b) is not np.ndarray or b.ndim != 1 or b.dtype is not _F64
                 or not b.flags.c_contiguous or s._warm is not A.indices.dtype or s.record_residuals
@@ -85,6 +95,8 @@ class FixedCompiledPath:
         if canonical is not A:  # duplicates or unsorted rows: the general path works on a copy
             return None
         s._canonical_pattern = scan.pattern
+        if fresh_ends and scan.fingerprint != s._previous_fp:
+            return None
         bnorm = moderate_norm(scan.b_squares, scan.max_abs)
         if bnorm == 0.0:
             return None  # x = 0 at once, or a system to rescale
@@ -99,6 +111,8 @@ class FixedCompiledPath:
             # (maxiter, and the general path's first chunk: _bounded's first_chunk)
             self.sized = (n, s.maxiter, maxiter, min(maxiter, max(self.primary_chunk, 10 * math.isqrt(n))))
         maxiter, chunk = self.sized[2], self.sized[3]
+        if limit is not None and limit < chunk:
+            chunk = limit
         target = max(s.rtol * bnorm, s.atol)
 
         # (each clock reading ends one timed step and starts the next)

@@ -38,6 +38,7 @@ from .multi_rhs import is_block, solve_columns
 from .records import SolveRecord, summarize
 from .residual_history import recording
 from .solvers.base import Callback, Method
+from .solvers.compiled import CompiledPCG
 from .solvers.direct import DENSE_MAX
 from .user_preconditioner import PreconditionerError, as_preconditioner, usable
 from .validation import (MatrixScan, all_finite, as_canonical, as_rhs, as_near_nullspace, as_operator, as_vector, is_symmetric, near_nullspace_key,
@@ -175,6 +176,7 @@ class SequenceSolver:
         self._blas_free_ok = False
         self._fixed_path_for: object = None  # the policy _fixed_path was decided for
         self._fixed_path: FixedCompiledPath | None = None
+        self._stretch_paths: dict[Configuration, FixedCompiledPath | bool] = {}  # a stretch's lean path per configuration
 
     @property
     def policy(self) -> Policy:
@@ -215,11 +217,17 @@ class SequenceSolver:
         ``Vec`` laid out like ``b``, so a petsc4py/FEniCSx time loop needs no conversion.
         """
         if x0 is None and callback is None and near_nullspace is None and M is None and structure is None:
-            lean = self._fixed_path if self._fixed_path_for is self._policy else self._lean_path()
-            if lean is not None:
-                x = lean.solve(A, b, context)
+            st = self._stretch
+            if st is not None:
+                x = self._stretch_step(st, A, b, context)
                 if x is not None:
                     return x
+            else:
+                lean = self._fixed_path if self._fixed_path_for is self._policy else self._lean_path()
+                if lean is not None:
+                    x = lean.solve(A, b, context)
+                    if x is not None:
+                        return x
         # the BLAS limit: entered here, or on first need (_limit_blas); an outer solve's is kept
         # for it (a callback that solves again with this solver)
         outer, self._threads = self._threads, None
@@ -257,6 +265,29 @@ class SequenceSolver:
                                                   _PRIMARY_CHUNK)
                                 if FixedCompiledPath.fits(policy, self._guesser, self._method) else None)
         return self._fixed_path
+
+    def _stretch_step(self, st: Stretch, A, b, context) -> np.ndarray | None:
+        """One system of a stretch the policy handed over, on the lean path of its compiled-PCG
+        configuration (:mod:`.fixed_path`, capped at the stretch's limit), or ``None``: the general
+        path is to solve it (another configuration kind, another kind of system, a solve that is
+        not certified at once — which the general path repeats under the same cap, then falls back)."""
+        path = self._stretch_paths.get(st.config)
+        if path is None:
+            method = self._method(st.config)
+            path = self._stretch_paths[st.config] = (
+                FixedCompiledPath(self, st.config, method, _PRIMARY_CHUNK)
+                if type(method) is CompiledPCG and FixedCompiledPath.guesser_fits(self._guesser) else False)
+        if path is False or getattr(b, "shape", None) != (st.n,) or (st.admits is not None and not st.admits(context)):
+            return None
+        x = path.solve(A, b, context, limit=st.limit, fresh_ends=st.new_matrix_ends)
+        if x is None:
+            return None
+        record = self.history[-1]
+        st.left -= 1
+        st.records.append(record)
+        if st.ends_after(record):
+            self._end_stretch()
+        return x
 
     def _blas_free(self) -> bool:
         """Whether this solve can start without the BLAS limit (:meth:`_limit_blas` is then called
@@ -328,7 +359,9 @@ class SequenceSolver:
                 f"M was given but policy {self._policy.spec!r} has no configuration that uses it here; use "
                 f"policy='auto' (weighs M against its own portfolio) or 'fixed:user-cg' / 'fixed:user-gmres'")
         st = self._stretch
-        if st is not None and (chosen is not None or n != st.n or allowed is not st.allowed):
+        if st is not None and (chosen is not None or n != st.n or allowed is not st.allowed
+                               or (st.admits is not None and not st.admits(context))
+                               or (st.new_matrix_ends and not repeated)):
             self._end_stretch()  # another kind of system (or a redone one): the policy decides
             st = None
         if chosen is not None and chosen is not _GENERAL:
@@ -496,7 +529,7 @@ class SequenceSolver:
         t1 = time.perf_counter()
         if st is not None:  # learned in one batch when the stretch ends, or now if it must end
             st.records.append(record)
-            if st.left <= 0 or not record.converged or len(attempts) > 1 or record.solve_seconds > st.ceiling:
+            if st.ends_after(record, len(attempts)):
                 self._end_stretch()
         elif type(self._policy) is not FixedPolicy:  # (a fixed policy learns nothing, hands over no stretch)
             self._policy.update(record.seconds, record)

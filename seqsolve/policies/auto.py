@@ -136,14 +136,16 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    These tries are not rationed by the regret budget (the load that spoiled the estimate also
    inflated what every exploration under it cost): at most ``log2(T/64)`` per family over ``T``
    systems, each at most ``explore_cap`` times the incumbent plus the fallback after it.
-7. **Cheap when settled.**  Once an incumbent has been exploited a few times in a row in a bin,
-   the next ``min(commit, streak/2)`` systems there take it directly (no exploration bookkeeping);
-   a fallback, a capped solve, a cost above its estimate or another bin ends that at once.  An
+7. **Cheap when settled.**  Once an incumbent (or another ω of its family) has been exploited a
+   few times in a row, the next ``min(commit, 2**(streak-2))`` systems of its bin take it directly
+   (no exploration bookkeeping; explorations in between do not break the streak); a fallback, a
+   capped solve, a cost above its estimate or another bin ends that at once.  An
    exact structured solve (``_CONTEXT_FREE``) is committed to for 128 systems of its size in any
-   bin, and the commitment is handed to the solver (:meth:`stretch`), which runs it without asking
-   and returns the records in one batch (:meth:`absorb`): on ~0.2 ms solves, the calls and the
-   state an update touches were 8 % of the time.  The batch teaches exactly what per-system
-   updates would (a solve slow enough to end the commitment is handed back at once).
+   bin.  Every commitment is handed to the solver (:meth:`stretch`), which runs it without asking
+   (a compiled PCG on the lean path of :mod:`seqsolve.fixed_path`) and returns the records in one
+   batch (:meth:`absorb`): on ~0.2 ms solves, the calls and the state an update touches were 8 %
+   of the time.  The batch teaches what per-system updates would (a solve slow enough to end the
+   commitment, or one in a bin it does not cover, is handed back at once).
 
 Regret, as far as it can be argued: every attempt costs at most its cap plus one fallback (which
 continues from the capped iterate), the cap being ``explore_cap``× (exploration) or
@@ -691,24 +693,42 @@ class AutoPolicy(Policy):
         self._observed = True
 
     def stretch(self) -> Stretch | None:
-        """The rest of a committed stretch of a context-free configuration (see _commit_to), for
-        the solver to run without asking; it hands back every solve whose time could end the
-        commitment (see _update_committed) at once."""
+        """The rest of a committed stretch (see _commit_to), for the solver to run without asking;
+        it hands back every solve whose time could end the commitment (see update) at once.
+
+        An exact structured configuration's commitment holds in every bin of its size; an iterative
+        one's in the bins where select would keep it (its own, and those whose best at the last
+        full decision was the same configuration).  On 0.1–0.4 ms solves the committed select and
+        the solver's per-decision steps (facts, limits) were a fifth of the call."""
         commit = self._commit
-        if (commit is None or commit[1] <= 0 or commit[2] not in self._context_free or self.cost != "seconds"
-                or not commit[3] or self._last is None or self._last[1] != commit[2]):
+        if (commit is None or commit[1] <= 0 or self.cost != "seconds" or not commit[3] or self._last is None
+                or self._last[1] != commit[2]):
             return None
-        fixed = self.fixed_.get(self._fam_of[commit[2]], 0.0)
-        c = 1.25 * commit[3]  # solve_seconds above this gives a speed sample above 1.25x the incumbent
-        return Stretch(self._by_name[commit[2]], commit[1], c if c >= 2.0 * fixed else 2.0 * (c - fixed), commit[4])
+        name = commit[2]
+        fixed = self.fixed_.get(self._fam_of[name], 0.0)
+        c = 1.25 * commit[3]  # a cost above this gives a sample above 1.25x the incumbent (update)
+        ceiling = c if c >= 2.0 * fixed else 2.0 * (c - fixed)
+        if name in self._context_free:
+            return Stretch(self._by_name[name], commit[1], ceiling, commit[4])
+        home, size = commit[0], commit[0][0]
+        bins = frozenset([home, *(b for b, best in self._bin_best.items() if best == name and b[0] == size)])
+        n = self._size_memo[0]
+        return Stretch(self._by_name[name], commit[1], ceiling, commit[4],
+                       admits=lambda context: self._bin(context, n) in bins,
+                       new_matrix_ends=bool(self._factor_names) and self.mean_run_ > 1.5,
+                       # (update charges a build not reused: a setup slow enough counts too)
+                       charge_setup=True)
 
     def absorb(self, records: list[SolveRecord]) -> None:
+        n = self._size_memo[0]  # (a stretch never changes size)
         for record in records:  # what select's committed path and update would have done, in order
             self.t_ += 1
             commit = self._commit
             if commit is not None and commit[1] > 0 and commit[2] == record.configuration:
                 self._facts = None
-                self._committed(commit, commit[0])
+                # an exact structured solve learns in the bin it began in; any other in its own
+                self._committed(commit, commit[0] if commit[2] in self._context_free
+                                else self._bin(record.context or None, n))
             self.update(record.seconds, record)
 
     def _ready(self) -> frozenset:
@@ -880,7 +900,7 @@ class AutoPolicy(Policy):
             self._limit = max(200, int(30 * math.sqrt(n)))  # nothing known: a prior cap
         if best_name is not None:
             self._bin_best[b] = best_name
-        self._commit_to(b, choice.name if not exploring and choice.name == best_name else None)
+        self._commit_to(b, choice.name if not exploring and choice.name == best_name else None, exploring)
         return choice
 
     def _stale_switch(self, known: dict, best_name: str | None) -> str | None:
@@ -936,27 +956,37 @@ class AutoPolicy(Policy):
                 known[k][0] = self._charged(k, known[k][0], k in self._ready())
         return known
 
-    def _commit_to(self, b: tuple, name: str | None) -> None:
+    def _commit_to(self, b: tuple, name: str | None, exploring: bool = False) -> None:
         """Exploit ``name`` in bin ``b`` for the next few systems without re-deciding.
 
-        Once the same incumbent has been exploited twice in a row in a bin, the next
-        ``min(commit, streak // 2)`` systems of that bin take it directly: choosing costs a few
+        Once the same incumbent has been exploited twice in a row, the next
+        ``min(commit, 2**(streak - 2))`` systems of its bin take it directly: choosing costs a few
         microseconds instead of tens — a tenth of a millisecond solve on Heat2D nx=100.  A
         drifting context keeps the commitment into a bin whose best, at the last full decision
         there, was the same configuration.  What a commitment delays (a re-validation, an ω step)
         comes at most ``commit`` systems later; it ends at once on any other bin, a fallback, a
         capped solve, a cost 25 % above its estimate (update) or, where matrices repeat in runs,
         a new matrix (a factorisation may pay there); factorisations never commit (their charge
-        changes with every new matrix)."""
+        changes with every new matrix).
+
+        An exploration (``exploring``) neither commits nor breaks the incumbent's streak (a win
+        makes another configuration best; a loss leaves the incumbent as it was), and a new best
+        of the incumbent's own family (another ω, near-equal by its exact iteration counts), or
+        the same choice made afresh in a new bin, continues it: reset by every optional try, every
+        ω step and every new bin, and growing by one system every two decisions, the streak stayed
+        short and a full decision (~70-130 µs) was made on every second system of a 1 ms sequence."""
+        if exploring and name is None:
+            return
         if name is None or name in self._factor_names or self.commit <= 0:
             self._streak = None
             return
-        if self._streak is not None and self._streak[1] == name and (
-                self._streak[0] == b or name in self._context_free):
-            self._streak[2] += 1
+        streak = self._streak
+        if streak is not None and (streak[1] == name or self._fam_of[streak[1]] == self._fam_of[name]):
+            streak[0], streak[1] = b, name
+            streak[2] += 1
         else:
             self._streak = [b, name, 1]
-        length = min(self.commit, self._streak[2] // 2)
+        length = min(self.commit, 1 << (self._streak[2] - 2)) if self._streak[2] >= 2 else 0
         if name in self._context_free and length > 0:  # its cost is the same in every bin: see _CONTEXT_FREE
             length = self.commit * _CONTEXT_FREE_COMMIT
         if length > 0:

@@ -114,16 +114,31 @@ def constant_diagonal(A: Any) -> bool:
 
 class Stretch:
     """A policy's commitment to ``config`` for the next ``systems`` systems of size ``n`` (see
-    :meth:`Policy.stretch`): the solver runs it without asking, while a solve's ``solve_seconds``
-    stays at most ``ceiling`` and it converges, and hands the records back in one batch."""
+    :meth:`Policy.stretch`): the solver runs it without asking, while a solve converges at once and
+    its ``solve_seconds`` (plus its ``setup_seconds`` where ``charge_setup``) stays at most
+    ``ceiling``, and hands the records back in one batch.
 
-    __slots__ = ("config", "left", "ceiling", "limit", "n", "allowed", "records")
+    ``admits(context)`` (``None``: every context) says whether a system's context is one the
+    commitment covers; ``new_matrix_ends``: a new matrix ends the stretch before it is solved
+    (where runs of one matrix repeat, a factorisation may pay on the next one)."""
 
-    def __init__(self, config: Configuration, systems: int, ceiling: float, limit: int | None) -> None:
+    __slots__ = ("config", "left", "ceiling", "limit", "n", "allowed", "records", "admits", "new_matrix_ends",
+                 "charge_setup")
+
+    def __init__(self, config: Configuration, systems: int, ceiling: float, limit: int | None, *,
+                 admits: Callable[[Mapping[str, float] | None], bool] | None = None,
+                 new_matrix_ends: bool = False, charge_setup: bool = False) -> None:
         self.config, self.left, self.ceiling, self.limit = config, systems, ceiling, limit
+        self.admits, self.new_matrix_ends, self.charge_setup = admits, new_matrix_ends, charge_setup
         self.n: int | None = None
         self.allowed: object = None
         self.records: list[SolveRecord] = []
+
+    def ends_after(self, record: SolveRecord, attempts: int = 1) -> bool:
+        """Whether the stretch must end with ``record`` (handed back now): its last system, a solve
+        that did not converge at once, or one slow enough that the policy might end the commitment."""
+        cost = record.solve_seconds + (record.setup_seconds if self.charge_setup else 0.0)
+        return self.left <= 0 or not record.converged or attempts > 1 or cost > self.ceiling
 
 
 class Policy(ABC):
@@ -155,7 +170,7 @@ class Policy(ABC):
 
     def stretch(self) -> Stretch | None:
         """Asked after :meth:`update`: a commitment to the configuration just chosen for the next
-        systems whatever their context (``None``, the default: choose each).  The solver then runs
+        systems whose context it admits (``None``, the default: choose each).  The solver then runs
         them without :meth:`select`/:meth:`update` calls — choosing costs nothing on systems solved
         in a fraction of a millisecond — and gives their records to :meth:`absorb` before anything
         reads the policy again (its next choice, a save, an access to ``solver.policy``)."""

@@ -1,0 +1,126 @@
+"""Committed stretches of iterative configurations (issue 8, "cheap when settled"): the policy hands
+a commitment to the solver, which runs it without asking, on the lean compiled path where it can,
+and hands the records back in one batch that teaches what choosing each system would have."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from seqsolve import SequenceSolver, SolveRecord
+from seqsolve.policies import AutoPolicy
+from seqsolve.policies.base import Stretch, SystemFacts
+
+CG, SSOR = "numba-cg", "numba-ssor-cg(omega=1.2)"
+
+
+def _laplacian(m: int, shift: float) -> sp.csr_array:
+    T = sp.diags([-np.ones(m - 1), 2.0 * np.ones(m), -np.ones(m - 1)], [-1, 0, 1])
+    I = sp.identity(m)
+    return sp.csr_array(sp.kron(I, T) + sp.kron(T, I) + shift * sp.identity(m * m))
+
+
+class _Spy(AutoPolicy):
+    """Counts the decisions the solver asks for."""
+
+    def __init__(self, *a, **k) -> None:
+        super().__init__(*a, **k)
+        self.selects = 0
+
+    def select(self, *a, **k):
+        self.selects += 1
+        return super().select(*a, **k)
+
+
+def test_a_settled_iterative_choice_runs_without_asking_and_every_solve_is_learned_once():
+    m, steps = 24, 300
+    rng = np.random.default_rng(0)
+    policy = _Spy(candidates=[CG, SSOR], seed=0)
+    solver = SequenceSolver(policy=policy, rtol=1e-9)
+    for t in range(steps):
+        A = _laplacian(m, 0.5 + 0.1 * np.sin(t / 30))
+        b = np.ones(m * m) + 0.01 * rng.standard_normal(m * m)
+        x = solver.solve(A, b)
+        assert np.linalg.norm(b - A @ x) <= 1e-9 * np.linalg.norm(b) * (1 + 1e-12)  # certified, stretch or not
+    p = solver.policy  # the access hands the last stretch's records over
+    assert solver._stretch is None and p.t_ == steps
+    assert policy.selects < steps / 3  # asked only where a decision is made
+    counted = sum(v[1] for b in p.stats_.values() for v in b.values())
+    assert counted == steps  # every solve learned from, once
+    # the lean path ran the committed solves: no policy time was spent on them
+    lean = [r for r in solver.history if r.policy_seconds == 0.0 or r.policy_seconds < 1e-6]
+    assert len(lean) > steps / 2
+
+
+def test_a_context_outside_the_commitment_ends_the_stretch_before_it_is_solved():
+    m = 16
+    policy = _Spy(candidates=[CG, SSOR], seed=0)
+    solver = SequenceSolver(policy=policy, rtol=1e-9)
+    A, b = _laplacian(m, 1.0), np.ones(m * m)
+    t = 0
+    while solver._stretch is None and t < 200:  # a settled run in the bin of c = 1
+        solver.solve(A, b + 1e-3 * t, context={"c": 1.0})
+        t += 1
+    st = solver._stretch
+    assert st is not None and st.admits is not None and st.admits({"c": 1.0})
+    assert not st.admits({"c": 1e6})  # a bin no full decision there covered
+    before = policy.selects
+    solver.solve(A, b, context={"c": 1e6})
+    assert policy.selects == before + 1  # decided, not run on the commitment
+    assert policy.t_ == len(solver.history)
+
+
+def test_a_stretch_of_an_iterative_choice_teaches_what_choosing_each_system_would():
+    def run(stretches: bool):
+        p = AutoPolicy(candidates=[CG, SSOR], seed=0)
+        rng = np.random.default_rng(3)
+        chosen, st = [], None
+        for t in range(800):
+            ctx = {"c": 2.0 ** (-6 + (t % 300) / 40)}
+            noise = 1.0 + 0.3 * rng.random() + (1.5 if t % 53 == 0 else 0.0)  # spikes end commitments
+            if st is not None and not st.admits(ctx):  # as the solver does: handed back first
+                p.absorb(st.records)
+                st = None
+            if st is None:
+                p.observe(SystemFacts(4096, repeated=False, ready=frozenset()))
+                c = p.select(ctx, n=4096).name
+            else:
+                c, st.left = st.config.name, st.left - 1
+            hard = 1.0 + (t % 300) / 100  # the iterations grow with the context
+            its = int({CG: 40, SSOR: 22}[c] * hard)
+            per = {CG: 1e-5, SSOR: 2e-5}[c]
+            rec = SolveRecord(index=t, configuration=c, iterations=its, setup_seconds=3e-5 * rng.random(),
+                              solve_seconds=its * per * noise, residual=1e-9, converged=True, context=ctx)
+            if st is not None:
+                st.records.append(rec)
+                if st.ends_after(rec):
+                    p.absorb(st.records)
+                    st = None
+            else:
+                p.update(rec.seconds, rec)
+                st = p.stretch() if stretches else None
+                assert st is None or isinstance(st, Stretch)
+            chosen.append(c)
+        if st is not None:
+            p.absorb(st.records)
+        return p, chosen
+
+    (a, ca), (b, cb) = run(True), run(False)
+    assert ca == cb
+    for attr in ("stats_", "per_iteration_", "_last_per", "_scale", "spent_total_", "setup_low_", "_samples",
+                 "_last_run", "_commit", "_streak", "fixed_", "t_"):
+        assert getattr(a, attr) == getattr(b, attr), attr
+
+
+def test_a_streak_survives_an_exploration_and_a_new_omega_of_the_same_family():
+    p = AutoPolicy(candidates=[CG, SSOR, "numba-ssor-cg(omega=1.5)"], seed=0)
+    b = (10, None)
+    p._streak = [b, SSOR, 3]
+    p._commit_to(b, None, exploring=True)  # an optional try in between
+    assert p._streak == [b, SSOR, 3]
+    p._commit_to(b, "numba-ssor-cg(omega=1.5)")  # another ω became best
+    assert p._streak == [b, "numba-ssor-cg(omega=1.5)", 4] and p._commit[1] == 4
+    p._commit_to(b, CG)  # another family: a fresh streak, no commitment yet
+    assert p._streak == [b, CG, 1]
+    p._commit_to(b, None)  # a stale switch or a non-best choice ends it
+    assert p._streak is None
