@@ -332,6 +332,9 @@ def test_a_stretch_handed_to_the_solver_teaches_what_choosing_each_system_would(
         for t in range(600):
             noise = 1.0 + 0.3 * rng.random() + (2.0 if t % 97 == 0 else 0.0)  # spikes end commitments
             ctx = {"c": 2.0 ** (-8 + (t % 200) / 25)}
+            if st is not None and st.admits is not None and not st.admits(ctx):  # as the solver does
+                p.absorb(st.records)
+                st = None
             if st is None:
                 p.observe(SystemFacts(10_000, repeated=False, ready=frozenset()))
                 c = p.select(ctx, n=10_000).name
@@ -339,10 +342,10 @@ def test_a_stretch_handed_to_the_solver_teaches_what_choosing_each_system_would(
                 c, st.left = st.config.name, st.left - 1
             its, solve = {FD: (1, 3e-4), CG: (30, 6e-4)}[c]
             rec = SolveRecord(index=t, configuration=c, iterations=its, setup_seconds=2e-5, solve_seconds=solve * noise,
-                              residual=1e-9, converged=True, fallback=None, setup_reused=False)
+                              residual=1e-9, converged=True, fallback=None, setup_reused=False, context=ctx)
             if st is not None:  # as the solver does
                 st.records.append(rec)
-                if st.left <= 0 or rec.solve_seconds > st.ceiling:
+                if st.ends_after(rec):
                     p.absorb(st.records)
                     st = None
             else:
