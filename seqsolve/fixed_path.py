@@ -74,18 +74,20 @@ class FixedCompiledPath:
         return len(candidates) == 1 and type(method_of(candidates[0])) is CompiledPCG
 
     def solve(self, A, b, context: Mapping[str, float] | None, limit: int | None = None,
-              fresh_ends: bool = False) -> np.ndarray | None:
+              fresh_ends: bool = False, arithmetic: bool = False) -> np.ndarray | None:
         """``x`` for ``A x = b`` as the general path would return it, with the same record appended,
         or ``None``: the general path is to solve this system (nothing it would see was changed).
 
         In a policy's stretch (:class:`~seqsolve.policies.base.Stretch`): ``limit`` caps the
         iterations as the policy capped the configuration, and ``fresh_ends``: a new matrix is left
-        to the general path (which ends the stretch)."""
+        to the general path (which ends the stretch); ``arithmetic``: the caller limits BLAS threads,
+        so a dormant guess chooser exploiting an arithmetic strategy (an extrapolation) may form it."""
         s = self.solver
         if (type(A) is not _CSR or type(b) is not np.ndarray or b.ndim != 1 or b.dtype is not _F64
                 or not b.flags.c_contiguous or s._warm is not A.indices.dtype or s.record_residuals
-                or not s._guesser.stored):
-            return None  # (a guess chooser is lean only while dormant on a stored-vector guess)
+                or not (s._guesser.stored or arithmetic and type(s._guesser) is GuessChooser and s._guesser.dormant)):
+            return None  # (a guess chooser is lean only while dormant: on a stored-vector guess, or
+            # on any when the caller limits BLAS threads)
         n, shape, data = b.shape[0], A.shape, A.data
         if data.dtype is not _F64 or shape != (n, n) or not data.flags.c_contiguous:
             return None

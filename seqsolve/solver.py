@@ -279,7 +279,17 @@ class SequenceSolver:
                 if type(method) is CompiledPCG and FixedCompiledPath.guesser_fits(self._guesser) else False)
         if path is False or getattr(b, "shape", None) != (st.n,) or (st.admits is not None and not st.admits(context)):
             return None
-        x = path.solve(A, b, context, limit=st.limit, fresh_ends=st.new_matrix_ends)
+        if self._guesser.stored:  # a stored vector handed back: no arithmetic, no BLAS
+            x = path.solve(A, b, context, limit=st.limit, fresh_ends=st.new_matrix_ends)
+        else:  # a guess that may call BLAS (an extrapolation): under the solver's thread limit
+            outer, self._threads = self._threads, None
+            try:
+                self._limit_blas()
+                x = path.solve(A, b, context, limit=st.limit, fresh_ends=st.new_matrix_ends, arithmetic=True)
+            finally:
+                threads, self._threads = self._threads, outer
+                if threads is not None and threads is not _NOTHING:
+                    threads.__exit__(None, None, None)
         if x is None:
             return None
         record = self.history[-1]

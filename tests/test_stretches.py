@@ -124,3 +124,36 @@ def test_a_streak_survives_an_exploration_and_a_new_omega_of_the_same_family():
     assert p._streak == [b, CG, 1]
     p._commit_to(b, None)  # a stale switch or a non-best choice ends it
     assert p._streak is None
+
+
+def test_a_stretch_forms_a_dormant_extrapolation_on_the_lean_path_under_the_blas_limit(monkeypatch):
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    import seqsolve.solver as solver_module
+    from seqsolve.guesses.extrapolate import Extrapolate
+
+    seen = []
+    real_form = Extrapolate.form
+
+    def form(self, A, b, key=None):  # (the solver's own readers: a µs, not threadpoolctl's ms)
+        seen.append({get() for get, _ in solver_module._BLAS[0]} if solver_module._BLAS else None)
+        return real_form(self, A, b, key)
+
+    monkeypatch.setattr(Extrapolate, "form", form)
+    m, steps = 20, 240
+    A = _laplacian(m, 0.3)
+    rng = np.random.default_rng(1)
+    u, w = rng.standard_normal(m * m), rng.standard_normal(m * m)
+    solver = SequenceSolver(policy=AutoPolicy(candidates=[CG, SSOR], seed=0), rtol=1e-10)
+    with threadpool_limits(2, user_api="blas"):
+        before = {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+        for t in range(steps):  # a smooth solution in time: extrapolation pays
+            b = A @ (u * np.cos(t / 40) + w * np.sin(t / 40))
+            x = solver.solve(A, b)
+            assert np.linalg.norm(b - A @ x) <= 1e-10 * np.linalg.norm(b) * (1 + 1e-12)
+        after = {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+    assert after == before  # the solver's limit is lifted after every call
+    lean = [r for r in solver.history if r.initial_guess.startswith("extrapolate") and r.policy_seconds < 1e-6]
+    assert len(lean) > steps / 4  # stretches ran on the lean path with the extrapolation
+    seen = [s for s in seen if s is not None]
+    assert seen and all(s == {1} for s in seen)  # every extrapolation formed under one BLAS thread

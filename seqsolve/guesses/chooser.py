@@ -186,6 +186,13 @@ class GuessChooser:
         take it, as it takes a fixed ``previous``."""
         return self._sleep > 0 and not self.arms[self.best_].arithmetic
 
+    @property
+    def dormant(self) -> bool:
+        """Whether the next solve's guess is the exploited strategy's, with O(1) bookkeeping and
+        nothing to learn (:meth:`learn` is a no-op after it): a lean path that limits BLAS threads
+        around it (a stretch's, :meth:`seqsolve.SequenceSolver._stretch_step`) may take it."""
+        return self._sleep > 0
+
     def defer(self) -> None:
         """The next solve tries a configuration the solver's policy is exploring, or is the first
         after the policy switched: it gets the exploited strategy, starts or continues no round
