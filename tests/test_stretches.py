@@ -157,3 +157,30 @@ def test_a_stretch_forms_a_dormant_extrapolation_on_the_lean_path_under_the_blas
     assert len(lean) > steps / 10  # stretches ran on the lean path with the extrapolation
     seen = [s for s in seen if s is not None]
     assert seen and all(s == {1} for s in seen)  # every extrapolation formed under one BLAS thread
+
+
+def test_a_factorisation_is_committed_to_while_its_matrix_repeats_and_decided_afresh_on_a_new_one():
+    m, runs, per_run = 30, 6, 12
+    rng = np.random.default_rng(2)
+    decided = []
+
+    class Spy(AutoPolicy):
+        def select(self, *a, **k):
+            decided.append(self.t_)  # the index of the system it decides for
+            return super().select(*a, **k)
+
+    solver = SequenceSolver(policy=Spy(candidates=["direct", CG], seed=0), rtol=1e-10)
+    for r in range(runs):
+        k = np.exp(rng.uniform(0, np.log(1e4), size=m * m))  # jumps of four decades: CG is slow
+        A = sp.csr_array(sp.diags(k) @ _laplacian(m, 0.01))
+        A = sp.csr_array(0.5 * (A + A.T))
+        for j in range(per_run):
+            b = rng.standard_normal(m * m)
+            x = solver.solve(A, b)
+            assert np.linalg.norm(b - A @ x) <= 1e-10 * np.linalg.norm(b) * (1 + 1e-12)
+    history = solver.history
+    late = history[per_run:]
+    assert sum(r.configuration == "direct" for r in late) >= 0.9 * len(late)
+    new = [r.index for r in history if not r.matrix_repeated]
+    assert set(new) <= set(decided)  # every new matrix: its build charged in a full decision
+    assert len(decided) < 0.5 * len(history)  # within a run: committed, not decided
