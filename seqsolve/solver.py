@@ -225,7 +225,7 @@ class SequenceSolver:
             else:
                 lean = self._fixed_path if self._fixed_path_for is self._policy else self._lean_path()
                 if lean is not None:
-                    x = lean.solve(A, b, context)
+                    x = self._lean_call(lean, A, b, context)
                     if x is not None:
                         return x
         # the BLAS limit: entered here, or on first need (_limit_blas); an outer solve's is kept
@@ -279,17 +279,7 @@ class SequenceSolver:
                 if type(method) is CompiledPCG and FixedCompiledPath.guesser_fits(self._guesser) else False)
         if path is False or getattr(b, "shape", None) != (st.n,) or (st.admits is not None and not st.admits(context)):
             return None
-        if self._guesser.stored:  # a stored vector handed back: no arithmetic, no BLAS
-            x = path.solve(A, b, context, limit=st.limit, fresh_ends=st.new_matrix_ends)
-        else:  # a guess that may call BLAS (an extrapolation): under the solver's thread limit
-            outer, self._threads = self._threads, None
-            try:
-                self._limit_blas()
-                x = path.solve(A, b, context, limit=st.limit, fresh_ends=st.new_matrix_ends, arithmetic=True)
-            finally:
-                threads, self._threads = self._threads, outer
-                if threads is not None and threads is not _NOTHING:
-                    threads.__exit__(None, None, None)
+        x = self._lean_call(path, A, b, context, st.limit, st.new_matrix_ends)
         if x is None:
             return None
         record = self.history[-1]
@@ -298,6 +288,22 @@ class SequenceSolver:
         if st.ends_after(record):
             self._end_stretch()
         return x
+
+    def _lean_call(self, path: FixedCompiledPath, A, b, context, limit: int | None = None,
+                   fresh_ends: bool = False) -> np.ndarray | None:
+        """``path.solve``; with a guess that may call BLAS (a dormant chooser's extrapolation), under
+        the solver's BLAS thread limit, as the general path would run it."""
+        if self._guesser.stored or not getattr(self._guesser, "dormant", False):
+            # a stored vector handed back (no arithmetic, no BLAS), or a guess the path declines
+            return path.solve(A, b, context, limit, fresh_ends)
+        outer, self._threads = self._threads, None
+        try:
+            self._limit_blas()
+            return path.solve(A, b, context, limit, fresh_ends, arithmetic=True)
+        finally:
+            threads, self._threads = self._threads, outer
+            if threads is not None and threads is not _NOTHING:
+                threads.__exit__(None, None, None)
 
     def _blas_free(self) -> bool:
         """Whether this solve can start without the BLAS limit (:meth:`_limit_blas` is then called

@@ -5,6 +5,7 @@ and hands the records back in one batch that teaches what choosing each system w
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
 from seqsolve import SequenceSolver, SolveRecord
@@ -126,7 +127,9 @@ def test_a_streak_survives_an_exploration_and_a_new_omega_of_the_same_family():
     assert p._streak is None
 
 
-def test_a_stretch_forms_a_dormant_extrapolation_on_the_lean_path_under_the_blas_limit(monkeypatch):
+@pytest.mark.parametrize("policy", ["auto", "fixed"])
+def test_a_dormant_extrapolation_is_formed_on_the_lean_path_under_the_blas_limit(monkeypatch, policy):
+    """In a stretch of ``auto``, and for a fixed compiled policy with ``initial_guess="auto"``."""
     from threadpoolctl import threadpool_info, threadpool_limits
 
     import seqsolve.solver as solver_module
@@ -144,7 +147,8 @@ def test_a_stretch_forms_a_dormant_extrapolation_on_the_lean_path_under_the_blas
     A = _laplacian(m, 0.3)
     rng = np.random.default_rng(1)
     u, w = rng.standard_normal(m * m), rng.standard_normal(m * m)
-    solver = SequenceSolver(policy=AutoPolicy(candidates=[CG, SSOR], seed=0), rtol=1e-10)
+    solver = SequenceSolver(policy=AutoPolicy(candidates=[CG, SSOR], seed=0) if policy == "auto" else f"fixed:{SSOR}",
+                            rtol=1e-10, initial_guess="auto")
     with threadpool_limits(2, user_api="blas"):
         before = {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
         for t in range(steps):  # a smooth solution in time: extrapolation pays
