@@ -656,6 +656,7 @@ class SequenceSolver:
 
     def reset(self) -> "SequenceSolver":
         """Forget the history, cached setups and warm start (the policy keeps what it learned)."""
+        self._end_stretch()  # (what a commitment's solves taught is the policy's: handed over first)
         self.history.clear()
         self._setups.clear()
         self._x_prev = self._X_prev = None
