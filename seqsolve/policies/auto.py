@@ -202,6 +202,7 @@ from ..configs import Configuration, parse, portfolio
 from ..errors import ConfigurationError, StateFileError
 from ..records import SolveRecord
 from .base import Policy, Stretch, SystemFacts, prior_difficulty
+from .graph_dimension import graph_dimension, lu_products
 
 
 _MAX_PERIOD = 1 << 20  # re-validation periods stop doubling here (about a million systems)
@@ -251,6 +252,10 @@ ONE_OFF_COST = {"subdomain-deflated-cg": 50.0}
 
 #: cost of one solve beyond its iterations, in matrix-vector products (triangular solves)
 SOLVE_COST = {"direct": 50.0, "cholesky": 30.0}
+
+#: an ILU's setup grows with the graph's dimension as an LU's to this power (SciPy's ILU, drop
+#: tolerance 1e-4: ~1,200 products in 2-D, ~3,900 in 3-D, where an LU's grow ~18x)
+_ILU_GROWTH = 0.4
 
 
 #: a factorisation serves every solve with the same matrix: its setup is a sunk cost once built
@@ -650,6 +655,7 @@ class AutoPolicy(Policy):
         self._budget: float | None = None  # seconds an exploration of unmeasured speed may cost
         self._lowest_memo: dict[tuple, float | None] = {}
         self._size_memo: tuple = (None, 0)  # (n, its size class) of the last _bin
+        self._dimension: tuple = (None, math.nan)  # (n, the graph dimension measured at that size)
         self._hint: tuple[str, dict] | None = None
         self._recent_cost: float | None = None  # seconds of the last solve
         #: runs of one matrix: mean length of the finished ones (0: none finished), and the
@@ -1859,12 +1865,12 @@ class AutoPolicy(Policy):
         if rel is not None or rep.kind not in _FACTORISATIONS or self.cost != "seconds":
             return False
         per = self._matvec_seconds()
-        return per is not None and setup + SOLVE_COST.get(rep.kind, 0.0) * per <= (self.explore_cap + 1.0) * lo
+        return per is not None and setup + self._solve_products(rep.kind) * per <= (self.explore_cap + 1.0) * lo
 
     def _solve_loses(self, rep: Configuration, lo: float) -> bool:
         """Whether a never-measured factorisation's solve alone (``SOLVE_COST`` products) is
         foreseen to cost more than ``lo``, the best whole solve here."""
-        products = SOLVE_COST.get(rep.kind) if rep.kind in _FACTORISATIONS else None
+        products = self._solve_products(rep.kind) if rep.kind in _FACTORISATIONS else None
         per = self._matvec_seconds() if products else None
         return per is not None and products * per > lo
 
@@ -1891,6 +1897,27 @@ class AutoPolicy(Policy):
                     implied = implied if measured is None else min(implied, measured)
                 cheapest = implied if cheapest is None else min(cheapest, implied)
         return cheapest
+
+    def _fill_growth(self) -> float:
+        """How many times a factorisation of the matrix at hand costs what one of a 2-D matrix of
+        its size and density costs (:func:`.graph_dimension.lu_products`), the graph's dimension
+        measured once per size (1 where no sparse matrix was observed).  Priced as 2-D, a 3-D LU
+        of 17.6k unknowns looked 13x cheaper than it is (2.6 s): a rent-or-buy rule would buy it
+        on a sequence of 20 ms solves."""
+        facts = self._facts
+        A = facts.A if facts is not None else None
+        if A is None or not sp.issparse(A) or not A.nnz:
+            return 1.0
+        n = A.shape[0]
+        if self._dimension[0] != n:
+            self._dimension = (n, graph_dimension(A))
+        return lu_products(n, self._dimension[1], A.nnz) / lu_products(n, 2.0, A.nnz)
+
+    def _solve_products(self, kind: str) -> float:
+        """A never-measured factorisation's solve in products (``SOLVE_COST``), its triangular
+        factors' fill growing with the graph's dimension (as the square root of the build's)."""
+        products = SOLVE_COST.get(kind, 0.0)
+        return products * math.sqrt(self._fill_growth()) if products else 0.0
 
     def _product_seconds(self) -> float | None:
         """One product with the current (SciPy sparse) matrix, timed once per size: the better of
@@ -2057,7 +2084,7 @@ class AutoPolicy(Policy):
         where nothing predicts it."""
         if rep.kind in _FACTORISATIONS:
             per = self._matvec_seconds()
-            return None if per is None else setup + SOLVE_COST.get(rep.kind, 0.0) * per
+            return None if per is None else setup + self._solve_products(rep.kind) * per
         solve = self._predicted(rep, known, any_strength=True)
         if solve is None:
             return None
@@ -2107,10 +2134,16 @@ class AutoPolicy(Policy):
         per_unknown = kind in self._factor_density and self._facts is not None and getattr(self._facts.A, "nnz", 0)
         if per_unknown:
             matvecs = self._factor_density[kind] * self._facts.A.shape[0] / self._facts.A.nnz
+        factor = kind in _FACTORISATIONS
+        if factor or (kind == "ilu" and not self._factor_density):  # (PETSc's ILU(0) has no fill)
+            # the priors were fitted on 2-D sequences: fill grows with the graph's dimension
+            # (graph_dimension; an ILU's drop tolerance bounds it: ~3x for 3-D where an LU's is ~18x)
+            growth = self._fill_growth()
+            matvecs *= growth if factor else growth ** _ILU_GROWTH
         if self.cost == "iterations":
             return matvecs
         per = self._matvec_seconds()
-        if per_unknown and per is not None:
+        if (per_unknown or factor) and per is not None:
             # calibrated in timed products (PETSC_FIRST_FACTOR), not in the products an iteration
             # implies: PETSc SSOR-PCG's first solve on `jump-repeat` implied a product 3.5x dearer
             # than it is, MUMPS's first factorisation was priced at 417 ms instead of 120, and a
