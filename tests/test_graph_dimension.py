@@ -101,3 +101,25 @@ def test_a_three_dimensional_matrix_prices_its_factorisation_as_three_dimensiona
         estimates[name + " as 2d"] = p._setup_estimate(fam, parse("direct"))
     assert estimates["2d"] == pytest.approx(estimates["2d as 2d"], rel=0.2)
     assert estimates["3d"] > 10 * estimates["3d as 2d"]
+
+
+def test_the_dimension_is_measured_only_once_a_factorisation_comes_within_reach():
+    from seqsolve.records import SolveRecord
+
+    A = _grid(20, 3)
+    n = A.shape[0]
+    p = AutoPolicy(candidates=["direct", "numba-cg"], seed=0)
+
+    def step(seconds: float, iterations: int = 100) -> None:
+        p.observe(SystemFacts(n, A=A))
+        chosen = p.select(None, n=n).name
+        its = iterations if chosen == "numba-cg" else 0
+        p.update(seconds, SolveRecord(index=p.t_, configuration=chosen, iterations=its, setup_seconds=0.0,
+                                      solve_seconds=seconds, residual=1e-9, converged=True))
+
+    for _ in range(5):  # cheap solves: the LU, even at its 2-D price, is out of reach
+        step(1e-4)
+    assert p._dimension[0] is None
+    for _ in range(15):  # dear ones (re-weighed within 10 systems): within reach, so priced at its dimension
+        step(5.0, iterations=100_000)
+    assert p._dimension[0] == n and 2.4 <= p._dimension[1] <= 3.1

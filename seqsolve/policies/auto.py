@@ -1898,18 +1898,30 @@ class AutoPolicy(Policy):
                 cheapest = implied if cheapest is None else min(cheapest, implied)
         return cheapest
 
-    def _fill_growth(self) -> float:
+    def _fill_growth(self, flat: float | None = None) -> float:
         """How many times a factorisation of the matrix at hand costs what one of a 2-D matrix of
         its size and density costs (:func:`.graph_dimension.lu_products`), the graph's dimension
         measured once per size (1 where no sparse matrix was observed).  Priced as 2-D, a 3-D LU
         of 17.6k unknowns looked 13x cheaper than it is (2.6 s): a rent-or-buy rule would buy it
-        on a sequence of 20 ms solves."""
+        on a sequence of 20 ms solves.
+
+        ``flat``: the setup's estimate in seconds as if 2-D.  The measurement (5-15 ms at 15k-33k
+        unknowns, a few percent of a short 3-D sequence) waits until that estimate is within reach
+        of any rule that would try the setup — the time spent so far (rent-or-buy) or a capped
+        exploration and its fallback; growth is at least ~0.8 (a band), so until then the 2-D
+        price already keeps the setup out."""
         facts = self._facts
         A = facts.A if facts is not None else None
         if A is None or not sp.issparse(A) or not A.nnz:
             return 1.0
         n = A.shape[0]
         if self._dimension[0] != n:
+            if flat is None and self.cost == "seconds":
+                return 1.0  # no product priced yet: the estimate is its fixed part alone
+            if flat is not None:
+                lo = self._lowest(self._bin_now) if self._bin_now is not None else None
+                if 0.8 * flat > max(self.spent_total_, (self.explore_cap + 1.0) * lo if lo else 0.0):
+                    return 1.0  # out of reach at the 2-D price: not measured yet
             self._dimension = (n, graph_dimension(A))
         return lu_products(n, self._dimension[1], A.nnz) / lu_products(n, 2.0, A.nnz)
 
@@ -2135,14 +2147,7 @@ class AutoPolicy(Policy):
         if per_unknown:
             matvecs = self._factor_density[kind] * self._facts.A.shape[0] / self._facts.A.nnz
         factor = kind in _FACTORISATIONS
-        if factor or (kind == "ilu" and not self._factor_density):  # (PETSc's ILU(0) has no fill)
-            # the priors were fitted on 2-D sequences: fill grows with the graph's dimension
-            # (graph_dimension; an ILU's drop tolerance bounds it: ~3x for 3-D where an LU's is ~18x)
-            growth = self._fill_growth()
-            matvecs *= growth if factor else growth ** _ILU_GROWTH
-        if self.cost == "iterations":
-            return matvecs
-        per = self._matvec_seconds()
+        per = None if self.cost == "iterations" else self._matvec_seconds()
         if (per_unknown or factor) and per is not None:
             # calibrated in timed products (PETSC_FIRST_FACTOR), not in the products an iteration
             # implies: PETSc SSOR-PCG's first solve on `jump-repeat` implied a product 3.5x dearer
@@ -2150,6 +2155,13 @@ class AutoPolicy(Policy):
             # factorisation that halves the cost of every run of 15 repeats was never tried
             measured = self._product_seconds()
             per = per if measured is None else min(per, measured)
+        if factor or (kind == "ilu" and not self._factor_density):  # (PETSc's ILU(0) has no fill)
+            # the priors were fitted on 2-D sequences: fill grows with the graph's dimension
+            # (graph_dimension; an ILU's drop tolerance bounds it: ~3x for 3-D where an LU's is ~18x)
+            growth = self._fill_growth(None if per is None else fixed + matvecs * per)
+            matvecs *= growth if factor else growth ** _ILU_GROWTH
+        if self.cost == "iterations":
+            return matvecs
         return fixed if per is None else fixed + matvecs * per
 
     def _one_off_estimate(self, fam: str, rep: Configuration) -> float:
