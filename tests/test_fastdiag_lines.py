@@ -323,43 +323,21 @@ def test_the_largest_entry_of_a_sum_comes_from_its_factors(factors, shift, scale
 
 
 def test_a_stretch_handed_to_the_solver_teaches_what_choosing_each_system_would():
-    from seqsolve.policies.base import Stretch
+    from test_stretches import LEARNED, replay
 
     def run(stretches: bool):
-        p = AutoPolicy(candidates=[FD, CG], seed=0)
-        rng = np.random.default_rng(5)
-        chosen, st = [], None
-        for t in range(600):
+        p, rng = AutoPolicy(candidates=[FD, CG], seed=0), np.random.default_rng(5)
+
+        def record(t, c, ctx):
             noise = 1.0 + 0.3 * rng.random() + (2.0 if t % 97 == 0 else 0.0)  # spikes end commitments
-            ctx = {"c": 2.0 ** (-8 + (t % 200) / 25)}
-            if st is not None and st.admits is not None and not st.admits(ctx):  # as the solver does
-                p.absorb(st.records)
-                st = None
-            if st is None:
-                p.observe(SystemFacts(10_000, repeated=False, ready=frozenset()))
-                c = p.select(ctx, n=10_000).name
-            else:
-                c, st.left = st.config.name, st.left - 1
             its, solve = {FD: (1, 3e-4), CG: (30, 6e-4)}[c]
-            rec = SolveRecord(index=t, configuration=c, iterations=its, setup_seconds=2e-5, solve_seconds=solve * noise,
-                              residual=1e-9, converged=True, fallback=None, setup_reused=False, context=ctx)
-            if st is not None:  # as the solver does
-                st.records.append(rec)
-                if st.ends_after(rec):
-                    p.absorb(st.records)
-                    st = None
-            else:
-                p.update(rec.seconds, rec)
-                st = p.stretch() if stretches else None
-                assert st is None or isinstance(st, Stretch)
-            chosen.append(c)
-        if st is not None:
-            p.absorb(st.records)
-        return p, chosen
+            return SolveRecord(index=t, configuration=c, iterations=its, setup_seconds=2e-5,
+                               solve_seconds=solve * noise, residual=1e-9, converged=True, context=ctx)
+
+        return p, replay(p, 10_000, 600, lambda t: {"c": 2.0 ** (-8 + (t % 200) / 25)}, record, stretches)
 
     (a, ca), (b, cb) = run(True), run(False)
     assert ca == cb and ca.count(FD) > 400
-    for attr in ("stats_", "per_iteration_", "_last_per", "_scale", "spent_total_", "setup_low_", "_samples",
-                 "_last_run", "_commit", "_streak", "mean_run_", "fixed_", "t_"):
+    for attr in LEARNED:
         assert getattr(a, attr) == getattr(b, attr), attr
 

@@ -71,45 +71,59 @@ def test_a_context_outside_the_commitment_ends_the_stretch_before_it_is_solved()
     assert policy.t_ == len(solver.history)
 
 
+#: the policy state a stretch's batch must leave as per-system updates would
+LEARNED = ("stats_", "per_iteration_", "_last_per", "_scale", "spent_total_", "setup_low_", "_samples",
+           "_last_run", "_commit", "_streak", "mean_run_", "fixed_", "t_")
+
+
+def replay(policy: AutoPolicy, n: int, steps: int, context_of, record_of, stretches: bool) -> list[str]:
+    """Drive ``policy`` over ``steps`` systems of size ``n`` as the solver does: a stretch it hands
+    over runs without select/update, ends on a context it does not admit (handed back first) or a
+    record it must see, and is absorbed in one batch; ``stretches=False`` decides every system.
+    ``record_of(t, configuration, context)`` makes each solve's record.  Returns the choices."""
+    chosen, st = [], None
+    for t in range(steps):
+        ctx = context_of(t)
+        if st is not None and st.admits is not None and not st.admits(ctx):
+            policy.absorb(st.records)
+            st = None
+        if st is None:
+            policy.observe(SystemFacts(n, repeated=False, ready=frozenset()))
+            c = policy.select(ctx, n=n).name
+        else:
+            c, st.left = st.config.name, st.left - 1
+        rec = record_of(t, c, ctx)
+        if st is not None:
+            st.records.append(rec)
+            if st.ends_after(rec):
+                policy.absorb(st.records)
+                st = None
+        else:
+            policy.update(rec.seconds, rec)
+            st = policy.stretch() if stretches else None
+            assert st is None or isinstance(st, Stretch)
+        chosen.append(c)
+    if st is not None:
+        policy.absorb(st.records)
+    return chosen
+
+
 def test_a_stretch_of_an_iterative_choice_teaches_what_choosing_each_system_would():
     def run(stretches: bool):
-        p = AutoPolicy(candidates=[CG, SSOR], seed=0)
-        rng = np.random.default_rng(3)
-        chosen, st = [], None
-        for t in range(800):
-            ctx = {"c": 2.0 ** (-6 + (t % 300) / 40)}
+        p, rng = AutoPolicy(candidates=[CG, SSOR], seed=0), np.random.default_rng(3)
+
+        def record(t, c, ctx):
             noise = 1.0 + 0.3 * rng.random() + (1.5 if t % 53 == 0 else 0.0)  # spikes end commitments
-            if st is not None and not st.admits(ctx):  # as the solver does: handed back first
-                p.absorb(st.records)
-                st = None
-            if st is None:
-                p.observe(SystemFacts(4096, repeated=False, ready=frozenset()))
-                c = p.select(ctx, n=4096).name
-            else:
-                c, st.left = st.config.name, st.left - 1
-            hard = 1.0 + (t % 300) / 100  # the iterations grow with the context
-            its = int({CG: 40, SSOR: 22}[c] * hard)
-            per = {CG: 1e-5, SSOR: 2e-5}[c]
-            rec = SolveRecord(index=t, configuration=c, iterations=its, setup_seconds=3e-5 * rng.random(),
-                              solve_seconds=its * per * noise, residual=1e-9, converged=True, context=ctx)
-            if st is not None:
-                st.records.append(rec)
-                if st.ends_after(rec):
-                    p.absorb(st.records)
-                    st = None
-            else:
-                p.update(rec.seconds, rec)
-                st = p.stretch() if stretches else None
-                assert st is None or isinstance(st, Stretch)
-            chosen.append(c)
-        if st is not None:
-            p.absorb(st.records)
-        return p, chosen
+            its = int({CG: 40, SSOR: 22}[c] * (1.0 + (t % 300) / 100))  # the iterations grow with the context
+            return SolveRecord(index=t, configuration=c, iterations=its, setup_seconds=3e-5 * rng.random(),
+                               solve_seconds=its * {CG: 1e-5, SSOR: 2e-5}[c] * noise, residual=1e-9,
+                               converged=True, context=ctx)
+
+        return p, replay(p, 4096, 800, lambda t: {"c": 2.0 ** (-6 + (t % 300) / 40)}, record, stretches)
 
     (a, ca), (b, cb) = run(True), run(False)
     assert ca == cb
-    for attr in ("stats_", "per_iteration_", "_last_per", "_scale", "spent_total_", "setup_low_", "_samples",
-                 "_last_run", "_commit", "_streak", "fixed_", "t_"):
+    for attr in LEARNED:
         assert getattr(a, attr) == getattr(b, attr), attr
 
 
