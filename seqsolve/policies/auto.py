@@ -2148,7 +2148,7 @@ class AutoPolicy(Policy):
             matvecs = self._factor_density[kind] * self._facts.A.shape[0] / self._facts.A.nnz
         factor = kind in _FACTORISATIONS
         per = None if self.cost == "iterations" else self._matvec_seconds()
-        if (per_unknown or factor) and per is not None:
+        if per_unknown and per is not None:
             # calibrated in timed products (PETSC_FIRST_FACTOR), not in the products an iteration
             # implies: PETSc SSOR-PCG's first solve on `jump-repeat` implied a product 3.5x dearer
             # than it is, MUMPS's first factorisation was priced at 417 ms instead of 120, and a
