@@ -277,8 +277,10 @@ class SequenceSolver:
             path = self._stretch_paths[st.config] = (
                 FixedCompiledPath(self, st.config, method, _PRIMARY_CHUNK)
                 if type(method) is CompiledPCG and FixedCompiledPath.guesser_fits(self._guesser) else False)
-        if path is False or getattr(b, "shape", None) != (st.n,) or (st.admits is not None and not st.admits(context)):
+        if path is False or getattr(b, "shape", None) != (st.n,):
             return None
+        if st.admits is not None and not st.admits(None if context is None else self._check_context(context)):
+            return None  # (checked first: a context that is not valid is named, as on any path)
         x = self._lean_call(path, A, b, context, st.limit, st.new_matrix_ends)
         if x is None:
             return None
