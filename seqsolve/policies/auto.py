@@ -990,7 +990,7 @@ class AutoPolicy(Policy):
             self._streak = None
             return
         streak = self._streak
-        if streak is not None and (streak[1] == name or self._fam_of[streak[1]] == self._fam_of[name]):
+        if streak is not None and (streak[1] == name or self._fam_of.get(streak[1]) == self._fam_of.get(name)):
             streak[0], streak[1] = b, name
             streak[2] += 1
         else:
