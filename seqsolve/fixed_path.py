@@ -1,9 +1,12 @@
-"""The usual solve of a fixed compiled-PCG policy, in straight-line code (issue 9's per-call overhead).
+"""The usual solve of a settled compiled-PCG configuration, in straight-line code (issue 9's
+per-call overhead): a fixed policy's, and each system of a commitment ``auto`` handed to the solver
+(:class:`~seqsolve.policies.base.Stretch`).
 
 :meth:`SequenceSolver.solve <seqsolve.SequenceSolver.solve>` is written for every policy, backend
-and input: it asks the policy, scales, bounds attempts in chunks, falls back, learns.  A fixed
-policy of one compiled ``numba-*-cg`` configuration with a stored-vector guess (``previous``,
-``zero``, or the ``auto`` chooser while it is dormant on ``previous``) needs none of that on a system that goes well, yet paid ~40 Python-level steps for it:
+and input: it asks the policy, scales, bounds attempts in chunks, falls back, learns.  A settled
+compiled ``numba-*-cg`` configuration with a stored-vector guess (``previous``, ``zero``, or the
+``auto`` chooser while it is dormant — on an extrapolation too, under the solver's BLAS thread
+limit) needs none of that on a system that goes well, yet paid ~40 Python-level steps for it:
 7 % of a 1.4 ms Heat2D solve.  :class:`FixedCompiledPath` runs only the steps that decide
 something — the matrix scan (finiteness, fingerprint, symmetry sample, ``b``'s check and norm),
 the canonical-pattern and symmetry bookkeeping, the setup (refreshed or reused), one kernel call,
@@ -46,9 +49,9 @@ _FAILURES = (SeqsolveError, ArithmeticError, ValueError, RuntimeError, np.linalg
 
 
 class FixedCompiledPath:
-    """The lean solve for ``solver`` while its policy is ``FixedPolicy`` of one :class:`CompiledPCG`
-    configuration and its guess a :class:`FixedGuess` that does no arithmetic, or a
-    :class:`GuessChooser` on its solves with a stored-vector guess (see the module)."""
+    """The lean solve of one :class:`CompiledPCG` configuration for ``solver`` — its ``FixedPolicy``'s
+    one candidate, or a stretch's — with a :class:`FixedGuess` that does no arithmetic, or a
+    :class:`GuessChooser` while it is dormant (see the module)."""
 
     __slots__ = ("solver", "config", "name", "method", "primary_chunk", "sized")
 

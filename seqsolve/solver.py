@@ -279,8 +279,10 @@ class SequenceSolver:
                 if type(method) is CompiledPCG and FixedCompiledPath.guesser_fits(self._guesser) else False)
         if path is False or getattr(b, "shape", None) != (st.n,):
             return None
-        if st.admits is not None and not st.admits(None if context is None else self._check_context(context)):
-            return None  # (checked first: a context that is not valid is named, as on any path)
+        if context is not None:  # checked first: a context that is not valid is named, as on any path
+            context = self._check_context(context)
+        if st.admits is not None and not st.admits(context):
+            return None
         x = self._lean_call(path, A, b, context, st.limit, st.new_matrix_ends)
         if x is None:
             return None
