@@ -209,3 +209,33 @@ def test_a_factorisation_is_committed_to_while_its_matrix_repeats_and_decided_af
     new = [r.index for r in history if not r.matrix_repeated]
     assert set(new) <= set(decided)  # every new matrix: its build charged in a full decision
     assert len(decided) < 0.5 * len(history)  # within a run: committed, not decided
+
+
+def test_a_stretch_handed_back_on_a_slow_solve_resumes_without_a_decision_where_the_commitment_survives():
+    m, resumed = 16, 0
+    A, b = _laplacian(m, 1.0), np.ones(m * m)
+    for seed in range(4):
+        policy = _Spy(candidates=[CG, SSOR], seed=seed)
+        solver = SequenceSolver(policy=policy, rtol=1e-9)
+        t = 0
+        while (solver._stretch is None or solver._stretch.left < 2) and t < 300:
+            solver.solve(A, b + 1e-3 * t)
+            t += 1
+        st = solver._stretch
+        assert st is not None
+        st.ceiling = 0.0  # every solve now looks slow in seconds: handed back to the policy at once
+        before, commit = policy.selects, list(policy._commit)
+        x = solver.solve(A, b + 1e-3 * t)
+        assert np.linalg.norm(b + 1e-3 * t - A @ x) <= 1e-9 * np.linalg.norm(b + 1e-3 * t) * (1 + 1e-12)
+        assert policy.selects == before  # not decided again: the policy learned the record ...
+        assert policy.t_ == len(solver.history)
+        if policy._commit is None:  # (a commitment ended by the record's iterations: decided next)
+            assert solver._stretch is None
+            continue
+        # ... and, its commitment intact, handed over the rest of it at once
+        resumed += 1
+        assert solver._stretch is not None and solver._stretch is not st
+        assert solver._stretch.left == commit[1] - 1 and solver._stretch.config.name == commit[2]
+        solver.solve(A, b + 1e-3 * (t + 1))
+        assert policy.selects == before
+    assert resumed >= 2  # (the same iterations every system: a commitment survives a slow solve)
