@@ -88,9 +88,11 @@ class FixedCompiledPath:
         s = self.solver
         if (type(A) is not _CSR or type(b) is not np.ndarray or b.ndim != 1 or b.dtype is not _F64
                 or not b.flags.c_contiguous or s._warm is not A.indices.dtype or s.record_residuals
-                or not (s._guesser.stored or arithmetic and type(s._guesser) is GuessChooser and s._guesser.dormant)):
+                or not (s._guesser.stored or arithmetic and type(s._guesser) is GuessChooser and s._guesser.dormant)
+                or s._start_solved):
             return None  # (a guess chooser is lean only while dormant: on a stored-vector guess, or
-            # on any when the caller limits BLAS threads)
+            # on any when the caller limits BLAS threads; a start that solved the last system may
+            # solve this one without a setup: the general path checks it first)
         n, shape, data = b.shape[0], A.shape, A.data
         if data.dtype is not _F64 or shape != (n, n) or not data.flags.c_contiguous:
             return None
@@ -176,6 +178,7 @@ class FixedCompiledPath:
         if logger.isEnabledFor(20):  # INFO
             solve_logged(record, [(self.name, status, iterations)], maxiter, maxiter)
         s._previous_fp = fp
+        s._start_solved = iterations == 0 and guess != "zero"
         history.append(record)
         s._x_prev = x
         return x.copy()

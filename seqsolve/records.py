@@ -24,6 +24,9 @@ class SolveRecord:
     residual: float
     converged: bool
     fallback: str | None = None
+    #: the chosen configuration's outcome: ``"converged"``, ``"maxiter"``, ``"breakdown"`` …, or
+    #: ``"start"``: the start already met the tolerance, checked before anything was built or run
+    #: (after a system whose start met it too), so the record says nothing about the configuration
     status: str = "converged"
     setup_reused: bool = False
     policy_seconds: float = 0.0

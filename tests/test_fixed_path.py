@@ -101,7 +101,7 @@ def test_values_changed_in_place_are_a_new_matrix(monkeypatch):
     solver = SequenceSolver(rtol=1e-10, policy=POLICY)
     A, b = poisson(), np.ones(144)
     solver.solve(A, b)
-    solver.solve(A, b)
+    solver.solve(A, 2.0 * b)  # (not b again: a start that solved its system is checked on the general path)
     assert solver.history[-1].matrix_repeated and solver.history[-1].setup_reused
     calls = counting(monkeypatch)
     A.data[A.indices == np.repeat(np.arange(144), np.diff(A.indptr))] *= 2.0  # the diagonal, in place

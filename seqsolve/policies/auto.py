@@ -1044,6 +1044,15 @@ class AutoPolicy(Policy):
             d = info.policy_seconds
             self._decision_s = d if self._decision_s is None else 0.7 * self._decision_s + 0.3 * d
             self._full = False
+        if info.status == "start":
+            # the start met the tolerance before anything was built or run: the time is spent, but
+            # any configuration would have cost the same, so nothing is learned about this one
+            self.spent_total_ += cost
+            self._recent_cost = cost
+            if not self._observed:
+                self._count_run(info.matrix_repeated)
+            self._observed = False
+            return self
         if self._commit is not None and name in self._context_free and self._update_committed(b, name, cost, info):
             return self
         if self.cost == "iterations":
