@@ -69,3 +69,21 @@ def test_auto_learns_nothing_about_a_configuration_from_a_start_that_solved_the_
     p = solver.policy
     assert {k: {n: list(v) for n, v in bins.items()} for k, bins in p.stats_.items()} == before
     assert p.spent_total_ > spent and p.t_ == len(solver.history)
+
+
+def test_a_zero_iteration_solve_of_an_iterative_configuration_teaches_auto_nothing_about_it():
+    from seqsolve import SolveRecord
+    from seqsolve.policies import AutoPolicy
+
+    p = AutoPolicy(candidates=["numba-cg", "numba-ssor-cg(omega=1.5)"], seed=0)
+    c = p.select(None, n=400)
+    p.update(1e-3, SolveRecord(index=0, configuration=c.name, iterations=20, setup_seconds=1e-5,
+                               solve_seconds=1e-3, residual=1e-9, converged=True))
+    c = p.select(None, n=400)
+    learned = {k: {n: list(v) for n, v in bins.items()} for k, bins in p.stats_.items()}
+    per = dict(p.per_iteration_)
+    # a setup and a check, no iteration: what the configuration would need is not shown
+    p.update(2e-5, SolveRecord(index=1, configuration=c.name, iterations=0, setup_seconds=1e-5,
+                               solve_seconds=1e-5, residual=1e-9, converged=True))
+    assert {k: {n: list(v) for n, v in bins.items()} for k, bins in p.stats_.items()} == learned
+    assert p.per_iteration_ == per and p.spent_total_ == pytest.approx(1e-3 + 2e-5)

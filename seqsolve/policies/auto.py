@@ -1044,9 +1044,12 @@ class AutoPolicy(Policy):
             d = info.policy_seconds
             self._decision_s = d if self._decision_s is None else 0.7 * self._decision_s + 0.3 * d
             self._full = False
-        if info.status == "start":
-            # the start met the tolerance before anything was built or run: the time is spent, but
-            # any configuration would have cost the same, so nothing is learned about this one
+        if info.status == "start" or (info.iterations == 0 and info.converged and not info.fallback
+                                      and self._kind_of.get(name) not in _FACTORISATIONS):
+            # the start met the tolerance (checked before anything was built or run, or found by
+            # the method at once): the time is spent, but it shows nothing of the iterations this
+            # configuration needs — learned, a setup and a check made plain Jacobi-CG the best on
+            # p-Laplace's converged Picard steps, exploited on the next harder ones
             self.spent_total_ += cost
             self._recent_cost = cost
             if not self._observed:
