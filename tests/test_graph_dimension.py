@@ -97,7 +97,7 @@ def test_a_three_dimensional_matrix_prices_its_factorisation_as_three_dimensiona
         p.select(None, n=A.shape[0])
         fam = p._fam_of["direct"]
         estimates[name] = p._setup_estimate(fam, parse("direct"))
-        p._dimension = (A.shape[0], 2.0)  # the same matrix priced as 2-D: the calibrated prior
+        p._dimension = {A.shape[0]: (2.0, A.nnz / A.shape[0])}  # the same matrix priced as 2-D: the calibrated prior
         estimates[name + " as 2d"] = p._setup_estimate(fam, parse("direct"))
     assert estimates["2d"] == pytest.approx(estimates["2d as 2d"], rel=0.2)
     assert estimates["3d"] > 10 * estimates["3d as 2d"]
@@ -119,7 +119,29 @@ def test_the_dimension_is_measured_only_once_a_factorisation_comes_within_reach(
 
     for _ in range(5):  # cheap solves: the LU, even at its 2-D price, is out of reach
         step(1e-4)
-    assert p._dimension[0] is None
+    assert n not in p._dimension
     for _ in range(15):  # dear ones (re-weighed within 10 systems): within reach, so priced at its dimension
         step(5.0, iterations=100_000)
-    assert p._dimension[0] == n and 2.4 <= p._dimension[1] <= 3.1
+    assert 2.4 <= p._dimension[n][0] <= 3.1
+
+
+
+def test_the_dimension_is_measured_once_per_family_of_meshes():
+    from seqsolve.policies import auto as auto_module
+
+    # a 3-D mesh refined and coarsened (one density, two sizes), then a 2-D one (another density)
+    sizes = [_grid(12, 3), _grid(16, 3), _grid(12, 3), _grid(40, 2)]
+    p = AutoPolicy(candidates=["direct", "numba-cg"], seed=0)
+    measured = []
+    real = auto_module.graph_dimension
+    try:
+        auto_module.graph_dimension = lambda A: measured.append(A.shape[0]) or real(A)
+        for A in sizes:
+            p.observe(SystemFacts(A.shape[0], A=A))
+            p.select(None, n=A.shape[0])
+            p._fill_growth(0.0)  # (a setup within reach: measured if not known)
+    finally:
+        auto_module.graph_dimension = real
+    assert measured == [12**3, 40**2]
+    assert p._dimension[16**3][0] == p._dimension[12**3][0] and 2.4 <= p._dimension[16**3][0] <= 3.1
+    assert 1.7 <= p._dimension[40**2][0] <= 2.3

@@ -723,7 +723,7 @@ def test_petsc_auto_prices_a_first_factorisation_by_the_unknowns_not_the_nonzero
     def first_factorisation(A, timed: float | None) -> float:
         p = AutoPolicy(candidates=[_SSOR, _CHOL], seed=0, backend=PetscBackend())
         p._product_seconds = lambda: timed  # one product with A, as timed on this matrix
-        p._dimension = (A.shape[0], 2.0)  # priced as 2-D (the dimension's growth: test_graph_dimension.py)
+        p._dimension = {A.shape[0]: (2.0, A.nnz / A.shape[0])}  # priced as 2-D (the dimension's growth: test_graph_dimension.py)
         b = p._bin(None, A.shape[0])
         p._last = (b, _SSOR, True)
         p.update(0.25, SolveRecord(index=0, configuration=_SSOR, iterations=100, setup_seconds=0.0,

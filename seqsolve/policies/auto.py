@@ -548,6 +548,13 @@ def default_candidates(backend=None) -> list[Configuration]:
     return [c for c in pool if c.kind not in dominated and c.get_or("setup", "adaptive") == "adaptive"] + structured
 
 
+def _keep(memo: dict, key, value, most: int = 32) -> None:
+    """``memo[key] = value``, forgetting the oldest entry beyond ``most`` (a per-size memo)."""
+    if len(memo) >= most:
+        del memo[next(iter(memo))]
+    memo[key] = value
+
+
 class AutoPolicy(Policy):
     """Least-measured-cost selection with context bins, forgetting, family search and capped exploration."""
 
@@ -664,14 +671,16 @@ class AutoPolicy(Policy):
         self._budget: float | None = None  # seconds an exploration of unmeasured speed may cost
         self._lowest_memo: dict[tuple, float | None] = {}
         self._size_memo: tuple = (None, 0)  # (n, its size class) of the last _bin
-        self._dimension: tuple = (None, math.nan)  # (n, the graph dimension measured at that size)
+        # measured once per size, and kept per size (a mesh refined and coarsened comes back to
+        # earlier sizes; re-measured at each change, the dimension cost 4-7 ms a time): n → value
+        self._dimension: dict[int, tuple[float, float]] = {}  # (the graph dimension, nnz per row) (_fill_growth)
         self._hint: tuple[str, dict] | None = None
         self._recent_cost: float | None = None  # seconds of the last solve
         #: runs of one matrix: mean length of the finished ones (0: none finished), and the
         #: current run's length; a setup built now is shared by the rest of the run (_sharing)
         self.mean_run_ = 0.0
-        self._product: tuple[int, float] | None = None  # (n, seconds of one product with a matrix of that size)
-        self._difficulty: tuple[int, float | None] | None = None  # (n, its unproved prior difficulty or None)
+        self._product: dict[int, float] = {}  # seconds of one product with a matrix of that size
+        self._difficulty: dict[int, float | None] = {}  # its unproved prior difficulty, or None
         self._runs = 0
         self._run_len = 0
         self._observed = False  # observe() counted the coming system's run already
@@ -1811,18 +1820,22 @@ class AutoPolicy(Policy):
         plain CG went first on PETSc and led the learner into an ω search of SSOR-PCG it never
         left (430 of 500 systems on SSOR-PCG, where plain CG is the best fixed configuration)."""
         self._proved_easy()  # (computes the prior difficulty once per size)
-        return _prior_rank(rep, self._iter_cost, self._setup_cost, self._difficulty[1])
+        return _prior_rank(rep, self._iter_cost, self._setup_cost, self._difficulty[self._facts_n()])
 
     def _proved_easy(self) -> bool:
         """Whether Gershgorin bounds the difficulty of this size's first matrix (a diagonal
         margin: Heat2D's early steps need a few iterations, which no setup repays at once), or
         nothing can be judged (an operator): the cautious order stands."""
         A = getattr(self._facts, "A", None)
-        n = getattr(A, "shape", (0,))[0]
-        if self._difficulty is None or self._difficulty[0] != n:
+        n = self._facts_n()
+        if n not in self._difficulty:
             prior = prior_difficulty(A)
-            self._difficulty = (n, prior[0] if prior is not None and not prior[1] else None)
-        return self._difficulty[1] is None
+            _keep(self._difficulty, n, prior[0] if prior is not None and not prior[1] else None)
+        return self._difficulty[n] is None
+
+    def _facts_n(self) -> int:
+        """The size of the observed matrix (0 where none was observed)."""
+        return getattr(getattr(self._facts, "A", None), "shape", (0,))[0]
 
     def _far_due(self, known: dict, best_name: str | None, size: int) -> Configuration | None:
         """The leader of another family whose estimate lies beyond ``revalidate_within`` of the
@@ -1966,15 +1979,22 @@ class AutoPolicy(Policy):
         if A is None or not sp.issparse(A) or not A.nnz:
             return 1.0
         n = A.shape[0]
-        if self._dimension[0] != n:
-            if flat is None and self.cost == "seconds":
-                return 1.0  # no product priced yet: the estimate is its fixed part alone
-            if flat is not None:
-                lo = self._lowest(self._bin_now) if self._bin_now is not None else None
-                if 0.8 * flat > max(self.spent_total_, (self.explore_cap + 1.0) * lo if lo else 0.0):
-                    return 1.0  # out of reach at the 2-D price: not measured yet
-            self._dimension = (n, graph_dimension(A))
-        return lu_products(n, self._dimension[1], A.nnz) / lu_products(n, 2.0, A.nnz)
+        if n not in self._dimension:
+            density = A.nnz / n
+            # a graph of another size but the same density is taken for the same family of meshes
+            # (a mesh refined and coarsened: its dimension does not change with its size)
+            alike = next((d for d, rho in self._dimension.values() if abs(rho - density) <= 0.15 * rho), None)
+            if alike is not None:
+                _keep(self._dimension, n, (alike, density))
+            else:
+                if flat is None and self.cost == "seconds":
+                    return 1.0  # no product priced yet: the estimate is its fixed part alone
+                if flat is not None:
+                    lo = self._lowest(self._bin_now) if self._bin_now is not None else None
+                    if 0.8 * flat > max(self.spent_total_, (self.explore_cap + 1.0) * lo if lo else 0.0):
+                        return 1.0  # out of reach at the 2-D price: not measured yet
+                _keep(self._dimension, n, (graph_dimension(A), density))
+        return lu_products(n, self._dimension[n][0], A.nnz) / lu_products(n, 2.0, A.nnz)
 
     def _solve_products(self, kind: str) -> float:
         """A never-measured factorisation's solve in products (``SOLVE_COST``), its triangular
@@ -1990,15 +2010,15 @@ class AutoPolicy(Policy):
         if A is None or not sp.issparse(A):
             return None
         n = A.shape[0]
-        if self._product is None or self._product[0] != n:
+        if n not in self._product:
             x = np.ones(n)
             best = math.inf
             for _ in range(2):
                 t0 = time.perf_counter()
                 A @ x
                 best = min(best, time.perf_counter() - t0)
-            self._product = (n, best)
-        return self._product[1]
+            _keep(self._product, n, best)
+        return self._product[n]
 
     def _recheck_after(self) -> int:
         """Systems until a setup held back as too dear to share is weighed again: the next one while
