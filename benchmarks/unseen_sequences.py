@@ -10,8 +10,9 @@ convection–diffusion, 120², the wind turning), ``small`` (500 systems of 400 
 overhead), ``amr`` (sizes 64² … 128² changing every six systems, as a mesh refined and coarsened),
 ``darcy3d`` (a log-normal permeability drifting on a 26³ grid), ``aniso-rot`` (9-point diffusion,
 anisotropy 1000 turning), ``shift-sweep`` (a shift falling six decades: easy systems become hard),
-``pattern-change`` (a random graph rewired 3 % a step: a new sparsity pattern every system) and
-``convdiff3d`` (3-D upwind convection–diffusion, the wind precessing).
+``pattern-change`` (a random graph rewired 3 % a step: a new sparsity pattern every system),
+``convdiff3d`` (3-D upwind convection–diffusion, the wind precessing) and ``pseudo-transient``
+(backward Euler to a steady state with growing time steps: late systems are solved by their start).
 Every system is solved by every method in turn, each call timed whole, one process, one BLAS
 thread; prints each method ÷ the best fixed configuration in hindsight after 20, 50 and all systems
 (the best of the first k, issue 8's measure), what ``auto`` chose, and writes a JSON summary.
@@ -228,9 +229,27 @@ def convdiff3d(steps: int = 80, m: int = 24, peclet: float = 60.0):
         yield sp.csr_array(A), np.ones(m**3)
 
 
+def pseudo_transient(steps: int = 80, m: int = 128, growth: float = 1.4):
+    """Backward Euler towards a steady state with a time step growing 1.4x a step (pseudo-transient
+    continuation): a new matrix every system, and a solution that stops changing — the late
+    systems are solved by their start (the previous solution) to the tolerance."""
+    from scipy.sparse.linalg import splu
+
+    K, _ = inclusion(m, 0)
+    K = sp.csr_array(K - sp.identity(m * m) / m**2)
+    mass = np.full(m * m, 1.0 / m**2)
+    f = moving_source(m, 0)
+    u, dt = np.zeros(m * m), 1e-4
+    for _ in range(steps):
+        A = sp.csr_array(K + sp.diags(mass / dt))
+        b = mass / dt * u + f
+        yield A, b
+        u, dt = splu(sp.csc_matrix(A)).solve(b), dt * growth
+
+
 WORKLOADS = {"constant": constant, "constvar": constvar, "varcoef": varcoef, "convdiff-rot": convdiff_rot,
              "small": small, "amr": amr, "darcy3d": darcy3d, "aniso-rot": aniso_rot, "shift-sweep": shift_sweep,
-             "pattern-change": pattern_change, "convdiff3d": convdiff3d}
+             "pattern-change": pattern_change, "convdiff3d": convdiff3d, "pseudo-transient": pseudo_transient}
 
 
 def main(argv=None) -> None:

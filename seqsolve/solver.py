@@ -422,15 +422,17 @@ class SequenceSolver:
             limit, budget = (None, None) if fixed else (self._policy.attempt_limit(), self._policy.attempt_budget())
         policy_seconds = time.perf_counter() - t0
         t_guess, guess = time.perf_counter(), "x0" if x0 is not None else "zero"
+        tentative = False  # the previous solution, checked before the strategy's own start is formed
         if x0 is None and self.warm_start:
-            if self._method(config).uses_x0:
-                if st is None and not fixed and (self._policy.explored() or config.name != self._previous_config):
-                    # one learner tries at a time, and a start is judged against the configuration
-                    # the policy settled on, not on the first solve after a switch
-                    self._guesser.defer()
-                x0, guess = self._guesser.form(A, b, key)
-            else:  # a factorisation or an exact solve: a guess would be formed for nothing
+            if not self._method(config).uses_x0:  # a factorisation or an exact solve: a guess would be formed for nothing
                 guess = "unused"
+            elif self._start_solved and self._x_prev is not None and self._x_prev.shape[0] == n and callback is None:
+                # the last system's start met the tolerance: the sequence has settled, and the
+                # previous solution, free, may solve this one too (an extrapolation or a projection
+                # formed at 1-2 ms a system, on a converged pseudo-transient, did no better)
+                x0, guess, tentative = self._x_prev, "previous", True
+            else:
+                x0, guess = self._formed_guess(A, b, key, st, fixed, config)
         if x0 is None or (guess != "unused" and not all_finite(x0)):  # nothing known, or a broken guess: cold start
             x0 = np.zeros(n)
         guess_seconds = time.perf_counter() - t_guess
@@ -456,6 +458,15 @@ class SequenceSolver:
         start = x0 if system.shift == 0 else system.to_scaled(x0)
         first = self._start_meets(system, start, goal) if self._start_solved and guess not in ("zero", "unused") \
             and callback is None else None
+        if first is None and tentative:  # not this time: the strategy's own start after all
+            t_guess = time.perf_counter()
+            x0, guess = self._formed_guess(A, b, key, st, fixed, config)
+            if x0 is None or not all_finite(x0):
+                x0, guess = np.zeros(n), "zero"
+            start = x0 if system.shift == 0 else system.to_scaled(x0)
+            guess_seconds += time.perf_counter() - t_guess
+            if guess != "zero":  # (a start the strategy formed may meet it where the previous did not)
+                first = self._start_meets(system, start, goal)
         if first is None:
             first = self._bounded(config, system, start, fp, goal,
                                   min(maxiter, limit or maxiter), callback, first_chunk=max(_PRIMARY_CHUNK, 10 * math.isqrt(n)),
@@ -948,6 +959,14 @@ class SequenceSolver:
             att.done = None if done is None else (b, att.x, done)
         att.solve_seconds = time.perf_counter() - t1
         return att
+
+    def _formed_guess(self, A, b, key, st, fixed: bool, config: Configuration) -> tuple[np.ndarray | None, str]:
+        """The initial-guess strategy's start for this system (``None``: nothing known)."""
+        if st is None and not fixed and (self._policy.explored() or config.name != self._previous_config):
+            # one learner tries at a time, and a start is judged against the configuration the
+            # policy settled on, not on the first solve after a switch
+            self._guesser.defer()
+        return self._guesser.form(A, b, key)
 
     def _start_meets(self, system, start: np.ndarray, goal: "_Goal") -> _Attempt | None:
         """The start itself as the first attempt, where it already meets the tolerance: no setup is

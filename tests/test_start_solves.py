@@ -87,3 +87,29 @@ def test_a_zero_iteration_solve_of_an_iterative_configuration_teaches_auto_nothi
                                solve_seconds=1e-5, residual=1e-9, converged=True))
     assert {k: {n: list(v) for n, v in bins.items()} for k, bins in p.stats_.items()} == learned
     assert p.per_iteration_ == per and p.spent_total_ == pytest.approx(1e-3 + 2e-5)
+
+
+def test_a_settled_sequence_starts_from_the_previous_solution_before_forming_a_dearer_guess():
+    m, rtol = 20, 1e-8
+    b = np.ones(m * m)
+    solver = SequenceSolver(policy="fixed:numba-ssor-cg(omega=1.5)", rtol=rtol, initial_guess="projection(k=4)")
+    for k in range(6):
+        A = _poisson(m, 1.0 + 1e-14 * k)
+        x = solver.solve(A, b)
+        assert np.linalg.norm(b - A @ x) <= rtol * np.linalg.norm(b) * (1 + 1e-12)
+    tail = solver.history[2:]
+    assert all(r.status == "start" and r.initial_guess == "previous" for r in tail)
+
+
+def test_where_the_previous_solution_does_not_solve_it_the_strategy_start_is_checked_next():
+    m, rtol = 20, 1e-8
+    x_star = np.sin(np.arange(m * m) / 7.0)
+    solver = SequenceSolver(policy="fixed:numba-ssor-cg(omega=1.5)", rtol=rtol,
+                            initial_guess="extrapolate(order=1)")
+    for k in range(1, 7):  # solutions k x*: the linear extrapolation is exact, the previous one is not
+        A = _poisson(m, 1.0 + 1e-14 * k)
+        b = A @ (k * x_star)
+        x = solver.solve(A, b)
+        assert np.linalg.norm(b - A @ x) <= rtol * np.linalg.norm(b) * (1 + 1e-12)
+    last = solver.history[-1]
+    assert last.status == "start" and last.initial_guess.startswith("extrapolate") and last.iterations == 0
