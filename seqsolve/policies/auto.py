@@ -138,8 +138,10 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    systems, each at most ``explore_cap`` times the incumbent plus the fallback after it.
 7. **Cheap when settled.**  Once an incumbent (or another ω of its family) has been exploited a
    few times in a row, the next ``min(commit, 2**(streak-2))`` systems of its bin take it directly
-   (no exploration bookkeeping; explorations in between do not break the streak); a fallback, a
-   capped solve, a cost above its estimate or another bin ends that at once.  An
+   (no exploration bookkeeping; explorations in between do not break the streak; ``commit`` grows
+   to keep the full decisions within ``_DECISION_SHARE`` of the time where a decision costs as much
+   as a solve); a fallback, a capped solve or another bin ends that at once, a cost above its
+   estimate ends it and halves the next (:meth:`_surprised`).  An
    exact structured solve (``_CONTEXT_FREE``) is committed to for 128 systems of its size in any
    bin.  Every commitment is handed to the solver (:meth:`stretch`), which runs it without asking
    (a compiled PCG on the lean path of :mod:`seqsolve.fixed_path`) and returns the records in one
