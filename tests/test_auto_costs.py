@@ -1057,3 +1057,18 @@ def test_a_random_refresh_skips_a_capped_loss():
 
     assert "gmres" in refreshed(False)
     assert "gmres" not in refreshed(True)
+
+
+@pytest.mark.parametrize("cost", ["seconds", "iterations"])
+def test_an_optional_try_is_charged_the_decision_that_chose_it(cost):
+    p = AutoPolicy(candidates=[SSOR, "numba-cg"], seed=0, explore=0.0, cost=cost)
+    c = p.select(None, n=1000).name
+    p.update(1e-3, record(c, iterations=10, setup=0.0, solve=1e-3, repeated=False, reused=False))
+    c = p.select(None, n=1000).name
+    b = p._last[0]
+    p._last, p._screening, p._incumbent_cost = (b, c, True), False, 1e9  # an optional try, cheaper than the incumbent
+    before = p.spent_excess_
+    rec = dataclasses.replace(record(c, iterations=10, setup=0.0, solve=1e-3, repeated=False, reused=False),
+                              policy_seconds=2e-4)
+    p.update(rec.seconds, rec)
+    assert p.spent_excess_ - before == (pytest.approx(2e-4) if cost == "seconds" else 0.0)

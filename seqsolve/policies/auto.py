@@ -1088,8 +1088,11 @@ class AutoPolicy(Policy):
             self.spent_deferred_ += cost
         if exploring and not self._screening and self._incumbent_cost is not None:
             # the first screening of each family is bounded on its own (one capped try, setups by
-            # explore_budget); the regret budget is for the optional rest
-            self.spent_excess_ += max(0.0, cost - self._incumbent_cost)
+            # explore_budget); the regret budget is for the optional rest.  In seconds, a try also
+            # costs the full decision that chose it (a committed solve would not have made one):
+            # on 0.2 ms solves that decision costs as much as the solve
+            decision = info.policy_seconds if self.cost == "seconds" else 0.0
+            self.spent_excess_ += max(0.0, cost - self._incumbent_cost) + decision
         # (get before setdefault: no fresh dict and list made, and dropped, on every solve)
         here = self.stats_.get(b)
         if here is None:
