@@ -113,3 +113,21 @@ def test_where_the_previous_solution_does_not_solve_it_the_strategy_start_is_che
         assert np.linalg.norm(b - A @ x) <= rtol * np.linalg.norm(b) * (1 + 1e-12)
     last = solver.history[-1]
     assert last.status == "start" and last.initial_guess.startswith("extrapolate") and last.iterations == 0
+
+
+def test_after_a_settled_system_the_smaller_residual_of_the_two_starts_checked_is_used():
+    m, rtol = 20, 1e-8
+    rng = np.random.default_rng(1)
+    x_star = np.sin(np.arange(m * m) / 7.0)
+    delta = 1e-4 * rng.standard_normal(m * m)
+    solver = SequenceSolver(policy="fixed:numba-ssor-cg(omega=1.5)", rtol=rtol, initial_guess="extrapolate(order=1)")
+    # solutions x*, 2x*, 3x* (the linear extrapolation meets the last at once), then 3x* + δ: the
+    # extrapolation overshoots to 4x*, the previous solution is off by δ only
+    for k, x in enumerate((x_star, 2 * x_star, 3 * x_star, 3 * x_star + delta)):
+        A = _poisson(m, 1.0 + 1e-14 * k)
+        b = A @ x
+        out = solver.solve(A, b)
+        assert np.linalg.norm(b - A @ out) <= rtol * np.linalg.norm(b) * (1 + 1e-12)
+    assert solver.history[2].iterations == 0  # the settled system
+    last = solver.history[-1]
+    assert last.initial_guess == "previous" and last.iterations > 0

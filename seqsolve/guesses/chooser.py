@@ -203,6 +203,12 @@ class GuessChooser:
         either."""
         self._deferred = True
 
+    def discard(self) -> None:
+        """The start :meth:`form` just gave was not used (the solver started from the previous
+        solution, whose residual it found smaller): nothing is scored from this solve, as after a
+        deferred one; update() still stores its solution."""
+        self._chosen = self._x0 = self._verdict = None
+
     def form(self, A: Any, b: np.ndarray, key: Hashable | None) -> tuple[np.ndarray | None, str]:
         if b.shape[0] != self._sized:
             self._fit_memory(b.shape[0])
@@ -684,6 +690,9 @@ class FixedGuess:
         pass
 
     def defer(self) -> None:
+        pass
+
+    def discard(self) -> None:
         pass
 
     def reset(self) -> None:
