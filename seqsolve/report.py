@@ -145,6 +145,10 @@ def history_from_dicts(rows: object) -> list[SolveRecord]:
                                        or (rec[key] is None and type(None) in kinds)):
                     raise TypeError(key)
             rec["context"] = {str(k): float(v) for k, v in dict(rec.get("context") or {}).items()}
+            if row.get("residuals") is not None:  # (saved with record_residuals=True)
+                if not isinstance(row["residuals"], list):
+                    raise TypeError("residuals")
+                rec["residuals"] = tuple(float(v) for v in row["residuals"])
             out.append(SolveRecord(**rec))
         except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise InvalidSystemError(f"history entry {i} is malformed ({exc})") from None
@@ -158,4 +162,5 @@ _TYPES: dict[str, tuple] = {
     "context": (dict,), "attempt_seconds": (int, float), "projected_seconds": (int, float, type(None)),
     "projected_iterations": (int, float, type(None)),
     "explored": (bool,), "matrix_repeated": (bool,), "initial_guess": (str,), "guess_seconds": (int, float),
+    "one_off_seconds": (int, float),
 }

@@ -138,3 +138,30 @@ def test_banded_factor_is_the_factor_of_its_matrix(kind):
         np.testing.assert_array_equal(bands[1], e)
     else:
         assert bands is None
+
+
+def test_a_first_build_loads_what_its_solves_use_so_no_timed_solve_pays_an_import():
+    """scipy.fft (~60 ms to import) is loaded by the setup of a grid long enough for its sine
+    transforms, reported as one-off work; imported in the first timed solve, ``auto`` in a fresh
+    process took the exact solver of Heat2D nx=150 for 50x dearer than it is and never chose it."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import sys, time
+        import numpy as np, scipy.sparse as sp
+        from seqsolve import SequenceSolver
+        m = 130  # an axis of at least DST_MIN points: sine transforms by scipy.fft
+        T = sp.diags([-np.ones(m - 1), 2 * np.ones(m), -np.ones(m - 1)], [-1, 0, 1])
+        A = sp.csr_array(sp.kron(sp.identity(m), T) + sp.kron(T, sp.identity(m)) + sp.identity(m * m))
+        before = "scipy.fft" in sys.modules
+        s = SequenceSolver(policy="fixed:fastdiag-cg")
+        s.solve(A, np.ones(m * m))
+        r = s.history[-1]
+        print(before, "scipy.fft" in sys.modules, r.one_off_seconds > 0, r.solve_seconds)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    before, after, one_off, solve = out.stdout.split()
+    assert before == "False" and after == "True" and one_off == "True"
+    assert float(solve) < 0.02  # the transforms alone (the import was the setup's one-off)

@@ -55,8 +55,12 @@ def test_history_round_trips_through_json_and_bad_rows_are_seqsolve_errors():
     seqsolve.run(Heat2D(nx=16, steps=10), s, progress=False)
     rows = json.loads(json.dumps([r.to_dict() for r in s.history]))
     assert history_from_dicts(rows) == s.history
+    s = seqsolve.SequenceSolver(policy="auto", record_residuals=True)  # the residual histories too
+    seqsolve.run(Heat2D(nx=16, steps=4), s, progress=False)
+    assert history_from_dicts(json.loads(json.dumps([r.to_dict() for r in s.history]))) == s.history
     for bad in ({"x": 1}, [1, 2], [{"index": "zero"}], [{"index": 0, "configuration": "cg", "iterations": 10**400}],
-                [{**rows[0], "context": {"c": "hot"}}]):
+                [{**rows[0], "context": {"c": "hot"}}], [{**rows[0], "residuals": "many"}],
+                [{**rows[0], "residuals": ["x"]}]):
         with pytest.raises(InvalidSystemError):
             history_from_dicts(bad)
 
