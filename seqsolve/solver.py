@@ -460,7 +460,7 @@ class SequenceSolver:
             and guess not in ("zero", "unused") and callback is None else (None, math.inf)
         if first is None and tentative:  # not this time: the strategy's own start after all
             t_guess = time.perf_counter()
-            previous = (x0, start, residual)
+            prev_x0, prev_start, prev_residual = x0, start, residual
             x0, guess = self._formed_guess(A, b, key, st, fixed, config)
             if x0 is None or not all_finite(x0):
                 x0, guess = np.zeros(n), "zero"
@@ -468,11 +468,11 @@ class SequenceSolver:
             guess_seconds += time.perf_counter() - t_guess
             if guess != "zero":  # (a start the strategy formed may meet it where the previous did not)
                 first, residual = self._start_meets(system, start, goal)
-            if first is None and previous[2] <= residual:
+            if first is None and prev_residual <= residual:
                 # of the two starts checked, the previous solution's residual is the smaller: near a
                 # steady state an extrapolation or a stale projection overshoots (on a pseudo-
                 # transient, 27-29 iterations from the formed start where the previous needed 7-13)
-                x0, start, guess = previous[0], previous[1], "previous"
+                x0, start, guess = prev_x0, prev_start, "previous"
                 self._guesser.discard()
         if first is None:
             first = self._bounded(config, system, start, fp, goal,

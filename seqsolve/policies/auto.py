@@ -1055,33 +1055,25 @@ class AutoPolicy(Policy):
             d = info.policy_seconds
             self._decision_s = d if self._decision_s is None else 0.7 * self._decision_s + 0.3 * d
             self._full = False
+        if self._commit is not None and name in self._context_free and self._update_committed(b, name, cost, info):
+            return self
+        if self.cost == "iterations":
+            cost, info = self._in_matvecs(info)
         if info.status == "start" or (info.iterations == 0 and info.converged and not info.fallback
                                       and self._kind_of.get(name) not in _FACTORISATIONS):
             # the start met the tolerance (checked before anything was built or run, or found by
             # the method at once): the time is spent, but it shows nothing of the iterations this
             # configuration needs — learned, a setup and a check made plain Jacobi-CG the best on
             # p-Laplace's converged Picard steps, exploited on the next harder ones
-            self.spent_total_ += cost
-            self._recent_cost = cost
-            if not self._observed:
-                self._count_run(info.matrix_repeated)
-            self._observed = False
+            self._spend(cost, info)
             return self
-        if self._commit is not None and name in self._context_free and self._update_committed(b, name, cost, info):
-            return self
-        if self.cost == "iterations":
-            cost, info = self._in_matvecs(info)
         if info.status in ("breakdown", "indefinite", "nan") and self._by_name[name].spec.spd_only:
             self._spd_trouble[b] = self._spd_trouble.get(b, 0) + 1
             if info.status == "indefinite" and self._kind_of.get(name) in _PROVES_INDEFINITE:
                 self._indefinite.add(b)
                 self._spd_trouble[b] = max(2, self._spd_trouble[b])  # a proof, not a hint
             self._screened.pop(b, None)  # let the general-purpose families in
-        self.spent_total_ += cost
-        self._recent_cost = cost
-        if not self._observed:  # no observe() before this system: count its run here
-            self._count_run(info.matrix_repeated)
-        self._observed = False
+        self._spend(cost, info)
         if self._screening:
             self.spent_explore_ += cost
         if self._deferred:
@@ -1301,6 +1293,14 @@ class AutoPolicy(Policy):
                 e[0] *= ratio
                 e[3] *= ratio
 
+    def _spend(self, cost: float, info: SolveRecord) -> None:
+        """Count a solve's cost in the time spent, and its matrix in the current run of one matrix."""
+        self.spent_total_ += cost
+        self._recent_cost = cost
+        if not self._observed:  # no observe() before this system: count its run here
+            self._count_run(info.matrix_repeated)
+        self._observed = False
+
     def _update_committed(self, b: tuple, name: str, cost: float, info: SolveRecord) -> bool:
         """:meth:`update` for a clean solve by a committed exact structured configuration
         (``_CONTEXT_FREE``): the same state changes as the full update, without the branches that
@@ -1312,11 +1312,7 @@ class AutoPolicy(Policy):
                 or info.iterations != 1 or not info.converged or info.fallback
                 or info.projected_seconds is not None or self._screening or self._deferred or self._revalidating):
             return False
-        self.spent_total_ += cost
-        self._recent_cost = cost
-        if not self._observed:
-            self._count_run(info.matrix_repeated)
-        self._observed = False
+        self._spend(cost, info)
         entry = here[name]
         fam = self._fam_of[name]
         fixed = self.fixed_.get(fam, 0.0)  # its fit never moves: the iterations are always 1
