@@ -11,8 +11,9 @@ overhead), ``amr`` (sizes 64² … 128² changing every six systems, as a mesh r
 ``darcy3d`` (a log-normal permeability drifting on a 26³ grid), ``aniso-rot`` (9-point diffusion,
 anisotropy 1000 turning), ``shift-sweep`` (a shift falling six decades: easy systems become hard),
 ``pattern-change`` (a random graph rewired 3 % a step: a new sparsity pattern every system),
-``convdiff3d`` (3-D upwind convection–diffusion, the wind precessing) and ``pseudo-transient``
-(backward Euler to a steady state with growing time steps: late systems are solved by their start).
+``convdiff3d`` (3-D upwind convection–diffusion, the wind precessing), ``pseudo-transient``
+(backward Euler to a steady state with growing time steps: late systems are solved by their start),
+and, with scikit-fem, ``stokes`` and ``oseen`` (Taylor–Hood saddle points: a zero diagonal block).
 Every system is solved by every method in turn, each call timed whole, one process, one BLAS
 thread; prints each method ÷ the best fixed configuration in hindsight after 20, 50 and all systems
 (the best of the first k, issue 8's measure), what ``auto`` chose, and writes a JSON summary.
@@ -247,9 +248,60 @@ def pseudo_transient(steps: int = 80, m: int = 128, growth: float = 1.4):
         u, dt = splu(sp.csc_matrix(A)).solve(b), dt * growth
 
 
+def _taylor_hood(refine: int):
+    """Unsteady Stokes pieces on the unit square, Taylor–Hood P2/P1 (scikit-fem: ``seqsolve[fem]``)."""
+    import skfem
+    from skfem.helpers import ddot, dot, grad
+    from skfem.models.general import divergence
+
+    mesh = skfem.MeshTri.init_sqsymmetric().refined(refine)
+    bu = skfem.Basis(mesh, skfem.ElementVector(skfem.ElementTriP2()), intorder=4)
+    bp = skfem.Basis(mesh, skfem.ElementTriP1(), intorder=4)
+
+    @skfem.BilinearForm
+    def viscous(u, v, w):
+        return w.nu * ddot(grad(u), grad(v))
+
+    @skfem.BilinearForm
+    def convective(u, v, w):  # (w·∇)u · v, a uniform wind at angle w.theta
+        return dot(np.cos(w.theta) * grad(u)[:, 0] + np.sin(w.theta) * grad(u)[:, 1], v)
+
+    mass = skfem.BilinearForm(lambda u, v, w: dot(u, v)).assemble(bu)
+    interior = bu.complement_dofs(bu.get_dofs())  # no slip on every wall
+    B = sp.csr_array(divergence.assemble(bu, bp))[:-1][:, interior]  # one pressure pinned
+    return bu, viscous, convective, mass, interior, B
+
+
+def _saddle(steps: int, refine: int, wind: float):
+    """Backward Euler for unsteady Stokes (``wind = 0``) or Oseen flow with a turning wind: the
+    velocity block changes every step (the viscosity oscillates), the pressure block is zero."""
+    bu, viscous, convective, mass, interior, B = _taylor_hood(refine)
+    dt, x = 0.01, bu.doflocs
+    for t in range(steps):
+        K = viscous.assemble(bu, nu=1.0 + 0.5 * np.sin(0.2 * t))
+        if wind:
+            K = K + wind * convective.assemble(bu, theta=0.1 * t)
+        F = sp.csr_array(mass / dt + K)[interior][:, interior]
+        A = sp.csr_array(sp.bmat([[F, B.T], [B, None]]))
+        f = np.zeros(bu.N)
+        f[0::2], f[1::2] = np.sin(np.pi * x[1, 0::2] + 0.1 * t), np.cos(np.pi * x[0, 1::2] - 0.1 * t)
+        yield A, np.concatenate([(mass @ f)[interior], np.zeros(B.shape[0])])
+
+
+def stokes(steps: int = 40, refine: int = 4):
+    """Unsteady Stokes (Taylor–Hood, 9,026 unknowns): symmetric indefinite, a zero pressure block."""
+    return _saddle(steps, refine, 0.0)
+
+
+def oseen(steps: int = 40, refine: int = 4):
+    """Oseen flow (Stokes plus a turning wind, 9,026 unknowns): not symmetric, a zero pressure block."""
+    return _saddle(steps, refine, 20.0)
+
+
 WORKLOADS = {"constant": constant, "constvar": constvar, "varcoef": varcoef, "convdiff-rot": convdiff_rot,
              "small": small, "amr": amr, "darcy3d": darcy3d, "aniso-rot": aniso_rot, "shift-sweep": shift_sweep,
-             "pattern-change": pattern_change, "convdiff3d": convdiff3d, "pseudo-transient": pseudo_transient}
+             "pattern-change": pattern_change, "convdiff3d": convdiff3d, "pseudo-transient": pseudo_transient,
+             "stokes": stokes, "oseen": oseen}
 
 
 def main(argv=None) -> None:

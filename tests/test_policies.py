@@ -1136,3 +1136,59 @@ def test_auto_a_context_that_moves_no_cost_stops_re_checking_inherited_estimates
     p.stats_[b]["numba-cg"][0] = 1e-6
     p._checked(b, "numba-cg")
     assert "numba-cg" not in p._check_backoff
+
+
+def test_auto_a_diagonal_entry_at_most_zero_proves_a_symmetric_matrix_indefinite_before_any_try():
+    """A saddle point (Stokes: a zero pressure block) is symmetric but not positive definite, as
+    its zero diagonal entries prove (``e_iᵀ A e_i = 0``).  SSOR-PCG, its coarse-space variant and
+    Jacobi-PCG each failed to build on it, one per system, plain CG broke down and AMG-CG was
+    capped at 2.5x a system; now every CG-based family is passed over before any try and the
+    factorisation goes first, the general Krylov methods staying out while it is offered."""
+    from seqsolve.policies.base import SystemFacts, diagonal_verdict
+
+    rng = np.random.default_rng(0)
+    K = sp.random(40, 40, density=0.1, random_state=1)
+    K = sp.csr_array(K @ K.T + 40.0 * sp.eye(40))
+    B = sp.random(10, 40, density=0.3, random_state=2)
+    A = sp.csr_array(sp.bmat([[K, B.T], [B, None]]))
+    assert diagonal_verdict(A) == (True, True) and diagonal_verdict(K) == (False, False)
+    assert diagonal_verdict(sp.csr_array(-K)) == (True, False)
+    assert diagonal_verdict(np.eye(3)) == (False, False)  # (not sparse: nothing proved)
+    spd = ["numba-ssor-cg(omega=1.5)", "subdomain-deflated-cg(omega=1.3)", "numba-jacobi-cg", "numba-cg",
+           "amg-cg(adaptive)"]
+    p = AutoPolicy(candidates=[*spd, "direct", "gmres", "bicgstab"], seed=0)
+    arms = [parse(c) for c in p.candidates_list]
+    p.observe(SystemFacts(A.shape[0], A=A))
+    first = p.select(None, allowed=arms, n=A.shape[0])
+    assert first.name == "direct" and p._bin_now in p._indefinite
+    assert p._spd_trouble.get(p._bin_now, 0) < 2  # GMRES, BiCGStab not let in by the proof
+
+    # the same policy on an SPD matrix of the same kind tries the CG-based families first
+    q = AutoPolicy(candidates=[*spd, "direct", "gmres", "bicgstab"], seed=0)
+    q.observe(SystemFacts(K.shape[0], A=K))
+    assert q.select(None, allowed=arms, n=K.shape[0]).name in spd
+
+    # with no factorisation offered, the general methods are what is left: they come in at once
+    r = AutoPolicy(candidates=[*spd, "gmres", "bicgstab"], seed=0)
+    r.observe(SystemFacts(A.shape[0], A=A))
+    assert r.select(None, allowed=[parse(c) for c in r.candidates_list], n=A.shape[0]).kind in ("gmres", "bicgstab")
+
+    # not symmetric (an Oseen system): the LU before the Krylov methods, which stagnate there
+    N = sp.csr_array(sp.bmat([[K + sp.random(40, 40, density=0.05, random_state=3), B.T], [B, None]]))
+    general = ["gmres", "bicgstab", "bicgstab(ilu)", "gmres(ilu)", "direct"]
+    u = AutoPolicy(candidates=general, seed=0)
+    u.observe(SystemFacts(N.shape[0], A=N))
+    assert u.select(None, allowed=[parse(c) for c in general], n=N.shape[0]).name == "direct"
+    v = AutoPolicy(candidates=general, seed=0)  # a nonzero diagonal keeps the cheap methods first
+    v.observe(SystemFacts(N.shape[0], A=sp.csr_array(N + 50.0 * sp.eye(50))))
+    assert v.select(None, allowed=[parse(c) for c in general], n=N.shape[0]).name != "direct"
+
+    # end to end: a sequence of such systems, every answer checked against a direct solve
+    solver = SequenceSolver(rtol=1e-8, seed=0)
+    for k in range(6):
+        Ak = sp.csr_array(sp.bmat([[K * (1.0 + 0.1 * k), B.T], [B, None]]))
+        bk = rng.standard_normal(50)
+        x = solver.solve(Ak, bk)
+        np.testing.assert_allclose(x, splu(sp.csc_matrix(Ak)).solve(bk), rtol=1e-6, atol=1e-9)
+    assert all(parse(r.configuration).kind in ("direct", "gmres", "bicgstab") for r in solver.history)
+    assert not any(r.status.startswith("error") for r in solver.history)

@@ -203,7 +203,7 @@ import scipy.sparse as sp
 from ..configs import Configuration, parse, portfolio
 from ..errors import ConfigurationError, StateFileError
 from ..records import SolveRecord
-from .base import Policy, Stretch, SystemFacts, prior_difficulty
+from .base import Policy, Stretch, SystemFacts, diagonal_verdict, prior_difficulty
 from .graph_dimension import graph_dimension, lu_products
 
 
@@ -683,6 +683,7 @@ class AutoPolicy(Policy):
         self.mean_run_ = 0.0
         self._product: dict[int, float] = {}  # seconds of one product with a matrix of that size
         self._difficulty: dict[int, float | None] = {}  # its unproved prior difficulty, or None
+        self._diagonal: dict[int, tuple[bool, bool]] = {}  # size → its first matrix's diagonal_verdict
         self._runs = 0
         self._run_len = 0
         self._observed = False  # observe() counted the coming system's run already
@@ -1575,6 +1576,17 @@ class AutoPolicy(Policy):
 
     def _explore_choice(self, b, arms, names, known, best_name):
         fams = self._arm_families
+        if self._spd_families and b not in self._indefinite and self._diagonal_not_definite():
+            # a symmetric matrix with a diagonal entry a_ii ≤ 0 is not positive definite, proved
+            # before any try: its CG-based families are passed over below (a Stokes saddle point:
+            # SSOR-PCG, its coarse-space variant and Jacobi-PCG each failed to build in turn, plain
+            # CG broke down, AMG-CG was capped at 2.5x a system).  GMRES and BiCGStab stay out
+            # while a factorisation is offered (unpreconditioned on a saddle point they stagnate
+            # after hundreds of iterations, and an ILU with fill cost more than the LU there)
+            self._indefinite.add(b)
+            if not any(m[0].kind in _FACTORISATIONS and not m[0].spec.spd_only
+                       for m in self._spd_arm_families.values()):
+                self._spd_trouble[b] = max(2, self._spd_trouble.get(b, 0))
         if self._spd_families and self._spd_trouble.get(b, 0) < 2:
             # a symmetric matrix: CG-based methods dominate GMRES/BiCGStab (more work per iteration
             # for no fewer iterations), so those are explored only once SPD methods break down here
@@ -1598,6 +1610,12 @@ class AutoPolicy(Policy):
                 screened.add(fam)
                 continue
             rep = self._representative(b, members)
+            if rep.spec.spd_only and rep.kind != "fastdiag-cg" and b in self._indefinite \
+                    and self._diagonal_not_definite():
+                # CG has no guarantee on this matrix, and a preconditioner that divides by its
+                # diagonal cannot even be built (fastdiag-cg's separable A⁻¹ needs no definiteness)
+                screened.add(fam)
+                continue
             if rep.kind in ("numba-jacobi-cg", "jacobi-cg") and self._facts is not None \
                     and self._facts.constant_diagonal():
                 screened.add(fam)  # exactly CG's iterations at a higher price: not worth a try here
@@ -1821,6 +1839,11 @@ class AutoPolicy(Policy):
         plain CG went first on PETSc and led the learner into an ω search of SSOR-PCG it never
         left (430 of 500 systems on SSOR-PCG, where plain CG is the best fixed configuration)."""
         self._proved_easy()  # (computes the prior difficulty once per size)
+        if rep.kind in _FACTORISATIONS and not rep.spec.spd_only and self._diagonal_of()[1]:
+            # a zero diagonal (a saddle point): the LU first, ahead of Krylov methods without a
+            # preconditioner made for it (an Oseen system: BiCGStab stagnated after 950 iterations,
+            # its ILU after a build dearer than the LU; 1.26x the LU over 20 systems)
+            return (-0.5, -0.5)
         return _prior_rank(rep, self._iter_cost, self._setup_cost, self._difficulty[self._facts_n()])
 
     def _proved_easy(self) -> bool:
@@ -1833,6 +1856,19 @@ class AutoPolicy(Policy):
             prior = prior_difficulty(A)
             _keep(self._difficulty, n, prior[0] if prior is not None and not prior[1] else None)
         return self._difficulty[n] is None
+
+    def _diagonal_not_definite(self) -> bool:
+        """Whether this size's first matrix has a diagonal entry ``≤ 0`` (judged once per size, on
+        the first matrix asked about; :func:`~seqsolve.policies.base.diagonal_verdict`)."""
+        return self._diagonal_of()[0]
+
+    def _diagonal_of(self) -> tuple[bool, bool]:
+        n = self._facts_n()
+        found = self._diagonal.get(n)
+        if found is None:
+            found = diagonal_verdict(getattr(self._facts, "A", None))
+            _keep(self._diagonal, n, found)
+        return found
 
     def _facts_n(self) -> int:
         """The size of the observed matrix (0 where none was observed)."""

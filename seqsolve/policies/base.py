@@ -103,6 +103,23 @@ def prior_difficulty(A: Any) -> tuple[float, bool] | None:
     return (bound, True) if bound < guess else (guess, False)
 
 
+def diagonal_verdict(A: Any) -> tuple[bool, bool]:
+    """What ``A``'s diagonal proves: ``(not_definite, zero)`` — an entry ``a_ii = e_iᵀAe_i ≤ 0``
+    (``A`` is not positive definite), and an entry that is zero or missing (a saddle point —
+    Stokes, Oseen, mixed forms, constraints by Lagrange multipliers — has a zero block there).
+    ``(False, False)`` where nothing is proved, or for an operator.  On such a symmetric matrix
+    CG has no guarantee, and a Jacobi or SSOR preconditioner cannot be built (a zero pivot) or is
+    not SPD (a negative one); on a zero diagonal, Krylov methods without a preconditioner made for
+    the saddle point stagnate (BiCGStab on an Oseen system: 950 iterations for 2x an LU)."""
+    diagonal = getattr(A, "diagonal", None)
+    if diagonal is None or not sp.issparse(A):
+        return False, False
+    d = diagonal()
+    if d.size == 0:
+        return False, False
+    return bool((d <= 0).any()), bool((d == 0).any())
+
+
 def constant_diagonal(A: Any) -> bool:
     """Whether ``A`` has one nonzero value all along its diagonal (``False`` for an operator)."""
     diagonal = getattr(A, "diagonal", None)
