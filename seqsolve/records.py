@@ -40,7 +40,9 @@ class SolveRecord:
     projected_iterations: float | None = None
     #: whether the policy chose this configuration to explore (rather than as its best known)
     explored: bool = False
-    #: whether ``A`` was the same matrix (values and pattern) as in the previous solve
+    #: whether ``A`` was the same matrix (values and pattern) as in the previous solve — or, where
+    #: a configuration keeps setups for matrices that come back (:mod:`seqsolve.recurring`), as in
+    #: one of the solves a few systems back (alternating operators)
     matrix_repeated: bool = False
     #: true relative residual of each iterate the methods reported, in order (``None`` unless
     #: ``SequenceSolver(record_residuals=True)``; see :mod:`seqsolve.residual_history`)

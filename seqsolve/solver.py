@@ -35,6 +35,7 @@ from .policies import AutoPolicy, Policy, make_policy
 from .policies.base import Stretch, SystemFacts, constant_diagonal
 from .policies.fixed import FixedPolicy
 from .multi_rhs import is_block, solve_columns
+from .recurring import RecurringSetups
 from .records import SolveRecord, summarize
 from .residual_history import recording
 from .solvers.base import Callback, Method
@@ -146,6 +147,8 @@ class SequenceSolver:
         self.history: list[SolveRecord] = []
         self._methods: dict[Configuration, Method] = {}
         self._setups: dict[Configuration, tuple[tuple, Any, int]] = {}  # config → (key, prepared, solve)
+        self._recurring = RecurringSetups()  # setups kept for matrices that come back
+        self._keeps: tuple | None = None  # (the policy's candidates, whether one keeps such setups)
         self._x_prev: np.ndarray | None = None
         self._start_solved = False  # whether the last system's start met the tolerance (_start_meets)
         self._sym_cache: tuple[tuple, bool] | None = None
@@ -375,6 +378,10 @@ class SequenceSolver:
         fp = scan.fingerprint
         key = None if fp[0] == "op" else fp
         repeated = key is not None and fp == self._previous_fp
+        # a matrix solved a few systems ago (alternating operators): the setups kept for it serve
+        # again, so a learner counts it as repeated (and so does its record)
+        again = repeated or (key is not None and self._recurring.came_back(fp, len(self.history))
+                             and self._keeps_setups())
         if x0 is not None:
             x0 = as_vector(x0, n, "x0")
         symmetric = scan.symmetric if lean else self._symmetric(A, scan)
@@ -391,7 +398,7 @@ class SequenceSolver:
         st = self._stretch
         if st is not None and (chosen is not None or n != st.n or allowed is not st.allowed
                                or (st.admits is not None and not st.admits(context))
-                               or (st.new_matrix_ends and not repeated)):
+                               or (st.new_matrix_ends and not again)):
             self._end_stretch()  # another kind of system (or a redone one): the policy decides
             st = None
         if chosen is not None and chosen is not _GENERAL:
@@ -404,8 +411,9 @@ class SequenceSolver:
             # setups made for this very matrix before this solve (the value hash compared first:
             # along a sequence it differs), found only if the policy asks
             setups, now = self._setups, len(self.history)
-            self._policy.observe(SystemFacts(n, repeated, lambda: (
-                c.name for c, (k, _, made) in setups.items() if made < now and k[0][-1] == fp[-1] and k[0] == fp), A,
+            self._policy.observe(SystemFacts(n, again, lambda: (
+                *(c.name for c, (k, _, made) in setups.items() if made < now and k[0][-1] == fp[-1] and k[0] == fp),
+                *(c.name for c in self._recurring.ready(fp, now))), A,
                 separable=False if self._structure is None or self._grid_cache is None
                 or self._structure is not self._grid_cache[1] else (lambda: self._grid_separable(A)),
                 constant_diagonal=None if key is None else (lambda: self._constant_diagonal(A, fp))))
@@ -546,7 +554,7 @@ class SequenceSolver:
             "projected_seconds": None if first_met else first.projected_seconds,
             "projected_iterations": None if first_met else first.projected_iterations,
             "explored": st is None and not fixed and self._policy.explored(),
-            "matrix_repeated": repeated,
+            "matrix_repeated": again,
             "residuals": None if self._residuals is None else tuple(self._residuals),
             "initial_guess": guess,
             "guess_seconds": guess_seconds,
@@ -556,6 +564,8 @@ class SequenceSolver:
             solve_logged(record, [(c.name, a.status, a.iterations) for c, a in attempts],
                          min(maxiter, limit or maxiter), maxiter)
         self._previous_fp = fp
+        if key is not None:
+            self._recurring.seen(fp, record.index)
         self._previous_config = config.name
         self._start_solved = converged and iterations == 0 and guess not in ("zero", "unused")
         if st is not None or not fixed or (guess not in ("x0", "zero", "unused") and type(self._guesser) is not FixedGuess
@@ -695,6 +705,7 @@ class SequenceSolver:
         self._end_stretch()  # (what a commitment's solves taught is the policy's: handed over first)
         self.history.clear()
         self._setups.clear()
+        self._recurring.clear()
         self._x_prev = self._X_prev = None
         self._start_solved = False
         self._guesser.reset()
@@ -861,6 +872,15 @@ class SequenceSolver:
                  and (c.kind != "direct" or A.shape[0] <= DIRECT_MAX_SIZE)], has_M, symmetric)
         return allowed
 
+    def _keeps_setups(self) -> bool:
+        """Whether a configuration of the policy keeps its setups for matrices that come back
+        (:attr:`~seqsolve.solvers.base.Method.independent_setups`: SciPy's sparse LU)."""
+        candidates = self._policy.candidates()
+        if self._keeps is None or self._keeps[0] is not candidates:
+            self._keeps = (candidates, any(getattr(self._methods.get(c), "independent_setups", False)
+                                           for c in candidates))
+        return self._keeps[1]
+
     def _applicable(self, config: Configuration, A, symmetric: bool) -> bool:
         if (config.spec.needs_structure and self._structure is None) or (config.spec.spd_only and not symmetric):
             return False  # decided without building the method (and loading its kernels)
@@ -936,10 +956,19 @@ class SequenceSolver:
             if cached is not None and cached[0] == key:
                 prepared, att.reused = cached[1], True
             else:
-                prepared = method.setup(A, cached[1] if cached else None, **hints)
-                att.one_off_seconds = method.one_off_seconds
-                self._setups[config] = (key, prepared, len(self.history))  # (the solve it was made for)
-                att.reused = cached is not None and prepared is cached[1]
+                now = len(self.history)
+                kept = self._recurring.find(config, key, now) if method.independent_setups else None
+                if kept is not None:  # a matrix that came back: its setup was kept
+                    prepared, att.reused = kept[0], True
+                    self._recurring.give_back(config, cached, now)
+                    self._setups[config] = (key, prepared, kept[1])
+                else:
+                    prepared = method.setup(A, cached[1] if cached else None, **hints)
+                    att.one_off_seconds = method.one_off_seconds
+                    if method.independent_setups:
+                        self._recurring.replaced(config, cached, key, now)
+                    self._setups[config] = (key, prepared, now)  # (the solve it was made for)
+                    att.reused = cached is not None and prepared is cached[1]
             t1 = time.perf_counter()
             # overflow in a failing method shows in its result; compiled code raises no NumPy warnings
             if callback is None and not getattr(method, "numpy_arithmetic", True):

@@ -62,6 +62,11 @@ class Method(ABC):
     #: of the graph, buffers sized once): the caller records them, and a learner judging the
     #: method by its first try leaves them out of what later setups will cost
     one_off_seconds: float = 0.0
+    #: True when each :meth:`setup` result is a snapshot nothing later changes (a sparse LU's
+    #: factors): several may then be kept at once, for matrices that come back
+    #: (:mod:`seqsolve.recurring`).  False where a setup shares or updates state in place (a
+    #: reused AMG hierarchy, a PETSc Mat whose values are copied over, double-buffered factors)
+    independent_setups: bool = False
 
     def applicable(self, A: Any, *, symmetric: bool) -> bool:
         """Whether the method may be used on ``A`` (``symmetric`` was detected by the caller)."""

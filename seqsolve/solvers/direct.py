@@ -47,6 +47,7 @@ class Direct(Method):
 
     needs_matrix = False
     uses_x0 = False
+    independent_setups = True  # a SuperLU object (or a dense LU) is never changed after its build
 
     def applicable(self, A, *, symmetric: bool) -> bool:
         return not isinstance(A, LinearOperator) or A.shape[0] <= DENSE_MAX
