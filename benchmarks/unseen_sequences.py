@@ -14,7 +14,8 @@ anisotropy 1000 turning), ``shift-sweep`` (a shift falling six decades: easy sys
 ``convdiff3d`` (3-D upwind convection–diffusion, the wind precessing), ``pseudo-transient``
 (backward Euler to a steady state with growing time steps: late systems are solved by their start),
 and, with scikit-fem, ``stokes`` and ``oseen`` (Taylor–Hood saddle points: a zero diagonal block)
-and ``poisson-ball`` (one 3-D P1 matrix, a moving source).
+and ``poisson-ball`` (one 3-D P1 matrix, a moving source); ``alternate`` (two constant matrices
+taking turns through one solver), ``elasticity-ball`` (3-D elasticity, one matrix), ``grow`` (a new, larger size every system).
 Every system is solved by every method in turn, each call timed whole, one process, one BLAS
 thread; prints each method ÷ the best fixed configuration in hindsight after 20, 50 and all systems
 (the best of the first k, issue 8's measure), what ``auto`` chose, and writes a JSON summary.
@@ -249,6 +250,44 @@ def pseudo_transient(steps: int = 80, m: int = 128, growth: float = 1.4):
         u, dt = splu(sp.csc_matrix(A)).solve(b), dt * growth
 
 
+def elasticity_ball(steps: int = 40, refine: int = 1):
+    """3-D linear elasticity (P1 vectors on scikit-fem's tetrahedral ball, the sphere clamped,
+    17,175 unknowns), one matrix and a body force that turns: SPD, three unknowns a node, its
+    near-null space the rigid-body modes (handed to ``solve``; see ``near_nullspace`` below)."""
+    import skfem
+    from skfem.models.elasticity import lame_parameters, linear_elasticity
+
+    mesh = skfem.MeshTet.init_ball().refined(refine)
+    basis = skfem.Basis(mesh, skfem.ElementVector(skfem.ElementTetP1()))
+    K = sp.csr_array(linear_elasticity(*lame_parameters(1.0, 0.3)).assemble(basis))
+    inside = basis.complement_dofs(basis.get_dofs())
+    A = sp.csr_array(K[inside][:, inside])
+    mass = skfem.BilinearForm(lambda u, v, w: u[0] * v[0] + u[1] * v[1] + u[2] * v[2]).assemble(basis)
+    for t in range(steps):
+        f = np.zeros(basis.N)
+        f[0::3], f[1::3], f[2::3] = np.cos(0.1 * t), np.sin(0.1 * t), 0.3
+        yield A, (mass @ f)[inside]
+
+
+def grow(steps: int = 60, m0: int = 60, dm: int = 2):
+    """A mesh refined a little every system (an adaptive front advancing): the ×100 inclusion on an
+    m × m grid, m growing by ``dm`` a step (3,600 to 31,684 unknowns) — every system a new size."""
+    for k in range(steps):
+        m = m0 + dm * k
+        A, _ = inclusion(m, k)
+        yield A, moving_source(m, k)
+
+
+def alternate(steps: int = 120, m: int = 128):
+    """Two constant matrices of one size taking turns (an operator splitting, or two systems of a
+    time step solved with one solver): the ×100 inclusion and a weakly shifted Poisson matrix."""
+    A1 = inclusion(m, 0)[0]
+    A2 = sp.csr_array(diffusion2d(m) + 1e-3 * sp.identity(m * m))
+    rng = np.random.default_rng(0)
+    for k in range(steps):
+        yield (A1, A2)[k % 2], np.sin(np.linspace(0.0, 3.0 + 0.05 * k, m * m)) + 0.1 * rng.standard_normal(m * m)
+
+
 def _taylor_hood(refine: int):
     """Unsteady Stokes pieces on the unit square, Taylor–Hood P2/P1 (scikit-fem: ``seqsolve[fem]``)."""
     import skfem
@@ -321,7 +360,8 @@ def poisson_ball(steps: int = 60, refine: int = 2):
 WORKLOADS = {"constant": constant, "constvar": constvar, "varcoef": varcoef, "convdiff-rot": convdiff_rot,
              "small": small, "amr": amr, "darcy3d": darcy3d, "aniso-rot": aniso_rot, "shift-sweep": shift_sweep,
              "pattern-change": pattern_change, "convdiff3d": convdiff3d, "pseudo-transient": pseudo_transient,
-             "stokes": stokes, "oseen": oseen, "poisson-ball": poisson_ball}
+             "stokes": stokes, "oseen": oseen, "poisson-ball": poisson_ball, "alternate": alternate,
+             "elasticity-ball": elasticity_ball, "grow": grow}
 
 
 def main(argv=None) -> None:
