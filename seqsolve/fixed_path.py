@@ -53,12 +53,15 @@ class FixedCompiledPath:
     one candidate, or a stretch's — with a :class:`FixedGuess` that does no arithmetic, or a
     :class:`GuessChooser` while it is dormant (see the module)."""
 
-    __slots__ = ("solver", "config", "name", "method", "primary_chunk", "sized")
+    __slots__ = ("solver", "config", "name", "method", "primary_chunk", "sized", "in_stretch")
 
     def __init__(self, solver: "SequenceSolver", config, method: CompiledPCG, primary_chunk: int) -> None:
         self.solver, self.config, self.name, self.method = solver, config, config.name, method
         self.primary_chunk = primary_chunk  # the least first chunk of the general path (_bounded)
         self.sized: tuple | None = None  # (n, solver.maxiter, maxiter, first chunk) of the last solve
+        #: a policy's stretch (not a fixed policy's path): its records say, as the general path's,
+        #: whether a matrix came back (a learner counts it as repeated: seqsolve.recurring)
+        self.in_stretch = False
 
     @staticmethod
     def guesser_fits(guesser) -> bool:
@@ -152,6 +155,10 @@ class FixedCompiledPath:
             s._setups[config] = (key, prepared, len(s.history))
         setup_seconds, solve_seconds = t1 - t0, t2 - t1
         history = s.history
+        again = fp == s._previous_fp
+        if self.in_stretch and s._keeps_setups():  # (a matrix that came back is repeated, as on the general path)
+            again = again or s._recurring.came_back(fp, len(history))
+            s._recurring.seen(fp, len(history))
         record = SolveRecord.of({
             "index": len(history),
             "configuration": self.name,
@@ -169,7 +176,7 @@ class FixedCompiledPath:
             "projected_seconds": None,
             "projected_iterations": None,
             "explored": False,
-            "matrix_repeated": fp == s._previous_fp,
+            "matrix_repeated": again,
             "residuals": None,
             "initial_guess": guess,
             "guess_seconds": guess_seconds,

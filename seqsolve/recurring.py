@@ -14,7 +14,7 @@ an AMG hierarchy reused in place.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from typing import Any, Hashable
 
 #: setups kept per configuration, besides the solver's current one
@@ -33,7 +33,7 @@ class RecurringSetups:
         self._remembered = remembered
         self._kept: dict[Hashable, dict[tuple, tuple[Any, int, int]]] = {}  # config → key → (prepared, made, used)
         self._built: dict[Hashable, deque] = {}  # config → keys of its last builds
-        self._seen: dict[tuple, int] = {}  # fingerprint → the last solve of that matrix
+        self._seen: OrderedDict[tuple, int] = OrderedDict()  # fingerprint → the last solve of that matrix
 
     def find(self, config: Hashable, key: tuple, now: int) -> tuple[Any, int] | None:
         """``(prepared, made)``: the kept setup of ``config`` for ``key`` (taken out: the caller
@@ -79,10 +79,11 @@ class RecurringSetups:
     def seen(self, fingerprint: tuple, now: int) -> None:
         """Solve ``now`` was of the matrix ``fingerprint``."""
         seen = self._seen
-        seen.pop(fingerprint, None)
+        if fingerprint in seen:
+            seen.move_to_end(fingerprint)
         seen[fingerprint] = now
-        while len(seen) > 2 * self._remembered:
-            del seen[next(iter(seen))]
+        if len(seen) > 2 * self._remembered:
+            seen.popitem(last=False)  # (O(1): a plain dict's first key is found past its deleted slots)
 
     def came_back(self, fingerprint: tuple, now: int) -> bool:
         """Whether the matrix ``fingerprint`` was solved within the last ``horizon`` solves (a

@@ -22,6 +22,7 @@ from .accuracy import (FAILED, RTOL_MIN, ScaledSystem, Verdict, check_residual, 
                        scale_matrix, scale_system, warmup as accuracy_warmup)
 from .backends import Backend, get_backend
 from .configs import Configuration, parse
+from .dirichlet_rows import Reduced, RowElimination
 from .operators import Structure, as_structure, is_structured, structure_for
 from .operators.grid import grid_structure
 from .operators.grid import separable as grid_separable
@@ -148,7 +149,8 @@ class SequenceSolver:
         self._methods: dict[Configuration, Method] = {}
         self._setups: dict[Configuration, tuple[tuple, Any, int]] = {}  # config → (key, prepared, solve)
         self._recurring = RecurringSetups()  # setups kept for matrices that come back
-        self._keeps: tuple | None = None  # (the policy's candidates, whether one keeps such setups)
+        self._rows = RowElimination()  # rows that only fix an unknown, eliminated
+        self._keeps: tuple | None = None  # (the policy's candidates, whether one keeps such setups, methods built)
         self._x_prev: np.ndarray | None = None
         self._start_solved = False  # whether the last system's start met the tolerance (_start_meets)
         self._sym_cache: tuple[tuple, bool] | None = None
@@ -290,6 +292,8 @@ class SequenceSolver:
             path = self._stretch_paths[st.config] = (
                 FixedCompiledPath(self, st.config, method, _PRIMARY_CHUNK)
                 if type(method) is CompiledPCG and FixedCompiledPath.guesser_fits(self._guesser) else False)
+            if path:
+                path.in_stretch = True
         if path is False or getattr(b, "shape", None) != (st.n,):
             return None
         if context is not None:  # checked first: a context that is not valid is named, as on any path
@@ -385,6 +389,12 @@ class SequenceSolver:
         if x0 is not None:
             x0 = as_vector(x0, n, "x0")
         symmetric = scan.symmetric if lean else self._symmetric(A, scan)
+        if not symmetric and not op and callback is None and M is None and structure is None:
+            # rows that only fix an unknown (Dirichlet conditions by row replacement) made A
+            # unsymmetric: eliminated, the rest is solved as its own system (dirichlet_rows.py)
+            reduced = self._rows.reduce(A, scan.pattern, b)
+            if reduced is not None:
+                return self._solve_reduced(reduced, A, b, bnorm, x0, context)
         maxiter = self.maxiter or 10 * n
 
         t0 = time.perf_counter()
@@ -610,6 +620,35 @@ class SequenceSolver:
         # set in place, not on a copy (~3 µs): the policy has seen the record, but no policy reads
         # policy_seconds, which it could not know before its own update was timed
         object.__setattr__(record, "policy_seconds", record.policy_seconds + time.perf_counter() - t1)
+
+    def _solve_reduced(self, reduced: Reduced, A, b: np.ndarray, bnorm: float, x0, context) -> np.ndarray:
+        """Solve ``reduced`` (see :mod:`seqsolve.dirichlet_rows`) as a system of the sequence and
+        put ``x`` together: its record stands for the whole system (the residual vector is the same,
+        its norm taken relative to the whole ``b``)."""
+        rows, n = reduced.rows, A.shape[0]
+        rest = float(np.linalg.norm(reduced.b))
+        rtol = self.rtol
+        self.rtol = RowElimination.rtol_for(rtol, bnorm, reduced)
+        try:
+            x_rest = self._solve(reduced.A, reduced.b, None if x0 is None else x0[rows], context, None,
+                                 None if self._near_nullspace is None else self._near_nullspace[rows])
+        except ConvergenceError as exc:
+            best = None if exc.best_x is None else reduced.expand(exc.best_x, n)
+            raise ConvergenceError(str(exc), best_residual=exc.best_residual * rest / bnorm if bnorm else
+                                   exc.best_residual, best_x=best, attempts=exc.attempts) from None
+        finally:
+            self.rtol = rtol
+        x = reduced.expand(x_rest, n)
+        if not bnorm:
+            return x
+        # the same residual vector; its norm taken on the whole system, as the record of any solve
+        verdict = check_residual(A, b, x, bnorm, max(self.rtol * bnorm, self.atol))
+        self.history[-1] = replace(self.history[-1], residual=verdict.residual / bnorm)
+        if not verdict.meets(max(self.rtol * bnorm, self.atol)):  # (rounding in x_D = b_D / a_DD only)
+            raise ConvergenceError(f"the reduced system met its tolerance, the whole one did not (relative "
+                                   f"residual {verdict.residual / bnorm:.3g})", best_residual=verdict.residual / bnorm,
+                                   best_x=x, attempts=[self.history[-1].configuration])
+        return x
 
     def save(self, path) -> None:
         """Save the settings and what the policy learned (atomic; see :mod:`seqsolve.persistence`)."""
@@ -875,10 +914,10 @@ class SequenceSolver:
     def _keeps_setups(self) -> bool:
         """Whether a configuration of the policy keeps its setups for matrices that come back
         (:attr:`~seqsolve.solvers.base.Method.independent_setups`: SciPy's sparse LU)."""
-        candidates = self._policy.candidates()
-        if self._keeps is None or self._keeps[0] is not candidates:
+        candidates, built = self._policy.candidates(), len(self._methods)  # (methods are built when first needed)
+        if self._keeps is None or self._keeps[0] is not candidates or self._keeps[2] != built:
             self._keeps = (candidates, any(getattr(self._methods.get(c), "independent_setups", False)
-                                           for c in candidates))
+                                           for c in candidates), built)
         return self._keeps[1]
 
     def _applicable(self, config: Configuration, A, symmetric: bool) -> bool:
