@@ -15,7 +15,7 @@ anisotropy 1000 turning), ``shift-sweep`` (a shift falling six decades: easy sys
 (backward Euler to a steady state with growing time steps: late systems are solved by their start),
 and, with scikit-fem, ``stokes`` and ``oseen`` (Taylor–Hood saddle points: a zero diagonal block)
 and ``poisson-ball`` (one 3-D P1 matrix, a moving source); ``alternate`` (two constant matrices
-taking turns through one solver), ``elasticity-ball`` (3-D elasticity, one matrix), ``grow`` (a new, larger size every system).
+taking turns through one solver), ``elasticity-ball`` (3-D elasticity, one matrix), ``grow`` (a new, larger size every system), ``heat-enforced`` (boundary rows replaced: unsymmetric).
 Every system is solved by every method in turn, each call timed whole, one process, one BLAS
 thread; prints each method ÷ the best fixed configuration in hindsight after 20, 50 and all systems
 (the best of the first k, issue 8's measure), what ``auto`` chose, and writes a JSON summary.
@@ -278,6 +278,41 @@ def grow(steps: int = 60, m0: int = 60, dm: int = 2):
         yield A, moving_source(m, k)
 
 
+def heat_enforced(steps: int = 60, refine: int = 6):
+    """Transient heat on scikit-fem's disc (P1, 8,321 unknowns), the conductivity spot moving, the
+    boundary values imposed by ``skfem.enforce`` (rows replaced, columns kept, as legacy FEniCS's
+    ``bc.apply`` and PETSc's ``MatZeroRows`` do): every matrix is unsymmetric as handed over."""
+    import skfem
+    from skfem.models.poisson import mass
+
+    mesh = skfem.MeshTri.init_circle(refine)
+    basis = skfem.Basis(mesh, skfem.ElementTriP1())
+    M = mass.assemble(basis)
+    D = basis.get_dofs()
+
+    @skfem.BilinearForm
+    def conduction(u, v, w):
+        from skfem.helpers import dot, grad
+        x, y = w.x
+        kappa = 1.0 + 50.0 * np.exp(-40.0 * ((x - 0.5 * np.cos(w.t)) ** 2 + (y - 0.5 * np.sin(w.t)) ** 2))
+        return kappa * dot(grad(u), grad(v))
+
+    u, dt, x = np.zeros(basis.N), 1e-3, mesh.p
+    for k in range(steps):
+        A = (M + dt * conduction.assemble(basis, t=0.1 * k)).tocsr()
+        f = np.exp(-20.0 * ((x[0] - 0.3) ** 2 + x[1] ** 2))
+        b = M @ u + dt * (M @ f)
+        A, b = skfem.enforce(A, b, x=np.full(basis.N, 0.1), D=D)
+        A = sp.csr_array(A)
+        yield A, b
+        u = spsolve_csc(A, b)
+
+
+def spsolve_csc(A, b):
+    from scipy.sparse.linalg import spsolve
+    return spsolve(sp.csc_matrix(A), b)
+
+
 def alternate(steps: int = 120, m: int = 128):
     """Two constant matrices of one size taking turns (an operator splitting, or two systems of a
     time step solved with one solver): the ×100 inclusion and a weakly shifted Poisson matrix."""
@@ -361,7 +396,7 @@ WORKLOADS = {"constant": constant, "constvar": constvar, "varcoef": varcoef, "co
              "small": small, "amr": amr, "darcy3d": darcy3d, "aniso-rot": aniso_rot, "shift-sweep": shift_sweep,
              "pattern-change": pattern_change, "convdiff3d": convdiff3d, "pseudo-transient": pseudo_transient,
              "stokes": stokes, "oseen": oseen, "poisson-ball": poisson_ball, "alternate": alternate,
-             "elasticity-ball": elasticity_ball, "grow": grow}
+             "elasticity-ball": elasticity_ball, "grow": grow, "heat-enforced": heat_enforced}
 
 
 def main(argv=None) -> None:
