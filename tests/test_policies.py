@@ -1192,3 +1192,34 @@ def test_auto_a_diagonal_entry_at_most_zero_proves_a_symmetric_matrix_indefinite
         np.testing.assert_allclose(x, splu(sp.csc_matrix(Ak)).solve(bk), rtol=1e-6, atol=1e-9)
     assert all(parse(r.configuration).kind in ("direct", "gmres", "bicgstab") for r in solver.history)
     assert not any(r.status.startswith("error") for r in solver.history)
+
+
+def test_auto_an_unknown_no_equation_uses_proves_nothing_and_a_failed_lu_lets_krylov_in():
+    """A zero row and column (an unused unknown, b_i = 0: consistent, positive semidefinite) is no
+    saddle point: CG solves it, so the CG families stay (with it counted as one, the LU went first,
+    was exactly singular on every system and the learner never left it: 1.9x the time).  And where
+    the LU a proved-indefinite matrix was left to fails, GMRES and BiCGStab come in."""
+    from seqsolve.policies.base import SystemFacts, diagonal_verdict
+
+    K = poisson2d(12)
+    A = sp.lil_matrix(K)
+    for j in list(A.rows[40]):
+        A[40, j] = 0.0
+        A[j, 40] = 0.0
+    A = sp.csr_array(A.tocsr())
+    assert diagonal_verdict(A) == (False, False)
+    p = AutoPolicy(candidates=["numba-cg", "direct", "gmres"], seed=0)
+    p.observe(SystemFacts(A.shape[0], A=A))
+    assert p.select(None, allowed=[parse(c) for c in p.candidates_list], n=A.shape[0]).name == "numba-cg"
+
+    B = sp.random(5, 144, density=0.1, random_state=0)
+    S = sp.csr_array(sp.bmat([[K, B.T], [B, None]]))
+    q = AutoPolicy(candidates=["numba-cg", "direct", "gmres"], seed=0)
+    arms = [parse(c) for c in q.candidates_list]
+    q.observe(SystemFacts(S.shape[0], A=S))
+    assert q.select(None, allowed=arms, n=S.shape[0]).name == "direct"
+    failed = dataclasses.replace(rec("direct", 0, 0.01), status="error: Factor is exactly singular",
+                                 converged=False, fallback="gmres", projected_seconds=math.inf)
+    q.update(0.01, failed)
+    q.observe(SystemFacts(S.shape[0], A=S))
+    assert q.select(None, allowed=arms, n=S.shape[0]).name == "gmres"

@@ -1068,6 +1068,11 @@ class AutoPolicy(Policy):
             # p-Laplace's converged Picard steps, exploited on the next harder ones
             self._spend(cost, info)
             return self
+        if b in self._indefinite and self._kind_of.get(name) in _FACTORISATIONS and info.status.startswith("error"):
+            # the factorisation a proved-indefinite matrix was left to failed (a saddle point whose
+            # pressure is not pinned: exactly singular): the general Krylov methods come in
+            self._spd_trouble[b] = max(2, self._spd_trouble.get(b, 0))
+            self._screened.pop(b, None)
         if info.status in ("breakdown", "indefinite", "nan") and self._by_name[name].spec.spd_only:
             self._spd_trouble[b] = self._spd_trouble.get(b, 0) + 1
             if info.status == "indefinite" and self._kind_of.get(name) in _PROVES_INDEFINITE:

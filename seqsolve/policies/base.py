@@ -104,20 +104,27 @@ def prior_difficulty(A: Any) -> tuple[float, bool] | None:
 
 
 def diagonal_verdict(A: Any) -> tuple[bool, bool]:
-    """What ``A``'s diagonal proves: ``(not_definite, zero)`` — an entry ``a_ii = e_iᵀAe_i ≤ 0``
-    (``A`` is not positive definite), and an entry that is zero or missing (a saddle point —
-    Stokes, Oseen, mixed forms, constraints by Lagrange multipliers — has a zero block there).
-    ``(False, False)`` where nothing is proved, or for an operator.  On such a symmetric matrix
-    CG has no guarantee, and a Jacobi or SSOR preconditioner cannot be built (a zero pivot) or is
-    not SPD (a negative one); on a zero diagonal, Krylov methods without a preconditioner made for
-    the saddle point stagnate (BiCGStab on an Oseen system: 950 iterations for 2x an LU)."""
+    """What ``A``'s diagonal proves: ``(not_definite, saddle)`` — an entry ``a_ii = e_iᵀAe_i < 0``,
+    or ``= 0`` in a row coupled to others (``A`` is then not positive semidefinite), and such a
+    coupled zero (a saddle point — Stokes, Oseen, mixed forms, constraints by Lagrange multipliers —
+    has a zero block there).  A zero row of an unknown no equation uses proves nothing: CG solves
+    such a consistent system.  ``(False, False)`` where nothing is proved, or for an operator.  On
+    a symmetric matrix so proved CG has no guarantee, and a Jacobi or SSOR preconditioner cannot be
+    built (a zero pivot) or is not SPD (a negative one); on a saddle point, Krylov methods without
+    a preconditioner made for it stagnate (BiCGStab on an Oseen system: 950 iterations, 2x an LU)."""
     diagonal = getattr(A, "diagonal", None)
     if diagonal is None or not sp.issparse(A):
         return False, False
     d = diagonal()
     if d.size == 0:
         return False, False
-    return bool((d <= 0).any()), bool((d == 0).any())
+    zero = d == 0
+    if not zero.any():
+        return bool((d < 0).any()), False
+    A = sp.csr_array(A)
+    coupled = sp.csr_array((np.abs(A.data), A.indices, A.indptr), shape=A.shape) @ np.ones(A.shape[1]) > 0
+    saddle = bool((zero & coupled).any())  # (on a zero diagonal, the row's sum is its coupling)
+    return bool((d < 0).any()) or saddle, saddle
 
 
 def constant_diagonal(A: Any) -> bool:
