@@ -35,7 +35,7 @@ class RecurringSetups:
         self._built: dict[Hashable, deque] = {}  # config → keys of its last builds
         self._seen: OrderedDict[tuple, int] = OrderedDict()  # fingerprint → the last solve of that matrix
 
-    def find(self, config: Hashable, key: tuple, now: int) -> tuple[Any, int] | None:
+    def find(self, config: Hashable, key: tuple) -> tuple[Any, int] | None:
         """``(prepared, made)``: the kept setup of ``config`` for ``key`` (taken out: the caller
         makes it current), or ``None``."""
         kept = self._kept.get(config)

@@ -996,7 +996,7 @@ class SequenceSolver:
                 prepared, att.reused = cached[1], True
             else:
                 now = len(self.history)
-                kept = self._recurring.find(config, key, now) if method.independent_setups else None
+                kept = self._recurring.find(config, key) if method.independent_setups else None
                 if kept is not None:  # a matrix that came back: its setup was kept
                     prepared, att.reused = kept[0], True
                     self._recurring.give_back(config, cached, now)

@@ -51,7 +51,7 @@ def test_kept_setups_are_bounded_and_let_go_when_unused():
     for i, key in enumerate(keys):
         store.give_back("lu", (key, f"factor{i}", i), now=i)
     assert list(store._kept["lu"]) == [keys[2], keys[3]]  # the least recently used went first
-    assert store.find("lu", keys[3], now=5) == ("factor3", 3) and keys[3] not in store._kept["lu"]
+    assert store.find("lu", keys[3]) == ("factor3", 3) and keys[3] not in store._kept["lu"]
     assert store.ready(("m2",), before=5) == ["lu"] and store.ready(("m2",), before=2) == []
     store.give_back("lu", None, now=30)  # nothing used within the horizon: let go
     assert not store._kept["lu"]

@@ -1582,8 +1582,8 @@ class AutoPolicy(Policy):
     def _explore_choice(self, b, arms, names, known, best_name):
         fams = self._arm_families
         if self._spd_families and b not in self._indefinite and self._diagonal_not_definite():
-            # a symmetric matrix with a diagonal entry a_ii ≤ 0 is not positive definite, proved
-            # before any try: its CG-based families are passed over below (a Stokes saddle point:
+            # a symmetric matrix with a_ii = e_iᵀAe_i < 0, or = 0 in a coupled row, is not positive
+            # semidefinite, proved before any try: its CG-based families are passed over below (a Stokes saddle point:
             # SSOR-PCG, its coarse-space variant and Jacobi-PCG each failed to build in turn, plain
             # CG broke down, AMG-CG was capped at 2.5x a system).  GMRES and BiCGStab stay out
             # while a factorisation is offered (unpreconditioned on a saddle point they stagnate
@@ -1845,7 +1845,7 @@ class AutoPolicy(Policy):
         left (430 of 500 systems on SSOR-PCG, where plain CG is the best fixed configuration)."""
         self._proved_easy()  # (computes the prior difficulty once per size)
         if rep.kind in _FACTORISATIONS and not rep.spec.spd_only and self._diagonal_of()[1]:
-            # a zero diagonal (a saddle point): the LU first, ahead of Krylov methods without a
+            # a zero diagonal in a coupled row (a saddle point): the LU first, ahead of Krylov methods without a
             # preconditioner made for it (an Oseen system: BiCGStab stagnated after 950 iterations,
             # its ILU after a build dearer than the LU; 1.26x the LU over 20 systems)
             return (-0.5, -0.5)
@@ -1863,8 +1863,9 @@ class AutoPolicy(Policy):
         return self._difficulty[n] is None
 
     def _diagonal_not_definite(self) -> bool:
-        """Whether this size's first matrix has a diagonal entry ``≤ 0`` (judged once per size, on
-        the first matrix asked about; :func:`~seqsolve.policies.base.diagonal_verdict`)."""
+        """Whether this size's first matrix has a negative diagonal entry, or a zero one in a
+        coupled row (judged once per size, on the first matrix asked about;
+        :func:`~seqsolve.policies.base.diagonal_verdict`)."""
         return self._diagonal_of()[0]
 
     def _diagonal_of(self) -> tuple[bool, bool]:
