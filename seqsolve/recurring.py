@@ -5,7 +5,7 @@ sequence whose matrices alternate — operator splitting (Strang, ADI), a projec
 a velocity and a pressure system with one solver, a Newton loop that refreshes its Jacobian every
 other step — then rebuilt every setup on every solve: a fixed sparse LU refactorised two
 alternating 128² matrices 120 times (100 ms each, for 5 ms solves).  Here a configuration's
-setups for matrices that *recur* (a fingerprint seen again within the last few builds) are kept,
+setups for matrices that *recur* (a fingerprint solved again within the last ``HORIZON`` solves) are kept,
 up to ``most`` per configuration; a setup whose matrix never comes back is never kept, so a
 sequence of new matrices holds one setup, as before.  Only methods whose setups are independent
 snapshots take part (:attr:`~seqsolve.solvers.base.Method.independent_setups`): a sparse LU, not
@@ -14,13 +14,13 @@ an AMG hierarchy reused in place.
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from typing import Any, Hashable
 
 #: setups kept per configuration, besides the solver's current one
 MOST = 4
-#: builds of a configuration remembered to tell that a matrix came back
-REMEMBERED = 8
+#: matrices remembered to tell that one came back
+REMEMBERED = 16
 #: solves after which a kept setup not used again is let go
 HORIZON = 64
 
@@ -32,7 +32,6 @@ class RecurringSetups:
         self.most, self.horizon = most, horizon
         self._remembered = remembered
         self._kept: dict[Hashable, dict[tuple, tuple[Any, int, int]]] = {}  # config → key → (prepared, made, used)
-        self._built: dict[Hashable, deque] = {}  # config → keys of its last builds
         self._seen: OrderedDict[tuple, int] = OrderedDict()  # fingerprint → the last solve of that matrix
 
     def find(self, config: Hashable, key: tuple) -> tuple[Any, int] | None:
@@ -46,14 +45,9 @@ class RecurringSetups:
 
     def replaced(self, config: Hashable, current: tuple | None, key: tuple, now: int) -> None:
         """``config``'s current setup ``(key, prepared, made)`` gives way to a build for ``key``:
-        kept if the matrices recur (``key`` was built before, or its matrix solved lately by any
-        configuration, so the one it replaces may come back too), else let go."""
-        built = self._built.get(config)
-        if built is None:
-            built = self._built[config] = deque(maxlen=self._remembered)
-        recurs = key in built or self.came_back(key[0], now)  # (key[0]: the matrix's fingerprint)
-        built.append(key)
-        self.give_back(config, current, now, recurs)
+        kept if the matrices recur (``key``'s matrix was solved lately, so the one it replaces may
+        come back too), else let go."""
+        self.give_back(config, current, now, self.came_back(key[0], now))  # (key[0]: the matrix's fingerprint)
 
     def give_back(self, config: Hashable, current: tuple | None, now: int, keep: bool = True) -> None:
         """The current setup ``(key, prepared, made)`` that a kept one replaces (or a build, where
@@ -82,7 +76,7 @@ class RecurringSetups:
         if fingerprint in seen:
             seen.move_to_end(fingerprint)
         seen[fingerprint] = now
-        if len(seen) > 2 * self._remembered:
+        if len(seen) > self._remembered:
             seen.popitem(last=False)  # (O(1): a plain dict's first key is found past its deleted slots)
 
     def came_back(self, fingerprint: tuple, now: int) -> bool:
@@ -93,5 +87,4 @@ class RecurringSetups:
 
     def clear(self) -> None:
         self._kept.clear()
-        self._built.clear()
         self._seen.clear()
