@@ -101,9 +101,9 @@ class RowElimination:
         return Reduced(A_rest, rest, plan.rows, plan.fixed, x_fixed)
 
     @staticmethod
-    def rtol_for(rtol: float, bnorm: float, reduced: Reduced) -> float:
-        """The reduced system's relative tolerance that keeps ``‖r‖ ≤ rtol ‖b‖`` for the whole one."""
-        rest = float(np.linalg.norm(reduced.b))
+    def rtol_for(rtol: float, bnorm: float, rest: float) -> float:
+        """The reduced system's relative tolerance (its right-hand side's norm ``rest``) that keeps
+        ``‖r‖ ≤ rtol ‖b‖`` for the whole one."""
         return rtol if rest <= bnorm or rest == 0.0 else rtol * bnorm / rest
 
 

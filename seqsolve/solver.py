@@ -628,7 +628,7 @@ class SequenceSolver:
         rows, n = reduced.rows, A.shape[0]
         rest = float(np.linalg.norm(reduced.b))
         rtol = self.rtol
-        self.rtol = RowElimination.rtol_for(rtol, bnorm, reduced)
+        self.rtol = RowElimination.rtol_for(rtol, bnorm, rest)
         try:
             x_rest = self._solve(reduced.A, reduced.b, None if x0 is None else x0[rows], context, None,
                                  None if self._near_nullspace is None else self._near_nullspace[rows])
@@ -642,9 +642,10 @@ class SequenceSolver:
         if not bnorm:
             return x
         # the same residual vector; its norm taken on the whole system, as the record of any solve
-        verdict = check_residual(A, b, x, bnorm, max(self.rtol * bnorm, self.atol))
+        target = max(self.rtol * bnorm, self.atol)
+        verdict = check_residual(A, b, x, bnorm, target)
         self.history[-1] = replace(self.history[-1], residual=verdict.residual / bnorm)
-        if not verdict.meets(max(self.rtol * bnorm, self.atol)):  # (rounding in x_D = b_D / a_DD only)
+        if not verdict.meets(target):  # (rounding in x_D = b_D / a_DD only)
             raise ConvergenceError(f"the reduced system met its tolerance, the whole one did not (relative "
                                    f"residual {verdict.residual / bnorm:.3g})", best_residual=verdict.residual / bnorm,
                                    best_x=x, attempts=[self.history[-1].configuration])
