@@ -392,11 +392,64 @@ def poisson_ball(steps: int = 60, refine: int = 2):
         yield A, load * np.exp(-20.0 * ((x - c[:, None]) ** 2).sum(axis=0))
 
 
+def line1d(steps: int = 60, n: int = 200_000):
+    """1-D backward-Euler heat on 200,000 cells, a conductivity bump sliding along the line: a
+    tridiagonal matrix whose LU is O(n) while CG-type methods need thousands of iterations."""
+    x = (np.arange(n + 1) + 0.5) / (n + 1)
+    for t in range(steps):
+        k = 1.0 + 50.0 * np.exp(-((x - 0.2 - 0.6 * t / steps) / 0.05) ** 2)
+        main = k[:-1] + k[1:] + 1e-6  # a small mass term: condition ~1e8
+        A = sp.diags([-k[1:-1], main, -k[1:-1]], [-1, 0, 1], format="csr")
+        yield sp.csr_array(A), np.sin(np.pi * x[:-1] * (1 + t / 30))
+
+
+def neumann_bordered(steps: int = 60, m: int = 128):
+    """Pure-Neumann 2-D diffusion with a moving ×100 inclusion, its constant null space removed by a
+    Lagrange multiplier: [[K, 1], [1ᵀ, 0]] — symmetric indefinite, one dense row and column."""
+    for t in range(steps):
+        A, _ = inclusion(m, t)
+        K = sp.csr_array(A - sp.identity(m * m) / m**2)
+        K = sp.csr_array(K - sp.diags(K.sum(axis=1)))  # the wall terms dropped: rows sum to zero
+        ones = np.ones((m * m, 1)) / m
+        A = sp.bmat([[K, sp.csr_array(ones)], [sp.csr_array(ones.T), None]], format="csr")
+        f = moving_source(m, t)
+        yield sp.csr_array(A), np.append(f - f.mean(), 0.0)
+
+
+def batched(steps: int = 60, blocks: int = 64, m: int = 32):
+    """64 independent 32x32 inclusion problems solved as one block-diagonal system (a batch, or a
+    domain cut into unconnected pieces): a disconnected matrix graph."""
+    for t in range(steps):
+        parts = [inclusion(m, t + 7 * j)[0] for j in range(blocks)]
+        yield sp.csr_array(sp.block_diag(parts, format="csr")), np.ones(blocks * m * m) / m**2
+
+
+def mass_projection(steps: int = 60, refine: int = 7):
+    """L2 projections of a moving field onto P1 on scikit-fem's disc (33k unknowns): one mass
+    matrix, well conditioned (~20 CG iterations from zero) but not diagonally dominant — nothing
+    proves it easy, and no setup can pay."""
+    import skfem
+    from skfem.models.poisson import mass
+
+    mesh = skfem.MeshTri.init_circle(refine)
+    basis = skfem.Basis(mesh, skfem.ElementTriP1())
+    M = sp.csr_array(mass.assemble(basis))
+
+    @skfem.LinearForm
+    def field(v, w):
+        x, y = w.x
+        return np.tanh(20.0 * (x * np.cos(w.t) + y * np.sin(w.t) - 0.2)) * v
+
+    for k in range(steps):
+        yield M, field.assemble(basis, t=0.1 * k)
+
+
 WORKLOADS = {"constant": constant, "constvar": constvar, "varcoef": varcoef, "convdiff-rot": convdiff_rot,
              "small": small, "amr": amr, "darcy3d": darcy3d, "aniso-rot": aniso_rot, "shift-sweep": shift_sweep,
              "pattern-change": pattern_change, "convdiff3d": convdiff3d, "pseudo-transient": pseudo_transient,
              "stokes": stokes, "oseen": oseen, "poisson-ball": poisson_ball, "alternate": alternate,
-             "elasticity-ball": elasticity_ball, "grow": grow, "heat-enforced": heat_enforced}
+             "elasticity-ball": elasticity_ball, "grow": grow, "heat-enforced": heat_enforced,
+             "line1d": line1d, "mass-projection": mass_projection, "neumann-bordered": neumann_bordered, "batched": batched}
 
 
 def main(argv=None) -> None:
@@ -404,11 +457,12 @@ def main(argv=None) -> None:
     ap.add_argument("workload", choices=sorted(WORKLOADS))
     ap.add_argument("--fixed", default="numba-ssor-cg(omega=1.8);subdomain-deflated-cg;direct",
                     help="fixed configurations to compare with, ';'-separated")
+    ap.add_argument("--backend", default="scipy", choices=("scipy", "petsc"))
     ap.add_argument("--out", default=None, help="JSON summary path")
     args = ap.parse_args(argv)
     warm_up()
     methods = ["auto"] + [f"fixed:{f}" for f in args.fixed.split(";") if f]
-    solvers = {m: SequenceSolver(policy=m) for m in methods}
+    solvers = {m: SequenceSolver(policy=m, backend=args.backend) for m in methods}
     seconds = {m: [] for m in methods}
     failed = Counter()
     shuffle = np.random.default_rng(0)
@@ -438,7 +492,7 @@ def main(argv=None) -> None:
     print("auto:", choices[:6], "explorations", sum(h.explored for h in history),
           "fallbacks", sum(bool(h.fallback) for h in history))
     if args.out:
-        write_json(Path(args.out), {"workload": args.workload, "best_fixed": best, "ratios": ratios,
+        write_json(Path(args.out), {"workload": args.workload, "backend": args.backend, "best_fixed": best, "ratios": ratios,
                                     "seconds": {m: sum(v) for m, v in seconds.items()}, "auto_choices": choices,
                                     "explorations": sum(h.explored for h in history),
                                     "fallbacks": sum(bool(h.fallback) for h in history),

@@ -521,7 +521,12 @@ def _prior_rank(c: Configuration, per_iteration: Mapping[str, float] = ITERATION
 def default_candidates(backend=None) -> list[Configuration]:
     """The backend's portfolio, less what is dominated: SciPy variants of compiled methods (same
     iterations, slower), stand-alone SOR (SSOR-PCG), AMG's fixed schedules (its adaptive one), dcdm
-    and MINRES (for symmetric indefinite systems, which the SPD methods' breakdowns reveal anyway)."""
+    and MINRES (for symmetric indefinite systems, which the SPD methods' breakdowns reveal anyway).
+    ``backend``: a :class:`~seqsolve.backends.Backend` or its name (``"scipy"``, ``"petsc"``)."""
+    if isinstance(backend, str):
+        from ..backends import get_backend
+
+        backend = get_backend(backend)
     if backend is not None and backend.name != "scipy":
         pool, compiled = backend.portfolio(), False
     else:
