@@ -32,6 +32,7 @@ class MatCache:
         #: Mat holding another matrix (a different method's setup since) and copies its own back
         self.version = 0
         self._indptr = self._indices = self._data = None
+        self._band = (-1, False)  # (generation, whether that pattern is a narrow band)
 
     def matrix(self, A) -> Any:
         """The ``Mat`` holding ``A``'s current values (a copy of its values, not of its pattern).
@@ -64,6 +65,17 @@ class MatCache:
             if self.block_size > 1 and n % self.block_size == 0:
                 self.mat.setBlockSize(self.block_size)
         return self.mat
+
+    @property
+    def narrow_band(self) -> bool:
+        """Whether the current sparsity pattern is a narrow band in its own numbering
+        (:mod:`seqsolve.band`), judged once per pattern."""
+        if self._band[0] != self.generation:
+            from ...band import NARROW_BAND, bandwidth
+
+            n = self._indptr.shape[0] - 1
+            self._band = (self.generation, n > 2 * NARROW_BAND and 1 <= bandwidth(self._indptr, self._indices) <= NARROW_BAND)
+        return self._band[1]
 
     def nodes_of(self, modes: np.ndarray) -> None:
         """Give the Mat the block size that ``modes`` (near-null-space vectors, one column each)

@@ -36,13 +36,14 @@ from ...validation import near_nullspace_key
 from ._import import petsc
 from . import _kernels
 from .keepalive import IMMORTAL as _IMMORTAL
-from .mapping import eisenstat, options
+from .mapping import BANDED_FACTOR, eisenstat, options
 from .matrices import MatCache
 
 
 #: KSPConvergedReason → seqsolve status (negative reasons are failures)
 _STATUS = {-3: "maxiter", -4: "breakdown", -5: "breakdown", -6: "breakdown", -7: "breakdown",
            -8: "indefinite", -9: "nan", -10: "indefinite", -11: "error"}
+_PC_FAILED = -11  # KSP_DIVERGED_PC_FAILED: a factorisation met a zero pivot, among others
 
 
 class _Prepared:
@@ -92,6 +93,10 @@ class PetscKSP(Method):
         self._work: tuple | None = None
         self._ksps: dict[str, Any] = {}  # one KSP per option set ("" or "eisenstat"), kept across setups
         self._generation = -1  # the MatCache generation (sparsity pattern) the KSPs were made for
+        #: a factorisation on a narrow band runs PETSc's own (mapping.BANDED_FACTOR), which does not
+        #: pivot: the KSP doing so, and the pattern (generation) where it met a zero pivot and MUMPS took over
+        self._banded: Any = None
+        self._band_failed = -1
 
     def _new_ksp(self, opts: dict[str, str]):
         PETSc = petsc()
@@ -127,8 +132,20 @@ class PetscKSP(Method):
             # ssor-cg: the KSP is chosen by the first solve's pass, which reads the dominance
             prepared = _Prepared(None if self._fast is not None else self._ksp(""), modes, self._mats.version)
         if prepared.ksp is not None:
-            self._attach(prepared.ksp, mat, reuse)
+            try:
+                self._attach(prepared.ksp, mat, reuse)
+            except petsc().Error:
+                if prepared.ksp is not self._banded:
+                    raise
+                prepared.ksp = self._pivoting()  # a missing diagonal entry: MUMPS pivots past it
+                self._attach(prepared.ksp, mat, False)
         return prepared
+
+    def _pivoting(self):
+        """The MUMPS KSP that replaces a pivot-free factorisation which failed on this pattern."""
+        self._band_failed, self._banded = self._mats.generation, None
+        self._ksps.pop("", None)
+        return self._ksp("")
 
     def _attach(self, ksp, mat, reuse: bool) -> None:
         """Point ``ksp`` at ``mat`` and set its PC up (reusing the one it has when ``reuse``)."""
@@ -148,7 +165,11 @@ class PetscKSP(Method):
             self._generation = self._mats.generation
         ksp = self._ksps.get(kind)
         if ksp is None:
-            ksp = self._ksps[kind] = self._new_ksp(self._fast if kind == "eisenstat" else self.options)
+            opts = self._fast if kind == "eisenstat" else self.options
+            banded = self.preonly and self._band_failed != self._generation and self._mats.narrow_band
+            ksp = self._ksps[kind] = self._new_ksp({**opts, **BANDED_FACTOR} if banded else opts)
+            if banded:
+                self._banded = ksp
         return ksp
 
     def _vectors(self, n: int):
@@ -252,6 +273,12 @@ class PetscKSP(Method):
             # a relative tolerance only: Eisenstat's residual has other units than the true one
             ksp.setTolerances(rtol=min(0.5, goal / true), atol=0.0, divtol=1e12, max_it=max(1, maxiter - used))
             ksp.solve(rv, dv)
+            if ksp is self._banded and int(ksp.getConvergedReason()) == _PC_FAILED:
+                # a zero pivot in PETSc's pivot-free factorisation of a band: MUMPS pivots
+                ksp = prepared.ksp = self._pivoting()
+                self._attach(ksp, self._mats.mat, False)
+                ksp.setTolerances(rtol=min(0.5, goal / true), atol=0.0, divtol=1e12, max_it=max(1, maxiter - used))
+                ksp.solve(rv, dv)
             used += max(1, ksp.getIterationNumber())
             x = x + da  # a new array: x0 is the caller's
             previous = true

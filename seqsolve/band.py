@@ -1,0 +1,38 @@
+"""A matrix whose entries all lie near its diagonal: a *narrow band*, and what that says.
+
+Why: a 1-D problem (a rod, a cable, a channel, a Black–Scholes grid), or a few fields coupled along
+a line, gives a matrix whose entries satisfy ``|i − j| ≤ w`` for a small ``w`` in the numbering it
+comes in.  Its condition grows like ``n²`` (a 1-D Laplacian), so CG-type methods need thousands of
+iterations, while a factorisation fills nothing outside the band and costs ``O(n·w²)``: on 200,000
+unknowns (``w = 1``) SSOR-PCG ran 10,318 iterations, 45 s, for a system a factorisation solves in
+30 ms.  The band is read off the pattern in one pass, with no search — a proof, not a guess.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+#: the widest band treated as narrow: on 200,000 unknowns PETSc's own Cholesky in the natural
+#: ordering took 35 / 114 / 153 / 813 ms at w = 4 / 10 / 16 / 32 (MUMPS ~2 s at every w; SciPy's
+#: SuperLU 150 ms at w = 1), where a nested-dissection ordering starts to pay
+NARROW_BAND = 16
+
+
+def bandwidth(indptr: np.ndarray, indices: np.ndarray) -> int:
+    """``max |i − j|`` over the stored entries of a CSR pattern (0 for a diagonal or empty one)."""
+    n = len(indptr) - 1
+    if n <= 0 or indices.size == 0:
+        return 0
+    rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
+    return int(np.abs(indices.astype(np.int64, copy=False) - rows).max())
+
+
+def narrow_band(A) -> bool:
+    """Whether the sparse matrix ``A`` has a narrow band (``1 ≤ w ≤ NARROW_BAND``) in its own
+    numbering; ``False`` for an operator, a diagonal matrix or a matrix too small to matter."""
+    if not sp.issparse(A) or A.shape[0] <= 2 * NARROW_BAND:
+        return False
+    A = A if A.format == "csr" else sp.csr_array(A)
+    w = bandwidth(A.indptr, A.indices)
+    return 1 <= w <= NARROW_BAND

@@ -1,0 +1,62 @@
+"""A narrow band (seqsolve.band): its width read off a pattern, and what ``auto`` does with it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.sparse.linalg import LinearOperator
+
+from seqsolve import SequenceSolver
+from seqsolve.band import NARROW_BAND, bandwidth, narrow_band
+
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 40), st.integers(0, 120), st.integers(0, 2**32 - 1))
+def test_bandwidth_is_the_largest_distance_of_an_entry_from_the_diagonal(n, nnz, seed):
+    rng = np.random.default_rng(seed)
+    rows, cols = rng.integers(0, n, nnz), rng.integers(0, n, nnz)
+    A = sp.csr_array((np.ones(nnz), (rows, cols)), shape=(n, n))
+    expected = max((abs(int(i) - int(j)) for i, j in zip(rows, cols)), default=0)
+    assert bandwidth(A.indptr, A.indices) == expected
+
+
+def _meets(A, b, x, rtol: float = 1e-8) -> None:
+    assert np.linalg.norm(b - A @ x) <= rtol * np.linalg.norm(b)
+
+
+def _line(n: int, shift: float = 1e-6) -> sp.csr_array:
+    """A 1-D diffusion matrix with a small mass term: SPD, no diagonal margin worth a bound."""
+    return sp.csr_array(sp.diags([-np.ones(n - 1), 2.0 + shift * np.ones(n), -np.ones(n - 1)], [-1, 0, 1]))
+
+
+def test_narrow_band_tells_a_line_from_a_grid_and_a_diagonal():
+    assert narrow_band(_line(500))
+    assert narrow_band(sp.csr_array(sp.kron(_line(200), np.ones((3, 3)))))  # three fields along a line: w = 5
+    grid = sp.csr_array(sp.kronsum(_line(40), _line(40)))  # natural ordering: w = 40
+    assert bandwidth(grid.indptr, grid.indices) == 40 and not narrow_band(grid)
+    assert not narrow_band(sp.identity(500, format="csr"))  # nothing to factorise
+    assert not narrow_band(_line(2 * NARROW_BAND))  # too small to matter
+    assert not narrow_band(LinearOperator((500, 500), matvec=lambda v: v))
+
+
+def test_auto_factorises_a_band_first_instead_of_iterating():
+    # condition ~1e7: a CG-type first try runs thousands of iterations; an LU costs O(n)
+    A, rng = _line(4000), np.random.default_rng(0)
+    s = SequenceSolver(policy="auto", seed=0)
+    for _ in range(3):
+        b = rng.standard_normal(4000)
+        _meets(A, b, s.solve(A, b))
+    first = s.history[0]
+    assert first.configuration == "direct" and first.iterations == 0 and not first.fallback
+
+
+def test_a_band_with_a_diagonal_margin_keeps_the_cheap_first_try():
+    # Gershgorin bounds this system to a few CG iterations: no factorisation first
+    A, b = _line(4000, shift=2.0), np.ones(4000)
+    s = SequenceSolver(policy="auto", seed=0)
+    _meets(A, b, s.solve(A, b))
+    assert s.history[0].configuration != "direct"
