@@ -60,3 +60,28 @@ def test_a_band_with_a_diagonal_margin_keeps_the_cheap_first_try():
     s = SequenceSolver(policy="auto", seed=0)
     _meets(A, b, s.solve(A, b))
     assert s.history[0].configuration != "direct"
+
+
+def test_scipy_direct_factorises_a_band_in_lapack_band_storage_with_pivoting():
+    from scipy.sparse.linalg import spsolve
+
+    from seqsolve.solvers.direct import Direct, _BandedLU
+
+    rng = np.random.default_rng(4)
+    n = 300
+    # unsymmetric, three fields along a line (w = 5), and a zero diagonal that needs pivots
+    mixed = sp.csr_array(sp.kron(_line(n // 3), rng.standard_normal((3, 3))) + sp.diags(rng.standard_normal(n)))
+    swap = sp.diags([np.ones(n - 1), np.full(n, 1e-300), np.ones(n - 1)], [-1, 0, 1], format="csr")
+    swap.data[swap.data == 1e-300] = 0.0  # stored zeros on the diagonal
+    for A in (mixed, sp.csr_array(swap)):
+        assert narrow_band(A)
+        prepared = Direct().setup(A, None)
+        assert isinstance(prepared, _BandedLU)
+        B = rng.standard_normal((n, 2))
+        np.testing.assert_allclose(prepared.solve(B), spsolve(sp.csc_matrix(A), B), rtol=1e-9, atol=1e-12)
+        b = B[:, 0]
+        x = SequenceSolver(policy="fixed:direct").solve(A, b)
+        _meets(A, b, x, 1e-10)
+    singular = sp.csr_array(sp.diags([np.ones(n - 1), np.zeros(n), np.zeros(n - 1)], [-1, 0, 1]))
+    with pytest.raises(np.linalg.LinAlgError):
+        _BandedLU(singular)

@@ -348,3 +348,18 @@ def test_subdomain_deflated_cg_configuration_keeps_the_contract_and_falls_back()
     b = np.ones(64)
     x = SequenceSolver(rtol=1e-8, policy="fixed:subdomain-deflated-cg(omega=1.6)").solve(bad, b)
     assert _rel(bad, b, x) <= 1e-8
+
+
+def test_a_large_matrix_gets_larger_subdomains_not_a_huge_dense_coarse_matrix():
+    # 140,000 unknowns would be 2,188 subdomains of 64: the coarse blocks are dense m x m, so the
+    # subdomains grow instead (at a million unknowns, 64 each would have asked for 5.8 GB)
+    from seqsolve.solvers.deflated_subdomains import MAX_SUBDOMAINS, SubdomainDeflatedCG
+
+    n = 140_000
+    A = sp.csr_array(sp.diags([-np.ones(n - 1), 2.0 + 1e-4 * np.ones(n), -np.ones(n - 1)], [-1, 0, 1]))
+    method = SubdomainDeflatedCG(omega=1.3)
+    prepared = method.setup(A, None)
+    assert 0.9 * MAX_SUBDOMAINS <= method.subdomains <= MAX_SUBDOMAINS
+    b = np.random.default_rng(0).standard_normal(n)
+    res = method.solve(prepared, A, b, np.zeros(n), rtol=1e-8, atol=0.0, maxiter=5000)
+    assert res.status == "converged" and np.linalg.norm(b - A @ res.x) <= 1e-8 * np.linalg.norm(b) * 1.01

@@ -1674,7 +1674,8 @@ class AutoPolicy(Policy):
             predicted = self._predicted(rep, known) if rel is None and lo is not None else None
             if (predicted is not None and predicted + setup > _PREDICTION_SLACK * self.explore_cap * lo) or (
                     rel is None and lo is not None and (self._failed_alike(rep, known, lo)
-                                                        or self._indefinite_alike(rep, b, known))):
+                                                        or self._indefinite_alike(rep, b, known)
+                                                        or self._beaten_by_a_band_factor(rep, best_name))):
                 # the iterations measured here predict it to lose (CG where SSOR-PCG needs hundreds
                 # of iterations): its capped try and the fallback after it wait until all such
                 # tries fit in explore_budget of the time spent, like an expensive setup (idea 5);
@@ -1873,6 +1874,15 @@ class AutoPolicy(Policy):
             prior = prior_difficulty(A)
             _keep(self._difficulty, n, prior[0] if prior is not None and not prior[1] else None)
         return self._difficulty[n] is None
+
+    def _beaten_by_a_band_factor(self, rep: Configuration, best_name: str | None) -> bool:
+        """Whether ``rep`` is predicted to lose to the factorisation of a narrow band that leads: one
+        of its iterations costs about what a band solve costs, so only a system solved in a handful
+        of iterations could make it win — which Gershgorin would have proved.  (On a 1-D line of
+        200,000 unknowns, the coarse-space SSOR-PCG and AMG-PCG tried after the LU each cost 10-15
+        band solves.)  Its try then waits for the budget of predicted losers, like any other."""
+        return (rep.kind not in _FACTORISATIONS and best_name in self._factor_names
+                and not self._proved_easy() and self._narrow_band())
 
     def _narrow_band(self) -> bool:
         """Whether this size's first matrix has a narrow band in its own numbering (judged once
