@@ -28,11 +28,16 @@ def bandwidth(indptr: np.ndarray, indices: np.ndarray) -> int:
     return int(np.abs(indices.astype(np.int64, copy=False) - rows).max())
 
 
+#: a band is narrow only for a matrix at least this many times ``w²`` long: a thin strip or a line,
+#: not a small square grid numbered row by row (``n = w²``, a 2-D problem whose band is all of it)
+THIN = 8
+
+
 def narrow_band(A) -> bool:
-    """Whether the sparse matrix ``A`` has a narrow band (``1 ≤ w ≤ NARROW_BAND``) in its own
-    numbering; ``False`` for an operator, a diagonal matrix or a matrix too small to matter."""
-    if not sp.issparse(A) or A.shape[0] <= 2 * NARROW_BAND:
+    """Whether the sparse matrix ``A`` has a narrow band in its own numbering: ``1 ≤ w ≤
+    NARROW_BAND`` and ``n ≥ THIN·w²``; ``False`` for an operator or a diagonal matrix."""
+    if not sp.issparse(A) or A.shape[0] < THIN:
         return False
     A = A if A.format == "csr" else sp.csr_array(A)
     w = bandwidth(A.indptr, A.indices)
-    return 1 <= w <= NARROW_BAND
+    return 1 <= w <= NARROW_BAND and A.shape[0] >= THIN * w * w

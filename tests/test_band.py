@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from scipy.sparse.linalg import LinearOperator
 
 from seqsolve import SequenceSolver
-from seqsolve.band import NARROW_BAND, bandwidth, narrow_band
+from seqsolve.band import bandwidth, narrow_band
 
 
 
@@ -38,8 +38,9 @@ def test_narrow_band_tells_a_line_from_a_grid_and_a_diagonal():
     assert narrow_band(sp.csr_array(sp.kron(_line(200), np.ones((3, 3)))))  # three fields along a line: w = 5
     grid = sp.csr_array(sp.kronsum(_line(40), _line(40)))  # natural ordering: w = 40
     assert bandwidth(grid.indptr, grid.indices) == 40 and not narrow_band(grid)
+    assert not narrow_band(sp.csr_array(sp.kronsum(_line(12), _line(12))))  # a small square grid: w = 12, n = w²
+    assert narrow_band(sp.csr_array(sp.kronsum(_line(10), _line(200))))  # a thin strip: w = 10, n = 20 w²
     assert not narrow_band(sp.identity(500, format="csr"))  # nothing to factorise
-    assert not narrow_band(_line(2 * NARROW_BAND))  # too small to matter
     assert not narrow_band(LinearOperator((500, 500), matvec=lambda v: v))
 
 
