@@ -15,7 +15,10 @@ anisotropy 1000 turning), ``shift-sweep`` (a shift falling six decades: easy sys
 (backward Euler to a steady state with growing time steps: late systems are solved by their start),
 and, with scikit-fem, ``stokes`` and ``oseen`` (Taylor–Hood saddle points: a zero diagonal block)
 and ``poisson-ball`` (one 3-D P1 matrix, a moving source); ``alternate`` (two constant matrices
-taking turns through one solver), ``elasticity-ball`` (3-D elasticity, one matrix), ``grow`` (a new, larger size every system), ``heat-enforced`` (boundary rows replaced: unsymmetric).
+taking turns through one solver), ``elasticity-ball`` (3-D elasticity, one matrix), ``grow`` (a new, larger size every system), ``heat-enforced`` (boundary rows replaced: unsymmetric),
+``line1d`` (1-D heat on 200,000 cells: a tridiagonal band), ``neumann-bordered`` (a Lagrange
+multiplier row and column), ``batched`` (independent blocks: a disconnected graph) and
+``mass-projection`` (one well-conditioned mass matrix).  ``--backend petsc`` runs every method there.
 Every system is solved by every method in turn, each call timed whole, one process, one BLAS
 thread; prints each method ÷ the best fixed configuration in hindsight after 20, 50 and all systems
 (the best of the first k, issue 8's measure), what ``auto`` chose, and writes a JSON summary.
