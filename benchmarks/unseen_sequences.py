@@ -167,6 +167,11 @@ def darcy3d(steps: int = 100, m: int = 26):
         yield diffusion3d(m, k, shift=1e-3), np.ones(n) / m**3
 
 
+def darcy3d_large(steps: int = 30):
+    """``darcy3d`` on a 60³ grid (216,000 unknowns): where every setup and coarse space is large."""
+    return darcy3d(steps, m=60)
+
+
 def aniso_rot(steps: int = 100, m: int = 120, ratio: float = 1e3):
     """2-D anisotropic diffusion (9-point, ratio 1000) whose principal direction turns: SPD, not an
     M-matrix, no separable structure; smoothers and AMG struggle along the weak direction."""
@@ -452,7 +457,7 @@ WORKLOADS = {"constant": constant, "constvar": constvar, "varcoef": varcoef, "co
              "pattern-change": pattern_change, "convdiff3d": convdiff3d, "pseudo-transient": pseudo_transient,
              "stokes": stokes, "oseen": oseen, "poisson-ball": poisson_ball, "alternate": alternate,
              "elasticity-ball": elasticity_ball, "grow": grow, "heat-enforced": heat_enforced,
-             "line1d": line1d, "mass-projection": mass_projection, "neumann-bordered": neumann_bordered, "batched": batched}
+             "line1d": line1d, "darcy3d-large": darcy3d_large, "mass-projection": mass_projection, "neumann-bordered": neumann_bordered, "batched": batched}
 
 
 def main(argv=None) -> None:

@@ -8,7 +8,7 @@ import math
 from seqsolve import SequenceSolver
 from seqsolve.configs import parse
 from seqsolve.policies import AutoPolicy
-from seqsolve.policies.auto import _setup_kind
+from seqsolve.policies.priors import setup_kind as _setup_kind
 from seqsolve.policies.base import SystemFacts
 from seqsolve.problems import suite
 from seqsolve.records import SolveRecord

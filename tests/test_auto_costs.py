@@ -73,7 +73,7 @@ def test_first_tries_are_ordered_robust_first_and_structure_first():
 
 
 def test_an_exploration_may_spend_at_most_explore_cap_times_the_incumbent():
-    from seqsolve.policies.auto import ITERATION_COST
+    from seqsolve.policies.priors import ITERATION_COST
 
     # SSOR-PCG's 10 iterations predict plain CG's ~18: a contender, capped at explore_cap
     p = AutoPolicy(candidates=[SSOR, "numba-cg"], seed=0, explore=0.0, explore_budget=10.0)  # screen at once
@@ -89,7 +89,8 @@ def test_a_predicted_loser_is_tried_as_a_short_probe():
     """SSOR-PCG's 100 iterations predict plain CG's ~316, beyond what a capped try may cost: its
     first try is a probe, capped at _PROBE_SHARE of the incumbent's cost, and believed like a
     capped try's loss (at least explore_cap times the incumbent)."""
-    from seqsolve.policies.auto import _PROBE_SHARE, ITERATION_COST
+    from seqsolve.policies.auto import _PROBE_SHARE
+    from seqsolve.policies.priors import ITERATION_COST
 
     p = AutoPolicy(candidates=[SSOR, "numba-cg"], seed=0, explore=0.0, explore_budget=10.0)  # screen at once
     assert p.select(None, n=1000).name == SSOR
@@ -404,7 +405,7 @@ def test_a_factorisation_whose_first_try_costs_less_than_a_capped_try_is_screene
                                      reused=False))
         return 60
 
-    from seqsolve.policies.auto import ITERATION_COST, SETUP_COST, SOLVE_COST
+    from seqsolve.policies.priors import ITERATION_COST, SETUP_COST, SOLVE_COST
     in_solves = lambda its, matvecs: matvecs / (its * ITERATION_COST["numba-ssor-cg"])  # noqa: E731
     setup, solve = SETUP_COST["direct"][1], SOLVE_COST["direct"]
     assert in_solves(500, setup) > 1.0 and in_solves(500, setup + solve) <= 2.25  # heavy, yet a bounded try
@@ -443,7 +444,7 @@ def test_a_petsc_factorisations_first_setup_is_believed_at_the_share_later_build
     """MUMPS's first factorisation on a pattern includes its analysis (FEM heat: 250 ms, later
     builds 78 ms): one sample must not price the factorisation out for good.  The second build's
     measurement replaces the discounted first; SciPy's SuperLU (analysis every build) is believed whole."""
-    from seqsolve.policies.auto import PETSC_FIRST_SETUP_SHARE
+    from seqsolve.policies.priors import PETSC_FIRST_SETUP_SHARE
 
     class Petsc:  # only the backend's name matters to the cost hints
         name = "petsc"
@@ -684,7 +685,7 @@ def test_a_never_built_methods_one_off_work_is_part_of_its_first_try():
     once built, only the rest is expected again."""
     import dataclasses
 
-    from seqsolve.policies.auto import ONE_OFF_COST
+    from seqsolve.policies.priors import ONE_OFF_COST
 
     name = "subdomain-deflated-cg(omega=1.3)"
     p = AutoPolicy(candidates=[SSOR, name], seed=0)
@@ -879,7 +880,7 @@ def test_a_one_product_iteration_is_priced_from_a_timed_product_when_that_is_che
     SSOR-PCG's scaled by ITERATION_COST and its products timed (on the random graph a sweep cost
     four products, and the scaled price was 2.3x Jacobi-PCG's real one); a method with sweeps or
     V-cycles keeps the scaled price."""
-    from seqsolve.policies.auto import ITERATION_COST
+    from seqsolve.policies.priors import ITERATION_COST
 
     A = sp.csr_array(sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(50, 50)))
     p = AutoPolicy(candidates=[SSOR, "numba-jacobi-cg", "amg-cg(adaptive)"], seed=0)
@@ -946,7 +947,7 @@ def test_a_capped_loss_projected_count_predicts_weaker_families():
     how hard the system is, so plain CG is predicted from it (and held back as a predicted loser)
     instead of screened at once for 2.3x a system.  Without a projection nothing is predicted."""
     from seqsolve.configs import parse
-    from seqsolve.policies.auto import DIFFICULTY_EXPONENT
+    from seqsolve.policies.priors import DIFFICULTY_EXPONENT
 
     A = sp.csr_array(sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(50, 50)))
     p = AutoPolicy(candidates=[SSOR, "numba-cg"], seed=0)

@@ -104,7 +104,8 @@ def test_suite_grids_are_found_and_fem_meshes_are_not():
 
 
 def test_auto_offers_fastdiag_cg_on_a_found_grid_but_tries_cheap_methods_first_where_a_margin_proves_it_easy():
-    from seqsolve.policies.auto import _prior_rank, default_candidates
+    from seqsolve.policies.auto import default_candidates
+    from seqsolve.policies.priors import prior_rank as _prior_rank
     from seqsolve.configs import parse
 
     names = [c.name for c in default_candidates()]
@@ -189,7 +190,8 @@ def test_a_three_dimensional_stencil_sequence_is_solved_without_a_hint():
 
 def test_auto_has_one_subdomain_deflated_member_ranked_after_ssor():
     from seqsolve.configs import parse
-    from seqsolve.policies.auto import _prior_rank, default_candidates
+    from seqsolve.policies.auto import default_candidates
+    from seqsolve.policies.priors import prior_rank as _prior_rank
 
     members = [c for c in default_candidates() if c.kind == "subdomain-deflated-cg"]
     assert [c.name for c in members] == ["subdomain-deflated-cg(omega=1.3)"]

@@ -736,7 +736,7 @@ def test_petsc_auto_prices_a_first_factorisation_by_the_unknowns_not_the_nonzero
     from seqsolve.backends.petsc import PetscBackend
     from seqsolve.configs import parse
     from seqsolve.policies import AutoPolicy
-    from seqsolve.policies.auto import PETSC_FIRST_FACTOR
+    from seqsolve.policies.priors import PETSC_FIRST_FACTOR
     from seqsolve.policies.base import SystemFacts
 
     def first_factorisation(A, timed: float | None) -> float:

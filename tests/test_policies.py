@@ -25,7 +25,7 @@ from seqsolve.configs import OMEGA_GRID, Configuration, parse
 from seqsolve.errors import NotSymmetricError
 from seqsolve.persistence import FORMAT, VERSION, _digest
 from seqsolve.policies import AutoPolicy, ChebCBPolicy, TsallisINFPolicy, make_policy
-from seqsolve.policies.auto import ITERATION_COST
+from seqsolve.policies.priors import ITERATION_COST
 from seqsolve.problems import Heat2D
 from seqsolve.solvers.base import IterationResult, Method
 from conftest import poisson2d
@@ -278,7 +278,7 @@ def test_auto_caps_every_attempt():
     cap = p.attempt_limit()
     # the budget is explore_cap x the first solve's cost, in iterations of the second at its prior
     # speed (scaled from the first's measured one by the rough per-iteration costs)
-    from seqsolve.policies.auto import ITERATION_COST
+    from seqsolve.policies.priors import ITERATION_COST
     ratio = ITERATION_COST[parse(first).kind] / ITERATION_COST[parse(second).kind]
     assert isinstance(cap, int) and 0 < cap <= int(p.explore_cap * 50 * ratio) + 1
     assert p.fallback_hint() == first
@@ -1033,7 +1033,7 @@ def test_auto_prices_a_product_at_the_cheapest_that_any_family_implies():
     products, where ITERATION_COST says 8), then CG (0.1 ms an iteration).  A product is priced
     from CG, not from whichever family ran first: from fastdiag-cg an LU's setup read 1.1 s
     instead of 0.1, and a constant matrix was never factorised."""
-    from seqsolve.policies.auto import ITERATION_COST
+    from seqsolve.policies.priors import ITERATION_COST
 
     p = AutoPolicy(candidates=["fastdiag-cg", "numba-cg", "direct"], seed=0)
     p.per_iteration_["fastdiag-cg"] = 4e-3
@@ -1046,7 +1046,7 @@ def test_auto_a_factorisation_whose_solves_alone_lose_is_charged_its_whole_setup
     """An LU is amortised over the run of one matrix it would serve, but only if it wins: where
     its solve alone (``SOLVE_COST`` products) is foreseen dearer than the best whole solve here
     (an exact fast-diagonalisation step), its try pays the whole setup for nothing."""
-    from seqsolve.policies.auto import SOLVE_COST
+    from seqsolve.policies.priors import SOLVE_COST
 
     p = AutoPolicy(candidates=["numba-cg", "direct"], seed=0)
     p.per_iteration_["numba-cg"] = 1e-4  # a product: ~0.09 ms; an LU solve foreseen at ~4.5 ms

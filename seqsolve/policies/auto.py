@@ -39,7 +39,7 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    is capped by it.  A cheap feature of the first matrix refines that order: where its diagonal
    margin (Gershgorin) bounds nothing (a stiffness or pressure matrix), a 2-D elliptic difficulty
    is assumed, families are priced at it, and a light coarse space goes before SSOR-PCG
-   (:func:`_prior_rank`).  Once one family has run, the system's difficulty is known: its iteration
+   (:func:`prior_rank`).  Once one family has run, the system's difficulty is known: its iteration
    count predicts the others' (``DIFFICULTY_EXPONENT``: CG needs about SSOR-PCG's count to the
    power 1/0.8, AMG a 0.4 power of CG's), and a family predicted to lose is first tried only
    when its capped try and the fallback after it fit in ``explore_budget`` of the time spent
@@ -179,6 +179,9 @@ factorisation screened without that budget (idea 5: its first try predicted with
 ``(explore_cap + 1) c*``) is one of the ``K`` screenings above, as long as its setup prior holds;
 where it is several times too low the bound is off by that try, once.
 
+The priors all of this starts from — costs per iteration, per setup, per solve, and how each
+family's iterations follow a system's difficulty, per backend — live in :mod:`.priors`.
+
 AMG staleness is handled by ``amg-cg(adaptive)``'s rent-or-buy rule inside its method, which also
 stops reusing a hierarchy whose first reuse after a build already cost more than the build (a
 fast drift: Fluid2D under BoomerAMG), probing again at doubling intervals
@@ -206,6 +209,9 @@ from ..errors import ConfigurationError, StateFileError
 from ..records import SolveRecord
 from .base import Policy, Stretch, SystemFacts, diagonal_verdict, prior_difficulty
 from .graph_dimension import graph_dimension, lu_products
+from .priors import (DIFFICULTY_EXPONENT, EQUAL_STRENGTH_FLOOR, FACTORISATIONS, ILU_GROWTH, MULTILEVEL,
+                     ONE_OFF_COST, ONE_PRODUCT, PETSC_FIRST_FACTOR, SOLVE_COST, first_setup_shares,
+                     iteration_costs, prior_rank, setup_costs, setup_kind)
 
 
 _MAX_PERIOD = 1 << 20  # re-validation periods stop doubling here (about a million systems)
@@ -217,82 +223,6 @@ def _family(c: Configuration) -> str:
     if all(k != "omega" for k, _ in c.params):
         return c.name
     return Configuration(c.kind, tuple((k, v) for k, v in c.params if k != "omega")).name
-
-
-#: rough cost of one iteration in sparse matrix-vector products (measured on the suite's Fluid2D,
-#: FEM heat and elasticity systems; compiled SSOR-PCG uses Eisenstat's trick: 1.5-1.7 products;
-#: SciPy's restarted GMRES orthogonalises against up to 20 vectors in Python: ~1.75x BiCGStab's)
-ITERATION_COST = {"numba-cg": 1.1, "numba-jacobi-cg": 1.15, "numba-ssor-cg": 1.7, "cg": 2.0, "jacobi-cg": 2.1,
-                  "ssor-cg": 11.0, "sor": 2.5, "amg-cg": 55.0, "icc-cg": 3.0, "hypre-cg": 40.0, "minres": 2.0, "gmres": 7.0, "bicgstab": 4.0, "dcdm": 180.0,
-                  "fastdiag-cg": 8.0, "subdomain-deflated-cg": 3.0}
-
-
-#: the kinds whose iteration is one product with A plus vector updates (no sweep, no V-cycle):
-#: a timed product prices them better than another family's measured iteration
-_ONE_PRODUCT = ("numba-cg", "numba-jacobi-cg", "cg", "jacobi-cg", "minres")
-
-
-#: rough cost of one setup: seconds of fixed overhead (Python, first calls) plus sparse
-#: matrix-vector products (measured on the suite's 16k-33k-unknown systems: PyAMG smoothed
-#: aggregation 150-900, SuperLU 600-2100, SciPy's ILU 750-1350 on 2-D convection-diffusion (550 on
-#: an earlier machine; priced at 500, its screening try was the worst system of the suite's
-#: convection-diffusion, 2.7x) and ~3900 on a 3-D one, where fill grows; fastdiag-cg's projection and line
-#: decompositions ≈ 0.7 ms plus 10-25 products on 2-D and 3-D grids of 4k-216k unknowns, as they
-#: are compiled: priced at 60 products, a 3-D heat sequence waited for it behind a capped plain-CG
-#: try that cost 4x its whole build); a prior until the family's setup has been measured.
-#: Keyed by :func:`_setup_kind` (ILU is one setup whatever Krylov method uses it)
-SETUP_COST = {"amg-cg": (5e-3, 400.0), "hypre-cg": (5e-3, 300.0), "direct": (2e-3, 1200.0),
-              "cholesky": (2e-3, 800.0), "ilu": (2e-3, 1200.0), "fastdiag-cg": (7e-4, 15.0),
-              "subdomain-deflated-cg": (1e-3, 20.0)}
-
-
-#: work a method does once per instance, at its first build (``SolveRecord.one_off_seconds``), in
-#: products: ``subdomain-deflated-cg``'s graph partition measured 19-275 (Fluid2D, a graph
-#: Laplacian, 3-D heat, FEM heat, topology optimisation).  Left out, a first try looked as cheap
-#: as a later build (3-D heat with 2.6 ms systems: a 10 ms try where 2 ms were foreseen)
-ONE_OFF_COST = {"subdomain-deflated-cg": 50.0}
-
-
-#: cost of one solve beyond its iterations, in matrix-vector products (triangular solves)
-SOLVE_COST = {"direct": 50.0, "cholesky": 30.0}
-
-#: an ILU's setup grows with the graph's dimension as an LU's to this power (SciPy's ILU, drop
-#: tolerance 1e-4: ~1,200 products in 2-D, ~3,900 in 3-D, where an LU's grow ~18x)
-_ILU_GROWTH = 0.4
-
-
-#: a factorisation serves every solve with the same matrix: its setup is a sunk cost once built
-#: for the current matrix, and otherwise shared by the systems that repeat it
-_FACTORISATIONS = ("direct", "cholesky")
-
-
-#: prior iterations relative to plain CG, for ordering the first tries before anything is measured
-#: (textbook orders: SSOR with a good ω turns κ into O(√κ); AMG's count barely grows with size;
-#: BiCGStab counts two products per iteration); the measured costs replace it after one solve
-PRIOR_ITERATIONS = {"numba-ssor-cg": 0.25, "ssor-cg": 0.25, "icc-cg": 0.3, "sor": 2.0, "amg-cg": 0.03,
-                    "subdomain-deflated-cg": 0.2,  # after SSOR-PCG: its first build on a new graph costs
-                    "hypre-cg": 0.03, "bicgstab": 0.5, "fastdiag-cg": 0.1, "user-cg": 0.3, "user-gmres": 0.3}
-
-
-#: iterations ≈ D ** exponent, where D is the system's difficulty in plain-CG iterations: a
-#: preconditioner that turns κ into κ^e needs about (√κ)^e.  Textbook orders with measured
-#: constants (suite, Heat2D, Fluid2D, p-Laplace: 0.77-0.80): SSOR-PCG needs about CG's count to
-#: the power 0.8, AMG a near-constant 0.4 power.  A stronger family's measured iterations thus bound a weaker one's from
-#: below, so a family that cannot win on this system is not screened at once (AutoPolicy._predicted)
-DIFFICULTY_EXPONENT = {"numba-cg": 1.0, "cg": 1.0, "numba-jacobi-cg": 1.0, "jacobi-cg": 1.0,
-                       "numba-ssor-cg": 0.8, "ssor-cg": 0.8, "icc-cg": 0.8, "amg-cg": 0.4,
-                       # PETSc's BoomerAMG needed 6-7 iterations where SSOR-PCG needed 149-276 and
-                       # GAMG 12-33 (FEM heat, p-Laplace, Fluid2D): CG's count to the power
-                       # 0.26-0.29, where GAMG's follows 0.40-0.50.  Priced as equals, GAMG was
-                       # screened first and lost to it on p-Laplace and Fluid2D
-                       "hypre-cg": 0.28,
-                       # a separable preconditioner is as strong as A is separable, which only its try
-                       # shows: foreseen a little weaker than SSOR-PCG, so SSOR's count holds it back
-                       # to the exploration budget (Fluid2D's obstacles: 220 iterations, not 20)
-                       "fastdiag-cg": 0.85,
-                       # a coarse space of subdomain-constant vectors removes the smooth modes SSOR
-                       # leaves (measured: FEM heat 142 → 38 iterations, Fluid2D 98 → 55)
-                       "subdomain-deflated-cg": 0.6}
 
 
 #: a prediction from another family's count (DIFFICULTY_EXPONENT) holds a family back only beyond
@@ -316,60 +246,6 @@ _SIZE_STEP = 1000
 #: Jacobi or SSOR preconditioner that is not SPD, which happens only where a diagonal entry of
 #: ``A`` is not positive.  An AMG or a coarse space may fail so on an SPD matrix: no proof there
 _PROVES_INDEFINITE = frozenset({"numba-cg", "cg", "numba-jacobi-cg", "jacobi-cg", "numba-ssor-cg", "ssor-cg"})
-
-#: families whose count barely follows the difficulty (the AMGs): one AMG's count predicts no other
-#: AMG's (AutoPolicy._predicted), but one failing outright predicts the others to (_failed_alike)
-_MULTILEVEL = 0.4
-
-#: the one equal-strength lower bound trusted when deciding whether a family may win (idea 3):
-#: kind → (measured kind, share of its iterations at least needed).  ICC(0) needed 0.70-1.45x the
-#: iterations of SSOR-PCG(ω=1.5) on PETSc's FEM heat, p-Laplace, Fluid2D and topology optimisation
-#: (both are one-level, the same exponent); two AMGs are not bounded so (5x apart, _predicted)
-EQUAL_STRENGTH_FLOOR = {"icc-cg": ("ssor-cg", 0.7)}
-
-
-#: the same per iteration in PETSc (compiled everywhere: SSOR is Eisenstat's trick or a
-#: compiled sweep, ILU/ICC(0) triangular solves, GAMG/BoomerAMG V-cycles); ICC(0)'s setup is cheap
-#: GAMG's V-cycle measured 8-11 products (FEM heat, p-Laplace, Fluid2D), BoomerAMG's 11-54.
-#: In products timed as the learner times them (SciPy's ``A @ x``): plain and Jacobi-PCG 1.6-2.3
-#: (FEM heat, p-Laplace, Fluid2D: the vector updates weigh as much as a product at 5-11 nonzeros
-#: per row), GMRES(30) and BiCGStab 4.3 (convection-diffusion).  At 1.2 a plain CG predicted at
-#: 31 ms from SSOR-PCG's count (it costs 100 µs an iteration, not 60) looked a contender on
-#: Fluid2D, and its capped try and that of Jacobi-PCG cost 2-3x a system each
-PETSC_ITERATION_COST = {"cg": 2.0, "jacobi-cg": 2.0, "ssor-cg": 2.5, "icc-cg": 2.5, "amg-cg": 10.0,
-                        "hypre-cg": 25.0, "minres": 2.0, "gmres": 4.0, "bicgstab": 4.0}
-
-
-#: PETSc's ILU(0) is a compiled no-fill factorisation: a few products, not SciPy's spilu with fill.
-#: MUMPS's numeric Cholesky of the suite's 2-D systems costs only ~400 products, but the first on
-#: a sparsity pattern (the screening try, which this prior prices) adds a symbolic analysis of 1-4x
-#: that (measured: FEM heat 0.6 s + 0.13 s), so SuperLU's priors stand for the first try; the
-#: measured setups replace them from the second build on.  The AMGs' first builds, in products of
-#: SSOR-PCG's speed: GAMG 180-370, BoomerAMG 75-360 (FEM heat, p-Laplace, Fluid2D, topology
-#: optimisation) — not PyAMG's 150-900: with SciPy's priors BoomerAMG's try was ordered after
-#: ICC(0)'s on Fluid2D, which lost its capped try there.  The low end, since a prior too low is
-#: corrected by the try it lets through, one too high never is: at GAMG's 300, its build looked too
-#: heavy to screen beside a MUMPS solve on topology optimisation, where GAMG is the best
-PETSC_SETUP_COST = {"ilu": (1e-3, 5.0), "amg-cg": (5e-3, 200.0), "hypre-cg": (5e-3, 100.0)}
-
-#: MUMPS's first Cholesky factorisation on a sparsity pattern (its analysis included), in products
-#: times the matrix's nonzeros per row: products are the wrong unit for a factorisation, whose work
-#: follows the unknowns, not the nonzeros — measured 6-8 µs per unknown on all four SPD workloads of
-#: the suite, which is 1930, 1110, 900 and 430 products at 7, 10.8, 4.8 and 17.8 nonzeros per row
-#: (FEM heat, p-Laplace, Fluid2D, topology optimisation).  The flat 800 took FEM heat's first
-#: factorisation (260-280 ms) for 110 ms: once ICC(0)'s futile try was held back, that fitted the
-#: 5 % budget of predicted losers within 60 systems on FEM heat and p-Laplace, and cost 2.5x that
-PETSC_FIRST_FACTOR = {"cholesky": 1e4}
-
-#: the share of a factorisation's *first* measured setup that later builds repeat.  MUMPS's first
-#: factorisation on a sparsity pattern includes its symbolic analysis (PORD ordering); later
-#: builds on the same pattern are numeric only (measured, first → later: FEM heat 250 → 78 ms,
-#: topology optimisation 128 → 82, p-Laplace 158 → 28-58, Fluid2D 157 → 22-43).  The first sample
-#: is believed at this share until a second build is measured, which then replaces it.  An
-#: estimate too low is corrected by the very next build (the factorisation is run and measured);
-#: one too high is never corrected (a family that looks too dear is not run again), hence the low
-#: end of the measured range.  SciPy's SuperLU analyses with every build: 1
-PETSC_FIRST_SETUP_SHARE = {"cholesky": 1.0 / 3.0, "direct": 1.0 / 3.0}
 
 #: exact structured solves (and ``fastdiag-cg`` on a separable matrix: one exact step, see
 #: AutoPolicy.observe): their cost depends on the grid, not on the system's context or
@@ -398,9 +274,6 @@ _FEW_ITERATIONS = 10
 
 #: statuses of an attempt that failed outright (not merely capped): it is no fallback (fallback_hint)
 _FAILED = frozenset({"stagnated", "breakdown", "indefinite", "nan"})
-
-#: a setup prior below this many products is not "expensive" (idea 5): no rationing, no late rank
-_HEAVY_SETUP = 50.0
 
 #: a never-measured family whose setup, rebuilt per matrix, is expected to cost more than this many
 #: solves of the best configuration here is not tried (issue 8: no system should cost more than 3x
@@ -453,70 +326,10 @@ _FAR_PERIOD = 8
 _SIMILAR_WORK = 4.0
 
 
-def iteration_costs(backend=None) -> dict[str, float]:
-    """Rough cost of one iteration per kind, in matrix-vector products, on ``backend``."""
-    if backend is None or getattr(backend, "name", "scipy") == "scipy":
-        return ITERATION_COST
-    return {**ITERATION_COST, **PETSC_ITERATION_COST}
-
-
-def setup_costs(backend=None) -> dict[str, tuple[float, float]]:
-    """Rough cost of one setup per kind (seconds of overhead, matrix-vector products) on ``backend``."""
-    if backend is None or getattr(backend, "name", "scipy") == "scipy":
-        return SETUP_COST
-    return {**SETUP_COST, **PETSC_SETUP_COST}
-
-
-def first_setup_shares(backend=None) -> dict[str, float]:
-    """Per kind, the share of a first measured setup that later builds repeat (1 where absent)."""
-    if backend is None or getattr(backend, "name", "scipy") == "scipy":
-        return {}
-    return PETSC_FIRST_SETUP_SHARE
-
-
 def _unpreconditioned(c: Configuration) -> bool:
     """Whether ``c`` is a Krylov method on A itself: plain CG, MINRES, GMRES or BiCGStab."""
     return c.kind in ("cg", "numba-cg", "minres") or (
         c.kind in ("gmres", "bicgstab") and c.get_or("preconditioner", "none") == "none")
-
-
-def _setup_kind(c: Configuration) -> str:
-    """What a configuration builds before iterating: its kind, or ``"ilu"`` for any ILU-preconditioned method."""
-    return "ilu" if c.get_or("preconditioner", None) == "ilu" else c.kind
-
-
-def _prior_rank(c: Configuration, per_iteration: Mapping[str, float] = ITERATION_COST,
-                setups: Mapping[str, tuple[float, float]] = SETUP_COST,
-                difficulty: float | None = None) -> tuple[float, float]:
-    """Sort key of a never-measured configuration's first try: its expected cost, then the
-    size-blind order (below) to break ties.
-
-    Robust cheap methods go first (SSOR-PCG before plain CG: one capped try of CG after it costs
-    little, a first uncapped CG on a hard system costs many times the SSOR solve); methods with a
-    heavy one-off setup (AMG, factorisations, ILU, a grid's separable preconditioner) after every
-    cheap one; an exact structured solve or the user's own preconditioner before anything.  Given
-    the system's prior ``difficulty`` (:func:`~seqsolve.policies.base.prior_difficulty`, in CG
-    iterations), a cheap family costs its iterations at that difficulty (``DIFFICULTY_EXPONENT``)
-    in products, plus its light setup and one-off work: the subdomain coarse space (~70 products
-    to build) goes before SSOR-PCG on a matrix without a diagonal margin (FEM heat, p-Laplace,
-    Fluid2D: its first try cost 40 ms where SSOR-PCG's cost 80 and only showed that the coarse
-    space wins).  Where Gershgorin proves a bound no difficulty is passed (:meth:`AutoPolicy._first_rank`)
-    and the size-blind order stands (Heat2D's first steps need a few iterations, which that build
-    would cost many times over)."""
-    if c.spec.entries_free or c.spec.user_preconditioner:
-        return (-1.0, -1.0)  # what the caller handed over (A's factors, an M) is tried first
-    # (fastdiag-cg's grid may have been found in A's pattern, not handed over: ranked by cost)
-    per = per_iteration.get(c.kind, 10.0)
-    rank = per * PRIOR_ITERATIONS.get(c.kind, 1.0)
-    if c.get_or("preconditioner", None) == "ilu":
-        rank *= 0.3
-    setup = setups.get(_setup_kind(c), (0.0, 0.0))[1]
-    if setup >= _HEAVY_SETUP:
-        return (1e12 + rank, rank)  # after every cheap family, whatever the difficulty
-    exponent = DIFFICULTY_EXPONENT.get(c.kind)
-    if difficulty is None or exponent is None:
-        return (rank, rank)
-    return (per * difficulty ** exponent + setup + ONE_OFF_COST.get(c.kind, 0.0), rank)
 
 
 def default_candidates(backend=None) -> list[Configuration]:
@@ -604,7 +417,7 @@ class AutoPolicy(Policy):
         self.explore_budget = explore_budget
         self.spec = "auto"
         self._by_name = {c.name: c for c in self.candidates_list}
-        self._factor_names = frozenset(c.name for c in self.candidates_list if c.kind in _FACTORISATIONS)
+        self._factor_names = frozenset(c.name for c in self.candidates_list if c.kind in FACTORISATIONS)
         self._context_free = self._exact_structured = frozenset(
             c.name for c in self.candidates_list if c.kind in _CONTEXT_FREE)
         # fastdiag-cg is one exact step, context-free like fast-diag, while the systems are separable
@@ -632,7 +445,7 @@ class AutoPolicy(Policy):
         # name → what its configuration alone fixes, read on every decision and update (a dict
         # lookup, not an attribute chain or a parameter scan per call; the candidates never change)
         self._kind_of = {c.name: c.kind for c in self.candidates_list}
-        self._setup_kind_of = {c.name: _setup_kind(c) for c in self.candidates_list}
+        self._setup_kind_of = {c.name: setup_kind(c) for c in self.candidates_list}
         self._setup_of = {c.name: c.get_or("setup") for c in self.candidates_list}
         members: dict[str, list[str]] = {}
         for c in self.candidates_list:
@@ -845,7 +658,7 @@ class AutoPolicy(Policy):
         while six Krylov families were screened at up to 1.25x the failed tries' inflated costs;
         measured, Cholesky is predicted from it and tried at once (it costs 25 ms there)."""
         name = config.name
-        if self._last is None or name not in self._by_name or config.kind not in _FACTORISATIONS \
+        if self._last is None or name not in self._by_name or config.kind not in FACTORISATIONS \
                 or self.cost != "seconds" or not (solve_seconds > 0 and math.isfinite(solve_seconds)):
             return
         b, fam = self._last[0], self._fam_of[name]
@@ -921,7 +734,7 @@ class AutoPolicy(Policy):
             self._limit = self._cap(choice, known, reference, self._share)
             if reference is not None and self.cost == "seconds" \
                     and (self._fam_of.get(choice.name) or _family(choice)) not in self.per_iteration_ \
-                    and choice.kind not in _FACTORISATIONS:
+                    and choice.kind not in FACTORISATIONS:
                 # its cap was priced with a guessed speed: the solver also stops it once its
                 # measured speed projects iterations costing more than the cap's budget in seconds
                 self._budget = self._share * known[reference][0]
@@ -1068,14 +881,14 @@ class AutoPolicy(Policy):
         if self.cost == "iterations":
             cost, info = self._in_matvecs(info)
         if info.status == "start" or (info.iterations == 0 and info.converged and not info.fallback
-                                      and self._kind_of.get(name) not in _FACTORISATIONS):
+                                      and self._kind_of.get(name) not in FACTORISATIONS):
             # the start met the tolerance (checked before anything was built or run, or found by
             # the method at once): the time is spent, but it shows nothing of the iterations this
             # configuration needs — learned, a setup and a check made plain Jacobi-CG the best on
             # p-Laplace's converged Picard steps, exploited on the next harder ones
             self._spend(cost, info)
             return self
-        if b in self._indefinite and self._kind_of.get(name) in _FACTORISATIONS and info.status.startswith("error"):
+        if b in self._indefinite and self._kind_of.get(name) in FACTORISATIONS and info.status.startswith("error"):
             # the factorisation a proved-indefinite matrix was left to failed (a saddle point whose
             # pressure is not pinned: exactly singular): the general Krylov methods come in
             self._spd_trouble[b] = max(2, self._spd_trouble.get(b, 0))
@@ -1139,12 +952,12 @@ class AutoPolicy(Policy):
         fam, kind, adaptive = self._fam_of[name], self._kind_of[name], self._setup_of[name] == "adaptive"
         # a rent-or-buy hierarchy (AMG): its reuses are judged against its rebuilds (_learn_reuse).
         # Not fastdiag-cg, whose setup on a separable A is a one-off that update charges nothing
-        multilevel = adaptive and DIFFICULTY_EXPONENT.get(kind, 1.0) <= _MULTILEVEL
+        multilevel = adaptive and DIFFICULTY_EXPONENT.get(kind, 1.0) <= MULTILEVEL
         # what later builds will cost: the setup less the work the method said it never repeats
         sample = info.setup_seconds - info.one_off_seconds
         if not info.setup_reused and sample > 0:
             self._learn_setup(fam, kind, sample)
-        if kind in _FACTORISATIONS:
+        if kind in FACTORISATIONS:
             # a factorisation's estimate is its solve alone: its setup is added when choosing,
             # and only if it is not already built for the matrix at hand (see _charged)
             setup = 0.0
@@ -1596,7 +1409,7 @@ class AutoPolicy(Policy):
             # while a factorisation is offered (unpreconditioned on a saddle point they stagnate
             # after hundreds of iterations, and an ILU with fill cost more than the LU there)
             self._indefinite.add(b)
-            if not any(m[0].kind in _FACTORISATIONS and not m[0].spec.spd_only
+            if not any(m[0].kind in FACTORISATIONS and not m[0].spec.spd_only
                        for m in self._spd_arm_families.values()):
                 self._spd_trouble[b] = max(2, self._spd_trouble.get(b, 0))
         if self._spd_families and self._spd_trouble.get(b, 0) < 2:
@@ -1845,24 +1658,24 @@ class AutoPolicy(Policy):
         return None, False
 
     def _first_rank(self, rep: Configuration) -> tuple[float, float]:
-        """:func:`_prior_rank`, at the system's prior difficulty where no diagonal margin bounds it
+        """:func:`prior_rank`, at the system's prior difficulty where no diagonal margin bounds it
         (judged once per size, on the first matrix of that size: only first tries use it).  Where
         Gershgorin proves a bound the system is at most moderately hard, no light setup pays on its
         first solve, and the size-blind order stands: priced at Heat2D's bound (ten iterations),
         plain CG went first on PETSc and led the learner into an ω search of SSOR-PCG it never
         left (430 of 500 systems on SSOR-PCG, where plain CG is the best fixed configuration)."""
         self._proved_easy()  # (computes the prior difficulty once per size)
-        if rep.kind in _FACTORISATIONS and not rep.spec.spd_only and self._diagonal_of()[1]:
+        if rep.kind in FACTORISATIONS and not rep.spec.spd_only and self._diagonal_of()[1]:
             # a zero diagonal in a coupled row (a saddle point): the LU first, ahead of Krylov methods without a
             # preconditioner made for it (an Oseen system: BiCGStab stagnated after 950 iterations,
             # its ILU after a build dearer than the LU; 1.26x the LU over 20 systems)
             return (-0.5, -0.5)
-        if rep.kind in _FACTORISATIONS and not self._proved_easy() and self._narrow_band():
+        if rep.kind in FACTORISATIONS and not self._proved_easy() and self._narrow_band():
             # a band of a few diagonals (a 1-D problem): the factorisation fills nothing outside it,
             # O(n w²), while CG-type methods need O(n) iterations (on 200,000 unknowns SSOR-PCG's
             # first, uncapped try ran 10,318 iterations, 45 s, for a system an LU solves in 0.2 s)
             return (-0.4, -0.4)
-        return _prior_rank(rep, self._iter_cost, self._setup_cost, self._difficulty[self._facts_n()])
+        return prior_rank(rep, self._iter_cost, self._setup_cost, self._difficulty[self._facts_n()])
 
     def _proved_easy(self) -> bool:
         """Whether Gershgorin bounds the difficulty of this size's first matrix (a diagonal
@@ -1881,7 +1694,7 @@ class AutoPolicy(Policy):
         of iterations could make it win — which Gershgorin would have proved.  (On a 1-D line of
         200,000 unknowns, the coarse-space SSOR-PCG and AMG-PCG tried after the LU each cost 10-15
         band solves.)  Its try then waits for the budget of predicted losers, like any other."""
-        return (rep.kind not in _FACTORISATIONS and best_name in self._factor_names
+        return (rep.kind not in FACTORISATIONS and best_name in self._factor_names
                 and not self._proved_easy() and self._narrow_band())
 
     def _narrow_band(self) -> bool:
@@ -1937,7 +1750,7 @@ class AutoPolicy(Policy):
         by load), and its try can be stopped within the exploration cap — not a method that
         failed outright, nor one whose setup alone costs more than the best solve (a build cannot
         be stopped half-way)."""
-        if name in self._failed or self._kind_of.get(name) in _FACTORISATIONS or self.cost != "seconds":
+        if name in self._failed or self._kind_of.get(name) in FACTORISATIONS or self.cost != "seconds":
             return False
         window, best = self._recent_per.get((fam, size)), self._best_per.get((fam, size))
         if not window or not best or self.setup_low_.get(fam, 0.0) > within / self.revalidate_within:
@@ -2001,7 +1814,7 @@ class AutoPolicy(Policy):
         (idea 5).  A factorisation cannot overrun: its cost is its setup and a few triangular
         solves.  On SIMP topology optimisation (SSOR-PCG ~300 ms, MUMPS ~130 ms with its analysis)
         the rationing held it back for 16 systems of 2-6x the best."""
-        if rel is not None or rep.kind not in _FACTORISATIONS or self.cost != "seconds":
+        if rel is not None or rep.kind not in FACTORISATIONS or self.cost != "seconds":
             return False
         per = self._matvec_seconds()
         return per is not None and setup + self._solve_products(rep.kind) * per <= (self.explore_cap + 1.0) * lo
@@ -2009,7 +1822,7 @@ class AutoPolicy(Policy):
     def _solve_loses(self, rep: Configuration, lo: float) -> bool:
         """Whether a never-measured factorisation's solve alone (``SOLVE_COST`` products) is
         foreseen to cost more than ``lo``, the best whole solve here."""
-        products = self._solve_products(rep.kind) if rep.kind in _FACTORISATIONS else None
+        products = self._solve_products(rep.kind) if rep.kind in FACTORISATIONS else None
         per = self._matvec_seconds() if products else None
         return per is not None and products * per > lo
 
@@ -2146,7 +1959,7 @@ class AutoPolicy(Policy):
             if any_strength:
                 if ref is None or (abs(e - mine), v[0]) < (abs(ref[2] - mine), ref[0]):
                     ref = (v[0], its, e, c)
-            elif e < mine and max(e, mine) > _MULTILEVEL and (ref is None or (-e, v[0]) < (-ref[2], ref[0])):
+            elif e < mine and max(e, mine) > MULTILEVEL and (ref is None or (-e, v[0]) < (-ref[2], ref[0])):
                 ref = (v[0], its, e, c)
         floor = None if any_strength else self._equal_strength_floor(rep, known)
         if ref is None and floor is None:
@@ -2166,7 +1979,7 @@ class AutoPolicy(Policy):
         return self.fixed_.get(family, 0.0) + max(1.0, ref[1] ** (mine / ref[2])) * per
 
     def _failed_alike(self, rep: Configuration, known: dict, lo: float) -> bool:
-        """Whether ``rep`` is an AMG (``DIFFICULTY_EXPONENT`` at most ``_MULTILEVEL``) and another
+        """Whether ``rep`` is an AMG (``DIFFICULTY_EXPONENT`` at most ``MULTILEVEL``) and another
         AMG failed outright here: every try it made stopped short (a breakdown, a stagnation) and
         its cost, so censored, is more than ``contender`` times the best.  ``rep`` is then predicted
         to lose as well, and its first try waits for the exploration budget like any predicted loser.
@@ -2188,7 +2001,7 @@ class AutoPolicy(Policy):
             return any(k in self._lost and v[0] > far and self._fam_of.get(k) != fam
                        and _unpreconditioned(self._by_name[k]) for k, v in known.items() if k in self._by_name)
         mine = DIFFICULTY_EXPONENT.get(rep.kind)
-        if mine is None or mine > _MULTILEVEL or not self._lost:
+        if mine is None or mine > MULTILEVEL or not self._lost:
             return False
         fam_of, lost, far = self._fam_of, self._lost, self.contender * lo
         fam = fam_of.get(rep.name) or _family(rep)
@@ -2196,7 +2009,7 @@ class AutoPolicy(Policy):
         for k, v in known.items():
             kind = kind_of.get(k)
             e = DIFFICULTY_EXPONENT.get(kind) if kind is not None else None
-            if e is None or fam_of[k] == fam or e > _MULTILEVEL:
+            if e is None or fam_of[k] == fam or e > MULTILEVEL:
                 continue
             (failed if k in lost and v[0] > far else held).add(fam_of[k])
         return bool(failed - held)
@@ -2240,7 +2053,7 @@ class AutoPolicy(Policy):
         products; an iterative family's predicted iterations (any strength) plus its amortised
         setup, half of it for a rent-or-buy schedule (as :meth:`update` charges it).  ``None``
         where nothing predicts it."""
-        if rep.kind in _FACTORISATIONS:
+        if rep.kind in FACTORISATIONS:
             per = self._matvec_seconds()
             return None if per is None else setup + self._solve_products(rep.kind) * per
         solve = self._predicted(rep, known, any_strength=True)
@@ -2265,7 +2078,7 @@ class AutoPolicy(Policy):
         same choices on every machine, at the price of ignoring what the clock says."""
         kind = self._by_name[info.configuration].kind
         per = self._iter_cost.get(kind, 1.0)
-        setup = 0.0 if info.setup_reused else self._setup_cost.get(_setup_kind(self._by_name[info.configuration]),
+        setup = 0.0 if info.setup_reused else self._setup_cost.get(setup_kind(self._by_name[info.configuration]),
                                                              (0.0, 0.0))[1]
         solve = info.iterations * per + SOLVE_COST.get(kind, 0.0)
         projected = None
@@ -2282,7 +2095,7 @@ class AutoPolicy(Policy):
         if fam in self.setup_low_:
             return self.setup_low_[fam]
         kinds = self._setup_kind_of
-        kind = kinds.get(rep.name) or _setup_kind(rep)
+        kind = kinds.get(rep.name) or setup_kind(rep)
         for other, seconds in self.setup_low_.items():  # the same setup built for another family
             if kinds.get(other) == kind:
                 return seconds
@@ -2292,7 +2105,7 @@ class AutoPolicy(Policy):
         per_unknown = kind in self._factor_density and self._facts is not None and getattr(self._facts.A, "nnz", 0)
         if per_unknown:
             matvecs = self._factor_density[kind] * self._facts.A.shape[0] / self._facts.A.nnz
-        factor = kind in _FACTORISATIONS
+        factor = kind in FACTORISATIONS
         per = None if self.cost == "iterations" else self._matvec_seconds()
         if per_unknown and per is not None:
             # calibrated in timed products (PETSC_FIRST_FACTOR), not in the products an iteration
@@ -2305,7 +2118,7 @@ class AutoPolicy(Policy):
             # the priors were fitted on 2-D sequences: fill grows with the graph's dimension
             # (graph_dimension; an ILU's drop tolerance bounds it: ~3x for 3-D where an LU's is ~18x)
             growth = self._fill_growth(None if per is None else fixed + matvecs * per)
-            matvecs *= growth if factor else growth ** _ILU_GROWTH
+            matvecs *= growth if factor else growth ** ILU_GROWTH
         if self.cost == "iterations":
             return matvecs
         return fixed if per is None else fixed + matvecs * per
@@ -2365,7 +2178,7 @@ class AutoPolicy(Policy):
                 gap = abs(math.log(mine / other))
                 if best is None or gap < best[0]:
                     best = (gap, per * mine / other)
-        if best is not None and choice.kind in _ONE_PRODUCT and self.cost == "seconds" and self._facts is not None:
+        if best is not None and choice.kind in ONE_PRODUCT and self.cost == "seconds" and self._facts is not None:
             # an iteration that is one product and some vector updates costs about its products,
             # timed: on the random graph a sweep costs four products, not SSOR-PCG's 1.7, and
             # Jacobi-PCG scaled from SSOR-PCG was priced at 2.3x its speed — a predicted loser
