@@ -19,11 +19,16 @@ import scipy.sparse as sp
 NARROW_BAND = 16
 
 
-def bandwidth(indptr: np.ndarray, indices: np.ndarray) -> int:
-    """``max |i − j|`` over the stored entries of a CSR pattern (0 for a diagonal or empty one)."""
+def bandwidth(indptr: np.ndarray, indices: np.ndarray, sorted_rows: bool = False) -> int:
+    """``max |i − j|`` over the stored entries of a CSR pattern (0 for a diagonal or empty one);
+    ``sorted_rows``: each row's column indices ascend, so its first and last entries bound it."""
     n = len(indptr) - 1
     if n <= 0 or indices.size == 0:
         return 0
+    if sorted_rows:
+        full = np.flatnonzero(np.diff(indptr) > 0)
+        cols = indices.astype(np.int64, copy=False)
+        return int(max((cols[indptr[full + 1] - 1] - full).max(), (full - cols[indptr[full]]).max()))
     rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
     return int(np.abs(indices.astype(np.int64, copy=False) - rows).max())
 
@@ -39,5 +44,10 @@ def narrow_band(A) -> bool:
     if not sp.issparse(A) or A.shape[0] < THIN:
         return False
     A = A if A.format == "csr" else sp.csr_array(A)
-    w = bandwidth(A.indptr, A.indices)
-    return 1 <= w <= NARROW_BAND and A.shape[0] >= THIN * w * w
+    n = A.shape[0]
+    for i in np.linspace(0, n - 1, 16).astype(np.int64):  # a few rows refute most matrices at once
+        cols = A.indices[A.indptr[i]:A.indptr[i + 1]]
+        if cols.size and max(abs(int(cols.max()) - int(i)), abs(int(i) - int(cols.min()))) > NARROW_BAND:
+            return False
+    w = bandwidth(A.indptr, A.indices, sorted_rows=A.has_sorted_indices)
+    return 1 <= w <= NARROW_BAND and n >= THIN * w * w

@@ -22,6 +22,8 @@ def test_bandwidth_is_the_largest_distance_of_an_entry_from_the_diagonal(n, nnz,
     A = sp.csr_array((np.ones(nnz), (rows, cols)), shape=(n, n))
     expected = max((abs(int(i) - int(j)) for i, j in zip(rows, cols)), default=0)
     assert bandwidth(A.indptr, A.indices) == expected
+    A.sort_indices()
+    assert bandwidth(A.indptr, A.indices, sorted_rows=True) == expected
 
 
 def _meets(A, b, x, rtol: float = 1e-8) -> None:
