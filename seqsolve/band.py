@@ -38,16 +38,24 @@ def bandwidth(indptr: np.ndarray, indices: np.ndarray, sorted_rows: bool = False
 THIN = 8
 
 
-def narrow_band(A) -> bool:
-    """Whether the sparse matrix ``A`` has a narrow band in its own numbering: ``1 ≤ w ≤
-    NARROW_BAND`` and ``n ≥ THIN·w²``; ``False`` for an operator or a diagonal matrix."""
-    if not sp.issparse(A) or A.shape[0] < THIN:
-        return False
+def narrow_width(indptr: np.ndarray, indices: np.ndarray, sorted_rows: bool = False) -> int:
+    """The band's width ``w`` of a CSR pattern if it is narrow — ``1 ≤ w ≤ NARROW_BAND`` and
+    ``n ≥ THIN·w²`` — else 0.  A few sampled rows refute most patterns before the full pass."""
+    n = len(indptr) - 1
+    if n < THIN:
+        return 0
+    for i in np.linspace(0, n - 1, 16).astype(np.int64):
+        cols = indices[indptr[i]:indptr[i + 1]]
+        if cols.size and max(int(cols.max()) - int(i), int(i) - int(cols.min())) > NARROW_BAND:
+            return 0
+    w = bandwidth(indptr, indices, sorted_rows)
+    return w if 1 <= w <= NARROW_BAND and n >= THIN * w * w else 0
+
+
+def narrow_band(A) -> int:
+    """:func:`narrow_width` of the sparse matrix ``A`` (0, falsy, for an operator or a matrix
+    without a narrow band)."""
+    if not sp.issparse(A):
+        return 0
     A = A if A.format == "csr" else sp.csr_array(A)
-    n = A.shape[0]
-    for i in np.linspace(0, n - 1, 16).astype(np.int64):  # a few rows refute most matrices at once
-        cols = A.indices[A.indptr[i]:A.indptr[i + 1]]
-        if cols.size and max(abs(int(cols.max()) - int(i)), abs(int(i) - int(cols.min()))) > NARROW_BAND:
-            return False
-    w = bandwidth(A.indptr, A.indices, sorted_rows=A.has_sorted_indices)
-    return 1 <= w <= NARROW_BAND and n >= THIN * w * w
+    return narrow_width(A.indptr, A.indices, sorted_rows=A.has_sorted_indices)

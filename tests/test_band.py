@@ -36,8 +36,8 @@ def _line(n: int, shift: float = 1e-6) -> sp.csr_array:
 
 
 def test_narrow_band_tells_a_line_from_a_grid_and_a_diagonal():
-    assert narrow_band(_line(500))
-    assert narrow_band(sp.csr_array(sp.kron(_line(200), np.ones((3, 3)))))  # three fields along a line: w = 5
+    assert narrow_band(_line(500)) == 1
+    assert narrow_band(sp.csr_array(sp.kron(_line(200), np.ones((3, 3))))) == 5  # three fields along a line
     grid = sp.csr_array(sp.kronsum(_line(40), _line(40)))  # natural ordering: w = 40
     assert bandwidth(grid.indptr, grid.indices) == 40 and not narrow_band(grid)
     assert not narrow_band(sp.csr_array(sp.kronsum(_line(12), _line(12))))  # a small square grid: w = 12, n = w²
@@ -87,4 +87,4 @@ def test_scipy_direct_factorises_a_band_in_lapack_band_storage_with_pivoting():
         _meets(A, b, x, 1e-10)
     singular = sp.csr_array(sp.diags([np.ones(n - 1), np.zeros(n), np.zeros(n - 1)], [-1, 0, 1]))
     with pytest.raises(np.linalg.LinAlgError):
-        _BandedLU(singular)
+        _BandedLU(singular, 1)

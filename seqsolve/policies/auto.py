@@ -1703,7 +1703,7 @@ class AutoPolicy(Policy):
         n = self._facts_n()
         found = self._band.get(n)
         if found is None:
-            found = narrow_band(getattr(self._facts, "A", None))
+            found = narrow_band(getattr(self._facts, "A", None)) > 0
             _keep(self._band, n, found)
         return found
 

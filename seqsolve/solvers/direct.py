@@ -16,7 +16,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator, splu
 
 from ..accuracy import norm, precise_residual
-from ..band import bandwidth, narrow_band
+from ..band import narrow_band
 from .base import Callback, IterationResult, Method
 
 #: most refinement steps after the first solve (each halves the residual or refinement stops)
@@ -42,8 +42,8 @@ class _DenseLU:
 class _BandedLU:
     """LAPACK's band LU (``gbtrf``/``gbtrs``, partial pivoting) of a CSR matrix with a narrow band."""
 
-    def __init__(self, A: sp.csr_array) -> None:
-        n, w = A.shape[0], bandwidth(A.indptr, A.indices)
+    def __init__(self, A: sp.csr_array, w: int) -> None:
+        n = A.shape[0]
         rows = np.repeat(np.arange(n), np.diff(A.indptr))
         band = np.zeros((3 * w + 1, n))  # w more rows above for the pivoting's fill
         np.add.at(band, (2 * w + rows - A.indices, A.indices), A.data)  # (add: duplicates sum, as in A)
@@ -76,8 +76,9 @@ class Direct(Method):
     def setup(self, A, previous):
         if isinstance(A, LinearOperator):
             return _DenseLU(A)
-        if narrow_band(A) and A.dtype == np.float64:
-            return _BandedLU(A if A.format == "csr" else sp.csr_array(A))
+        w = narrow_band(A) if A.dtype == np.float64 else 0
+        if w:
+            return _BandedLU(A if A.format == "csr" else sp.csr_array(A), w)
         return splu(sp.csc_matrix(A))
 
     def solve(self, prepared, A, b, x0, *, rtol, atol, maxiter, callback: Callback = None) -> IterationResult:

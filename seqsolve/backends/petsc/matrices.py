@@ -71,10 +71,9 @@ class MatCache:
         """Whether the current sparsity pattern is a narrow band in its own numbering
         (:mod:`seqsolve.band`), judged once per pattern."""
         if self._band[0] != self.generation:
-            from ...band import NARROW_BAND, THIN, bandwidth
+            from ...band import narrow_width
 
-            n, w = self._indptr.shape[0] - 1, bandwidth(self._indptr, self._indices)
-            self._band = (self.generation, 1 <= w <= NARROW_BAND and n >= THIN * w * w)
+            self._band = (self.generation, narrow_width(self._indptr, self._indices) > 0)
         return self._band[1]
 
     def nodes_of(self, modes: np.ndarray) -> None:
