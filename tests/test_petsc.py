@@ -918,3 +918,16 @@ def test_a_band_is_factorised_by_petscs_own_factorisation_and_a_zero_pivot_hands
     assert np.linalg.norm(b - swap @ x) <= 1e-8 * np.linalg.norm(b) and s.history[-1].configuration == "direct"
     method = next(iter(s._methods.values()))
     assert method._banded is None and method._ksps[""].getPC().getFactorSolverType() == "mumps"
+
+
+@pytest.mark.parametrize("name", ["amg-cg(adaptive)", "amg-cg(reuse)", "hypre-cg(adaptive)", "hypre-cg(reuse)"])
+def test_a_reused_pc_is_never_handed_a_matrix_of_another_size(name):
+    # a mesh refined and coarsened: the sizes change every few systems.  A reused GAMG was handed
+    # the larger Mat ("Cannot change local size of Amat") and its solve failed to a fallback
+    rng = np.random.default_rng(9)
+    s = SequenceSolver(policy=f"fixed:{name}", backend="petsc", fallback=False)
+    for m in (12, 12, 16, 16, 12, 20):
+        A = poisson2d(m) * (1.0 + 0.01 * rng.random())
+        b = rng.standard_normal(m * m)
+        assert_contract(A, b, s.solve(A, b), 1e-8)
+    assert all(r.fallback is None and r.status == "converged" for r in s.history)

@@ -53,10 +53,11 @@ class _Prepared:
     ``ksp`` is ``None`` for ``ssor-cg`` until the first solve: which KSP (Eisenstat or SOR)
     depends on the matrix's dominance, read in that solve's first residual pass."""
 
-    __slots__ = ("ksp", "modes", "version", "fresh")
+    __slots__ = ("ksp", "modes", "version", "generation", "fresh")
 
-    def __init__(self, ksp, modes, version: int) -> None:
+    def __init__(self, ksp, modes, version: int, generation: int) -> None:
         self.ksp, self.modes, self.version = ksp, modes, version
+        self.generation = generation  # the MatCache pattern (and size) its KSP was made for
         self.fresh = True  # built for the matrix at hand (False: reused from an earlier one)
 
 
@@ -111,8 +112,10 @@ class PetscKSP(Method):
     def setup(self, A, previous: _Prepared | None, near_nullspace=None) -> _Prepared:
         mat = self._mats.matrix(A)
         modes = near_nullspace_key(near_nullspace)
-        reuse = previous is not None and modes == previous.modes and (
-            self.schedule_name == "reuse" or (self.schedule is not None and not self.schedule.stale))
+        # a PC is reused only on the Mat it was built for: a new sparsity pattern or size is a new
+        # Mat (PETSc refused a reused GAMG on a larger Mat: "Cannot change local size of Amat")
+        reuse = previous is not None and modes == previous.modes and previous.generation == self._mats.generation \
+            and (self.schedule_name == "reuse" or (self.schedule is not None and not self.schedule.stale))
         if near_nullspace is not None and not reuse:
             self._mats.nodes_of(near_nullspace)
             if self.options["pc_type"] == "gamg":
@@ -130,7 +133,8 @@ class PetscKSP(Method):
                 raise InvalidSystemError("hypre's BoomerAMG needs a nonzero diagonal; A has a zero (or missing) "
                                          "diagonal entry")
             # ssor-cg: the KSP is chosen by the first solve's pass, which reads the dominance
-            prepared = _Prepared(None if self._fast is not None else self._ksp(""), modes, self._mats.version)
+            prepared = _Prepared(None if self._fast is not None else self._ksp(""), modes, self._mats.version,
+                                 self._mats.generation)
         if prepared.ksp is not None:
             try:
                 self._attach(prepared.ksp, mat, reuse)
