@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "guesses_petsc"))
     args = ap.parse_args(argv)
     threadpool_limits(1)
-    warm_up()
+    warm_up("petsc")
     results = []
     for name in args.workloads.split(","):
         res = run_workload(name, args.steps)

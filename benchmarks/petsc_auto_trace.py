@@ -92,7 +92,7 @@ def main(argv=None) -> int:
     ap.add_argument("--top", type=int, default=12)
     args = ap.parse_args(argv)
     threadpool_limits(1)
-    warm_up()
+    warm_up("petsc")
     from seqsolve.problems import suite
 
     workloads = suite()

@@ -124,7 +124,7 @@ def main(argv=None) -> int:
                     "'petsc auto (baseline)'")
     args = ap.parse_args(argv)
     threadpool_limits(1)
-    warm_up()
+    warm_up("petsc")
     methods = [m for m in METHODS if not any(k in m[0] for k in args.skip)]
     if args.baseline:
         methods.insert(1, ("petsc auto (baseline)", "petsc", baseline_policy(args.baseline)))

@@ -468,7 +468,7 @@ def main(argv=None) -> None:
     ap.add_argument("--backend", default="scipy", choices=("scipy", "petsc"))
     ap.add_argument("--out", default=None, help="JSON summary path")
     args = ap.parse_args(argv)
-    warm_up()
+    warm_up(args.backend)
     methods = ["auto"] + [f"fixed:{f}" for f in args.fixed.split(";") if f]
     solvers = {m: SequenceSolver(policy=m, backend=args.backend) for m in methods}
     seconds = {m: [] for m in methods}

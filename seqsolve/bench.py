@@ -45,9 +45,10 @@ def normalise_policy(spec: str) -> str:
         ) from None
 
 
-def warm_up() -> None:
+def warm_up(backend: str = "scipy") -> None:
     """Load every kernel and library a configuration may use (Numba caches, PyAMG, SuperLU, ILU)
-    on tiny systems, so no method's first *timed* solve pays a one-off process cost."""
+    on tiny systems, so no method's first *timed* solve pays a one-off process cost; with
+    ``backend="petsc"`` also every PETSc configuration ``auto`` offers, and ``auto`` there."""
     import scipy.sparse as sp
 
     from .configs import portfolio
@@ -112,6 +113,27 @@ def warm_up() -> None:
     projection_warmup()  # the compiled projection, both index widths (the grid above loads one)
     guess_projection_warmup()  # projection(k)'s block product (the initial guess), both index widths
     _fft()  # scipy.fft (~70 ms to import): the sine transforms of grids with lines of 128 or more
+    if backend != "scipy":
+        _warm_backend(backend, spd, general, grid)
+
+
+def _warm_backend(backend: str, spd, general, grid) -> None:
+    """The backend's own first calls (PETSc: its KSP/PC types, MUMPS, hypre, the Mat mirror's
+    compiled passes), made on tiny systems, for every configuration ``auto`` offers there."""
+    from .errors import SeqsolveError
+    from .policies.auto import default_candidates
+
+    for c in default_candidates(backend):
+        for A in (spd, general, grid):
+            solver = SequenceSolver(policy=f"fixed:{c.name}", backend=backend, fallback=False)
+            for scale in (1.0, 1.01):
+                try:
+                    solver.solve(A * scale, np.ones(A.shape[0]))
+                except SeqsolveError:
+                    pass
+    solver = SequenceSolver(policy="auto", backend=backend)
+    for k in range(4):
+        solver.solve(grid * (1.0 + 0.01 * k), np.ones(grid.shape[0]))
 
 
 def _wide(A):

@@ -931,3 +931,9 @@ def test_a_reused_pc_is_never_handed_a_matrix_of_another_size(name):
         b = rng.standard_normal(m * m)
         assert_contract(A, b, s.solve(A, b), 1e-8)
     assert all(r.fallback is None and r.status == "converged" for r in s.history)
+
+
+def test_benchmarks_can_warm_the_petsc_backend_up():
+    from seqsolve.bench import warm_up
+
+    warm_up("petsc")  # every configuration PETSc auto offers, on tiny systems: nothing raises
