@@ -53,11 +53,11 @@ class _Prepared:
     ``ksp`` is ``None`` for ``ssor-cg`` until the first solve: which KSP (Eisenstat or SOR)
     depends on the matrix's dominance, read in that solve's first residual pass."""
 
-    __slots__ = ("ksp", "modes", "version", "generation", "fresh")
+    __slots__ = ("ksp", "modes", "version", "n", "fresh")
 
-    def __init__(self, ksp, modes, version: int, generation: int) -> None:
+    def __init__(self, ksp, modes, version: int, n: int) -> None:
         self.ksp, self.modes, self.version = ksp, modes, version
-        self.generation = generation  # the MatCache pattern (and size) its KSP was made for
+        self.n = n  # the size of the Mat its PC was built on
         self.fresh = True  # built for the matrix at hand (False: reused from an earlier one)
 
 
@@ -112,9 +112,10 @@ class PetscKSP(Method):
     def setup(self, A, previous: _Prepared | None, near_nullspace=None) -> _Prepared:
         mat = self._mats.matrix(A)
         modes = near_nullspace_key(near_nullspace)
-        # a PC is reused only on the Mat it was built for: a new sparsity pattern or size is a new
-        # Mat (PETSc refused a reused GAMG on a larger Mat: "Cannot change local size of Amat")
-        reuse = previous is not None and modes == previous.modes and previous.generation == self._mats.generation \
+        # a PC is reused only on a matrix of the size it was built for (a new pattern of that size may
+        # use it: a preconditioner for a nearby matrix); PETSc refused a reused GAMG on a larger Mat
+        # ("Cannot change local size of Amat"), and the solve fell back
+        reuse = previous is not None and modes == previous.modes and previous.n == A.shape[0] \
             and (self.schedule_name == "reuse" or (self.schedule is not None and not self.schedule.stale))
         if near_nullspace is not None and not reuse:
             self._mats.nodes_of(near_nullspace)
@@ -134,7 +135,7 @@ class PetscKSP(Method):
                                          "diagonal entry")
             # ssor-cg: the KSP is chosen by the first solve's pass, which reads the dominance
             prepared = _Prepared(None if self._fast is not None else self._ksp(""), modes, self._mats.version,
-                                 self._mats.generation)
+                                 A.shape[0])
         if prepared.ksp is not None:
             try:
                 self._attach(prepared.ksp, mat, reuse)
