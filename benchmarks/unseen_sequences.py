@@ -452,12 +452,43 @@ def mass_projection(steps: int = 60, refine: int = 7):
         yield M, field.assemble(basis, t=0.1 * k)
 
 
+def biharmonic(steps: int = 40, m: int = 100):
+    """A plate: the 13-point biharmonic operator Δ² on a 100² grid (clamped by its stencil) plus a
+    small mass term, and a load that moves — SPD with condition ~n², where a 2-D prior of CG's
+    difficulty (√n) is far too low."""
+    e = np.ones(m)
+    L = sp.diags([e[:-1], -2 * e, e[:-1]], [-1, 0, 1]) * (m + 1) ** 2
+    lap = sp.kronsum(L, L)
+    A = sp.csr_array(lap @ lap + 1e-2 * sp.identity(m * m))
+    for t in range(steps):
+        yield A, moving_source(m, t)
+
+
+def elasticity_plane(steps: int = 40, refine: int = 6):
+    """Plane-strain elasticity on a rectangle (P2 vectors, ν = 0.45, 33k unknowns), clamped on one
+    side, a load that turns — and no near-null space handed over (a user who does not know to)."""
+    import skfem
+    from skfem.models.elasticity import lame_parameters, linear_elasticity
+
+    mesh = skfem.MeshTri.init_tensor(np.linspace(0, 4, 4 * 2**refine // 2 + 1), np.linspace(0, 1, 2**refine // 2 + 1))
+    basis = skfem.Basis(mesh, skfem.ElementVector(skfem.ElementTriP2()))
+    K = sp.csr_array(linear_elasticity(*lame_parameters(1.0, 0.45)).assemble(basis))
+    clamped = basis.get_dofs(lambda x: x[0] < 1e-9).all()
+    inside = np.setdiff1d(np.arange(basis.N), clamped)
+    A = sp.csr_array(K[inside][:, inside])
+    mass = skfem.BilinearForm(lambda u, v, w: u[0] * v[0] + u[1] * v[1]).assemble(basis)
+    for t in range(steps):
+        f = np.zeros(basis.N)
+        f[0::2], f[1::2] = np.cos(0.1 * t), np.sin(0.1 * t)
+        yield A, (mass @ f)[inside]
+
+
 WORKLOADS = {"constant": constant, "constvar": constvar, "varcoef": varcoef, "convdiff-rot": convdiff_rot,
              "small": small, "amr": amr, "darcy3d": darcy3d, "aniso-rot": aniso_rot, "shift-sweep": shift_sweep,
              "pattern-change": pattern_change, "convdiff3d": convdiff3d, "pseudo-transient": pseudo_transient,
              "stokes": stokes, "oseen": oseen, "poisson-ball": poisson_ball, "alternate": alternate,
              "elasticity-ball": elasticity_ball, "grow": grow, "heat-enforced": heat_enforced,
-             "line1d": line1d, "darcy3d-large": darcy3d_large, "mass-projection": mass_projection, "neumann-bordered": neumann_bordered, "batched": batched}
+             "line1d": line1d, "biharmonic": biharmonic, "elasticity-plane": elasticity_plane, "darcy3d-large": darcy3d_large, "mass-projection": mass_projection, "neumann-bordered": neumann_bordered, "batched": batched}
 
 
 def main(argv=None) -> None:
