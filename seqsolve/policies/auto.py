@@ -1952,7 +1952,13 @@ class AutoPolicy(Policy):
         ref = None
         for k, v in known.items():
             c = self._by_name.get(k)
-            e = DIFFICULTY_EXPONENT.get(c.kind) if c is not None and _BUILT_ON.get(c.kind) != rep.kind else None
+            if c is not None and _BUILT_ON.get(c.kind) == rep.kind:
+                # what it is built on needs at least its count (deflation only removes work): a floor
+                # good enough to order first tries by (a 4th-order plate: the coarse-space SSOR-PCG's
+                # 1,103 iterations put SSOR-PCG's try, left unordered, ahead of the LU that won)
+                e = mine if any_strength else None
+            else:
+                e = DIFFICULTY_EXPONENT.get(c.kind) if c is not None else None
             its = v[3] if k not in self._lost else self._lost_its.get(k, 0.0)
             if e is None or its < 1:
                 continue
