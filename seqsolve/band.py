@@ -5,7 +5,7 @@ a line, gives a matrix whose entries satisfy ``|i − j| ≤ w`` for a small ``w
 comes in.  Its condition grows like ``n²`` (a 1-D Laplacian), so CG-type methods need thousands of
 iterations, while a factorisation fills nothing outside the band and costs ``O(n·w²)``: on 200,000
 unknowns (``w = 1``) SSOR-PCG ran 10,318 iterations, 45 s, for a system a factorisation solves in
-30 ms.  The band is read off the pattern in one pass, with no search — a proof, not a guess.
+30 ms.  The band is read off the pattern (SciPy's ``spbandwidth``), with no search — a proof, not a guess.
 """
 
 from __future__ import annotations
@@ -19,43 +19,24 @@ import scipy.sparse as sp
 NARROW_BAND = 16
 
 
-def bandwidth(indptr: np.ndarray, indices: np.ndarray, sorted_rows: bool = False) -> int:
-    """``max |i − j|`` over the stored entries of a CSR pattern (0 for a diagonal or empty one);
-    ``sorted_rows``: each row's column indices ascend, so its first and last entries bound it."""
-    n = len(indptr) - 1
-    if n <= 0 or indices.size == 0:
-        return 0
-    if sorted_rows:
-        full = np.flatnonzero(np.diff(indptr) > 0)
-        cols = indices.astype(np.int64, copy=False)
-        return int(max((cols[indptr[full + 1] - 1] - full).max(), (full - cols[indptr[full]]).max()))
-    rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
-    return int(np.abs(indices.astype(np.int64, copy=False) - rows).max())
-
-
 #: a band is narrow only for a matrix at least this many times ``w²`` long: a thin strip or a line,
 #: not a small square grid numbered row by row (``n = w²``, a 2-D problem whose band is all of it)
 THIN = 8
 
 
-def narrow_width(indptr: np.ndarray, indices: np.ndarray, sorted_rows: bool = False) -> int:
-    """The band's width ``w`` of a CSR pattern if it is narrow — ``1 ≤ w ≤ NARROW_BAND`` and
-    ``n ≥ THIN·w²`` — else 0.  A few sampled rows refute most patterns before the full pass."""
-    n = len(indptr) - 1
-    if n < THIN:
+def narrow_band(A) -> int:
+    """The width ``w`` of the sparse matrix ``A``'s band if it is narrow — ``1 ≤ w ≤ NARROW_BAND``
+    and ``n ≥ THIN·w²`` — else 0 (also for an operator).  A few sampled rows refute most matrices
+    before the full pass (SciPy's ``spbandwidth``)."""
+    if not sp.issparse(A) or A.shape[0] < THIN or A.nnz == 0:  # (spbandwidth fails on no entries)
         return 0
+    from scipy.sparse.linalg import spbandwidth  # (lazy: ``import seqsolve`` loads no solver module)
+
+    A = A if A.format == "csr" else sp.csr_array(A)
+    n, indptr, indices = A.shape[0], A.indptr, A.indices
     for i in np.linspace(0, n - 1, 16).astype(np.int64):
         cols = indices[indptr[i]:indptr[i + 1]]
         if cols.size and max(int(cols.max()) - int(i), int(i) - int(cols.min())) > NARROW_BAND:
             return 0
-    w = bandwidth(indptr, indices, sorted_rows)
+    w = max(spbandwidth(A))
     return w if 1 <= w <= NARROW_BAND and n >= THIN * w * w else 0
-
-
-def narrow_band(A) -> int:
-    """:func:`narrow_width` of the sparse matrix ``A`` (0, falsy, for an operator or a matrix
-    without a narrow band)."""
-    if not sp.issparse(A):
-        return 0
-    A = A if A.format == "csr" else sp.csr_array(A)
-    return narrow_width(A.indptr, A.indices, sorted_rows=A.has_sorted_indices)

@@ -71,9 +71,11 @@ class MatCache:
         """Whether the current sparsity pattern is a narrow band in its own numbering
         (:mod:`seqsolve.band`), judged once per pattern."""
         if self._band[0] != self.generation:
-            from ...band import narrow_width
+            from ...band import narrow_band
 
-            self._band = (self.generation, narrow_width(self._indptr, self._indices) > 0)
+            n = self._indptr.shape[0] - 1
+            pattern = sp.csr_array((self._data, self._indices, self._indptr), shape=(n, n))
+            self._band = (self.generation, narrow_band(pattern) > 0)
         return self._band[1]
 
     def nodes_of(self, modes: np.ndarray) -> None:
