@@ -907,7 +907,7 @@ def test_a_band_is_factorised_by_petscs_own_factorisation_and_a_zero_pivot_hands
             b = rng.standard_normal(n)
             assert_contract(line * scale, b, s.solve(line * scale, b), 1e-8)
         method = next(iter(s._methods.values()))
-        assert method._banded is not None and method._banded.getPC().getFactorSolverType() == "petsc"
+        assert method._pivot_free is not None and method._pivot_free.getPC().getFactorSolverType() == "petsc"
     # a stored zero on the diagonal needs a pivot: PETSc's own factorisation fails, MUMPS pivots
     swap = sp.diags([np.ones(n - 1), np.full(n, 1e-300), np.ones(n - 1)], [-1, 0, 1], format="csr")
     swap.data[swap.data == 1e-300] = 0.0
@@ -917,7 +917,14 @@ def test_a_band_is_factorised_by_petscs_own_factorisation_and_a_zero_pivot_hands
     x = s.solve(swap, b)
     assert np.linalg.norm(b - swap @ x) <= 1e-8 * np.linalg.norm(b) and s.history[-1].configuration == "direct"
     method = next(iter(s._methods.values()))
-    assert method._banded is None and method._ksps[""].getPC().getFactorSolverType() == "mumps"
+    assert method._pivot_free is None and method._ksps[""].getPC().getFactorSolverType() == "mumps"
+    # no band: Cholesky is still PETSc's own (nested dissection; MUMPS's solves cost 2-5x), LU MUMPS's
+    grid = poisson2d(20)
+    for name, package in (("cholesky", "petsc"), ("direct", "mumps")):
+        s = SequenceSolver(policy=f"fixed:{name}", backend="petsc", fallback=False)
+        b = rng.standard_normal(400)
+        assert_contract(grid, b, s.solve(grid, b), 1e-8)
+        assert next(iter(s._methods.values()))._ksps[""].getPC().getFactorSolverType() == package
 
 
 @pytest.mark.parametrize("name", ["amg-cg(adaptive)", "amg-cg(reuse)", "hypre-cg(adaptive)", "hypre-cg(reuse)"])

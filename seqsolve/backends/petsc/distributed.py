@@ -30,12 +30,13 @@ from ...records import SolveRecord
 from ...solvers.reuse import RebuildSchedule
 from ._import import is_petsc_object, petsc
 from .keepalive import IMMORTAL
-from .mapping import OPTIONS
+from .mapping import OPTIONS, mumps
 from .method import configure
 
 #: options that differ in parallel: SOR is processor-local there (PETSc's default), ILU/ICC run
 #: per block (block Jacobi), Eisenstat is left out (sequential only)
 _PARALLEL = {"icc-cg": {"ksp_type": "cg", "pc_type": "bjacobi", "sub_pc_type": "icc"},
+             "cholesky": mumps("cholesky"),  # (PETSc's own Cholesky is sequential: MUMPS here)
              "ssor-cg": None}
 
 _STATUS = {-3: "maxiter", -4: "breakdown", -5: "breakdown", -8: "indefinite", -9: "nan", -11: "error"}

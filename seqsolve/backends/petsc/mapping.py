@@ -26,8 +26,19 @@ def _krylov(c: Configuration) -> dict[str, str]:
             "pc_type": {"none": "none", "ilu": "ilu"}[pc], **({"ksp_gmres_restart": "30"} if c.kind == "gmres" else {})}
 
 
-def _factor(kind: str) -> dict[str, str]:
+def mumps(kind: str) -> dict[str, str]:
+    """A factorisation by MUMPS (``lu`` or ``cholesky``): it pivots, and it runs in parallel."""
     return {"ksp_type": "preonly", "pc_type": kind, "pc_factor_mat_solver_type": "mumps"}
+
+
+#: a sequential Cholesky factorisation by PETSc's own, in a nested-dissection ordering, not MUMPS:
+#: measured on the suite's SPD workloads (first factorisation / a new matrix of the pattern / a
+#: solve), FEM heat 248 / 78 / 2.5 ms against MUMPS's 359 / 117 / 13.5, p-Laplace 91 / 26 / 1.2
+#: against 159 / 43 / 5.8, topology optimisation 339 / 106 / 3.6 against 177 / 107 / 8.3: MUMPS's
+#: solves cost 2-5x, a run of one matrix pays that at every system.  It does not pivot: where it
+#: meets a zero pivot MUMPS takes over (``PetscKSP``), and the distributed solver keeps MUMPS
+CHOLESKY = {"ksp_type": "preonly", "pc_type": "cholesky", "pc_factor_mat_solver_type": "petsc",
+            "pc_factor_mat_ordering_type": "nd"}
 
 
 #: a factorisation of a matrix with a narrow band (:mod:`seqsolve.band`: a 1-D problem) uses PETSc's
@@ -36,6 +47,12 @@ def _factor(kind: str) -> dict[str, str]:
 #: overhead, at every band width tried), PETSc's own 27 ms and 3 ms.  PETSc's LU does not pivot:
 #: the certified residual check (and a fallback) guards what a pivot-free factorisation misses
 BANDED_FACTOR = {"pc_factor_mat_solver_type": "petsc", "pc_factor_mat_ordering_type": "natural"}
+
+
+def pivoting(opts: dict[str, str]) -> dict[str, str]:
+    """``opts`` with MUMPS, which pivots, for a factorisation PETSc's own could not finish."""
+    return {**{k: v for k, v in opts.items() if k != "pc_factor_mat_ordering_type"},
+            "pc_factor_mat_solver_type": "mumps"}
 
 
 #: configuration kind → options (as a function of the configuration's parameters)
@@ -52,8 +69,8 @@ OPTIONS = {
                          # a rebuild of a reused hierarchy keeps GAMG's interpolation (cheap Galerkin update)
                          **({"pc_gamg_reuse_interpolation": "true"} if c.get("setup") == "adaptive" else {})},
     "hypre-cg": lambda c: {"ksp_type": "cg", **_HYPRE},
-    "direct": lambda c: _factor("lu"),
-    "cholesky": lambda c: _factor("cholesky"),
+    "direct": lambda c: mumps("lu"),
+    "cholesky": lambda c: CHOLESKY,
     "gmres": _krylov,
     "bicgstab": _krylov,
     "minres": lambda c: {"ksp_type": "minres", "pc_type": "none"},

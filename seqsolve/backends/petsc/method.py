@@ -36,7 +36,7 @@ from ...validation import near_nullspace_key
 from ._import import petsc
 from . import _kernels
 from .keepalive import IMMORTAL as _IMMORTAL
-from .mapping import BANDED_FACTOR, eisenstat, options
+from .mapping import BANDED_FACTOR, eisenstat, options, pivoting
 from .matrices import MatCache
 
 
@@ -94,10 +94,11 @@ class PetscKSP(Method):
         self._work: tuple | None = None
         self._ksps: dict[str, Any] = {}  # one KSP per option set ("" or "eisenstat"), kept across setups
         self._generation = -1  # the MatCache generation (sparsity pattern) the KSPs were made for
-        #: a factorisation on a narrow band runs PETSc's own (mapping.BANDED_FACTOR), which does not
-        #: pivot: the KSP doing so, and the pattern (generation) where it met a zero pivot and MUMPS took over
-        self._banded: Any = None
-        self._band_failed = -1
+        #: a factorisation by PETSc's own (``cholesky``; any on a narrow band, mapping.BANDED_FACTOR)
+        #: does not pivot: the KSP doing so, and the pattern (generation) where it met a zero pivot
+        #: and MUMPS took over
+        self._pivot_free: Any = None
+        self._pivots_on = -1
 
     def _new_ksp(self, opts: dict[str, str]):
         PETSc = petsc()
@@ -140,7 +141,7 @@ class PetscKSP(Method):
             try:
                 self._attach(prepared.ksp, mat, reuse)
             except petsc().Error:
-                if prepared.ksp is not self._banded:
+                if prepared.ksp is not self._pivot_free:
                     raise
                 prepared.ksp = self._pivoting()  # a missing diagonal entry: MUMPS pivots past it
                 self._attach(prepared.ksp, mat, False)
@@ -148,7 +149,7 @@ class PetscKSP(Method):
 
     def _pivoting(self):
         """The MUMPS KSP that replaces a pivot-free factorisation which failed on this pattern."""
-        self._band_failed, self._banded = self._mats.generation, None
+        self._pivots_on, self._pivot_free = self._mats.generation, None
         self._ksps.pop("", None)
         return self._ksp("")
 
@@ -171,10 +172,14 @@ class PetscKSP(Method):
         ksp = self._ksps.get(kind)
         if ksp is None:
             opts = self._fast if kind == "eisenstat" else self.options
-            banded = self.preonly and self._band_failed != self._generation and self._mats.narrow_band
-            ksp = self._ksps[kind] = self._new_ksp({**opts, **BANDED_FACTOR} if banded else opts)
-            if banded:
-                self._banded = ksp
+            if self.preonly:
+                if self._pivots_on == self._generation:
+                    opts = pivoting(opts)
+                elif self._mats.narrow_band:
+                    opts = {**opts, **BANDED_FACTOR}
+            ksp = self._ksps[kind] = self._new_ksp(opts)
+            if opts.get("pc_factor_mat_solver_type") == "petsc":
+                self._pivot_free = ksp
         return ksp
 
     def _vectors(self, n: int):
@@ -278,8 +283,8 @@ class PetscKSP(Method):
             # a relative tolerance only: Eisenstat's residual has other units than the true one
             ksp.setTolerances(rtol=min(0.5, goal / true), atol=0.0, divtol=1e12, max_it=max(1, maxiter - used))
             ksp.solve(rv, dv)
-            if ksp is self._banded and int(ksp.getConvergedReason()) == _PC_FAILED:
-                # a zero pivot in PETSc's pivot-free factorisation of a band: MUMPS pivots
+            if ksp is self._pivot_free and int(ksp.getConvergedReason()) == _PC_FAILED:
+                # a zero pivot in PETSc's own (pivot-free) factorisation: MUMPS pivots
                 ksp = prepared.ksp = self._pivoting()
                 self._attach(ksp, self._mats.mat, False)
                 ksp.setTolerances(rtol=min(0.5, goal / true), atol=0.0, divtol=1e12, max_it=max(1, maxiter - used))
