@@ -136,8 +136,13 @@ PETSC_SETUP_COST = {"ilu": (1e-3, 5.0), "amg-cg": (5e-3, 200.0), "hypre-cg": (5e
 #: the suite, which is 1930, 1110, 900 and 430 products at 7, 10.8, 4.8 and 17.8 nonzeros per row
 #: (FEM heat, p-Laplace, Fluid2D, topology optimisation).  The flat 800 took FEM heat's first
 #: factorisation (260-280 ms) for 110 ms: once ICC(0)'s futile try was held back, that fitted the
-#: 5 % budget of predicted losers within 60 systems on FEM heat and p-Laplace, and cost 2.5x that
-PETSC_FIRST_FACTOR = {"cholesky": 1e4}
+#: 5 % budget of predicted losers within 60 systems on FEM heat and p-Laplace, and cost 2.5x that.
+#: PETSc's own Cholesky (session 11, :mod:`seqsolve.backends.petsc.mapping`) measured 3-13 µs per
+#: unknown (`jump-repeat` 3.1, p-Laplace 5.6, FEM heat 7.6, topology optimisation 13): priced at
+#: MUMPS's 1e4, PETSc `auto` on FEM heat wandered among GAMG, BoomerAMG and SSOR-PCG in three runs of
+#: four (1.38x its time with 5e3, whole checkouts in one process; 0.95-1.00 on the other five SPD
+#: workloads), and `jump-repeat` bought its Cholesky at the ninth system
+PETSC_FIRST_FACTOR = {"cholesky": 5e3}
 
 #: the share of a factorisation's *first* measured setup that later builds repeat.  MUMPS's first
 #: factorisation on a sparsity pattern includes its symbolic analysis (PORD ordering); later
