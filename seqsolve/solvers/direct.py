@@ -43,10 +43,13 @@ class _BandedLU:
     """LAPACK's band LU (``gbtrf``/``gbtrs``, partial pivoting) of a CSR matrix with a narrow band."""
 
     def __init__(self, A: sp.csr_array, w: int) -> None:
+        if not A.has_canonical_format:  # duplicates sum, as in A (np.add.at would, at twice the cost)
+            A = A.copy()
+            A.sum_duplicates()
         n = A.shape[0]
         rows = np.repeat(np.arange(n), np.diff(A.indptr))
         band = np.zeros((3 * w + 1, n))  # w more rows above for the pivoting's fill
-        np.add.at(band, (2 * w + rows - A.indices, A.indices), A.data)  # (add: duplicates sum, as in A)
+        band[2 * w + rows - A.indices, A.indices] = A.data
         self.lu, self.piv, info = scipy.linalg.lapack.dgbtrf(band, w, w, overwrite_ab=True)
         if info > 0:
             raise np.linalg.LinAlgError("band LU found an exactly zero pivot: A is singular")

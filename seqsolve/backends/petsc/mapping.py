@@ -44,8 +44,8 @@ CHOLESKY = {"ksp_type": "preonly", "pc_type": "cholesky", "pc_factor_mat_solver_
 #: a factorisation of a matrix with a narrow band (:mod:`seqsolve.band`: a 1-D problem) uses PETSc's
 #: own, in the natural ordering, instead of MUMPS: fill stays in the band.  On 200,000 unknowns
 #: (tridiagonal) MUMPS took 2.2 s to factorise and 0.1 s to solve (its analysis and per-unknown
-#: overhead, at every band width tried), PETSc's own 27 ms and 3 ms.  PETSc's LU does not pivot:
-#: the certified residual check (and a fallback) guards what a pivot-free factorisation misses
+#: overhead, at every band width tried), PETSc's own 27 ms and 3 ms.  PETSc's own does not pivot:
+#: where it meets a zero pivot, MUMPS takes over (``pivoting``)
 BANDED_FACTOR = {"pc_factor_mat_solver_type": "petsc", "pc_factor_mat_ordering_type": "natural"}
 
 
