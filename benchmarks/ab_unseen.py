@@ -10,6 +10,7 @@ timed solve read as seconds).
 
     git -C . archive REV | (mkdir -p /tmp/base && tar -x -C /tmp/base)
     NUMBA_CACHE_DIR=/tmp/nb-ab python benchmarks/ab_unseen.py /tmp/base small --fixed "numba-ssor-cg(omega=1.2)"
+    PETSC_DIR=... python benchmarks/ab_unseen.py /tmp/base biharmonic --fixed cholesky --backend petsc
 
 Prints new ÷ base and each ÷ the fixed configuration over the first k systems, the full decisions
 each ``auto`` made (records with policy time over 20 µs) and its explorations.  One BLAS thread;
@@ -39,11 +40,11 @@ import seqsolve  # noqa: E402
 from seqsolve.atomic import write_json  # noqa: E402
 
 
-def run(workload: str, base, fixed: str, rtol: float = 1e-8) -> dict:
+def run(workload: str, base, fixed: str, rtol: float = 1e-8, backend: str = "scipy") -> dict:
     systems = [(s[0], s[1]) for s in WORKLOADS[workload]()]
-    makers = {"new": lambda: seqsolve.SequenceSolver(rtol=rtol, policy="auto", seed=0),
-              "base": lambda: base.SequenceSolver(rtol=rtol, policy="auto", seed=0),
-              "fixed": lambda: seqsolve.SequenceSolver(rtol=rtol, policy=f"fixed:{fixed}")}
+    makers = {"new": lambda: seqsolve.SequenceSolver(rtol=rtol, policy="auto", seed=0, backend=backend),
+              "base": lambda: base.SequenceSolver(rtol=rtol, policy="auto", seed=0, backend=backend),
+              "fixed": lambda: seqsolve.SequenceSolver(rtol=rtol, policy=f"fixed:{fixed}", backend=backend)}
     for make in makers.values():  # untimed: every kernel loaded
         solver = make()
         for A, b in systems:
@@ -62,7 +63,7 @@ def run(workload: str, base, fixed: str, rtol: float = 1e-8) -> dict:
     def ratio(a: str, b: str, h: int) -> float:
         return sum(seconds[a][:h]) / sum(seconds[b][:h])
 
-    return {"workload": workload, "systems": total, "fixed": fixed,
+    return {"workload": workload, "backend": backend, "systems": total, "fixed": fixed,
             "new_over_base": {str(h): ratio("new", "base", h) for h in horizons},
             "new_over_fixed": {str(h): ratio("new", "fixed", h) for h in horizons},
             "base_over_fixed": {str(h): ratio("base", "fixed", h) for h in horizons},
@@ -77,11 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("baseline", type=Path, help="a checkout (a directory holding seqsolve/)")
     ap.add_argument("workload", choices=sorted(WORKLOADS))
     ap.add_argument("--fixed", default="subdomain-deflated-cg", help="the fixed configuration to compare with")
+    ap.add_argument("--backend", default="scipy", choices=("scipy", "petsc"))
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
     base = load_baseline(args.baseline.resolve())
     with threadpool_limits(1):
-        r = run(args.workload, base, args.fixed)
+        r = run(args.workload, base, args.fixed, backend=args.backend)
     for key in ("new_over_base", "new_over_fixed", "base_over_fixed"):
         print(f"{args.workload:16s} {key:15s} " + "  ".join(f"@{h} {v:.3f}" for h, v in r[key].items()))
     print(f"    full decisions {r['full_decisions']}, explorations {r['explorations']}")

@@ -210,8 +210,8 @@ from ..records import SolveRecord
 from .base import Policy, Stretch, SystemFacts, diagonal_verdict, prior_difficulty
 from .graph_dimension import graph_dimension, lu_products
 from .priors import (DIFFICULTY_EXPONENT, EQUAL_STRENGTH_FLOOR, FACTORISATIONS, ILU_GROWTH, MULTILEVEL,
-                     ONE_OFF_COST, ONE_PRODUCT, PETSC_FIRST_FACTOR, SOLVE_COST, first_setup_shares,
-                     iteration_costs, prior_rank, setup_costs, setup_kind)
+                     ONE_OFF_COST, ONE_PRODUCT, first_setup_shares, iteration_costs, prior_rank,
+                     setup_costs, setup_kind, solve_costs, timed_setups)
 
 
 _MAX_PERIOD = 1 << 20  # re-validation periods stop doubling here (about a million systems)
@@ -392,9 +392,11 @@ class AutoPolicy(Policy):
         self._backend = backend
         self._iter_cost = iteration_costs(backend)
         self._setup_cost = setup_costs(backend)
+        self._solve_cost = solve_costs(backend)
         self._first_share = first_setup_shares(backend)
-        self._factor_density = {} if backend is None or getattr(backend, "name", "scipy") == "scipy" \
-            else PETSC_FIRST_FACTOR
+        self._timed_setup = timed_setups(backend)
+        #: SciPy's ILU has fill (a drop tolerance), PETSc's ILU(0) none
+        self._ilu_fills = backend is None or getattr(backend, "name", "scipy") == "scipy"
         self.candidates_list = [parse(c) for c in candidates] if candidates is not None else default_candidates(backend)
         self.context_key = context_key
         self.seed = seed
@@ -1476,7 +1478,13 @@ class AutoPolicy(Policy):
                 # so that the whole run shows what sharing it is worth (re-checked next system)
                 continue
             setup = full / self._sharing()  # amortised over repeats
-            if rel is None and lo is not None and setup > _HOPELESS_SETUP * lo \
+            # whether it can win at all: a factorisation's later builds on the pattern repeat a share
+            # of its first, the numeric work without the analysis (PETSC_FIRST_SETUP_SHARE).  Priced
+            # at its first build, PETSc's Cholesky (39 ms, later 10) looked hopeless beside
+            # BoomerAMG's 25 ms solves of a matrix that changed every system, and was never tried
+            # where it costs 0.55x them (`varcoef`, 100 systems: 1.8-2.0x the fixed Cholesky)
+            steady = setup if fam in self.setup_low_ else setup * self._first_share.get(rep.kind, 1.0)
+            if rel is None and lo is not None and steady > _HOPELESS_SETUP * lo \
                     and rep.get_or("setup", None) not in ("reuse", "adaptive"):
                 # rebuilt for every new matrix, its setup alone (shared by the repeats of the
                 # matrix expected) would cost several solves of the best here: it cannot win, and
@@ -1513,7 +1521,11 @@ class AutoPolicy(Policy):
                 else setup
             # a bounded first try must also be a contender: on convection-diffusion LU, predicted
             # at 2.1x the best solve (its try within 2.25x), was screened at once and lost so
-            bounded = (est is None or est <= _BOUNDED_RIVAL * lo) and self._bounded_first_try(rep, rel, full, lo)
+            # (judged at what it costs once built: its later builds repeat a share of the first, as
+            # above — at its first build's price, PETSc's Cholesky at 1.8x BoomerAMG's solve was
+            # screened or not by timing noise on `varcoef`, where its later builds cost 0.5x it)
+            rival = est if est is None or rep.kind not in FACTORISATIONS else est - setup + steady
+            bounded = (rival is None or rival <= _BOUNDED_RIVAL * lo) and self._bounded_first_try(rep, rel, full, lo)
             if lo is not None and at_risk > lo and not bounded and (
                     (rel is not None and rel[0] > self.contender
                      and self.spent_explore_ > self.explore_budget * self.spent_total_)
@@ -1887,7 +1899,7 @@ class AutoPolicy(Policy):
     def _solve_products(self, kind: str) -> float:
         """A never-measured factorisation's solve in products (``SOLVE_COST``), its triangular
         factors' fill growing with the graph's dimension (as the square root of the build's)."""
-        products = SOLVE_COST.get(kind, 0.0)
+        products = self._solve_cost.get(kind, 0.0)
         return products * math.sqrt(self._fill_growth()) if products else 0.0
 
     def _product_seconds(self) -> float | None:
@@ -2086,7 +2098,7 @@ class AutoPolicy(Policy):
         per = self._iter_cost.get(kind, 1.0)
         setup = 0.0 if info.setup_reused else self._setup_cost.get(setup_kind(self._by_name[info.configuration]),
                                                              (0.0, 0.0))[1]
-        solve = info.iterations * per + SOLVE_COST.get(kind, 0.0)
+        solve = info.iterations * per + self._solve_cost.get(kind, 0.0)
         projected = None
         if info.projected_seconds is not None:
             projected = setup + per * (info.projected_iterations if info.projected_iterations is not None
@@ -2108,19 +2120,16 @@ class AutoPolicy(Policy):
         if kind not in self._setup_cost:
             return 0.0
         fixed, matvecs = self._setup_cost[kind]
-        per_unknown = kind in self._factor_density and self._facts is not None and getattr(self._facts.A, "nnz", 0)
-        if per_unknown:
-            matvecs = self._factor_density[kind] * self._facts.A.shape[0] / self._facts.A.nnz
         factor = kind in FACTORISATIONS
         per = None if self.cost == "iterations" else self._matvec_seconds()
-        if per_unknown and per is not None:
-            # calibrated in timed products (PETSC_FIRST_FACTOR), not in the products an iteration
+        if kind in self._timed_setup and per is not None:
+            # calibrated in timed products (PETSC_TIMED_SETUP), not in the products an iteration
             # implies: PETSc SSOR-PCG's first solve on `jump-repeat` implied a product 3.5x dearer
             # than it is, MUMPS's first factorisation was priced at 417 ms instead of 120, and a
             # factorisation that halves the cost of every run of 15 repeats was never tried
             measured = self._product_seconds()
             per = per if measured is None else min(per, measured)
-        if factor or (kind == "ilu" and not self._factor_density):  # (PETSc's ILU(0) has no fill)
+        if factor or (kind == "ilu" and self._ilu_fills):
             # the priors were fitted on 2-D sequences: fill grows with the graph's dimension
             # (graph_dimension; an ILU's drop tolerance bounds it: ~3x for 3-D where an LU's is ~18x)
             growth = self._fill_growth(None if per is None else fixed + matvecs * per)

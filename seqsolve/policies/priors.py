@@ -53,6 +53,14 @@ ONE_OFF_COST = {"subdomain-deflated-cg": 50.0}
 #: cost of one solve beyond its iterations, in matrix-vector products (triangular solves)
 SOLVE_COST = {"direct": 50.0, "cholesky": 30.0}
 
+#: the same in PETSc: its own Cholesky's triangular solves (compiled, no Python between them)
+#: measured 12.3-18.3 products timed as the learner times them (FEM heat, p-Laplace, topology
+#: optimisation, Fluid2D, `jump-repeat`, Heat2D: 0.7-3.8 ms), MUMPS's LU solves 37-107 (SciPy's
+#: prior stands).  At SciPy's 30 a Cholesky solve looked dearer than a whole solve of the
+#: separable preconditioner on a constant 2-D matrix, and PETSc `auto` never tried the
+#: factorisation that costs 0.75x it there (`constant`, 100 systems, 1.31x the fixed Cholesky)
+PETSC_SOLVE_COST = {"cholesky": 12.0}
+
 #: an ILU's setup grows with the graph's dimension as an LU's to this power (SciPy's ILU, drop
 #: tolerance 1e-4: ~1,200 products in 2-D, ~3,900 in 3-D, where an LU's grow ~18x)
 ILU_GROWTH = 0.4
@@ -127,27 +135,28 @@ PETSC_ITERATION_COST = {"cg": 2.0, "jacobi-cg": 2.0, "ssor-cg": 2.5, "icc-cg": 2
 #: optimisation) — not PyAMG's 150-900: with SciPy's priors BoomerAMG's try was ordered after
 #: ICC(0)'s on Fluid2D, which lost its capped try there.  The low end, since a prior too low is
 #: corrected by the try it lets through, one too high never is: at GAMG's 300, its build looked too
-#: heavy to screen beside a MUMPS solve on topology optimisation, where GAMG is the best
-PETSC_SETUP_COST = {"ilu": (1e-3, 5.0), "amg-cg": (5e-3, 200.0), "hypre-cg": (5e-3, 100.0)}
+#: heavy to screen beside a MUMPS solve on topology optimisation, where GAMG is the best.
+#: PETSc's own first Cholesky factorisation on a sparsity pattern (its analysis included), in
+#: products *timed* as the learner times them (``A @ x``), not as an iteration implies them (PETSc
+#: SSOR-PCG's first solve on `jump-repeat` implied a product 3.5x dearer than it is).  Measured on
+#: planar graphs (session 12): 406-1474 products, 650-800 on 5-point grids (Heat2D, Fluid2D,
+#: `jump-repeat` and four unseen sequences), 815-1335 at 11-22 nonzeros per row (p-Laplace, a plate,
+#: plane elasticity, topology optimisation), 1474 on FEM heat's unstructured mesh: a flat prior
+#: spreads 0.6-2.3x around them where one per unknown (6-8 µs, what MUMPS measured: session 11's
+#: prior) spread 0.65-4.2x.  The low end, as everywhere here; graphs beyond planar are
+#: factorised by MUMPS (:mod:`seqsolve.backends.petsc.mapping`), priced with its fill growth
+PETSC_SETUP_COST = {"ilu": (1e-3, 5.0), "amg-cg": (5e-3, 200.0), "hypre-cg": (5e-3, 100.0),
+                    "cholesky": (2e-3, 650.0)}
 
-#: MUMPS's first Cholesky factorisation on a sparsity pattern (its analysis included), in products
-#: times the matrix's nonzeros per row: products are the wrong unit for a factorisation, whose work
-#: follows the unknowns, not the nonzeros — measured 6-8 µs per unknown on all four SPD workloads of
-#: the suite, which is 1930, 1110, 900 and 430 products at 7, 10.8, 4.8 and 17.8 nonzeros per row
-#: (FEM heat, p-Laplace, Fluid2D, topology optimisation).  The flat 800 took FEM heat's first
-#: factorisation (260-280 ms) for 110 ms: once ICC(0)'s futile try was held back, that fitted the
-#: 5 % budget of predicted losers within 60 systems on FEM heat and p-Laplace, and cost 2.5x that.
-#: PETSc's own Cholesky (session 11, :mod:`seqsolve.backends.petsc.mapping`) measured 3-13 µs per
-#: unknown (`jump-repeat` 3.1, p-Laplace 5.6, FEM heat 7.6, topology optimisation 13): priced at
-#: MUMPS's 1e4, PETSc `auto` on FEM heat wandered among GAMG, BoomerAMG and SSOR-PCG in three runs of
-#: four (1.38x its time with 5e3, whole checkouts in one process; 0.95-1.00 on the other five SPD
-#: workloads), and `jump-repeat` bought its Cholesky at the ninth system
-PETSC_FIRST_FACTOR = {"cholesky": 5e3}
+#: the setup priors, per kind, calibrated in timed products on PETSc (the rest in products of
+#: SSOR-PCG's speed): priced at the cheaper of the two units
+PETSC_TIMED_SETUP = frozenset({"cholesky"})
 
 #: the share of a factorisation's *first* measured setup that later builds repeat.  MUMPS's first
 #: factorisation on a sparsity pattern includes its symbolic analysis (PORD ordering); later
 #: builds on the same pattern are numeric only (measured, first → later: FEM heat 250 → 78 ms,
-#: topology optimisation 128 → 82, p-Laplace 158 → 28-58, Fluid2D 157 → 22-43).  The first sample
+#: topology optimisation 128 → 82, p-Laplace 158 → 28-58, Fluid2D 157 → 22-43; PETSc's own
+#: Cholesky 0.25-0.34 of its first on seven sequences, session 12).  The first sample
 #: is believed at this share until a second build is measured, which then replaces it.  An
 #: estimate too low is corrected by the very next build (the factorisation is run and measured);
 #: one too high is never corrected (a family that looks too dear is not run again), hence the low
@@ -161,11 +170,25 @@ def iteration_costs(backend=None) -> dict[str, float]:
     return {**ITERATION_COST, **PETSC_ITERATION_COST}
 
 
+def timed_setups(backend=None) -> frozenset:
+    """The kinds whose setup prior on ``backend`` is in timed products (none on SciPy)."""
+    if backend is None or getattr(backend, "name", "scipy") == "scipy":
+        return frozenset()
+    return PETSC_TIMED_SETUP
+
+
 def setup_costs(backend=None) -> dict[str, tuple[float, float]]:
     """Rough cost of one setup per kind (seconds of overhead, matrix-vector products) on ``backend``."""
     if backend is None or getattr(backend, "name", "scipy") == "scipy":
         return SETUP_COST
     return {**SETUP_COST, **PETSC_SETUP_COST}
+
+
+def solve_costs(backend=None) -> dict[str, float]:
+    """Rough cost of one factorisation's solve per kind, in matrix-vector products, on ``backend``."""
+    if backend is None or getattr(backend, "name", "scipy") == "scipy":
+        return SOLVE_COST
+    return {**SOLVE_COST, **PETSC_SOLVE_COST}
 
 
 def first_setup_shares(backend=None) -> dict[str, float]:

@@ -19,6 +19,11 @@ from ._import import is_petsc_object, petsc
 from .keepalive import IMMORTAL as _IMMORTAL
 
 
+#: the graph dimension up to which a pattern counts as planar: planar meshes measure 2.0-2.2,
+#: 3-D grids 2.7-2.8 and volume meshes 3.3-3.6 (:mod:`seqsolve.policies.graph_dimension`)
+PLANAR = 2.5
+
+
 class MatCache:
     """One PETSc ``Mat`` mirroring the latest CSR matrix, shared by every method of a backend."""
 
@@ -33,6 +38,7 @@ class MatCache:
         self.version = 0
         self._indptr = self._indices = self._data = None
         self._band = (-1, False)  # (generation, whether that pattern is a narrow band)
+        self._planar = (-1, True)  # (generation, whether that pattern's graph is at most planar)
 
     def matrix(self, A) -> Any:
         """The ``Mat`` holding ``A``'s current values (a copy of its values, not of its pattern).
@@ -77,6 +83,21 @@ class MatCache:
             pattern = sp.csr_array((self._data, self._indices, self._indptr), shape=(n, n))
             self._band = (self.generation, narrow_band(pattern) > 0)
         return self._band[1]
+
+    @property
+    def planar(self) -> bool:
+        """Whether the current sparsity pattern's graph grows at most like a plane's
+        (:func:`~seqsolve.policies.graph_dimension.graph_dimension` ≤ ``PLANAR``; a graph too
+        small to tell counts as planar), judged once per pattern: where PETSc's own
+        factorisation fills little (see ``mapping.CHOLESKY``)."""
+        if self._planar[0] != self.generation:
+            from ...policies.graph_dimension import graph_dimension
+
+            n = self._indptr.shape[0] - 1
+            pattern = sp.csr_array((self._data, self._indices, self._indptr), shape=(n, n))
+            d = graph_dimension(pattern)
+            self._planar = (self.generation, not d > PLANAR)
+        return self._planar[1]
 
     def nodes_of(self, modes: np.ndarray) -> None:
         """Give the Mat the block size that ``modes`` (near-null-space vectors, one column each)

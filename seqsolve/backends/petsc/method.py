@@ -177,6 +177,8 @@ class PetscKSP(Method):
                     opts = pivoting(opts)
                 elif self._mats.narrow_band:
                     opts = {**opts, **BANDED_FACTOR}
+                elif opts.get("pc_factor_mat_solver_type") == "petsc" and not self._mats.planar:
+                    opts = pivoting(opts)  # a volume graph: MUMPS (mapping.CHOLESKY)
             ksp = self._ksps[kind] = self._new_ksp(opts)
             if opts.get("pc_factor_mat_solver_type") == "petsc":
                 self._pivot_free = ksp
