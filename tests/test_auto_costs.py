@@ -1094,3 +1094,54 @@ def test_the_coarse_space_count_is_a_floor_for_ssor_pcg_when_first_tries_are_ord
     known = {deflated: [0.2, 1, 0, 1103.0]}
     assert p._predicted(parse(SSOR), known) is None
     assert p._predicted(parse(SSOR), known, any_strength=True) >= 1103 * 1e-4
+
+
+def _plate(m: int) -> sp.csr_array:
+    """The 13-point biharmonic operator on an m×m grid plus a small mass: SPD, condition ~n²."""
+    e = np.ones(m)
+    lap = sp.kronsum(sp.diags([e[:-1], -2 * e, e[:-1]], [-1, 0, 1]), sp.diags([e[:-1], -2 * e, e[:-1]], [-1, 0, 1]))
+    return sp.csr_array(lap @ lap + 1e-6 * sp.identity(m * m))
+
+
+def test_the_first_try_is_rented_against_the_factorisation_it_falls_back_to():
+    """Nothing known yet, the sequence's first try is budgeted at ``_FIRST_RENT`` times the price of
+    the LU the solver falls back to, and runs past it only where its projected rest costs less than
+    that (the graph's dimension measured then): on a plate PETSc's SSOR-PCG ran 1,001 iterations
+    (420-600 ms) before its LU (150 ms).  No later try is rented."""
+    from seqsolve.policies.auto import _FIRST_RENT
+
+    A = _plate(40)
+    p = AutoPolicy(candidates=["numba-ssor-cg(omega=1.5)", "numba-cg", "direct"], seed=0)
+    p.observe(SystemFacts(A.shape[0], A=A))
+    p._product_seconds = lambda: 1e-4  # one product with A, as timed
+    choice = p.select(None, n=A.shape[0])
+    assert choice.kind not in ("direct", "cholesky")
+    route = p._factor_route(measured=False)
+    assert route > 0 and abs(p.attempt_budget() - _FIRST_RENT * route) < 1e-12
+    factor = p._factor_route(measured=True)  # a planar graph: about the 2-D price
+    assert 0.5 * route < factor < 2 * route
+    assert p.resume(choice, 0.9 * _FIRST_RENT * factor) and not p.resume(choice, 1.1 * _FIRST_RENT * factor)
+    p.update(0.01, SolveRecord(index=0, configuration=choice.name, iterations=30, setup_seconds=0.0,
+                               solve_seconds=0.01, residual=1e-9, converged=True))
+    p.observe(SystemFacts(A.shape[0], A=A, repeated=True))
+    later = p.select(None, n=A.shape[0])
+    assert later.name != choice.name and not p._renting and not p.resume(later, 0.0)
+
+
+def test_a_hard_first_system_is_handed_to_the_lu_after_its_rent():
+    """End to end: a plate's first try stops after its probe (its rate projects far more than the
+    LU costs) and the LU solves it; an easy first system (2-D Poisson) is not stopped."""
+    from conftest import poisson2d
+
+    rng = np.random.default_rng(0)
+    A = _plate(70)
+    b = rng.standard_normal(A.shape[0])
+    s = SequenceSolver(policy="auto", seed=0)
+    x = s.solve(A, b)
+    assert np.linalg.norm(b - A @ x) <= 1e-8 * np.linalg.norm(b)
+    r = s.history[0]
+    assert r.fallback == "direct" and r.iterations < 200, (r.fallback, r.iterations)
+    P = poisson2d(60)
+    s = SequenceSolver(policy="auto", seed=0)
+    s.solve(P, np.ones(P.shape[0]))
+    assert s.history[0].fallback is None and s.history[0].converged

@@ -294,6 +294,17 @@ _PROBE_SHARE = 0.5
 #: setup prior is more than twice too high, and it waits for the exploration budget like the rest
 _BOUNDED_RIVAL = 2.0
 
+#: the sequence's very first try, of a family never measured on a system never seen, is rented
+#: against the factorisation the solver falls back to: after this many times that factorisation's
+#: price (its prior, priced as a 2-D graph with a timed product) it stops, and runs on only where
+#: its measured rate projects the rest to cost less than this many times the factorisation (now
+#: priced with the graph's measured dimension).  A ski-rental: the first system then costs at
+#: most about (2 x this + 1) factorisations when the factorisation is the cheaper route, and the
+#: iterative solve's own cost (plus a restart) when it is not.  Uncapped but by 30√n iterations, a
+#: plate (4th order, condition ~n²) cost PETSc's SSOR-PCG 1,001 iterations (420-600 ms) before
+#: its LU (150 ms), 3.2x the fixed Cholesky over 40 systems
+_FIRST_RENT = 2.0
+
 
 #: an ω neighbour of the best is first re-validated after this many times ``revalidate_after``
 #: systems (then at doubling periods, like any re-validation).  It is compared with the best by
@@ -492,6 +503,7 @@ class AutoPolicy(Policy):
         self._indefinite: set[tuple] = set()
         self._limit: int | None = None
         self._budget: float | None = None  # seconds an exploration of unmeasured speed may cost
+        self._renting = False  # the first try, budgeted against the fallback factorisation (_FIRST_RENT)
         self._lowest_memo: dict[tuple, float | None] = {}
         self._size_memo: tuple = (None, 0)  # (n, its size class) of the last _bin
         # measured once per size, and kept per size (a mesh refined and coarsened comes back to
@@ -624,6 +636,11 @@ class AutoPolicy(Policy):
         costlier than that; a system merely harder than the last few does not.  An exploration
         is never resumed: it was capped against the incumbent on purpose."""
         last = self._last
+        if self._renting and last is not None and last[1] == config.name:
+            # the first try ran past its rent (_FIRST_RENT): on, unless the factorisation is cheaper
+            factor = self._factor_route(measured=True)
+            return factor is not None and math.isfinite(remaining_seconds) \
+                and remaining_seconds <= _FIRST_RENT * factor
         if last is None or last[2] or last[1] != config.name or self.cost != "seconds" \
                 or not (remaining_seconds >= 0.0 and math.isfinite(remaining_seconds)):
             return False
@@ -636,6 +653,32 @@ class AutoPolicy(Policy):
 
     def explored(self) -> bool:
         return bool(self._last and self._last[2])
+
+    def _rent(self, choice: Configuration) -> float | None:
+        """Seconds the sequence's first try (``choice``) may cost before it is stopped and asked
+        whether to run on (:meth:`resume`): ``_FIRST_RENT`` times the price of the factorisation
+        the solver falls back to, priced as on a 2-D graph (measuring the graph's dimension waits
+        until a try runs that long).  ``None`` where no such factorisation follows (an operator, a
+        matrix too large for the fallback's LU), ``choice`` is one, or costs are not in seconds."""
+        from ..solver import DIRECT_MAX_SIZE
+
+        if choice.kind in FACTORISATIONS or choice.spec.entries_free or choice.spec.user_preconditioner \
+                or self.cost != "seconds" or self._facts is None or not sp.issparse(self._facts.A) \
+                or self._facts.A.shape[0] > DIRECT_MAX_SIZE:
+            return None
+        factor = self._factor_route(measured=False)
+        return None if factor is None else _FIRST_RENT * factor
+
+    def _factor_route(self, measured: bool) -> float | None:
+        """Seconds the solver's fallback LU (``direct``) is expected to cost on the matrix at hand,
+        its setup and one solve, from the priors priced with a timed product; ``measured``: with
+        the fill growth of the graph's measured dimension (else as a 2-D graph)."""
+        per = self._product_seconds()
+        if per is None or "direct" not in self._setup_cost:
+            return None
+        fixed, products = self._setup_cost["direct"]
+        growth = self._fill_growth(force=True) if measured else 1.0
+        return fixed + (products * growth + self._solve_cost.get("direct", 0.0) * math.sqrt(growth)) * per
 
     def _learn_setup(self, fam: str, kind: str, sample: float) -> None:
         """A measured build of ``fam``, de-noised like its speed (a setup depends on neither ω nor
@@ -748,8 +791,13 @@ class AutoPolicy(Policy):
             self._limit = max(20, int(self.exploit_cap * known[choice.name][3]) + 10)
         else:
             self._limit = None
+        self._renting = False
         if self._limit is None and n:
             self._limit = max(200, int(30 * math.sqrt(n)))  # nothing known: a prior cap
+            if reference is None and exploring and not any(self.stats_.values()):
+                rent = self._rent(choice)
+                if rent is not None:  # the sequence's first try: rented against a factorisation
+                    self._budget, self._renting = rent, True
         if best_name is not None:
             self._bin_best[b] = best_name
         self._commit_to(b, choice.name if not exploring and choice.name == best_name else None, exploring)
@@ -789,6 +837,7 @@ class AutoPolicy(Policy):
         self._screening = self._revalidating = self._deferred = self._probing = self._far_check = False
         self._last, self._bin_now, self._hint, self._prefer = (b, commit[2], False), b, (commit[2], None), None
         self._incumbent_cost, self._limit, self._budget = commit[3], commit[4], None
+        self._renting = False
         return self._by_name[commit[2]]
 
     def _known(self, b: tuple, names: set[str]) -> dict[str, list]:
@@ -1862,7 +1911,7 @@ class AutoPolicy(Policy):
                 cheapest = implied if cheapest is None else min(cheapest, implied)
         return cheapest
 
-    def _fill_growth(self, flat: float | None = None) -> float:
+    def _fill_growth(self, flat: float | None = None, force: bool = False) -> float:
         """How many times a factorisation of the matrix at hand costs what one of a 2-D matrix of
         its size and density costs (:func:`.graph_dimension.lu_products`), the graph's dimension
         measured once per size (1 where no sparse matrix was observed).  Priced as 2-D, a 3-D LU
@@ -1873,7 +1922,8 @@ class AutoPolicy(Policy):
         unknowns, a few percent of a short 3-D sequence) waits until that estimate is within reach
         of any rule that would try the setup — the time spent so far (rent-or-buy) or a capped
         exploration and its fallback; growth is at least ~0.8 (a band), so until then the 2-D
-        price already keeps the setup out."""
+        price already keeps the setup out.  ``force``: measured now (a first try that ran past
+        its rent asks what the factorisation it would hand over to costs)."""
         facts = self._facts
         A = facts.A if facts is not None else None
         if A is None or not sp.issparse(A) or not A.nnz:
@@ -1887,9 +1937,9 @@ class AutoPolicy(Policy):
             if alike is not None:
                 _keep(self._dimension, n, (alike, density))
             else:
-                if flat is None and self.cost == "seconds":
+                if flat is None and self.cost == "seconds" and not force:
                     return 1.0  # no product priced yet: the estimate is its fixed part alone
-                if flat is not None:
+                if flat is not None and not force:
                     lo = self._lowest(self._bin_now) if self._bin_now is not None else None
                     if 0.8 * flat > max(self.spent_total_, (self.explore_cap + 1.0) * lo if lo else 0.0):
                         return 1.0  # out of reach at the 2-D price: not measured yet
