@@ -108,7 +108,8 @@ for _k in (
          (Param("setup", "rebuild", str, _choice("rebuild", "reuse", "adaptive"),
                 "rebuild, reuse or adaptive, as for amg-cg", positional=True),),
          spd_only=True),
-    Kind("cholesky", "sparse Cholesky factorisation (PETSc backend: MUMPS), reused while A is unchanged",
+    Kind("cholesky", "sparse Cholesky factorisation (PETSc backend: its own on planar graphs, MUMPS beyond), "
+         "reused while A is unchanged",
          spd_only=True),
     Kind("minres", "MINRES for symmetric (possibly indefinite) systems (PETSc backend)"),
     Kind("user-cg", "CG with your preconditioner M (solve(..., M=M))", spd_only=True, needs_matrix=False,

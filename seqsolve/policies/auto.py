@@ -304,6 +304,7 @@ _BOUNDED_RIVAL = 2.0
 #: plate (4th order, condition ~n²) cost PETSc's SSOR-PCG 1,001 iterations (420-600 ms) before
 #: its LU (150 ms), 3.2x the fixed Cholesky over 40 systems
 _FIRST_RENT = 2.0
+_CHOLESKY = parse("cholesky")
 
 
 #: an ω neighbour of the best is first re-validated after this many times ``revalidate_after``
@@ -670,15 +671,18 @@ class AutoPolicy(Policy):
         return None if factor is None else _FIRST_RENT * factor
 
     def _factor_route(self, measured: bool) -> float | None:
-        """Seconds the solver's fallback LU (``direct``) is expected to cost on the matrix at hand,
-        its setup and one solve, from the priors priced with a timed product; ``measured``: with
+        """Seconds the factorisation the solver falls back to is expected to cost on the matrix at
+        hand, its setup and one solve, from the priors priced with a timed product: the backend's
+        Cholesky on a symmetric matrix where it has one (PETSc), else its LU.  ``measured``: with
         the fill growth of the graph's measured dimension (else as a 2-D graph)."""
         per = self._product_seconds()
-        if per is None or "direct" not in self._setup_cost:
+        kind = "cholesky" if self._spd_families and self._backend is not None \
+            and self._backend.supports(_CHOLESKY) else "direct"
+        if per is None or kind not in self._setup_cost:
             return None
-        fixed, products = self._setup_cost["direct"]
+        fixed, products = self._setup_cost[kind]
         growth = self._fill_growth(force=True) if measured else 1.0
-        return fixed + (products * growth + self._solve_cost.get("direct", 0.0) * math.sqrt(growth)) * per
+        return fixed + (products * growth + self._solve_cost.get(kind, 0.0) * math.sqrt(growth)) * per
 
     def _learn_setup(self, fam: str, kind: str, sample: float) -> None:
         """A measured build of ``fam``, de-noised like its speed (a setup depends on neither ω nor
