@@ -438,6 +438,7 @@ class SequenceSolver:
             limit, budget = st.limit, None
         else:  # (a fixed policy caps nothing)
             limit, budget = (None, None) if fixed else (self._policy.attempt_limit(), self._policy.attempt_budget())
+        rent = None if fixed or st is not None else self._policy.attempt_rent()
         policy_seconds = time.perf_counter() - t0
         t_guess, guess = time.perf_counter(), "x0" if x0 is not None else "zero"
         tentative = False  # the previous solution, checked before the strategy's own start is formed
@@ -495,7 +496,7 @@ class SequenceSolver:
         if first is None:
             first = self._bounded(config, system, start, fp, goal,
                                   min(maxiter, limit or maxiter), callback, first_chunk=max(_PRIMARY_CHUNK, 10 * math.isqrt(n)),
-                                  budget=budget, hard_maxiter=maxiter)
+                                  budget=budget, hard_maxiter=maxiter, rent=rent)
         if first.status == "maxiter" and not lean:
             first = self._resumed(config, system, first, fp, goal, maxiter, callback)
         attempts.append((config, first))
@@ -1090,7 +1091,8 @@ class SequenceSolver:
         return att
 
     def _bounded(self, config, system, x0, fp, goal: "_Goal", maxiter: int, callback,
-                 first_chunk: int = 0, budget: float | None = None, hard_maxiter: int | None = None) -> _Attempt:
+                 first_chunk: int = 0, budget: float | None = None, hard_maxiter: int | None = None,
+                 rent: float | None = None) -> _Attempt:
         """Run ``config`` in growing chunks while its measured rate projects success within ``maxiter``
         (and, given a ``budget`` in seconds, iterations costing at most that budget).
 
@@ -1101,7 +1103,11 @@ class SequenceSolver:
         the first chunk is a probe (an eighth of ``maxiter``, at most ``_PROBE_CHUNK`` and at least
         10 iterations), so a method whose iterations cost far more than its cap assumed is stopped
         after a fraction of it; one whose speed fits runs the rest in one chunk (one restart, not
-        one per doubling).
+        one per doubling).  Given a ``rent`` in seconds (:meth:`Policy.attempt_rent`), the attempt
+        stops after the chunk that spent it ("maxiter": the caller asks whether to run on) — with no
+        probe: after a few iterations CG's residual may still exceed its start's (p-Laplace, FEM
+        heat: an infinite projection handed a 100 ms solve to a 250 ms factorisation), and a probe's
+        restart cost a first system 10-18 % more iterations.
         """
         chunk = min(maxiter, first_chunk or _FALLBACK_CHUNK)
         priced = maxiter  # the cap as the caller priced it
@@ -1131,6 +1137,8 @@ class SequenceSolver:
             # what finishing would cost at the rate just seen: what a learner believes of a capped try
             total.projected_seconds = total.setup_seconds + total.solve_seconds * (used + need) / used
             total.projected_iterations = used + need
+            if rent is not None and rent - total.solve_seconds <= 0:
+                return total  # what the rent bought is spent: the caller asks whether to run on (resume)
             probe = budget is not None and used == ran
             finish = total.projected_seconds - total.setup_seconds  # a setup is judged by the caller apart
             if budget is not None:

@@ -1117,7 +1117,7 @@ def test_the_first_try_is_rented_against_the_factorisation_it_falls_back_to():
     choice = p.select(None, n=A.shape[0])
     assert choice.kind not in ("direct", "cholesky")
     route = p._factor_route(measured=False)
-    assert route > 0 and abs(p.attempt_budget() - _FIRST_RENT * route) < 1e-12
+    assert route > 0 and abs(p.attempt_rent() - _FIRST_RENT * route) < 1e-12 and p.attempt_budget() is None
     factor = p._factor_route(measured=True)  # a planar graph: about the 2-D price
     assert 0.5 * route < factor < 2 * route
     assert p.resume(choice, 0.9 * _FIRST_RENT * factor) and not p.resume(choice, 1.1 * _FIRST_RENT * factor)
@@ -1125,23 +1125,21 @@ def test_the_first_try_is_rented_against_the_factorisation_it_falls_back_to():
                                solve_seconds=0.01, residual=1e-9, converged=True))
     p.observe(SystemFacts(A.shape[0], A=A, repeated=True))
     later = p.select(None, n=A.shape[0])
-    assert later.name != choice.name and not p._renting and not p.resume(later, 0.0)
+    assert later.name != choice.name and p.attempt_rent() is None and not p.resume(later, 0.0)
 
 
-def test_a_hard_first_system_is_handed_to_the_lu_after_its_rent():
-    """End to end: a plate's first try stops after its probe (its rate projects far more than the
-    LU costs) and the LU solves it; an easy first system (2-D Poisson) is not stopped."""
+def test_an_easy_first_system_is_not_stopped_by_its_rent():
+    """The rent stops only a first try that has cost twice the factorisation's price, and no probe
+    restarts it on the way (a restart cost PETSc's SSOR-PCG 10-18 % more iterations on FEM heat's
+    and p-Laplace's first systems): a 2-D Poisson first system is solved by its first try alone."""
     from conftest import poisson2d
 
-    rng = np.random.default_rng(0)
-    A = _plate(70)
-    b = rng.standard_normal(A.shape[0])
-    s = SequenceSolver(policy="auto", seed=0)
-    x = s.solve(A, b)
-    assert np.linalg.norm(b - A @ x) <= 1e-8 * np.linalg.norm(b)
-    r = s.history[0]
-    assert r.fallback == "direct" and r.iterations < 200, (r.fallback, r.iterations)
     P = poisson2d(60)
+    b = np.ones(P.shape[0])
     s = SequenceSolver(policy="auto", seed=0)
-    s.solve(P, np.ones(P.shape[0]))
-    assert s.history[0].fallback is None and s.history[0].converged
+    s.solve(P, b)
+    r = s.history[0]
+    assert r.fallback is None and r.converged
+    plain = SequenceSolver(policy=f"fixed:{r.configuration}", seed=0)
+    plain.solve(P, b)
+    assert r.iterations == plain.history[0].iterations

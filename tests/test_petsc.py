@@ -1033,3 +1033,54 @@ def test_a_symmetric_system_is_rescued_by_a_cholesky_before_an_lu():
     x = s.solve(saddle, b)
     assert np.linalg.norm(b - saddle @ x) <= 1e-8 * np.linalg.norm(b)
     assert s.history[0].fallback in ("cholesky", "direct")
+
+
+def test_a_constant_matrix_gets_its_cholesky_despite_an_exact_structured_incumbent():
+    """A constant separable matrix (22,500 unknowns): ``fastdiag-cg`` solves it in one exact step
+    (2.5 ms), and a commitment to such an incumbent lasts 64 systems; PETSc's Cholesky (63 ms,
+    then 1.2 ms a solve) came into contention at the 32nd system and was tried after the 70th
+    (in a 100-system sequence, at all only in some runs).  The commitment now ends where a
+    held-back factorisation on the repeated matrix may pay."""
+    from seqsolve import SolveRecord
+    from seqsolve.backends.petsc import PetscBackend
+    from seqsolve.policies import AutoPolicy
+    from seqsolve.policies.base import SystemFacts
+
+    A = poisson2d(150)
+    p = AutoPolicy(candidates=["fastdiag-cg", _CHOL], seed=0, backend=PetscBackend())
+    p._product_seconds = lambda: 80e-6  # one product with A, as timed
+    p._dimension = {A.shape[0]: (2.0, A.nnz / A.shape[0])}
+    built, choices = False, []
+    for t in range(100):
+        p.observe(SystemFacts(A.shape[0], A=A, repeated=t > 0, separable=True,
+                              ready=frozenset({_CHOL}) if built else frozenset()))
+        c = p.select(None, n=A.shape[0]).name
+        if c == _CHOL:
+            setup, solve, its, reused = (0.0 if built else 0.063), 0.0012, 1, built
+            built = True
+        else:
+            setup, solve, its, reused = (0.0 if t else 0.004), 0.0025, 1, t > 0
+        p.update(setup + solve, SolveRecord(index=t, configuration=c, iterations=its, setup_seconds=setup,
+                                            solve_seconds=solve, residual=1e-9, converged=True,
+                                            setup_reused=reused))
+        choices.append(c)
+    first = choices.index(_CHOL) if _CHOL in choices else None
+    assert first is not None and 25 <= first <= 50 and choices[-10:] == [_CHOL] * 10, (first, choices)
+
+
+def test_a_hard_first_system_is_handed_to_a_factorisation_after_its_rent():
+    """A plate (the 13-point biharmonic, condition ~n²): PETSc's SSOR-PCG first try ran 1,001
+    iterations (420-600 ms) before the LU took over.  Rented against the Cholesky the solver falls
+    back to, it stops after about twice that factorisation's price, and the factorisation solves
+    the system (and is measured there)."""
+    m = 70
+    e = np.ones(m)
+    line = sp.diags([e[:-1], -2 * e, e[:-1]], [-1, 0, 1])
+    lap = sp.kronsum(line, line)
+    A = sp.csr_array(lap @ lap + 1e-6 * sp.identity(m * m))
+    b = np.random.default_rng(0).standard_normal(m * m)
+    s = SequenceSolver(policy="auto", backend="petsc", seed=0)
+    x = s.solve(A, b)
+    assert np.linalg.norm(b - A @ x) <= 1e-8 * np.linalg.norm(b)
+    r = s.history[0]
+    assert r.fallback == "cholesky" and r.iterations < 1000, (r.fallback, r.iterations)

@@ -62,7 +62,11 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    exploiting the incumbent gets ``exploit_cap`` times its own mean iterations (a stale
    incumbent cannot run away: the 27,000-iteration CG solve that an early, easy system made look
    best is stopped at a few times its usual count); with nothing known yet, a prior cap of
-   ``30·√n`` iterations.  A cap priced with a guessed speed (a family never run) is only as
+   ``30·√n`` iterations, and the sequence's very first try is *rented* against the factorisation
+   the solver falls back to (``_FIRST_RENT``): stopped once it has cost twice that factorisation's
+   price, it runs on only where its measured rate projects the rest to cost less than that (on a
+   plate, a 4th-order problem nothing in the matrix announces, PETSc's SSOR-PCG ran 1,001
+   iterations before its LU, and a first system cost 3.6x the fixed Cholesky's).  A cap priced with a guessed speed (a family never run) is only as
    good as the guess, so such an exploration also gets the same budget in seconds
    (:meth:`attempt_budget`): the solver runs a short first chunk and stops it as soon as its
    measured speed projects its iterations past the budget.  An attempt that hits its cap is not retried with a larger cap: the
@@ -150,7 +154,8 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    commitment, or one in a bin it does not cover, is handed back at once).
 
 Regret, as far as it can be argued: every attempt costs at most its cap plus one fallback (which
-continues from the capped iterate), the cap being ``explore_cap``× (exploration) or
+continues from the capped iterate) — the very first, at most ``2 · _FIRST_RENT`` factorisations plus
+the factorisation, or its own solve and a restart, as far as the factorisation's prior holds — the cap being ``explore_cap``× (exploration) or
 ``exploit_cap``× (exploitation) the best cost known in the bin — and a switch of family on stale
 evidence is capped as an exploration against the configuration it replaces (idea 6).  A capped
 exploitation runs on instead (:meth:`resume`) only where its measured rate projects a finish
@@ -491,6 +496,7 @@ class AutoPolicy(Policy):
         self._last_setup: dict[str, float] = {}
         self._bins_of: dict[str, list[tuple]] = {}  # configuration name → bins where it ran
         self._wait: dict[tuple, int] = {}  # (bin, family) → step before which it is not re-screened
+        self._factor_due: dict[tuple, int] = {}  # bin → step a held-back factorisation may pay (_factor_due_at)
         self._arms_ref: object = None
         self._arm_names: set[str] = set()
         self._arm_families: dict[str, list[Configuration]] = {}
@@ -504,7 +510,8 @@ class AutoPolicy(Policy):
         self._indefinite: set[tuple] = set()
         self._limit: int | None = None
         self._budget: float | None = None  # seconds an exploration of unmeasured speed may cost
-        self._renting = False  # the first try, budgeted against the fallback factorisation (_FIRST_RENT)
+        self._renting = False  # the first try, rented against the fallback factorisation (_FIRST_RENT)
+        self._rent_s: float | None = None  # its rent in seconds (attempt_rent)
         self._lowest_memo: dict[tuple, float | None] = {}
         self._size_memo: tuple = (None, 0)  # (n, its size class) of the last _bin
         # measured once per size, and kept per size (a mesh refined and coarsened comes back to
@@ -602,6 +609,9 @@ class AutoPolicy(Policy):
 
     def attempt_budget(self) -> float | None:
         return self._budget
+
+    def attempt_rent(self) -> float | None:
+        return self._rent_s
 
     def fallback_hint(self) -> Configuration | None:
         """If the choice fails or overruns its cap: the best *other* configuration known here,
@@ -795,13 +805,15 @@ class AutoPolicy(Policy):
             self._limit = max(20, int(self.exploit_cap * known[choice.name][3]) + 10)
         else:
             self._limit = None
-        self._renting = False
+        self._renting, self._rent_s = False, None
         if self._limit is None and n:
             self._limit = max(200, int(30 * math.sqrt(n)))  # nothing known: a prior cap
             if reference is None and exploring and not any(self.stats_.values()):
-                rent = self._rent(choice)
-                if rent is not None:  # the sequence's first try: rented against a factorisation
-                    self._budget, self._renting = rent, True
+                self._rent_s = self._rent(choice)  # the sequence's first try: rented against a factorisation
+                self._renting = self._rent_s is not None
+                per = self._iter_cost.get(choice.kind)
+                if self._renting and per:  # its first chunk: what the rent buys at a prior speed
+                    self._limit = min(self._limit, max(50, int(self._rent_s / (per * self._product_seconds()))))
         if best_name is not None:
             self._bin_best[b] = best_name
         self._commit_to(b, choice.name if not exploring and choice.name == best_name else None, exploring)
@@ -841,7 +853,7 @@ class AutoPolicy(Policy):
         self._screening = self._revalidating = self._deferred = self._probing = self._far_check = False
         self._last, self._bin_now, self._hint, self._prefer = (b, commit[2], False), b, (commit[2], None), None
         self._incumbent_cost, self._limit, self._budget = commit[3], commit[4], None
-        self._renting = False
+        self._renting, self._rent_s = False, None
         return self._by_name[commit[2]]
 
     def _known(self, b: tuple, names: set[str]) -> dict[str, list]:
@@ -861,6 +873,20 @@ class AutoPolicy(Policy):
             if k in known:
                 known[k][0] = self._charged(k, known[k][0], k in self._ready())
         return known
+
+    def _factor_due_at(self, b: tuple, full: float, solve: float, lo: float) -> None:
+        """Note when a factorisation held back on a repeated matrix becomes a contender in bin
+        ``b``: each repeat shares its build ``full`` one more way, and once ``full / sharing``
+        plus its ``solve`` is within ``explore_cap`` of ``lo`` (and the share within ``lo``) its try
+        is no longer heavy.  A commitment to a context-free incumbent (64 systems of its one exact
+        step) stops there: on a constant matrix, PETSc's Cholesky (63 ms, then 1 ms a solve) beside
+        ``fastdiag-cg``'s 2.5 ms solves came into contention at the 32nd system, and the next full
+        decision came after the 70th."""
+        room = self.explore_cap * lo - solve
+        if room <= 0:
+            return
+        due = self.t_ + max(1, math.ceil(max(full / room, full / lo) - self._sharing()))
+        self._factor_due[b] = min(self._factor_due.get(b, due), due)
 
     def _commit_to(self, b: tuple, name: str | None, exploring: bool = False) -> None:
         """Exploit ``name`` in bin ``b`` for the next few systems without re-deciding.
@@ -896,6 +922,9 @@ class AutoPolicy(Policy):
         length = min(self._commit_length(), 1 << (self._streak[2] - 2)) if self._streak[2] >= 2 else 0
         if name in self._context_free and length > 0:  # its cost is the same in every bin: see _CONTEXT_FREE
             length = self.commit * _CONTEXT_FREE_COMMIT
+            due = self._factor_due.pop(b, None)
+            if due is not None and due > self.t_:  # until a factorisation on this matrix may pay
+                length = min(length, due - self.t_)
         if length > 0:
             self._commit = [b, length, name, self._incumbent_cost, self._limit]
 
@@ -1587,6 +1616,8 @@ class AutoPolicy(Policy):
                 # screened only once the sequence has run long enough that it is a small fraction
                 # of what was spent (idea 5): short sequences never pay for it
                 self._wait[(b, fam)] = self.t_ + self._recheck_after()  # its amortised setup shrinks
+                if est is not None and rel is None and rep.kind in FACTORISATIONS and self._run_len > 1:
+                    self._factor_due_at(b, full, est - setup, lo)
                 continue
             # a one-off setup cannot be capped, so measured evidence against it counts more: it is
             # tried again nearby only if it came close there (not merely within `contender`)

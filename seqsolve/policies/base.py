@@ -223,6 +223,15 @@ class Policy(ABC):
         """
         return None
 
+    def attempt_rent(self) -> float | None:
+        """Seconds the iterations of the configuration just selected may cost before the solver
+        stops it and asks :meth:`resume` whether to run on (``None``: no such limit).
+
+        Unlike :meth:`attempt_budget`, no projection stops it earlier: it is for a first try whose
+        early convergence rate says little (CG's residual may grow before it falls), rented
+        against the factorisation the solver would fall back to."""
+        return None
+
     def explored(self) -> bool:
         """Whether the configuration just selected is an exploration (for the report)."""
         return False
