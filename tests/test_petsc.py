@@ -768,12 +768,10 @@ def test_petsc_auto_prices_its_cholesky_in_timed_products():
 
 def test_petsc_auto_weighs_a_cholesky_at_what_its_later_builds_cost():
     """`varcoef` (a new matrix of one pattern every system): PETSc's Cholesky cost 39 ms to build
-    first, 10.5 ms later (the analysis is not repeated), BoomerAMG 26 ms a system (charged 19.5:
-    half its build, as rent-or-buy spreads it).  Its first try fits what a screening may cost
-    (2.25x the best) but, judged at its first build, it is no rival (over 2x): held back to the
-    exploration budget, it was tried by timing noise or not at all (1.8-2.0x the fixed Cholesky
-    over 100 systems).  Judged at a later build (``PETSC_FIRST_SETUP_SHARE``) it is screened at
-    once, and wins."""
+    first, 10.5 ms later (the analysis is not repeated).  Whether it can win at all is judged at a
+    later build (``PETSC_FIRST_SETUP_SHARE``): at its first build's price, beside a BoomerAMG
+    charged 12 ms a system, it looked hopeless (over 3x) and was never tried; so judged, it is
+    tried once the exploration budget allows (its first try is no bounded risk), and wins."""
     from seqsolve import SolveRecord
     from seqsolve.backends.petsc import PetscBackend
     from seqsolve.policies import AutoPolicy
@@ -784,20 +782,20 @@ def test_petsc_auto_weighs_a_cholesky_at_what_its_later_builds_cost():
     p._product_seconds = lambda: 60e-6  # one product with A, as timed (16,384 unknowns)
     p._dimension = {A.shape[0]: (2.0, A.nnz / A.shape[0])}
     built, choices = False, []
-    for t in range(14):
+    for t in range(160):
         p.observe(SystemFacts(A.shape[0], A=A, repeated=False))
         c = p.select(None, n=A.shape[0]).name
         if c == _CHOL:
             setup, solve, its = (0.0105 if built else 0.039), 0.0009, 1
             built = True
         elif c == _HYPRE:
-            setup, solve, its = 0.013, 0.013, 7
+            setup, solve, its = 0.008, 0.008, 7
         else:
             setup, solve, its = 0.0, 0.045, 120
         p.update(setup + solve, SolveRecord(index=t, configuration=c, iterations=its, setup_seconds=setup,
                                             solve_seconds=solve, residual=1e-9, converged=True))
         choices.append(c)
-    assert choices[:2] == [_SSOR, _HYPRE] and _CHOL in choices[:6] and choices[-3:] == [_CHOL] * 3, choices
+    assert choices[:2] == [_SSOR, _HYPRE] and _CHOL in choices and choices[-10:] == [_CHOL] * 10, choices
 
 
 def test_petsc_auto_screens_boomeramg_before_gamg_and_icc_on_a_hard_system():
