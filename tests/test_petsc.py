@@ -746,7 +746,7 @@ def _policy_after_ssor(A, timed: float | None, candidates=None):
 
 
 def test_petsc_auto_prices_its_cholesky_in_timed_products():
-    """PETSc's own first Cholesky factorisation cost 650-1474 products timed as ``A @ x`` on nine
+    """PETSc's own first Cholesky factorisation cost 406-1474 products timed as ``A @ x`` on twelve
     planar sequences, whatever their density (a prior per unknown, MUMPS's, spread 0.65-4.2x
     around them): the prior is a flat count of products (``PETSC_SETUP_COST``), priced at a timed
     product where that is cheaper than what SSOR-PCG's first solve implies (on `jump-repeat` that

@@ -142,11 +142,13 @@ PETSC_ITERATION_COST = {"cg": 2.0, "jacobi-cg": 2.0, "ssor-cg": 2.5, "icc-cg": 2
 #: planar graphs (session 12): 406-1474 products, 650-800 on 5-point grids (Heat2D, Fluid2D,
 #: `jump-repeat` and four unseen sequences), 815-1335 at 11-22 nonzeros per row (p-Laplace, a plate,
 #: plane elasticity, topology optimisation), 1474 on FEM heat's unstructured mesh: a flat prior
-#: spreads 0.6-2.3x around them where one per unknown (6-8 µs, what MUMPS measured: session 11's
-#: prior) spread 0.65-4.2x.  The low end, as everywhere here; graphs beyond planar are
-#: factorised by MUMPS (:mod:`seqsolve.backends.petsc.mapping`), priced with its fill growth
+#: spreads 0.5-2x around their median (750) where one per unknown (6-8 µs, what MUMPS measured:
+#: session 11's prior) spread 0.65-4.2x.  The median, not the low end as elsewhere here: at 650 a
+#: first try predicted at 98 ms (it cost 260) came within a screening's reach on FEM heat, where
+#: GAMG wins (1.10-1.28x over 20-60 systems, whole checkouts in one process).  Graphs beyond planar
+#: are factorised by MUMPS (:mod:`seqsolve.backends.petsc.mapping`), priced with its fill growth
 PETSC_SETUP_COST = {"ilu": (1e-3, 5.0), "amg-cg": (5e-3, 200.0), "hypre-cg": (5e-3, 100.0),
-                    "cholesky": (2e-3, 650.0)}
+                    "cholesky": (2e-3, 750.0)}
 
 #: the setup priors, per kind, calibrated in timed products on PETSc (the rest in products of
 #: SSOR-PCG's speed): priced at the cheaper of the two units
