@@ -66,7 +66,8 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    the solver falls back to (``_FIRST_RENT``): stopped once it has cost twice that factorisation's
    price, it runs on only where its measured rate projects the rest to cost less than that (on a
    plate, a 4th-order problem nothing in the matrix announces, PETSc's SSOR-PCG ran 1,001
-   iterations before its LU, and a first system cost 3.6x the fixed Cholesky's).  A cap priced with a guessed speed (a family never run) is only as
+   iterations before its LU, and a first system cost 3.6x the fixed Cholesky's).  A cap priced
+   with a guessed speed (a family never run) is only as
    good as the guess, so such an exploration also gets the same budget in seconds
    (:meth:`attempt_budget`): the solver runs a short first chunk and stops it as soon as its
    measured speed projects its iterations past the budget.  An attempt that hits its cap is not retried with a larger cap: the
@@ -155,7 +156,8 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
 
 Regret, as far as it can be argued: every attempt costs at most its cap plus one fallback (which
 continues from the capped iterate) — the very first, at most ``2 · _FIRST_RENT`` factorisations plus
-the factorisation, or its own solve and a restart, as far as the factorisation's prior holds — the cap being ``explore_cap``× (exploration) or
+the factorisation, or its own solve and a restart, as far as the factorisation's prior holds — the
+cap being ``explore_cap``× (exploration) or
 ``exploit_cap``× (exploitation) the best cost known in the bin — and a switch of family on stale
 evidence is capped as an exploration against the configuration it replaces (idea 6).  A capped
 exploitation runs on instead (:meth:`resume`) only where its measured rate projects a finish
@@ -215,8 +217,8 @@ from ..records import SolveRecord
 from .base import Policy, Stretch, SystemFacts, diagonal_verdict, prior_difficulty
 from .graph_dimension import graph_dimension, lu_products
 from .priors import (DIFFICULTY_EXPONENT, EQUAL_STRENGTH_FLOOR, FACTORISATIONS, ILU_GROWTH, MULTILEVEL,
-                     ONE_OFF_COST, ONE_PRODUCT, first_setup_shares, iteration_costs, prior_rank,
-                     setup_costs, setup_kind, solve_costs, timed_setups)
+                     ONE_OFF_COST, ONE_PRODUCT, first_setup_shares, iteration_costs, on_scipy,
+                     prior_rank, setup_costs, setup_kind, solve_costs, timed_setups)
 
 
 _MAX_PERIOD = 1 << 20  # re-validation periods stop doubling here (about a million systems)
@@ -413,7 +415,7 @@ class AutoPolicy(Policy):
         self._first_share = first_setup_shares(backend)
         self._timed_setup = timed_setups(backend)
         #: SciPy's ILU has fill (a drop tolerance), PETSc's ILU(0) none
-        self._ilu_fills = backend is None or getattr(backend, "name", "scipy") == "scipy"
+        self._ilu_fills = on_scipy(backend)
         self.candidates_list = [parse(c) for c in candidates] if candidates is not None else default_candidates(backend)
         self.context_key = context_key
         self.seed = seed
@@ -510,8 +512,9 @@ class AutoPolicy(Policy):
         self._indefinite: set[tuple] = set()
         self._limit: int | None = None
         self._budget: float | None = None  # seconds an exploration of unmeasured speed may cost
-        self._renting = False  # the first try, rented against the fallback factorisation (_FIRST_RENT)
-        self._rent_s: float | None = None  # its rent in seconds (attempt_rent)
+        # seconds the sequence's first try is rented for, against the fallback factorisation
+        # (_FIRST_RENT, attempt_rent); None for every other try
+        self._rent_s: float | None = None
         self._lowest_memo: dict[tuple, float | None] = {}
         self._size_memo: tuple = (None, 0)  # (n, its size class) of the last _bin
         # measured once per size, and kept per size (a mesh refined and coarsened comes back to
@@ -647,7 +650,7 @@ class AutoPolicy(Policy):
         costlier than that; a system merely harder than the last few does not.  An exploration
         is never resumed: it was capped against the incumbent on purpose."""
         last = self._last
-        if self._renting and last is not None and last[1] == config.name:
+        if self._rent_s is not None and last is not None and last[1] == config.name:
             # the first try ran past its rent (_FIRST_RENT): on, unless the factorisation is cheaper
             factor = self._factor_route(measured=True)
             return factor is not None and math.isfinite(remaining_seconds) \
@@ -805,14 +808,13 @@ class AutoPolicy(Policy):
             self._limit = max(20, int(self.exploit_cap * known[choice.name][3]) + 10)
         else:
             self._limit = None
-        self._renting, self._rent_s = False, None
+        self._rent_s = None
         if self._limit is None and n:
             self._limit = max(200, int(30 * math.sqrt(n)))  # nothing known: a prior cap
             if reference is None and exploring and not any(self.stats_.values()):
                 self._rent_s = self._rent(choice)  # the sequence's first try: rented against a factorisation
-                self._renting = self._rent_s is not None
                 per = self._iter_cost.get(choice.kind)
-                if self._renting and per:  # its first chunk: what the rent buys at a prior speed
+                if self._rent_s is not None and per:  # its first chunk: what the rent buys at a prior speed
                     self._limit = min(self._limit, max(50, int(self._rent_s / (per * self._product_seconds()))))
         if best_name is not None:
             self._bin_best[b] = best_name
@@ -853,7 +855,7 @@ class AutoPolicy(Policy):
         self._screening = self._revalidating = self._deferred = self._probing = self._far_check = False
         self._last, self._bin_now, self._hint, self._prefer = (b, commit[2], False), b, (commit[2], None), None
         self._incumbent_cost, self._limit, self._budget = commit[3], commit[4], None
-        self._renting, self._rent_s = False, None
+        self._rent_s = None
         return self._by_name[commit[2]]
 
     def _known(self, b: tuple, names: set[str]) -> dict[str, list]:

@@ -56,9 +56,8 @@ SOLVE_COST = {"direct": 50.0, "cholesky": 30.0}
 #: the same in PETSc: its own Cholesky's triangular solves (compiled, no Python between them)
 #: measured 12.3-18.3 products timed as the learner times them (FEM heat, p-Laplace, topology
 #: optimisation, Fluid2D, `jump-repeat`, Heat2D: 0.7-3.8 ms), MUMPS's LU solves 37-107 (SciPy's
-#: prior stands).  At SciPy's 30 a Cholesky solve looked dearer than a whole solve of the
-#: separable preconditioner on a constant 2-D matrix, and PETSc `auto` never tried the
-#: factorisation that costs 0.75x it there (`constant`, 100 systems, 1.31x the fixed Cholesky)
+#: prior stands).  At SciPy's 30 a Cholesky solve on a constant 150² matrix was priced at 2.4 ms,
+#: as dear as a whole exact solve of the separable preconditioner there; it costs 1.2
 PETSC_SOLVE_COST = {"cholesky": 12.0}
 
 #: an ILU's setup grows with the graph's dimension as an LU's to this power (SciPy's ILU, drop
@@ -165,37 +164,43 @@ PETSC_TIMED_SETUP = frozenset({"cholesky"})
 #: end of the measured range.  SciPy's SuperLU analyses with every build: 1
 PETSC_FIRST_SETUP_SHARE = {"cholesky": 1.0 / 3.0, "direct": 1.0 / 3.0}
 
+def on_scipy(backend) -> bool:
+    """Whether ``backend`` (``None``: the default) runs in-process on SciPy, where the priors above
+    without a ``PETSC_`` prefix were measured."""
+    return backend is None or getattr(backend, "name", "scipy") == "scipy"
+
+
 def iteration_costs(backend=None) -> dict[str, float]:
     """Rough cost of one iteration per kind, in matrix-vector products, on ``backend``."""
-    if backend is None or getattr(backend, "name", "scipy") == "scipy":
+    if on_scipy(backend):
         return ITERATION_COST
     return {**ITERATION_COST, **PETSC_ITERATION_COST}
 
 
 def timed_setups(backend=None) -> frozenset:
     """The kinds whose setup prior on ``backend`` is in timed products (none on SciPy)."""
-    if backend is None or getattr(backend, "name", "scipy") == "scipy":
+    if on_scipy(backend):
         return frozenset()
     return PETSC_TIMED_SETUP
 
 
 def setup_costs(backend=None) -> dict[str, tuple[float, float]]:
     """Rough cost of one setup per kind (seconds of overhead, matrix-vector products) on ``backend``."""
-    if backend is None or getattr(backend, "name", "scipy") == "scipy":
+    if on_scipy(backend):
         return SETUP_COST
     return {**SETUP_COST, **PETSC_SETUP_COST}
 
 
 def solve_costs(backend=None) -> dict[str, float]:
     """Rough cost of one factorisation's solve per kind, in matrix-vector products, on ``backend``."""
-    if backend is None or getattr(backend, "name", "scipy") == "scipy":
+    if on_scipy(backend):
         return SOLVE_COST
     return {**SOLVE_COST, **PETSC_SOLVE_COST}
 
 
 def first_setup_shares(backend=None) -> dict[str, float]:
     """Per kind, the share of a first measured setup that later builds repeat (1 where absent)."""
-    if backend is None or getattr(backend, "name", "scipy") == "scipy":
+    if on_scipy(backend):
         return {}
     return PETSC_FIRST_SETUP_SHARE
 
