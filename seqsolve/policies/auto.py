@@ -1054,9 +1054,12 @@ class AutoPolicy(Policy):
             setup = 0.0
         else:
             setup = 0.0 if info.setup_reused else self.setup_low_.get(fam, max(sample, 0.0))
-            if setup and adaptive:
+            if setup and adaptive and not (multilevel and fam in self._reuse_lost):
                 # rent-or-buy reuses a hierarchy until its extra iterations have cost as much as the
                 # build: a build is spread over at least two solves, so it is charged half each time
+                # — unless its reuses lose (_learn_reuse): the schedule then rebuilds for every new
+                # matrix, and each pays a whole build (`varcoef` on PETSc: BoomerAMG charged 19.5 ms
+                # a system paid 26, and a Cholesky at 11.4 looked no rival)
                 setup *= 0.5
         if info.projected_seconds is not None:
             self._lost.add(name)
@@ -1082,7 +1085,7 @@ class AutoPolicy(Policy):
                 # and fourth systems (19-25 iterations, 6 fresh) tripled its estimate, and SSOR-PCG,
                 # plain CG and ICC(0) looked close enough to try
                 rebuild = self.fixed_.get(fam, 0.0) + self._fresh_its[fam] * self.per_iteration_[fam] \
-                    + 0.5 * self.setup_low_[fam]
+                    + self.setup_low_[fam]
                 observed = min(observed, rebuild)
         elif info.converged and not info.fallback:  # a direct solve: no iterations to count
             observed = info.solve_seconds + setup
