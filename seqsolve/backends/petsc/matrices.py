@@ -79,9 +79,7 @@ class MatCache:
         if self._band[0] != self.generation:
             from ...band import narrow_band
 
-            n = self._indptr.shape[0] - 1
-            pattern = sp.csr_array((self._data, self._indices, self._indptr), shape=(n, n))
-            self._band = (self.generation, narrow_band(pattern) > 0)
+            self._band = (self.generation, narrow_band(self._csr()) > 0)
         return self._band[1]
 
     @property
@@ -93,11 +91,13 @@ class MatCache:
         if self._planar[0] != self.generation:
             from ...policies.graph_dimension import graph_dimension
 
-            n = self._indptr.shape[0] - 1
-            pattern = sp.csr_array((self._data, self._indices, self._indptr), shape=(n, n))
-            d = graph_dimension(pattern)
-            self._planar = (self.generation, not d > PLANAR)
+            self._planar = (self.generation, not graph_dimension(self._csr()) > PLANAR)
         return self._planar[1]
+
+    def _csr(self) -> sp.csr_array:
+        """The current matrix as SciPy CSR on the arrays the Mat reads (no copy): for judging its pattern."""
+        n = self._indptr.shape[0] - 1
+        return sp.csr_array((self._data, self._indices, self._indptr), shape=(n, n))
 
     def nodes_of(self, modes: np.ndarray) -> None:
         """Give the Mat the block size that ``modes`` (near-null-space vectors, one column each)
