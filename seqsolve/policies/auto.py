@@ -531,6 +531,7 @@ class AutoPolicy(Policy):
         self._band: dict[int, bool] = {}  # size → whether its first matrix has a narrow band (seqsolve.band)
         self._runs = 0
         self._run_len = 0
+        self._run_spent = 0.0  # seconds charged to the systems of the current run of one matrix
         self._observed = False  # observe() counted the coming system's run already
         self._samples: dict[str, int] = {}  # family → clean solves measured
         self._unchecked: dict[tuple, set] = {}  # bin → inherited estimates not yet run there
@@ -1214,6 +1215,7 @@ class AutoPolicy(Policy):
         self._recent_cost = cost
         if not self._observed:  # no observe() before this system: count its run here
             self._count_run(info.matrix_repeated)
+        self._run_spent += cost
         self._observed = False
 
     def _update_committed(self, b: tuple, name: str, cost: float, info: SolveRecord) -> bool:
@@ -1373,6 +1375,23 @@ class AutoPolicy(Policy):
                 self._runs += 1
                 self.mean_run_ += max(1.0 / self._runs, 0.2) * (self._run_len - self.mean_run_)
             self._run_len = 1
+            self._run_spent = 0.0
+
+    def _rent_paid_for(self, rep: Configuration, rel, full: float, lo: float | None) -> bool:
+        """Whether a never-tried factorisation is bought now, ahead of every other untried family,
+        as a skier buys skis: the matrix at hand repeats, and the systems of its run so far plus
+        this one, at the best cost known, have cost as much as the factorisation's first try.
+        Whatever the run's length, its cost is then within twice what the better of renting on and
+        buying at once would have cost.  Ranked by their priced first tries, PETSc's BoomerAMG and
+        GAMG went first on `jump-repeat` (one matrix per 15 right-hand sides: an AMG try and its
+        reuse 47-80 ms a system where the Cholesky, once built, solves in 1.4)."""
+        if rel is not None or lo is None or rep.kind not in FACTORISATIONS or not self._observed \
+                or self._run_len < 2 or self._solve_loses(rep, lo):
+            return False
+        per = self._matvec_seconds()
+        if per is None:
+            return False
+        return self._run_spent + lo >= full + self._solve_products(rep.kind) * per
 
     def _sharing(self) -> float:
         """How many systems, this one included, a setup built now is expected to serve.
@@ -1559,6 +1578,10 @@ class AutoPolicy(Policy):
                 continue
             # what its try pays now, whatever later repeats save
             full = self._setup_estimate(fam, rep) + self._one_off_estimate(fam, rep)
+            if self._rent_paid_for(rep, rel, full, lo):
+                untried.append(((0, full, 0.0), fam, rep))
+                estimates = None
+                continue
             if rel is None and lo is not None and full > lo and self.mean_run_ > 1.5 and self._observed \
                     and self._run_len > 1:
                 # a setup that runs of one matrix would share is first tried where a run starts,
