@@ -92,9 +92,13 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    budget); one whose setup, rebuilt for every matrix, would cost more than ``_HOPELESS_SETUP``
    (3) solves of the best here is not tried at all (it cannot win, and its try would cost that
    system as much) until runs of one matrix share it; re-screening such a family judged hopeless
-   elsewhere also waits until screening has cost at most that fraction.  Cheap-setup families
-   and the ω local search are not rationed (their attempts are capped, idea 4).  Setup priors
-   follow the backend: PETSc's ILU(0) costs a few products, SciPy's ILU with fill hundreds.
+   elsewhere also waits until screening has cost at most that fraction.  On a repeated matrix a
+   never-tried factorisation is bought as a skier buys skis, ahead of every other untried family,
+   once the run's solves so far and the next have cost its build beyond what its own solves would
+   (:meth:`_rent_paid_for`): whatever the run's length, within twice renting on or buying at once.
+   Cheap-setup families and the ω local search are not rationed (their attempts are capped,
+   idea 4).  Setup priors follow the backend: PETSc's ILU(0) costs a few products, SciPy's ILU
+   with fill hundreds.
    Optional exploration waits while the incumbent is a factorisation not yet built for the
    matrix at hand, where runs of one matrix share it: a try there would leave the rest of the run
    without it.  A factorisation that rescued a failed try is measured there (:meth:`rescued`).
