@@ -1212,3 +1212,25 @@ def test_an_initial_guess_is_not_charged_to_the_configuration_it_started():
         p.update(rec.seconds, rec)
     assert p.setup_low_[p._fam_of["numba-cg"]] == pytest.approx(0.0001)
     assert p._known(b, {"numba-cg"})["numba-cg"][0] < 0.0006
+
+
+def test_a_preconditioner_applied_by_one_krylov_method_prices_it_for_another():
+    """On a convection-dominated matrix spilu's factors were as dense as the LU's: BiCGStab(ILU)'s
+    capped try ran 10 iterations in 70 ms.  GMRES(ILU) applies the same ILU once an iteration
+    (BiCGStab twice): it is priced from that try at half its speed, not from plain BiCGStab's
+    0.25 ms, and credited with at least two iterations — more than the LU's 8 ms solve."""
+    bi, gi = "bicgstab(ilu)", "gmres(ilu)"
+    p = AutoPolicy(candidates=["bicgstab", bi, gi, DIRECT], seed=0)
+    b = p._bin(None, 10000)
+    p._last = (b, "bicgstab", False)
+    plain = record("bicgstab", iterations=122, setup=0.0, solve=0.03, repeated=False, reused=False)
+    p.update(plain.seconds, plain)
+    assert p._applied_floor(parse(gi)) is None  # no ILU applied yet: nothing rules it out
+    capped = dataclasses.replace(record(bi, iterations=10, setup=0.065, solve=0.078, repeated=True, reused=False),
+                                 fallback=DIRECT, status="maxiter", attempt_seconds=0.135,
+                                 projected_seconds=3.0, projected_iterations=400.0)
+    p._last = (b, bi, True)
+    p.update(capped.seconds, capped)
+    assert p._prior_per_iteration(parse(gi)) == pytest.approx(0.0035)
+    assert p._applied_floor(parse(gi)) == pytest.approx(0.007)
+    assert p._applied_floor(parse("bicgstab")) is None  # a method without that preconditioner

@@ -221,8 +221,8 @@ from ..records import SolveRecord
 from .base import Policy, Stretch, SystemFacts, diagonal_verdict, prior_difficulty
 from .graph_dimension import graph_dimension, lu_products
 from .priors import (DIFFICULTY_EXPONENT, EQUAL_STRENGTH_FLOOR, FACTORISATIONS, ILU_GROWTH, MULTILEVEL,
-                     ONE_OFF_COST, ONE_PRODUCT, first_setup_shares, iteration_costs, on_scipy,
-                     prior_rank, setup_costs, setup_kind, solve_costs, timed_setups)
+                     ONE_OFF_COST, ONE_PRODUCT, PRECONDITIONER_APPLIES, first_setup_shares, iteration_costs,
+                     on_scipy, prior_rank, setup_costs, setup_kind, solve_costs, timed_setups)
 
 
 _MAX_PERIOD = 1 << 20  # re-validation periods stop doubling here (about a million systems)
@@ -315,6 +315,9 @@ _BOUNDED_RIVAL = 2.0
 #: plate (4th order, condition ~n²) cost PETSc's SSOR-PCG 1,001 iterations (420-600 ms) before
 #: its LU (150 ms), 3.2x the fixed Cholesky over 40 systems
 _FIRST_RENT = 2.0
+#: the fewest iterations a Krylov method with an inexact preconditioner is credited with (a
+#: one-iteration solve needs the exact inverse): see AutoPolicy._applied_floor
+_FEW_APPLIED = 2
 _CHOLESKY = parse("cholesky")
 
 
@@ -510,6 +513,9 @@ class AutoPolicy(Policy):
         self.setup_low_: dict[str, float] = {}
         self._last_setup: dict[str, float] = {}
         self._last_reuse: dict[str, float] = {}  # family → last seconds a reused setup took
+        #: a preconditioner with a setup of its own (ILU) → (the family that last applied it, its
+        #: seconds per iteration there, capped tries included): see _prior_per_iteration
+        self._applied: dict[str, tuple[str, float]] = {}
         self._bins_of: dict[str, list[tuple]] = {}  # configuration name → bins where it ran
         self._wait: dict[tuple, int] = {}  # (bin, family) → step before which it is not re-screened
         self._factor_due: dict[tuple, int] = {}  # bin → step a held-back factorisation may pay (_factor_due_at)
@@ -1066,6 +1072,10 @@ class AutoPolicy(Policy):
         multilevel = adaptive and DIFFICULTY_EXPONENT.get(kind, 1.0) <= MULTILEVEL
         # what later builds will cost: the setup less the work the method said it never repeats
         sample = _own_setup(info)
+        shared = self._setup_kind_of.get(name)
+        if shared != kind and info.iterations > 0 and info.attempt_seconds > 0:
+            ran = info.attempt_seconds - max(sample, 0.0) if not info.setup_reused else info.attempt_seconds
+            self._applied[shared] = (fam, max(ran, 0.5 * info.attempt_seconds) / info.iterations)
         if not info.setup_reused and sample > 0:
             self._learn_setup(fam, kind, sample)
         if kind in FACTORISATIONS:
@@ -1636,6 +1646,8 @@ class AutoPolicy(Policy):
                 self._wait[(b, fam)] = self.t_ + self._recheck_after()
                 continue
             predicted = self._predicted(rep, known) if rel is None and lo is not None else None
+            if predicted is None and rel is None and lo is not None:
+                predicted = self._applied_floor(rep)
             if (predicted is not None and predicted + setup > _PREDICTION_SLACK * self.explore_cap * lo) or (
                     rel is None and lo is not None and (self._failed_alike(rep, known, lo)
                                                         or self._indefinite_alike(rep, b, known)
@@ -2321,6 +2333,20 @@ class AutoPolicy(Policy):
         # of an AMG whose iteration costs a tenth of the incumbent's whole solve
         return max(8, int(max(0.0, budget - self.fixed_.get(fam, 0.0)) / per) + 1)
 
+    def _applied_floor(self, rep: Configuration) -> float | None:
+        """The least a never-run family can cost a solve when its preconditioner (an ILU with fill)
+        was applied by another Krylov method here: ``_FEW_APPLIED`` iterations at the speed that
+        application implies (:meth:`_prior_per_iteration`), else ``None``.  No iteration count
+        predicts such a family (an ILU's strength varies with its fill), but its speed alone can
+        rule it out: on a convection-dominated matrix spilu's factors were as dense as the LU's,
+        an ILU iteration cost as much as the LU's whole solve, and GMRES(ILU) was tried after
+        BiCGStab(ILU) had shown that, for 190 ms beside 8 ms solves."""
+        shared = self._setup_kind_of.get(rep.name)
+        if shared is None or shared == rep.kind or shared not in self._applied:
+            return None
+        per = self._prior_per_iteration(rep)
+        return None if per is None else _FEW_APPLIED * per
+
     def _prior_per_iteration(self, choice: Configuration, exclude: str | None = None) -> float | None:
         """Seconds per iteration of a family never run yet, scaled from one that has run.
 
@@ -2330,6 +2356,18 @@ class AutoPolicy(Policy):
         mine = self._iter_cost.get(choice.kind)
         if mine is None:
             return None
+        shared = self._setup_kind_of.get(choice.name) or setup_kind(choice)
+        if shared != choice.kind:
+            # a preconditioner with a setup of its own (an ILU with fill) applied by another Krylov
+            # method that ran: its applications, not the Krylov method, set the price.  Scaled from
+            # plain BiCGStab, GMRES(ILU) was priced at 0.7 ms an iteration right after BiCGStab(ILU)
+            # measured 13 (a convection-dominated matrix, spilu's factors as dense as the LU's), and
+            # its try cost 190 ms beside the LU's 8 ms solves
+            # (measured by any try that iterated, a capped one too: its speed is what it showed)
+            applied = self._applied.get(shared)
+            if applied is not None and applied[0] != exclude:
+                other = self._kind_of.get(applied[0])
+                return applied[1] * PRECONDITIONER_APPLIES.get(choice.kind, 1.0) / PRECONDITIONER_APPLIES.get(other, 1.0)
         # scaled from the measured family nearest in cost per iteration: the rough ratios are
         # least wrong between similar methods (CG from SSOR-PCG, not from an AMG V-cycle)
         best = None

@@ -24,6 +24,11 @@ ITERATION_COST = {"numba-cg": 1.1, "numba-jacobi-cg": 1.15, "numba-ssor-cg": 1.7
                   "fastdiag-cg": 8.0, "subdomain-deflated-cg": 3.0}
 
 
+#: preconditioner applications per iteration (BiCGStab applies it twice, the others once): what
+#: scales one Krylov method's measured iteration with a costly preconditioner (ILU) to another's
+PRECONDITIONER_APPLIES = {"bicgstab": 2.0}
+
+
 #: the kinds whose iteration is one product with A plus vector updates (no sweep, no V-cycle):
 #: a timed product prices them better than another family's measured iteration
 ONE_PRODUCT = ("numba-cg", "numba-jacobi-cg", "cg", "jacobi-cg", "minres")
