@@ -1179,24 +1179,6 @@ def test_a_repeated_matrix_buys_its_factorisation_once_the_run_has_paid_its_pric
     assert choices(repeated=False)[:2] == [ssor, amg]
 
 
-@pytest.mark.parametrize("name", ["amg-cg(adaptive)", "fastdiag-cg"])
-def test_a_reused_setup_is_charged_what_it_took(name):
-    """A reused setup is not free: an AMG checks that its hierarchy fits the matrix, and
-    ``fastdiag-cg`` on a separable A follows each new shift and scale (0.17 ms a system on a small
-    Heat2D, beside a 0.15 ms solve; charged nothing, it was kept over plain CG's cheaper whole
-    solves).  Two policies fed the same solves, one whose reuses took 2 ms: its estimate is higher
-    by the 2 ms, weighted as the second sample of the mean (one half)."""
-    def estimate(reuse_setup: float) -> float:
-        p = AutoPolicy(candidates=[SSOR, name], seed=0, explore=0.0)
-        p.observe(SystemFacts(1000, repeated=False, ready=frozenset(), separable=True))
-        b = p._bin(None, 1000)
-        _feed(p, b, name, iterations=6, setup=0.004, solve=0.006, reused=False)
-        _feed(p, b, name, iterations=6, setup=reuse_setup, solve=0.006, reused=True)
-        return p._known(b, {name})[name][0]
-
-    assert estimate(0.002) - estimate(0.0) == pytest.approx(0.001, rel=1e-6)
-
-
 def test_an_initial_guess_is_not_charged_to_the_configuration_it_started():
     """A record's setup holds the initial guess's forming, which the guess chooser weighs apart
     (it costs the same whatever the configuration).  Two projection tries in a row on a small

@@ -512,7 +512,6 @@ class AutoPolicy(Policy):
         #: family → setup seconds when built (a low estimate)
         self.setup_low_: dict[str, float] = {}
         self._last_setup: dict[str, float] = {}
-        self._last_reuse: dict[str, float] = {}  # family → last seconds a reused setup took
         #: a preconditioner with a setup of its own (ILU) → (the family that last applied it, its
         #: seconds per iteration there, capped tries included): see _prior_per_iteration
         self._applied: dict[str, tuple[str, float]] = {}
@@ -732,16 +731,6 @@ class AutoPolicy(Policy):
             last = self._last_setup.get(fam, sample)
             self._last_setup[fam] = sample
             self.setup_low_[fam] = min(sample, last)
-
-    def _reuse_cost(self, fam: str, info: SolveRecord) -> float:
-        """What a reused setup of ``fam`` costs a solve (checking that it fits, following a new shift
-        and scale), de-noised like a build: the lower of its last two samples.  Charged nothing, a
-        ``fastdiag-cg`` that followed each Heat2D matrix in 0.17 ms was believed at its 0.15 ms
-        solve and kept over plain CG's 0.26 ms whole solves (2,401 unknowns: 1.4x the time)."""
-        sample = max(_own_setup(info), 0.0)
-        last = self._last_reuse.get(fam, sample)
-        self._last_reuse[fam] = sample
-        return min(sample, last)
 
     def rescued(self, config: Configuration, setup_seconds: float, solve_seconds: float) -> None:
         """A factorisation that rescued a failed try measured its cost on this very system (it
@@ -1086,12 +1075,12 @@ class AutoPolicy(Policy):
             # its setup (the 1-D eigendecompositions) is cached by factor values and serves every
             # later system on the same grid, whatever the shift and scale: a one-off, not a cost per
             # solve (so is fastdiag-cg's on a separable A: its sum follows every new shift and scale).
-            # Following it is not free, though: what a reused setup took is charged
-            setup = self._reuse_cost(fam, info) if info.setup_reused else 0.0
-        elif info.setup_reused:
-            setup = self._reuse_cost(fam, info)
+            # Its follow (~0.3 ms a system on Heat2D's 16k unknowns) is not charged either: charged,
+            # `auto` kept plain CG longer on the early, easy systems, where the two take turns as
+            # the cheaper by less than their noise, and lost 2-10 % in A/B runs (sessions 8 and 13)
+            setup = 0.0
         else:
-            setup = self.setup_low_.get(fam, max(sample, 0.0))
+            setup = 0.0 if info.setup_reused else self.setup_low_.get(fam, max(sample, 0.0))
             if setup and adaptive and not (multilevel and fam in self._reuse_lost):
                 # rent-or-buy reuses a hierarchy until its extra iterations have cost as much as the
                 # build: a build is spread over at least two solves, so it is charged half each time
@@ -1281,7 +1270,7 @@ class AutoPolicy(Policy):
         if not info.setup_reused and sample > 0:
             self.setup_low_[fam] = min(sample, self._last_setup.get(fam, sample))
             self._last_setup[fam] = sample
-        observed = fixed + self.per_iteration_[fam] + (self._reuse_cost(fam, info) if info.setup_reused else 0.0)
+        observed = fixed + self.per_iteration_[fam]
         if self._incumbent_cost and observed > 1.25 * self._incumbent_cost:
             self._surprised()  # as in update
         self._last_run[name] = self.t_
