@@ -407,7 +407,7 @@ def _own_setup(info: SolveRecord) -> float:
     method said it never repeats and less the initial guess's forming, which the guess chooser
     weighs apart (it costs the same whatever the configuration).  Charged to the configuration, the
     chooser's two projection tries on a small Heat2D (1.0 and 1.6 ms beside 0.15 ms solves) made
-    plain CG look ten times dearer, and the exact fastdiag-cg, 1.3x CG there, took over for good."""
+    plain CG look several times dearer, and the exact fastdiag-cg, 1.3x CG there, took over for good."""
     return info.setup_seconds - info.one_off_seconds - info.guess_seconds
 
 
@@ -1407,11 +1407,11 @@ class AutoPolicy(Policy):
         """Whether a never-tried factorisation is bought now, ahead of every other untried family,
         as a skier buys skis: the matrix at hand repeats, and the systems of its run so far plus
         this one, at the best cost known, have cost as much beyond the factorisation's own solves as
-        its build.
-        Whatever the run's length, its cost is then within twice what the better of renting on and
-        buying at once would have cost.  Ranked by their priced first tries, PETSc's BoomerAMG and
-        GAMG went first on `jump-repeat` (one matrix per 15 right-hand sides: an AMG try and its
-        reuse 47-80 ms a system where the Cholesky, once built, solves in 1.4)."""
+        its build.  Whatever the run's length, its cost is then within twice what the better of
+        renting on and buying at once would have cost (with the prices right).  Ranked by their
+        priced first tries, PETSc's BoomerAMG and GAMG went first on `jump-repeat` (one matrix per
+        15 right-hand sides: an AMG try and its reuse 47-80 ms a system where the Cholesky, once
+        built, solves in 1.4)."""
         if rel is not None or lo is None or rep.kind not in FACTORISATIONS or not self._observed \
                 or self._run_len < 2 or self._solve_loses(rep, lo):
             return False
