@@ -1179,23 +1179,6 @@ def test_a_repeated_matrix_buys_its_factorisation_once_the_run_has_paid_its_pric
     assert choices(repeated=False)[:2] == [ssor, amg]
 
 
-def test_an_initial_guess_is_not_charged_to_the_configuration_it_started():
-    """A record's setup holds the initial guess's forming, which the guess chooser weighs apart
-    (it costs the same whatever the configuration).  Two projection tries in a row on a small
-    Heat2D (1.0 and 1.6 ms beside 0.15 ms solves) made plain CG's builds look ten times dearer and
-    handed the sequence to a configuration 1.3x CG's cost; the configuration's own setup is what
-    is learned."""
-    p = AutoPolicy(candidates=[SSOR, "numba-cg"], seed=0, explore=0.0)
-    b = p._bin(None, 1000)
-    for guess in (0.0, 0.0016, 0.0010):
-        rec = dataclasses.replace(record("numba-cg", iterations=4, setup=0.0001 + guess, solve=0.0004,
-                                         repeated=False, reused=False), guess_seconds=guess)
-        p._last = (b, "numba-cg", False)
-        p.update(rec.seconds, rec)
-    assert p.setup_low_[p._fam_of["numba-cg"]] == pytest.approx(0.0001)
-    assert p._known(b, {"numba-cg"})["numba-cg"][0] < 0.0006
-
-
 def test_a_preconditioner_applied_by_one_krylov_method_prices_it_for_another():
     """On a convection-dominated matrix spilu's factors were as dense as the LU's: BiCGStab(ILU)'s
     capped try ran 10 iterations in 70 ms.  GMRES(ILU) applies the same ILU once an iteration

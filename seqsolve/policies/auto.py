@@ -402,15 +402,6 @@ def _keep(memo: dict, key, value, most: int = 32) -> None:
     memo[key] = value
 
 
-def _own_setup(info: SolveRecord) -> float:
-    """The setup seconds a configuration itself repeats: the record's setup less the work its
-    method said it never repeats and less the initial guess's forming, which the guess chooser
-    weighs apart (it costs the same whatever the configuration).  Charged to the configuration, the
-    chooser's two projection tries on a small Heat2D (1.0 and 1.6 ms beside 0.15 ms solves) made
-    plain CG look several times dearer, and the exact fastdiag-cg, 1.3x CG there, took over for good."""
-    return info.setup_seconds - info.one_off_seconds - info.guess_seconds
-
-
 class AutoPolicy(Policy):
     """Least-measured-cost selection with context bins, forgetting, family search and capped exploration."""
 
@@ -1060,7 +1051,7 @@ class AutoPolicy(Policy):
         # Not fastdiag-cg, whose setup on a separable A is a one-off that update charges nothing
         multilevel = adaptive and DIFFICULTY_EXPONENT.get(kind, 1.0) <= MULTILEVEL
         # what later builds will cost: the setup less the work the method said it never repeats
-        sample = _own_setup(info)
+        sample = info.setup_seconds - info.one_off_seconds
         shared = self._setup_kind_of.get(name)
         if shared != kind and info.iterations > 0 and info.attempt_seconds > 0:
             ran = info.attempt_seconds - max(sample, 0.0) if not info.setup_reused else info.attempt_seconds
@@ -1266,7 +1257,7 @@ class AutoPolicy(Policy):
         if before and self.per_iteration_[fam] != before:
             self._rescale(fam, self.per_iteration_[fam] / before)
         self._samples[fam] = self._samples.get(fam, 0) + 1
-        sample = _own_setup(info)
+        sample = info.setup_seconds - info.one_off_seconds
         if not info.setup_reused and sample > 0:
             self.setup_low_[fam] = min(sample, self._last_setup.get(fam, sample))
             self._last_setup[fam] = sample
