@@ -375,7 +375,7 @@ class ChebCB:
         sq = as_float(d.get("sq_error"), f"{where}: 'sq_error'", lo=0.0, hi=1e200)
         eta_now = as_float(d.get("eta_current"), f"{where}: 'eta_current'", lo=0.0, hi=_ETA_MAX)
         counts = _float_array(d, "counts", (K,), where)
-        if np.any(counts < 0) or np.any(counts != np.round(counts)) or counts.sum() != t:
+        if np.any(counts < 0) or np.any(counts > t) or np.any(counts != np.round(counts)) or counts.sum() != t:
             raise StateFileError(f"{where}: 'counts' must be non-negative integers summing to t={t}")
         coef = _float_array(d, "coef", (K, m), where)
         if self._ub is not None and np.any(np.abs(coef) > self._ub * (1 + 1e-9)):
@@ -399,7 +399,7 @@ class ChebCB:
         if np.any(np.abs(gram_inv) > 10.0 / self.ridge):  # |G^-1| <= 1/ridge for G >= ridge I
             raise StateFileError(f"{where}: 'gram_inv' is out of range")
         probs = _float_array(d, "probabilities", (K,), where)
-        if np.any(probs < 0) or abs(probs.sum() - 1.0) > 1e-9:
+        if np.any(probs < 0) or np.any(probs > 1) or abs(probs.sum() - 1.0) > 1e-9:
             raise StateFileError(f"{where}: 'probabilities' is not a probability vector")
         last = d.get("last_arm")
         if last is not None:

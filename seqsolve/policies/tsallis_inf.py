@@ -354,7 +354,7 @@ class TsallisINF:
         if np.any(np.abs(cum) > _MAX_ESTIMATE):
             raise StateFileError(f"{where}: 'cumulative_loss_estimates' exceed {_MAX_ESTIMATE:g}")
         counts = _float_array(d, "counts", (self.n_arms,), where)
-        if np.any(counts < 0) or np.any(counts != np.round(counts)) or counts.sum() != t:
+        if np.any(counts < 0) or np.any(counts > t) or np.any(counts != np.round(counts)) or counts.sum() != t:
             raise StateFileError(f"{where}: 'counts' must be non-negative integers summing to t={t}")
         cl = as_float(d.get("cumulative_loss"), f"{where}: 'cumulative_loss'", lo=0.0, hi=t * (1 + 1e-9) + 1e-9)
         last = d.get("last_arm")
@@ -372,7 +372,7 @@ class TsallisINF:
             if not 2.0 / eta - slack <= lmin - x <= 4.0 * math.sqrt(self.n_arms) / eta + slack:
                 raise StateFileError(f"{where}: 'newton_x' = {x!r} is inconsistent with the loss estimates")
         probs = _float_array(d, "probabilities", (self.n_arms,), where)
-        if np.any(probs <= 0) or abs(probs.sum() - 1.0) > 1e-9:
+        if np.any(probs <= 0) or np.any(probs > 1) or abs(probs.sum() - 1.0) > 1e-9:
             raise StateFileError(f"{where}: 'probabilities' is not a positive probability vector")
         expected, _ = tsallis_weights(cum, eta, x)
         if not np.allclose(probs, expected, rtol=1e-6, atol=1e-9):
