@@ -1004,12 +1004,17 @@ class SequenceSolver:
                     self._recurring.give_back(config, cached, now)
                     self._setups[config] = (key, prepared, kept[1])
                 else:
-                    prepared = method.setup(A, cached[1] if cached else None, **hints)
-                    att.one_off_seconds = method.one_off_seconds
+                    previous = cached[1] if cached else None
                     if method.independent_setups:
+                        # kept or let go before the build: a setup let go frees what it holds for
+                        # this one (a PETSc factorisation's KSP, whose symbolic analysis still holds)
                         self._recurring.replaced(config, cached, key, now)
+                        self._setups.pop(config, None)
+                        cached = previous = None
+                    prepared = method.setup(A, previous, **hints)
+                    att.one_off_seconds = method.one_off_seconds
                     self._setups[config] = (key, prepared, now)  # (the solve it was made for)
-                    att.reused = cached is not None and prepared is cached[1]
+                    att.reused = previous is not None and prepared is previous
             t1 = time.perf_counter()
             # overflow in a failing method shows in its result; compiled code raises no NumPy warnings
             if callback is None and not getattr(method, "numpy_arithmetic", True):

@@ -936,6 +936,39 @@ def test_a_broken_guess_costs_nothing_over_a_cold_start_on_petsc(value, config):
     assert [r.iterations for r in broken.history] == [r.iterations for r in cold.history]
 
 
+def test_petsc_factorisations_are_kept_per_alternating_matrix_and_new_matrices_refactorise_one_ksp():
+    """Two matrices taking turns through one solver: PETSc's Cholesky and MUMPS's LU were
+    refactorised on every solve (fixed LU 2.3x CG+SSOR on ``alternate``); each setup now owns its
+    KSP, so the factors of a matrix that comes back are kept (seqsolve.recurring).  A sequence of
+    new matrices still refactorises one KSP in place (its symbolic analysis reused)."""
+    rng = np.random.default_rng(11)
+    mats = [poisson2d(15) * 1.0, poisson2d(15) + 2.0 * sp.eye(225, format="csr")]
+    for name in ("cholesky", "direct"):
+        s = SequenceSolver(policy=f"fixed:{name}", backend="petsc", fallback=False)
+        ksps = set()
+        for k in range(12):
+            A, b = mats[k % 2], rng.standard_normal(225)
+            x = s.solve(A, b)
+            np.testing.assert_allclose(x, spsolve(sp.csc_matrix(A), b), rtol=1e-8, atol=1e-10)
+            ksps.add(id(_factor_ksp(s)))
+        assert [k for k, r in enumerate(s.history) if not r.setup_reused] == [0, 1, 2]
+        assert len(ksps) == 2  # (the first matrix's build at 0 was let go: its KSP refactorised at 2)
+        t = SequenceSolver(policy=f"fixed:{name}", backend="petsc", fallback=False)
+        ksps = set()
+        for k in range(5):
+            A = mats[0] * (1.0 + k)
+            x = t.solve(A, np.ones(225))
+            np.testing.assert_allclose(x, spsolve(sp.csc_matrix(A), np.ones(225)), rtol=1e-8, atol=1e-10)
+            ksps.add(id(_factor_ksp(t)))
+        assert len(ksps) == 1 and not any(r.setup_reused for r in t.history)
+
+
+def _factor_ksp(solver):
+    """The KSP of the fixed factorisation's current setup (each setup owns one)."""
+    (_, prepared, _), = solver._setups.values()
+    return prepared.ksp
+
+
 def test_a_band_is_factorised_by_petscs_own_factorisation_and_a_zero_pivot_hands_it_to_mumps():
     # a 1-D problem (seqsolve.band): MUMPS took 2.2 s on 200,000 unknowns, PETSc's own 27 ms
     n, rng = 400, np.random.default_rng(3)
@@ -945,8 +978,8 @@ def test_a_band_is_factorised_by_petscs_own_factorisation_and_a_zero_pivot_hands
         for scale in (1.0, 1.5):  # a second matrix of the pattern: refactorised, same KSP kind
             b = rng.standard_normal(n)
             assert_contract(line * scale, b, s.solve(line * scale, b), 1e-8)
-        method = next(iter(s._methods.values()))
-        assert method._pivot_free is not None and method._pivot_free.getPC().getFactorSolverType() == "petsc"
+        method, ksp = next(iter(s._methods.values())), _factor_ksp(s)
+        assert id(ksp) in method._pivot_free and ksp.getPC().getFactorSolverType() == "petsc"
     # a stored zero on the diagonal needs a pivot: PETSc's own factorisation fails, MUMPS pivots
     swap = sp.diags([np.ones(n - 1), np.full(n, 1e-300), np.ones(n - 1)], [-1, 0, 1], format="csr")
     swap.data[swap.data == 1e-300] = 0.0
@@ -956,14 +989,14 @@ def test_a_band_is_factorised_by_petscs_own_factorisation_and_a_zero_pivot_hands
     x = s.solve(swap, b)
     assert np.linalg.norm(b - swap @ x) <= 1e-8 * np.linalg.norm(b) and s.history[-1].configuration == "direct"
     method = next(iter(s._methods.values()))
-    assert method._pivot_free is None and method._ksps[""].getPC().getFactorSolverType() == "mumps"
+    assert not method._pivot_free and _factor_ksp(s).getPC().getFactorSolverType() == "mumps"
     # no band: Cholesky is still PETSc's own (nested dissection; MUMPS's solves cost 2-5x), LU MUMPS's
     grid = poisson2d(20)
     for name, package in (("cholesky", "petsc"), ("direct", "mumps")):
         s = SequenceSolver(policy=f"fixed:{name}", backend="petsc", fallback=False)
         b = rng.standard_normal(400)
         assert_contract(grid, b, s.solve(grid, b), 1e-8)
-        assert next(iter(s._methods.values()))._ksps[""].getPC().getFactorSolverType() == package
+        assert _factor_ksp(s).getPC().getFactorSolverType() == package
 
 
 def test_a_volume_graph_is_factorised_by_mumps_and_a_planar_one_by_petscs_own():
@@ -983,8 +1016,7 @@ def test_a_volume_graph_is_factorised_by_mumps_and_a_planar_one_by_petscs_own():
             b = rng.standard_normal(A.shape[0])
             x = s.solve(A * scale, b)
             assert np.linalg.norm(b - (A * scale) @ x) <= 1e-8 * np.linalg.norm(b)
-        method = next(iter(s._methods.values()))
-        assert method._ksps[""].getPC().getFactorSolverType() == package
+        assert _factor_ksp(s).getPC().getFactorSolverType() == package
         assert all(r.configuration == "cholesky" and r.fallback is None for r in s.history)
 
 

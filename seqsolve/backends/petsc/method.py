@@ -51,14 +51,22 @@ class _Prepared:
     :attr:`MatCache.version` of the values it was set up on.
 
     ``ksp`` is ``None`` for ``ssor-cg`` until the first solve: which KSP (Eisenstat or SOR)
-    depends on the matrix's dominance, read in that solve's first residual pass."""
+    depends on the matrix's dominance, read in that solve's first residual pass.  A factorisation's
+    setup owns its KSP (the factors are a snapshot, kept for a matrix that comes back:
+    :mod:`seqsolve.recurring`); once the setup is let go, the KSP returns to ``spare`` to be
+    refactorised for a later matrix of the same pattern, where its symbolic analysis still holds."""
 
-    __slots__ = ("ksp", "modes", "version", "n", "fresh")
+    __slots__ = ("ksp", "modes", "version", "n", "fresh", "spare")
 
-    def __init__(self, ksp, modes, version: int, n: int) -> None:
+    def __init__(self, ksp, modes, version: int, n: int, spare: list | None = None) -> None:
         self.ksp, self.modes, self.version = ksp, modes, version
         self.n = n  # the size of the Mat its PC was built on
         self.fresh = True  # built for the matrix at hand (False: reused from an earlier one)
+        self.spare = spare
+
+    def __del__(self) -> None:
+        if self.spare is not None and self.ksp is not None:
+            self.spare.append(self.ksp)  # (never destroyed: see keepalive)
 
 
 def _nonzero_diagonal(mat) -> bool:
@@ -87,17 +95,21 @@ class PetscKSP(Method):
         self.schedule = RebuildSchedule() if self.schedule_name == "adaptive" else None
         self.preonly = self.options["ksp_type"] == "preonly"
         self.uses_x0 = not self.preonly  # a factorisation alone ignores the initial guess
+        #: a factorisation's setups are snapshots (each owns its KSP): kept for matrices that come back
+        self.independent_setups = self.preonly
         self._mats = mats
         #: SSOR-PCG runs through Eisenstat's trick on matrices where that is safe (see mapping)
         self._fast = eisenstat(config) if config.kind == "ssor-cg" else None
         self._tighten = 1.0  # factor applied to rtol so the *true* residual meets it
         self._work: tuple | None = None
         self._ksps: dict[str, Any] = {}  # one KSP per option set ("" or "eisenstat"), kept across setups
+        #: a factorisation's KSPs no setup holds now, for this pattern (see _Prepared)
+        self._spare: list = []
         self._generation = -1  # the MatCache generation (sparsity pattern) the KSPs were made for
         #: a factorisation by PETSc's own (``cholesky``; any on a narrow band, mapping.BANDED_FACTOR)
-        #: does not pivot: the KSP doing so, and the pattern (generation) where it met a zero pivot
-        #: and MUMPS took over
-        self._pivot_free: Any = None
+        #: does not pivot: the KSPs doing so (their ids), and the pattern (generation) where one met
+        #: a zero pivot and MUMPS took over
+        self._pivot_free: set[int] = set()
         self._pivots_on = -1
 
     def _new_ksp(self, opts: dict[str, str]):
@@ -136,22 +148,25 @@ class PetscKSP(Method):
                                          "diagonal entry")
             # ssor-cg: the KSP is chosen by the first solve's pass, which reads the dominance
             prepared = _Prepared(None if self._fast is not None else self._ksp(""), modes, self._mats.version,
-                                 A.shape[0])
+                                 A.shape[0], self._spare if self.preonly else None)
         if prepared.ksp is not None:
             try:
                 self._attach(prepared.ksp, mat, reuse)
             except petsc().Error:
-                if prepared.ksp is not self._pivot_free:
+                if id(prepared.ksp) not in self._pivot_free:
                     raise
-                prepared.ksp = self._pivoting()  # a missing diagonal entry: MUMPS pivots past it
+                self._pivoting(prepared)  # a missing diagonal entry: MUMPS pivots past it
                 self._attach(prepared.ksp, mat, False)
         return prepared
 
-    def _pivoting(self):
-        """The MUMPS KSP that replaces a pivot-free factorisation which failed on this pattern."""
-        self._pivots_on, self._pivot_free = self._mats.generation, None
+    def _pivoting(self, prepared: _Prepared):
+        """Give ``prepared`` the MUMPS KSP that replaces a pivot-free factorisation which failed on
+        this pattern (and from now on, every setup on it)."""
+        self._pivots_on = self._mats.generation
+        self._pivot_free.clear()
         self._ksps.pop("", None)
-        return self._ksp("")
+        self._spare = []  # (the pivot-free KSPs of this pattern are not used again)
+        prepared.ksp, prepared.spare = self._ksp(""), self._spare  # (the pivot-free KSP is let go)
 
     def _attach(self, ksp, mat, reuse: bool) -> None:
         """Point ``ksp`` at ``mat`` and set its PC up (reusing the one it has when ``reuse``)."""
@@ -168,8 +183,12 @@ class PetscKSP(Method):
             # a new sparsity pattern (or size) is a new Mat: fresh KSPs for it, rather than
             # re-pointing PCs built for another layout
             self._ksps.clear()
+            self._spare = []
             self._generation = self._mats.generation
-        ksp = self._ksps.get(kind)
+        if self.preonly:  # one KSP per setup (see _Prepared): a spare one, refactorised, or a new one
+            ksp = self._spare.pop() if self._spare else None
+        else:
+            ksp = self._ksps.get(kind)
         if ksp is None:
             opts = self._fast if kind == "eisenstat" else self.options
             if self.preonly:
@@ -179,9 +198,11 @@ class PetscKSP(Method):
                     opts = {**opts, **BANDED_FACTOR}
                 elif opts.get("pc_factor_mat_solver_type") == "petsc" and not self._mats.planar:
                     opts = pivoting(opts)  # a volume graph: MUMPS (mapping.CHOLESKY)
-            ksp = self._ksps[kind] = self._new_ksp(opts)
+            ksp = self._new_ksp(opts)
+            if not self.preonly:
+                self._ksps[kind] = ksp
             if opts.get("pc_factor_mat_solver_type") == "petsc":
-                self._pivot_free = ksp
+                self._pivot_free.add(id(ksp))  # (KSPs are never freed: an id is never reused)
         return ksp
 
     def _vectors(self, n: int):
@@ -285,9 +306,10 @@ class PetscKSP(Method):
             # a relative tolerance only: Eisenstat's residual has other units than the true one
             ksp.setTolerances(rtol=min(0.5, goal / true), atol=0.0, divtol=1e12, max_it=max(1, maxiter - used))
             ksp.solve(rv, dv)
-            if ksp is self._pivot_free and int(ksp.getConvergedReason()) == _PC_FAILED:
+            if id(ksp) in self._pivot_free and int(ksp.getConvergedReason()) == _PC_FAILED:
                 # a zero pivot in PETSc's own (pivot-free) factorisation: MUMPS pivots
-                ksp = prepared.ksp = self._pivoting()
+                self._pivoting(prepared)
+                ksp = prepared.ksp
                 self._attach(ksp, self._mats.mat, False)
                 ksp.setTolerances(rtol=min(0.5, goal / true), atol=0.0, divtol=1e12, max_it=max(1, maxiter - used))
                 ksp.solve(rv, dv)
