@@ -963,6 +963,31 @@ def test_petsc_factorisations_are_kept_per_alternating_matrix_and_new_matrices_r
         assert len(ksps) == 1 and not any(r.setup_reused for r in t.history)
 
 
+def test_systems_of_two_patterns_taking_turns_keep_their_mats_and_ksps():
+    """A velocity and a pressure system (two sizes) through one solver: every switch of pattern
+    made a new Mat and new KSPs, kept for the life of the process (keepalive), and rebuilt each
+    setup from nothing.  The last few patterns' Mats and KSPs are kept now; a factorisation of
+    each constant matrix is built once, then kept (seqsolve.recurring)."""
+    from seqsolve.backends.petsc.keepalive import IMMORTAL
+
+    rng = np.random.default_rng(12)
+    big, small = poisson2d(20) + sp.eye(400, format="csr"), poisson2d(15) + 2.0 * sp.eye(225, format="csr")
+    for name in ("ssor-cg", "hypre-cg", "cholesky"):
+        s = SequenceSolver(policy=f"fixed:{name}", backend="petsc", fallback=False)
+        before = len(IMMORTAL)
+        for k in range(16):
+            A = (big, small)[k % 2] * (1.0 + 0.1 * k)
+            b = rng.standard_normal(A.shape[0])
+            assert_contract(A, b, s.solve(A, b), 1e-8)
+        assert len(IMMORTAL) - before == 4  # two Mats, and a KSP for each
+    s = SequenceSolver(policy="fixed:cholesky", backend="petsc", fallback=False)
+    for k in range(10):
+        A = (big, small)[k % 2]
+        b = rng.standard_normal(A.shape[0])
+        np.testing.assert_allclose(s.solve(A, b), spsolve(sp.csc_matrix(A), b), rtol=1e-8, atol=1e-10)
+    assert [k for k, r in enumerate(s.history) if not r.setup_reused] == [0, 1, 2]
+
+
 def _factor_ksp(solver):
     """The KSP of the fixed factorisation's current setup (each setup owns one)."""
     (_, prepared, _), = solver._setups.values()

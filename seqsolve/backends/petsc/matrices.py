@@ -24,21 +24,46 @@ from .keepalive import IMMORTAL as _IMMORTAL
 PLANAR = 2.5
 
 
+#: sparsity patterns whose ``Mat`` is kept (least recently used let go): sequences that alternate
+#: between systems of two patterns (a velocity and a pressure solve through one solver) made a new
+#: ``Mat``, and new KSPs, on every solve — never freed (see keepalive)
+PATTERNS = 4
+
+
+class _Held:
+    """A ``Mat`` on CSR arrays this module owns, and the generation that numbers its pattern."""
+
+    __slots__ = ("mat", "indptr", "indices", "data", "generation")
+
+    def __init__(self, mat, indptr, indices, data, generation: int) -> None:
+        self.mat, self.indptr, self.indices, self.data = mat, indptr, indices, data
+        self.generation = generation
+
+
 class MatCache:
-    """One PETSc ``Mat`` mirroring the latest CSR matrix, shared by every method of a backend."""
+    """The PETSc ``Mat`` mirroring the latest CSR matrix (one per sparsity pattern, the last
+    :data:`PATTERNS` patterns kept), shared by every method of a backend."""
 
     def __init__(self) -> None:
         self.mat = None
         #: unknowns per mesh node, from the caller's near-null-space modes (see :meth:`nodes_of`):
         #: kept for later Mats, since only the AMG methods are handed the modes
         self.block_size = 1
-        self.generation = 0  # increases with every new Mat (a new sparsity pattern)
+        #: the current Mat's pattern: a new number for every new Mat, its own again when a kept
+        #: pattern comes back (methods keep their KSPs per generation)
+        self.generation = 0
+        self._made = 0  # Mats made so far (the last generation handed out)
         #: increases with every copy of values: a method whose setup saw another version finds the
         #: Mat holding another matrix (a different method's setup since) and copies its own back
         self.version = 0
         self._indptr = self._indices = self._data = None
+        self._held: list[_Held] = []  # the kept patterns, least recently used first
         self._band = (-1, False)  # (generation, whether that pattern is a narrow band)
         self._planar = (-1, True)  # (generation, whether that pattern's graph is at most planar)
+
+    def holds(self, generation: int) -> bool:
+        """Whether the ``Mat`` of pattern ``generation`` is still kept."""
+        return any(h.generation == generation for h in self._held)
 
     def matrix(self, A) -> Any:
         """The ``Mat`` holding ``A``'s current values (a copy of its values, not of its pattern).
@@ -50,27 +75,42 @@ class MatCache:
             # assembly (not just a state increase): it also drops what AIJ caches about the values
             # (the inverted diagonal SOR/Eisenstat use), and PCs compare states to decide on a rebuild
             self.mat.assemble()
-        else:
-            PETSc = petsc()
-            it = PETSc.IntType
-            self._indptr = np.array(A.indptr, dtype=it)  # copies: PETSc will read them in place
-            self._indices = np.array(A.indices, dtype=it)
-            self._data = np.array(A.data, dtype=np.float64)
-            n = A.shape[0]
-            self.mat = PETSc.Mat().createAIJWithArrays((n, n), (self._indptr, self._indices, self._data),
-                                                       comm=PETSc.COMM_SELF)
-            # no "inodes" (PETSc's blocked-row kernels): PETSc 3.18's inode SOR in Eisenstat mode
-            # with ω ≠ 1 crashed the process (SIGSEGV) on a 5×5 SPD matrix, measured
-            self.mat.setOption(PETSc.Mat.Option.USE_INODES, False)
-            # PETSc reads these arrays in place: composed onto the Mat itself, they live as long as
-            # it does (a KSP may hold an earlier Mat after this cache has moved on, or outlive it)
-            self.mat.setAttr("seqsolve_csr", (self._indptr, self._indices, self._data))
-            _IMMORTAL.append(self.mat)
-            self.mat.assemble()
-            self.generation += 1
-            if self.block_size > 1 and n % self.block_size == 0:
-                self.mat.setBlockSize(self.block_size)
+            return self.mat
+        for held in reversed(self._held[:-1]):  # a kept pattern that came back
+            self._use(held)
+            if self._copied(A):
+                self._held.remove(held)
+                self._held.append(held)
+                self.mat.assemble()
+                return self.mat
+        if self._held:
+            self._use(self._held[-1])  # (none matched: back to the current one, then a new Mat)
+        PETSc = petsc()
+        it = PETSc.IntType
+        indptr = np.array(A.indptr, dtype=it)  # copies: PETSc will read them in place
+        indices = np.array(A.indices, dtype=it)
+        data = np.array(A.data, dtype=np.float64)
+        n = A.shape[0]
+        mat = PETSc.Mat().createAIJWithArrays((n, n), (indptr, indices, data), comm=PETSc.COMM_SELF)
+        # no "inodes" (PETSc's blocked-row kernels): PETSc 3.18's inode SOR in Eisenstat mode
+        # with ω ≠ 1 crashed the process (SIGSEGV) on a 5×5 SPD matrix, measured
+        mat.setOption(PETSc.Mat.Option.USE_INODES, False)
+        # PETSc reads these arrays in place: composed onto the Mat itself, they live as long as
+        # it does (a KSP may hold an earlier Mat after this cache has moved on, or outlive it)
+        mat.setAttr("seqsolve_csr", (indptr, indices, data))
+        _IMMORTAL.append(mat)
+        mat.assemble()
+        self._made += 1
+        if self.block_size > 1 and n % self.block_size == 0:
+            mat.setBlockSize(self.block_size)
+        self._held.append(_Held(mat, indptr, indices, data, self._made))
+        del self._held[:-PATTERNS]
+        self._use(self._held[-1])
         return self.mat
+
+    def _use(self, held: _Held) -> None:
+        self.mat, self._indptr, self._indices, self._data = held.mat, held.indptr, held.indices, held.data
+        self.generation = held.generation
 
     @property
     def narrow_band(self) -> bool:

@@ -69,6 +69,16 @@ class _Prepared:
             self.spare.append(self.ksp)  # (never destroyed: see keepalive)
 
 
+class _PatternKSPs:
+    """A method's KSPs for one sparsity pattern: one per option set, and a factorisation's spares."""
+
+    __slots__ = ("ksps", "spare")
+
+    def __init__(self) -> None:
+        self.ksps: dict[str, Any] = {}
+        self.spare: list = []
+
+
 def _nonzero_diagonal(mat) -> bool:
     """Whether every diagonal entry of the PETSc ``mat`` is nonzero (missing ones read as zero);
     a global reduction, so every rank gives the same answer."""
@@ -102,15 +112,17 @@ class PetscKSP(Method):
         self._fast = eisenstat(config) if config.kind == "ssor-cg" else None
         self._tighten = 1.0  # factor applied to rtol so the *true* residual meets it
         self._work: tuple | None = None
-        self._ksps: dict[str, Any] = {}  # one KSP per option set ("" or "eisenstat"), kept across setups
-        #: a factorisation's KSPs no setup holds now, for this pattern (see _Prepared)
-        self._spare: list = []
-        self._generation = -1  # the MatCache generation (sparsity pattern) the KSPs were made for
+        #: per sparsity pattern the MatCache keeps (its generation): one KSP per option set ("" or
+        #: "eisenstat"), kept across setups, and a factorisation's KSPs no setup holds now (see
+        #: _Prepared); those of the current pattern
+        self._patterns: dict[int, _PatternKSPs] = {}
+        self._pattern = _PatternKSPs()
+        self._generation = -1  # the MatCache generation (sparsity pattern) of _pattern
         #: a factorisation by PETSc's own (``cholesky``; any on a narrow band, mapping.BANDED_FACTOR)
-        #: does not pivot: the KSPs doing so (their ids), and the pattern (generation) where one met
-        #: a zero pivot and MUMPS took over
+        #: does not pivot: the KSPs doing so (their ids), and the patterns (generations) where one
+        #: met a zero pivot and MUMPS took over
         self._pivot_free: set[int] = set()
-        self._pivots_on = -1
+        self._pivots_on: set[int] = set()
 
     def _new_ksp(self, opts: dict[str, str]):
         PETSc = petsc()
@@ -148,7 +160,7 @@ class PetscKSP(Method):
                                          "diagonal entry")
             # ssor-cg: the KSP is chosen by the first solve's pass, which reads the dominance
             prepared = _Prepared(None if self._fast is not None else self._ksp(""), modes, self._mats.version,
-                                 A.shape[0], self._spare if self.preonly else None)
+                                 A.shape[0], self._current().spare if self.preonly else None)
         if prepared.ksp is not None:
             try:
                 self._attach(prepared.ksp, mat, reuse)
@@ -162,11 +174,12 @@ class PetscKSP(Method):
     def _pivoting(self, prepared: _Prepared):
         """Give ``prepared`` the MUMPS KSP that replaces a pivot-free factorisation which failed on
         this pattern (and from now on, every setup on it)."""
-        self._pivots_on = self._mats.generation
-        self._pivot_free.clear()
-        self._ksps.pop("", None)
-        self._spare = []  # (the pivot-free KSPs of this pattern are not used again)
-        prepared.ksp, prepared.spare = self._ksp(""), self._spare  # (the pivot-free KSP is let go)
+        self._pivots_on.add(self._mats.generation)
+        self._pivot_free.discard(id(prepared.ksp))
+        pattern = self._current()
+        pattern.ksps.pop("", None)
+        pattern.spare = []  # (the pivot-free KSPs of this pattern are not used again)
+        prepared.ksp, prepared.spare = self._ksp(""), pattern.spare  # (the pivot-free KSP is let go)
 
     def _attach(self, ksp, mat, reuse: bool) -> None:
         """Point ``ksp`` at ``mat`` and set its PC up (reusing the one it has when ``reuse``)."""
@@ -179,20 +192,15 @@ class PetscKSP(Method):
 
     def _ksp(self, kind: str):
         """This method's KSP for option set ``kind`` (``""``, or ``"eisenstat"`` for ssor-cg)."""
-        if self._generation != self._mats.generation:
-            # a new sparsity pattern (or size) is a new Mat: fresh KSPs for it, rather than
-            # re-pointing PCs built for another layout
-            self._ksps.clear()
-            self._spare = []
-            self._generation = self._mats.generation
+        pattern = self._current()
         if self.preonly:  # one KSP per setup (see _Prepared): a spare one, refactorised, or a new one
-            ksp = self._spare.pop() if self._spare else None
+            ksp = pattern.spare.pop() if pattern.spare else None
         else:
-            ksp = self._ksps.get(kind)
+            ksp = pattern.ksps.get(kind)
         if ksp is None:
             opts = self._fast if kind == "eisenstat" else self.options
             if self.preonly:
-                if self._pivots_on == self._generation:
+                if self._generation in self._pivots_on:
                     opts = pivoting(opts)
                 elif self._mats.narrow_band:
                     opts = {**opts, **BANDED_FACTOR}
@@ -200,10 +208,23 @@ class PetscKSP(Method):
                     opts = pivoting(opts)  # a volume graph: MUMPS (mapping.CHOLESKY)
             ksp = self._new_ksp(opts)
             if not self.preonly:
-                self._ksps[kind] = ksp
+                pattern.ksps[kind] = ksp
             if opts.get("pc_factor_mat_solver_type") == "petsc":
                 self._pivot_free.add(id(ksp))  # (KSPs are never freed: an id is never reused)
         return ksp
+
+    def _current(self) -> "_PatternKSPs":
+        """The KSPs of the MatCache's current pattern.  A new sparsity pattern (or size) is a new
+        Mat: fresh KSPs for it, rather than re-pointing PCs built for another layout; a pattern
+        that comes back finds its own (those of patterns the MatCache let go are dropped)."""
+        generation = self._mats.generation
+        if self._generation != generation:
+            patterns = self._patterns
+            for g in [g for g in patterns if not self._mats.holds(g)]:
+                del patterns[g]
+            self._pattern = patterns.setdefault(generation, _PatternKSPs())
+            self._generation = generation
+        return self._pattern
 
     def _vectors(self, n: int):
         """``(r, d)`` as PETSc Vecs and as NumPy views: the correction solve's right-hand side
