@@ -1384,6 +1384,25 @@ class AutoPolicy(Policy):
                             else v[0] * scale.get((fam_of[k], size), 1.0) for k, v in entries.items()])
         return lo
 
+    def _lowest_now(self, b: tuple) -> tuple[float | None, bool]:
+        """:meth:`_lowest`, where a factorisation already built for the coming matrix counts at its
+        solve alone (what a try is weighed against when the matrix repeats), and whether such a
+        sunk factorisation is the lowest.  Charged its build shared over the run, an LU built one
+        system earlier (6 ms solves, 91 ms to build) made a heavy try look light: BiCGStab(ILU),
+        its 89 ms setup shared over the same run, was tried and cost 190 ms (one non-symmetric
+        matrix, a moving source)."""
+        lo = self._lowest(b)
+        entries = self.stats_.get(b)
+        ready = self._ready() if lo is not None and entries else None
+        if not ready:
+            return lo, False
+        scale, fam_of, size, sunk = self._scale, self._fam_of, b[0], False
+        for name in self._factor_names.intersection(ready):
+            v = entries.get(name)
+            if v is not None and v[0] * scale.get((fam_of[name], size), 1.0) <= lo:
+                lo, sunk = v[0] * scale.get((fam_of[name], size), 1.0), True
+        return lo, sunk
+
     def _count_run(self, repeated: bool) -> None:
         if repeated:
             self._run_len += 1
@@ -1594,7 +1613,7 @@ class AutoPolicy(Policy):
                     untried.append(((0, 0.0, 0.0), fam, rep))
                     estimates = None
                     continue
-            lo = self._lowest(b)
+            lo, sunk = self._lowest_now(b)
             lo = self._recent_cost if lo is None else lo  # a new bin: judge by the last solve
             if self._beaten_by_structure(rep, best_name, lo):
                 screened.add(fam)
@@ -1652,8 +1671,11 @@ class AutoPolicy(Policy):
             # cannot win however long the run it would serve: its try pays its whole setup for
             # nothing.  On a constant 2-D Poisson matrix solved exactly in 2 ms, an LU, 100 ms to
             # build and 3.6 ms a solve, was tried as a 2 ms risk)
-            at_risk = full if est is not None and (est > self.explore_cap * lo or self._solve_loses(rep, lo)) \
-                else setup
+            # Beside a factorisation built for this repeating matrix (sunk: lo is its solve), a try
+            # that builds a setup of its own for this matrix risks that whole build too: it
+            # serves the run only if it wins, and nothing predicts that here
+            at_risk = full if (est is not None and (est > self.explore_cap * lo or self._solve_loses(rep, lo))) \
+                or (sunk and rel is None) else setup
             # a bounded first try must also be a contender: on convection-diffusion LU, predicted
             # at 2.1x the best solve (its try within 2.25x), was screened at once and lost so
             # (judged at its first try's price, not at what its later builds cost: the setup priors
