@@ -78,13 +78,17 @@ def interleave(name: str, packages: dict, size: str, steps: int, backend: str = 
     return solvers, seconds
 
 
-def run_workload(name: str, packages: dict, size: str, steps: int, backend: str) -> dict:
+def run_workload(name: str, packages: dict, size: str, steps: int, backend: str, trace: bool = False) -> dict:
     solvers, seconds = interleave(name, packages, size, steps, backend)
     total = len(seconds["new"])
-    return {"workload": name, "systems": total,
-            "ratio": {str(h): sum(seconds["new"][:h]) / sum(seconds["base"][:h]) for h in (20, 50, total) if h <= total},
-            "seconds": {k: sum(v) for k, v in seconds.items()},
-            "most_used": {k: Counter(r.configuration for r in s.history).most_common(3) for k, s in solvers.items()}}
+    out = {"workload": name, "systems": total,
+           "ratio": {str(h): sum(seconds["new"][:h]) / sum(seconds["base"][:h]) for h in (20, 50, total) if h <= total},
+           "seconds": {k: sum(v) for k, v in seconds.items()},
+           "most_used": {k: Counter(r.configuration for r in s.history).most_common(3) for k, s in solvers.items()}}
+    if trace:  # per system: whole-call ms, the configuration, explored, the fallback (to find where two sides part)
+        out["trace"] = {k: [[round(1e3 * t, 2), r.configuration, r.explored, r.fallback]
+                            for t, r in zip(seconds[k], s.history)] for k, s in solvers.items()}
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,12 +99,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workloads", default=",".join(suite()))
     ap.add_argument("--backend", default="scipy")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--trace", action="store_true", help="also write each system's time and choice per side")
     args = ap.parse_args(argv)
     packages = {"new": seqsolve, "base": load_baseline(args.baseline.resolve())}
     results = []
     with threadpool_limits(1):
         for name in args.workloads.split(","):
-            r = run_workload(name, packages, args.size, args.steps, args.backend)
+            r = run_workload(name, packages, args.size, args.steps, args.backend, args.trace)
             results.append(r)
             ratios = "  ".join(f"@{h} {v:.3f}" for h, v in r["ratio"].items())
             print(f"{name:16s} new/base {ratios}   new {r['seconds']['new']:.2f} s, base {r['seconds']['base']:.2f} s")
