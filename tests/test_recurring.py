@@ -71,3 +71,20 @@ def test_auto_counts_a_matrix_that_came_back_as_repeated():
         t.solve(mats[k % 2], np.ones(400))
     assert [r.matrix_repeated for r in s.history] == [False, False] + [True] * 6
     assert not any(r.matrix_repeated for r in t.history)
+
+
+def test_a_matrix_another_configuration_solved_first_has_not_come_back():
+    """A run of one matrix that another configuration started (an exploration on its first system)
+    is no recurrence: the setup it replaces, of the last run's matrix, is let go.  Kept, PETSc's
+    Cholesky made a new KSP for the next build and analysed the pattern again (426 ms, not 130)."""
+    store = RecurringSetups()
+    m40, m50 = ("m40",), ("m50",)
+    store.seen(m40, 40)
+    store.seen(m50, 50)  # solved by another configuration, then the factorisation's turn
+    store.replaced("lu", ((m40,), "factor40", 40), (m50,), 51)
+    assert not store._kept.get("lu")
+    a, b = ("a",), ("b",)  # two matrices taking turns: the one replaced is kept
+    store.seen(a, 60)
+    store.seen(b, 61)
+    store.replaced("lu", ((b,), "factor_b", 61), (a,), 62)
+    assert store.find("lu", (b,)) == ("factor_b", 61)
