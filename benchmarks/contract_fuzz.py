@@ -92,9 +92,14 @@ PETSC_POLICIES = ["auto", "fixed:cg", "fixed:ssor-cg(omega=1.5)", "fixed:direct"
 def related_sequence(rng: np.random.Generator, steps: int, max_n: int = 30):
     """A sequence of systems of one size that drift as a time loop's do — what the initial-guess
     strategies feed on — broken now and then: a scale jumping by 1e±200, a right-hand side in the
-    span of earlier ones (a projection is exact there) or zero, a step made singular, a sign flip."""
+    span of earlier ones (a projection is exact there) or zero, a step made singular, a sign flip.
+    In some, the matrix stays the same (setups kept while it repeats), and in some a second system
+    of its own size takes every other turn (an operator splitting through one solver: setups kept
+    for matrices that come back, a new sparsity pattern or size on every solve)."""
     M0, b0 = make_system(rng, max_n=max_n)
     n = b0.size
+    constant = rng.random() < 0.3
+    partner = make_system(rng, max_n=max_n) if rng.random() < 0.3 else None
     P = rng.standard_normal((n, n)) * (rng.random((n, n)) < 0.2)
     if rng.random() < 0.6:  # most time loops are symmetric, and the SPD methods must be reached
         with np.errstate(all="ignore"):
@@ -103,8 +108,12 @@ def related_sequence(rng: np.random.Generator, steps: int, max_n: int = 30):
                 M0 = M0 + np.diag(np.abs(M0).sum(axis=1) + 1e-300)  # diagonally dominant: SPD
     bs: list[np.ndarray] = []
     for t in range(steps):
+        if partner is not None and t % 2 == 1:
+            with np.errstate(all="ignore"):
+                yield partner[0], partner[1] * (1.0 + 0.1 * t)
+            continue
         with np.errstate(all="ignore"):
-            M = M0 * (1.0 + 0.05 * t) + 1e-3 * t * P * np.max(np.abs(M0))
+            M = M0 if constant else M0 * (1.0 + 0.05 * t) + 1e-3 * t * P * np.max(np.abs(M0))
             b = b0 + 0.1 * t * np.roll(b0, 1)
             r = rng.random()
             if r < 0.08:
