@@ -24,7 +24,11 @@ def scan(indptr, indices, data, perm, lo, hi, rtol, rhs):  # pragma: no cover - 
 
     The hashes are sums of the entries' bit patterns (and column indices, row pointers) times odd
     position-dependent weights, modulo 2⁶⁴: any change of one entry changes them, and nothing can
-    overflow.  ``max |a_ij|`` is ``inf`` or ``nan`` when an entry is.
+    overflow.  An entry's upper half is folded into its lower half first: times an odd weight, the
+    sign bit alone adds 2⁶³ whatever the weight, so two sign flips cancelled — ``-A`` hashed as
+    ``A`` for any even number of entries, and a solver reused the scaled copy and setups of ``A``
+    for ``-A`` (x off by a factor -1 with its check passed on the stale copy: the contract fuzz).
+    ``max |a_ij|`` is ``inf`` or ``nan`` when an entry is.
 
     ``symmetry`` folds in the symmetry test of entries ``lo:hi`` (:func:`symmetric_block`, with
     ``tol = rtol·max|a_ij|``), so a solve pays one compiled call, not two: ``perm`` is the transpose
@@ -43,7 +47,7 @@ def scan(indptr, indices, data, perm, lo, hi, rtol, rhs):  # pragma: no cover - 
     step = _ODD + _ODD  # weights 1, 1 + 2c, 1 + 4c, ...: odd, distinct, one addition each
     for k in range(nnz):
         b = bits[k]
-        hv += b * w
+        hv += (b ^ (b >> np.uint64(32))) * w
         hp += np.uint64(indices[_IX(k)]) * w
         w += step
         # |v| as bits: for non-negative floats the unsigned bit order is the value order, and

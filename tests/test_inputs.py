@@ -423,6 +423,31 @@ def test_fingerprint_sees_any_single_change():
     assert scan_matrix(B).pattern != base.pattern
 
 
+def test_fingerprint_sees_sign_flips_of_any_number_of_entries():
+    """Times an odd weight the sign bit alone adds 2^63 whatever the weight, so any two sign flips
+    cancelled: ``-A`` with an even number of entries hashed as ``A``, and a solver answered ``-x``
+    for ``-A`` (the scaled copy of ``A`` reused, its check passed on that copy: the contract fuzz)."""
+    from seqsolve.validation import scan_matrix
+
+    A = sp.csr_array(poisson2d(6))
+    assert A.nnz % 2 == 0
+    base = scan_matrix(A).fingerprint
+    assert scan_matrix(-A).fingerprint != base
+    rng = np.random.default_rng(4)
+    for flips in (2, 3, 4, 8):
+        for _ in range(20):
+            B = A.copy()
+            B.data[rng.choice(A.nnz, flips, replace=False)] *= -1.0
+            assert scan_matrix(B).fingerprint != base
+    # end to end: entries so large that the solver works on a scaled copy, kept per fingerprint
+    big = sp.csr_array(A * 1e300)
+    b = np.ones(A.shape[0])
+    solver = SequenceSolver(policy="fixed:direct")
+    for sign in (1.0, -1.0, 1.0):
+        x = solver.solve(sign * big, b)
+        np.testing.assert_allclose(sign * big @ x, b, rtol=1e-10)
+
+
 def test_symmetry_folded_into_the_scan_matches_the_separate_check():
     """``scan_matrix(A, (pattern, perm, lo, hi))`` gives the verdict of ``symmetric_by_entries``
     on entries lo:hi, and none at all when ``A`` does not have the expected pattern."""
