@@ -423,10 +423,11 @@ def test_fingerprint_sees_any_single_change():
     assert scan_matrix(B).pattern != base.pattern
 
 
-def test_fingerprint_sees_sign_flips_of_any_number_of_entries():
+def test_fingerprint_sees_sign_flips_and_a_doubled_matrix():
     """Times an odd weight the sign bit alone adds 2^63 whatever the weight, so any two sign flips
     cancelled: ``-A`` with an even number of entries hashed as ``A``, and a solver answered ``-x``
-    for ``-A`` (the scaled copy of ``A`` reused, its check passed on that copy: the contract fuzz)."""
+    for ``-A`` (the scaled copy of ``A`` reused, its check passed on that copy: the contract fuzz).
+    Changes in the upper bits of every entry cancelled the same way."""
     from seqsolve.validation import scan_matrix
 
     A = sp.csr_array(poisson2d(6))
@@ -439,6 +440,10 @@ def test_fingerprint_sees_sign_flips_of_any_number_of_entries():
             B = A.copy()
             B.data[rng.choice(A.nnz, flips, replace=False)] *= -1.0
             assert scan_matrix(B).fingerprint != base
+    # a whole matrix doubled (every exponent + 1: 2^52 more per entry) summed to a multiple of 2^64
+    # for one even nnz in 4,096 before the fold, e.g. 3,268
+    D = sp.csr_array(sp.diags(np.random.default_rng(0).uniform(1.0, 1.9, 3268)))
+    assert scan_matrix(2.0 * D).fingerprint != scan_matrix(D).fingerprint
     # end to end: entries so large that the solver works on a scaled copy, kept per fingerprint
     big = sp.csr_array(A * 1e300)
     b = np.ones(A.shape[0])
@@ -446,6 +451,10 @@ def test_fingerprint_sees_sign_flips_of_any_number_of_entries():
     for sign in (1.0, -1.0, 1.0):
         x = solver.solve(sign * big, b)
         np.testing.assert_allclose(sign * big @ x, b, rtol=1e-10)
+    big, b = sp.csr_array(D * 1e300), np.ones(3268)
+    for scale in (1.0, 2.0):
+        x = solver.solve(scale * big, b)
+        np.testing.assert_allclose(scale * big @ x, b, rtol=1e-10)
 
 
 def test_symmetry_folded_into_the_scan_matches_the_separate_check():
