@@ -108,7 +108,8 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    spent (on FEM heat with runs of ten, LU predicted at 1.8x was tried at system 11 for 13x that
    system's best).  So is every never-measured family beside a factorisation built for the
    repeating matrix at hand, which is then the best here at its solve alone
-   (:meth:`_lowest_now`): a try builds a setup of its own that serves the run only if it wins.  A setup that runs of one matrix would share is first tried where a run starts.
+   (:meth:`_lowest_now`): a try builds a setup of its own that serves the run only if it wins.
+   A setup that runs of one matrix would share is first tried where a run starts.
    Work a method does once per instance (``SolveRecord.one_off_seconds``: a graph partition) is
    left out of what later builds are expected to cost, and put into its first try's (a prior,
    ``ONE_OFF_COST``, until it ran).  Priors in products are priced at the product's cost implied

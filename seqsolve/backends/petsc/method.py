@@ -177,7 +177,6 @@ class PetscKSP(Method):
         self._pivots_on.add(self._mats.generation)
         self._pivot_free.discard(id(prepared.ksp))
         pattern = self._current()
-        pattern.ksps.pop("", None)
         pattern.spare = []  # (the pivot-free KSPs of this pattern are not used again)
         prepared.ksp, prepared.spare = self._ksp(""), pattern.spare  # (the pivot-free KSP is let go)
 
