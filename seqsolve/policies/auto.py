@@ -106,7 +106,7 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    within ``explore_cap`` of the best; one predicted to lose even when shared is charged its whole
    setup — what its try pays on its system — so it is screened only once that is 5 % of the time
    spent (on FEM heat with runs of ten, LU predicted at 1.8x was tried at system 11 for 13x that
-   system's best).  So is every never-measured family beside a factorisation built for the
+   system's best); the budget is asked for its capped solve and the fallback after it too.  So is every never-measured family beside a factorisation built for the
    repeating matrix at hand, which is then the best here at its solve alone
    (:meth:`_lowest_now`): a try builds a setup of its own that serves the run only if it wins.
    A setup that runs of one matrix would share is first tried where a run starts.
@@ -1677,8 +1677,14 @@ class AutoPolicy(Policy):
             # Beside a factorisation built for this repeating matrix (sunk: lo is its solve), a try
             # that builds a setup of its own for this matrix risks that whole build too: it
             # serves the run only if it wins, and nothing predicts that here
-            at_risk = full if (est is not None and (est > self.explore_cap * lo or self._solve_loses(rep, lo))) \
-                or (sunk and rel is None) else setup
+            loser = est is not None and (est > self.explore_cap * lo or self._solve_loses(rep, lo))
+            at_risk = full if loser or (sunk and rel is None) else setup
+            # what the budget is asked for: a foreseen loser's iterative try also pays its capped
+            # solve and the fallback after it, as a predicted loser's does above (BoomerAMG, its
+            # setup priced at 30 ms, fitted the budget by 0.5 ms beside 6 ms Cholesky solves and
+            # cost 156); a factorisation's try cannot overrun, and needs no fallback
+            charge = at_risk + (self.explore_cap + 1.0) * lo if loser and rep.kind not in FACTORISATIONS \
+                else at_risk
             # a bounded first try must also be a contender: on convection-diffusion LU, predicted
             # at 2.1x the best solve (its try within 2.25x), was screened at once and lost so
             # (judged at its first try's price, not at what its later builds cost: the setup priors
@@ -1689,7 +1695,7 @@ class AutoPolicy(Policy):
             if lo is not None and at_risk > lo and not bounded and (
                     (rel is not None and rel[0] > self.contender
                      and self.spent_explore_ > self.explore_budget * self.spent_total_)
-                    or self.spent_deferred_ + at_risk > self.explore_budget * self.spent_total_):
+                    or self.spent_deferred_ + charge > self.explore_budget * self.spent_total_):
                 # an expensive one-off setup (AMG, a factorisation) that cannot pay on one system is
                 # screened only once the sequence has run long enough that it is a small fraction
                 # of what was spent (idea 5): short sequences never pay for it
