@@ -7,6 +7,8 @@ matrix/array, a 2-D NumPy array or a ``LinearOperator`` — a list of lists is *
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -440,6 +442,16 @@ def test_fingerprint_sees_sign_flips_and_a_doubled_matrix():
             B = A.copy()
             B.data[rng.choice(A.nnz, flips, replace=False)] *= -1.0
             assert scan_matrix(B).fingerprint != base
+    # weights in arithmetic progression (w0 + w3 = w1 + w2): values swapped symmetrically cancelled,
+    # so this matrix hashed as its negative even with each entry's halves folded (the fuzz, seed 146)
+    M = sp.csr_array(np.array([[2e180, -1e180], [-1e180, 2e180]]))
+    assert scan_matrix(-M).fingerprint != scan_matrix(M).fingerprint
+    # no two of the 4-entry matrices over eleven values hash alike (12 % did with folded halves)
+    values = [1.0, -1.0, 2.0, -2.0, 0.5, -0.5, 3.0, 1e180, -1e180, 2e180, -2e180]
+    seen = set()
+    for entries in itertools.product(values, repeat=4):
+        seen.add(scan_matrix(sp.csr_array(np.array(entries).reshape(2, 2))).fingerprint)
+    assert len(seen) == len(values) ** 4
     # a whole matrix doubled (every exponent + 1: 2^52 more per entry) summed to a multiple of 2^64
     # for one even nnz in 4,096 before the fold, e.g. 3,268
     D = sp.csr_array(sp.diags(np.random.default_rng(0).uniform(1.0, 1.9, 3268)))
