@@ -106,8 +106,8 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    within ``explore_cap`` of the best; one predicted to lose even when shared is charged its whole
    setup — what its try pays on its system — so it is screened only once that is 5 % of the time
    spent (on FEM heat with runs of ten, LU predicted at 1.8x was tried at system 11 for 13x that
-   system's best), and, unless a factorisation, for its capped solve and the fallback after it
-   too.  So is every never-measured family beside a factorisation built for the
+   system's best); unless it is a factorisation, the budget must also hold its capped solve and
+   the fallback after it.  So is every never-measured family beside a factorisation built for the
    repeating matrix at hand, which is then the best here at its solve alone
    (:meth:`_lowest_now`): a try builds a setup of its own that serves the run only if it wins.
    A setup that runs of one matrix would share is first tried where a run starts.
