@@ -560,11 +560,11 @@ def test_a_new_pattern_with_the_old_lengths_makes_a_new_mat():
     B.data = 2.0 * B.data
     backend, m = _method("cg")
     m.setup(A, None)
-    mat, data = backend.mats.mat, backend.mats._data
+    mat, data = backend.mats.mat, backend.mats._held[-1].data
     m.setup(B, None)
     assert backend.mats.mat is not mat
     assert np.array_equal(data, A.data)  # the old Mat's values were left alone
-    assert np.array_equal(backend.mats._data, B.data)
+    assert np.array_equal(backend.mats._held[-1].data, B.data)
 
 
 def test_a_factorisation_built_for_this_matrix_is_not_redone_after_another_methods_setup():

@@ -1400,11 +1400,10 @@ class AutoPolicy(Policy):
         ready = self._ready() if lo is not None and entries else None
         if not ready:
             return lo, False
-        scale, fam_of, size, sunk = self._scale, self._fam_of, b[0], False
+        sunk = False
         for name in self._factor_names.intersection(ready):
-            v = entries.get(name)
-            if v is not None and v[0] * scale.get((fam_of[name], size), 1.0) <= lo:
-                lo, sunk = v[0] * scale.get((fam_of[name], size), 1.0), True
+            if name in entries and (solve := self._mean(b, name)) <= lo:
+                lo, sunk = solve, True
         return lo, sunk
 
     def _count_run(self, repeated: bool) -> None:

@@ -45,21 +45,27 @@ class MatCache:
     :data:`PATTERNS` patterns kept), shared by every method of a backend."""
 
     def __init__(self) -> None:
-        self.mat = None
         #: unknowns per mesh node, from the caller's near-null-space modes (see :meth:`nodes_of`):
         #: kept for later Mats, since only the AMG methods are handed the modes
         self.block_size = 1
-        #: the current Mat's pattern: a new number for every new Mat, its own again when a kept
-        #: pattern comes back (methods keep their KSPs per generation)
-        self.generation = 0
         self._made = 0  # Mats made so far (the last generation handed out)
         #: increases with every copy of values: a method whose setup saw another version finds the
         #: Mat holding another matrix (a different method's setup since) and copies its own back
         self.version = 0
-        self._indptr = self._indices = self._data = None
-        self._held: list[_Held] = []  # the kept patterns, least recently used first
+        self._held: list[_Held] = []  # the kept patterns, least recently used first: the current last
         self._band = (-1, False)  # (generation, whether that pattern is a narrow band)
         self._planar = (-1, True)  # (generation, whether that pattern's graph is at most planar)
+
+    @property
+    def mat(self) -> Any:
+        """The current ``Mat`` (``None`` before the first matrix)."""
+        return self._held[-1].mat if self._held else None
+
+    @property
+    def generation(self) -> int:
+        """The current Mat's pattern: a new number for every new Mat, its own again when a kept
+        pattern comes back (methods keep their KSPs per generation)."""
+        return self._held[-1].generation if self._held else 0
 
     def holds(self, generation: int) -> bool:
         """Whether the ``Mat`` of pattern ``generation`` is still kept."""
@@ -71,20 +77,15 @@ class MatCache:
         Called from a method's setup, i.e. when the solver saw new values; the copy is one pass
         (an identity test would miss a caller who updates one matrix object in place)."""
         self.version += 1
-        if self.mat is not None and self._copied(A):
-            # assembly (not just a state increase): it also drops what AIJ caches about the values
-            # (the inverted diagonal SOR/Eisenstat use), and PCs compare states to decide on a rebuild
-            self.mat.assemble()
-            return self.mat
-        for held in reversed(self._held[:-1]):  # a kept pattern that came back
-            self._use(held)
-            if self._copied(A):
-                self._held.remove(held)
-                self._held.append(held)
-                self.mat.assemble()
-                return self.mat
-        if self._held:
-            self._use(self._held[-1])  # (none matched: back to the current one, then a new Mat)
+        for held in reversed(self._held):  # the current pattern first, then kept ones coming back
+            if _copied(A, held):
+                if held is not self._held[-1]:
+                    self._held.remove(held)
+                    self._held.append(held)
+                # assembly (not just a state increase): it also drops what AIJ caches about the values
+                # (the inverted diagonal SOR/Eisenstat use), and PCs compare states to decide on a rebuild
+                held.mat.assemble()
+                return held.mat
         PETSc = petsc()
         it = PETSc.IntType
         indptr = np.array(A.indptr, dtype=it)  # copies: PETSc will read them in place
@@ -105,12 +106,7 @@ class MatCache:
             mat.setBlockSize(self.block_size)
         self._held.append(_Held(mat, indptr, indices, data, self._made))
         del self._held[:-PATTERNS]
-        self._use(self._held[-1])
-        return self.mat
-
-    def _use(self, held: _Held) -> None:
-        self.mat, self._indptr, self._indices, self._data = held.mat, held.indptr, held.indices, held.data
-        self.generation = held.generation
+        return mat
 
     @property
     def narrow_band(self) -> bool:
@@ -136,8 +132,9 @@ class MatCache:
 
     def _csr(self) -> sp.csr_array:
         """The current matrix as SciPy CSR on the arrays the Mat reads (no copy): for judging its pattern."""
-        n = self._indptr.shape[0] - 1
-        return sp.csr_array((self._data, self._indices, self._indptr), shape=(n, n))
+        held = self._held[-1]
+        n = held.indptr.shape[0] - 1
+        return sp.csr_array((held.data, held.indices, held.indptr), shape=(n, n))
 
     def nodes_of(self, modes: np.ndarray) -> None:
         """Give the Mat the block size that ``modes`` (near-null-space vectors, one column each)
@@ -157,17 +154,18 @@ class MatCache:
             if self.mat is not None:
                 self.mat.setBlockSize(bs)
 
-    def _copied(self, A) -> bool:
-        """Copy ``A``'s values into the Mat's arrays if ``A`` has their sparsity pattern: one
-        compiled pass compares the pattern and copies (``np.array_equal`` twice and ``np.copyto``
-        cost 1.6x more, measured on Heat2D nx=200)."""
-        data, indices = A.data, A.indices
-        if (A.shape[0] + 1 != self._indptr.shape[0] or data.shape[0] != self._data.shape[0]
-                or indices.shape[0] != self._indices.shape[0]):
-            return False  # (the kernel reads every array to its length: no bounds checks)
-        from ._kernels import copy_if_same_pattern
 
-        return bool(copy_if_same_pattern(A.indptr, indices, data, self._indptr, self._indices, self._data))
+def _copied(A, held: _Held) -> bool:
+    """Copy ``A``'s values into ``held``'s arrays if ``A`` has their sparsity pattern: one compiled
+    pass compares the pattern and copies (``np.array_equal`` twice and ``np.copyto`` cost 1.6x
+    more, measured on Heat2D nx=200)."""
+    data, indices = A.data, A.indices
+    if (A.shape[0] + 1 != held.indptr.shape[0] or data.shape[0] != held.data.shape[0]
+            or indices.shape[0] != held.indices.shape[0]):
+        return False  # (the kernel reads every array to its length: no bounds checks)
+    from ._kernels import copy_if_same_pattern
+
+    return bool(copy_if_same_pattern(A.indptr, indices, data, held.indptr, held.indices, held.data))
 
 
 def interleaved(modes: np.ndarray, bs: int) -> bool:
