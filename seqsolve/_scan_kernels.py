@@ -14,7 +14,8 @@ from numba import njit
 _IX = np.uintp  # unsigned indices: Numba skips its negative-index branch
 _ODD = np.uint64(0x9E3779B97F4A7C15)  # 2^64 / golden ratio, odd
 _MIX = np.uint64(0xBF58476D1CE4E5B9)  # SplitMix64's first multiplier
-_SHIFT, _HALF, _ONE = np.uint64(29), np.uint64(32), np.uint64(1)
+_SHIFT, _HALF, _ONE, _ZERO = np.uint64(29), np.uint64(32), np.uint64(1), np.uint64(0)
+_LOW = np.uint64(0xFFFFFFFF)  # a word's lower half
 _ABS = np.uint64(0x7FFFFFFFFFFFFFFF)  # all bits but the sign
 _INF_BITS = np.uint64(0x7FF0000000000000)  # the bits of inf: |v| bits below it are finite
 
@@ -24,16 +25,17 @@ def scan(indptr, indices, data, perm, lo, hi, rtol, rhs):  # pragma: no cover - 
     """``(value hash, pattern hash, max |a_ij|, symmetry, Σ b_i²)`` of a CSR matrix (and a
     right-hand side) in one call.
 
-    The hashes are sums of the entries' bit patterns, mixed (and of column indices, row pointers),
-    times odd position-dependent weights, modulo 2⁶⁴: any change of one entry changes them, and
-    nothing can overflow.  Both the entries and the weights must be mixed.  With raw bits, the sign
-    bit alone added 2⁶³ whatever the odd weight, so two sign flips cancelled: ``-A`` hashed as
-    ``A`` for any even number of entries, and a solver reused the scaled copy and setups of ``A``
-    for ``-A`` (x off by a factor -1, its check passed on the stale copy: the contract fuzz).  With
-    weights in arithmetic progression (``w₀ + w₃ = w₁ + w₂``), values swapped symmetrically
-    cancelled: ``[[2e180, -1e180], [-1e180, 2e180]]`` hashed as its negative, and 12 % of the
-    4-entry matrices over eleven values collided with another.  Now none of 161,051 5-entry ones
-    do (one more multiply per entry: 56 µs against 37 for Heat2D nx=100's 49,600 entries).
+    The value hash is a sum of the entries' bits, each offset by a position-dependent amount and
+    mixed (:func:`pattern_hash` hashes the pattern), modulo 2⁶⁴: any change of one entry changes
+    it, and nothing can overflow.  The mixing must be nonlinear.  Summed raw bits times odd weights
+    were not: the sign bit alone added 2⁶³ whatever the weight, so two sign flips cancelled and
+    ``-A`` hashed as ``A`` for any even number of entries (a solver reused the scaled copy and
+    setups of ``A`` for ``-A``: x off by a factor -1, its check passed on the stale copy; the
+    contract fuzz), and with weights in arithmetic progression (``w₀ + w₃ = w₁ + w₂``) values
+    swapped symmetrically cancelled: ``[[2e180, -1e180], [-1e180, 2e180]]`` hashed as its
+    negative.  Now none of the 161,051 5-entry matrices over eleven values collide, for one
+    multiply per entry: 29 µs for Heat2D nx=100's 49,600 entries and their pattern (56 µs with
+    entries and weights mixed separately, 37 with the flawed sums).
     ``max |a_ij|`` is ``inf`` or ``nan`` when an entry is.
 
     ``symmetry`` folds in the symmetry test of entries ``lo:hi`` (:func:`symmetric_block`, with
@@ -47,23 +49,19 @@ def scan(indptr, indices, data, perm, lo, hi, rtol, rhs):  # pragma: no cover - 
     bits = data.view(np.uint64)
     nnz = bits.shape[0]
     hv = np.uint64(0)
-    hp = np.uint64(0)
     top = np.uint64(0)
     w = np.uint64(1)
     step = _ODD + _ODD  # a Weyl sequence 1, 1 + 2c, 1 + 4c, ...: one addition each
     for k in range(nnz):
         b = bits[k]
-        m = (w ^ (w >> _SHIFT)) | _ONE  # the position's weight: odd, not linear in k
-        f = (b ^ (b >> _HALF)) * _MIX  # the entry's bits, mixed (a multiply, an xor-shift)
-        hv += (f ^ (f >> _SHIFT)) * m
-        hp += np.uint64(indices[_IX(k)]) * m
+        f = b + w  # the entry's bits offset by its position, then mixed (a multiply, xor-shifts)
+        f = (f ^ (f >> _HALF)) * _MIX
+        hv += f ^ (f >> _SHIFT)
         w += step
         # |v| as bits: for non-negative floats the unsigned bit order is the value order, and
         # inf/nan sort above every finite value, so one integer max finds max|v| and non-finites
         top = max(top, b & _ABS)
-    for i in range(indptr.shape[0]):
-        hp += np.uint64(indptr[_IX(i)]) * ((w ^ (w >> _SHIFT)) | _ONE)
-        w += step
+    hp = pattern_hash(indptr, indices)
     box = np.empty(1, np.uint64)  # the bits of max|a_ij| as the float they are
     box[0] = top
     top_value = box.view(np.float64)[0]
@@ -71,6 +69,50 @@ def scan(indptr, indices, data, perm, lo, hi, rtol, rhs):  # pragma: no cover - 
     if lo < hi and top < _INF_BITS and hi <= nnz and perm.shape[0] == nnz:
         sym = 1 if symmetric_block(data, perm, rtol * top_value, lo, hi) else 0
     return hv, hp, top_value, sym, squares(rhs)
+
+
+@njit(cache=True)
+def pattern_hash(indptr, indices):  # pragma: no cover - compiled
+    """A hash of a CSR pattern: its column indices and row pointers read as 64-bit words (two
+    int32 indices a word: half the multiplies), each word mixed and times an odd weight that is
+    not linear in its position, summed modulo 2⁶⁴."""
+    hp, w = _hash_words(indices, np.uint64(0), np.uint64(1))
+    hp, w = _hash_words(indptr, hp, w)
+    return hp
+
+
+@njit(cache=True, inline="always")
+def _hash_words(a, hp, w):  # pragma: no cover - compiled
+    """``hp`` plus the hash of the integer array ``a``, its weights continuing from ``w``.  A
+    strided ``a`` is read as the same words as its contiguous copy: one matrix, one hash."""
+    n = a.shape[0]
+    if a.flags.c_contiguous and a.itemsize == 4:
+        words = a[: n - n % 2].view(np.uint64)
+    elif a.flags.c_contiguous and a.itemsize == 8:
+        words = a.view(np.uint64)
+    else:
+        words = np.empty(0, np.uint64)  # strided, or another width: below
+    step = _ODD + _ODD
+    for k in range(words.shape[0]):
+        hp += _mixed(words[_IX(k)]) * ((w ^ (w >> _SHIFT)) | _ONE)
+        w += step
+    start = words.shape[0] * 8 // a.itemsize
+    if a.itemsize == 4:  # strided int32: the same words, put together; then an odd one out
+        for k in range(start, n - 1, 2):
+            word = (np.uint64(a[_IX(k)]) & _LOW) | (np.uint64(a[_IX(k + 1)]) << _HALF)
+            hp += _mixed(word) * ((w ^ (w >> _SHIFT)) | _ONE)
+            w += step
+        start = max(start, n - n % 2)
+    for k in range(start, n):
+        hp += _mixed(np.uint64(a[_IX(k)]) & (_LOW if a.itemsize == 4 else ~_ZERO)) * ((w ^ (w >> _SHIFT)) | _ONE)
+        w += step
+    return hp, w
+
+
+@njit(cache=True, inline="always")
+def _mixed(p):  # pragma: no cover - compiled
+    """A word's halves folded together (a bijection, so no two words hash alike)."""
+    return p ^ (p >> _HALF)
 
 
 @njit(cache=True)

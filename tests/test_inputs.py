@@ -469,6 +469,40 @@ def test_fingerprint_sees_sign_flips_and_a_doubled_matrix():
         np.testing.assert_allclose(scale * big @ x, b, rtol=1e-10)
 
 
+def test_pattern_hash_sees_index_changes_whatever_the_index_width_and_layout():
+    """The pattern hash reads int32 indices two a word: each index, the odd one out and the row
+    pointers must still count, for int64 and strided index arrays too."""
+    from seqsolve.validation import scan_matrix
+
+    A = sp.csr_array(poisson2d(5))
+    assert A.nnz % 2 == 1  # an odd one out
+    rng = np.random.default_rng(7)
+
+    def layouts(indices, indptr):
+        for dtype in (np.int32, np.int64):
+            yield indices.astype(dtype), indptr.astype(dtype)
+            wide = np.zeros(2 * indices.size, dtype=dtype)
+            wide[::2] = indices
+            yield wide[::2], indptr.astype(dtype)  # strided column indices
+
+    for indices, indptr in layouts(A.indices, A.indptr):
+        base = sp.csr_array((A.data, indices, indptr), shape=A.shape)
+        pattern = scan_matrix(base).pattern
+        assert scan_matrix(sp.csr_array((A.data.copy(), indices.copy(), indptr.copy()), shape=A.shape)).pattern == pattern
+        for k in list(rng.choice(A.nnz - 1, 12, replace=False)) + [A.nnz - 1]:
+            moved = indices.copy()
+            moved[k] = (moved[k] + 1 + rng.integers(A.shape[0] - 1)) % A.shape[0]
+            assert scan_matrix(sp.csr_array((A.data, moved, indptr), shape=A.shape)).pattern != pattern
+            swapped = indices.copy()
+            j = (k + 1) % A.nnz
+            swapped[k], swapped[j] = indices[j], indices[k]
+            if swapped[k] != indices[k]:
+                assert scan_matrix(sp.csr_array((A.data, swapped, indptr), shape=A.shape)).pattern != pattern
+        shifted = indptr.copy()
+        shifted[3] += 1  # one entry moved from row 3 to row 2
+        assert scan_matrix(sp.csr_array((A.data, indices, shifted), shape=A.shape)).pattern != pattern
+
+
 def test_symmetry_folded_into_the_scan_matches_the_separate_check():
     """``scan_matrix(A, (pattern, perm, lo, hi))`` gives the verdict of ``symmetric_by_entries``
     on entries lo:hi, and none at all when ``A`` does not have the expected pattern."""
