@@ -195,6 +195,26 @@ def test_a_family_the_measured_iterations_predict_to_lose_is_screened_late():
     assert 40 <= late <= 60  # re-checked every 10 systems
 
 
+def test_a_family_foreseen_far_beyond_the_slack_waits_longer():
+    """A prediction wrong by a factor F needs an exponent off by log F / log(count): the further
+    beyond the slack a family is foreseen to lose, the less its try is worth, and the budget is
+    asked for it that many times over.  SSOR-PCG needing 2,000 iterations foresees plain CG at
+    ~4x the incumbent (odds ~2.3 beyond the slack), against ~2x at 100 (odds ~1.1)."""
+    def first_cg(iterations: int) -> int:
+        p = AutoPolicy(candidates=[SSOR, "numba-cg"], seed=0, explore=0.0)
+        for t in range(400):
+            c = p.select(None, n=1000).name
+            if c == "numba-cg":
+                return t
+            p.update(1e-3, record(c, iterations=iterations, setup=0.0, solve=1e-3, repeated=False, reused=False))
+        return 400
+
+    mild, far = first_cg(100), first_cg(2000)
+    assert 40 <= mild <= 60
+    assert far >= 1.8 * mild  # (without the odds both wait for the same (explore_cap + 1) x 1 ms)
+    assert far < 400  # long sequences still try it
+
+
 def test_a_solve_is_priced_as_a_fixed_part_plus_its_iterations():
     """seconds = 1e-4 + iterations x 2e-5: a fit over solves with varying iteration counts
     recovers both parts (a speed measured on hard systems alone would price an easy one at
