@@ -1,9 +1,10 @@
-"""Compiled one-pass checks of a CSR matrix for :mod:`seqsolve.validation` (run on every solve).
+"""Compiled checks of a CSR matrix in one call for :mod:`seqsolve.validation` (run on every solve).
 
 Per call seqsolve must know whether ``A`` is finite, whether it changed since the last call (so a
 setup is reused only while it is unchanged), its magnitude (for exact rescaling) and whether it is
 symmetric.  Done with NumPy that is eight passes over the entries and two products; here it is one
-pass (:func:`scan`) plus, when the values changed, one gather (:func:`symmetric_entries`).
+compiled call (:func:`scan`: a pass over the values, one over the pattern's words) plus, when the
+values changed, one gather (:func:`symmetric_entries`).
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ def scan(indptr, indices, data, perm, lo, hi, rtol, rhs):  # pragma: no cover - 
     contract fuzz), and with weights in arithmetic progression (``w₀ + w₃ = w₁ + w₂``) values
     swapped symmetrically cancelled: ``[[2e180, -1e180], [-1e180, 2e180]]`` hashed as its
     negative.  Now none of the 161,051 5-entry matrices over eleven values collide, for one
-    multiply per entry: 29 µs for Heat2D nx=100's 49,600 entries and their pattern (56 µs with
-    entries and weights mixed separately, 37 with the flawed sums).
+    multiply per entry: 32–37 µs for Heat2D nx=100's 49,600 entries and their pattern (56 µs
+    with entries and weights mixed separately, 37 with the flawed sums).
     ``max |a_ij|`` is ``inf`` or ``nan`` when an entry is.
 
     ``symmetry`` folds in the symmetry test of entries ``lo:hi`` (:func:`symmetric_block`, with
