@@ -487,6 +487,8 @@ def test_pattern_hash_sees_index_changes_whatever_the_index_width_and_layout():
 
     for indices, indptr in layouts(A.indices, A.indptr):
         base = sp.csr_array((A.data, indices, indptr), shape=A.shape)
+        # (SciPy keeps the arrays as given: each layout reaches the kernel as it is)
+        assert base.indices.dtype == indices.dtype and base.indices.flags.c_contiguous == indices.flags.c_contiguous
         pattern = scan_matrix(base).pattern
         assert scan_matrix(sp.csr_array((A.data.copy(), indices.copy(), indptr.copy()), shape=A.shape)).pattern == pattern
         for k in list(rng.choice(A.nnz - 1, 12, replace=False)) + [A.nnz - 1]:
