@@ -175,19 +175,22 @@ def test_jacobi_is_not_screened_when_the_diagonal_is_constant():
     assert "numba-jacobi-cg" in {r.configuration for r in s.history}
 
 
+def first_cg(iterations: int, horizon: int = 200) -> int:
+    """The system at which plain CG is first tried beside SSOR-PCG, whose every solve takes
+    ``iterations`` and 1 ms (``horizon`` if never)."""
+    p = AutoPolicy(candidates=[SSOR, "numba-cg"], seed=0, explore=0.0)
+    for t in range(horizon):
+        c = p.select(None, n=1000).name
+        if c == "numba-cg":
+            return t
+        p.update(1e-3, record(c, iterations=iterations, setup=0.0, solve=1e-3, repeated=False, reused=False))
+    return horizon
+
+
 def test_a_family_the_measured_iterations_predict_to_lose_is_screened_late():
     """SSOR-PCG needing 100 iterations predicts plain CG at ~100**(1/0.8) ≈ 316 (a loss): its capped
     try waits until it is within the exploration budget; on an easy system (5 iterations) CG can
     win and is tried at once."""
-    def first_cg(iterations: int) -> int:
-        p = AutoPolicy(candidates=[SSOR, "numba-cg"], seed=0, explore=0.0)
-        for t in range(200):
-            c = p.select(None, n=1000).name
-            if c == "numba-cg":
-                return t
-            p.update(1e-3, record(c, iterations=iterations, setup=0.0, solve=1e-3, repeated=False, reused=False))
-        return 200
-
     assert first_cg(5) == 1
     late = first_cg(100)
     # one capped try and its fallback ((explore_cap + 1) x the incumbent) are at most explore_budget
@@ -200,16 +203,7 @@ def test_a_family_foreseen_far_beyond_the_slack_waits_longer():
     beyond the slack a family is foreseen to lose, the less its try is worth, and the budget is
     asked for it that many times over.  SSOR-PCG needing 2,000 iterations foresees plain CG at
     ~4x the incumbent (odds ~2.3 beyond the slack), against ~2x at 100 (odds ~1.1)."""
-    def first_cg(iterations: int) -> int:
-        p = AutoPolicy(candidates=[SSOR, "numba-cg"], seed=0, explore=0.0)
-        for t in range(400):
-            c = p.select(None, n=1000).name
-            if c == "numba-cg":
-                return t
-            p.update(1e-3, record(c, iterations=iterations, setup=0.0, solve=1e-3, repeated=False, reused=False))
-        return 400
-
-    mild, far = first_cg(100), first_cg(2000)
+    mild, far = first_cg(100, 400), first_cg(2000, 400)
     assert 40 <= mild <= 60
     assert far >= 1.8 * mild  # (without the odds both wait for the same (explore_cap + 1) x 1 ms)
     assert far < 400  # long sequences still try it
