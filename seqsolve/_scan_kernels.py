@@ -15,7 +15,7 @@ from numba import njit
 _IX = np.uintp  # unsigned indices: Numba skips its negative-index branch
 _ODD = np.uint64(0x9E3779B97F4A7C15)  # 2^64 / golden ratio, odd
 _MIX = np.uint64(0xBF58476D1CE4E5B9)  # SplitMix64's first multiplier
-_SHIFT, _HALF, _ONE, _ZERO = np.uint64(29), np.uint64(32), np.uint64(1), np.uint64(0)
+_SHIFT, _HALF, _ONE = np.uint64(29), np.uint64(32), np.uint64(1)
 _LOW = np.uint64(0xFFFFFFFF)  # a word's lower half
 _ABS = np.uint64(0x7FFFFFFFFFFFFFFF)  # all bits but the sign
 _INF_BITS = np.uint64(0x7FF0000000000000)  # the bits of inf: |v| bits below it are finite
@@ -78,34 +78,24 @@ def pattern_hash(indptr, indices):  # pragma: no cover - compiled
     int32 indices a word: half the multiplies), each word mixed and times an odd weight that is
     not linear in its position, summed modulo 2⁶⁴."""
     hp, w = _hash_words(indices, np.uint64(0), np.uint64(1))
-    hp, w = _hash_words(indptr, hp, w)
-    return hp
+    return _hash_words(indptr, hp, w)[0]
 
 
 @njit(cache=True, inline="always")
 def _hash_words(a, hp, w):  # pragma: no cover - compiled
-    """``hp`` plus the hash of the integer array ``a``, its weights continuing from ``w``.  A
-    strided ``a`` is read as the same words as its contiguous copy: one matrix, one hash."""
+    """``hp`` plus the hash of the index array ``a`` (int32 or int64, SciPy's index types), its
+    weights continuing from ``w``.  A strided ``a`` is hashed as its contiguous copy: one matrix,
+    one hash."""
+    if not a.flags.c_contiguous:
+        a = a.copy()  # (rare: SciPy keeps index arrays as given)
     n = a.shape[0]
-    if a.flags.c_contiguous and a.itemsize == 4:
-        words = a[: n - n % 2].view(np.uint64)
-    elif a.flags.c_contiguous and a.itemsize == 8:
-        words = a.view(np.uint64)
-    else:
-        words = np.empty(0, np.uint64)  # strided, or another width: below
+    words = a[: n - n % 2].view(np.uint64) if a.itemsize == 4 else a.view(np.uint64)
     step = _ODD + _ODD
     for k in range(words.shape[0]):
         hp += _mixed(words[_IX(k)]) * ((w ^ (w >> _SHIFT)) | _ONE)
         w += step
-    start = words.shape[0] * 8 // a.itemsize
-    if a.itemsize == 4:  # strided int32: the same words, put together; then an odd one out
-        for k in range(start, n - 1, 2):
-            word = (np.uint64(a[_IX(k)]) & _LOW) | (np.uint64(a[_IX(k + 1)]) << _HALF)
-            hp += _mixed(word) * ((w ^ (w >> _SHIFT)) | _ONE)
-            w += step
-        start = max(start, n - n % 2)
-    for k in range(start, n):
-        hp += _mixed(np.uint64(a[_IX(k)]) & (_LOW if a.itemsize == 4 else ~_ZERO)) * ((w ^ (w >> _SHIFT)) | _ONE)
+    if a.itemsize == 4 and n % 2:  # the odd int32 out, as the lower half of a word
+        hp += _mixed(np.uint64(a[_IX(n - 1)]) & _LOW) * ((w ^ (w >> _SHIFT)) | _ONE)
         w += step
     return hp, w
 
