@@ -316,11 +316,14 @@ _BOUNDED_RIVAL = 2.0
 #: price (its prior, priced as a 2-D graph with a timed product) it stops, and runs on only where
 #: its measured rate projects the rest to cost less than this many times the factorisation (now
 #: priced with the graph's measured dimension).  A ski-rental: the first system then costs at
-#: most about (2 x this + 1) factorisations when the factorisation is the cheaper route, and the
+#: most about (2 x this) factorisations when the factorisation is the cheaper route, and the
 #: iterative solve's own cost (plus a restart) when it is not.  Uncapped but by 30√n iterations, a
 #: plate (4th order, condition ~n²) cost PETSc's SSOR-PCG 1,001 iterations (420-600 ms) before
-#: its LU (150 ms), 3.2x the fixed Cholesky over 40 systems
-_FIRST_RENT = 2.0
+#: its LU (150 ms), 3.2x the fixed Cholesky over 40 systems.  At 2 (the rest run on where it cost
+#: under twice the factorisation) a first system cost up to 5 factorisations: plane-strain
+#: elasticity's coarse-space SSOR-PCG ran 834 iterations (2.7 s) before its 1.1 s LU, and a plate's
+#: ran on to 477 ms beside a 190 ms LU; the textbook rent (1) bounds it at 2
+_FIRST_RENT = 1.0
 #: the fewest iterations a Krylov method with an inexact preconditioner is credited with (a
 #: one-iteration solve needs the exact inverse): see AutoPolicy._applied_floor
 _FEW_APPLIED = 2
@@ -1090,6 +1093,12 @@ class AutoPolicy(Policy):
             its = info.projected_iterations
             if its is not None and math.isfinite(its) and its >= 1:
                 self._lost_its[name] = float(its)
+            elif info.iterations >= 1:
+                # no progress to project from: it did not finish in the iterations it ran, a floor
+                # (plane-strain elasticity: the coarse-space SSOR-PCG's first 417 iterations left
+                # the residual above its start; forgotten, SSOR-PCG, CG and Jacobi-PCG were each
+                # screened beside the LU, 1.3-1.9x its solve a try)
+                self._lost_its[name] = float(info.iterations)
             else:
                 self._lost_its.pop(name, None)
         elif self._lost and info.converged and not info.fallback:
@@ -2036,6 +2045,11 @@ class AutoPolicy(Policy):
                     measured = self._product_seconds()
                     implied = implied if measured is None else min(implied, measured)
                 cheapest = implied if cheapest is None else min(cheapest, implied)
+        if cheapest is None and self.cost == "seconds" and self.spent_total_ > 0:
+            # no family has run clean (a factorisation first, or every try capped): one timed
+            # product, not nothing — priced at its fixed part alone, AMG's 165 ms setup was
+            # screened at 5 ms beside a plane-strain LU whose solves cost 35 ms
+            return self._product_seconds()
         return cheapest
 
     def _fill_growth(self, flat: float | None = None, force: bool = False) -> float:
@@ -2141,11 +2155,14 @@ class AutoPolicy(Policy):
         ref = None
         for k, v in known.items():
             c = self._by_name.get(k)
-            if c is not None and _BUILT_ON.get(c.kind) == rep.kind:
-                # what it is built on needs at least its count (deflation only removes work): a floor
-                # good enough to order first tries by (a 4th-order plate: the coarse-space SSOR-PCG's
-                # 1,103 iterations put SSOR-PCG's try, left unordered, ahead of the LU that won)
-                e = mine if any_strength else None
+            built_on = c is not None and _BUILT_ON.get(c.kind) == rep.kind
+            if built_on:
+                # what it is built on needs at least its count (deflation only removes work): a floor,
+                # to order first tries by (a 4th-order plate: the coarse-space SSOR-PCG's 1,103
+                # iterations put SSOR-PCG's try, left unordered, ahead of the LU that won) and to
+                # hold back a try that loses even at that floor (plane-strain elasticity: SSOR-PCG
+                # screened beside an LU whose solve cost a tenth of 417 SSOR iterations)
+                e = mine
             else:
                 e = DIFFICULTY_EXPONENT.get(c.kind) if c is not None else None
             its = v[3] if k not in self._lost else self._lost_its.get(k, 0.0)
@@ -2154,7 +2171,8 @@ class AutoPolicy(Policy):
             if any_strength:
                 if ref is None or (abs(e - mine), v[0]) < (abs(ref[2] - mine), ref[0]):
                     ref = (v[0], its, e, c)
-            elif e < mine and max(e, mine) > MULTILEVEL and (ref is None or (-e, v[0]) < (-ref[2], ref[0])):
+            elif (e < mine or built_on) and max(e, mine) > MULTILEVEL \
+                    and (ref is None or (-e, v[0]) < (-ref[2], ref[0])):
                 ref = (v[0], its, e, c)
         floor = None if any_strength else self._equal_strength_floor(rep, known)
         if ref is None and floor is None:
@@ -2169,6 +2187,12 @@ class AutoPolicy(Policy):
         # (a candidate's family from the per-name dict: _family's cache hashes the configuration)
         family = self._fam_of.get(rep.name) or _family(rep)
         per = self.per_iteration_.get(family) or self._prior_per_iteration(rep)
+        if per is None and self.cost == "seconds":
+            # no speed measured yet (every try so far capped, or a factorisation): its prior in
+            # products, timed (plane-strain elasticity: the coarse-space try's 417 iterations
+            # predicted nothing while no clean solve had priced an iteration)
+            product, products = self._product_seconds(), self._iter_cost.get(rep.kind)
+            per = product * products if product is not None and products else None
         if per is None:
             return None
         return self.fixed_.get(family, 0.0) + max(1.0, ref[1] ** (mine / ref[2])) * per
