@@ -65,10 +65,12 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    incumbent cannot run away: the 27,000-iteration CG solve that an early, easy system made look
    best is stopped at a few times its usual count); with nothing known yet, a prior cap of
    ``30·√n`` iterations, and the sequence's very first try is *rented* against the factorisation
-   the solver falls back to (``_FIRST_RENT``): stopped once it has cost twice that factorisation's
+   the solver falls back to (``_FIRST_RENT``): stopped once it has cost that factorisation's
    price, it runs on only where its measured rate projects the rest to cost less than that (on a
    plate, a 4th-order problem nothing in the matrix announces, PETSc's SSOR-PCG ran 1,001
-   iterations before its LU, and a first system cost 3.6x the fixed Cholesky's).  A cap priced
+   iterations before its LU, and a first system cost 3.6x the fixed Cholesky's).  What such a
+   try showed bounds the families it is built on or stronger than (a try that made no progress
+   in its iterations: at least that many), which then wait as predicted losers.  A cap priced
    with a guessed speed (a family never run) is only as
    good as the guess, so such an exploration also gets the same budget in seconds
    (:meth:`attempt_budget`): the solver runs a short first chunk and stops it as soon as its
@@ -165,7 +167,7 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    commitment, or one in a bin it does not cover, is handed back at once).
 
 Regret, as far as it can be argued: every attempt costs at most its cap plus one fallback (which
-continues from the capped iterate) — the very first, at most ``2 · _FIRST_RENT`` factorisations plus
+continues from the capped iterate) — the very first, at most ``_FIRST_RENT`` factorisations plus
 the factorisation, or its own solve and a restart, as far as the factorisation's prior holds — the
 cap being ``explore_cap``× (exploration) or
 ``exploit_cap``× (exploitation) the best cost known in the bin — and a switch of family on stale
