@@ -69,8 +69,9 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    price, it runs on only where its measured rate projects the rest to cost less than that (on a
    plate, a 4th-order problem nothing in the matrix announces, PETSc's SSOR-PCG ran 1,001
    iterations before its LU, and a first system cost 3.6x the fixed Cholesky's).  What such a
-   try showed bounds the families it is built on or stronger than (a try that made no progress
-   in its iterations: at least that many), which then wait as predicted losers.  A cap priced
+   try showed is a floor for the families it bounds (those weaker than it, and the SSOR-PCG a
+   coarse space is built on; a try that made no progress: at least the iterations it ran), which
+   then wait as predicted losers beside the factorisation.  A cap priced
    with a guessed speed (a family never run) is only as
    good as the guess, so such an exploration also gets the same budget in seconds
    (:meth:`attempt_budget`): the solver runs a short first chunk and stops it as soon as its
