@@ -73,6 +73,13 @@ DUEL = (1, 0, 0, 1, 0, 1, 1, 0)
 #: the range a duel's measured kappa is clipped to (up to 0.74 measured; a duel on few
 #: iterations can say anything)
 KAPPA_RANGE = (0.0, 2.0)
+#: kappa is measured per difficulty: solves whose default start needs ``its`` iterations share a
+#: bin ``floor(KAPPA_BINS_PER_OCTAVE · log2(its + 1))``.  One kappa for a whole sequence swung with
+#: its phases: on Heat2D nx=200 (5000 steps) duels measured 0 where solves took 10-12 iterations
+#: (an 8x smaller error bought none) and 0.6-1.0 where they took 17-31 (an extrapolation saved
+#: a quarter of them), each duel's kappa was applied to the next phase, and `auto` kept
+#: `previous` (1.00x) where the extrapolation alone cost 0.90x
+KAPPA_BINS_PER_OCTAVE = 1
 #: hindsight on every solve (cost permitting) for the first this many samples, then, while it
 #: changes nothing, on every 2nd, 4th … ``HINDSIGHT_MAX_STRIDE``-th, and never more often than keeps its own cost
 #: and the chooser's bookkeeping under ``HINDSIGHT_SHARE`` of the solves' (from the first sample
@@ -133,7 +140,10 @@ class GuessChooser:
         # the hindsight model's kappa, measured by duels; a judged strategy's score is
         # log(1 + u + kappa·v): u its extra forming seconds, v its change in solve seconds at
         # kappa = 1, both over the default's cost (averaged, so a new kappa re-weighs them all)
-        self.kappa_ = KAPPA
+        self.kappa_ = KAPPA  # the kappa in use: the one measured at the solves' current difficulty
+        self._kappas: dict[int, float] = {}  # difficulty bin (_difficulty) → kappa measured there
+        self._level: int | None = None  # the difficulty bin of the recent solves (_at_difficulty)
+        self._octaves: float | None = None  # their log2(iterations + 1), smoothed
         self._duels = 0
         self._u = np.zeros(len(self.arms))
         self._v = np.zeros(len(self.arms))
@@ -374,6 +384,11 @@ class GuessChooser:
             g = self._forming(i, self._formed[i])
         self._guess_s[i] = guess_seconds if g is None else g + GUESS_COST_DECAY * (guess_seconds - g)
         self._solves += 1
+        if iterations is not None and (i == 0 or seen is not None and seen[0][0] is not None):
+            # the difficulty is what the default's start would have needed: a strategy that saves
+            # iterations must not look like an easier phase of the sequence
+            self._at_difficulty(iterations if i == 0 else predicted_iterations(
+                iterations, seen[1], seen[0][0][0], self.tolerance, kappa=self.kappa_))
         best = self.best_
         paired = (seen is not None and iterations is not None and solve > 0
                   and self._judge(i, seen, iterations, solve, guess_seconds))
@@ -507,12 +522,37 @@ class GuessChooser:
         a = min(self._judged, key=lambda j: self._u[j] + self._v[j])
         if not self._u[a] + self._v[a] < -self.margin:
             return None
-        if self._duels:  # measured before: a duel only where a kappa within 2x would change the verdict
+        if self._level in self._kappas:
+            # measured at this difficulty: a duel only where a kappa within 2x would change the verdict
             wins = [1.0 + self._u[a] + k * self._v[a] < math.exp(-self.margin)
                     for k in (0.5 * self.kappa_, max(2.0 * self.kappa_, KAPPA))]
             if wins[0] == wins[1]:
                 return None
         return a
+
+    def _at_difficulty(self, iterations: float) -> None:
+        """A solve took ``iterations``: use the kappa measured at the recent solves' difficulty
+        (smoothed over ~4 solves learned from: FEM heat's AMG rebuild cycle alternates 13 and 29),
+        else the one measured nearest to it (else the prior), and, where none was measured there
+        and a duel could change the verdict, hold one at the next solve rather than after the
+        epoch (up to ``max_epoch`` solves): a phase of the sequence is that long."""
+        octaves = math.log2(max(0.0, iterations) + 1.0)
+        self._octaves = octaves if self._octaves is None else self._octaves + 0.25 * (octaves - self._octaves)
+        level = int(math.floor(KAPPA_BINS_PER_OCTAVE * self._octaves))
+        if level == self._level:
+            return
+        self._level = level
+        if self._kappas:
+            near = min(self._kappas, key=lambda k: (abs(k - level), k))
+            kappa = self._kappas[near]
+        else:
+            kappa = KAPPA
+        if kappa != self.kappa_:
+            self.kappa_ = kappa
+            self._rescore()
+        if self._kappas and level not in self._kappas and not self._queue \
+                and self._challenger is None and self._contender() is not None:
+            self._left = min(self._left, 0)
 
     def _settle_duel(self) -> None:
         """kappa from the duel: the change in iterations it measured (challenger's solves minus
@@ -530,8 +570,11 @@ class GuessChooser:
             return
         sample = min(KAPPA_RANGE[1], max(KAPPA_RANGE[0], real / expected))
         self._duels += 1
-        self.kappa_ += (1.0 if self._duels == 1 else 0.5) * (sample - self.kappa_)
-        self._rescore()
+        level = _difficulty(float(np.mean(its[0])))
+        before = self._kappas.get(level)
+        self._kappas[level] = sample if before is None else before + 0.5 * (sample - before)
+        self._octaves, self._level = None, None  # the duel's solves set the difficulty now
+        self._at_difficulty(float(np.mean(its[0])))
 
     def _weight(self, a: int, samples: int) -> float:
         """Weight of a new paired sample for strategy ``a`` (its ``samples``-th): a plain mean
@@ -701,6 +744,11 @@ class FixedGuess:
     @property
     def memory_vectors(self) -> int:
         return self.guess.memory_vectors
+
+
+def _difficulty(iterations: float) -> int:
+    """The difficulty bin of a solve of ``iterations`` (``KAPPA_BINS_PER_OCTAVE`` per octave)."""
+    return int(math.floor(KAPPA_BINS_PER_OCTAVE * math.log2(max(0.0, iterations) + 1.0)))
 
 
 def _history_needed(arms: Sequence[Guess]) -> int:
