@@ -522,8 +522,9 @@ class GuessChooser:
         a = min(self._judged, key=lambda j: self._u[j] + self._v[j])
         if not self._u[a] + self._v[a] < -self.margin:
             return None
-        if self._level in self._kappas:
-            # measured at this difficulty: a duel only where a kappa within 2x would change the verdict
+        if self._kappas:
+            # measured (at this difficulty, or at the nearest one): a duel only where a kappa within
+            # 2x would change the verdict
             wins = [1.0 + self._u[a] + k * self._v[a] < math.exp(-self.margin)
                     for k in (0.5 * self.kappa_, max(2.0 * self.kappa_, KAPPA))]
             if wins[0] == wins[1]:
@@ -534,11 +535,15 @@ class GuessChooser:
         """A solve took ``iterations``: use the kappa measured at the recent solves' difficulty
         (smoothed over ~4 solves learned from: FEM heat's AMG rebuild cycle alternates 13 and 29),
         else the one measured nearest to it (else the prior), and, where none was measured there
-        and a duel could change the verdict, hold one at the next solve rather than after the
-        epoch (up to ``max_epoch`` solves): a phase of the sequence is that long."""
+        and a kappa within 2x of that one would change the verdict, hold a duel at the next solve
+        rather than after the epoch (up to ``max_epoch`` solves): a phase of the sequence is that
+        long (Heat2D: the easy phase's kappa 0 says nothing of the hard one's ~0.9)."""
         octaves = math.log2(max(0.0, iterations) + 1.0)
         self._octaves = octaves if self._octaves is None else self._octaves + 0.25 * (octaves - self._octaves)
-        level = int(math.floor(KAPPA_BINS_PER_OCTAVE * self._octaves))
+        scaled = KAPPA_BINS_PER_OCTAVE * self._octaves
+        if self._level is not None and self._level - 0.25 <= scaled < self._level + 1.25:
+            return  # (a margin: solves near a bin's edge must not take turns between two kappas)
+        level = int(math.floor(scaled))
         if level == self._level:
             return
         self._level = level
