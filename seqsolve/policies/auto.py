@@ -564,6 +564,8 @@ class AutoPolicy(Policy):
         self._lost: set[str] = set()  # configurations whose latest evidence is a capped try (a projection)
         # a capped try's projected iterations (finite ones): still a measure of the system's difficulty
         self._lost_its: dict[str, float] = {}
+        # a capped loss with no rate to project from: the iterations it ran, only a floor (_predicted)
+        self._floor_its: dict[str, float] = {}
         # configurations whose latest attempt failed outright (stagnated, broke down, proved A
         # indefinite): no fallback for another's failure (not saved: a hint, relearned in one solve)
         self._failed: set[str] = set()
@@ -1096,14 +1098,14 @@ class AutoPolicy(Policy):
             its = info.projected_iterations
             if its is not None and math.isfinite(its) and its >= 1:
                 self._lost_its[name] = float(its)
-            elif info.iterations >= 1:
+                self._floor_its.pop(name, None)
+            else:
+                self._lost_its.pop(name, None)
                 # no progress to project from: it did not finish in the iterations it ran, a floor
                 # (plane-strain elasticity: the coarse-space SSOR-PCG's first 417 iterations left
                 # the residual above its start; forgotten, SSOR-PCG, CG and Jacobi-PCG were each
                 # screened beside the LU, 1.3-1.9x its solve a try)
-                self._lost_its[name] = float(info.iterations)
-            else:
-                self._lost_its.pop(name, None)
+                self._floor_its[name] = float(info.iterations)
         elif self._lost and info.converged and not info.fallback:
             self._lost.discard(name)
         if info.status in _FAILED:
@@ -2155,7 +2157,10 @@ class AutoPolicy(Policy):
         # too: it stands for the count its capped try projected (it did not finish in fewer).  On
         # Fluid2D SSOR-PCG's capped screening projected 200 iterations; ignored, it left plain CG
         # and Jacobi-PCG unpredicted, and both were screened at once for 2.3x a system each
-        ref = None
+        # A capped loss that projected nothing (no progress) left only a floor: it does not compete
+        # to be the reference, whose count a nearer family may set better, but bounds the count
+        # from below (a 10-iteration probe of SSOR-PCG must not stand in for the coarse space's 35)
+        ref, floors = None, [1.0]
         for k, v in known.items():
             c = self._by_name.get(k)
             built_on = c is not None and _BUILT_ON.get(c.kind) == rep.kind
@@ -2169,7 +2174,12 @@ class AutoPolicy(Policy):
             else:
                 e = DIFFICULTY_EXPONENT.get(c.kind) if c is not None else None
             its = v[3] if k not in self._lost else self._lost_its.get(k, 0.0)
-            if e is None or its < 1:
+            if e is None:
+                continue
+            if its < 1:
+                bare = self._floor_its.get(k, 0.0) if k in self._lost else 0.0
+                if bare >= 1 and (any_strength or (e < mine or built_on) and max(e, mine) > MULTILEVEL):
+                    floors.append(bare ** (mine / e))
                 continue
             if any_strength:
                 if ref is None or (abs(e - mine), v[0]) < (abs(ref[2] - mine), ref[0]):
@@ -2178,12 +2188,13 @@ class AutoPolicy(Policy):
                     and (ref is None or (-e, v[0]) < (-ref[2], ref[0])):
                 ref = (v[0], its, e, c)
         floor = None if any_strength else self._equal_strength_floor(rep, known)
-        if ref is None and floor is None:
+        if ref is None and floor is None and len(floors) == 1:
             return None
         if ref is None:
             ref = floor
         elif floor is not None and floor[1] > ref[1] ** (mine / ref[2]):
             ref = floor
+        count = max(floors) if ref is None else max(max(floors), ref[1] ** (mine / ref[2]))
         # its speed, if never measured, scaled from the measured family nearest in cost per
         # iteration (Jacobi-PCG from CG, not from the SSOR-PCG that set the count: on a random
         # graph an SSOR iteration cost 2.9 CG iterations, not ITERATION_COST's 1.5)
@@ -2198,7 +2209,7 @@ class AutoPolicy(Policy):
             per = product * products if product is not None and products else None
         if per is None:
             return None
-        return self.fixed_.get(family, 0.0) + max(1.0, ref[1] ** (mine / ref[2])) * per
+        return self.fixed_.get(family, 0.0) + count * per
 
     def _failed_alike(self, rep: Configuration, known: dict, lo: float) -> bool:
         """Whether ``rep`` is an AMG (``DIFFICULTY_EXPONENT`` at most ``MULTILEVEL``) and another
