@@ -10,7 +10,9 @@ Two kinds of evidence, because there are two kinds of strategy:
   consecutive systems are not: on FEM heat an AMG hierarchy rebuilt every ~4 steps made rounds of
   single tries miss an extrapolation that saves 16 %.  The model's one parameter (``kappa``: how
   much of the uniform-rate change in iterations is real) is measured by *duels*: the default and
-  the most promising such strategy on 8 interleaved systems, while the verdict depends on it.
+  the most promising such strategy on 8 interleaved systems, while the verdict depends on it —
+  per difficulty (octaves of the iterations the default's start needs), since one sequence can
+  hold phases where a better start buys nothing and phases where it saves a quarter (Heat2D).
 - A strategy that needs products with ``A`` (``projection``, ``pod``) has to be tried.  The
   chooser tries it, with the default, once in a *round* of consecutive (hence similar) systems,
   scores each by the log of its cost over the default's, and exploits the best averaged score for
