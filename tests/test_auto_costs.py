@@ -1186,7 +1186,7 @@ def test_the_first_try_is_rented_against_the_factorisation_it_falls_back_to():
 
 
 def test_an_easy_first_system_is_not_stopped_by_its_rent():
-    """The rent stops only a first try that has cost twice the factorisation's price, and no probe
+    """The rent stops only a first try that has cost the factorisation's price, and no probe
     restarts it on the way (a restart cost PETSc's SSOR-PCG 10-18 % more iterations on FEM heat's
     and p-Laplace's first systems): a 2-D Poisson first system is solved by its first try alone."""
     from conftest import poisson2d
