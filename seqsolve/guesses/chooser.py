@@ -545,10 +545,7 @@ class GuessChooser:
         scaled = KAPPA_BINS_PER_OCTAVE * self._octaves
         if self._level is not None and self._level - 0.25 <= scaled < self._level + 1.25:
             return  # (a margin: solves near a bin's edge must not take turns between two kappas)
-        level = int(math.floor(scaled))
-        if level == self._level:
-            return
-        self._level = level
+        self._level = level = int(math.floor(scaled))
         if self._kappas:
             near = min(self._kappas, key=lambda k: (abs(k - level), k))
             kappa = self._kappas[near]

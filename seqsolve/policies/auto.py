@@ -2176,16 +2176,16 @@ class AutoPolicy(Policy):
             its = v[3] if k not in self._lost else self._lost_its.get(k, 0.0)
             if e is None:
                 continue
+            bounds = any_strength or (e < mine or built_on) and max(e, mine) > MULTILEVEL
             if its < 1:
                 bare = self._floor_its.get(k, 0.0) if k in self._lost else 0.0
-                if bare >= 1 and (any_strength or (e < mine or built_on) and max(e, mine) > MULTILEVEL):
+                if bare >= 1 and bounds:
                     floors.append(bare ** (mine / e))
                 continue
             if any_strength:
                 if ref is None or (abs(e - mine), v[0]) < (abs(ref[2] - mine), ref[0]):
                     ref = (v[0], its, e, c)
-            elif (e < mine or built_on) and max(e, mine) > MULTILEVEL \
-                    and (ref is None or (-e, v[0]) < (-ref[2], ref[0])):
+            elif bounds and (ref is None or (-e, v[0]) < (-ref[2], ref[0])):
                 ref = (v[0], its, e, c)
         floor = None if any_strength else self._equal_strength_floor(rep, known)
         if ref is None and floor is None and len(floors) == 1:
@@ -2201,11 +2201,11 @@ class AutoPolicy(Policy):
         # (a candidate's family from the per-name dict: _family's cache hashes the configuration)
         family = self._fam_of.get(rep.name) or _family(rep)
         per = self.per_iteration_.get(family) or self._prior_per_iteration(rep)
-        if per is None and self.cost == "seconds":
+        if per is None:
             # no speed measured yet (every try so far capped, or a factorisation): its prior in
-            # products, timed (plane-strain elasticity: the coarse-space try's 417 iterations
-            # predicted nothing while no clean solve had priced an iteration)
-            product, products = self._product_seconds(), self._iter_cost.get(rep.kind)
+            # products, at a timed product (plane-strain elasticity: the coarse-space try's 417
+            # iterations predicted nothing while no clean solve had priced an iteration)
+            product, products = self._matvec_seconds(), self._iter_cost.get(rep.kind)
             per = product * products if product is not None and products else None
         if per is None:
             return None
