@@ -494,13 +494,90 @@ def elasticity_plane(steps: int = 40, refine: int = 6):
         yield A, (mass @ f)[inside]
 
 
+def _grid_laplacian(m: int) -> sp.csr_array:
+    """The 5-point −Δ on the unit square's m×m interior nodes, Dirichlet walls."""
+    return sp.csr_array(diffusion2d(m) * (m + 1) ** 2)
+
+
+def newton_bratu(steps: int = 60, m: int = 128, per_load: int = 3):
+    """Newton's method with load continuation on the Bratu problem −Δu = λ eᵘ (5-point, 128²),
+    λ rising to 6.5, near the fold at ≈ 6.81: the Jacobians −Δ − λ diag(eᵘ) are SPD, nearer
+    singular at every load, and change every system; no diagonal margin and, the diagonal varying,
+    no separable structure.  Each Newton step is advanced with SciPy's direct solve."""
+    from scipy.sparse.linalg import spsolve
+
+    L, u = _grid_laplacian(m), np.zeros(m * m)
+    for k in range(steps):
+        lam = 1.0 + 5.5 * (k // per_load) / max(1, (steps - 1) // per_load)
+        J = sp.csr_array(L - sp.diags(lam * np.exp(u)))
+        F = L @ u - lam * np.exp(u)
+        yield J, -F
+        u = u + spsolve(sp.csc_matrix(J), -F)
+
+
+def newton_burgers(steps: int = 60, m: int = 128, per_load: int = 3, nu: float = 0.02):
+    """Newton's method with load continuation on steady viscous Burgers, −ν Δu + ∂x(u²/2) +
+    ∂y(u²/2) = s f (central differences, 128²): every Jacobian ν(−Δ) + Dx diag(u) + Dy diag(u)
+    is non-symmetric, and the convection grows with the load."""
+    from scipy.sparse.linalg import spsolve
+
+    h, e, I = 1.0 / (m + 1), np.ones(m), sp.identity(m)
+    D = sp.diags([-e[:-1], e[:-1]], [-1, 1]) / (2 * h)
+    Dx, Dy = sp.csr_array(sp.kron(I, D)), sp.csr_array(sp.kron(D, I))
+    L = nu * _grid_laplacian(m)
+    xs = np.arange(1, m + 1) * h
+    X, Y = np.meshgrid(xs, xs)
+    f = (np.sin(np.pi * X) * np.sin(2 * np.pi * Y)).ravel() * 40.0
+    u = np.zeros(m * m)
+    for k in range(steps):
+        s = (1 + k // per_load) / (1 + (steps - 1) // per_load)
+        J = sp.csr_array(L + Dx @ sp.diags(u) + Dy @ sp.diags(u))
+        F = L @ u + Dx @ (u * u / 2) + Dy @ (u * u / 2) - s * f
+        yield J, -F
+        u = u + spsolve(sp.csc_matrix(J), -F)
+
+
+def heat3d_fem(steps: int = 60, cells: int = 30):
+    """Transient heat, P1 on scikit-fem's tetrahedral unit cube (30³ cells, 26,999 interior nodes),
+    a ×100 conductive ball circling, the walls held at zero (condensed: symmetric): a 3-D stiffness
+    pattern, 15 entries a row, that is no grid stencil."""
+    import pyamg
+    import skfem
+    from skfem.helpers import dot, grad
+    from skfem.models.poisson import mass
+
+    grid = np.linspace(0, 1, cells + 1)
+    mesh = skfem.MeshTet.init_tensor(grid, grid, grid)
+    basis = skfem.Basis(mesh, skfem.ElementTetP1())
+    M = mass.assemble(basis)
+    inside = basis.complement_dofs(basis.get_dofs())
+
+    @skfem.BilinearForm
+    def conduction(u, v, w):
+        x, y, z = w.x
+        c = (0.5 + 0.3 * np.cos(w.t), 0.5 + 0.3 * np.sin(w.t), 0.5)
+        kappa = 1.0 + 100.0 * (((x - c[0]) ** 2 + (y - c[1]) ** 2 + (z - c[2]) ** 2) < 0.03)
+        return kappa * dot(grad(u), grad(v))
+
+    dt, x = 2e-3, mesh.p
+    f = np.exp(-30.0 * ((x[0] - 0.3) ** 2 + (x[1] - 0.6) ** 2 + (x[2] - 0.5) ** 2))
+    u = np.zeros(basis.N)
+    for k in range(steps):
+        A = sp.csr_array((M + dt * conduction.assemble(basis, t=0.15 * k)).tocsr()[inside][:, inside])
+        b = (M @ u + dt * (M @ f))[inside]
+        yield A, b
+        # advanced by smoothed-aggregation AMG-PCG to 1e-12 (a 3-D LU here takes ~9 s a step)
+        u[inside] = pyamg.smoothed_aggregation_solver(A).solve(b, tol=1e-12, accel="cg", maxiter=500)
+
+
 WORKLOADS = {"constant": constant, "constvar": constvar, "varcoef": varcoef, "convdiff-rot": convdiff_rot,
              "convdiff-const": convdiff_const,
              "small": small, "amr": amr, "darcy3d": darcy3d, "aniso-rot": aniso_rot, "shift-sweep": shift_sweep,
              "pattern-change": pattern_change, "convdiff3d": convdiff3d, "pseudo-transient": pseudo_transient,
              "stokes": stokes, "oseen": oseen, "poisson-ball": poisson_ball, "alternate": alternate,
              "elasticity-ball": elasticity_ball, "grow": grow, "heat-enforced": heat_enforced,
-             "line1d": line1d, "biharmonic": biharmonic, "elasticity-plane": elasticity_plane, "darcy3d-large": darcy3d_large, "mass-projection": mass_projection, "neumann-bordered": neumann_bordered, "batched": batched}
+             "line1d": line1d, "biharmonic": biharmonic, "elasticity-plane": elasticity_plane, "darcy3d-large": darcy3d_large, "mass-projection": mass_projection, "neumann-bordered": neumann_bordered, "batched": batched,
+             "newton-bratu": newton_bratu, "newton-burgers": newton_burgers, "heat3d-fem": heat3d_fem}
 
 
 def main(argv=None) -> None:

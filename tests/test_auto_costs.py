@@ -1313,3 +1313,27 @@ def test_a_foreseen_loser_with_a_heavy_setup_asks_the_budget_for_its_whole_try(m
         p.update(rec.seconds, rec)
     assert chosen[0] == DIRECT
     assert amg in chosen  # tried once the budget holds the whole try (the prediction may be wrong)
+
+
+def test_a_cost_measured_on_a_method_this_system_cannot_run_sets_no_yardstick():
+    """A Newton loop whose first Jacobian is the symmetric Laplacian (fastdiag-cg: one exact step,
+    1 ms) and every later one non-symmetric (BiCGStab 100 ms, an LU 70 ms built afresh each time):
+    the 1 ms a CG method cost on the first system is no best for systems it cannot run.  Weighed
+    against it, the LU's build looked 65x the best solve and was never tried in 60 systems."""
+    FAST, KRYLOV = "fastdiag-cg", "bicgstab"
+    p = AutoPolicy(candidates=[FAST, KRYLOV, DIRECT], seed=0)
+    everything = [parse(FAST), parse(KRYLOV), parse(DIRECT)]
+    unsymmetric = [parse(KRYLOV), parse(DIRECT)]
+    cost = {FAST: (1, 0.0005, 0.0005), KRYLOV: (230, 0.0, 0.100), DIRECT: (0, 0.065, 0.005)}
+    e = np.ones(128)
+    laplacian = sp.csr_array(sp.kronsum(*[sp.diags([-e[:-1], 2 * e, -e[:-1]], [-1, 0, 1])] * 2))
+    choices = []
+    for t in range(40):  # (the first matrix proved separable, no diagonal margin: fastdiag-cg first)
+        p.observe(SystemFacts(16384, A=laplacian, separable=t == 0))
+        c = p.select(None, allowed=everything if t == 0 else unsymmetric, n=16384).name
+        its, setup, solve = cost[c]
+        p.update(setup + solve, record(c, iterations=its, setup=setup, solve=solve, repeated=False, reused=False))
+        choices.append(c)
+    assert choices[0] == FAST
+    assert DIRECT in choices[:25], choices
+    assert choices[-10:].count(DIRECT) >= 8, choices

@@ -83,7 +83,8 @@ def test_fastdiag_cg_runs_on_a_stencil_without_a_hint_and_detects_once_per_patte
         b = rng.standard_normal(99)
         x = solver.solve(A, b)
         assert np.linalg.norm(A @ x - b) <= 1e-10 * np.linalg.norm(b)
-        np.testing.assert_allclose(x, sla.spsolve(sp.csc_array(A), b), rtol=1e-8, atol=1e-12)
+        reference = sla.spsolve(sp.csc_array(A), b)
+        assert np.linalg.norm(x - reference) <= 1e-8 * np.linalg.norm(reference)
     assert solver.history[-1].configuration == "fastdiag-cg"
     assert len(calls) == 1
 

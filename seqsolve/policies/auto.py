@@ -1398,10 +1398,15 @@ class AutoPolicy(Policy):
         if not entries:
             memo[b] = None
             return None
-        # (_charged(k, _mean(b, k)) inlined: only a factorisation's charge differs from its mean)
+        # (_charged(k, _mean(b, k)) inlined: only a factorisation's charge differs from its mean).
+        # Only what this system may run counts: on a Newton loop whose first Jacobian was the
+        # symmetric Laplacian, fastdiag-cg's 1 ms exact step there stood for the bin's best on every
+        # later, non-symmetric Jacobian, and an LU at 0.7x BiCGStab looked 80x too dear to try
         scale, fam_of, factors, size = self._scale, self._fam_of, self._factor_names, b[0]
-        memo[b] = lo = min([self._charged(k, v[0] * scale.get((fam_of[k], size), 1.0)) if k in factors
-                            else v[0] * scale.get((fam_of[k], size), 1.0) for k, v in entries.items()])
+        offered = self._arm_names or entries  # (before any decision: all)
+        costs = [self._charged(k, v[0] * scale.get((fam_of[k], size), 1.0)) if k in factors
+                 else v[0] * scale.get((fam_of[k], size), 1.0) for k, v in entries.items() if k in offered]
+        memo[b] = lo = min(costs) if costs else None
         return lo
 
     def _lowest_now(self, b: tuple) -> tuple[float | None, bool]:
@@ -1418,7 +1423,7 @@ class AutoPolicy(Policy):
             return lo, False
         sunk = False
         for name in self._factor_names.intersection(ready):
-            if name in entries and (solve := self._mean(b, name)) <= lo:
+            if name in entries and name in (self._arm_names or entries) and (solve := self._mean(b, name)) <= lo:
                 lo, sunk = solve, True
         return lo, sunk
 
@@ -1519,7 +1524,7 @@ class AutoPolicy(Policy):
                 tie = _index(ob)
                 lo = self._lowest(ob)
                 mine = self._charged(name, self._mean(ob, name))
-                best, dist = (mine / lo if lo > 0 else 1.0, d), d
+                best, dist = (mine / lo if lo else 1.0, d), d
         return best
 
     def _worth_trying(self, rel: tuple[float, int] | None, threshold: float) -> bool:

@@ -37,6 +37,7 @@ from .compiled import (  # shared with the plain kernel
     _lower_row,
     _lower_solve,
     _residual,
+    _start,
     _rhs_norm,
     _upper_row,
 )
@@ -201,7 +202,7 @@ def deflated_eisenstat(
     for i in range(n):
         diag[i] = 1.0 / inv_diag[i]
     kappa = 1.0 - 2.0 / omega
-    rr, terms, mm = _residual(indptr, indices, data, b, x, r, mag)
+    rr, terms, mm = _start(indptr, indices, data, b, bnorm, x, r, mag)  # (zero, if x starts worse)
     rnorm = math.sqrt(rr)
     if not math.isfinite(rnorm):
         return 0, _NAN, rnorm, 0, 0, terms, rr, mm
@@ -466,7 +467,7 @@ def subdomain_eisenstat(
     for i in range(n):
         diag[i] = 1.0 / inv_diag[i]
     kappa = 1.0 - 2.0 / omega
-    rr, terms, mm = _residual(indptr, indices, data, b, x, r, mag)
+    rr, terms, mm = _start(indptr, indices, data, b, bnorm, x, r, mag)  # (zero, if x starts worse)
     rnorm = math.sqrt(rr)
     if not math.isfinite(rnorm):
         return 0, _NAN, rnorm, 0, terms, rr, mm

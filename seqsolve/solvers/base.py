@@ -58,6 +58,10 @@ class Method(ABC):
     #: False when :meth:`solve` ignores ``x0`` (a factorisation, an exact structured solve): the
     #: caller then forms no initial guess for it
     uses_x0: bool = True
+    #: True when :meth:`solve` itself starts from zero where ``x0`` starts worse than zero would
+    #: (the compiled kernels: their first residual pass decides, for free); else the caller
+    #: decides, at one product (see :func:`no_worse_than_zero`)
+    screens_start: bool = False
     #: seconds of the last :meth:`setup` spent on work this instance never repeats (a partition
     #: of the graph, buffers sized once): the caller records them, and a learner judging the
     #: method by its first try leaves them out of what later setups will cost
@@ -98,3 +102,17 @@ class Method(ABC):
         callback: Callback = None,
     ) -> IterationResult:
         """Iterate from ``x0`` until ``||b - A x|| <= max(rtol ||b||, atol)`` or ``maxiter``."""
+
+
+def no_worse_than_zero(A: Any, b: np.ndarray, x0: np.ndarray) -> np.ndarray:
+    """``x0``, or a zero start where ``x0``'s residual exceeds ``‖b‖`` (or overflows): such a start
+    only costs iterations, and its size bounds the accuracy a Krylov method reaches (``ε‖A‖‖x0‖``).
+    Along a Newton loop the previous correction is such a start for the next, much smaller one:
+    from it SciPy's CG stalled short of the tolerance on every converging Bratu step and was
+    refined, twice the solve.  One product, for the methods that do not decide it themselves."""
+    if not np.any(x0):
+        return x0
+    with np.errstate(all="ignore"):
+        r0 = float(np.linalg.norm(b - A @ x0))
+    return x0 if r0 <= float(np.linalg.norm(b)) else np.zeros_like(x0)
+

@@ -105,6 +105,7 @@ class PetscKSP(Method):
         self.schedule = RebuildSchedule() if self.schedule_name == "adaptive" else None
         self.preonly = self.options["ksp_type"] == "preonly"
         self.uses_x0 = not self.preonly  # a factorisation alone ignores the initial guess
+        self.screens_start = True  # (solve's first residual pass decides)
         #: a factorisation's setups are snapshots (each owns its KSP): kept for matrices that come back
         self.independent_setups = self.preonly
         self._mats = mats
