@@ -435,6 +435,18 @@ def neumann_bordered(steps: int = 60, m: int = 128):
         yield sp.csr_array(A), np.append(f - f.mean(), 0.0)
 
 
+def neumann_singular(steps: int = 60, m: int = 128):
+    """``neumann-bordered`` without the border: the singular pure-Neumann matrix itself (symmetric
+    positive semidefinite, the constants its null space) with consistent, zero-mean right-hand
+    sides, as many codes hand it over — CG solves it, a factorisation meets a zero pivot."""
+    for t in range(steps):
+        A, _ = inclusion(m, t)
+        K = sp.csr_array(A - sp.identity(m * m) / m**2)
+        K = sp.csr_array(K - sp.diags(K.sum(axis=1)))  # the wall terms dropped: rows sum to zero
+        f = moving_source(m, t)
+        yield K, f - f.mean()
+
+
 def batched(steps: int = 60, blocks: int = 64, m: int = 32):
     """64 independent 32x32 inclusion problems solved as one block-diagonal system (a batch, or a
     domain cut into unconnected pieces): a disconnected matrix graph."""
@@ -577,7 +589,8 @@ WORKLOADS = {"constant": constant, "constvar": constvar, "varcoef": varcoef, "co
              "stokes": stokes, "oseen": oseen, "poisson-ball": poisson_ball, "alternate": alternate,
              "elasticity-ball": elasticity_ball, "grow": grow, "heat-enforced": heat_enforced,
              "line1d": line1d, "biharmonic": biharmonic, "elasticity-plane": elasticity_plane, "darcy3d-large": darcy3d_large, "mass-projection": mass_projection, "neumann-bordered": neumann_bordered, "batched": batched,
-             "newton-bratu": newton_bratu, "newton-burgers": newton_burgers, "heat3d-fem": heat3d_fem}
+             "newton-bratu": newton_bratu, "newton-burgers": newton_burgers, "heat3d-fem": heat3d_fem,
+             "neumann-singular": neumann_singular}
 
 
 def main(argv=None) -> None:

@@ -39,7 +39,7 @@ from .multi_rhs import is_block, solve_columns
 from .recurring import RecurringSetups
 from .records import SolveRecord, summarize
 from .residual_history import recording
-from .solvers.base import Callback, Method, no_worse_than_zero
+from .solvers.base import Callback, Method, scaled_start
 from .solvers.compiled import CompiledPCG
 from .solvers.direct import DENSE_MAX
 from .user_preconditioner import PreconditionerError, as_preconditioner, usable
@@ -1017,7 +1017,7 @@ class SequenceSolver:
                     att.reused = previous is not None and prepared is previous
             t1 = time.perf_counter()
             if method.uses_x0 and not method.screens_start:
-                x0 = no_worse_than_zero(A, b, x0)
+                x0 = scaled_start(A, b, x0, energy=method.energy_norm)
             # overflow in a failing method shows in its result; compiled code raises no NumPy warnings
             if callback is None and not getattr(method, "numpy_arithmetic", True):
                 res = method.solve(prepared, A, b, x0, rtol=rtol, atol=atol, maxiter=maxiter, callback=None)

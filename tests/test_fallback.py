@@ -201,20 +201,65 @@ def test_a_start_far_worse_than_zero_is_solved_without_another_configuration(con
     assert s.history[-1].fallback in (None, s.history[-1].configuration)
 
 
-def test_compiled_pcg_starts_from_zero_when_the_guess_is_worse_than_zero():
-    """The compiled kernels check the start for free: the iterations from a hopeless x0 are
-    exactly those from zero, and a start better than zero is kept."""
+def test_compiled_pcg_scales_its_start_in_the_a_norm():
+    """The compiled kernels scale the start, in their first residual pass, by the step that
+    minimises CG's A-norm error on its line where that step is beyond a factor 4 either way: a
+    multiple of the solution so far off — 10¹² times it (which once stalled at a relative residual
+    of 10⁻⁴), a negative or a tiny one — is the solution, no iteration; one within the band is kept; one that overflows starts from zero; one not parallel to the solution about as many
+    iterations as zero; one near the solution is kept."""
     from seqsolve.solvers.compiled import pcg
 
     A = sp.csr_array(poisson2d(15))
     b = np.sin(np.arange(A.shape[0]))
-    zero = pcg(A, b, rtol=1e-10, preconditioner="ssor", omega=1.5)
-    for scale in (1e12, -1e200):
-        far = pcg(A, b, np.full(A.shape[0], scale), rtol=1e-10, preconditioner="ssor", omega=1.5)
-        assert far.converged and far.iterations == zero.iterations
     x_true = sp.linalg.spsolve(sp.csc_matrix(A), b)
+    zero = pcg(A, b, rtol=1e-10, preconditioner="ssor", omega=1.5)
+    for c in (1e12, -10.0, 1e-3, 0.1, 8.0):  # beyond START_SCALE_BAND (4) either way
+        scaled = pcg(A, b, c * x_true, rtol=1e-10, preconditioner="ssor", omega=1.5)
+        assert scaled.converged and scaled.iterations == 0, c
+    kept = pcg(A, b, 0.5 * x_true, rtol=1e-10, preconditioner="ssor", omega=1.5)  # within it: as given
+    assert kept.converged and kept.iterations > 0
+    overflowing = pcg(A, b, np.full(A.shape[0], -1e200), rtol=1e-10, preconditioner="ssor", omega=1.5)
+    assert overflowing.converged and overflowing.iterations == zero.iterations
+    # (a smaller A-norm error than zero's: the residual's tolerance may take one iteration more)
+    far = pcg(A, b, np.full(A.shape[0], 1e12), rtol=1e-10, preconditioner="ssor", omega=1.5)
+    assert far.converged and far.iterations <= zero.iterations + 1
     near = pcg(A, b, x_true + 1e-6, rtol=1e-10, preconditioner="ssor", omega=1.5)
-    assert near.converged and near.iterations < zero.iterations
+    assert near.converged and 0 < near.iterations < zero.iterations
+
+
+@pytest.mark.parametrize("energy", [True, False])
+def test_a_scaled_start_is_never_worse_than_zero_nor_the_start_in_the_methods_norm(energy):
+    """``scaled_start`` (the Python-loop methods' rule, one product): a start whose optimal scale
+    in the norm the method minimises (the A-norm for CG, the residual's otherwise) lies beyond a
+    factor 4 is scaled by it, and then has an error no larger than zero's or its own in that norm
+    (checked against both on random starts); one within the band is kept as given."""
+    from seqsolve.solvers.base import scaled_start
+
+    rng = np.random.default_rng(5)
+    A = sp.csr_array(poisson2d(10) + (0 if energy else sp.diags_array(rng.random(99), offsets=1)))
+    n = A.shape[0]
+    x_true = rng.standard_normal(n)
+    b = A @ x_true
+
+    def norm(x):
+        e = x_true - x
+        return float(e @ (A @ e)) if energy else float(np.linalg.norm(A @ e))
+
+    scaled = 0
+    for scale in (1e-3, 1e-2, 0.3, 1.0, 3.0, 1e2, 1e6):
+        x0 = scale * (x_true + 0.5 * rng.standard_normal(n))
+        Ax = A @ x0
+        alpha = (x0 @ b) / (x0 @ Ax) if energy else (Ax @ b) / (Ax @ Ax)  # the optimum on the line
+        start = scaled_start(A, b, x0, energy=energy)
+        if 0.25 <= abs(alpha) <= 4.0:
+            assert start is x0  # kept as given
+        else:
+            scaled += 1
+            assert np.allclose(start, alpha * x0, rtol=1e-12, atol=0)
+            assert norm(start) <= min(norm(x0), norm(np.zeros(n))) * (1 + 1e-12)
+    assert scaled >= 4
+    assert scaled_start(A, b, 10.0 * x_true, energy=energy) == pytest.approx(x_true)
+    assert not np.any(scaled_start(A, b, np.full(n, 1e300), energy=energy))  # overflows: zero
 
 
 @pytest.mark.parametrize("config", ["numba-ssor-cg(omega=1.6)", "cg", "fastdiag-cg", "deflated-cg(k=4)",

@@ -921,9 +921,10 @@ def test_guesses_with_petsc_mat_and_vec_inputs(spec):
 @pytest.mark.parametrize("value", [np.nan, np.inf, 1e12, 1e200, -3.0, "raise", "short"])
 @pytest.mark.parametrize("config", ["ssor-cg(omega=1.5)", "icc-cg", "gmres(ilu)"])
 def test_a_broken_guess_costs_nothing_over_a_cold_start_on_petsc(value, config):
-    """Not finite, failing or of the wrong length: the solver starts from zero.  Finite but worse
-    than zero (a residual above ``‖b‖``, or one that overflows): the KSP starts from zero.  Either
-    way the same iterations as ``initial_guess="zero"``, and no fallback (none allowed here)."""
+    """Not finite, failing or of the wrong length: the solver starts from zero.  Finite but far
+    off (10¹² everywhere, a constant −3) the KSP scales it by its optimal step (from zero where a
+    residual overflows).  Either way no more iterations than ``initial_guess="zero"``, and no
+    fallback (none allowed here)."""
     A = poisson2d(12) + sp.eye(144)  # strictly dominant: Eisenstat's trick for ssor-cg
     b = np.random.default_rng(9).standard_normal(144)
     broken, cold = (SequenceSolver(policy=f"fixed:{config}", backend="petsc", initial_guess=g, rtol=1e-9,
@@ -933,7 +934,7 @@ def test_a_broken_guess_costs_nothing_over_a_cold_start_on_petsc(value, config):
         cold.solve(A, b)
         b = b + 0.1
     assert {r.initial_guess for r in broken.history} == {"broken"}
-    assert [r.iterations for r in broken.history] == [r.iterations for r in cold.history]
+    assert all(r.iterations <= c.iterations for r, c in zip(broken.history, cold.history))
 
 
 def test_petsc_factorisations_are_kept_per_alternating_matrix_and_new_matrices_refactorise_one_ksp():

@@ -328,6 +328,42 @@ def test_skyline_cholesky_agrees_with_dense_and_rejects_an_indefinite_matrix():
     assert not K.skyline_cholesky(-E, L, first)
 
 
+def test_a_singular_pure_neumann_matrix_is_deflated_with_the_coarse_pseudo_inverse():
+    """The pure-Neumann Laplacian (rows summing to zero, a varying coefficient) with consistent
+    right-hand sides: the subdomains' indicators span its null space, so ``WᵀAW`` is singular and
+    its last pivot is rounding about zero.  That null direction is dropped (the coarse system is
+    consistent); before, a negative rounding failed the build on some of these matrices and every
+    one of them went to a fallback.  Each solve must converge without one, to the minimum-norm
+    solution's residual, and the skyline factor of a singular ``E`` solves its consistent systems."""
+    from seqsolve.solvers import _deflated_kernels as K
+
+    rng = np.random.default_rng(11)
+    k = 40
+    for step in range(6):
+        P = sp.csr_array(poisson2d(k))
+        off = sp.csr_array(P - sp.diags_array(P.diagonal()))
+        off.data *= 1.0 + 9.0 * rng.random(off.nnz)
+        off = sp.csr_array((off + off.T) / 2)  # a varying coefficient, symmetric
+        A = sp.csr_array(off - sp.diags_array(off.sum(axis=1)))  # rows sum to zero: the constants
+        assert abs(A @ np.ones(k * k)).max() < 1e-9 * abs(A).max()
+        b = rng.standard_normal(k * k)
+        b -= b.mean()
+        solver = SequenceSolver(rtol=1e-8, policy="fixed:subdomain-deflated-cg(omega=1.3)", fallback=False)
+        x = solver.solve(A, b)
+        assert _rel(A, b, x) <= 1e-8 and solver.history[-1].fallback is None
+    # the factor itself: a singular E (a 1-D Neumann Laplacian), consistent right-hand sides
+    m = 9
+    E = np.diag(np.full(m, 2.0)) - np.eye(m, k=1) - np.eye(m, k=-1)
+    E[0, 0] = E[-1, -1] = 1.0
+    L, first = np.zeros((m, m)), np.empty(m, dtype=np.int64)
+    assert K.skyline_cholesky(E, L, first)
+    c = rng.standard_normal(m)
+    c -= c.mean()
+    y = c.copy()
+    K.skyline_solve(L, first, y)
+    assert np.allclose(E @ y, c, atol=1e-10)
+
+
 def test_subdomain_deflated_cg_statuses_and_a_non_spd_matrix():
     from seqsolve import InvalidSystemError
     from seqsolve.solvers.deflated_subdomains import SubdomainDeflatedCG

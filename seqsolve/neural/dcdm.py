@@ -578,6 +578,7 @@ class DCDMMethod(Method):
 
     spd_only = True
     needs_matrix = True
+    energy_norm = True
 
     def __init__(self, model_path: str | None = None, variant: str = "dcdm", *,
                  n_orth: int | None = None, device: Any = None, any_size: bool = False, **options: Any):

@@ -372,12 +372,25 @@ def subdomain_products(indptr, indices, data, inv_diag, diag_pos, omega, agg, m,
     return aw_ptr, naw, nxe
 
 
+
+#: a coarse pivot this small beside its diagonal entry is rounding about zero: a null direction
+_NULL_PIVOT = 1e-10
+#: what such a pivot is replaced by, times the diagonal entry's root: its coordinate solves to ~0
+_HUGE_PIVOT = 1e30
+
 @njit(cache=True, fastmath=False)
 def skyline_cholesky(E, L, first):  # pragma: no cover - compiled
     """Cholesky factor ``L`` of the SPD ``E`` within its envelope (row ``i`` from its first nonzero
     ``first[i]``; the factor has no fill outside it): ``O(Σ bandwidth²)``.  ``L`` (``m × m``) and
     ``first`` are written; entries of ``L`` outside the envelope are not touched (never read).
-    Returns False when a pivot is not positive (``E`` not positive definite)."""
+
+    A pivot that vanishes to rounding (within ``_NULL_PIVOT`` of its diagonal entry) is a null
+    direction of a semidefinite ``E``: a singular pure-Neumann ``A`` whose null space (the
+    constants) the subdomains' indicators span.  It is made huge, so that the solves with ``L``
+    set that coordinate to ~0: ``E``'s pseudo-inverse on the consistent right-hand sides
+    ``Wᵀr`` (``r ⊥`` the null space) that deflation forms.  Such pivots came out of rounding
+    either side of zero, and a negative one failed the build on one system in three.  Returns
+    False when a pivot is clearly negative or not finite (``E`` not positive semidefinite)."""
     m = E.shape[0]
     for i in range(m):
         f = i
@@ -392,9 +405,10 @@ def skyline_cholesky(E, L, first):  # pragma: no cover - compiled
             for k in range(max(first[i], first[j]), j):
                 s -= L[i, k] * L[j, k]
             if i == j:
-                if not (s > 0.0 and math.isfinite(s)):
+                d = E[i, i]
+                if not (d > 0.0 and math.isfinite(s)) or s < -_NULL_PIVOT * d:
                     return False
-                L[i, i] = math.sqrt(s)
+                L[i, i] = math.sqrt(s) if s > _NULL_PIVOT * d else _HUGE_PIVOT * math.sqrt(d)
             else:
                 L[i, j] = s / L[j, j]
     return True

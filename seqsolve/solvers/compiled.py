@@ -88,7 +88,7 @@ from numba import njit
 from .._residual_kernels import residual_with_bound
 from ..accuracy import ResidualPass
 from ..errors import ConfigurationError, InvalidSystemError, UnsupportedTypeError
-from .base import Callback, IterationResult, Method
+from .base import START_SCALE_BAND, Callback, IterationResult, Method
 
 __all__ = [
     "CompiledResult",
@@ -335,18 +335,32 @@ def _rhs_norm(b, x):  # pragma: no cover - compiled
 
 @njit(cache=True, fastmath=False)
 def _start(indptr, indices, data, b, bnorm, x, r, mag):  # pragma: no cover - compiled
-    """The true residual of ``x`` (see :func:`_residual`), or of ``x = 0`` when ``x`` starts
-    worse than zero would (``||b − A x|| > ||b||``, or overflowing): a start that far off only
-    costs iterations, and its size bounds the accuracy CG can reach (``ε·||A||·||x||``): a
-    guess 10¹² times the solution stalled at a relative residual of 10⁻⁴, one of 10²⁰⁰
-    overflowed.  Along a Newton loop the previous correction is such a start for the next,
-    smaller one."""
+    """The true residual of the start ``x``, after ``x`` is scaled by the step ``α = xᵀb / xᵀAx``
+    that minimises CG's error norm ``‖x* − αx‖_A`` on its line, where ``|α|`` lies beyond
+    ``START_SCALE_BAND`` either way (see there): so scaled, the start is worse neither than zero
+    nor than itself in the norm CG minimises.  Along a Newton loop the previous correction starts
+    the next, much smaller one (α ≈ 10⁻³); a load continuation's first step needs the previous
+    solution times the load's growth; a guess 10¹² times the solution stalled at a relative
+    residual of 10⁻⁴ (its size bounds the accuracy reachable, ``ε·‖A‖·‖x‖``).  Where ``xᵀAx`` is
+    not positive or a product overflows, the residual decides (zero if ``‖b − Ax‖ > ‖b‖``)."""
     rr, terms, mm = _residual(indptr, indices, data, b, x, r, mag)
-    if not math.sqrt(rr) <= bnorm:
-        for i in range(x.shape[0]):
-            x[i] = 0.0
-        rr, terms, mm = _residual(indptr, indices, data, b, x, r, mag)
-    return rr, terms, mm
+    xb = 0.0
+    xr = 0.0
+    for i in range(x.shape[0]):
+        xb += x[i] * b[i]
+        xr += x[i] * r[i]
+    xax = xb - xr  # xᵀA x = xᵀ(b − r)
+    if xax > 0.0 and math.isfinite(xax) and math.isfinite(rr):
+        alpha = xb / xax
+        if 1.0 / START_SCALE_BAND <= abs(alpha) <= START_SCALE_BAND:
+            return rr, terms, mm
+    elif math.sqrt(rr) <= bnorm:
+        return rr, terms, mm
+    else:
+        alpha = 0.0
+    for i in range(x.shape[0]):
+        x[i] = x[i] * alpha if alpha != 0.0 else 0.0  # (an overflowed x times zero is no zero)
+    return _residual(indptr, indices, data, b, x, r, mag)
 
 
 @njit(cache=True, fastmath=False)

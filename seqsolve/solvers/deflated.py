@@ -85,6 +85,7 @@ class DeflatedCG(Method):
 
     spd_only = True
     needs_matrix = True
+    energy_norm = True
 
     def __init__(self, k: int = 8, preconditioner: str = "ssor", omega: float = 1.5,
                  harvest: int | None = None, every: int = 1) -> None:

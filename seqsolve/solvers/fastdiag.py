@@ -47,7 +47,7 @@ from ..operators import (
 )
 from ..operators.structure import banded_factor, nearest_kronecker_factors, tridiagonal_bands, tridiagonal_factor
 from ..operators.structure import warmup as nearest_warmup
-from .base import Callback, IterationResult, Method
+from .base import Callback, IterationResult, Method, scaled_start
 from .fastdiag_lines import Lines, LinesPrepared, _solve_lines, extremes, symmetric_tridiagonal
 from . import fastdiag_reuse
 from .fastdiag_reuse import NearestSumPreconditioner, Snapshot, _fit
@@ -343,6 +343,7 @@ class FastDiagCG(Method):
 
     spd_only = True
     needs_matrix = False
+    screens_start = True  # (_cg does; an exact step ignores x0 and must not pay the product)
     uses_structure = True
 
     def __init__(self, setup: str = "adaptive") -> None:
@@ -469,6 +470,7 @@ class FastDiagCG(Method):
             if callback is not None:
                 callback(xk)
 
+        x0 = scaled_start(A, b, x0, energy=True)
         with np.errstate(all="ignore"):
             x, info = sla.cg(A, b, x0=x0, rtol=rtol, atol=atol, maxiter=maxiter, M=M, callback=on_iter)
         status = "nan" if not np.all(np.isfinite(x)) else ("converged" if info == 0 else

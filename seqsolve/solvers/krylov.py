@@ -31,6 +31,7 @@ class ScipyKrylov(Method):
         if method not in ("cg", "gmres", "bicgstab"):
             raise ValueError(f"unknown Krylov method {method!r}")
         self.method = method
+        self.energy_norm = method == "cg"  # (a start is scaled in CG's norm: see scaled_start)
         self.build_preconditioner = build_preconditioner
         self.spd_only = spd_only
         self.needs_matrix = build_preconditioner is not None
