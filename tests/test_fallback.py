@@ -255,7 +255,7 @@ def test_a_scaled_start_is_never_worse_than_zero_nor_the_start_in_the_methods_no
             assert start is x0  # kept as given
         else:
             scaled += 1
-            assert np.allclose(start, alpha * x0, rtol=1e-12, atol=0)
+            assert np.allclose(start, alpha * x0, rtol=1e-9, atol=0)
             assert norm(start) <= min(norm(x0), norm(np.zeros(n))) * (1 + 1e-12)
     assert scaled >= 4
     assert scaled_start(A, b, 10.0 * x_true, energy=energy) == pytest.approx(x_true)

@@ -393,7 +393,8 @@ def test_distributed_solver_extrapolates_on_each_ranks_part_and_refuses_what_nee
     """A history-only initial guess (fixed weights) runs on each rank's part of the vectors: on a
     smooth sequence ``extrapolate`` starts closer than ``previous`` (fewer iterations, the same
     certified answers); a projection needs inner products of distributed vectors and is refused.
-    A start worse than zero (an ``x0`` 10¹² times the solution) is dropped for a zero start."""
+    A start far off is scaled by its optimal step, as on one process (``x0`` 10¹² everywhere, −10⁶
+    times the solution)."""
     from seqsolve.backends.petsc.distributed import DistributedSolver
     from seqsolve.problems.heat3d import Heat3D
 
@@ -417,6 +418,12 @@ def test_distributed_solver_extrapolates_on_each_ranks_part_and_refuses_what_nee
     solver = DistributedSolver(rtol=1e-10, policy="fixed:cg")
     x = solver.solve(A, b, x0=far)
     assert solver.history[-1].converged and solver.history[-1].fallback is None
+    # a multiple of the solution far off (a Newton correction for the next) is scaled by its
+    # optimal step, with collective dots: the solution itself, no iteration
+    multiple = x.copy()
+    multiple.scale(-1e6)
+    solver.solve(A, b, x0=multiple)
+    assert solver.history[-1].converged and solver.history[-1].iterations == 0
 
 
 # --- per-call work: the certified pass handed over, the dominance verdict, the shared Mat ---

@@ -116,25 +116,43 @@ class Method(ABC):
         """Iterate from ``x0`` until ``||b - A x|| <= max(rtol ||b||, atol)`` or ``maxiter``."""
 
 
+def start_scale(energy: bool, dot: Callable[[Any, Any], float], x0: Any, b: Any, r: Any) -> float | None:
+    """The factor a nonzero start ``x0`` (residual ``r = b − A x0``) is scaled by, or ``None`` to
+    keep it: the step optimal on its line in the norm the method minimises — ``α = x0ᵀb / x0ᵀAx0``
+    (CG's ``A``-norm of the error, ``energy``; ``x0ᵀAx0 = x0ᵀ(b − r)``) or ``α = (Ax0)ᵀb / ‖Ax0‖²``
+    (the residual's norm: GMRES, BiCGStab; ``Ax0 = b − r``) — where ``|α|`` lies beyond
+    ``START_SCALE_BAND`` either way.  So scaled, the start is worse neither than zero nor than
+    itself in that norm.  Where there is nothing to scale by (``A`` not positive on ``x0``, or an
+    overflow) the residual decides: ``0.0`` (a zero start) if ``‖r‖ > ‖b‖``.  ``dot`` is the
+    inner product (NumPy's, or a distributed vector's), so every backend applies one rule."""
+    with np.errstate(all="ignore"):
+        rr, bb = dot(r, r), dot(b, b)
+        if energy:
+            num = dot(x0, b)
+            den = num - dot(x0, r)
+        else:
+            rb = dot(r, b)
+            num, den = bb - rb, bb - 2.0 * rb + rr
+    if den > 0.0 and math.isfinite(den) and math.isfinite(num) and math.isfinite(rr):
+        alpha = num / den
+        return None if 1.0 / START_SCALE_BAND <= abs(alpha) <= START_SCALE_BAND else alpha
+    return None if math.sqrt(rr) <= math.sqrt(bb) else 0.0
+
+
 def scaled_start(A: Any, b: np.ndarray, x0: np.ndarray, *, energy: bool) -> np.ndarray:
-    """``x0`` scaled by the step that is optimal on its line in the norm the method minimises —
-    ``α = x0ᵀb / x0ᵀAx0`` (CG's ``A``-norm of the error, ``energy``) or ``α = (Ax0)ᵀb / ‖Ax0‖²``
-    (the residual's norm: GMRES, BiCGStab) — where ``α`` lies beyond ``START_SCALE_BAND`` (the
-    compiled kernels do the same for free, :func:`seqsolve.solvers.compiled._start`).  So scaled,
-    it is worse neither than zero nor than ``x0`` in that norm.  Along a Newton loop the previous
-    correction started the next, much smaller one (α ≈ 10⁻³), and SciPy's CG behind fastdiag-cg
-    stalled short of the tolerance on every converging Bratu step and was refined, twice the
-    solve.  One product."""
+    """``x0`` scaled as :func:`start_scale` says, for the methods that do not scale their start
+    themselves (the compiled kernels do the same for free, :func:`seqsolve.solvers.compiled._start`).
+    Along a Newton loop the previous correction started the next, much smaller one (α ≈ 10⁻³),
+    and SciPy's CG behind fastdiag-cg stalled short of the tolerance on every converging Bratu
+    step and was refined, twice the solve.  One product."""
     if not np.any(x0):
         return x0
     with np.errstate(all="ignore"):
-        Ax = A @ x0
-        num, den = (float(x0 @ b), float(x0 @ Ax)) if energy else (float(Ax @ b), float(Ax @ Ax))
-        if not (den > 0.0 and math.isfinite(den) and math.isfinite(num)):
-            # nothing to scale by (A not positive on x0, or an overflow): the residual decides
-            worse = not float(np.linalg.norm(b - Ax)) <= float(np.linalg.norm(b))
-            return np.zeros_like(x0) if worse else x0
-    alpha = num / den
-    if 1.0 / START_SCALE_BAND <= abs(alpha) <= START_SCALE_BAND:
+        alpha = start_scale(energy, _dot, x0, b, b - A @ x0)
+    if alpha is None:
         return x0
     return alpha * x0 if alpha else np.zeros_like(x0)
+
+
+def _dot(u: np.ndarray, v: np.ndarray) -> float:
+    return float(u @ v)

@@ -27,6 +27,7 @@ from ...errors import ConfigurationError, ConvergenceError, InvalidSystemError, 
 from ...guesses import Guess, parse_guess
 from ...policies import make_policy
 from ...records import SolveRecord
+from ...solvers.base import start_scale
 from ...solvers.reuse import RebuildSchedule
 from ._import import is_petsc_object, petsc
 from .keepalive import IMMORTAL
@@ -197,12 +198,18 @@ class DistributedSolver:
         r = b.duplicate()
         A.mult(x, r)
         r.aypx(-1.0, b)
-        rn0 = r.norm()
         bnorm = b.norm()
-        if not rn0 <= bnorm:  # a start worse than zero (see SequenceSolver): from zero
+        # the start scaled as on one process (solvers.base.start_scale; the dots are collective,
+        # so every rank scales alike): a Newton correction does not start the next
+        alpha = start_scale(ksp.getType() == "cg", lambda u, v: u.dot(v), x, b, r) if x.norm() > 0 else None
+        if alpha == 0.0:
             x.set(0.0)
             b.copy(r)
-            rn0 = bnorm
+        elif alpha is not None:
+            x.scale(alpha)
+            r.scale(alpha)
+            r.axpy(1.0 - alpha, b)  # b − A(αx) = (1 − α) b + α (b − A x)
+        rn0 = r.norm()
         iterations, status = 0, "converged"
         if rn0 > target:
             d = b.duplicate()

@@ -30,7 +30,7 @@ from ...accuracy import ResidualPass, norm_from_squares
 from ...accuracy import _kernels as _residual_kernels
 from ...configs import Configuration
 from ...errors import InvalidSystemError
-from ...solvers.base import START_SCALE_BAND, Callback, IterationResult, Method
+from ...solvers.base import Callback, IterationResult, Method, start_scale
 from ...solvers.reuse import RebuildSchedule
 from ...validation import near_nullspace_key
 from ._import import petsc
@@ -105,7 +105,7 @@ class PetscKSP(Method):
         self.schedule = RebuildSchedule() if self.schedule_name == "adaptive" else None
         self.preonly = self.options["ksp_type"] == "preonly"
         self.uses_x0 = not self.preonly  # a factorisation alone ignores the initial guess
-        self.screens_start = True  # (solve's first residual pass decides: _start_scale)
+        self.screens_start = True  # (solve's first residual pass decides: start_scale)
         self.energy_norm = self.options["ksp_type"] == "cg"
         #: a factorisation's setups are snapshots (each owns its KSP): kept for matrices that come back
         self.independent_setups = self.preonly
@@ -135,22 +135,6 @@ class PetscKSP(Method):
         _IMMORTAL.append(ksp)
         configure(ksp, opts)
         return ksp
-
-    def _start_scale(self, b, x0, r, rr: float, bb: float) -> float | None:
-        """The factor the start ``x0`` (residual ``r``, ``rr = ‖r‖²``, ``bb = ‖b‖²``) is scaled by,
-        or ``None`` to keep it: :func:`~seqsolve.solvers.base.scaled_start`'s rule, from the
-        residual pass already made (two dot products, no product with ``A``)."""
-        with np.errstate(all="ignore"):
-            if self.energy_norm:  # CG: the A-norm of the error, xᵀA x = xᵀ(b − r)
-                num = float(x0 @ b)
-                den = num - float(x0 @ r)
-            else:  # the residual's norm: (A x)ᵀ b / ‖A x‖², A x = b − r
-                rb = float(r @ b)
-                num, den = bb - rb, bb - 2.0 * rb + rr
-        if den > 0.0 and math.isfinite(den) and math.isfinite(num) and math.isfinite(rr):
-            alpha = num / den
-            return None if 1.0 / START_SCALE_BAND <= abs(alpha) <= START_SCALE_BAND else alpha
-        return None if math.sqrt(rr) <= math.sqrt(bb) else 0.0  # nothing to scale by: the residual decides
 
     def setup(self, A, previous: _Prepared | None, near_nullspace=None) -> _Prepared:
         mat = self._mats.matrix(A)
@@ -315,7 +299,7 @@ class PetscKSP(Method):
         bnorm = norm_from_squares(bb, b)
         target = max(rtol * bnorm, atol)
         true = norm_from_squares(rr, ra)
-        alpha = self._start_scale(b, x0, ra, rr, bb)
+        alpha = start_scale(self.energy_norm, _dot, x0, b, ra) if x0.any() else None
         if alpha is not None:
             # the start scaled as on the SciPy backend (solvers.base.scaled_start): optimal on its
             # line in the method's norm, never worse than zero.  A guess of 1e200 everywhere
@@ -414,3 +398,7 @@ def _null_space(modes: np.ndarray):
         v.setArray(q[:, j])
         vecs.append(v)
     return PETSc.NullSpace().create(vectors=vecs, comm=PETSc.COMM_SELF)
+
+
+def _dot(u: np.ndarray, v: np.ndarray) -> float:
+    return float(u @ v)
