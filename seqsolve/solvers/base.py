@@ -116,7 +116,8 @@ class Method(ABC):
         """Iterate from ``x0`` until ``||b - A x|| <= max(rtol ||b||, atol)`` or ``maxiter``."""
 
 
-def start_scale(energy: bool, dot: Callable[[Any, Any], float], x0: Any, b: Any, r: Any) -> float | None:
+def start_scale(energy: bool, dot: Callable[[Any, Any], float], x0: Any, b: Any, r: Any,
+                rr: float | None = None, bb: float | None = None) -> float | None:
     """The factor a nonzero start ``x0`` (residual ``r = b − A x0``) is scaled by, or ``None`` to
     keep it: the step optimal on its line in the norm the method minimises — ``α = x0ᵀb / x0ᵀAx0``
     (CG's ``A``-norm of the error, ``energy``; ``x0ᵀAx0 = x0ᵀ(b − r)``) or ``α = (Ax0)ᵀb / ‖Ax0‖²``
@@ -124,9 +125,11 @@ def start_scale(energy: bool, dot: Callable[[Any, Any], float], x0: Any, b: Any,
     ``START_SCALE_BAND`` either way.  So scaled, the start is worse neither than zero nor than
     itself in that norm.  Where there is nothing to scale by (``A`` not positive on ``x0``, or an
     overflow) the residual decides: ``0.0`` (a zero start) if ``‖r‖ > ‖b‖``.  ``dot`` is the
-    inner product (NumPy's, or a distributed vector's), so every backend applies one rule."""
+    inner product (NumPy's, or a distributed vector's), so every backend applies one rule;
+    ``rr = ‖r‖²`` and ``bb = ‖b‖²`` where the caller's residual pass has them."""
     with np.errstate(all="ignore"):
-        rr, bb = dot(r, r), dot(b, b)
+        rr = dot(r, r) if rr is None else rr
+        bb = dot(b, b) if bb is None else bb
         if energy:
             num = dot(x0, b)
             den = num - dot(x0, r)

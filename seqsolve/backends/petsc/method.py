@@ -299,7 +299,7 @@ class PetscKSP(Method):
         bnorm = norm_from_squares(bb, b)
         target = max(rtol * bnorm, atol)
         true = norm_from_squares(rr, ra)
-        alpha = start_scale(self.energy_norm, _dot, x0, b, ra) if x0.any() else None
+        alpha = start_scale(self.energy_norm, _dot, x0, b, ra, rr, bb) if x0.any() else None
         if alpha is not None:
             # the start scaled as on the SciPy backend (solvers.base.scaled_start): optimal on its
             # line in the method's norm, never worse than zero.  A guess of 1e200 everywhere
