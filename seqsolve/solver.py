@@ -516,8 +516,12 @@ class SequenceSolver:
             hint = self._policy.fallback_hint()
             for fb in self._fallbacks(config, first, system.A, symmetric, hint, goal):
                 # from the best iterate so far, unless it is worse than a zero start (a guess far
-                # off, a method that diverged): its size would bound the accuracy reachable
-                start = best.x if best.verdict.residual <= goal.bnorm and all_finite(best.x) else np.zeros(n)
+                # off, a method that diverged) or so large that its rounding alone comes near the
+                # target (a factorisation's near-zero pivot on a singular matrix put a huge
+                # null-space part into x, and every fallback from it stagnated at 2e-7): its size
+                # would bound the accuracy reachable
+                start = best.x if best.verdict.residual <= goal.bnorm and all_finite(best.x) \
+                    and best.verdict.error_bound <= _FLOOR_SHARE * goal.target else np.zeros(n)
                 if fb == config:  # the method converged by its own measure: refine instead of restarting
                     att = self._refine(fb, system, best, fp, goal, maxiter, callback)
                 else:
@@ -1260,7 +1264,13 @@ class SequenceSolver:
                     # one that fails on an indefinite matrix leaves the LU next in the chain
                     chain.append(_CHOLESKY)
                 chain.append(parse("direct"))
-            chain += [parse("amg-cg(rebuild)")] if symmetric else []
+            if symmetric:
+                # SSOR-PCG after the AMG: on a singular but consistent matrix (pure Neumann) CG
+                # converges where a factorisation meets a zero pivot, an AMG's coarsest solve fails
+                # ("indefinite") and GMRES/BiCGStab with ILU stagnate (PETSc: BoomerAMG failed on
+                # one such system in twelve, and so did every fallback before this one)
+                ssor = next(c for c in _SSOR_FALLBACKS if self.backend.supports(c))
+                chain += [parse("amg-cg(rebuild)"), ssor]
             chain += [parse("gmres(ilu)"), parse("bicgstab(ilu)")]
         else:
             chain += [parse("gmres"), parse("bicgstab")]
@@ -1273,6 +1283,14 @@ class SequenceSolver:
                 out.append(c)
                 seen.add(c)
         return out
+
+
+#: a fallback does not start from an iterate whose residual's rounding bound (``ε‖|A||x|‖``: the
+#: accuracy its size allows) exceeds this share of the target
+_FLOOR_SHARE = 0.1
+
+#: the compiled SSOR-PCG where the backend runs it, else the backend's own
+_SSOR_FALLBACKS = (parse("numba-ssor-cg(omega=1.5)"), parse("ssor-cg(omega=1.5)"))
 
 
 class _Goal:
