@@ -1269,8 +1269,8 @@ class SequenceSolver:
                 # converges where a factorisation meets a zero pivot, an AMG's coarsest solve fails
                 # ("indefinite") and GMRES/BiCGStab with ILU stagnate (PETSc: BoomerAMG failed on
                 # one such system in twelve, and so did every fallback before this one)
-                ssor = next(c for c in _SSOR_FALLBACKS if self.backend.supports(c))
-                chain += [parse("amg-cg(rebuild)"), ssor]
+                chain.append(parse("amg-cg(rebuild)"))
+                chain += [c for c in _SSOR_FALLBACKS if self.backend.supports(c)][:1]
             chain += [parse("gmres(ilu)"), parse("bicgstab(ilu)")]
         else:
             chain += [parse("gmres"), parse("bicgstab")]

@@ -37,8 +37,8 @@ from .compiled import (  # shared with the plain kernel
     _lower_row,
     _lower_solve,
     _residual,
-    _start,
     _rhs_norm,
+    _start,
     _upper_row,
 )
 
@@ -202,7 +202,7 @@ def deflated_eisenstat(
     for i in range(n):
         diag[i] = 1.0 / inv_diag[i]
     kappa = 1.0 - 2.0 / omega
-    rr, terms, mm = _start(indptr, indices, data, b, bnorm, x, r, mag)  # (zero, if x starts worse)
+    rr, terms, mm = _start(indptr, indices, data, b, bnorm, x, r, mag)  # (scaled first where far off: compiled._start)
     rnorm = math.sqrt(rr)
     if not math.isfinite(rnorm):
         return 0, _NAN, rnorm, 0, 0, terms, rr, mm
@@ -372,11 +372,11 @@ def subdomain_products(indptr, indices, data, inv_diag, diag_pos, omega, agg, m,
     return aw_ptr, naw, nxe
 
 
-
 #: a coarse pivot this small beside its diagonal entry is rounding about zero: a null direction
 _NULL_PIVOT = 1e-10
 #: what such a pivot is replaced by, times the diagonal entry's root: its coordinate solves to ~0
 _HUGE_PIVOT = 1e30
+
 
 @njit(cache=True, fastmath=False)
 def skyline_cholesky(E, L, first):  # pragma: no cover - compiled
@@ -481,7 +481,7 @@ def subdomain_eisenstat(
     for i in range(n):
         diag[i] = 1.0 / inv_diag[i]
     kappa = 1.0 - 2.0 / omega
-    rr, terms, mm = _start(indptr, indices, data, b, bnorm, x, r, mag)  # (zero, if x starts worse)
+    rr, terms, mm = _start(indptr, indices, data, b, bnorm, x, r, mag)  # (scaled first where far off: compiled._start)
     rnorm = math.sqrt(rr)
     if not math.isfinite(rnorm):
         return 0, _NAN, rnorm, 0, terms, rr, mm
