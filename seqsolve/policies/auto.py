@@ -1638,7 +1638,8 @@ class AutoPolicy(Policy):
                     estimates = None
                     continue
             lo, sunk = self._lowest_now(b)
-            lo = self._recent_cost if lo is None else lo  # a new bin: judge by the last solve
+            if lo is None and self._last is not None and self._last[1] in self._arm_names:
+                lo = self._recent_cost  # a new bin: judge by the last solve (one this system may run)
             if self._beaten_by_structure(rep, best_name, lo):
                 screened.add(fam)
                 continue
@@ -2013,7 +2014,7 @@ class AutoPolicy(Policy):
         per = self.per_iteration_.get(fam) or self._prior_per_iteration(rep)
         return per is not None and self.fixed_.get(fam, 0.0) + per > self.explore_cap * lo
 
-    def _bounded_first_try(self, rep: Configuration, rel, setup: float, lo: float) -> bool:
+    def _bounded_first_try(self, rep: Configuration, rel, setup: float, lo: float | None) -> bool:
         """A never-measured factorisation whose first try (its whole setup plus one solve of
         ``SOLVE_COST`` products) is predicted to cost at most what a capped exploration and the
         fallback after it may cost (``explore_cap + 1`` times the best here): its try is no
@@ -2021,7 +2022,7 @@ class AutoPolicy(Policy):
         (idea 5).  A factorisation cannot overrun: its cost is its setup and a few triangular
         solves.  On SIMP topology optimisation (SSOR-PCG ~300 ms, MUMPS ~130 ms with its analysis)
         the rationing held it back for 16 systems of 2-6x the best."""
-        if rel is not None or rep.kind not in FACTORISATIONS or self.cost != "seconds":
+        if rel is not None or lo is None or rep.kind not in FACTORISATIONS or self.cost != "seconds":
             return False
         per = self._matvec_seconds()
         return per is not None and setup + self._solve_products(rep.kind) * per <= (self.explore_cap + 1.0) * lo
