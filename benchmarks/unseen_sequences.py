@@ -516,23 +516,19 @@ def newton_bratu(steps: int = 60, m: int = 128, per_load: int = 3):
     λ rising to 6.5, near the fold at ≈ 6.81: the Jacobians −Δ − λ diag(eᵘ) are SPD, nearer
     singular at every load, and change every system; no diagonal margin and, the diagonal varying,
     no separable structure.  Each Newton step is advanced with SciPy's direct solve."""
-    from scipy.sparse.linalg import spsolve
-
     L, u = _grid_laplacian(m), np.zeros(m * m)
     for k in range(steps):
         lam = 1.0 + 5.5 * (k // per_load) / max(1, (steps - 1) // per_load)
         J = sp.csr_array(L - sp.diags(lam * np.exp(u)))
         F = L @ u - lam * np.exp(u)
         yield J, -F
-        u = u + spsolve(sp.csc_matrix(J), -F)
+        u = u + spsolve_csc(J, -F)
 
 
 def newton_burgers(steps: int = 60, m: int = 128, per_load: int = 3, nu: float = 0.02):
     """Newton's method with load continuation on steady viscous Burgers, −ν Δu + ∂x(u²/2) +
     ∂y(u²/2) = s f (central differences, 128²): every Jacobian ν(−Δ) + Dx diag(u) + Dy diag(u)
     is non-symmetric, and the convection grows with the load."""
-    from scipy.sparse.linalg import spsolve
-
     h, e, I = 1.0 / (m + 1), np.ones(m), sp.identity(m)
     D = sp.diags([-e[:-1], e[:-1]], [-1, 1]) / (2 * h)
     Dx, Dy = sp.csr_array(sp.kron(I, D)), sp.csr_array(sp.kron(D, I))
@@ -546,7 +542,7 @@ def newton_burgers(steps: int = 60, m: int = 128, per_load: int = 3, nu: float =
         J = sp.csr_array(L + Dx @ sp.diags(u) + Dy @ sp.diags(u))
         F = L @ u + Dx @ (u * u / 2) + Dy @ (u * u / 2) - s * f
         yield J, -F
-        u = u + spsolve(sp.csc_matrix(J), -F)
+        u = u + spsolve_csc(J, -F)
 
 
 def heat3d_fem(steps: int = 60, cells: int = 30):

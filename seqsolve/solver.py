@@ -1020,7 +1020,7 @@ class SequenceSolver:
                     self._setups[config] = (key, prepared, now)  # (the solve it was made for)
                     att.reused = previous is not None and prepared is previous
             t1 = time.perf_counter()
-            if method.uses_x0 and not method.screens_start:
+            if method.uses_x0 and not method.scales_start:
                 x0 = scaled_start(A, b, x0, energy=method.energy_norm)
             # overflow in a failing method shows in its result; compiled code raises no NumPy warnings
             if callback is None and not getattr(method, "numpy_arithmetic", True):

@@ -70,7 +70,7 @@ class Method(ABC):
     uses_x0: bool = True
     #: True when :meth:`solve` scales its start itself (the compiled kernels, in their first
     #: residual pass, for free); else the caller scales it (:func:`scaled_start`, one product)
-    screens_start: bool = False
+    scales_start: bool = False
     #: the norm a start is scaled in (:func:`scaled_start`): the ``A``-norm of the error for the
     #: CG family, the residual's for the others
     energy_norm: bool = False
@@ -116,7 +116,7 @@ class Method(ABC):
         """Iterate from ``x0`` until ``||b - A x|| <= max(rtol ||b||, atol)`` or ``maxiter``."""
 
 
-def start_scale(energy: bool, dot: Callable[[Any, Any], float], x0: Any, b: Any, r: Any,
+def start_scale(energy: bool, x0: Any, b: Any, r: Any, *, dot: Callable[[Any, Any], float] | None = None,
                 rr: float | None = None, bb: float | None = None) -> float | None:
     """The factor a nonzero start ``x0`` (residual ``r = b − A x0``) is scaled by, or ``None`` to
     keep it: the step optimal on its line in the norm the method minimises — ``α = x0ᵀb / x0ᵀAx0``
@@ -125,8 +125,9 @@ def start_scale(energy: bool, dot: Callable[[Any, Any], float], x0: Any, b: Any,
     ``START_SCALE_BAND`` either way.  So scaled, the start is worse neither than zero nor than
     itself in that norm.  Where there is nothing to scale by (``A`` not positive on ``x0``, or an
     overflow) the residual decides: ``0.0`` (a zero start) if ``‖r‖ > ‖b‖``.  ``dot`` is the
-    inner product (NumPy's, or a distributed vector's), so every backend applies one rule;
-    ``rr = ‖r‖²`` and ``bb = ‖b‖²`` where the caller's residual pass has them."""
+    inner product (NumPy's by default, or a distributed vector's), so every backend applies one
+    rule; ``rr = ‖r‖²`` and ``bb = ‖b‖²`` where the caller's residual pass has them."""
+    dot = dot or _dot
     with np.errstate(all="ignore"):
         rr = dot(r, r) if rr is None else rr
         bb = dot(b, b) if bb is None else bb
@@ -151,7 +152,7 @@ def scaled_start(A: Any, b: np.ndarray, x0: np.ndarray, *, energy: bool) -> np.n
     if not np.any(x0):
         return x0
     with np.errstate(all="ignore"):
-        alpha = start_scale(energy, _dot, x0, b, b - A @ x0)
+        alpha = start_scale(energy, x0, b, b - A @ x0)
     if alpha is None:
         return x0
     return alpha * x0 if alpha else np.zeros_like(x0)

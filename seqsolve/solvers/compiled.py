@@ -999,7 +999,7 @@ class CompiledPCG(Method):
     needs_matrix = True
     uses_finite_hint = True
     numpy_arithmetic = False
-    screens_start = True  # (the kernel's first residual pass: see _start)
+    scales_start = True  # (the kernel's first residual pass: see _start)
     uses_blas = False  # prepare, the kernels and the residual pass are compiled loops
 
     def __init__(self, preconditioner: str = "none", omega: float = 1.0) -> None:

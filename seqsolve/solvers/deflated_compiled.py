@@ -72,7 +72,7 @@ class CompiledDeflatedCG(Method):
     needs_matrix = True
     uses_finite_hint = True
     numpy_arithmetic = False  # the loop is compiled; the harvest's small dense algebra checks itself
-    screens_start = True  # (the kernel's first residual pass)
+    scales_start = True  # (the kernel's first residual pass)
 
     def __init__(self, k: int = 8, omega: float = 1.5, harvest: int | None = None, every: int = 1) -> None:
         if not 0.0 < omega < 2.0:

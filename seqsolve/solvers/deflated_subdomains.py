@@ -92,7 +92,7 @@ class SubdomainDeflatedCG(Method):
     needs_matrix = True
     uses_finite_hint = True
     numpy_arithmetic = False
-    screens_start = True  # (the kernel's first residual pass)
+    scales_start = True  # (the kernel's first residual pass)
 
     def __init__(self, omega: float = 1.5, size: int = 64) -> None:
         if not 0.0 < omega < 2.0:

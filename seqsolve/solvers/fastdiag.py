@@ -343,7 +343,7 @@ class FastDiagCG(Method):
 
     spd_only = True
     needs_matrix = False
-    screens_start = True  # (_cg does; an exact step ignores x0 and must not pay the product)
+    scales_start = True  # (_cg does; an exact step ignores x0 and must not pay the product)
     uses_structure = True
 
     def __init__(self, setup: str = "adaptive") -> None:

@@ -201,7 +201,8 @@ class DistributedSolver:
         bnorm = b.norm()
         # the start scaled as on one process (solvers.base.start_scale; the dots are collective,
         # so every rank scales alike): a Newton correction does not start the next
-        alpha = start_scale(ksp.getType() == "cg", lambda u, v: u.dot(v), x, b, r) if x.norm() > 0 else None
+        alpha = start_scale(ksp.getType() == "cg", x, b, r, dot=lambda u, v: u.dot(v),
+                            bb=bnorm * bnorm) if x.norm() > 0 else None
         if alpha == 0.0:
             x.set(0.0)
             b.copy(r)

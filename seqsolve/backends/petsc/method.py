@@ -105,7 +105,7 @@ class PetscKSP(Method):
         self.schedule = RebuildSchedule() if self.schedule_name == "adaptive" else None
         self.preonly = self.options["ksp_type"] == "preonly"
         self.uses_x0 = not self.preonly  # a factorisation alone ignores the initial guess
-        self.screens_start = True  # (solve's first residual pass decides: start_scale)
+        self.scales_start = True  # (solve's first residual pass decides: start_scale)
         self.energy_norm = self.options["ksp_type"] == "cg"
         #: a factorisation's setups are snapshots (each owns its KSP): kept for matrices that come back
         self.independent_setups = self.preonly
@@ -299,7 +299,7 @@ class PetscKSP(Method):
         bnorm = norm_from_squares(bb, b)
         target = max(rtol * bnorm, atol)
         true = norm_from_squares(rr, ra)
-        alpha = start_scale(self.energy_norm, _dot, x0, b, ra, rr, bb) if x0.any() else None
+        alpha = start_scale(self.energy_norm, x0, b, ra, rr=rr, bb=bb) if x0.any() else None
         if alpha is not None:
             # the start scaled as on the SciPy backend (solvers.base.scaled_start): optimal on its
             # line in the method's norm, never worse than zero.  A guess of 1e200 everywhere
@@ -398,7 +398,3 @@ def _null_space(modes: np.ndarray):
         v.setArray(q[:, j])
         vecs.append(v)
     return PETSc.NullSpace().create(vectors=vecs, comm=PETSc.COMM_SELF)
-
-
-def _dot(u: np.ndarray, v: np.ndarray) -> float:
-    return float(u @ v)
