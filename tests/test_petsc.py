@@ -1165,3 +1165,73 @@ def test_a_singular_consistent_sequence_is_solved_whatever_failed_first():
     for A, b in unseen.neumann_singular(steps=6):  # (the 128² sequence where it failed)
         x = s.solve(A, b)  # (no unique solution to compare with: the true residual)
         assert np.linalg.norm(b - A @ x) <= 1e-8 * np.linalg.norm(b)
+
+
+def _neumann(m: int) -> sp.csr_array:
+    """The 5-point pure-Neumann Laplacian on an m×m grid: rows (and columns) sum to zero, the
+    constants its null space."""
+    e = np.ones(m)
+    line = sp.diags([-e[:-1], np.r_[1.0, 2 * e[1:-1], 1.0], -e[:-1]], [-1, 0, 1])
+    return sp.csr_array(sp.kronsum(line, line))
+
+
+@pytest.mark.parametrize("config", ["amg-cg(rebuild)", "hypre-cg(adaptive)", "gmres(ilu)"])
+def test_a_pure_neumann_sequence_is_solved_by_the_krylov_method_itself(config):
+    """Consistent right-hand sides of a singular pure-Neumann matrix, each solve started from the
+    last solution: BoomerAMG-PCG stopped on an indefinite preconditioner at the third system and
+    fell back to a factorisation (on `neumann-singular`'s 128² variable-coefficient sequence GAMG-PCG
+    did on every system).  The Mat carries the constants as its null space now: each method
+    converges by itself, with no fallback."""
+    m = 64
+    rng = np.random.default_rng(3)
+    s = SequenceSolver(rtol=1e-8, policy=f"fixed:{config}", backend="petsc")
+    for t in range(4):
+        A = _neumann(m) * (1.0 + 0.1 * t)
+        b = rng.standard_normal(m * m)
+        b -= b.mean()  # consistent: orthogonal to the constants
+        x = s.solve(A, b)
+        assert np.linalg.norm(b - A @ x) <= 1e-8 * np.linalg.norm(b)
+    assert [r.fallback for r in s.history] == [None] * 4
+    assert s.history[-1].iterations < 200
+
+
+def test_the_null_space_goes_when_the_same_pattern_turns_nonsingular():
+    """The constants are set as the null space only while the rows sum to zero: a shifted matrix of
+    the same pattern next (its values copied into the same Mat) is solved as the nonsingular
+    system it is, a right-hand side with a mean included (removing the constants there would
+    leave that mean in the residual), then the singular one again."""
+    from seqsolve.backends.petsc.method import PetscKSP
+
+    m = 30
+    N = _neumann(m)
+    rng = np.random.default_rng(4)
+    s = SequenceSolver(rtol=1e-10, policy="fixed:hypre-cg(adaptive)", backend="petsc", fallback=False)
+    singular = []
+    for shift in (0.0, 1e-2, 0.0):
+        A = sp.csr_array(N + shift * sp.identity(m * m, format="csr"))
+        A.sort_indices()
+        b = rng.standard_normal(m * m) + 1.0
+        if shift == 0.0:
+            b -= b.mean()
+        x = s.solve(A, b)
+        assert np.linalg.norm(b - A @ x) <= 1e-10 * np.linalg.norm(b)
+        if shift:
+            assert x.mean() == pytest.approx(np.linalg.solve(A.toarray(), b).mean(), rel=1e-6)
+        method = next(m for m in s._methods.values() if isinstance(m, PetscKSP))
+        singular.append(method._mats.singular)
+    assert singular == [True, False, True]
+
+
+def test_rows_summing_to_zero_by_rounding_only_are_not_run_through_eisenstat():
+    """A diagonal above its row's off-diagonal sum by a rounding's worth is strictly dominant to
+    the dominance test, but its rows sum to zero to the null-space test: Eisenstat's transformed
+    system has no constant null space (CG broke down on it, residual 1e4).  SOR sweeps run."""
+    m = 20
+    N = _neumann(m)
+    A = sp.csr_array(N + 1e-14 * sp.diags(N.diagonal()))
+    b = np.random.default_rng(5).standard_normal(m * m)
+    b -= b.mean()
+    s = SequenceSolver(policy="fixed:ssor-cg(omega=1.5)", backend="petsc", rtol=1e-8, fallback=False)
+    x = s.solve(A, b)
+    assert np.linalg.norm(b - A @ x) <= 1e-8 * np.linalg.norm(b)
+    assert _pc_type(s) == "sor"

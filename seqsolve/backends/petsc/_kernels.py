@@ -3,7 +3,9 @@
 A solve needs the starting residual ``b − A x₀`` (the right-hand side of the correction solve),
 ``‖b‖`` and, for ``ssor-cg``, whether ``A`` is strictly diagonally dominant (the PETSc 3.18
 workaround in :func:`~.mapping.eisenstat`).  Each is a pass over ``A`` row by row; done apart
-they cost three passes (PETSc's product, a NumPy norm, a dominance scan), here one.
+they cost three passes (PETSc's product, a NumPy norm, a dominance scan), here one.  A new
+matrix's values are also asked whether its rows sum to zero (:func:`rows_sum_to_zero`: the constant
+null space of a pure-Neumann operator, see :class:`~.matrices.MatCache`).
 """
 
 from __future__ import annotations
@@ -88,6 +90,23 @@ def copy_if_same_pattern(indptr, indices, data, own_indptr, own_indices, own_dat
     return True
 
 
+@njit(cache=True)
+def rows_sum_to_zero(indptr, data, tol):  # pragma: no cover - compiled
+    """Whether every row's entries sum to at most ``tol`` times their absolute sum (a row of zeros
+    does not count): ``A·1 = 0``.  Stops at the first row that does not, which on a matrix with a
+    shift or a mass term is the first: free there."""
+    for i in range(indptr.shape[0] - 1):
+        s = 0.0
+        m = 0.0
+        for k in range(_IX(indptr[_IX(i)]), _IX(indptr[_IX(i) + _IX(1)])):
+            v = data[k]
+            s += v
+            m += abs(v)
+        if not abs(s) <= tol * m or m == 0.0:  # (NaN-safe: not ≤)
+            return False
+    return True
+
+
 _WARM: list = []
 
 
@@ -102,4 +121,5 @@ def warmup() -> None:
     start(indptr, indices, data, v, v, r)
     residual(indptr, indices, data, v, v, r)
     copy_if_same_pattern(indptr, indices, data, indptr.copy(), indices.copy(), np.empty(2))
+    rows_sum_to_zero(indptr, data, 0.0)
     _WARM.append(True)

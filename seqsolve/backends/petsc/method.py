@@ -291,7 +291,9 @@ class PetscKSP(Method):
         indptr, indices, data = A.indptr, A.indices, A.data
         if prepared.ksp is None:  # ssor-cg after a setup: the dominance verdict rides on this pass
             rr, bb, dominant = _kernels.start(indptr, indices, data, b, x0, ra)
-            prepared.ksp = self._ksp("eisenstat" if dominant else "")
+            # (rows summing to zero are not strictly dominant but by rounding; Eisenstat's
+            # transformed system has no constant null space: with the Mat's, CG broke down)
+            prepared.ksp = self._ksp("eisenstat" if dominant and not self._mats.singular else "")
             self._attach(prepared.ksp, self._mats.mat, False)
         else:
             rr, bb = _kernels.residual(indptr, indices, data, b, x0, ra)
