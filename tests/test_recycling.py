@@ -312,6 +312,29 @@ def test_subdomains_cover_every_coupled_unknown_and_give_a_banded_coarse_matrix(
     assert np.abs(rows - cols).max() <= m // 2  # reverse Cuthill–McKee keeps the coupling near the diagonal
 
 
+def test_the_subdomain_coupling_pattern_is_that_of_the_sparse_products():
+    """The compiled coupling pattern (which orders the subdomains) against ``Rᵀ|A|R`` from SciPy's
+    sparse products, on a random symmetric pattern with unknowns in no subdomain and stored zeros
+    (which couple nothing)."""
+    from seqsolve.solvers import _deflated_kernels as K
+
+    rng = np.random.default_rng(11)
+    n, m = 400, 23
+    S = sp.random(n, n, density=0.02, random_state=rng, format="csr")
+    A = sp.csr_array(S + S.T + sp.identity(n))
+    A.data[rng.random(A.nnz) < 0.1] = 0.0  # stored zeros
+    agg = rng.integers(-1, m, n)
+    agg[:m] = np.arange(m)  # every subdomain holds an unknown
+    ptr, idx = K.coupling_pattern(A.indptr.astype(np.int64), A.indices.astype(np.int64), A.data, agg, m)
+    inside = np.flatnonzero(agg >= 0)
+    R = sp.csr_array((np.ones(inside.size), (inside, agg[inside])), shape=(n, m))
+    expected = sp.csr_array(R.T @ (abs(A) @ R))
+    expected.eliminate_zeros()
+    got = sp.csr_array((np.ones(idx.size), idx, ptr), shape=(m, m))
+    assert set(zip(*got.nonzero())) == set(zip(*expected.nonzero()))
+    assert got.nnz == expected.nnz  # each coupling once
+
+
 def test_skyline_cholesky_agrees_with_dense_and_rejects_an_indefinite_matrix():
     from seqsolve.solvers import _deflated_kernels as K
 

@@ -644,3 +644,41 @@ def greedy_aggregate(indptr, indices, target):  # pragma: no cover - compiled
                 m += 1
             agg[i] = new[a]
     return agg, m
+
+
+@njit(cache=True, fastmath=False)
+def coupling_pattern(indptr, indices, data, agg, m):  # pragma: no cover - compiled
+    """The pattern of the subdomains' coupling ``Rᵀ|A|R`` (``R``: the 0/1 subdomain indicators of
+    ``agg``) as CSR ``(indptr, indices)`` of an ``m × m`` matrix: ``s`` and ``t`` are coupled where
+    a row of ``s`` holds a nonzero entry in a column of ``t``.  One pass over ``A``'s entries,
+    rows taken subdomain by subdomain (a counting sort); SciPy's two sparse products for the same
+    pattern cost 15 ms on a 33k-unknown P1 mass matrix."""
+    n = agg.shape[0]
+    start = np.zeros(m + 1, dtype=np.int64)
+    for i in range(n):
+        if agg[i] >= 0:
+            start[agg[i] + 1] += 1
+    for s in range(m):
+        start[s + 1] += start[s]
+    rows = np.empty(start[m], dtype=np.int64)
+    fill = start[:m].copy()
+    for i in range(n):
+        a = agg[i]
+        if a >= 0:
+            rows[fill[a]] = i
+            fill[a] += 1
+    marker = np.full(m, -1, dtype=np.int64)
+    out_ptr = np.zeros(m + 1, dtype=np.int64)
+    out = np.empty(indices.shape[0], dtype=np.int64)  # (at most one entry per entry of A)
+    pos = 0
+    for s in range(m):
+        for r in range(start[s], start[s + 1]):
+            i = rows[r]
+            for k in range(indptr[i], indptr[i + 1]):
+                t = agg[indices[k]]
+                if t >= 0 and marker[t] != s and data[k] != 0.0:
+                    marker[t] = s
+                    out[pos] = t
+                    pos += 1
+        out_ptr[s + 1] = pos
+    return out_ptr, out[:pos].copy()

@@ -55,18 +55,17 @@ def aggregate(A, size: int = 64) -> np.ndarray:
     without off-diagonal entries get ``-1``.
     """
     C = sp.csr_array(A)
-    agg, m = K.greedy_aggregate(C.indptr.astype(np.int64), C.indices.astype(np.int64), int(size))
+    indptr, indices = C.indptr.astype(np.int64), C.indices.astype(np.int64)
+    agg, m = K.greedy_aggregate(indptr, indices, int(size))
     if m == 0:
         return agg
     # number the subdomains so that their coupling matrix is banded (a cheap coarse Cholesky)
-    n = agg.shape[0]
-    inside = agg >= 0
-    R = sp.csr_array((np.ones(inside.sum()), (np.flatnonzero(inside), agg[inside])), shape=(n, m))
-    coupling = sp.csr_matrix(R.T @ (abs(C) @ R))
+    ptr, idx = K.coupling_pattern(indptr, indices, np.asarray(C.data, dtype=np.float64), agg, m)
+    coupling = sp.csr_matrix((np.ones(idx.shape[0]), idx, ptr), shape=(m, m))
     order = reverse_cuthill_mckee(coupling, symmetric_mode=True)
     rank = np.empty(m, dtype=np.int64)
     rank[order] = np.arange(m)
-    return np.where(inside, rank[np.maximum(agg, 0)], -1).astype(np.int64)
+    return np.where(agg >= 0, rank[np.maximum(agg, 0)], -1).astype(np.int64)
 
 
 def _touched(shape: tuple, dtype=np.float64) -> np.ndarray:
