@@ -522,8 +522,15 @@ class SequenceSolver:
                 # would bound the accuracy reachable
                 start = best.x if best.verdict.residual <= goal.bnorm and all_finite(best.x) \
                     and best.verdict.error_bound <= _FLOOR_SHARE * goal.target else np.zeros(n)
+                rented = None if fb == config else self._policy.fallback_rent(fb)
                 if fb == config:  # the method converged by its own measure: refine instead of restarting
                     att = self._refine(fb, system, best, fp, goal, maxiter, callback)
+                elif rented is not None:  # the first try a probe went before: rented, as it would have been
+                    att = self._bounded(fb, system, start, fp, goal, min(maxiter, rented[1]), callback,
+                                        first_chunk=max(_PRIMARY_CHUNK, 10 * math.isqrt(n)),
+                                        hard_maxiter=maxiter, rent=rented[0])
+                    if att.status == "maxiter":
+                        att = self._resumed(fb, system, att, fp, goal, maxiter, callback)
                 else:
                     att = self._bounded(fb, system, start, fp, goal, maxiter, callback)
                 attempts.append((fb, att))
@@ -614,7 +621,8 @@ class SequenceSolver:
                 # what the configuration that rescued the system cost there is a measurement too
                 # (a refinement of the chosen one teaches nothing new)
                 fb, att = next((c, a) for c, a in reversed(attempts) if c.name == record.fallback)
-                self._policy.rescued(fb, att.setup_seconds, att.solve_seconds)
+                self._policy.rescued(fb, att.setup_seconds, att.solve_seconds, iterations=att.iterations,
+                                     one_off_seconds=att.one_off_seconds)
             self._stretch = st = self._policy.stretch()
             if st is not None:
                 st.n, st.allowed = n, allowed

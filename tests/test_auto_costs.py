@@ -816,15 +816,19 @@ def test_a_coarse_space_goes_first_where_no_diagonal_margin_is_proved():
     guessed difficulty; where Gershgorin proves the system easy, SSOR-PCG goes first."""
     sdcg = "subdomain-deflated-cg(omega=1.3)"
 
-    def first(A) -> str:
-        p = AutoPolicy(candidates=[SSOR, "numba-cg", sdcg], seed=0)
+    def first(A, probe: bool = False) -> str:
+        p = AutoPolicy(candidates=[SSOR, "numba-cg", sdcg], seed=0, first_probe=probe)
         p.observe(SystemFacts(A.shape[0], A=A))
-        return p.select(None, n=A.shape[0]).name
+        name = p.select(None, n=A.shape[0]).name
+        return name if p._successor is None else f"{name} then {p._successor.name}"
 
     m = 120
     assert first(_laplacian_2d(m)) == sdcg
     assert first(sp.csr_array(sp.identity(m * m) + 0.01 * _laplacian_2d(m))) == SSOR
     assert first(_laplacian_2d(8)) == SSOR  # 64 unknowns: a guessed 77 iterations do not pay for the build
+    # with the first probe (the default): plain CG first where the coarse space's build is at stake
+    assert first(_laplacian_2d(m), probe=True) == f"numba-cg then {sdcg}"
+    assert first(sp.csr_array(sp.identity(m * m) + 0.01 * _laplacian_2d(m)), probe=True) == SSOR
 
 
 def test_the_coarse_space_count_is_only_a_floor_for_the_ssor_pcg_it_is_built_on():
@@ -834,7 +838,7 @@ def test_the_coarse_space_count_is_only_a_floor_for_the_ssor_pcg_it_is_built_on(
     removes work, never adds it): SSOR-PCG is predicted at 180 of its own iterations, cheaper than
     the coarse space's solve, so not held back; plain CG is predicted through the exponents."""
     sdcg = "subdomain-deflated-cg(omega=1.3)"
-    p = AutoPolicy(candidates=[SSOR, "numba-cg", sdcg], seed=0)
+    p = AutoPolicy(candidates=[SSOR, "numba-cg", sdcg], seed=0, first_probe=False)
     A = _laplacian_2d(120)
     p.observe(SystemFacts(A.shape[0], A=A))
     assert p.select(None, n=A.shape[0]).name == sdcg
@@ -857,7 +861,8 @@ def test_a_first_try_that_made_no_progress_holds_back_the_families_it_bounds():
     sdcg = "subdomain-deflated-cg(omega=1.3)"
     A = _laplacian_2d(150)
     n = A.shape[0]
-    p = AutoPolicy(candidates=[SSOR, "numba-cg", "numba-jacobi-cg", sdcg, "amg-cg(adaptive)", DIRECT], seed=0)
+    p = AutoPolicy(candidates=[SSOR, "numba-cg", "numba-jacobi-cg", sdcg, "amg-cg(adaptive)", DIRECT], seed=0,
+                   first_probe=False)
     p.observe(SystemFacts(n, A=A))
     assert p.select(None, n=n).name == sdcg
     p._product[n] = 1e-3  # one timed product, fixed: the machine's speed is not under test
@@ -1337,3 +1342,61 @@ def test_a_cost_measured_on_a_method_this_system_cannot_run_sets_no_yardstick():
     assert choices[0] == FAST
     assert DIRECT in choices[:6], choices
     assert choices[-10:].count(DIRECT) >= 8, choices
+
+
+def _mass_2d(m: int) -> sp.csr_array:
+    """The bilinear (Q1) mass matrix of the unit square's m×m nodes: positive off-diagonals summing
+    past the diagonal (no Gershgorin margin), yet condition number below 9 — easy, unproven."""
+    e = np.ones(m)
+    line = sp.diags_array([e[:-1], np.r_[2.0, 4.0 * e[1:-1], 2.0], e[:-1]], offsets=[-1, 0, 1]) / (6.0 * (m - 1))
+    return sp.csr_array(sp.kron(line, line))
+
+
+def _shuffled(A: sp.csr_array, seed: int) -> sp.csr_array:
+    """``A`` with its unknowns numbered at random: no grid left in the pattern (``fastdiag-cg``
+    would otherwise solve a tensor-grid matrix exactly, first)."""
+    p = np.random.default_rng(seed).permutation(A.shape[0])
+    return sp.csr_array(A[p][:, p])
+
+
+def test_a_cheap_probe_solves_an_easy_first_system_before_any_setup_is_built():
+    """A mass matrix proves nothing (no diagonal margin), so the first try would be the coarse-space
+    SSOR-PCG, whose partition and coarse matrix cost ~10x Jacobi-PCG's whole solve there
+    (`mass-projection`: 36 ms against 3.7).  The cheap probe goes first, capped at what that build is
+    priced at, and solves it: no coarse space is built, nothing falls back."""
+    m = 100
+    A = _shuffled(_mass_2d(m), 0)
+    rng = np.random.default_rng(0)
+    solver = SequenceSolver(policy="auto", rtol=1e-8)
+    b = rng.standard_normal(m * m)
+    x = solver.solve(A, b)
+    assert np.linalg.norm(b - A @ x) <= 1e-8 * np.linalg.norm(b)
+    first = solver.history[0]
+    assert first.configuration == "numba-jacobi-cg" and first.fallback is None and first.converged
+    assert all(m.agg is None for c, m in solver._methods.items() if c.kind == "subdomain-deflated-cg")
+
+
+def test_a_probe_that_cannot_finish_hands_over_to_the_first_try_which_is_learned():
+    """On a hard first system (a 2-D Laplacian: no margin either) the probe stops at its cap, the
+    coarse space it went before continues from its iterate as the fallback, rented as a first try,
+    and is learned from that solve as if it had been chosen: the next system's screening of SSOR-PCG
+    is capped against it and falls back to it (unlearned, SSOR-PCG was capped against the probe's
+    projected cost instead, and ran to 1.3-1.5x a system on `varcoef`)."""
+    m = 120
+    A = _shuffled(_laplacian_2d(m), 1)
+    rng = np.random.default_rng(1)
+    solver = SequenceSolver(policy="auto", rtol=1e-8)
+    sdcg = "subdomain-deflated-cg(omega=1.3)"
+    for t in range(3):
+        b = rng.standard_normal(m * m)
+        x = solver.solve(A * (1.0 + 0.01 * t), b)
+        assert np.linalg.norm(b - A * (1.0 + 0.01 * t) @ x) <= 1e-8 * np.linalg.norm(b)
+        if t == 0:
+            (entry,) = [here[sdcg] for here in solver.policy.stats_.values()]
+            assert entry[1] == 1 and 20 < entry[3] < 100  # one measurement, its own iterations
+    first, second, third = solver.history
+    assert first.configuration == "numba-cg" and first.status == "maxiter" and first.fallback == sdcg
+    assert second.configuration == sdcg or second.fallback == sdcg
+    assert third.configuration == sdcg and not third.explored
+    cap = int((20.0 + 50.0) / 1.1)  # the coarse space's setup and partition priors over plain CG's iteration
+    assert first.iterations <= cap + third.iterations + 10

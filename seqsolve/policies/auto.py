@@ -327,6 +327,15 @@ _BOUNDED_RIVAL = 2.0
 #: elasticity's coarse-space SSOR-PCG ran 834 iterations (2.7 s) before its 1.1 s LU, and a plate's
 #: ran on to 477 ms beside a 190 ms LU; the textbook rent (1) bounds it at 2
 _FIRST_RENT = 1.0
+#: where the sequence's first try would build a setup (the coarse space's graph partition and
+#: coarse matrix, ~70 products) on a system whose difficulty nothing bounds, the cheapest CG family
+#: goes first, for as many iterations as that setup is priced at: a ski rental on the first
+#: system.  An easy system (a mass matrix: ~20 Jacobi-PCG iterations, where the coarse space's
+#: first build cost 10x the whole solve) is then solved by it; a hard one pays the setup's price
+#: once more, and the setup's family continues from the probe's iterate, rented as a first try.
+#: Only kinds whose iteration is one product, and only where that setup buys this many of them
+_PROBE_KINDS = ("numba-jacobi-cg", "numba-cg", "jacobi-cg", "cg")
+_PROBE_MIN_ITERATIONS = 10
 #: the fewest iterations a Krylov method with an inexact preconditioner is credited with (a
 #: one-iteration solve needs the exact inverse): see AutoPolicy._applied_floor
 _FEW_APPLIED = 2
@@ -422,7 +431,7 @@ class AutoPolicy(Policy):
                  explore_cap: float = 1.25, exploit_cap: float = 3.0, contender: float = 4.0,
                  bin_width: float = 0.5, reach: int = 4, explore_budget: float = 0.05,
                  revalidate_after: int = 8, revalidate_within: float = 1.5, regret_budget: float = 0.05,
-                 commit: int = 8, cost: str = "seconds",
+                 commit: int = 8, cost: str = "seconds", first_probe: bool = True,
                  backend=None) -> None:
         if cost not in ("seconds", "iterations"):
             raise ConfigurationError(f"auto: cost must be 'seconds' or 'iterations', got {cost!r}")
@@ -448,6 +457,7 @@ class AutoPolicy(Policy):
         self.revalidate_within = revalidate_within
         self.regret_budget = regret_budget
         self.commit = commit
+        self.first_probe = first_probe  # a cheap CG probe before a first try that builds a setup
         self._commit: list | None = None  # [bin, systems left, name, incumbent cost, limit] (_commit_to)
         self._streak: list | None = None  # [bin, name, consecutive exploitations]
         self._decision_s: float | None = None  # a full decision's seconds, smoothed (_commit_length)
@@ -537,6 +547,13 @@ class AutoPolicy(Policy):
         # seconds the sequence's first try is rented for, against the fallback factorisation
         # (_FIRST_RENT, attempt_rent); None for every other try
         self._rent_s: float | None = None
+        #: the sequence's first try where a cheap probe went before it (_first_probe): it is the
+        #: probe's fallback and keeps the rent (and its iteration limit) a first try gets
+        self._successor: Configuration | None = None
+        self._successor_limit: int | None = None
+        self._probe_its = 0
+        self._after_probe: Configuration | None = None  # the successor, between update and rescued
+        self._quiet = False  # an update that counts no time (_learn_successor)
         self._lowest_memo: dict[tuple, float | None] = {}
         self._size_memo: tuple = (None, 0)  # (n, its size class) of the last _bin
         # measured once per size, and kept per size (a mesh refined and coarsened comes back to
@@ -639,7 +656,13 @@ class AutoPolicy(Policy):
         return self._budget
 
     def attempt_rent(self) -> float | None:
-        return self._rent_s
+        return None if self._successor is not None else self._rent_s
+
+    def fallback_rent(self, config: Configuration) -> tuple[float, int] | None:
+        successor = self._successor
+        if successor is None or config.name != successor.name or self._rent_s is None:
+            return None
+        return self._rent_s, self._successor_limit
 
     def fallback_hint(self) -> Configuration | None:
         """If the choice fails or overruns its cap: the best *other* configuration known here,
@@ -656,6 +679,8 @@ class AutoPolicy(Policy):
         if self._hint is None:
             return None
         chosen, known = self._hint
+        if self._successor is not None and chosen != self._successor.name:
+            return self._successor  # a first probe falls back to the first try it went before
         if self._prefer is not None and self._prefer != chosen:
             return self._by_name[self._prefer]  # a stale switch falls back to the incumbent it would replace
         if known is None:  # a committed choice: the estimates are read only now, when needed
@@ -675,7 +700,8 @@ class AutoPolicy(Policy):
         costlier than that; a system merely harder than the last few does not.  An exploration
         is never resumed: it was capped against the incumbent on purpose."""
         last = self._last
-        if self._rent_s is not None and last is not None and last[1] == config.name:
+        rented = self._successor.name if self._successor is not None else (last[1] if last is not None else None)
+        if self._rent_s is not None and rented == config.name:
             # the first try ran past its rent (_FIRST_RENT): on, unless the factorisation is cheaper
             factor = self._factor_route(measured=True)
             return factor is not None and math.isfinite(remaining_seconds) \
@@ -737,7 +763,8 @@ class AutoPolicy(Policy):
             self._last_setup[fam] = sample
             self.setup_low_[fam] = min(sample, last)
 
-    def rescued(self, config: Configuration, setup_seconds: float, solve_seconds: float) -> None:
+    def rescued(self, config: Configuration, setup_seconds: float, solve_seconds: float, *,
+                iterations: int = 0, one_off_seconds: float = 0.0) -> None:
         """A factorisation that rescued a failed try measured its cost on this very system (it
         ignores the start, so the number is what its own try would have cost): believed like a
         solve of its own.  On PETSc's Helmholtz the SPD methods' failures fell back to an LU for
@@ -745,6 +772,10 @@ class AutoPolicy(Policy):
         while six Krylov families were screened at up to 1.25x the failed tries' inflated costs;
         measured, Cholesky is predicted from it and tried at once (it costs 25 ms there)."""
         name = config.name
+        successor, self._after_probe = self._after_probe, None
+        if successor is not None and name == successor.name and config.kind not in FACTORISATIONS:
+            self._learn_successor(config, setup_seconds, solve_seconds, iterations, one_off_seconds)
+            return
         if self._last is None or name not in self._by_name or config.kind not in FACTORISATIONS \
                 or self.cost != "seconds" or not (solve_seconds > 0 and math.isfinite(solve_seconds)):
             return
@@ -765,9 +796,30 @@ class AutoPolicy(Policy):
         self._lost.discard(name)
         self._unchecked.get(b, set()).discard(name)
 
+    def _learn_successor(self, config: Configuration, setup_seconds: float, solve_seconds: float,
+                         iterations: int, one_off_seconds: float) -> None:
+        """The first try a probe went before solved the system as its fallback: learned as its own
+        try would have been (a clean exploration, from the probe's iterate), through :meth:`update`,
+        without counting the time again (the probe's record held the whole system's).  Unlearned,
+        its family was the next system's only measurement to come, and a screening of SSOR-PCG went
+        before it, capped against the probe's projected cost (2 systems at 1.3-1.5x on `varcoef`)."""
+        if self._last is None or iterations <= 0 or config.name not in self._by_name:
+            return
+        last = self._last
+        record = SolveRecord(index=self.t_, configuration=config.name, iterations=iterations,
+                             setup_seconds=setup_seconds, solve_seconds=solve_seconds, residual=0.0,
+                             converged=True, attempt_seconds=setup_seconds + solve_seconds, explored=True,
+                             one_off_seconds=one_off_seconds)
+        self._last, self._quiet = (last[0], config.name, True), True
+        try:
+            self.update(setup_seconds + solve_seconds, record)
+        finally:
+            self._last, self._quiet = last, False
+
     def select(self, context: Mapping[str, float] | None = None, *,
                allowed: Sequence[Configuration] | None = None, n: int | None = None) -> Configuration:
         self.t_ += 1
+        self._successor = self._after_probe = None
         arms = allowed if allowed is not None else self.candidates_list
         if not arms:
             raise ConfigurationError("auto: no candidate configuration is applicable to this system")
@@ -807,6 +859,11 @@ class AutoPolicy(Policy):
         self._lowest_memo = {}
         if choice is None:
             choice = self._by_name.get(best_name) or arms[0]
+        self._successor = None
+        if exploring and reference is None and n and not any(self.stats_.values()):
+            probe = self._first_probe(choice, arms, b)
+            if probe is not None:
+                self._successor, choice = choice, probe
         if not exploring:
             self._exploited = choice.name
         self._last = (b, choice.name, exploring)
@@ -837,10 +894,13 @@ class AutoPolicy(Policy):
         if self._limit is None and n:
             self._limit = max(200, int(30 * math.sqrt(n)))  # nothing known: a prior cap
             if reference is None and exploring and not any(self.stats_.values()):
-                self._rent_s = self._rent(choice)  # the sequence's first try: rented against a factorisation
-                per = self._iter_cost.get(choice.kind)
+                first = self._successor or choice
+                self._rent_s = self._rent(first)  # the sequence's first try: rented against a factorisation
+                per = self._iter_cost.get(first.kind)
                 if self._rent_s is not None and per:  # its first chunk: what the rent buys at a prior speed
                     self._limit = min(self._limit, max(50, int(self._rent_s / (per * self._product_seconds()))))
+                if self._successor is not None:
+                    self._successor_limit, self._limit = self._limit, self._probe_its
         if best_name is not None:
             self._bin_best[b] = best_name
         self._commit_to(b, choice.name if not exploring and choice.name == best_name else None, exploring)
@@ -978,6 +1038,8 @@ class AutoPolicy(Policy):
         return min(self.commit * _LONGEST_COMMIT, max(self.commit, math.ceil(d / (_DECISION_SHARE * c))))
 
     def update(self, cost: float, info: SolveRecord) -> "AutoPolicy":
+        if not self._quiet:  # (a first probe's fallback is over once its system is learned)
+            self._after_probe, self._successor = self._successor, None
         if self._last is None:
             return self
         b, name, exploring = self._last
@@ -1010,12 +1072,13 @@ class AutoPolicy(Policy):
                 self._indefinite.add(b)
                 self._spd_trouble[b] = max(2, self._spd_trouble[b])  # a proof, not a hint
             self._screened.pop(b, None)  # let the general-purpose families in
-        self._spend(cost, info)
-        if self._screening:
-            self.spent_explore_ += cost
-        if self._deferred:
-            self.spent_deferred_ += cost
-        if exploring and not self._screening and self._incumbent_cost is not None:
+        if not self._quiet:
+            self._spend(cost, info)
+            if self._screening:
+                self.spent_explore_ += cost
+            if self._deferred:
+                self.spent_deferred_ += cost
+        if exploring and not self._screening and self._incumbent_cost is not None and not self._quiet:
             # the first screening of each family is bounded on its own (one capped try, setups by
             # explore_budget); the regret budget is for the optional rest.  In seconds, a try also
             # costs the full decision that chose it (a committed solve would not have made one):
@@ -1864,6 +1927,33 @@ class AutoPolicy(Policy):
                 if near:
                     return min(near, key=lambda c: (known[c.name][2], c.name)), True
         return None, False
+
+    def _first_probe(self, first: Configuration, arms: Sequence[Configuration], b: tuple) -> Configuration | None:
+        """The cheap CG family to run before ``first``, the sequence's first try, or ``None``
+        (``_PROBE_KINDS``): where ``first`` builds a setup priced at ``_PROBE_MIN_ITERATIONS`` or
+        more of the probe's iterations and nothing bounds the system's difficulty.  The probe is
+        capped at that many iterations (``_probe_its``), counted in products (the priors' unit),
+        so the choice is the same on any machine.  Its try counts as its family's screening here;
+        ``first``'s family stays unscreened (it runs as the fallback, and its own try follows)."""
+        if not self.first_probe or self.cost != "seconds" or first.kind in FACTORISATIONS or first.kind in _PROBE_KINDS \
+                or first.kind == "fastdiag-cg" or first.spec.entries_free or first.spec.user_preconditioner \
+                or b in self._indefinite or self._facts is None or self._proved_easy():
+            return None
+        products = self._setup_cost.get(setup_kind(first), (0.0, 0.0))[1] + ONE_OFF_COST.get(first.kind, 0.0)
+        jacobi_is_cg = self._facts.constant_diagonal()
+        probes = [c for c in arms if c.kind in _PROBE_KINDS and not (jacobi_is_cg and "jacobi" in c.kind)]
+        if not probes or products <= 0.0:
+            return None
+        # Jacobi-PCG where the diagonal varies (a mass matrix's, an FEM matrix's), else plain CG
+        probe = min(probes, key=lambda c: ("jacobi" not in c.kind, self._iter_cost.get(c.kind, 10.0), c.name))
+        its = int(products / self._iter_cost.get(probe.kind, 2.0))
+        if its < _PROBE_MIN_ITERATIONS:
+            return None
+        self._probe_its = its
+        screened = self._screened.setdefault(b, set())
+        screened.discard(self._fam_of.get(first.name) or _family(first))
+        screened.add(self._fam_of.get(probe.name) or _family(probe))
+        return probe
 
     def _first_rank(self, rep: Configuration) -> tuple[float, float]:
         """:func:`prior_rank`, at the system's prior difficulty where no diagonal margin bounds it

@@ -232,6 +232,12 @@ class Policy(ABC):
         against the factorisation the solver would fall back to."""
         return None
 
+    def fallback_rent(self, config: Configuration) -> tuple[float, int] | None:
+        """``(rent, limit)`` where the fallback ``config`` is to run as a rented first try
+        (:meth:`attempt_rent`, with at most ``limit`` iterations before it is asked to
+        :meth:`resume`): the first try that a cheap probe went before.  ``None``: an ordinary fallback."""
+        return None
+
     def explored(self) -> bool:
         """Whether the configuration just selected is an exploration (for the report)."""
         return False
@@ -246,9 +252,11 @@ class Policy(ABC):
         solver falls back as usual)."""
         return False
 
-    def rescued(self, config: Configuration, setup_seconds: float, solve_seconds: float) -> None:
+    def rescued(self, config: Configuration, setup_seconds: float, solve_seconds: float, *,
+                iterations: int = 0, one_off_seconds: float = 0.0) -> None:
         """Told after :meth:`update` when a fallback ``config`` solved the system the selected one
-        failed: what it cost there is a measurement too (ignored by default)."""
+        failed (in ``iterations``, its setup including ``one_off_seconds`` of work never repeated):
+        what it cost there is a measurement too (ignored by default)."""
 
     def state_dict(self) -> dict:
         """What was learned, as JSON-serialisable data."""
