@@ -71,7 +71,14 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
    iterations before its LU, and a first system cost 3.6x the fixed Cholesky's).  What such a
    try showed is a floor for the families it bounds (those weaker than it, and the SSOR-PCG a
    coarse space is built on; a try that made no progress: at least the iterations it ran), which
-   then wait as predicted losers beside the factorisation.  A cap priced
+   then wait as predicted losers beside the factorisation.  Where that first try would build a
+   setup (the coarse space's partition and coarse matrix) on a system whose difficulty nothing
+   bounds, a cheap probe goes before it (:meth:`_first_probe`, ``first_probe``): the cheapest
+   one-product CG family, capped at as many iterations as that setup is priced at — a ski rental
+   on the first system.  An easy system is solved by it (a mass matrix: ~10 Jacobi-PCG
+   iterations where the coarse space's first build cost ~10x the whole solve); on a hard one the
+   first try continues from the probe's iterate as its fallback, rented as above, and is learned
+   from that solve as if it had been chosen.  A cap priced
    with a guessed speed (a family never run) is only as
    good as the guess, so such an exploration also gets the same budget in seconds
    (:meth:`attempt_budget`): the solver runs a short first chunk and stops it as soon as its
@@ -169,7 +176,9 @@ the sequence (Heat2D's first steps are nearly free, later ones are hard) and dep
 
 Regret, as far as it can be argued: every attempt costs at most its cap plus one fallback (which
 continues from the capped iterate) — the very first, at most ``_FIRST_RENT`` factorisations plus
-the factorisation, or its own solve and a restart, as far as the factorisation's prior holds — the
+the factorisation, or its own solve and a restart, as far as the factorisation's prior holds, plus
+a probe costing at most the setup it went before (so at most twice the first try's setup where the
+probe cannot finish, and the probe alone where it can) — the
 cap being ``explore_cap``× (exploration) or
 ``exploit_cap``× (exploitation) the best cost known in the bin — and a switch of family on stale
 evidence is capped as an exploration against the configuration it replaces (idea 6).  A capped
