@@ -339,8 +339,8 @@ _FIRST_RENT = 1.0
 #: where the sequence's first try would build a setup (the coarse space's graph partition and
 #: coarse matrix, ~70 products) on a system whose difficulty nothing bounds, the cheapest CG family
 #: goes first, for as many iterations as that setup is priced at: a ski rental on the first
-#: system.  An easy system (a mass matrix: ~20 Jacobi-PCG iterations, where the coarse space's
-#: first build cost 10x the whole solve) is then solved by it; a hard one pays the setup's price
+#: system.  An easy system (a mass matrix: ~10 Jacobi-PCG iterations, where the coarse space's
+#: first try cost 10x the whole solve) is then solved by it; a hard one pays the setup's price
 #: once more, and the setup's family continues from the probe's iterate, rented as a first try.
 #: Only kinds whose iteration is one product, and only where that setup buys this many of them
 _PROBE_KINDS = ("numba-jacobi-cg", "numba-cg", "jacobi-cg", "cg")
@@ -667,11 +667,11 @@ class AutoPolicy(Policy):
     def attempt_rent(self) -> float | None:
         return None if self._successor is not None else self._rent_s
 
-    def fallback_rent(self, config: Configuration) -> tuple[float, int] | None:
+    def fallback_first_try(self, config: Configuration) -> tuple[int, float | None] | None:
         successor = self._successor
-        if successor is None or config.name != successor.name or self._rent_s is None:
+        if successor is None or config.name != successor.name or self._successor_limit is None:
             return None
-        return self._rent_s, self._successor_limit
+        return self._successor_limit, self._rent_s
 
     def fallback_hint(self) -> Configuration | None:
         """If the choice fails or overruns its cap: the best *other* configuration known here,
@@ -868,7 +868,6 @@ class AutoPolicy(Policy):
         self._lowest_memo = {}
         if choice is None:
             choice = self._by_name.get(best_name) or arms[0]
-        self._successor = None
         if exploring and reference is None and n and not any(self.stats_.values()):
             probe = self._first_probe(choice, arms, b)
             if probe is not None:
@@ -1943,7 +1942,9 @@ class AutoPolicy(Policy):
         more of the probe's iterations and nothing bounds the system's difficulty.  The probe is
         capped at that many iterations (``_probe_its``), counted in products (the priors' unit),
         so the choice is the same on any machine.  Its try counts as its family's screening here;
-        ``first``'s family stays unscreened (it runs as the fallback, and its own try follows)."""
+        ``first``'s family stays unscreened: it runs as the probe's fallback and is learned there
+        (:meth:`_learn_successor`), or, where the probe solved the system, is screened later as any
+        family is."""
         if not self.first_probe or self.cost != "seconds" or first.kind in FACTORISATIONS or first.kind in _PROBE_KINDS \
                 or first.kind == "fastdiag-cg" or first.spec.entries_free or first.spec.user_preconditioner \
                 or b in self._indefinite or self._facts is None or self._proved_easy():

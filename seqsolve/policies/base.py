@@ -232,10 +232,11 @@ class Policy(ABC):
         against the factorisation the solver would fall back to."""
         return None
 
-    def fallback_rent(self, config: Configuration) -> tuple[float, int] | None:
-        """``(rent, limit)`` where the fallback ``config`` is to run as a rented first try
-        (:meth:`attempt_rent`, with at most ``limit`` iterations before it is asked to
-        :meth:`resume`): the first try that a cheap probe went before.  ``None``: an ordinary fallback."""
+    def fallback_first_try(self, config: Configuration) -> tuple[int, float | None] | None:
+        """``(limit, rent)`` where the fallback ``config`` is to run as the selected configuration's
+        first try would have (the first try a cheap probe went before): capped at ``limit``
+        iterations, rented for ``rent`` seconds (:meth:`attempt_rent`; ``None``: no rent), then
+        asked whether to :meth:`resume`.  ``None``: an ordinary fallback."""
         return None
 
     def explored(self) -> bool:
