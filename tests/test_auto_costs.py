@@ -1381,7 +1381,7 @@ def test_a_probe_that_cannot_finish_hands_over_to_the_first_try_which_is_learned
     coarse space it went before continues from its iterate as the fallback, rented as a first try,
     and is learned from that solve as if it had been chosen: the next system's screening of SSOR-PCG
     is capped against it and falls back to it (unlearned, SSOR-PCG was capped against the probe's
-    projected cost instead, and ran to 1.3-1.5x a system on `varcoef`)."""
+    projected cost instead, and ran to the end at 2.3x the coarse space's solve on `varcoef`)."""
     m = 120
     A = _shuffled(_laplacian_2d(m), 1)
     rng = np.random.default_rng(1)

@@ -810,8 +810,8 @@ class AutoPolicy(Policy):
         """The first try a probe went before solved the system as its fallback: learned as its own
         try would have been (a clean exploration, from the probe's iterate), through :meth:`update`,
         without counting the time again (the probe's record held the whole system's).  Unlearned,
-        its family was the next system's only measurement to come, and a screening of SSOR-PCG went
-        before it, capped against the probe's projected cost (2 systems at 1.3-1.5x on `varcoef`)."""
+        the next system knew only the probe's projected cost, and its screening of SSOR-PCG, capped
+        against that, ran to the end on `varcoef`: 2.3x the coarse space's solve."""
         if self._last is None or iterations <= 0 or config.name not in self._by_name:
             return
         last = self._last
