@@ -18,7 +18,8 @@ and ``poisson-ball`` (one 3-D P1 matrix, a moving source); ``alternate`` (two co
 taking turns through one solver), ``elasticity-ball`` (3-D elasticity, one matrix), ``grow`` (a new, larger size every system), ``heat-enforced`` (boundary rows replaced: unsymmetric),
 ``line1d`` (1-D heat on 200,000 cells: a tridiagonal band), ``neumann-bordered`` (a Lagrange
 multiplier row and column), ``batched`` (independent blocks: a disconnected graph) and
-``mass-projection`` (one well-conditioned mass matrix).  ``--backend petsc`` runs every method there.
+``mass-projection`` (one well-conditioned mass matrix), and since session 18 ``cn-heat-bump``
+(Crank–Nicolson heat, a conductivity bump circling: issue 8's "other coefficient schedule").  ``--backend petsc`` runs every method there.
 Every system is solved by every method in turn, each call timed whole, one process, one BLAS
 thread; prints each method ÷ the best fixed configuration in hindsight after 20, 50 and all systems
 (the best of the first k, issue 8's measure), what ``auto`` chose, and writes a JSON summary.
@@ -447,6 +448,40 @@ def neumann_singular(steps: int = 60, m: int = 128):
         yield K, f - f.mean()
 
 
+def cn_heat_bump(steps: int = 400, m: int = 160, dt: float = 2e-3, amp: float = 9.0):
+    """Crank–Nicolson heat, the other coefficient schedule issue 8's table names: a Gaussian
+    conductivity bump (×10 at its centre) circling the unit square once per 500 steps, a forcing
+    that oscillates in time; Dirichlet walls, 5-point with face conductivities (not separable:
+    ``fastdiag-cg`` iterates).  Advanced with an exact solve (SuperLU), so every method sees the
+    same sequence.  Written in session 18, before anything was tuned on it."""
+    from scipy.sparse.linalg import splu
+
+    h = 1.0 / (m + 1)
+    centres = (np.arange(m) + 1) * h
+    faces = np.arange(m + 1) * h + h / 2
+    idx = np.arange(m * m).reshape(m, m)
+    rows = np.concatenate([idx.ravel(), idx[1:, :].ravel(), idx[:-1, :].ravel(), idx[:, 1:].ravel(), idx[:, :-1].ravel()])
+    cols = np.concatenate([idx.ravel(), idx[:-1, :].ravel(), idx[1:, :].ravel(), idx[:, :-1].ravel(), idx[:, 1:].ravel()])
+    X, Y = np.meshgrid(centres, centres, indexing="ij")
+    shape = (np.sin(np.pi * X) * np.sin(np.pi * Y)).ravel()
+    u = np.zeros(m * m)
+    for t in range(steps):
+        cx, cy = 0.5 + 0.3 * np.cos(2 * np.pi * t * dt), 0.5 + 0.3 * np.sin(2 * np.pi * t * dt)
+
+        def kappa(x, y):
+            return 1.0 + amp * np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / 0.02)
+
+        kx, ky = kappa(faces[:, None], centres[None, :]), kappa(centres[:, None], faces[None, :])
+        diag = (kx[:-1, :] + kx[1:, :] + ky[:, :-1] + ky[:, 1:]).ravel()
+        vals = np.concatenate([diag, -kx[1:-1, :].ravel(), -kx[1:-1, :].ravel(), -ky[:, 1:-1].ravel(),
+                               -ky[:, 1:-1].ravel()]) / h**2
+        L = sp.csr_array((vals, (rows, cols)), shape=(m * m, m * m))
+        A = sp.csr_array(sp.identity(m * m, format="csr") + 0.5 * dt * L)
+        b = u - 0.5 * dt * (L @ u) + 10.0 * dt * np.cos(3.0 * t * dt) * shape
+        yield A, b
+        u = splu(sp.csc_matrix(A)).solve(b)
+
+
 def batched(steps: int = 60, blocks: int = 64, m: int = 32):
     """64 independent 32x32 inclusion problems solved as one block-diagonal system (a batch, or a
     domain cut into unconnected pieces): a disconnected matrix graph."""
@@ -586,7 +621,7 @@ WORKLOADS = {"constant": constant, "constvar": constvar, "varcoef": varcoef, "co
              "elasticity-ball": elasticity_ball, "grow": grow, "heat-enforced": heat_enforced,
              "line1d": line1d, "biharmonic": biharmonic, "elasticity-plane": elasticity_plane, "darcy3d-large": darcy3d_large, "mass-projection": mass_projection, "neumann-bordered": neumann_bordered, "batched": batched,
              "newton-bratu": newton_bratu, "newton-burgers": newton_burgers, "heat3d-fem": heat3d_fem,
-             "neumann-singular": neumann_singular}
+             "neumann-singular": neumann_singular, "cn-heat-bump": cn_heat_bump}
 
 
 def main(argv=None) -> None:
