@@ -1373,7 +1373,7 @@ def test_a_cheap_probe_solves_an_easy_first_system_before_any_setup_is_built():
     assert np.linalg.norm(b - A @ x) <= 1e-8 * np.linalg.norm(b)
     first = solver.history[0]
     assert first.configuration == "numba-jacobi-cg" and first.fallback is None and first.converged
-    assert all(m.agg is None for c, m in solver._methods.items() if c.kind == "subdomain-deflated-cg")
+    assert all(method.agg is None for c, method in solver._methods.items() if c.kind == "subdomain-deflated-cg")
 
 
 def test_a_probe_that_cannot_finish_hands_over_to_the_first_try_which_is_learned():
