@@ -626,9 +626,15 @@ class SequenceSolver:
             self._stretch = st = self._policy.stretch()
             if st is not None:
                 st.n, st.allowed = n, allowed
-        if guess not in ("x0", "zero", "unused") and type(self._guesser) is not FixedGuess:
+        if guess not in ("x0", "zero", "unused") and type(self._guesser) is not FixedGuess \
+                and not record.explored and not record.fallback:
             # a guess changes the iterations and costs its own forming, not the configuration's
-            # setup: an AMG hierarchy rebuilt every few systems would otherwise decide the round
+            # setup: an AMG hierarchy rebuilt every few systems would otherwise decide the round.
+            # Not where the policy explored or fell back: another configuration (another ω) changes
+            # the iterations too, and the strategies' costs compare only under one (on a Crank–
+            # Nicolson sequence with ω explored on 8 % of its systems, a projection so scored was
+            # exploited on a third of them, 2.7x the extrapolation's forming); a try scored nothing
+            # is made again on the next system
             self._guesser.learn(guess_seconds + record.solve_seconds, record.iterations, guess_seconds)
         # set in place, not on a copy (~3 µs): the policy has seen the record, but no policy reads
         # policy_seconds, which it could not know before its own update was timed
