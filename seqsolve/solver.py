@@ -522,10 +522,10 @@ class SequenceSolver:
                 # would bound the accuracy reachable
                 start = best.x if best.verdict.residual <= goal.bnorm and all_finite(best.x) \
                     and best.verdict.error_bound <= _FLOOR_SHARE * goal.target else np.zeros(n)
-                as_first = None if fb == config else self._policy.fallback_first_try(fb)
                 if fb == config:  # the method converged by its own measure: refine instead of restarting
                     att = self._refine(fb, system, best, fp, goal, maxiter, callback)
-                elif as_first is not None:  # the first try a probe went before: capped and rented as one
+                elif (as_first := self._policy.fallback_first_try(fb)) is not None:
+                    # the first try a probe went before: capped and rented as one
                     att = self._bounded(fb, system, start, fp, goal, min(maxiter, as_first[0]), callback,
                                         first_chunk=max(_PRIMARY_CHUNK, 10 * math.isqrt(n)),
                                         hard_maxiter=maxiter, rent=as_first[1])

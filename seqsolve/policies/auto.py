@@ -560,7 +560,6 @@ class AutoPolicy(Policy):
         #: probe's fallback and keeps the rent (and its iteration limit) a first try gets
         self._successor: Configuration | None = None
         self._successor_limit: int | None = None
-        self._probe_its = 0
         self._after_probe: Configuration | None = None  # the successor, between update and rescued
         self._quiet = False  # an update that counts no time (_learn_successor)
         self._lowest_memo: dict[tuple, float | None] = {}
@@ -868,10 +867,12 @@ class AutoPolicy(Policy):
         self._lowest_memo = {}
         if choice is None:
             choice = self._by_name.get(best_name) or arms[0]
+        probe_its = None
         if exploring and reference is None and n and not any(self.stats_.values()):
             probe = self._first_probe(choice, arms, b)
             if probe is not None:
-                self._successor, choice = choice, probe
+                self._successor = choice
+                choice, probe_its = probe
         if not exploring:
             self._exploited = choice.name
         self._last = (b, choice.name, exploring)
@@ -907,8 +908,8 @@ class AutoPolicy(Policy):
                 per = self._iter_cost.get(first.kind)
                 if self._rent_s is not None and per:  # its first chunk: what the rent buys at a prior speed
                     self._limit = min(self._limit, max(50, int(self._rent_s / (per * self._product_seconds()))))
-                if self._successor is not None:
-                    self._successor_limit, self._limit = self._limit, self._probe_its
+                if probe_its is not None:
+                    self._successor_limit, self._limit = self._limit, probe_its
         if best_name is not None:
             self._bin_best[b] = best_name
         self._commit_to(b, choice.name if not exploring and choice.name == best_name else None, exploring)
@@ -1936,17 +1937,19 @@ class AutoPolicy(Policy):
                     return min(near, key=lambda c: (known[c.name][2], c.name)), True
         return None, False
 
-    def _first_probe(self, first: Configuration, arms: Sequence[Configuration], b: tuple) -> Configuration | None:
-        """The cheap CG family to run before ``first``, the sequence's first try, or ``None``
-        (``_PROBE_KINDS``): where ``first`` builds a setup priced at ``_PROBE_MIN_ITERATIONS`` or
-        more of the probe's iterations and nothing bounds the system's difficulty.  The probe is
-        capped at that many iterations (``_probe_its``), counted in products (the priors' unit),
+    def _first_probe(self, first: Configuration, arms: Sequence[Configuration],
+                     b: tuple) -> tuple[Configuration, int] | None:
+        """The cheap CG family to run before ``first``, the sequence's first try, and its iteration
+        cap, or ``None`` (``_PROBE_KINDS``): where ``first`` builds a setup priced at
+        ``_PROBE_MIN_ITERATIONS`` or more of the probe's iterations and nothing bounds the system's
+        difficulty.  The cap is that many iterations, counted in products (the priors' unit),
         so the choice is the same on any machine.  Its try counts as its family's screening here;
         ``first``'s family stays unscreened: it runs as the probe's fallback and is learned there
         (:meth:`_learn_successor`), or, where the probe solved the system, is screened later as any
         family is."""
-        if not self.first_probe or self.cost != "seconds" or first.kind in FACTORISATIONS or first.kind in _PROBE_KINDS \
-                or first.kind == "fastdiag-cg" or first.spec.entries_free or first.spec.user_preconditioner \
+        if not self.first_probe or self.cost != "seconds" or first.kind in FACTORISATIONS \
+                or first.kind in _PROBE_KINDS or first.kind == "fastdiag-cg" \
+                or first.spec.entries_free or first.spec.user_preconditioner \
                 or b in self._indefinite or self._facts is None or self._proved_easy():
             return None
         products = self._setup_cost.get(setup_kind(first), (0.0, 0.0))[1] + ONE_OFF_COST.get(first.kind, 0.0)
@@ -1959,11 +1962,10 @@ class AutoPolicy(Policy):
         its = int(products / self._iter_cost.get(probe.kind, 2.0))
         if its < _PROBE_MIN_ITERATIONS:
             return None
-        self._probe_its = its
         screened = self._screened.setdefault(b, set())
         screened.discard(self._fam_of.get(first.name) or _family(first))
         screened.add(self._fam_of.get(probe.name) or _family(probe))
-        return probe
+        return probe, its
 
     def _first_rank(self, rep: Configuration) -> tuple[float, float]:
         """:func:`prior_rank`, at the system's prior difficulty where no diagonal margin bounds it
