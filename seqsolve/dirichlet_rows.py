@@ -67,30 +67,46 @@ class _Plan:
         self.off = np.flatnonzero(in_fixed & (A.indices != entry_rows))
 
 
+class _PatternRows:
+    """What one sparsity pattern showed: its entries' rows, and its plan (or that it has none)."""
+
+    def __init__(self, A: sp.csr_array) -> None:
+        self.entry_rows = np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))
+        self.plan: _Plan | None = None
+        self.none = False  # the pattern's first matrix had no such row
+
+
+#: patterns remembered at once: a reduced system is a pattern of its own (solved as a system of the
+#: sequence, so searched too), and splittings alternate a few systems; with one pattern remembered,
+#: every PageRank system (rows of pages nothing links to) rebuilt its whole plan twice, 40 % of a
+#: solve
+_PATTERNS = 4
+
+
 class RowElimination:
     """Finds the rows that fix an unknown in a non-symmetric matrix, and reduces its system."""
 
     def __init__(self) -> None:
-        self._pattern: tuple | None = None
-        self._entry_rows: np.ndarray | None = None
-        self._plan: _Plan | None = None
-        self._none = False  # the pattern's first matrix had no such row
+        self._patterns: dict[tuple, _PatternRows] = {}  # most recently used last
 
     def reduce(self, A: sp.csr_array, pattern: tuple, b: np.ndarray) -> Reduced | None:
         """``A x = b`` with its fixed unknowns eliminated, or ``None`` (no such row, or every row)."""
-        if pattern != self._pattern:
-            self._pattern, self._plan, self._none = pattern, None, False
-            self._entry_rows = np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))
-        if self._none:
+        known = self._patterns.pop(pattern, None)
+        if known is None:
+            known = _PatternRows(A)
+            while len(self._patterns) >= _PATTERNS:
+                del self._patterns[next(iter(self._patterns))]
+        self._patterns[pattern] = known
+        if known.none:
             return None
-        plan = self._plan
+        plan = known.plan
         if plan is None or (plan.off.size and np.any(A.data[plan.off])) or not np.all(A.data[plan.diagonal]):
-            fixed = _fixed_rows(A, self._entry_rows)
+            fixed = _fixed_rows(A, known.entry_rows)
             if fixed.size == 0 or fixed.size == A.shape[0]:
-                self._none = plan is None  # (searched once per pattern; a later change keeps looking)
-                self._plan = None
+                known.none = plan is None  # (searched once per pattern; a later change keeps looking)
+                known.plan = None
                 return None
-            plan = self._plan = _Plan(A, self._entry_rows, fixed)
+            plan = known.plan = _Plan(A, known.entry_rows, fixed)
         data = A.data
         x_fixed = b[plan.fixed] / data[plan.diagonal]
         x_full = np.zeros(A.shape[0])

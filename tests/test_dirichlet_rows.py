@@ -89,3 +89,34 @@ def test_a_failure_reports_the_whole_systems_iterate():
         s.solve(A, np.ones(A.shape[0]))
     assert info.value.best_x is not None and info.value.best_x.shape == (A.shape[0],)
     assert np.all(info.value.best_x[fixed] == 1.0)
+
+
+def test_the_plan_of_a_pattern_is_kept_while_its_reduced_system_is_solved(monkeypatch):
+    """The reduced system is a pattern of its own, and is searched for fixed rows too when it is
+    not symmetric (a directed graph's rows of nodes nothing links to): each pattern keeps its own
+    plan.  With one pattern remembered, the two evicted each other and every system rebuilt its
+    plan and searched both patterns again (PageRank, 30k unknowns: 40 % of a BiCGStab solve)."""
+    import seqsolve.dirichlet_rows as dr
+
+    rng = np.random.default_rng(4)
+    n = 300
+    W = sp.random(n, n, density=0.02, random_state=5, format="csr")
+    W.setdiag(0.0)
+    W.eliminate_zeros()
+    sources = rng.choice(n, 30, replace=False)
+    W = sp.lil_matrix(W)
+    for j in sources:  # nothing links to these: their rows of I - alpha W^T hold the diagonal alone
+        W[:, j] = 0.0
+    W = sp.csr_matrix(W)
+    P = sp.csr_array(sp.diags(1.0 / np.maximum(np.asarray(W.sum(axis=1)).ravel(), 1.0)) @ W).T
+    searched = []
+    original = dr._fixed_rows
+    monkeypatch.setattr(dr, "_fixed_rows", lambda A, rows: searched.append(A.shape[0]) or original(A, rows))
+    s = SequenceSolver(rtol=1e-10, policy="fixed:gmres")
+    for k in range(6):
+        A = sp.csr_array(sp.identity(n) - (0.5 + 0.05 * k) * P)
+        b = rng.random(n)
+        x = s.solve(A, b)
+        assert np.linalg.norm(b - A @ x) <= 1e-10 * np.linalg.norm(b)
+        np.testing.assert_allclose(x, splu(sp.csc_matrix(A)).solve(b), rtol=1e-7, atol=1e-12)
+    assert len(searched) == 2 and searched[0] == n and searched[1] < n  # each pattern once
