@@ -613,6 +613,143 @@ def heat3d_fem(steps: int = 60, cells: int = 30):
         u[inside] = pyamg.smoothed_aggregation_solver(A).solve(b, tol=1e-12, accel="cg", maxiter=500)
 
 
+def split_fields(steps: int = 80, m: int = 96, nu: float = 0.01):
+    """A pressure-correction (projection) method's two solves through one solver, as a CFD loop
+    that keeps one solver would make them: each step first the two momentum components as one
+    block system (backward Euler, upwind convection-diffusion with a swirling wind that drifts:
+    non-symmetric, 2m² unknowns), then the pressure Poisson equation (5-point, Dirichlet walls:
+    SPD and the same every step, m² unknowns, the right-hand side the divergence of the predicted
+    velocity).  Sizes and kinds alternate system by system."""
+    h, e, I = 1.0 / (m + 1), np.ones(m), sp.identity(m)
+    D2 = sp.diags([-e[:-1], 2 * e, -e[:-1]], [-1, 0, 1]) / h**2
+    forward, backward = sp.diags([-e, e[:-1]], [0, 1]) / h, sp.diags([e, -e[:-1]], [0, -1]) / h
+    Dx, Dy = sp.kron(I, backward), sp.kron(backward, I)
+    L = sp.kron(I, D2) + sp.kron(D2, I)
+    P = sp.csr_array(L)  # the pressure Poisson matrix (Dirichlet walls: SPD), the same every step
+    xs = (np.arange(m) + 0.5) / m
+    X, Y = np.meshgrid(xs, xs)
+    u = np.zeros(m * m)
+    v = np.zeros(m * m)
+    dt = 0.02
+    for t in range(steps // 2):
+        phase = 0.05 * t
+        wx = (np.sin(np.pi * X) * np.cos(np.pi * Y + phase)).ravel()
+        wy = (-np.cos(np.pi * X + phase) * np.sin(np.pi * Y)).ravel()
+        up, down = sp.diags(np.maximum(wx, 0)), sp.diags(np.minimum(wx, 0))
+        C = up @ sp.kron(I, backward) + down @ sp.kron(I, forward)
+        up, down = sp.diags(np.maximum(wy, 0)), sp.diags(np.minimum(wy, 0))
+        C = C + up @ sp.kron(backward, I) + down @ sp.kron(forward, I)
+        K = sp.identity(m * m) / dt + nu * L + C
+        A = sp.csr_array(sp.block_diag((K, K)))
+        force = np.exp(-((X - 0.3) ** 2 + (Y - 0.5 - 0.2 * np.sin(phase)) ** 2) / 0.01).ravel()
+        b = np.concatenate([u / dt + force, v / dt])
+        yield A, b
+        uv = spsolve_csc(A, b)
+        u, v = uv[: m * m], uv[m * m:]
+        div = (Dx @ u + Dy @ v) / dt
+        yield P, -div
+        p = spsolve_csc(P, -div)
+        u = u - dt * (Dx.T @ p)
+        v = v - dt * (Dy.T @ p)
+
+
+def pagerank(steps: int = 60, n: int = 30000, edges: int = 5):
+    """Personalised PageRank on a scale-free graph (preferential attachment, power-law degrees):
+    (I − αPᵀ) x = (1 − α) v, the damping α rising from 0.5 to 0.95 and the personalisation v
+    moving between hubs — as a ranking pipeline sweeps its parameters.  Non-symmetric, diagonally
+    dominant (a margin Gershgorin proves), irregular degrees; harder as α nears 1."""
+    rng = np.random.default_rng(3)
+    targets = list(range(edges))
+    repeated: list[int] = []
+    src, dst = [], []
+    for node in range(edges, n):
+        picks = set()
+        while len(picks) < edges:
+            picks.add(int(repeated[rng.integers(len(repeated))]) if repeated else int(rng.integers(node)))
+        for q in picks:
+            src.append(node)
+            dst.append(q)
+        repeated += list(picks) + [node] * edges
+    src, dst = np.array(src + dst), np.array(dst + src)  # undirected links, both ways
+    keep = rng.random(src.size) < 0.8  # then drop a fifth of the directions: a directed graph
+    src, dst = src[keep], dst[keep]
+    W = sp.csr_array((np.ones(src.size), (src, dst)), shape=(n, n))
+    out = np.asarray(W.sum(axis=1)).ravel()
+    out[out == 0] = 1.0
+    Pt = sp.csr_array((sp.diags(1.0 / out) @ W).T)
+    degree = np.asarray(W.sum(axis=0)).ravel()
+    hubs = np.argsort(degree)[::-1][:50]
+    for t in range(steps):
+        alpha = 0.5 + 0.45 * t / max(steps - 1, 1)
+        v = np.zeros(n)
+        v[hubs[(t * 7) % 50]] = 0.5
+        v[hubs[(t * 3 + 11) % 50]] = 0.5
+        yield sp.csr_array(sp.identity(n, format="csr") - alpha * Pt), (1 - alpha) * v
+
+
+def high_peclet(steps: int = 60, m: int = 128, peclet: float = 1e4):
+    """Convection-dominated transport: backward Euler, first-order upwind, a rotating wind at cell
+    Péclet ~40 (Pe = 10⁴ on the unit square): strongly non-normal, non-symmetric; the mass term
+    makes it diagonally dominant only by the time step's weight."""
+    h, e, I = 1.0 / (m + 1), np.ones(m), sp.identity(m)
+    D2 = sp.diags([-e[:-1], 2 * e, -e[:-1]], [-1, 0, 1]) / h**2
+    forward, backward = sp.diags([-e, e[:-1]], [0, 1]) / h, sp.diags([e, -e[:-1]], [0, -1]) / h
+    L = sp.kron(I, D2) + sp.kron(D2, I)
+    xs = (np.arange(m) + 1) * h
+    X, Y = np.meshgrid(xs, xs)
+    c = np.exp(-((X - 0.25) ** 2 + (Y - 0.5) ** 2) / 0.005).ravel()
+    dt = 5e-3
+    for t in range(steps):
+        theta = 0.1 * t
+        wx = (-(Y - 0.5) * np.cos(theta) + 0.2).ravel()
+        wy = ((X - 0.5) * np.cos(theta)).ravel()
+        up, down = sp.diags(np.maximum(wx, 0)), sp.diags(np.minimum(wx, 0))
+        C = up @ sp.kron(I, backward) + down @ sp.kron(I, forward)
+        up, down = sp.diags(np.maximum(wy, 0)), sp.diags(np.minimum(wy, 0))
+        C = C + up @ sp.kron(backward, I) + down @ sp.kron(forward, I)
+        A = sp.csr_array(sp.identity(m * m) / dt + L / peclet + C)
+        b = c / dt
+        yield A, b
+        c = spsolve_csc(A, b)
+
+
+class _Stencil:
+    """A matrix-free variable-coefficient 5-point operator (as a user's own code would apply it)."""
+
+    def __init__(self, kx: np.ndarray, ky: np.ndarray, m: int, shift: float):
+        self.kx, self.ky, self.m, self.shift = kx, ky, m, shift
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        m, kx, ky = self.m, self.kx, self.ky
+        u = x.reshape(m, m)
+        p = np.zeros((m + 2, m + 2))
+        p[1:-1, 1:-1] = u
+        y = (kx[1:, :] * (u - p[2:, 1:-1]) + kx[:-1, :] * (u - p[:-2, 1:-1])
+             + ky[:, 1:] * (u - p[1:-1, 2:]) + ky[:, :-1] * (u - p[1:-1, :-2]))
+        return (self.shift * u + y).ravel()
+
+
+def matrix_free(steps: int = 60, m: int = 128):
+    """The ×100 inclusion of ``varcoef`` as a ``LinearOperator`` (a stencil applied matrix-free):
+    no entries to precondition with, no pattern to find a grid in, only products."""
+    from scipy.sparse.linalg import LinearOperator
+
+    faces, cells = np.arange(m + 1) / m, np.arange(m) / m
+    for t in range(steps):
+        cx, cy = 0.5 + 0.3 * np.cos(t / 15), 0.5 + 0.3 * np.sin(t / 15)
+
+        def k(x, y):
+            return 1 + 100.0 * (((x - cx) ** 2 + (y - cy) ** 2) < 0.02)
+
+        X, Y = np.meshgrid(cells, faces)
+        kx = k(Y, X)
+        X, Y = np.meshgrid(faces, cells)
+        ky = k(Y, X)
+        op = _Stencil(kx, ky, m, 1.0 / m**2)
+        A = LinearOperator((m * m, m * m), matvec=op, rmatvec=op, dtype=float)
+        yield A, np.ones(m * m) / m**2
+
+
 WORKLOADS = {"constant": constant, "constvar": constvar, "varcoef": varcoef, "convdiff-rot": convdiff_rot,
              "convdiff-const": convdiff_const,
              "small": small, "amr": amr, "darcy3d": darcy3d, "aniso-rot": aniso_rot, "shift-sweep": shift_sweep,
@@ -621,7 +758,9 @@ WORKLOADS = {"constant": constant, "constvar": constvar, "varcoef": varcoef, "co
              "elasticity-ball": elasticity_ball, "grow": grow, "heat-enforced": heat_enforced,
              "line1d": line1d, "biharmonic": biharmonic, "elasticity-plane": elasticity_plane, "darcy3d-large": darcy3d_large, "mass-projection": mass_projection, "neumann-bordered": neumann_bordered, "batched": batched,
              "newton-bratu": newton_bratu, "newton-burgers": newton_burgers, "heat3d-fem": heat3d_fem,
-             "neumann-singular": neumann_singular, "cn-heat-bump": cn_heat_bump}
+             "neumann-singular": neumann_singular, "cn-heat-bump": cn_heat_bump,
+             "split-fields": split_fields, "pagerank": pagerank, "high-peclet": high_peclet,
+             "matrix-free": matrix_free}
 
 
 def main(argv=None) -> None:

@@ -151,6 +151,33 @@ def transpose_positions(indptr, indices, perm):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
+def unpartnered(indptr, indices, out):  # pragma: no cover - compiled
+    """Write into ``out`` the positions of the entries ``(i, j)`` of a CSR pattern with sorted
+    rows whose transpose ``(j, i)`` is not stored, and return how many (at most ``out``'s length:
+    the count stops there).  A binary search in row ``j`` per entry.  Any such entry holding a
+    value proves the matrix unsymmetric, whatever its other entries."""
+    count = 0
+    n = indptr.shape[0] - 1
+    for i in range(n):
+        for k in range(indptr[i], indptr[i + 1]):
+            j = indices[k]
+            if j == i:
+                continue
+            lo, hi = indptr[j], indptr[j + 1]
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if indices[mid] < i:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            if lo == indptr[j + 1] or indices[lo] != i:
+                if count < out.shape[0]:
+                    out[count] = k
+                count += 1
+    return count
+
+
+@njit(cache=True)
 def symmetric_entries(data, perm, tol):  # pragma: no cover - compiled
     """Whether ``|a_ij − a_ji| ≤ tol`` for all entries (``perm[k]``: position of the transpose entry)."""
     return symmetric_block(data, perm, tol, 0, data.shape[0])

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from .pattern_memo import PatternMemo
+
 
 @dataclass(frozen=True)
 class Reduced:
@@ -76,27 +78,20 @@ class _PatternRows:
         self.none = False  # the pattern's first matrix had no such row
 
 
-#: patterns remembered at once: a reduced system is a pattern of its own (solved as a system of the
-#: sequence, so searched too), and splittings alternate a few systems; with one pattern remembered,
-#: every PageRank system (rows of pages nothing links to) rebuilt its whole plan twice, 40 % of a
-#: solve
-_PATTERNS = 4
-
 
 class RowElimination:
     """Finds the rows that fix an unknown in a non-symmetric matrix, and reduces its system."""
 
     def __init__(self) -> None:
-        self._patterns: dict[tuple, _PatternRows] = {}  # most recently used last
+        # per pattern: the reduced system is a pattern of its own (solved as a system of the
+        # sequence, so searched too), and splittings alternate a few (seqsolve.pattern_memo)
+        self._patterns = PatternMemo()
 
     def reduce(self, A: sp.csr_array, pattern: tuple, b: np.ndarray) -> Reduced | None:
         """``A x = b`` with its fixed unknowns eliminated, or ``None`` (no such row, or every row)."""
-        known = self._patterns.pop(pattern, None)
+        known = self._patterns.get(pattern)
         if known is None:
-            known = _PatternRows(A)
-            while len(self._patterns) >= _PATTERNS:
-                del self._patterns[next(iter(self._patterns))]
-        self._patterns[pattern] = known
+            known = self._patterns.put(pattern, _PatternRows(A))
         if known.none:
             return None
         plan = known.plan

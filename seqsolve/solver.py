@@ -36,6 +36,7 @@ from .policies import AutoPolicy, Policy, make_policy
 from .policies.base import Stretch, SystemFacts, constant_diagonal
 from .policies.fixed import FixedPolicy
 from .multi_rhs import is_block, solve_columns
+from .pattern_memo import PatternMemo
 from .recurring import RecurringSetups
 from .records import SolveRecord, summarize
 from .residual_history import recording
@@ -43,8 +44,8 @@ from .solvers.base import Callback, Method, scaled_start
 from .solvers.compiled import CompiledPCG
 from .solvers.direct import DENSE_MAX
 from .user_preconditioner import PreconditionerError, as_preconditioner, usable
-from .validation import (MatrixScan, all_finite, as_canonical, as_rhs, as_near_nullspace, as_operator, as_vector, is_symmetric, near_nullspace_key,
-                         scan_matrix, symmetric_by_entries, transpose_permutation)
+from .validation import (SYMMETRY_RTOL, MatrixScan, all_finite, as_canonical, as_rhs, as_near_nullspace, as_operator, as_vector, is_symmetric, near_nullspace_key,
+                         scan_matrix, symmetric_by_entries, transpose_permutation, unpartnered_entries)
 
 #: largest system the sparse direct solver is used on as a fallback (2-D problems only, in practice)
 DIRECT_MAX_SIZE = 250_000
@@ -61,6 +62,11 @@ _NO_M = id(None)  # the setup key's preconditioner part when no M is used
 
 #: ``chosen`` for a redone solve that still asks the policy (a system to rescale, found after the lean scan)
 _GENERAL = object()
+
+
+#: a SciPy method → its compiled twin (the same iterations, faster; it needs a matrix): where both
+#: apply, the policy is offered the twin only
+TWINS = {"cg": "numba-cg", "jacobi-cg": "numba-jacobi-cg", "ssor-cg": "numba-ssor-cg"}
 
 
 class SequenceSolver:
@@ -155,10 +161,12 @@ class SequenceSolver:
         self._start_solved = False  # whether the last system's start met the tolerance (_start_meets)
         self._sym_cache: tuple[tuple, bool] | None = None
         self._sym_trust: tuple = (None, 0)  # (pattern, sampled checks left before a full one)
-        self._canonical_pattern: tuple | None = None  # the last pattern found sorted and duplicate-free
+        self._canonical = PatternMemo()  # patterns found sorted and duplicate-free (→ the pattern)
         self._warm: object = False  # the index dtype the residual kernels were loaded for (False: none)
         self._scale_cache: tuple | None = None
-        self._perm_cache: tuple | None = None
+        self._perm_cache: tuple | None = None  # (pattern, its transpose permutation) of the current pattern
+        self._perms = PatternMemo()  # pattern → its transpose permutation (None: not structurally symmetric)
+        self._unpartnered = PatternMemo()  # such a pattern → entries whose transpose is not stored
         self._previous_fp: tuple | None = None
         self._previous_config: str | None = None  # the configuration of the last solve (see defer)
         self._near_nullspace: np.ndarray | None = None
@@ -175,8 +183,9 @@ class SequenceSolver:
         self._grid_users = False  # whether one of them uses a grid found in A's pattern (_detected_grid)
         # [pattern, the Structure detected in it (None: no grid), whether its matrices are separable
         # (None: not asked yet)]
-        self._grid_cache: list | None = None
-        self._diagonal_cache: tuple | None = None  # (pattern, whether its first matrix's diagonal was constant)
+        self._grid_cache: list | None = None  # [pattern, grid found, separable verdict] of the current pattern
+        self._grids = PatternMemo()  # pattern → its _grid_cache entry
+        self._diagonals = PatternMemo()  # pattern → whether its first matrix's diagonal was constant
         self._threads = None  # this solve's BLAS limit (None: not set yet; see _limit_blas)
         self._blas_free_for: object = None  # the candidates _blas_free_ok was decided for
         self._blas_free_ok = False
@@ -354,8 +363,8 @@ class SequenceSolver:
             # finiteness, fingerprint, magnitude (and symmetry), and b's finiteness and norm, in one pass
             scan = scan_matrix(A, self._symmetry_plan(), b)
             if not op:
-                A, scan = as_canonical(A, scan, self._canonical_pattern)
-                self._canonical_pattern = scan.pattern
+                A, scan = as_canonical(A, scan, scan.pattern if self._canonical.get(scan.pattern) else None)
+                self._canonical.put(scan.pattern, scan.pattern)
                 if self._structure is None:
                     self._structure = self._detected_grid(A, scan.pattern)
         if not op and self._warm is not A.indices.dtype:
@@ -847,12 +856,15 @@ class SequenceSolver:
         if not self._grid_users:
             return None
         if self._grid_cache is None or self._grid_cache[0] != pattern:
-            _, last, verdict = self._grid_cache or (None, None, None)
-            found = grid_structure(A, pattern, last and last.grid_shape)
-            # a pattern moving on the same grid (Fluid2D's obstacles) keeps a "not separable": the
-            # verdict costs a projection, which must not be paid on every step
-            same = found is not None and last is not None and found.grid_shape == last.grid_shape
-            self._grid_cache = [pattern, found, False if same and verdict is False else None]
+            entry = self._grids.get(pattern)
+            if entry is None:
+                _, last, verdict = self._grid_cache or (None, None, None)
+                found = grid_structure(A, pattern, last and last.grid_shape)
+                # a pattern moving on the same grid (Fluid2D's obstacles) keeps a "not separable":
+                # the verdict costs a projection, which must not be paid on every step
+                same = found is not None and last is not None and found.grid_shape == last.grid_shape
+                entry = self._grids.put(pattern, [pattern, found, False if same and verdict is False else None])
+            self._grid_cache = entry
         return self._grid_cache[1]
 
     def _constant_diagonal(self, A, fp: tuple) -> bool:
@@ -861,9 +873,8 @@ class SequenceSolver:
         a tenth of a millisecond on Heat2D's sub-millisecond solves.  A wrong answer only decides
         whether Jacobi-PCG is screened."""
         pattern = fp[:-1]
-        if self._diagonal_cache is None or self._diagonal_cache[0] != pattern:
-            self._diagonal_cache = (pattern, constant_diagonal(A))
-        return self._diagonal_cache[1]
+        found = self._diagonals.get(pattern)
+        return self._diagonals.put(pattern, constant_diagonal(A)) if found is None else found
 
     def _grid_separable(self, A) -> bool:
         """Whether the grid's matrices are separable (judged on the first matrix asked about, once
@@ -893,16 +904,25 @@ class SequenceSolver:
             sym = A.symmetric if is_structured(A) else is_symmetric(A)
         else:
             if self._perm_cache is None or self._perm_cache[0] != scan.pattern:
-                self._perm_cache = (scan.pattern, transpose_permutation(A))
+                perm = self._perms.get(scan.pattern, False)
+                if perm is False:
+                    perm = self._perms.put(scan.pattern, transpose_permutation(A))
+                self._perm_cache = (scan.pattern, perm)
                 self._sym_trust = (None, 0)
             perm = self._perm_cache[1]
             trusted, left = self._sym_trust
             sampled = trusted == scan.pattern and left > 0  # as _symmetry_plan chose
             if scan.symmetric is not None:  # tested by the scan, through this pattern's permutation
                 sym = scan.symmetric
-            elif perm is None:  # two products and dot products
-                self._limit_blas()
-                sym = is_symmetric(A)
+            elif perm is None:  # an entry whose transpose is not stored holds a value, else two products
+                lone = self._unpartnered.get(scan.pattern)
+                if lone is None:
+                    lone = self._unpartnered.put(scan.pattern, unpartnered_entries(A))
+                if lone.size and np.max(np.abs(A.data[lone])) > SYMMETRY_RTOL * scan.max_abs:
+                    sym = False
+                else:
+                    self._limit_blas()
+                    sym = is_symmetric(A)
             else:  # a matrix the scan could not test (a new pattern, a canonicalised copy)
                 sym = symmetric_by_entries(A, perm, scan.max_abs, part=(left, _SYMMETRY_STRIDE) if sampled else None)
             if perm is not None:
@@ -926,9 +946,12 @@ class SequenceSolver:
                None if structure is None else structure.kron is not None)
         allowed = self._allowed_cache.get(key)
         if allowed is None:
-            allowed = self._allowed_cache[key] = usable(
-                [c for c in candidates if self._applicable(c, A, symmetric)
-                 and (c.kind != "direct" or A.shape[0] <= DIRECT_MAX_SIZE)], has_M, symmetric)
+            fits = [c for c in candidates if self._applicable(c, A, symmetric)
+                    and (c.kind != "direct" or A.shape[0] <= DIRECT_MAX_SIZE)]
+            kinds = {c.kind for c in fits}
+            # a SciPy method whose compiled twin runs here is dominated (the same iterations, slower)
+            fits = [c for c in fits if TWINS.get(c.kind) not in kinds]
+            allowed = self._allowed_cache[key] = usable(fits, has_M, symmetric)
         return allowed
 
     def _keeps_setups(self) -> bool:

@@ -41,6 +41,7 @@ def _kernels():
         k.canonical(idx, idx[:1], 1)
         k.symmetric_entries(one, perm, 0.0)
         k.transpose_positions(idx, idx[:1], perm)
+        k.unpartnered(idx, idx[:1], np.empty(1, dtype=np.int64))
         k.all_finite(one)
         k.finite_squares(one)
         _KERNELS.append(k)
@@ -294,6 +295,21 @@ def transpose_permutation(A: sp.csr_array) -> np.ndarray | None:
     nnz = int(A.indptr[-1])
     perm = np.empty(nnz, dtype=np.int32 if nnz <= np.iinfo(np.int32).max else np.int64)  # int32: half the bytes to read
     return perm if _kernels().transpose_positions(A.indptr, A.indices, perm) else None
+
+
+#: unpartnered entries kept per pattern to disprove symmetry from (:func:`unpartnered_entries`)
+_UNPARTNERED = 4096
+
+
+def unpartnered_entries(A: sp.csr_array) -> np.ndarray:
+    """Positions of (up to 4,096 of) ``A``'s stored entries ``a_ij`` whose ``a_ji`` is not stored, for a
+    pattern with sorted rows: one compiled pass, once per pattern.  Where one of them holds a value,
+    ``A`` is not symmetric — no products needed (a directed graph's matrix, a non-symmetric
+    stencil: two products on every solve were 8 % of a PageRank BiCGStab solve)."""
+    nnz = int(A.indptr[-1])
+    out = np.empty(min(nnz, _UNPARTNERED), dtype=np.int64)
+    count = _kernels().unpartnered(A.indptr, A.indices, out)
+    return out[:min(count, out.shape[0])]
 
 
 def symmetric_by_entries(A: sp.csr_array, perm: np.ndarray, max_abs: float, rtol: float = SYMMETRY_RTOL,

@@ -1404,3 +1404,50 @@ def test_a_probe_that_cannot_finish_hands_over_to_the_first_try_which_is_learned
     assert third.configuration == sdcg and not third.explored
     cap = int((20.0 + 50.0) / 1.1)  # the coarse space's setup and partition priors over plain CG's iteration
     assert first.iterations <= cap + third.iterations + 10
+
+
+def _inclusion_matrix(m: int, contrast: float) -> sp.csr_array:
+    """5-point diffusion on an m×m grid (Dirichlet walls), the coefficient ×``contrast`` in a disc."""
+    faces, cells = np.arange(m + 1) / m, np.arange(m) / m
+
+    def k(x, y):
+        return 1 + contrast * (((x - 0.6) ** 2 + (y - 0.4) ** 2) < 0.05)
+
+    X, Y = np.meshgrid(cells, faces)
+    kx = k(Y, X)  # (m + 1, m): faces between rows
+    X, Y = np.meshgrid(faces, cells)
+    ky = k(Y, X)  # (m, m + 1)
+    idx = np.arange(m * m).reshape(m, m)
+    rows, cols, vals = [idx.ravel()], [idx.ravel()], [(kx[:-1] + kx[1:] + ky[:, :-1] + ky[:, 1:]).ravel()]
+    for a, c, w in ((idx[:-1, :], idx[1:, :], kx[1:-1, :]), (idx[:, :-1], idx[:, 1:], ky[:, 1:-1])):
+        rows += [a.ravel(), c.ravel()]
+        cols += [c.ravel(), a.ravel()]
+        vals += [-w.ravel(), -w.ravel()]
+    return sp.csr_array((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(m * m, m * m))
+
+
+def test_an_spd_linear_operator_is_solved_by_cg_to_the_end_not_handed_to_gmres():
+    """A matrix-free SPD operator offers only Krylov methods on A itself: CG, and GMRES and BiCGStab,
+    which CG dominates on a symmetric system.  CG is in ``auto``'s portfolio for operators (its
+    compiled twin needs a matrix), and its first try is not capped at the prior 30√n iterations:
+    capped, it handed the system to GMRES(30) (66,811 iterations, 25 s, on a 128² inclusion), and
+    without it ``auto`` had GMRES and BiCGStab only (a ConvergenceError on the second system)."""
+    from scipy.sparse.linalg import LinearOperator
+
+    m = 32
+    T = _inclusion_matrix(m, 1e3)  # CG needs ~1,600 iterations to 1e-8, beyond 30√n = 960
+    n = m * m
+    rng = np.random.default_rng(2)
+    s = SequenceSolver(rtol=1e-8, policy="auto", seed=0)
+    for k in range(3):
+        A = LinearOperator((n, n), matvec=lambda x, c=1.0 + 0.1 * k: c * (T @ x), dtype=float)
+        b = rng.standard_normal(n)
+        x = s.solve(A, b)
+        assert np.linalg.norm(b - (1.0 + 0.1 * k) * (T @ x)) <= 1e-8 * np.linalg.norm(b)
+    assert [r.configuration for r in s.history] == ["cg"] * 3
+    assert all(r.fallback is None for r in s.history)
+    assert s.history[0].iterations > 30 * np.sqrt(n)  # it ran past the prior cap
+    # on a matrix, the compiled twin is offered instead
+    s2 = SequenceSolver(rtol=1e-8, policy="auto", seed=0)
+    s2.solve(T, np.ones(n))
+    assert "cg" not in {c.name for c in s2._allowed(T, True, False)}

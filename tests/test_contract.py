@@ -454,3 +454,26 @@ def test_direct_on_linear_operator_is_dense_when_small_and_refused_when_large(po
     big = sp.block_diag([A] * (1 + 1000 // A.shape[0])).tocsr()
     with pytest.raises(ConfigurationError, match="LinearOperator"):
         SequenceSolver(policy="fixed:direct").solve(aslinearoperator(big), np.ones(big.shape[0]))
+
+
+def test_an_unpartnered_entry_proves_asymmetry_and_stored_zeros_do_not():
+    """On a pattern that is not structurally symmetric, an entry whose transpose is not stored and
+    holds a value proves ``A`` unsymmetric without a product (seqsolve.validation.unpartnered_entries);
+    where every such entry is a stored zero, the matrix may be symmetric, and the product test decides."""
+    from seqsolve.validation import unpartnered_entries
+
+    A = sp.csr_array(poisson2d(6))
+    rows = np.repeat(np.arange(36), np.diff(A.indptr))
+    lone = sp.csr_array((np.r_[A.data, 0.0, 0.0], (np.r_[rows, 0, 7], np.r_[A.indices, 20, 30])), shape=(36, 36))
+    lone.sum_duplicates()
+    assert lone.nnz == A.nnz + 2  # two stored zeros without a partner: still symmetric in value
+    assert sorted(lone.indices[unpartnered_entries(lone)].tolist()) == [20, 30]
+    b = np.ones(36)
+    s = SequenceSolver(rtol=1e-10, policy="fixed:cg")
+    x = s.solve(lone, b)
+    assert_contract(lone, b, x, 1e-10)
+    for k in range(3):  # the same pattern, the lone entries now holding values: refused each time
+        valued = lone.copy()
+        valued.data[unpartnered_entries(lone)] = 1e-3 * (k + 1)
+        with pytest.raises(NotSymmetricError):
+            s.solve(valued, b)

@@ -121,7 +121,7 @@ def test_a_pattern_change_is_seen_and_the_symmetry_tested_again():
     B = sp.csr_array(B)
     x = solver.solve(B, b)
     assert relative_residual(B, b, x) <= 1e-10
-    assert solver._canonical_pattern[1] == A.nnz + 2 and not solver.history[-1].setup_reused
+    assert solver._canonical.last()[1] == A.nnz + 2 and not solver.history[-1].setup_reused
     for entries in ({(0, 60): -0.25}, {(0, 60): -0.25, (60, 0): -0.5}):  # new patterns, each tested in full
         C = B.tolil()
         for (i, j), v in entries.items():

@@ -411,7 +411,10 @@ def default_candidates(backend=None) -> list[Configuration]:
     # about a second, so it never paid in our measurements; pass candidates=[..., "dcdm"] to try it
     # stand-alone SOR is dominated by SSOR-PCG (the same sweeps, Krylov-accelerated) on every SPD
     # system: trying it costs a capped attempt per sequence and never pays
-    dominated = {"dcdm", "sor", "minres"} | ({"cg", "jacobi-cg", "ssor-cg"} if compiled else set())
+    # (SciPy's plain CG stays: the compiled one needs a matrix, and on a LinearOperator it is the one
+    # SPD method — without it an SPD operator got GMRES(30) and BiCGStab: 151,455 GMRES iterations,
+    # 56 s, where CG takes ~1,500.  Where the compiled twin runs, the solver leaves it out: TWINS)
+    dominated = {"dcdm", "sor", "minres"} | ({"jacobi-cg", "ssor-cg"} if compiled else set())
     # one member per AMG: 'adaptive' reuses its hierarchy while A is unchanged or barely drifts and
     # rebuilds by rent-or-buy, so 'rebuild' and 'reuse' are two of its schedules, not rivals
     structured = [parse("fast-diag")] if backend is None or getattr(backend, "structured", False) else []
@@ -910,6 +913,13 @@ class AutoPolicy(Policy):
                     self._limit = min(self._limit, max(50, int(self._rent_s / (per * self._product_seconds()))))
                 if probe_its is not None:
                     self._successor_limit, self._limit = self._limit, probe_its
+                elif self._rent_s is None and choice.spec.spd_only and _unpreconditioned(choice) \
+                        and all(_unpreconditioned(c) and not c.spec.spd_only for c in arms if c is not choice):
+                    # nothing to hand over to but GMRES and BiCGStab on A itself, which CG dominates
+                    # on a symmetric system (an SPD LinearOperator): a cap would only give the system
+                    # to them — capped at 30√n on a ×100 inclusion, CG's first try handed over to
+                    # GMRES(30), which ran 66,811 iterations (25 s) where CG needs ~5,000
+                    self._limit = None
         if best_name is not None:
             self._bin_best[b] = best_name
         self._commit_to(b, choice.name if not exploring and choice.name == best_name else None, exploring)
