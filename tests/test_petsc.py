@@ -316,6 +316,17 @@ def test_a_configuration_petsc_cannot_run_is_refused_with_its_name():
         SequenceSolver(policy="fixed:numba-cg", backend="petsc")
 
 
+@pytest.mark.parametrize("policy", ["auto", "fixed:cg"])
+def test_a_linear_operator_is_refused_with_the_backend_that_takes_it(policy):
+    """PETSc needs assembled entries: a LinearOperator is refused naming the SciPy backend (the
+    message used to advise 'fixed:cg' for the very configuration it refused)."""
+    from scipy.sparse.linalg import aslinearoperator
+
+    A = poisson2d(6)
+    with pytest.raises(ConfigurationError, match="backend='scipy'"):
+        SequenceSolver(policy=policy, backend="petsc").solve(aslinearoperator(A), np.ones(36))
+
+
 def test_near_nullspace_reaches_gamg():
     A = elasticity2d(8)
     n = A.shape[0]
