@@ -537,8 +537,6 @@ class AutoPolicy(Policy):
         #: family → setup seconds when built (a low estimate)
         self.setup_low_: dict[str, float] = {}
         self._last_setup: dict[str, float] = {}
-        self._follow_low: dict[str, float] = {}  # exact structured family → its follow's low estimate (_follow)
-        self._last_follow: dict[str, float] = {}
         #: a preconditioner with a setup of its own (ILU) → (the family that last applied it, its
         #: seconds per iteration there, capped tries included): see _prior_per_iteration
         self._applied: dict[str, tuple[str, float]] = {}
@@ -1164,11 +1162,10 @@ class AutoPolicy(Policy):
             # its setup (the 1-D eigendecompositions) is cached by factor values and serves every
             # later system on the same grid, whatever the shift and scale: a one-off, not a cost per
             # solve (so is fastdiag-cg's on a separable A: its sum follows every new shift and scale).
-            # Its follow of a new shift and scale is a cost per solve, and is charged (the lower of
-            # its last two): uncharged, on a 20 x 20 grid (0.05 ms solves) fastdiag-cg looked as
-            # cheap as SSOR-PCG and was committed to at 2.3x its cost, its follow alone as dear
-            # as SSOR-PCG's whole solve
-            setup = self._follow(fam, info)
+            # Its follow (~0.3 ms a system on Heat2D's 16k unknowns) is not charged either: charged,
+            # `auto` kept plain CG longer on the early, easy systems, where the two take turns as
+            # the cheaper by less than their noise, and lost 2-10 % in A/B runs (sessions 8 and 13)
+            setup = 0.0
         else:
             setup = 0.0 if info.setup_reused else self.setup_low_.get(fam, max(sample, 0.0))
             if setup and adaptive and not (multilevel and fam in self._reuse_lost):
@@ -1366,7 +1363,7 @@ class AutoPolicy(Policy):
         if not info.setup_reused and sample > 0:
             self.setup_low_[fam] = min(sample, self._last_setup.get(fam, sample))
             self._last_setup[fam] = sample
-        observed = fixed + self.per_iteration_[fam] + self._follow(fam, info)
+        observed = fixed + self.per_iteration_[fam]
         if self._incumbent_cost and observed > 1.25 * self._incumbent_cost:
             self._surprised()  # as in update
         self._last_run[name] = self.t_
@@ -1381,17 +1378,6 @@ class AutoPolicy(Policy):
         return True
 
     # ------------------------------------------------------------------ internals
-    def _follow(self, fam: str, info: SolveRecord) -> float:
-        """What an exact structured solve's setup costs per system once built: the follow of a new
-        shift and scale (the lower of its last two samples: noise only slows it down), learned
-        from solves that reused the build; its first build, a one-off, is not one of them."""
-        if info.setup_reused and info.setup_seconds > 0:
-            sample = info.setup_seconds - info.one_off_seconds
-            last = self._last_follow.get(fam, sample)
-            self._last_follow[fam] = sample
-            self._follow_low[fam] = max(0.0, min(sample, last))
-        return self._follow_low.get(fam, 0.0)
-
     def _censored_cost(self, fam: str, info: SolveRecord, cost: float, setup: float, exploring: bool) -> float:
         """What an attempt stopped short (cap, stagnation) is believed to cost (idea 4).
 
@@ -2600,8 +2586,6 @@ class AutoPolicy(Policy):
             "best_per_iteration": [[fam, size, v] for (fam, size), v in self._best_per.items()],
             "setup": dict(self.setup_low_),
             "last_setup": dict(self._last_setup),
-            "follow": dict(self._follow_low),
-            "last_follow": dict(self._last_follow),
             "screened": [[list(b), sorted(f)] for b, f in self._screened.items()],
             "revalidate": [[name, k] for name, k in self._period.items()],
             "last_run": [[name, step] for name, step in self._last_run.items()],
@@ -2709,8 +2693,6 @@ class AutoPolicy(Policy):
                 fam, *sums = as_list(row, "auto state 'fit' row", length=6)
                 fit[as_str(fam, "auto state family")] = [as_float(v, "auto state fit sum", hi=MAX_VALUE) for v in sums]
             last_setup = float_table(state.get("last_setup", {}), "auto state 'last_setup'", hi=MAX_VALUE)
-            follow = float_table(state.get("follow", {}), "auto state 'follow'", hi=MAX_VALUE)
-            last_follow = float_table(state.get("last_follow", {}), "auto state 'last_follow'", hi=MAX_VALUE)
             version, internal, gauss = as_list(state.get("rng"), "auto state 'rng'", length=3)
             internal = [as_int(v, "auto state 'rng'", hi=2**32 - 1) for v in as_list(internal, "auto state 'rng'")]
             if gauss is not None:
@@ -2788,7 +2770,6 @@ class AutoPolicy(Policy):
         self._best_per = best_per
         self.fixed_, self._fit = fixed, fit
         self.setup_low_, self._last_setup = setup, last_setup
-        self._follow_low, self._last_follow = follow, last_follow
         self._rng = rng
         self._samples, self._recent_cost = samples, recent
         self.mean_run_, self._runs, self._run_len = mean_run, runs, run_len
