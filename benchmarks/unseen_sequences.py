@@ -19,7 +19,11 @@ taking turns through one solver), ``elasticity-ball`` (3-D elasticity, one matri
 ``line1d`` (1-D heat on 200,000 cells: a tridiagonal band), ``neumann-bordered`` (a Lagrange
 multiplier row and column), ``batched`` (independent blocks: a disconnected graph) and
 ``mass-projection`` (one well-conditioned mass matrix), and since session 18 ``cn-heat-bump``
-(Crank–Nicolson heat, a conductivity bump circling: issue 8's "other coefficient schedule").  ``--backend petsc`` runs every method there.
+(Crank–Nicolson heat, a conductivity bump circling: issue 8's "other coefficient schedule"), and
+since session 19 ``pagerank`` (non-symmetric, a scale-free graph), ``split-fields`` (a projection
+method's momentum and pressure solves through one solver), ``high-peclet`` (upwind transport at
+Pe = 10⁴), ``matrix-free`` (a ``LinearOperator``) and ``small-separable`` (a 20x20 Poisson matrix
+plus a shift).  ``--backend petsc`` runs every method there.
 Every system is solved by every method in turn, each call timed whole, one process, one BLAS
 thread; prints each method ÷ the best fixed configuration in hindsight after 20, 50 and all systems
 (the best of the first k, issue 8's measure), what ``auto`` chose, and writes a JSON summary.
