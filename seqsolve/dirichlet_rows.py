@@ -78,7 +78,6 @@ class _PatternRows:
         self.none = False  # the pattern's first matrix had no such row
 
 
-
 class RowElimination:
     """Finds the rows that fix an unknown in a non-symmetric matrix, and reduces its system."""
 

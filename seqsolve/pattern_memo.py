@@ -46,6 +46,3 @@ class PatternMemo:
     def last(self) -> Any:
         """The most recently used fact, or ``None``."""
         return next(reversed(self._facts.values())) if self._facts else None
-
-    def __len__(self) -> int:
-        return len(self._facts)

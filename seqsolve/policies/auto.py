@@ -390,7 +390,7 @@ def _unpreconditioned(c: Configuration) -> bool:
 
 def default_candidates(backend=None) -> list[Configuration]:
     """The backend's portfolio, less what is dominated: SciPy variants of compiled methods (same
-    iterations, slower), stand-alone SOR (SSOR-PCG), AMG's fixed schedules (its adaptive one), dcdm
+    iterations, slower; plain CG stays, for operators), stand-alone SOR (SSOR-PCG), AMG's fixed schedules (its adaptive one), dcdm
     and MINRES (for symmetric indefinite systems, which the SPD methods' breakdowns reveal anyway).
     ``backend``: a :class:`~seqsolve.backends.Backend` or its name (``"scipy"``, ``"petsc"``)."""
     if isinstance(backend, str):
@@ -413,7 +413,8 @@ def default_candidates(backend=None) -> list[Configuration]:
     # system: trying it costs a capped attempt per sequence and never pays
     # (SciPy's plain CG stays: the compiled one needs a matrix, and on a LinearOperator it is the one
     # SPD method — without it an SPD operator got GMRES(30) and BiCGStab: 151,455 GMRES iterations,
-    # 56 s, where CG takes ~1,500.  Where the compiled twin runs, the solver leaves it out: TWINS)
+    # 56 s, where CG takes ~4,500.  Where the compiled twin runs, the solver leaves it out:
+    # seqsolve.solver.TWINS)
     dominated = {"dcdm", "sor", "minres"} | ({"jacobi-cg", "ssor-cg"} if compiled else set())
     # one member per AMG: 'adaptive' reuses its hierarchy while A is unchanged or barely drifts and
     # rebuilds by rent-or-buy, so 'rebuild' and 'reuse' are two of its schedules, not rivals
@@ -918,7 +919,7 @@ class AutoPolicy(Policy):
                     # nothing to hand over to but GMRES and BiCGStab on A itself, which CG dominates
                     # on a symmetric system (an SPD LinearOperator): a cap would only give the system
                     # to them — capped at 30√n on a ×100 inclusion, CG's first try handed over to
-                    # GMRES(30), which ran 66,811 iterations (25 s) where CG needs ~5,000
+                    # GMRES(30), which ran 66,811 iterations (25 s) where CG needs ~4,500
                     self._limit = None
         if best_name is not None:
             self._bin_best[b] = best_name
