@@ -982,9 +982,9 @@ class SequenceSolver:
                 f"symmetric; use policy='auto' or a general method such as 'fixed:gmres(ilu)'")
         if isinstance(A, LinearOperator) and self.backend.name != "scipy":
             return ConfigurationError(
-                f"the {self.backend.name} backend needs assembled entries (a SciPy sparse matrix or a "
-                f"petsc4py Mat), not a LinearOperator: solve it with backend='scipy' (CG, GMRES, BiCGStab, "
-                f"or your own M)")
+                f"the {self.backend.name} backend needs assembled entries (a SciPy sparse matrix or an "
+                f"AIJ petsc4py Mat), not a LinearOperator or a matrix-free (shell) Mat: solve it with "
+                f"backend='scipy' (CG, GMRES, BiCGStab, or your own M)")
         if isinstance(A, LinearOperator) and self._method(config).needs_matrix:
             return ConfigurationError(
                 f"configuration {config.name!r} needs explicit matrix entries, not a LinearOperator; "

@@ -248,12 +248,37 @@ def from_petsc_mat(M) -> sp.csr_array:
     rows, cols = M.getSize()
     if rows != cols:
         raise InvalidSystemError(f"A must be square, got a petsc4py Mat of size {rows}x{cols}")
+    if M.getType() in _MATRIX_FREE:
+        return _shell_operator(M, rows)
     if M.getType() not in ("seqaij", "mpiaij", "aij"):
         M = M.convert("aij")
     indptr, indices, data = M.getValuesCSR()
     if np.iscomplexobj(data):
         raise UnsupportedTypeError("complex matrices are not supported; A must be real")
     return sp.csr_array((np.asarray(data, dtype=np.float64), indices, indptr), shape=(rows, cols))
+
+
+#: petsc4py Mat types that hold no entries, only a product: converted to AIJ, PETSc applies them to
+#: every unit vector — n products per solve (a 16k-unknown shell: 16,384 of them, where CG needs a
+#: few hundred)
+_MATRIX_FREE = ("python", "shell")
+
+
+def _shell_operator(M, n: int):
+    """A matrix-free petsc4py ``Mat`` as a SciPy ``LinearOperator`` applying ``M.mult`` (and
+    ``multTranspose`` for the adjoint): solved by the methods that need only products."""
+    from scipy.sparse.linalg import LinearOperator
+
+    x, y = M.createVecs()
+
+    def product(apply):
+        def run(v: np.ndarray) -> np.ndarray:
+            x.setArray(np.ascontiguousarray(v, dtype=np.float64).ravel())
+            apply(x, y)
+            return np.array(y.getArray(readonly=True), dtype=np.float64)
+        return run
+
+    return LinearOperator((n, n), matvec=product(M.mult), rmatvec=product(M.multTranspose), dtype=np.float64)
 
 
 def from_petsc_vec(v) -> np.ndarray:
