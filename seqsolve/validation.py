@@ -59,7 +59,7 @@ def as_operator(A: Any, check_finite: bool = True, canonical: bool = True) -> Op
         shape = A.shape
         if len(shape) == 2 and shape[0] == shape[1] > 0:
             return A  # the common case along a sequence, already what is needed (the caller scans it)
-    if type(A).__module__.startswith("petsc4py"):  # a petsc4py Mat: its CSR arrays, copied once
+    if type(A).__module__.startswith("petsc4py"):  # a petsc4py Mat: its CSR arrays, copied once (a shell: its product)
         from .backends.petsc.matrices import to_input
 
         A = to_input(A, "Mat")

@@ -239,8 +239,9 @@ def interleaved(modes: np.ndarray, bs: int) -> bool:
     return True
 
 
-def from_petsc_mat(M) -> sp.csr_array:
-    """A petsc4py ``Mat`` (sequential, or one rank's communicator of size 1) as a SciPy CSR array."""
+def from_petsc_mat(M) -> Any:
+    """A petsc4py ``Mat`` (sequential, or one rank's communicator of size 1) as a SciPy CSR array,
+    or, where it holds no entries (a shell), as a ``LinearOperator`` on its product."""
     if M.getComm().getSize() != 1:
         raise UnsupportedTypeError(
             "a distributed petsc4py Mat cannot be passed to SequenceSolver.solve; use "
