@@ -101,10 +101,12 @@ class FixedCompiledPath:
             return None
         # finiteness of A and b, fingerprint, max|a_ij|, symmetry sample and ‖b‖², in one pass
         scan = scan_csr(A, shape, data, s._symmetry_plan(), b)
-        canonical, scan = as_canonical(A, scan, scan.pattern if s._canonical.get(scan.pattern) else None)
+        known = s._canonical.get(scan.pattern)
+        canonical, scan = as_canonical(A, scan, known)
         if canonical is not A:  # duplicates or unsorted rows: the general path works on a copy
             return None
-        s._canonical.put(scan.pattern, scan.pattern)
+        if known is None:
+            s._canonical.put(scan.pattern, scan.pattern)
         if fresh_ends and scan.fingerprint != s._previous_fp:
             return None
         bnorm = moderate_norm(scan.b_squares, scan.max_abs)

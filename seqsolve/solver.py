@@ -363,8 +363,10 @@ class SequenceSolver:
             # finiteness, fingerprint, magnitude (and symmetry), and b's finiteness and norm, in one pass
             scan = scan_matrix(A, self._symmetry_plan(), b)
             if not op:
-                A, scan = as_canonical(A, scan, scan.pattern if self._canonical.get(scan.pattern) else None)
-                self._canonical.put(scan.pattern, scan.pattern)
+                known = self._canonical.get(scan.pattern)
+                A, scan = as_canonical(A, scan, known)
+                if known is None:
+                    self._canonical.put(scan.pattern, scan.pattern)
                 if self._structure is None:
                     self._structure = self._detected_grid(A, scan.pattern)
         if not op and self._warm is not A.indices.dtype:

@@ -390,8 +390,9 @@ def _unpreconditioned(c: Configuration) -> bool:
 
 def default_candidates(backend=None) -> list[Configuration]:
     """The backend's portfolio, less what is dominated: SciPy variants of compiled methods (same
-    iterations, slower; plain CG stays, for operators), stand-alone SOR (SSOR-PCG), AMG's fixed schedules (its adaptive one), dcdm
-    and MINRES (for symmetric indefinite systems, which the SPD methods' breakdowns reveal anyway).
+    iterations, slower; plain CG stays, for operators), stand-alone SOR (SSOR-PCG), AMG's fixed
+    schedules (its adaptive one), dcdm and MINRES (for symmetric indefinite systems, which the SPD
+    methods' breakdowns reveal anyway).
     ``backend``: a :class:`~seqsolve.backends.Backend` or its name (``"scipy"``, ``"petsc"``)."""
     if isinstance(backend, str):
         from ..backends import get_backend
